@@ -1,0 +1,552 @@
+/*
+ * Exec channels, agent side (docs/protocol.md, "Key schedule and sealed
+ * messages"): the relay's open and close, the sealed messages of each
+ * channel, and the flow between a channel's credit windows and its command.
+ * The command itself lives in agent-exec.c behind struct agent_proc.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <tether/alloc.h>
+#include <tether/buf.h>
+#include <tether/chan.h>
+#include <tether/crypto.h>
+#include <tether/err.h>
+#include <tether/log.h>
+
+#include "agent.h"
+
+/* Bounds on an EXEC request, well inside one frame anyway. */
+#define EXEC_ARGC_MAX 4096
+#define EXEC_ARG_MAX (64u * 1024)
+/* How much of the command line the customer sees. */
+#define SHOW_ARGV_MAX 1024
+
+enum chan_state {
+	CH_WAIT_EXEC, /* opened, the console's EXEC not in yet */
+	CH_RUNNING,   /* the command runs */
+	CH_DONE,      /* our CLOSE is sent (or never will be) */
+};
+
+struct agent_chan {
+	struct agent_chan *next;
+	struct agent *a;
+	uint32_t id;
+	struct tether_chan *tc;
+	struct agent_proc *proc; /* until its on_closed */
+	enum chan_state state;
+	bool dead; /* the relay forgot it, or the link is gone: send nothing */
+	bool eof[3];
+	bool exited;
+	int how;
+	uint32_t value;
+	char technician[AGENT_NAME_MAX];
+};
+
+static struct agent_chan *find(struct agent *a, uint32_t id)
+{
+	struct agent_chan *ch;
+
+	for (ch = a->chans; ch != NULL; ch = ch->next)
+		if (ch->id == id)
+			return ch;
+	return NULL;
+}
+
+static void chan_free(struct agent_chan *ch)
+{
+	struct agent *a = ch->a;
+	struct agent_chan **pp;
+
+	for (pp = &a->chans; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == ch) {
+			*pp = ch->next;
+			a->nchans--;
+			break;
+		}
+	}
+	tether_chan_free(ch->tc);
+	tether_free(ch);
+}
+
+/* Channel id from a control message: 1..2^32-1, else 0. */
+static uint32_t get_channel(const json_t *msg)
+{
+	json_t *v = json_object_get(msg, "channel");
+	json_int_t n;
+
+	if (!json_is_integer(v))
+		return 0;
+	n = json_integer_value(v);
+	if (n < 1 || n > (json_int_t)UINT32_MAX)
+		return 0;
+	return (uint32_t)n;
+}
+
+static void send_ctrl(struct agent *a, const char *type, uint32_t id,
+		      const char *reason)
+{
+	json_t *m;
+
+	if (reason != NULL)
+		m = json_pack("{s:s,s:I,s:s}", "t", type, "channel",
+			      (json_int_t)id, "reason", reason);
+	else
+		m = json_pack("{s:s,s:I}", "t", type, "channel",
+			      (json_int_t)id);
+	agent_send(a, m);
+}
+
+static int chan_send(struct agent_chan *ch, uint8_t msg, const void *body,
+		     size_t len)
+{
+	if (ch->dead || ch->a->link == NULL)
+		return TETHER_ERR_CLOSED;
+	return tether_chan_send(ch->tc, ch->a->link, msg, body, len);
+}
+
+/* Sealed ERROR: a u32-length string. */
+static void send_error(struct agent_chan *ch, const char *reason)
+{
+	struct tether_buf *b = tether_buf_new(1024);
+
+	if (b == NULL)
+		return;
+	if (tether_buf_put_cstring(b, reason) == 0)
+		chan_send(ch, TETHER_MSG_ERROR, tether_buf_ptr(b),
+			  tether_buf_len(b));
+	tether_buf_free(b);
+}
+
+/* Forgets the channel: stops its command; freed once that is gone. */
+static void chan_drop(struct agent_chan *ch)
+{
+	ch->dead = true;
+	ch->state = CH_DONE;
+	if (ch->proc != NULL)
+		agent_proc_kill(ch->proc);
+	else
+		chan_free(ch);
+}
+
+/* Ends the channel on both sides with a reason, best effort. */
+static void chan_fail(struct agent_chan *ch, const char *reason)
+{
+	agent_warn("channel %u: %s", ch->id, reason);
+	if (!ch->dead) {
+		send_error(ch, reason);
+		send_ctrl(ch->a, "close", ch->id, reason);
+	}
+	chan_drop(ch);
+}
+
+/* The credit for output: the channel window, unless the link is full. */
+static void update_credit(struct agent_chan *ch)
+{
+	struct tether_link *l = ch->a->link;
+	size_t credit = 0;
+
+	if (ch->proc == NULL || ch->state != CH_RUNNING)
+		return;
+	if (!ch->dead && l != NULL && tether_link_is_open(l) &&
+	    !tether_link_over_high_water(l))
+		credit = tether_chan_send_window(ch->tc);
+	agent_proc_set_credit(ch->proc, credit);
+}
+
+/* EXIT, CLOSE and the control close, once the command is all done. */
+static void maybe_done(struct agent_chan *ch)
+{
+	uint8_t exit_body[5];
+
+	if (ch->state != CH_RUNNING || !ch->exited ||
+	    !ch->eof[AGENT_STDOUT] || !ch->eof[AGENT_STDERR])
+		return;
+	ch->state = CH_DONE;
+	exit_body[0] = (uint8_t)ch->how;
+	exit_body[1] = (uint8_t)(ch->value >> 24);
+	exit_body[2] = (uint8_t)(ch->value >> 16);
+	exit_body[3] = (uint8_t)(ch->value >> 8);
+	exit_body[4] = (uint8_t)ch->value;
+	if (ch->how == 0)
+		agent_say("command exited with status %u", ch->value);
+	else
+		agent_say("command killed by signal %u", ch->value);
+	if (ch->dead)
+		return;
+	chan_send(ch, TETHER_MSG_EXIT, exit_body, sizeof(exit_body));
+	chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
+	send_ctrl(ch->a, "close", ch->id, NULL);
+}
+
+static void proc_output(void *ctx, enum agent_stream s, const uint8_t *data,
+			size_t len)
+{
+	struct agent_chan *ch = ctx;
+	uint8_t msg = s == AGENT_STDOUT ? TETHER_MSG_STDOUT : TETHER_MSG_STDERR;
+	int r;
+
+	if (ch->dead)
+		return;
+	r = chan_send(ch, msg, data, len);
+	if (r != 0) {
+		/* A closing link aborts every channel by itself. */
+		if (r != TETHER_ERR_CLOSED)
+			chan_fail(ch, "cannot send output");
+		return;
+	}
+	update_credit(ch);
+}
+
+static void proc_eof(void *ctx, enum agent_stream s)
+{
+	struct agent_chan *ch = ctx;
+
+	ch->eof[s] = true;
+	if (!ch->dead)
+		chan_send(ch, TETHER_MSG_EOF, (uint8_t[]){(uint8_t)s}, 1);
+	maybe_done(ch);
+}
+
+static void proc_written(void *ctx, size_t n)
+{
+	struct agent_chan *ch = ctx;
+
+	if (!ch->dead && ch->a->link != NULL)
+		tether_chan_consumed(ch->tc, ch->a->link, n);
+}
+
+static void proc_exit(void *ctx, int how, uint32_t value)
+{
+	struct agent_chan *ch = ctx;
+
+	ch->exited = true;
+	ch->how = how;
+	ch->value = value;
+	maybe_done(ch);
+}
+
+static void proc_closed(void *ctx)
+{
+	struct agent_chan *ch = ctx;
+
+	ch->proc = NULL;
+	chan_free(ch);
+}
+
+static const struct agent_proc_cbs proc_cbs = {
+	.on_output = proc_output,
+	.on_eof = proc_eof,
+	.on_written = proc_written,
+	.on_exit = proc_exit,
+	.on_closed = proc_closed,
+};
+
+static void free_argv(char **argv)
+{
+	size_t i;
+
+	if (argv == NULL)
+		return;
+	for (i = 0; argv[i] != NULL; i++)
+		tether_free(argv[i]);
+	tether_free(argv);
+}
+
+/* EXEC body: u32 argc, then argc u32-length strings; NULL-terminated. */
+static int parse_exec(const uint8_t *body, size_t len, char ***argvp)
+{
+	struct tether_buf *b;
+	char **argv = NULL;
+	uint32_t argc, i;
+	int r;
+
+	*argvp = NULL;
+	b = tether_buf_from(body, len);
+	if (b == NULL)
+		return TETHER_ERR_NOMEM;
+	if ((r = tether_buf_get_u32(b, &argc)) != 0)
+		goto out;
+	if (argc == 0 || argc > EXEC_ARGC_MAX) {
+		r = TETHER_ERR_FORMAT;
+		goto out;
+	}
+	argv = tether_calloc((size_t)argc + 1, sizeof(*argv));
+	if (argv == NULL) {
+		r = TETHER_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < argc; i++)
+		if ((r = tether_buf_get_cstring(b, &argv[i], NULL,
+						EXEC_ARG_MAX)) != 0)
+			goto out;
+	if ((r = tether_buf_get_end(b)) != 0)
+		goto out;
+	if (argv[0][0] == '\0') {
+		r = TETHER_ERR_FORMAT;
+		goto out;
+	}
+	*argvp = argv;
+	argv = NULL;
+out:
+	free_argv(argv);
+	tether_buf_free(b);
+	return r;
+}
+
+/* The command line as the customer sees it: cleaned, space-joined. */
+static void show_argv(char *const argv[], char *out, size_t outlen)
+{
+	char word[SHOW_ARGV_MAX];
+	size_t pos = 0, n, i;
+
+	out[0] = '\0';
+	for (i = 0; argv[i] != NULL; i++) {
+		agent_clean(argv[i], word, sizeof(word));
+		n = strlen(word);
+		if (pos + (i > 0) + n + 4 >= outlen) {
+			memcpy(out + pos, " ...", 5);
+			return;
+		}
+		if (i > 0)
+			out[pos++] = ' ';
+		memcpy(out + pos, word, n);
+		pos += n;
+		out[pos] = '\0';
+	}
+}
+
+/*
+ * What a shell says when it cannot run a command, sent as the command's
+ * stderr, then status 127 (not found) or 126 (found but not runnable).
+ */
+static void spawn_failed(struct agent_chan *ch, const char *cmd, int err)
+{
+	const char *why = strerror(-err);
+	uint32_t status = err == UV_ENOENT ? 127 : 126;
+	size_t cmdlen = strnlen(cmd, 256);
+	uint8_t exit_body[5] = {0, 0, 0, 0, (uint8_t)status};
+	struct tether_buf *b;
+
+	agent_warn("cannot run %s: %s", cmd, why);
+	b = tether_buf_new(1024);
+	if (b != NULL && tether_buf_put(b, AGENT_PROG ": ",
+				      strlen(AGENT_PROG ": ")) == 0 &&
+	    tether_buf_put(b, cmd, cmdlen) == 0 &&
+	    tether_buf_put(b, ": ", 2) == 0 &&
+	    tether_buf_put(b, why, strlen(why)) == 0 &&
+	    tether_buf_put(b, "\n", 1) == 0 &&
+	    tether_buf_len(b) <= tether_chan_send_window(ch->tc))
+		chan_send(ch, TETHER_MSG_STDERR, tether_buf_ptr(b),
+			  tether_buf_len(b));
+	tether_buf_free(b);
+	chan_send(ch, TETHER_MSG_EOF, (uint8_t[]){AGENT_STDOUT}, 1);
+	chan_send(ch, TETHER_MSG_EOF, (uint8_t[]){AGENT_STDERR}, 1);
+	chan_send(ch, TETHER_MSG_EXIT, exit_body, sizeof(exit_body));
+	chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
+	send_ctrl(ch->a, "close", ch->id, NULL);
+	agent_say("command exited with status %u", status);
+	ch->state = CH_DONE;
+	chan_free(ch);
+}
+
+static void handle_exec(struct agent_chan *ch, const uint8_t *body,
+			size_t len)
+{
+	char shown[SHOW_ARGV_MAX];
+	char **argv = NULL;
+	int r;
+
+	if ((r = parse_exec(body, len, &argv)) != 0) {
+		chan_fail(ch, "malformed exec request");
+		return;
+	}
+	show_argv(argv, shown, sizeof(shown));
+	agent_say("%s runs: %s", ch->technician, shown);
+	r = agent_proc_spawn(ch->a->loop, argv, &proc_cbs, ch, &ch->proc);
+	if (r != 0) {
+		spawn_failed(ch, argv[0], r);
+		goto out;
+	}
+	ch->state = CH_RUNNING;
+	update_credit(ch);
+out:
+	free_argv(argv);
+}
+
+static void handle_msg(struct agent_chan *ch, uint8_t msg,
+		       const uint8_t *body, size_t len)
+{
+	switch (msg) {
+	case TETHER_MSG_EXEC:
+		if (ch->state != CH_WAIT_EXEC)
+			break;
+		handle_exec(ch, body, len);
+		return;
+	case TETHER_MSG_STDIN:
+		if (ch->state == CH_WAIT_EXEC)
+			break;
+		if (ch->proc == NULL || ch->state != CH_RUNNING) {
+			proc_written(ch, len);
+			return;
+		}
+		if (agent_proc_write(ch->proc, body, len) != 0)
+			chan_fail(ch, "out of memory");
+		return;
+	case TETHER_MSG_EOF:
+		if (len != 1 || body[0] != 0 || ch->state == CH_WAIT_EXEC)
+			break;
+		if (ch->proc != NULL)
+			agent_proc_close_stdin(ch->proc);
+		return;
+	case TETHER_MSG_WINDOW:
+		/* tether_chan_open() has applied it. */
+		update_credit(ch);
+		return;
+	case TETHER_MSG_CLOSE:
+		if (ch->state == CH_WAIT_EXEC) {
+			/* Nothing ran; close our direction too. */
+			chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
+			send_ctrl(ch->a, "close", ch->id, NULL);
+			chan_drop(ch);
+		} else if (ch->proc != NULL) {
+			/* The console sends nothing more: that is EOF. */
+			agent_proc_close_stdin(ch->proc);
+		}
+		return;
+	case TETHER_MSG_ERROR:
+		agent_warn("channel %u: the console reported an error",
+			   ch->id);
+		if (!ch->dead)
+			send_ctrl(ch->a, "close", ch->id, "console error");
+		chan_drop(ch);
+		return;
+	default:
+		break;
+	}
+	chan_fail(ch, "unexpected message");
+}
+
+void agent_chan_frame(struct agent *a, const struct tether_frame *f)
+{
+	struct agent_chan *ch = find(a, f->channel);
+	const uint8_t *body;
+	uint8_t msg;
+	size_t len;
+	int r;
+
+	/*
+	 * Frames already in flight when we ended the channel are normal;
+	 * frames for a channel never opened are the relay's mistake.
+	 */
+	if (ch == NULL || ch->dead || ch->state == CH_DONE) {
+		tether_log_debug("data for channel %u ignored", f->channel);
+		return;
+	}
+	r = tether_chan_open(ch->tc, f, &msg, &body, &len);
+	if (r != 0) {
+		chan_fail(ch, r == TETHER_ERR_AUTH ? "authentication failed"
+						   : "protocol error");
+		return;
+	}
+	handle_msg(ch, msg, body, len);
+}
+
+void agent_chan_open(struct agent *a, const json_t *msg)
+{
+	uint8_t nonce_c[TETHER_SEAL_NONCE_LEN], nonce_a[TETHER_SEAL_NONCE_LEN];
+	char hex[2 * TETHER_SEAL_NONCE_LEN + 1];
+	const char *kind, *nonce, *tech;
+	struct agent_chan *ch = NULL;
+	const char *why = NULL;
+	uint32_t id;
+	json_t *m;
+
+	id = get_channel(msg);
+	kind = json_string_value(json_object_get(msg, "kind"));
+	nonce = json_string_value(json_object_get(msg, "nonce"));
+	tech = json_string_value(json_object_get(msg, "technician"));
+	if (id == 0) {
+		tether_log_warn("open without a valid channel ignored");
+		return;
+	}
+	if (kind == NULL || nonce == NULL ||
+	    tether_hex_decode(nonce, nonce_c, sizeof(nonce_c)) != 0)
+		why = "bad open request";
+	else if (strcmp(kind, "exec") != 0)
+		why = "unsupported channel kind";
+	else if (!a->have_ke || a->phase != AGENT_PH_PAIRED)
+		why = "not paired";
+	else if (find(a, id) != NULL)
+		why = "channel in use";
+	else if (a->nchans >= AGENT_CHAN_MAX)
+		why = "too many channels";
+	if (why != NULL)
+		goto fail;
+
+	ch = tether_calloc(1, sizeof(*ch));
+	if (ch == NULL || tether_random(nonce_a, sizeof(nonce_a)) != 0 ||
+	    tether_hex_encode(nonce_a, sizeof(nonce_a), hex, sizeof(hex)) !=
+		    0) {
+		why = "internal error";
+		goto fail;
+	}
+	ch->tc = tether_chan_new(id, false, a->ke, sizeof(a->ke), nonce_c,
+				 nonce_a);
+	if (ch->tc == NULL) {
+		why = "internal error";
+		goto fail;
+	}
+	ch->a = a;
+	ch->id = id;
+	ch->state = CH_WAIT_EXEC;
+	agent_clean(tech != NULL ? tech : "the technician", ch->technician,
+		    sizeof(ch->technician));
+	ch->next = a->chans;
+	a->chans = ch;
+	a->nchans++;
+	m = json_pack("{s:s,s:I,s:s}", "t", "opened", "channel",
+		      (json_int_t)id, "nonce", hex);
+	agent_send(a, m);
+	return;
+fail:
+	if (ch != NULL) {
+		tether_chan_free(ch->tc);
+		tether_free(ch);
+	}
+	send_ctrl(a, "open_failed", id, why);
+}
+
+void agent_chan_close(struct agent *a, const json_t *msg)
+{
+	struct agent_chan *ch = find(a, get_channel(msg));
+
+	if (ch == NULL || ch->dead)
+		return;
+	if (ch->state == CH_RUNNING)
+		agent_say("the technician went away; stopping the command");
+	chan_drop(ch);
+}
+
+void agent_chan_drain(struct agent *a)
+{
+	struct agent_chan *ch;
+
+	for (ch = a->chans; ch != NULL; ch = ch->next)
+		update_credit(ch);
+}
+
+void agent_chan_abort_all(struct agent *a)
+{
+	struct agent_chan *ch, *next;
+
+	for (ch = a->chans; ch != NULL; ch = next) {
+		next = ch->next;
+		if (ch->dead)
+			continue;
+		if (ch->state == CH_RUNNING)
+			agent_say("stopping the command of channel %u",
+				  ch->id);
+		chan_drop(ch);
+	}
+}

@@ -1,0 +1,217 @@
+/*
+ * tether-agent, the customer side: private interfaces between its files.
+ *
+ * agent-session.c and agent-chan.c speak the protocol (relay link, pairing,
+ * sealed channels).  agent-exec.c spawns and feeds processes and knows
+ * nothing of links, keys or frames: it talks to agent-chan.c only through
+ * the small typed calls and callbacks below, so that moving it behind a
+ * privilege boundary later means putting those calls on a pipe.
+ */
+#ifndef TETHER_AGENT_H
+#define TETHER_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include <tether/code.h>
+#include <tether/link.h>
+#include <tether/proto.h>
+#include <tether/spake2.h>
+#include <tether/tls.h>
+
+#define AGENT_PROG "tether-agent"
+
+#ifndef TETHER_VERSION
+#define TETHER_VERSION "0.1.0"
+#endif
+
+/* Sizes of the strings shown to the customer (after cleaning). */
+#define AGENT_NAME_MAX 64
+#define AGENT_TITLE_MAX 256
+#define AGENT_HOST_MAX 256
+
+/* Reconnect back-off, milliseconds. */
+#define AGENT_BACKOFF_MIN_MS 500
+#define AGENT_BACKOFF_MAX_MS 30000
+
+/* Concurrent channels one technician may keep open on this machine. */
+#define AGENT_CHAN_MAX 64
+
+/* Largest read from a child's output pipe: one channel data chunk. */
+#define AGENT_PROC_CHUNK TETHER_CHANNEL_CHUNK
+
+struct agent_chan;
+struct agent_proc;
+struct agent_prompt;
+
+/* What the technician sees about this machine (agent-facts.c). */
+struct agent_facts {
+	char hostname[AGENT_HOST_MAX];
+	char os[AGENT_TITLE_MAX];
+	char user[AGENT_NAME_MAX];
+};
+
+/* How far the pairing has come; the session survives reconnects. */
+enum agent_phase {
+	AGENT_PH_START,	  /* nothing claimed yet */
+	AGENT_PH_CONSENT, /* join_ok in, asking the customer */
+	AGENT_PH_PAKE,	  /* pake sent, waiting for pake_ok */
+	AGENT_PH_CONFIRM, /* resume token held, waiting for confirm */
+	AGENT_PH_PAIRED,  /* Ke held: channels may open */
+};
+
+/* Where the current relay connection is. */
+enum agent_conn {
+	AGENT_CONN_NONE,   /* no link (backing off, or asking) */
+	AGENT_CONN_PROBE,  /* connection made only to learn the fingerprint */
+	AGENT_CONN_TLS,	   /* connecting */
+	AGENT_CONN_HELLO,  /* hello sent, waiting for welcome */
+	AGENT_CONN_RESUME, /* resume sent, waiting for resume_ok */
+	AGENT_CONN_READY,  /* talking */
+};
+
+struct agent {
+	uv_loop_t *loop;
+	struct tether_tls_ctx *tls;
+	struct tether_link *link;
+	enum agent_phase phase;
+	enum agent_conn conn;
+
+	/* From the command line. */
+	char host[AGENT_HOST_MAX];
+	int port;
+	char pin[TETHER_TLS_FP_LEN]; /* pinned fingerprint, once known */
+	bool has_pin;
+	bool yes;
+	char probe_fp[TETHER_TLS_FP_LEN];
+	struct agent_facts facts;
+
+	/* Secrets: never printed, wiped when no longer needed. */
+	char nameplate[TETHER_CODE_NAMEPLATE_MAX + 1];
+	uint8_t w[TETHER_SPAKE2_W_LEN];
+	bool have_w;
+	struct tether_spake2 *pake;
+	uint8_t ke[TETHER_SPAKE2_KE_LEN];
+	bool have_ke;
+	char *resume; /* resume token */
+
+	/* The session, as the relay and the console described it. */
+	json_t *session; /* id exactly as the relay sent it */
+	uint8_t pake_a[TETHER_SPAKE2_ELEM_LEN];
+	char *info; /* console's info text: part of the AAD */
+	char technician[AGENT_NAME_MAX];
+	char ticket[AGENT_NAME_MAX];
+	char title[AGENT_TITLE_MAX];
+
+	struct agent_prompt *prompt;
+	uv_timer_t ping_timer;
+	uv_timer_t retry_timer;
+	uv_signal_t sigint;
+	uv_signal_t sigterm;
+	uint64_t last_rx; /* loop time of the last frame from the relay */
+	unsigned backoff_ms;
+
+	struct agent_chan *chans;
+	unsigned nchans;
+
+	bool ended;
+	int exit_code;
+};
+
+/* main.c */
+/* Prints "tether-agent: ..." as one line on stdout (events). */
+void agent_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "tether-agent: ..." as one line on stderr (errors). */
+void agent_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Copies peer-supplied text for a terminal: control characters (C0, DEL
+ * and UTF-8 encoded C1) become '?'; truncated to fit out.
+ */
+void agent_clean(const char *in, char *out, size_t outlen);
+
+/* agent-session.c */
+/* Sets up timers and signals and starts connecting; 0 or TETHER_ERR_*. */
+int agent_session_start(struct agent *a);
+/*
+ * Ends the session with an exit code: stops children, timers, signals and
+ * the link; uv_run() returns once their handles are closed.  Idempotent.
+ */
+void agent_finish(struct agent *a, int code);
+/* Sends a CTRL message and drops the reference to msg (NULL is NOMEM). */
+int agent_send(struct agent *a, json_t *msg);
+/* Wipes and frees whatever secrets and session data are still held. */
+void agent_session_free(struct agent *a);
+
+/* agent-chan.c */
+/* Relay's open {channel, kind, nonce, technician}. */
+void agent_chan_open(struct agent *a, const json_t *msg);
+/* Relay's close {channel}: the console went away; stop the command. */
+void agent_chan_close(struct agent *a, const json_t *msg);
+/* A DATA frame for one of our channels. */
+void agent_chan_frame(struct agent *a, const struct tether_frame *f);
+/* The link drained below its low-water mark: output may flow again. */
+void agent_chan_drain(struct agent *a);
+/* The link is gone or we are leaving: stop every command, send nothing. */
+void agent_chan_abort_all(struct agent *a);
+
+/* agent-exec.c */
+enum agent_stream {
+	AGENT_STDOUT = 1, /* the numbers of EOF messages */
+	AGENT_STDERR = 2,
+};
+
+struct agent_proc_cbs {
+	/* len <= the credit given; the data is valid only during the call. */
+	void (*on_output)(void *ctx, enum agent_stream s, const uint8_t *data,
+			  size_t len);
+	void (*on_eof)(void *ctx, enum agent_stream s);
+	/* n bytes given to agent_proc_write() are written (or dropped). */
+	void (*on_written)(void *ctx, size_t n);
+	/* how: 0 exited with value, 1 killed by signal value. */
+	void (*on_exit)(void *ctx, int how, uint32_t value);
+	/* Every handle is closed; the proc is freed after this returns. */
+	void (*on_closed)(void *ctx);
+};
+
+/*
+ * Spawns argv[0] (no shell, PATH search, cwd $HOME, inherited environment)
+ * with three pipes in a new session.  Output is read only as far as the
+ * credit allows (none at first).  On failure returns a negative errno
+ * (libuv's UV_E*), makes no callbacks and cleans up by itself.
+ */
+int agent_proc_spawn(uv_loop_t *loop, char *const argv[],
+		     const struct agent_proc_cbs *cbs, void *ctx,
+		     struct agent_proc **out);
+/* Output bytes the proc may read from now on (0 pauses both pipes). */
+void agent_proc_set_credit(struct agent_proc *p, size_t credit);
+/* Queues a copy of data for the child's stdin. */
+int agent_proc_write(struct agent_proc *p, const void *data, size_t len);
+/* Closes the child's stdin once queued writes are out. */
+void agent_proc_close_stdin(struct agent_proc *p);
+/*
+ * Stops the command: SIGTERM to its process group, SIGKILL 2 s later if it
+ * is still there; drops its output.  Only on_closed is called afterwards.
+ */
+void agent_proc_kill(struct agent_proc *p);
+
+/* agent-facts.c */
+/* Fills f; best effort, never fails. */
+void agent_facts_gather(struct agent_facts *f);
+
+/* agent-prompt.c */
+/*
+ * Writes question to the controlling terminal and reads one line without
+ * blocking the loop; cb gets whether the answer was y/yes.  The prompt
+ * frees itself after cb.  TETHER_ERR_NOT_FOUND if there is no terminal.
+ */
+int agent_prompt_start(uv_loop_t *loop, const char *question,
+		       void (*cb)(void *ctx, bool yes), void *ctx,
+		       struct agent_prompt **out);
+/* Drops the prompt without calling its cb. */
+void agent_prompt_cancel(struct agent_prompt *p);
+
+#endif /* TETHER_AGENT_H */

@@ -1,0 +1,34 @@
+/*
+ * Small crypto and encoding helpers over OpenSSL 3: randomness, SHA-256,
+ * constant-time comparison, hex and base64.
+ */
+#ifndef TETHER_CRYPTO_H
+#define TETHER_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TETHER_SHA256_LEN 32
+
+/* Fills buf with n bytes from the CSPRNG. */
+int tether_random(void *buf, size_t n);
+/* Uniform value in [0, bound) (bound > 0). */
+int tether_random_uniform(uint32_t bound, uint32_t *out);
+int tether_sha256(const void *data, size_t n, uint8_t out[TETHER_SHA256_LEN]);
+/* Constant-time equality of two n-byte strings. */
+bool tether_ct_equal(const void *a, const void *b, size_t n);
+/* Wipes n bytes (not optimised away). */
+void tether_wipe(void *p, size_t n);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes incl. NUL). */
+int tether_hex_encode(const void *in, size_t n, char *out, size_t outlen);
+/*
+ * Decodes exactly outlen bytes from a hex string of 2*outlen characters;
+ * TETHER_ERR_FORMAT for anything else.
+ */
+int tether_hex_decode(const char *hex, void *out, size_t outlen);
+/* Unpadded standard base64 (as OpenSSH fingerprints use). */
+int tether_base64_encode(const void *in, size_t n, char *out, size_t outlen);
+
+#endif /* TETHER_CRYPTO_H */

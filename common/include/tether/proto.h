@@ -1,0 +1,47 @@
+/*
+ * Protocol constants shared by relay, agent and console (docs/protocol.md).
+ * Bump TETHER_PROTOCOL_VERSION if any of these change meaning.
+ */
+#ifndef TETHER_PROTO_H
+#define TETHER_PROTO_H
+
+#define TETHER_PROTOCOL_VERSION 1
+#define TETHER_DEFAULT_PORT 7443
+#define TETHER_DEFAULT_LISTEN "127.0.0.1:7443"
+
+/* SPAKE2 identities and the prefix of the confirmation AAD. */
+#define TETHER_PAKE_ID_A "tether/1 console"
+#define TETHER_PAKE_ID_B "tether/1 agent"
+#define TETHER_PAKE_AAD_PREFIX "tether/1 pairing "
+#define TETHER_PAKE_W_SALT "tether/1 spake2 w"
+
+/* Invite lifetime: default and bounds, seconds. */
+#define TETHER_INVITE_TTL_DEFAULT 600
+#define TETHER_INVITE_TTL_MAX (24 * 3600)
+
+/* Keepalive: clients ping this often; the relay drops silent peers. */
+#define TETHER_PING_INTERVAL_MS 15000
+#define TETHER_IDLE_TIMEOUT_MS 60000
+
+/*
+ * Sealed channel messages: the first plaintext byte of every DATA frame
+ * (after opening the seal) is one of these.
+ */
+enum tether_msg {
+	TETHER_MSG_EXEC = 1,   /* u32 argc, argc x cstring */
+	TETHER_MSG_STDIN = 2,  /* bytes */
+	TETHER_MSG_STDOUT = 3, /* bytes */
+	TETHER_MSG_STDERR = 4, /* bytes */
+	TETHER_MSG_EOF = 5,    /* u8 stream (0 stdin, 1 stdout, 2 stderr) */
+	TETHER_MSG_EXIT = 6,   /* u8 how (0 exited, 1 signal), u32 value */
+	TETHER_MSG_WINDOW = 7, /* u32 bytes of credit added */
+	TETHER_MSG_CLOSE = 8,  /* nothing; the last message of a channel */
+	TETHER_MSG_ERROR = 9,  /* cstring reason */
+};
+
+/* Per-channel credit for data bytes (STDIN/STDOUT/STDERR payloads). */
+#define TETHER_CHANNEL_WINDOW (4u * 1024 * 1024)
+/* Largest plaintext data chunk put in one DATA frame. */
+#define TETHER_CHANNEL_CHUNK (64u * 1024)
+
+#endif /* TETHER_PROTO_H */

@@ -1,0 +1,441 @@
+/*
+ * The console's files under $XDG_CONFIG_HOME/tether (else ~/.config/tether):
+ * config.json (relay, token, pinned fingerprint), known_relays (one
+ * "HOST:PORT SHA256:..." line per relay ever trusted, like ssh's
+ * known_hosts) and sessions/<id>.json (SPAKE2 state, later the session key).
+ * Directories are 0700 and files 0600; every write goes to a temporary file
+ * that is renamed over the old one, so a crash never leaves half a file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tether/alloc.h>
+#include <tether/crypto.h>
+
+#include "console.h"
+
+#define PATH_LEN 4096
+
+static const char not_logged_in[] =
+	"not logged in (run: tether login HOST:PORT --token TOKEN)";
+
+/* mkdir that accepts an existing directory. */
+static int make_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	console_error("cannot create %s: %s", path, strerror(errno));
+	return -1;
+}
+
+static int join(char *out, size_t outlen, const char *a, const char *b)
+{
+	int n = snprintf(out, outlen, "%s/%s", a, b);
+
+	if (n < 0 || (size_t)n >= outlen) {
+		console_error("path too long: %s/%s", a, b);
+		return -1;
+	}
+	return 0;
+}
+
+/* The config directory; with create, makes it (and its parent) 0700. */
+int console_config_dir(char *out, size_t outlen, bool create)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char base[PATH_LEN];
+	struct passwd *pw;
+	int n;
+
+	/* The XDG spec says to ignore a relative XDG_CONFIG_HOME. */
+	if (xdg != NULL && xdg[0] == '/') {
+		n = snprintf(base, sizeof(base), "%s", xdg);
+	} else {
+		if (home == NULL || home[0] != '/') {
+			pw = getpwuid(getuid());
+			home = pw != NULL ? pw->pw_dir : NULL;
+		}
+		if (home == NULL) {
+			console_error("cannot find the home directory");
+			return -1;
+		}
+		n = snprintf(base, sizeof(base), "%s/.config", home);
+	}
+	if (n < 0 || (size_t)n >= sizeof(base)) {
+		console_error("config path too long");
+		return -1;
+	}
+	if (join(out, outlen, base, "tether") != 0)
+		return -1;
+	if (create && (make_dir(base) != 0 || make_dir(out) != 0))
+		return -1;
+	return 0;
+}
+
+static int config_path(char *out, size_t outlen, const char *name,
+		       bool create)
+{
+	char dir[PATH_LEN];
+
+	if (console_config_dir(dir, sizeof(dir), create) != 0)
+		return -1;
+	return join(out, outlen, dir, name);
+}
+
+static int fsync_dir(const char *path)
+{
+	char dir[PATH_LEN];
+	char *slash;
+	int fd, r;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -1;
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		return 0;
+	*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* Replaces path with data (mode 0600) through a temporary file. */
+static int write_file(const char *path, const void *data, size_t len)
+{
+	char tmp[PATH_LEN];
+	int fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		console_error("path too long: %s", path);
+		return -1;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		console_error("cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, 0600) != 0 || console_write_all(fd, data, len) != 0 ||
+	    fsync(fd) != 0) {
+		console_error("cannot write %s: %s", tmp, strerror(errno));
+		goto out_unlink;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		console_error("cannot write %s: %s", tmp, strerror(errno));
+		goto out_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		console_error("cannot rename %s to %s: %s", tmp, path,
+			      strerror(errno));
+		goto out_unlink;
+	}
+	/* The rename itself must survive a crash too. */
+	fsync_dir(path);
+	return 0;
+
+out_unlink:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return -1;
+}
+
+/* Writes a JSON object, wiping the serialised copy: it may hold secrets. */
+static int write_json(const char *path, const json_t *obj)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	text = json_dumps(obj, JSON_INDENT(2));
+	if (text == NULL) {
+		console_error("out of memory");
+		return -1;
+	}
+	len = strlen(text);
+	text[len] = '\n';
+	r = write_file(path, text, len + 1);
+	tether_wipe(text, len + 1);
+	free(text);
+	return r;
+}
+
+/* 0 with *out, 1 if the file does not exist, -1 (reported) otherwise. */
+static int read_json(const char *path, json_t **out)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	*out = NULL;
+	if (access(path, F_OK) != 0 && errno == ENOENT)
+		return 1;
+	v = json_load_file(path, 0, &jerr);
+	if (v == NULL) {
+		console_error("cannot read %s: %s", path, jerr.text);
+		return -1;
+	}
+	if (!json_is_object(v)) {
+		console_error("%s: not a JSON object", path);
+		json_decref(v);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int copy_str(char *out, size_t outlen, const char *s)
+{
+	int n;
+
+	if (s == NULL)
+		return -1;
+	n = snprintf(out, outlen, "%s", s);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int console_config_load(struct console_config *cfg)
+{
+	char path[PATH_LEN], norm[CONSOLE_HOSTPORT_MAX];
+	const char *relay, *token, *fp;
+	json_t *obj = NULL;
+	int r, ret = -1;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (config_path(path, sizeof(path), "config.json", false) != 0)
+		return -1;
+	r = read_json(path, &obj);
+	if (r == 1)
+		console_error("%s", not_logged_in);
+	if (r != 0)
+		return -1;
+	relay = console_json_str(obj, "relay");
+	token = console_json_str(obj, "token");
+	fp = console_json_str(obj, "fingerprint");
+	if (relay == NULL || token == NULL || token[0] == '\0' ||
+	    !console_fingerprint_valid(fp) ||
+	    console_parse_hostport(relay, cfg->host, sizeof(cfg->host),
+				   &cfg->port, norm, sizeof(norm)) != 0 ||
+	    copy_str(cfg->relay, sizeof(cfg->relay), norm) != 0 ||
+	    copy_str(cfg->fingerprint, sizeof(cfg->fingerprint), fp) != 0) {
+		console_error("%s is damaged; %s", path, not_logged_in);
+		goto out;
+	}
+	cfg->token = tether_strdup(token);
+	if (cfg->token == NULL) {
+		console_error("out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	json_decref(obj);
+	return ret;
+}
+
+int console_config_save(const char *relay, const char *token,
+			const char *fingerprint)
+{
+	char path[PATH_LEN];
+	json_t *obj;
+	int r;
+
+	if (config_path(path, sizeof(path), "config.json", true) != 0)
+		return -1;
+	obj = json_pack("{s:s, s:s, s:s}", "relay", relay, "token", token,
+			"fingerprint", fingerprint);
+	if (obj == NULL) {
+		console_error("out of memory");
+		return -1;
+	}
+	r = write_json(path, obj);
+	json_decref(obj);
+	return r;
+}
+
+void console_config_clear(struct console_config *cfg)
+{
+	if (cfg->token != NULL)
+		tether_freezero(cfg->token, strlen(cfg->token));
+	cfg->token = NULL;
+}
+
+/*
+ * Reads known_relays whole; *out is NUL-terminated (empty if the file does
+ * not exist) and freed by the caller.
+ */
+static int read_known(const char *path, char **out, size_t *lenp)
+{
+	char *data = NULL;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd, ret = -1;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT) {
+		console_error("cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (cap - len < 4096 + 1) {
+			char *p;
+
+			if (cap > (1u << 20)) {
+				console_error("%s is too large", path);
+				goto out;
+			}
+			cap = cap * 2 + 8192;
+			p = tether_reallocarray(data, cap, 1);
+			if (p == NULL) {
+				console_error("out of memory");
+				goto out;
+			}
+			data = p;
+		}
+		if (fd < 0)
+			break;
+		n = read(fd, data + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			console_error("cannot read %s: %s", path,
+				      strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	data[len] = '\0';
+	*out = data;
+	*lenp = len;
+	data = NULL;
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	tether_free(data);
+	return ret;
+}
+
+/*
+ * Looks relay up in known_relays: 0 with its fingerprint, 1 if it was never
+ * trusted, -1 (reported) on failure.
+ */
+int console_known_lookup(const char *relay, char *fp, size_t fplen)
+{
+	char path[PATH_LEN];
+	char *data, *line, *save = NULL, *key, *val;
+	size_t len;
+	int ret = 1;
+
+	if (config_path(path, sizeof(path), "known_relays", false) != 0 ||
+	    read_known(path, &data, &len) != 0)
+		return -1;
+	for (line = strtok_r(data, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *fsave = NULL;
+
+		key = strtok_r(line, " \t\r", &fsave);
+		val = strtok_r(NULL, " \t\r", &fsave);
+		if (key == NULL || key[0] == '#' || strcmp(key, relay) != 0)
+			continue;
+		if (!console_fingerprint_valid(val) ||
+		    copy_str(fp, fplen, val) != 0) {
+			console_error("%s: bad entry for %s", path, relay);
+			ret = -1;
+		} else {
+			ret = 0;
+		}
+		break;
+	}
+	tether_free(data);
+	return ret;
+}
+
+int console_known_add(const char *relay, const char *fp)
+{
+	char path[PATH_LEN];
+	char *data = NULL, *all = NULL;
+	size_t len, add, total;
+	int n, ret = -1;
+
+	if (config_path(path, sizeof(path), "known_relays", true) != 0 ||
+	    read_known(path, &data, &len) != 0)
+		return -1;
+	add = strlen(relay) + strlen(fp) + 3;
+	total = len + add + 1;
+	all = tether_malloc(total);
+	if (all == NULL) {
+		console_error("out of memory");
+		goto out;
+	}
+	/* Keep what is there; make sure the old last line is ended. */
+	n = snprintf(all, total, "%s%s%s %s\n", data,
+		     len > 0 && data[len - 1] != '\n' ? "\n" : "", relay, fp);
+	if (n < 0 || (size_t)n >= total) {
+		console_error("known_relays: entry too long");
+		goto out;
+	}
+	ret = write_file(path, all, (size_t)n);
+out:
+	tether_free(all);
+	tether_free(data);
+	return ret;
+}
+
+static int session_path(char *out, size_t outlen, const char *session,
+			bool create)
+{
+	char dir[PATH_LEN], name[CONSOLE_SESSION_MAX + 8];
+
+	if (!console_session_id_valid(session)) {
+		console_error("bad session id from the relay");
+		return -1;
+	}
+	if (console_config_dir(dir, sizeof(dir), create) != 0 ||
+	    join(out, outlen, dir, "sessions") != 0)
+		return -1;
+	if (create && make_dir(out) != 0)
+		return -1;
+	if (snprintf(name, sizeof(name), "%s.json", session) >=
+	    (int)sizeof(name))
+		return -1;
+	/* join() into a copy: out is both source and target here. */
+	if (snprintf(dir, sizeof(dir), "%s", out) >= (int)sizeof(dir))
+		return -1;
+	return join(out, outlen, dir, name);
+}
+
+int console_session_save(const char *session, const json_t *obj)
+{
+	char path[PATH_LEN];
+
+	if (session_path(path, sizeof(path), session, true) != 0)
+		return -1;
+	return write_json(path, obj);
+}
+
+/* 0 with *out, 1 if this console has no file for the session, -1 on error. */
+int console_session_load(const char *session, json_t **out)
+{
+	char path[PATH_LEN];
+
+	*out = NULL;
+	if (session_path(path, sizeof(path), session, false) != 0)
+		return -1;
+	return read_json(path, out);
+}

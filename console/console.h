@@ -1,0 +1,146 @@
+/*
+ * The technician console `tether`: shared types and the functions the
+ * command files use.  Conventions: commands return the process exit status;
+ * helpers return 0 on success and -1 after printing one "tether: ..." line,
+ * so every failure is reported exactly once, where it is understood best.
+ */
+#ifndef TETHER_CONSOLE_H
+#define TETHER_CONSOLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include <tether/frame.h>
+#include <tether/spake2.h>
+#include <tether/tls.h>
+
+/* Exit statuses for our own failures (ssh's convention) and bad usage. */
+#define CONSOLE_EXIT_FAIL 255
+#define CONSOLE_EXIT_USAGE 2
+
+/* console_request(): the relay answered with an "err" message. */
+#define CONSOLE_EREMOTE 1
+
+#define CONSOLE_HOST_MAX 256
+#define CONSOLE_HOSTPORT_MAX (CONSOLE_HOST_MAX + 8)
+#define CONSOLE_TICKET_MAX 24
+#define CONSOLE_SESSION_MAX 64
+#define CONSOLE_NAME_MAX 128
+#define CONSOLE_REASON_MAX 256
+
+/* What `tether login` stored: the relay, our token, the pinned cert. */
+struct console_config {
+	char relay[CONSOLE_HOSTPORT_MAX]; /* normalised "HOST:PORT" */
+	char host[CONSOLE_HOST_MAX];
+	int port;
+	char fingerprint[TETHER_TLS_FP_LEN];
+	char *token; /* secret: wiped by console_config_clear() */
+};
+
+/* Callbacks for traffic that is not the answer to a request (exec). */
+struct console_hooks {
+	void (*on_data)(void *arg, const struct tether_frame *f);
+	void (*on_ctrl)(void *arg, json_t *msg);
+	void (*on_drain)(void *arg);
+	void *arg;
+};
+
+/* Party A's secrets between `tether invite` and the first exec. */
+struct console_pair {
+	char password[64]; /* "word-word-word" */
+	uint8_t x[TETHER_SPAKE2_SCALAR_LEN];
+	uint8_t w[TETHER_SPAKE2_W_LEN];
+	char pake_hex[2 * TETHER_SPAKE2_ELEM_LEN + 1]; /* pA, public */
+};
+
+/* One connection to the relay and the loop it lives on. */
+struct console_client {
+	uv_loop_t loop;
+	uv_timer_t ping;
+	struct tether_tls_ctx *tls;
+	struct tether_link *link;
+	struct console_hooks hooks;
+	const char *token; /* borrowed until the hello is sent */
+	char relay[CONSOLE_HOSTPORT_MAX];
+	char fingerprint[TETHER_TLS_FP_LEN]; /* what the relay presented */
+	char technician[CONSOLE_NAME_MAX];
+	char role[32];
+	json_int_t next_id;
+	json_int_t want_id;
+	json_t *answer;
+	int close_err;
+	char close_reason[CONSOLE_REASON_MAX];
+	bool loop_ready;
+	bool ping_ready;
+	bool opened;   /* TLS up and pin matched */
+	bool welcomed; /* hello accepted */
+	bool closed;   /* on_close ran; link is gone */
+	bool want_hello;
+};
+
+/* console-util.c */
+void console_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void console_print_clean(FILE *fp, const char *s);
+size_t console_clean_width(const char *s);
+int console_parse_hostport(const char *arg, char *host, size_t hostlen,
+			   int *port, char *norm, size_t normlen);
+int console_parse_ticket(const char *arg, char *out, size_t outlen);
+int console_parse_duration(const char *arg, long *secs);
+bool console_fingerprint_valid(const char *fp);
+bool console_session_id_valid(const char *id);
+int console_session_id(const json_t *v, char *out, size_t outlen);
+const char *console_json_str(const json_t *obj, const char *key);
+int console_json_print(const json_t *v);
+int console_write_all(int fd, const void *buf, size_t len);
+
+/* console-config.c */
+int console_config_dir(char *out, size_t outlen, bool create);
+int console_config_load(struct console_config *cfg);
+int console_config_save(const char *relay, const char *token,
+			const char *fingerprint);
+void console_config_clear(struct console_config *cfg);
+int console_known_lookup(const char *relay, char *fp, size_t fplen);
+int console_known_add(const char *relay, const char *fp);
+int console_session_save(const char *session, const json_t *obj);
+int console_session_load(const char *session, json_t **out);
+
+/* console-client.c */
+int console_client_connect(struct console_client *c, const char *relay,
+			   const char *host, int port, const char *pin,
+			   const char *token);
+int console_connect(struct console_client *c, struct console_config *cfg);
+int console_request(struct console_client *c, json_t *req, json_t **answer);
+void console_run_once(struct console_client *c);
+void console_report_lost(const struct console_client *c);
+void console_report_answer(const json_t *ans, const char *ticket);
+void console_client_close(struct console_client *c);
+int console_call(json_t *req, const char *ticket, json_t **answer);
+
+/* console-pair.c */
+int console_pair_start(struct console_pair *p);
+void console_pair_wipe(struct console_pair *p);
+int console_pair_save(const json_t *session, const char *ticket,
+		      const char *nameplate, const char *info,
+		      const struct console_pair *p);
+int console_pair_key(struct console_client *c, const char *ticket,
+		     const json_t *attach, uint8_t ke[TETHER_SPAKE2_KE_LEN]);
+
+/* Commands, one file each; argv[0] is the command's own name. */
+int console_login(int argc, char **argv);
+int console_ticket(int argc, char **argv);
+int console_invite(int argc, char **argv);
+int console_exec(int argc, char **argv);
+
+/* main.c: shared option handling for the command files. */
+int console_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int console_bad_option(const char *cmd, int opt, char **argv);
+int console_ticket_arg(const char *cmd, const char *arg, char *out,
+		       size_t len);
+
+#endif /* TETHER_CONSOLE_H */

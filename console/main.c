@@ -1,0 +1,144 @@
+/*
+ * `tether`, the technician's console: entry point, top-level help and
+ * dispatch to the commands (login, ticket, invite, exec).  Each command
+ * parses its own options and returns the exit status: 0, the remote
+ * command's status for exec, 2 for bad usage, 255 for our own failures.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tether/log.h>
+
+#include "console.h"
+
+#ifndef TETHER_VERSION
+#define TETHER_VERSION "0.1.0"
+#endif
+
+static const char usage[] =
+	"Usage: tether COMMAND [OPTIONS]\n"
+	"\n"
+	"Commands:\n"
+	"  login HOST:PORT --token TOKEN [--fingerprint SHA256:...]\n"
+	"      Check the token with the relay and pin its certificate.\n"
+	"  ticket new TITLE [--customer NAME] [--json]\n"
+	"  ticket list [--status open|closed] [--json]\n"
+	"  ticket show T-N [--json]\n"
+	"  ticket close T-N --resolution TEXT\n"
+	"      Manage tickets.\n"
+	"  invite T-N [--expires 10m] [--json]\n"
+	"      Make a one-time code the customer gives to tether-agent.\n"
+	"  exec T-N -- CMD [ARGS...]\n"
+	"      Run CMD on the customer's machine and exit with its status.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help      show this help (or: tether COMMAND --help)\n"
+	"  -V, --version   show the version\n";
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+	{ "login", console_login },
+	{ "ticket", console_ticket },
+	{ "invite", console_invite },
+	{ "exec", console_exec },
+};
+
+int console_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("tether: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see: tether %s%s--help)\n", cmd != NULL ? cmd : "",
+		cmd != NULL ? " " : "");
+	return CONSOLE_EXIT_USAGE;
+}
+
+/*
+ * Reports what getopt_long() rejected.  Only the option's name is shown:
+ * "--token=SECRET" given to the wrong command must not echo the secret.
+ */
+int console_bad_option(const char *cmd, int opt, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	size_t len = strcspn(arg, "=");
+
+	if (opt == ':')
+		return console_usage_error(cmd, "option %.*s needs a value",
+					   (int)len, arg);
+	return console_usage_error(cmd, "unknown option %.*s", (int)len, arg);
+}
+
+/*
+ * A closed fd 0, 1 or 2 would be reused by the first socket we open, and
+ * then get command output written into it (and libuv refuses to close
+ * it): park /dev/null there first.
+ */
+static void open_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= STDERR_FILENO; fd++)
+		if (fcntl(fd, F_GETFD) < 0 &&
+		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) < 0)
+			_exit(CONSOLE_EXIT_FAIL);
+}
+
+/* A T-N operand into its canonical form; 0, or the usage status. */
+int console_ticket_arg(const char *cmd, const char *arg, char *out,
+		       size_t len)
+{
+	if (console_parse_ticket(arg, out, len) != 0)
+		return console_usage_error(cmd, "bad ticket %s (expected T-N)",
+					   arg);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *name = argc > 1 ? argv[1] : NULL;
+	int status = -1;
+	size_t i;
+
+	open_std_fds();
+	/* A reader that went away is reported by write(), not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	tether_log_set_ident("tether");
+	tether_log_set_level(TETHER_LOG_WARN);
+
+	if (name == NULL) {
+		fputs(usage, stderr);
+		return CONSOLE_EXIT_USAGE;
+	}
+	if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 ||
+	    strcmp(name, "help") == 0) {
+		fputs(usage, stdout);
+		status = 0;
+	} else if (strcmp(name, "-V") == 0 || strcmp(name, "--version") == 0) {
+		printf("tether %s\n", TETHER_VERSION);
+		status = 0;
+	}
+	for (i = 0; status < 0 && i < sizeof(commands) / sizeof(commands[0]);
+	     i++)
+		if (strcmp(name, commands[i].name) == 0)
+			status = commands[i].run(argc - 1, argv + 1);
+	if (status < 0 && name[0] == '-')
+		status = console_usage_error(NULL, "unknown option %s", name);
+	else if (status < 0)
+		status = console_usage_error(NULL, "unknown command %s", name);
+	if (fflush(stdout) != 0 && status == 0) {
+		console_error("cannot write output");
+		status = CONSOLE_EXIT_FAIL;
+	}
+	return status;
+}

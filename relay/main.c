@@ -1,0 +1,369 @@
+/*
+ * tether-relay: command line.  `init` makes the data directory (database,
+ * certificate, first admin), `technician` manages tokens, `run` serves.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tether/crypto.h>
+#include <tether/err.h>
+#include <tether/log.h>
+#include <tether/proto.h>
+#include <tether/tls.h>
+
+#include "relay.h"
+
+#define SECRET_LEN 32
+
+static const char usage[] =
+	"usage: tether-relay init --data DIR [--json]\n"
+	"       tether-relay technician add NAME [--role admin|technician] "
+	"--data DIR [--json]\n"
+	"       tether-relay technician list --data DIR [--json]\n"
+	"       tether-relay technician remove NAME --data DIR\n"
+	"       tether-relay run --data DIR [--listen HOST:PORT] "
+	"[--idle-timeout SECONDS] [-v]\n"
+	"\n"
+	"The relay pairs technicians' consoles with customers' agents and\n"
+	"forwards their end-to-end encrypted channels; it never sees their\n"
+	"content.  Default listen address: " TETHER_DEFAULT_LISTEN ".\n";
+
+struct opts {
+	const char *data;
+	const char *role;
+	const char *listen;
+	unsigned idle_s;
+	bool json;
+	bool verbose;
+};
+
+static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "tether-relay: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", usage);
+	return 2;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"role", required_argument, NULL, 'r'},
+		{"listen", required_argument, NULL, 'l'},
+		{"idle-timeout", required_argument, NULL, 'i'},
+		{"json", no_argument, NULL, 'j'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	char *end;
+	long v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "d:r:l:i:jvh", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'd':
+			o->data = optarg;
+			break;
+		case 'r':
+			o->role = optarg;
+			break;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 'i':
+			v = strtol(optarg, &end, 10);
+			if (*end != '\0' || v < 5 || v > 86400)
+				return die_usage("--idle-timeout wants 5 to "
+						 "86400 seconds, not '%s'",
+						 optarg);
+			o->idle_s = (unsigned)v;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		default:
+			return die_usage("%s", "bad option");
+		}
+	}
+	return 0;
+}
+
+static int data_path(char *out, size_t len, const char *dir, const char *f)
+{
+	int n = snprintf(out, len, "%s/%s", dir, f);
+
+	return n < 0 || (size_t)n >= len ? TETHER_ERR_TOO_LARGE : TETHER_OK;
+}
+
+static struct tether_store *open_store(const char *dir)
+{
+	struct tether_store *st = NULL;
+	char db[4096];
+	int rc;
+
+	if (data_path(db, sizeof(db), dir, "tether.db") != 0 ||
+	    access(db, F_OK) != 0) {
+		fprintf(stderr, "tether-relay: %s is not initialised (run: "
+				"tether-relay init --data %s)\n", dir, dir);
+		return NULL;
+	}
+	if ((rc = tether_store_open(db, &st)) != 0) {
+		fprintf(stderr, "tether-relay: cannot open %s: %s\n", db,
+			tether_strerror(rc));
+		return NULL;
+	}
+	return st;
+}
+
+/*
+ * Makes a technician and prints its token "tt_<id>_<secret>" once; only the
+ * secret's SHA-256 is stored.  The row is added with the hash first, so the
+ * id is known only afterwards; the id is not secret.
+ */
+static int add_technician(struct tether_store *st, const char *name,
+			  const char *role, char *token, size_t toklen)
+{
+	uint8_t secret[SECRET_LEN], hash[TETHER_SHA256_LEN];
+	char hex[2 * SECRET_LEN + 1];
+	int64_t id;
+	int rc;
+
+	if ((rc = tether_random(secret, sizeof(secret))) != 0 ||
+	    (rc = tether_hex_encode(secret, sizeof(secret), hex,
+				    sizeof(hex))) != 0 ||
+	    (rc = tether_sha256(hex, strlen(hex), hash)) != 0)
+		goto out;
+	if ((rc = tether_store_tech_add(st, name, role, hash, &id)) != 0)
+		goto out;
+	snprintf(token, toklen, "tt_%lld_%s", (long long)id, hex);
+	tether_store_audit(st, "relay", 0, 0, "technician_added",
+			   NULL);
+out:
+	tether_wipe(secret, sizeof(secret));
+	tether_wipe(hex, sizeof(hex));
+	return rc;
+}
+
+static bool valid_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+static int cmd_init(struct opts *o)
+{
+	char db[4096], cert[4096], key[4096], fp[TETHER_TLS_FP_LEN];
+	char token[128];
+	struct tether_store *st = NULL;
+	int rc, ret = 1;
+
+	if (mkdir(o->data, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "tether-relay: cannot create %s: %s\n", o->data,
+			strerror(errno));
+		return 1;
+	}
+	if (data_path(db, sizeof(db), o->data, "tether.db") != 0 ||
+	    data_path(cert, sizeof(cert), o->data, "cert.pem") != 0 ||
+	    data_path(key, sizeof(key), o->data, "key.pem") != 0) {
+		fprintf(stderr, "tether-relay: path too long\n");
+		return 1;
+	}
+	if (access(db, F_OK) == 0 || access(key, F_OK) == 0) {
+		fprintf(stderr, "tether-relay: %s is already initialised\n",
+			o->data);
+		return 1;
+	}
+	if ((rc = tether_tls_cert_generate(cert, key, "tether-relay", fp)) !=
+	    0) {
+		fprintf(stderr, "tether-relay: cannot make a certificate: %s\n",
+			tether_strerror(rc));
+		return 1;
+	}
+	if ((rc = tether_store_open(db, &st)) != 0 ||
+	    (rc = add_technician(st, "admin", "admin", token,
+				 sizeof(token))) != 0) {
+		fprintf(stderr, "tether-relay: cannot create the database: "
+				"%s\n", tether_strerror(rc));
+		goto out;
+	}
+	if (o->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s}", "data", o->data,
+				      "fingerprint", fp, "admin_token", token);
+
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(j);
+	} else {
+		printf("Initialised relay data in %s\n"
+		       "Relay fingerprint: %s\n"
+		       "Admin token (shown once, keep it secret): %s\n"
+		       "Next: tether-relay run --data %s\n",
+		       o->data, fp, token, o->data);
+	}
+	ret = 0;
+out:
+	tether_wipe(token, sizeof(token));
+	tether_store_close(st);
+	return ret;
+}
+
+static int cmd_technician(int argc, char **argv, struct opts *o)
+{
+	const char *verb = argc > 0 ? argv[0] : NULL;
+	struct tether_store *st;
+	char token[128];
+	json_t *list;
+	size_t i;
+	int rc, ret = 1;
+
+	if (verb == NULL)
+		return die_usage("%s", "technician add|list|remove");
+	if ((strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0) &&
+	    argc != 2)
+		return die_usage("technician %s needs one NAME", verb);
+	if (strcmp(verb, "add") == 0 && !valid_name(argv[1]))
+		return die_usage("bad name '%s' (letters, digits, -_. only)",
+				 argv[1]);
+	if (strcmp(o->role, "admin") != 0 && strcmp(o->role, "technician") != 0)
+		return die_usage("--role is admin or technician, not '%s'",
+				 o->role);
+	st = open_store(o->data);
+	if (st == NULL)
+		return 1;
+	if (strcmp(verb, "add") == 0) {
+		rc = add_technician(st, argv[1], o->role, token, sizeof(token));
+		if (rc == TETHER_ERR_EXISTS) {
+			fprintf(stderr, "tether-relay: technician %s already "
+					"exists\n", argv[1]);
+			goto out;
+		} else if (rc != 0) {
+			fprintf(stderr, "tether-relay: %s\n",
+				tether_strerror(rc));
+			goto out;
+		}
+		if (o->json) {
+			json_t *j = json_pack("{s:s, s:s, s:s}", "name",
+					      argv[1], "role", o->role, "token",
+					      token);
+
+			json_dumpf(j, stdout, JSON_INDENT(2));
+			putchar('\n');
+			json_decref(j);
+		} else {
+			printf("Token for %s (%s), shown once: %s\n", argv[1],
+			       o->role, token);
+		}
+		tether_wipe(token, sizeof(token));
+	} else if (strcmp(verb, "remove") == 0) {
+		rc = tether_store_tech_remove(st, argv[1]);
+		if (rc != 0) {
+			fprintf(stderr, "tether-relay: %s: %s\n", argv[1],
+				rc == TETHER_ERR_NOT_FOUND
+					? "no such technician"
+					: tether_strerror(rc));
+			goto out;
+		}
+		tether_store_audit(st, "relay", 0, 0, "technician_removed",
+				   NULL);
+		printf("Removed %s\n", argv[1]);
+	} else if (strcmp(verb, "list") == 0) {
+		if (tether_store_tech_list(st, &list) != 0)
+			goto out;
+		if (o->json) {
+			json_dumpf(list, stdout, JSON_INDENT(2));
+			putchar('\n');
+		} else {
+			printf("%-6s %-24s %s\n", "ID", "NAME", "ROLE");
+			for (i = 0; i < json_array_size(list); i++) {
+				json_t *t = json_array_get(list, i);
+
+				printf("%-6lld %-24s %s\n",
+				       (long long)json_integer_value(
+					       json_object_get(t, "id")),
+				       json_string_value(
+					       json_object_get(t, "name")),
+				       json_string_value(
+					       json_object_get(t, "role")));
+			}
+		}
+		json_decref(list);
+	} else {
+		fprintf(stderr, "tether-relay: unknown technician command "
+				"'%s'\n", verb);
+		goto out;
+	}
+	ret = 0;
+out:
+	tether_store_close(st);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.role = "technician",
+			 .listen = TETHER_DEFAULT_LISTEN,
+			 .idle_s = TETHER_IDLE_TIMEOUT_MS / 1000};
+	const char *cmd;
+	int rc;
+
+	tether_log_set_ident("tether-relay");
+	if (argc < 2)
+		return die_usage("%s", "a command is required");
+	cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("tether-relay %s (protocol %d)\n", TETHER_VERSION,
+		       TETHER_PROTOCOL_VERSION);
+		return 0;
+	}
+	/* GNU getopt moves the positional words after the options. */
+	optind = 2;
+	if ((rc = parse_opts(argc, argv, &o)) != 0)
+		return rc;
+	if (o.data == NULL)
+		return die_usage("%s", "--data DIR is required");
+	if (strcmp(cmd, "technician") == 0)
+		return cmd_technician(argc - optind, argv + optind, &o);
+	if (optind != argc)
+		return die_usage("unexpected argument '%s'", argv[optind]);
+	if (o.verbose)
+		tether_log_set_level(TETHER_LOG_DEBUG);
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(&o);
+	if (strcmp(cmd, "run") == 0)
+		return relay_run(o.data, o.listen, o.idle_s) == 0 ? 0 : 1;
+	return die_usage("unknown command '%s'", cmd);
+}

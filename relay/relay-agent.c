@@ -1,0 +1,445 @@
+/*
+ * Agent messages (docs/protocol.md, "Agent messages"): claiming a nameplate,
+ * storing the agent's SPAKE2 half, resuming after a dropped connection, key
+ * confirmation results, channel opens and the session's end.  Failed joins
+ * are rate-limited per source address.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <tether/alloc.h>
+#include <tether/code.h>
+#include <tether/crypto.h>
+#include <tether/err.h>
+#include <tether/log.h>
+#include <tether/seal.h>
+#include <tether/spake2.h>
+
+#include "relay.h"
+
+#define FACTS_MAX 2048
+#define RESUME_LEN 32
+
+struct relay_session *relay_session_find(struct relay *r, int64_t id)
+{
+	struct relay_session *s;
+
+	for (s = r->sessions; s != NULL; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void session_free(struct relay *r, struct relay_session *s)
+{
+	struct relay_session **pp;
+
+	for (pp = &r->sessions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	if (s->agent != NULL)
+		s->agent->session = NULL;
+	tether_free(s->facts);
+	tether_free(s);
+}
+
+void relay_session_end(struct relay *r, struct relay_session *s,
+		       const char *state, const char *reason)
+{
+	tether_store_session_set_state(r->store, s->id, state);
+	if (s->confirmer != NULL)
+		relay_reply_err(s->confirmer, s->confirm_id, "state",
+				"session ended: %s", reason);
+	if (s->agent != NULL) {
+		relay_channels_close_peer(r, s->agent, reason);
+		relay_send(s->agent, json_pack("{s:s, s:s}", "t", "ended",
+					       "reason", reason));
+	}
+	session_free(r, s);
+}
+
+/* The rate slot for an address ("ip:port" -> ip); oldest slot recycled. */
+static struct relay_rate *rate_slot(struct relay *r, const char *addr)
+{
+	struct relay_rate *best = &r->rates[0];
+	char ip[48];
+	const char *colon = strrchr(addr, ':');
+	size_t n = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
+	unsigned i;
+
+	if (n >= sizeof(ip))
+		n = sizeof(ip) - 1;
+	memcpy(ip, addr, n);
+	ip[n] = '\0';
+	for (i = 0; i < RELAY_RATE_SLOTS; i++) {
+		if (strcmp(r->rates[i].addr, ip) == 0)
+			return &r->rates[i];
+		if (r->rates[i].window_start < best->window_start)
+			best = &r->rates[i];
+	}
+	memset(best, 0, sizeof(*best));
+	snprintf(best->addr, sizeof(best->addr), "%s", ip);
+	return best;
+}
+
+static bool rate_limited(struct relay *r, const char *addr)
+{
+	struct relay_rate *s = rate_slot(r, addr);
+
+	if (relay_now_ms() - s->window_start > RELAY_JOIN_WINDOW_MS) {
+		s->window_start = relay_now_ms();
+		s->fails = 0;
+	}
+	return s->fails >= RELAY_JOIN_FAILS_MAX;
+}
+
+static void join_failed(struct relay_peer *p, int64_t ticket_id,
+			int64_t session_id, const char *nameplate,
+			const char *why)
+{
+	rate_slot(p->relay, p->addr)->fails++;
+	relay_audit(p->relay, "agent", ticket_id, session_id, "join_failed",
+		    json_pack("{s:s, s:s, s:s}", "nameplate", nameplate, "addr",
+			      p->addr, "why", why));
+	relay_drop(p, TETHER_ERR_AUTH, "unknown or expired code");
+}
+
+static void join(struct relay_peer *p, json_t *msg)
+{
+	struct relay *r = p->relay;
+	const char *nameplate = NULL;
+	struct tether_store_session ss;
+	struct relay_session *s;
+	json_t *facts = NULL;
+	char *text;
+
+	if (p->session != NULL) {
+		relay_drop(p, TETHER_ERR_PROTOCOL, "already joined");
+		return;
+	}
+	if (rate_limited(r, p->addr)) {
+		relay_drop(p, TETHER_ERR_LIMIT,
+			   "too many attempts, wait a minute");
+		return;
+	}
+	if (json_unpack(msg, "{s:s, s?o}", "nameplate", &nameplate, "facts",
+			&facts) != 0 ||
+	    !tether_code_nameplate_valid(nameplate) ||
+	    (facts != NULL && !json_is_object(facts))) {
+		join_failed(p, 0, 0, "?", "malformed");
+		return;
+	}
+	if (tether_store_session_by_nameplate(r->store, nameplate, &ss) != 0) {
+		join_failed(p, 0, 0, nameplate, "unknown");
+		return;
+	}
+	if (strcmp(ss.state, "waiting") != 0 || ss.expires_at <= time(NULL) ||
+	    relay_session_find(r, ss.id) != NULL) {
+		join_failed(p, ss.ticket_id, ss.id, nameplate,
+			    strcmp(ss.state, "waiting") != 0 ? ss.state
+			    : ss.expires_at <= time(NULL)     ? "expired"
+							      : "claimed");
+		tether_store_session_clear(&ss);
+		return;
+	}
+	s = tether_calloc(1, sizeof(*s));
+	if (s == NULL) {
+		tether_store_session_clear(&ss);
+		relay_drop(p, TETHER_ERR_NOMEM, "out of memory");
+		return;
+	}
+	s->id = ss.id;
+	s->ticket_id = ss.ticket_id;
+	snprintf(s->nameplate, sizeof(s->nameplate), "%s", nameplate);
+	s->agent = p;
+	s->next = r->sessions;
+	r->sessions = s;
+	p->session = s;
+	/* Facts are kept until pake, when the session row is written. */
+	text = facts != NULL ? json_dumps(facts, JSON_COMPACT) : NULL;
+	if (text != NULL && strlen(text) <= FACTS_MAX)
+		s->facts = tether_strdup(text);
+	free(text);
+	relay_send(p, json_pack("{s:s, s:I, s:s, s:s, s:I, s:s}", "t",
+				"join_ok", "session", (json_int_t)ss.id,
+				"pake_a", ss.pake_a != NULL ? ss.pake_a : "",
+				"info", ss.info != NULL ? ss.info : "",
+				"expires_at", (json_int_t)ss.expires_at,
+				"nameplate", nameplate));
+	tether_store_session_clear(&ss);
+}
+
+static void pake(struct relay_peer *p, json_t *msg)
+{
+	struct relay *r = p->relay;
+	struct relay_session *s = p->session;
+	const char *pb = NULL, *cb = NULL;
+	uint8_t e[TETHER_SPAKE2_ELEM_LEN], c[TETHER_SPAKE2_CONF_LEN];
+	uint8_t tok[RESUME_LEN], hash[TETHER_SHA256_LEN];
+	char tokhex[2 * RESUME_LEN + 1];
+
+	if (s == NULL || s->pake_sent) {
+		relay_drop(p, TETHER_ERR_PROTOCOL, "pake out of order");
+		return;
+	}
+	if (json_unpack(msg, "{s:s, s:s}", "pake_b", &pb, "conf_b", &cb) != 0 ||
+	    tether_hex_decode(pb, e, sizeof(e)) != 0 ||
+	    tether_hex_decode(cb, c, sizeof(c)) != 0) {
+		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed pake");
+		return;
+	}
+	if (tether_random(tok, sizeof(tok)) != 0 ||
+	    tether_hex_encode(tok, sizeof(tok), tokhex, sizeof(tokhex)) != 0 ||
+	    tether_sha256(tokhex, strlen(tokhex), hash) != 0) {
+		relay_drop(p, TETHER_ERR_INTERNAL, "internal error");
+		return;
+	}
+	if (tether_store_session_join(r->store, s->id, s->facts, pb, cb,
+				      hash) != 0) {
+		relay_drop(p, TETHER_ERR_STATE, "the code is no longer valid");
+		return;
+	}
+	s->pake_sent = true;
+	relay_audit(r, "agent", s->ticket_id, s->id, "agent_joined",
+		    json_pack("{s:s, s:s, s:o}", "nameplate", s->nameplate,
+			      "addr", p->addr, "facts",
+			      s->facts != NULL ? json_loads(s->facts, 0, NULL)
+					       : json_null()));
+	relay_send(p, json_pack("{s:s, s:s}", "t", "pake_ok", "resume",
+				tokhex));
+	tether_wipe(tokhex, sizeof(tokhex));
+	tether_wipe(tok, sizeof(tok));
+}
+
+static void resume(struct relay_peer *p, json_t *msg)
+{
+	struct relay *r = p->relay;
+	struct tether_store_session ss;
+	uint8_t hash[TETHER_SHA256_LEN];
+	const char *token = NULL;
+	struct relay_session *s;
+	json_int_t sid = 0;
+	bool ok;
+
+	if (p->session != NULL || rate_limited(r, p->addr)) {
+		relay_drop(p, TETHER_ERR_LIMIT, "too many attempts, wait a "
+			   "minute");
+		return;
+	}
+	if (json_unpack(msg, "{s:I, s:s}", "session", &sid, "token", &token) !=
+		    0 ||
+	    tether_store_session_get(r->store, sid, &ss) != 0) {
+		join_failed(p, 0, 0, "?", "bad resume");
+		return;
+	}
+	tether_sha256(token, strlen(token), hash);
+	ok = ss.has_resume && tether_ct_equal(hash, ss.resume_hash,
+					      sizeof(hash)) &&
+	     (strcmp(ss.state, "joined") == 0 ||
+	      strcmp(ss.state, "paired") == 0);
+	if (!ok) {
+		join_failed(p, ss.ticket_id, ss.id, ss.nameplate,
+			    "bad resume token or session over");
+		tether_store_session_clear(&ss);
+		return;
+	}
+	s = relay_session_find(r, sid);
+	if (s == NULL) {
+		s = tether_calloc(1, sizeof(*s));
+		if (s == NULL) {
+			tether_store_session_clear(&ss);
+			relay_drop(p, TETHER_ERR_NOMEM, "out of memory");
+			return;
+		}
+		s->id = ss.id;
+		s->ticket_id = ss.ticket_id;
+		snprintf(s->nameplate, sizeof(s->nameplate), "%s",
+			 ss.nameplate);
+		s->pake_sent = true;
+		s->next = r->sessions;
+		r->sessions = s;
+	} else if (s->agent != NULL) {
+		/* The old connection is dead but not yet noticed. */
+		s->agent->session = NULL;
+		relay_channels_close_peer(r, s->agent, "agent reconnected");
+		relay_drop(s->agent, TETHER_ERR_CLOSED, "replaced by a new "
+			   "connection");
+	}
+	s->agent = p;
+	p->session = s;
+	relay_audit(r, "agent", s->ticket_id, s->id, "agent_reconnected",
+		    json_pack("{s:s}", "addr", p->addr));
+	relay_send(p, json_pack("{s:s, s:s}", "t", "resume_ok", "state",
+				ss.state));
+	tether_store_session_clear(&ss);
+}
+
+static void confirmed(struct relay_peer *p, json_t *msg)
+{
+	struct relay *r = p->relay;
+	struct relay_session *s = p->session;
+	struct relay_peer *c;
+	int ok = 0;
+
+	if (s == NULL || s->confirmer == NULL ||
+	    json_unpack(msg, "{s:b}", "ok", &ok) != 0) {
+		relay_drop(p, TETHER_ERR_PROTOCOL, "unexpected confirmed");
+		return;
+	}
+	c = s->confirmer;
+	s->confirmer = NULL;
+	if (ok) {
+		tether_store_session_set_state(r->store, s->id, "paired");
+		relay_audit(r, "agent", s->ticket_id, s->id, "paired",
+			    json_pack("{s:s, s:s}", "nameplate", s->nameplate,
+				      "technician", c->tech.name));
+		relay_reply_ok(c, s->confirm_id, NULL);
+		return;
+	}
+	relay_audit(r, "agent", s->ticket_id, s->id, "pake_failed",
+		    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by",
+			      "agent"));
+	relay_reply_err(c, s->confirm_id, "pake_failed",
+			"key confirmation failed: wrong code?");
+	relay_session_end(r, s, "burned", "wrong code");
+}
+
+/* The channel named in msg, if this agent is its end. */
+static struct relay_channel *agent_channel(struct relay_peer *p, json_t *msg)
+{
+	json_int_t id = json_integer_value(json_object_get(msg, "channel"));
+	struct relay_channel *c;
+
+	c = relay_channel_find(p->relay, (uint32_t)id);
+	if (c == NULL || c->agent != p)
+		return NULL;
+	return c;
+}
+
+static void opened(struct relay_peer *p, json_t *msg)
+{
+	struct relay_channel *c = agent_channel(p, msg);
+	const char *nonce = json_string_value(json_object_get(msg, "nonce"));
+	uint8_t n[TETHER_SEAL_NONCE_LEN];
+
+	if (c == NULL || c->opened || nonce == NULL ||
+	    tether_hex_decode(nonce, n, sizeof(n)) != 0) {
+		if (c == NULL && json_integer_value(json_object_get(
+					 msg, "channel")) <
+					 p->relay->next_channel)
+			return; /* the console gave up meanwhile */
+		relay_drop(p, TETHER_ERR_PROTOCOL, "unexpected opened");
+		return;
+	}
+	c->opened = true;
+	c->opened_at = relay_now_ms();
+	if (c->console == NULL) {
+		relay_channel_close(p->relay, c, "console disconnected", false,
+				    true);
+		return;
+	}
+	relay_audit(p->relay, "agent", c->ticket_id, c->session_id,
+		    "channel_open",
+		    json_pack("{s:I, s:s, s:s}", "channel", (json_int_t)c->id,
+			      "kind", c->kind, "technician",
+			      c->console->tech.name));
+	relay_reply_ok(c->console, c->open_id,
+		       json_pack("{s:I, s:s}", "channel", (json_int_t)c->id,
+				 "nonce", nonce));
+}
+
+static void open_failed(struct relay_peer *p, json_t *msg)
+{
+	struct relay_channel *c = agent_channel(p, msg);
+	const char *why = json_string_value(json_object_get(msg, "reason"));
+
+	if (c == NULL || c->opened)
+		return;
+	if (c->console != NULL)
+		relay_reply_err(c->console, c->open_id, "state",
+				"the agent refused the channel: %.200s",
+				why != NULL ? why : "no reason given");
+	relay_audit(p->relay, "agent", c->ticket_id, c->session_id,
+		    "channel_refused",
+		    json_pack("{s:s, s:s}", "kind", c->kind, "reason",
+			      why != NULL ? why : ""));
+	relay_channel_close(p->relay, c, "refused", false, false);
+}
+
+static void agent_close(struct relay_peer *p, json_t *msg)
+{
+	struct relay_channel *c = agent_channel(p, msg);
+
+	if (c != NULL)
+		relay_channel_close(p->relay, c, "closed by the agent", true,
+				    false);
+}
+
+static void session_over(struct relay_peer *p, const char *state,
+			 const char *event, const char *reason)
+{
+	struct relay_session *s = p->session;
+
+	if (s == NULL) {
+		relay_drop(p, TETHER_ERR_PROTOCOL, "no session");
+		return;
+	}
+	relay_audit(p->relay, "agent", s->ticket_id, s->id, event, NULL);
+	relay_session_end(p->relay, s, state, reason);
+}
+
+void relay_agent_gone(struct relay_peer *p)
+{
+	struct relay_session *s = p->session;
+
+	if (s == NULL)
+		return;
+	s->agent = NULL;
+	p->session = NULL;
+	if (s->confirmer != NULL) {
+		relay_reply_err(s->confirmer, s->confirm_id, "no_agent",
+				"the agent went away");
+		s->confirmer = NULL;
+	}
+	if (!s->pake_sent) {
+		/* A code works once: a claim that went nowhere burns it. */
+		relay_audit(p->relay, "agent", s->ticket_id, s->id,
+			    "join_abandoned", NULL);
+		relay_session_end(p->relay, s, "burned", "join abandoned");
+		return;
+	}
+	relay_audit(p->relay, "agent", s->ticket_id, s->id,
+		    "agent_disconnected", json_pack("{s:s}", "addr", p->addr));
+}
+
+void relay_agent_message(struct relay_peer *p, const char *type,
+			 json_t *msg)
+{
+	if (strcmp(type, "join") == 0)
+		join(p, msg);
+	else if (strcmp(type, "pake") == 0)
+		pake(p, msg);
+	else if (strcmp(type, "resume") == 0)
+		resume(p, msg);
+	else if (p->session == NULL)
+		relay_drop(p, TETHER_ERR_PROTOCOL, "join first");
+	else if (strcmp(type, "confirmed") == 0)
+		confirmed(p, msg);
+	else if (strcmp(type, "opened") == 0)
+		opened(p, msg);
+	else if (strcmp(type, "open_failed") == 0)
+		open_failed(p, msg);
+	else if (strcmp(type, "close") == 0)
+		agent_close(p, msg);
+	else if (strcmp(type, "decline") == 0)
+		session_over(p, "declined", "declined", "declined");
+	else if (strcmp(type, "leave") == 0)
+		session_over(p, "ended", "agent_left",
+			     "the customer ended the session");
+	else
+		relay_drop(p, TETHER_ERR_PROTOCOL, "unknown message");
+}

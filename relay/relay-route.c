@@ -1,0 +1,175 @@
+/*
+ * Channel routing: which console and agent a channel joins, verbatim
+ * forwarding of sealed DATA frames between them with byte counts, and
+ * back-pressure (a sender is paused while its destination's queue is over
+ * the high-water mark, and resumed when it drains).
+ */
+#include <string.h>
+
+#include <tether/alloc.h>
+#include <tether/err.h>
+#include <tether/log.h>
+
+#include "relay.h"
+
+static struct relay_channel **bucket(struct relay *r, uint32_t id)
+{
+	return &r->channels[id % RELAY_CHANNEL_BUCKETS];
+}
+
+struct relay_channel *relay_channel_new(struct relay *r, const char *kind,
+					struct relay_peer *console,
+					struct relay_peer *agent,
+					int64_t session_id, int64_t ticket_id)
+{
+	struct relay_channel *c, **b;
+
+	if (r->next_channel == 0)
+		return NULL; /* ids are never reused; 4 billion is enough */
+	c = tether_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->id = r->next_channel++;
+	snprintf(c->kind, sizeof(c->kind), "%s", kind);
+	c->console = console;
+	c->agent = agent;
+	c->session_id = session_id;
+	c->ticket_id = ticket_id;
+	c->opened_at = relay_now_ms();
+	b = bucket(r, c->id);
+	c->next = *b;
+	*b = c;
+	return c;
+}
+
+struct relay_channel *relay_channel_find(struct relay *r, uint32_t id)
+{
+	struct relay_channel *c;
+
+	for (c = *bucket(r, id); c != NULL; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static void tell_close(struct relay_peer *p, uint32_t id, const char *reason)
+{
+	if (p == NULL)
+		return;
+	relay_send(p, json_pack("{s:s, s:I, s:s}", "t", "close", "channel",
+				(json_int_t)id, "reason", reason));
+}
+
+void relay_channel_close(struct relay *r, struct relay_channel *c,
+			 const char *reason, bool tell_console,
+			 bool tell_agent)
+{
+	struct relay_channel **pp;
+
+	if (tell_console)
+		tell_close(c->console, c->id, reason);
+	if (tell_agent)
+		tell_close(c->agent, c->id, reason);
+	if (c->opened)
+		relay_audit(r, "relay", c->ticket_id, c->session_id,
+			    "channel_close",
+			    json_pack("{s:I, s:s, s:I, s:I, s:I, s:s}",
+				      "channel", (json_int_t)c->id, "kind",
+				      c->kind, "bytes_to_agent",
+				      (json_int_t)c->bytes_c2a,
+				      "bytes_to_console",
+				      (json_int_t)c->bytes_a2c, "duration_ms",
+				      (json_int_t)(relay_now_ms() -
+						   c->opened_at),
+				      "reason", reason));
+	for (pp = bucket(r, c->id); *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	tether_free(c);
+}
+
+void relay_channels_close_peer(struct relay *r, struct relay_peer *p,
+			       const char *reason)
+{
+	struct relay_channel *c, *next;
+	unsigned i;
+
+	for (i = 0; i < RELAY_CHANNEL_BUCKETS; i++) {
+		for (c = r->channels[i]; c != NULL; c = next) {
+			next = c->next;
+			if (c->console == p) {
+				if (c->open_id == 0 || c->opened)
+					relay_channel_close(r, c, reason,
+							    false, true);
+				else
+					c->console = NULL;
+			} else if (c->agent == p) {
+				if (!c->opened && c->open_id != 0 &&
+				    c->console != NULL)
+					relay_reply_err(c->console, c->open_id,
+							"no_agent",
+							"the agent went away");
+				relay_channel_close(r, c, reason, true, false);
+			}
+		}
+	}
+}
+
+void relay_forward(struct relay_peer *from, const struct tether_frame *f)
+{
+	struct relay *r = from->relay;
+	struct relay_channel *c = relay_channel_find(r, f->channel);
+	struct relay_peer *to;
+
+	if (c == NULL) {
+		/*
+		 * Frames may still be in flight on a channel the other side
+		 * just closed; ids are never reused, so a known-old id is
+		 * dropped quietly and only a never-issued one is an error.
+		 */
+		if (f->channel < r->next_channel)
+			return;
+		relay_drop(from, TETHER_ERR_PROTOCOL, "data on unknown channel");
+		return;
+	}
+	if (!c->opened) {
+		relay_drop(from, TETHER_ERR_PROTOCOL,
+			   "data on a channel that is not open");
+		return;
+	}
+	if (c->console == from) {
+		to = c->agent;
+		c->bytes_c2a += f->len;
+	} else if (c->agent == from) {
+		to = c->console;
+		c->bytes_a2c += f->len;
+	} else {
+		relay_drop(from, TETHER_ERR_PROTOCOL,
+			   "data on a channel that is not yours");
+		return;
+	}
+	if (to == NULL || to->link == NULL)
+		return;
+	if (tether_link_send_raw(to->link, f->raw, f->raw_len) != 0)
+		return;
+	if (tether_link_over_high_water(to->link) && from->link != NULL) {
+		from->blocked_on = to;
+		tether_link_pause(from->link);
+	}
+}
+
+void relay_drained(struct relay_peer *p)
+{
+	struct relay_peer *q;
+
+	for (q = p->relay->peers; q != NULL; q = q->next) {
+		if (q->blocked_on != p)
+			continue;
+		q->blocked_on = NULL;
+		if (q->link != NULL)
+			tether_link_resume(q->link);
+	}
+}

@@ -1,0 +1,435 @@
+/*
+ * The relay's event loop: the TLS listener, each peer's life from hello to
+ * close, keepalive and expiry, signals, and the reply/audit helpers the
+ * message handlers share.
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tether/alloc.h>
+#include <tether/crypto.h>
+#include <tether/err.h>
+#include <tether/log.h>
+#include <tether/proto.h>
+#include <tether/tls.h>
+
+#include "relay.h"
+
+uint64_t relay_now_ms(void)
+{
+	return uv_hrtime() / 1000000;
+}
+
+void relay_send(struct relay_peer *p, json_t *msg)
+{
+	if (p->link != NULL && tether_link_is_open(p->link))
+		tether_link_send_json(p->link, msg);
+	json_decref(msg);
+}
+
+void relay_reply_ok(struct relay_peer *p, int64_t id, json_t *fields)
+{
+	json_t *m = fields != NULL ? fields : json_object();
+
+	json_object_set_new(m, "t", json_string("ok"));
+	json_object_set_new(m, "id", json_integer(id));
+	relay_send(p, m);
+}
+
+void relay_reply_err(struct relay_peer *p, int64_t id, const char *code,
+		     const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	relay_send(p, json_pack("{s:s, s:I, s:s, s:s}", "t", "err", "id",
+				(json_int_t)id, "code", code, "message", text));
+}
+
+void relay_drop(struct relay_peer *p, int err, const char *reason)
+{
+	if (p->link == NULL)
+		return;
+	tether_log_info("closing %s: %s", p->addr, reason);
+	tether_link_close_error(p->link, err, reason);
+}
+
+const char *relay_actor(const struct relay_peer *p, char *buf, size_t len)
+{
+	if (p == NULL)
+		return "relay";
+	if (p->role == RELAY_PEER_CONSOLE) {
+		snprintf(buf, len, "tech:%s", p->tech.name);
+		return buf;
+	}
+	if (p->role == RELAY_PEER_AGENT)
+		return "agent";
+	snprintf(buf, len, "peer:%s", p->addr);
+	return buf;
+}
+
+void relay_audit(struct relay *r, const char *actor, int64_t ticket_id,
+		 int64_t session_id, const char *event, json_t *detail)
+{
+	char *text = NULL;
+	int rc;
+
+	if (detail != NULL)
+		text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	rc = tether_store_audit(r->store, actor, ticket_id, session_id, event,
+				text);
+	if (rc != 0)
+		tether_log_err(rc, "audit %s", event);
+	free(text);
+	json_decref(detail);
+}
+
+static void peer_unlink(struct relay *r, struct relay_peer *p)
+{
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		r->peers = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	r->npeers--;
+}
+
+static void on_link_close(struct tether_link *l, int reason)
+{
+	struct relay_peer *p = tether_link_data(l), *q;
+	struct relay *r;
+
+	if (p == NULL)
+		return;
+	r = p->relay;
+	tether_log_debug("peer %s closed: %s", p->addr,
+			 tether_link_close_reason(l));
+	p->link = NULL;
+	relay_channels_close_peer(r, p, p->role == RELAY_PEER_AGENT
+						? "agent disconnected"
+						: "console disconnected");
+	if (p->role == RELAY_PEER_AGENT)
+		relay_agent_gone(p);
+	for (struct relay_session *s = r->sessions; s != NULL; s = s->next)
+		if (s->confirmer == p)
+			s->confirmer = NULL;
+	/* Whoever waited for this peer to drain must not wait forever. */
+	for (q = r->peers; q != NULL; q = q->next) {
+		if (q->blocked_on == p) {
+			q->blocked_on = NULL;
+			if (q->link != NULL)
+				tether_link_resume(q->link);
+		}
+	}
+	peer_unlink(r, p);
+	(void)reason;
+	tether_free(p);
+}
+
+static int handle_hello(struct relay_peer *p, json_t *msg)
+{
+	struct relay *r = p->relay;
+	const char *role = NULL, *token = NULL;
+	uint8_t hash[TETHER_SHA256_LEN];
+	char actor[96];
+	json_int_t version = 0;
+	const char *sep;
+	int64_t id;
+	char *end;
+
+	if (json_unpack(msg, "{s:s, s?I, s?s}", "role", &role, "version",
+			&version, "token", &token) != 0 ||
+	    version != TETHER_PROTOCOL_VERSION)
+		return TETHER_ERR_PROTOCOL;
+	if (strcmp(role, "agent") == 0) {
+		p->role = RELAY_PEER_AGENT;
+		goto welcome;
+	}
+	if (strcmp(role, "console") != 0 || token == NULL)
+		return TETHER_ERR_PROTOCOL;
+	/* tt_<id>_<secret>: look the id up, compare the secret's hash. */
+	if (strncmp(token, "tt_", 3) != 0)
+		goto bad_token;
+	id = strtoll(token + 3, &end, 10);
+	if (end == token + 3 || *end != '_' || id <= 0)
+		goto bad_token;
+	sep = end + 1;
+	if (tether_store_tech_get(r->store, id, &p->tech) != 0 ||
+	    tether_sha256(sep, strlen(sep), hash) != 0 ||
+	    !tether_ct_equal(hash, p->tech.token_hash, sizeof(hash)))
+		goto bad_token;
+	p->role = RELAY_PEER_CONSOLE;
+welcome:
+	tether_link_set_max_payload(p->link, TETHER_FRAME_MAX);
+	msg = json_pack("{s:s, s:i}", "t", "welcome", "version",
+			TETHER_PROTOCOL_VERSION);
+	if (p->role == RELAY_PEER_CONSOLE) {
+		json_object_set_new(msg, "technician",
+				    json_string(p->tech.name));
+		json_object_set_new(msg, "role", json_string(p->tech.role));
+	}
+	relay_send(p, msg);
+	return TETHER_OK;
+bad_token:
+	memset(&p->tech, 0, sizeof(p->tech));
+	relay_audit(r, relay_actor(p, actor, sizeof(actor)), 0, 0,
+		    "auth_failed", json_pack("{s:s}", "addr", p->addr));
+	relay_drop(p, TETHER_ERR_AUTH, "invalid token");
+	return TETHER_ERR_AUTH;
+}
+
+static void handle_ctrl(struct relay_peer *p, const struct tether_frame *f)
+{
+	json_error_t jerr;
+	const char *type;
+	json_t *msg;
+
+	msg = json_loadb((const char *)f->payload, f->len,
+			 JSON_REJECT_DUPLICATES,
+			 &jerr);
+	if (msg == NULL || !json_is_object(msg) ||
+	    (type = json_string_value(json_object_get(msg, "t"))) == NULL) {
+		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed control message");
+		goto out;
+	}
+	if (strcmp(type, "ping") == 0) {
+		relay_send(p, json_pack("{s:s}", "t", "pong"));
+	} else if (strcmp(type, "pong") == 0) {
+		/* last_seen already updated */
+	} else if (p->role == RELAY_PEER_NEW) {
+		if (strcmp(type, "hello") != 0 ||
+		    handle_hello(p, msg) == TETHER_ERR_PROTOCOL)
+			relay_drop(p, TETHER_ERR_PROTOCOL,
+				   "expected hello with protocol version 1");
+	} else if (p->role == RELAY_PEER_CONSOLE) {
+		relay_console_message(p, type, msg);
+	} else {
+		relay_agent_message(p, type, msg);
+	}
+out:
+	json_decref(msg);
+}
+
+static void on_link_frame(struct tether_link *l, const struct tether_frame *f)
+{
+	struct relay_peer *p = tether_link_data(l);
+
+	p->last_seen = relay_now_ms();
+	if (f->type == TETHER_FRAME_CTRL)
+		handle_ctrl(p, f);
+	else if (p->role == RELAY_PEER_NEW)
+		relay_drop(p, TETHER_ERR_PROTOCOL, "data before hello");
+	else
+		relay_forward(p, f);
+	/*
+	 * A peer that asks without reading the answers fills its own queue:
+	 * stop taking its requests until it drains, as for forwarding.
+	 */
+	if (p->link != NULL && tether_link_over_high_water(p->link)) {
+		p->blocked_on = p;
+		tether_link_pause(p->link);
+	}
+}
+
+static void on_link_drain(struct tether_link *l)
+{
+	relay_drained(tether_link_data(l));
+}
+
+static const struct tether_link_cbs peer_cbs = {
+	.on_frame = on_link_frame,
+	.on_drain = on_link_drain,
+	.on_close = on_link_close,
+};
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct relay *r = server->data;
+	struct relay_peer *p;
+
+	if (status < 0) {
+		tether_log_warn("accept: %s", uv_strerror(status));
+		return;
+	}
+	p = tether_calloc(1, sizeof(*p));
+	if (p == NULL)
+		return;
+	p->relay = r;
+	p->connected_at = p->last_seen = relay_now_ms();
+	p->link = tether_link_accept(server, r->tls, &peer_cbs, p);
+	if (p->link == NULL) {
+		tether_free(p);
+		return;
+	}
+	snprintf(p->addr, sizeof(p->addr), "%s", tether_link_peer(p->link));
+	p->next = r->peers;
+	if (r->peers != NULL)
+		r->peers->prev = p;
+	r->peers = p;
+	r->npeers++;
+	if (r->npeers > RELAY_MAX_PEERS || r->stopping)
+		relay_drop(p, TETHER_ERR_LIMIT, "relay is full");
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct relay *r = t->data;
+	uint64_t now = relay_now_ms();
+	struct relay_peer *p;
+
+	for (p = r->peers; p != NULL; p = p->next) {
+		if (p->link == NULL)
+			continue;
+		if (p->role == RELAY_PEER_NEW &&
+		    now - p->connected_at > RELAY_HELLO_TIMEOUT_MS)
+			relay_drop(p, TETHER_ERR_PROTOCOL, "no hello in time");
+		else if (now - p->last_seen > r->idle_timeout_ms)
+			relay_drop(p, TETHER_ERR_CLOSED, "idle timeout");
+	}
+	tether_store_session_expire(r->store, time(NULL), NULL);
+}
+
+static void on_stop_signal(uv_signal_t *s, int signum)
+{
+	struct relay *r = s->data;
+	struct relay_peer *p;
+
+	if (r->stopping)
+		return;
+	tether_log_info("signal %d: shutting down", signum);
+	r->stopping = true;
+	uv_close((uv_handle_t *)&r->listener, NULL);
+	uv_close((uv_handle_t *)&r->tick, NULL);
+	uv_close((uv_handle_t *)&r->sigint, NULL);
+	uv_close((uv_handle_t *)&r->sigterm, NULL);
+	for (p = r->peers; p != NULL; p = p->next)
+		relay_drop(p, TETHER_ERR_CLOSED, "relay shutting down");
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	long port;
+	char *end;
+	size_t n;
+
+	if (colon == NULL || colon == listen)
+		return TETHER_ERR_INVALID;
+	n = (size_t)(colon - listen);
+	if (listen[0] == '[' && n >= 2 && listen[n - 1] == ']') {
+		listen++;
+		n -= 2;
+	}
+	if (n >= sizeof(host))
+		return TETHER_ERR_INVALID;
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || end == colon + 1 || port < 0 || port > 65535)
+		return TETHER_ERR_INVALID;
+	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0 ||
+	    uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
+		return TETHER_OK;
+	return TETHER_ERR_INVALID;
+}
+
+static int start_listener(struct relay *r, const char *listen,
+			  const char *fp)
+{
+	struct sockaddr_storage ss;
+	char ip[64] = "";
+	int len = sizeof(ss), port = 0, rc;
+
+	if (parse_listen(listen, &ss) != 0) {
+		fprintf(stderr, "tether-relay: bad --listen address '%s' "
+				"(want HOST:PORT)\n", listen);
+		return TETHER_ERR_INVALID;
+	}
+	uv_tcp_init(r->loop, &r->listener);
+	r->listener.data = r;
+	if ((rc = uv_tcp_bind(&r->listener, (struct sockaddr *)&ss, 0)) != 0 ||
+	    (rc = uv_listen((uv_stream_t *)&r->listener, 512,
+			    on_connection)) != 0) {
+		fprintf(stderr, "tether-relay: cannot listen on %s: %s\n",
+			listen, uv_strerror(rc));
+		return TETHER_ERR_SYS;
+	}
+	uv_tcp_getsockname(&r->listener, (struct sockaddr *)&ss, &len);
+	if (ss.ss_family == AF_INET) {
+		uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else {
+		uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	printf("tether-relay listening on %s:%d fingerprint %s\n", ip, port,
+	       fp);
+	fflush(stdout);
+	return TETHER_OK;
+}
+
+int relay_run(const char *data_dir, const char *listen, unsigned idle_s)
+{
+	char db[4096], cert[4096], key[4096], fp[TETHER_TLS_FP_LEN];
+	struct relay r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.loop = uv_default_loop();
+	r.idle_timeout_ms = (uint64_t)idle_s * 1000;
+	r.next_channel = 1;
+	snprintf(db, sizeof(db), "%s/tether.db", data_dir);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", data_dir);
+	snprintf(key, sizeof(key), "%s/key.pem", data_dir);
+	if ((rc = tether_store_open(db, &r.store)) != 0) {
+		fprintf(stderr, "tether-relay: cannot open %s: %s (did you "
+				"run tether-relay init --data %s?)\n",
+			db, tether_strerror(rc), data_dir);
+		return 1;
+	}
+	r.tls = tether_tls_ctx_new_server(cert, key);
+	if (r.tls == NULL || tether_tls_cert_fingerprint(cert, fp) != 0) {
+		fprintf(stderr, "tether-relay: cannot load %s and %s\n", cert,
+			key);
+		rc = 1;
+		goto out;
+	}
+#ifdef TETHER_TEST_HOOKS
+	tether_link_enable_dump(getenv("TETHER_PLAINTEXT_DUMP"));
+#endif
+	signal(SIGPIPE, SIG_IGN);
+	if (start_listener(&r, listen, fp) != 0) {
+		rc = 1;
+		goto out;
+	}
+	uv_timer_init(r.loop, &r.tick);
+	r.tick.data = &r;
+	uv_timer_start(&r.tick, on_tick, 1000, 1000);
+	uv_signal_init(r.loop, &r.sigint);
+	uv_signal_init(r.loop, &r.sigterm);
+	r.sigint.data = r.sigterm.data = &r;
+	uv_signal_start(&r.sigint, on_stop_signal, SIGINT);
+	uv_signal_start(&r.sigterm, on_stop_signal, SIGTERM);
+	tether_log_info("serving with data in %s", data_dir);
+	uv_run(r.loop, UV_RUN_DEFAULT);
+	rc = 0;
+out:
+	while (r.sessions != NULL) {
+		struct relay_session *s = r.sessions;
+
+		r.sessions = s->next;
+		tether_free(s);
+	}
+	tether_tls_ctx_free(r.tls);
+	tether_store_close(r.store);
+	uv_loop_close(r.loop);
+	return rc;
+}

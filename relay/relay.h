@@ -1,0 +1,144 @@
+/*
+ * The relay's private declarations: the server, its peers (consoles and
+ * agents), live sessions and routed channels.  The relay authenticates
+ * technicians, pairs a console with an agent through a session, and
+ * forwards sealed DATA frames verbatim; it never holds a channel key.
+ */
+#ifndef TETHER_RELAY_H
+#define TETHER_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include <tether/frame.h>
+#include <tether/link.h>
+
+#include "relay-store.h"
+
+enum relay_role {
+	RELAY_PEER_NEW,
+	RELAY_PEER_CONSOLE,
+	RELAY_PEER_AGENT,
+};
+
+struct relay;
+struct relay_session;
+
+struct relay_peer {
+	struct relay *relay;
+	struct tether_link *link; /* NULL once the link has closed */
+	enum relay_role role;
+	struct tether_store_tech tech;	 /* consoles */
+	struct relay_session *session;	 /* agents, once joined */
+	struct relay_peer *blocked_on;	 /* paused until this one drains */
+	uint64_t connected_at;		 /* ms */
+	uint64_t last_seen;		 /* ms */
+	char addr[64];
+	struct relay_peer *next;
+	struct relay_peer *prev;
+};
+
+/* A session with an agent on the relay right now (or claimed by one). */
+struct relay_session {
+	int64_t id;
+	int64_t ticket_id;
+	char nameplate[16];
+	bool pake_sent;		     /* the agent's pB reached the store */
+	char *facts;		     /* agent facts (JSON) until pake */
+	struct relay_peer *agent;    /* NULL while disconnected */
+	struct relay_peer *confirmer; /* console waiting on "confirmed" */
+	int64_t confirm_id;
+	struct relay_session *next;
+};
+
+struct relay_channel {
+	uint32_t id;
+	int64_t session_id;
+	int64_t ticket_id;
+	char kind[16];
+	struct relay_peer *console;
+	struct relay_peer *agent;
+	int64_t open_id; /* console request waiting for "opened" */
+	bool opened;
+	uint64_t opened_at; /* ms */
+	uint64_t bytes_c2a;
+	uint64_t bytes_a2c;
+	struct relay_channel *next;
+};
+
+#define RELAY_CHANNEL_BUCKETS 256
+#define RELAY_JOIN_FAILS_MAX 5
+#define RELAY_JOIN_WINDOW_MS 60000
+#define RELAY_RATE_SLOTS 256
+#define RELAY_HELLO_TIMEOUT_MS 10000
+#define RELAY_MAX_PEERS 20000
+
+struct relay_rate {
+	char addr[48];
+	uint64_t window_start;
+	unsigned fails;
+};
+
+struct relay {
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	uv_signal_t sigint;
+	uv_signal_t sigterm;
+	uv_timer_t tick;
+	struct tether_store *store;
+	struct tether_tls_ctx *tls;
+	struct relay_peer *peers;
+	unsigned npeers;
+	struct relay_session *sessions;
+	struct relay_channel *channels[RELAY_CHANNEL_BUCKETS];
+	uint32_t next_channel;
+	struct relay_rate rates[RELAY_RATE_SLOTS];
+	uint64_t idle_timeout_ms;
+	bool stopping;
+};
+
+/* relay-server.c */
+int relay_run(const char *data_dir, const char *listen, unsigned idle_s);
+uint64_t relay_now_ms(void);
+void relay_send(struct relay_peer *p, json_t *msg);
+void relay_reply_ok(struct relay_peer *p, int64_t id, json_t *fields);
+void relay_reply_err(struct relay_peer *p, int64_t id, const char *code,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void relay_drop(struct relay_peer *p, int err, const char *reason);
+void relay_audit(struct relay *r, const char *actor, int64_t ticket_id,
+		 int64_t session_id, const char *event, json_t *detail);
+const char *relay_actor(const struct relay_peer *p, char *buf, size_t len);
+
+/* relay-console.c */
+void relay_console_message(struct relay_peer *p, const char *type,
+			   json_t *msg);
+int relay_parse_ticket(const char *s, int64_t *id);
+int relay_ticket_end_session(struct relay *r, int64_t ticket_id,
+			     const char *reason);
+
+/* relay-agent.c */
+void relay_agent_message(struct relay_peer *p, const char *type,
+			 json_t *msg);
+void relay_agent_gone(struct relay_peer *p);
+struct relay_session *relay_session_find(struct relay *r, int64_t id);
+void relay_session_end(struct relay *r, struct relay_session *s,
+		       const char *state, const char *reason);
+
+/* relay-route.c */
+struct relay_channel *relay_channel_new(struct relay *r, const char *kind,
+					struct relay_peer *console,
+					struct relay_peer *agent,
+					int64_t session_id, int64_t ticket_id);
+struct relay_channel *relay_channel_find(struct relay *r, uint32_t id);
+void relay_channel_close(struct relay *r, struct relay_channel *c,
+			 const char *reason, bool tell_console,
+			 bool tell_agent);
+void relay_channels_close_peer(struct relay *r, struct relay_peer *p,
+			       const char *reason);
+void relay_forward(struct relay_peer *from, const struct tether_frame *f);
+void relay_drained(struct relay_peer *p);
+
+#endif /* TETHER_RELAY_H */

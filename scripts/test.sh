@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds tether twice (plain and ASan+UBSan, both with
+# -Werror and test hooks) and runs every test in both builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+passed=0; failed=0; status=0
+run_suite() {
+	local dir=$1; shift
+	echo "== build $dir ($*)"
+	bash scripts/build.sh "$dir" -Dwerror=true -Dtest_hooks=true "$@"
+	echo "== test $dir"
+	if meson test -C "$dir" --print-errorlogs --num-processes 2 \
+		| tee "$dir/test-output.txt" | grep -vE '^ *[0-9]+/[0-9]+ .* OK ' ; then :; fi
+	local ok fail
+	ok=$(awk '/^Ok:/ {print $2}' "$dir/test-output.txt")
+	fail=$(awk '/^(Fail|Unexpected Pass|Timeout):/ {s += $2} END {print s+0}' "$dir/test-output.txt")
+	passed=$((passed + ${ok:-0})); failed=$((failed + fail))
+	if [ "${ok:-0}" = 0 ] || [ "$fail" != 0 ]; then status=1; fi
+}
+run_suite build-test
+run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false
+echo "tests: $passed passed, $failed failed"
+exit $status

@@ -1,0 +1,1213 @@
+/*
+ * End-to-end test harness (see harness.h): temporary directories, child
+ * processes with captured output and timeouts, the relay's lifecycle, and
+ * the console steps every test needs.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+extern char **environ;
+
+#define MAX_CHILDREN 64
+#define MAX_ARGS 64
+#define RELAY_START_MS 10000
+#define RELAY_STOP_MS 5000
+#define POLL_SLICE_MS 50
+
+/* State of the current test; Criterion gives each test its own process. */
+static char tmpdir[H_PATH_MAX];
+static char config_env[H_PATH_MAX + 32];
+static pid_t children[MAX_CHILDREN];
+static unsigned agent_seq;
+
+/* ---- Small utilities --------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* snprintf that asserts the result fits. */
+static void fmt(char *buf, size_t len, const char *f, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fmt(char *buf, size_t len, const char *f, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, f);
+	n = vsnprintf(buf, len, f, ap);
+	va_end(ap);
+	cr_assert(n >= 0 && (size_t)n < len, "string too long for buffer: %s",
+		  f);
+}
+
+struct h_buf {
+	char *p;
+	size_t len;
+	size_t cap;
+};
+
+/* Makes room for n more bytes plus a NUL. */
+static char *buf_room(struct h_buf *b, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->p = realloc(b->p, cap);
+		cr_assert(b->p, "out of memory");
+		b->cap = cap;
+	}
+	return b->p + b->len;
+}
+
+static void buf_finish(struct h_buf *b)
+{
+	buf_room(b, 0);
+	b->p[b->len] = '\0';
+}
+
+static int wait_status(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return -1;
+}
+
+static void track(pid_t pid)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		if (children[i] == 0) {
+			children[i] = pid;
+			return;
+		}
+	}
+	cr_assert_fail("too many child processes");
+}
+
+static void untrack(pid_t pid)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (children[i] == pid)
+			children[i] = 0;
+}
+
+/* Kills a child and its process group (it is a session leader). */
+static void kill_reap(pid_t pid)
+{
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	untrack(pid);
+}
+
+/* Argument vector as one line, for failure messages. */
+static const char *argv_str(const char *const *argv, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; argv[i] && off + 1 < len; i++) {
+		int n = snprintf(buf + off, len - off, "%s%s", i ? " " : "",
+				 argv[i]);
+
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	return buf;
+}
+
+/* Does env entry e set the same variable as entry x ("NAME=...")? */
+static bool same_name(const char *e, const char *x)
+{
+	const char *eq = strchr(x, '=');
+	size_t n = eq ? (size_t)(eq - x) : strlen(x);
+
+	return strncmp(e, x, n) == 0 && e[n] == '=';
+}
+
+static bool overridden(const char *e, const char *const *extra, size_t from,
+		       size_t n)
+{
+	for (size_t i = from; i < n; i++)
+		if (same_name(e, extra[i]))
+			return true;
+	return false;
+}
+
+/*
+ * The child's environment: ours, then first (may be NULL), then env; a
+ * later entry replaces an earlier one of the same name.
+ */
+static char **make_env(const char *first, const char *const *env)
+{
+	const char *extra[MAX_ARGS];
+	size_t n = 0, ne = 0, k = 0;
+	char **out;
+
+	if (first)
+		extra[n++] = first;
+	for (size_t i = 0; env && env[i]; i++) {
+		cr_assert(n < MAX_ARGS, "too many environment entries");
+		extra[n++] = env[i];
+	}
+	while (environ[ne])
+		ne++;
+	out = calloc(ne + n + 1, sizeof(*out));
+	cr_assert(out, "out of memory");
+	for (size_t i = 0; i < ne; i++)
+		if (!overridden(environ[i], extra, 0, n))
+			out[k++] = environ[i];
+	for (size_t i = 0; i < n; i++)
+		if (!overridden(extra[i], extra, i + 1, n))
+			out[k++] = (char *)extra[i];
+	out[k] = NULL;
+	return out;
+}
+
+/*
+ * Child side of spawn(): its own session (no controlling terminal, so
+ * prompts cannot block, and one process group to kill), killed with us,
+ * default signal dispositions, and only the three standard descriptors.
+ */
+static void child_exec(const char *const *argv, char **envp, pid_t parent,
+		       const int fds[3])
+{
+	sigset_t none;
+	int hi[3];
+
+	setsid();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	signal(SIGPIPE, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Move out of the way first in case one of them is 0, 1 or 2. */
+	for (int i = 0; i < 3; i++)
+		hi[i] = fcntl(fds[i], F_DUPFD, 100);
+	for (int i = 0; i < 3; i++)
+		if (hi[i] < 0 || dup2(hi[i], i) < 0)
+			_exit(127);
+	close_range(3, ~0U, 0);
+	execvpe(argv[0], (char *const *)argv, envp);
+	dprintf(2, "harness: cannot execute %s: %s\n", argv[0],
+		strerror(errno));
+	_exit(127);
+}
+
+static pid_t spawn(const char *const *argv, const char *first,
+		   const char *const *env, const int fds[3])
+{
+	char **envp = make_env(first, env);
+	pid_t parent = getpid();
+	pid_t pid;
+
+	pid = fork();
+	cr_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+		child_exec(argv, envp, parent, fds);
+	free(envp);
+	track(pid);
+	return pid;
+}
+
+static int open_cloexec(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC, 0600);
+
+	cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* ---- Setup and teardown ------------------------------------------------ */
+
+const char *h_dir(void)
+{
+	return tmpdir;
+}
+
+const char *h_path(char *buf, size_t len, const char *name)
+{
+	fmt(buf, len, "%s/%s", tmpdir, name);
+	return buf;
+}
+
+static const char *bin(const char *var)
+{
+	const char *p = getenv(var);
+
+	cr_assert(p && *p, "%s is not set (run the tests with meson test)",
+		  var);
+	return p;
+}
+
+const char *h_relay_bin(void)
+{
+	return bin("TETHER_RELAY_BIN");
+}
+
+const char *h_agent_bin(void)
+{
+	return bin("TETHER_AGENT_BIN");
+}
+
+const char *h_console_bin(void)
+{
+	return bin("TETHER_CONSOLE_BIN");
+}
+
+bool h_test_hooks(void)
+{
+	const char *p = getenv("TETHER_TEST_HOOKS");
+
+	return p && strcmp(p, "1") == 0;
+}
+
+void h_setup(void)
+{
+	char cfg[H_PATH_MAX];
+
+	/* A child that closes its stdin early must not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	fmt(tmpdir, sizeof(tmpdir), "/tmp/tether-e2e-XXXXXX");
+	cr_assert(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	h_path(cfg, sizeof(cfg), "config");
+	cr_assert(mkdir(cfg, 0700) == 0, "mkdir %s: %s", cfg,
+		  strerror(errno));
+	fmt(config_env, sizeof(config_env), "XDG_CONFIG_HOME=%s", cfg);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void h_teardown(void)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (children[i])
+			kill_reap(children[i]);
+	if (!tmpdir[0])
+		return;
+	if (getenv("TETHER_KEEP_TMP"))
+		fprintf(stderr, "harness: kept %s\n", tmpdir);
+	else
+		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- Running to completion --------------------------------------------- */
+
+/* Reads what is there; false at EOF or error. */
+static bool drain(int fd, struct h_buf *b)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf_room(b, 65536), 65536);
+
+		if (n > 0) {
+			b->len += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && errno == EAGAIN;
+	}
+}
+
+struct run_io {
+	int out, err, in;	/* parent ends, -1 once closed */
+	const uint8_t *in_data;
+	size_t in_left;
+	struct h_buf ob, eb;
+};
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void feed_stdin(struct run_io *io)
+{
+	while (io->in >= 0 && io->in_left) {
+		ssize_t n = write(io->in, io->in_data, io->in_left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			/* The command did not want (all of) its input. */
+			close_fd(&io->in);
+			return;
+		}
+		io->in_data += n;
+		io->in_left -= (size_t)n;
+	}
+	close_fd(&io->in);
+}
+
+static void poll_io(struct run_io *io, int ms)
+{
+	struct pollfd pf[3];
+	int n = 0;
+
+	if (io->out >= 0)
+		pf[n++] = (struct pollfd){ .fd = io->out, .events = POLLIN };
+	if (io->err >= 0)
+		pf[n++] = (struct pollfd){ .fd = io->err, .events = POLLIN };
+	if (io->in >= 0)
+		pf[n++] = (struct pollfd){ .fd = io->in, .events = POLLOUT };
+	if (n == 0) {
+		sleep_ms(ms);
+		return;
+	}
+	poll(pf, (nfds_t)n, ms);
+	if (io->out >= 0 && !drain(io->out, &io->ob))
+		close_fd(&io->out);
+	if (io->err >= 0 && !drain(io->err, &io->eb))
+		close_fd(&io->err);
+	feed_stdin(io);
+}
+
+static void nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void run_spawn(pid_t *pid, struct run_io *io, const struct h_opts *o,
+		      const char *first, const char *const *argv)
+{
+	int fds[3], p[2];
+
+	if (o->stdin_data) {
+		cr_assert(pipe2(p, O_CLOEXEC) == 0, "pipe");
+		fds[0] = p[0];
+		io->in = p[1];
+		io->in_data = o->stdin_data;
+		io->in_left = o->stdin_len;
+		nonblock(io->in);
+	} else {
+		fds[0] = open_cloexec(o->stdin_file ? o->stdin_file :
+				      "/dev/null", O_RDONLY);
+	}
+	if (o->stdout_file) {
+		fds[1] = open_cloexec(o->stdout_file,
+				      O_WRONLY | O_CREAT | O_TRUNC);
+	} else {
+		cr_assert(pipe2(p, O_CLOEXEC) == 0, "pipe");
+		fds[1] = p[1];
+		io->out = p[0];
+		nonblock(io->out);
+	}
+	cr_assert(pipe2(p, O_CLOEXEC) == 0, "pipe");
+	fds[2] = p[1];
+	io->err = p[0];
+	nonblock(io->err);
+	*pid = spawn(argv, first, o->env, fds);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	/* An empty stdin is an immediate EOF. */
+	feed_stdin(io);
+}
+
+static void run_common(struct h_res *res, const struct h_opts *o,
+		       const char *first, const char *const *argv)
+{
+	static const struct h_opts none;
+	struct run_io io = { .out = -1, .err = -1, .in = -1 };
+	int timeout, st = 0;
+	int64_t deadline;
+	char line[1024];
+	pid_t pid, w;
+
+	memset(res, 0, sizeof(*res));
+	if (!o)
+		o = &none;
+	timeout = o->timeout_ms ? o->timeout_ms : H_RUN_TIMEOUT_MS;
+	run_spawn(&pid, &io, o, first, argv);
+	deadline = now_ms() + timeout;
+	for (;;) {
+		w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			break;
+		if (now_ms() >= deadline) {
+			kill_reap(pid);
+			buf_finish(&io.eb);
+			cr_assert_fail("timed out after %d ms: %s\nstderr: %s",
+				       timeout,
+				       argv_str(argv, line, sizeof(line)),
+				       io.eb.p);
+		}
+		poll_io(&io, POLL_SLICE_MS);
+	}
+	untrack(pid);
+	/* It has exited, so what it wrote is in the pipes; grandchildren
+	 * that kept them open do not hold us up. */
+	if (io.out >= 0)
+		drain(io.out, &io.ob);
+	if (io.err >= 0)
+		drain(io.err, &io.eb);
+	close_fd(&io.out);
+	close_fd(&io.err);
+	close_fd(&io.in);
+	buf_finish(&io.ob);
+	buf_finish(&io.eb);
+	res->status = wait_status(st);
+	res->out = io.ob.p;
+	res->out_len = io.ob.len;
+	res->err = io.eb.p;
+	res->err_len = io.eb.len;
+}
+
+void h_run(struct h_res *res, const struct h_opts *o,
+	   const char *const *argv)
+{
+	run_common(res, o, NULL, argv);
+}
+
+void h_res_free(struct h_res *res)
+{
+	free(res->out);
+	free(res->err);
+	memset(res, 0, sizeof(*res));
+}
+
+/* Runs the console with args (after argv[0]) and the test's config. */
+static void console_run(struct h_res *res, const struct h_opts *o,
+			const char *const *args, bool ok)
+{
+	const char *argv[MAX_ARGS + 2];
+	char line[1024];
+	int n = 0;
+
+	argv[n++] = h_console_bin();
+	for (int i = 0; args[i]; i++) {
+		cr_assert(n < MAX_ARGS, "too many arguments");
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	run_common(res, o, config_env, argv);
+	if (ok)
+		cr_assert_eq(res->status, 0,
+			     "%s: exit status %d, expected 0\nstderr: %s",
+			     argv_str(argv, line, sizeof(line)), res->status,
+			     res->err);
+}
+
+static void console_v(struct h_res *res, const struct h_opts *o, bool ok,
+		      va_list ap)
+{
+	const char *args[MAX_ARGS + 1];
+	const char *a;
+	int n = 0;
+
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		cr_assert(n < MAX_ARGS, "too many arguments");
+		args[n++] = a;
+	}
+	args[n] = NULL;
+	console_run(res, o, args, ok);
+}
+
+void h_console_argv(struct h_res *res, const struct h_opts *o,
+		    const char *const *args)
+{
+	console_run(res, o, args, false);
+}
+
+void h_exec(struct h_res *res, const struct h_opts *o, const char *ticket,
+	    const char *const *cmd)
+{
+	const char *args[MAX_ARGS + 1] = { "exec", ticket, "--" };
+	int n = 3;
+
+	for (int i = 0; cmd[i]; i++) {
+		cr_assert(n < MAX_ARGS, "too many arguments");
+		args[n++] = cmd[i];
+	}
+	args[n] = NULL;
+	console_run(res, o, args, false);
+}
+
+void h_console(struct h_res *res, const struct h_opts *o, ...)
+{
+	va_list ap;
+
+	va_start(ap, o);
+	console_v(res, o, false, ap);
+	va_end(ap);
+}
+
+void h_console_ok(struct h_res *res, const struct h_opts *o, ...)
+{
+	va_list ap;
+
+	va_start(ap, o);
+	console_v(res, o, true, ap);
+	va_end(ap);
+}
+
+void h_expect(const struct h_res *res, int status, const char *out,
+	      const char *err, const char *what)
+{
+	cr_assert_eq(res->status, status,
+		     "%s: status %d, expected %d\nstdout: %s\nstderr: %s", what,
+		     res->status, status, res->out, res->err);
+	if (out)
+		cr_assert_str_eq(res->out, out,
+				 "%s: stdout \"%s\", expected \"%s\"\n"
+				 "stderr: %s",
+				 what, res->out, out, res->err);
+	if (err)
+		cr_assert_str_eq(res->err, err,
+				 "%s: stderr \"%s\", expected \"%s\"", what,
+				 res->err, err);
+}
+
+void h_expect_fail(const struct h_res *res, int status, const char *part,
+		   const char *what)
+{
+	if (status >= 0)
+		cr_assert_eq(res->status, status,
+			     "%s: status %d, expected %d\nstderr: %s", what,
+			     res->status, status, res->err);
+	else
+		cr_assert_neq(res->status, 0,
+			      "%s: succeeded, expected a failure\n"
+			      "stdout: %s\nstderr: %s",
+			      what, res->out, res->err);
+	cr_assert(strstr(res->err, part),
+		  "%s: stderr does not mention \"%s\": \"%s\"", what, part,
+		  res->err);
+}
+
+/* ---- Background processes ---------------------------------------------- */
+
+/*
+ * Starts argv with stdin from /dev/null, stdout in out_path (truncated) and
+ * stderr appended to err_path (a restarted relay keeps one log).
+ */
+static void proc_spawn(struct h_proc *p, const char *out_path,
+		       const char *err_path, const char *const *argv,
+		       const char *first, const char *const *env)
+{
+	int fds[3];
+
+	memset(p, 0, sizeof(*p));
+	fmt(p->out, sizeof(p->out), "%s", out_path);
+	fmt(p->err, sizeof(p->err), "%s", err_path);
+	fds[0] = open_cloexec("/dev/null", O_RDONLY);
+	fds[1] = open_cloexec(p->out, O_WRONLY | O_CREAT | O_TRUNC);
+	fds[2] = open_cloexec(p->err, O_WRONLY | O_CREAT | O_APPEND);
+	p->pid = spawn(argv, first, env, fds);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+}
+
+static void proc_spawn_tag(struct h_proc *p, const char *tag,
+			   const char *const *argv, const char *first,
+			   const char *const *env)
+{
+	char name[128], out[H_PATH_MAX], err[H_PATH_MAX];
+
+	fmt(name, sizeof(name), "%s.out", tag);
+	h_path(out, sizeof(out), name);
+	fmt(name, sizeof(name), "%s.err", tag);
+	h_path(err, sizeof(err), name);
+	/* A tag names one process: a stale log would mislead. */
+	unlink(err);
+	proc_spawn(p, out, err, argv, first, env);
+}
+
+void h_proc_start(struct h_proc *p, const char *tag, const char *const *argv,
+		  const char *const *env)
+{
+	proc_spawn_tag(p, tag, argv, NULL, env);
+}
+
+void h_console_start(struct h_proc *p, const char *tag, ...)
+{
+	const char *argv[MAX_ARGS + 2];
+	const char *a;
+	va_list ap;
+	int n = 0;
+
+	argv[n++] = h_console_bin();
+	va_start(ap, tag);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		cr_assert(n < MAX_ARGS, "too many arguments");
+		argv[n++] = a;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	proc_spawn_tag(p, tag, argv, config_env, NULL);
+}
+
+/* Reaps p if it has exited; true if it has (now or before). */
+static bool proc_reaped(struct h_proc *p)
+{
+	int st;
+
+	if (p->pid == 0)
+		return true;
+	if (waitpid(p->pid, &st, WNOHANG) != p->pid)
+		return false;
+	untrack(p->pid);
+	p->pid = 0;
+	p->status = wait_status(st);
+	return true;
+}
+
+int h_proc_wait(struct h_proc *p, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	while (!proc_reaped(p)) {
+		if (now_ms() >= deadline)
+			return -1;
+		sleep_ms(20);
+	}
+	return p->status;
+}
+
+bool h_proc_alive(struct h_proc *p)
+{
+	return !proc_reaped(p);
+}
+
+void h_proc_signal(struct h_proc *p, int sig)
+{
+	if (p->pid)
+		kill(p->pid, sig);
+}
+
+void h_proc_kill(struct h_proc *p)
+{
+	if (proc_reaped(p))
+		return;
+	kill_reap(p->pid);
+	p->pid = 0;
+	p->status = 128 + SIGKILL;
+}
+
+char *h_proc_output(const struct h_proc *p)
+{
+	char *o = h_read_file(p->out, NULL);
+	char *e = h_read_file(p->err, NULL);
+	char *s = NULL;
+
+	if (asprintf(&s, "[stdout] %s[stderr] %s", o ? o : "",
+		     e ? e : "") < 0)
+		s = NULL;
+	free(o);
+	free(e);
+	cr_assert(s, "out of memory");
+	return s;
+}
+
+bool h_proc_wait_output(const struct h_proc *p, const char *needle,
+			int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	size_t n = strlen(needle);
+
+	for (;;) {
+		if (h_file_contains(p->out, needle, n) ||
+		    h_file_contains(p->err, needle, n))
+			return true;
+		if (now_ms() >= deadline)
+			return false;
+		sleep_ms(POLL_SLICE_MS);
+	}
+}
+
+/* ---- Files ------------------------------------------------------------- */
+
+char *h_read_file(const char *path, size_t *len)
+{
+	struct h_buf b = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		n = read(fd, buf_room(&b, 65536), 65536);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		b.len += (size_t)n;
+	}
+	close(fd);
+	buf_finish(&b);
+	if (len)
+		*len = b.len;
+	return b.p;
+}
+
+bool h_file_contains(const char *path, const void *needle, size_t n)
+{
+	size_t len;
+	char *s = h_read_file(path, &len);
+	bool found = s && memmem(s, len, needle, n) != NULL;
+
+	free(s);
+	return found;
+}
+
+void h_write_random(const char *path, size_t len)
+{
+	static unsigned char chunk[1 << 20];
+	int fd = open_cloexec(path, O_WRONLY | O_CREAT | O_TRUNC);
+
+	while (len) {
+		size_t n = len < sizeof(chunk) ? len : sizeof(chunk);
+
+		cr_assert(RAND_bytes(chunk, (int)n) == 1, "RAND_bytes");
+		cr_assert(write(fd, chunk, n) == (ssize_t)n, "write %s: %s",
+			  path, strerror(errno));
+		len -= n;
+	}
+	close(fd);
+}
+
+void h_sha256_file(const char *path, char hex[65])
+{
+	static unsigned char chunk[1 << 20];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int fd = open_cloexec(path, O_RDONLY);
+	ssize_t n;
+
+	cr_assert(ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1,
+		  "EVP_DigestInit");
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		EVP_DigestUpdate(ctx, chunk, (size_t)n);
+	close(fd);
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (unsigned int i = 0; i < mdlen && i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	hex[64] = '\0';
+}
+
+char *h_chomp(char *s)
+{
+	size_t n = strlen(s);
+
+	if (n && s[n - 1] == '\n')
+		s[n - 1] = '\0';
+	return s;
+}
+
+/* ---- The relay --------------------------------------------------------- */
+
+static void copy_json_str(json_t *obj, const char *key, char *out,
+			  size_t len, const char *text)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+
+	cr_assert(v, "no string \"%s\" in: %s", key, text);
+	fmt(out, len, "%s", v);
+}
+
+void h_relay_init(struct h_relay *r, const char *name)
+{
+	const char *argv[] = { h_relay_bin(), "init", "--data", r->data,
+			       "--json", NULL };
+	json_error_t jerr;
+	struct h_res res;
+	char log[64];
+	json_t *j;
+
+	memset(r, 0, sizeof(*r));
+	h_path(r->data, sizeof(r->data), name);
+	fmt(log, sizeof(log), "%s.log", name);
+	h_path(r->log, sizeof(r->log), log);
+	h_run(&res, NULL, argv);
+	cr_assert_eq(res.status, 0, "tether-relay init: status %d\n%s",
+		     res.status, res.err);
+	j = json_loads(res.out, 0, &jerr);
+	cr_assert(json_is_object(j), "tether-relay init --json: not JSON: %s",
+		  res.out);
+	copy_json_str(j, "fingerprint", r->fingerprint,
+		      sizeof(r->fingerprint), res.out);
+	copy_json_str(j, "admin_token", r->admin_token,
+		      sizeof(r->admin_token), res.out);
+	cr_assert(strncmp(r->fingerprint, "SHA256:", 7) == 0,
+		  "init fingerprint %s", r->fingerprint);
+	cr_assert(strncmp(r->admin_token, "tt_", 3) == 0, "init token %s",
+		  r->admin_token);
+	json_decref(j);
+	h_res_free(&res);
+}
+
+/*
+ * Parses "tether-relay listening on ADDR fingerprint FP\n" into r;
+ * false if the line is not complete yet.
+ */
+static bool parse_listening(struct h_relay *r, const char *s)
+{
+	static const char pre[] = "tether-relay listening on ";
+	static const char mid[] = " fingerprint ";
+	const char *nl = strchr(s, '\n');
+	const char *addr, *sp, *colon;
+	char *end;
+	long port;
+
+	if (!nl)
+		return false;
+	cr_assert(strncmp(s, pre, sizeof(pre) - 1) == 0,
+		  "unexpected first line from tether-relay run: %s", s);
+	addr = s + sizeof(pre) - 1;
+	sp = strchr(addr, ' ');
+	cr_assert(sp && sp < nl && strncmp(sp, mid, sizeof(mid) - 1) == 0,
+		  "unexpected first line from tether-relay run: %s", s);
+	cr_assert((size_t)(sp - addr) < sizeof(r->addr), "address too long");
+	memcpy(r->addr, addr, (size_t)(sp - addr));
+	r->addr[sp - addr] = '\0';
+	colon = strrchr(r->addr, ':');
+	cr_assert(colon, "no port in %s", r->addr);
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	cr_assert(errno == 0 && *end == '\0' && port > 0 && port < 65536,
+		  "bad port in %s", r->addr);
+	r->port = (int)port;
+	sp += sizeof(mid) - 1;
+	cr_assert((size_t)(nl - sp) == strlen(r->fingerprint) &&
+			  strncmp(sp, r->fingerprint, (size_t)(nl - sp)) == 0,
+		  "relay says fingerprint %.*s, init said %s", (int)(nl - sp),
+		  sp, r->fingerprint);
+	return true;
+}
+
+void h_relay_start(struct h_relay *r, const char *listen,
+		   const char *const *env)
+{
+	const char *argv[] = { h_relay_bin(), "run", "--data", r->data,
+			       "--listen", listen ? listen : "127.0.0.1:0",
+			       NULL };
+	int64_t deadline = now_ms() + RELAY_START_MS;
+	char stdout_path[H_PATH_MAX + 8];
+	char *out;
+
+	fmt(stdout_path, sizeof(stdout_path), "%s.out", r->data);
+	proc_spawn(&r->proc, stdout_path, r->log, argv, NULL, env);
+	for (;;) {
+		out = h_read_file(r->proc.out, NULL);
+		if (out && parse_listening(r, out))
+			break;
+		free(out);
+		if (!h_proc_alive(&r->proc)) {
+			out = h_proc_output(&r->proc);
+			cr_assert_fail("tether-relay run exited with %d: %s",
+				       r->proc.status, out);
+		}
+		if (now_ms() >= deadline) {
+			out = h_proc_output(&r->proc);
+			cr_assert_fail("tether-relay run: no listening line "
+				       "within %d ms: %s",
+				       RELAY_START_MS, out);
+		}
+		sleep_ms(20);
+	}
+	free(out);
+}
+
+void h_relay_up(struct h_relay *r, const char *const *env)
+{
+	h_relay_init(r, "relay");
+	h_relay_start(r, NULL, env);
+}
+
+void h_relay_stop(struct h_relay *r)
+{
+	char *out;
+	int st;
+
+	cr_assert(h_proc_alive(&r->proc), "tether-relay died (status %d)",
+		  r->proc.status);
+	h_proc_signal(&r->proc, SIGTERM);
+	st = h_proc_wait(&r->proc, RELAY_STOP_MS);
+	if (st < 0) {
+		h_proc_kill(&r->proc);
+		out = h_proc_output(&r->proc);
+		cr_assert_fail("tether-relay still running %d ms after "
+			       "SIGTERM: %s",
+			       RELAY_STOP_MS, out);
+	}
+	out = h_proc_output(&r->proc);
+	cr_assert_eq(st, 0, "tether-relay exited with %d on SIGTERM: %s", st,
+		     out);
+	free(out);
+}
+
+bool h_relay_alive(struct h_relay *r)
+{
+	return h_proc_alive(&r->proc);
+}
+
+void h_technician_add(const struct h_relay *r, const char *name,
+		      const char *role, char *token, size_t len)
+{
+	const char *argv[] = { h_relay_bin(), "technician", "add", name,
+			       "--role", role, "--data", r->data, "--json",
+			       NULL };
+	json_error_t jerr;
+	struct h_res res;
+	const char *v;
+	json_t *j;
+
+	h_run(&res, NULL, argv);
+	h_expect(&res, 0, NULL, NULL, "tether-relay technician add");
+	j = json_loads(res.out, 0, &jerr);
+	cr_assert(json_is_object(j), "technician add --json: %s", res.out);
+	v = json_string_value(json_object_get(j, "name"));
+	cr_assert(v && !strcmp(v, name), "technician add --json: %s",
+		  res.out);
+	v = json_string_value(json_object_get(j, "role"));
+	cr_assert(v && !strcmp(v, role), "technician add --json: %s",
+		  res.out);
+	copy_json_str(j, "token", token, len, res.out);
+	cr_assert(strncmp(token, "tt_", 3) == 0, "technician token %s", token);
+	json_decref(j);
+	h_res_free(&res);
+}
+
+/* ---- User actions ------------------------------------------------------ */
+
+void h_login(const struct h_relay *r)
+{
+	struct h_res res;
+
+	h_console_ok(&res, NULL, "login", r->addr, "--token", r->admin_token,
+		     "--fingerprint", r->fingerprint, NULL);
+	h_res_free(&res);
+}
+
+static void copy_line(struct h_res *res, char *out, size_t len,
+		      const char *what)
+{
+	h_chomp(res->out);
+	cr_assert(res->out[0] && !strchr(res->out, '\n'),
+		  "%s: expected one line on stdout, got \"%s\"", what,
+		  res->out);
+	fmt(out, len, "%s", res->out);
+}
+
+void h_ticket_new(const char *title, char *id, size_t len)
+{
+	struct h_res res;
+
+	h_console_ok(&res, NULL, "ticket", "new", title, NULL);
+	copy_line(&res, id, len, "tether ticket new");
+	cr_assert(strncmp(id, "T-", 2) == 0, "ticket id \"%s\"", id);
+	h_res_free(&res);
+}
+
+void h_invite(const char *ticket, const char *expires, char *code,
+	      size_t len)
+{
+	struct h_res res;
+
+	if (expires)
+		h_console_ok(&res, NULL, "invite", ticket, "--expires",
+			     expires, NULL);
+	else
+		h_console_ok(&res, NULL, "invite", ticket, NULL);
+	copy_line(&res, code, len, "tether invite");
+	h_res_free(&res);
+}
+
+json_t *h_ticket_show(const char *ticket)
+{
+	json_error_t jerr;
+	struct h_res res;
+	json_t *j, *t;
+
+	h_console_ok(&res, NULL, "ticket", "show", ticket, "--json", NULL);
+	j = json_loads(res.out, 0, &jerr);
+	cr_assert(json_is_object(j), "ticket show --json: not an object: %s",
+		  res.out);
+	/* Accept the bare ticket or the relay's {"ticket": ...} answer. */
+	t = json_object_get(j, "ticket");
+	if (json_is_object(t)) {
+		json_incref(t);
+		json_decref(j);
+		j = t;
+	}
+	h_res_free(&res);
+	return j;
+}
+
+bool h_audit_has(json_t *ticket, const char *part)
+{
+	json_t *audit = json_object_get(ticket, "audit");
+	json_t *ev;
+	size_t i;
+
+	json_array_foreach(audit, i, ev) {
+		const char *name =
+			json_string_value(json_object_get(ev, "event"));
+
+		if (name && strstr(name, part))
+			return true;
+	}
+	return false;
+}
+
+char *h_audit_names(json_t *ticket)
+{
+	json_t *audit = json_object_get(ticket, "audit");
+	struct h_buf b = { 0 };
+	json_t *ev;
+	size_t i;
+
+	json_array_foreach(audit, i, ev) {
+		const char *name =
+			json_string_value(json_object_get(ev, "event"));
+		size_t n;
+
+		if (!name)
+			name = "?";
+		n = strlen(name);
+		memcpy(buf_room(&b, n + 1), name, n);
+		b.len += n;
+		b.p[b.len++] = ',';
+	}
+	buf_finish(&b);
+	return b.p;
+}
+
+/* Is some session of the ticket joined or (after an attach) paired? */
+static bool has_joined(json_t *t)
+{
+	json_t *sessions = json_object_get(t, "sessions");
+	json_t *s;
+	size_t i;
+
+	json_array_foreach(sessions, i, s) {
+		const char *st = json_string_value(json_object_get(s, "state"));
+
+		if (st && (!strcmp(st, "joined") || !strcmp(st, "paired")))
+			return true;
+	}
+	return false;
+}
+
+void h_wait_joined(const char *ticket, int timeout_ms,
+		   const struct h_proc *agent)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	char *dump, *out;
+	json_t *t;
+
+	for (;;) {
+		t = h_ticket_show(ticket);
+		if (has_joined(t))
+			break;
+		if (now_ms() >= deadline) {
+			dump = json_dumps(t, JSON_COMPACT);
+			out = agent ? h_proc_output(agent) : strdup("");
+			cr_assert_fail("no joined session on %s after %d ms: "
+				       "%s\nagent: %s",
+				       ticket, timeout_ms, dump, out);
+		}
+		json_decref(t);
+		sleep_ms(200);
+	}
+	json_decref(t);
+}
+
+void h_agent_start_opts(struct h_proc *p, const struct h_relay *r,
+			const char *code, const char *fp, bool yes)
+{
+	const char *argv[10] = { h_agent_bin(), "join", code, "--relay",
+				 r->addr };
+	char tag[32], dir[H_PATH_MAX], env[H_PATH_MAX + 32];
+	const char *envv[] = { env, NULL };
+	int n = 5;
+
+	if (!fp)
+		fp = r->fingerprint;
+	if (*fp) {
+		argv[n++] = "--fingerprint";
+		argv[n++] = fp;
+	}
+	if (yes)
+		argv[n++] = "--yes";
+	argv[n] = NULL;
+	/* Each agent gets its own config home, away from the console's. */
+	fmt(tag, sizeof(tag), "agent%u", ++agent_seq);
+	fmt(env, sizeof(env), "XDG_CONFIG_HOME=%s",
+	    h_path(dir, sizeof(dir), tag));
+	cr_assert(mkdir(dir, 0700) == 0, "mkdir %s", dir);
+	h_proc_start(p, tag, argv, envv);
+}
+
+void h_agent_start(struct h_proc *p, const struct h_relay *r,
+		   const char *code, const char *fp)
+{
+	h_agent_start_opts(p, r, code, fp, true);
+}
+
+void h_session_start(struct h_session *s, const char *title,
+		     const char *const *relay_env)
+{
+	memset(s, 0, sizeof(*s));
+	h_relay_up(&s->relay, relay_env);
+	h_login(&s->relay);
+	h_ticket_new(title, s->ticket, sizeof(s->ticket));
+	h_invite(s->ticket, NULL, s->code, sizeof(s->code));
+	h_agent_start(&s->agent, &s->relay, s->code, NULL);
+	h_wait_joined(s->ticket, 15000, &s->agent);
+}

@@ -1,0 +1,227 @@
+/*
+ * End-to-end test harness: starts the real tether-relay, tether-agent and
+ * tether programs on loopback inside a per-test temporary directory and
+ * drives them as a user would.  Criterion runs every test in its own
+ * process, so the harness keeps that test's state (scratch directory,
+ * children to clean up) in file-scope variables: call h_setup() and
+ * h_teardown() as the suite's .init and .fini.
+ *
+ * Helpers that start or run something assert on failure (cr_assert), so a
+ * test reads as the sequence of user actions it checks.
+ */
+#ifndef TETHER_E2E_HARNESS_H
+#define TETHER_E2E_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#define H_PATH_MAX 512
+#define H_FP_MAX 128
+#define H_TOKEN_MAX 256
+#define H_ADDR_MAX 64
+#define H_ID_MAX 32
+#define H_CODE_MAX 128
+
+/* Default limit for one command run to completion, milliseconds. */
+#define H_RUN_TIMEOUT_MS 30000
+
+/* Per-test setup and cleanup (Criterion .init / .fini). */
+void h_setup(void);
+void h_teardown(void);
+
+/* The test's scratch directory, and "DIR/name" in buf (asserts on fit). */
+const char *h_dir(void);
+const char *h_path(char *buf, size_t len, const char *name);
+/* Binaries from TETHER_{RELAY,AGENT,CONSOLE}_BIN (asserted set). */
+const char *h_relay_bin(void);
+const char *h_agent_bin(void);
+const char *h_console_bin(void);
+/* True when the programs were built with -Dtest_hooks=true. */
+bool h_test_hooks(void);
+
+/* ---- Running a command to completion ---------------------------------- */
+
+struct h_opts {
+	/* stdin: these bytes, else this file, else /dev/null. */
+	const void *stdin_data;
+	size_t stdin_len;
+	const char *stdin_file;
+	/* stdout goes to this file instead of memory (big output). */
+	const char *stdout_file;
+	/* Extra "NAME=value" entries, NULL-terminated; override inherited. */
+	const char *const *env;
+	/* 0 means H_RUN_TIMEOUT_MS. */
+	int timeout_ms;
+};
+
+struct h_res {
+	/* Exit code, or 128 + signal number when killed by a signal. */
+	int status;
+	/* NUL-terminated captures (out is empty with stdout_file). */
+	char *out;
+	size_t out_len;
+	char *err;
+	size_t err_len;
+};
+
+/*
+ * Runs argv (NULL-terminated; argv[0] looked up in PATH unless it has a
+ * slash) to completion.  A command still running after the timeout is
+ * killed and the test fails.  Free res with h_res_free().
+ */
+void h_run(struct h_res *res, const struct h_opts *o,
+	   const char *const *argv);
+void h_res_free(struct h_res *res);
+
+/*
+ * Runs the console with the test's own XDG_CONFIG_HOME (o->env may
+ * override it); arguments after o end with NULL.  h_console_ok() also
+ * asserts exit status 0.
+ */
+void h_console(struct h_res *res, const struct h_opts *o, ...)
+	__attribute__((sentinel));
+void h_console_ok(struct h_res *res, const struct h_opts *o, ...)
+	__attribute__((sentinel));
+
+/* The same with the arguments as a NULL-terminated array. */
+void h_console_argv(struct h_res *res, const struct h_opts *o,
+		    const char *const *args);
+/* tether exec TICKET -- cmd... (cmd NULL-terminated); no status check. */
+void h_exec(struct h_res *res, const struct h_opts *o, const char *ticket,
+	    const char *const *cmd);
+
+/*
+ * Asserts status and, where not NULL, the exact stdout and stderr; what
+ * names the command in the failure message.
+ */
+void h_expect(const struct h_res *res, int status, const char *out,
+	      const char *err, const char *what);
+/* Asserts status (any non-zero if < 0) and that stderr contains part. */
+void h_expect_fail(const struct h_res *res, int status, const char *part,
+		   const char *what);
+
+/* ---- Background processes --------------------------------------------- */
+
+struct h_proc {
+	pid_t pid;		/* 0 once reaped */
+	int status;		/* as h_res.status, once reaped */
+	char out[H_PATH_MAX];	/* stdout file */
+	char err[H_PATH_MAX];	/* stderr file */
+};
+
+/*
+ * Starts argv in the background with stdout and stderr in files named
+ * after tag in the scratch directory, stdin from /dev/null.
+ */
+void h_proc_start(struct h_proc *p, const char *tag, const char *const *argv,
+		  const char *const *env);
+/* The console in the background, as h_console(); arguments end with NULL. */
+void h_console_start(struct h_proc *p, const char *tag, ...)
+	__attribute__((sentinel));
+/* Exit status, or -1 if still running after timeout_ms. */
+int h_proc_wait(struct h_proc *p, int timeout_ms);
+bool h_proc_alive(struct h_proc *p);
+/* Sends sig to the process (not reaped). */
+void h_proc_signal(struct h_proc *p, int sig);
+/* SIGKILL and reap; fine on a reaped process. */
+void h_proc_kill(struct h_proc *p);
+/* stdout then stderr of the process so far; caller frees. */
+char *h_proc_output(const struct h_proc *p);
+/* Waits until stdout or stderr contains needle; false on timeout. */
+bool h_proc_wait_output(const struct h_proc *p, const char *needle,
+			int timeout_ms);
+
+/* ---- Files ------------------------------------------------------------ */
+
+/* Whole file, NUL-terminated (len may be NULL); NULL if unreadable. */
+char *h_read_file(const char *path, size_t *len);
+/* True if the file exists and holds the bytes needle[0..n). */
+bool h_file_contains(const char *path, const void *needle, size_t n);
+/* Writes len random bytes to path. */
+void h_write_random(const char *path, size_t len);
+/* Lower-case hex SHA-256 of a file into hex (65 bytes). */
+void h_sha256_file(const char *path, char hex[65]);
+/* Strips one trailing newline in place; returns s. */
+char *h_chomp(char *s);
+
+/* ---- The relay -------------------------------------------------------- */
+
+struct h_relay {
+	char data[H_PATH_MAX];		/* --data DIR */
+	char fingerprint[H_FP_MAX];	/* "SHA256:..." */
+	char admin_token[H_TOKEN_MAX];
+	char addr[H_ADDR_MAX];		/* "127.0.0.1:PORT" once running */
+	int port;
+	char log[H_PATH_MAX];		/* its stderr */
+	struct h_proc proc;
+};
+
+/* tether-relay init --data DIR/name --json; fills data, fp, token. */
+void h_relay_init(struct h_relay *r, const char *name);
+/*
+ * tether-relay run on listen (NULL: 127.0.0.1:0), waiting up to 10 s for
+ * its "listening on" line; env as for h_proc_start.
+ */
+void h_relay_start(struct h_relay *r, const char *listen,
+		   const char *const *env);
+/* Both of the above, for a relay named "relay". */
+void h_relay_up(struct h_relay *r, const char *const *env);
+/* SIGTERM; asserts a clean exit (status 0) within 5 s. */
+void h_relay_stop(struct h_relay *r);
+bool h_relay_alive(struct h_relay *r);
+
+/*
+ * tether-relay technician add NAME --role ROLE --data DIR --json; checks
+ * the answer and copies the token.
+ */
+void h_technician_add(const struct h_relay *r, const char *name,
+		      const char *role, char *token, size_t len);
+
+/* ---- User actions ----------------------------------------------------- */
+
+/* tether login ADDR --token admin --fingerprint FP; asserts success. */
+void h_login(const struct h_relay *r);
+/* tether ticket new TITLE; id gets "T-N". */
+void h_ticket_new(const char *title, char *id, size_t len);
+/* tether invite T-N [--expires E]; code gets the code. */
+void h_invite(const char *ticket, const char *expires, char *code,
+	      size_t len);
+/* tether ticket show T-N --json; the ticket object (caller decrefs). */
+json_t *h_ticket_show(const char *ticket);
+/* True if some audit event name of the ticket contains part. */
+bool h_audit_has(json_t *ticket, const char *part);
+/* Audit event names, comma-separated, for messages; caller frees. */
+char *h_audit_names(json_t *ticket);
+/*
+ * Polls ticket show until a session is joined (or already paired);
+ * asserts it happens within timeout_ms.  agent (may be NULL) is the
+ * joining agent, whose output goes into the failure message.
+ */
+void h_wait_joined(const char *ticket, int timeout_ms,
+		   const struct h_proc *agent);
+/*
+ * tether-agent join CODE --relay ADDR --fingerprint FP --yes in the
+ * background; fp NULL means the relay's own.
+ */
+void h_agent_start(struct h_proc *p, const struct h_relay *r,
+		   const char *code, const char *fp);
+/* The same with a choice: fp "" passes no --fingerprint; yes: --yes. */
+void h_agent_start_opts(struct h_proc *p, const struct h_relay *r,
+			const char *code, const char *fp, bool yes);
+
+/* A relay, a logged-in console, a ticket with an agent joined to it. */
+struct h_session {
+	struct h_relay relay;
+	char ticket[H_ID_MAX];
+	char code[H_CODE_MAX];
+	struct h_proc agent;
+};
+
+/* The whole of the above; relay_env as for h_relay_start. */
+void h_session_start(struct h_session *s, const char *title,
+		     const char *const *relay_env);
+
+#endif /* TETHER_E2E_HARNESS_H */

@@ -1,0 +1,262 @@
+/*
+ * End-to-end: who may talk to the relay and which relay the programs trust.
+ * Tokens (bad, revoked), certificate pinning (a made-up fingerprint,
+ * another relay's fingerprint, a relay replaced behind a pinned address),
+ * an unreachable relay, and the agent's own pin check (docs/cli.md).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(auth, .init = h_setup, .fini = h_teardown);
+
+/* Well-formed but belongs to no certificate. */
+#define FAKE_FP "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+/* The relay still answers a logged-in console. */
+static void expect_serving(struct h_relay *r)
+{
+	struct h_res res;
+
+	cr_assert(h_relay_alive(r), "relay died: see %s", r->log);
+	h_console_ok(&res, NULL, "ticket", "list", NULL);
+	h_res_free(&res);
+}
+
+Test(auth, bad_token, .timeout = 60)
+{
+	char token[128];
+	struct h_relay r;
+	struct h_res res;
+
+	h_relay_up(&r, NULL);
+	snprintf(token, sizeof(token), "tt_1_%064d", 0);
+	h_console(&res, NULL, "login", r.addr, "--token", token,
+		  "--fingerprint", r.fingerprint, NULL);
+	h_expect_fail(&res, 255, "tether: relay refused: invalid token",
+		      "tether login with a wrong token");
+	h_res_free(&res);
+
+	h_console(&res, NULL, "login", r.addr, "--token", "not-a-token",
+		  "--fingerprint", r.fingerprint, NULL);
+	h_expect_fail(&res, 255, "invalid token",
+		      "tether login with a malformed token");
+	h_res_free(&res);
+
+	h_login(&r);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+Test(auth, revoked_token, .timeout = 60)
+{
+	char token[H_TOKEN_MAX];
+	struct h_relay r;
+	struct h_res res;
+
+	h_relay_up(&r, NULL);
+	h_technician_add(&r, "carol", "technician", token, sizeof(token));
+	h_console(&res, NULL, "login", r.addr, "--token", token,
+		  "--fingerprint", r.fingerprint, NULL);
+	h_expect(&res, 0, NULL, NULL, "tether login as carol");
+	h_res_free(&res);
+	expect_serving(&r);
+
+	/* Removing the technician revokes the token at once. */
+	const char *rm[] = { h_relay_bin(), "technician", "remove", "carol",
+			     "--data", r.data, NULL };
+	h_run(&res, NULL, rm);
+	h_expect(&res, 0, NULL, NULL, "tether-relay technician remove carol");
+	h_res_free(&res);
+	h_console(&res, NULL, "ticket", "list", NULL);
+	h_expect_fail(&res, 255, "invalid token",
+		      "tether ticket list with a removed technician's token");
+	h_res_free(&res);
+	h_relay_stop(&r);
+}
+
+Test(auth, not_logged_in, .timeout = 30)
+{
+	struct h_res res;
+
+	h_console(&res, NULL, "ticket", "list", NULL);
+	h_expect_fail(&res, 255,
+		      "tether: not logged in (run: tether login HOST:PORT "
+		      "--token TOKEN)",
+		      "tether ticket list with no configuration");
+	h_res_free(&res);
+}
+
+Test(auth, made_up_fingerprint, .timeout = 60)
+{
+	struct h_relay r;
+	struct h_res res;
+
+	h_relay_up(&r, NULL);
+	h_console(&res, NULL, "login", r.addr, "--token", r.admin_token,
+		  "--fingerprint", FAKE_FP, NULL);
+	h_expect_fail(&res, 255, "does not match",
+		      "tether login with a made-up fingerprint");
+	cr_assert(strstr(res.err, r.fingerprint),
+		  "the mismatch message does not show the relay's "
+		  "fingerprint %s: %s",
+		  r.fingerprint, res.err);
+	h_res_free(&res);
+	h_relay_stop(&r);
+}
+
+Test(auth, other_relays_fingerprint, .timeout = 60)
+{
+	struct h_relay one, two;
+	struct h_res res;
+
+	h_relay_init(&one, "one");
+	h_relay_start(&one, NULL, NULL);
+	h_relay_init(&two, "two");
+	h_relay_start(&two, NULL, NULL);
+	cr_assert_str_neq(one.fingerprint, two.fingerprint);
+	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
+		  "--fingerprint", one.fingerprint, NULL);
+	h_expect_fail(&res, 255, "does not match",
+		      "tether login to relay two with relay one's "
+		      "fingerprint");
+	h_res_free(&res);
+	h_relay_stop(&one);
+	h_relay_stop(&two);
+}
+
+/* A different relay answering on a pinned HOST:PORT is a hard error. */
+Test(auth, relay_replaced, .timeout = 60)
+{
+	struct h_relay one, two;
+	struct h_res res;
+	char want[512];
+
+	h_relay_init(&one, "one");
+	h_relay_start(&one, NULL, NULL);
+	h_login(&one);
+	expect_serving(&one);
+	h_relay_stop(&one);
+
+	h_relay_init(&two, "two");
+	h_relay_start(&two, one.addr, NULL);
+	cr_assert_str_eq(two.addr, one.addr);
+	h_console(&res, NULL, "ticket", "list", NULL);
+	snprintf(want, sizeof(want),
+		 "relay certificate fingerprint %s does not match the "
+		 "pinned %s",
+		 two.fingerprint, one.fingerprint);
+	h_expect_fail(&res, 255, want,
+		      "tether ticket list against a replaced relay");
+	h_res_free(&res);
+
+	/* Logging in again does not silently re-pin either. */
+	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
+		  NULL);
+	h_expect_fail(&res, 255, "does not match",
+		      "tether login to a replaced relay without "
+		      "--fingerprint");
+	h_res_free(&res);
+	h_relay_stop(&two);
+}
+
+/* A loopback port nobody listens on (bound, then released). */
+static int closed_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+			  getsockname(fd, (struct sockaddr *)&sa, &len) == 0,
+		  "cannot find a free port");
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+Test(auth, unreachable, .timeout = 60)
+{
+	char addr[H_ADDR_MAX], want[128];
+	struct h_res res;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", closed_port());
+	h_console(&res, NULL, "login", addr, "--token", "tt_1_00",
+		  "--fingerprint", FAKE_FP, NULL);
+	snprintf(want, sizeof(want), "tether: cannot connect to %s", addr);
+	h_expect_fail(&res, 255, want, "tether login to a closed port");
+	h_res_free(&res);
+}
+
+Test(auth, agent_wrong_fingerprint, .timeout = 60)
+{
+	char ticket[H_ID_MAX], code[H_CODE_MAX], *out;
+	struct h_relay r;
+	struct h_proc a;
+	int st;
+
+	h_relay_up(&r, NULL);
+	h_login(&r);
+	h_ticket_new("pin check", ticket, sizeof(ticket));
+	h_invite(ticket, NULL, code, sizeof(code));
+	h_agent_start(&a, &r, code, FAKE_FP);
+	st = h_proc_wait(&a, 10000);
+	out = h_proc_output(&a);
+	cr_assert_eq(st, 1, "agent with a wrong --fingerprint: status %d "
+			    "(-1: still running after 10 s): %s",
+		     st, out);
+	cr_assert(strstr(out, "does not match"),
+		  "agent with a wrong --fingerprint: %s", out);
+	free(out);
+
+	/* It stopped before saying anything, so the code is still good. */
+	h_agent_start(&a, &r, code, NULL);
+	h_wait_joined(ticket, 15000, &a);
+	h_relay_stop(&r);
+}
+
+/*
+ * Without --fingerprint the agent shows the relay's fingerprint and goes on
+ * only with --yes (no terminal to ask).
+ */
+Test(auth, agent_without_fingerprint, .timeout = 60)
+{
+	char ticket[H_ID_MAX], code[H_CODE_MAX], *out;
+	struct h_relay r;
+	struct h_proc a;
+	int st;
+
+	h_relay_up(&r, NULL);
+	h_login(&r);
+	h_ticket_new("trust on first use", ticket, sizeof(ticket));
+	h_invite(ticket, NULL, code, sizeof(code));
+
+	h_agent_start_opts(&a, &r, code, "", false);
+	st = h_proc_wait(&a, 10000);
+	out = h_proc_output(&a);
+	cr_assert(st > 0, "agent without --fingerprint or --yes: status %d "
+			  "(-1: still running after 10 s): %s",
+		  st, out);
+	cr_assert(strstr(out, r.fingerprint),
+		  "agent did not show the relay fingerprint %s: %s",
+		  r.fingerprint, out);
+	free(out);
+
+	h_agent_start_opts(&a, &r, code, "", true);
+	h_wait_joined(ticket, 15000, &a);
+	out = h_proc_output(&a);
+	cr_assert(strstr(out, r.fingerprint),
+		  "agent did not show the relay fingerprint %s: %s",
+		  r.fingerprint, out);
+	free(out);
+	h_relay_stop(&r);
+}

@@ -1,0 +1,249 @@
+/*
+ * End-to-end: what happens to a session code that is wrong, expired, used
+ * twice or guessed at, and to commands for tickets that cannot run them
+ * (docs/cli.md messages and exit codes, docs/protocol.md pairing).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include <tether/code.h>
+
+#include "harness.h"
+
+TestSuite(codes, .init = h_setup, .fini = h_teardown);
+
+#define AGENT_EXIT_MS 10000
+
+/* A relay with the admin logged in and ticket T-1 open. */
+static void relay_with_ticket(struct h_relay *r, char *ticket, size_t len)
+{
+	h_relay_up(r, NULL);
+	h_login(r);
+	h_ticket_new("cannot print", ticket, len);
+}
+
+/* Waits for the agent to end with status; its output must contain part. */
+static void expect_agent_exit(struct h_proc *a, int status, const char *part,
+			      const char *what)
+{
+	int st = h_proc_wait(a, AGENT_EXIT_MS);
+	char *out = h_proc_output(a);
+
+	if (status >= 0)
+		cr_assert_eq(st, status,
+			     "%s: agent status %d, expected %d (-1: still "
+			     "running after %d ms): %s",
+			     what, st, status, AGENT_EXIT_MS, out);
+	else
+		cr_assert(st > 0,
+			  "%s: agent status %d, expected a failure (-1: "
+			  "still running after %d ms): %s",
+			  what, st, AGENT_EXIT_MS, out);
+	cr_assert(strstr(out, part), "%s: agent output lacks \"%s\": %s", what,
+		  part, out);
+	free(out);
+}
+
+/* The same nameplate with the first word replaced by another one. */
+static void wrong_code(const char *code, char *out, size_t len)
+{
+	const char *w1 = strchr(code, '-');
+	const char *w2;
+	const char *other;
+
+	cr_assert(w1, "code %s", code);
+	w2 = strchr(w1 + 1, '-');
+	cr_assert(w2, "code %s", code);
+	other = tether_code_word(0);
+	if (strncmp(w1 + 1, other, (size_t)(w2 - w1 - 1)) == 0 &&
+	    strlen(other) == (size_t)(w2 - w1 - 1))
+		other = tether_code_word(1);
+	snprintf(out, len, "%.*s-%s%s", (int)(w1 - code), code, other, w2);
+}
+
+static bool has_session_state(json_t *t, const char *state)
+{
+	json_t *s;
+	size_t i;
+
+	json_array_foreach(json_object_get(t, "sessions"), i, s) {
+		const char *st = json_string_value(json_object_get(s, "state"));
+
+		if (st && strcmp(st, state) == 0)
+			return true;
+	}
+	return false;
+}
+
+Test(codes, wrong_code, .timeout = 90)
+{
+	const char *cmd[] = { "true", NULL };
+	char ticket[H_ID_MAX], code[H_CODE_MAX], bad[H_CODE_MAX], *names;
+	struct h_relay r;
+	struct h_proc a;
+	struct h_res res;
+	json_t *t;
+
+	relay_with_ticket(&r, ticket, sizeof(ticket));
+	h_invite(ticket, NULL, code, sizeof(code));
+	wrong_code(code, bad, sizeof(bad));
+	cr_assert_str_neq(code, bad);
+
+	/* The relay cannot tell: the nameplate is right, so it joins. */
+	h_agent_start(&a, &r, bad, NULL);
+	h_wait_joined(ticket, 15000, &a);
+
+	h_exec(&res, NULL, ticket, cmd);
+	h_expect_fail(&res, 255, "key confirmation failed",
+		      "tether exec after a join with a wrong code");
+	h_res_free(&res);
+	expect_agent_exit(&a, -1, "wrong code", "agent with a wrong code");
+
+	t = h_ticket_show(ticket);
+	names = h_audit_names(t);
+	cr_assert(h_audit_has(t, "pake") || h_audit_has(t, "fail"),
+		  "no failure in the audit: %s", names);
+	cr_assert(has_session_state(t, "burned"),
+		  "the session is not burned: %s", json_dumps(t, 0));
+	free(names);
+	json_decref(t);
+
+	/* A burned code is gone for good. */
+	h_exec(&res, NULL, ticket, cmd);
+	cr_assert_eq(res.status, 255, "exec on a burned session: %d: %s",
+		     res.status, res.err);
+	h_res_free(&res);
+	h_relay_stop(&r);
+}
+
+Test(codes, expired_code, .timeout = 60)
+{
+	char ticket[H_ID_MAX], code[H_CODE_MAX];
+	struct h_relay r;
+	struct h_proc a;
+
+	relay_with_ticket(&r, ticket, sizeof(ticket));
+	h_invite(ticket, "1s", code, sizeof(code));
+	usleep(2500 * 1000);
+	h_agent_start(&a, &r, code, NULL);
+	expect_agent_exit(&a, 1, "unknown or expired code",
+			  "agent with an expired code");
+	cr_assert(h_relay_alive(&r), "relay died");
+}
+
+Test(codes, reused_code, .timeout = 60)
+{
+	struct h_session s;
+	struct h_proc second;
+
+	h_session_start(&s, "reuse", NULL);
+	h_agent_start(&second, &s.relay, s.code, NULL);
+	expect_agent_exit(&second, 1, "unknown or expired code",
+			  "second agent with a used code");
+	cr_assert(h_proc_alive(&s.agent),
+		  "the first agent died when the code was reused");
+}
+
+Test(codes, exec_before_join, .timeout = 60)
+{
+	const char *cmd[] = { "true", NULL };
+	char ticket[H_ID_MAX], code[H_CODE_MAX], want[64];
+	struct h_relay r;
+	struct h_res res;
+
+	relay_with_ticket(&r, ticket, sizeof(ticket));
+	h_invite(ticket, NULL, code, sizeof(code));
+	h_exec(&res, NULL, ticket, cmd);
+	snprintf(want, sizeof(want), "tether: no agent has joined %s yet",
+		 ticket);
+	h_expect_fail(&res, 255, want, "tether exec before any agent joined");
+	h_res_free(&res);
+}
+
+Test(codes, unknown_ticket, .timeout = 60)
+{
+	const char *cmd[] = { "true", NULL };
+	char ticket[H_ID_MAX];
+	struct h_relay r;
+	struct h_res res;
+
+	relay_with_ticket(&r, ticket, sizeof(ticket));
+	h_exec(&res, NULL, "T-9", cmd);
+	h_expect_fail(&res, 255, "tether: no such ticket T-9",
+		      "tether exec T-9");
+	h_res_free(&res);
+	h_console(&res, NULL, "ticket", "show", "T-9", NULL);
+	h_expect_fail(&res, 255, "tether: no such ticket T-9",
+		      "tether ticket show T-9");
+	h_res_free(&res);
+	h_console(&res, NULL, "invite", "T-9", NULL);
+	h_expect_fail(&res, 255, "tether: no such ticket T-9",
+		      "tether invite T-9");
+	h_res_free(&res);
+}
+
+/* Guessing nameplates: five failures a minute per address, then no more. */
+Test(codes, rate_limit, .timeout = 120)
+{
+	char code[H_CODE_MAX], what[64];
+	struct h_relay r;
+	struct h_proc a;
+
+	h_relay_up(&r, NULL);
+	snprintf(code, sizeof(code), "98765432-%s-%s-%s", tether_code_word(0),
+		 tether_code_word(1), tether_code_word(2));
+	for (int i = 1; i <= 7; i++) {
+		snprintf(what, sizeof(what), "join %d with a made-up code", i);
+		h_agent_start(&a, &r, code, NULL);
+		expect_agent_exit(&a, 1,
+				  i <= 5 ? "unknown or expired code" :
+					   "too many attempts",
+				  what);
+	}
+	cr_assert(h_relay_alive(&r), "relay died");
+	h_relay_stop(&r);
+}
+
+/* Without a terminal and without --yes nobody can consent: refused. */
+Test(codes, no_consent_without_terminal, .timeout = 60)
+{
+	const char *cmd[] = { "true", NULL };
+	char ticket[H_ID_MAX], code[H_CODE_MAX];
+	struct h_relay r;
+	struct h_proc a;
+	struct h_res res;
+
+	relay_with_ticket(&r, ticket, sizeof(ticket));
+	h_invite(ticket, NULL, code, sizeof(code));
+	h_agent_start_opts(&a, &r, code, NULL, false);
+	expect_agent_exit(&a, -1, "", "agent without --yes or terminal");
+	h_exec(&res, NULL, ticket, cmd);
+	cr_assert_eq(res.status, 255,
+		     "exec after the customer could not consent: %d: %s",
+		     res.status, res.err);
+	h_res_free(&res);
+	h_relay_stop(&r);
+}
+
+/* --expires takes 90s, 10m, 2h or plain seconds, and nothing else. */
+Test(codes, expires_formats, .timeout = 60)
+{
+	static const char *const good[] = { "90s", "10m", "2h", "300" };
+	char ticket[H_ID_MAX], code[H_CODE_MAX];
+	struct h_relay r;
+	struct h_res res;
+
+	relay_with_ticket(&r, ticket, sizeof(ticket));
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		h_invite(ticket, good[i], code, sizeof(code));
+	h_console(&res, NULL, "invite", ticket, "--expires", "soon", NULL);
+	cr_assert_neq(res.status, 0, "invite --expires soon succeeded: %s",
+		      res.out);
+	cr_assert_str_eq(res.out, "", "invite --expires soon printed a code");
+	h_res_free(&res);
+}

@@ -1,0 +1,588 @@
+/*
+ * End-to-end: a hostile or broken client speaking raw TLS (or not even
+ * that) to the relay.  Each bad frame must get an ERROR frame and/or a
+ * closed connection (docs/protocol.md, "Frames"), and the relay must go on
+ * serving a normal console afterwards.  The client is plain OpenSSL with
+ * blocking sockets and receive timeouts, so no case can hang the test.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include <tether/frame.h>
+
+#include "harness.h"
+
+TestSuite(malformed, .init = h_setup, .fini = h_teardown);
+
+/* How long the relay may take to reject; its hello timeout is 10 s. */
+#define REJECT_MS 5000
+#define HELLO_TIMEOUT_MS 12000
+
+struct raw {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	/* Plaintext received, for parsing frames. */
+	uint8_t in[1 << 16];
+	size_t in_len;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int tcp_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct timeval rcv = { 0, 100000 }, snd = { 5, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert(fd >= 0, "socket: %s", strerror(errno));
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+		  "connect to the relay: %s", strerror(errno));
+	/* Short receive slices so reads can watch a deadline. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
+	return fd;
+}
+
+/*
+ * TLS to the relay with the given version range and ALPN list (wire
+ * format; NULL for none).  No verification: these tests are about what
+ * the relay does with bytes, not about pinning.  True if the handshake
+ * completed.
+ */
+static bool raw_connect(struct raw *c, int port, int max_version,
+			const unsigned char *alpn, unsigned alpn_len)
+{
+	int64_t deadline = now_ms() + REJECT_MS;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = tcp_connect(port);
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	cr_assert(c->ctx, "SSL_CTX_new");
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(c->ctx, max_version);
+	if (alpn)
+		cr_assert(SSL_CTX_set_alpn_protos(c->ctx, alpn, alpn_len) == 0,
+			  "ALPN");
+	c->ssl = SSL_new(c->ctx);
+	cr_assert(c->ssl, "SSL_new");
+	SSL_set_fd(c->ssl, c->fd);
+	for (;;) {
+		r = SSL_connect(c->ssl);
+		if (r == 1)
+			return true;
+		if (SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ ||
+		    now_ms() >= deadline)
+			break;
+	}
+	ERR_clear_error();
+	return false;
+}
+
+static bool raw_tether(struct raw *c, int port)
+{
+	return raw_connect(c, port, TLS1_3_VERSION,
+			   (const unsigned char *)"\x08tether/1", 9);
+}
+
+static void raw_free(struct raw *c)
+{
+	SSL_free(c->ssl);
+	SSL_CTX_free(c->ctx);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* Writes all of p; false once the relay has gone (expected at times). */
+static bool raw_send(struct raw *c, const void *p, size_t n)
+{
+	if (n == 0)
+		return true;
+	ERR_clear_error();
+	return SSL_write(c->ssl, p, (int)n) == (int)n;
+}
+
+/* One frame in one write (one TLS record for small frames). */
+static bool raw_frame(struct raw *c, uint8_t type, uint8_t flags,
+		      uint32_t chan, const void *payload, size_t len)
+{
+	uint8_t buf[TETHER_FRAME_HEADER_LEN + 2048];
+
+	tether_frame_header_pack(buf, type, flags, chan, (uint32_t)len);
+	if (len > sizeof(buf) - TETHER_FRAME_HEADER_LEN)
+		return raw_send(c, buf, TETHER_FRAME_HEADER_LEN) &&
+		       raw_send(c, payload, len);
+	memcpy(buf + TETHER_FRAME_HEADER_LEN, payload, len);
+	return raw_send(c, buf, TETHER_FRAME_HEADER_LEN + len);
+}
+
+static bool raw_ctrl(struct raw *c, const char *json)
+{
+	return raw_frame(c, TETHER_FRAME_CTRL, 0, 0, json, strlen(json));
+}
+
+/*
+ * Reads until the relay closes or the deadline; true if it closed.
+ * Whatever arrived is kept in c->in.
+ */
+static bool raw_read_until_close(struct raw *c, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	uint8_t sink[4096];
+
+	for (;;) {
+		size_t room = sizeof(c->in) - c->in_len;
+		uint8_t *dst = room ? c->in + c->in_len : sink;
+		int n, e;
+
+		ERR_clear_error();
+		n = SSL_read(c->ssl, dst, room ? (int)room : (int)sizeof(sink));
+		if (n > 0) {
+			if (room)
+				c->in_len += (size_t)n;
+			continue;
+		}
+		e = SSL_get_error(c->ssl, n);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			return true;
+		if (now_ms() >= deadline)
+			return false;
+	}
+}
+
+/* Reads one whole frame (blocking up to timeout); false if none came. */
+static bool raw_read_frame(struct raw *c, int timeout_ms, uint8_t *type,
+			   char *payload, size_t len)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		if (c->in_len >= TETHER_FRAME_HEADER_LEN) {
+			uint32_t n = (uint32_t)c->in[0] << 24 |
+				     (uint32_t)c->in[1] << 16 |
+				     (uint32_t)c->in[2] << 8 | c->in[3];
+			size_t whole = TETHER_FRAME_HEADER_LEN + n;
+
+			if (c->in_len >= whole) {
+				size_t k = n < len - 1 ? n : len - 1;
+
+				*type = c->in[4];
+				memcpy(payload, c->in + TETHER_FRAME_HEADER_LEN,
+				       k);
+				payload[k] = '\0';
+				memmove(c->in, c->in + whole, c->in_len - whole);
+				c->in_len -= whole;
+				return true;
+			}
+		}
+		if (now_ms() >= deadline || c->in_len == sizeof(c->in))
+			return false;
+		ERR_clear_error();
+		int r = SSL_read(c->ssl, c->in + c->in_len,
+				 (int)(sizeof(c->in) - c->in_len));
+		if (r > 0) {
+			c->in_len += (size_t)r;
+		} else {
+			int e = SSL_get_error(c->ssl, r);
+
+			if (e != SSL_ERROR_WANT_READ)
+				return false;
+		}
+	}
+}
+
+/* Any ERROR frame among the bytes received; its text into why. */
+static bool got_error_frame(const struct raw *c, char *why, size_t len)
+{
+	size_t off = 0;
+
+	why[0] = '\0';
+	while (c->in_len - off >= TETHER_FRAME_HEADER_LEN) {
+		const uint8_t *h = c->in + off;
+		uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+			     (uint32_t)h[2] << 8 | h[3];
+
+		if (h[4] == TETHER_FRAME_ERROR) {
+			size_t avail = c->in_len - off - TETHER_FRAME_HEADER_LEN;
+			size_t k = n < avail ? n : avail;
+
+			if (k > len - 1)
+				k = len - 1;
+			memcpy(why, h + TETHER_FRAME_HEADER_LEN, k);
+			why[k] = '\0';
+			return true;
+		}
+		off += TETHER_FRAME_HEADER_LEN + n;
+		if (off > c->in_len)
+			break;
+	}
+	return false;
+}
+
+/* hello with the admin token; asserts the relay welcomes us. */
+static void raw_hello(struct raw *c, const struct h_relay *r)
+{
+	char msg[512], answer[1024];
+	uint8_t type = 0;
+
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
+		 "\"token\":\"%s\"}",
+		 r->admin_token);
+	cr_assert(raw_ctrl(c, msg), "sending hello failed");
+	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)),
+		  "no answer to hello");
+	cr_assert(type == TETHER_FRAME_CTRL && strstr(answer, "welcome"),
+		  "hello answered with type %u: %s", type, answer);
+}
+
+/* The relay is alive and a normal console still gets answers. */
+static void expect_serving(struct h_relay *r)
+{
+	struct h_res res;
+
+	cr_assert(h_relay_alive(r), "relay died (status %d); log %s",
+		  r->proc.status, r->log);
+	h_console_ok(&res, NULL, "ticket", "list", NULL);
+	h_res_free(&res);
+}
+
+static void up(struct h_relay *r)
+{
+	h_relay_up(r, NULL);
+	h_login(r);
+}
+
+enum want { WANT_CLOSE, WANT_ERROR_CLOSE };
+
+/*
+ * One bad input on a fresh connection (after hello if auth): the relay
+ * must close it within timeout_ms, with an ERROR frame first when want
+ * says so, and keep serving everyone else.
+ */
+static void check_rejects(bool auth, const void *bytes, size_t len,
+			  enum want want, int timeout_ms, const char *what)
+{
+	struct h_relay r;
+	struct raw c;
+	char why[256];
+	bool closed;
+
+	up(&r);
+	cr_assert(raw_tether(&c, r.port), "%s: TLS handshake failed", what);
+	if (auth)
+		raw_hello(&c, &r);
+	/* The relay may close while we are still writing: fine. */
+	raw_send(&c, bytes, len);
+	closed = raw_read_until_close(&c, timeout_ms);
+	cr_assert(closed, "%s: relay kept the connection open %d ms", what,
+		  timeout_ms);
+	if (want == WANT_ERROR_CLOSE)
+		cr_assert(got_error_frame(&c, why, sizeof(why)),
+			  "%s: connection closed without an ERROR frame",
+			  what);
+	raw_free(&c);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+/* A frame built from its fields, for check_rejects(). */
+static void check_frame(bool auth, uint8_t type, uint8_t flags, uint32_t chan,
+			uint32_t declared, const char *payload,
+			const char *what)
+{
+	uint8_t buf[TETHER_FRAME_HEADER_LEN + 512];
+	size_t n = payload ? strlen(payload) : 0;
+
+	cr_assert(n <= 512);
+	tether_frame_header_pack(buf, type, flags, chan, declared);
+	if (n)
+		memcpy(buf + TETHER_FRAME_HEADER_LEN, payload, n);
+	check_rejects(auth, buf, TETHER_FRAME_HEADER_LEN + n,
+		      WANT_ERROR_CLOSE, REJECT_MS, what);
+}
+
+/* Only the header: the relay must not wait for (or allocate) 100 MiB. */
+Test(malformed, huge_frame_preauth, .timeout = 60)
+{
+	check_frame(false, TETHER_FRAME_CTRL, 0, 0, 100u << 20, NULL,
+		    "100 MiB frame before hello");
+}
+
+Test(malformed, huge_frame_after_hello, .timeout = 60)
+{
+	check_frame(true, TETHER_FRAME_CTRL, 0, 0, 100u << 20, NULL,
+		    "100 MiB frame after hello");
+}
+
+/* Over the 16 KiB pre-authentication limit, under the 256 KiB one. */
+Test(malformed, preauth_limit, .timeout = 60)
+{
+	check_frame(false, TETHER_FRAME_CTRL, 0, 0, 20000, NULL,
+		    "20000-byte frame before hello");
+}
+
+Test(malformed, unknown_type, .timeout = 60)
+{
+	check_frame(false, 9, 0, 0, 2, "{}", "frame type 9 before hello");
+}
+
+Test(malformed, unknown_type_after_hello, .timeout = 60)
+{
+	check_frame(true, 9, 0, 0, 2, "{}", "frame type 9 after hello");
+}
+
+Test(malformed, ctrl_not_json, .timeout = 60)
+{
+	static const char p[] = "this is not JSON {";
+
+	check_frame(false, TETHER_FRAME_CTRL, 0, 0, sizeof(p) - 1, p,
+		    "CTRL frame that is not JSON");
+}
+
+Test(malformed, ctrl_not_json_after_hello, .timeout = 60)
+{
+	static const char p[] = "\"t\":\"ping\"";
+	uint8_t buf[TETHER_FRAME_HEADER_LEN + sizeof(p)];
+
+	tether_frame_header_pack(buf, TETHER_FRAME_CTRL, 0, 0, sizeof(p) - 1);
+	memcpy(buf + TETHER_FRAME_HEADER_LEN, p, sizeof(p) - 1);
+	check_rejects(true, buf, sizeof(buf) - 1, WANT_CLOSE, REJECT_MS,
+		      "CTRL frame that is not JSON after hello");
+}
+
+Test(malformed, data_before_hello, .timeout = 60)
+{
+	check_frame(false, TETHER_FRAME_DATA, 0, 1, 32,
+		    "0123456789abcdef0123456789abcdef",
+		    "DATA frame before hello");
+}
+
+Test(malformed, nonzero_flags, .timeout = 60)
+{
+	static const char hello[] =
+		"{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}";
+
+	check_frame(false, TETHER_FRAME_CTRL, 0x80, 0, sizeof(hello) - 1,
+		    hello, "hello with flags 0x80");
+}
+
+Test(malformed, nonzero_flags_after_hello, .timeout = 60)
+{
+	static const char ping[] = "{\"t\":\"ping\"}";
+
+	check_frame(true, TETHER_FRAME_CTRL, 1, 0, sizeof(ping) - 1, ping,
+		    "ping with flags 1 after hello");
+}
+
+/* A channel that does not fit the type. */
+Test(malformed, data_on_channel_0, .timeout = 60)
+{
+	check_frame(true, TETHER_FRAME_DATA, 0, 0, 32,
+		    "0123456789abcdef0123456789abcdef",
+		    "DATA frame on channel 0");
+}
+
+Test(malformed, ctrl_on_channel_5, .timeout = 60)
+{
+	static const char ping[] = "{\"t\":\"ping\"}";
+
+	check_frame(true, TETHER_FRAME_CTRL, 0, 5, sizeof(ping) - 1, ping,
+		    "CTRL frame on channel 5");
+}
+
+/* Channels belong to whoever opened them. */
+Test(malformed, data_on_foreign_channel, .timeout = 60)
+{
+	static const char p[] = "0123456789abcdef0123456789abcdef";
+	uint8_t buf[TETHER_FRAME_HEADER_LEN + sizeof(p)];
+
+	tether_frame_header_pack(buf, TETHER_FRAME_DATA, 0, 7, sizeof(p) - 1);
+	memcpy(buf + TETHER_FRAME_HEADER_LEN, p, sizeof(p) - 1);
+	check_rejects(true, buf, sizeof(buf) - 1, WANT_CLOSE, REJECT_MS,
+		      "DATA frame on a channel nobody opened");
+}
+
+Test(malformed, garbage_after_tls, .timeout = 60)
+{
+	uint8_t junk[4096];
+
+	cr_assert(RAND_bytes(junk, sizeof(junk)) == 1);
+	check_rejects(false, junk, sizeof(junk), WANT_CLOSE, HELLO_TIMEOUT_MS,
+		      "4 KiB of random bytes after TLS");
+}
+
+/* Says nothing at all after TLS: dropped by the hello timeout. */
+Test(malformed, silent_client, .timeout = 60)
+{
+	check_rejects(false, NULL, 0, WANT_CLOSE, HELLO_TIMEOUT_MS,
+		      "silent client");
+}
+
+static void check_handshake_fails(int max_version, const unsigned char *alpn,
+				  unsigned alpn_len, const char *what)
+{
+	struct h_relay r;
+	struct raw c;
+
+	up(&r);
+	cr_assert(!raw_connect(&c, r.port, max_version, alpn, alpn_len),
+		  "%s: the TLS handshake succeeded", what);
+	raw_free(&c);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+Test(malformed, tls12_only, .timeout = 60)
+{
+	check_handshake_fails(TLS1_2_VERSION,
+			      (const unsigned char *)"\x08tether/1", 9,
+			      "TLS 1.2-only client");
+}
+
+Test(malformed, alpn_h2, .timeout = 60)
+{
+	check_handshake_fails(TLS1_3_VERSION, (const unsigned char *)"\x02h2",
+			      3, "client offering ALPN h2");
+}
+
+Test(malformed, no_alpn, .timeout = 60)
+{
+	check_handshake_fails(TLS1_3_VERSION, NULL, 0,
+			      "client offering no ALPN");
+}
+
+Test(malformed, plain_tcp_garbage, .timeout = 60)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: relay\r\n\r\n";
+	int64_t deadline;
+	struct h_relay r;
+	char buf[4096];
+	bool closed = false;
+	int fd;
+
+	up(&r);
+	fd = tcp_connect(r.port);
+	cr_assert(write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1,
+		  "write: %s", strerror(errno));
+	deadline = now_ms() + HELLO_TIMEOUT_MS;
+	while (!closed && now_ms() < deadline) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		closed = n == 0 || (n < 0 && errno != EAGAIN &&
+				    errno != EWOULDBLOCK && errno != EINTR);
+	}
+	close(fd);
+	cr_assert(closed, "relay kept a plain-TCP connection open");
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+/* The relay's resident memory in KiB, from /proc. */
+static long rss_kib(pid_t pid)
+{
+	char path[64], *s, *p;
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	s = h_read_file(path, NULL);
+	p = s ? strstr(s, "VmRSS:") : NULL;
+	if (p)
+		v = strtol(p + 6, NULL, 10);
+	free(s);
+	return v;
+}
+
+/* Largest resident size of the process over ms milliseconds, in KiB. */
+static long peak_rss_kib(pid_t pid, int ms)
+{
+	int64_t deadline = now_ms() + ms;
+	long peak = rss_kib(pid), v;
+
+	while (now_ms() < deadline) {
+		usleep(100 * 1000);
+		v = rss_kib(pid);
+		if (v > peak)
+			peak = v;
+	}
+	return peak;
+}
+
+/*
+ * A console that asks for a lot and never reads its answers: the relay
+ * must bound what it queues for it ("about 4 MiB of output per
+ * connection ... whatever peers do") and keep serving others.
+ */
+Test(malformed, client_never_reads, .timeout = 120)
+{
+	char title[200], msg[512], answer[1024];
+	struct h_relay r;
+	struct raw c;
+	long base, peak;
+	uint8_t type;
+	int i;
+
+	up(&r);
+	cr_assert(raw_tether(&c, r.port), "TLS handshake failed");
+	raw_hello(&c, &r);
+	/* 60 tickets with long titles make every list answer ~25 KiB. */
+	memset(title, 'x', sizeof(title) - 1);
+	title[sizeof(title) - 1] = '\0';
+	for (i = 0; i < 60; i++) {
+		snprintf(msg, sizeof(msg),
+			 "{\"t\":\"ticket_new\",\"id\":%d,\"title\":\"%s\"}",
+			 i + 1, title);
+		cr_assert(raw_ctrl(&c, msg), "ticket_new %d", i);
+		cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer,
+					 sizeof(answer)),
+			  "no answer to ticket_new");
+		cr_assert(strstr(answer, "\"ok\""), "ticket_new: %s", answer);
+	}
+	base = rss_kib(r.proc.pid);
+	/*
+	 * 10000 list requests ask for some 250 MiB of answers: far more
+	 * than socket buffers and the relay's bound.  From here on we never
+	 * read.  A send that stalls is the relay pushing back, which is the
+	 * point.
+	 */
+	for (i = 0; i < 10000; i++) {
+		snprintf(msg, sizeof(msg), "{\"t\":\"ticket_list\",\"id\":%d}",
+			 i + 100);
+		if (!raw_ctrl(&c, msg))
+			break;
+	}
+	expect_serving(&r);
+	peak = peak_rss_kib(r.proc.pid, 3000);
+	cr_assert(base > 0 && peak > 0 && peak - base < 64 * 1024,
+		  "relay resident memory grew from %ld to %ld KiB for one "
+		  "client that does not read",
+		  base, peak);
+	raw_free(&c);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
