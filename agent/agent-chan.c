@@ -4,7 +4,6 @@
  * channel, and the flow between a channel's credit windows and its command.
  * The command itself lives in agent-exec.c behind struct agent_proc.
  */
-#include <errno.h>
 #include <string.h>
 
 #include <tether/alloc.h>
@@ -159,8 +158,8 @@ static void maybe_done(struct agent_chan *ch)
 {
 	uint8_t exit_body[5];
 
-	if (ch->state != CH_RUNNING || !ch->exited ||
-	    !ch->eof[AGENT_STDOUT] || !ch->eof[AGENT_STDERR])
+	if (ch->state != CH_RUNNING || !ch->exited || !ch->eof[AGENT_STDOUT] ||
+	    !ch->eof[AGENT_STDERR])
 		return;
 	ch->state = CH_DONE;
 	exit_body[0] = (uint8_t)ch->how;
@@ -212,7 +211,8 @@ static void proc_written(void *ctx, size_t n)
 {
 	struct agent_chan *ch = ctx;
 
-	if (!ch->dead && ch->a->link != NULL)
+	/* After our CLOSE nothing more may go out, not even credit. */
+	if (!ch->dead && ch->state == CH_RUNNING && ch->a->link != NULL)
 		tether_chan_consumed(ch->tc, ch->a->link, n);
 }
 
@@ -235,11 +235,11 @@ static void proc_closed(void *ctx)
 }
 
 static const struct agent_proc_cbs proc_cbs = {
-	.on_output = proc_output,
-	.on_eof = proc_eof,
-	.on_written = proc_written,
-	.on_exit = proc_exit,
-	.on_closed = proc_closed,
+    .on_output = proc_output,
+    .on_eof = proc_eof,
+    .on_written = proc_written,
+    .on_exit = proc_exit,
+    .on_closed = proc_closed,
 };
 
 static void free_argv(char **argv)
@@ -330,8 +330,8 @@ static void spawn_failed(struct agent_chan *ch, const char *cmd, int err)
 
 	agent_warn("cannot run %s: %s", cmd, why);
 	b = tether_buf_new(1024);
-	if (b != NULL && tether_buf_put(b, AGENT_PROG ": ",
-				      strlen(AGENT_PROG ": ")) == 0 &&
+	if (b != NULL &&
+	    tether_buf_put(b, AGENT_PROG ": ", strlen(AGENT_PROG ": ")) == 0 &&
 	    tether_buf_put(b, cmd, cmdlen) == 0 &&
 	    tether_buf_put(b, ": ", 2) == 0 &&
 	    tether_buf_put(b, why, strlen(why)) == 0 &&
@@ -350,8 +350,7 @@ static void spawn_failed(struct agent_chan *ch, const char *cmd, int err)
 	chan_free(ch);
 }
 
-static void handle_exec(struct agent_chan *ch, const uint8_t *body,
-			size_t len)
+static void handle_exec(struct agent_chan *ch, const uint8_t *body, size_t len)
 {
 	char shown[SHOW_ARGV_MAX];
 	char **argv = NULL;
@@ -374,8 +373,8 @@ out:
 	free_argv(argv);
 }
 
-static void handle_msg(struct agent_chan *ch, uint8_t msg,
-		       const uint8_t *body, size_t len)
+static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
+		       size_t len)
 {
 	switch (msg) {
 	case TETHER_MSG_EXEC:
@@ -415,8 +414,7 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg,
 		}
 		return;
 	case TETHER_MSG_ERROR:
-		agent_warn("channel %u: the console reported an error",
-			   ch->id);
+		agent_warn("channel %u: the console reported an error", ch->id);
 		if (!ch->dead)
 			send_ctrl(ch->a, "close", ch->id, "console error");
 		chan_drop(ch);
@@ -487,12 +485,12 @@ void agent_chan_open(struct agent *a, const json_t *msg)
 	ch = tether_calloc(1, sizeof(*ch));
 	if (ch == NULL || tether_random(nonce_a, sizeof(nonce_a)) != 0 ||
 	    tether_hex_encode(nonce_a, sizeof(nonce_a), hex, sizeof(hex)) !=
-		    0) {
+		0) {
 		why = "internal error";
 		goto fail;
 	}
-	ch->tc = tether_chan_new(id, false, a->ke, sizeof(a->ke), nonce_c,
-				 nonce_a);
+	ch->tc =
+	    tether_chan_new(id, false, a->ke, sizeof(a->ke), nonce_c, nonce_a);
 	if (ch->tc == NULL) {
 		why = "internal error";
 		goto fail;
@@ -505,8 +503,8 @@ void agent_chan_open(struct agent *a, const json_t *msg)
 	ch->next = a->chans;
 	a->chans = ch;
 	a->nchans++;
-	m = json_pack("{s:s,s:I,s:s}", "t", "opened", "channel",
-		      (json_int_t)id, "nonce", hex);
+	m = json_pack("{s:s,s:I,s:s}", "t", "opened", "channel", (json_int_t)id,
+		      "nonce", hex);
 	agent_send(a, m);
 	return;
 fail:
@@ -545,8 +543,7 @@ void agent_chan_abort_all(struct agent *a)
 		if (ch->dead)
 			continue;
 		if (ch->state == CH_RUNNING)
-			agent_say("stopping the command of channel %u",
-				  ch->id);
+			agent_say("stopping the command of channel %u", ch->id);
 		chan_drop(ch);
 	}
 }

@@ -164,8 +164,8 @@ static void update_reading(struct agent_proc *p)
 			    !p->killing;
 
 		if (want && !p->reading[i]) {
-			if (uv_read_start((uv_stream_t *)&p->pipes[i],
-					  on_alloc, on_read) == 0)
+			if (uv_read_start((uv_stream_t *)&p->pipes[i], on_alloc,
+					  on_read) == 0)
 				p->reading[i] = true;
 		} else if (!want && p->reading[i]) {
 			uv_read_stop((uv_stream_t *)&p->pipes[i]);

@@ -123,6 +123,9 @@ static void gather_os(char *out, size_t outlen)
 		append_str(out, outlen, " ");
 		append_str(out, outlen, u.machine);
 	}
+	/* The facts travel as JSON strings: keep them valid UTF-8. */
+	copy_str(name, sizeof(name), out);
+	agent_clean(name, out, outlen);
 }
 
 void agent_facts_gather(struct agent_facts *f)

@@ -67,8 +67,8 @@ static bool is_yes(const char *s, size_t n)
 		s++;
 		n--;
 	}
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
-			 s[n - 1] == '\r'))
+	while (n > 0 &&
+	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
 		n--;
 	if (n == 1)
 		return s[0] == 'y' || s[0] == 'Y';
@@ -115,12 +115,13 @@ int agent_prompt_start(uv_loop_t *loop, const char *question,
 		       struct agent_prompt **out)
 {
 	struct agent_prompt *p = NULL;
-	int fd, r;
+	int fd, flags, r = 0;
 
 	*out = NULL;
 	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return TETHER_ERR_NOT_FOUND;
+	write_all(fd, question, strlen(question));
 	p = tether_calloc(1, sizeof(*p));
 	if (p == NULL) {
 		r = TETHER_ERR_NOMEM;
@@ -129,22 +130,32 @@ int agent_prompt_start(uv_loop_t *loop, const char *question,
 	p->fd = fd;
 	p->cb = cb;
 	p->ctx = ctx;
-	if (uv_poll_init(loop, &p->poll, fd) != 0) {
+	/*
+	 * The open file description is ours alone, so making it
+	 * non-blocking cannot surprise the shell sharing the terminal.
+	 */
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+	    uv_poll_init(loop, &p->poll, fd) != 0) {
 		r = TETHER_ERR_SYS;
 		goto fail;
 	}
 	p->poll.data = p;
-	write_all(fd, question, strlen(question));
 	if (uv_poll_start(&p->poll, UV_READABLE, on_poll) != 0) {
-		p->cb = NULL;
-		uv_close((uv_handle_t *)&p->poll, on_closed);
-		return TETHER_ERR_SYS;
+		r = TETHER_ERR_SYS;
+		goto fail_handle;
 	}
 	*out = p;
-	return 0;
+	goto out;
+fail_handle:
+	/* The handle is live: its close callback closes fd and frees p. */
+	p->cb = NULL;
+	uv_close((uv_handle_t *)&p->poll, on_closed);
+	goto out;
 fail:
 	tether_free(p);
 	close(fd);
+out:
 	return r;
 }
 

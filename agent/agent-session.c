@@ -5,6 +5,7 @@
  * as party B and key confirmation, keepalive, and resuming with back-off
  * when the connection drops.  Channel messages go to agent-chan.c.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <tether/alloc.h>
@@ -27,10 +28,10 @@ static void on_drain(struct tether_link *l);
 static void on_link_close(struct tether_link *l, int reason);
 
 static const struct tether_link_cbs link_cbs = {
-	.on_open = on_open,
-	.on_frame = on_frame,
-	.on_drain = on_drain,
-	.on_close = on_link_close,
+    .on_open = on_open,
+    .on_frame = on_frame,
+    .on_drain = on_drain,
+    .on_close = on_link_close,
 };
 
 int agent_send(struct agent *a, json_t *msg)
@@ -56,8 +57,7 @@ static void connect_relay(struct agent *a, bool probe)
 {
 	a->conn = probe ? AGENT_CONN_PROBE : AGENT_CONN_TLS;
 	a->link = tether_link_connect(a->loop, a->tls, a->host, a->port,
-				      a->has_pin ? a->pin : NULL, &link_cbs,
-				      a);
+				      a->has_pin ? a->pin : NULL, &link_cbs, a);
 	if (a->link == NULL) {
 		a->conn = AGENT_CONN_NONE;
 		agent_warn("cannot connect to %s:%d: out of memory", a->host,
@@ -74,7 +74,8 @@ static bool closed_by_error_frame(const struct tether_link *l, int reason)
 {
 	const char *why = tether_link_close_reason(l);
 
-	return reason == TETHER_ERR_CLOSED && strcmp(why, LINK_EOF_REASON) != 0 &&
+	return reason == TETHER_ERR_CLOSED &&
+	       strcmp(why, LINK_EOF_REASON) != 0 &&
 	       strncmp(why, LINK_READ_REASON, strlen(LINK_READ_REASON)) != 0;
 }
 
@@ -108,8 +109,8 @@ static void ask_trust(struct agent *a)
 	agent_say("relay %s:%d has fingerprint %s", a->host, a->port,
 		  a->probe_fp);
 	agent_say("check it with your technician before you go on");
-	if (agent_prompt_start(a->loop, "Trust this relay? [y/N] ", on_trust,
-			       a, &a->prompt) != 0) {
+	if (agent_prompt_start(a->loop, "Trust this relay? [y/N] ", on_trust, a,
+			       &a->prompt) != 0) {
 		agent_warn("no terminal to confirm the relay fingerprint; "
 			   "pass --fingerprint or --yes");
 		agent_finish(a, 1);
@@ -142,8 +143,8 @@ static void on_open(struct tether_link *l)
 	}
 	a->conn = AGENT_CONN_HELLO;
 	a->last_rx = uv_now(a->loop);
-	agent_send(a, json_pack("{s:s,s:s,s:i}", "t", "hello", "role",
-				"agent", "version", TETHER_PROTOCOL_VERSION));
+	agent_send(a, json_pack("{s:s,s:s,s:i}", "t", "hello", "role", "agent",
+				"version", TETHER_PROTOCOL_VERSION));
 }
 
 static void on_drain(struct tether_link *l)
@@ -170,8 +171,8 @@ static void schedule_reconnect(struct agent *a)
 	delay = base - base / 4 + jitter;
 	agent_say("relay connection lost, reconnecting in %u.%u s",
 		  delay / 1000, delay % 1000 / 100);
-	a->backoff_ms = base >= AGENT_BACKOFF_MAX_MS / 2 ? AGENT_BACKOFF_MAX_MS
-							 : base * 2;
+	a->backoff_ms =
+	    base >= AGENT_BACKOFF_MAX_MS / 2 ? AGENT_BACKOFF_MAX_MS : base * 2;
 	a->conn = AGENT_CONN_NONE;
 	uv_timer_start(&a->retry_timer, on_retry, delay, 0);
 }
@@ -207,8 +208,7 @@ static void on_ping_timer(uv_timer_t *t)
 	struct agent *a = t->data;
 	struct tether_link *l = a->link;
 
-	if (l == NULL || !tether_link_is_open(l) ||
-	    a->conn < AGENT_CONN_HELLO)
+	if (l == NULL || !tether_link_is_open(l) || a->conn < AGENT_CONN_HELLO)
 		return;
 	/*
 	 * A relay that stopped answering pings is gone, unless it merely
@@ -232,9 +232,9 @@ static void on_welcome(struct agent *a)
 	tether_link_set_max_payload(a->link, TETHER_FRAME_MAX);
 	if (a->resume != NULL) {
 		a->conn = AGENT_CONN_RESUME;
-		agent_send(a, json_pack("{s:s,s:O,s:s}", "t", "resume",
-					"session", a->session, "token",
-					a->resume));
+		agent_send(a,
+			   json_pack("{s:s,s:O,s:s}", "t", "resume", "session",
+				     a->session, "token", a->resume));
 		return;
 	}
 	a->conn = AGENT_CONN_READY;
@@ -292,8 +292,8 @@ static void consented(struct agent *a)
 	    tether_hex_encode(cb, sizeof(cb), cb_hex, sizeof(cb_hex)) != 0)
 		goto fail;
 	a->phase = AGENT_PH_PAKE;
-	agent_send(a, json_pack("{s:s,s:s,s:s}", "t", "pake", "pake_b",
-				pb_hex, "conf_b", cb_hex));
+	agent_send(a, json_pack("{s:s,s:s,s:s}", "t", "pake", "pake_b", pb_hex,
+				"conf_b", cb_hex));
 	goto out;
 fail:
 	agent_warn("pairing failed: %s", fail);
@@ -322,8 +322,8 @@ static void on_consent(void *ctx, bool yes)
 }
 
 /* "exec (run commands as bob), other" from the info's capabilities. */
-static void describe_caps(const struct agent *a, const json_t *caps,
-			  char *out, size_t outlen)
+static void describe_caps(const struct agent *a, const json_t *caps, char *out,
+			  size_t outlen)
 {
 	char word[AGENT_NAME_MAX], item[2 * AGENT_NAME_MAX + 32];
 	size_t pos = 0, n, i;
@@ -337,7 +337,8 @@ static void describe_caps(const struct agent *a, const json_t *caps,
 		snprintf(out, outlen, "none stated");
 		goto out;
 	}
-	json_array_foreach(caps, i, v) {
+	json_array_foreach(caps, i, v)
+	{
 		if (!json_is_string(v))
 			continue;
 		agent_clean(json_string_value(v), word, sizeof(word));
@@ -381,11 +382,11 @@ static void on_join_ok(struct agent *a, const json_t *msg)
 		protocol_error(a, "join_ok");
 		return;
 	}
+	if (info != NULL)
+		ij = json_loads(info, JSON_REJECT_DUPLICATES, NULL);
 	if (session == NULL || json_is_null(session) || pake_a == NULL ||
-	    info == NULL ||
-	    tether_hex_decode(pake_a, a->pake_a, sizeof(a->pake_a)) != 0 ||
-	    !json_is_object(ij = json_loads(info, JSON_REJECT_DUPLICATES,
-					    NULL))) {
+	    !json_is_object(ij) ||
+	    tether_hex_decode(pake_a, a->pake_a, sizeof(a->pake_a)) != 0) {
 		agent_warn("the relay sent a malformed invitation");
 		send_type(a, "decline");
 		agent_finish(a, 1);
@@ -454,8 +455,7 @@ static void on_confirm(struct agent *a, const json_t *msg)
 		protocol_error(a, "confirm");
 		return;
 	}
-	ok = hex != NULL &&
-	     tether_hex_decode(hex, conf, sizeof(conf)) == 0 &&
+	ok = hex != NULL && tether_hex_decode(hex, conf, sizeof(conf)) == 0 &&
 	     tether_spake2_verify(a->pake, conf) == 0 &&
 	     tether_spake2_get_ke(a->pake, a->ke) == 0;
 	tether_spake2_free(a->pake);

@@ -22,24 +22,24 @@
 #define FP_B64_LEN 43
 
 static const char usage_text[] =
-	"usage: " AGENT_PROG " join CODE --relay HOST:PORT "
-	"[--fingerprint SHA256:...] [--yes]\n"
-	"       " AGENT_PROG " --help | --version\n";
+    "usage: " AGENT_PROG " join CODE --relay HOST:PORT "
+    "[--fingerprint SHA256:...] [--yes]\n"
+    "       " AGENT_PROG " --help | --version\n";
 
 static const char help_text[] =
-	"\n"
-	"Lets a technician run commands on this computer for one support\n"
-	"ticket.  CODE is the code the technician gave you (7-word-word-word).\n"
-	"\n"
-	"  --relay HOST:PORT         the relay your technician named\n"
-	"  --fingerprint SHA256:...  the relay's certificate fingerprint; without\n"
-	"                            it you are shown the fingerprint and asked\n"
-	"  --yes                     do not ask: trust the relay and allow the\n"
-	"                            connection\n"
-	"  -v, --verbose             log details to stderr\n"
-	"\n"
-	"Each command the technician runs is shown here.  Press Ctrl-C to end\n"
-	"the session.\n";
+    "\n"
+    "Lets a technician run commands on this computer for one support\n"
+    "ticket.  CODE is the code the technician gave you.\n"
+    "\n"
+    "  --relay HOST:PORT         the relay your technician named\n"
+    "  --fingerprint SHA256:...  the relay's fingerprint; without it\n"
+    "                            you are shown it and asked\n"
+    "  --yes                     do not ask: trust the relay and\n"
+    "                            allow the connection\n"
+    "  -v, --verbose             log details to stderr\n"
+    "\n"
+    "Each command the technician runs is shown here.  Press Ctrl-C\n"
+    "to end the session.\n";
 
 static void vsay(FILE *fp, const char *fmt, va_list ap)
 {

@@ -97,6 +97,22 @@ static bool rate_limited(struct relay *r, const char *addr)
 	return s->fails >= RELAY_JOIN_FAILS_MAX;
 }
 
+/* A new in-memory session, linked into the relay's list; NULL on no memory. */
+static struct relay_session *session_add(struct relay *r,
+					 const struct tether_store_session *ss)
+{
+	struct relay_session *s = tether_calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->id = ss->id;
+	s->ticket_id = ss->ticket_id;
+	snprintf(s->nameplate, sizeof(s->nameplate), "%s", ss->nameplate);
+	s->next = r->sessions;
+	r->sessions = s;
+	return s;
+}
+
 static void join_failed(struct relay_peer *p, int64_t ticket_id,
 			int64_t session_id, const char *nameplate,
 			const char *why)
@@ -146,18 +162,13 @@ static void join(struct relay_peer *p, json_t *msg)
 		tether_store_session_clear(&ss);
 		return;
 	}
-	s = tether_calloc(1, sizeof(*s));
+	s = session_add(r, &ss);
 	if (s == NULL) {
 		tether_store_session_clear(&ss);
 		relay_drop(p, TETHER_ERR_NOMEM, "out of memory");
 		return;
 	}
-	s->id = ss.id;
-	s->ticket_id = ss.ticket_id;
-	snprintf(s->nameplate, sizeof(s->nameplate), "%s", nameplate);
 	s->agent = p;
-	s->next = r->sessions;
-	r->sessions = s;
 	p->session = s;
 	/* Facts are kept until pake, when the session row is written. */
 	text = facts != NULL ? json_dumps(facts, JSON_COMPACT) : NULL;
@@ -249,19 +260,13 @@ static void resume(struct relay_peer *p, json_t *msg)
 	}
 	s = relay_session_find(r, sid);
 	if (s == NULL) {
-		s = tether_calloc(1, sizeof(*s));
+		s = session_add(r, &ss);
 		if (s == NULL) {
 			tether_store_session_clear(&ss);
 			relay_drop(p, TETHER_ERR_NOMEM, "out of memory");
 			return;
 		}
-		s->id = ss.id;
-		s->ticket_id = ss.ticket_id;
-		snprintf(s->nameplate, sizeof(s->nameplate), "%s",
-			 ss.nameplate);
 		s->pake_sent = true;
-		s->next = r->sessions;
-		r->sessions = s;
 	} else if (s->agent != NULL) {
 		/* The old connection is dead but not yet noticed. */
 		s->agent->session = NULL;

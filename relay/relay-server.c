@@ -426,6 +426,7 @@ out:
 		struct relay_session *s = r.sessions;
 
 		r.sessions = s->next;
+		tether_free(s->facts);
 		tether_free(s);
 	}
 	tether_tls_ctx_free(r.tls);

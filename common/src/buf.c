@@ -76,6 +76,11 @@ size_t tether_buf_len(const struct tether_buf *b)
 
 const uint8_t *tether_buf_ptr(const struct tether_buf *b)
 {
+	static const uint8_t empty;
+
+	/* NULL + 0 is undefined in C; an unallocated buffer has no bytes. */
+	if (b->d == NULL)
+		return &empty;
 	return b->d + b->off;
 }
 

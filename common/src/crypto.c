@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 
 #include <tether/crypto.h>
@@ -160,4 +162,38 @@ int tether_base64_encode(const void *in, size_t n, char *out, size_t outlen)
 	}
 	out[len] = '\0';
 	return 0;
+}
+
+int tether_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
+		       size_t salt_len, const uint8_t *info, size_t info_len,
+		       uint8_t *out, size_t out_len)
+{
+	EVP_KDF *kdf;
+	EVP_KDF_CTX *kctx;
+	OSSL_PARAM params[5];
+	int err = TETHER_ERR_CRYPTO;
+	size_t n = 0;
+
+	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	if (!kdf)
+		return TETHER_ERR_CRYPTO;
+	kctx = EVP_KDF_CTX_new(kdf);
+	EVP_KDF_free(kdf);
+	if (!kctx)
+		return TETHER_ERR_CRYPTO;
+	params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						       (char *)"SHA256", 0);
+	params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+							(void *)ikm, ikm_len);
+	/* No salt parameter means RFC 5869's default of HashLen zeros. */
+	if (salt_len > 0)
+		params[n++] = OSSL_PARAM_construct_octet_string(
+		    OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
+	params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+							(void *)info, info_len);
+	params[n] = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, out, out_len, params) == 1)
+		err = 0;
+	EVP_KDF_CTX_free(kctx);
+	return err;
 }

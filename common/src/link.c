@@ -302,7 +302,8 @@ int tether_link_send2(struct tether_link *l, const uint8_t *hdr,
 
 	if (l->state != LINK_OPEN)
 		return TETHER_ERR_CLOSED;
-	if (hdr_len + len > sizeof(send_scratch))
+	if (hdr_len > sizeof(send_scratch) ||
+	    len > sizeof(send_scratch) - hdr_len)
 		return TETHER_ERR_TOO_LARGE;
 	/* One SSL_write per frame keeps small frames in a single record. */
 	memcpy(send_scratch, hdr, hdr_len);

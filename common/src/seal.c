@@ -20,6 +20,7 @@
 #include <openssl/params.h>
 
 #include <tether/alloc.h>
+#include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/seal.h>
 
@@ -38,38 +39,6 @@ struct tether_seal {
 	 */
 	bool broken;
 };
-
-/* HKDF-SHA256(ikm, salt, info) to out_len bytes. */
-static int hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
-		       size_t salt_len, const uint8_t *info, size_t info_len,
-		       uint8_t *out, size_t out_len)
-{
-	EVP_KDF *kdf;
-	EVP_KDF_CTX *kctx;
-	OSSL_PARAM params[5];
-	int err = TETHER_ERR_CRYPTO;
-
-	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	if (!kdf)
-		return TETHER_ERR_CRYPTO;
-	kctx = EVP_KDF_CTX_new(kdf);
-	EVP_KDF_free(kdf);
-	if (!kctx)
-		return TETHER_ERR_CRYPTO;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						     (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-						      (void *)ikm, ikm_len);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-						      (void *)salt, salt_len);
-	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-						      (void *)info, info_len);
-	params[4] = OSSL_PARAM_construct_end();
-	if (EVP_KDF_derive(kctx, out, out_len, params) == 1)
-		err = 0;
-	EVP_KDF_CTX_free(kctx);
-	return err;
-}
 
 int tether_seal_derive(const uint8_t *ke, size_t ke_len,
 		       const uint8_t nonce_c[TETHER_SEAL_NONCE_LEN],
@@ -101,8 +70,8 @@ int tether_seal_derive(const uint8_t *ke, size_t ke_len,
 	info[label_len + 3] = (uint8_t)channel;
 	memcpy(info + label_len + 4, tag, 3);
 
-	err = hkdf_sha256(ke, ke_len, salt, sizeof(salt), info, sizeof(info),
-			  key, TETHER_SEAL_KEY_LEN);
+	err = tether_hkdf_sha256(ke, ke_len, salt, sizeof(salt), info,
+				 sizeof(info), key, TETHER_SEAL_KEY_LEN);
 	if (err)
 		OPENSSL_cleanse(key, TETHER_SEAL_KEY_LEN);
 	return err;

@@ -28,6 +28,7 @@
 #include <openssl/params.h>
 
 #include <tether/alloc.h>
+#include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/spake2.h>
 
@@ -357,35 +358,6 @@ static int build_transcript(struct tether_spake2 *s, const uint8_t *pa,
 	return 0;
 }
 
-/* HKDF-SHA256(ikm, no salt, info) to out_len bytes. */
-static int hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *info,
-		       size_t info_len, uint8_t *out, size_t out_len)
-{
-	EVP_KDF *kdf;
-	EVP_KDF_CTX *kctx = NULL;
-	OSSL_PARAM params[4];
-	int err = TETHER_ERR_CRYPTO;
-
-	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	if (!kdf)
-		return TETHER_ERR_CRYPTO;
-	kctx = EVP_KDF_CTX_new(kdf);
-	EVP_KDF_free(kdf);
-	if (!kctx)
-		return TETHER_ERR_CRYPTO;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						     (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-						      (void *)ikm, ikm_len);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-						      (void *)info, info_len);
-	params[3] = OSSL_PARAM_construct_end();
-	if (EVP_KDF_derive(kctx, out, out_len, params) == 1)
-		err = 0;
-	EVP_KDF_CTX_free(kctx);
-	return err;
-}
-
 static int hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data,
 		       size_t len, uint8_t out[HASH_LEN])
 {
@@ -468,9 +440,9 @@ static int derive_keys(struct tether_spake2 *s, const void *aad, size_t aad_len,
 	if (aad_len)
 		memcpy(info + label_len, aad, aad_len);
 	/* Ka is the second half of Hash(TT). */
-	err = hkdf_sha256(hash + TETHER_SPAKE2_KE_LEN,
-			  HASH_LEN - TETHER_SPAKE2_KE_LEN, info,
-			  label_len + aad_len, kc, sizeof(kc));
+	err = tether_hkdf_sha256(hash + TETHER_SPAKE2_KE_LEN,
+				 HASH_LEN - TETHER_SPAKE2_KE_LEN, NULL, 0, info,
+				 label_len + aad_len, kc, sizeof(kc));
 	if (err)
 		goto out;
 	err = hmac_sha256(kc, KC_LEN, s->tt, s->tt_len, conf_a);

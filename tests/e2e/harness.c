@@ -339,6 +339,8 @@ void h_teardown(void)
 		fprintf(stderr, "harness: kept %s\n", tmpdir);
 	else
 		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	/* Tests that skip call this themselves; .fini may follow. */
+	tmpdir[0] = '\0';
 }
 
 /* ---- Running to completion --------------------------------------------- */
@@ -554,12 +556,6 @@ static void console_v(struct h_res *res, const struct h_opts *o, bool ok,
 	}
 	args[n] = NULL;
 	console_run(res, o, args, ok);
-}
-
-void h_console_argv(struct h_res *res, const struct h_opts *o,
-		    const char *const *args)
-{
-	console_run(res, o, args, false);
 }
 
 void h_exec(struct h_res *res, const struct h_opts *o, const char *ticket,

@@ -86,9 +86,6 @@ void h_console(struct h_res *res, const struct h_opts *o, ...)
 void h_console_ok(struct h_res *res, const struct h_opts *o, ...)
 	__attribute__((sentinel));
 
-/* The same with the arguments as a NULL-terminated array. */
-void h_console_argv(struct h_res *res, const struct h_opts *o,
-		    const char *const *args);
 /* tether exec TICKET -- cmd... (cmd NULL-terminated); no status check. */
 void h_exec(struct h_res *res, const struct h_opts *o, const char *ticket,
 	    const char *const *cmd);
@@ -155,15 +152,17 @@ struct h_relay {
 	char admin_token[H_TOKEN_MAX];
 	char addr[H_ADDR_MAX];		/* "127.0.0.1:PORT" once running */
 	int port;
-	char log[H_PATH_MAX];		/* its stderr */
+	char log[H_PATH_MAX];		/* its stderr, kept across restarts */
 	struct h_proc proc;
 };
 
 /* tether-relay init --data DIR/name --json; fills data, fp, token. */
 void h_relay_init(struct h_relay *r, const char *name);
 /*
- * tether-relay run on listen (NULL: 127.0.0.1:0), waiting up to 10 s for
- * its "listening on" line; env as for h_proc_start.
+ * tether-relay run on listen (NULL: 127.0.0.1:0), stdout in DIR.out,
+ * waiting up to 10 s for its "listening on" line, whose fingerprint must
+ * be the one init printed; env as for h_proc_start.  Also restarts a
+ * stopped relay (pass its addr to keep the port).
  */
 void h_relay_start(struct h_relay *r, const char *listen,
 		   const char *const *env);

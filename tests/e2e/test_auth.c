@@ -58,8 +58,10 @@ Test(auth, bad_token, .timeout = 60)
 
 Test(auth, revoked_token, .timeout = 60)
 {
-	char token[H_TOKEN_MAX];
 	struct h_relay r;
+	const char *rm[] = { h_relay_bin(), "technician", "remove", "carol",
+			     "--data", r.data, NULL };
+	char token[H_TOKEN_MAX];
 	struct h_res res;
 
 	h_relay_up(&r, NULL);
@@ -71,8 +73,6 @@ Test(auth, revoked_token, .timeout = 60)
 	expect_serving(&r);
 
 	/* Removing the technician revokes the token at once. */
-	const char *rm[] = { h_relay_bin(), "technician", "remove", "carol",
-			     "--data", r.data, NULL };
 	h_run(&res, NULL, rm);
 	h_expect(&res, 0, NULL, NULL, "tether-relay technician remove carol");
 	h_res_free(&res);
@@ -176,7 +176,8 @@ static int closed_port(void)
 	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	cr_assert(fd >= 0, "socket");
+	cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
 			  getsockname(fd, (struct sockaddr *)&sa, &len) == 0,
 		  "cannot find a free port");
 	port = ntohs(sa.sin_port);

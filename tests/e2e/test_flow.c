@@ -4,6 +4,7 @@
  * agent join, remote commands with their output, input and exit status,
  * the audit trail, and closing the ticket, which ends the agent.
  */
+#include <dirent.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,6 +80,48 @@ static void check_technician(const struct h_relay *r)
 	cr_assert(strstr(res.out, want), "login said \"%s\", expected \"%s\"",
 		  res.out, want);
 	h_res_free(&res);
+	h_console(&res, &o, "ticket", "list", NULL);
+	h_expect(&res, 0, NULL, NULL, "tether ticket list (bob)");
+	h_res_free(&res);
+}
+
+static void expect_mode(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	cr_assert(stat(path, &st) == 0, "%s is missing", path);
+	cr_assert_eq(st.st_mode & 07777, mode, "%s has mode %o, expected %o",
+		     path, (unsigned)(st.st_mode & 07777), (unsigned)mode);
+}
+
+/* Secrets on disk are private: the relay's key, the console's state. */
+static void check_modes(const struct h_relay *r)
+{
+	char p[2 * H_PATH_MAX], dir[H_PATH_MAX + 64];
+	struct dirent *e;
+	int files = 0;
+	DIR *d;
+
+	expect_mode(r->data, 0700);
+	snprintf(p, sizeof(p), "%s/key.pem", r->data);
+	expect_mode(p, 0600);
+	snprintf(p, sizeof(p), "%s/config/tether/config.json", h_dir());
+	expect_mode(p, 0600);
+	snprintf(dir, sizeof(dir), "%s/config/tether/sessions", h_dir());
+	expect_mode(dir, 0700);
+	d = opendir(dir);
+	cr_assert(d, "cannot list %s", dir);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		cr_assert(snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) <
+				  (int)sizeof(p),
+			  "path too long");
+		expect_mode(p, 0600);
+		files++;
+	}
+	closedir(d);
+	cr_assert(files > 0, "no session file in %s after an invite", dir);
 }
 
 /* uname -a on the agent equals uname -a here (same machine). */
@@ -199,6 +242,8 @@ Test(flow, full, .timeout = 180)
 				   "stderr");
 	snprintf(code, sizeof(code), "%s", h_chomp(res.out));
 	h_res_free(&res);
+
+	check_modes(&r);
 
 	h_agent_start(&agent, &r, code, NULL);
 	h_wait_joined("T-1", 15000, &agent);

@@ -175,71 +175,75 @@ static bool raw_read_until_close(struct raw *c, int timeout_ms)
 	}
 }
 
-/* Reads one whole frame (blocking up to timeout); false if none came. */
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Takes the first whole frame out of c->in, if there is one. */
+static bool take_frame(struct raw *c, uint8_t *type, char *payload,
+		       size_t len)
+{
+	size_t n, whole, k;
+
+	if (c->in_len < TETHER_FRAME_HEADER_LEN)
+		return false;
+	n = be32(c->in);
+	whole = TETHER_FRAME_HEADER_LEN + n;
+	if (c->in_len < whole)
+		return false;
+	k = n < len - 1 ? n : len - 1;
+	*type = c->in[4];
+	memcpy(payload, c->in + TETHER_FRAME_HEADER_LEN, k);
+	payload[k] = '\0';
+	memmove(c->in, c->in + whole, c->in_len - whole);
+	c->in_len -= whole;
+	return true;
+}
+
+/* Reads one whole frame (waiting up to timeout); false if none came. */
 static bool raw_read_frame(struct raw *c, int timeout_ms, uint8_t *type,
 			   char *payload, size_t len)
 {
 	int64_t deadline = now_ms() + timeout_ms;
+	int r;
 
-	for (;;) {
-		if (c->in_len >= TETHER_FRAME_HEADER_LEN) {
-			uint32_t n = (uint32_t)c->in[0] << 24 |
-				     (uint32_t)c->in[1] << 16 |
-				     (uint32_t)c->in[2] << 8 | c->in[3];
-			size_t whole = TETHER_FRAME_HEADER_LEN + n;
-
-			if (c->in_len >= whole) {
-				size_t k = n < len - 1 ? n : len - 1;
-
-				*type = c->in[4];
-				memcpy(payload, c->in + TETHER_FRAME_HEADER_LEN,
-				       k);
-				payload[k] = '\0';
-				memmove(c->in, c->in + whole, c->in_len - whole);
-				c->in_len -= whole;
-				return true;
-			}
-		}
+	while (!take_frame(c, type, payload, len)) {
 		if (now_ms() >= deadline || c->in_len == sizeof(c->in))
 			return false;
 		ERR_clear_error();
-		int r = SSL_read(c->ssl, c->in + c->in_len,
-				 (int)(sizeof(c->in) - c->in_len));
-		if (r > 0) {
+		r = SSL_read(c->ssl, c->in + c->in_len,
+			     (int)(sizeof(c->in) - c->in_len));
+		if (r > 0)
 			c->in_len += (size_t)r;
-		} else {
-			int e = SSL_get_error(c->ssl, r);
-
-			if (e != SSL_ERROR_WANT_READ)
-				return false;
-		}
+		else if (SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ)
+			return false;
 	}
+	return true;
 }
 
 /* Any ERROR frame among the bytes received; its text into why. */
 static bool got_error_frame(const struct raw *c, char *why, size_t len)
 {
-	size_t off = 0;
+	size_t off = 0, n, avail;
 
 	why[0] = '\0';
 	while (c->in_len - off >= TETHER_FRAME_HEADER_LEN) {
 		const uint8_t *h = c->in + off;
-		uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
-			     (uint32_t)h[2] << 8 | h[3];
 
+		n = be32(h);
+		avail = c->in_len - off - TETHER_FRAME_HEADER_LEN;
 		if (h[4] == TETHER_FRAME_ERROR) {
-			size_t avail = c->in_len - off - TETHER_FRAME_HEADER_LEN;
-			size_t k = n < avail ? n : avail;
-
-			if (k > len - 1)
-				k = len - 1;
-			memcpy(why, h + TETHER_FRAME_HEADER_LEN, k);
-			why[k] = '\0';
+			n = n < avail ? n : avail;
+			n = n < len - 1 ? n : len - 1;
+			memcpy(why, h + TETHER_FRAME_HEADER_LEN, n);
+			why[n] = '\0';
 			return true;
 		}
-		off += TETHER_FRAME_HEADER_LEN + n;
-		if (off > c->in_len)
+		if (n > avail)
 			break;
+		off += TETHER_FRAME_HEADER_LEN + n;
 	}
 	return false;
 }

@@ -177,8 +177,8 @@ static void decode_chunked(const uint8_t *s, size_t n, size_t max,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const size_t maxes[] = { TETHER_FRAME_MAX_PREAUTH,
-					TETHER_FRAME_MAX };
+	static const size_t maxes[] = {TETHER_FRAME_MAX_PREAUTH,
+				       TETHER_FRAME_MAX};
 	const uint8_t *sizes, *s;
 	size_t nsizes, scale, n, nseen, i;
 	struct seen *seen;

@@ -206,7 +206,7 @@ static void run_sealed(struct tether_chan *c, bool agent, const uint8_t *ke,
 		       size_t n)
 {
 	uint8_t key[TETHER_SEAL_KEY_LEN];
-	struct model m = { TETHER_CHANNEL_WINDOW, TETHER_CHANNEL_WINDOW };
+	struct model m = {TETHER_CHANNEL_WINDOW, TETHER_CHANNEL_WINDOW};
 	struct tether_seal *peer;
 	struct tether_buf *wire;
 	struct tether_frame f;

@@ -98,7 +98,7 @@ Test(buf, free_null_is_fine)
 
 Test(buf, put_get_u8_round_trip)
 {
-	static const uint8_t want[] = { 0x00, 0xab, 0xff };
+	static const uint8_t want[] = {0x00, 0xab, 0xff};
 	struct tether_buf *b = new_buf(64);
 	uint8_t v;
 
@@ -118,7 +118,7 @@ Test(buf, put_get_u8_round_trip)
 
 Test(buf, put_get_u16_big_endian)
 {
-	static const uint8_t want[] = { 0x12, 0x34, 0xff, 0xfe };
+	static const uint8_t want[] = {0x12, 0x34, 0xff, 0xfe};
 	struct tether_buf *b = new_buf(64);
 	uint16_t v;
 
@@ -135,8 +135,8 @@ Test(buf, put_get_u16_big_endian)
 
 Test(buf, put_get_u32_big_endian)
 {
-	static const uint8_t want[] = { 0xde, 0xad, 0xbe, 0xef,
-					0x00, 0x00, 0x00, 0x01 };
+	static const uint8_t want[] = {0xde, 0xad, 0xbe, 0xef,
+				       0x00, 0x00, 0x00, 0x01};
 	struct tether_buf *b = new_buf(64);
 	uint32_t v;
 
@@ -152,10 +152,9 @@ Test(buf, put_get_u32_big_endian)
 
 Test(buf, put_get_u64_big_endian)
 {
-	static const uint8_t want[] = { 0x01, 0x02, 0x03, 0x04,
-					0x05, 0x06, 0x07, 0x08,
-					0xff, 0xff, 0xff, 0xff,
-					0xff, 0xff, 0xff, 0xff };
+	static const uint8_t want[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+				       0x07, 0x08, 0xff, 0xff, 0xff, 0xff,
+				       0xff, 0xff, 0xff, 0xff};
 	struct tether_buf *b = new_buf(64);
 	uint64_t v;
 
@@ -236,7 +235,7 @@ Test(buf, get_u32_truncated_does_not_consume)
 
 Test(buf, get_u64_truncated_does_not_consume)
 {
-	static const uint8_t seven[] = { 1, 2, 3, 4, 5, 6, 7 };
+	static const uint8_t seven[] = {1, 2, 3, 4, 5, 6, 7};
 	struct tether_buf *b = new_buf(64);
 	uint64_t v;
 
@@ -313,8 +312,7 @@ Test(buf, put_over_max_leaves_buffer_unchanged)
 	memset(big, 'q', sizeof(big));
 	put_bytes(b, "head", 4);
 	cr_assert_eq(tether_buf_put(b, big, 297), TETHER_ERR_TOO_LARGE);
-	cr_assert_eq(tether_buf_put(b, big, sizeof(big)),
-		     TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(tether_buf_put(b, big, sizeof(big)), TETHER_ERR_TOO_LARGE);
 	cr_assert_eq(tether_buf_put_string(b, big, 293), TETHER_ERR_TOO_LARGE);
 	assert_contents(b, "head", 4);
 	cr_assert_eq(tether_buf_put(b, big, 296), 0);
@@ -366,15 +364,14 @@ Test(buf, reserve_counts_as_data)
 
 Test(buf, put_string_and_cstring_encoding)
 {
-	static const uint8_t want[] = { 0, 0, 0, 3, 'a', 0, 'b',
-					0, 0, 0, 2, 'h', 'i',
-					0, 0, 0, 0 };
+	static const char want[] = "\0\0\0\3" "a\0b" "\0\0\0\2" "hi"
+				   "\0\0\0\0";
 	struct tether_buf *b = new_buf(64);
 
 	cr_assert_eq(tether_buf_put_string(b, "a\0b", 3), 0);
 	cr_assert_eq(tether_buf_put_cstring(b, "hi"), 0);
 	cr_assert_eq(tether_buf_put_string(b, NULL, 0), 0);
-	assert_contents(b, want, sizeof(want));
+	assert_contents(b, want, sizeof(want) - 1);
 	tether_buf_free(b);
 }
 
@@ -484,7 +481,10 @@ Test(buf, get_cstring_truncated_does_not_consume)
 		     TETHER_ERR_INCOMPLETE);
 	cr_assert_null(s);
 	cr_assert_eq(tether_buf_len(b), 3);
-	put_bytes(b, "\x05" "abcd", 5);
+	put_bytes(b,
+		  "\x05"
+		  "abcd",
+		  5);
 	cr_assert_eq(tether_buf_get_cstring(b, &s, NULL, 64),
 		     TETHER_ERR_INCOMPLETE);
 	cr_assert_eq(tether_buf_len(b), 8);
@@ -502,8 +502,7 @@ Test(buf, get_cstring_nomem_does_not_consume)
 
 	cr_assert_eq(tether_buf_put_cstring(b, "abc"), 0);
 	tether_alloc_fail_after(1);
-	cr_assert_eq(tether_buf_get_cstring(b, &s, NULL, 64),
-		     TETHER_ERR_NOMEM);
+	cr_assert_eq(tether_buf_get_cstring(b, &s, NULL, 64), TETHER_ERR_NOMEM);
 	tether_alloc_fail_after(0);
 	cr_assert_null(s);
 	cr_assert_eq(tether_buf_len(b), 7);
@@ -538,7 +537,10 @@ Test(buf, get_string_direct_truncated_does_not_consume)
 	const uint8_t *v = (const uint8_t *)"sentinel";
 	size_t len = 99;
 
-	put_bytes(b, "\x00\x00\x00\x04" "abc", 7);
+	put_bytes(b,
+		  "\x00\x00\x00\x04"
+		  "abc",
+		  7);
 	cr_assert_eq(tether_buf_get_string_direct(b, &v, &len),
 		     TETHER_ERR_INCOMPLETE);
 	cr_assert_null(v);
@@ -546,7 +548,10 @@ Test(buf, get_string_direct_truncated_does_not_consume)
 	cr_assert_eq(tether_buf_len(b), 7);
 	tether_buf_reset(b);
 	/* 4 + 0xffffffff must not wrap on any size_t. */
-	put_bytes(b, "\xff\xff\xff\xff" "abc", 7);
+	put_bytes(b,
+		  "\xff\xff\xff\xff"
+		  "abc",
+		  7);
 	cr_assert_eq(tether_buf_get_string_direct(b, &v, &len),
 		     TETHER_ERR_INCOMPLETE);
 	cr_assert_eq(tether_buf_len(b), 7);
@@ -574,12 +579,12 @@ Test(buf, get_end_trailing_data)
 
 Test(buf, poke_u32)
 {
-	static const uint8_t want[] = { 0x00, 0x00, 0x00, 0x03, 'a', 'b', 'c' };
-	static const uint8_t want2[] = { 0x00, 0x00, 0x00, 0x03,
-					 0xca, 0xfe, 0xba, 0xbe };
+	static const uint8_t want[] = {0x00, 0x00, 0x00, 0x03, 'a', 'b', 'c'};
+	static const uint8_t want2[] = {0x00, 0x00, 0x00, 0x03,
+					0xca, 0xfe, 0xba, 0xbe};
 	struct tether_buf *b = new_buf(64);
 
-	/* Length back-patching, the way a message with a u32 prefix is built. */
+	/* Length back-patching, as for a message with a u32 length prefix. */
 	cr_assert_eq(tether_buf_put_u32(b, 0), 0);
 	put_bytes(b, "abc", 3);
 	cr_assert_eq(tether_buf_poke_u32(b, 0, (uint32_t)tether_buf_len(b) - 4),
@@ -602,7 +607,7 @@ Test(buf, poke_u32)
 
 Test(buf, from_reads_caller_memory)
 {
-	static const uint8_t data[] = { 0x00, 0x00, 0x00, 0x02, 'o', 'k', 0x7f };
+	static const uint8_t data[] = {0, 0, 0, 2, 'o', 'k', 0x7f};
 	struct tether_buf *b = tether_buf_from(data, sizeof(data));
 	uint8_t v;
 	char *s;
@@ -622,7 +627,7 @@ Test(buf, from_reads_caller_memory)
 
 Test(buf, from_is_read_only)
 {
-	uint8_t data[] = { 'a', 'b', 'c', 'd' };
+	uint8_t data[] = {'a', 'b', 'c', 'd'};
 	struct tether_buf *b = tether_buf_from(data, sizeof(data));
 	uint8_t *p;
 
@@ -686,7 +691,7 @@ Test(buf, consume_end_bounds)
 
 Test(buf, reset)
 {
-	uint8_t data[] = { 1, 2, 3 };
+	uint8_t data[] = {1, 2, 3};
 	struct tether_buf *b = new_buf(8);
 	struct tether_buf *ro;
 

@@ -61,6 +61,7 @@ static void fini(void)
 
 TestSuite(chan, .init = init_keys, .fini = fini);
 
+/* clang-format off */
 /*
  * Known answers for Ke = 00..0f, nonce_c[i] = 0xc0 ^ i, nonce_a[i] =
  * 0xa0 ^ i, channel 1, computed with HKDF-SHA256 and ChaCha20-Poly1305 from
@@ -90,6 +91,7 @@ static const uint8_t kat_exec[] = {
 	0x41, 0x0d, 0xd8, 0x8d, 0x93, 0xfa, 0xab, 0xf1,
 	0x86, 0x40, 0x7b, 0xcf,
 };
+/* clang-format on */
 
 static struct tether_chan *new_chan(uint32_t id, bool console)
 {
@@ -143,9 +145,9 @@ static struct sealed seal_forged(struct tether_seal *s, uint32_t wire_channel,
 	f.raw[HDR] = msg;
 	if (len > 0)
 		memcpy(f.raw + HDR + 1, body, len);
-	cr_assert_eq(tether_seal_encrypt(s, aad, HDR, f.raw + HDR, plen,
-					 f.raw + HDR),
-		     0);
+	cr_assert_eq(
+	    tether_seal_encrypt(s, aad, HDR, f.raw + HDR, plen, f.raw + HDR),
+	    0);
 	return f;
 }
 
@@ -159,8 +161,8 @@ static struct sealed seal_msg(struct tether_seal *s, uint32_t channel,
 static struct sealed seal_u32(struct tether_seal *s, uint32_t channel,
 			      uint8_t msg, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
-			 (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16),
+			(uint8_t)(v >> 8), (uint8_t)v};
 
 	return seal_msg(s, channel, msg, b, sizeof(b));
 }
@@ -224,23 +226,21 @@ Test(chan, known_answer_frames_open)
 	size_t len;
 	char *arg;
 
-	cr_assert_eq(open_raw(con, kat_stdout, sizeof(kat_stdout), &msg, &body,
-			      &len),
-		     0);
+	cr_assert_eq(
+	    open_raw(con, kat_stdout, sizeof(kat_stdout), &msg, &body, &len),
+	    0);
 	cr_assert_eq(msg, TETHER_MSG_STDOUT);
 	cr_assert_eq(len, 5);
 	cr_assert(memcmp(body, "hello", 5) == 0);
-	cr_assert_eq(open_raw(con, kat_eof, sizeof(kat_eof), &msg, &body,
-			      &len),
+	cr_assert_eq(open_raw(con, kat_eof, sizeof(kat_eof), &msg, &body, &len),
 		     0);
 	cr_assert_eq(msg, TETHER_MSG_EOF);
 	cr_assert_eq(len, 1);
 	v8 = body[0];
 	cr_assert_eq(v8, 1);
 
-	cr_assert_eq(open_raw(agent, kat_exec, sizeof(kat_exec), &msg, &body,
-			      &len),
-		     0);
+	cr_assert_eq(
+	    open_raw(agent, kat_exec, sizeof(kat_exec), &msg, &body, &len), 0);
 	cr_assert_eq(msg, TETHER_MSG_EXEC);
 	b = tether_buf_from(body, len);
 	cr_assert_not_null(b);
@@ -266,13 +266,13 @@ Test(chan, directions_are_separate_keys)
 	size_t len;
 
 	/* The console cannot open what the console itself would send. */
-	cr_assert_eq(open_raw(con, kat_exec, sizeof(kat_exec), &msg, &body,
-			      &len),
-		     TETHER_ERR_AUTH);
+	cr_assert_eq(
+	    open_raw(con, kat_exec, sizeof(kat_exec), &msg, &body, &len),
+	    TETHER_ERR_AUTH);
 	/* And the failure did not move its counter. */
-	cr_assert_eq(open_raw(con, kat_stdout, sizeof(kat_stdout), &msg, &body,
-			      &len),
-		     0);
+	cr_assert_eq(
+	    open_raw(con, kat_stdout, sizeof(kat_stdout), &msg, &body, &len),
+	    0);
 	tether_chan_free(con);
 }
 
@@ -300,8 +300,7 @@ Test(chan, new_survives_every_allocation_failure)
 	/* LeakSanitizer (if on) catches a leak on any failure path. */
 	for (n = 1; n < 32; n++) {
 		tether_alloc_fail_after(n);
-		c = tether_chan_new(3, false, ke, sizeof(ke), nonce_c,
-				    nonce_a);
+		c = tether_chan_new(3, false, ke, sizeof(ke), nonce_c, nonce_a);
 		tether_alloc_fail_after(0);
 		if (c != NULL)
 			break;
@@ -315,7 +314,7 @@ Test(chan, open_messages_in_order)
 {
 	struct tether_seal *s = new_sealer(7, TETHER_SEAL_AGENT_TO_CONSOLE);
 	struct tether_chan *con = new_chan(7, true);
-	static const uint8_t exit_body[] = { 0, 0, 0, 0, 3 };
+	static const uint8_t exit_body[] = {0, 0, 0, 0, 3};
 
 	expect_open(con, seal_msg(s, 7, TETHER_MSG_STDOUT, "out", 3),
 		    TETHER_MSG_STDOUT, "out", 3);
@@ -420,15 +419,17 @@ Test(chan, modified_header_fails)
 	struct tether_chan *con = new_chan(1, true);
 
 	/* Channel-1 key, but sealed under a header that said channel 2. */
-	expect_open_fails(con, seal_forged(s1, 1, 2, TETHER_FRAME_DATA,
-					   TETHER_MSG_STDOUT, "x", 1),
-			  TETHER_ERR_AUTH);
+	expect_open_fails(
+	    con,
+	    seal_forged(s1, 1, 2, TETHER_FRAME_DATA, TETHER_MSG_STDOUT, "x", 1),
+	    TETHER_ERR_AUTH);
 	tether_seal_free(s1);
 	s1 = new_sealer(1, TETHER_SEAL_AGENT_TO_CONSOLE);
 	/* Sealed as if it were a CTRL frame, delivered as DATA. */
-	expect_open_fails(con, seal_forged(s1, 1, 1, TETHER_FRAME_CTRL,
-					   TETHER_MSG_STDOUT, "x", 1),
-			  TETHER_ERR_AUTH);
+	expect_open_fails(
+	    con,
+	    seal_forged(s1, 1, 1, TETHER_FRAME_CTRL, TETHER_MSG_STDOUT, "x", 1),
+	    TETHER_ERR_AUTH);
 	tether_seal_free(s1);
 	tether_chan_free(con);
 }
@@ -460,7 +461,7 @@ Test(chan, frame_for_other_channel_is_protocol_error)
 Test(chan, non_data_frame_is_protocol_error)
 {
 	struct tether_chan *con = new_chan(1, true);
-	uint8_t payload[32] = { 0 };
+	uint8_t payload[32] = {0};
 	const uint8_t *body;
 	struct tether_frame f;
 	uint8_t raw[HDR + sizeof(payload)];
@@ -468,8 +469,7 @@ Test(chan, non_data_frame_is_protocol_error)
 	size_t len;
 
 	/* Hand-built: the decoder would refuse a CTRL frame on channel 1. */
-	tether_frame_header_pack(raw, TETHER_FRAME_CTRL, 0, 1,
-				 sizeof(payload));
+	tether_frame_header_pack(raw, TETHER_FRAME_CTRL, 0, 1, sizeof(payload));
 	memcpy(raw + HDR, payload, sizeof(payload));
 	f.type = TETHER_FRAME_CTRL;
 	f.flags = 0;
@@ -512,8 +512,9 @@ Test(chan, data_over_window_is_protocol_error)
 	cr_assert_not_null(chunk);
 	/* Exactly the window is fine... */
 	while (sent < TETHER_CHANNEL_WINDOW) {
-		expect_open(con, seal_msg(s, 1, TETHER_MSG_STDOUT, chunk,
-					  TETHER_CHANNEL_CHUNK),
+		expect_open(con,
+			    seal_msg(s, 1, TETHER_MSG_STDOUT, chunk,
+				     TETHER_CHANNEL_CHUNK),
 			    TETHER_MSG_STDOUT, chunk, TETHER_CHANNEL_CHUNK);
 		sent += TETHER_CHANNEL_CHUNK;
 	}
@@ -539,15 +540,17 @@ Test(chan, single_message_over_window_is_protocol_error)
 
 	cr_assert_not_null(chunk);
 	while (sent + TETHER_CHAN_BODY_MAX <= TETHER_CHANNEL_WINDOW) {
-		expect_open(agent, seal_msg(s, 1, TETHER_MSG_STDIN, chunk,
-					    TETHER_CHAN_BODY_MAX),
+		expect_open(agent,
+			    seal_msg(s, 1, TETHER_MSG_STDIN, chunk,
+				     TETHER_CHAN_BODY_MAX),
 			    TETHER_MSG_STDIN, chunk, TETHER_CHAN_BODY_MAX);
 		sent += TETHER_CHAN_BODY_MAX;
 	}
 	/* Less than a full body left; a full one overshoots. */
-	expect_open_fails(agent, seal_msg(s, 1, TETHER_MSG_STDIN, chunk,
-					  TETHER_CHAN_BODY_MAX),
-			  TETHER_ERR_PROTOCOL);
+	expect_open_fails(
+	    agent,
+	    seal_msg(s, 1, TETHER_MSG_STDIN, chunk, TETHER_CHAN_BODY_MAX),
+	    TETHER_ERR_PROTOCOL);
 	free(chunk);
 	tether_seal_free(s);
 	tether_chan_free(agent);
@@ -557,7 +560,7 @@ Test(chan, window_credit_beyond_max_is_protocol_error)
 {
 	struct tether_seal *s = new_sealer(1, TETHER_SEAL_AGENT_TO_CONSOLE);
 	struct tether_chan *con = new_chan(1, true);
-	static const uint8_t zero[4] = { 0 };
+	static const uint8_t zero[4] = {0};
 
 	/* Nothing spent yet, so any credit would exceed the window. */
 	expect_open(con, seal_u32(s, 1, TETHER_MSG_WINDOW, 0),
@@ -620,6 +623,8 @@ enum scenario {
 	SC_BULK,     /* bulk STDOUT under window credits */
 	SC_PIN,	     /* client pins the wrong fingerprint */
 	SC_TOOLARGE, /* client announces an oversized pre-auth frame */
+	SC_BADTYPE,  /* client sends a frame of unknown type */
+	SC_LIMITS,   /* client probes the send size limits, then closes */
 };
 
 struct peer;
@@ -631,11 +636,13 @@ struct end {
 	bool opened, closed;
 	int close_reason;
 	char close_text[256];
-	size_t rx_data;	   /* STDOUT bytes received and checked */
-	size_t tx_data;	   /* STDOUT bytes sent */
-	size_t credit;	   /* WINDOW credit received */
-	unsigned stalls;   /* times the sender ran out of window */
-	unsigned drains;   /* on_drain calls */
+	size_t rx_data;	 /* STDOUT bytes received and checked */
+	size_t tx_data;	 /* STDOUT bytes sent */
+	size_t credit;	 /* WINDOW credit received */
+	unsigned stalls; /* times the sender ran out of window */
+	unsigned drains; /* on_drain calls */
+	unsigned frames; /* DATA frames received */
+	unsigned pauses; /* times reading was paused */
 	bool sent_close, got_close, got_exit, got_eof, got_exec, got_pong;
 };
 
@@ -643,8 +650,10 @@ struct peer {
 	uv_loop_t loop;
 	uv_tcp_t server;
 	uv_timer_t deadline;
+	uv_timer_t resume; /* restarts a paused console link */
 	enum scenario sc;
 	size_t bulk_total;
+	unsigned pause_every; /* console pauses after every Nth frame */
 	bool timed_out;
 	struct end console, agent;
 };
@@ -670,8 +679,8 @@ static void link_setup(void)
 	cr_assert(n > 0 && (size_t)n < sizeof(cert_path));
 	n = snprintf(key_path, sizeof(key_path), "%s/relay.key", tmpdir);
 	cr_assert(n > 0 && (size_t)n < sizeof(key_path));
-	cr_assert_eq(tether_tls_cert_generate(cert_path, key_path,
-					      "relay.test", cert_fp),
+	cr_assert_eq(tether_tls_cert_generate(cert_path, key_path, "relay.test",
+					      cert_fp),
 		     0);
 	sctx = tether_tls_ctx_new_server(cert_path, key_path);
 	cctx = tether_tls_ctx_new_client();
@@ -705,6 +714,8 @@ static void maybe_finish(struct peer *p)
 		uv_close((uv_handle_t *)&p->server, NULL);
 	if (!uv_is_closing((uv_handle_t *)&p->deadline))
 		uv_close((uv_handle_t *)&p->deadline, NULL);
+	if (!uv_is_closing((uv_handle_t *)&p->resume))
+		uv_close((uv_handle_t *)&p->resume, NULL);
 }
 
 static void on_close_cb(struct tether_link *l, int reason)
@@ -762,7 +773,7 @@ static void bulk_send(struct end *e)
 
 static void send_exec(struct end *e)
 {
-	static const char *const argv[] = { "sh", "-c", "echo hi" };
+	static const char *const argv[] = {"sh", "-c", "echo hi"};
 	struct tether_buf *b = tether_buf_new(1024);
 	json_t *ping;
 	size_t i;
@@ -781,15 +792,49 @@ static void send_exec(struct end *e)
 	tether_buf_free(b);
 }
 
+/*
+ * Oversized sends are refused without writing anything.  The last check
+ * passes a length that wraps hdr_len + len around to a small number: a
+ * bounds check that adds before comparing lets it through to memcpy.
+ */
+static void probe_limits(struct tether_link *l)
+{
+	static uint8_t payload[16];
+	size_t pending = tether_link_pending(l);
+	uint8_t hdr[HDR];
+
+	tether_frame_header_pack(hdr, TETHER_FRAME_CTRL, 0, 0, 0);
+	cr_assert_eq(tether_link_send(l, TETHER_FRAME_CTRL, 0, payload,
+				      TETHER_FRAME_MAX + 1),
+		     TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(tether_link_send2(l, hdr, HDR, payload,
+				       TETHER_FRAME_MAX + 1),
+		     TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(tether_link_pending(l), pending);
+	cr_assert_eq(tether_link_send2(l, hdr, HDR, payload,
+				       SIZE_MAX - HDR + 4),
+		     TETHER_ERR_TOO_LARGE);
+	tether_link_close(l, 0);
+}
+
 static void on_open_cb(struct tether_link *l)
 {
 	struct end *e = tether_link_data(l);
 	struct peer *p = e->p;
+	char fp[TETHER_TLS_FP_LEN];
 	uint8_t hdr[HDR];
 
 	e->opened = true;
+	cr_assert(tether_link_is_open(l));
+	if (e == &p->console) {
+		cr_assert_eq(tether_link_peer_fingerprint(l, fp), 0);
+		cr_assert_str_eq(fp, cert_fp);
+	} else {
+		cr_assert_eq(strncmp(tether_link_peer(l), "127.0.0.1:", 10), 0,
+			     "%s", tether_link_peer(l));
+	}
 	/* As after hello: the 64 KiB chunks need the full limit. */
-	if (p->sc != SC_TOOLARGE)
+	if (p->sc != SC_TOOLARGE && p->sc != SC_BADTYPE)
 		tether_link_set_max_payload(l, TETHER_FRAME_MAX);
 	if (e == &p->console && p->sc == SC_EXEC)
 		send_exec(e);
@@ -801,12 +846,26 @@ static void on_open_cb(struct tether_link *l)
 					 TETHER_FRAME_MAX_PREAUTH + 1);
 		cr_assert_eq(tether_link_send_raw(l, hdr, sizeof(hdr)), 0);
 	}
+	if (e == &p->console && p->sc == SC_LIMITS)
+		probe_limits(l);
+	if (e == &p->console && p->sc == SC_BADTYPE) {
+		tether_frame_header_pack(hdr, 9, 0, 0, 0);
+		cr_assert_eq(tether_link_send_raw(l, hdr, sizeof(hdr)), 0);
+	}
+}
+
+static void on_resume(uv_timer_t *t)
+{
+	struct peer *p = t->data;
+
+	if (p->console.link != NULL)
+		tether_link_resume(p->console.link);
 }
 
 static void agent_handle_exec(struct end *e, const uint8_t *body, size_t len)
 {
-	static const char *const want[] = { "sh", "-c", "echo hi" };
-	static const uint8_t exit_body[] = { 0, 0, 0, 0, 0 };
+	static const char *const want[] = {"sh", "-c", "echo hi"};
+	static const uint8_t exit_body[] = {0, 0, 0, 0, 0};
 	struct tether_buf *b = tether_buf_from(body, len);
 	uint32_t argc, i;
 	char *arg;
@@ -822,17 +881,16 @@ static void agent_handle_exec(struct end *e, const uint8_t *body, size_t len)
 	cr_assert_eq(tether_buf_get_end(b), 0);
 	tether_buf_free(b);
 	e->got_exec = true;
-	cr_assert_eq(tether_chan_send(e->chan, e->link, TETHER_MSG_STDOUT,
-				      "hi\n", 3),
-		     0);
+	cr_assert_eq(
+	    tether_chan_send(e->chan, e->link, TETHER_MSG_STDOUT, "hi\n", 3),
+	    0);
 	cr_assert_eq(tether_chan_send_u8(e->chan, e->link, TETHER_MSG_EOF, 1),
 		     0);
 	cr_assert_eq(tether_chan_send(e->chan, e->link, TETHER_MSG_EXIT,
 				      exit_body, sizeof(exit_body)),
 		     0);
-	cr_assert_eq(tether_chan_send(e->chan, e->link, TETHER_MSG_CLOSE,
-				      NULL, 0),
-		     0);
+	cr_assert_eq(
+	    tether_chan_send(e->chan, e->link, TETHER_MSG_CLOSE, NULL, 0), 0);
 }
 
 static void handle_ctrl(struct end *e, const struct tether_frame *f)
@@ -872,6 +930,14 @@ static void on_frame_cb(struct tether_link *l, const struct tether_frame *f)
 	cr_assert_eq(f->type, TETHER_FRAME_DATA);
 	cr_assert_eq(f->channel, tether_chan_id(e->chan));
 	cr_assert_eq(tether_chan_open(e->chan, f, &msg, &body, &len), 0);
+	e->frames++;
+	if (e == &p->console && p->pause_every > 0 &&
+	    e->frames % p->pause_every == 0) {
+		/* Stop reading mid-stream; a timer picks it up again. */
+		tether_link_pause(l);
+		e->pauses++;
+		cr_assert_eq(uv_timer_start(&p->resume, on_resume, 1, 0), 0);
+	}
 	switch (msg) {
 	case TETHER_MSG_EXEC:
 		cr_assert_eq(e, &p->agent);
@@ -885,8 +951,7 @@ static void on_frame_cb(struct tether_link *l, const struct tether_frame *f)
 		} else {
 			cr_assert_leq(len, TETHER_CHANNEL_CHUNK);
 			for (i = 0; i < len; i++)
-				cr_assert_eq(body[i],
-					     bulk_byte(e->rx_data + i),
+				cr_assert_eq(body[i], bulk_byte(e->rx_data + i),
 					     "byte %zu", e->rx_data + i);
 		}
 		e->rx_data += len;
@@ -914,6 +979,14 @@ static void on_frame_cb(struct tether_link *l, const struct tether_frame *f)
 		e->got_close = true;
 		/* The console ends the conversation, as tether does. */
 		tether_link_close(l, 0);
+		cr_assert_not(tether_link_is_open(l));
+		/* Closing twice is harmless and sending is refused. */
+		tether_link_close(l, TETHER_ERR_INTERNAL);
+		cr_assert_eq(tether_link_send(l, TETHER_FRAME_CTRL, 0, "{}", 2),
+			     TETHER_ERR_CLOSED);
+		cr_assert_eq(
+		    tether_chan_send(e->chan, l, TETHER_MSG_CLOSE, NULL, 0),
+		    TETHER_ERR_CLOSED);
 		break;
 	default:
 		cr_assert_fail("unexpected message %u", msg);
@@ -961,8 +1034,8 @@ static void on_deadline(uv_timer_t *t)
 }
 
 /* Runs one scenario to the end: both links closed, loop empty. */
-static void run_pair(struct peer *p, enum scenario sc, size_t bulk_total,
-		     const char *pin)
+static void run_pair_paused(struct peer *p, enum scenario sc, size_t bulk_total,
+			    unsigned pause_every, const char *pin)
 {
 	struct sockaddr_in addr;
 	struct sockaddr_storage ss;
@@ -971,6 +1044,7 @@ static void run_pair(struct peer *p, enum scenario sc, size_t bulk_total,
 	memset(p, 0, sizeof(*p));
 	p->sc = sc;
 	p->bulk_total = bulk_total;
+	p->pause_every = pause_every;
 	p->console.p = p->agent.p = p;
 	p->console.chan = new_chan(1, true);
 	p->agent.chan = new_chan(1, false);
@@ -979,22 +1053,29 @@ static void run_pair(struct peer *p, enum scenario sc, size_t bulk_total,
 	p->server.data = p;
 	cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &addr), 0);
 	cr_assert_eq(uv_tcp_bind(&p->server, (struct sockaddr *)&addr, 0), 0);
-	cr_assert_eq(uv_listen((uv_stream_t *)&p->server, 4, on_connection),
-		     0);
-	cr_assert_eq(uv_tcp_getsockname(&p->server, (struct sockaddr *)&ss,
-					&namelen),
-		     0);
+	cr_assert_eq(uv_listen((uv_stream_t *)&p->server, 4, on_connection), 0);
+	cr_assert_eq(
+	    uv_tcp_getsockname(&p->server, (struct sockaddr *)&ss, &namelen),
+	    0);
 	port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	cr_assert_eq(uv_timer_init(&p->loop, &p->deadline), 0);
 	p->deadline.data = p;
 	cr_assert_eq(uv_timer_start(&p->deadline, on_deadline, 60000, 0), 0);
-	p->console.link = tether_link_connect(&p->loop, cctx, "127.0.0.1",
-					      port, pin, &cbs, &p->console);
+	cr_assert_eq(uv_timer_init(&p->loop, &p->resume), 0);
+	p->resume.data = p;
+	p->console.link = tether_link_connect(&p->loop, cctx, "127.0.0.1", port,
+					      pin, &cbs, &p->console);
 	cr_assert_not_null(p->console.link);
 	cr_assert_eq(uv_run(&p->loop, UV_RUN_DEFAULT), 0);
 	cr_assert_not(p->timed_out, "scenario timed out");
 	/* Every handle, link ones included, was closed. */
 	cr_assert_eq(uv_loop_close(&p->loop), 0);
+}
+
+static void run_pair(struct peer *p, enum scenario sc, size_t bulk_total,
+		     const char *pin)
+{
+	run_pair_paused(p, sc, bulk_total, 0, pin);
 }
 
 static void free_pair(struct peer *p)
@@ -1054,6 +1135,7 @@ Test(link, bulk_1mib_with_window_credit)
 Test(link, bulk_beyond_window_needs_credit)
 {
 	const size_t total = TETHER_CHANNEL_WINDOW + 2 * MIB + 12345;
+	const size_t step = TETHER_CHANNEL_WINDOW / 4;
 	struct peer p;
 
 	run_pair(&p, SC_BULK, total, cert_fp);
@@ -1062,16 +1144,30 @@ Test(link, bulk_beyond_window_needs_credit)
 	cr_assert(p.console.got_close);
 	cr_assert_geq(p.agent.stalls, 1);
 	/* Credits come in quarter-window steps; the tail stays unacked. */
-	cr_assert_eq(p.agent.credit, total - total % (TETHER_CHANNEL_WINDOW / 4));
+	cr_assert_eq(p.agent.credit, total - total % step);
 	cr_assert_eq(tether_chan_send_window(p.agent.chan),
-		     TETHER_CHANNEL_WINDOW - total % (TETHER_CHANNEL_WINDOW / 4));
+		     TETHER_CHANNEL_WINDOW - total % step);
+	free_pair(&p);
+}
+
+Test(link, pause_resume_delivers_everything)
+{
+	const size_t total = 2 * MIB + 777;
+	struct peer p;
+
+	run_pair_paused(&p, SC_BULK, total, 3, cert_fp);
+	cr_assert_eq(p.console.rx_data, total);
+	cr_assert(p.console.got_close);
+	cr_assert_geq(p.console.pauses, 10);
+	cr_assert_eq(p.console.close_reason, 0, "console: %s",
+		     p.console.close_text);
 	free_pair(&p);
 }
 
 Test(link, pin_mismatch_closes_before_open)
 {
 	static const char wrong[] =
-		"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	    "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 	struct peer p;
 
 	run_pair(&p, SC_PIN, 0, wrong);
@@ -1137,9 +1233,8 @@ Test(link, connect_refused_reports_on_close)
 	cr_assert_eq(uv_tcp_init(&loop, &probe), 0);
 	cr_assert_eq(uv_ip4_addr("127.0.0.1", 0, &addr), 0);
 	cr_assert_eq(uv_tcp_bind(&probe, (struct sockaddr *)&addr, 0), 0);
-	cr_assert_eq(uv_tcp_getsockname(&probe, (struct sockaddr *)&ss,
-					&namelen),
-		     0);
+	cr_assert_eq(
+	    uv_tcp_getsockname(&probe, (struct sockaddr *)&ss, &namelen), 0);
 	port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	uv_close((uv_handle_t *)&probe, NULL);
 	cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
@@ -1154,4 +1249,32 @@ Test(link, connect_refused_reports_on_close)
 	cr_assert_not_null(strstr(e.close_text, "cannot connect"), "%s",
 			   e.close_text);
 	cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+Test(link, unknown_frame_type_gets_error_and_close)
+{
+	struct peer p;
+
+	run_pair(&p, SC_BADTYPE, 0, cert_fp);
+	cr_assert_eq(p.agent.close_reason, TETHER_ERR_PROTOCOL, "agent: %s",
+		     p.agent.close_text);
+	cr_assert_eq(p.console.close_reason, TETHER_ERR_CLOSED, "console: %s",
+		     p.console.close_text);
+	cr_assert_str_eq(p.console.close_text, "malformed frame");
+	free_pair(&p);
+}
+
+/*
+ * Send size limits on an open link, including a length for which
+ * hdr_len + len wraps: it must be refused, not handed to memcpy.
+ */
+Test(link, send2_rejects_wrapping_length)
+{
+	struct peer p;
+
+	run_pair(&p, SC_LIMITS, 0, cert_fp);
+	cr_assert(p.console.opened);
+	cr_assert_eq(p.console.close_reason, 0, "console: %s",
+		     p.console.close_text);
+	free_pair(&p);
 }

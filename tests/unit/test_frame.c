@@ -84,8 +84,8 @@ static void expect_header_error(uint32_t len, uint8_t type, uint8_t flags,
 	cr_assert_not_null(in);
 	r = tether_frame_decode(in, max, &f);
 	cr_assert_eq(r, err,
-		     "len %u type %u flags %u channel %u: got %d, want %d",
-		     len, type, flags, channel, r, err);
+		     "len %u type %u flags %u channel %u: got %d, want %d", len,
+		     type, flags, channel, r, err);
 	cr_assert_eq(tether_buf_len(in), HDR);
 	cr_assert_null(f.raw);
 	cr_assert_null(f.payload);
@@ -95,8 +95,8 @@ static void expect_header_error(uint32_t len, uint8_t type, uint8_t flags,
 
 Test(frame, header_pack_exact_bytes)
 {
-	static const uint8_t want[HDR] = { 0x00, 0x01, 0x02, 0x03, 0x02,
-					   0x00, 0xa0, 0xb1, 0xc2, 0xd3 };
+	static const uint8_t want[HDR] = {0x00, 0x01, 0x02, 0x03, 0x02,
+					  0x00, 0xa0, 0xb1, 0xc2, 0xd3};
 	uint8_t h[HDR];
 
 	tether_frame_header_pack(h, TETHER_FRAME_DATA, 0, 0xa0b1c2d3,
@@ -106,8 +106,8 @@ Test(frame, header_pack_exact_bytes)
 
 Test(frame, encode_exact_bytes)
 {
-	static const uint8_t want[] = { 0x00, 0x00, 0x00, 0x03, 0x02, 0x00,
-					0x01, 0x02, 0x03, 0x04, 'a', 'b', 'c' };
+	static const uint8_t want[] = {0x00, 0x00, 0x00, 0x03, 0x02, 0x00, 0x01,
+				       0x02, 0x03, 0x04, 'a',  'b',  'c'};
 	struct tether_buf *out = new_buf(1024);
 
 	cr_assert_eq(tether_frame_encode(out, TETHER_FRAME_DATA, 0, 0x01020304,
@@ -121,7 +121,7 @@ Test(frame, encode_exact_bytes)
 Test(frame, round_trip_ctrl)
 {
 	static const char hello[] =
-		"{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}";
+	    "{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}";
 	struct tether_buf *b = new_buf(1024);
 
 	cr_assert_eq(tether_frame_encode(b, TETHER_FRAME_CTRL, 0, 0, hello,
@@ -280,8 +280,8 @@ Test(frame, decode_at_exact_preauth_limit)
 	cr_assert_eq(tether_frame_encode(b, TETHER_FRAME_CTRL, 0, 0, payload,
 					 TETHER_FRAME_MAX_PREAUTH),
 		     0);
-	expect_frame(b, TETHER_FRAME_MAX_PREAUTH, TETHER_FRAME_CTRL, 0,
-		     payload, TETHER_FRAME_MAX_PREAUTH);
+	expect_frame(b, TETHER_FRAME_MAX_PREAUTH, TETHER_FRAME_CTRL, 0, payload,
+		     TETHER_FRAME_MAX_PREAUTH);
 	free(payload);
 	tether_buf_free(b);
 }
@@ -371,9 +371,9 @@ Test(frame, encode_refuses_over_max)
 	cr_assert_eq(tether_frame_encode(b, TETHER_FRAME_DATA, 0, 1, payload,
 					 TETHER_FRAME_MAX + 1),
 		     TETHER_ERR_TOO_LARGE);
-	cr_assert_eq(tether_frame_encode(b, TETHER_FRAME_DATA, 0, 1, payload,
-					 SIZE_MAX),
-		     TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(
+	    tether_frame_encode(b, TETHER_FRAME_DATA, 0, 1, payload, SIZE_MAX),
+	    TETHER_ERR_TOO_LARGE);
 	cr_assert_eq(tether_buf_len(b), 0);
 	free(payload);
 	tether_buf_free(b);
@@ -401,13 +401,12 @@ Test(frame, encode_into_full_buffer_leaves_it_unchanged)
 
 	cr_assert_eq(tether_buf_put(b, "ab", 2), 0);
 	/* Header fits, payload would not: nothing may be appended. */
-	cr_assert_eq(tether_frame_encode(b, TETHER_FRAME_CTRL, 0, 0,
-					 "1234567", 7),
-		     TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(
+	    tether_frame_encode(b, TETHER_FRAME_CTRL, 0, 0, "1234567", 7),
+	    TETHER_ERR_TOO_LARGE);
 	cr_assert_eq(tether_buf_len(b), 2);
-	cr_assert_eq(tether_frame_encode(b, TETHER_FRAME_CTRL, 0, 0, "123456",
-					 6),
-		     0);
+	cr_assert_eq(
+	    tether_frame_encode(b, TETHER_FRAME_CTRL, 0, 0, "123456", 6), 0);
 	cr_assert_eq(tether_buf_len(b), HDR + 8);
 	tether_buf_free(b);
 }

@@ -21,6 +21,14 @@ bool tether_ct_equal(const void *a, const void *b, size_t n);
 /* Wipes n bytes (not optimised away). */
 void tether_wipe(void *p, size_t n);
 
+/*
+ * HKDF-SHA256 (RFC 5869) of ikm with salt (salt_len 0: no salt) and info
+ * into out_len bytes of out.
+ */
+int tether_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
+		       size_t salt_len, const uint8_t *info, size_t info_len,
+		       uint8_t *out, size_t out_len);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes incl. NUL). */
 int tether_hex_encode(const void *in, size_t n, char *out, size_t outlen);
 /*
