@@ -399,10 +399,13 @@ static void open_channel(struct request *q)
 	struct relay_channel *c;
 	struct relay_session *s;
 
-	if (kind == NULL || strcmp(kind, "exec") != 0 || nonce == NULL ||
-	    tether_hex_decode(nonce, n, sizeof(n)) != 0) {
+	if (kind == NULL ||
+	    (strcmp(kind, TETHER_KIND_EXEC) != 0 &&
+	     strcmp(kind, TETHER_KIND_SHELL) != 0) ||
+	    nonce == NULL || tether_hex_decode(nonce, n, sizeof(n)) != 0) {
 		relay_reply_err(q->p, q->id, "bad_request",
-				"open needs kind exec and a 32-byte nonce");
+				"open needs kind exec or shell and a 32-byte "
+				"nonce");
 		return;
 	}
 	s = want_session(q, "paired");

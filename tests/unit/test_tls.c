@@ -43,7 +43,7 @@ static void path_in_dir(char *out, size_t len, const char *name)
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/tether-tls-XXXXXX");
+	snprintf(dir, sizeof(dir), "%s", "/tmp/tether-tls-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	path_in_dir(cert_path, sizeof(cert_path), "relay.crt");
 	path_in_dir(key_path, sizeof(key_path), "relay.key");

@@ -37,7 +37,19 @@ enum tether_msg {
 	TETHER_MSG_WINDOW = 7, /* u32 bytes of credit added */
 	TETHER_MSG_CLOSE = 8,  /* nothing; the last message of a channel */
 	TETHER_MSG_ERROR = 9,  /* cstring reason */
+	/*
+	 * u8 flags (TETHER_SHELL_PTY), cstring TERM, u16 cols, u16 rows,
+	 * u32 argc, argc x cstring (argc 0: the user's login shell).
+	 */
+	TETHER_MSG_SHELL = 10,
+	TETHER_MSG_RESIZE = 11, /* u16 cols, u16 rows */
 };
+
+#define TETHER_SHELL_PTY 0x01
+
+/* Channel kinds a console may open. */
+#define TETHER_KIND_EXEC "exec"
+#define TETHER_KIND_SHELL "shell"
 
 /* Per-channel credit for data bytes (STDIN/STDOUT/STDERR payloads). */
 #define TETHER_CHANNEL_WINDOW (4u * 1024 * 1024)
