@@ -28,16 +28,21 @@ static const char usage[] =
 	"       tether-relay technician list --data DIR [--json]\n"
 	"       tether-relay technician remove NAME --data DIR\n"
 	"       tether-relay run --data DIR [--listen HOST:PORT] "
-	"[--idle-timeout SECONDS] [-v]\n"
+	"[--idle-timeout SECONDS]\n"
+	"                         [--metrics-listen HOST:PORT|off] [-v]\n"
 	"\n"
 	"The relay pairs technicians' consoles with customers' agents and\n"
 	"forwards their end-to-end encrypted channels; it never sees their\n"
-	"content.  Default listen address: " TETHER_DEFAULT_LISTEN ".\n";
+	"content.  Default listen address: " TETHER_DEFAULT_LISTEN ";\n"
+	"Prometheus metrics and /healthz on " TETHER_DEFAULT_METRICS
+	" (skipped with a warning if busy).\n";
 
 struct opts {
 	const char *data;
 	const char *role;
 	const char *listen;
+	const char *metrics;
+	bool metrics_given;
 	unsigned idle_s;
 	bool json;
 	bool verbose;
@@ -64,6 +69,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"role", required_argument, NULL, 'r'},
 		{"listen", required_argument, NULL, 'l'},
 		{"idle-timeout", required_argument, NULL, 'i'},
+		{"metrics-listen", required_argument, NULL, 'm'},
 		{"json", no_argument, NULL, 'j'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -73,7 +79,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	long v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:r:l:i:jvh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "d:r:l:i:m:jvh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'd':
@@ -92,6 +98,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 						 "86400 seconds, not '%s'",
 						 optarg);
 			o->idle_s = (unsigned)v;
+			break;
+		case 'm':
+			o->metrics = optarg;
+			o->metrics_given = true;
 			break;
 		case 'j':
 			o->json = true;
@@ -332,6 +342,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = {.role = "technician",
 			 .listen = TETHER_DEFAULT_LISTEN,
+			 .metrics = TETHER_DEFAULT_METRICS,
 			 .idle_s = TETHER_IDLE_TIMEOUT_MS / 1000};
 	const char *cmd;
 	int rc;
@@ -363,7 +374,16 @@ int main(int argc, char **argv)
 		tether_log_set_level(TETHER_LOG_DEBUG);
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init(&o);
-	if (strcmp(cmd, "run") == 0)
-		return relay_run(o.data, o.listen, o.idle_s) == 0 ? 0 : 1;
+	if (strcmp(cmd, "run") == 0) {
+		struct relay_opts ro = {
+			.data_dir = o.data,
+			.listen = o.listen,
+			.metrics_listen = o.metrics,
+			.metrics_required = o.metrics_given,
+			.idle_s = o.idle_s,
+		};
+
+		return relay_run(&ro) == 0 ? 0 : 1;
+	}
 	return die_usage("unknown command '%s'", cmd);
 }

@@ -118,6 +118,7 @@ static void join_failed(struct relay_peer *p, int64_t ticket_id,
 			const char *why)
 {
 	rate_slot(p->relay, p->addr)->fails++;
+	p->relay->stats.code_failures++;
 	relay_audit(p->relay, "agent", ticket_id, session_id, "join_failed",
 		    json_pack("{s:s, s:s, s:s}", "nameplate", nameplate, "addr",
 			      p->addr, "why", why));
@@ -305,6 +306,7 @@ static void confirmed(struct relay_peer *p, json_t *msg)
 		relay_reply_ok(c, s->confirm_id, NULL);
 		return;
 	}
+	r->stats.pake_failures++;
 	relay_audit(r, "agent", s->ticket_id, s->id, "pake_failed",
 		    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by",
 			      "agent"));

@@ -385,6 +385,7 @@ static void pake_failed(struct request *q)
 
 	if (s == NULL)
 		return;
+	q->r->stats.pake_failures++;
 	relay_audit(q->r, q->actor, s->ticket_id, s->id, "pake_failed",
 		    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by",
 			      "console"));

@@ -155,6 +155,8 @@ void relay_forward(struct relay_peer *from, const struct tether_frame *f)
 		return;
 	if (tether_link_send_raw(to->link, f->raw, f->raw_len) != 0)
 		return;
+	r->stats.frames_forwarded++;
+	r->stats.bytes_forwarded += f->len;
 	if (tether_link_over_high_water(to->link) && from->link != NULL) {
 		from->blocked_on = to;
 		tether_link_pause(from->link);

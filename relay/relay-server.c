@@ -56,6 +56,8 @@ void relay_drop(struct relay_peer *p, int err, const char *reason)
 {
 	if (p->link == NULL)
 		return;
+	if (err == TETHER_ERR_PROTOCOL)
+		p->relay->stats.protocol_errors++;
 	tether_log_info("closing %s: %s", p->addr, reason);
 	tether_link_close_error(p->link, err, reason);
 }
@@ -109,6 +111,8 @@ static void on_link_close(struct tether_link *l, int reason)
 	if (p == NULL)
 		return;
 	r = p->relay;
+	if (p->role == RELAY_PEER_NEW && reason == TETHER_ERR_TLS)
+		r->stats.handshake_failures++;
 	tether_log_debug("peer %s closed: %s", p->addr,
 			 tether_link_close_reason(l));
 	p->link = NULL;
@@ -179,6 +183,7 @@ welcome:
 	return TETHER_OK;
 bad_token:
 	memset(&p->tech, 0, sizeof(p->tech));
+	r->stats.auth_failures++;
 	relay_audit(r, relay_actor(p, actor, sizeof(actor)), 0, 0,
 		    "auth_failed", json_pack("{s:s}", "addr", p->addr));
 	relay_drop(p, TETHER_ERR_AUTH, "invalid token");
@@ -238,12 +243,20 @@ static void on_link_frame(struct tether_link *l, const struct tether_frame *f)
 	}
 }
 
+static void on_link_open(struct tether_link *l)
+{
+	struct relay_peer *p = tether_link_data(l);
+
+	p->relay->stats.handshakes++;
+}
+
 static void on_link_drain(struct tether_link *l)
 {
 	relay_drained(tether_link_data(l));
 }
 
 static const struct tether_link_cbs peer_cbs = {
+	.on_open = on_link_open,
 	.on_frame = on_link_frame,
 	.on_drain = on_link_drain,
 	.on_close = on_link_close,
@@ -306,6 +319,8 @@ static void on_stop_signal(uv_signal_t *s, int signum)
 	tether_log_info("signal %d: shutting down", signum);
 	r->stopping = true;
 	uv_close((uv_handle_t *)&r->listener, NULL);
+	if (r->metrics_on)
+		uv_close((uv_handle_t *)&r->metrics, NULL);
 	uv_close((uv_handle_t *)&r->tick, NULL);
 	uv_close((uv_handle_t *)&r->sigint, NULL);
 	uv_close((uv_handle_t *)&r->sigterm, NULL);
@@ -313,7 +328,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
 		relay_drop(p, TETHER_ERR_CLOSED, "relay shutting down");
 }
 
-static int parse_listen(const char *listen, struct sockaddr_storage *ss)
+int relay_parse_listen(const char *listen, struct sockaddr_storage *ss)
 {
 	char host[256];
 	const char *colon = strrchr(listen, ':');
@@ -341,14 +356,33 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss)
 	return TETHER_ERR_INVALID;
 }
 
+/* "ip:port" a TCP handle is bound to. */
+void relay_sockname(uv_tcp_t *tcp, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	int n = sizeof(ss), port = 0;
+	char ip[64] = "?";
+
+	uv_tcp_getsockname(tcp, (struct sockaddr *)&ss, &n);
+	if (ss.ss_family == AF_INET) {
+		uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		snprintf(out, len, "%s:%d", ip, port);
+	} else {
+		uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		snprintf(out, len, "[%s]:%d", ip, port);
+	}
+}
+
 static int start_listener(struct relay *r, const char *listen,
 			  const char *fp)
 {
 	struct sockaddr_storage ss;
-	char ip[64] = "";
-	int len = sizeof(ss), port = 0, rc;
+	char where[96];
+	int rc;
 
-	if (parse_listen(listen, &ss) != 0) {
+	if (relay_parse_listen(listen, &ss) != 0) {
 		fprintf(stderr, "tether-relay: bad --listen address '%s' "
 				"(want HOST:PORT)\n", listen);
 		return TETHER_ERR_INVALID;
@@ -362,29 +396,22 @@ static int start_listener(struct relay *r, const char *listen,
 			listen, uv_strerror(rc));
 		return TETHER_ERR_SYS;
 	}
-	uv_tcp_getsockname(&r->listener, (struct sockaddr *)&ss, &len);
-	if (ss.ss_family == AF_INET) {
-		uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	} else {
-		uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	}
-	printf("tether-relay listening on %s:%d fingerprint %s\n", ip, port,
-	       fp);
+	relay_sockname(&r->listener, where, sizeof(where));
+	printf("tether-relay listening on %s fingerprint %s\n", where, fp);
 	fflush(stdout);
 	return TETHER_OK;
 }
 
-int relay_run(const char *data_dir, const char *listen, unsigned idle_s)
+int relay_run(const struct relay_opts *o)
 {
+	const char *data_dir = o->data_dir;
 	char db[4096], cert[4096], key[4096], fp[TETHER_TLS_FP_LEN];
 	struct relay r;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
 	r.loop = uv_default_loop();
-	r.idle_timeout_ms = (uint64_t)idle_s * 1000;
+	r.idle_timeout_ms = (uint64_t)o->idle_s * 1000;
 	r.next_channel = 1;
 	snprintf(db, sizeof(db), "%s/tether.db", data_dir);
 	snprintf(cert, sizeof(cert), "%s/cert.pem", data_dir);
@@ -406,7 +433,10 @@ int relay_run(const char *data_dir, const char *listen, unsigned idle_s)
 	tether_link_enable_dump(getenv("TETHER_PLAINTEXT_DUMP"));
 #endif
 	signal(SIGPIPE, SIG_IGN);
-	if (start_listener(&r, listen, fp) != 0) {
+	if (start_listener(&r, o->listen, fp) != 0 ||
+	    (strcmp(o->metrics_listen, "off") != 0 &&
+	     relay_metrics_start(&r, o->metrics_listen,
+				 o->metrics_required) != 0)) {
 		rc = 1;
 		goto out;
 	}

@@ -1269,3 +1269,44 @@ int tether_store_audit_verify(struct tether_store *st)
 	sqlite3_finalize(stmt);
 	return r;
 }
+
+/* ---- Counts for metrics ----------------------------------------------- */
+
+static const struct col_spec count_session_cols[] = {
+	{ "state", COL_TEXT },
+	{ "n", COL_INT },
+};
+
+static const struct col_spec count_ticket_cols[] = {
+	{ "status", COL_TEXT },
+	{ "source", COL_TEXT },
+	{ "n", COL_INT },
+};
+
+static const struct row_shape count_session_shape = SHAPE(count_session_cols);
+static const struct row_shape count_ticket_shape = SHAPE(count_ticket_cols);
+
+int tether_store_counts(struct tether_store *st, json_t **out)
+{
+	json_t *sessions = NULL, *tickets = NULL;
+	int r;
+
+	*out = NULL;
+	r = query_json(st,
+		       "SELECT state, COUNT(*) FROM sessions GROUP BY state"
+		       " ORDER BY state",
+		       NULL, 0, &count_session_shape, &sessions);
+	if (!r)
+		r = query_json(st,
+			       "SELECT status, source, COUNT(*) FROM tickets"
+			       " GROUP BY status, source ORDER BY status, source",
+			       NULL, 0, &count_ticket_shape, &tickets);
+	if (!r) {
+		*out = json_pack("{s:o, s:o}", "sessions", sessions, "tickets",
+				 tickets);
+		return *out ? 0 : TETHER_ERR_NOMEM;
+	}
+	json_decref(sessions);
+	json_decref(tickets);
+	return r;
+}

@@ -111,6 +111,12 @@ int tether_store_session_set_state(struct tether_store *st, int64_t id,
 int tether_store_session_expire(struct tether_store *st, int64_t now, int *n);
 
 /*
+ * *out: new JSON object {"sessions": [{state, n}], "tickets": [{status,
+ * source, n}]} with row counts, for metrics.
+ */
+int tether_store_counts(struct tether_store *st, json_t **out);
+
+/*
  * Appends an audit row: ts, actor ("tech:alice", "agent", "relay"),
  * ticket_id and session_id (0 = none), event name, detail (JSON text or
  * NULL).  Each row stores SHA-256(previous row hash || row fields) so edits

@@ -82,9 +82,24 @@ struct relay_rate {
 	unsigned fails;
 };
 
+/* Counters for /metrics; they only grow. */
+struct relay_stats {
+	uint64_t handshakes;
+	uint64_t handshake_failures;
+	uint64_t auth_failures;
+	uint64_t code_failures;
+	uint64_t pake_failures;
+	uint64_t protocol_errors;
+	uint64_t bytes_forwarded;
+	uint64_t frames_forwarded;
+};
+
 struct relay {
 	uv_loop_t *loop;
 	uv_tcp_t listener;
+	uv_tcp_t metrics;
+	bool metrics_on;
+	struct relay_stats stats;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
 	uv_timer_t tick;
@@ -101,7 +116,16 @@ struct relay {
 };
 
 /* relay-server.c */
-int relay_run(const char *data_dir, const char *listen, unsigned idle_s);
+struct relay_opts {
+	const char *data_dir;
+	const char *listen;
+	const char *metrics_listen; /* "off" disables */
+	bool metrics_required;	    /* given explicitly: failing to bind is fatal */
+	unsigned idle_s;
+};
+int relay_run(const struct relay_opts *o);
+int relay_parse_listen(const char *listen, struct sockaddr_storage *ss);
+void relay_sockname(uv_tcp_t *tcp, char *out, size_t len);
 uint64_t relay_now_ms(void);
 void relay_send(struct relay_peer *p, json_t *msg);
 void relay_reply_ok(struct relay_peer *p, int64_t id, json_t *fields);
@@ -126,6 +150,9 @@ void relay_agent_gone(struct relay_peer *p);
 struct relay_session *relay_session_find(struct relay *r, int64_t id);
 void relay_session_end(struct relay *r, struct relay_session *s,
 		       const char *state, const char *reason);
+
+/* relay-metrics.c */
+int relay_metrics_start(struct relay *r, const char *listen, bool required);
 
 /* relay-route.c */
 struct relay_channel *relay_channel_new(struct relay *r, const char *kind,

@@ -8,6 +8,7 @@
 #define TETHER_PROTOCOL_VERSION 1
 #define TETHER_DEFAULT_PORT 7443
 #define TETHER_DEFAULT_LISTEN "127.0.0.1:7443"
+#define TETHER_DEFAULT_METRICS "127.0.0.1:9464"
 
 /* SPAKE2 identities and the prefix of the confirmation AAD. */
 #define TETHER_PAKE_ID_A "tether/1 console"

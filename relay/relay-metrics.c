@@ -1,0 +1,346 @@
+/*
+ * The relay's HTTP side door: /metrics in the Prometheus text exposition
+ * format and /healthz, on a listener of its own (default 127.0.0.1:9464).
+ * Requests are parsed with http-parser and bounded in size and time; bad
+ * input gets a 4xx and the connection is closed, nothing else happens.
+ */
+#include <http_parser.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <tether/alloc.h>
+#include <tether/buf.h>
+#include <tether/err.h>
+#include <tether/log.h>
+
+#include "relay.h"
+
+#define METRICS_REQUEST_MAX (16u * 1024)
+#define METRICS_URL_MAX 256
+#define METRICS_TIMEOUT_MS 5000
+#define METRICS_BODY_MAX (1u * 1024 * 1024)
+
+struct metrics_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_write_t wreq;
+	http_parser parser;
+	struct relay *relay;
+	struct tether_buf *out;
+	size_t received;
+	int handles;
+	bool answered;
+	char url[METRICS_URL_MAX];
+	size_t url_len;
+	bool url_too_long;
+};
+
+static void conn_closed(uv_handle_t *h)
+{
+	struct metrics_conn *c = h->data;
+
+	if (--c->handles > 0)
+		return;
+	tether_buf_free(c->out);
+	tether_free(c);
+}
+
+static void conn_close(struct metrics_conn *c)
+{
+	if (uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	uv_close((uv_handle_t *)&c->tcp, conn_closed);
+	uv_close((uv_handle_t *)&c->timer, conn_closed);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+	(void)status;
+	conn_close(req->data);
+}
+
+static void emit(struct tether_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void emit(struct tether_buf *b, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof(line))
+		tether_buf_put(b, line, (size_t)n);
+}
+
+static void respond(struct metrics_conn *c, int code, const char *reason,
+		    const char *type, const struct tether_buf *body)
+{
+	size_t len = body != NULL ? tether_buf_len(body) : strlen(reason) + 1;
+	uv_buf_t b;
+
+	c->answered = true;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	tether_buf_reset(c->out);
+	emit(c->out,
+	     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	     "Connection: close\r\n\r\n",
+	     code, reason, type, len);
+	if (body != NULL)
+		tether_buf_put(c->out, tether_buf_ptr(body), len);
+	else
+		emit(c->out, "%s\n", reason);
+	b = uv_buf_init((char *)tether_buf_ptr(c->out),
+			(unsigned int)tether_buf_len(c->out));
+	c->wreq.data = c;
+	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0)
+		conn_close(c);
+}
+
+static void gauge(struct tether_buf *b, const char *name, const char *help)
+{
+	emit(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+static void counter(struct tether_buf *b, const char *name, const char *help,
+		    uint64_t v)
+{
+	emit(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name,
+	     name, (unsigned long long)v);
+}
+
+static void peer_metrics(struct relay *r, struct tether_buf *b)
+{
+	static const char *kinds[] = {"unauthenticated", "console", "agent"};
+	unsigned n[3] = {0, 0, 0}, i;
+	struct relay_peer *p;
+
+	for (p = r->peers; p != NULL; p = p->next)
+		if (p->link != NULL)
+			n[p->role]++;
+	gauge(b, "tether_relay_connections", "Open connections by kind.");
+	for (i = 0; i < 3; i++)
+		emit(b, "tether_relay_connections{kind=\"%s\"} %u\n", kinds[i],
+		     n[i]);
+	gauge(b, "tether_relay_agents_connected",
+	      "Agents connected to a session now.");
+	emit(b, "tether_relay_agents_connected %u\n", n[RELAY_PEER_AGENT]);
+}
+
+static void channel_metrics(struct relay *r, struct tether_buf *b)
+{
+	unsigned exec = 0, shell = 0, i;
+	struct relay_channel *c;
+
+	for (i = 0; i < RELAY_CHANNEL_BUCKETS; i++)
+		for (c = r->channels[i]; c != NULL; c = c->next)
+			if (c->opened && strcmp(c->kind, "shell") == 0)
+				shell++;
+			else if (c->opened)
+				exec++;
+	gauge(b, "tether_relay_channels", "Open end-to-end channels by kind.");
+	emit(b, "tether_relay_channels{kind=\"exec\"} %u\n", exec);
+	emit(b, "tether_relay_channels{kind=\"shell\"} %u\n", shell);
+}
+
+/* Rows of {labels..., n} from the store as one labelled gauge. */
+static void store_metrics(struct relay *r, struct tether_buf *b)
+{
+	json_t *counts = NULL, *row;
+	size_t i;
+
+	if (tether_store_counts(r->store, &counts) != 0)
+		return;
+	gauge(b, "tether_relay_sessions", "Sessions by state.");
+	json_array_foreach(json_object_get(counts, "sessions"), i, row)
+		emit(b, "tether_relay_sessions{state=\"%s\"} %lld\n",
+		     json_string_value(json_object_get(row, "state")),
+		     (long long)json_integer_value(json_object_get(row, "n")));
+	gauge(b, "tether_relay_tickets", "Tickets by status and source.");
+	json_array_foreach(json_object_get(counts, "tickets"), i, row)
+		emit(b,
+		     "tether_relay_tickets{status=\"%s\",source=\"%s\"} %lld\n",
+		     json_string_value(json_object_get(row, "status")),
+		     json_string_value(json_object_get(row, "source")),
+		     (long long)json_integer_value(json_object_get(row, "n")));
+	json_decref(counts);
+}
+
+static void serve_metrics(struct metrics_conn *c)
+{
+	struct relay *r = c->relay;
+	struct tether_buf *b = tether_buf_new(METRICS_BODY_MAX);
+
+	if (b == NULL) {
+		respond(c, 503, "Service Unavailable", "text/plain", NULL);
+		return;
+	}
+	peer_metrics(r, b);
+	channel_metrics(r, b);
+	store_metrics(r, b);
+	counter(b, "tether_relay_handshakes_total",
+		"TLS handshakes completed.", r->stats.handshakes);
+	counter(b, "tether_relay_handshake_failures_total",
+		"Connections that failed before TLS was up.",
+		r->stats.handshake_failures);
+	counter(b, "tether_relay_auth_failures_total",
+		"Consoles refused for a bad token.", r->stats.auth_failures);
+	counter(b, "tether_relay_code_failures_total",
+		"Failed joins and resumes (wrong, expired or used codes).",
+		r->stats.code_failures);
+	counter(b, "tether_relay_pake_failures_total",
+		"Key confirmations that failed (wrong code).",
+		r->stats.pake_failures);
+	counter(b, "tether_relay_protocol_errors_total",
+		"Peers closed for breaking the protocol.",
+		r->stats.protocol_errors);
+	counter(b, "tether_relay_forwarded_bytes_total",
+		"Sealed channel bytes forwarded.", r->stats.bytes_forwarded);
+	counter(b, "tether_relay_forwarded_frames_total",
+		"Sealed channel frames forwarded.", r->stats.frames_forwarded);
+	respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+	tether_buf_free(b);
+}
+
+static int on_url(http_parser *hp, const char *at, size_t len)
+{
+	struct metrics_conn *c = hp->data;
+
+	if (len >= sizeof(c->url) - c->url_len) {
+		c->url_too_long = true;
+		return 1;
+	}
+	memcpy(c->url + c->url_len, at, len);
+	c->url_len += len;
+	c->url[c->url_len] = '\0';
+	return 0;
+}
+
+static int on_message_complete(http_parser *hp)
+{
+	struct metrics_conn *c = hp->data;
+	char *q = strchr(c->url, '?');
+
+	if (q != NULL)
+		*q = '\0';
+	if (hp->method != HTTP_GET && hp->method != HTTP_HEAD)
+		respond(c, 405, "Method Not Allowed", "text/plain", NULL);
+	else if (strcmp(c->url, "/metrics") == 0)
+		serve_metrics(c);
+	else if (strcmp(c->url, "/healthz") == 0)
+		respond(c, 200, "ok", "text/plain", NULL);
+	else
+		respond(c, 404, "Not Found", "text/plain", NULL);
+	/* One request per connection: stop the parser here. */
+	return 1;
+}
+
+static const http_parser_settings settings = {
+	.on_url = on_url,
+	.on_message_complete = on_message_complete,
+};
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char rbuf[4096];
+
+	(void)h;
+	(void)suggested;
+	*buf = uv_buf_init(rbuf, sizeof(rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct metrics_conn *c = s->data;
+	size_t done;
+
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	if (n == 0 || c->answered)
+		return;
+	c->received += (size_t)n;
+	done = http_parser_execute(&c->parser, &settings, buf->base,
+				   (size_t)n);
+	if (c->answered)
+		return;
+	if (c->url_too_long)
+		respond(c, 414, "URI Too Long", "text/plain", NULL);
+	else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || done != (size_t)n)
+		respond(c, 400, "Bad Request", "text/plain", NULL);
+	else if (c->received > METRICS_REQUEST_MAX)
+		respond(c, 431, "Request Header Fields Too Large",
+			"text/plain", NULL);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct metrics_conn *c = t->data;
+
+	if (!c->answered)
+		respond(c, 408, "Request Timeout", "text/plain", NULL);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct relay *r = server->data;
+	struct metrics_conn *c;
+
+	if (status < 0)
+		return;
+	c = tether_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return;
+	c->relay = r;
+	c->out = tether_buf_new(METRICS_BODY_MAX + 1024);
+	uv_tcp_init(server->loop, &c->tcp);
+	uv_timer_init(server->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->handles = 2;
+	if (c->out == NULL || uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+		conn_close(c);
+		return;
+	}
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	uv_timer_start(&c->timer, on_timeout, METRICS_TIMEOUT_MS, 0);
+	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+int relay_metrics_start(struct relay *r, const char *listen, bool required)
+{
+	struct sockaddr_storage ss;
+	char where[96];
+	int rc;
+
+	if (relay_parse_listen(listen, &ss) != 0) {
+		fprintf(stderr, "tether-relay: bad --metrics-listen address "
+				"'%s' (want HOST:PORT or off)\n", listen);
+		return TETHER_ERR_INVALID;
+	}
+	uv_tcp_init(r->loop, &r->metrics);
+	r->metrics.data = r;
+	r->metrics_on = true;
+	if ((rc = uv_tcp_bind(&r->metrics, (struct sockaddr *)&ss, 0)) != 0 ||
+	    (rc = uv_listen((uv_stream_t *)&r->metrics, 64, on_connection)) !=
+		    0) {
+		if (required) {
+			fprintf(stderr, "tether-relay: cannot serve metrics "
+					"on %s: %s\n", listen, uv_strerror(rc));
+			return TETHER_ERR_SYS;
+		}
+		tether_log_warn("metrics disabled: cannot listen on %s: %s",
+				listen, uv_strerror(rc));
+		uv_close((uv_handle_t *)&r->metrics, NULL);
+		r->metrics_on = false;
+		return TETHER_OK;
+	}
+	relay_sockname(&r->metrics, where, sizeof(where));
+	printf("tether-relay metrics on http://%s/metrics\n", where);
+	fflush(stdout);
+	return TETHER_OK;
+}
