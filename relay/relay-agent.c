@@ -62,41 +62,6 @@ void relay_session_end(struct relay *r, struct relay_session *s,
 	session_free(r, s);
 }
 
-/* The rate slot for an address ("ip:port" -> ip); oldest slot recycled. */
-static struct relay_rate *rate_slot(struct relay *r, const char *addr)
-{
-	struct relay_rate *best = &r->rates[0];
-	char ip[48];
-	const char *colon = strrchr(addr, ':');
-	size_t n = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
-	unsigned i;
-
-	if (n >= sizeof(ip))
-		n = sizeof(ip) - 1;
-	memcpy(ip, addr, n);
-	ip[n] = '\0';
-	for (i = 0; i < RELAY_RATE_SLOTS; i++) {
-		if (strcmp(r->rates[i].addr, ip) == 0)
-			return &r->rates[i];
-		if (r->rates[i].window_start < best->window_start)
-			best = &r->rates[i];
-	}
-	memset(best, 0, sizeof(*best));
-	snprintf(best->addr, sizeof(best->addr), "%s", ip);
-	return best;
-}
-
-static bool rate_limited(struct relay *r, const char *addr)
-{
-	struct relay_rate *s = rate_slot(r, addr);
-
-	if (relay_now_ms() - s->window_start > RELAY_JOIN_WINDOW_MS) {
-		s->window_start = relay_now_ms();
-		s->fails = 0;
-	}
-	return s->fails >= RELAY_JOIN_FAILS_MAX;
-}
-
 /* A new in-memory session, linked into the relay's list; NULL on no memory. */
 static struct relay_session *session_add(struct relay *r,
 					 const struct tether_store_session *ss)
@@ -117,7 +82,7 @@ static void join_failed(struct relay_peer *p, int64_t ticket_id,
 			int64_t session_id, const char *nameplate,
 			const char *why)
 {
-	rate_slot(p->relay, p->addr)->fails++;
+	relay_rate_fail(p->relay, p->addr);
 	p->relay->stats.code_failures++;
 	relay_audit(p->relay, "agent", ticket_id, session_id, "join_failed",
 		    json_pack("{s:s, s:s, s:s}", "nameplate", nameplate, "addr",
@@ -138,7 +103,7 @@ static void join(struct relay_peer *p, json_t *msg)
 		relay_drop(p, TETHER_ERR_PROTOCOL, "already joined");
 		return;
 	}
-	if (rate_limited(r, p->addr)) {
+	if (relay_rate_limited(r, p->addr)) {
 		relay_drop(p, TETHER_ERR_LIMIT,
 			   "too many attempts, wait a minute");
 		return;
@@ -237,7 +202,7 @@ static void resume(struct relay_peer *p, json_t *msg)
 	json_int_t sid = 0;
 	bool ok;
 
-	if (p->session != NULL || rate_limited(r, p->addr)) {
+	if (p->session != NULL || relay_rate_limited(r, p->addr)) {
 		relay_drop(p, TETHER_ERR_LIMIT, "too many attempts, wait a "
 			   "minute");
 		return;
@@ -270,6 +235,11 @@ static void resume(struct relay_peer *p, json_t *msg)
 		s->pake_sent = true;
 	} else if (s->agent != NULL) {
 		/* The old connection is dead but not yet noticed. */
+		if (s->confirmer != NULL)
+			relay_reply_err(s->confirmer, s->confirm_id, "no_agent",
+					"the agent reconnected; try again");
+		s->confirmer = NULL;
+		s->confirm_pending = false;
 		s->agent->session = NULL;
 		relay_channels_close_peer(r, s->agent, "agent reconnected");
 		relay_drop(s->agent, TETHER_ERR_CLOSED, "replaced by a new "
@@ -291,27 +261,35 @@ static void confirmed(struct relay_peer *p, json_t *msg)
 	struct relay_peer *c;
 	int ok = 0;
 
-	if (s == NULL || s->confirmer == NULL ||
+	if (s == NULL || !s->confirm_pending ||
 	    json_unpack(msg, "{s:b}", "ok", &ok) != 0) {
 		relay_drop(p, TETHER_ERR_PROTOCOL, "unexpected confirmed");
 		return;
 	}
+	/*
+	 * The console may have gone meanwhile; the agent's verdict still
+	 * stands and is recorded.
+	 */
 	c = s->confirmer;
 	s->confirmer = NULL;
+	s->confirm_pending = false;
 	if (ok) {
 		tether_store_session_set_state(r->store, s->id, "paired");
 		relay_audit(r, "agent", s->ticket_id, s->id, "paired",
 			    json_pack("{s:s, s:s}", "nameplate", s->nameplate,
-				      "technician", c->tech.name));
-		relay_reply_ok(c, s->confirm_id, NULL);
+				      "technician",
+				      c != NULL ? c->tech.name : "?"));
+		if (c != NULL)
+			relay_reply_ok(c, s->confirm_id, NULL);
 		return;
 	}
 	r->stats.pake_failures++;
 	relay_audit(r, "agent", s->ticket_id, s->id, "pake_failed",
 		    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by",
 			      "agent"));
-	relay_reply_err(c, s->confirm_id, "pake_failed",
-			"key confirmation failed: wrong code?");
+	if (c != NULL)
+		relay_reply_err(c, s->confirm_id, "pake_failed",
+				"key confirmation failed: wrong code?");
 	relay_session_end(r, s, "burned", "wrong code");
 }
 
@@ -381,9 +359,14 @@ static void agent_close(struct relay_peer *p, json_t *msg)
 {
 	struct relay_channel *c = agent_channel(p, msg);
 
-	if (c != NULL)
-		relay_channel_close(p->relay, c, "closed by the agent", true,
-				    false);
+	if (c == NULL)
+		return;
+	/* A console still waiting for "opened" must get an answer. */
+	if (!c->opened && c->console != NULL)
+		relay_reply_err(c->console, c->open_id, "state",
+				"the agent closed the channel");
+	relay_channel_close(p->relay, c, "closed by the agent", c->opened,
+			    false);
 }
 
 static void session_over(struct relay_peer *p, const char *state,
@@ -407,13 +390,18 @@ void relay_agent_gone(struct relay_peer *p)
 		return;
 	s->agent = NULL;
 	p->session = NULL;
-	if (s->confirmer != NULL) {
+	if (s->confirmer != NULL)
 		relay_reply_err(s->confirmer, s->confirm_id, "no_agent",
 				"the agent went away");
-		s->confirmer = NULL;
-	}
+	s->confirmer = NULL;
+	s->confirm_pending = false;
 	if (!s->pake_sent) {
-		/* A code works once: a claim that went nowhere burns it. */
+		/*
+		 * A code works once: a claim that went nowhere burns it, and
+		 * counts as a failed attempt so that burning codes is no
+		 * cheaper than guessing them.
+		 */
+		relay_rate_fail(p->relay, p->addr);
 		relay_audit(p->relay, "agent", s->ticket_id, s->id,
 			    "join_abandoned", NULL);
 		relay_session_end(p->relay, s, "burned", "join abandoned");

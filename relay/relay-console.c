@@ -373,10 +373,17 @@ static void confirm(struct request *q)
 				"another console is confirming this session");
 		return;
 	}
+	if (s->confirm_pending) {
+		relay_reply_err(q->p, q->id, "state",
+				"a confirmation is already under way");
+		return;
+	}
 	s->confirmer = q->p;
 	s->confirm_id = q->id;
+	s->confirm_pending = true;
 	relay_send(s->agent, json_pack("{s:s, s:s}", "t", "confirm", "conf",
 				       conf));
+	relay_hold_while_full(q->p, s->agent);
 }
 
 static void pake_failed(struct request *q)
@@ -412,6 +419,11 @@ static void open_channel(struct request *q)
 	s = want_session(q, "paired");
 	if (s == NULL)
 		return;
+	if (relay_channels_pending(q->r, s->id) >= RELAY_PENDING_OPENS_MAX) {
+		relay_reply_err(q->p, q->id, "limit",
+				"too many channels waiting for the agent");
+		return;
+	}
 	c = relay_channel_new(q->r, kind, q->p, s->agent, s->id, s->ticket_id);
 	if (c == NULL) {
 		relay_reply_err(q->p, q->id, "limit", "no more channels");
@@ -422,6 +434,7 @@ static void open_channel(struct request *q)
 				       "open", "channel", (json_int_t)c->id,
 				       "kind", kind, "nonce", nonce,
 				       "technician", q->p->tech.name));
+	relay_hold_while_full(q->p, s->agent);
 }
 
 static void close_channel(struct request *q)

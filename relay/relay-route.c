@@ -157,10 +157,28 @@ void relay_forward(struct relay_peer *from, const struct tether_frame *f)
 		return;
 	r->stats.frames_forwarded++;
 	r->stats.bytes_forwarded += f->len;
-	if (tether_link_over_high_water(to->link) && from->link != NULL) {
-		from->blocked_on = to;
-		tether_link_pause(from->link);
-	}
+	relay_hold_while_full(from, to);
+}
+
+unsigned relay_channels_pending(struct relay *r, int64_t session_id)
+{
+	struct relay_channel *c;
+	unsigned i, n = 0;
+
+	for (i = 0; i < RELAY_CHANNEL_BUCKETS; i++)
+		for (c = r->channels[i]; c != NULL; c = c->next)
+			if (c->session_id == session_id && !c->opened)
+				n++;
+	return n;
+}
+
+void relay_hold_while_full(struct relay_peer *from, struct relay_peer *to)
+{
+	if (to == NULL || to->link == NULL || from->link == NULL ||
+	    !tether_link_over_high_water(to->link))
+		return;
+	from->blocked_on = to;
+	tether_link_pause(from->link);
 }
 
 void relay_drained(struct relay_peer *p)
@@ -171,6 +189,7 @@ void relay_drained(struct relay_peer *p)
 		if (q->blocked_on != p)
 			continue;
 		q->blocked_on = NULL;
+		q->last_seen = relay_now_ms();
 		if (q->link != NULL)
 			tether_link_resume(q->link);
 	}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <tether/alloc.h>
 #include <tether/crypto.h>
@@ -33,10 +34,17 @@ void relay_send(struct relay_peer *p, json_t *msg)
 void relay_reply_ok(struct relay_peer *p, int64_t id, json_t *fields)
 {
 	json_t *m = fields != NULL ? fields : json_object();
+	int rc = TETHER_ERR_CLOSED;
 
 	json_object_set_new(m, "t", json_string("ok"));
 	json_object_set_new(m, "id", json_integer(id));
-	relay_send(p, m);
+	if (p->link != NULL && tether_link_is_open(p->link))
+		rc = tether_link_send_json(p->link, m);
+	json_decref(m);
+	/* Never leave a request unanswered, even when the answer is huge. */
+	if (rc == TETHER_ERR_TOO_LARGE)
+		relay_reply_err(p, id, "limit",
+				"the answer is over 256 KiB; narrow the request");
 }
 
 void relay_reply_err(struct relay_peer *p, int64_t id, const char *code,
@@ -158,6 +166,14 @@ static int handle_hello(struct relay_peer *p, json_t *msg)
 	}
 	if (strcmp(role, "console") != 0 || token == NULL)
 		return TETHER_ERR_PROTOCOL;
+	/* Token guessing costs a slot in the same limiter as code guessing,
+	 * and a throttled source writes no audit rows. */
+	if (relay_rate_limited(r, p->addr)) {
+		r->stats.auth_failures++;
+		relay_drop(p, TETHER_ERR_LIMIT,
+			   "too many attempts, wait a minute");
+		return TETHER_ERR_LIMIT;
+	}
 	/* tt_<id>_<secret>: look the id up, compare the secret's hash. */
 	if (strncmp(token, "tt_", 3) != 0)
 		goto bad_token;
@@ -184,6 +200,7 @@ welcome:
 bad_token:
 	memset(&p->tech, 0, sizeof(p->tech));
 	r->stats.auth_failures++;
+	relay_rate_fail(r, p->addr);
 	relay_audit(r, relay_actor(p, actor, sizeof(actor)), 0, 0,
 		    "auth_failed", json_pack("{s:s}", "addr", p->addr));
 	relay_drop(p, TETHER_ERR_AUTH, "invalid token");
@@ -287,8 +304,11 @@ static void on_connection(uv_stream_t *server, int status)
 		r->peers->prev = p;
 	r->peers = p;
 	r->npeers++;
-	if (r->npeers > RELAY_MAX_PEERS || r->stopping)
+	if (r->npeers > r->max_peers || r->stopping)
 		relay_drop(p, TETHER_ERR_LIMIT, "relay is full");
+	else if (relay_too_many_from(r, p->addr))
+		relay_drop(p, TETHER_ERR_LIMIT,
+			   "too many connections from your address");
 }
 
 static void on_tick(uv_timer_t *t)
@@ -300,9 +320,15 @@ static void on_tick(uv_timer_t *t)
 	for (p = r->peers; p != NULL; p = p->next) {
 		if (p->link == NULL)
 			continue;
+		/* We stopped reading a paused peer: its silence is ours. */
+		if (p->blocked_on != NULL)
+			p->last_seen = now;
 		if (p->role == RELAY_PEER_NEW &&
 		    now - p->connected_at > RELAY_HELLO_TIMEOUT_MS)
 			relay_drop(p, TETHER_ERR_PROTOCOL, "no hello in time");
+		else if (p->role == RELAY_PEER_AGENT && p->session == NULL &&
+			 now - p->connected_at > RELAY_JOIN_TIMEOUT_MS)
+			relay_drop(p, TETHER_ERR_PROTOCOL, "no join in time");
 		else if (now - p->last_seen > r->idle_timeout_ms)
 			relay_drop(p, TETHER_ERR_CLOSED, "idle timeout");
 	}
@@ -402,6 +428,26 @@ static int start_listener(struct relay *r, const char *listen,
 	return TETHER_OK;
 }
 
+/*
+ * Raises the descriptor limit as far as allowed and keeps the peer cap
+ * below it, so that "relay is full" is said before accept() starts failing.
+ */
+static unsigned peer_capacity(void)
+{
+	struct rlimit rl;
+	rlim_t room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 512;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	room = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
+	return room < RELAY_MAX_PEERS ? (unsigned)room : RELAY_MAX_PEERS;
+}
+
 int relay_run(const struct relay_opts *o)
 {
 	const char *data_dir = o->data_dir;
@@ -411,6 +457,7 @@ int relay_run(const struct relay_opts *o)
 
 	memset(&r, 0, sizeof(r));
 	r.loop = uv_default_loop();
+	r.max_peers = peer_capacity();
 	r.idle_timeout_ms = (uint64_t)o->idle_s * 1000;
 	r.next_channel = 1;
 	snprintf(db, sizeof(db), "%s/tether.db", data_dir);

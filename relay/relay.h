@@ -51,6 +51,7 @@ struct relay_session {
 	struct relay_peer *agent;    /* NULL while disconnected */
 	struct relay_peer *confirmer; /* console waiting on "confirmed" */
 	int64_t confirm_id;
+	bool confirm_pending;	      /* cA sent to the agent, no answer yet */
 	struct relay_session *next;
 };
 
@@ -74,7 +75,12 @@ struct relay_channel {
 #define RELAY_JOIN_WINDOW_MS 60000
 #define RELAY_RATE_SLOTS 256
 #define RELAY_HELLO_TIMEOUT_MS 10000
+/* An agent must join or resume this soon after hello. */
+#define RELAY_JOIN_TIMEOUT_MS 10000
 #define RELAY_MAX_PEERS 20000
+#define RELAY_PEERS_PER_ADDR 256
+/* Channels a session may have waiting for the agent's "opened". */
+#define RELAY_PENDING_OPENS_MAX 16
 
 struct relay_rate {
 	char addr[48];
@@ -111,6 +117,7 @@ struct relay {
 	struct relay_channel *channels[RELAY_CHANNEL_BUCKETS];
 	uint32_t next_channel;
 	struct relay_rate rates[RELAY_RATE_SLOTS];
+	unsigned max_peers; /* RELAY_MAX_PEERS, less if descriptors are few */
 	uint64_t idle_timeout_ms;
 	bool stopping;
 };
@@ -151,6 +158,11 @@ struct relay_session *relay_session_find(struct relay *r, int64_t id);
 void relay_session_end(struct relay *r, struct relay_session *s,
 		       const char *state, const char *reason);
 
+/* relay-limit.c */
+bool relay_rate_limited(struct relay *r, const char *addr);
+void relay_rate_fail(struct relay *r, const char *addr);
+bool relay_too_many_from(struct relay *r, const char *addr);
+
 /* relay-metrics.c */
 int relay_metrics_start(struct relay *r, const char *listen, bool required);
 
@@ -166,6 +178,9 @@ void relay_channel_close(struct relay *r, struct relay_channel *c,
 void relay_channels_close_peer(struct relay *r, struct relay_peer *p,
 			       const char *reason);
 void relay_forward(struct relay_peer *from, const struct tether_frame *f);
+unsigned relay_channels_pending(struct relay *r, int64_t session_id);
+/* Pauses from while to's output queue is over the high-water mark. */
+void relay_hold_while_full(struct relay_peer *from, struct relay_peer *to);
 void relay_drained(struct relay_peer *p);
 
 #endif /* TETHER_RELAY_H */

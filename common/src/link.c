@@ -552,6 +552,9 @@ struct tether_link *tether_link_accept(uv_stream_t *server,
 	if (l == NULL)
 		return NULL;
 	if (uv_accept(server, (uv_stream_t *)&l->tcp) != 0) {
+		/* The caller never sees this link: no callback may reach it. */
+		l->cbs.on_close = NULL;
+		l->data = NULL;
 		tether_link_close(l, TETHER_ERR_SYS);
 		return NULL;
 	}

@@ -56,6 +56,34 @@ Test(auth, bad_token, .timeout = 60)
 	h_relay_stop(&r);
 }
 
+/*
+ * Token guessing is throttled per address like code guessing, and a
+ * throttled source writes no more audit rows (the table is append-only).
+ */
+Test(auth, token_guessing_is_throttled, .timeout = 60)
+{
+	char token[128];
+	struct h_relay r;
+	struct h_res res;
+	int i;
+
+	h_relay_up(&r, NULL);
+	for (i = 0; i < 5; i++) {
+		snprintf(token, sizeof(token), "tt_1_%064d", i);
+		h_console(&res, NULL, "login", r.addr, "--token", token,
+			  "--fingerprint", r.fingerprint, NULL);
+		h_expect_fail(&res, 255, "invalid token", "a wrong token");
+		h_res_free(&res);
+	}
+	h_console(&res, NULL, "login", r.addr, "--token", token,
+		  "--fingerprint", r.fingerprint, NULL);
+	h_expect_fail(&res, 255, "too many attempts",
+		      "the sixth wrong token in a minute");
+	h_res_free(&res);
+	cr_assert(h_relay_alive(&r));
+	h_relay_stop(&r);
+}
+
 Test(auth, revoked_token, .timeout = 60)
 {
 	struct h_relay r;

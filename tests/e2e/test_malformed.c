@@ -448,6 +448,37 @@ Test(malformed, silent_client, .timeout = 60)
 		      "silent client");
 }
 
+/*
+ * An agent that says hello and then only pings must join (or resume) in
+ * time: otherwise one address could hold connections open forever.
+ */
+Test(malformed, agent_that_never_joins, .timeout = 60)
+{
+	int64_t deadline;
+	bool closed = false;
+	struct h_relay r;
+	struct raw c;
+	char why[256];
+
+	up(&r);
+	cr_assert(raw_tether(&c, r.port), "TLS handshake failed");
+	cr_assert(raw_ctrl(&c, "{\"t\":\"hello\",\"role\":\"agent\","
+			       "\"version\":1}"));
+	deadline = now_ms() + 25000;
+	while (!closed && now_ms() < deadline) {
+		if (!raw_ctrl(&c, "{\"t\":\"ping\"}"))
+			break;
+		closed = raw_read_until_close(&c, 1000);
+	}
+	cr_assert(closed, "an agent that never joins is still connected");
+	cr_assert(got_error_frame(&c, why, sizeof(why)) &&
+			  strstr(why, "join") != NULL,
+		  "no ERROR frame naming the join timeout");
+	raw_free(&c);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
 static void check_handshake_fails(int max_version, const unsigned char *alpn,
 				  unsigned alpn_len, const char *what)
 {
