@@ -232,6 +232,9 @@ Test(metrics, counts_a_session, .timeout = 120)
 Test(metrics, bad_requests_get_4xx, .timeout = 120)
 {
 	static const char big_header[] = "GET /metrics HTTP/1.1\r\nX-Pad: ";
+	static const char post[] =
+		"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+	static const char garbage[] = "\x16\x03\x01garbage\r\n\r\n";
 	char url[1200], *req, *body;
 	struct metered m;
 	size_t n;
@@ -239,12 +242,10 @@ Test(metrics, bad_requests_get_4xx, .timeout = 120)
 	start(&m);
 	cr_assert_eq(get(&m, "/nope", &body), 404, "%s", body);
 	free(body);
-	cr_assert_eq(http(&m, "POST /metrics HTTP/1.1\r\nContent-Length: 0"
-			      "\r\n\r\n", 45, &body),
-		     405, "%s", body);
+	cr_assert_eq(http(&m, post, sizeof(post) - 1, &body), 405, "%s", body);
 	free(body);
-	cr_assert_eq(http(&m, "\x16\x03\x01garbage\r\n\r\n", 19, &body), 400,
-		     "%s", body);
+	cr_assert_eq(http(&m, garbage, sizeof(garbage) - 1, &body), 400, "%s",
+		     body);
 	free(body);
 	memset(url, 'a', sizeof(url) - 1);
 	url[0] = '/';
