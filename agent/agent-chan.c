@@ -1,9 +1,15 @@
 /*
- * Exec channels, agent side (docs/protocol.md, "Key schedule and sealed
- * messages"): the relay's open and close, the sealed messages of each
- * channel, and the flow between a channel's credit windows and its command.
- * The command itself lives in agent-exec.c behind struct agent_proc.
+ * Exec and shell channels, agent side (docs/protocol.md, "Key schedule and
+ * sealed messages"): the relay's open and close, the sealed messages of
+ * each channel, and the flow between a channel's credit windows and its
+ * child.  The child itself lives in agent-exec.c (pipes: commands, and
+ * shells without a terminal) behind struct agent_proc, or in agent-pty.c
+ * (shells on a pseudo-terminal) behind struct agent_pty.
  */
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <tether/alloc.h>
@@ -15,16 +21,23 @@
 
 #include "agent.h"
 
-/* Bounds on an EXEC request, well inside one frame anyway. */
+/* Bounds on an EXEC or SHELL request, well inside one frame anyway. */
 #define EXEC_ARGC_MAX 4096
 #define EXEC_ARG_MAX (64u * 1024)
+#define SHELL_TERM_MAX 256
 /* How much of the command line the customer sees. */
 #define SHOW_ARGV_MAX 1024
+#define REASON_MAX 128
 
 enum chan_state {
-	CH_WAIT_EXEC, /* opened, the console's EXEC not in yet */
-	CH_RUNNING,   /* the command runs */
-	CH_DONE,      /* our CLOSE is sent (or never will be) */
+	CH_WAIT_START, /* opened, the console's EXEC or SHELL not in yet */
+	CH_RUNNING,    /* the command or shell runs */
+	CH_DONE,       /* our CLOSE is sent (or never will be) */
+};
+
+enum chan_kind {
+	KIND_EXEC,
+	KIND_SHELL,
 };
 
 struct agent_chan {
@@ -32,7 +45,10 @@ struct agent_chan {
 	struct agent *a;
 	uint32_t id;
 	struct tether_chan *tc;
-	struct agent_proc *proc; /* until its on_closed */
+	enum chan_kind kind;
+	/* The child, until its on_closed: on pipes, or on a terminal. */
+	struct agent_proc *proc;
+	struct agent_pty *pty;
 	enum chan_state state;
 	bool dead; /* the relay forgot it, or the link is gone: send nothing */
 	bool eof[3];
@@ -40,6 +56,20 @@ struct agent_chan {
 	int how;
 	uint32_t value;
 	char technician[AGENT_NAME_MAX];
+	/* A shell the customer was told about, for the closing line. */
+	bool shell_shown;
+	uint64_t started_ms;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+};
+
+/* A SHELL request. */
+struct shell_req {
+	uint8_t flags;
+	char *term;
+	uint16_t cols;
+	uint16_t rows;
+	char **argv; /* NULL-terminated; empty for the login shell */
 };
 
 static struct agent_chan *find(struct agent *a, uint32_t id)
@@ -50,6 +80,35 @@ static struct agent_chan *find(struct agent *a, uint32_t id)
 		if (ch->id == id)
 			return ch;
 	return NULL;
+}
+
+/* The child, whichever kind it is: small dispatchers. */
+static bool has_child(const struct agent_chan *ch)
+{
+	return ch->proc != NULL || ch->pty != NULL;
+}
+
+static void child_set_credit(struct agent_chan *ch, size_t credit)
+{
+	if (ch->pty != NULL)
+		agent_pty_set_credit(ch->pty, credit);
+	else if (ch->proc != NULL)
+		agent_proc_set_credit(ch->proc, credit);
+}
+
+static int child_write(struct agent_chan *ch, const void *data, size_t len)
+{
+	if (ch->pty != NULL)
+		return agent_pty_write(ch->pty, data, len);
+	return agent_proc_write(ch->proc, data, len);
+}
+
+static void child_close_stdin(struct agent_chan *ch)
+{
+	if (ch->pty != NULL)
+		agent_pty_close_stdin(ch->pty);
+	else if (ch->proc != NULL)
+		agent_proc_close_stdin(ch->proc);
 }
 
 static void chan_free(struct agent_chan *ch)
@@ -117,12 +176,29 @@ static void send_error(struct agent_chan *ch, const char *reason)
 	tether_buf_free(b);
 }
 
-/* Forgets the channel: stops its command; freed once that is gone. */
+/* "shell closed after ...", once per shell the customer was told of. */
+static void shell_closed(struct agent_chan *ch)
+{
+	uint64_t secs;
+
+	if (!ch->shell_shown)
+		return;
+	ch->shell_shown = false;
+	secs = (uv_now(ch->a->loop) - ch->started_ms) / 1000;
+	agent_say("shell closed after %" PRIu64 " s (%" PRIu64
+		  " bytes in, %" PRIu64 " bytes out)",
+		  secs, ch->bytes_in, ch->bytes_out);
+}
+
+/* Forgets the channel: stops its child; freed once that is gone. */
 static void chan_drop(struct agent_chan *ch)
 {
 	ch->dead = true;
 	ch->state = CH_DONE;
-	if (ch->proc != NULL)
+	shell_closed(ch);
+	if (ch->pty != NULL)
+		agent_pty_kill(ch->pty);
+	else if (ch->proc != NULL)
 		agent_proc_kill(ch->proc);
 	else
 		chan_free(ch);
@@ -145,12 +221,12 @@ static void update_credit(struct agent_chan *ch)
 	struct tether_link *l = ch->a->link;
 	size_t credit = 0;
 
-	if (ch->proc == NULL || ch->state != CH_RUNNING)
+	if (!has_child(ch) || ch->state != CH_RUNNING)
 		return;
 	if (!ch->dead && l != NULL && tether_link_is_open(l) &&
 	    !tether_link_over_high_water(l))
 		credit = tether_chan_send_window(ch->tc);
-	agent_proc_set_credit(ch->proc, credit);
+	child_set_credit(ch, credit);
 }
 
 /* EXIT, CLOSE and the control close, once the command is all done. */
@@ -167,7 +243,9 @@ static void maybe_done(struct agent_chan *ch)
 	exit_body[2] = (uint8_t)(ch->value >> 16);
 	exit_body[3] = (uint8_t)(ch->value >> 8);
 	exit_body[4] = (uint8_t)ch->value;
-	if (ch->how == 0)
+	if (ch->kind == KIND_SHELL)
+		shell_closed(ch);
+	else if (ch->how == 0)
 		agent_say("command exited with status %u", ch->value);
 	else
 		agent_say("command killed by signal %u", ch->value);
@@ -194,6 +272,10 @@ static void proc_output(void *ctx, enum agent_stream s, const uint8_t *data,
 			chan_fail(ch, "cannot send output");
 		return;
 	}
+	ch->bytes_out += len;
+	/* The customer sees what the technician sees, as it goes. */
+	if (ch->kind == KIND_SHELL)
+		agent_term_view(data, len);
 	update_credit(ch);
 }
 
@@ -231,6 +313,7 @@ static void proc_closed(void *ctx)
 	struct agent_chan *ch = ctx;
 
 	ch->proc = NULL;
+	ch->pty = NULL;
 	chan_free(ch);
 }
 
@@ -319,10 +402,13 @@ static void show_argv(char *const argv[], char *out, size_t outlen)
 /*
  * What a shell says when it cannot run a command, sent as the command's
  * stderr, then status 127 (not found) or 126 (found but not runnable).
+ * A terminal in raw mode on the console needs the carriage return.
  */
-static void spawn_failed(struct agent_chan *ch, const char *cmd, int err)
+static void spawn_failed(struct agent_chan *ch, const char *cmd, int err,
+			 bool pty)
 {
 	const char *why = strerror(-err);
+	const char *nl = pty ? "\r\n" : "\n";
 	uint32_t status = err == UV_ENOENT ? 127 : 126;
 	size_t cmdlen = strnlen(cmd, 256);
 	uint8_t exit_body[5] = {0, 0, 0, 0, (uint8_t)status};
@@ -335,7 +421,7 @@ static void spawn_failed(struct agent_chan *ch, const char *cmd, int err)
 	    tether_buf_put(b, cmd, cmdlen) == 0 &&
 	    tether_buf_put(b, ": ", 2) == 0 &&
 	    tether_buf_put(b, why, strlen(why)) == 0 &&
-	    tether_buf_put(b, "\n", 1) == 0 &&
+	    tether_buf_put(b, nl, strlen(nl)) == 0 &&
 	    tether_buf_len(b) <= tether_chan_send_window(ch->tc))
 		chan_send(ch, TETHER_MSG_STDERR, tether_buf_ptr(b),
 			  tether_buf_len(b));
@@ -345,7 +431,10 @@ static void spawn_failed(struct agent_chan *ch, const char *cmd, int err)
 	chan_send(ch, TETHER_MSG_EXIT, exit_body, sizeof(exit_body));
 	chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
 	send_ctrl(ch->a, "close", ch->id, NULL);
-	agent_say("command exited with status %u", status);
+	if (ch->kind == KIND_SHELL)
+		shell_closed(ch);
+	else
+		agent_say("command exited with status %u", status);
 	ch->state = CH_DONE;
 	chan_free(ch);
 }
@@ -353,6 +442,7 @@ static void spawn_failed(struct agent_chan *ch, const char *cmd, int err)
 static void handle_exec(struct agent_chan *ch, const uint8_t *body, size_t len)
 {
 	char shown[SHOW_ARGV_MAX];
+	struct agent_spawn sp;
 	char **argv = NULL;
 	int r;
 
@@ -362,9 +452,12 @@ static void handle_exec(struct agent_chan *ch, const uint8_t *body, size_t len)
 	}
 	show_argv(argv, shown, sizeof(shown));
 	agent_say("%s runs: %s", ch->technician, shown);
-	r = agent_proc_spawn(ch->a->loop, argv, &proc_cbs, ch, &ch->proc);
+	sp.file = argv[0];
+	sp.argv = argv;
+	sp.stop_signal = SIGTERM;
+	r = agent_proc_spawn(ch->a->loop, &sp, &proc_cbs, ch, &ch->proc);
 	if (r != 0) {
-		spawn_failed(ch, argv[0], r);
+		spawn_failed(ch, argv[0], r, false);
 		goto out;
 	}
 	ch->state = CH_RUNNING;
@@ -373,44 +466,188 @@ out:
 	free_argv(argv);
 }
 
+static void free_shell_req(struct shell_req *req)
+{
+	tether_free(req->term);
+	free_argv(req->argv);
+	req->term = NULL;
+	req->argv = NULL;
+}
+
+/*
+ * SHELL body: u8 flags, cstring TERM, u16 cols, u16 rows, u32 argc, argc
+ * cstrings.  Unknown flags are refused: they would change what runs.
+ */
+static int parse_shell(const uint8_t *body, size_t len, struct shell_req *req)
+{
+	struct tether_buf *b;
+	uint32_t argc, i;
+	int r;
+
+	memset(req, 0, sizeof(*req));
+	b = tether_buf_from(body, len);
+	if (b == NULL)
+		return TETHER_ERR_NOMEM;
+	if ((r = tether_buf_get_u8(b, &req->flags)) != 0 ||
+	    (r = tether_buf_get_cstring(b, &req->term, NULL, SHELL_TERM_MAX)) !=
+		0 ||
+	    (r = tether_buf_get_u16(b, &req->cols)) != 0 ||
+	    (r = tether_buf_get_u16(b, &req->rows)) != 0 ||
+	    (r = tether_buf_get_u32(b, &argc)) != 0)
+		goto out;
+	if ((req->flags & ~TETHER_SHELL_PTY) != 0 || argc > EXEC_ARGC_MAX) {
+		r = TETHER_ERR_FORMAT;
+		goto out;
+	}
+	req->argv = tether_calloc((size_t)argc + 1, sizeof(*req->argv));
+	if (req->argv == NULL) {
+		r = TETHER_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < argc; i++)
+		if ((r = tether_buf_get_cstring(b, &req->argv[i], NULL,
+						EXEC_ARG_MAX)) != 0)
+			goto out;
+	if ((r = tether_buf_get_end(b)) != 0)
+		goto out;
+	if (argc > 0 && req->argv[0][0] == '\0')
+		r = TETHER_ERR_FORMAT;
+out:
+	if (r != 0)
+		free_shell_req(req);
+	tether_buf_free(b);
+	return r;
+}
+
+static void handle_shell(struct agent_chan *ch, const uint8_t *body, size_t len)
+{
+	char shell[PATH_MAX], arg0[NAME_MAX + 2], shown[SHOW_ARGV_MAX];
+	char *login_argv[2] = {arg0, NULL};
+	struct agent_pty_opts po;
+	struct agent_spawn sp;
+	struct shell_req req;
+	char *const *argv;
+	const char *file;
+	bool pty;
+	int r;
+
+	if (parse_shell(body, len, &req) != 0) {
+		chan_fail(ch, "malformed shell request");
+		return;
+	}
+	pty = (req.flags & TETHER_SHELL_PTY) != 0;
+	if (req.argv[0] == NULL) {
+		agent_login_shell(shell, sizeof(shell), arg0, sizeof(arg0));
+		file = shell;
+		argv = login_argv;
+	} else {
+		file = req.argv[0];
+		argv = req.argv;
+	}
+	agent_say("%s opened a shell (channel %u)", ch->technician, ch->id);
+	if (req.argv[0] != NULL) {
+		show_argv(req.argv, shown, sizeof(shown));
+		agent_say("%s runs: %s", ch->technician, shown);
+	}
+	ch->shell_shown = true;
+	ch->started_ms = uv_now(ch->a->loop);
+	agent_term_shell_opened(ch->a);
+	if (pty) {
+		po.file = file;
+		po.argv = argv;
+		po.term = req.term;
+		po.cols = req.cols;
+		po.rows = req.rows;
+		r = agent_pty_spawn(ch->a->loop, &po, &proc_cbs, ch, &ch->pty);
+	} else {
+		/* Like ssh -T: pipes, stdout and stderr apart. */
+		sp.file = file;
+		sp.argv = argv;
+		sp.stop_signal = SIGHUP;
+		r = agent_proc_spawn(ch->a->loop, &sp, &proc_cbs, ch,
+				     &ch->proc);
+	}
+	if (r != 0) {
+		spawn_failed(ch, file, r, pty);
+		goto out;
+	}
+	ch->state = CH_RUNNING;
+	update_credit(ch);
+out:
+	free_shell_req(&req);
+}
+
+/* RESIZE body: u16 cols, u16 rows.  Without a terminal it means nothing. */
+static void handle_resize(struct agent_chan *ch, const uint8_t *body,
+			  size_t len)
+{
+	struct tether_buf *b = tether_buf_from(body, len);
+	uint16_t cols, rows;
+
+	if (b == NULL) {
+		chan_fail(ch, "out of memory");
+		return;
+	}
+	if (tether_buf_get_u16(b, &cols) != 0 ||
+	    tether_buf_get_u16(b, &rows) != 0 || tether_buf_get_end(b) != 0) {
+		tether_buf_free(b);
+		chan_fail(ch, "malformed resize request");
+		return;
+	}
+	tether_buf_free(b);
+	if (ch->pty != NULL && ch->state == CH_RUNNING)
+		agent_pty_resize(ch->pty, cols, rows);
+}
+
 static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		       size_t len)
 {
 	switch (msg) {
 	case TETHER_MSG_EXEC:
-		if (ch->state != CH_WAIT_EXEC)
+		if (ch->state != CH_WAIT_START || ch->kind != KIND_EXEC)
 			break;
 		handle_exec(ch, body, len);
 		return;
-	case TETHER_MSG_STDIN:
-		if (ch->state == CH_WAIT_EXEC)
+	case TETHER_MSG_SHELL:
+		if (ch->state != CH_WAIT_START || ch->kind != KIND_SHELL)
 			break;
-		if (ch->proc == NULL || ch->state != CH_RUNNING) {
+		handle_shell(ch, body, len);
+		return;
+	case TETHER_MSG_RESIZE:
+		if (ch->state == CH_WAIT_START || ch->kind != KIND_SHELL)
+			break;
+		handle_resize(ch, body, len);
+		return;
+	case TETHER_MSG_STDIN:
+		if (ch->state == CH_WAIT_START)
+			break;
+		ch->bytes_in += len;
+		if (!has_child(ch) || ch->state != CH_RUNNING) {
 			proc_written(ch, len);
 			return;
 		}
-		if (agent_proc_write(ch->proc, body, len) != 0)
+		if (child_write(ch, body, len) != 0)
 			chan_fail(ch, "out of memory");
 		return;
 	case TETHER_MSG_EOF:
-		if (len != 1 || body[0] != 0 || ch->state == CH_WAIT_EXEC)
+		if (len != 1 || body[0] != 0 || ch->state == CH_WAIT_START)
 			break;
-		if (ch->proc != NULL)
-			agent_proc_close_stdin(ch->proc);
+		/* On a terminal: no more input, but the shell goes on. */
+		child_close_stdin(ch);
 		return;
 	case TETHER_MSG_WINDOW:
 		/* tether_chan_open() has applied it. */
 		update_credit(ch);
 		return;
 	case TETHER_MSG_CLOSE:
-		if (ch->state == CH_WAIT_EXEC) {
+		if (ch->state == CH_WAIT_START) {
 			/* Nothing ran; close our direction too. */
 			chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
 			send_ctrl(ch->a, "close", ch->id, NULL);
 			chan_drop(ch);
-		} else if (ch->proc != NULL) {
+		} else {
 			/* The console sends nothing more: that is EOF. */
-			agent_proc_close_stdin(ch->proc);
+			child_close_stdin(ch);
 		}
 		return;
 	case TETHER_MSG_ERROR:
@@ -453,10 +690,13 @@ void agent_chan_frame(struct agent *a, const struct tether_frame *f)
 void agent_chan_open(struct agent *a, const json_t *msg)
 {
 	uint8_t nonce_c[TETHER_SEAL_NONCE_LEN], nonce_a[TETHER_SEAL_NONCE_LEN];
-	char hex[2 * TETHER_SEAL_NONCE_LEN + 1];
+	char hex[2 * TETHER_SEAL_NONCE_LEN + 1], denied[REASON_MAX];
+	char who[AGENT_NAME_MAX];
 	const char *kind, *nonce, *tech;
 	struct agent_chan *ch = NULL;
+	enum chan_kind k = KIND_EXEC;
 	const char *why = NULL;
+	unsigned cap = 0;
 	uint32_t id;
 	json_t *m;
 
@@ -468,14 +708,29 @@ void agent_chan_open(struct agent *a, const json_t *msg)
 		tether_log_warn("open without a valid channel ignored");
 		return;
 	}
+	agent_clean(tech != NULL ? tech : "the technician", who, sizeof(who));
+	if (kind != NULL && strcmp(kind, TETHER_KIND_EXEC) == 0) {
+		k = KIND_EXEC;
+		cap = AGENT_CAP_EXEC;
+	} else if (kind != NULL && strcmp(kind, TETHER_KIND_SHELL) == 0) {
+		k = KIND_SHELL;
+		cap = AGENT_CAP_SHELL;
+	}
 	if (kind == NULL || nonce == NULL ||
 	    tether_hex_decode(nonce, nonce_c, sizeof(nonce_c)) != 0)
 		why = "bad open request";
-	else if (strcmp(kind, "exec") != 0)
+	else if (cap == 0)
 		why = "unsupported channel kind";
 	else if (!a->have_ke || a->phase != AGENT_PH_PAIRED)
 		why = "not paired";
-	else if (find(a, id) != NULL)
+	else if ((a->caps & cap) == 0) {
+		/* Consent covers what was asked for at the invite, no more. */
+		snprintf(denied, sizeof(denied),
+			 "the customer did not allow %s", kind);
+		why = denied;
+		agent_say("%s asked for %s, which you did not allow; refused",
+			  who, k == KIND_SHELL ? "a shell" : "a command");
+	} else if (find(a, id) != NULL)
 		why = "channel in use";
 	else if (a->nchans >= AGENT_CHAN_MAX)
 		why = "too many channels";
@@ -497,9 +752,9 @@ void agent_chan_open(struct agent *a, const json_t *msg)
 	}
 	ch->a = a;
 	ch->id = id;
-	ch->state = CH_WAIT_EXEC;
-	agent_clean(tech != NULL ? tech : "the technician", ch->technician,
-		    sizeof(ch->technician));
+	ch->kind = k;
+	ch->state = CH_WAIT_START;
+	memcpy(ch->technician, who, sizeof(ch->technician));
 	ch->next = a->chans;
 	a->chans = ch;
 	a->nchans++;
@@ -521,7 +776,9 @@ void agent_chan_close(struct agent *a, const json_t *msg)
 
 	if (ch == NULL || ch->dead)
 		return;
-	if (ch->state == CH_RUNNING)
+	if (ch->state == CH_RUNNING && ch->kind == KIND_SHELL)
+		agent_say("the technician went away; closing the shell");
+	else if (ch->state == CH_RUNNING)
 		agent_say("the technician went away; stopping the command");
 	chan_drop(ch);
 }
@@ -542,7 +799,9 @@ void agent_chan_abort_all(struct agent *a)
 		next = ch->next;
 		if (ch->dead)
 			continue;
-		if (ch->state == CH_RUNNING)
+		if (ch->state == CH_RUNNING && ch->kind == KIND_SHELL)
+			agent_say("closing the shell of channel %u", ch->id);
+		else if (ch->state == CH_RUNNING)
 			agent_say("stopping the command of channel %u", ch->id);
 		chan_drop(ch);
 	}

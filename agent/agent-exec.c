@@ -1,14 +1,16 @@
 /*
- * Running one command for an exec channel: uv_spawn with three pipes, no
- * shell, in a new session (so the customer's Ctrl-C and terminal stay
- * out of it and the whole process group can be stopped).  Output is read
- * only as far as the credit the channel grants, which is how the sealed
- * channel's window and the relay link's back-pressure reach the child.
- * Nothing here knows about links, keys or messages.
+ * Running one command for an exec channel (or a shell channel without a
+ * terminal): uv_spawn with three pipes, no shell, in a new session (so the
+ * customer's Ctrl-C and terminal stay out of it and the whole process group
+ * can be stopped).  Output is read only as far as the credit the channel
+ * grants, which is how the sealed channel's window and the relay link's
+ * back-pressure reach the child.  Nothing here knows about links, keys or
+ * messages.
  */
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,6 +48,7 @@ struct agent_proc {
 	bool killing;
 	bool released; /* handles being closed; no callbacks but on_closed */
 	int pid;
+	int stop_signal;
 };
 
 struct proc_write {
@@ -289,28 +292,63 @@ void agent_proc_kill(struct agent_proc *p)
 		release(p);
 		return;
 	}
-	signal_group(p, SIGTERM);
+	signal_group(p, p->stop_signal);
+	/* A stopped job acts on nothing but SIGKILL until continued. */
+	signal_group(p, SIGCONT);
 	uv_timer_start(&p->kill_timer, on_kill_timer, KILL_GRACE_MS, 0);
 }
 
-/* $HOME if it is a directory we can enter, else the passwd entry, else /. */
-static const char *work_dir(void)
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return path != NULL && path[0] == '/' && stat(path, &st) == 0 &&
+	       S_ISDIR(st.st_mode) && access(path, X_OK) == 0;
+}
+
+const char *agent_work_dir(void)
 {
 	const char *home = getenv("HOME");
 	struct passwd *pw;
-	struct stat st;
 
-	if (home != NULL && home[0] == '/' && stat(home, &st) == 0 &&
-	    S_ISDIR(st.st_mode) && access(home, X_OK) == 0)
+	if (is_dir(home))
 		return home;
 	pw = getpwuid(geteuid());
-	if (pw != NULL && pw->pw_dir != NULL && stat(pw->pw_dir, &st) == 0 &&
-	    S_ISDIR(st.st_mode) && access(pw->pw_dir, X_OK) == 0)
+	if (pw != NULL && is_dir(pw->pw_dir))
 		return pw->pw_dir;
 	return "/";
 }
 
-int agent_proc_spawn(uv_loop_t *loop, char *const argv[],
+/* An absolute path to an executable file. */
+static bool is_shell(const char *path)
+{
+	struct stat st;
+
+	return path != NULL && path[0] == '/' && stat(path, &st) == 0 &&
+	       S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+void agent_login_shell(char *path, size_t pathlen, char *arg0, size_t arg0len)
+{
+	const char *sh = getenv("SHELL"), *base;
+	struct passwd *pw;
+	int n;
+
+	if (!is_shell(sh)) {
+		pw = getpwuid(geteuid());
+		sh = pw != NULL ? pw->pw_shell : NULL;
+	}
+	if (!is_shell(sh))
+		sh = "/bin/sh";
+	n = snprintf(path, pathlen, "%s", sh);
+	if (n < 0 || (size_t)n >= pathlen)
+		snprintf(path, pathlen, "/bin/sh");
+	base = strrchr(path, '/');
+	base = base != NULL ? base + 1 : path;
+	snprintf(arg0, arg0len, "-%s", base);
+}
+
+int agent_proc_spawn(uv_loop_t *loop, const struct agent_spawn *sp,
 		     const struct agent_proc_cbs *cbs, void *ctx,
 		     struct agent_proc **out)
 {
@@ -325,6 +363,7 @@ int agent_proc_spawn(uv_loop_t *loop, char *const argv[],
 		return UV_ENOMEM;
 	p->cbs = cbs;
 	p->ctx = ctx;
+	p->stop_signal = sp->stop_signal;
 	for (i = 0; i < NPIPES; i++) {
 		uv_pipe_init(loop, &p->pipes[i], 0);
 		p->pipes[i].data = p;
@@ -343,10 +382,10 @@ int agent_proc_spawn(uv_loop_t *loop, char *const argv[],
 		stdio[i].data.stream = (uv_stream_t *)&p->pipes[i];
 	}
 	memset(&opts, 0, sizeof(opts));
-	opts.file = argv[0];
-	opts.args = (char **)argv;
+	opts.file = sp->file;
+	opts.args = (char **)sp->argv;
 	opts.env = NULL; /* inherit */
-	opts.cwd = work_dir();
+	opts.cwd = agent_work_dir();
 	opts.flags = UV_PROCESS_DETACHED;
 	opts.stdio_count = NPIPES;
 	opts.stdio = stdio;

@@ -321,8 +321,12 @@ static void on_consent(void *ctx, bool yes)
 	consented(a);
 }
 
-/* "exec (run commands as bob), other" from the info's capabilities. */
-static void describe_caps(const struct agent *a, const json_t *caps, char *out,
+/*
+ * "exec (run commands as bob), shell (...), other" from the info's
+ * capabilities, and the channel kinds they allow into a->caps.  The info
+ * is part of the pairing AAD, so the relay cannot widen them.
+ */
+static void describe_caps(struct agent *a, const json_t *caps, char *out,
 			  size_t outlen)
 {
 	char word[AGENT_NAME_MAX], item[2 * AGENT_NAME_MAX + 32];
@@ -339,15 +343,25 @@ static void describe_caps(const struct agent *a, const json_t *caps, char *out,
 	}
 	json_array_foreach(caps, i, v)
 	{
+		unsigned cap = 0;
+
 		if (!json_is_string(v))
 			continue;
 		agent_clean(json_string_value(v), word, sizeof(word));
-		if (strcmp(word, "exec") == 0)
+		if (strcmp(word, TETHER_KIND_EXEC) == 0) {
+			cap = AGENT_CAP_EXEC;
 			snprintf(item, sizeof(item),
 				 "exec (run commands as %s)", a->facts.user);
-		else
+		} else if (strcmp(word, TETHER_KIND_SHELL) == 0) {
+			cap = AGENT_CAP_SHELL;
+			snprintf(item, sizeof(item),
+				 "shell (interactive terminal as %s)",
+				 a->facts.user);
+		} else {
 			snprintf(item, sizeof(item), "%s", word);
+		}
 		n = strlen(item);
+		/* Only what the customer is shown is allowed. */
 		if (pos + n + 2 >= outlen)
 			break;
 		if (pos > 0) {
@@ -356,6 +370,7 @@ static void describe_caps(const struct agent *a, const json_t *caps, char *out,
 		}
 		memcpy(out + pos, item, n + 1);
 		pos += n;
+		a->caps |= cap;
 	}
 out:
 	json_decref(one);
@@ -556,19 +571,25 @@ out:
 	json_decref(msg);
 }
 
-static void on_signal(uv_signal_t *h, int signo)
+void agent_leave(struct agent *a)
 {
-	struct agent *a = h->data;
 	bool talking = a->link != NULL && (a->conn == AGENT_CONN_READY ||
 					   a->conn == AGENT_CONN_RESUME);
 
-	(void)signo;
+	if (a->ended)
+		return;
 	if (talking && a->phase == AGENT_PH_CONSENT)
 		send_type(a, "decline");
 	else if (talking && a->phase >= AGENT_PH_PAKE)
 		send_type(a, "leave");
 	agent_say("session ended by the customer");
 	agent_finish(a, 0);
+}
+
+static void on_signal(uv_signal_t *h, int signo)
+{
+	(void)signo;
+	agent_leave(h->data);
 }
 
 int agent_session_start(struct agent *a)
@@ -579,10 +600,13 @@ int agent_session_start(struct agent *a)
 	uv_timer_init(a->loop, &a->retry_timer);
 	uv_signal_init(a->loop, &a->sigint);
 	uv_signal_init(a->loop, &a->sigterm);
+	uv_signal_init(a->loop, &a->sighup);
 	a->ping_timer.data = a->retry_timer.data = a;
-	a->sigint.data = a->sigterm.data = a;
+	a->sigint.data = a->sigterm.data = a->sighup.data = a;
 	uv_signal_start(&a->sigint, on_signal, SIGINT);
 	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+	/* The customer's terminal closed: the same, and shells go too. */
+	uv_signal_start(&a->sighup, on_signal, SIGHUP);
 	uv_timer_start(&a->ping_timer, on_ping_timer, TETHER_PING_INTERVAL_MS,
 		       TETHER_PING_INTERVAL_MS);
 	/*
@@ -605,7 +629,9 @@ void agent_finish(struct agent *a, int code)
 	uv_close((uv_handle_t *)&a->retry_timer, NULL);
 	uv_close((uv_handle_t *)&a->sigint, NULL);
 	uv_close((uv_handle_t *)&a->sigterm, NULL);
+	uv_close((uv_handle_t *)&a->sighup, NULL);
 	agent_chan_abort_all(a);
+	agent_term_stop();
 	/* Lets a last leave, decline or confirmed go out first. */
 	if (a->link != NULL)
 		tether_link_close(a->link, TETHER_OK);

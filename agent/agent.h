@@ -2,10 +2,12 @@
  * tether-agent, the customer side: private interfaces between its files.
  *
  * agent-session.c and agent-chan.c speak the protocol (relay link, pairing,
- * sealed channels).  agent-exec.c spawns and feeds processes and knows
- * nothing of links, keys or frames: it talks to agent-chan.c only through
- * the small typed calls and callbacks below, so that moving it behind a
+ * sealed channels).  agent-exec.c (commands on pipes) and agent-pty.c
+ * (shells on a pseudo-terminal) spawn and feed processes and know nothing
+ * of links, keys or frames: they talk to agent-chan.c only through the
+ * small typed calls and callbacks below, so that moving them behind a
  * privilege boundary later means putting those calls on a pipe.
+ * agent-term.c is the customer's own terminal (live view, keys).
  */
 #ifndef TETHER_AGENT_H
 #define TETHER_AGENT_H
@@ -44,9 +46,21 @@
 /* Largest read from a child's output pipe: one channel data chunk. */
 #define AGENT_PROC_CHUNK TETHER_CHANNEL_CHUNK
 
+/* Channel kinds the customer allowed: the info's "capabilities". */
+#define AGENT_CAP_EXEC 0x1u
+#define AGENT_CAP_SHELL 0x2u
+
 struct agent_chan;
 struct agent_proc;
+struct agent_pty;
 struct agent_prompt;
+
+/* --view / --no-view; by default the view is on when stdout is a terminal. */
+enum agent_view {
+	AGENT_VIEW_AUTO,
+	AGENT_VIEW_ON,
+	AGENT_VIEW_OFF,
+};
 
 /* What the technician sees about this machine (agent-facts.c). */
 struct agent_facts {
@@ -87,6 +101,7 @@ struct agent {
 	char pin[TETHER_TLS_FP_LEN]; /* pinned fingerprint, once known */
 	bool has_pin;
 	bool yes;
+	enum agent_view view;
 	char probe_fp[TETHER_TLS_FP_LEN];
 	struct agent_facts facts;
 
@@ -106,12 +121,14 @@ struct agent {
 	char technician[AGENT_NAME_MAX];
 	char ticket[AGENT_NAME_MAX];
 	char title[AGENT_TITLE_MAX];
+	unsigned caps; /* AGENT_CAP_*, as the customer consented */
 
 	struct agent_prompt *prompt;
 	uv_timer_t ping_timer;
 	uv_timer_t retry_timer;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
+	uv_signal_t sighup;
 	uint64_t last_rx; /* loop time of the last frame from the relay */
 	unsigned backoff_ms;
 
@@ -141,6 +158,11 @@ int agent_session_start(struct agent *a);
  * the link; uv_run() returns once their handles are closed.  Idempotent.
  */
 void agent_finish(struct agent *a, int code);
+/*
+ * The customer ends the session for everyone (Ctrl-C, q, SIGTERM, a hung
+ * up terminal): tells the relay, then agent_finish(a, 0).
+ */
+void agent_leave(struct agent *a);
 /* Sends a CTRL message and drops the reference to msg (NULL is NOMEM). */
 int agent_send(struct agent *a, json_t *msg);
 /* Wipes and frees whatever secrets and session data are still held. */
@@ -164,12 +186,13 @@ enum agent_stream {
 	AGENT_STDERR = 2,
 };
 
+/* What agent-exec.c and agent-pty.c report back about their child. */
 struct agent_proc_cbs {
 	/* len <= the credit given; the data is valid only during the call. */
 	void (*on_output)(void *ctx, enum agent_stream s, const uint8_t *data,
 			  size_t len);
 	void (*on_eof)(void *ctx, enum agent_stream s);
-	/* n bytes given to agent_proc_write() are written (or dropped). */
+	/* n bytes given to agent_*_write() are written (or dropped). */
 	void (*on_written)(void *ctx, size_t n);
 	/* how: 0 exited with value, 1 killed by signal value. */
 	void (*on_exit)(void *ctx, int how, uint32_t value);
@@ -177,13 +200,20 @@ struct agent_proc_cbs {
 	void (*on_closed)(void *ctx);
 };
 
+/* A child on pipes. */
+struct agent_spawn {
+	const char *file;  /* the program: PATH search unless it has a '/' */
+	char *const *argv; /* NULL-terminated; argv[0] as the child sees it */
+	int stop_signal;   /* the first signal of agent_proc_kill() */
+};
+
 /*
- * Spawns argv[0] (no shell, PATH search, cwd $HOME, inherited environment)
- * with three pipes in a new session.  Output is read only as far as the
+ * Spawns sp->file (cwd agent_work_dir(), inherited environment) with
+ * three pipes in a new session.  Output is read only as far as the
  * credit allows (none at first).  On failure returns a negative errno
  * (libuv's UV_E*), makes no callbacks and cleans up by itself.
  */
-int agent_proc_spawn(uv_loop_t *loop, char *const argv[],
+int agent_proc_spawn(uv_loop_t *loop, const struct agent_spawn *sp,
 		     const struct agent_proc_cbs *cbs, void *ctx,
 		     struct agent_proc **out);
 /* Output bytes the proc may read from now on (0 pauses both pipes). */
@@ -193,10 +223,73 @@ int agent_proc_write(struct agent_proc *p, const void *data, size_t len);
 /* Closes the child's stdin once queued writes are out. */
 void agent_proc_close_stdin(struct agent_proc *p);
 /*
- * Stops the command: SIGTERM to its process group, SIGKILL 2 s later if it
- * is still there; drops its output.  Only on_closed is called afterwards.
+ * Stops the command: the stop signal to its process group, SIGKILL 2 s
+ * later if it is still there; drops its output.  Only on_closed is called
+ * afterwards.
  */
 void agent_proc_kill(struct agent_proc *p);
+/* $HOME if it is a directory we can enter, else the passwd entry's, else /. */
+const char *agent_work_dir(void);
+/*
+ * The user's login shell: $SHELL, else the passwd entry's shell, else
+ * /bin/sh (the first that is an executable file); path gets it and arg0
+ * "-" + its base name, which makes it a login shell.
+ */
+void agent_login_shell(char *path, size_t pathlen, char *arg0, size_t arg0len);
+
+/* agent-pty.c */
+struct agent_pty_opts {
+	const char *file; /* as in struct agent_spawn */
+	char *const *argv;
+	const char *term; /* TERM for the child ("dumb" if unusable) */
+	uint16_t cols;	  /* initial window size (0: unknown) */
+	uint16_t rows;
+};
+
+/*
+ * Starts o->file on a new pseudo-terminal (forkpty): the child leads its
+ * own session with the pty as its controlling terminal, cwd
+ * agent_work_dir(), TERM set.  Output (one stream, reported as
+ * AGENT_STDOUT) is read only as far as the credit allows (none at first);
+ * its end is reported as EOF of both streams.  On failure returns a
+ * negative errno (UV_E*), makes no callbacks and cleans up by itself.
+ */
+int agent_pty_spawn(uv_loop_t *loop, const struct agent_pty_opts *o,
+		    const struct agent_proc_cbs *cbs, void *ctx,
+		    struct agent_pty **out);
+/* Output bytes the pty may read from now on (0 pauses it). */
+void agent_pty_set_credit(struct agent_pty *p, size_t credit);
+/* Writes data to the terminal, queueing what it does not take yet. */
+int agent_pty_write(struct agent_pty *p, const void *data, size_t len);
+/*
+ * The technician's input ended.  A terminal has no end of file to pass
+ * on (only the EOF character, wrong for binary input), so queued input is
+ * still written and anything later dropped; the pty stays open.
+ */
+void agent_pty_close_stdin(struct agent_pty *p);
+/* New window size (TIOCSWINSZ; the kernel signals SIGWINCH). */
+void agent_pty_resize(struct agent_pty *p, uint16_t cols, uint16_t rows);
+/*
+ * Hangs up: closes the master, SIGHUP to the shell's process group,
+ * SIGKILL 2 s later if it is still there.  Only on_closed is called
+ * afterwards, once the child is reaped.
+ */
+void agent_pty_kill(struct agent_pty *p);
+
+/* agent-term.c */
+/*
+ * The first shell opened: starts the keys (v, q) when stdin is the
+ * foreground terminal and prints a hint about them, once.
+ */
+void agent_term_shell_opened(struct agent *a);
+/* Mirrors shell output to stdout while the live view is on. */
+void agent_term_view(const uint8_t *data, size_t len);
+/* Ends a mirrored half line before an event line is printed. */
+void agent_term_newline(void);
+/* Puts the terminal back and closes the view and keys.  Idempotent. */
+void agent_term_stop(void);
+/* Puts the terminal mode back; async-signal-safe, for the last exits. */
+void agent_term_restore(void);
 
 /* agent-facts.c */
 /* Fills f; best effort, never fails. */

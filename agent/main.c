@@ -24,25 +24,33 @@
 static const char usage_text[] =
     "usage: " AGENT_PROG " join CODE --relay HOST:PORT "
     "[--fingerprint SHA256:...] [--yes]\n"
+    "                    [--view | --no-view]\n"
     "       " AGENT_PROG " --help | --version\n";
 
 static const char help_text[] =
     "\n"
-    "Lets a technician run commands on this computer for one support\n"
-    "ticket.  CODE is the code the technician gave you.\n"
+    "Lets a technician run commands and shells on this computer for one\n"
+    "support ticket.  CODE is the code the technician gave you.\n"
     "\n"
     "  --relay HOST:PORT         the relay your technician named\n"
     "  --fingerprint SHA256:...  the relay's fingerprint; without it\n"
     "                            you are shown it and asked\n"
     "  --yes                     do not ask: trust the relay and\n"
     "                            allow the connection\n"
+    "  --no-view                 do not show what the technician's\n"
+    "                            shells print (shown by default when\n"
+    "                            the output is a terminal)\n"
+    "  --view                    show it even when it is not\n"
     "  -v, --verbose             log details to stderr\n"
     "\n"
     "Each command the technician runs is shown here.  Press Ctrl-C\n"
-    "to end the session.\n";
+    "to end the session.  While a shell is open, press v to show or\n"
+    "hide it, and q to end the session.\n";
 
 static void vsay(FILE *fp, const char *fmt, va_list ap)
 {
+	/* Not in the middle of a line a shell printed in the live view. */
+	agent_term_newline();
 	fputs(AGENT_PROG ": ", fp);
 	vfprintf(fp, fmt, ap);
 	fputc('\n', fp);
@@ -269,6 +277,10 @@ static int parse_args(int argc, char **argv, struct agent *a, int *code_arg)
 			return usage("option needs a value", arg);
 		else if (strcmp(arg, "--yes") == 0 || strcmp(arg, "-y") == 0)
 			a->yes = true;
+		else if (strcmp(arg, "--view") == 0)
+			a->view = AGENT_VIEW_ON;
+		else if (strcmp(arg, "--no-view") == 0)
+			a->view = AGENT_VIEW_OFF;
 		else if (strcmp(arg, "--verbose") == 0 ||
 			 strcmp(arg, "-v") == 0)
 			verbose = true;
@@ -373,6 +385,8 @@ int main(int argc, char **argv)
 	agent_session_start(a);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	r = a->exit_code;
+	/* agent_finish() has put the terminal back; this is belt and braces. */
+	agent_term_restore();
 	tether_tls_ctx_free(a->tls);
 out_loop:
 	uv_run(&loop, UV_RUN_NOWAIT);

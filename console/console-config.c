@@ -11,6 +11,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -397,8 +398,8 @@ out:
 	return ret;
 }
 
-static int session_path(char *out, size_t outlen, const char *session,
-			bool create)
+static int session_path_ext(char *out, size_t outlen, const char *session,
+			    const char *ext, bool create)
 {
 	char dir[PATH_LEN], name[CONSOLE_SESSION_MAX + 8];
 
@@ -411,13 +412,51 @@ static int session_path(char *out, size_t outlen, const char *session,
 		return -1;
 	if (create && make_dir(out) != 0)
 		return -1;
-	if (snprintf(name, sizeof(name), "%s.json", session) >=
+	if (snprintf(name, sizeof(name), "%s%s", session, ext) >=
 	    (int)sizeof(name))
 		return -1;
 	/* join() into a copy: out is both source and target here. */
 	if (snprintf(dir, sizeof(dir), "%s", out) >= (int)sizeof(dir))
 		return -1;
 	return join(out, outlen, dir, name);
+}
+
+static int session_path(char *out, size_t outlen, const char *session,
+			bool create)
+{
+	return session_path_ext(out, outlen, session, ".json", create);
+}
+
+int console_session_lock(const char *session)
+{
+	char path[PATH_LEN];
+	int fd, tries;
+
+	if (session_path_ext(path, sizeof(path), session, ".lock", true) != 0)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		console_error("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Another console finishing the pairing holds it for one round trip. */
+	for (tries = 0; tries < CONSOLE_LOCK_WAIT_MS / 20; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			break;
+		usleep(20000);
+	}
+	console_error("another tether is still pairing this session (%s)",
+		      path);
+	close(fd);
+	return -1;
+}
+
+void console_session_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 int console_session_save(const char *session, const json_t *obj)

@@ -234,7 +234,7 @@ int console_pair_key(struct console_client *c, const char *ticket,
 	const char *file_ticket;
 	char sid[CONSOLE_SESSION_MAX];
 	json_t *file = NULL;
-	int r, ret = -1;
+	int r, ret = -1, lock;
 
 	if (console_session_id(json_object_get(attach, "session"), sid,
 			       sizeof(sid)) != 0 ||
@@ -242,16 +242,28 @@ int console_pair_key(struct console_client *c, const char *ticket,
 		console_error("the relay sent a malformed attach answer");
 		return -1;
 	}
+	/*
+	 * Two consoles may attach before either has paired: the first to
+	 * take the lock confirms, the other then finds Ke in the file.
+	 */
+	lock = console_session_lock(sid);
+	if (lock < 0)
+		return -1;
 	r = console_session_load(sid, &file);
 	if (r < 0)
-		return -1;
+		goto out;
 	file_ticket = console_json_str(file, "ticket");
 	if (r == 1 || file_ticket == NULL || strcmp(file_ticket, ticket) != 0) {
 		console_error("this console did not create the invite for %s",
 			      ticket);
 		goto out;
 	}
-	if (strcmp(state, "joined") == 0) {
+	if (json_object_get(file, "ke") != NULL &&
+	    (strcmp(state, "joined") == 0 || strcmp(state, "paired") == 0)) {
+		ret = get_hex(file, "ke", ke, TETHER_SPAKE2_KE_LEN);
+		if (ret != 0)
+			console_error("session file for %s is damaged", sid);
+	} else if (strcmp(state, "joined") == 0) {
 		ret = finish(c, attach, file, sid, ke);
 	} else if (strcmp(state, "paired") == 0) {
 		ret = get_hex(file, "ke", ke, TETHER_SPAKE2_KE_LEN);
@@ -268,5 +280,6 @@ int console_pair_key(struct console_client *c, const char *ticket,
 	}
 out:
 	json_decref(file);
+	console_session_unlock(lock);
 	return ret;
 }

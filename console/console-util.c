@@ -23,7 +23,8 @@ void console_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* While `tether shell` has the terminal raw, "\n" alone stairs. */
+	fputs(console_eol(), stderr);
 }
 
 static bool is_control(unsigned char ch)

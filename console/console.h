@@ -42,7 +42,7 @@ struct console_config {
 	char *token; /* secret: wiped by console_config_clear() */
 };
 
-/* Callbacks for traffic that is not the answer to a request (exec). */
+/* Callbacks for traffic that is not the answer to a request (channels). */
 struct console_hooks {
 	void (*on_data)(void *arg, const struct tether_frame *f);
 	void (*on_ctrl)(void *arg, json_t *msg);
@@ -50,7 +50,7 @@ struct console_hooks {
 	void *arg;
 };
 
-/* Party A's secrets between `tether invite` and the first exec. */
+/* Party A's secrets between `tether invite` and the first channel. */
 struct console_pair {
 	char password[64]; /* "word-word-word" */
 	uint8_t x[TETHER_SPAKE2_SCALAR_LEN];
@@ -108,6 +108,14 @@ int console_known_lookup(const char *relay, char *fp, size_t fplen);
 int console_known_add(const char *relay, const char *fp);
 int console_session_save(const char *session, const json_t *obj);
 int console_session_load(const char *session, json_t **out);
+/*
+ * Takes the per-session lock that serialises first-time pairing between
+ * consoles of this user (waits up to CONSOLE_LOCK_WAIT_MS); returns an fd
+ * for console_session_unlock(), or -1 after printing why.
+ */
+int console_session_lock(const char *session);
+void console_session_unlock(int fd);
+#define CONSOLE_LOCK_WAIT_MS 30000
 
 /* console-client.c */
 int console_client_connect(struct console_client *c, const char *relay,
@@ -130,11 +138,59 @@ int console_pair_save(const json_t *session, const char *ticket,
 int console_pair_key(struct console_client *c, const char *ticket,
 		     const json_t *attach, uint8_t ke[TETHER_SPAKE2_KE_LEN]);
 
+/* console-tty.c: the local terminal while `tether shell` runs on it. */
+int console_tty_raw(int fd);
+void console_tty_restore(void);
+bool console_tty_is_raw(void);
+const char *console_eol(void);
+int console_tty_size(int fd, uint16_t *cols, uint16_t *rows);
+
+/*
+ * console-chan.c: one channel on a ticket, shared by exec and shell.  The
+ * command describes itself with ops and gets a struct console_run to talk
+ * through while the channel is open.
+ */
+struct console_run;
+struct tether_buf;
+
+struct console_run_ops {
+	const char *kind; /* TETHER_KIND_EXEC or TETHER_KIND_SHELL */
+	/* Bytes the input filter may add to one read (a held-back "~"). */
+	size_t input_slack;
+	/*
+	 * The channel is open: send the opening message and set up what the
+	 * command needs.  0, or -1 once reported.
+	 */
+	int (*start)(struct console_run *r, void *arg);
+	/*
+	 * Standard input as read, to pass on with console_run_input();
+	 * NULL forwards it as it is.
+	 */
+	void (*input)(struct console_run *r, void *arg, const uint8_t *p,
+		      size_t n);
+	/*
+	 * The stream is over (start was called, whatever it returned); runs
+	 * before anything about the outcome is printed.  May be NULL.
+	 */
+	void (*finish)(struct console_run *r, void *arg);
+	void *arg;
+};
+
+int console_run(const char *ticket, const struct console_run_ops *ops);
+int console_run_put_args(struct tether_buf *b, int argc, char **argv);
+int console_run_send(struct console_run *r, uint8_t msg, struct tether_buf *b,
+		     int built);
+void console_run_input(struct console_run *r, const uint8_t *p, size_t n);
+void console_run_disconnect(struct console_run *r);
+uv_loop_t *console_run_loop(struct console_run *r);
+const char *console_run_ticket(const struct console_run *r);
+
 /* Commands, one file each; argv[0] is the command's own name. */
 int console_login(int argc, char **argv);
 int console_ticket(int argc, char **argv);
 int console_invite(int argc, char **argv);
 int console_exec(int argc, char **argv);
+int console_shell(int argc, char **argv);
 
 /* main.c: shared option handling for the command files. */
 int console_usage_error(const char *cmd, const char *fmt, ...)

@@ -1,8 +1,9 @@
 /*
  * `tether`, the technician's console: entry point, top-level help and
- * dispatch to the commands (login, ticket, invite, exec).  Each command
- * parses its own options and returns the exit status: 0, the remote
- * command's status for exec, 2 for bad usage, 255 for our own failures.
+ * dispatch to the commands (login, ticket, invite, exec, shell).  Each
+ * command parses its own options and returns the exit status: 0, the
+ * remote status for exec and shell, 2 for bad usage, 255 for our own
+ * failures.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -34,6 +35,9 @@ static const char usage[] =
 	"      Make a one-time code the customer gives to tether-agent.\n"
 	"  exec T-N -- CMD [ARGS...]\n"
 	"      Run CMD on the customer's machine and exit with its status.\n"
+	"  shell T-N [-- COMMAND [ARGS...]]\n"
+	"      Open the customer's login shell (or COMMAND) interactively;\n"
+	"      on a terminal, ~. disconnects and ~? lists the escapes.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help      show this help (or: tether COMMAND --help)\n"
@@ -49,6 +53,7 @@ static const struct command commands[] = {
 	{ "ticket", console_ticket },
 	{ "invite", console_invite },
 	{ "exec", console_exec },
+	{ "shell", console_shell },
 };
 
 int console_usage_error(const char *cmd, const char *fmt, ...)

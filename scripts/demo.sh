@@ -65,6 +65,12 @@ set -e
 step "echo 'hello from the technician' | tether exec $ticket -- tr a-z A-Z"
 echo 'hello from the technician' | "$bin/console/tether" exec "$ticket" -- tr a-z A-Z
 
+step "printf 'cd /tmp && pwd; echo \$0; exit 4' | tether shell $ticket   (a shell; no terminal here, so no PTY)"
+set +e
+printf 'cd /tmp && pwd; echo $0; exit 4\n' | "$bin/console/tether" shell "$ticket"
+echo "(exit status $?)"
+set -e
+
 step "what the customer saw (tether-agent output)"
 cat "$tmp/agent.out"
 

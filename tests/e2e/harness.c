@@ -8,6 +8,7 @@
 #endif
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1206,4 +1207,424 @@ void h_session_start(struct h_session *s, const char *title,
 	h_invite(s->ticket, NULL, s->code, sizeof(s->code));
 	h_agent_start(&s->agent, &s->relay, s->code, NULL);
 	h_wait_joined(s->ticket, 15000, &s->agent);
+}
+
+/* ---- Processes by pid (/proc) ------------------------------------------ */
+
+/*
+ * Reads /proc/PID/stat: "pid (comm) state ppid ...".  The name may hold
+ * spaces and parentheses, so it ends at the last ')'.  False if the
+ * process is gone.
+ */
+static bool pid_stat(pid_t pid, char *comm, size_t comm_len, char *state,
+		     pid_t *ppid)
+{
+	char path[64], *s, *open_p, *close_p, *end;
+	long v;
+
+	fmt(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	s = h_read_file(path, NULL);
+	if (!s)
+		return false;
+	open_p = strchr(s, '(');
+	close_p = strrchr(s, ')');
+	if (!open_p || !close_p || close_p < open_p || close_p[1] != ' ' ||
+	    !close_p[2] || close_p[3] != ' ') {
+		free(s);
+		return false;
+	}
+	if (comm) {
+		size_t n = (size_t)(close_p - open_p - 1);
+
+		if (n >= comm_len)
+			n = comm_len - 1;
+		memcpy(comm, open_p + 1, n);
+		comm[n] = '\0';
+	}
+	if (state)
+		*state = close_p[2];
+	errno = 0;
+	v = strtol(close_p + 4, &end, 10);
+	if (ppid)
+		*ppid = (errno == 0 && end != close_p + 4) ? (pid_t)v : 0;
+	free(s);
+	return true;
+}
+
+char h_pid_state(pid_t pid)
+{
+	char st = 0;
+
+	if (pid <= 0 || !pid_stat(pid, NULL, 0, &st, NULL))
+		return 0;
+	return st;
+}
+
+char h_pid_wait_gone(pid_t pid, int timeout_ms, bool zombie_ok)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	char st;
+
+	for (;;) {
+		st = h_pid_state(pid);
+		if (st == 0 || (zombie_ok && st == 'Z'))
+			return 0;
+		if (now_ms() >= deadline)
+			return st;
+		sleep_ms(POLL_SLICE_MS);
+	}
+}
+
+/* Parses a decimal pid (a /proc entry name); 0 if it is not one. */
+static pid_t parse_pid(const char *s)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v <= 0 || v > INT_MAX)
+		return 0;
+	return (pid_t)v;
+}
+
+static pid_t find_child(pid_t parent, const char *comm)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+
+	cr_assert(d, "opendir /proc: %s", strerror(errno));
+	while (!found && (e = readdir(d)) != NULL) {
+		pid_t pid = parse_pid(e->d_name), ppid = 0;
+		char name[64];
+
+		if (pid && pid_stat(pid, name, sizeof(name), NULL, &ppid) &&
+		    ppid == parent && !strcmp(name, comm))
+			found = pid;
+	}
+	closedir(d);
+	return found;
+}
+
+pid_t h_pid_child(pid_t parent, const char *comm, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	pid_t pid;
+
+	for (;;) {
+		pid = find_child(parent, comm);
+		if (pid || now_ms() >= deadline)
+			return pid;
+		sleep_ms(POLL_SLICE_MS);
+	}
+}
+
+int h_pid_fds(pid_t pid, char **list)
+{
+	struct h_buf b = { 0 };
+	char dir[64], path[128], target[H_PATH_MAX];
+	struct dirent *e;
+	int count = 0;
+	DIR *d;
+
+	fmt(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (!d) {
+		if (list)
+			*list = strdup("");
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		ssize_t n;
+		int w;
+
+		if (e->d_name[0] == '.')
+			continue;
+		count++;
+		if (!list)
+			continue;
+		fmt(path, sizeof(path), "%s/%s", dir, e->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		target[n < 0 ? 0 : n] = '\0';
+		w = snprintf(buf_room(&b, 600), 600, "%s -> %s\n", e->d_name,
+			     target);
+		if (w > 0)
+			b.len += (size_t)w < 600 ? (size_t)w : 599;
+	}
+	closedir(d);
+	if (list) {
+		buf_finish(&b);
+		*list = b.p;
+	}
+	return count;
+}
+
+char *h_wait_file(const char *path, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	size_t len;
+	char *s;
+
+	for (;;) {
+		s = h_read_file(path, &len);
+		if (s && len)
+			return s;
+		free(s);
+		if (now_ms() >= deadline)
+			return NULL;
+		sleep_ms(POLL_SLICE_MS);
+	}
+}
+
+json_t *h_audit_event(json_t *ticket, const char *event, const char *kind)
+{
+	json_t *audit = json_object_get(ticket, "audit");
+	json_t *ev;
+	size_t i;
+
+	json_array_foreach(audit, i, ev) {
+		const char *name =
+			json_string_value(json_object_get(ev, "event"));
+		json_t *detail = json_object_get(ev, "detail");
+		const char *k =
+			json_string_value(json_object_get(detail, "kind"));
+
+		if (!name || strcmp(name, event))
+			continue;
+		if (!kind || (k && !strcmp(k, kind)))
+			return ev;
+	}
+	return NULL;
+}
+
+/* ---- A real terminal: a private tmux server ---------------------------- */
+
+#define TMUX_START_MS 5000
+#define TMUX_MAX_ARGS 32
+
+bool h_tmux_available(void)
+{
+	const char *argv[] = { "tmux", "-V", NULL };
+	struct h_res res;
+	bool ok;
+
+	h_run(&res, NULL, argv);
+	ok = res.status == 0 && strncmp(res.out, "tmux ", 5) == 0;
+	h_res_free(&res);
+	return ok;
+}
+
+/* Runs tmux -S SOCK with args; the caller checks the status. */
+static void tmux_run(struct h_tmux *t, struct h_res *res,
+		     const char *const *args)
+{
+	const char *argv[TMUX_MAX_ARGS + 4] = { "tmux", "-S", t->sock };
+	int n = 3;
+
+	for (int i = 0; args[i]; i++) {
+		cr_assert(n < TMUX_MAX_ARGS, "too many tmux arguments");
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	h_run(res, NULL, argv);
+}
+
+/* As tmux_run, asserting success; res may be NULL. */
+static void tmux_ok(struct h_tmux *t, struct h_res *res,
+		    const char *const *args)
+{
+	struct h_res own;
+	char line[1024];
+
+	if (!res)
+		res = &own;
+	tmux_run(t, res, args);
+	cr_assert_eq(res->status, 0, "tmux %s: status %d: %s",
+		     argv_str(args, line, sizeof(line)), res->status,
+		     res->err);
+	if (res == &own)
+		h_res_free(&own);
+}
+
+void h_tmux_start(struct h_tmux *t)
+{
+	const char *argv[] = { "tmux", "-D", "-S", t->sock, "-f",
+			       "/dev/null", NULL };
+	const char *ls[] = { "list-sessions", NULL };
+	/* Our own tmux, if the tests run inside one, is not the target. */
+	const char *env[] = { "TMUX=", NULL };
+	int64_t deadline;
+	struct h_res res;
+	char *out;
+	int st;
+
+	memset(t, 0, sizeof(*t));
+	h_path(t->sock, sizeof(t->sock), "tmux.sock");
+	h_proc_start(&t->server, "tmux", argv, env);
+	/*
+	 * Until the server listens, a client would start a server of its
+	 * own on the socket; list-sessions never does, and succeeds (with
+	 * no sessions) once ours answers.
+	 */
+	deadline = now_ms() + TMUX_START_MS;
+	for (;;) {
+		tmux_run(t, &res, ls);
+		st = res.status;
+		h_res_free(&res);
+		if (st == 0)
+			break;
+		if (!h_proc_alive(&t->server)) {
+			out = h_proc_output(&t->server);
+			cr_assert_fail("tmux -D exited with %d: %s",
+				       t->server.status, out);
+		}
+		cr_assert(now_ms() < deadline,
+			  "tmux server not answering after %d ms",
+			  TMUX_START_MS);
+		sleep_ms(POLL_SLICE_MS);
+	}
+}
+
+void h_tmux_stop(struct h_tmux *t)
+{
+	const char *args[] = { "kill-server", NULL };
+	struct h_res res;
+
+	if (!t->sock[0] || t->server.pid == 0)
+		return;
+	if (h_proc_alive(&t->server)) {
+		tmux_run(t, &res, args);
+		h_res_free(&res);
+	}
+	if (h_proc_wait(&t->server, 3000) < 0)
+		h_proc_kill(&t->server);
+}
+
+void h_tmux_cmd(struct h_tmux *t, struct h_res *res, ...)
+{
+	const char *args[TMUX_MAX_ARGS + 1];
+	const char *a;
+	va_list ap;
+	int n = 0;
+
+	va_start(ap, res);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		cr_assert(n < TMUX_MAX_ARGS, "too many tmux arguments");
+		args[n++] = a;
+	}
+	va_end(ap);
+	args[n] = NULL;
+	tmux_ok(t, res, args);
+}
+
+void h_term_new(struct h_tmux *t, const char *name, int cols, int rows,
+		const char *const *env, const char *const *argv)
+{
+	const char *args[TMUX_MAX_ARGS + 1] = { "new-session", "-d", "-s",
+						name, "-x" };
+	char x[16], y[16];
+	int n = 5;
+
+	fmt(x, sizeof(x), "%d", cols);
+	fmt(y, sizeof(y), "%d", rows);
+	args[n++] = x;
+	args[n++] = "-y";
+	args[n++] = y;
+	for (int i = 0; env && env[i]; i++) {
+		cr_assert(n + 2 < TMUX_MAX_ARGS, "too many tmux arguments");
+		args[n++] = "-e";
+		args[n++] = env[i];
+	}
+	/* More than one word: tmux runs them directly, without a shell. */
+	for (int i = 0; argv[i]; i++) {
+		cr_assert(n < TMUX_MAX_ARGS, "too many tmux arguments");
+		args[n++] = argv[i];
+	}
+	args[n] = NULL;
+	tmux_ok(t, NULL, args);
+}
+
+void h_term_type(struct h_tmux *t, const char *name, const char *text)
+{
+	h_tmux_cmd(t, NULL, "send-keys", "-t", name, "-l", text, NULL);
+}
+
+void h_term_key(struct h_tmux *t, const char *name, const char *key)
+{
+	h_tmux_cmd(t, NULL, "send-keys", "-t", name, key, NULL);
+}
+
+char *h_term_screen(struct h_tmux *t, const char *name, bool history)
+{
+	struct h_res res;
+	char *s;
+
+	if (history)
+		h_tmux_cmd(t, &res, "capture-pane", "-p", "-J", "-t", name,
+			   "-S", "-", NULL);
+	else
+		h_tmux_cmd(t, &res, "capture-pane", "-p", "-J", "-t", name,
+			   NULL);
+	s = res.out;
+	res.out = NULL;
+	h_res_free(&res);
+	return s;
+}
+
+bool h_term_wait(struct h_tmux *t, const char *name, const char *needle,
+		 int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		char *s = h_term_screen(t, name, true);
+		bool found = strstr(s, needle) != NULL;
+
+		free(s);
+		if (found)
+			return true;
+		if (now_ms() >= deadline)
+			return false;
+		sleep_ms(POLL_SLICE_MS);
+	}
+}
+
+void h_term_resize(struct h_tmux *t, const char *name, int cols, int rows)
+{
+	char x[16], y[16];
+
+	fmt(x, sizeof(x), "%d", cols);
+	fmt(y, sizeof(y), "%d", rows);
+	h_tmux_cmd(t, NULL, "resize-window", "-t", name, "-x", x, "-y", y,
+		   NULL);
+}
+
+/* display-message -p FORMAT for the pane, as a number. */
+static long term_number(struct h_tmux *t, const char *name, const char *f)
+{
+	struct h_res res;
+	char *end;
+	long v;
+
+	h_tmux_cmd(t, &res, "display-message", "-p", "-t", name, f, NULL);
+	errno = 0;
+	v = strtol(res.out, &end, 10);
+	cr_assert(errno == 0 && end != res.out && (*end == '\n' || !*end),
+		  "tmux display-message %s: \"%s\"", f, res.out);
+	h_res_free(&res);
+	return v;
+}
+
+void h_term_size(struct h_tmux *t, const char *name, int *cols, int *rows)
+{
+	*cols = (int)term_number(t, name, "#{pane_width}");
+	*rows = (int)term_number(t, name, "#{pane_height}");
+}
+
+pid_t h_term_pid(struct h_tmux *t, const char *name)
+{
+	return (pid_t)term_number(t, name, "#{pane_pid}");
 }

@@ -223,4 +223,79 @@ struct h_session {
 void h_session_start(struct h_session *s, const char *title,
 		     const char *const *relay_env);
 
+/* ---- Processes by pid (/proc) ----------------------------------------- */
+
+/* State letter of pid from /proc ('R', 'S', 'Z'...), 0 if there is none. */
+char h_pid_state(pid_t pid);
+/*
+ * Waits until pid is gone; with zombie_ok an unreaped process counts as
+ * gone.  Returns 0 if it went in time, else its last state letter.
+ */
+char h_pid_wait_gone(pid_t pid, int timeout_ms, bool zombie_ok);
+/* A child of parent whose name (comm) is comm, polled; 0 if none. */
+pid_t h_pid_child(pid_t parent, const char *comm, int timeout_ms);
+/*
+ * Number of open descriptors of pid (-1 if unreadable); list, when not
+ * NULL, gets "fd -> target" lines for messages (caller frees).
+ */
+int h_pid_fds(pid_t pid, char **list);
+
+/* Polls until path exists and is not empty; its contents, or NULL. */
+char *h_wait_file(const char *path, int timeout_ms);
+
+/*
+ * The first audit event named event whose detail has "kind": kind
+ * (kind NULL: any); a borrowed reference, or NULL.
+ */
+json_t *h_audit_event(json_t *ticket, const char *event, const char *kind);
+
+/* ---- A real terminal: a private tmux server --------------------------- */
+
+/*
+ * Tests that need a person's terminal (raw mode, window size, full-screen
+ * programs) run the console in a tmux pane and read the screen back.  The
+ * server runs in the foreground (-D) as one of the test's children, on a
+ * socket in the scratch directory and without any configuration file, so
+ * it dies with the test and never meets the user's own tmux.
+ */
+struct h_tmux {
+	char sock[H_PATH_MAX];
+	struct h_proc server;
+};
+
+/* True if tmux can be run (tmux -V). */
+bool h_tmux_available(void);
+/* Starts the server and waits until it answers. */
+void h_tmux_start(struct h_tmux *t);
+/* kill-server, then makes sure it is gone; fine if never started. */
+void h_tmux_stop(struct h_tmux *t);
+/* tmux -S SOCK ARGS... (NULL-terminated); asserts status 0. */
+void h_tmux_cmd(struct h_tmux *t, struct h_res *res, ...)
+	__attribute__((sentinel));
+
+/*
+ * A detached session called name, cols x rows, running argv directly (no
+ * shell) with env ("NAME=value", NULL-terminated; may be NULL) added.
+ */
+void h_term_new(struct h_tmux *t, const char *name, int cols, int rows,
+		const char *const *env, const char *const *argv);
+/* Types text literally (no key names). */
+void h_term_type(struct h_tmux *t, const char *name, const char *text);
+/* Presses one key by tmux name ("Enter", "C-c", "Space"). */
+void h_term_key(struct h_tmux *t, const char *name, const char *key);
+/*
+ * The screen as text, one line per row, wrapped lines joined; with
+ * history, the scroll-back too.  Caller frees.
+ */
+char *h_term_screen(struct h_tmux *t, const char *name, bool history);
+/* Polls the screen (and scroll-back) until it contains needle. */
+bool h_term_wait(struct h_tmux *t, const char *name, const char *needle,
+		 int timeout_ms);
+/* Resizes the window, so its programs get SIGWINCH. */
+void h_term_resize(struct h_tmux *t, const char *name, int cols, int rows);
+/* The pane's size as tmux sees it. */
+void h_term_size(struct h_tmux *t, const char *name, int *cols, int *rows);
+/* Pid of the program the pane started (argv of h_term_new). */
+pid_t h_term_pid(struct h_tmux *t, const char *name);
+
 #endif /* TETHER_E2E_HARNESS_H */

@@ -419,3 +419,34 @@ Test(flow, agent_killed_mid_exec, .timeout = 60)
 	h_res_free(&res);
 	h_relay_stop(&s.relay);
 }
+
+/*
+ * Two commands started at once right after the customer joined: both race
+ * to finish the pairing.  One confirms, the other must wait for it and use
+ * the stored key, not fail (it used to, about half the time).
+ */
+Test(flow, first_commands_race_to_pair, .timeout = 90)
+{
+	struct h_proc a, b;
+	struct h_session s;
+	char *out;
+	int st;
+
+	h_session_start(&s, "two at once", NULL);
+	h_console_start(&a, "exec-a", "exec", s.ticket, "--", "echo", "one",
+			NULL);
+	h_console_start(&b, "exec-b", "exec", s.ticket, "--", "echo", "two",
+			NULL);
+	st = h_proc_wait(&a, 30000);
+	out = h_proc_output(&a);
+	cr_assert(st == 0 && strstr(out, "one\n") != NULL,
+		  "first exec: status %d: %s", st, out);
+	free(out);
+	st = h_proc_wait(&b, 30000);
+	out = h_proc_output(&b);
+	cr_assert(st == 0 && strstr(out, "two\n") != NULL,
+		  "second exec: status %d: %s", st, out);
+	free(out);
+	h_proc_kill(&s.agent);
+	h_relay_stop(&s.relay);
+}

@@ -1,0 +1,619 @@
+/*
+ * One sealed channel on a ticket, shared by `tether exec` and `tether
+ * shell`: connects, attaches to the ticket's session, gets the session key
+ * (pairing first if the agent has just joined), opens a channel of the
+ * command's kind, lets the command send its opening message (EXEC, SHELL),
+ * then streams: standard input as STDIN chunks and EOF(0); STDOUT and
+ * STDERR written to fds 1 and 2 as they come and credited back with WINDOW
+ * once written.  The remote status (exit code, or 128 + signal) becomes
+ * ours when CLOSE arrives; anything that ends the channel before CLOSE is
+ * "connection lost", status 255.
+ *
+ * Flow control both ways: standard input is read only while the channel
+ * has send window and the link's queue is under the high-water mark
+ * (resumed by WINDOW and by the link's drain callback); output is written
+ * with blocking writes, so a slow reader of our stdout slows the frames we
+ * take in, which stops the credit the agent needs to send more.
+ *
+ * The command may rewrite standard input before it is sent (the shell's
+ * escapes) and is told when the stream is over before anything about the
+ * outcome is printed, so that a raw terminal is restored first.  The
+ * failure that ends a run is kept and printed only then, for that reason.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tether/alloc.h>
+#include <tether/buf.h>
+#include <tether/chan.h>
+#include <tether/crypto.h>
+#include <tether/err.h>
+#include <tether/link.h>
+#include <tether/proto.h>
+
+#include "console.h"
+
+#define REMOTE_ERROR_MAX 1024
+
+struct console_run {
+	struct console_client c;
+	struct console_config cfg;
+	const struct console_run_ops *ops;
+	const char *ticket;
+	struct tether_chan *chan;
+	uint32_t channel;
+	/* Standard input: a stream handle, or file reads (uv_fs_read). */
+	uv_handle_type in_kind;
+	union {
+		uv_pipe_t pipe;
+		uv_tty_t tty;
+	} in;
+	uv_fs_t fs_req;
+	int in_flags; /* fd 0's flags, restored at the end; -1 if unknown */
+	bool in_open;
+	bool in_reading;
+	bool fs_busy;
+	bool in_done; /* EOF(0) sent, or no more input to send */
+	bool out_broken[3];
+	/* Outcome. */
+	bool got_exit;
+	bool got_close;
+	bool failed;
+	bool disconnected; /* the user ended it (the shell's "~.") */
+	int status;
+	char failure[2 * CONSOLE_REASON_MAX]; /* why, printed at the end */
+};
+
+/* Plaintext of one STDIN chunk: used by one read at a time. */
+static uint8_t stdin_buf[TETHER_CHANNEL_CHUNK];
+
+static void stdin_pump(struct console_run *r);
+
+static bool running(const struct console_run *r)
+{
+	return !r->failed && !r->got_close && !r->disconnected &&
+	       r->c.link != NULL;
+}
+
+/* Ends the run with one reason (the first one wins), printed at the end. */
+static void fail(struct console_run *r, const char *what, const char *detail)
+{
+	if (r->failed || r->got_close || r->disconnected)
+		return;
+	r->failed = true;
+	snprintf(r->failure, sizeof(r->failure), "%s%s", what,
+		 detail != NULL ? detail : "");
+}
+
+static void stdin_stop(struct console_run *r)
+{
+	if (r->in_reading) {
+		uv_read_stop((uv_stream_t *)&r->in);
+		r->in_reading = false;
+	}
+}
+
+/* A send failed: the link is going away, or something worse. */
+static void send_failed(struct console_run *r, int err)
+{
+	if (err != TETHER_ERR_CLOSED) {
+		fail(r, "cannot send: ", tether_strerror(err));
+		return;
+	}
+	/*
+	 * The link is closing; its close callback has the reason, and the
+	 * run loop reports it once that has run.  Just stop feeding it.
+	 */
+	r->in_done = true;
+	stdin_stop(r);
+}
+
+static void stdin_eof(struct console_run *r)
+{
+	int err;
+
+	stdin_stop(r);
+	if (r->in_done)
+		return;
+	r->in_done = true;
+	if (!running(r))
+		return;
+	err = tether_chan_send_u8(r->chan, r->c.link, TETHER_MSG_EOF, 0);
+	if (err != 0)
+		send_failed(r, err);
+}
+
+/*
+ * Sends standard input bytes at once, one STDIN message per call: a
+ * keystroke must not wait for more.  The caller stays within the window
+ * (stdin_room() kept the read that much smaller than the credit).
+ */
+void console_run_input(struct console_run *r, const uint8_t *p, size_t n)
+{
+	int err;
+
+	if (n == 0 || !running(r))
+		return;
+	err = tether_chan_send(r->chan, r->c.link, TETHER_MSG_STDIN, p, n);
+	if (err != 0)
+		send_failed(r, err);
+}
+
+/* Standard input as read: through the command's filter, if it has one. */
+static void stdin_data(struct console_run *r, const uint8_t *p, size_t n)
+{
+	if (r->ops->input != NULL)
+		r->ops->input(r, r->ops->arg, p, n);
+	else
+		console_run_input(r, p, n);
+}
+
+static void stdin_read_failed(struct console_run *r, int uverr)
+{
+	console_error("reading standard input: %s", uv_strerror(uverr));
+	stdin_eof(r);
+}
+
+/*
+ * What the next read may take: a chunk, within the peer's credit, less
+ * what the command's filter may add to it.
+ */
+static size_t stdin_room(const struct console_run *r)
+{
+	size_t w = tether_chan_send_window(r->chan);
+
+	if (w > sizeof(stdin_buf))
+		w = sizeof(stdin_buf);
+	return w > r->ops->input_slack ? w - r->ops->input_slack : 0;
+}
+
+static void on_stdin_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct console_run *r = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init((char *)stdin_buf, (unsigned int)stdin_room(r));
+}
+
+static void on_stdin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct console_run *r = s->data;
+
+	if (nread > 0)
+		stdin_data(r, (const uint8_t *)buf->base, (size_t)nread);
+	else if (nread == UV_EOF)
+		stdin_eof(r);
+	else if (nread < 0 && nread != UV_ENOBUFS)
+		stdin_read_failed(r, (int)nread);
+	stdin_pump(r);
+}
+
+static void on_stdin_fs(uv_fs_t *req)
+{
+	struct console_run *r = req->data;
+	ssize_t n = req->result;
+
+	uv_fs_req_cleanup(req);
+	r->fs_busy = false;
+	if (n > 0)
+		stdin_data(r, stdin_buf, (size_t)n);
+	else if (n == 0)
+		stdin_eof(r);
+	else
+		stdin_read_failed(r, (int)n);
+	stdin_pump(r);
+}
+
+/* Reads standard input exactly while there is somewhere to put it. */
+static void stdin_pump(struct console_run *r)
+{
+	bool can = running(r) && !r->in_done && stdin_room(r) > 0 &&
+		   !tether_link_over_high_water(r->c.link);
+	uv_buf_t b;
+	int err;
+
+	if (r->in_kind == UV_FILE) {
+		if (!can || r->fs_busy)
+			return;
+		b = uv_buf_init((char *)stdin_buf, (unsigned int)stdin_room(r));
+		r->fs_req.data = r;
+		err = uv_fs_read(&r->c.loop, &r->fs_req, STDIN_FILENO, &b, 1,
+				 -1, on_stdin_fs);
+		if (err != 0)
+			stdin_read_failed(r, err);
+		else
+			r->fs_busy = true;
+	} else if (r->in_open) {
+		if (!can) {
+			stdin_stop(r);
+		} else if (!r->in_reading) {
+			err = uv_read_start((uv_stream_t *)&r->in,
+					    on_stdin_alloc, on_stdin_read);
+			if (err != 0)
+				stdin_read_failed(r, err);
+			else
+				r->in_reading = true;
+		}
+	}
+}
+
+/* Picks how to read fd 0: it may be a file, pipe, socket, tty or closed. */
+static void stdin_setup(struct console_run *r)
+{
+	uv_loop_t *loop = &r->c.loop;
+	int err = 0;
+
+	r->in_flags = fcntl(STDIN_FILENO, F_GETFL);
+	r->in_kind = uv_guess_handle(STDIN_FILENO);
+	switch (r->in_kind) {
+	case UV_TTY:
+		err = uv_tty_init(loop, &r->in.tty, STDIN_FILENO, 1);
+		r->in_open = err == 0;
+		break;
+	case UV_NAMED_PIPE:
+	case UV_TCP:
+		err = uv_pipe_init(loop, &r->in.pipe, 0);
+		if (err == 0) {
+			r->in_open = true;
+			err = uv_pipe_open(&r->in.pipe, STDIN_FILENO);
+		}
+		break;
+	case UV_FILE:
+		break;
+	default:
+		/* Closed or unreadable: the command gets an empty input. */
+		r->in_kind = UV_UNKNOWN_HANDLE;
+		stdin_eof(r);
+		return;
+	}
+	r->in.pipe.data = r;
+	if (err != 0)
+		stdin_read_failed(r, err);
+}
+
+static void stdin_cleanup(struct console_run *r)
+{
+	stdin_stop(r);
+	if (r->in_open)
+		uv_close((uv_handle_t *)&r->in, NULL);
+	r->in_open = false;
+}
+
+/* Writes a STDOUT/STDERR body out and credits it back to the agent. */
+static void deliver(struct console_run *r, int fd, const uint8_t *p, size_t n)
+{
+	int err;
+
+	if (!r->out_broken[fd]) {
+		err = console_write_all(fd, p, n);
+		if (err != 0) {
+			/* Keep the command running; drop what nobody reads. */
+			r->out_broken[fd] = true;
+			if (err != -EPIPE)
+				console_error("writing %s: %s",
+					      fd == 1 ? "standard output"
+						      : "standard error",
+					      strerror(-err));
+		}
+	}
+	err = tether_chan_consumed(r->chan, r->c.link, n);
+	if (err != 0)
+		send_failed(r, err);
+}
+
+static void on_exit_msg(struct console_run *r, struct tether_buf *b)
+{
+	uint8_t how;
+	uint32_t value;
+
+	if (tether_buf_get_u8(b, &how) != 0 ||
+	    tether_buf_get_u32(b, &value) != 0 ||
+	    tether_buf_get_end(b) != 0 || how > 1) {
+		fail(r, "channel protocol error: ", "malformed EXIT");
+		return;
+	}
+	if (how == 1)
+		value = value > 127 ? 255 : 128 + value;
+	r->status = value > 255 ? 255 : (int)value;
+	r->got_exit = true;
+}
+
+static void on_error_msg(struct console_run *r, struct tether_buf *b)
+{
+	char *reason = NULL;
+
+	if (tether_buf_get_cstring(b, &reason, NULL, REMOTE_ERROR_MAX) != 0 ||
+	    tether_buf_get_end(b) != 0) {
+		fail(r, "channel protocol error: ", "malformed ERROR");
+		return;
+	}
+	/* The channel still ends with CLOSE; the status stays 255. */
+	fputs("tether: remote: ", stderr);
+	console_print_clean(stderr, reason);
+	fputs(console_eol(), stderr);
+	tether_free(reason);
+}
+
+static void on_data(void *arg, const struct tether_frame *f)
+{
+	struct console_run *r = arg;
+	const uint8_t *body;
+	struct tether_buf *b;
+	uint8_t msg, stream;
+	size_t len;
+	int err;
+
+	if (!running(r))
+		return;
+	err = tether_chan_open(r->chan, f, &msg, &body, &len);
+	if (err == TETHER_ERR_AUTH) {
+		fail(r, "channel integrity check failed", NULL);
+		return;
+	}
+	if (err != 0) {
+		fail(r, "channel protocol error: ", tether_strerror(err));
+		return;
+	}
+	b = tether_buf_from(body, len);
+	if (b == NULL) {
+		fail(r, "out of memory", NULL);
+		return;
+	}
+	switch (msg) {
+	case TETHER_MSG_STDOUT:
+		deliver(r, STDOUT_FILENO, body, len);
+		break;
+	case TETHER_MSG_STDERR:
+		deliver(r, STDERR_FILENO, body, len);
+		break;
+	case TETHER_MSG_EOF:
+		if (tether_buf_get_u8(b, &stream) != 0 ||
+		    tether_buf_get_end(b) != 0 || stream < 1 || stream > 2)
+			fail(r, "channel protocol error: ", "malformed EOF");
+		break;
+	case TETHER_MSG_EXIT:
+		on_exit_msg(r, b);
+		break;
+	case TETHER_MSG_WINDOW:
+		/* tether_chan_open() added the credit: maybe read again. */
+		stdin_pump(r);
+		break;
+	case TETHER_MSG_ERROR:
+		on_error_msg(r, b);
+		break;
+	case TETHER_MSG_CLOSE:
+		if (tether_buf_get_end(b) != 0)
+			fail(r, "channel protocol error: ", "malformed CLOSE");
+		else
+			r->got_close = true;
+		break;
+	default:
+		fail(r, "channel protocol error: ", "unexpected message");
+		break;
+	}
+	tether_buf_free(b);
+}
+
+/* The relay closes our channel when the agent's connection goes away. */
+static void on_ctrl(void *arg, json_t *msg)
+{
+	struct console_run *r = arg;
+	const char *reason = console_json_str(msg, "reason");
+
+	if (strcmp(console_json_str(msg, "t"), "close") != 0 ||
+	    json_integer_value(json_object_get(msg, "channel")) != r->channel)
+		return;
+	fail(r, "connection lost: ",
+	     reason != NULL ? reason : "channel closed");
+}
+
+static void on_drain(void *arg)
+{
+	stdin_pump(arg);
+}
+
+/* u32 argc, then argc strings: the tail of both EXEC and SHELL. */
+int console_run_put_args(struct tether_buf *b, int argc, char **argv)
+{
+	int i, err;
+
+	err = tether_buf_put_u32(b, (uint32_t)argc);
+	for (i = 0; i < argc && err == 0; i++)
+		err = tether_buf_put_cstring(b, argv[i]);
+	return err;
+}
+
+/*
+ * Sends msg with b's bytes as its body and frees b.  built is 0 or the
+ * first error while filling b (b NULL: it could not be allocated), worded
+ * here once for every message.  0 once sent or handed to the run loop's
+ * report (a closing link); -1 once reported.
+ */
+int console_run_send(struct console_run *r, uint8_t msg, struct tether_buf *b,
+		     int built)
+{
+	int err, ret = -1;
+
+	if (b == NULL || built == TETHER_ERR_NOMEM) {
+		console_error("out of memory");
+		goto out;
+	}
+	if (built == TETHER_ERR_TOO_LARGE) {
+		console_error("command line too long");
+		goto out;
+	}
+	if (built != 0) {
+		console_error("cannot build a message: %s",
+			      tether_strerror(built));
+		goto out;
+	}
+	ret = 0;
+	/* Gone already: the run loop says so. */
+	if (!running(r))
+		goto out;
+	/* A failed send is reported by the run loop, with its reason. */
+	err = tether_chan_send(r->chan, r->c.link, msg, tether_buf_ptr(b),
+			       tether_buf_len(b));
+	if (err != 0)
+		send_failed(r, err);
+out:
+	tether_buf_free(b);
+	return ret;
+}
+
+/* Ends the stream without a word: the command says goodbye itself. */
+void console_run_disconnect(struct console_run *r)
+{
+	if (!running(r))
+		return;
+	r->disconnected = true;
+	stdin_stop(r);
+}
+
+uv_loop_t *console_run_loop(struct console_run *r)
+{
+	return &r->c.loop;
+}
+
+const char *console_run_ticket(const struct console_run *r)
+{
+	return r->ticket;
+}
+
+/* Opens a channel of our kind keyed from ke and both open nonces. */
+static int open_channel(struct console_run *r, const json_t *session,
+			const uint8_t ke[TETHER_SPAKE2_KE_LEN])
+{
+	uint8_t nonce_c[TETHER_SEAL_NONCE_LEN], nonce_a[TETHER_SEAL_NONCE_LEN];
+	char hex[2 * TETHER_SEAL_NONCE_LEN + 1];
+	const char *peer_hex;
+	json_int_t channel;
+	json_t *ans = NULL;
+	int err, ret = -1;
+
+	if (tether_random(nonce_c, sizeof(nonce_c)) != 0 ||
+	    tether_hex_encode(nonce_c, sizeof(nonce_c), hex, sizeof(hex))) {
+		console_error("cannot draw a nonce");
+		goto out;
+	}
+	err = console_request(&r->c,
+			      json_pack("{s:s, s:O, s:s, s:s}", "t", "open",
+					"session", session, "kind",
+					r->ops->kind, "nonce", hex),
+			      &ans);
+	if (err == CONSOLE_EREMOTE)
+		console_report_answer(ans, NULL);
+	if (err != 0)
+		goto out;
+	channel = json_integer_value(json_object_get(ans, "channel"));
+	peer_hex = console_json_str(ans, "nonce");
+	if (channel < 1 || channel > UINT32_MAX || peer_hex == NULL ||
+	    strlen(peer_hex) != 2 * sizeof(nonce_a) ||
+	    tether_hex_decode(peer_hex, nonce_a, sizeof(nonce_a)) != 0) {
+		console_error("the relay sent a malformed open answer");
+		goto out;
+	}
+	r->channel = (uint32_t)channel;
+	r->chan = tether_chan_new(r->channel, true, ke, TETHER_SPAKE2_KE_LEN,
+				  nonce_c, nonce_a);
+	if (r->chan == NULL) {
+		console_error("cannot set up the channel keys");
+		goto out;
+	}
+	ret = 0;
+out:
+	json_decref(ans);
+	return ret;
+}
+
+/* Why the run ended, once the command has cleaned up after itself. */
+static int outcome(struct console_run *r)
+{
+	struct console_client *c = &r->c;
+	int status = CONSOLE_EXIT_FAIL;
+
+	if (r->disconnected) {
+		/* The command said goodbye in its own words. */
+	} else if (r->failed) {
+		fputs("tether: ", stderr);
+		console_print_clean(stderr, r->failure);
+		fputs(console_eol(), stderr);
+	} else if (!r->got_close) {
+		console_report_lost(c);
+	} else if (!r->got_exit) {
+		console_error("the remote command ended without a status");
+	} else {
+		status = r->status;
+	}
+	return status;
+}
+
+/*
+ * Runs the channel until CLOSE, a failure, the user's disconnect, or the
+ * end of the connection.
+ */
+static int stream(struct console_run *r)
+{
+	struct console_client *c = &r->c;
+	bool started;
+
+	c->hooks.on_data = on_data;
+	c->hooks.on_ctrl = on_ctrl;
+	c->hooks.on_drain = on_drain;
+	c->hooks.arg = r;
+	started = r->ops->start(r, r->ops->arg) == 0;
+	if (started) {
+		stdin_setup(r);
+		stdin_pump(r);
+		while (running(r))
+			console_run_once(c);
+	}
+	/* Before any word about the outcome: it may restore the terminal. */
+	if (r->ops->finish != NULL)
+		r->ops->finish(r, r->ops->arg);
+	return started ? outcome(r) : CONSOLE_EXIT_FAIL;
+}
+
+/* Attach, key, open, run: the connection is open. */
+static int run_ticket(struct console_run *r)
+{
+	uint8_t ke[TETHER_SPAKE2_KE_LEN];
+	json_t *ans = NULL;
+	int err, status = CONSOLE_EXIT_FAIL;
+
+	err = console_request(&r->c,
+			      json_pack("{s:s, s:s}", "t", "attach", "ticket",
+					r->ticket),
+			      &ans);
+	if (err == CONSOLE_EREMOTE)
+		console_report_answer(ans, r->ticket);
+	if (err == 0 && console_pair_key(&r->c, r->ticket, ans, ke) == 0 &&
+	    open_channel(r, json_object_get(ans, "session"), ke) == 0)
+		status = stream(r);
+	tether_wipe(ke, sizeof(ke));
+	json_decref(ans);
+	return status;
+}
+
+int console_run(const char *ticket, const struct console_run_ops *ops)
+{
+	struct console_run r;
+	int status = CONSOLE_EXIT_FAIL;
+
+	memset(&r, 0, sizeof(r));
+	r.ops = ops;
+	r.ticket = ticket;
+	r.in_flags = -1;
+	if (console_connect(&r.c, &r.cfg) == 0)
+		status = run_ticket(&r);
+	stdin_cleanup(&r);
+	console_client_close(&r.c);
+	console_config_clear(&r.cfg);
+	tether_chan_free(r.chan);
+	/* libuv made a shared fd 0 non-blocking; give it back as it was. */
+	if (r.in_flags >= 0)
+		fcntl(STDIN_FILENO, F_SETFL, r.in_flags);
+	return status;
+}

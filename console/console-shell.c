@@ -1,0 +1,243 @@
+/*
+ * `tether shell T-N [-- COMMAND [ARGS...]]`: an interactive shell (or
+ * COMMAND) on a shell channel.  Its own part is the SHELL message, and,
+ * when standard input is a terminal, what makes the remote side feel like
+ * one: a PTY of our window's size, RESIZE on SIGWINCH, the local terminal
+ * in raw mode for the whole stream, and ssh's escapes ("~." and friends,
+ * only right after a newline).  Without a terminal it is exec with a
+ * shell: no PTY, stdout and stderr apart, stdin forwarded up to its end.
+ * The session, the channel and the streaming are console-chan.c's.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tether/buf.h>
+#include <tether/chan.h>
+#include <tether/proto.h>
+
+#include "console.h"
+
+#define ESCAPE_CHAR '~'
+
+static const char shell_usage[] =
+	"Usage: tether shell T-N [-- COMMAND [ARGS...]]\n"
+	"\n"
+	"Opens the customer's login shell (or runs COMMAND) on the machine\n"
+	"whose agent joined T-N.  When standard input is a terminal, the\n"
+	"remote side gets one too, of this window's size, and this terminal\n"
+	"is put in raw mode until the end; otherwise standard output and\n"
+	"error stay apart and standard input is forwarded up to its end.\n"
+	"Exits with the remote status (128 + signal if it was killed; 255\n"
+	"for tether's own errors and for ~.).\n"
+	"\n"
+	"Escapes, on a terminal, typed right after a newline:\n"
+	"  ~.  disconnect\n"
+	"  ~?  list the escapes\n"
+	"  ~~  send a single ~\n";
+
+/* Raw terminal: every line ends in "\r\n". */
+static const char escape_help[] =
+	"Supported escape sequences:\r\n"
+	" ~.   - terminate connection\r\n"
+	" ~?   - this message\r\n"
+	" ~~   - send the escape character by typing it twice\r\n"
+	"(Note that escapes are only recognized immediately after newline.)"
+	"\r\n";
+
+struct shell {
+	int argc;
+	char **argv;
+	bool pty; /* stdin is a terminal: PTY, raw mode, escapes */
+	struct console_run *run;
+	/* Escapes: state carried from one read to the next. */
+	bool line_start; /* the last byte sent ended a line (or none yet) */
+	bool tilde;      /* a "~" there was held back */
+	bool bye;        /* "~." */
+	/* Window size: the watcher and the last size the agent got. */
+	uv_signal_t winch;
+	bool winch_ready;
+	uint16_t cols;
+	uint16_t rows;
+};
+
+/* Filtered input: at most one held-back "~" more than what was read. */
+static uint8_t escaped_buf[TETHER_CHANNEL_CHUNK + 1];
+
+/*
+ * Sends what was read, less the escapes.  An escape is "~" right after a
+ * CR or LF (or first of all) and the byte after it, wherever the reads
+ * split them; "~" followed by anything but ".", "?" or "~" goes out as it
+ * was typed.
+ */
+static void shell_input(struct console_run *r, void *arg, const uint8_t *p,
+			size_t n)
+{
+	struct shell *s = arg;
+	size_t i, m = 0;
+	uint8_t ch;
+
+	for (i = 0; i < n; i++) {
+		ch = p[i];
+		if (s->tilde) {
+			s->tilde = false;
+			if (ch == '.') {
+				console_run_input(r, escaped_buf, m);
+				s->bye = true;
+				console_run_disconnect(r);
+				return;
+			}
+			if (ch == '?') {
+				/* Still at a line start: "~." may follow. */
+				fputs(escape_help, stderr);
+				continue;
+			}
+			if (ch != ESCAPE_CHAR)
+				escaped_buf[m++] = ESCAPE_CHAR;
+		} else if (s->line_start && ch == ESCAPE_CHAR) {
+			s->tilde = true;
+			continue;
+		}
+		s->line_start = ch == '\r' || ch == '\n';
+		escaped_buf[m++] = ch;
+	}
+	console_run_input(r, escaped_buf, m);
+}
+
+/* RESIZE: u16 cols, u16 rows. */
+static void on_winch(uv_signal_t *h, int signum)
+{
+	struct shell *s = h->data;
+	struct tether_buf *b;
+	uint16_t cols, rows;
+	int built = 0;
+
+	(void)signum;
+	/* Several signals may have come for one change, or none for ours. */
+	if (console_tty_size(STDIN_FILENO, &cols, &rows) != 0 ||
+	    (cols == s->cols && rows == s->rows))
+		return;
+	s->cols = cols;
+	s->rows = rows;
+	b = tether_buf_new(2 * sizeof(uint16_t));
+	if (b != NULL)
+		built = tether_buf_put_u16(b, cols);
+	if (b != NULL && built == 0)
+		built = tether_buf_put_u16(b, rows);
+	console_run_send(s->run, TETHER_MSG_RESIZE, b, built);
+}
+
+/*
+ * SHELL: u8 flags, cstring TERM, u16 cols, u16 rows, u32 argc, argc
+ * strings.  0, or the first error from the buffer.
+ */
+static int build_shell(const struct shell *s, struct tether_buf *b)
+{
+	const char *term = getenv("TERM");
+	int err;
+
+	/* A terminal that says nothing about itself is most likely this. */
+	if (term == NULL || term[0] == '\0')
+		term = s->pty ? "xterm-256color" : "dumb";
+	err = tether_buf_put_u8(b, s->pty ? TETHER_SHELL_PTY : 0);
+	if (err == 0)
+		err = tether_buf_put_cstring(b, term);
+	if (err == 0)
+		err = tether_buf_put_u16(b, s->cols);
+	if (err == 0)
+		err = tether_buf_put_u16(b, s->rows);
+	if (err == 0)
+		err = console_run_put_args(b, s->argc, s->argv);
+	return err;
+}
+
+static int shell_start(struct console_run *r, void *arg)
+{
+	struct shell *s = arg;
+	struct tether_buf *b = NULL;
+	int built = 0, ret = -1;
+
+	s->run = r;
+	if (s->pty &&
+	    uv_signal_init(console_run_loop(r), &s->winch) == 0) {
+		/* Watch before measuring, so that no change falls between. */
+		s->winch_ready = true;
+		s->winch.data = s;
+		uv_signal_start(&s->winch, on_winch, SIGWINCH);
+	}
+	console_tty_size(STDIN_FILENO, &s->cols, &s->rows);
+	b = tether_buf_new(TETHER_CHAN_BODY_MAX);
+	if (b != NULL)
+		built = build_shell(s, b);
+	/* Raw only once there is something to send: errors print plainly. */
+	if (b != NULL && built == 0 && s->pty &&
+	    console_tty_raw(STDIN_FILENO) != 0) {
+		tether_buf_free(b);
+		goto out;
+	}
+	ret = console_run_send(r, TETHER_MSG_SHELL, b, built);
+out:
+	return ret;
+}
+
+static void shell_finish(struct console_run *r, void *arg)
+{
+	struct shell *s = arg;
+
+	if (s->winch_ready) {
+		uv_close((uv_handle_t *)&s->winch, NULL);
+		s->winch_ready = false;
+	}
+	console_tty_restore();
+	if (s->bye) {
+		fputs("Connection to ", stderr);
+		console_print_clean(stderr, console_run_ticket(r));
+		fputs(" closed.\n", stderr);
+	}
+}
+
+int console_shell(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char ticket[CONSOLE_TICKET_MAX];
+	struct console_run_ops ops;
+	struct shell s;
+	int opt;
+
+	/* "+": stop at the first operand, COMMAND's options are not ours. */
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		if (opt != 'h')
+			return console_bad_option("shell", opt, argv);
+		fputs(shell_usage, stdout);
+		return 0;
+	}
+	if (optind >= argc)
+		return console_usage_error("shell", "expected T-N");
+	if (console_ticket_arg("shell", argv[optind], ticket, sizeof(ticket)))
+		return CONSOLE_EXIT_USAGE;
+	optind++;
+	if (optind < argc && strcmp(argv[optind], "--") == 0)
+		optind++;
+
+	memset(&s, 0, sizeof(s));
+	s.argc = argc - optind;
+	s.argv = argv + optind;
+	s.pty = isatty(STDIN_FILENO) == 1;
+	s.line_start = true;
+	memset(&ops, 0, sizeof(ops));
+	ops.kind = TETHER_KIND_SHELL;
+	ops.start = shell_start;
+	ops.finish = shell_finish;
+	ops.arg = &s;
+	if (s.pty) {
+		ops.input = shell_input;
+		ops.input_slack = 1;
+	}
+	return console_run(ticket, &ops);
+}
