@@ -785,13 +785,36 @@ out:
 	return x;
 }
 
+/*
+ * Writes a private key (pkey) or a certificate (x) as PEM to path with the
+ * given mode; *wrote says whether the file was created, for clean-up.
+ */
+static int write_pem(const char *path, mode_t mode, EVP_PKEY *pkey, X509 *x,
+		     bool *wrote)
+{
+	FILE *f = open_for_write(path, mode);
+	int ret = 0, ok;
+
+	if (!f) {
+		tether_log_err(TETHER_ERR_SYS, "%s: %s", path, strerror(errno));
+		return TETHER_ERR_SYS;
+	}
+	*wrote = true;
+	if (pkey)
+		ok = PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL);
+	else
+		ok = PEM_write_X509(f, x);
+	if (ok != 1)
+		ret = TETHER_ERR_SYS;
+	return close_checked(f, ret);
+}
+
 int tether_tls_cert_generate(const char *cert_path, const char *key_path,
 			     const char *common_name,
 			     char fp_out[TETHER_TLS_FP_LEN])
 {
 	EVP_PKEY *pkey = NULL;
 	X509 *x = NULL;
-	FILE *f;
 	bool wrote_key = false, wrote_cert = false;
 	int ret;
 
@@ -813,33 +836,10 @@ int tether_tls_cert_generate(const char *cert_path, const char *key_path,
 		goto out;
 	}
 
-	f = open_for_write(key_path, 0600);
-	if (!f) {
-		tether_log_err(TETHER_ERR_SYS, "%s: %s", key_path,
-			       strerror(errno));
-		ret = TETHER_ERR_SYS;
-		goto out;
-	}
-	wrote_key = true;
-	ret = 0;
-	if (PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) != 1)
-		ret = TETHER_ERR_SYS;
-	ret = close_checked(f, ret);
+	ret = write_pem(key_path, 0600, pkey, NULL, &wrote_key);
 	if (ret < 0)
 		goto out;
-
-	f = open_for_write(cert_path, 0644);
-	if (!f) {
-		tether_log_err(TETHER_ERR_SYS, "%s: %s", cert_path,
-			       strerror(errno));
-		ret = TETHER_ERR_SYS;
-		goto out;
-	}
-	wrote_cert = true;
-	ret = 0;
-	if (PEM_write_X509(f, x) != 1)
-		ret = TETHER_ERR_SYS;
-	ret = close_checked(f, ret);
+	ret = write_pem(cert_path, 0644, NULL, x, &wrote_cert);
 	if (ret < 0)
 		goto out;
 
