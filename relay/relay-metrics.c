@@ -313,21 +313,17 @@ static void on_connection(uv_stream_t *server, int status)
 
 int relay_metrics_start(struct relay *r, const char *listen, bool required)
 {
-	struct sockaddr_storage ss;
 	char where[96];
 	int rc;
 
-	if (relay_parse_listen(listen, &ss) != 0) {
+	rc = relay_listen(r, &r->metrics, listen, 64, on_connection);
+	r->metrics_on = true;
+	if (rc == UV_EINVAL) {
 		fprintf(stderr, "tether-relay: bad --metrics-listen address "
 				"'%s' (want HOST:PORT or off)\n", listen);
 		return TETHER_ERR_INVALID;
 	}
-	uv_tcp_init(r->loop, &r->metrics);
-	r->metrics.data = r;
-	r->metrics_on = true;
-	if ((rc = uv_tcp_bind(&r->metrics, (struct sockaddr *)&ss, 0)) != 0 ||
-	    (rc = uv_listen((uv_stream_t *)&r->metrics, 64, on_connection)) !=
-		    0) {
+	if (rc != 0) {
 		if (required) {
 			fprintf(stderr, "tether-relay: cannot serve metrics "
 					"on %s: %s\n", listen, uv_strerror(rc));

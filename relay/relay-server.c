@@ -401,23 +401,34 @@ void relay_sockname(uv_tcp_t *tcp, char *out, size_t len)
 	}
 }
 
+int relay_listen(struct relay *r, uv_tcp_t *tcp, const char *listen,
+		 int backlog, uv_connection_cb cb)
+{
+	struct sockaddr_storage ss;
+	int rc;
+
+	uv_tcp_init(r->loop, tcp);
+	tcp->data = r;
+	if (relay_parse_listen(listen, &ss) != 0)
+		return UV_EINVAL;
+	if ((rc = uv_tcp_bind(tcp, (struct sockaddr *)&ss, 0)) != 0)
+		return rc;
+	return uv_listen((uv_stream_t *)tcp, backlog, cb);
+}
+
 static int start_listener(struct relay *r, const char *listen,
 			  const char *fp)
 {
-	struct sockaddr_storage ss;
 	char where[96];
 	int rc;
 
-	if (relay_parse_listen(listen, &ss) != 0) {
+	rc = relay_listen(r, &r->listener, listen, 512, on_connection);
+	if (rc == UV_EINVAL) {
 		fprintf(stderr, "tether-relay: bad --listen address '%s' "
 				"(want HOST:PORT)\n", listen);
 		return TETHER_ERR_INVALID;
 	}
-	uv_tcp_init(r->loop, &r->listener);
-	r->listener.data = r;
-	if ((rc = uv_tcp_bind(&r->listener, (struct sockaddr *)&ss, 0)) != 0 ||
-	    (rc = uv_listen((uv_stream_t *)&r->listener, 512,
-			    on_connection)) != 0) {
+	if (rc != 0) {
 		fprintf(stderr, "tether-relay: cannot listen on %s: %s\n",
 			listen, uv_strerror(rc));
 		return TETHER_ERR_SYS;

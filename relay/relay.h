@@ -132,6 +132,12 @@ struct relay_opts {
 };
 int relay_run(const struct relay_opts *o);
 int relay_parse_listen(const char *listen, struct sockaddr_storage *ss);
+/*
+ * Initialises tcp (close it whatever happens) and listens on HOST:PORT:
+ * 0, UV_EINVAL for a bad address, or the bind/listen error.
+ */
+int relay_listen(struct relay *r, uv_tcp_t *tcp, const char *listen,
+		 int backlog, uv_connection_cb cb);
 void relay_sockname(uv_tcp_t *tcp, char *out, size_t len);
 uint64_t relay_now_ms(void);
 void relay_send(struct relay_peer *p, json_t *msg);
