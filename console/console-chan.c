@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -475,6 +476,35 @@ void console_run_disconnect(struct console_run *r)
 uv_loop_t *console_run_loop(struct console_run *r)
 {
 	return &r->c.loop;
+}
+
+int console_run_args(const char *cmd, const char *usage, const char *need,
+		     int argc, char **argv, char *ticket, size_t len,
+		     int *first)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	/* "+": stop at the first operand, the command's options are not ours. */
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		if (opt != 'h')
+			return console_bad_option(cmd, opt, argv);
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (optind >= argc)
+		return console_usage_error(cmd, "%s", need);
+	if (console_ticket_arg(cmd, argv[optind], ticket, len))
+		return CONSOLE_EXIT_USAGE;
+	optind++;
+	if (optind < argc && strcmp(argv[optind], "--") == 0)
+		optind++;
+	*first = optind;
+	return -1;
 }
 
 const char *console_run_ticket(const struct console_run *r)

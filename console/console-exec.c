@@ -3,7 +3,6 @@
  * exec channel.  Its own part is the arguments and the EXEC message; the
  * session, the channel and the streaming are console-chan.c's.
  */
-#include <getopt.h>
 #include <string.h>
 
 #include <tether/buf.h>
@@ -36,35 +35,20 @@ static int exec_start(struct console_run *r, void *arg)
 
 int console_exec(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char ticket[CONSOLE_TICKET_MAX];
 	struct console_run_ops ops;
 	struct exec_args a;
-	int opt;
+	int first, ret;
 
-	/* "+": stop at the first operand, CMD's own options are not ours. */
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-		if (opt != 'h')
-			return console_bad_option("exec", opt, argv);
-		fputs(exec_usage, stdout);
-		return 0;
-	}
-	if (optind >= argc)
-		return console_usage_error("exec", "expected T-N -- CMD");
-	if (console_ticket_arg("exec", argv[optind], ticket, sizeof(ticket)))
-		return CONSOLE_EXIT_USAGE;
-	optind++;
-	if (optind < argc && strcmp(argv[optind], "--") == 0)
-		optind++;
-	if (optind >= argc)
+	ret = console_run_args("exec", exec_usage, "expected T-N -- CMD", argc,
+			       argv, ticket, sizeof(ticket), &first);
+	if (ret >= 0)
+		return ret;
+	if (first >= argc)
 		return console_usage_error("exec", "expected CMD after --");
 
-	a.argc = argc - optind;
-	a.argv = argv + optind;
+	a.argc = argc - first;
+	a.argv = argv + first;
 	memset(&ops, 0, sizeof(ops));
 	ops.kind = TETHER_KIND_EXEC;
 	ops.start = exec_start;

@@ -8,7 +8,6 @@
  * shell: no PTY, stdout and stderr apart, stdin forwarded up to its end.
  * The session, the channel and the streaming are console-chan.c's.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,34 +199,18 @@ static void shell_finish(struct console_run *r, void *arg)
 
 int console_shell(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char ticket[CONSOLE_TICKET_MAX];
 	struct console_run_ops ops;
 	struct shell s;
-	int opt;
+	int first, ret;
 
-	/* "+": stop at the first operand, COMMAND's options are not ours. */
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-		if (opt != 'h')
-			return console_bad_option("shell", opt, argv);
-		fputs(shell_usage, stdout);
-		return 0;
-	}
-	if (optind >= argc)
-		return console_usage_error("shell", "expected T-N");
-	if (console_ticket_arg("shell", argv[optind], ticket, sizeof(ticket)))
-		return CONSOLE_EXIT_USAGE;
-	optind++;
-	if (optind < argc && strcmp(argv[optind], "--") == 0)
-		optind++;
-
+	ret = console_run_args("shell", shell_usage, "expected T-N", argc, argv,
+			       ticket, sizeof(ticket), &first);
+	if (ret >= 0)
+		return ret;
 	memset(&s, 0, sizeof(s));
-	s.argc = argc - optind;
-	s.argv = argv + optind;
+	s.argc = argc - first;
+	s.argv = argv + first;
 	s.pty = isatty(STDIN_FILENO) == 1;
 	s.line_start = true;
 	memset(&ops, 0, sizeof(ops));

@@ -184,6 +184,14 @@ void console_run_input(struct console_run *r, const uint8_t *p, size_t n);
 void console_run_disconnect(struct console_run *r);
 uv_loop_t *console_run_loop(struct console_run *r);
 const char *console_run_ticket(const struct console_run *r);
+/*
+ * Parses "CMD [--help] T-N [--] ARGS..." for exec and shell: -1 with the
+ * ticket copied and *first the index of ARGS, else the exit status to
+ * return (0 after --help; usage errors name need).
+ */
+int console_run_args(const char *cmd, const char *usage, const char *need,
+		     int argc, char **argv, char *ticket, size_t len,
+		     int *first);
 
 /* Commands, one file each; argv[0] is the command's own name. */
 int console_login(int argc, char **argv);
