@@ -380,6 +380,8 @@ static void on_data(void *arg, const struct tether_frame *f)
 	case TETHER_MSG_WINDOW:
 		/* tether_chan_open() added the credit: maybe read again. */
 		stdin_pump(r);
+		if (r->ops->on_room != NULL)
+			r->ops->on_room(r, r->ops->arg);
 		break;
 	case TETHER_MSG_ERROR:
 		on_error_msg(r, b);
@@ -391,7 +393,11 @@ static void on_data(void *arg, const struct tether_frame *f)
 			r->got_close = true;
 		break;
 	default:
-		fail(r, "channel protocol error: ", "unexpected message");
+		if (r->ops->on_msg != NULL)
+			r->ops->on_msg(r, r->ops->arg, msg, body, len);
+		else
+			fail(r, "channel protocol error: ",
+			     "unexpected message");
 		break;
 	}
 	tether_buf_free(b);
@@ -412,7 +418,11 @@ static void on_ctrl(void *arg, json_t *msg)
 
 static void on_drain(void *arg)
 {
-	stdin_pump(arg);
+	struct console_run *r = arg;
+
+	stdin_pump(r);
+	if (r->ops->on_room != NULL && running(r))
+		r->ops->on_room(r, r->ops->arg);
 }
 
 /* u32 argc, then argc strings: the tail of both EXEC and SHELL. */
@@ -462,6 +472,55 @@ int console_run_send(struct console_run *r, uint8_t msg, struct tether_buf *b,
 out:
 	tether_buf_free(b);
 	return ret;
+}
+
+void console_run_fail(struct console_run *r, const char *what,
+		      const char *detail)
+{
+	fail(r, what, detail);
+}
+
+void console_run_set_status(struct console_run *r, int status)
+{
+	r->status = status;
+	r->got_exit = true;
+}
+
+bool console_run_active(const struct console_run *r)
+{
+	return running(r);
+}
+
+int console_run_send_msg(struct console_run *r, uint8_t msg,
+			 const void *body, size_t len)
+{
+	int err;
+
+	if (!running(r))
+		return TETHER_ERR_CLOSED;
+	err = tether_chan_send(r->chan, r->c.link, msg, body, len);
+	if (err != 0)
+		send_failed(r, err);
+	return err;
+}
+
+size_t console_run_window(const struct console_run *r)
+{
+	if (!running(r) || tether_link_over_high_water(r->c.link))
+		return 0;
+	return tether_chan_send_window(r->chan);
+}
+
+int console_run_consumed(struct console_run *r, size_t n)
+{
+	int err;
+
+	if (!running(r))
+		return TETHER_ERR_CLOSED;
+	err = tether_chan_consumed(r->chan, r->c.link, n);
+	if (err != 0)
+		send_failed(r, err);
+	return err;
 }
 
 /* Ends the stream without a word: the command says goodbye itself. */
@@ -595,8 +654,10 @@ static int stream(struct console_run *r)
 	c->hooks.arg = r;
 	started = r->ops->start(r, r->ops->arg) == 0;
 	if (started) {
-		stdin_setup(r);
-		stdin_pump(r);
+		if (!r->ops->no_stdin) {
+			stdin_setup(r);
+			stdin_pump(r);
+		}
 		while (running(r))
 			console_run_once(c);
 	}

@@ -173,6 +173,16 @@ struct console_run_ops {
 	 * before anything about the outcome is printed.  May be NULL.
 	 */
 	void (*finish)(struct console_run *r, void *arg);
+	/*
+	 * Sealed messages the runner does not know (file transfers); NULL
+	 * makes them a protocol error.  Failures go to console_run_fail().
+	 */
+	void (*on_msg)(struct console_run *r, void *arg, uint8_t msg,
+		       const uint8_t *body, size_t len);
+	/* Window came back or the link drained; may be NULL. */
+	void (*on_room)(struct console_run *r, void *arg);
+	/* The command reads no standard input (it sends no STDIN). */
+	bool no_stdin;
 	void *arg;
 };
 
@@ -182,6 +192,20 @@ int console_run_send(struct console_run *r, uint8_t msg, struct tether_buf *b,
 		     int built);
 void console_run_input(struct console_run *r, const uint8_t *p, size_t n);
 void console_run_disconnect(struct console_run *r);
+/* Ends the run with a reason printed at the end (the first one wins). */
+void console_run_fail(struct console_run *r, const char *what,
+		      const char *detail);
+/* The outcome, as an EXIT message would set it (commands without one). */
+void console_run_set_status(struct console_run *r, int status);
+/* Still streaming: no failure, no CLOSE, no disconnect. */
+bool console_run_active(const struct console_run *r);
+/* Seals and sends one message; a failure ends the run (reported there). */
+int console_run_send_msg(struct console_run *r, uint8_t msg,
+			 const void *body, size_t len);
+/* Data bytes we may send now: 0 while the link is over high water. */
+size_t console_run_window(const struct console_run *r);
+/* Received data bytes are used up: credit them back. */
+int console_run_consumed(struct console_run *r, size_t n);
 uv_loop_t *console_run_loop(struct console_run *r);
 const char *console_run_ticket(const struct console_run *r);
 /*

@@ -74,7 +74,7 @@ uint32_t tether_chan_id(const struct tether_chan *c)
 static bool is_data(uint8_t msg)
 {
 	return msg == TETHER_MSG_STDIN || msg == TETHER_MSG_STDOUT ||
-	       msg == TETHER_MSG_STDERR;
+	       msg == TETHER_MSG_STDERR || msg == TETHER_MSG_BLOCK;
 }
 
 int tether_chan_send(struct tether_chan *c, struct tether_link *l,

@@ -33,7 +33,7 @@ uint32_t tether_chan_id(const struct tether_chan *c);
 
 /*
  * Seals msg (enum tether_msg) with body and sends it on l as one DATA
- * frame.  Data messages (STDIN/STDOUT/STDERR) also spend send window; the
+ * frame.  Data messages (STDIN/STDOUT/STDERR/BLOCK) spend send window; the
  * caller checks tether_chan_send_window() first.
  */
 int tether_chan_send(struct tether_chan *c, struct tether_link *l,

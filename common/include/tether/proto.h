@@ -44,6 +44,21 @@ enum tether_msg {
 	 */
 	TETHER_MSG_SHELL = 10,
 	TETHER_MSG_RESIZE = 11, /* u16 cols, u16 rows */
+	/*
+	 * File transfer (kind "file"; docs/protocol.md, "File transfer";
+	 * bodies are described in tether/xfer.h).  The console opens with
+	 * GET (the agent sends) or PUT (the agent receives); then the sender
+	 * and the receiver speak the rest.
+	 */
+	TETHER_MSG_GET = 12,	  /* console: u8 flags, u32 n, n x cstring */
+	TETHER_MSG_PUT = 13,	  /* console: u8 flags, cstring destination */
+	TETHER_MSG_ENTRY = 14,	  /* sender: one file, directory or symlink */
+	TETHER_MSG_ACCEPT = 15,	  /* receiver: u64 offset to start the file at */
+	TETHER_MSG_BLOCK = 16,	  /* sender: u8 encoding, bytes (data) */
+	TETHER_MSG_FILE_END = 17, /* sender: u8 ok, sha256[32] | cstring */
+	TETHER_MSG_RESULT = 18,	  /* receiver: u8 ok, cstring reason */
+	TETHER_MSG_SKIP = 19,	  /* sender: cstring path, cstring reason */
+	TETHER_MSG_XFER_END = 20, /* either: no more entries / results */
 };
 
 #define TETHER_SHELL_PTY 0x01
@@ -51,6 +66,7 @@ enum tether_msg {
 /* Channel kinds a console may open. */
 #define TETHER_KIND_EXEC "exec"
 #define TETHER_KIND_SHELL "shell"
+#define TETHER_KIND_FILE "file"
 
 /* Per-channel credit for data bytes (STDIN/STDOUT/STDERR payloads). */
 #define TETHER_CHANNEL_WINDOW (4u * 1024 * 1024)
