@@ -1,10 +1,13 @@
 /*
- * Exec and shell channels, agent side (docs/protocol.md, "Key schedule and
- * sealed messages"): the relay's open and close, the sealed messages of
- * each channel, and the flow between a channel's credit windows and its
- * child.  The child itself lives in agent-exec.c (pipes: commands, and
- * shells without a terminal) behind struct agent_proc, or in agent-pty.c
- * (shells on a pseudo-terminal) behind struct agent_pty.
+ * Exec, shell and file channels, agent side (docs/protocol.md, "Key
+ * schedule and sealed messages"): the relay's open and close, the sealed
+ * messages of each channel, and the flow between a channel's credit
+ * windows and its child.  The child itself lives in agent-exec.c (pipes:
+ * commands, and shells without a terminal) behind struct agent_proc, or in
+ * agent-pty.c (shells on a pseudo-terminal) behind struct agent_pty.  A
+ * file channel has no child: its messages go to agent-file.c, which gets
+ * the channel as a struct tether_xfer_io and says when the transfer is
+ * over; this file sends CLOSE.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -30,14 +33,15 @@
 #define REASON_MAX 128
 
 enum chan_state {
-	CH_WAIT_START, /* opened, the console's EXEC or SHELL not in yet */
-	CH_RUNNING,    /* the command or shell runs */
+	CH_WAIT_START, /* opened, the console's EXEC, SHELL, GET, PUT not in */
+	CH_RUNNING,    /* the command, shell or transfer runs */
 	CH_DONE,       /* our CLOSE is sent (or never will be) */
 };
 
 enum chan_kind {
 	KIND_EXEC,
 	KIND_SHELL,
+	KIND_FILE,
 };
 
 struct agent_chan {
@@ -49,6 +53,8 @@ struct agent_chan {
 	/* The child, until its on_closed: on pipes, or on a terminal. */
 	struct agent_proc *proc;
 	struct agent_pty *pty;
+	/* A file channel's transfer, once started. */
+	struct agent_file *file;
 	enum chan_state state;
 	bool dead; /* the relay forgot it, or the link is gone: send nothing */
 	bool eof[3];
@@ -123,6 +129,7 @@ static void chan_free(struct agent_chan *ch)
 			break;
 		}
 	}
+	agent_file_free(ch->file);
 	tether_chan_free(ch->tc);
 	tether_free(ch);
 }
@@ -216,17 +223,21 @@ static void chan_fail(struct agent_chan *ch, const char *reason)
 }
 
 /* The credit for output: the channel window, unless the link is full. */
-static void update_credit(struct agent_chan *ch)
+static size_t send_credit(const struct agent_chan *ch)
 {
 	struct tether_link *l = ch->a->link;
-	size_t credit = 0;
 
+	if (ch->dead || l == NULL || !tether_link_is_open(l) ||
+	    tether_link_over_high_water(l))
+		return 0;
+	return tether_chan_send_window(ch->tc);
+}
+
+static void update_credit(struct agent_chan *ch)
+{
 	if (!has_child(ch) || ch->state != CH_RUNNING)
 		return;
-	if (!ch->dead && l != NULL && tether_link_is_open(l) &&
-	    !tether_link_over_high_water(l))
-		credit = tether_chan_send_window(ch->tc);
-	child_set_credit(ch, credit);
+	child_set_credit(ch, send_credit(ch));
 }
 
 /* EXIT, CLOSE and the control close, once the command is all done. */
@@ -599,6 +610,78 @@ static void handle_resize(struct agent_chan *ch, const uint8_t *body,
 		agent_pty_resize(ch->pty, cols, rows);
 }
 
+/* The channel as the transfer engine sees it (struct tether_xfer_io). */
+static int file_send(void *arg, uint8_t msg, const void *body, size_t len)
+{
+	return chan_send(arg, msg, body, len);
+}
+
+static size_t file_window(void *arg)
+{
+	return send_credit(arg);
+}
+
+static int file_consumed(void *arg, size_t n)
+{
+	struct agent_chan *ch = arg;
+
+	if (ch->dead || ch->a->link == NULL)
+		return TETHER_ERR_CLOSED;
+	return tether_chan_consumed(ch->tc, ch->a->link, n);
+}
+
+/* What agent-file.c said: go on, close the channel, or fail it. */
+static void file_result(struct agent_chan *ch, int r, const char *why)
+{
+	if (r == AGENT_FILE_MORE)
+		return;
+	if (r == AGENT_FILE_DONE) {
+		ch->state = CH_DONE;
+		chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
+		send_ctrl(ch->a, "close", ch->id, NULL);
+		chan_drop(ch);
+	} else if (r == TETHER_ERR_CLOSED) {
+		/* The link is going away and takes every channel with it. */
+		agent_say("stopping the file transfer of channel %u", ch->id);
+		chan_drop(ch);
+	} else {
+		chan_fail(ch, why != NULL ? why : tether_strerror(r));
+	}
+}
+
+/* GET or PUT starts the transfer; the rest is the engine's. */
+static void file_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
+		     size_t len)
+{
+	const struct tether_xfer_io io = {
+	    .send = file_send,
+	    .window = file_window,
+	    .consumed = file_consumed,
+	    .arg = ch,
+	};
+	const char *why = NULL;
+	int r;
+
+	if (ch->state == CH_WAIT_START) {
+		ch->state = CH_RUNNING;
+		r = agent_file_start(ch->a, ch->id, ch->technician, &io, msg,
+				     body, len, &ch->file, &why);
+	} else {
+		r = agent_file_input(ch->file, msg, body, len, &why);
+	}
+	file_result(ch, r, why);
+}
+
+/* Window or room on the link: a sending transfer goes on. */
+static void file_pump(struct agent_chan *ch)
+{
+	const char *why = NULL;
+
+	if (ch->file == NULL || ch->dead || ch->state != CH_RUNNING)
+		return;
+	file_result(ch, agent_file_pump(ch->file, &why), why);
+}
+
 static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		       size_t len)
 {
@@ -619,7 +702,7 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		handle_resize(ch, body, len);
 		return;
 	case TETHER_MSG_STDIN:
-		if (ch->state == CH_WAIT_START)
+		if (ch->state == CH_WAIT_START || ch->kind == KIND_FILE)
 			break;
 		ch->bytes_in += len;
 		if (!has_child(ch) || ch->state != CH_RUNNING) {
@@ -630,14 +713,18 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 			chan_fail(ch, "out of memory");
 		return;
 	case TETHER_MSG_EOF:
-		if (len != 1 || body[0] != 0 || ch->state == CH_WAIT_START)
+		if (len != 1 || body[0] != 0 || ch->state == CH_WAIT_START ||
+		    ch->kind == KIND_FILE)
 			break;
 		/* On a terminal: no more input, but the shell goes on. */
 		child_close_stdin(ch);
 		return;
 	case TETHER_MSG_WINDOW:
 		/* tether_chan_open() has applied it. */
-		update_credit(ch);
+		if (ch->kind == KIND_FILE)
+			file_pump(ch);
+		else
+			update_credit(ch);
 		return;
 	case TETHER_MSG_CLOSE:
 		if (ch->state == CH_WAIT_START) {
@@ -645,6 +732,14 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 			chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
 			send_ctrl(ch->a, "close", ch->id, NULL);
 			chan_drop(ch);
+		} else if (ch->kind == KIND_FILE) {
+			/*
+			 * Before both XFER_ENDs: the console gave up.  A
+			 * partial file stays for the next try to resume.
+			 */
+			agent_say("%s stopped the file transfer (channel %u)",
+				  ch->technician, ch->id);
+			file_result(ch, AGENT_FILE_DONE, NULL);
 		} else {
 			/* The console sends nothing more: that is EOF. */
 			child_close_stdin(ch);
@@ -657,6 +752,11 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		chan_drop(ch);
 		return;
 	default:
+		/* GET, PUT, and the transfer's own messages. */
+		if (ch->kind == KIND_FILE) {
+			file_msg(ch, msg, body, len);
+			return;
+		}
 		break;
 	}
 	chan_fail(ch, "unexpected message");
@@ -687,6 +787,19 @@ void agent_chan_frame(struct agent *a, const struct tether_frame *f)
 	handle_msg(ch, msg, body, len);
 }
 
+/* A channel kind in the customer's words. */
+static const char *what_kind(enum chan_kind k)
+{
+	switch (k) {
+	case KIND_SHELL:
+		return "a shell";
+	case KIND_FILE:
+		return "a file transfer";
+	default:
+		return "a command";
+	}
+}
+
 void agent_chan_open(struct agent *a, const json_t *msg)
 {
 	uint8_t nonce_c[TETHER_SEAL_NONCE_LEN], nonce_a[TETHER_SEAL_NONCE_LEN];
@@ -715,6 +828,9 @@ void agent_chan_open(struct agent *a, const json_t *msg)
 	} else if (kind != NULL && strcmp(kind, TETHER_KIND_SHELL) == 0) {
 		k = KIND_SHELL;
 		cap = AGENT_CAP_SHELL;
+	} else if (kind != NULL && strcmp(kind, TETHER_KIND_FILE) == 0) {
+		k = KIND_FILE;
+		cap = AGENT_CAP_FILE;
 	}
 	if (kind == NULL || nonce == NULL ||
 	    tether_hex_decode(nonce, nonce_c, sizeof(nonce_c)) != 0)
@@ -729,7 +845,7 @@ void agent_chan_open(struct agent *a, const json_t *msg)
 			 "the customer did not allow %s", kind);
 		why = denied;
 		agent_say("%s asked for %s, which you did not allow; refused",
-			  who, k == KIND_SHELL ? "a shell" : "a command");
+			  who, what_kind(k));
 	} else if (find(a, id) != NULL)
 		why = "channel in use";
 	else if (a->nchans >= AGENT_CHAN_MAX)
@@ -778,6 +894,9 @@ void agent_chan_close(struct agent *a, const json_t *msg)
 		return;
 	if (ch->state == CH_RUNNING && ch->kind == KIND_SHELL)
 		agent_say("the technician went away; closing the shell");
+	else if (ch->state == CH_RUNNING && ch->kind == KIND_FILE)
+		agent_say("the technician went away; stopping the file "
+			  "transfer");
 	else if (ch->state == CH_RUNNING)
 		agent_say("the technician went away; stopping the command");
 	chan_drop(ch);
@@ -785,10 +904,16 @@ void agent_chan_close(struct agent *a, const json_t *msg)
 
 void agent_chan_drain(struct agent *a)
 {
-	struct agent_chan *ch;
+	struct agent_chan *ch, *next;
 
-	for (ch = a->chans; ch != NULL; ch = ch->next)
-		update_credit(ch);
+	/* A transfer may end here, and its channel with it. */
+	for (ch = a->chans; ch != NULL; ch = next) {
+		next = ch->next;
+		if (ch->kind == KIND_FILE)
+			file_pump(ch);
+		else
+			update_credit(ch);
+	}
 }
 
 void agent_chan_abort_all(struct agent *a)
@@ -801,6 +926,9 @@ void agent_chan_abort_all(struct agent *a)
 			continue;
 		if (ch->state == CH_RUNNING && ch->kind == KIND_SHELL)
 			agent_say("closing the shell of channel %u", ch->id);
+		else if (ch->state == CH_RUNNING && ch->kind == KIND_FILE)
+			agent_say("stopping the file transfer of channel %u",
+				  ch->id);
 		else if (ch->state == CH_RUNNING)
 			agent_say("stopping the command of channel %u", ch->id);
 		chan_drop(ch);

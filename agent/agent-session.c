@@ -357,6 +357,12 @@ static void describe_caps(struct agent *a, const json_t *caps, char *out,
 			snprintf(item, sizeof(item),
 				 "shell (interactive terminal as %s)",
 				 a->facts.user);
+		} else if (strcmp(word, TETHER_KIND_FILE) == 0) {
+			cap = AGENT_CAP_FILE;
+			snprintf(item, sizeof(item),
+				 "file (copy files to and from this machine "
+				 "as %s)",
+				 a->facts.user);
 		} else {
 			snprintf(item, sizeof(item), "%s", word);
 		}
@@ -389,7 +395,7 @@ static void on_join_ok(struct agent *a, const json_t *msg)
 	const char *pake_a = json_string_value(json_object_get(msg, "pake_a"));
 	const char *info = json_string_value(json_object_get(msg, "info"));
 	json_t *session = json_object_get(msg, "session");
-	char caps[CAPS_MAX];
+	char caps[CAPS_MAX], policy[CAPS_MAX];
 	json_t *ij = NULL;
 	int r;
 
@@ -423,6 +429,11 @@ static void on_join_ok(struct agent *a, const json_t *msg)
 	agent_say("%s wants to connect to this computer for %s \"%s\"",
 		  a->technician, a->ticket, a->title);
 	agent_say("requested capabilities: %s", caps);
+	/* What "file" means here is the customer's to know before yes. */
+	if ((a->caps & AGENT_CAP_FILE) != 0) {
+		agent_file_describe_policy(a, policy, sizeof(policy));
+		agent_say("file transfers may %s", policy);
+	}
 	a->phase = AGENT_PH_CONSENT;
 	if (a->yes) {
 		agent_say("allowed (--yes)");

@@ -7,6 +7,8 @@
  * of links, keys or frames: they talk to agent-chan.c only through the
  * small typed calls and callbacks below, so that moving them behind a
  * privilege boundary later means putting those calls on a pipe.
+ * agent-file.c runs file transfers: agent-chan.c hands it a file
+ * channel's sealed messages and the channel as a struct tether_xfer_io.
  * agent-term.c is the customer's own terminal (live view, keys).
  */
 #ifndef TETHER_AGENT_H
@@ -24,6 +26,7 @@
 #include <tether/proto.h>
 #include <tether/spake2.h>
 #include <tether/tls.h>
+#include <tether/xfer.h>
 
 #define AGENT_PROG "tether-agent"
 
@@ -49,8 +52,10 @@
 /* Channel kinds the customer allowed: the info's "capabilities". */
 #define AGENT_CAP_EXEC 0x1u
 #define AGENT_CAP_SHELL 0x2u
+#define AGENT_CAP_FILE 0x4u
 
 struct agent_chan;
+struct agent_file;
 struct agent_proc;
 struct agent_pty;
 struct agent_prompt;
@@ -67,6 +72,12 @@ struct agent_facts {
 	char hostname[AGENT_HOST_MAX];
 	char os[AGENT_TITLE_MAX];
 	char user[AGENT_NAME_MAX];
+};
+
+/* Directories a file transfer may reach: realpath'ed, without duplicates. */
+struct agent_roots {
+	char **dirs;
+	size_t n;
 };
 
 /* How far the pairing has come; the session survives reconnects. */
@@ -104,6 +115,9 @@ struct agent {
 	enum agent_view view;
 	char probe_fp[TETHER_TLS_FP_LEN];
 	struct agent_facts facts;
+	/* --allow-write (default: home and /tmp) and --allow-read roots. */
+	struct agent_roots write_roots;
+	struct agent_roots read_roots; /* none: anything the user can read */
 
 	/* Secrets: never printed, wiped when no longer needed. */
 	char nameplate[TETHER_CODE_NAMEPLATE_MAX + 1];
@@ -179,6 +193,44 @@ void agent_chan_frame(struct agent *a, const struct tether_frame *f);
 void agent_chan_drain(struct agent *a);
 /* The link is gone or we are leaving: stop every command, send nothing. */
 void agent_chan_abort_all(struct agent *a);
+
+/* agent-file.c */
+/* What agent_file_start(), _input() and _pump() return besides errors. */
+#define AGENT_FILE_MORE 0 /* the transfer goes on */
+#define AGENT_FILE_DONE 1 /* it is over: agent-chan.c sends CLOSE */
+
+/*
+ * The console's first message on a file channel (GET or PUT): checks the
+ * policy and starts the engine on io.  AGENT_FILE_MORE with the transfer
+ * in *out; AGENT_FILE_DONE when the request was refused (ERROR is sent,
+ * the customer told, the refusal audited); or a TETHER_ERR_* with why in
+ * *why (static text) for a malformed request or no memory, and
+ * TETHER_ERR_CLOSED when the link is going away.  *out is set only with
+ * AGENT_FILE_MORE.
+ */
+int agent_file_start(struct agent *a, uint32_t channel, const char *technician,
+		     const struct tether_xfer_io *io, uint8_t msg,
+		     const uint8_t *body, size_t len, struct agent_file **out,
+		     const char **why);
+/* Every later sealed message but WINDOW, CLOSE and ERROR; as above. */
+int agent_file_input(struct agent_file *f, uint8_t msg, const uint8_t *body,
+		     size_t len, const char **why);
+/* Window came back or the link drained: send more; as above. */
+int agent_file_pump(struct agent_file *f, const char **why);
+/* Stops the transfer (a partial file stays, to resume).  NULL is fine. */
+void agent_file_free(struct agent_file *f);
+/*
+ * Adds dir, resolved with realpath(), to roots (--allow-write,
+ * --allow-read); on failure why says why (static text).
+ */
+int agent_file_allow(struct agent_roots *roots, const char *dir,
+		     const char **why);
+/* After the options: the default write roots, home and /tmp, if none. */
+int agent_file_policy_init(struct agent *a);
+/* "write in ROOTS and read ..." for the customer, cut to fit out. */
+void agent_file_describe_policy(const struct agent *a, char *out,
+				size_t outlen);
+void agent_file_policy_free(struct agent *a);
 
 /* agent-exec.c */
 enum agent_stream {

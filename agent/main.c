@@ -24,13 +24,15 @@
 static const char usage_text[] =
     "usage: " AGENT_PROG " join CODE --relay HOST:PORT "
     "[--fingerprint SHA256:...] [--yes]\n"
-    "                    [--view | --no-view]\n"
+    "                    [--view | --no-view] [--allow-write DIR]... "
+    "[--allow-read DIR]...\n"
     "       " AGENT_PROG " --help | --version\n";
 
 static const char help_text[] =
     "\n"
-    "Lets a technician run commands and shells on this computer for one\n"
-    "support ticket.  CODE is the code the technician gave you.\n"
+    "Lets a technician run commands and shells on this computer, and\n"
+    "copy files to and from it, for one support ticket.  CODE is the\n"
+    "code the technician gave you.\n"
     "\n"
     "  --relay HOST:PORT         the relay your technician named\n"
     "  --fingerprint SHA256:...  the relay's fingerprint; without it\n"
@@ -41,11 +43,17 @@ static const char help_text[] =
     "                            shells print (shown by default when\n"
     "                            the output is a terminal)\n"
     "  --view                    show it even when it is not\n"
+    "  --allow-write DIR         let file transfers write only in DIR\n"
+    "                            (repeatable; default: your home\n"
+    "                            directory and /tmp)\n"
+    "  --allow-read DIR          let file transfers read only in DIR\n"
+    "                            (repeatable; default: any file you\n"
+    "                            can read)\n"
     "  -v, --verbose             log details to stderr\n"
     "\n"
-    "Each command the technician runs is shown here.  Press Ctrl-C\n"
-    "to end the session.  While a shell is open, press v to show or\n"
-    "hide it, and q to end the session.\n";
+    "Each command the technician runs, and each file copied, is shown\n"
+    "here.  Press Ctrl-C to end the session.  While a shell is open,\n"
+    "press v to show or hide it, and q to end the session.\n";
 
 static void vsay(FILE *fp, const char *fmt, va_list ap)
 {
@@ -217,6 +225,15 @@ static int usage(const char *msg, const char *arg)
 	return EXIT_USAGE;
 }
 
+/* "--allow-write DIR: No such file or directory", then the usage. */
+static int bad_root(const char *opt, const char *dir, const char *why)
+{
+	char what[512];
+
+	snprintf(what, sizeof(what), "%s %s", opt, dir);
+	return usage(what, why);
+}
+
 static int help(void)
 {
 	fputs(usage_text, stdout);
@@ -251,7 +268,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name,
 static int parse_args(int argc, char **argv, struct agent *a, int *code_arg)
 {
 	bool missing = false, verbose = false;
-	const char *relay = NULL, *fp = NULL, *v;
+	const char *relay = NULL, *fp = NULL, *v, *why;
 	int i;
 
 	*code_arg = 0;
@@ -273,7 +290,15 @@ static int parse_args(int argc, char **argv, struct agent *a, int *code_arg)
 		else if ((v = opt_value(argc, argv, &i, "--fingerprint",
 					&missing)))
 			fp = v;
-		else if (missing)
+		else if ((v = opt_value(argc, argv, &i, "--allow-write",
+					&missing))) {
+			if (agent_file_allow(&a->write_roots, v, &why) != 0)
+				return bad_root("--allow-write", v, why);
+		} else if ((v = opt_value(argc, argv, &i, "--allow-read",
+					  &missing))) {
+			if (agent_file_allow(&a->read_roots, v, &why) != 0)
+				return bad_root("--allow-read", v, why);
+		} else if (missing)
 			return usage("option needs a value", arg);
 		else if (strcmp(arg, "--yes") == 0 || strcmp(arg, "-y") == 0)
 			a->yes = true;
@@ -309,6 +334,10 @@ static int parse_args(int argc, char **argv, struct agent *a, int *code_arg)
 				     fp);
 		memcpy(a->pin, fp, strlen(fp) + 1);
 		a->has_pin = true;
+	}
+	if (agent_file_policy_init(a) != 0) {
+		agent_warn("out of memory");
+		return 1;
 	}
 	if (verbose)
 		tether_log_set_level(TETHER_LOG_DEBUG);
@@ -359,11 +388,16 @@ int main(int argc, char **argv)
 	uv_loop_t loop;
 	int code_arg, r;
 
+	/*
+	 * A file transfer past RLIMIT_FSIZE gets EFBIG ("File too large")
+	 * and fails that file, instead of the signal killing the agent.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 	tether_log_set_ident(AGENT_PROG);
 	tether_log_set_level(TETHER_LOG_WARN);
 	r = parse_args(argc, argv, a, &code_arg);
 	if (r >= 0)
-		return r;
+		goto out;
 	if (take_code(a, argv[code_arg]) != 0) {
 		r = 1;
 		goto out;
@@ -393,5 +427,6 @@ out_loop:
 	uv_loop_close(&loop);
 out:
 	agent_session_free(a);
+	agent_file_policy_free(a);
 	return r;
 }

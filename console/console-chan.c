@@ -60,6 +60,7 @@ struct console_run {
 	bool out_broken[3];
 	/* Outcome. */
 	bool got_exit;
+	bool got_error; /* the remote said why in an ERROR, printed then */
 	bool got_close;
 	bool failed;
 	bool disconnected; /* the user ended it (the shell's "~.") */
@@ -331,6 +332,7 @@ static void on_error_msg(struct console_run *r, struct tether_buf *b)
 		return;
 	}
 	/* The channel still ends with CLOSE; the status stays 255. */
+	r->got_error = true;
 	fputs("tether: remote: ", stderr);
 	console_print_clean(stderr, reason);
 	fputs(console_eol(), stderr);
@@ -632,7 +634,9 @@ static int outcome(struct console_run *r)
 	} else if (!r->got_close) {
 		console_report_lost(c);
 	} else if (!r->got_exit) {
-		console_error("the remote command ended without a status");
+		if (!r->got_error)
+			console_error("the remote command ended without a "
+				      "status");
 	} else {
 		status = r->status;
 	}

@@ -223,6 +223,8 @@ int console_ticket(int argc, char **argv);
 int console_invite(int argc, char **argv);
 int console_exec(int argc, char **argv);
 int console_shell(int argc, char **argv);
+int console_put(int argc, char **argv);
+int console_get(int argc, char **argv);
 
 /* main.c: shared option handling for the command files. */
 int console_usage_error(const char *cmd, const char *fmt, ...)
@@ -230,5 +232,54 @@ int console_usage_error(const char *cmd, const char *fmt, ...)
 int console_bad_option(const char *cmd, int opt, char **argv);
 int console_ticket_arg(const char *cmd, const char *arg, char *out,
 		       size_t len);
+
+/*
+ * console-progress.c: a transfer's progress on standard error, one line
+ * per file redrawn in place, for a terminal (the caller decides: enabled
+ * false draws nothing but still keeps time).
+ */
+#define CONSOLE_PROGRESS_NAME_MAX 4096
+
+struct console_progress {
+	bool enabled;
+	bool total;	/* a running total on each line (-r) */
+	bool drawn;	/* a line is up and not finished */
+	bool in_file;	/* name is the file under way */
+	bool announced; /* "resuming" said for it */
+	bool rate_known;
+	char name[CONSOLE_PROGRESS_NAME_MAX + 1];
+	uint64_t file_done;
+	uint64_t file_size;
+	uint64_t total_done; /* content bytes across, all files */
+	uint64_t files;	     /* files that arrived */
+	uint64_t sent;	     /* their content bytes that crossed */
+	double start;	     /* CLOCK_MONOTONIC seconds */
+	double drawn_at;
+	double rate;	/* smoothed, bytes per second */
+	double rate_at; /* last sample; 0: none yet */
+	uint64_t rate_bytes;
+};
+
+void console_progress_init(struct console_progress *p, bool enabled,
+			   bool total);
+/*
+ * name (NULL between files) has file_done of file_size bytes across,
+ * counting a resumed prefix; total_done counts this run's bytes only.
+ */
+void console_progress_update(struct console_progress *p, const char *name,
+			     uint64_t file_done, uint64_t file_size,
+			     uint64_t total_done);
+/* A file arrived: resumed at offset, sent bytes crossed in ms. */
+void console_progress_file_done(struct console_progress *p, const char *name,
+				uint64_t size, uint64_t offset, uint64_t sent,
+				uint64_t ms);
+/* Takes the line under way down, before another message is printed. */
+void console_progress_clear(struct console_progress *p);
+/* Ends the display; summary: "N files, SIZE in S s (RATE)". */
+void console_progress_finish(struct console_progress *p, bool summary);
+/* Seconds since console_progress_init(). */
+double console_progress_seconds(const struct console_progress *p);
+/* "512 B", "9.5 KiB", "123 MiB", ... */
+void console_format_size(uint64_t n, char *out, size_t len);
 
 #endif /* TETHER_CONSOLE_H */

@@ -1,9 +1,9 @@
 /*
  * `tether`, the technician's console: entry point, top-level help and
- * dispatch to the commands (login, ticket, invite, exec, shell).  Each
- * command parses its own options and returns the exit status: 0, the
- * remote status for exec and shell, 2 for bad usage, 255 for our own
- * failures.
+ * dispatch to the commands (login, ticket, invite, exec, shell, put, get).
+ * Each command parses its own options and returns the exit status: 0, the
+ * remote status for exec and shell, 1 for put and get when some entries
+ * failed, 2 for bad usage, 255 for our own failures.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -38,6 +38,10 @@ static const char usage[] =
 	"  shell T-N [-- COMMAND [ARGS...]]\n"
 	"      Open the customer's login shell (or COMMAND) interactively;\n"
 	"      on a terminal, ~. disconnects and ~? lists the escapes.\n"
+	"  put T-N [-r] [-q] [--no-compress] [--json] LOCAL... REMOTE\n"
+	"  get T-N [-r] [-q] [--no-compress] [--json] REMOTE... LOCAL\n"
+	"      Copy files to or from the customer's machine, verified and\n"
+	"      resumable; -r for directories.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help      show this help (or: tether COMMAND --help)\n"
@@ -54,6 +58,8 @@ static const struct command commands[] = {
 	{ "invite", console_invite },
 	{ "exec", console_exec },
 	{ "shell", console_shell },
+	{ "put", console_put },
+	{ "get", console_get },
 };
 
 int console_usage_error(const char *cmd, const char *fmt, ...)
@@ -118,6 +124,8 @@ int main(int argc, char **argv)
 	open_std_fds();
 	/* A reader that went away is reported by write(), not a signal. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A file over the size limit is one failed entry (EFBIG), not death. */
+	signal(SIGXFSZ, SIG_IGN);
 	tether_log_set_ident("tether");
 	tether_log_set_level(TETHER_LOG_WARN);
 

@@ -13,6 +13,7 @@
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/log.h>
+#include <tether/proto.h>
 #include <tether/seal.h>
 #include <tether/spake2.h>
 
@@ -369,6 +370,66 @@ static void agent_close(struct relay_peer *p, json_t *msg)
 			    false);
 }
 
+/* Unsigned integer field of an xfer report, or -1. */
+static json_int_t count_field(const json_t *msg, const char *key)
+{
+	json_t *v = json_object_get(msg, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -1;
+	return json_integer_value(v);
+}
+
+static bool one_of(const char *s, const char *const *words)
+{
+	for (; s != NULL && *words != NULL; words++)
+		if (strcmp(s, *words) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The agent's account of one transferred entry (docs/protocol.md, "File
+ * transfer"): metadata only, checked and bounded, kept in the audit.
+ * Reports for channels already gone are dropped: the channel's own
+ * close is audited anyway.
+ */
+static void xfer_report(struct relay_peer *p, json_t *msg)
+{
+	static const char *const dirs[] = {"put", "get", NULL};
+	static const char *const types[] = {"file", "dir", "symlink", "skip",
+					    NULL};
+	struct relay_channel *c = agent_channel(p, msg);
+	const char *dir = json_string_value(json_object_get(msg, "direction"));
+	const char *type = json_string_value(json_object_get(msg, "type"));
+	const char *path = json_string_value(json_object_get(msg, "path"));
+	const char *sha = json_string_value(json_object_get(msg, "sha256"));
+	const char *why = json_string_value(json_object_get(msg, "reason"));
+	json_t *ok = json_object_get(msg, "ok");
+	json_int_t size = count_field(msg, "size"),
+		   offset = count_field(msg, "offset"),
+		   sent = count_field(msg, "sent"), ms = count_field(msg, "ms");
+
+	if (!one_of(dir, dirs) || !one_of(type, types) || path == NULL ||
+	    strlen(path) > RELAY_XFER_PATH_MAX || sha == NULL ||
+	    (strlen(sha) != 0 && strlen(sha) != 64) || !json_is_boolean(ok) ||
+	    (why != NULL && strlen(why) > RELAY_XFER_REASON_MAX) || size < 0 ||
+	    offset < 0 || sent < 0 || ms < 0) {
+		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed xfer report");
+		return;
+	}
+	if (c == NULL || strcmp(c->kind, TETHER_KIND_FILE) != 0)
+		return;
+	relay_audit(p->relay, "agent", c->ticket_id, c->session_id, "xfer",
+		    json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, "
+			      "s:O, s:s}",
+			      "channel", (json_int_t)c->id, "direction", dir,
+			      "type", type, "path", path, "size", size,
+			      "sha256", sha, "offset", offset, "sent", sent,
+			      "ms", ms, "ok", ok, "reason",
+			      why != NULL ? why : ""));
+}
+
 static void session_over(struct relay_peer *p, const char *state,
 			 const char *event, const char *reason)
 {
@@ -430,6 +491,8 @@ void relay_agent_message(struct relay_peer *p, const char *type,
 		open_failed(p, msg);
 	else if (strcmp(type, "close") == 0)
 		agent_close(p, msg);
+	else if (strcmp(type, "xfer") == 0)
+		xfer_report(p, msg);
 	else if (strcmp(type, "decline") == 0)
 		session_over(p, "declined", "declined", "declined");
 	else if (strcmp(type, "leave") == 0)

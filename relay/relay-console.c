@@ -409,10 +409,12 @@ static void open_channel(struct request *q)
 
 	if (kind == NULL ||
 	    (strcmp(kind, TETHER_KIND_EXEC) != 0 &&
-	     strcmp(kind, TETHER_KIND_SHELL) != 0) ||
+	     strcmp(kind, TETHER_KIND_SHELL) != 0 &&
+	     strcmp(kind, TETHER_KIND_FILE) != 0) ||
 	    nonce == NULL || tether_hex_decode(nonce, n, sizeof(n)) != 0) {
 		relay_reply_err(q->p, q->id, "bad_request",
-				"open needs kind exec or shell and a 32-byte "
+				"open needs kind exec, shell or file and a "
+				"32-byte "
 				"nonce");
 		return;
 	}

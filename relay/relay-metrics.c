@@ -13,6 +13,7 @@
 #include <tether/buf.h>
 #include <tether/err.h>
 #include <tether/log.h>
+#include <tether/proto.h>
 
 #include "relay.h"
 
@@ -132,18 +133,20 @@ static void peer_metrics(struct relay *r, struct tether_buf *b)
 
 static void channel_metrics(struct relay *r, struct tether_buf *b)
 {
-	unsigned exec = 0, shell = 0, i;
+	static const char *const kinds[] = {TETHER_KIND_EXEC, TETHER_KIND_SHELL,
+					    TETHER_KIND_FILE};
+	unsigned n[3] = {0, 0, 0}, i, k;
 	struct relay_channel *c;
 
 	for (i = 0; i < RELAY_CHANNEL_BUCKETS; i++)
 		for (c = r->channels[i]; c != NULL; c = c->next)
-			if (c->opened && strcmp(c->kind, "shell") == 0)
-				shell++;
-			else if (c->opened)
-				exec++;
+			for (k = 0; k < 3 && c->opened; k++)
+				if (strcmp(c->kind, kinds[k]) == 0)
+					n[k]++;
 	gauge(b, "tether_relay_channels", "Open end-to-end channels by kind.");
-	emit(b, "tether_relay_channels{kind=\"exec\"} %u\n", exec);
-	emit(b, "tether_relay_channels{kind=\"shell\"} %u\n", shell);
+	for (k = 0; k < 3; k++)
+		emit(b, "tether_relay_channels{kind=\"%s\"} %u\n", kinds[k],
+		     n[k]);
 }
 
 /* Rows of {labels..., n} from the store as one labelled gauge. */

@@ -71,6 +71,9 @@ struct relay_channel {
 };
 
 #define RELAY_CHANNEL_BUCKETS 256
+/* Bounds on an agent's xfer report. */
+#define RELAY_XFER_PATH_MAX 4096
+#define RELAY_XFER_REASON_MAX 512
 #define RELAY_JOIN_FAILS_MAX 5
 #define RELAY_JOIN_WINDOW_MS 60000
 #define RELAY_RATE_SLOTS 256

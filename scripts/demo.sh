@@ -71,6 +71,19 @@ printf 'cd /tmp && pwd; echo $0; exit 4\n' | "$bin/console/tether" shell "$ticke
 echo "(exit status $?)"
 set -e
 
+step "tether put $ticket -r fix /tmp/tether-demo-fix   (a directory tree, verified file by file)"
+mkdir -p "$tmp/fix/conf.d"
+printf 'timeout = 30\n' >"$tmp/fix/conf.d/outlook.conf"
+head -c 3000000 /dev/urandom >"$tmp/fix/addin.bin"
+( cd "$tmp" && "$bin/console/tether" put "$ticket" -r fix /tmp/tether-demo-fix )
+
+step "tether get $ticket -r '/tmp/tether-demo-fix/*' back/ --json   (globs expand remotely)"
+mkdir -p "$tmp/back"
+"$bin/console/tether" get "$ticket" -r '/tmp/tether-demo-fix/*' "$tmp/back/" --json >"$tmp/get.json"
+grep -o '"sha256": *"[0-9a-f]*"' "$tmp/get.json" || true
+cmp "$tmp/fix/addin.bin" "$tmp/back/addin.bin" && echo "addin.bin came back identical"
+"$bin/console/tether" exec "$ticket" -- rm -rf /tmp/tether-demo-fix
+
 step "what the customer saw (tether-agent output)"
 cat "$tmp/agent.out"
 

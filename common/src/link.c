@@ -51,17 +51,31 @@ struct tether_link {
 struct link_write {
 	uv_write_t req;
 	size_t len;
+	size_t cap;
+	struct link_write *next; /* in the spare list */
 	uint8_t data[];
 };
 
-#define LINK_READ_CHUNK (64u * 1024)
+/*
+ * Write buffers big enough for one full frame's records are kept for
+ * reuse: malloc would hand out fresh mmap'ed pages for each (they are over
+ * glibc's mmap threshold), and faulting them in costs more than the copy.
+ */
+#define LINK_WRITE_CAP                                                         \
+	(TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX + 32u * 1024)
+/* Enough to refill a queue at its high-water mark without malloc. */
+#define LINK_SPARE_MAX (TETHER_LINK_HIGH_WATER / TETHER_FRAME_MAX + 8)
+static struct link_write *spare_writes;
+static unsigned spare_count;
+
+#define LINK_READ_CHUNK (256u * 1024)
 #define LINK_TLS_CHUNK (16u * 1024)
 #define LINK_IN_MAX (TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX + 2 * LINK_TLS_CHUNK)
 #define LINK_HANDSHAKE_MS 15000
 #define LINK_CLOSE_MS 2000
 
 static uint8_t read_buf[LINK_READ_CHUNK];
-static uint8_t send_scratch[TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX];
+static uint8_t send_scratch[LINK_TLS_CHUNK];
 static FILE *dump_fp;
 
 static void close_handles(struct tether_link *l);
@@ -178,13 +192,45 @@ bool tether_link_over_high_water(const struct tether_link *l)
 	return l->pending > TETHER_LINK_HIGH_WATER;
 }
 
+static struct link_write *write_new(size_t n)
+{
+	struct link_write *w = spare_writes;
+
+	/*
+	 * Only writes near a full frame use (and make) spares, so that the
+	 * memory behind a queue stays close to the bytes it counts.
+	 */
+	if (n > LINK_WRITE_CAP / 2 && n <= LINK_WRITE_CAP && w != NULL) {
+		spare_writes = w->next;
+		spare_count--;
+		return w;
+	}
+	if (n < LINK_WRITE_CAP && n > LINK_WRITE_CAP / 2)
+		n = LINK_WRITE_CAP;
+	w = tether_malloc(sizeof(*w) + n);
+	if (w != NULL)
+		w->cap = n;
+	return w;
+}
+
+static void write_free(struct link_write *w)
+{
+	if (w->cap == LINK_WRITE_CAP && spare_count < LINK_SPARE_MAX) {
+		w->next = spare_writes;
+		spare_writes = w;
+		spare_count++;
+		return;
+	}
+	tether_free(w);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct link_write *w = (struct link_write *)req;
 	struct tether_link *l = req->handle->data;
 
 	l->pending -= w->len;
-	tether_free(w);
+	write_free(w);
 	if (status < 0 && status != UV_ECANCELED) {
 		set_reason(l, "write failed: %s", uv_strerror(status));
 		tether_link_close(l, TETHER_ERR_SYS);
@@ -209,18 +255,18 @@ static int flush_tls(struct tether_link *l)
 	n = tether_tls_out_pending(l->tls);
 	if (n == 0 || !l->connected)
 		return TETHER_OK;
-	w = tether_malloc(sizeof(*w) + n);
+	w = write_new(n);
 	if (w == NULL)
 		return TETHER_ERR_NOMEM;
 	if ((r = tether_tls_out_take(l->tls, w->data, n, &got)) != 0) {
-		tether_free(w);
+		write_free(w);
 		return r;
 	}
 	w->len = got;
 	b = uv_buf_init((char *)w->data, (unsigned int)got);
 	if ((r = uv_write(&w->req, (uv_stream_t *)&l->tcp, &b, 1, on_write)) <
 	    0) {
-		tether_free(w);
+		write_free(w);
 		set_reason(l, "write failed: %s", uv_strerror(r));
 		return TETHER_ERR_SYS;
 	}
@@ -298,18 +344,33 @@ void tether_link_close_error(struct tether_link *l, int err,
 int tether_link_send2(struct tether_link *l, const uint8_t *hdr,
 		      size_t hdr_len, const void *payload, size_t len)
 {
+	size_t head;
 	int r;
 
 	if (l->state != LINK_OPEN)
 		return TETHER_ERR_CLOSED;
-	if (hdr_len > sizeof(send_scratch) ||
-	    len > sizeof(send_scratch) - hdr_len)
+	if (hdr_len > TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX ||
+	    len > TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX - hdr_len)
 		return TETHER_ERR_TOO_LARGE;
-	/* One SSL_write per frame keeps small frames in a single record. */
-	memcpy(send_scratch, hdr, hdr_len);
-	if (len > 0)
-		memcpy(send_scratch + hdr_len, payload, len);
-	if ((r = tether_tls_write(l->tls, send_scratch, hdr_len + len)) != 0)
+	/*
+	 * A frame in one piece goes to TLS as it is.  A header and payload
+	 * apart are joined for the first record only, so that a small frame
+	 * stays one record and a large one is not copied once more.
+	 */
+	if (len == 0 || hdr_len >= LINK_TLS_CHUNK) {
+		head = 0;
+		r = tether_tls_write(l->tls, hdr, hdr_len);
+	} else {
+		head = len < LINK_TLS_CHUNK - hdr_len ? len
+						      : LINK_TLS_CHUNK - hdr_len;
+		memcpy(send_scratch, hdr, hdr_len);
+		memcpy(send_scratch + hdr_len, payload, head);
+		r = tether_tls_write(l->tls, send_scratch, hdr_len + head);
+	}
+	if (r == 0 && head < len)
+		r = tether_tls_write(l->tls, (const uint8_t *)payload + head,
+				     len - head);
+	if (r != 0)
 		return r;
 	return flush_tls(l);
 }

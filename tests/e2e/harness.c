@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1200,12 +1201,79 @@ void h_agent_start(struct h_proc *p, const struct h_relay *r,
 void h_session_start(struct h_session *s, const char *title,
 		     const char *const *relay_env)
 {
+	h_session_start_ex(s, title, relay_env, NULL);
+}
+
+/*
+ * Starts argv as h_proc_start() does, under RLIMIT_FSIZE fsize with
+ * SIGXFSZ ignored.  Both are inherited through fork and exec, so they
+ * are set here for the moment of the fork and put back at once; nothing
+ * in between writes a file.
+ */
+static void proc_start_fsize(struct h_proc *p, const char *tag,
+			     const char *const *argv, const char *const *env,
+			     unsigned long long fsize)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_sa;
+	struct rlimit old_rl, rl;
+
+	cr_assert(getrlimit(RLIMIT_FSIZE, &old_rl) == 0, "getrlimit: %s",
+		  strerror(errno));
+	rl = old_rl;
+	rl.rlim_cur = (rlim_t)fsize;
+	cr_assert(old_rl.rlim_max == RLIM_INFINITY ||
+			  rl.rlim_cur <= old_rl.rlim_max,
+		  "RLIMIT_FSIZE %llu is over the hard limit", fsize);
+	sigaction(SIGXFSZ, &ign, &old_sa);
+	cr_assert(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit: %s",
+		  strerror(errno));
+	h_proc_start(p, tag, argv, env);
+	setrlimit(RLIMIT_FSIZE, &old_rl);
+	sigaction(SIGXFSZ, &old_sa, NULL);
+}
+
+void h_agent_start_ex(struct h_proc *p, const struct h_relay *r,
+		      const char *code, const struct h_agent_opts *o)
+{
+	const char *argv[MAX_ARGS + 1] = { h_agent_bin(), "join", code,
+					   "--relay", r->addr,
+					   "--fingerprint", r->fingerprint,
+					   "--yes" };
+	const char *envv[MAX_ARGS + 1];
+	char tag[32], dir[H_PATH_MAX], env[H_PATH_MAX + 32];
+	int n = 8, ne = 0;
+
+	for (int i = 0; o && o->args && o->args[i]; i++) {
+		cr_assert(n < MAX_ARGS, "too many agent arguments");
+		argv[n++] = o->args[i];
+	}
+	argv[n] = NULL;
+	fmt(tag, sizeof(tag), "agent%u", ++agent_seq);
+	fmt(env, sizeof(env), "XDG_CONFIG_HOME=%s",
+	    h_path(dir, sizeof(dir), tag));
+	cr_assert(mkdir(dir, 0700) == 0, "mkdir %s", dir);
+	envv[ne++] = env;
+	for (int i = 0; o && o->env && o->env[i]; i++) {
+		cr_assert(ne < MAX_ARGS, "too many agent environment entries");
+		envv[ne++] = o->env[i];
+	}
+	envv[ne] = NULL;
+	if (o && o->fsize)
+		proc_start_fsize(p, tag, argv, envv, o->fsize);
+	else
+		h_proc_start(p, tag, argv, envv);
+}
+
+void h_session_start_ex(struct h_session *s, const char *title,
+			const char *const *relay_env,
+			const struct h_agent_opts *o)
+{
 	memset(s, 0, sizeof(*s));
 	h_relay_up(&s->relay, relay_env);
 	h_login(&s->relay);
 	h_ticket_new(title, s->ticket, sizeof(s->ticket));
 	h_invite(s->ticket, NULL, s->code, sizeof(s->code));
-	h_agent_start(&s->agent, &s->relay, s->code, NULL);
+	h_agent_start_ex(&s->agent, &s->relay, s->code, o);
 	h_wait_joined(s->ticket, 15000, &s->agent);
 }
 

@@ -223,6 +223,27 @@ struct h_session {
 void h_session_start(struct h_session *s, const char *title,
 		     const char *const *relay_env);
 
+/* What an agent gets beyond h_agent_start's arguments. */
+struct h_agent_opts {
+	/* More arguments after join's own (--allow-write DIR...). */
+	const char *const *args;
+	/* More "NAME=value" entries for its environment. */
+	const char *const *env;
+	/*
+	 * Non-zero: the agent runs with RLIMIT_FSIZE at this many bytes
+	 * and SIGXFSZ ignored, so writes past it fail with EFBIG.
+	 */
+	unsigned long long fsize;
+};
+
+/* h_agent_start (relay's fingerprint, --yes) with o (may be NULL). */
+void h_agent_start_ex(struct h_proc *p, const struct h_relay *r,
+		      const char *code, const struct h_agent_opts *o);
+/* h_session_start whose agent is started with o (may be NULL). */
+void h_session_start_ex(struct h_session *s, const char *title,
+			const char *const *relay_env,
+			const struct h_agent_opts *o);
+
 /* ---- Processes by pid (/proc) ----------------------------------------- */
 
 /* State letter of pid from /proc ('R', 'S', 'Z'...), 0 if there is none. */
