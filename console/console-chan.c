@@ -311,8 +311,8 @@ static void on_exit_msg(struct console_run *r, struct tether_buf *b)
 	uint32_t value;
 
 	if (tether_buf_get_u8(b, &how) != 0 ||
-	    tether_buf_get_u32(b, &value) != 0 ||
-	    tether_buf_get_end(b) != 0 || how > 1) {
+	    tether_buf_get_u32(b, &value) != 0 || tether_buf_get_end(b) != 0 ||
+	    how > 1) {
 		fail(r, "channel protocol error: ", "malformed EXIT");
 		return;
 	}
@@ -398,8 +398,8 @@ static void on_data(void *arg, const struct tether_frame *f)
 		if (r->ops->on_msg != NULL)
 			r->ops->on_msg(r, r->ops->arg, msg, body, len);
 		else
-			fail(r, "channel protocol error: ",
-			     "unexpected message");
+			fail(r,
+			     "channel protocol error: ", "unexpected message");
 		break;
 	}
 	tether_buf_free(b);
@@ -414,8 +414,8 @@ static void on_ctrl(void *arg, json_t *msg)
 	if (strcmp(console_json_str(msg, "t"), "close") != 0 ||
 	    json_integer_value(json_object_get(msg, "channel")) != r->channel)
 		return;
-	fail(r, "connection lost: ",
-	     reason != NULL ? reason : "channel closed");
+	fail(r,
+	     "connection lost: ", reason != NULL ? reason : "channel closed");
 }
 
 static void on_drain(void *arg)
@@ -493,8 +493,8 @@ bool console_run_active(const struct console_run *r)
 	return running(r);
 }
 
-int console_run_send_msg(struct console_run *r, uint8_t msg,
-			 const void *body, size_t len)
+int console_run_send_msg(struct console_run *r, uint8_t msg, const void *body,
+			 size_t len)
 {
 	int err;
 
@@ -544,12 +544,13 @@ int console_run_args(const char *cmd, const char *usage, const char *need,
 		     int *first)
 {
 	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 
-	/* "+": stop at the first operand, the command's options are not ours. */
+	/* "+": stop at the first operand, the command's options are not ours.
+	 */
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		if (opt != 'h')
@@ -678,10 +679,9 @@ static int run_ticket(struct console_run *r)
 	json_t *ans = NULL;
 	int err, status = CONSOLE_EXIT_FAIL;
 
-	err = console_request(&r->c,
-			      json_pack("{s:s, s:s}", "t", "attach", "ticket",
-					r->ticket),
-			      &ans);
+	err = console_request(
+	    &r->c, json_pack("{s:s, s:s}", "t", "attach", "ticket", r->ticket),
+	    &ans);
 	if (err == CONSOLE_EREMOTE)
 		console_report_answer(ans, r->ticket);
 	if (err == 0 && console_pair_key(&r->c, r->ticket, ans, ke) == 0 &&

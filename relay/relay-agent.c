@@ -124,8 +124,8 @@ static void join(struct relay_peer *p, json_t *msg)
 	    relay_session_find(r, ss.id) != NULL) {
 		join_failed(p, ss.ticket_id, ss.id, nameplate,
 			    strcmp(ss.state, "waiting") != 0 ? ss.state
-			    : ss.expires_at <= time(NULL)     ? "expired"
-							      : "claimed");
+			    : ss.expires_at <= time(NULL)    ? "expired"
+							     : "claimed");
 		tether_store_session_clear(&ss);
 		return;
 	}
@@ -187,8 +187,8 @@ static void pake(struct relay_peer *p, json_t *msg)
 			      "addr", p->addr, "facts",
 			      s->facts != NULL ? json_loads(s->facts, 0, NULL)
 					       : json_null()));
-	relay_send(p, json_pack("{s:s, s:s}", "t", "pake_ok", "resume",
-				tokhex));
+	relay_send(p,
+		   json_pack("{s:s, s:s}", "t", "pake_ok", "resume", tokhex));
 	tether_wipe(tokhex, sizeof(tokhex));
 	tether_wipe(tok, sizeof(tok));
 }
@@ -204,19 +204,20 @@ static void resume(struct relay_peer *p, json_t *msg)
 	bool ok;
 
 	if (p->session != NULL || relay_rate_limited(r, p->addr)) {
-		relay_drop(p, TETHER_ERR_LIMIT, "too many attempts, wait a "
+		relay_drop(p, TETHER_ERR_LIMIT,
+			   "too many attempts, wait a "
 			   "minute");
 		return;
 	}
 	if (json_unpack(msg, "{s:I, s:s}", "session", &sid, "token", &token) !=
-		    0 ||
+		0 ||
 	    tether_store_session_get(r->store, sid, &ss) != 0) {
 		join_failed(p, 0, 0, "?", "bad resume");
 		return;
 	}
 	tether_sha256(token, strlen(token), hash);
-	ok = ss.has_resume && tether_ct_equal(hash, ss.resume_hash,
-					      sizeof(hash)) &&
+	ok = ss.has_resume &&
+	     tether_ct_equal(hash, ss.resume_hash, sizeof(hash)) &&
 	     (strcmp(ss.state, "joined") == 0 ||
 	      strcmp(ss.state, "paired") == 0);
 	if (!ok) {
@@ -243,15 +244,16 @@ static void resume(struct relay_peer *p, json_t *msg)
 		s->confirm_pending = false;
 		s->agent->session = NULL;
 		relay_channels_close_peer(r, s->agent, "agent reconnected");
-		relay_drop(s->agent, TETHER_ERR_CLOSED, "replaced by a new "
+		relay_drop(s->agent, TETHER_ERR_CLOSED,
+			   "replaced by a new "
 			   "connection");
 	}
 	s->agent = p;
 	p->session = s;
 	relay_audit(r, "agent", s->ticket_id, s->id, "agent_reconnected",
 		    json_pack("{s:s}", "addr", p->addr));
-	relay_send(p, json_pack("{s:s, s:s}", "t", "resume_ok", "state",
-				ss.state));
+	relay_send(
+	    p, json_pack("{s:s, s:s}", "t", "resume_ok", "state", ss.state));
 	tether_store_session_clear(&ss);
 }
 
@@ -285,9 +287,9 @@ static void confirmed(struct relay_peer *p, json_t *msg)
 		return;
 	}
 	r->stats.pake_failures++;
-	relay_audit(r, "agent", s->ticket_id, s->id, "pake_failed",
-		    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by",
-			      "agent"));
+	relay_audit(
+	    r, "agent", s->ticket_id, s->id, "pake_failed",
+	    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by", "agent"));
 	if (c != NULL)
 		relay_reply_err(c, s->confirm_id, "pake_failed",
 				"key confirmation failed: wrong code?");
@@ -315,8 +317,7 @@ static void opened(struct relay_peer *p, json_t *msg)
 	if (c == NULL || c->opened || nonce == NULL ||
 	    tether_hex_decode(nonce, n, sizeof(n)) != 0) {
 		if (c == NULL && json_integer_value(json_object_get(
-					 msg, "channel")) <
-					 p->relay->next_channel)
+				     msg, "channel")) < p->relay->next_channel)
 			return; /* the console gave up meanwhile */
 		relay_drop(p, TETHER_ERR_PROTOCOL, "unexpected opened");
 		return;
@@ -328,11 +329,10 @@ static void opened(struct relay_peer *p, json_t *msg)
 				    true);
 		return;
 	}
-	relay_audit(p->relay, "agent", c->ticket_id, c->session_id,
-		    "channel_open",
-		    json_pack("{s:I, s:s, s:s}", "channel", (json_int_t)c->id,
-			      "kind", c->kind, "technician",
-			      c->console->tech.name));
+	relay_audit(
+	    p->relay, "agent", c->ticket_id, c->session_id, "channel_open",
+	    json_pack("{s:I, s:s, s:s}", "channel", (json_int_t)c->id, "kind",
+		      c->kind, "technician", c->console->tech.name));
 	relay_reply_ok(c->console, c->open_id,
 		       json_pack("{s:I, s:s}", "channel", (json_int_t)c->id,
 				 "nonce", nonce));
@@ -430,6 +430,32 @@ static void xfer_report(struct relay_peer *p, json_t *msg)
 			      why != NULL ? why : ""));
 }
 
+/*
+ * The agent's account of a forward (docs/protocol.md, "Forwarding"): the
+ * target it connected to or refused, audited on the ticket.
+ */
+static void forward_report(struct relay_peer *p, json_t *msg)
+{
+	struct relay_channel *c = agent_channel(p, msg);
+	const char *host = json_string_value(json_object_get(msg, "host"));
+	const char *why = json_string_value(json_object_get(msg, "reason"));
+	json_int_t port = count_field(msg, "port");
+	json_t *ok = json_object_get(msg, "ok");
+
+	if (host == NULL || strlen(host) > RELAY_XFER_REASON_MAX || port < 0 ||
+	    port > 65535 || !json_is_boolean(ok) ||
+	    (why != NULL && strlen(why) > RELAY_XFER_REASON_MAX)) {
+		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed forward report");
+		return;
+	}
+	if (c == NULL || strcmp(c->kind, TETHER_KIND_FORWARD) != 0)
+		return;
+	relay_audit(p->relay, "agent", c->ticket_id, c->session_id, "forward",
+		    json_pack("{s:I, s:s, s:I, s:O, s:s}", "channel",
+			      (json_int_t)c->id, "host", host, "port", port,
+			      "ok", ok, "reason", why != NULL ? why : ""));
+}
+
 static void session_over(struct relay_peer *p, const char *state,
 			 const char *event, const char *reason)
 {
@@ -472,8 +498,7 @@ void relay_agent_gone(struct relay_peer *p)
 		    "agent_disconnected", json_pack("{s:s}", "addr", p->addr));
 }
 
-void relay_agent_message(struct relay_peer *p, const char *type,
-			 json_t *msg)
+void relay_agent_message(struct relay_peer *p, const char *type, json_t *msg)
 {
 	if (strcmp(type, "join") == 0)
 		join(p, msg);
@@ -493,6 +518,8 @@ void relay_agent_message(struct relay_peer *p, const char *type,
 		agent_close(p, msg);
 	else if (strcmp(type, "xfer") == 0)
 		xfer_report(p, msg);
+	else if (strcmp(type, "forward") == 0)
+		forward_report(p, msg);
 	else if (strcmp(type, "decline") == 0)
 		session_over(p, "declined", "declined", "declined");
 	else if (strcmp(type, "leave") == 0)

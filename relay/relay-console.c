@@ -139,8 +139,7 @@ int relay_ticket_end_session(struct relay *r, int64_t ticket_id,
 	struct tether_store_session ss;
 	struct relay_session *s;
 
-	if (tether_store_session_live_for_ticket(r->store, ticket_id, &ss) !=
-	    0)
+	if (tether_store_session_live_for_ticket(r->store, ticket_id, &ss) != 0)
 		return TETHER_ERR_NOT_FOUND;
 	s = relay_session_find(r, ss.id);
 	if (s != NULL)
@@ -167,8 +166,10 @@ static void ticket_close(struct request *q)
 		return;
 	rc = tether_store_ticket_close(q->r->store, id, resolution);
 	if (rc == TETHER_ERR_STATE) {
-		relay_reply_err(q->p, q->id, "state", "ticket %s is already "
-				"closed", str_field(q, "ticket"));
+		relay_reply_err(q->p, q->id, "state",
+				"ticket %s is already "
+				"closed",
+				str_field(q, "ticket"));
 		return;
 	}
 	if (rc != 0) {
@@ -199,7 +200,7 @@ static int allocate_nameplate(struct relay *r, char *out, size_t len)
 			snprintf(out, len, "%u", lo + v);
 			busy = tether_store_nameplate_in_use(r->store, out);
 			if (!busy && tether_store_session_by_nameplate(
-					     r->store, out, &ss) == 0) {
+					 r->store, out, &ss) == 0) {
 				busy = strcmp(ss.state, "burned") == 0 &&
 				       time(NULL) - ss.created_at < 3600;
 				tether_store_session_clear(&ss);
@@ -241,7 +242,8 @@ static void invite(struct request *q)
 			relay_reply_err(q->p, q->id, "state",
 					"an agent is connected to %s; close "
 					"the ticket or let the customer leave "
-					"first", str_field(q, "ticket"));
+					"first",
+					str_field(q, "ticket"));
 			return;
 		}
 		relay_ticket_end_session(q->r, tid, "replaced by a new invite");
@@ -251,9 +253,8 @@ static void invite(struct request *q)
 		return;
 	}
 	expires_at = time(NULL) + expires;
-	if (tether_store_session_new(q->r->store, tid, q->p->tech.id,
-				     nameplate, expires_at, info, pake,
-				     &sid) != 0) {
+	if (tether_store_session_new(q->r->store, tid, q->p->tech.id, nameplate,
+				     expires_at, info, pake, &sid) != 0) {
 		relay_reply_err(q->p, q->id, "internal", "cannot store invite");
 		return;
 	}
@@ -277,15 +278,18 @@ static struct relay_session *want_live(struct request *q,
 	if (want_ticket(q, &tid, true) != 0)
 		return NULL;
 	if (tether_store_session_live_for_ticket(q->r->store, tid, ss) != 0) {
-		relay_reply_err(q->p, q->id, "state", "there is no invite for "
-				"%s (run: tether invite %s)", t, t);
+		relay_reply_err(q->p, q->id, "state",
+				"there is no invite for "
+				"%s (run: tether invite %s)",
+				t, t);
 		return NULL;
 	}
 	if (strcmp(ss->state, "waiting") == 0) {
 		if (ss->expires_at <= time(NULL))
-			relay_reply_err(q->p, q->id, "state", "the invite for "
-					"%s expired; run tether invite %s", t,
-					t);
+			relay_reply_err(q->p, q->id, "state",
+					"the invite for "
+					"%s expired; run tether invite %s",
+					t, t);
 		else
 			relay_reply_err(q->p, q->id, "no_agent",
 					"no agent has joined %s yet", t);
@@ -312,8 +316,8 @@ static void attach(struct request *q)
 	s = want_live(q, &ss);
 	if (s == NULL)
 		return;
-	facts = ss.agent_facts != NULL ? json_loads(ss.agent_facts, 0, NULL)
-				       : NULL;
+	facts =
+	    ss.agent_facts != NULL ? json_loads(ss.agent_facts, 0, NULL) : NULL;
 	m = json_pack("{s:I, s:s, s:s, s:o}", "session", (json_int_t)ss.id,
 		      "state", ss.state, "nameplate", ss.nameplate, "agent",
 		      facts != NULL ? facts : json_null());
@@ -381,8 +385,8 @@ static void confirm(struct request *q)
 	s->confirmer = q->p;
 	s->confirm_id = q->id;
 	s->confirm_pending = true;
-	relay_send(s->agent, json_pack("{s:s, s:s}", "t", "confirm", "conf",
-				       conf));
+	relay_send(s->agent,
+		   json_pack("{s:s, s:s}", "t", "confirm", "conf", conf));
 	relay_hold_while_full(q->p, s->agent);
 }
 
@@ -410,7 +414,8 @@ static void open_channel(struct request *q)
 	if (kind == NULL ||
 	    (strcmp(kind, TETHER_KIND_EXEC) != 0 &&
 	     strcmp(kind, TETHER_KIND_SHELL) != 0 &&
-	     strcmp(kind, TETHER_KIND_FILE) != 0) ||
+	     strcmp(kind, TETHER_KIND_FILE) != 0 &&
+	     strcmp(kind, TETHER_KIND_FORWARD) != 0) ||
 	    nonce == NULL || tether_hex_decode(nonce, n, sizeof(n)) != 0) {
 		relay_reply_err(q->p, q->id, "bad_request",
 				"open needs kind exec, shell or file and a "
@@ -432,10 +437,10 @@ static void open_channel(struct request *q)
 		return;
 	}
 	c->open_id = q->id;
-	relay_send(s->agent, json_pack("{s:s, s:I, s:s, s:s, s:s}", "t",
-				       "open", "channel", (json_int_t)c->id,
-				       "kind", kind, "nonce", nonce,
-				       "technician", q->p->tech.name));
+	relay_send(s->agent,
+		   json_pack("{s:s, s:I, s:s, s:s, s:s}", "t", "open",
+			     "channel", (json_int_t)c->id, "kind", kind,
+			     "nonce", nonce, "technician", q->p->tech.name));
 	relay_hold_while_full(q->p, s->agent);
 }
 
@@ -457,20 +462,14 @@ static const struct {
 	void (*fn)(struct request *q);
 	bool admin_only;
 } handlers[] = {
-	{"ticket_new", ticket_new, false},
-	{"ticket_list", ticket_list, false},
-	{"ticket_show", ticket_show, false},
-	{"ticket_close", ticket_close, false},
-	{"invite", invite, false},
-	{"attach", attach, false},
-	{"confirm", confirm, false},
-	{"pake_failed", pake_failed, false},
-	{"open", open_channel, false},
-	{"close", close_channel, false},
+    {"ticket_new", ticket_new, false},	 {"ticket_list", ticket_list, false},
+    {"ticket_show", ticket_show, false}, {"ticket_close", ticket_close, false},
+    {"invite", invite, false},		 {"attach", attach, false},
+    {"confirm", confirm, false},	 {"pake_failed", pake_failed, false},
+    {"open", open_channel, false},	 {"close", close_channel, false},
 };
 
-void relay_console_message(struct relay_peer *p, const char *type,
-			   json_t *msg)
+void relay_console_message(struct relay_peer *p, const char *type, json_t *msg)
 {
 	struct request q = {.p = p, .r = p->relay, .msg = msg};
 	json_t *id = json_object_get(msg, "id");

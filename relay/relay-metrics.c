@@ -62,7 +62,7 @@ static void on_written(uv_write_t *req, int status)
 }
 
 static void emit(struct tether_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void emit(struct tether_buf *b, const char *fmt, ...)
 {
@@ -134,17 +134,18 @@ static void peer_metrics(struct relay *r, struct tether_buf *b)
 static void channel_metrics(struct relay *r, struct tether_buf *b)
 {
 	static const char *const kinds[] = {TETHER_KIND_EXEC, TETHER_KIND_SHELL,
-					    TETHER_KIND_FILE};
-	unsigned n[3] = {0, 0, 0}, i, k;
+					    TETHER_KIND_FILE,
+					    TETHER_KIND_FORWARD};
+	unsigned n[4] = {0, 0, 0, 0}, i, k;
 	struct relay_channel *c;
 
 	for (i = 0; i < RELAY_CHANNEL_BUCKETS; i++)
 		for (c = r->channels[i]; c != NULL; c = c->next)
-			for (k = 0; k < 3 && c->opened; k++)
+			for (k = 0; k < 4 && c->opened; k++)
 				if (strcmp(c->kind, kinds[k]) == 0)
 					n[k]++;
 	gauge(b, "tether_relay_channels", "Open end-to-end channels by kind.");
-	for (k = 0; k < 3; k++)
+	for (k = 0; k < 4; k++)
 		emit(b, "tether_relay_channels{kind=\"%s\"} %u\n", kinds[k],
 		     n[k]);
 }
@@ -159,16 +160,15 @@ static void store_metrics(struct relay *r, struct tether_buf *b)
 		return;
 	gauge(b, "tether_relay_sessions", "Sessions by state.");
 	json_array_foreach(json_object_get(counts, "sessions"), i, row)
-		emit(b, "tether_relay_sessions{state=\"%s\"} %lld\n",
-		     json_string_value(json_object_get(row, "state")),
-		     (long long)json_integer_value(json_object_get(row, "n")));
+	    emit(b, "tether_relay_sessions{state=\"%s\"} %lld\n",
+		 json_string_value(json_object_get(row, "state")),
+		 (long long)json_integer_value(json_object_get(row, "n")));
 	gauge(b, "tether_relay_tickets", "Tickets by status and source.");
 	json_array_foreach(json_object_get(counts, "tickets"), i, row)
-		emit(b,
-		     "tether_relay_tickets{status=\"%s\",source=\"%s\"} %lld\n",
-		     json_string_value(json_object_get(row, "status")),
-		     json_string_value(json_object_get(row, "source")),
-		     (long long)json_integer_value(json_object_get(row, "n")));
+	    emit(b, "tether_relay_tickets{status=\"%s\",source=\"%s\"} %lld\n",
+		 json_string_value(json_object_get(row, "status")),
+		 json_string_value(json_object_get(row, "source")),
+		 (long long)json_integer_value(json_object_get(row, "n")));
 	json_decref(counts);
 }
 
@@ -184,8 +184,8 @@ static void serve_metrics(struct metrics_conn *c)
 	peer_metrics(r, b);
 	channel_metrics(r, b);
 	store_metrics(r, b);
-	counter(b, "tether_relay_handshakes_total",
-		"TLS handshakes completed.", r->stats.handshakes);
+	counter(b, "tether_relay_handshakes_total", "TLS handshakes completed.",
+		r->stats.handshakes);
 	counter(b, "tether_relay_handshake_failures_total",
 		"Connections that failed before TLS was up.",
 		r->stats.handshake_failures);
@@ -242,8 +242,8 @@ static int on_message_complete(http_parser *hp)
 }
 
 static const http_parser_settings settings = {
-	.on_url = on_url,
-	.on_message_complete = on_message_complete,
+    .on_url = on_url,
+    .on_message_complete = on_message_complete,
 };
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -267,8 +267,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (n == 0 || c->answered)
 		return;
 	c->received += (size_t)n;
-	done = http_parser_execute(&c->parser, &settings, buf->base,
-				   (size_t)n);
+	done = http_parser_execute(&c->parser, &settings, buf->base, (size_t)n);
 	if (c->answered)
 		return;
 	if (c->url_too_long)
@@ -276,8 +275,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || done != (size_t)n)
 		respond(c, 400, "Bad Request", "text/plain", NULL);
 	else if (c->received > METRICS_REQUEST_MAX)
-		respond(c, 431, "Request Header Fields Too Large",
-			"text/plain", NULL);
+		respond(c, 431, "Request Header Fields Too Large", "text/plain",
+			NULL);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -322,14 +321,18 @@ int relay_metrics_start(struct relay *r, const char *listen, bool required)
 	rc = relay_listen(r, &r->metrics, listen, 64, on_connection);
 	r->metrics_on = true;
 	if (rc == UV_EINVAL) {
-		fprintf(stderr, "tether-relay: bad --metrics-listen address "
-				"'%s' (want HOST:PORT or off)\n", listen);
+		fprintf(stderr,
+			"tether-relay: bad --metrics-listen address "
+			"'%s' (want HOST:PORT or off)\n",
+			listen);
 		return TETHER_ERR_INVALID;
 	}
 	if (rc != 0) {
 		if (required) {
-			fprintf(stderr, "tether-relay: cannot serve metrics "
-					"on %s: %s\n", listen, uv_strerror(rc));
+			fprintf(stderr,
+				"tether-relay: cannot serve metrics "
+				"on %s: %s\n",
+				listen, uv_strerror(rc));
 			return TETHER_ERR_SYS;
 		}
 		tether_log_warn("metrics disabled: cannot listen on %s: %s",

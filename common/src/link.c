@@ -61,8 +61,7 @@ struct link_write {
  * reuse: malloc would hand out fresh mmap'ed pages for each (they are over
  * glibc's mmap threshold), and faulting them in costs more than the copy.
  */
-#define LINK_WRITE_CAP                                                         \
-	(TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX + 32u * 1024)
+#define LINK_WRITE_CAP (TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX + 32u * 1024)
 /* Enough to refill a queue at its high-water mark without malloc. */
 #define LINK_SPARE_MAX (TETHER_LINK_HIGH_WATER / TETHER_FRAME_MAX + 8)
 static struct link_write *spare_writes;
@@ -70,7 +69,8 @@ static unsigned spare_count;
 
 #define LINK_READ_CHUNK (256u * 1024)
 #define LINK_TLS_CHUNK (16u * 1024)
-#define LINK_IN_MAX (TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX + 2 * LINK_TLS_CHUNK)
+#define LINK_IN_MAX                                                            \
+	(TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX + 2 * LINK_TLS_CHUNK)
 #define LINK_HANDSHAKE_MS 15000
 #define LINK_CLOSE_MS 2000
 
@@ -91,8 +91,8 @@ void tether_link_enable_dump(const char *path)
 #endif
 }
 
-static struct tether_link *link_new(uv_loop_t *loop,
-				    struct tether_tls_ctx *ctx, bool server,
+static struct tether_link *link_new(uv_loop_t *loop, struct tether_tls_ctx *ctx,
+				    bool server,
 				    const struct tether_link_cbs *cbs,
 				    void *data)
 {
@@ -120,7 +120,7 @@ static struct tether_link *link_new(uv_loop_t *loop,
 }
 
 static void set_reason(struct tether_link *l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void set_reason(struct tether_link *l, const char *fmt, ...)
 {
@@ -331,8 +331,7 @@ void tether_link_close(struct tether_link *l, int reason)
 		close_handles(l);
 }
 
-void tether_link_close_error(struct tether_link *l, int err,
-			     const char *reason)
+void tether_link_close_error(struct tether_link *l, int err, const char *reason)
 {
 	if (l->state == LINK_OPEN)
 		tether_link_send(l, TETHER_FRAME_ERROR, 0, reason,
@@ -341,8 +340,8 @@ void tether_link_close_error(struct tether_link *l, int err,
 	tether_link_close(l, err);
 }
 
-int tether_link_send2(struct tether_link *l, const uint8_t *hdr,
-		      size_t hdr_len, const void *payload, size_t len)
+int tether_link_send2(struct tether_link *l, const uint8_t *hdr, size_t hdr_len,
+		      const void *payload, size_t len)
 {
 	size_t head;
 	int r;
@@ -361,8 +360,9 @@ int tether_link_send2(struct tether_link *l, const uint8_t *hdr,
 		head = 0;
 		r = tether_tls_write(l->tls, hdr, hdr_len);
 	} else {
-		head = len < LINK_TLS_CHUNK - hdr_len ? len
-						      : LINK_TLS_CHUNK - hdr_len;
+		head = len < LINK_TLS_CHUNK - hdr_len
+			   ? len
+			   : LINK_TLS_CHUNK - hdr_len;
 		memcpy(send_scratch, hdr, hdr_len);
 		memcpy(send_scratch + hdr_len, payload, head);
 		r = tether_tls_write(l->tls, send_scratch, hdr_len + head);
@@ -465,8 +465,8 @@ static void pump(struct tether_link *l)
 		if (r != TETHER_ERR_INCOMPLETE) {
 			tether_link_close_error(l, r,
 						r == TETHER_ERR_TOO_LARGE
-							? "frame too large"
-							: "malformed frame");
+						    ? "frame too large"
+						    : "malformed frame");
 			break;
 		}
 		if ((r = tether_buf_reserve(l->in, LINK_TLS_CHUNK, &p)) != 0) {
@@ -504,8 +504,9 @@ static void finish_handshake(struct tether_link *l)
 	if (l->has_pin) {
 		if (tether_tls_peer_fingerprint(l->tls, fp) != 0 ||
 		    strcmp(fp, l->pin) != 0) {
-			set_reason(l, "relay certificate fingerprint %s does "
-				      "not match the pinned %s",
+			set_reason(l,
+				   "relay certificate fingerprint %s does "
+				   "not match the pinned %s",
 				   fp, l->pin);
 			tether_link_close(l, TETHER_ERR_FINGERPRINT);
 			return;
@@ -639,8 +640,7 @@ static void on_connect(uv_connect_t *req, int status)
 	start_tls(l);
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-			struct addrinfo *ai)
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 {
 	struct tether_link *l = req->data;
 	int r;
@@ -666,12 +666,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 	}
 }
 
-struct tether_link *tether_link_connect(uv_loop_t *loop,
-					struct tether_tls_ctx *ctx,
-					const char *host, int port,
-					const char *pin,
-					const struct tether_link_cbs *cbs,
-					void *data)
+struct tether_link *
+tether_link_connect(uv_loop_t *loop, struct tether_tls_ctx *ctx,
+		    const char *host, int port, const char *pin,
+		    const struct tether_link_cbs *cbs, void *data)
 {
 	struct addrinfo hints;
 	struct tether_link *l;
@@ -691,8 +689,8 @@ struct tether_link *tether_link_connect(uv_loop_t *loop,
 	hints.ai_socktype = SOCK_STREAM;
 	l->gai.data = l;
 	l->gai_pending = 1;
-	if (uv_getaddrinfo(loop, &l->gai, on_resolved, host, portstr,
-			   &hints) != 0) {
+	if (uv_getaddrinfo(loop, &l->gai, on_resolved, host, portstr, &hints) !=
+	    0) {
 		l->gai_pending = 0;
 		set_reason(l, "cannot resolve %s", host);
 		tether_link_close(l, TETHER_ERR_SYS);

@@ -206,9 +206,9 @@ struct tether_xfer_send {
 	bool z_ready;
 	unsigned skip_left;
 	unsigned backoff;
-	uint8_t *blk;  /* u8 encoding + raw block */
-	uint8_t *zblk; /* u8 encoding + deflated block */
-	uint8_t *msg;  /* ENTRY and other small bodies */
+	uint8_t *blk;	    /* u8 encoding + raw block */
+	uint8_t *zblk;	    /* u8 encoding + deflated block */
+	uint8_t *msg;	    /* ENTRY and other small bodies */
 	int64_t corrupt_at; /* test hook: file byte to flip, or -1 */
 };
 
@@ -386,7 +386,8 @@ static int send_entry(struct tether_xfer_send *s, int type,
 	if (r == 0)
 		r = tether_buf_put_u32(b, (uint32_t)(st->st_mode & 07777));
 	if (r == 0)
-		r = tether_buf_put_u64(b, (uint64_t)(int64_t)st->st_mtim.tv_sec);
+		r = tether_buf_put_u64(b,
+				       (uint64_t)(int64_t)st->st_mtim.tv_sec);
 	if (r == 0)
 		r = tether_buf_put_u32(b, (uint32_t)st->st_mtim.tv_nsec);
 	if (r == 0)
@@ -418,8 +419,7 @@ static int send_entry(struct tether_xfer_send *s, int type,
 }
 
 /* The file at fd (already open) becomes the current one. */
-static int start_file(struct tether_xfer_send *s, int fd,
-		      const struct stat *st)
+static int start_file(struct tether_xfer_send *s, int fd, const struct stat *st)
 {
 	int r;
 
@@ -505,8 +505,7 @@ static int walk_next(struct tether_xfer_send *s)
 		s->local[lv->local_len] = '\0';
 		return send_skip(s, de->d_name, s->local, "path too long");
 	}
-	if (fstatat(dirfd(lv->dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) !=
-	    0)
+	if (fstatat(dirfd(lv->dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return send_skip(s, s->rel, s->local, strerror(errno));
 	if (S_ISREG(st.st_mode)) {
 		fd = openat(dirfd(lv->dir), de->d_name,
@@ -963,8 +962,8 @@ struct tether_xfer_recv {
 	char local[PATH_MAX + TETHER_XFER_PATH_MAX + 2];
 	char leaf[NAME_MAX + 1];
 	char tmp[NAME_MAX + 1];
-	int fd;	      /* the temporary file */
-	int fdir;     /* its directory (a dup of dirfd) */
+	int fd;	  /* the temporary file */
+	int fdir; /* its directory (a dup of dirfd) */
 	uint64_t pos;
 	uint32_t mode;
 	struct timespec mtime;
@@ -987,7 +986,8 @@ static int open_root(const char *dest, struct tether_xfer_recv *r, char *err,
 	struct stat st;
 	size_t len;
 
-	/* An existing directory (a symlink to one counts: the user named it). */
+	/* An existing directory (a symlink to one counts: the user named it).
+	 */
 	if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
 		r->rootfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (r->rootfd < 0) {
@@ -1095,8 +1095,7 @@ void tether_xfer_recv_free(struct tether_xfer_recv *r)
 	tether_free(r);
 }
 
-static int send_result(struct tether_xfer_recv *r, bool ok,
-		       const char *reason)
+static int send_result(struct tether_xfer_recv *r, bool ok, const char *reason)
 {
 	struct tether_buf *b = tether_buf_new(16 + TETHER_XFER_REASON_MAX);
 	int err;
@@ -1105,9 +1104,8 @@ static int send_result(struct tether_xfer_recv *r, bool ok,
 		return TETHER_ERR_NOMEM;
 	err = tether_buf_put_u8(b, ok ? 1 : 0);
 	if (err == 0)
-		err = tether_buf_put_string(b, reason,
-					    strnlen(reason,
-						    TETHER_XFER_REASON_MAX));
+		err = tether_buf_put_string(
+		    b, reason, strnlen(reason, TETHER_XFER_REASON_MAX));
 	if (err == 0)
 		err = r->io.send(r->io.arg, TETHER_MSG_RESULT,
 				 tether_buf_ptr(b), tether_buf_len(b));
@@ -1116,8 +1114,7 @@ static int send_result(struct tether_xfer_recv *r, bool ok,
 }
 
 /* Reports the entry in r->f and answers it. */
-static int finish_entry(struct tether_xfer_recv *r, bool ok,
-			const char *reason)
+static int finish_entry(struct tether_xfer_recv *r, bool ok, const char *reason)
 {
 	r->f.ok = ok;
 	r->f.reason = ok ? "" : reason;
@@ -1251,8 +1248,8 @@ static int parse_entry(struct tether_buf *b, struct recv_entry *e)
 	    (err = tether_buf_get_u64(b, &sec)) != 0 ||
 	    (err = tether_buf_get_u32(b, &e->nsec)) != 0 ||
 	    (err = tether_buf_get_u64(b, &e->size)) != 0 ||
-	    (err = tether_buf_get_cstring(b, &e->target, &tlen, PATH_MAX - 1)) !=
-		0 ||
+	    (err = tether_buf_get_cstring(b, &e->target, &tlen,
+					  PATH_MAX - 1)) != 0 ||
 	    (err = tether_buf_get_end(b)) != 0)
 		return TETHER_ERR_PROTOCOL;
 	e->sec = (int64_t)sec;
@@ -1286,8 +1283,8 @@ static void temp_name(struct tether_xfer_recv *r, const struct recv_entry *e)
 	len = strnlen(r->leaf, NAME_MAX - 30);
 	memcpy(name, r->leaf, len);
 	name[len] = '\0';
-	snprintf(r->tmp, sizeof(r->tmp), ".%.*s.%s.tether-part",
-		 (int)len, name, hex);
+	snprintf(r->tmp, sizeof(r->tmp), ".%.*s.%s.tether-part", (int)len, name,
+		 hex);
 }
 
 /* Starts a file: opens or reopens its temporary file and ACCEPTs. */
@@ -1306,9 +1303,9 @@ static int recv_file(struct tether_xfer_recv *r, const struct recv_entry *e,
 	r->fdir = dup(dfd);
 	if (r->fdir < 0)
 		return finish_entry(r, false, strerror(errno));
-	r->fd = openat(dfd, r->tmp,
-		       O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
-		       0600);
+	r->fd =
+	    openat(dfd, r->tmp,
+		   O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
 	if (r->fd < 0 || fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		err = errno != 0 ? errno : EINVAL;
 		close_file(r, false);
@@ -1320,8 +1317,8 @@ static int recv_file(struct tether_xfer_recv *r, const struct recv_entry *e,
 		have = (uint64_t)st.st_size;
 	else if (ftruncate(r->fd, 0) != 0)
 		have = 0;
-	if (have > 0 && hash_prefix(r->sha, r->fd, have, r->zout,
-				    TETHER_XFER_BLOCK) != 0) {
+	if (have > 0 &&
+	    hash_prefix(r->sha, r->fd, have, r->zout, TETHER_XFER_BLOCK) != 0) {
 		/* Unreadable leftovers: start over. */
 		if (ftruncate(r->fd, 0) != 0 || sha_restart(r->sha) != 0) {
 			close_file(r, true);
@@ -1494,8 +1491,7 @@ static int write_all(int fd, const uint8_t *p, size_t n, uint64_t pos)
 	return 0;
 }
 
-static int on_block(struct tether_xfer_recv *r, const uint8_t *body,
-		    size_t len)
+static int on_block(struct tether_xfer_recv *r, const uint8_t *body, size_t len)
 {
 	const uint8_t *data;
 	size_t n;

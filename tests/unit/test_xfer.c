@@ -302,7 +302,8 @@ static size_t count_parts(const char *d)
 Test(xfer, one_file_lands_verified_with_mode_and_mtime)
 {
 	char src[PATH_MAX], dst[PATH_MAX], a_[PATH_MAX], sum[65];
-	struct timespec ts[2] = {{1700000000, 123456789}, {1700000000, 123456789}};
+	struct timespec ts[2] = {{1700000000, 123456789},
+				 {1700000000, 123456789}};
 	struct stat a, b;
 	uint8_t d[32];
 	struct pair p;
@@ -483,8 +484,9 @@ Test(xfer, tree_with_symlinks_and_odd_names)
 	mkdir(at(src, "t"), 0755);
 	mkdir(at(src, "t/sub dir"), 0750);
 	mkdir(at(src, "t/sub dir/deeper"), 0700);
-	random_file(at(src, "t/sub dir/deeper/r\303\251sum\303\251 \346\227\245"),
-		    300000);
+	random_file(
+	    at(src, "t/sub dir/deeper/r\303\251sum\303\251 \346\227\245"),
+	    300000);
 	text_file(at(src, "t/new\nline"), 1000);
 	write_file(at(src, "t/exec"), "#!/bin/sh\n", 10, 0755);
 	cr_assert_eq(symlink("sub dir/deeper", at(src, "t/link")), 0);
@@ -568,7 +570,7 @@ Test(xfer, full_disk_or_size_limit_leaves_nothing_behind)
 Test(xfer, receiver_rejects_bad_entries)
 {
 	static const char *const bad[] = {"../x", "a/../../x", "/etc/x", "a//b",
-					  ".", "a/", ""};
+					  ".",	  "a/",	       ""};
 	char dst[PATH_MAX];
 	uint8_t body[128];
 	struct pair p;
@@ -587,9 +589,9 @@ Test(xfer, receiver_rejects_bad_entries)
 		memset(body + n, 0, 4 + 8 + 4 + 8 + 4);
 		body[n + 2] = 0x01; /* mode 0400 */
 		n += 4 + 8 + 4 + 8 + 4;
-		cr_assert_eq(tether_xfer_recv_input(p.r, TETHER_MSG_ENTRY,
-						    body, n),
-			     TETHER_ERR_PROTOCOL, "path \"%s\"", bad[i]);
+		cr_assert_eq(
+		    tether_xfer_recv_input(p.r, TETHER_MSG_ENTRY, body, n),
+		    TETHER_ERR_PROTOCOL, "path \"%s\"", bad[i]);
 		/* Every truncation of it is refused too, never a crash. */
 		for (k = 0; k < n; k++)
 			cr_assert_neq(tether_xfer_recv_input(

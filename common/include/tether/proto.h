@@ -59,6 +59,13 @@ enum tether_msg {
 	TETHER_MSG_RESULT = 18,	  /* receiver: u8 ok, cstring reason */
 	TETHER_MSG_SKIP = 19,	  /* sender: cstring path, cstring reason */
 	TETHER_MSG_XFER_END = 20, /* either: no more entries / results */
+	/*
+	 * Forward (kind "forward"): the console's first message names the
+	 * target; then STDIN carries bytes to it and STDOUT bytes from it,
+	 * EOF(0)/EOF(1) are the two half-closes, ERROR a failure.
+	 */
+	TETHER_MSG_FORWARD = 21, /* console: cstring host, u16 port */
+	TETHER_MSG_CONNECTED = 22, /* agent: the TCP connection is up */
 };
 
 #define TETHER_SHELL_PTY 0x01
@@ -67,6 +74,10 @@ enum tether_msg {
 #define TETHER_KIND_EXEC "exec"
 #define TETHER_KIND_SHELL "shell"
 #define TETHER_KIND_FILE "file"
+#define TETHER_KIND_FORWARD "forward"
+/* Where a forward goes when the console names no host or port. */
+#define TETHER_FORWARD_HOST "127.0.0.1"
+#define TETHER_FORWARD_PORT 22
 
 /* Per-channel credit for data bytes (STDIN/STDOUT/STDERR payloads). */
 #define TETHER_CHANNEL_WINDOW (4u * 1024 * 1024)
