@@ -93,11 +93,9 @@ int tether_chan_send(struct tether_chan *c, struct tether_link *l,
 	}
 	tether_frame_header_pack(hdr, TETHER_FRAME_DATA, 0, c->id,
 				 (uint32_t)flen);
-	pt[0] = msg;
-	if (len > 0)
-		memcpy(pt + 1, body, len);
-	r = tether_seal_encrypt(c->tx, hdr, TETHER_FRAME_HEADER_LEN, pt, plen,
-				pt);
+	/* Sealed from where the body is: no copy of it first. */
+	r = tether_seal_encrypt2(c->tx, hdr, TETHER_FRAME_HEADER_LEN, &msg, 1,
+				 body, len, pt);
 	if (r != 0)
 		return r;
 	return tether_link_send_raw(l, seal_scratch,

@@ -159,10 +159,19 @@ int tether_seal_encrypt(struct tether_seal *s, const uint8_t *aad,
 			size_t aad_len, const uint8_t *in, size_t len,
 			uint8_t *out)
 {
+	return tether_seal_encrypt2(s, aad, aad_len, in, len, NULL, 0, out);
+}
+
+int tether_seal_encrypt2(struct tether_seal *s, const uint8_t *aad,
+			 size_t aad_len, const uint8_t *in, size_t in_len,
+			 const uint8_t *in2, size_t in2_len, uint8_t *out)
+{
 	uint8_t nonce[AEAD_NONCE_LEN];
+	size_t len = in_len + in2_len;
 	int outl, err;
 
-	if (!s || (!aad && aad_len) || (!in && len) || !out)
+	if (!s || (!aad && aad_len) || (!in && in_len) || (!in2 && in2_len) ||
+	    !out || in2_len > SIZE_MAX - in_len)
 		return TETHER_ERR_INVALID;
 	if (s->broken)
 		return TETHER_ERR_STATE;
@@ -179,7 +188,9 @@ int tether_seal_encrypt(struct tether_seal *s, const uint8_t *aad,
 	err = cipher_aad(s->ctx, aad, aad_len);
 	if (err)
 		goto out;
-	err = cipher_update(s->ctx, in, len, out);
+	err = cipher_update(s->ctx, in, in_len, out);
+	if (!err)
+		err = cipher_update(s->ctx, in2, in2_len, out + in_len);
 	if (err)
 		goto out;
 	if (EVP_EncryptFinal_ex(s->ctx, out + len, &outl) != 1 || outl != 0 ||

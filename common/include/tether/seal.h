@@ -45,6 +45,13 @@ int tether_seal_encrypt(struct tether_seal *s, const uint8_t *aad,
 			size_t aad_len, const uint8_t *in, size_t len,
 			uint8_t *out);
 /*
+ * The same for in || in2, given apart (a message byte and its body) so
+ * that the caller need not join them; out must not overlap in2.
+ */
+int tether_seal_encrypt2(struct tether_seal *s, const uint8_t *aad,
+			 size_t aad_len, const uint8_t *in, size_t in_len,
+			 const uint8_t *in2, size_t in2_len, uint8_t *out);
+/*
  * Decrypts len bytes (ciphertext + tag) into out (len - TAG_LEN bytes).
  * TETHER_ERR_AUTH if it does not authenticate under the expected counter.
  */
