@@ -552,14 +552,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		tether_link_close(l, TETHER_ERR_CLOSED);
 		return;
 	}
-	if (tether_tls_feed(l->tls, buf->base, (size_t)nread) != 0) {
-		tether_link_close(l, TETHER_ERR_NOMEM);
+	/* read_buf is ours until the next read: TLS reads it in place. */
+	if (tether_tls_feed_borrow(l->tls, buf->base, (size_t)nread) != 0) {
+		tether_link_close(l, TETHER_ERR_INTERNAL);
 		return;
 	}
 	if (l->state == LINK_HANDSHAKE)
 		advance_handshake(l);
 	if (l->state == LINK_OPEN)
 		pump(l);
+	if (tether_tls_feed_release(l->tls) != 0)
+		tether_link_close(l, TETHER_ERR_NOMEM);
 }
 
 static void on_handshake_timeout(uv_timer_t *t)

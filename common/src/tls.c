@@ -47,6 +47,162 @@ struct tether_tls_ctx {
 	bool server;
 };
 
+/*
+ * Ciphertext queues: the BIOs between OpenSSL and the socket.  OpenSSL's
+ * memory BIO zero-fills every byte it grows by and reallocates through a
+ * cleansing copy; ciphertext needs neither.  The read queue can also
+ * borrow the caller's input instead of copying it in, for as long as the
+ * caller says (tether_tls_feed_borrow() / _release()).
+ */
+struct cq {
+	uint8_t *d;
+	size_t off, end, cap;
+	const uint8_t *ext; /* borrowed input, read after d's bytes */
+	size_t ext_len;
+};
+
+/* An empty queue keeps its buffer for the next frame, up to this. */
+#define CQ_KEEP_MAX (1024u * 1024)
+
+static BIO_METHOD *cq_method;
+
+static int cq_append(struct cq *q, const void *in, size_t n)
+{
+	size_t cap;
+	uint8_t *nd;
+
+	if (q->off == q->end)
+		q->off = q->end = 0;
+	if (q->cap - q->end < n && q->off > 0) {
+		memmove(q->d, q->d + q->off, q->end - q->off);
+		q->end -= q->off;
+		q->off = 0;
+	}
+	if (q->cap - q->end < n) {
+		if (n > SIZE_MAX / 2 - q->end)
+			return -1;
+		cap = q->cap < 16384 ? 16384 : q->cap;
+		while (cap - q->end < n)
+			cap *= 2;
+		nd = tether_reallocarray(q->d, cap, 1);
+		if (nd == NULL)
+			return -1;
+		q->d = nd;
+		q->cap = cap;
+	}
+	memcpy(q->d + q->end, in, n);
+	q->end += n;
+	return 0;
+}
+
+static int cq_write(BIO *b, const char *in, size_t n, size_t *written)
+{
+	struct cq *q = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	*written = 0;
+	if (cq_append(q, in, n) != 0)
+		return 0;
+	*written = n;
+	return 1;
+}
+
+static int cq_read(BIO *b, char *out, size_t n, size_t *got)
+{
+	struct cq *q = BIO_get_data(b);
+	size_t k, done = 0;
+
+	BIO_clear_retry_flags(b);
+	k = q->end - q->off < n ? q->end - q->off : n;
+	if (k > 0) {
+		memcpy(out, q->d + q->off, k);
+		q->off += k;
+		done = k;
+	}
+	if (q->off == q->end) {
+		q->off = q->end = 0;
+		if (q->cap > CQ_KEEP_MAX) {
+			tether_free(q->d);
+			q->d = NULL;
+			q->cap = 0;
+		}
+	}
+	k = q->ext_len < n - done ? q->ext_len : n - done;
+	if (k > 0) {
+		memcpy(out + done, q->ext, k);
+		q->ext += k;
+		q->ext_len -= k;
+		done += k;
+	}
+	*got = done;
+	if (done == 0) {
+		/* Empty is "later", never end of stream. */
+		BIO_set_retry_read(b);
+		return 0;
+	}
+	return 1;
+}
+
+static long cq_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct cq *q = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_PENDING:
+		return (long)(q->end - q->off + q->ext_len);
+	case BIO_CTRL_FLUSH:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int cq_create(BIO *b)
+{
+	struct cq *q = tether_calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return 0;
+	BIO_set_data(b, q);
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static int cq_destroy(BIO *b)
+{
+	struct cq *q = BIO_get_data(b);
+
+	if (q != NULL) {
+		tether_free(q->d);
+		tether_free(q);
+	}
+	BIO_set_data(b, NULL);
+	return 1;
+}
+
+/* The method, made once; the programs are single-threaded here. */
+static BIO *cq_new(void)
+{
+	if (cq_method == NULL) {
+		cq_method =
+		    BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+				 "tether ciphertext queue");
+		if (cq_method == NULL ||
+		    !BIO_meth_set_write_ex(cq_method, cq_write) ||
+		    !BIO_meth_set_read_ex(cq_method, cq_read) ||
+		    !BIO_meth_set_ctrl(cq_method, cq_ctrl) ||
+		    !BIO_meth_set_create(cq_method, cq_create) ||
+		    !BIO_meth_set_destroy(cq_method, cq_destroy)) {
+			BIO_meth_free(cq_method);
+			cq_method = NULL;
+			return NULL;
+		}
+	}
+	return BIO_new(cq_method);
+}
+
 struct tether_tls {
 	SSL *ssl;
 	BIO *rbio; /* ciphertext from the peer; owned by ssl */
@@ -338,13 +494,10 @@ struct tether_tls *tether_tls_new(struct tether_tls_ctx *ctx, bool server)
 		goto out;
 	ERR_clear_error();
 	ssl = SSL_new(ctx->ssl_ctx);
-	rbio = BIO_new(BIO_s_mem());
-	wbio = BIO_new(BIO_s_mem());
+	rbio = cq_new();
+	wbio = cq_new();
 	if (!ssl || !rbio || !wbio)
 		goto fail;
-	/* An empty read BIO means "retry later", never end of stream. */
-	BIO_set_mem_eof_return(rbio, -1);
-	BIO_set_mem_eof_return(wbio, -1);
 	SSL_set_bio(ssl, rbio, wbio);
 	/* Lets the ALPN callbacks record why they refused a client. */
 	SSL_set_app_data(ssl, t);
@@ -385,13 +538,44 @@ int tether_tls_feed(struct tether_tls *t, const void *data, size_t n)
 	if (n == 0)
 		return 0;
 	ERR_clear_error();
-	/* A memory BIO grows as needed, so it takes all or fails on memory. */
+	/* The queue grows as needed, so it takes all or fails on memory. */
 	if (BIO_write_ex(t->rbio, data, n, &written) != 1 || written != n) {
 		ERR_clear_error();
 		set_error(t, "out of memory buffering TLS input");
 		return TETHER_ERR_NOMEM;
 	}
 	return 0;
+}
+
+int tether_tls_feed_borrow(struct tether_tls *t, const void *data, size_t n)
+{
+	struct cq *q;
+
+	if (!t || (!data && n))
+		return TETHER_ERR_INVALID;
+	q = BIO_get_data(t->rbio);
+	if (q->ext_len > 0)
+		return TETHER_ERR_STATE;
+	q->ext = data;
+	q->ext_len = n;
+	return 0;
+}
+
+int tether_tls_feed_release(struct tether_tls *t)
+{
+	struct cq *q;
+	int r = 0;
+
+	if (!t)
+		return TETHER_ERR_INVALID;
+	q = BIO_get_data(t->rbio);
+	if (q->ext_len > 0 && cq_append(q, q->ext, q->ext_len) != 0) {
+		set_error(t, "out of memory buffering TLS input");
+		r = TETHER_ERR_NOMEM;
+	}
+	q->ext = NULL;
+	q->ext_len = 0;
+	return r;
 }
 
 /*

@@ -39,6 +39,14 @@ void tether_tls_free(struct tether_tls *t);
 /* Hands n bytes of ciphertext received from the network to TLS. */
 int tether_tls_feed(struct tether_tls *t, const void *data, size_t n);
 /*
+ * The same without a copy: TLS reads data where it is until
+ * tether_tls_feed_release(), which copies what is still unread.  The
+ * caller keeps data unchanged until then and releases before the next
+ * feed (TETHER_ERR_STATE otherwise).
+ */
+int tether_tls_feed_borrow(struct tether_tls *t, const void *data, size_t n);
+int tether_tls_feed_release(struct tether_tls *t);
+/*
  * Advances the handshake: 0 when complete, TETHER_ERR_AGAIN when it needs
  * more input (drain the output first), TETHER_ERR_TLS on failure (reason in
  * tether_tls_error()).
@@ -59,8 +67,7 @@ int tether_tls_shutdown(struct tether_tls *t);
 /* Bytes of ciphertext waiting to be sent. */
 size_t tether_tls_out_pending(const struct tether_tls *t);
 /* Moves up to n pending ciphertext bytes into buf; *got says how many. */
-int tether_tls_out_take(struct tether_tls *t, void *buf, size_t n,
-			size_t *got);
+int tether_tls_out_take(struct tether_tls *t, void *buf, size_t n, size_t *got);
 
 /* Last failure reason (static or per-connection string); never NULL. */
 const char *tether_tls_error(const struct tether_tls *t);
