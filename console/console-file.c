@@ -395,6 +395,12 @@ static int make_engine(struct file_cmd *x)
 		err[0] = '\0';
 		x->recv = tether_xfer_recv_new(x->dest, &x->io, &x->cbs, err,
 					       sizeof(err));
+		/* Only what was asked for may land: the agent is not trusted.
+		 */
+		if (x->recv != NULL &&
+		    tether_xfer_recv_expect(x->recv, x->srcs, (size_t)x->nsrc,
+					    x->flags) != 0)
+			goto nomem;
 		if (x->recv != NULL)
 			return 0;
 		/* The reason names the path at fault (LOCAL or its parent). */

@@ -380,6 +380,35 @@ static json_int_t count_field(const json_t *msg, const char *key)
 	return json_integer_value(v);
 }
 
+/*
+ * A string field of a report, cut to max bytes on a UTF-8 boundary: a
+ * long path is still worth its audit row, and not worth dropping the
+ * agent over.  NULL if the field is not a string.
+ */
+static json_t *clipped(const json_t *msg, const char *key, size_t max)
+{
+	const char *v = json_string_value(json_object_get(msg, key));
+	size_t n;
+
+	if (v == NULL)
+		return NULL;
+	n = strlen(v);
+	if (n <= max)
+		return json_string(v);
+	n = max;
+	while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
+		n--;
+	return json_stringn(v, n);
+}
+
+static bool is_hex(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
 static bool one_of(const char *s, const char *const *words)
 {
 	for (; s != NULL && *words != NULL; words++)
@@ -402,32 +431,37 @@ static void xfer_report(struct relay_peer *p, json_t *msg)
 	struct relay_channel *c = agent_channel(p, msg);
 	const char *dir = json_string_value(json_object_get(msg, "direction"));
 	const char *type = json_string_value(json_object_get(msg, "type"));
-	const char *path = json_string_value(json_object_get(msg, "path"));
 	const char *sha = json_string_value(json_object_get(msg, "sha256"));
-	const char *why = json_string_value(json_object_get(msg, "reason"));
 	json_t *ok = json_object_get(msg, "ok");
+	json_t *path = clipped(msg, "path", RELAY_XFER_PATH_MAX);
+	json_t *why = clipped(msg, "reason", RELAY_XFER_REASON_MAX);
 	json_int_t size = count_field(msg, "size"),
 		   offset = count_field(msg, "offset"),
 		   sent = count_field(msg, "sent"), ms = count_field(msg, "ms");
 
 	if (!one_of(dir, dirs) || !one_of(type, types) || path == NULL ||
-	    strlen(path) > RELAY_XFER_PATH_MAX || sha == NULL ||
-	    (strlen(sha) != 0 && strlen(sha) != 64) || !json_is_boolean(ok) ||
-	    (why != NULL && strlen(why) > RELAY_XFER_REASON_MAX) || size < 0 ||
-	    offset < 0 || sent < 0 || ms < 0) {
+	    sha == NULL || (strlen(sha) != 0 && strlen(sha) != 64) ||
+	    !is_hex(sha) || !json_is_boolean(ok) ||
+	    (why == NULL && json_object_get(msg, "reason") != NULL) ||
+	    size < 0 || offset < 0 || sent < 0 || ms < 0) {
+		json_decref(path);
+		json_decref(why);
 		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed xfer report");
 		return;
 	}
-	if (c == NULL || strcmp(c->kind, TETHER_KIND_FILE) != 0)
+	if (c == NULL || strcmp(c->kind, TETHER_KIND_FILE) != 0) {
+		json_decref(path);
+		json_decref(why);
 		return;
+	}
 	relay_audit(p->relay, "agent", c->ticket_id, c->session_id, "xfer",
-		    json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, "
-			      "s:O, s:s}",
+		    json_pack("{s:I, s:s, s:s, s:o, s:I, s:s, s:I, s:I, s:I, "
+			      "s:O, s:o}",
 			      "channel", (json_int_t)c->id, "direction", dir,
 			      "type", type, "path", path, "size", size,
 			      "sha256", sha, "offset", offset, "sent", sent,
 			      "ms", ms, "ok", ok, "reason",
-			      why != NULL ? why : ""));
+			      why != NULL ? why : json_string("")));
 }
 
 /*
@@ -438,22 +472,26 @@ static void forward_report(struct relay_peer *p, json_t *msg)
 {
 	struct relay_channel *c = agent_channel(p, msg);
 	const char *host = json_string_value(json_object_get(msg, "host"));
-	const char *why = json_string_value(json_object_get(msg, "reason"));
+	json_t *why = clipped(msg, "reason", RELAY_XFER_REASON_MAX);
 	json_int_t port = count_field(msg, "port");
 	json_t *ok = json_object_get(msg, "ok");
 
-	if (host == NULL || strlen(host) > RELAY_XFER_REASON_MAX || port < 0 ||
-	    port > 65535 || !json_is_boolean(ok) ||
-	    (why != NULL && strlen(why) > RELAY_XFER_REASON_MAX)) {
+	if (host == NULL || strlen(host) > 255 || port < 0 || port > 65535 ||
+	    !json_is_boolean(ok) ||
+	    (why == NULL && json_object_get(msg, "reason") != NULL)) {
+		json_decref(why);
 		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed forward report");
 		return;
 	}
-	if (c == NULL || strcmp(c->kind, TETHER_KIND_FORWARD) != 0)
+	if (c == NULL || strcmp(c->kind, TETHER_KIND_FORWARD) != 0) {
+		json_decref(why);
 		return;
+	}
 	relay_audit(p->relay, "agent", c->ticket_id, c->session_id, "forward",
-		    json_pack("{s:I, s:s, s:I, s:O, s:s}", "channel",
+		    json_pack("{s:I, s:s, s:I, s:O, s:o}", "channel",
 			      (json_int_t)c->id, "host", host, "port", port,
-			      "ok", ok, "reason", why != NULL ? why : ""));
+			      "ok", ok, "reason",
+			      why != NULL ? why : json_string("")));
 }
 
 static void session_over(struct relay_peer *p, const char *state,

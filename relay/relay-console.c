@@ -418,7 +418,8 @@ static void open_channel(struct request *q)
 	     strcmp(kind, TETHER_KIND_FORWARD) != 0) ||
 	    nonce == NULL || tether_hex_decode(nonce, n, sizeof(n)) != 0) {
 		relay_reply_err(q->p, q->id, "bad_request",
-				"open needs kind exec, shell or file and a "
+				"open needs kind exec, shell, file or forward "
+				"and a "
 				"32-byte "
 				"nonce");
 		return;

@@ -9,10 +9,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 #include <tether/buf.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/log.h>
 #include <tether/proto.h>
 #include <tether/xfer.h>
 
@@ -508,8 +511,10 @@ static int walk_next(struct tether_xfer_send *s)
 	if (fstatat(dirfd(lv->dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return send_skip(s, s->rel, s->local, strerror(errno));
 	if (S_ISREG(st.st_mode)) {
+		/* Non-blocking: a FIFO swapped in must not hang us. */
 		fd = openat(dirfd(lv->dir), de->d_name,
-			    O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+			    O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC |
+				O_NONBLOCK);
 		if (fd < 0)
 			return send_skip(s, s->rel, s->local, strerror(errno));
 		/* What we stat'ed may have been swapped since. */
@@ -518,6 +523,7 @@ static int walk_next(struct tether_xfer_send *s)
 			return send_skip(s, s->rel, s->local,
 					 "changed while being read");
 		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 		return start_file(s, fd, &st) == 0 ? 1 : TETHER_ERR_SYS;
 	}
 	if (S_ISLNK(st.st_mode)) {
@@ -977,6 +983,13 @@ struct tether_xfer_recv {
 	uint64_t total_done;
 	uint64_t files_done;
 	uint64_t failures;
+	mode_t umask;
+	/* The console's get: what the agent may send (NULL: anything). */
+	char **expect;
+	size_t nexpect;
+	unsigned expect_flags;
+	bool expect_any_one; /* a pattern whose name cannot be told */
+	char *any_top;	     /* the name it turned out to be */
 };
 
 static int open_root(const char *dest, struct tether_xfer_recv *r, char *err,
@@ -1042,6 +1055,8 @@ struct tether_xfer_recv *tether_xfer_recv_new(const char *dest,
 	r->io = *io;
 	r->cbs = *cbs;
 	r->rootfd = r->dirfd = r->fd = r->fdir = -1;
+	r->umask = umask(0);
+	umask(r->umask);
 	r->sha = sha_new();
 	r->zout = tether_malloc(TETHER_XFER_BLOCK);
 	if (r->sha == NULL || r->zout == NULL || inflateInit(&r->z) != Z_OK)
@@ -1092,7 +1107,77 @@ void tether_xfer_recv_free(struct tether_xfer_recv *r)
 	tether_free(r->dir_rel);
 	tether_free(r->path);
 	tether_free(r->epath);
+	for (i = 0; i < r->nexpect; i++)
+		tether_free(r->expect[i]);
+	tether_free(r->expect);
+	tether_free(r->any_top);
 	tether_free(r);
+}
+
+int tether_xfer_recv_expect(struct tether_xfer_recv *r, char *const *patterns,
+			    size_t n, unsigned flags)
+{
+	size_t i, len, start;
+	char *last;
+
+	r->expect_flags = flags;
+	r->expect = tether_calloc(n + 1, sizeof(*r->expect));
+	if (r->expect == NULL)
+		return TETHER_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		/* The pattern's last part, as the sender names the match. */
+		len = strlen(patterns[i]);
+		while (len > 1 && patterns[i][len - 1] == '/')
+			len--;
+		start = len;
+		while (start > 0 && patterns[i][start - 1] != '/')
+			start--;
+		last = tether_malloc(len - start + 1);
+		if (last == NULL)
+			return TETHER_ERR_NOMEM;
+		memcpy(last, patterns[i] + start, len - start);
+		last[len - start] = '\0';
+		if (last[0] == '\0' || strcmp(last, "/") == 0 ||
+		    strcmp(last, ".") == 0 || strcmp(last, "..") == 0) {
+			/* "", ".", ".." or "/": any one name will do. */
+			r->expect_any_one = true;
+			tether_free(last);
+			continue;
+		}
+		r->expect[r->nexpect++] = last;
+	}
+	return TETHER_OK;
+}
+
+/*
+ * A sender that was asked for names sends those names and nothing else:
+ * without this a hostile one could write ".bashrc" next to what was asked.
+ */
+static bool expected(struct tether_xfer_recv *r, const struct recv_entry *e)
+{
+	size_t toplen = strcspn(e->path, "/"), i;
+	char top[NAME_MAX + 1];
+
+	if (r->expect == NULL)
+		return true;
+	if ((r->expect_flags & TETHER_XFER_RECURSIVE) == 0 &&
+	    (e->path[toplen] != '\0' || e->type == TETHER_XFER_DIR))
+		return false;
+	if (toplen > NAME_MAX)
+		return false;
+	memcpy(top, e->path, toplen);
+	top[toplen] = '\0';
+	for (i = 0; i < r->nexpect; i++)
+		if (fnmatch(r->expect[i], top, FNM_PERIOD) == 0)
+			return true;
+	if (!r->expect_any_one)
+		return false;
+	/* The one unpredictable name: the first top-level seen, only. */
+	if (r->any_top == NULL) {
+		r->any_top = tether_strdup(top);
+		return r->any_top != NULL;
+	}
+	return strcmp(r->any_top, top) == 0;
 }
 
 static int send_result(struct tether_xfer_recv *r, bool ok, const char *reason)
@@ -1287,6 +1372,51 @@ static void temp_name(struct tether_xfer_recv *r, const struct recv_entry *e)
 		 hex);
 }
 
+/*
+ * Opens the temporary file.  One left by an earlier run is resumed only
+ * if it is plainly ours (our owner, one link, no access for others):
+ * a file someone else can write could change under the hash.  Anything
+ * else there is replaced by a new file.  The lock keeps two transfers of
+ * the same file from writing it at once.  0 or an errno.
+ */
+static int open_temp(struct tether_xfer_recv *r, struct stat *st)
+{
+	const int flags = O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC;
+	int fd, err;
+
+	fd = openat(r->fdir, r->tmp, flags);
+	if (fd >= 0 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) ||
+			st->st_uid != geteuid() || st->st_nlink != 1 ||
+			(st->st_mode & 077) != 0)) {
+		close(fd);
+		fd = -1;
+		if (unlinkat(r->fdir, r->tmp, 0) != 0 && errno != ENOENT)
+			return errno;
+	} else if (fd < 0 && errno != ENOENT) {
+		/* A symlink or a directory in the way. */
+		err = errno == ELOOP ? EEXIST : errno;
+		if (unlinkat(r->fdir, r->tmp, 0) != 0)
+			return err;
+	}
+	if (fd < 0) {
+		fd = openat(r->fdir, r->tmp, flags | O_CREAT | O_EXCL, 0600);
+		if (fd < 0)
+			return errno;
+		if (fstat(fd, st) != 0) {
+			err = errno;
+			close(fd);
+			return err;
+		}
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		err = errno;
+		close(fd);
+		return err == EWOULDBLOCK ? EWOULDBLOCK : err;
+	}
+	r->fd = fd;
+	return 0;
+}
+
 /* Starts a file: opens or reopens its temporary file and ACCEPTs. */
 static int recv_file(struct tether_xfer_recv *r, const struct recv_entry *e,
 		     int dfd)
@@ -1303,28 +1433,34 @@ static int recv_file(struct tether_xfer_recv *r, const struct recv_entry *e,
 	r->fdir = dup(dfd);
 	if (r->fdir < 0)
 		return finish_entry(r, false, strerror(errno));
-	r->fd =
-	    openat(dfd, r->tmp,
-		   O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
-	if (r->fd < 0 || fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		err = errno != 0 ? errno : EINVAL;
+	if ((err = open_temp(r, &st)) != 0) {
 		close_file(r, false);
-		return finish_entry(r, false, strerror(err));
+		return finish_entry(r, false,
+				    err == EWOULDBLOCK
+					? "another transfer of this file is "
+					  "under way"
+					: strerror(err));
 	}
-	if ((err = sha_restart(r->sha)) != 0)
+	if ((err = sha_restart(r->sha)) != 0) {
+		close_file(r, false);
 		return err;
+	}
 	if ((uint64_t)st.st_size <= e->size)
 		have = (uint64_t)st.st_size;
-	else if (ftruncate(r->fd, 0) != 0)
-		have = 0;
 	if (have > 0 &&
 	    hash_prefix(r->sha, r->fd, have, r->zout, TETHER_XFER_BLOCK) != 0) {
 		/* Unreadable leftovers: start over. */
-		if (ftruncate(r->fd, 0) != 0 || sha_restart(r->sha) != 0) {
+		have = 0;
+		if (sha_restart(r->sha) != 0) {
 			close_file(r, true);
 			return finish_entry(r, false, strerror(EIO));
 		}
-		have = 0;
+	}
+	if (have != (uint64_t)st.st_size &&
+	    ftruncate(r->fd, (off_t)have) != 0) {
+		err = errno;
+		close_file(r, true);
+		return finish_entry(r, false, strerror(err));
 	}
 	r->pos = have;
 	r->f.offset = have;
@@ -1332,6 +1468,15 @@ static int recv_file(struct tether_xfer_recv *r, const struct recv_entry *e,
 	for (i = 0; i < 8; i++)
 		off[i] = (uint8_t)(have >> (56 - 8 * i));
 	return r->io.send(r->io.arg, TETHER_MSG_ACCEPT, off, sizeof(off));
+}
+
+/*
+ * The permissions a received entry gets: the sender's, without setuid,
+ * setgid or sticky bits and within our umask, as tar gives a user.
+ */
+static mode_t safe_mode(const struct tether_xfer_recv *r, uint32_t mode)
+{
+	return (mode_t)(mode & 0777) & ~r->umask;
 }
 
 static int add_fixup(struct tether_xfer_recv *r, const char *rel,
@@ -1349,7 +1494,7 @@ static int add_fixup(struct tether_xfer_recv *r, const char *rel,
 	fx->rel = tether_strdup(rel);
 	if (fx->rel == NULL)
 		return TETHER_ERR_NOMEM;
-	fx->mode = e->mode & 07777;
+	fx->mode = safe_mode(r, e->mode);
 	fx->mtime.tv_sec = (time_t)e->sec;
 	fx->mtime.tv_nsec = (long)e->nsec;
 	r->nfixups++;
@@ -1362,7 +1507,10 @@ static int recv_dir(struct tether_xfer_recv *r, const struct recv_entry *e,
 	struct stat st;
 	int err;
 
-	/* Owner-writable while we fill it; its own mode comes at the end. */
+	/*
+	 * Owner-writable while we fill it; its own mode comes at the end.
+	 * A directory that was there keeps its mode and mtime.
+	 */
 	if (mkdirat(dfd, r->leaf, 0700) != 0) {
 		err = errno;
 		if (err != EEXIST ||
@@ -1372,6 +1520,7 @@ static int recv_dir(struct tether_xfer_recv *r, const struct recv_entry *e,
 					    err == EEXIST
 						? "a file is in the way"
 						: strerror(err));
+		return finish_entry(r, true, "");
 	}
 	if ((err = add_fixup(r, r->path, e)) != 0)
 		return err;
@@ -1413,6 +1562,10 @@ static int on_entry(struct tether_xfer_recv *r, struct tether_buf *b)
 		return TETHER_ERR_PROTOCOL;
 	if ((err = parse_entry(b, &e)) != 0)
 		goto out;
+	if (!expected(r, &e)) {
+		err = TETHER_ERR_PROTOCOL;
+		goto out;
+	}
 	memset(&r->f, 0, sizeof(r->f));
 	tether_free(r->epath);
 	tether_free(r->path);
@@ -1542,13 +1695,17 @@ static int commit_file(struct tether_xfer_recv *r)
 	struct timespec ts[2] = {r->mtime, r->mtime};
 	int err = 0;
 
-	if (fsync(r->fd) != 0 || fchmod(r->fd, r->mode & 07777) != 0 ||
+	if (fsync(r->fd) != 0 || fchmod(r->fd, safe_mode(r, r->mode)) != 0 ||
 	    futimens(r->fd, ts) != 0)
 		err = errno;
 	if (err == 0 && renameat(r->fdir, r->tmp, r->fdir, r->leaf) != 0)
 		err = errno;
-	if (err != 0)
-		return fail_file(r, strerror(err));
+	if (err != 0) {
+		err = fail_file(r, strerror(err));
+		/* FILE_END is in: nothing more of this file will come. */
+		r->state = RECV_IDLE;
+		return err;
+	}
 	close_file(r, false);
 	r->state = RECV_IDLE;
 	return finish_entry(r, true, "");
@@ -1632,16 +1789,23 @@ static void apply_fixups(struct tether_xfer_recv *r)
 	char leaf[NAME_MAX + 1];
 	struct recv_fixup *fx;
 	size_t i;
-	int dfd;
+	int dfd, fd;
 
 	for (i = r->nfixups; i-- > 0;) {
 		fx = &r->fixups[i];
 		dfd = open_parent(r, fx->rel, leaf);
 		if (dfd < 0)
 			continue;
+		/* By fd: a symlink swapped in since is not followed. */
+		fd = openat(dfd, leaf,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
 		ts[0] = ts[1] = fx->mtime;
-		fchmodat(dfd, leaf, fx->mode, 0);
-		utimensat(dfd, leaf, ts, AT_SYMLINK_NOFOLLOW);
+		if (fchmod(fd, fx->mode) != 0 || futimens(fd, ts) != 0)
+			tether_log_debug("cannot set the mode or mtime of %s",
+					 fx->rel);
+		close(fd);
 	}
 }
 

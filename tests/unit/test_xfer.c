@@ -604,3 +604,154 @@ Test(xfer, receiver_rejects_bad_entries)
 	}
 	cr_assert_eq(access(at(dst, "x"), F_OK), -1);
 }
+
+/* Sends one ENTRY straight to the receiver; returns its verdict. */
+static int send_entry_raw(struct pair *p, uint8_t type, const char *path,
+			  uint32_t mode)
+{
+	uint8_t body[256];
+	size_t n = 0, k = strlen(path);
+
+	body[n++] = type;
+	body[n++] = 0, body[n++] = 0, body[n++] = 0, body[n++] = (uint8_t)k;
+	memcpy(body + n, path, k);
+	n += k;
+	memset(body + n, 0, 4 + 8 + 4 + 8 + 4);
+	body[n + 2] = (uint8_t)(mode >> 8);
+	body[n + 3] = (uint8_t)mode;
+	n += 4 + 8 + 4 + 8 + 4;
+	return tether_xfer_recv_input(p->r, TETHER_MSG_ENTRY, body, n);
+}
+
+Test(xfer, get_takes_only_what_was_asked_for)
+{
+	char *pats[] = {"/var/log/*.log", "notes.txt"};
+	char dst[PATH_MAX];
+	struct pair p;
+
+	mkdir(at(dst, "out"), 0755);
+	pair_new(&p, dst, 0);
+	cr_assert_eq(tether_xfer_recv_expect(p.r, pats, 2, 0), 0);
+	cr_assert_eq(send_entry_raw(&p, TETHER_XFER_DIR, "x.log", 0755),
+		     TETHER_ERR_PROTOCOL, "a directory without -r");
+	pair_free(&p);
+
+	pair_new(&p, dst, 0);
+	cr_assert_eq(tether_xfer_recv_expect(p.r, pats, 2, 0), 0);
+	cr_assert_eq(send_entry_raw(&p, TETHER_XFER_FILE, "a.log", 0644), 0);
+	pair_free(&p);
+
+	pair_new(&p, dst, 0);
+	cr_assert_eq(tether_xfer_recv_expect(p.r, pats, 2, 0), 0);
+	cr_assert_eq(send_entry_raw(&p, TETHER_XFER_FILE, ".bashrc", 0644),
+		     TETHER_ERR_PROTOCOL);
+	pair_free(&p);
+
+	pair_new(&p, dst, 0);
+	cr_assert_eq(tether_xfer_recv_expect(p.r, pats, 2, 0), 0);
+	cr_assert_eq(send_entry_raw(&p, TETHER_XFER_FILE, ".x.log", 0644),
+		     TETHER_ERR_PROTOCOL, "a leading dot must be asked for");
+	pair_free(&p);
+
+	pair_new(&p, dst, TETHER_XFER_RECURSIVE);
+	cr_assert_eq(
+	    tether_xfer_recv_expect(p.r, pats, 2, TETHER_XFER_RECURSIVE), 0);
+	cr_assert_eq(
+	    send_entry_raw(&p, TETHER_XFER_FILE, "notes.txt/../x", 0644),
+	    TETHER_ERR_PROTOCOL);
+	pair_free(&p);
+	cr_assert_eq(access(at(dst, "out/.bashrc"), F_OK), -1);
+}
+
+Test(xfer, special_bits_are_dropped_and_existing_dirs_kept)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct stat st;
+	struct pair p;
+
+	mkdir(at(src, "t"), 0755);
+	random_file(at(src, "t/suid"), 100);
+	chmod(src, 04777);
+	chmod(at(src, "t"), 01777);
+	mkdir(at(dst, "out"), 0755);
+	mkdir(at(dst, "out/t"), 0700);
+	umask(022);
+	pair_new(&p, at(dst, "out"), TETHER_XFER_RECURSIVE);
+	cr_assert_eq(tether_xfer_send_add(p.s, at(src, "t"), NULL), 0);
+	cr_assert_eq(run(&p), 0);
+	pair_free(&p);
+	cr_assert_eq(stat(at(dst, "out/t/suid"), &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0755, "mode %o", st.st_mode & 07777);
+	cr_assert_eq(stat(at(dst, "out/t"), &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0700, "an existing directory changed");
+}
+
+Test(xfer, a_temp_file_that_is_not_plainly_ours_is_not_resumed)
+{
+	char src[PATH_MAX], dst[PATH_MAX], part[PATH_MAX];
+	struct pair p;
+	DIR *d;
+	struct dirent *de;
+
+	random_file(at(src, "f"), 4 << 20);
+	mkdir(at(dst, "out"), 0755);
+	pair_new(&p, dst, 0);
+	p.stop_after_blocks = 5;
+	cr_assert_eq(tether_xfer_send_add(p.s, at(src, "f"), NULL), 0);
+	cr_assert_eq(run(&p), 1);
+	pair_free(&p);
+	/* Someone else could write it now. */
+	d = opendir(at(dst, "out"));
+	cr_assert_not_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".tether-part") != NULL)
+			snprintf(part, sizeof(part), "%s/out/%s", dir,
+				 de->d_name);
+	closedir(d);
+	cr_assert_eq(chmod(part, 0666), 0);
+	pair_new(&p, at(dst, "out"), 0);
+	cr_assert_eq(tether_xfer_send_add(p.s, at(src, "f"), NULL), 0);
+	cr_assert_eq(run(&p), 0);
+	cr_assert_eq(p.offset, 0);
+	cr_assert_eq(p.files_ok, 1);
+	pair_free(&p);
+	same_file(at(src, "f"), at(dst, "out/f"));
+}
+
+Test(xfer, a_failed_rename_fails_the_file_not_the_transfer)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct qmsg *m;
+	struct pair p;
+	int r = 0;
+
+	random_file(at(src, "a"), 1000);
+	random_file(at(src, "b"), 1000);
+	mkdir(at(dst, "out"), 0755);
+	pair_new(&p, dst, 0);
+	cr_assert_eq(tether_xfer_send_add(p.s, at(src, "a"), NULL), 0);
+	cr_assert_eq(tether_xfer_send_add(p.s, at(src, "b"), NULL), 0);
+	cr_assert_eq(tether_xfer_send_pump(p.s), 0);
+	/* ENTRY(a) in; then a directory appears where "a" is to go. */
+	m = pop(&p.to_recv);
+	cr_assert_eq(tether_xfer_recv_input(p.r, m->msg, m->body, m->len), 0);
+	free(m);
+	mkdir(at(dst, "out/a"), 0755);
+	random_file(at(dst, "out/a/x"), 1);
+	while (r == 0 && !tether_xfer_send_done(p.s)) {
+		if ((m = pop(&p.to_recv)) != NULL)
+			r = tether_xfer_recv_input(p.r, m->msg, m->body,
+						   m->len);
+		else if ((m = pop(&p.to_send)) != NULL)
+			r = tether_xfer_send_input(p.s, m->msg, m->body,
+						   m->len);
+		else
+			cr_assert_fail("stalled");
+		free(m);
+	}
+	cr_assert_eq(r, 0, "%s", tether_strerror(r));
+	cr_assert_eq(p.files_failed, 1);
+	cr_assert_eq(p.files_ok, 1);
+	pair_free(&p);
+	same_file(at(src, "b"), at(dst, "out/b"));
+}

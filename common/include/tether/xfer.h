@@ -160,6 +160,18 @@ struct tether_xfer_recv *tether_xfer_recv_new(const char *dest,
 					      char *err, size_t errlen);
 void tether_xfer_recv_free(struct tether_xfer_recv *r);
 /*
+ * For a receiver that asked for sources by name (`tether get`): every
+ * entry must lie under a top-level name that matches the last part of
+ * one of the n patterns (fnmatch, a leading dot only if the pattern has
+ * one; patterns ending in "", ".", ".." or "/" allow one name, whatever
+ * it is), and without TETHER_XFER_RECURSIVE be a plain top-level file or
+ * symlink.  Anything else is a protocol error: a hostile sender cannot
+ * write beside what was asked for.  Call before the first input; 0 or
+ * TETHER_ERR_NOMEM.
+ */
+int tether_xfer_recv_expect(struct tether_xfer_recv *r,
+			    char *const *patterns, size_t n, unsigned flags);
+/*
  * One message from the sender (ENTRY, BLOCK, FILE_END, SKIP, XFER_END).
  * Failures of one file (disk full, permission) are answered with a RESULT
  * and do not fail the call; 0, or TETHER_ERR_PROTOCOL/FORMAT for a sender
