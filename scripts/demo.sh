@@ -76,6 +76,8 @@ mkdir -p "$tmp/fix/conf.d"
 printf 'timeout = 30\n' >"$tmp/fix/conf.d/outlook.conf"
 head -c 3000000 /dev/urandom >"$tmp/fix/addin.bin"
 ( cd "$tmp" && "$bin/console/tether" put "$ticket" -r fix /tmp/tether-demo-fix )
+echo "(no progress bar without a terminal; on the customer's machine now:)"
+"$bin/console/tether" exec "$ticket" -- find /tmp/tether-demo-fix -type f -exec sha256sum {} +
 
 step "tether get $ticket -r '/tmp/tether-demo-fix/*' back/ --json   (globs expand remotely)"
 mkdir -p "$tmp/back"
