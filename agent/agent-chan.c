@@ -1,5 +1,5 @@
 /*
- * Exec, shell and file channels, agent side (docs/protocol.md, "Key
+ * Exec, shell, file and forward channels, agent side (docs/protocol.md, "Key
  * schedule and sealed messages"): the relay's open and close, the sealed
  * messages of each channel, and the flow between a channel's credit
  * windows and its child.  The child itself lives in agent-exec.c (pipes:
@@ -7,7 +7,8 @@
  * agent-pty.c (shells on a pseudo-terminal) behind struct agent_pty.  A
  * file channel has no child: its messages go to agent-file.c, which gets
  * the channel as a struct tether_xfer_io and says when the transfer is
- * over; this file sends CLOSE.
+ * over; this file sends CLOSE.  A forward channel's TCP connection is
+ * agent-forward.c's, which gets the channel as a struct agent_forward_io.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -33,8 +34,8 @@
 #define REASON_MAX 128
 
 enum chan_state {
-	CH_WAIT_START, /* opened, the console's EXEC, SHELL, GET, PUT not in */
-	CH_RUNNING,    /* the command, shell or transfer runs */
+	CH_WAIT_START, /* opened, the console's first message not in */
+	CH_RUNNING,    /* the command, shell, transfer or forward runs */
 	CH_DONE,       /* our CLOSE is sent (or never will be) */
 };
 
@@ -42,6 +43,7 @@ enum chan_kind {
 	KIND_EXEC,
 	KIND_SHELL,
 	KIND_FILE,
+	KIND_FORWARD,
 };
 
 struct agent_chan {
@@ -55,6 +57,8 @@ struct agent_chan {
 	struct agent_pty *pty;
 	/* A file channel's transfer, once started. */
 	struct agent_file *file;
+	/* A forward channel's connection, once asked for; freed by closed. */
+	struct agent_forward *fwd;
 	enum chan_state state;
 	bool dead; /* the relay forgot it, or the link is gone: send nothing */
 	bool eof[3];
@@ -207,6 +211,8 @@ static void chan_drop(struct agent_chan *ch)
 		agent_pty_kill(ch->pty);
 	else if (ch->proc != NULL)
 		agent_proc_kill(ch->proc);
+	else if (ch->fwd != NULL)
+		agent_forward_close(ch->fwd);
 	else
 		chan_free(ch);
 }
@@ -610,18 +616,21 @@ static void handle_resize(struct agent_chan *ch, const uint8_t *body,
 		agent_pty_resize(ch->pty, cols, rows);
 }
 
-/* The channel as the transfer engine sees it (struct tether_xfer_io). */
-static int file_send(void *arg, uint8_t msg, const void *body, size_t len)
+/*
+ * The channel as the transfer engine (struct tether_xfer_io) and a
+ * forward (struct agent_forward_io) see it.
+ */
+static int io_send(void *arg, uint8_t msg, const void *body, size_t len)
 {
 	return chan_send(arg, msg, body, len);
 }
 
-static size_t file_window(void *arg)
+static size_t io_window(void *arg)
 {
 	return send_credit(arg);
 }
 
-static int file_consumed(void *arg, size_t n)
+static int io_consumed(void *arg, size_t n)
 {
 	struct agent_chan *ch = arg;
 
@@ -654,9 +663,9 @@ static void file_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		     size_t len)
 {
 	const struct tether_xfer_io io = {
-	    .send = file_send,
-	    .window = file_window,
-	    .consumed = file_consumed,
+	    .send = io_send,
+	    .window = io_window,
+	    .consumed = io_consumed,
 	    .arg = ch,
 	};
 	const char *why = NULL;
@@ -682,9 +691,73 @@ static void file_pump(struct agent_chan *ch)
 	file_result(ch, agent_file_pump(ch->file, &why), why);
 }
 
+/* What agent-forward.c said or reported: go on, close, or fail. */
+static void fwd_result(struct agent_chan *ch, int r, const char *why)
+{
+	if (r == AGENT_FORWARD_MORE)
+		return;
+	if (r == AGENT_FORWARD_DONE) {
+		ch->state = CH_DONE;
+		chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
+		send_ctrl(ch->a, "close", ch->id, NULL);
+		chan_drop(ch);
+	} else {
+		chan_fail(ch, why != NULL ? why : tether_strerror(r));
+	}
+}
+
+static void fwd_done(void *arg, const char *why)
+{
+	struct agent_chan *ch = arg;
+
+	if (ch->dead || ch->state == CH_DONE)
+		return;
+	fwd_result(ch, why == NULL ? AGENT_FORWARD_DONE : TETHER_ERR_SYS, why);
+}
+
+static void fwd_closed(void *arg)
+{
+	struct agent_chan *ch = arg;
+
+	ch->fwd = NULL;
+	chan_free(ch);
+}
+
+/* FORWARD starts the connection; STDIN, EOF and CLOSE go to it. */
+static void fwd_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
+		    size_t len)
+{
+	const struct agent_forward_io io = {
+	    .send = io_send,
+	    .window = io_window,
+	    .consumed = io_consumed,
+	    .done = fwd_done,
+	    .closed = fwd_closed,
+	    .arg = ch,
+	};
+	const char *why = NULL;
+	int r;
+
+	if (ch->state == CH_WAIT_START) {
+		ch->state = CH_RUNNING;
+		r = agent_forward_start(ch->a, ch->id, ch->technician, &io, msg,
+					body, len, &ch->fwd, &why);
+	} else {
+		r = agent_forward_input(ch->fwd, msg, body, len, &why);
+	}
+	fwd_result(ch, r, why);
+}
+
 static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		       size_t len)
 {
+	/* Its own messages, and the end of its input, are the forward's. */
+	if (ch->kind == KIND_FORWARD && msg != TETHER_MSG_WINDOW &&
+	    msg != TETHER_MSG_ERROR &&
+	    (msg != TETHER_MSG_CLOSE || ch->state != CH_WAIT_START)) {
+		fwd_msg(ch, msg, body, len);
+		return;
+	}
 	switch (msg) {
 	case TETHER_MSG_EXEC:
 		if (ch->state != CH_WAIT_START || ch->kind != KIND_EXEC)
@@ -723,6 +796,8 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		/* tether_chan_open() has applied it. */
 		if (ch->kind == KIND_FILE)
 			file_pump(ch);
+		else if (ch->kind == KIND_FORWARD)
+			agent_forward_pump(ch->fwd);
 		else
 			update_credit(ch);
 		return;
@@ -795,6 +870,8 @@ static const char *what_kind(enum chan_kind k)
 		return "a shell";
 	case KIND_FILE:
 		return "a file transfer";
+	case KIND_FORWARD:
+		return "a connection to a TCP port";
 	default:
 		return "a command";
 	}
@@ -831,6 +908,9 @@ void agent_chan_open(struct agent *a, const json_t *msg)
 	} else if (kind != NULL && strcmp(kind, TETHER_KIND_FILE) == 0) {
 		k = KIND_FILE;
 		cap = AGENT_CAP_FILE;
+	} else if (kind != NULL && strcmp(kind, TETHER_KIND_FORWARD) == 0) {
+		k = KIND_FORWARD;
+		cap = AGENT_CAP_FORWARD;
 	}
 	if (kind == NULL || nonce == NULL ||
 	    tether_hex_decode(nonce, nonce_c, sizeof(nonce_c)) != 0)
@@ -862,7 +942,10 @@ void agent_chan_open(struct agent *a, const json_t *msg)
 	}
 	ch->tc =
 	    tether_chan_new(id, false, a->ke, sizeof(a->ke), nonce_c, nonce_a);
-	if (ch->tc == NULL) {
+	/* File channels keep more in flight; the console does the same. */
+	if (ch->tc == NULL ||
+	    (k == KIND_FILE &&
+	     tether_chan_set_window(ch->tc, TETHER_FILE_WINDOW) != 0)) {
 		why = "internal error";
 		goto fail;
 	}
@@ -897,7 +980,7 @@ void agent_chan_close(struct agent *a, const json_t *msg)
 	else if (ch->state == CH_RUNNING && ch->kind == KIND_FILE)
 		agent_say("the technician went away; stopping the file "
 			  "transfer");
-	else if (ch->state == CH_RUNNING)
+	else if (ch->state == CH_RUNNING && ch->kind != KIND_FORWARD)
 		agent_say("the technician went away; stopping the command");
 	chan_drop(ch);
 }
@@ -911,6 +994,8 @@ void agent_chan_drain(struct agent *a)
 		next = ch->next;
 		if (ch->kind == KIND_FILE)
 			file_pump(ch);
+		else if (ch->kind == KIND_FORWARD)
+			agent_forward_pump(ch->fwd);
 		else
 			update_credit(ch);
 	}
@@ -929,7 +1014,7 @@ void agent_chan_abort_all(struct agent *a)
 		else if (ch->state == CH_RUNNING && ch->kind == KIND_FILE)
 			agent_say("stopping the file transfer of channel %u",
 				  ch->id);
-		else if (ch->state == CH_RUNNING)
+		else if (ch->state == CH_RUNNING && ch->kind != KIND_FORWARD)
 			agent_say("stopping the command of channel %u", ch->id);
 		chan_drop(ch);
 	}

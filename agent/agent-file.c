@@ -340,7 +340,6 @@ static void refuse_put(struct agent_file *f, const char *path,
 		snprintf(text, sizeof(text), "%s", reason);
 	else
 		snprintf(text, sizeof(text), "%s: %s", path, reason);
-	send_error(f, text);
 	agent_clean(path, shown, sizeof(shown));
 	agent_clean(text, why, sizeof(why));
 	if (how == REFUSE_POLICY)
@@ -352,7 +351,9 @@ static void refuse_put(struct agent_file *f, const char *path,
 	x.path = path;
 	x.local = path;
 	x.reason = reason;
+	/* Audited before the ERROR that makes the console leave. */
 	audit(f, &x);
+	send_error(f, text);
 }
 
 /* PUT body: u8 flags, cstring destination. */

@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tether/alloc.h>
 #include <tether/buf.h>
@@ -363,6 +364,11 @@ static void describe_caps(struct agent *a, const json_t *caps, char *out,
 				 "file (copy files to and from this machine "
 				 "as %s)",
 				 a->facts.user);
+		} else if (strcmp(word, TETHER_KIND_FORWARD) == 0) {
+			cap = AGENT_CAP_FORWARD;
+			snprintf(item, sizeof(item),
+				 "forward (connect to TCP ports on this "
+				 "machine or its network)");
 		} else {
 			snprintf(item, sizeof(item), "%s", word);
 		}
@@ -433,6 +439,13 @@ static void on_join_ok(struct agent *a, const json_t *msg)
 	if ((a->caps & AGENT_CAP_FILE) != 0) {
 		agent_file_describe_policy(a, policy, sizeof(policy));
 		agent_say("file transfers may %s", policy);
+	}
+	if ((a->caps & AGENT_CAP_FORWARD) != 0) {
+		agent_forward_describe_policy(a, policy, sizeof(policy));
+		agent_say("forwarding may connect to %s; %s", policy,
+			  isatty(STDIN_FILENO)
+			      ? "you will be asked about any other target"
+			      : "any other target is refused");
 	}
 	a->phase = AGENT_PH_CONSENT;
 	if (a->yes) {

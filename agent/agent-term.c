@@ -9,6 +9,10 @@
  * Ctrl-C stays a signal key: Ctrl-Z or Ctrl-\ would stop or kill us with
  * the terminal left in that mode.
  *
+ * A question asked on the terminal later (agent-forward.c: may the
+ * technician connect to this port?) holds the keys: the terminal goes
+ * back to its normal mode for the answer, and the keys resume after it.
+ *
  * Both directions use their own open of the terminal device, never fds 0
  * and 1 themselves: making them non-blocking would surprise the shell we
  * share them with.  The view never blocks the loop: what the terminal
@@ -62,7 +66,9 @@ struct term {
 	/* Keys. */
 	int key_fd;
 	bool keys; /* key_poll initialised */
+	bool held; /* a question is on the terminal: keys wait */
 	uv_poll_t key_poll;
+	struct termios keys_tio; /* the mode the keys need */
 };
 
 static struct term term = {.view_fd = -1, .key_fd = -1};
@@ -420,6 +426,21 @@ static void on_key(uv_poll_t *h, int status, int events)
 	}
 }
 
+/* The keys' mode on, and reading them; false (and closed) on failure. */
+static bool keys_resume(void)
+{
+	if (tcsetattr(term.key_fd, TCSANOW, &term.keys_tio) != 0) {
+		keys_close();
+		return false;
+	}
+	raw_on = 1;
+	if (uv_poll_start(&term.key_poll, UV_READABLE, on_key) != 0) {
+		keys_close();
+		return false;
+	}
+	return true;
+}
+
 /* cbreak, no echo, on stdin's terminal if we are its foreground job. */
 static bool keys_start(void)
 {
@@ -444,21 +465,34 @@ static bool keys_start(void)
 		goto fail;
 	term.key_fd = fd;
 	term.keys = true;
+	term.keys_tio = tio;
 	raw_fd = fd;
 	catch_fatal();
-	if (tcsetattr(fd, TCSANOW, &tio) != 0) {
-		keys_close();
-		return false;
-	}
-	raw_on = 1;
-	if (uv_poll_start(&term.key_poll, UV_READABLE, on_key) != 0) {
-		keys_close();
-		return false;
-	}
-	return true;
+	/* A question being answered gets the terminal first. */
+	if (term.held)
+		return true;
+	return keys_resume();
 fail:
 	close(fd);
 	return false;
+}
+
+void agent_term_hold_keys(bool hold)
+{
+	if (term.held == hold)
+		return;
+	term.held = hold;
+	if (!term.keys)
+		return;
+	if (hold) {
+		uv_poll_stop(&term.key_poll);
+		agent_term_restore();
+	} else if (tcgetpgrp(term.key_fd) != getpgrp()) {
+		/* Moved to the background meanwhile: hands off. */
+		keys_close();
+	} else {
+		keys_resume();
+	}
 }
 
 void agent_term_shell_opened(struct agent *a)

@@ -8,7 +8,9 @@
  * small typed calls and callbacks below, so that moving them behind a
  * privilege boundary later means putting those calls on a pipe.
  * agent-file.c runs file transfers: agent-chan.c hands it a file
- * channel's sealed messages and the channel as a struct tether_xfer_io.
+ * channel's sealed messages and the channel as a struct tether_xfer_io;
+ * agent-forward.c makes a forward channel's TCP connection the same way,
+ * with the channel as a struct agent_forward_io.
  * agent-term.c is the customer's own terminal (live view, keys).
  */
 #ifndef TETHER_AGENT_H
@@ -53,9 +55,11 @@
 #define AGENT_CAP_EXEC 0x1u
 #define AGENT_CAP_SHELL 0x2u
 #define AGENT_CAP_FILE 0x4u
+#define AGENT_CAP_FORWARD 0x8u
 
 struct agent_chan;
 struct agent_file;
+struct agent_forward;
 struct agent_proc;
 struct agent_pty;
 struct agent_prompt;
@@ -77,6 +81,17 @@ struct agent_facts {
 /* Directories a file transfer may reach: realpath'ed, without duplicates. */
 struct agent_roots {
 	char **dirs;
+	size_t n;
+};
+
+/* Forward targets the customer allowed beforehand (--allow-forward). */
+struct agent_target {
+	char host[AGENT_HOST_MAX]; /* as written, without [] around IPv6 */
+	uint16_t port;
+};
+
+struct agent_targets {
+	struct agent_target *t;
 	size_t n;
 };
 
@@ -118,6 +133,9 @@ struct agent {
 	/* --allow-write (default: home and /tmp) and --allow-read roots. */
 	struct agent_roots write_roots;
 	struct agent_roots read_roots; /* none: anything the user can read */
+	/* --allow-forward targets, besides TETHER_FORWARD_HOST and localhost.
+	 */
+	struct agent_targets forward_targets;
 
 	/* Secrets: never printed, wiped when no longer needed. */
 	char nameplate[TETHER_CODE_NAMEPLATE_MAX + 1];
@@ -232,6 +250,61 @@ void agent_file_describe_policy(const struct agent *a, char *out,
 				size_t outlen);
 void agent_file_policy_free(struct agent *a);
 
+/* agent-forward.c */
+/* What agent_forward_start() and _input() return besides errors. */
+#define AGENT_FORWARD_MORE 0 /* the forward goes on */
+#define AGENT_FORWARD_DONE 1 /* it is over: agent-chan.c sends CLOSE */
+
+/*
+ * A forward channel as agent-forward.c sees it.  send, window and
+ * consumed are as in struct tether_xfer_io.  done: the forward ended by
+ * itself (a refusal or failure already told the console with ERROR, the
+ * target hung up, both directions finished); with why NULL agent-chan.c
+ * sends CLOSE and the control close, else it fails the channel with why.
+ * closed: after agent_forward_close(), every handle is closed and the
+ * forward is freed once this returns.  Neither is called from within
+ * agent_forward_start(), _input(), _pump() or _close().
+ */
+struct agent_forward_io {
+	int (*send)(void *arg, uint8_t msg, const void *body, size_t len);
+	size_t (*window)(void *arg);
+	int (*consumed)(void *arg, size_t n);
+	void (*done)(void *arg, const char *why);
+	void (*closed)(void *arg);
+	void *arg;
+};
+
+/*
+ * The console's first message on a forward channel (FORWARD): checks the
+ * policy, asks the customer if need be, and starts connecting.
+ * AGENT_FORWARD_MORE with the forward in *out (which later reports through
+ * io->done); AGENT_FORWARD_DONE when the target was refused at once (ERROR
+ * sent, the customer told, the refusal reported to the relay); or a
+ * TETHER_ERR_* with why in *why (static text) for a malformed request or
+ * no memory.  *out is set only with AGENT_FORWARD_MORE.
+ */
+int agent_forward_start(struct agent *a, uint32_t channel,
+			const char *technician,
+			const struct agent_forward_io *io, uint8_t msg,
+			const uint8_t *body, size_t len,
+			struct agent_forward **out, const char **why);
+/* Every later sealed message but WINDOW and ERROR (CLOSE too); as above. */
+int agent_forward_input(struct agent_forward *f, uint8_t msg,
+			const uint8_t *body, size_t len, const char **why);
+/* Window came back or the link drained: read from the target again. */
+void agent_forward_pump(struct agent_forward *f);
+/*
+ * Stops the forward (the prompt, the lookup, the connection), sending
+ * nothing more; io->closed follows once every handle is closed.
+ */
+void agent_forward_close(struct agent_forward *f);
+/* Adds HOST:PORT or [V6]:PORT (--allow-forward); why says why not. */
+int agent_forward_allow(struct agent *a, const char *spec, const char **why);
+/* "127.0.0.1:22, localhost:22; you are asked about ..." for the customer. */
+void agent_forward_describe_policy(const struct agent *a, char *out,
+				   size_t outlen);
+void agent_forward_policy_free(struct agent *a);
+
 /* agent-exec.c */
 enum agent_stream {
 	AGENT_STDOUT = 1, /* the numbers of EOF messages */
@@ -338,6 +411,12 @@ void agent_term_shell_opened(struct agent *a);
 void agent_term_view(const uint8_t *data, size_t len);
 /* Ends a mirrored half line before an event line is printed. */
 void agent_term_newline(void);
+/*
+ * A question is on the terminal (agent-forward.c): while hold is true
+ * the keys are not read and the terminal is in its normal mode, so the
+ * customer can type an answer and see it.
+ */
+void agent_term_hold_keys(bool hold);
 /* Puts the terminal back and closes the view and keys.  Idempotent. */
 void agent_term_stop(void);
 /* Puts the terminal mode back; async-signal-safe, for the last exits. */

@@ -26,13 +26,15 @@ static const char usage_text[] =
     "[--fingerprint SHA256:...] [--yes]\n"
     "                    [--view | --no-view] [--allow-write DIR]... "
     "[--allow-read DIR]...\n"
+    "                    [--allow-forward HOST:PORT]...\n"
     "       " AGENT_PROG " --help | --version\n";
 
 static const char help_text[] =
     "\n"
-    "Lets a technician run commands and shells on this computer, and\n"
-    "copy files to and from it, for one support ticket.  CODE is the\n"
-    "code the technician gave you.\n"
+    "Lets a technician run commands and shells on this computer, copy\n"
+    "files to and from it, and connect through it to TCP ports (such as\n"
+    "its ssh server), for one support ticket.  CODE is the code the\n"
+    "technician gave you.\n"
     "\n"
     "  --relay HOST:PORT         the relay your technician named\n"
     "  --fingerprint SHA256:...  the relay's fingerprint; without it\n"
@@ -49,11 +51,17 @@ static const char help_text[] =
     "  --allow-read DIR          let file transfers read only in DIR\n"
     "                            (repeatable; default: any file you\n"
     "                            can read)\n"
+    "  --allow-forward HOST:PORT let the technician connect to HOST:PORT\n"
+    "                            (repeatable; 127.0.0.1:22 and\n"
+    "                            localhost:22 are always allowed; you\n"
+    "                            are asked about any other target, and\n"
+    "                            without a terminal it is refused)\n"
     "  -v, --verbose             log details to stderr\n"
     "\n"
-    "Each command the technician runs, and each file copied, is shown\n"
-    "here.  Press Ctrl-C to end the session.  While a shell is open,\n"
-    "press v to show or hide it, and q to end the session.\n";
+    "Each command the technician runs, each file copied and each\n"
+    "connection forwarded is shown here.  Press Ctrl-C to end the\n"
+    "session.  While a shell is open, press v to show or hide it, and q\n"
+    "to end the session.\n";
 
 static void vsay(FILE *fp, const char *fmt, va_list ap)
 {
@@ -225,7 +233,10 @@ static int usage(const char *msg, const char *arg)
 	return EXIT_USAGE;
 }
 
-/* "--allow-write DIR: No such file or directory", then the usage. */
+/*
+ * "--allow-write DIR: No such file or directory", then the usage (also
+ * for a bad --allow-forward).
+ */
 static int bad_root(const char *opt, const char *dir, const char *why)
 {
 	char what[512];
@@ -298,6 +309,10 @@ static int parse_args(int argc, char **argv, struct agent *a, int *code_arg)
 					  &missing))) {
 			if (agent_file_allow(&a->read_roots, v, &why) != 0)
 				return bad_root("--allow-read", v, why);
+		} else if ((v = opt_value(argc, argv, &i, "--allow-forward",
+					  &missing))) {
+			if (agent_forward_allow(a, v, &why) != 0)
+				return bad_root("--allow-forward", v, why);
 		} else if (missing)
 			return usage("option needs a value", arg);
 		else if (strcmp(arg, "--yes") == 0 || strcmp(arg, "-y") == 0)
@@ -428,5 +443,6 @@ out_loop:
 out:
 	agent_session_free(a);
 	agent_file_policy_free(a);
+	agent_forward_policy_free(a);
 	return r;
 }

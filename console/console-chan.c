@@ -19,6 +19,11 @@
  * escapes) and is told when the stream is over before anything about the
  * outcome is printed, so that a raw terminal is restored first.  The
  * failure that ends a run is kept and printed only then, for that reason.
+ *
+ * The attach and open steps are also console-forward.c's, which runs many
+ * channels on one connection and cannot wait for an answer inside its
+ * loop: console_attach(), then console_open_request() sent without
+ * waiting and console_open_answer() for the answer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -574,47 +579,82 @@ const char *console_run_ticket(const struct console_run *r)
 	return r->ticket;
 }
 
+/*
+ * An "open" request for a channel of kind on session, with a fresh nonce
+ * (kept in nonce_c for console_open_answer()).  NULL once reported.
+ */
+json_t *console_open_request(const json_t *session, const char *kind,
+			     uint8_t nonce_c[TETHER_SEAL_NONCE_LEN])
+{
+	char hex[2 * TETHER_SEAL_NONCE_LEN + 1];
+	json_t *req;
+
+	if (tether_random(nonce_c, TETHER_SEAL_NONCE_LEN) != 0 ||
+	    tether_hex_encode(nonce_c, TETHER_SEAL_NONCE_LEN, hex,
+			      sizeof(hex))) {
+		console_error("cannot draw a nonce");
+		return NULL;
+	}
+	req = json_pack("{s:s, s:O, s:s, s:s}", "t", "open", "session", session,
+			"kind", kind, "nonce", hex);
+	if (req == NULL)
+		console_error("out of memory");
+	return req;
+}
+
+/*
+ * The channel an "ok" answer to console_open_request() opened, keyed from
+ * ke and both nonces.  0, or -1 once reported.
+ */
+int console_open_answer(const json_t *ans, const uint8_t *ke,
+			const uint8_t nonce_c[TETHER_SEAL_NONCE_LEN],
+			uint32_t *channel, struct tether_chan **chan)
+{
+	uint8_t nonce_a[TETHER_SEAL_NONCE_LEN];
+	json_int_t id = json_integer_value(json_object_get(ans, "channel"));
+	const char *peer_hex = console_json_str(ans, "nonce");
+
+	*channel = 0;
+	*chan = NULL;
+	if (id < 1 || id > UINT32_MAX || peer_hex == NULL ||
+	    strlen(peer_hex) != 2 * sizeof(nonce_a) ||
+	    tether_hex_decode(peer_hex, nonce_a, sizeof(nonce_a)) != 0) {
+		console_error("the relay sent a malformed open answer");
+		return -1;
+	}
+	*chan = tether_chan_new((uint32_t)id, true, ke, TETHER_SPAKE2_KE_LEN,
+				nonce_c, nonce_a);
+	if (*chan == NULL) {
+		console_error("cannot set up the channel keys");
+		return -1;
+	}
+	*channel = (uint32_t)id;
+	return 0;
+}
+
 /* Opens a channel of our kind keyed from ke and both open nonces. */
 static int open_channel(struct console_run *r, const json_t *session,
 			const uint8_t ke[TETHER_SPAKE2_KE_LEN])
 {
-	uint8_t nonce_c[TETHER_SEAL_NONCE_LEN], nonce_a[TETHER_SEAL_NONCE_LEN];
-	char hex[2 * TETHER_SEAL_NONCE_LEN + 1];
-	const char *peer_hex;
-	json_int_t channel;
-	json_t *ans = NULL;
+	uint8_t nonce_c[TETHER_SEAL_NONCE_LEN];
+	json_t *req, *ans = NULL;
 	int err, ret = -1;
 
-	if (tether_random(nonce_c, sizeof(nonce_c)) != 0 ||
-	    tether_hex_encode(nonce_c, sizeof(nonce_c), hex, sizeof(hex))) {
-		console_error("cannot draw a nonce");
+	req = console_open_request(session, r->ops->kind, nonce_c);
+	if (req == NULL)
 		goto out;
-	}
-	err = console_request(&r->c,
-			      json_pack("{s:s, s:O, s:s, s:s}", "t", "open",
-					"session", session, "kind",
-					r->ops->kind, "nonce", hex),
-			      &ans);
+	err = console_request(&r->c, req, &ans);
 	if (err == CONSOLE_EREMOTE)
 		console_report_answer(ans, NULL);
 	if (err != 0)
 		goto out;
-	channel = json_integer_value(json_object_get(ans, "channel"));
-	peer_hex = console_json_str(ans, "nonce");
-	if (channel < 1 || channel > UINT32_MAX || peer_hex == NULL ||
-	    strlen(peer_hex) != 2 * sizeof(nonce_a) ||
-	    tether_hex_decode(peer_hex, nonce_a, sizeof(nonce_a)) != 0) {
-		console_error("the relay sent a malformed open answer");
-		goto out;
+	ret = console_open_answer(ans, ke, nonce_c, &r->channel, &r->chan);
+	/* File channels keep more in flight; the agent does the same. */
+	if (ret == 0 && strcmp(r->ops->kind, TETHER_KIND_FILE) == 0 &&
+	    tether_chan_set_window(r->chan, TETHER_FILE_WINDOW) != 0) {
+		console_error("cannot set up the channel");
+		ret = -1;
 	}
-	r->channel = (uint32_t)channel;
-	r->chan = tether_chan_new(r->channel, true, ke, TETHER_SPAKE2_KE_LEN,
-				  nonce_c, nonce_a);
-	if (r->chan == NULL) {
-		console_error("cannot set up the channel keys");
-		goto out;
-	}
-	ret = 0;
 out:
 	json_decref(ans);
 	return ret;
@@ -672,23 +712,42 @@ static int stream(struct console_run *r)
 	return started ? outcome(r) : CONSOLE_EXIT_FAIL;
 }
 
+/*
+ * Attaches to ticket's session and gets its key (pairing first if the
+ * agent has just joined).  0 with the session id in *session (the caller
+ * drops it), or -1 once reported.
+ */
+int console_attach(struct console_client *c, const char *ticket,
+		   json_t **session, uint8_t ke[TETHER_SPAKE2_KE_LEN])
+{
+	json_t *ans = NULL;
+	int err, ret = -1;
+
+	*session = NULL;
+	err = console_request(
+	    c, json_pack("{s:s, s:s}", "t", "attach", "ticket", ticket), &ans);
+	if (err == CONSOLE_EREMOTE)
+		console_report_answer(ans, ticket);
+	if (err == 0 && console_pair_key(c, ticket, ans, ke) == 0) {
+		*session = json_incref(json_object_get(ans, "session"));
+		ret = 0;
+	}
+	json_decref(ans);
+	return ret;
+}
+
 /* Attach, key, open, run: the connection is open. */
 static int run_ticket(struct console_run *r)
 {
 	uint8_t ke[TETHER_SPAKE2_KE_LEN];
-	json_t *ans = NULL;
-	int err, status = CONSOLE_EXIT_FAIL;
+	json_t *session = NULL;
+	int status = CONSOLE_EXIT_FAIL;
 
-	err = console_request(
-	    &r->c, json_pack("{s:s, s:s}", "t", "attach", "ticket", r->ticket),
-	    &ans);
-	if (err == CONSOLE_EREMOTE)
-		console_report_answer(ans, r->ticket);
-	if (err == 0 && console_pair_key(&r->c, r->ticket, ans, ke) == 0 &&
-	    open_channel(r, json_object_get(ans, "session"), ke) == 0)
+	if (console_attach(&r->c, r->ticket, &session, ke) == 0 &&
+	    open_channel(r, session, ke) == 0)
 		status = stream(r);
 	tether_wipe(ke, sizeof(ke));
-	json_decref(ans);
+	json_decref(session);
 	return status;
 }
 

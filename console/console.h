@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include <tether/frame.h>
+#include <tether/seal.h>
 #include <tether/spake2.h>
 #include <tether/tls.h>
 
@@ -217,6 +218,81 @@ int console_run_args(const char *cmd, const char *usage, const char *need,
 		     int argc, char **argv, char *ticket, size_t len,
 		     int *first);
 
+/*
+ * Shared with console-forward.c, which opens its channels without waiting:
+ * an "open" request with a fresh nonce (NULL once reported), and the
+ * channel its "ok" answer opened (0, or -1 once reported).
+ */
+struct tether_chan;
+json_t *console_open_request(const json_t *session, const char *kind,
+			     uint8_t nonce_c[TETHER_SEAL_NONCE_LEN]);
+int console_open_answer(const json_t *ans, const uint8_t *ke,
+			const uint8_t nonce_c[TETHER_SEAL_NONCE_LEN],
+			uint32_t *channel, struct tether_chan **chan);
+/* Attach and key: 0 with the session id in *session, or -1 once reported. */
+int console_attach(struct console_client *c, const char *ticket,
+		   json_t **session, uint8_t ke[TETHER_SPAKE2_KE_LEN]);
+
+/*
+ * console-forward.c: forward channels to one target, any number at once,
+ * on one relay connection; each bridges a local stream.  keep_errors keeps
+ * the first error about a channel for console_fwd_failure() instead of
+ * printing it at once.
+ */
+struct console_fwd;
+/* Connects and attaches to ticket; NULL once reported. */
+struct console_fwd *console_fwd_new(const char *ticket, const char *host,
+				    int port, bool keep_errors);
+void console_fwd_free(struct console_fwd *f);
+uv_loop_t *console_fwd_loop(struct console_fwd *f);
+void console_fwd_run_once(struct console_fwd *f);
+/* A new channel for a connection waiting on server; 0 or -1. */
+int console_fwd_accept(struct console_fwd *f, uv_stream_t *server);
+/* A new channel for a connected stream socket (owned from now on). */
+int console_fwd_add_fd(struct console_fwd *f, int fd);
+/* Bridges not yet torn down. */
+size_t console_fwd_count(const struct console_fwd *f);
+/* The relay connection is gone (console_fwd_report_lost() says why). */
+bool console_fwd_lost(const struct console_fwd *f);
+void console_fwd_report_lost(const struct console_fwd *f);
+const char *console_fwd_failure(const struct console_fwd *f);
+/* Gives every channel up; the loop closes their local sides. */
+void console_fwd_stop(struct console_fwd *f);
+
+/*
+ * console-ssh.c, console-sshauth.c: `tether ssh`.  The SSH client runs on
+ * its own thread, over a socket pair bridged to a forward channel; what it
+ * knows and what it says at the end.
+ */
+#define CONSOLE_PATH_MAX 4096
+struct _LIBSSH2_SESSION;
+
+struct console_ssh {
+	int fd; /* our end of the socket pair */
+	const char *user;
+	const char *host;
+	int port;
+	const char *identity; /* -i KEY, or NULL */
+	bool accept_new;
+	bool pty;
+	char *command; /* NULL: a shell */
+	char home[CONSOLE_PATH_MAX];
+	char known_hosts[CONSOLE_PATH_MAX];
+	const char *key_type; /* "ED25519", ... once the key is in */
+	/* Outcome. */
+	bool ok;  /* the remote command ended: status is its status */
+	bool bye; /* "~." */
+	int status;
+	char error[1024]; /* why not, printed by the main thread */
+};
+
+void console_ssh_error(struct console_ssh *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+const char *console_ssh_last_error(struct _LIBSSH2_SESSION *s);
+/* 0 to go on, -1 with j->error set. */
+int console_ssh_host_key(struct console_ssh *j, struct _LIBSSH2_SESSION *s);
+int console_ssh_auth(struct console_ssh *j, struct _LIBSSH2_SESSION *s);
+
 /* Commands, one file each; argv[0] is the command's own name. */
 int console_login(int argc, char **argv);
 int console_ticket(int argc, char **argv);
@@ -225,6 +301,8 @@ int console_exec(int argc, char **argv);
 int console_shell(int argc, char **argv);
 int console_put(int argc, char **argv);
 int console_get(int argc, char **argv);
+int console_forward(int argc, char **argv);
+int console_ssh(int argc, char **argv);
 
 /* main.c: shared option handling for the command files. */
 int console_usage_error(const char *cmd, const char *fmt, ...)

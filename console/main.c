@@ -1,8 +1,9 @@
 /*
  * `tether`, the technician's console: entry point, top-level help and
- * dispatch to the commands (login, ticket, invite, exec, shell, put, get).
+ * dispatch to the commands (login, ticket, invite, exec, shell, put, get,
+ * forward, ssh).
  * Each command parses its own options and returns the exit status: 0, the
- * remote status for exec and shell, 1 for put and get when some entries
+ * remote status for exec, shell and ssh, 1 for put and get when some entries
  * failed, 2 for bad usage, 255 for our own failures.
  */
 #include <fcntl.h>
@@ -42,6 +43,12 @@ static const char usage[] =
 	"  get T-N [-r] [-q] [--no-compress] [--json] REMOTE... LOCAL\n"
 	"      Copy files to or from the customer's machine, verified and\n"
 	"      resumable; -r for directories.\n"
+	"  forward T-N [LOCALPORT:]HOST:PORT\n"
+	"      Listen on 127.0.0.1:LOCALPORT and carry each connection to\n"
+	"      HOST:PORT as the customer's machine sees it (like ssh -L).\n"
+	"  ssh T-N [USER@][HOST][:PORT] [-i KEY] [--accept-new] [-- COMMAND...]\n"
+	"      Log in to the customer's sshd (127.0.0.1:22 by default) over\n"
+	"      the session, end to end.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help      show this help (or: tether COMMAND --help)\n"
@@ -60,6 +67,8 @@ static const struct command commands[] = {
 	{ "shell", console_shell },
 	{ "put", console_put },
 	{ "get", console_get },
+	{ "forward", console_forward },
+	{ "ssh", console_ssh },
 };
 
 int console_usage_error(const char *cmd, const char *fmt, ...)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing tether needs on Debian 12 (root or sudo):
-# the libraries, tmux (shell tests drive a real terminal) and prometheus (its
-# promtool checks the relay's /metrics output).
+# the libraries, tmux (shell tests drive a real terminal), prometheus (its
+# promtool checks the relay's /metrics output) and OpenSSH (the ssh and
+# forward tests start their own sshd and use ssh, ssh-keygen, ssh-agent).
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -9,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential meson ninja-build pkg-config git
       libuv1-dev libssl-dev zlib1g-dev libsqlite3-dev libjansson-dev
       libcriterion-dev libssh2-1-dev libhttp-parser-dev openssl
-      tmux less prometheus)
+      tmux less prometheus openssh-server openssh-client)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -15,6 +15,7 @@ struct tether_chan {
 	uint32_t id;
 	struct tether_seal *tx;
 	struct tether_seal *rx;
+	size_t window;	    /* the credit limit, both ways */
 	size_t send_window; /* data bytes we may send */
 	size_t recv_window; /* data bytes the peer may still send */
 	size_t unacked;	    /* consumed but not yet credited back */
@@ -23,10 +24,10 @@ struct tether_chan {
 
 static uint8_t seal_scratch[TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX];
 
-struct tether_chan *tether_chan_new(uint32_t id, bool console,
-				    const uint8_t *ke, size_t ke_len,
-				    const uint8_t nonce_c[TETHER_SEAL_NONCE_LEN],
-				    const uint8_t nonce_a[TETHER_SEAL_NONCE_LEN])
+struct tether_chan *
+tether_chan_new(uint32_t id, bool console, const uint8_t *ke, size_t ke_len,
+		const uint8_t nonce_c[TETHER_SEAL_NONCE_LEN],
+		const uint8_t nonce_a[TETHER_SEAL_NONCE_LEN])
 {
 	uint8_t k_c2a[TETHER_SEAL_KEY_LEN], k_a2c[TETHER_SEAL_KEY_LEN];
 	struct tether_chan *c;
@@ -35,7 +36,7 @@ struct tether_chan *tether_chan_new(uint32_t id, bool console,
 	if (c == NULL)
 		return NULL;
 	c->id = id;
-	c->send_window = c->recv_window = TETHER_CHANNEL_WINDOW;
+	c->window = c->send_window = c->recv_window = TETHER_CHANNEL_WINDOW;
 	if (tether_seal_derive(ke, ke_len, nonce_c, nonce_a, id,
 			       TETHER_SEAL_CONSOLE_TO_AGENT, k_c2a) != 0 ||
 	    tether_seal_derive(ke, ke_len, nonce_c, nonce_a, id,
@@ -66,6 +67,17 @@ void tether_chan_free(struct tether_chan *c)
 	tether_free(c);
 }
 
+int tether_chan_set_window(struct tether_chan *c, size_t window)
+{
+	/* Only before any data moved, and within what a WINDOW can carry. */
+	if (window < TETHER_CHANNEL_WINDOW ||
+	    window > TETHER_CHANNEL_WINDOW_MAX || c->send_window != c->window ||
+	    c->recv_window != c->window || c->unacked != 0)
+		return TETHER_ERR_INVALID;
+	c->window = c->send_window = c->recv_window = window;
+	return TETHER_OK;
+}
+
 uint32_t tether_chan_id(const struct tether_chan *c)
 {
 	return c->id;
@@ -77,10 +89,11 @@ static bool is_data(uint8_t msg)
 	       msg == TETHER_MSG_STDERR || msg == TETHER_MSG_BLOCK;
 }
 
-int tether_chan_send(struct tether_chan *c, struct tether_link *l,
-		     uint8_t msg, const void *body, size_t len)
+int tether_chan_send(struct tether_chan *c, struct tether_link *l, uint8_t msg,
+		     const void *body, size_t len)
 {
-	uint8_t *hdr = seal_scratch, *pt = seal_scratch + TETHER_FRAME_HEADER_LEN;
+	uint8_t *hdr = seal_scratch,
+		*pt = seal_scratch + TETHER_FRAME_HEADER_LEN;
 	size_t plen = 1 + len, flen = plen + TETHER_SEAL_TAG_LEN;
 	int r;
 
@@ -146,10 +159,10 @@ int tether_chan_open(struct tether_chan *c, const struct tether_frame *f,
 	} else if (*msg == TETHER_MSG_WINDOW) {
 		if (*len != 4)
 			return TETHER_ERR_FORMAT;
-		credit = (uint32_t)c->rbuf[1] << 24 | (uint32_t)c->rbuf[2] << 16 |
+		credit = (uint32_t)c->rbuf[1] << 24 |
+			 (uint32_t)c->rbuf[2] << 16 |
 			 (uint32_t)c->rbuf[3] << 8 | c->rbuf[4];
-		if (credit > TETHER_CHANNEL_WINDOW ||
-		    c->send_window + credit > TETHER_CHANNEL_WINDOW)
+		if (credit > c->window || c->send_window + credit > c->window)
 			return TETHER_ERR_PROTOCOL;
 		c->send_window += credit;
 	}
@@ -161,15 +174,14 @@ size_t tether_chan_send_window(const struct tether_chan *c)
 	return c->send_window;
 }
 
-int tether_chan_consumed(struct tether_chan *c, struct tether_link *l,
-			 size_t n)
+int tether_chan_consumed(struct tether_chan *c, struct tether_link *l, size_t n)
 {
 	uint32_t credit;
 	int r;
 
 	c->unacked += n;
 	/* Credit back in big steps: one WINDOW per quarter window. */
-	if (c->unacked < TETHER_CHANNEL_WINDOW / 4)
+	if (c->unacked < c->window / 4)
 		return TETHER_OK;
 	credit = (uint32_t)c->unacked;
 	if ((r = tether_chan_send_u32(c, l, TETHER_MSG_WINDOW, credit)) != 0)

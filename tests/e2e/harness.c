@@ -8,12 +8,15 @@
 #endif
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1695,4 +1699,227 @@ void h_term_size(struct h_tmux *t, const char *name, int *cols, int *rows)
 pid_t h_term_pid(struct h_tmux *t, const char *name)
 {
 	return (pid_t)term_number(t, name, "#{pane_pid}");
+}
+
+/* ---- OpenSSH: a throwaway sshd on loopback, keys ----------------------- */
+
+#define SSHD_BIN "/usr/sbin/sshd"
+#define SSHD_START_MS 10000
+#define SSHD_STOP_MS 3000
+/* A free port can be taken by someone else before sshd binds it. */
+#define SSHD_TRIES 5
+
+bool h_sshd_available(void)
+{
+	/* /dev/null is no key: ssh-keygen fails, but not with 127. */
+	const char *argv[] = { "ssh-keygen", "-l", "-f", "/dev/null", NULL };
+	struct h_res res;
+	bool ok;
+
+	if (access(SSHD_BIN, X_OK) != 0)
+		return false;
+	h_run(&res, NULL, argv);
+	ok = res.status != 127;
+	h_res_free(&res);
+	return ok;
+}
+
+const char *h_user_name(char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(geteuid());
+
+	cr_assert(pw && pw->pw_name, "no passwd entry for uid %d",
+		  (int)geteuid());
+	fmt(buf, len, "%s", pw->pw_name);
+	return buf;
+}
+
+int h_free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int port;
+
+	cr_assert(fd >= 0, "socket: %s", strerror(errno));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0,
+		  "bind 127.0.0.1:0: %s", strerror(errno));
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &alen) == 0,
+		  "getsockname: %s", strerror(errno));
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+bool h_port_wait(int port, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	for (;;) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int rc;
+
+		cr_assert(fd >= 0, "socket: %s", strerror(errno));
+		rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+		close(fd);
+		if (rc == 0)
+			return true;
+		if (now_ms() >= deadline)
+			return false;
+		sleep_ms(POLL_SLICE_MS);
+	}
+}
+
+void h_ssh_keygen(const char *path, const char *comment)
+{
+	const char *argv[] = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "",
+			       "-C", comment, "-f", path, NULL };
+	struct h_res res;
+
+	h_run(&res, NULL, argv);
+	h_expect(&res, 0, NULL, NULL, "ssh-keygen -t ed25519");
+	h_res_free(&res);
+}
+
+char *h_ssh_pubkey(const char *pub_path)
+{
+	char *s = h_read_file(pub_path, NULL);
+	char *sp;
+
+	cr_assert(s, "cannot read %s: %s", pub_path, strerror(errno));
+	/* "TYPE BASE64 COMMENT\n": keep the first two fields. */
+	sp = strchr(s, ' ');
+	cr_assert(sp, "not an OpenSSH public key in %s: %s", pub_path, s);
+	sp += strcspn(sp + 1, " \n") + 1;
+	*sp = '\0';
+	return s;
+}
+
+/* Creates path empty (truncating it) with mode 0600. */
+static void empty_file(const char *path)
+{
+	close(open_cloexec(path, O_WRONLY | O_CREAT | O_TRUNC));
+}
+
+void h_sshd_start(struct h_sshd *s, const char *name)
+{
+	char file[128], tag[128], needle[96];
+	char listen[64], hostkey[H_PATH_MAX + 16], authkeys[H_PATH_MAX + 32];
+	const char *argv[40];
+	int64_t deadline;
+	char *log;
+	int n;
+
+	memset(s, 0, sizeof(*s));
+	h_user_name(s->user, sizeof(s->user));
+	fmt(file, sizeof(file), "%s_host_key", name);
+	h_path(s->host_key, sizeof(s->host_key), file);
+	h_ssh_keygen(s->host_key, "tether-e2e-host");
+	fmt(file, sizeof(file), "%s_authorized_keys", name);
+	h_path(s->authorized, sizeof(s->authorized), file);
+	empty_file(s->authorized);
+	fmt(file, sizeof(file), "%s.log", name);
+	h_path(s->log, sizeof(s->log), file);
+	fmt(tag, sizeof(tag), "%s-proc", name);
+	fmt(hostkey, sizeof(hostkey), "HostKey=%s", s->host_key);
+	fmt(authkeys, sizeof(authkeys), "AuthorizedKeysFile=%s",
+	    s->authorized);
+	/* As root sshd refuses to start without its privsep directory. */
+	if (geteuid() == 0 && mkdir("/run/sshd", 0755) != 0)
+		cr_assert(errno == EEXIST, "mkdir /run/sshd: %s",
+			  strerror(errno));
+	for (int attempt = 0; attempt < SSHD_TRIES; attempt++) {
+		int port = h_free_port();
+
+		fmt(listen, sizeof(listen), "ListenAddress=127.0.0.1:%d",
+		    port);
+		n = 0;
+		argv[n++] = SSHD_BIN; /* sshd re-executes itself: absolute */
+		argv[n++] = "-D";
+		argv[n++] = "-f";
+		argv[n++] = "/dev/null";
+		argv[n++] = "-E";
+		argv[n++] = s->log;
+		argv[n++] = "-o";
+		argv[n++] = listen;
+		argv[n++] = "-o";
+		argv[n++] = hostkey;
+		argv[n++] = "-o";
+		argv[n++] = authkeys;
+		argv[n++] = "-o";
+		argv[n++] = "PidFile=none";
+		argv[n++] = "-o";
+		argv[n++] = "UsePAM=no";
+		argv[n++] = "-o";
+		argv[n++] = "StrictModes=no";
+		argv[n++] = "-o";
+		argv[n++] = "LogLevel=VERBOSE";
+		argv[n++] = "-o";
+		argv[n++] = "PrintMotd=no";
+		argv[n++] = "-o";
+		argv[n++] = "PrintLastLog=no";
+		if (geteuid() == 0) {
+			argv[n++] = "-o";
+			argv[n++] = "PermitRootLogin=yes";
+		}
+		argv[n] = NULL;
+		h_proc_start(&s->proc, tag, argv, NULL);
+		fmt(needle, sizeof(needle),
+		    "Server listening on 127.0.0.1 port %d.", port);
+		deadline = now_ms() + SSHD_START_MS;
+		for (;;) {
+			if (h_file_contains(s->log, needle, strlen(needle))) {
+				s->port = port;
+				return;
+			}
+			if (!h_proc_alive(&s->proc))
+				break;
+			if (now_ms() >= deadline) {
+				h_proc_kill(&s->proc);
+				log = h_read_file(s->log, NULL);
+				cr_assert_fail("sshd not listening on port %d "
+					       "after %d ms: %s",
+					       port, SSHD_START_MS,
+					       log ? log : "(no log)");
+			}
+			sleep_ms(20);
+		}
+		/* Exited: someone took the port, or a real failure. */
+		if (h_file_contains(s->log, "Address already in use", 22))
+			continue;
+		log = h_read_file(s->log, NULL);
+		cr_assert_fail("sshd exited with %d: %s\n%s", s->proc.status,
+			       log ? log : "(no log)", h_proc_output(&s->proc));
+	}
+	cr_assert_fail("sshd: no free port after %d tries", SSHD_TRIES);
+}
+
+void h_sshd_authorize(struct h_sshd *s, const char *pub_path)
+{
+	char *key = h_read_file(pub_path, NULL);
+	size_t n;
+	int fd;
+
+	cr_assert(key && *key, "cannot read %s", pub_path);
+	n = strlen(key);
+	fd = open_cloexec(s->authorized, O_WRONLY | O_APPEND);
+	cr_assert(write(fd, key, n) == (ssize_t)n, "write %s: %s",
+		  s->authorized, strerror(errno));
+	if (key[n - 1] != '\n')
+		cr_assert(write(fd, "\n", 1) == 1, "write %s", s->authorized);
+	close(fd);
+	free(key);
+}
+
+void h_sshd_stop(struct h_sshd *s)
+{
+	if (s->proc.pid == 0)
+		return;
+	h_proc_signal(&s->proc, SIGTERM);
+	if (h_proc_wait(&s->proc, SSHD_STOP_MS) < 0)
+		h_proc_kill(&s->proc);
 }

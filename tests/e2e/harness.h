@@ -319,4 +319,47 @@ void h_term_size(struct h_tmux *t, const char *name, int *cols, int *rows);
 /* Pid of the program the pane started (argv of h_term_new). */
 pid_t h_term_pid(struct h_tmux *t, const char *name);
 
+/* ---- OpenSSH: a throwaway sshd on loopback, keys ---------------------- */
+
+/*
+ * Tests of `tether ssh` and `tether forward` meet a real OpenSSH server:
+ * an sshd that the test starts as one of its children on a free loopback
+ * port, with a host key and an authorized keys file of its own in the
+ * scratch directory and no system configuration (-f /dev/null).  It runs
+ * as the current user, who is the only one it can log in; as root (CI)
+ * it needs /run/sshd, which h_sshd_start makes when missing.
+ */
+struct h_sshd {
+	int port;			/* 127.0.0.1:port */
+	char user[64];			/* the current user's name */
+	char host_key[H_PATH_MAX];	/* private; host_key.pub beside it */
+	char authorized[H_PATH_MAX];	/* AuthorizedKeysFile */
+	char log[H_PATH_MAX];		/* sshd -E */
+	struct h_proc proc;
+};
+
+/* True if /usr/sbin/sshd and ssh-keygen can be run. */
+bool h_sshd_available(void);
+/* The current user's login name into buf (asserts on fit). */
+const char *h_user_name(char *buf, size_t len);
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0). */
+int h_free_port(void);
+/* Polls until a TCP connection to 127.0.0.1:port succeeds. */
+bool h_port_wait(int port, int timeout_ms);
+/* ssh-keygen -q -t ed25519 -N '' -C comment -f path (and path.pub). */
+void h_ssh_keygen(const char *path, const char *comment);
+/* "TYPE BASE64" of an OpenSSH public key file (no comment); caller frees. */
+char *h_ssh_pubkey(const char *pub_path);
+/*
+ * Makes DIR/name_host_key and an empty DIR/name_authorized_keys, starts
+ * /usr/sbin/sshd -D on 127.0.0.1 and a free port (LogLevel VERBOSE to
+ * DIR/name.log, PidFile none, UsePAM no, StrictModes no; as root also
+ * PermitRootLogin yes) and waits until it accepts connections.
+ */
+void h_sshd_start(struct h_sshd *s, const char *name);
+/* Appends the public key file pub_path to its authorized keys. */
+void h_sshd_authorize(struct h_sshd *s, const char *pub_path);
+/* SIGTERM, then SIGKILL after 3 s; fine if never started or gone. */
+void h_sshd_stop(struct h_sshd *s);
+
 #endif /* TETHER_E2E_HARNESS_H */

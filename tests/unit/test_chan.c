@@ -286,6 +286,18 @@ Test(chan, id_and_initial_window)
 	tether_chan_free(NULL);
 }
 
+Test(chan, file_channels_raise_the_window_before_data_only)
+{
+	struct tether_chan *c = new_chan(7, true);
+
+	cr_assert_eq(tether_chan_set_window(c, 1024), TETHER_ERR_INVALID);
+	cr_assert_eq(tether_chan_set_window(c, TETHER_CHANNEL_WINDOW_MAX + 1),
+		     TETHER_ERR_INVALID);
+	cr_assert_eq(tether_chan_set_window(c, TETHER_FILE_WINDOW), 0);
+	cr_assert_eq(tether_chan_send_window(c), TETHER_FILE_WINDOW);
+	tether_chan_free(c);
+}
+
 Test(chan, new_rejects_missing_key)
 {
 	cr_assert_null(tether_chan_new(1, true, NULL, 16, nonce_c, nonce_a));

@@ -24,11 +24,17 @@ struct tether_link;
  * Keys for channel id from Ke and both open nonces; console says which end
  * we are.  NULL on failure.  Free with tether_chan_free().
  */
-struct tether_chan *tether_chan_new(uint32_t id, bool console,
-				    const uint8_t *ke, size_t ke_len,
-				    const uint8_t nonce_c[TETHER_SEAL_NONCE_LEN],
-				    const uint8_t nonce_a[TETHER_SEAL_NONCE_LEN]);
+struct tether_chan *
+tether_chan_new(uint32_t id, bool console, const uint8_t *ke, size_t ke_len,
+		const uint8_t nonce_c[TETHER_SEAL_NONCE_LEN],
+		const uint8_t nonce_a[TETHER_SEAL_NONCE_LEN]);
 void tether_chan_free(struct tether_chan *c);
+/*
+ * Raises both credit windows from TETHER_CHANNEL_WINDOW to window (up to
+ * TETHER_CHANNEL_WINDOW_MAX) before any data moved; both ends must agree,
+ * which the channel's kind tells them (file channels: TETHER_FILE_WINDOW).
+ */
+int tether_chan_set_window(struct tether_chan *c, size_t window);
 uint32_t tether_chan_id(const struct tether_chan *c);
 
 /*
@@ -36,8 +42,8 @@ uint32_t tether_chan_id(const struct tether_chan *c);
  * frame.  Data messages (STDIN/STDOUT/STDERR/BLOCK) spend send window; the
  * caller checks tether_chan_send_window() first.
  */
-int tether_chan_send(struct tether_chan *c, struct tether_link *l,
-		     uint8_t msg, const void *body, size_t len);
+int tether_chan_send(struct tether_chan *c, struct tether_link *l, uint8_t msg,
+		     const void *body, size_t len);
 /* Convenience senders. */
 int tether_chan_send_u8(struct tether_chan *c, struct tether_link *l,
 			uint8_t msg, uint8_t v);

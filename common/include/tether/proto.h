@@ -50,11 +50,11 @@ enum tether_msg {
 	 * GET (the agent sends) or PUT (the agent receives); then the sender
 	 * and the receiver speak the rest.
 	 */
-	TETHER_MSG_GET = 12,	  /* console: u8 flags, u32 n, n x cstring */
-	TETHER_MSG_PUT = 13,	  /* console: u8 flags, cstring destination */
-	TETHER_MSG_ENTRY = 14,	  /* sender: one file, directory or symlink */
-	TETHER_MSG_ACCEPT = 15,	  /* receiver: u64 offset to start the file at */
-	TETHER_MSG_BLOCK = 16,	  /* sender: u8 encoding, bytes (data) */
+	TETHER_MSG_GET = 12,	/* console: u8 flags, u32 n, n x cstring */
+	TETHER_MSG_PUT = 13,	/* console: u8 flags, cstring destination */
+	TETHER_MSG_ENTRY = 14,	/* sender: one file, directory or symlink */
+	TETHER_MSG_ACCEPT = 15, /* receiver: u64 offset to start the file at */
+	TETHER_MSG_BLOCK = 16,	/* sender: u8 encoding, bytes (data) */
 	TETHER_MSG_FILE_END = 17, /* sender: u8 ok, sha256[32] | cstring */
 	TETHER_MSG_RESULT = 18,	  /* receiver: u8 ok, cstring reason */
 	TETHER_MSG_SKIP = 19,	  /* sender: cstring path, cstring reason */
@@ -64,7 +64,7 @@ enum tether_msg {
 	 * target; then STDIN carries bytes to it and STDOUT bytes from it,
 	 * EOF(0)/EOF(1) are the two half-closes, ERROR a failure.
 	 */
-	TETHER_MSG_FORWARD = 21, /* console: cstring host, u16 port */
+	TETHER_MSG_FORWARD = 21,   /* console: cstring host, u16 port */
 	TETHER_MSG_CONNECTED = 22, /* agent: the TCP connection is up */
 };
 
@@ -81,6 +81,14 @@ enum tether_msg {
 
 /* Per-channel credit for data bytes (STDIN/STDOUT/STDERR payloads). */
 #define TETHER_CHANNEL_WINDOW (4u * 1024 * 1024)
+/*
+ * File channels keep more in flight, to fill a long fat path: 16 MiB is
+ * 1 Gbit/s at 130 ms round trip.  The relay's memory does not grow with
+ * it (its queues are bounded by the link's high-water mark); the receiver
+ * writes each block as it comes.
+ */
+#define TETHER_FILE_WINDOW (16u * 1024 * 1024)
+#define TETHER_CHANNEL_WINDOW_MAX (64u * 1024 * 1024)
 /* Largest plaintext data chunk put in one DATA frame. */
 #define TETHER_CHANNEL_CHUNK (64u * 1024)
 

@@ -1,0 +1,1056 @@
+/*
+ * Forward channels, agent side (docs/protocol.md, "Forwarding"): the
+ * console's FORWARD names a TCP target, the customer's policy decides
+ * (127.0.0.1:22 and localhost:22, what --allow-forward adds, and for
+ * anything else a question on the terminal), and the agent connects with
+ * libuv and pumps bytes: STDIN to the target, what the target sends as
+ * STDOUT.  Every request is reported to the relay for the audit trail.
+ *
+ * Flow control is the same as for a child's pipes (agent-exec.c): the TCP
+ * stream is read only while the channel's send window and the relay link
+ * have room, and STDIN is credited back only once written to the target,
+ * so neither end can make the agent buffer more than one window.
+ *
+ * agent-chan.c owns the channel and hands this file the channel as a
+ * struct agent_forward_io.  The forward owns its handles (a timer, the
+ * TCP connection, a pending name lookup) and is freed only once the last
+ * of them is closed.
+ */
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <tether/alloc.h>
+#include <tether/buf.h>
+#include <tether/err.h>
+#include <tether/log.h>
+
+#include "agent.h"
+
+/* Longest host name in a FORWARD request (a DNS name fits). */
+#define FORWARD_HOST_MAX 255
+/* "[host]:65535" */
+#define TARGET_MAX (FORWARD_HOST_MAX + 9)
+/* How long the customer has to answer, and the connection to come up. */
+#define ASK_TIMEOUT_MS 60000
+#define CONNECT_TIMEOUT_MS 10000
+#define ERROR_MAX 1000
+/* The other name of the default target. */
+#define LOCALHOST "localhost"
+
+enum fwd_state {
+	FWD_ASK_WAIT,	/* waiting for another question to be answered */
+	FWD_ASKING,	/* the customer is being asked */
+	FWD_CONNECTING, /* looking up the name or connecting */
+	FWD_OPEN,	/* connected: bytes flow */
+	FWD_OVER, /* done was reported; waiting for agent_forward_close() */
+};
+
+/* One attempt at one of the addresses the name resolved to. */
+struct fwd_conn {
+	uv_tcp_t tcp;
+	uv_connect_t req;
+	struct agent_forward *f;
+};
+
+/* STDIN bytes on their way to the target (or waiting for it). */
+struct fwd_write {
+	uv_write_t req;
+	struct fwd_write *next; /* while queued before the connection */
+	struct agent_forward *f;
+	size_t len;
+	uint8_t data[];
+};
+
+struct agent_forward {
+	struct agent *a;
+	uint32_t channel;
+	char technician[AGENT_NAME_MAX];
+	struct agent_forward_io io;
+	char host[FORWARD_HOST_MAX + 1];
+	uint16_t port;
+	char target[TARGET_MAX]; /* "host:port", for messages */
+	enum fwd_state state;
+	bool closing;	      /* agent_forward_close() was called */
+	const char *over_why; /* for io.done, once the timer fires */
+	int refs;	      /* open handles and pending requests */
+
+	/* Asking: the queue of forwards waiting for the terminal. */
+	struct agent_forward *ask_next;
+	struct agent_prompt *prompt;
+	/* The answer's, then the connection's deadline, then io.done. */
+	uv_timer_t timer;
+
+	/* Connecting. */
+	uv_getaddrinfo_t gai;
+	bool gai_pending;
+	struct addrinfo *ai_list;
+	struct addrinfo *ai_next; /* the next address to try */
+	int last_err;		  /* libuv's, from the last attempt */
+	struct fwd_conn *conn;	  /* the attempt, then the connection */
+	struct fwd_write *queue;  /* STDIN before the connection */
+	struct fwd_write **queue_tail;
+
+	/* Open. */
+	bool reading;
+	bool rx_eof;	     /* the target closed its side (EOF(1) sent) */
+	bool tx_eof;	     /* EOF(0) or CLOSE from the console */
+	bool tx_done;	     /* the write side is shut down (or broken) */
+	bool tx_shutting;    /* uv_shutdown() called */
+	bool console_closed; /* the console's CLOSE: it reads no more */
+	uv_shutdown_t shutdown_req;
+	bool connected; /* the customer was told; tell the end too */
+	uint64_t started_ms;
+	uint64_t bytes_in; /* from the technician to the target */
+	uint64_t bytes_out;
+};
+
+/* One question on the terminal at a time; the others wait in order. */
+static struct agent_forward *asking;
+static struct agent_forward *ask_head;
+static struct agent_forward **ask_tail = &ask_head;
+
+/* The target's output goes out sealed before the next read (agent-exec.c). */
+static uint8_t read_buf[TETHER_CHANNEL_CHUNK];
+
+static void ask_next(void);
+static void connect_next(struct agent_forward *f);
+
+/* ---- Targets ---------------------------------------------------------- */
+
+/*
+ * Letters, digits and "._-" (names), ':' (IPv6), '%' (an IPv6 scope):
+ * nothing a terminal, a log or the resolver could take for more.
+ */
+static bool host_valid(const char *host)
+{
+	size_t i;
+
+	if (host[0] == '\0' || host[0] == '-')
+		return false;
+	for (i = 0; host[i] != '\0'; i++) {
+		char c = host[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		      c == '_' || c == ':' || c == '%'))
+			return false;
+	}
+	return true;
+}
+
+/* "host:port", or "[v6]:port" so that the port stays readable. */
+static void target_name(const char *host, uint16_t port, char *out,
+			size_t outlen)
+{
+	if (strchr(host, ':') != NULL)
+		snprintf(out, outlen, "[%s]:%u", host, port);
+	else
+		snprintf(out, outlen, "%s:%u", host, port);
+}
+
+/* The customer's policy; names are compared as written, not resolved. */
+static bool allowed(const struct agent *a, const char *host, uint16_t port)
+{
+	size_t i;
+
+	if (port == TETHER_FORWARD_PORT &&
+	    (strcmp(host, TETHER_FORWARD_HOST) == 0 ||
+	     strcasecmp(host, LOCALHOST) == 0))
+		return true;
+	for (i = 0; i < a->forward_targets.n; i++)
+		if (a->forward_targets.t[i].port == port &&
+		    strcasecmp(a->forward_targets.t[i].host, host) == 0)
+			return true;
+	return false;
+}
+
+/* Decimal 1..65535, digits only. */
+static int parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	*port = 0;
+	if (s[0] == '\0' || strlen(s) > 5)
+		return TETHER_ERR_FORMAT;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return TETHER_ERR_FORMAT;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v < 1 || v > 65535)
+		return TETHER_ERR_FORMAT;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int agent_forward_allow(struct agent *a, const char *spec, const char **why)
+{
+	struct agent_targets *ts = &a->forward_targets;
+	const char *h = spec, *hend, *colon;
+	struct agent_target t, *grown;
+	size_t hl, i;
+
+	*why = "want HOST:PORT";
+	if (spec[0] == '[') {
+		h = spec + 1;
+		hend = strchr(h, ']');
+		if (hend == NULL || hend[1] != ':')
+			return TETHER_ERR_FORMAT;
+		colon = hend + 1;
+	} else {
+		/* The last colon: the port follows it. */
+		colon = strrchr(spec, ':');
+		if (colon == NULL)
+			return TETHER_ERR_FORMAT;
+		hend = colon;
+		if (memchr(spec, ':', (size_t)(hend - spec)) != NULL) {
+			*why = "write an IPv6 address as [ADDRESS]:PORT";
+			return TETHER_ERR_FORMAT;
+		}
+	}
+	hl = (size_t)(hend - h);
+	memset(&t, 0, sizeof(t));
+	if (hl == 0 || hl > FORWARD_HOST_MAX || hl >= sizeof(t.host))
+		return TETHER_ERR_FORMAT;
+	memcpy(t.host, h, hl);
+	if (!host_valid(t.host)) {
+		*why = "invalid host name";
+		return TETHER_ERR_FORMAT;
+	}
+	if (parse_port(colon + 1, &t.port) != 0) {
+		*why = "invalid port (want 1 to 65535)";
+		return TETHER_ERR_FORMAT;
+	}
+	*why = NULL;
+	if (allowed(a, t.host, t.port))
+		return 0;
+	for (i = 0; i < ts->n; i++)
+		if (ts->t[i].port == t.port &&
+		    strcasecmp(ts->t[i].host, t.host) == 0)
+			return 0;
+	grown = tether_reallocarray(ts->t, ts->n + 1, sizeof(*ts->t));
+	if (grown == NULL) {
+		*why = "out of memory";
+		return TETHER_ERR_NOMEM;
+	}
+	ts->t = grown;
+	ts->t[ts->n++] = t;
+	return 0;
+}
+
+void agent_forward_describe_policy(const struct agent *a, char *out,
+				   size_t outlen)
+{
+	char one[TARGET_MAX];
+	size_t pos, n, i;
+
+	snprintf(out, outlen, "%s:%u, %s:%u", TETHER_FORWARD_HOST,
+		 TETHER_FORWARD_PORT, LOCALHOST, TETHER_FORWARD_PORT);
+	pos = strlen(out);
+	for (i = 0; i < a->forward_targets.n; i++) {
+		target_name(a->forward_targets.t[i].host,
+			    a->forward_targets.t[i].port, one, sizeof(one));
+		n = strlen(one);
+		if (pos + n + 2 + 4 >= outlen) {
+			snprintf(out + pos, outlen - pos, ", ...");
+			return;
+		}
+		snprintf(out + pos, outlen - pos, ", %s", one);
+		pos += n + 2;
+	}
+}
+
+void agent_forward_policy_free(struct agent *a)
+{
+	tether_free(a->forward_targets.t);
+	a->forward_targets.t = NULL;
+	a->forward_targets.n = 0;
+}
+
+/* ---- Telling the console, the relay and the customer ------------------ */
+
+static int send_msg(struct agent_forward *f, uint8_t msg, const void *body,
+		    size_t len)
+{
+	return f->io.send(f->io.arg, msg, body, len);
+}
+
+/* Sealed ERROR: a u32-length string.  Then done() closes the channel. */
+static void send_error(struct agent_forward *f, const char *text)
+{
+	struct tether_buf *b = tether_buf_new(ERROR_MAX + 8);
+
+	if (b == NULL)
+		return;
+	if (tether_buf_put_cstring(b, text) == 0)
+		send_msg(f, TETHER_MSG_ERROR, tether_buf_ptr(b),
+			 tether_buf_len(b));
+	tether_buf_free(b);
+}
+
+/*
+ * The relay's record of the request: before agent-chan.c's control
+ * close, while the relay still knows the channel.  The host passed
+ * host_valid(), so it is plain ASCII as JSON wants.
+ */
+static void report(struct agent *a, uint32_t channel, const char *host,
+		   uint16_t port, bool ok, const char *reason)
+{
+	json_t *m;
+
+	m = json_pack("{s:s,s:I,s:s,s:I,s:b,s:s}", "t", "forward", "channel",
+		      (json_int_t)channel, "host", host, "port",
+		      (json_int_t)port, "ok", ok, "reason",
+		      reason != NULL ? reason : "");
+	if (m == NULL)
+		tether_log_warn("channel %u: cannot build the forward report",
+				channel);
+	else
+		agent_send(a, m);
+}
+
+/*
+ * A refused target: the console gets ERROR "HOST:PORT: not allowed by
+ * the customer's policy" whatever the cause, the audit trail the cause.
+ */
+static void refuse(struct agent *a, uint32_t channel, const char *technician,
+		   const char *host, uint16_t port, const char *target,
+		   const char *reason, const char *text,
+		   const struct agent_forward_io *io)
+{
+	char err[ERROR_MAX];
+	struct tether_buf *b;
+
+	/*
+	 * The report first: the console leaves on our ERROR, and the relay
+	 * drops reports for channels that are gone.
+	 */
+	report(a, channel, host, port, false, reason);
+	snprintf(err, sizeof(err), "%s: not allowed by the customer's policy",
+		 target);
+	b = tether_buf_new(ERROR_MAX + 8);
+	if (b != NULL && tether_buf_put_cstring(b, err) == 0)
+		io->send(io->arg, TETHER_MSG_ERROR, tether_buf_ptr(b),
+			 tether_buf_len(b));
+	tether_buf_free(b);
+	agent_say("%s asked to connect to %s, which %s; refused", technician,
+		  target, text);
+}
+
+static void on_over(uv_timer_t *h)
+{
+	struct agent_forward *f = h->data;
+
+	if (!f->closing)
+		f->io.done(f->io.arg, f->over_why);
+}
+
+static void update_reading(struct agent_forward *f);
+
+/*
+ * The forward ends by itself: agent-chan.c closes the channel.  From the
+ * next turn of the loop, so that no caller of ours (agent-chan.c in the
+ * middle of a message, ask_next() going down the queue) sees its channel
+ * go away under it.
+ */
+static void over(struct agent_forward *f, const char *why)
+{
+	if (f->state == FWD_OVER || f->closing)
+		return;
+	f->state = FWD_OVER;
+	f->over_why = why;
+	update_reading(f);
+	uv_timer_stop(&f->timer);
+	uv_timer_start(&f->timer, on_over, 0, 0);
+}
+
+/* "forward to HOST:PORT closed after ...", once, for a connection made. */
+static void say_closed(struct agent_forward *f)
+{
+	uint64_t secs;
+
+	if (!f->connected)
+		return;
+	f->connected = false;
+	secs = (uv_now(f->a->loop) - f->started_ms) / 1000;
+	agent_say("forward to %s closed after %" PRIu64 " s (%" PRIu64
+		  " bytes in, %" PRIu64 " out)",
+		  f->target, secs, f->bytes_in, f->bytes_out);
+}
+
+/* ---- Lifetime ---------------------------------------------------------- */
+
+static void release(struct agent_forward *f)
+{
+	struct fwd_write *w, *next;
+
+	if (--f->refs > 0)
+		return;
+	for (w = f->queue; w != NULL; w = next) {
+		next = w->next;
+		tether_free(w);
+	}
+	if (f->ai_list != NULL)
+		uv_freeaddrinfo(f->ai_list);
+	f->io.closed(f->io.arg);
+	tether_free(f);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	release(h->data);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct fwd_conn *c = h->data;
+	struct agent_forward *f = c->f;
+
+	tether_free(c);
+	release(f);
+}
+
+static void conn_close(struct agent_forward *f)
+{
+	struct fwd_conn *c = f->conn;
+
+	if (c == NULL)
+		return;
+	f->conn = NULL;
+	f->reading = false;
+	/* Pending writes and the shutdown get UV_ECANCELED first. */
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+/*
+ * Takes f off the terminal (the customer is told) or out of the queue;
+ * then the next question goes up.
+ */
+static void unask(struct agent_forward *f)
+{
+	struct agent_forward **pp;
+
+	if (asking == f) {
+		asking = NULL;
+		agent_prompt_cancel(f->prompt);
+		f->prompt = NULL;
+		agent_term_hold_keys(false);
+		agent_say("the question about %s was withdrawn", f->target);
+		ask_next();
+		return;
+	}
+	for (pp = &ask_head; *pp != NULL; pp = &(*pp)->ask_next) {
+		if (*pp == f) {
+			*pp = f->ask_next;
+			if (ask_tail == &f->ask_next)
+				ask_tail = pp;
+			f->ask_next = NULL;
+			return;
+		}
+	}
+}
+
+void agent_forward_close(struct agent_forward *f)
+{
+	if (f == NULL || f->closing)
+		return;
+	f->closing = true;
+	/* The forward's own lines: agent-chan.c says nothing about it. */
+	say_closed(f);
+	unask(f);
+	uv_timer_stop(&f->timer);
+	uv_close((uv_handle_t *)&f->timer, on_timer_closed);
+	/* Its callback still comes, and drops the reference. */
+	if (f->gai_pending)
+		uv_cancel((uv_req_t *)&f->gai);
+	conn_close(f);
+}
+
+/* ---- Data ------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct fwd_conn *c = h->data;
+	struct agent_forward *f = c->f;
+	size_t n = f->io.window(f->io.arg);
+
+	(void)suggested;
+	/* Never read more than the channel may send right now. */
+	if (n > sizeof(read_buf))
+		n = sizeof(read_buf);
+	*buf = uv_buf_init((char *)read_buf, (unsigned int)n);
+}
+
+/* Both directions are over (or the console left): the channel ends. */
+static void maybe_over(struct agent_forward *f)
+{
+	if (f->state == FWD_OPEN && f->tx_done &&
+	    (f->rx_eof || f->console_closed))
+		over(f, NULL);
+}
+
+/* The connection broke: no EOF(1), just the end of the channel. */
+static void conn_failed(struct agent_forward *f, int err)
+{
+	tether_log_info("channel %u: %s: %s", f->channel, f->target,
+			uv_strerror(err));
+	agent_say("the connection to %s failed: %s", f->target,
+		  uv_strerror(err));
+	over(f, NULL);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct fwd_conn *c = s->data;
+	struct agent_forward *f = c->f;
+	int r;
+
+	if (nread == 0 || f->closing || f->state != FWD_OPEN)
+		return;
+	if (nread == UV_ENOBUFS) {
+		/* The window or the link filled between alloc and read. */
+		update_reading(f);
+		return;
+	}
+	if (nread == UV_EOF) {
+		uv_read_stop(s);
+		f->reading = false;
+		f->rx_eof = true;
+		send_msg(f, TETHER_MSG_EOF, (uint8_t[]){AGENT_STDOUT}, 1);
+		maybe_over(f);
+		return;
+	}
+	if (nread < 0) {
+		conn_failed(f, (int)nread);
+		return;
+	}
+	r = send_msg(f, TETHER_MSG_STDOUT, buf->base, (size_t)nread);
+	if (r != 0) {
+		/* A closing link aborts every channel by itself. */
+		if (r != TETHER_ERR_CLOSED)
+			over(f, "cannot send output");
+		return;
+	}
+	f->bytes_out += (uint64_t)nread;
+	update_reading(f);
+}
+
+static void update_reading(struct agent_forward *f)
+{
+	bool want = f->state == FWD_OPEN && !f->closing && f->conn != NULL &&
+		    !f->rx_eof && !f->console_closed &&
+		    f->io.window(f->io.arg) > 0;
+
+	if (want && !f->reading) {
+		if (uv_read_start((uv_stream_t *)&f->conn->tcp, on_alloc,
+				  on_read) == 0)
+			f->reading = true;
+	} else if (!want && f->reading) {
+		uv_read_stop((uv_stream_t *)&f->conn->tcp);
+		f->reading = false;
+	}
+}
+
+void agent_forward_pump(struct agent_forward *f)
+{
+	if (f != NULL)
+		update_reading(f);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct fwd_write *w = (struct fwd_write *)req;
+	struct agent_forward *f = w->f;
+	size_t len = w->len;
+
+	tether_free(w);
+	if (f->closing || f->state != FWD_OPEN)
+		return;
+	if (status < 0) {
+		conn_failed(f, status);
+		return;
+	}
+	/* Written: the console may send that much more. */
+	if (f->io.consumed(f->io.arg, len) != 0)
+		tether_log_debug("channel %u: cannot send credit", f->channel);
+}
+
+/* Hands w to the connection (which owns it from now on), or fails it. */
+static void write_out(struct agent_forward *f, struct fwd_write *w)
+{
+	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned int)w->len);
+	int r;
+
+	r = uv_write(&w->req, (uv_stream_t *)&f->conn->tcp, &b, 1, on_write);
+	if (r == 0)
+		return;
+	tether_free(w);
+	conn_failed(f, r);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct agent_forward *f = req->data;
+
+	(void)status;
+	if (f->closing || f->state != FWD_OPEN)
+		return;
+	f->tx_done = true;
+	maybe_over(f);
+}
+
+/* EOF(0): the target reads end of file after what is queued. */
+static void shut_write(struct agent_forward *f)
+{
+	int r;
+
+	if (f->tx_shutting || f->tx_done || f->conn == NULL)
+		return;
+	f->tx_shutting = true;
+	f->shutdown_req.data = f;
+	r = uv_shutdown(&f->shutdown_req, (uv_stream_t *)&f->conn->tcp,
+			on_shutdown);
+	if (r != 0) {
+		f->tx_done = true;
+		maybe_over(f);
+	}
+}
+
+/* STDIN: to the target, or queued until there is one. */
+static int input_data(struct agent_forward *f, const uint8_t *body, size_t len,
+		      const char **why)
+{
+	struct fwd_write *w;
+
+	f->bytes_in += len;
+	if (f->tx_eof || f->tx_done || f->state == FWD_OVER) {
+		/* Nowhere to write it: dropped, but credited. */
+		if (f->state == FWD_OPEN)
+			f->io.consumed(f->io.arg, len);
+		return AGENT_FORWARD_MORE;
+	}
+	if (len == 0)
+		return AGENT_FORWARD_MORE;
+	w = tether_malloc(sizeof(*w) + len);
+	if (w == NULL) {
+		*why = "out of memory";
+		return TETHER_ERR_NOMEM;
+	}
+	memset(w, 0, sizeof(*w));
+	w->f = f;
+	w->len = len;
+	memcpy(w->data, body, len);
+	if (f->state != FWD_OPEN) {
+		/* The console need not wait for CONNECTED to send. */
+		*f->queue_tail = w;
+		f->queue_tail = &w->next;
+		return AGENT_FORWARD_MORE;
+	}
+	write_out(f, w);
+	return AGENT_FORWARD_MORE;
+}
+
+/* ---- Connecting --------------------------------------------------------- */
+
+/* The target could not be reached: ERROR, audit, the customer's line. */
+static void connect_failed(struct agent_forward *f, const char *reason)
+{
+	char err[ERROR_MAX];
+
+	uv_timer_stop(&f->timer);
+	/* Reported before the ERROR that makes the console leave. */
+	report(f->a, f->channel, f->host, f->port, false, reason);
+	snprintf(err, sizeof(err), "%s: %s", f->target, reason);
+	send_error(f, err);
+	agent_say("%s could not connect to %s: %s", f->technician, f->target,
+		  reason);
+	over(f, NULL);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	struct fwd_conn *c = req->data;
+	struct agent_forward *f = c->f;
+	struct fwd_write *w, *next;
+
+	if (f->closing || f->state != FWD_CONNECTING || c != f->conn)
+		return;
+	if (status < 0) {
+		/* The next address, if the name had more. */
+		f->last_err = status;
+		conn_close(f);
+		connect_next(f);
+		return;
+	}
+	uv_timer_stop(&f->timer);
+	uv_freeaddrinfo(f->ai_list);
+	f->ai_list = f->ai_next = NULL;
+	/* Interactive traffic (ssh) must not wait for Nagle. */
+	uv_tcp_nodelay(&c->tcp, 1);
+	f->state = FWD_OPEN;
+	f->started_ms = uv_now(f->a->loop);
+	f->connected = true;
+	send_msg(f, TETHER_MSG_CONNECTED, NULL, 0);
+	report(f->a, f->channel, f->host, f->port, true, NULL);
+	agent_say("%s connected to %s (channel %u)", f->technician, f->target,
+		  f->channel);
+	w = f->queue;
+	f->queue = NULL;
+	f->queue_tail = &f->queue;
+	for (; w != NULL; w = next) {
+		next = w->next;
+		if (f->state != FWD_OPEN || f->conn == NULL) {
+			tether_free(w);
+			continue;
+		}
+		write_out(f, w);
+	}
+	if (f->state != FWD_OPEN)
+		return;
+	if (f->tx_eof)
+		shut_write(f);
+	update_reading(f);
+}
+
+/* Tries the addresses in turn; the last error if none is left. */
+static void connect_next(struct agent_forward *f)
+{
+	struct addrinfo *ai;
+	struct fwd_conn *c;
+	int r;
+
+	while ((ai = f->ai_next) != NULL) {
+		f->ai_next = ai->ai_next;
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		c = tether_calloc(1, sizeof(*c));
+		if (c == NULL) {
+			connect_failed(f, "out of memory");
+			return;
+		}
+		c->f = f;
+		r = uv_tcp_init(f->a->loop, &c->tcp);
+		if (r != 0) {
+			tether_free(c);
+			connect_failed(f, uv_strerror(r));
+			return;
+		}
+		c->tcp.data = c;
+		c->req.data = c;
+		f->refs++;
+		f->conn = c;
+		r = uv_tcp_connect(&c->req, &c->tcp, ai->ai_addr, on_connect);
+		if (r == 0)
+			return;
+		f->last_err = r;
+		conn_close(f);
+	}
+	connect_failed(
+	    f, uv_strerror(f->last_err != 0 ? f->last_err : UV_EADDRNOTAVAIL));
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct agent_forward *f = req->data;
+
+	f->gai_pending = false;
+	if (f->closing || f->state != FWD_CONNECTING) {
+		/* Closed, or timed out, meanwhile. */
+		if (res != NULL)
+			uv_freeaddrinfo(res);
+	} else if (status < 0) {
+		connect_failed(f, uv_strerror(status));
+	} else {
+		f->ai_list = f->ai_next = res;
+		connect_next(f);
+	}
+	/* Last: once the forward is closed, this may free it. */
+	release(f);
+}
+
+static void on_connect_timeout(uv_timer_t *h)
+{
+	struct agent_forward *f = h->data;
+
+	if (f->state != FWD_CONNECTING || f->closing)
+		return;
+	/* A lookup or an attempt still running is dropped on close. */
+	if (f->gai_pending)
+		uv_cancel((uv_req_t *)&f->gai);
+	conn_close(f);
+	connect_failed(f, "connection timed out");
+}
+
+/* Allowed: look the name up (in libuv's thread pool) and connect. */
+static void start_connect(struct agent_forward *f)
+{
+	struct addrinfo hints;
+	char port[8];
+	int r;
+
+	f->state = FWD_CONNECTING;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", f->port);
+	f->gai.data = f;
+	uv_timer_start(&f->timer, on_connect_timeout, CONNECT_TIMEOUT_MS, 0);
+	r = uv_getaddrinfo(f->a->loop, &f->gai, on_resolved, f->host, port,
+			   &hints);
+	if (r != 0) {
+		connect_failed(f, uv_strerror(r));
+		return;
+	}
+	f->gai_pending = true;
+	f->refs++;
+}
+
+/* ---- Asking ------------------------------------------------------------- */
+
+static void finish_ask(struct agent_forward *f)
+{
+	uv_timer_stop(&f->timer);
+	asking = NULL;
+	f->prompt = NULL;
+	agent_term_hold_keys(false);
+}
+
+static void on_answer(void *ctx, bool yes)
+{
+	struct agent_forward *f = ctx;
+
+	finish_ask(f);
+	if (yes) {
+		agent_say("allowed: %s connects to %s", f->technician,
+			  f->target);
+		start_connect(f);
+	} else {
+		refuse(f->a, f->channel, f->technician, f->host, f->port,
+		       f->target, "refused by the customer",
+		       "you did not allow", &f->io);
+		over(f, NULL);
+	}
+	ask_next();
+}
+
+static void on_ask_timeout(uv_timer_t *h)
+{
+	struct agent_forward *f = h->data;
+
+	if (f->state != FWD_ASKING || f->closing)
+		return;
+	agent_prompt_cancel(f->prompt);
+	finish_ask(f);
+	refuse(f->a, f->channel, f->technician, f->host, f->port, f->target,
+	       "the customer did not answer", "was not answered in 60 s",
+	       &f->io);
+	over(f, NULL);
+	ask_next();
+}
+
+/* Puts the first waiting forward's question on the terminal. */
+static void ask_next(void)
+{
+	char q[AGENT_NAME_MAX + TARGET_MAX + 64];
+	struct agent_forward *f;
+	int r;
+
+	while (asking == NULL && (f = ask_head) != NULL) {
+		ask_head = f->ask_next;
+		if (ask_head == NULL)
+			ask_tail = &ask_head;
+		f->ask_next = NULL;
+		if (f->a->ended) {
+			/* Leaving: every channel is being closed anyway. */
+			over(f, NULL);
+			continue;
+		}
+		snprintf(q, sizeof(q),
+			 "%s wants to connect to %s. Allow? [y/N] ",
+			 f->technician, f->target);
+		/* Not behind a half line of the live view, nor its keys. */
+		agent_term_newline();
+		agent_term_hold_keys(true);
+		r = agent_prompt_start(f->a->loop, q, on_answer, f, &f->prompt);
+		if (r != 0) {
+			agent_term_hold_keys(false);
+			refuse(f->a, f->channel, f->technician, f->host,
+			       f->port, f->target,
+			       "no terminal to ask the customer",
+			       "could not be asked (no terminal)", &f->io);
+			over(f, NULL);
+			continue;
+		}
+		asking = f;
+		f->state = FWD_ASKING;
+		uv_timer_start(&f->timer, on_ask_timeout, ASK_TIMEOUT_MS, 0);
+	}
+}
+
+/* ---- The channel -------------------------------------------------------- */
+
+/* FORWARD body: cstring host (1..255 bytes), u16 port (not 0). */
+static int parse_forward(const uint8_t *body, size_t len, char *host,
+			 size_t hostlen, uint16_t *port)
+{
+	struct tether_buf *b;
+	char *h = NULL;
+	size_t hl = 0;
+	int r;
+
+	host[0] = '\0';
+	*port = 0;
+	b = tether_buf_from(body, len);
+	if (b == NULL)
+		return TETHER_ERR_NOMEM;
+	if ((r = tether_buf_get_cstring(b, &h, &hl, FORWARD_HOST_MAX)) != 0 ||
+	    (r = tether_buf_get_u16(b, port)) != 0 ||
+	    (r = tether_buf_get_end(b)) != 0)
+		goto out;
+	if (hl == 0 || hl >= hostlen || *port == 0) {
+		r = TETHER_ERR_FORMAT;
+		goto out;
+	}
+	/* "[::1]" as a URL would write it: the address inside. */
+	if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') {
+		memcpy(host, h + 1, hl - 2);
+		host[hl - 2] = '\0';
+	} else {
+		memcpy(host, h, hl + 1);
+	}
+out:
+	tether_free(h);
+	tether_buf_free(b);
+	return r;
+}
+
+/*
+ * Someone sits at the terminal to answer: stdin is one, and we are its
+ * foreground job (reading it from the background would stop the agent).
+ */
+static bool attended(const struct agent *a)
+{
+	return !a->ended && isatty(STDIN_FILENO) &&
+	       tcgetpgrp(STDIN_FILENO) == getpgrp();
+}
+
+int agent_forward_start(struct agent *a, uint32_t channel,
+			const char *technician,
+			const struct agent_forward_io *io, uint8_t msg,
+			const uint8_t *body, size_t len,
+			struct agent_forward **out, const char **why)
+{
+	char host[FORWARD_HOST_MAX + 1], target[TARGET_MAX];
+	char shown[AGENT_HOST_MAX];
+	struct agent_forward *f;
+	uint16_t port;
+	bool ok;
+	int r;
+
+	*out = NULL;
+	*why = NULL;
+	if (msg != TETHER_MSG_FORWARD) {
+		*why = "unexpected message";
+		return TETHER_ERR_PROTOCOL;
+	}
+	r = parse_forward(body, len, host, sizeof(host), &port);
+	if (r == TETHER_ERR_NOMEM) {
+		*why = "out of memory";
+		return r;
+	}
+	if (r != 0) {
+		*why = "malformed forward request";
+		return r;
+	}
+	if (!host_valid(host)) {
+		/* Cleaned, it is safe for the terminal and valid JSON. */
+		agent_clean(host, shown, sizeof(shown));
+		target_name(shown, port, target, sizeof(target));
+		refuse(a, channel, technician, shown, port, target,
+		       "invalid host name", "is not a valid host name", io);
+		return AGENT_FORWARD_DONE;
+	}
+	target_name(host, port, target, sizeof(target));
+	ok = allowed(a, host, port);
+	if (!ok && !attended(a)) {
+		refuse(a, channel, technician, host, port, target,
+		       "not allowed by the customer's policy",
+		       "your policy does not allow", io);
+		return AGENT_FORWARD_DONE;
+	}
+	f = tether_calloc(1, sizeof(*f));
+	if (f == NULL) {
+		*why = "out of memory";
+		return TETHER_ERR_NOMEM;
+	}
+	f->a = a;
+	f->channel = channel;
+	snprintf(f->technician, sizeof(f->technician), "%s", technician);
+	f->io = *io;
+	memcpy(f->host, host, sizeof(f->host));
+	f->port = port;
+	memcpy(f->target, target, sizeof(f->target));
+	f->queue_tail = &f->queue;
+	uv_timer_init(a->loop, &f->timer);
+	f->timer.data = f;
+	f->refs = 1;
+	*out = f;
+	if (ok) {
+		start_connect(f);
+		return AGENT_FORWARD_MORE;
+	}
+	/* A question, now or after those already waiting. */
+	f->state = FWD_ASK_WAIT;
+	*ask_tail = f;
+	ask_tail = &f->ask_next;
+	ask_next();
+	return AGENT_FORWARD_MORE;
+}
+
+int agent_forward_input(struct agent_forward *f, uint8_t msg,
+			const uint8_t *body, size_t len, const char **why)
+{
+	*why = NULL;
+	if (f->state == FWD_OVER || f->closing)
+		return AGENT_FORWARD_MORE;
+	switch (msg) {
+	case TETHER_MSG_STDIN:
+		return input_data(f, body, len, why);
+	case TETHER_MSG_EOF:
+		if (len != 1 || body[0] != 0)
+			break;
+		f->tx_eof = true;
+		if (f->state == FWD_OPEN)
+			shut_write(f);
+		return AGENT_FORWARD_MORE;
+	case TETHER_MSG_CLOSE:
+		if (f->state != FWD_OPEN) {
+			/* The console gave up before the connection. */
+			report(f->a, f->channel, f->host, f->port, false,
+			       "cancelled by the technician");
+			unask(f);
+			f->state = FWD_OVER;
+			return AGENT_FORWARD_DONE;
+		}
+		/* Queued bytes still reach the target, then the end. */
+		f->tx_eof = true;
+		f->console_closed = true;
+		update_reading(f);
+		shut_write(f);
+		maybe_over(f);
+		return AGENT_FORWARD_MORE;
+	default:
+		break;
+	}
+	*why = "unexpected message";
+	return TETHER_ERR_PROTOCOL;
+}

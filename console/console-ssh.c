@@ -1,0 +1,788 @@
+/*
+ * `tether ssh T-N [USER@][HOST][:PORT] [-i KEY] [--accept-new]
+ * [-- COMMAND...]`: an SSH login to the customer's sshd through a forward
+ * channel, end to end (the relay carries SSH ciphertext inside our seal).
+ *
+ * Two threads.  The main one runs console-forward.c's bridge on the libuv
+ * loop: one forward channel tied to one end of a socket pair.  The other
+ * runs libssh2 on the other end: blocking while it greets the server,
+ * checks the host key and authenticates (console-sshauth.c; its questions
+ * may take a person minutes, while the loop keeps the relay connection
+ * alive), then non-blocking with poll() between the socket, standard input
+ * and a pipe SIGWINCH writes to.  When the SSH session ends, that thread
+ * closes its end; the bridge sends EOF(0) and the channel winds down.
+ * Nothing is printed by the main thread while the other one may have the
+ * terminal: errors are kept and printed once both are done, the bridge's
+ * (the cause) before the SSH side's (the consequence).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libssh2.h>
+
+#include <tether/alloc.h>
+#include <tether/proto.h>
+
+#include "console.h"
+
+#define ESCAPE_CHAR '~'
+/* How long the channel may take to wind down after the SSH session. */
+#define WIND_DOWN_MS 2000
+#define IO_CHUNK 32768
+
+static const char ssh_usage[] =
+    "Usage: tether ssh T-N [USER@][HOST][:PORT] [-i KEY] [--accept-new]\n"
+    "                  [-- COMMAND...]\n"
+    "\n"
+    "Logs in to the SSH server at HOST:PORT (default 127.0.0.1:22) as\n"
+    "seen from the machine whose agent joined T-N, as USER (default: you),\n"
+    "and runs COMMAND or, without one, a shell (with a terminal when\n"
+    "standard input is one; ~. then disconnects).  The host key is checked\n"
+    "against ~/.ssh/known_hosts; authentication tries ssh-agent, then KEY\n"
+    "or ~/.ssh/id_ed25519, id_ecdsa, id_rsa, then a password on the\n"
+    "terminal.  Exits with the remote status (128 + signal if it was\n"
+    "killed), 255 for errors, 2 for bad usage.\n"
+    "\n"
+    "Options:\n"
+    "  -i KEY          private key file to offer\n"
+    "      --accept-new  trust and remember an unknown host key\n"
+    "  -h, --help      show this help\n";
+
+enum { OPT_ACCEPT_NEW = 256 };
+
+/* SIGWINCH's way to the ssh thread (async-signal-safe). */
+static int winch_pipe[2] = {-1, -1};
+
+static void on_winch(int sig)
+{
+	int saved = errno;
+	char b = 0;
+	ssize_t r;
+
+	(void)sig;
+	r = write(winch_pipe[1], &b, 1);
+	(void)r;
+	errno = saved;
+}
+
+/* Waits for the socket in the direction libssh2 is blocked on. */
+static void wait_socket(LIBSSH2_SESSION *s, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = 0};
+	int dir = libssh2_session_block_directions(s);
+
+	if (dir & LIBSSH2_SESSION_BLOCK_INBOUND)
+		p.events |= POLLIN;
+	if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+		p.events |= POLLOUT;
+	if (p.events == 0)
+		p.events = POLLIN;
+	poll(&p, 1, 1000);
+}
+
+/* Signal names as SSH sends them ("TERM"), to 128 + number. */
+static int signal_status(const char *name)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = {
+	    {"HUP", SIGHUP},   {"INT", SIGINT},	  {"QUIT", SIGQUIT},
+	    {"ILL", SIGILL},   {"ABRT", SIGABRT}, {"FPE", SIGFPE},
+	    {"KILL", SIGKILL}, {"SEGV", SIGSEGV}, {"PIPE", SIGPIPE},
+	    {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"USR1", SIGUSR1},
+	    {"USR2", SIGUSR2},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (strcmp(name, sigs[i].name) == 0)
+			return 128 + sigs[i].sig;
+	return CONSOLE_EXIT_FAIL;
+}
+
+/* Local escapes, as `tether shell` has them: "~." after a newline. */
+struct escapes {
+	bool line_start;
+	bool tilde;
+};
+
+/* Filters p in place; false when "~." was typed. */
+static bool filter_escapes(struct escapes *e, uint8_t *out, size_t *outlen,
+			   const uint8_t *p, size_t n)
+{
+	size_t i, m = 0;
+	uint8_t ch;
+
+	for (i = 0; i < n; i++) {
+		ch = p[i];
+		if (e->tilde) {
+			e->tilde = false;
+			if (ch == '.') {
+				*outlen = m;
+				return false;
+			}
+			if (ch != ESCAPE_CHAR)
+				out[m++] = ESCAPE_CHAR;
+		} else if (e->line_start && ch == ESCAPE_CHAR) {
+			e->tilde = true;
+			continue;
+		}
+		e->line_start = ch == '\r' || ch == '\n';
+		out[m++] = ch;
+	}
+	*outlen = m;
+	return true;
+}
+
+/*
+ * libssh2 in non-blocking mode insists that a call which returned EAGAIN
+ * while a packet was half sent is repeated, with the same arguments,
+ * before any other: a read in between would queue its window adjustment
+ * behind the half-sent data and break the session.  So each step below
+ * that ends that way is remembered and tried first next time round.
+ */
+enum step {
+	STEP_NONE,
+	STEP_READ_OUT,
+	STEP_READ_ERR,
+	STEP_WRITE,
+	STEP_EOF,
+	STEP_RESIZE,
+};
+
+struct pump {
+	struct console_ssh *j;
+	LIBSSH2_SESSION *s;
+	LIBSSH2_CHANNEL *ch;
+	enum step pending;
+	uint8_t out[IO_CHUNK];
+	uint8_t in[IO_CHUNK + 1]; /* one held-back "~" more than a read */
+	uint8_t raw[IO_CHUNK];
+	size_t inlen, inoff;
+	bool in_eof, eof_sent, winch;
+	struct escapes esc;
+	const char *what; /* the step that failed */
+};
+
+static bool half_sent(struct pump *p)
+{
+	return (libssh2_session_block_directions(p->s) &
+		LIBSSH2_SESSION_BLOCK_OUTBOUND) != 0;
+}
+
+/*
+ * One step: 1 done (or nothing to do), 0 blocked (try again after poll),
+ * a negative libssh2 error.
+ */
+static int run_step(struct pump *p, enum step st)
+{
+	uint16_t cols, rows;
+	ssize_t n;
+	int rc, stream;
+
+	switch (st) {
+	case STEP_READ_OUT:
+	case STEP_READ_ERR:
+		p->what = "read";
+		stream = st == STEP_READ_OUT ? 0 : SSH_EXTENDED_DATA_STDERR;
+		while ((n = libssh2_channel_read_ex(
+			    p->ch, stream, (char *)p->out, sizeof(p->out))) > 0)
+			console_write_all(stream == 0 ? STDOUT_FILENO
+						      : STDERR_FILENO,
+					  p->out, (size_t)n);
+		if (n == LIBSSH2_ERROR_EAGAIN)
+			return half_sent(p) ? 0 : 1;
+		return n < 0 ? (int)n : 1;
+	case STEP_WRITE:
+		p->what = "write";
+		while (p->inlen > 0) {
+			n = libssh2_channel_write_ex(
+			    p->ch, 0, (char *)p->in + p->inoff, p->inlen);
+			if (n == LIBSSH2_ERROR_EAGAIN)
+				return half_sent(p) ? 0 : 1;
+			if (n < 0)
+				return (int)n;
+			p->inoff += (size_t)n;
+			p->inlen -= (size_t)n;
+		}
+		return 1;
+	case STEP_EOF:
+		p->what = "eof";
+		if (p->inlen > 0 || !p->in_eof || p->eof_sent)
+			return 1;
+		rc = libssh2_channel_send_eof(p->ch);
+		if (rc == LIBSSH2_ERROR_EAGAIN)
+			return half_sent(p) ? 0 : 1;
+		if (rc < 0)
+			return rc;
+		p->eof_sent = true;
+		return 1;
+	case STEP_RESIZE:
+		p->what = "resize";
+		if (!p->winch)
+			return 1;
+		console_tty_size(STDIN_FILENO, &cols, &rows);
+		rc = libssh2_channel_request_pty_size(p->ch, cols, rows);
+		if (rc == LIBSSH2_ERROR_EAGAIN)
+			return half_sent(p) ? 0 : 1;
+		/* A server that refuses a size is no reason to stop. */
+		p->winch = false;
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+/*
+ * Runs the steps in order, starting with the one left half done; 0 when
+ * all went as far as they could, else the failing step's error.
+ */
+static int run_steps(struct pump *p)
+{
+	static const enum step order[] = {STEP_READ_OUT, STEP_READ_ERR,
+					  STEP_WRITE, STEP_EOF, STEP_RESIZE};
+	size_t i;
+	int rc;
+
+	if (p->pending != STEP_NONE) {
+		rc = run_step(p, p->pending);
+		if (rc <= 0)
+			return rc;
+		p->pending = STEP_NONE;
+	}
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		rc = run_step(p, order[i]);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			p->pending = order[i];
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Standard input, when poll() says so: false once "~." was typed. */
+static bool read_input(struct pump *p)
+{
+	ssize_t n = read(STDIN_FILENO, p->raw, sizeof(p->raw));
+	size_t m;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n <= 0) {
+		p->in_eof = true;
+		return true;
+	}
+	p->inoff = 0;
+	if (!p->j->pty) {
+		memcpy(p->in, p->raw, (size_t)n);
+		p->inlen = (size_t)n;
+		return true;
+	}
+	if (!filter_escapes(&p->esc, p->in, &m, p->raw, (size_t)n)) {
+		p->inlen = 0;
+		return false;
+	}
+	p->inlen = m;
+	return true;
+}
+
+/* The session's bytes both ways until the remote side's EOF. */
+static int pump(struct console_ssh *j, LIBSSH2_SESSION *s, LIBSSH2_CHANNEL *ch)
+{
+	static struct pump p;
+	struct pollfd fds[3];
+	char b[64];
+	ssize_t n;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.j = j;
+	p.s = s;
+	p.ch = ch;
+	p.esc.line_start = true;
+	libssh2_session_set_blocking(s, 0);
+	for (;;) {
+		rc = run_steps(&p);
+		if (rc < 0)
+			goto lost;
+		if (p.pending == STEP_NONE && libssh2_channel_eof(ch))
+			break;
+		fds[0].fd = j->fd;
+		fds[0].events = POLLIN;
+		if (half_sent(&p))
+			fds[0].events |= POLLOUT;
+		/* Input only once the last of it is out. */
+		fds[1].fd = p.in_eof || p.inlen > 0 ? -1 : STDIN_FILENO;
+		fds[1].events = POLLIN;
+		fds[2].fd = winch_pipe[0];
+		fds[2].events = POLLIN;
+		fds[0].revents = fds[1].revents = fds[2].revents = 0;
+		/* A timeout as a safety net for data libssh2 holds already. */
+		if (poll(fds, 3, 1000) < 0 && errno != EINTR) {
+			p.what = "poll";
+			rc = 0;
+			goto lost;
+		}
+		if (fds[2].revents & POLLIN) {
+			n = read(winch_pipe[0], b, sizeof(b));
+			(void)n;
+			p.winch = j->pty;
+		}
+		if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    !read_input(&p)) {
+			j->bye = true;
+			return -1;
+		}
+	}
+	/* What came with the EOF, then the status. */
+	run_step(&p, STEP_READ_OUT);
+	run_step(&p, STEP_READ_ERR);
+	return 0;
+lost:
+	console_ssh_error(j, "connection to the SSH server lost: %s (%s: %d)",
+			  console_ssh_last_error(s), p.what, rc);
+	return -1;
+}
+
+static int open_session(struct console_ssh *j, LIBSSH2_SESSION *s,
+			LIBSSH2_CHANNEL **chp)
+{
+	const char *term = getenv("TERM");
+	LIBSSH2_CHANNEL *ch;
+	uint16_t cols, rows;
+	int rc;
+
+	*chp = NULL;
+	ch = libssh2_channel_open_session(s);
+	if (ch == NULL) {
+		console_ssh_error(j, "cannot open a session: %s",
+				  console_ssh_last_error(s));
+		return -1;
+	}
+	*chp = ch;
+	if (j->pty) {
+		if (term == NULL || term[0] == '\0')
+			term = "xterm-256color";
+		console_tty_size(STDIN_FILENO, &cols, &rows);
+		if (libssh2_channel_request_pty_ex(
+			ch, term, (unsigned int)strlen(term), NULL, 0, cols,
+			rows, 0, 0) != 0) {
+			console_ssh_error(j,
+					  "the server refused a terminal: %s",
+					  console_ssh_last_error(s));
+			return -1;
+		}
+	}
+	if (j->command != NULL)
+		rc = libssh2_channel_exec(ch, j->command);
+	else
+		rc = libssh2_channel_shell(ch);
+	if (rc != 0) {
+		console_ssh_error(j, "the server refused to run %s: %s",
+				  j->command != NULL ? "the command"
+						     : "a shell",
+				  console_ssh_last_error(s));
+		return -1;
+	}
+	return 0;
+}
+
+/* The remote status once the channel is over. */
+static void collect_status(struct console_ssh *j, LIBSSH2_SESSION *s,
+			   LIBSSH2_CHANNEL *ch)
+{
+	char *sig = NULL;
+	size_t siglen = 0;
+
+	while (libssh2_channel_close(ch) == LIBSSH2_ERROR_EAGAIN)
+		wait_socket(s, j->fd);
+	while (libssh2_channel_wait_closed(ch) == LIBSSH2_ERROR_EAGAIN)
+		wait_socket(s, j->fd);
+	libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL,
+					NULL);
+	if (sig != NULL && siglen > 0)
+		j->status = signal_status(sig);
+	else
+		j->status = libssh2_channel_get_exit_status(ch) & 0xff;
+	libssh2_free(s, sig);
+	j->ok = true;
+}
+
+static void *ssh_thread(void *arg)
+{
+	struct console_ssh *j = arg;
+	LIBSSH2_CHANNEL *ch = NULL;
+	LIBSSH2_SESSION *s;
+	bool raw = false;
+
+	s = libssh2_session_init_ex(NULL, NULL, NULL, j);
+	if (s == NULL) {
+		console_ssh_error(j, "out of memory");
+		goto out;
+	}
+	libssh2_session_set_blocking(s, 1);
+	if (libssh2_session_handshake(s, j->fd) != 0) {
+		console_ssh_error(j, "SSH handshake failed: %s",
+				  console_ssh_last_error(s));
+		goto out_free;
+	}
+	if (console_ssh_host_key(j, s) != 0 || console_ssh_auth(j, s) != 0 ||
+	    open_session(j, s, &ch) != 0)
+		goto out_disconnect;
+	if (j->pty) {
+		raw = console_tty_raw(STDIN_FILENO) == 0;
+		if (!raw) {
+			console_ssh_error(j, "cannot put the terminal in raw "
+					     "mode");
+			goto out_disconnect;
+		}
+	}
+	if (pump(j, s, ch) == 0)
+		collect_status(j, s, ch);
+out_disconnect:
+	if (raw)
+		console_tty_restore();
+	libssh2_session_set_blocking(s, 1);
+	if (ch != NULL)
+		libssh2_channel_free(ch);
+	libssh2_session_disconnect(s, "bye");
+out_free:
+	libssh2_session_free(s);
+out:
+	/* The bridge sees the end of the stream: EOF(0) to the target. */
+	close(j->fd);
+	j->fd = -1;
+	return NULL;
+}
+
+/*
+ * The main thread: the bridge until the ssh thread is done, then a short
+ * wind-down for the channel.
+ */
+struct ssh_main {
+	struct console_fwd *f;
+	uv_async_t done_async;
+	uv_timer_t timer;
+	volatile bool thread_done; /* set by the ssh thread, then woken */
+	bool timed_out;
+	bool lost_first; /* the relay went away while the SSH side ran */
+};
+
+struct thread_arg {
+	struct console_ssh *j;
+	struct ssh_main *m;
+};
+
+static void *thread_main(void *arg)
+{
+	struct thread_arg *t = arg;
+
+	ssh_thread(t->j);
+	__atomic_store_n(&t->m->thread_done, true, __ATOMIC_SEQ_CST);
+	uv_async_send(&t->m->done_async);
+	return NULL;
+}
+
+static void on_done_async(uv_async_t *h)
+{
+	(void)h;
+}
+
+static void on_timer(uv_timer_t *h)
+{
+	struct ssh_main *m = h->data;
+
+	m->timed_out = true;
+}
+
+static bool done(struct ssh_main *m)
+{
+	return __atomic_load_n(&m->thread_done, __ATOMIC_SEQ_CST);
+}
+
+/* Runs the bridge and the ssh thread; 0, or -1 once reported. */
+static int run_bridge(struct ssh_main *m, struct console_ssh *j, int fd)
+{
+	struct thread_arg t = {.j = j, .m = m};
+	uv_loop_t *loop = console_fwd_loop(m->f);
+	struct sigaction sa;
+	pthread_t th;
+	bool stopped = false;
+
+	if (uv_async_init(loop, &m->done_async, on_done_async) != 0) {
+		console_error("cannot start the event loop");
+		close(fd);
+		close(j->fd);
+		return -1;
+	}
+	uv_timer_init(loop, &m->timer);
+	m->timer.data = m;
+	if (console_fwd_add_fd(m->f, fd) != 0) {
+		console_ssh_error(j, "cannot bridge the SSH connection");
+		close(j->fd);
+		goto out;
+	}
+	if (j->pty && pipe2(winch_pipe, O_CLOEXEC | O_NONBLOCK) == 0) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_winch;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGWINCH, &sa, NULL);
+	}
+	if (pthread_create(&th, NULL, thread_main, &t) != 0) {
+		console_ssh_error(j, "cannot start a thread");
+		close(j->fd);
+		goto out;
+	}
+	while (!done(m)) {
+		console_fwd_run_once(m->f);
+		if (!stopped && console_fwd_lost(m->f)) {
+			/* The ssh thread sees its socket close. */
+			m->lost_first = true;
+			stopped = true;
+			console_fwd_stop(m->f);
+		}
+	}
+	pthread_join(th, NULL);
+	uv_timer_start(&m->timer, on_timer, WIND_DOWN_MS, 0);
+	while (console_fwd_count(m->f) > 0 && !console_fwd_lost(m->f) &&
+	       !m->timed_out)
+		console_fwd_run_once(m->f);
+out:
+	if (winch_pipe[0] >= 0) {
+		signal(SIGWINCH, SIG_DFL);
+		close(winch_pipe[0]);
+		close(winch_pipe[1]);
+		winch_pipe[0] = winch_pipe[1] = -1;
+	}
+	uv_timer_stop(&m->timer);
+	uv_close((uv_handle_t *)&m->timer, NULL);
+	uv_close((uv_handle_t *)&m->done_async, NULL);
+	return 0;
+}
+
+/* [USER@][HOST][:PORT]; 0, or the usage status once reported. */
+static int parse_dest(const char *arg, char *user, size_t userlen, char *host,
+		      size_t hostlen, int *port)
+{
+	const char *at = strrchr(arg, '@'), *h = arg, *end, *colon = NULL;
+	char *num_end;
+	long v;
+
+	if (at != NULL) {
+		if (at == arg || (size_t)(at - arg) >= userlen)
+			goto bad;
+		memcpy(user, arg, (size_t)(at - arg));
+		user[at - arg] = '\0';
+		h = at + 1;
+	}
+	if (h[0] == '[') {
+		end = strchr(h, ']');
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+			goto bad;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		h++;
+	} else {
+		colon = strchr(h, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			goto bad;
+		end = colon != NULL ? colon : h + strlen(h);
+	}
+	if ((size_t)(end - h) >= hostlen)
+		goto bad;
+	if (end > h) {
+		memcpy(host, h, (size_t)(end - h));
+		host[end - h] = '\0';
+	}
+	if (colon != NULL) {
+		v = strtol(colon + 1, &num_end, 10);
+		if (colon[1] == '\0' || colon[1] == '-' || *num_end != '\0' ||
+		    v < 1 || v > 65535)
+			goto bad;
+		*port = (int)v;
+	}
+	return 0;
+bad:
+	return console_usage_error("ssh",
+				   "bad destination %s (expected "
+				   "[USER@][HOST][:PORT])",
+				   arg);
+}
+
+/* COMMAND words joined with spaces, as ssh sends them. */
+static char *join_command(int argc, char **argv)
+{
+	size_t len = 1, off = 0, n;
+	char *s;
+	int i;
+
+	for (i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	s = tether_malloc(len);
+	if (s == NULL)
+		return NULL;
+	for (i = 0; i < argc; i++) {
+		n = strlen(argv[i]);
+		if (i > 0)
+			s[off++] = ' ';
+		memcpy(s + off, argv[i], n);
+		off += n;
+	}
+	s[off] = '\0';
+	return s;
+}
+
+/* Who we are here: the default USER and where ~/.ssh is. */
+static int local_user(struct console_ssh *j, char *user, size_t userlen)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *home = getenv("HOME");
+	const char *name = pw != NULL ? pw->pw_name : getenv("USER");
+
+	if (home == NULL || home[0] == '\0')
+		home = pw != NULL ? pw->pw_dir : NULL;
+	if (user[0] == '\0' && name != NULL)
+		snprintf(user, userlen, "%s", name);
+	if (user[0] == '\0' || home == NULL) {
+		console_error("cannot tell who you are here (no user name or "
+			      "home directory)");
+		return -1;
+	}
+	snprintf(j->home, sizeof(j->home), "%s", home);
+	snprintf(j->known_hosts, sizeof(j->known_hosts), "%s/.ssh/known_hosts",
+		 home);
+	return 0;
+}
+
+/* Options and operands; -1 to go on, else the exit status to return. */
+static int parse_args(struct console_ssh *j, int argc, char **argv,
+		      char *ticket, char *user, char *host)
+{
+	static const struct option opts[] = {
+	    {"accept-new", no_argument, NULL, OPT_ACCEPT_NEW},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int opt, i, nargs = argc, nops, ret;
+
+	/* Everything after "--" is the command, options or not. */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			nargs = i;
+			break;
+		}
+	}
+	optind = 0;
+	while ((opt = getopt_long(nargs, argv, ":i:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'i':
+			j->identity = optarg;
+			break;
+		case OPT_ACCEPT_NEW:
+			j->accept_new = true;
+			break;
+		case 'h':
+			fputs(ssh_usage, stdout);
+			return 0;
+		default:
+			return console_bad_option("ssh", opt, argv);
+		}
+	}
+	nops = nargs - optind;
+	if (nops < 1 || nops > 2)
+		return console_usage_error(
+		    "ssh", "expected T-N [USER@][HOST][:PORT] [-- COMMAND...]");
+	if (console_ticket_arg("ssh", argv[optind], ticket, CONSOLE_TICKET_MAX))
+		return CONSOLE_EXIT_USAGE;
+	if (nops == 2) {
+		ret = parse_dest(argv[optind + 1], user, CONSOLE_NAME_MAX, host,
+				 CONSOLE_HOST_MAX, &j->port);
+		if (ret != 0)
+			return ret;
+	}
+	if (nargs + 1 < argc) {
+		j->command = join_command(argc - nargs - 1, argv + nargs + 1);
+		if (j->command == NULL) {
+			console_error("out of memory");
+			return CONSOLE_EXIT_FAIL;
+		}
+	} else if (nargs < argc) {
+		return console_usage_error("ssh", "expected COMMAND after --");
+	}
+	return -1;
+}
+
+int console_ssh(int argc, char **argv)
+{
+	char ticket[CONSOLE_TICKET_MAX], user[CONSOLE_NAME_MAX] = "";
+	char host[CONSOLE_HOST_MAX] = TETHER_FORWARD_HOST;
+	struct console_ssh j;
+	struct ssh_main m;
+	const char *failure;
+	int sv[2], status;
+
+	memset(&j, 0, sizeof(j));
+	j.port = TETHER_FORWARD_PORT;
+	j.fd = -1;
+	status = parse_args(&j, argc, argv, ticket, user, host);
+	if (status >= 0)
+		goto out_free;
+	status = CONSOLE_EXIT_FAIL;
+	if (local_user(&j, user, sizeof(user)) != 0)
+		goto out_free;
+	j.user = user;
+	j.host = host;
+	j.pty = j.command == NULL && isatty(STDIN_FILENO) == 1;
+	if (libssh2_init(0) != 0) {
+		console_error("cannot initialise libssh2");
+		goto out_free;
+	}
+	memset(&m, 0, sizeof(m));
+	m.f = console_fwd_new(ticket, host, j.port, true);
+	if (m.f == NULL)
+		goto out_exit;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		console_error("cannot make a socket pair: %s", strerror(errno));
+		goto out_fwd;
+	}
+	j.fd = sv[1];
+	if (run_bridge(&m, &j, sv[0]) != 0)
+		goto out_fwd;
+	failure = console_fwd_failure(m.f);
+	if (j.ok) {
+		status = j.status;
+	} else if (j.bye) {
+		fprintf(stderr, "Connection to %s closed.\n", host);
+	} else if (failure != NULL) {
+		fputs("tether: ", stderr);
+		console_print_clean(stderr, failure);
+		fputc('\n', stderr);
+	} else if (m.lost_first) {
+		console_fwd_report_lost(m.f);
+	} else if (j.error[0] != '\0') {
+		fputs("tether: ", stderr);
+		console_print_clean(stderr, j.error);
+		fputc('\n', stderr);
+	} else {
+		console_error("the SSH session ended without a status");
+	}
+out_fwd:
+	console_fwd_free(m.f);
+out_exit:
+	libssh2_exit();
+out_free:
+	tether_free(j.command);
+	return status;
+}
