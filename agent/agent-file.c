@@ -91,20 +91,6 @@ static json_int_t json_u64(uint64_t v)
 	return v > (uint64_t)INT64_MAX ? (json_int_t)INT64_MAX : (json_int_t)v;
 }
 
-static const char *type_name(int type)
-{
-	switch (type) {
-	case TETHER_XFER_FILE:
-		return "file";
-	case TETHER_XFER_DIR:
-		return "dir";
-	case TETHER_XFER_SYMLINK:
-		return "symlink";
-	default:
-		return "skip";
-	}
-}
-
 /*
  * The relay's record of one entry.  Paths are bytes and JSON wants UTF-8,
  * so they are cleaned as for the terminal: a record with '?' beats none.
@@ -122,7 +108,7 @@ static void audit(struct agent_file *f, const struct tether_xfer_file *x)
 			      "s:s}",
 			      "t", "xfer", "channel", (json_int_t)f->channel,
 			      "direction", f->put ? "put" : "get", "path", path,
-			      "type", type_name(x->type), "size",
+			      "type", tether_xfer_type_name(x->type), "size",
 			      json_u64(x->size), "sha256", x->sha256, "offset",
 			      json_u64(x->offset), "sent", json_u64(x->sent),
 			      "ms", json_u64(x->ms), "ok", x->ok, "reason",

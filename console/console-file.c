@@ -193,20 +193,6 @@ static void file_room(struct console_run *r, void *arg)
 	pump(arg);
 }
 
-static const char *type_name(int type)
-{
-	switch (type) {
-	case TETHER_XFER_FILE:
-		return "file";
-	case TETHER_XFER_DIR:
-		return "dir";
-	case TETHER_XFER_SYMLINK:
-		return "symlink";
-	default:
-		return "skip";
-	}
-}
-
 /*
  * A path as a JSON string.  Names need not be UTF-8 and JSON strings must
  * be: such a name is shown with "?" for every byte outside ASCII.
@@ -241,11 +227,11 @@ static void json_add_file(struct file_cmd *x, const struct tether_xfer_file *f)
 		return;
 	o = json_pack("{s:o, s:o, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:b, s:o}",
 		      "path", json_path(f->path), "local", json_path(f->local),
-		      "type", type_name(f->type), "size", (json_int_t)f->size,
-		      "sha256", f->sha256, "offset", (json_int_t)f->offset,
-		      "sent", (json_int_t)f->sent, "wire", (json_int_t)f->wire,
-		      "ms", (json_int_t)f->ms, "ok", f->ok, "reason",
-		      json_path(f->ok ? "" : f->reason));
+		      "type", tether_xfer_type_name(f->type), "size",
+		      (json_int_t)f->size, "sha256", f->sha256, "offset",
+		      (json_int_t)f->offset, "sent", (json_int_t)f->sent,
+		      "wire", (json_int_t)f->wire, "ms", (json_int_t)f->ms,
+		      "ok", f->ok, "reason", json_path(f->ok ? "" : f->reason));
 	if (o == NULL || json_array_append_new(x->files, o) != 0)
 		x->json_nomem = true;
 }

@@ -151,6 +151,20 @@ static void report(const struct tether_xfer_cbs *cbs,
 		cbs->on_file(cbs->arg, f);
 }
 
+const char *tether_xfer_type_name(int type)
+{
+	switch (type) {
+	case TETHER_XFER_FILE:
+		return "file";
+	case TETHER_XFER_DIR:
+		return "dir";
+	case TETHER_XFER_SYMLINK:
+		return "symlink";
+	default:
+		return "skip";
+	}
+}
+
 /* ---- Sender ------------------------------------------------------------ */
 
 enum send_state {

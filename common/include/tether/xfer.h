@@ -85,15 +85,15 @@ struct tether_xfer_io {
 
 /* One finished entry, as either end saw it; strings valid during the call. */
 struct tether_xfer_file {
-	int type;	  /* TETHER_XFER_FILE, _DIR, _SYMLINK; 0 for a SKIP */
-	const char *path; /* the entry's relative path (SKIP: the source) */
+	int type;	   /* TETHER_XFER_FILE, _DIR, _SYMLINK; 0 for a SKIP */
+	const char *path;  /* the entry's relative path (SKIP: the source) */
 	const char *local; /* where it is on this machine ("" if unknown) */
 	uint64_t size;
-	uint64_t offset;  /* resumed from here (0: from the start) */
-	uint64_t sent;	  /* content bytes that crossed this time */
-	uint64_t wire;	  /* BLOCK bytes that crossed (after deflate) */
-	uint64_t ms;	  /* from ENTRY to RESULT */
-	char sha256[65];  /* hex; "" unless a file that verified */
+	uint64_t offset; /* resumed from here (0: from the start) */
+	uint64_t sent;	 /* content bytes that crossed this time */
+	uint64_t wire;	 /* BLOCK bytes that crossed (after deflate) */
+	uint64_t ms;	 /* from ENTRY to RESULT */
+	char sha256[65]; /* hex; "" unless a file that verified */
 	bool ok;
 	const char *reason; /* why not ok; "" when ok */
 };
@@ -102,10 +102,13 @@ struct tether_xfer_file {
 struct tether_xfer_progress {
 	const char *path; /* the file under way, or NULL */
 	uint64_t file_size;
-	uint64_t file_done; /* bytes of it that are across (incl. offset) */
+	uint64_t file_done;  /* bytes of it that are across (incl. offset) */
 	uint64_t total_done; /* content bytes across in this run, all files */
 	uint64_t files_done;
 };
+
+/* "file", "dir", "symlink", or "skip" (type 0): for JSON and audit. */
+const char *tether_xfer_type_name(int type);
 
 struct tether_xfer_cbs {
 	/* An entry finished, ok or not. */
@@ -169,8 +172,8 @@ void tether_xfer_recv_free(struct tether_xfer_recv *r);
  * write beside what was asked for.  Call before the first input; 0 or
  * TETHER_ERR_NOMEM.
  */
-int tether_xfer_recv_expect(struct tether_xfer_recv *r,
-			    char *const *patterns, size_t n, unsigned flags);
+int tether_xfer_recv_expect(struct tether_xfer_recv *r, char *const *patterns,
+			    size_t n, unsigned flags);
 /*
  * One message from the sender (ENTRY, BLOCK, FILE_END, SKIP, XFER_END).
  * Failures of one file (disk full, permission) are answered with a RESULT
