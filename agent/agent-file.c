@@ -725,12 +725,18 @@ int agent_file_allow(struct agent_roots *roots, const char *dir,
 		     const char **why)
 {
 	char real[PATH_MAX];
+	struct stat st;
 	int r;
 
 	*why = NULL;
 	if (realpath(dir, real) == NULL) {
 		*why = strerror(errno);
 		return TETHER_ERR_SYS;
+	}
+	/* A file as a root would let its parent directory be written. */
+	if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		*why = strerror(ENOTDIR);
+		return TETHER_ERR_INVALID;
 	}
 	r = add_root(roots, real);
 	if (r != 0)
