@@ -36,6 +36,10 @@
 #define GAIN(n) ((n) - (n) / 16)
 /* Blocks sent raw, at most, before the next sample after failed ones. */
 #define BACKOFF_MAX 64
+/* Deflate or not: rates are compared over intervals this long... */
+#define TUNE_MS 500
+/* ...and a winner is kept for up to this many before trying again. */
+#define TUNE_HOLD_MAX 32
 /* Room for an ENTRY: fixed fields and two strings. */
 #define ENTRY_MAX (64 + 2 * TETHER_XFER_PATH_MAX)
 /* Directories whose mode and mtime the receiver sets at the end. */
@@ -223,6 +227,20 @@ struct tether_xfer_send {
 	bool z_ready;
 	unsigned skip_left;
 	unsigned backoff;
+	/*
+	 * Whether deflating pays: on a fast path the sender's CPU is the
+	 * limit and zlib (~100 MB/s) slows it down, on a slow one it
+	 * multiplies what the path carries.  So the two modes are timed
+	 * against each other on the data itself (see tune()).
+	 */
+	bool z_off;	 /* deflate nothing for now */
+	bool z_probing;	 /* this interval tries the other mode */
+	bool z_fixed;	 /* test hook: never tune */
+	unsigned z_hold; /* intervals before the next probe */
+	unsigned z_hold_len;
+	uint64_t iv_start;  /* ms */
+	uint64_t iv_bytes;  /* content sent in this interval */
+	uint64_t rate[2];   /* content bytes/s: [0] deflating, [1] raw */
 	uint8_t *blk;	    /* u8 encoding + raw block */
 	uint8_t *zblk;	    /* u8 encoding + deflated block */
 	uint8_t *msg;	    /* ENTRY and other small bodies */
@@ -244,6 +262,7 @@ struct tether_xfer_send *tether_xfer_send_new(const struct tether_xfer_io *io,
 	s->srcs_tail = &s->srcs;
 	s->pend_tail = &s->pend;
 	s->corrupt_at = -1;
+	s->z_hold_len = 1;
 	s->blk = tether_malloc(1 + TETHER_XFER_BLOCK);
 	s->zblk = tether_malloc(1 + TETHER_XFER_BLOCK);
 	s->msg = tether_malloc(ENTRY_MAX);
@@ -257,6 +276,7 @@ struct tether_xfer_send *tether_xfer_send_new(const struct tether_xfer_io *io,
 		s->z_ready = true;
 	}
 #ifdef TETHER_TEST_HOOKS
+	s->z_fixed = getenv("TETHER_TEST_XFER_ALWAYS_DEFLATE") != NULL;
 	{
 		const char *v = getenv("TETHER_TEST_XFER_CORRUPT");
 		char *end;
@@ -704,7 +724,7 @@ static size_t maybe_deflate(struct tether_xfer_send *s, size_t n)
 	size_t sample = n < SAMPLE_LEN ? n : SAMPLE_LEN;
 	int zr;
 
-	if (!s->z_ready || n < 64)
+	if (!s->z_ready || s->z_off || n < 64)
 		return 0;
 	if (s->skip_left > 0) {
 		s->skip_left--;
@@ -735,6 +755,47 @@ static size_t maybe_deflate(struct tether_xfer_send *s, size_t n)
 	}
 	s->backoff = 0;
 	return s->z.total_out;
+}
+
+/*
+ * Every TUNE_MS of sending, the content rate of the mode in use is
+ * noted; now and then the other mode gets one interval, and the faster
+ * of the two is kept for a doubling number of intervals.  Random data
+ * never gets here in earnest: the sample test already sends it raw.
+ */
+static void tune(struct tether_xfer_send *s, size_t n)
+{
+	uint64_t now = now_ms(), dt;
+	bool best_off;
+
+	if (!s->z_ready || s->z_fixed)
+		return;
+	if (s->iv_start == 0)
+		s->iv_start = now;
+	s->iv_bytes += n;
+	dt = now - s->iv_start;
+	if (dt < TUNE_MS)
+		return;
+	s->rate[s->z_off] = s->iv_bytes * 1000 / dt;
+	s->iv_start = now;
+	s->iv_bytes = 0;
+	if (s->z_probing) {
+		s->z_probing = false;
+		best_off = s->rate[1] > s->rate[0];
+		/* The same winner again: trust it longer. */
+		s->z_hold_len =
+		    best_off == s->z_off
+			? (s->z_hold_len < TUNE_HOLD_MAX ? s->z_hold_len * 2
+							 : TUNE_HOLD_MAX)
+			: 2;
+		s->z_off = best_off;
+		s->z_hold = s->z_hold_len;
+	} else if (s->z_hold > 0) {
+		s->z_hold--;
+	} else {
+		s->z_probing = true;
+		s->z_off = !s->z_off;
+	}
 }
 
 /* Reads, hashes and sends the next block of the current file. */
@@ -780,6 +841,7 @@ static int send_block(struct tether_xfer_send *s)
 	p->f.sent += n;
 	p->f.wire += len;
 	s->total_done += n;
+	tune(s, n);
 	send_progress(s);
 	if (s->pos == p->f.size)
 		return end_file(s, NULL);
