@@ -411,12 +411,8 @@ static void open_channel(struct request *q)
 	struct relay_channel *c;
 	struct relay_session *s;
 
-	if (kind == NULL ||
-	    (strcmp(kind, TETHER_KIND_EXEC) != 0 &&
-	     strcmp(kind, TETHER_KIND_SHELL) != 0 &&
-	     strcmp(kind, TETHER_KIND_FILE) != 0 &&
-	     strcmp(kind, TETHER_KIND_FORWARD) != 0) ||
-	    nonce == NULL || tether_hex_decode(nonce, n, sizeof(n)) != 0) {
+	if (!relay_kind_valid(kind) || nonce == NULL ||
+	    tether_hex_decode(nonce, n, sizeof(n)) != 0) {
 		relay_reply_err(q->p, q->id, "bad_request",
 				"open needs kind exec, shell, file or forward "
 				"and a "

@@ -133,21 +133,18 @@ static void peer_metrics(struct relay *r, struct tether_buf *b)
 
 static void channel_metrics(struct relay *r, struct tether_buf *b)
 {
-	static const char *const kinds[] = {TETHER_KIND_EXEC, TETHER_KIND_SHELL,
-					    TETHER_KIND_FILE,
-					    TETHER_KIND_FORWARD};
-	unsigned n[4] = {0, 0, 0, 0}, i, k;
+	unsigned n[RELAY_KINDS] = {0}, i, k;
 	struct relay_channel *c;
 
 	for (i = 0; i < RELAY_CHANNEL_BUCKETS; i++)
 		for (c = r->channels[i]; c != NULL; c = c->next)
-			for (k = 0; k < 4 && c->opened; k++)
-				if (strcmp(c->kind, kinds[k]) == 0)
+			for (k = 0; k < RELAY_KINDS && c->opened; k++)
+				if (strcmp(c->kind, relay_kinds[k]) == 0)
 					n[k]++;
 	gauge(b, "tether_relay_channels", "Open end-to-end channels by kind.");
-	for (k = 0; k < 4; k++)
-		emit(b, "tether_relay_channels{kind=\"%s\"} %u\n", kinds[k],
-		     n[k]);
+	for (k = 0; k < RELAY_KINDS; k++)
+		emit(b, "tether_relay_channels{kind=\"%s\"} %u\n",
+		     relay_kinds[k], n[k]);
 }
 
 /* Rows of {labels..., n} from the store as one labelled gauge. */

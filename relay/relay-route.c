@@ -9,12 +9,30 @@
 #include <tether/alloc.h>
 #include <tether/err.h>
 #include <tether/log.h>
+#include <tether/proto.h>
 
 #include "relay.h"
 
 static struct relay_channel **bucket(struct relay *r, uint32_t id)
 {
 	return &r->channels[id % RELAY_CHANNEL_BUCKETS];
+}
+
+const char *const relay_kinds[RELAY_KINDS] = {
+    TETHER_KIND_EXEC,
+    TETHER_KIND_SHELL,
+    TETHER_KIND_FILE,
+    TETHER_KIND_FORWARD,
+};
+
+bool relay_kind_valid(const char *kind)
+{
+	size_t k;
+
+	for (k = 0; kind != NULL && k < RELAY_KINDS; k++)
+		if (strcmp(kind, relay_kinds[k]) == 0)
+			return true;
+	return false;
 }
 
 struct relay_channel *relay_channel_new(struct relay *r, const char *kind,

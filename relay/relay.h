@@ -176,6 +176,10 @@ bool relay_too_many_from(struct relay *r, const char *addr);
 int relay_metrics_start(struct relay *r, const char *listen, bool required);
 
 /* relay-route.c */
+/* The channel kinds a console may open (proto.h); metrics use the order. */
+#define RELAY_KINDS 4
+extern const char *const relay_kinds[RELAY_KINDS];
+bool relay_kind_valid(const char *kind);
 struct relay_channel *relay_channel_new(struct relay *r, const char *kind,
 					struct relay_peer *console,
 					struct relay_peer *agent,
