@@ -9,6 +9,8 @@
  * the channel as a struct tether_xfer_io and says when the transfer is
  * over; this file sends CLOSE.  A forward channel's TCP connection is
  * agent-forward.c's, which gets the channel as a struct agent_forward_io.
+ * A diag channel is an exec channel whose command this file chooses: the
+ * agent's own collector (agent-diag.c) in a child.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -44,6 +46,7 @@ enum chan_kind {
 	KIND_SHELL,
 	KIND_FILE,
 	KIND_FORWARD,
+	KIND_DIAG,
 };
 
 struct agent_chan {
@@ -262,6 +265,10 @@ static void maybe_done(struct agent_chan *ch)
 	exit_body[4] = (uint8_t)ch->value;
 	if (ch->kind == KIND_SHELL)
 		shell_closed(ch);
+	else if (ch->kind == KIND_DIAG && ch->how == 0 && ch->value == 0)
+		; /* said when it started */
+	else if (ch->kind == KIND_DIAG)
+		agent_say("collecting diagnostics failed");
 	else if (ch->how == 0)
 		agent_say("command exited with status %u", ch->value);
 	else
@@ -481,6 +488,44 @@ static void handle_exec(struct agent_chan *ch, const uint8_t *body, size_t len)
 	update_credit(ch);
 out:
 	free_argv(argv);
+}
+
+/*
+ * DIAG: EXEC with no arguments (docs/protocol.md, "Diagnostics").  The
+ * collector runs as a child so that a stuck read of /proc or a slow tool
+ * cannot stall the loop; its output then flows as a command's does.
+ */
+static void handle_diag(struct agent_chan *ch, const uint8_t *body, size_t len)
+{
+	static char *const argv[] = {AGENT_PROG, "diag", "--json", NULL};
+	struct tether_buf *b = tether_buf_from(body, len);
+	struct agent_spawn sp;
+	uint32_t argc = 1;
+	int r;
+
+	if (b == NULL) {
+		chan_fail(ch, "out of memory");
+		return;
+	}
+	r = tether_buf_get_u32(b, &argc);
+	if (r == 0)
+		r = tether_buf_get_end(b);
+	tether_buf_free(b);
+	if (r != 0 || argc != 0) {
+		chan_fail(ch, "malformed diag request");
+		return;
+	}
+	agent_say("%s collected diagnostics", ch->technician);
+	sp.file = "/proc/self/exe";
+	sp.argv = argv;
+	sp.stop_signal = SIGTERM;
+	r = agent_proc_spawn(ch->a->loop, &sp, &proc_cbs, ch, &ch->proc);
+	if (r != 0) {
+		spawn_failed(ch, AGENT_PROG " diag", r, false);
+		return;
+	}
+	ch->state = CH_RUNNING;
+	update_credit(ch);
 }
 
 static void free_shell_req(struct shell_req *req)
@@ -760,9 +805,13 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 	}
 	switch (msg) {
 	case TETHER_MSG_EXEC:
-		if (ch->state != CH_WAIT_START || ch->kind != KIND_EXEC)
+		if (ch->state != CH_WAIT_START ||
+		    (ch->kind != KIND_EXEC && ch->kind != KIND_DIAG))
 			break;
-		handle_exec(ch, body, len);
+		if (ch->kind == KIND_DIAG)
+			handle_diag(ch, body, len);
+		else
+			handle_exec(ch, body, len);
 		return;
 	case TETHER_MSG_SHELL:
 		if (ch->state != CH_WAIT_START || ch->kind != KIND_SHELL)
@@ -872,6 +921,8 @@ static const char *what_kind(enum chan_kind k)
 		return "a file transfer";
 	case KIND_FORWARD:
 		return "a connection to a TCP port";
+	case KIND_DIAG:
+		return "a diagnostics report";
 	default:
 		return "a command";
 	}
@@ -911,6 +962,9 @@ void agent_chan_open(struct agent *a, const json_t *msg)
 	} else if (kind != NULL && strcmp(kind, TETHER_KIND_FORWARD) == 0) {
 		k = KIND_FORWARD;
 		cap = AGENT_CAP_FORWARD;
+	} else if (kind != NULL && strcmp(kind, TETHER_KIND_DIAG) == 0) {
+		k = KIND_DIAG;
+		cap = AGENT_CAP_DIAG;
 	}
 	if (kind == NULL || nonce == NULL ||
 	    tether_hex_decode(nonce, nonce_c, sizeof(nonce_c)) != 0)

@@ -162,18 +162,24 @@ static void on_retry(uv_timer_t *t)
 }
 
 /* Jittered exponential back-off: base +- 25%, base doubling to 30 s. */
-static void schedule_reconnect(struct agent *a)
+unsigned agent_backoff_next(unsigned *backoff_ms)
 {
-	unsigned base = a->backoff_ms, delay;
+	unsigned base = *backoff_ms;
 	uint32_t jitter = 0;
 
 	if (tether_random_uniform(base / 2 + 1, &jitter) != 0)
 		jitter = base / 4;
-	delay = base - base / 4 + jitter;
+	*backoff_ms =
+	    base >= AGENT_BACKOFF_MAX_MS / 2 ? AGENT_BACKOFF_MAX_MS : base * 2;
+	return base - base / 4 + jitter;
+}
+
+static void schedule_reconnect(struct agent *a)
+{
+	unsigned delay = agent_backoff_next(&a->backoff_ms);
+
 	agent_say("relay connection lost, reconnecting in %u.%u s",
 		  delay / 1000, delay % 1000 / 100);
-	a->backoff_ms =
-	    base >= AGENT_BACKOFF_MAX_MS / 2 ? AGENT_BACKOFF_MAX_MS : base * 2;
 	a->conn = AGENT_CONN_NONE;
 	uv_timer_start(&a->retry_timer, on_retry, delay, 0);
 }
@@ -369,6 +375,12 @@ static void describe_caps(struct agent *a, const json_t *caps, char *out,
 			snprintf(item, sizeof(item),
 				 "forward (connect to TCP ports on this "
 				 "machine or its network)");
+		} else if (strcmp(word, TETHER_KIND_DIAG) == 0) {
+			cap = AGENT_CAP_DIAG;
+			snprintf(item, sizeof(item),
+				 "diag (a report on this machine's health: "
+				 "disks, memory, network, processes, recent "
+				 "errors; passwords removed)");
 		} else {
 			snprintf(item, sizeof(item), "%s", word);
 		}

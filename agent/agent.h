@@ -56,6 +56,7 @@
 #define AGENT_CAP_SHELL 0x2u
 #define AGENT_CAP_FILE 0x4u
 #define AGENT_CAP_FORWARD 0x8u
+#define AGENT_CAP_DIAG 0x10u
 
 struct agent_chan;
 struct agent_file;
@@ -437,5 +438,392 @@ int agent_prompt_start(uv_loop_t *loop, const char *question,
 		       struct agent_prompt **out);
 /* Drops the prompt without calling its cb. */
 void agent_prompt_cancel(struct agent_prompt *p);
+
+/* agent-config.c: the enrolled agent's config file (docs/agent-config.md). */
+/* One "key = value" line of a section, as written. */
+struct agent_kv {
+	char *key;
+	char *value;
+	int line;
+};
+
+/* A [check NAME] section: agent-check.c interprets its keys. */
+struct agent_check_conf {
+	char *name;
+	int line;
+	struct agent_kv *kv;
+	size_t n;
+};
+
+struct agent_config {
+	char *path;	   /* the file read */
+	char *relay;	   /* HOST:PORT */
+	char *fingerprint; /* SHA256:..., NULL if unset */
+	char *name;	   /* the agent's enrolled name */
+	char *key;	   /* identity key file (default: agent.key beside path) */
+	json_t *labels;	   /* object of strings; never NULL after a load */
+	struct agent_check_conf *checks;
+	size_t nchecks;
+	struct agent_targets forward_targets; /* "allow_forward" lines */
+};
+
+/*
+ * Where the config lives when --config is not given: /etc/tether/agent.conf
+ * for root, else $XDG_CONFIG_HOME/tether/agent.conf (~/.config/...).
+ */
+void agent_config_default_path(char *out, size_t outlen);
+/*
+ * Reads and checks path into *c (zeroed first; free with
+ * agent_config_free()).  On error returns TETHER_ERR_* with "FILE:LINE:
+ * what" in err.
+ */
+int agent_config_load(const char *path, struct agent_config *c, char *err,
+		      size_t errlen);
+/*
+ * Writes the identity part (relay, fingerprint, name, labels, key) of c
+ * to c->path, mode 0600, keeping any [check] sections already in the file
+ * (enroll run twice re-enrolls).  err as above.
+ */
+int agent_config_save_identity(const struct agent_config *c, char *err,
+			       size_t errlen);
+void agent_config_free(struct agent_config *c);
+
+/* agent-check.c: health checks of an enrolled agent. */
+enum agent_check_state {
+	AGENT_CHECK_OK = 0,
+	AGENT_CHECK_WARNING = 1,
+	AGENT_CHECK_CRITICAL = 2,
+	AGENT_CHECK_UNKNOWN = 3,
+};
+
+struct agent_checks;
+
+/*
+ * A finished check run, in the wire form of docs/protocol.md ("check"
+ * without "t" and "seq"): a new reference handed to the callee.
+ */
+typedef void (*agent_check_result_cb)(void *arg, json_t *result);
+
+/*
+ * Parses every [check] section of cfg (unknown keys, bad ranges, missing
+ * plugins are errors: "FILE:LINE: what" in err) and, unless dry_run,
+ * schedules them on loop: the first run of each within its interval
+ * (spread), then every interval, or every retry_interval while SOFT.
+ */
+int agent_checks_new(uv_loop_t *loop, const struct agent_config *cfg,
+		     agent_check_result_cb cb, void *arg, bool dry_run,
+		     struct agent_checks **out, char *err, size_t errlen);
+/* How many checks were configured. */
+size_t agent_checks_count(const struct agent_checks *c);
+/* Runs every check once now (tether-agent check --now). */
+void agent_checks_run_all(struct agent_checks *c);
+/* Stops timers and kills running plugins; frees once handles are closed. */
+void agent_checks_free(struct agent_checks *c);
+const char *agent_check_state_name(enum agent_check_state s);
+
+/* agent-diag.c: the diagnostics bundle (docs/protocol.md "Diagnostics"). */
+/*
+ * Collects the bundle on this thread (it blocks; tether-agent diag runs it
+ * in a child).  Never fails but for memory: unreadable parts become
+ * {"error": ...}.  Secrets are already redacted.
+ */
+json_t *agent_diag_collect(void);
+/* tether-agent diag [--json] [-o FILE]. */
+int agent_diag_main(int argc, char **argv);
+
+/* agent-redact.c */
+/*
+ * A copy of text (NUL-terminated) with passwords, tokens, keys, private
+ * key blocks, Authorization headers, credentials in URLs and the like
+ * replaced by "[REDACTED]"; NULL only without memory.
+ */
+char *agent_redact(const char *text);
+
+/* agent-service.c and agent-enroll.c: tether-agent enroll / run. */
+int agent_enroll_main(int argc, char **argv);
+int agent_run_main(int argc, char **argv);
+
+/* ---- enrolled agent service: enroll, run, result queue ---- */
+/*
+ * agent-session.c: the next reconnect delay (jittered: the base +- 25%)
+ * from *backoff_ms, which doubles up to AGENT_BACKOFF_MAX_MS.
+ */
+unsigned agent_backoff_next(unsigned *backoff_ms);
+
+/* agent-enroll.c */
+/* "SHA256:" and 43 characters of unpadded base64. */
+bool agent_fingerprint_valid(const char *fp);
+
+/* agent-queue.c: check results waiting for the relay's check_ack. */
+struct agent_queue;
+
+/* An empty queue of at most cap results; NULL without memory. */
+struct agent_queue *agent_queue_new(size_t cap);
+/* Frees the queue and drops its results.  NULL is fine. */
+void agent_queue_free(struct agent_queue *q);
+/*
+ * Takes msg (a "check" message without "seq"), gives it the next seq and
+ * returns that seq.  A full queue drops its oldest result first and adds
+ * it (with what that result itself carried) to the "dropped" count of the
+ * new oldest, so the relay learns of the gap with the next result sent.
+ */
+int64_t agent_queue_push(struct agent_queue *q, json_t *msg);
+/* The relay holds every result up to seq: they leave the queue. */
+void agent_queue_ack(struct agent_queue *q, int64_t seq);
+/* Renumbers the queued results from first on; the next push follows. */
+void agent_queue_renumber(struct agent_queue *q, int64_t first);
+/* The seq the next push gets. */
+int64_t agent_queue_next_seq(const struct agent_queue *q);
+size_t agent_queue_len(const struct agent_queue *q);
+/* The i-th oldest queued message (borrowed), NULL past the end. */
+json_t *agent_queue_at(const struct agent_queue *q, size_t i);
+/* ---- end of enrolled agent service ---- */
+
+/* ---- health checks (agent-config.c, agent-check.c, agent-plugin.c,
+ * agent-range.c, agent-builtin.c): helpers shared by the engine and its
+ * tests ---- */
+/* A check or agent name: 1 to 64 of A-Z a-z 0-9 _ . - */
+bool agent_config_name_valid(const char *s);
+/* HOST:PORT or [V6]:PORT into *t; why says why not (static text). */
+int agent_config_parse_target(const char *spec, struct agent_target *t,
+			      const char **why);
+
+/* Longest status line kept from a check, in bytes. */
+#define AGENT_CHECK_OUTPUT_MAX 1024
+/* Plugin output kept per stream; the rest is read and dropped. */
+#define AGENT_PLUGIN_OUTPUT_MAX (8u * 1024)
+/* Longest range as written ("@10:20"). */
+#define AGENT_RANGE_TEXT_MAX 64
+
+/* A Nagios threshold range (agent-range.c). */
+struct agent_range {
+	bool set;
+	bool inside;  /* '@': alert inside lo..hi, not outside */
+	bool lo_inf;  /* '~': no lower end */
+	bool hi_inf;  /* "N:": no upper end */
+	double lo;
+	double hi;
+	char text[AGENT_RANGE_TEXT_MAX]; /* as written */
+};
+
+/* Parses s into *r; TETHER_ERR_FORMAT if it is not a range. */
+int agent_range_parse(const char *s, struct agent_range *r);
+/* Whether v calls for an alert (false for an unset range). */
+bool agent_range_alert(const struct agent_range *r, double v);
+/*
+ * Perfdata text ("'label'=value[UOM];[warn];[crit];[min];[max] ...") as a
+ * JSON array of {label, value, uom, warn, crit, min, max}; malformed
+ * entries are skipped.  NULL only without memory.
+ */
+json_t *agent_perfdata_parse(const char *text);
+
+/* What one run of a check found. */
+struct agent_check_result {
+	enum agent_check_state state;
+	char output[AGENT_CHECK_OUTPUT_MAX + 1]; /* status line, cleaned */
+	char *perf;				 /* perfdata text or NULL */
+};
+
+/*
+ * Splits a command line without a shell: blanks separate words, '...'
+ * is literal, "..." and a backslash outside quotes escape.  *argv is
+ * NULL-terminated; free with agent_argv_free().  why on error.
+ */
+int agent_command_split(const char *s, char ***argv, const char **why);
+void agent_argv_free(char **argv);
+/*
+ * A plugin's output (stdout as read, capped) into res->output and
+ * res->perf: the first line is the status, perfdata follows the first '|'
+ * of it and the first '|' of any later line (docs/agent-config.md).
+ */
+int agent_plugin_parse_output(const char *out, size_t len,
+			      struct agent_check_result *res);
+
+/* How a plugin run ended (agent-plugin.c). */
+struct agent_plugin_end {
+	bool timed_out;	   /* killed at the timeout */
+	int how;	   /* 0 exited with value, 1 killed by signal value */
+	int value;
+	const char *out;   /* stdout, at most AGENT_PLUGIN_OUTPUT_MAX */
+	size_t outlen;
+	const char *err;   /* stderr, likewise */
+	size_t errlen;
+};
+
+struct agent_plugin;
+typedef void (*agent_plugin_cb)(void *arg, const struct agent_plugin_end *e);
+
+/*
+ * Spawns argv[0] (an absolute path, no shell) in its own process group,
+ * stdin /dev/null, capturing stdout and stderr.  At timeout_ms the group
+ * is killed with SIGKILL.  cb is called once, when it has exited and its
+ * pipes are at EOF (or at the timeout); the plugin frees itself after.
+ * A negative UV_E* if it could not be spawned (no cb then).
+ */
+int agent_plugin_start(uv_loop_t *loop, char *const *argv,
+		       unsigned timeout_ms, agent_plugin_cb cb, void *arg,
+		       struct agent_plugin **out);
+/* Kills the process group; no cb afterwards.  Frees itself. */
+void agent_plugin_cancel(struct agent_plugin *p);
+/* The Nagios reading of a plugin's end: exit code 0..3 and its output. */
+void agent_plugin_result(const struct agent_plugin_end *e, unsigned timeout_ms,
+			 struct agent_check_result *res);
+
+/* A check's place in the SOFT/HARD state machine (agent-check.c). */
+struct agent_check_status {
+	bool started; /* a result was seen */
+	enum agent_check_state state;
+	bool hard;
+	unsigned attempt;
+};
+
+/* Moves s on by one result, as Nagios does with max_attempts "retries". */
+void agent_check_advance(struct agent_check_status *s,
+			 enum agent_check_state next, unsigned max_attempts);
+/* "OK", ..., "UNKNOWN" into enum; -1 if none. */
+int agent_check_state_parse(const char *name);
+/*
+ * tether-agent check [--config FILE] [--json] (argv[1] is "check"): the
+ * exit status, the worst state, or 2 for a bad config.
+ */
+int agent_check_main(int argc, char **argv);
+
+/* The built-in checks (agent-builtin.c). */
+enum agent_builtin_kind {
+	AGENT_BUILTIN_DISK,
+	AGENT_BUILTIN_INODES,
+	AGENT_BUILTIN_MEMORY,
+	AGENT_BUILTIN_SWAP,
+	AGENT_BUILTIN_LOAD,
+	AGENT_BUILTIN_PROCESS,
+	AGENT_BUILTIN_TCP_PORT,
+	AGENT_BUILTIN_TLS_CERT_EXPIRY,
+	AGENT_BUILTIN_FILE_AGE,
+	AGENT_BUILTIN_SYSTEMD_UNIT,
+};
+
+struct agent_builtin {
+	enum agent_builtin_kind kind;
+	char path[1024]; /* disk, inodes, file_age */
+	char host[AGENT_HOST_MAX];
+	uint16_t port;
+	char servername[AGENT_HOST_MAX];
+	char name[AGENT_NAME_MAX]; /* process: exact comm */
+	char match[256];	   /* process: cmdline substring */
+	char unit[256];		   /* systemd_unit */
+	bool per_cpu;		   /* load */
+	struct agent_range warn;
+	struct agent_range crit;
+	unsigned timeout_ms;
+};
+
+/* Sets up b for the built-in called name; TETHER_ERR_NOT_FOUND if none. */
+int agent_builtin_init(struct agent_builtin *b, const char *name);
+/* One parameter key = value; TETHER_ERR_INVALID for a key it lacks. */
+int agent_builtin_set(struct agent_builtin *b, const char *key,
+		      const char *value, const char **why);
+/* After the keys: defaults and required keys; why on error. */
+int agent_builtin_finish(struct agent_builtin *b, const char **why);
+/*
+ * Runs b now and blocks (up to about its timeout): for the thread pool.
+ * Not for AGENT_BUILTIN_SYSTEMD_UNIT, which runs systemctl as a plugin.
+ */
+void agent_builtin_run(const struct agent_builtin *b,
+		       struct agent_check_result *res);
+/* systemd_unit: whether systemd runs here, the command and its reading. */
+bool agent_builtin_have_systemd(void);
+void agent_builtin_systemd_argv(const struct agent_builtin *b,
+				const char *argv[6]);
+void agent_builtin_systemd_result(const struct agent_builtin *b,
+				  const struct agent_plugin_end *e,
+				  struct agent_check_result *res);
+/* ---- end of health checks ---- */
+
+/* ---- diagnostics internals (agent-diag*.c) ---- */
+/* How long CPU, swap and process activity are sampled. */
+#define AGENT_DIAG_SAMPLE_MS 200
+
+/* CPU time of one process, from /proc/PID/stat. */
+struct agent_diag_pticks {
+	int pid;
+	uint64_t ticks; /* utime + stime */
+	uint64_t rss;	/* pages */
+};
+
+/* Counters read twice, AGENT_DIAG_SAMPLE_MS apart. */
+struct agent_diag_snap {
+	uint64_t ms; /* CLOCK_MONOTONIC */
+	bool cpu_ok;
+	uint64_t cpu_total; /* jiffies */
+	uint64_t cpu_idle;  /* idle + iowait */
+	bool vm_ok;
+	uint64_t pswpin; /* pages */
+	uint64_t pswpout;
+	struct agent_diag_pticks *procs; /* sorted by pid */
+	size_t nprocs;
+};
+
+/* agent-diag.c: helpers of every collector. */
+/*
+ * path with TETHER_TEST_DIAG_ROOT put before /etc, /proc, /sys, /run and
+ * /var (test builds only); else path itself.
+ */
+const char *agent_diag_path(const char *path, char *buf, size_t len);
+/*
+ * Reads at most max bytes of a file (the diag path of path) into *out,
+ * NUL-terminated, the caller frees; 0, or a negative errno (*out NULL).
+ */
+int agent_diag_read(const char *path, size_t max, char **out, size_t *len);
+/* {"error": "permission denied: PATH"} and the like (err: errno > 0). */
+json_t *agent_diag_errno(int err, const char *path);
+json_t *agent_diag_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* A JSON string of at most max bytes of s: valid UTF-8, no controls. */
+json_t *agent_diag_str(const char *s, size_t max);
+/*
+ * Runs argv (PATH search, no shell) with stdin and stderr on /dev/null,
+ * collecting at most max bytes of its stdout into *out (NUL-terminated);
+ * killed after timeout_ms or when the collection's time is up.  0 with
+ * its exit status (or 128 + signal) in *status; TETHER_ERR_NOT_FOUND if
+ * it could not be run, TETHER_ERR_EXPIRED on timeout (*out NULL).
+ */
+int agent_diag_run(char *const argv[], int timeout_ms, size_t max, char **out,
+		   int *status);
+uint64_t agent_diag_now_ms(void);
+/* Skips blanks, then reads a decimal number and moves *p past it. */
+bool agent_diag_u64(const char **p, uint64_t *v);
+/* Splits line in place at blanks into at most max fields; their count. */
+size_t agent_diag_fields(char *line, char **f, size_t max);
+
+/* agent-diag-sys.c */
+void agent_diag_snap_sys(struct agent_diag_snap *s);
+json_t *agent_diag_os(void);
+json_t *agent_diag_uptime(void);
+json_t *agent_diag_cpu(const struct agent_diag_snap *a,
+		       const struct agent_diag_snap *b);
+json_t *agent_diag_memory(const struct agent_diag_snap *a,
+			  const struct agent_diag_snap *b);
+json_t *agent_diag_disks(void);
+json_t *agent_diag_mounts(void);
+json_t *agent_diag_packages(void);
+json_t *agent_diag_time(void);
+
+/* agent-diag-net.c */
+json_t *agent_diag_network(void);
+json_t *agent_diag_routes(void);
+json_t *agent_diag_dns(void);
+json_t *agent_diag_listening(void);
+
+/* agent-diag-proc.c */
+/* Fills s->procs (NULL, 0 if /proc cannot be listed). */
+void agent_diag_snap_procs(struct agent_diag_snap *s);
+void agent_diag_snap_free(struct agent_diag_snap *s);
+json_t *agent_diag_processes(const struct agent_diag_snap *a,
+			     const struct agent_diag_snap *b);
+/* {pid, user, name, cmdline (redacted), rss}; NULL if pid is gone. */
+json_t *agent_diag_process(int pid);
+json_t *agent_diag_systemd(void);
+json_t *agent_diag_logs(void);
+/* ---- end of diagnostics internals ---- */
 
 #endif /* TETHER_AGENT_H */

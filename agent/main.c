@@ -27,6 +27,13 @@ static const char usage_text[] =
     "                    [--view | --no-view] [--allow-write DIR]... "
     "[--allow-read DIR]...\n"
     "                    [--allow-forward HOST:PORT]...\n"
+    "       " AGENT_PROG " enroll --relay HOST:PORT --token TOKEN "
+    "[--fingerprint SHA256:...]\n"
+    "                    [--name NAME] [--label KEY=VALUE]... "
+    "[--config FILE] [--yes] [--json]\n"
+    "       " AGENT_PROG " run [--config FILE] [-v]\n"
+    "       " AGENT_PROG " check [--config FILE] [--json]\n"
+    "       " AGENT_PROG " diag [--json] [-o FILE]\n"
     "       " AGENT_PROG " --help | --version\n";
 
 static const char help_text[] =
@@ -410,6 +417,14 @@ int main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	tether_log_set_ident(AGENT_PROG);
 	tether_log_set_level(TETHER_LOG_WARN);
+	if (argc > 1 && strcmp(argv[1], "enroll") == 0)
+		return agent_enroll_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "run") == 0)
+		return agent_run_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "check") == 0)
+		return agent_check_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "diag") == 0)
+		return agent_diag_main(argc, argv);
 	r = parse_args(argc, argv, a, &code_arg);
 	if (r >= 0)
 		goto out;

@@ -193,32 +193,6 @@ static void file_room(struct console_run *r, void *arg)
 	pump(arg);
 }
 
-/*
- * A path as a JSON string.  Names need not be UTF-8 and JSON strings must
- * be: such a name is shown with "?" for every byte outside ASCII.
- */
-static json_t *json_path(const char *s)
-{
-	json_t *v;
-	char *copy;
-	size_t i;
-
-	if (s == NULL)
-		s = "";
-	v = json_string(s);
-	if (v != NULL)
-		return v;
-	copy = tether_strdup(s);
-	if (copy == NULL)
-		return NULL;
-	for (i = 0; copy[i] != '\0'; i++)
-		if ((unsigned char)copy[i] >= 0x80)
-			copy[i] = '?';
-	v = json_string(copy);
-	tether_free(copy);
-	return v;
-}
-
 static void json_add_file(struct file_cmd *x, const struct tether_xfer_file *f)
 {
 	json_t *o;
@@ -226,12 +200,12 @@ static void json_add_file(struct file_cmd *x, const struct tether_xfer_file *f)
 	if (x->files == NULL || x->json_nomem)
 		return;
 	o = json_pack("{s:o, s:o, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:b, s:o}",
-		      "path", json_path(f->path), "local", json_path(f->local),
+		      "path", console_json_path(f->path), "local", console_json_path(f->local),
 		      "type", tether_xfer_type_name(f->type), "size",
 		      (json_int_t)f->size, "sha256", f->sha256, "offset",
 		      (json_int_t)f->offset, "sent", (json_int_t)f->sent,
 		      "wire", (json_int_t)f->wire, "ms", (json_int_t)f->ms,
-		      "ok", f->ok, "reason", json_path(f->ok ? "" : f->reason));
+		      "ok", f->ok, "reason", console_json_path(f->ok ? "" : f->reason));
 	if (o == NULL || json_array_append_new(x->files, o) != 0)
 		x->json_nomem = true;
 }
@@ -332,12 +306,8 @@ static int print_summary(const struct file_cmd *x)
 		      (json_int_t)x->failures);
 	if (o == NULL)
 		console_error("out of memory");
-	else if (json_dumpf(o, stdout,
-			    JSON_INDENT(2) | JSON_REAL_PRECISION(12)) != 0 ||
-		 fputc('\n', stdout) == EOF)
-		console_error("cannot write output");
 	else
-		ret = 0;
+		ret = console_json_print(o);
 	json_decref(o);
 	return ret;
 }

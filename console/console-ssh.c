@@ -13,7 +13,10 @@
  * closes its end; the bridge sends EOF(0) and the channel winds down.
  * Nothing is printed by the main thread while the other one may have the
  * terminal: errors are kept and printed once both are done, the bridge's
- * (the cause) before the SSH side's (the consequence).
+ * (the cause) before the SSH side's (the consequence).  The connection,
+ * the thread and that reporting (console_ssh_run()), the destination and
+ * the -i/--accept-new options are shared with `tether sftp`, which only
+ * brings its own body for the thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,13 +44,14 @@
 
 static const char ssh_usage[] =
     "Usage: tether ssh T-N [USER@][HOST][:PORT] [-i KEY] [--accept-new]\n"
-    "                  [-- COMMAND...]\n"
+    "                  [--host-key-alias NAME] [-- COMMAND...]\n"
     "\n"
     "Logs in to the SSH server at HOST:PORT (default 127.0.0.1:22) as\n"
     "seen from the machine whose agent joined T-N, as USER (default: you),\n"
     "and runs COMMAND or, without one, a shell (with a terminal when\n"
     "standard input is one; ~. then disconnects).  The host key is checked\n"
-    "against ~/.ssh/known_hosts; authentication tries ssh-agent, then KEY\n"
+    "against ~/.ssh/known_hosts under the name tether.T-N.HOST[.PORT], or\n"
+    "NAME; authentication tries ssh-agent, then KEY\n"
     "or ~/.ssh/id_ed25519, id_ecdsa, id_rsa, then a password on the\n"
     "terminal.  Exits with the remote status (128 + signal if it was\n"
     "killed), 255 for errors, 2 for bad usage.\n"
@@ -55,9 +59,9 @@ static const char ssh_usage[] =
     "Options:\n"
     "  -i KEY          private key file to offer\n"
     "      --accept-new  trust and remember an unknown host key\n"
+    "      --host-key-alias NAME  the host's name in known_hosts, to keep\n"
+    "                  one key across tickets (as OpenSSH's HostKeyAlias)\n"
     "  -h, --help      show this help\n";
-
-enum { OPT_ACCEPT_NEW = 256 };
 
 /* SIGWINCH's way to the ssh thread (async-signal-safe). */
 static int winch_pipe[2] = {-1, -1};
@@ -74,8 +78,7 @@ static void on_winch(int sig)
 	errno = saved;
 }
 
-/* Waits for the socket in the direction libssh2 is blocked on. */
-static void wait_socket(LIBSSH2_SESSION *s, int fd)
+void console_ssh_wait_socket(LIBSSH2_SESSION *s, int fd)
 {
 	struct pollfd p = {.fd = fd, .events = 0};
 	int dir = libssh2_session_block_directions(s);
@@ -407,9 +410,9 @@ static void collect_status(struct console_ssh *j, LIBSSH2_SESSION *s,
 	size_t siglen = 0;
 
 	while (libssh2_channel_close(ch) == LIBSSH2_ERROR_EAGAIN)
-		wait_socket(s, j->fd);
+		console_ssh_wait_socket(s, j->fd);
 	while (libssh2_channel_wait_closed(ch) == LIBSSH2_ERROR_EAGAIN)
-		wait_socket(s, j->fd);
+		console_ssh_wait_socket(s, j->fd);
 	libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL,
 					NULL);
 	if (sig != NULL && siglen > 0)
@@ -420,12 +423,44 @@ static void collect_status(struct console_ssh *j, LIBSSH2_SESSION *s,
 	j->ok = true;
 }
 
+/*
+ * `tether ssh`'s part once authenticated: the session channel, the
+ * terminal if any, the bytes both ways and the remote status.
+ */
+static void shell_body(struct console_ssh *j, LIBSSH2_SESSION *s, void *arg)
+{
+	LIBSSH2_CHANNEL *ch = NULL;
+	bool raw = false;
+
+	(void)arg;
+	if (open_session(j, s, &ch) != 0)
+		goto out;
+	if (j->pty) {
+		raw = console_tty_raw(STDIN_FILENO) == 0;
+		if (!raw) {
+			console_ssh_error(j, "cannot put the terminal in raw "
+					     "mode");
+			goto out;
+		}
+	}
+	if (pump(j, s, ch) == 0)
+		collect_status(j, s, ch);
+out:
+	if (raw)
+		console_tty_restore();
+	libssh2_session_set_blocking(s, 1);
+	if (ch != NULL)
+		libssh2_channel_free(ch);
+}
+
+/*
+ * The ssh thread: greeting, host key and authentication on a blocking
+ * session, then the command's body (which leaves the session blocking).
+ */
 static void *ssh_thread(void *arg)
 {
 	struct console_ssh *j = arg;
-	LIBSSH2_CHANNEL *ch = NULL;
 	LIBSSH2_SESSION *s;
-	bool raw = false;
 
 	s = libssh2_session_init_ex(NULL, NULL, NULL, j);
 	if (s == NULL) {
@@ -438,25 +473,11 @@ static void *ssh_thread(void *arg)
 				  console_ssh_last_error(s));
 		goto out_free;
 	}
-	if (console_ssh_host_key(j, s) != 0 || console_ssh_auth(j, s) != 0 ||
-	    open_session(j, s, &ch) != 0)
+	if (console_ssh_host_key(j, s) != 0 || console_ssh_auth(j, s) != 0)
 		goto out_disconnect;
-	if (j->pty) {
-		raw = console_tty_raw(STDIN_FILENO) == 0;
-		if (!raw) {
-			console_ssh_error(j, "cannot put the terminal in raw "
-					     "mode");
-			goto out_disconnect;
-		}
-	}
-	if (pump(j, s, ch) == 0)
-		collect_status(j, s, ch);
+	j->body(j, s, j->body_arg);
 out_disconnect:
-	if (raw)
-		console_tty_restore();
 	libssh2_session_set_blocking(s, 1);
-	if (ch != NULL)
-		libssh2_channel_free(ch);
 	libssh2_session_disconnect(s, "bye");
 out_free:
 	libssh2_session_free(s);
@@ -573,9 +594,9 @@ out:
 	return 0;
 }
 
-/* [USER@][HOST][:PORT]; 0, or the usage status once reported. */
-static int parse_dest(const char *arg, char *user, size_t userlen, char *host,
-		      size_t hostlen, int *port)
+int console_ssh_parse_dest(const char *cmd, const char *arg, char *user,
+			   size_t userlen, char *host, size_t hostlen,
+			   int *port)
 {
 	const char *at = strrchr(arg, '@'), *h = arg, *end, *colon = NULL;
 	char *num_end;
@@ -615,7 +636,7 @@ static int parse_dest(const char *arg, char *user, size_t userlen, char *host,
 	}
 	return 0;
 bad:
-	return console_usage_error("ssh",
+	return console_usage_error(cmd,
 				   "bad destination %s (expected "
 				   "[USER@][HOST][:PORT])",
 				   arg);
@@ -644,8 +665,7 @@ static char *join_command(int argc, char **argv)
 	return s;
 }
 
-/* Who we are here: the default USER and where ~/.ssh is. */
-static int local_user(struct console_ssh *j, char *user, size_t userlen)
+int console_ssh_local_user(struct console_ssh *j, char *user, size_t userlen)
 {
 	struct passwd *pw = getpwuid(getuid());
 	const char *home = getenv("HOME");
@@ -663,7 +683,25 @@ static int local_user(struct console_ssh *j, char *user, size_t userlen)
 	snprintf(j->home, sizeof(j->home), "%s", home);
 	snprintf(j->known_hosts, sizeof(j->known_hosts), "%s/.ssh/known_hosts",
 		 home);
+	j->user = user;
 	return 0;
+}
+
+bool console_ssh_option(struct console_ssh *j, int opt, char *arg)
+{
+	switch (opt) {
+	case 'i':
+		j->identity = arg;
+		return true;
+	case CONSOLE_SSH_OPT_ACCEPT_NEW:
+		j->accept_new = true;
+		return true;
+	case CONSOLE_SSH_OPT_HOST_KEY_ALIAS:
+		j->host_key_alias = arg;
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* Options and operands; -1 to go on, else the exit status to return. */
@@ -671,7 +709,9 @@ static int parse_args(struct console_ssh *j, int argc, char **argv,
 		      char *ticket, char *user, char *host)
 {
 	static const struct option opts[] = {
-	    {"accept-new", no_argument, NULL, OPT_ACCEPT_NEW},
+	    {"accept-new", no_argument, NULL, CONSOLE_SSH_OPT_ACCEPT_NEW},
+	    {"host-key-alias", required_argument, NULL,
+	     CONSOLE_SSH_OPT_HOST_KEY_ALIAS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -686,13 +726,9 @@ static int parse_args(struct console_ssh *j, int argc, char **argv,
 	}
 	optind = 0;
 	while ((opt = getopt_long(nargs, argv, ":i:h", opts, NULL)) != -1) {
+		if (console_ssh_option(j, opt, optarg))
+			continue;
 		switch (opt) {
-		case 'i':
-			j->identity = optarg;
-			break;
-		case OPT_ACCEPT_NEW:
-			j->accept_new = true;
-			break;
 		case 'h':
 			fputs(ssh_usage, stdout);
 			return 0;
@@ -707,8 +743,9 @@ static int parse_args(struct console_ssh *j, int argc, char **argv,
 	if (console_ticket_arg("ssh", argv[optind], ticket, CONSOLE_TICKET_MAX))
 		return CONSOLE_EXIT_USAGE;
 	if (nops == 2) {
-		ret = parse_dest(argv[optind + 1], user, CONSOLE_NAME_MAX, host,
-				 CONSOLE_HOST_MAX, &j->port);
+		ret = console_ssh_parse_dest("ssh", argv[optind + 1], user,
+					     CONSOLE_NAME_MAX, host,
+					     CONSOLE_HOST_MAX, &j->port);
 		if (ret != 0)
 			return ret;
 	}
@@ -724,56 +761,83 @@ static int parse_args(struct console_ssh *j, int argc, char **argv,
 	return -1;
 }
 
-int console_ssh(int argc, char **argv)
+/*
+ * A known_hosts pattern must not hold blanks, commas or wildcards, and
+ * the name is one word in the file.
+ */
+static bool alias_ok(const char *a)
 {
-	char ticket[CONSOLE_TICKET_MAX], user[CONSOLE_NAME_MAX] = "";
-	char host[CONSOLE_HOST_MAX] = TETHER_FORWARD_HOST;
-	struct console_ssh j;
+	return a[0] != '\0' && strlen(a) < CONSOLE_HOST_MAX &&
+	       strpbrk(a, " \t\r\n,*?!#[]") == NULL;
+}
+
+/*
+ * The name the host key goes under in known_hosts.  Every customer's
+ * sshd is "127.0.0.1" from where its agent stands, so OpenSSH's plain
+ * name would make the second customer's key look like a changed one;
+ * the default alias scopes it to the ticket (like OpenSSH's
+ * HostKeyAlias), and --host-key-alias names a machine for good.
+ */
+static int known_name(struct console_ssh *j, const char *ticket)
+{
+	if (j->host_key_alias != NULL) {
+		if (!alias_ok(j->host_key_alias)) {
+			console_error("--host-key-alias: '%s' is not a "
+				      "usable name (no blanks, commas, "
+				      "brackets or wildcards)",
+				      j->host_key_alias);
+			return -1;
+		}
+		snprintf(j->known_name, sizeof(j->known_name), "%s",
+			 j->host_key_alias);
+	} else if (j->port == 22) {
+		snprintf(j->known_name, sizeof(j->known_name), "tether.%s.%s",
+			 ticket, j->host);
+	} else {
+		snprintf(j->known_name, sizeof(j->known_name),
+			 "tether.%s.%s.%d", ticket, j->host, j->port);
+	}
+	return 0;
+}
+
+int console_ssh_run(struct console_ssh *j, const char *ticket)
+{
 	struct ssh_main m;
 	const char *failure;
-	int sv[2], status;
+	int sv[2], status = CONSOLE_EXIT_FAIL;
 
-	memset(&j, 0, sizeof(j));
-	j.port = TETHER_FORWARD_PORT;
-	j.fd = -1;
-	status = parse_args(&j, argc, argv, ticket, user, host);
-	if (status >= 0)
-		goto out_free;
-	status = CONSOLE_EXIT_FAIL;
-	if (local_user(&j, user, sizeof(user)) != 0)
-		goto out_free;
-	j.user = user;
-	j.host = host;
-	j.pty = j.command == NULL && isatty(STDIN_FILENO) == 1;
+	if (known_name(j, ticket) != 0)
+		return CONSOLE_EXIT_USAGE;
+
 	if (libssh2_init(0) != 0) {
 		console_error("cannot initialise libssh2");
-		goto out_free;
+		return status;
 	}
 	memset(&m, 0, sizeof(m));
-	m.f = console_fwd_new(ticket, host, j.port, true);
+	m.f = console_fwd_new(ticket, j->host, j->port, true);
 	if (m.f == NULL)
 		goto out_exit;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		console_error("cannot make a socket pair: %s", strerror(errno));
 		goto out_fwd;
 	}
-	j.fd = sv[1];
-	if (run_bridge(&m, &j, sv[0]) != 0)
+	j->fd = sv[1];
+	if (run_bridge(&m, j, sv[0]) != 0)
 		goto out_fwd;
 	failure = console_fwd_failure(m.f);
-	if (j.ok) {
-		status = j.status;
-	} else if (j.bye) {
-		fprintf(stderr, "Connection to %s closed.\n", host);
+	if (j->ok) {
+		status = j->status;
+	} else if (j->bye) {
+		fprintf(stderr, "Connection to %s closed.\n", j->host);
 	} else if (failure != NULL) {
 		fputs("tether: ", stderr);
 		console_print_clean(stderr, failure);
 		fputc('\n', stderr);
 	} else if (m.lost_first) {
 		console_fwd_report_lost(m.f);
-	} else if (j.error[0] != '\0') {
+	} else if (j->error[0] != '\0') {
 		fputs("tether: ", stderr);
-		console_print_clean(stderr, j.error);
+		console_print_clean(stderr, j->error);
 		fputc('\n', stderr);
 	} else {
 		console_error("the SSH session ended without a status");
@@ -782,6 +846,29 @@ out_fwd:
 	console_fwd_free(m.f);
 out_exit:
 	libssh2_exit();
+	return status;
+}
+
+int console_ssh(int argc, char **argv)
+{
+	char ticket[CONSOLE_TICKET_MAX], user[CONSOLE_NAME_MAX] = "";
+	char host[CONSOLE_HOST_MAX] = TETHER_FORWARD_HOST;
+	struct console_ssh j;
+	int status;
+
+	memset(&j, 0, sizeof(j));
+	j.port = TETHER_FORWARD_PORT;
+	j.fd = -1;
+	status = parse_args(&j, argc, argv, ticket, user, host);
+	if (status >= 0)
+		goto out_free;
+	status = CONSOLE_EXIT_FAIL;
+	if (console_ssh_local_user(&j, user, sizeof(user)) != 0)
+		goto out_free;
+	j.host = host;
+	j.pty = j.command == NULL && isatty(STDIN_FILENO) == 1;
+	j.body = shell_body;
+	status = console_ssh_run(&j, ticket);
 out_free:
 	tether_free(j.command);
 	return status;

@@ -231,7 +231,7 @@ int console_ssh_host_key(struct console_ssh *j, LIBSSH2_SESSION *s)
 	struct libssh2_knownhost *found = NULL;
 	LIBSSH2_KNOWNHOSTS *hosts;
 	const char *key, *hash;
-	char name[CONSOLE_HOST_MAX + 16], fp[80], b64[64];
+	char name[sizeof(j->known_name)], fp[80], b64[64];
 	size_t keylen = 0;
 	int type = 0, bits, rc, ret = -1;
 
@@ -248,18 +248,15 @@ int console_ssh_host_key(struct console_ssh *j, LIBSSH2_SESSION *s)
 		return -1;
 	}
 	snprintf(fp, sizeof(fp), "SHA256:%s", b64);
-	/* OpenSSH's names: "host" on port 22, "[host]:port" elsewhere. */
-	if (j->port == 22)
-		snprintf(name, sizeof(name), "%s", j->host);
-	else
-		snprintf(name, sizeof(name), "[%s]:%d", j->host, j->port);
+	/* An alias, like OpenSSH's HostKeyAlias: used as is, no port. */
+	snprintf(name, sizeof(name), "%s", j->known_name);
 	hosts = libssh2_knownhost_init(s);
 	if (hosts == NULL) {
 		console_ssh_error(j, "out of memory");
 		return -1;
 	}
 	read_known(hosts, j->known_hosts);
-	rc = libssh2_knownhost_checkp(hosts, j->host, j->port, key, keylen,
+	rc = libssh2_knownhost_checkp(hosts, name, -1, key, keylen,
 				      LIBSSH2_KNOWNHOST_TYPE_PLAIN |
 					  LIBSSH2_KNOWNHOST_KEYENC_RAW | bits,
 				      &found);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <tether/alloc.h>
 #include <tether/proto.h>
 
 #include "console.h"
@@ -221,9 +222,37 @@ const char *console_json_str(const json_t *obj, const char *key)
 	return json_string_value(json_object_get(obj, key));
 }
 
+/*
+ * A path as a JSON string.  Names need not be UTF-8 and JSON strings must
+ * be: such a name is shown with "?" for every byte outside ASCII.
+ */
+json_t *console_json_path(const char *s)
+{
+	json_t *v;
+	char *copy;
+	size_t i;
+
+	if (s == NULL)
+		s = "";
+	v = json_string(s);
+	if (v != NULL)
+		return v;
+	copy = tether_strdup(s);
+	if (copy == NULL)
+		return NULL;
+	for (i = 0; copy[i] != '\0'; i++)
+		if ((unsigned char)copy[i] >= 0x80)
+			copy[i] = '?';
+	v = json_string(copy);
+	tether_free(copy);
+	return v;
+}
+
 int console_json_print(const json_t *v)
 {
-	if (json_dumpf(v, stdout, JSON_INDENT(2)) != 0 ||
+	/* 12 digits: seconds and rates without float noise. */
+	if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) !=
+		0 ||
 	    fputc('\n', stdout) == EOF) {
 		console_error("cannot write output");
 		return -1;

@@ -88,6 +88,8 @@ struct console_client {
 void console_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void console_print_clean(FILE *fp, const char *s);
 size_t console_clean_width(const char *s);
+/* A path as a new JSON string, non-UTF-8 bytes shown as '?'. */
+json_t *console_json_path(const char *s);
 int console_parse_hostport(const char *arg, char *host, size_t hostlen,
 			   int *port, char *norm, size_t normlen);
 int console_parse_ticket(const char *arg, char *out, size_t outlen);
@@ -273,12 +275,23 @@ struct console_ssh {
 	const char *host;
 	int port;
 	const char *identity; /* -i KEY, or NULL */
+	const char *host_key_alias; /* --host-key-alias NAME, or NULL */
+	/* The host's name in known_hosts (console_ssh_run() sets it). */
+	char known_name[CONSOLE_HOST_MAX + CONSOLE_TICKET_MAX + 16];
 	bool accept_new;
 	bool pty;
 	char *command; /* NULL: a shell */
 	char home[CONSOLE_PATH_MAX];
 	char known_hosts[CONSOLE_PATH_MAX];
 	const char *key_type; /* "ED25519", ... once the key is in */
+	/*
+	 * The command's part once authenticated, on the ssh thread with a
+	 * blocking session it leaves blocking (channels it opened freed);
+	 * sets ok and status, or error.
+	 */
+	void (*body)(struct console_ssh *j, struct _LIBSSH2_SESSION *s,
+		     void *arg);
+	void *body_arg;
 	/* Outcome. */
 	bool ok;  /* the remote command ended: status is its status */
 	bool bye; /* "~." */
@@ -292,6 +305,29 @@ const char *console_ssh_last_error(struct _LIBSSH2_SESSION *s);
 /* 0 to go on, -1 with j->error set. */
 int console_ssh_host_key(struct console_ssh *j, struct _LIBSSH2_SESSION *s);
 int console_ssh_auth(struct console_ssh *j, struct _LIBSSH2_SESSION *s);
+/*
+ * Shared by `tether ssh` and `tether sftp`: -i KEY and --accept-new (true
+ * when opt was one of them; arg is optarg), [USER@][HOST][:PORT] (0, or
+ * the usage status once reported, naming cmd), the local user (defaults
+ * user, sets j->user, home, known_hosts; 0 or -1 once reported).
+ */
+#define CONSOLE_SSH_OPT_ACCEPT_NEW 256
+#define CONSOLE_SSH_OPT_HOST_KEY_ALIAS 257
+/* The first long-option value a command may use for its own options. */
+#define CONSOLE_SSH_OPT_NEXT 258
+bool console_ssh_option(struct console_ssh *j, int opt, char *arg);
+int console_ssh_parse_dest(const char *cmd, const char *arg, char *user,
+			   size_t userlen, char *host, size_t hostlen,
+			   int *port);
+int console_ssh_local_user(struct console_ssh *j, char *user, size_t userlen);
+/*
+ * Connects to j->host:j->port through a forward channel of ticket and
+ * runs j->body on the ssh thread once authenticated; the exit status:
+ * j->status when j->ok, else 255 with the cause printed.
+ */
+int console_ssh_run(struct console_ssh *j, const char *ticket);
+/* Non-blocking session: waits for fd in the direction libssh2 needs. */
+void console_ssh_wait_socket(struct _LIBSSH2_SESSION *s, int fd);
 
 /* Commands, one file each; argv[0] is the command's own name. */
 int console_login(int argc, char **argv);
@@ -303,6 +339,7 @@ int console_put(int argc, char **argv);
 int console_get(int argc, char **argv);
 int console_forward(int argc, char **argv);
 int console_ssh(int argc, char **argv);
+int console_sftp(int argc, char **argv);
 
 /* main.c: shared option handling for the command files. */
 int console_usage_error(const char *cmd, const char *fmt, ...)
@@ -359,5 +396,16 @@ void console_progress_finish(struct console_progress *p, bool summary);
 double console_progress_seconds(const struct console_progress *p);
 /* "512 B", "9.5 KiB", "123 MiB", ... */
 void console_format_size(uint64_t n, char *out, size_t len);
+
+/*
+ * console-diag.c, console-agents.c: `tether diag`, `tether agents`,
+ * `tether health` (docs/cli.md).
+ */
+int console_diag(int argc, char **argv);
+int console_agents(int argc, char **argv);
+int console_health(int argc, char **argv);
+/* "12s ago", "5m ago", ... from ISO-8601 UTC or Unix time, else "-". */
+void console_format_ago(const json_t *v, char *out, size_t len);
+/* end console-diag.c, console-agents.c */
 
 #endif /* TETHER_CONSOLE_H */

@@ -1,10 +1,10 @@
 /*
  * `tether`, the technician's console: entry point, top-level help and
  * dispatch to the commands (login, ticket, invite, exec, shell, put, get,
- * forward, ssh).
+ * forward, ssh, sftp, diag, agents, health).
  * Each command parses its own options and returns the exit status: 0, the
- * remote status for exec, shell and ssh, 1 for put and get when some entries
- * failed, 2 for bad usage, 255 for our own failures.
+ * remote status for exec, shell and ssh, 1 for put, get and sftp when some
+ * entries failed, 2 for bad usage, 255 for our own failures.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -49,6 +49,16 @@ static const char usage[] =
 	"  ssh T-N [USER@][HOST][:PORT] [-i KEY] [--accept-new] [-- COMMAND...]\n"
 	"      Log in to the customer's sshd (127.0.0.1:22 by default) over\n"
 	"      the session, end to end.\n"
+	"  sftp T-N [USER@][HOST][:PORT] [-i KEY] [--accept-new] [-q] [--json]\n"
+	"       get REMOTE... LOCAL | put LOCAL... REMOTE | ls [-l] [REMOTE]\n"
+	"      Copy files to or from the customer's sshd over SFTP, or list\n"
+	"      a remote directory, through the session as ssh does.\n"
+	"  diag T-N [-o FILE] [--json] [--saved]\n"
+	"      Collect diagnostics on the customer's machine, show a summary\n"
+	"      (problems first) and save them on the ticket.\n"
+	"  agents [--json]\n"
+	"  health [AGENT] [-v] [--json]\n"
+	"      List the enrolled agents, and their health checks.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help      show this help (or: tether COMMAND --help)\n"
@@ -69,6 +79,10 @@ static const struct command commands[] = {
 	{ "get", console_get },
 	{ "forward", console_forward },
 	{ "ssh", console_ssh },
+	{ "sftp", console_sftp },
+	{ "diag", console_diag },
+	{ "agents", console_agents },
+	{ "health", console_health },
 };
 
 int console_usage_error(const char *cmd, const char *fmt, ...)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tether/crypto.h>
@@ -27,6 +28,8 @@ static const char usage[] =
 	"--data DIR [--json]\n"
 	"       tether-relay technician list --data DIR [--json]\n"
 	"       tether-relay technician remove NAME --data DIR\n"
+	"       tether-relay enroll-token --data DIR [--ttl DURATION] "
+	"[--json]\n"
 	"       tether-relay run --data DIR [--listen HOST:PORT] "
 	"[--idle-timeout SECONDS]\n"
 	"                         [--metrics-listen HOST:PORT|off] [-v]\n"
@@ -44,6 +47,7 @@ struct opts {
 	const char *metrics;
 	bool metrics_given;
 	unsigned idle_s;
+	long ttl_s;
 	bool json;
 	bool verbose;
 };
@@ -62,6 +66,26 @@ static int die_usage(const char *fmt, ...)
 	return 2;
 }
 
+/* "90", "90s", "15m", "1h", "2d" in seconds; -1 if malformed. */
+static long parse_duration(const char *s)
+{
+	char *end;
+	long v, unit = 1;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || errno != 0 || v < 0 || v > 100L * 86400)
+		return -1;
+	if (*end != '\0') {
+		const char *u = strchr("smhd", *end);
+
+		if (u == NULL || end[1] != '\0')
+			return -1;
+		unit = (long[]){1, 60, 3600, 86400}[u - "smhd"];
+	}
+	return v * unit;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -70,6 +94,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"listen", required_argument, NULL, 'l'},
 		{"idle-timeout", required_argument, NULL, 'i'},
 		{"metrics-listen", required_argument, NULL, 'm'},
+		{"ttl", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -79,7 +104,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	long v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:r:l:i:m:jvh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "d:r:l:i:m:t:jvh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'd':
@@ -102,6 +127,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'm':
 			o->metrics = optarg;
 			o->metrics_given = true;
+			break;
+		case 't':
+			o->ttl_s = parse_duration(optarg);
+			if (o->ttl_s < 1 || o->ttl_s > 30L * 86400)
+				return die_usage("--ttl wants a duration from "
+						 "1s to 30d (90s, 15m, 1h, "
+						 "2d), not '%s'",
+						 optarg);
 			break;
 		case 'j':
 			o->json = true;
@@ -338,12 +371,72 @@ out:
 	return ret;
 }
 
+/*
+ * A one-time enrolment token "tte_" + 43 base64url characters (256 bits);
+ * only its SHA-256 is stored, with the expiry.
+ */
+static int cmd_enroll_token(struct opts *o)
+{
+	uint8_t secret[SECRET_LEN], hash[TETHER_SHA256_LEN];
+	char b64[64], token[80], cert[4096], fp[TETHER_TLS_FP_LEN] = "";
+	struct tether_store *st;
+	time_t expires = time(NULL) + o->ttl_s;
+	char when[32];
+	struct tm tm;
+	size_t i;
+	int rc, ret = 1;
+
+	st = open_store(o->data);
+	if (st == NULL)
+		return 1;
+	if ((rc = tether_random(secret, sizeof(secret))) != 0 ||
+	    (rc = tether_base64_encode(secret, sizeof(secret), b64,
+				       sizeof(b64))) != 0)
+		goto out;
+	for (i = 0; b64[i] != '\0'; i++)
+		b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+	snprintf(token, sizeof(token), "tte_%s", b64);
+	if ((rc = tether_sha256(token, strlen(token), hash)) != 0 ||
+	    (rc = tether_store_enroll_token_new(st, hash, expires)) != 0)
+		goto out;
+	tether_store_audit(st, "relay", 0, 0, "enroll_token", NULL);
+	if (data_path(cert, sizeof(cert), o->data, "cert.pem") == 0)
+		tether_tls_cert_fingerprint(cert, fp);
+	gmtime_r(&expires, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (o->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s}", "token", token,
+				      "expires_at", when, "fingerprint", fp);
+
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(j);
+	} else {
+		printf("Enrollment token (one use, valid until %s):\n  %s\n"
+		       "On the machine to enroll, as root:\n"
+		       "  tether-agent enroll --relay HOST:PORT --token %s "
+		       "--fingerprint %s\n",
+		       when, token, token, fp);
+	}
+	ret = 0;
+out:
+	if (ret != 0)
+		fprintf(stderr, "tether-relay: cannot make a token: %s\n",
+			tether_strerror(rc));
+	tether_wipe(secret, sizeof(secret));
+	tether_wipe(b64, sizeof(b64));
+	tether_wipe(token, sizeof(token));
+	tether_store_close(st);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {.role = "technician",
 			 .listen = TETHER_DEFAULT_LISTEN,
 			 .metrics = TETHER_DEFAULT_METRICS,
-			 .idle_s = TETHER_IDLE_TIMEOUT_MS / 1000};
+			 .idle_s = TETHER_IDLE_TIMEOUT_MS / 1000,
+			 .ttl_s = TETHER_ENROLL_TTL_DEFAULT};
 	const char *cmd;
 	int rc;
 
@@ -374,6 +467,8 @@ int main(int argc, char **argv)
 		tether_log_set_level(TETHER_LOG_DEBUG);
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init(&o);
+	if (strcmp(cmd, "enroll-token") == 0)
+		return cmd_enroll_token(&o);
 	if (strcmp(cmd, "run") == 0) {
 		struct relay_opts ro = {
 			.data_dir = o.data,

@@ -511,6 +511,10 @@ void relay_agent_gone(struct relay_peer *p)
 {
 	struct relay_session *s = p->session;
 
+	if (p->agent_id != 0) {
+		tether_store_agent_seen(p->relay->store, p->agent_id);
+		tether_log_info("agent %s disconnected", p->agent_name);
+	}
 	if (s == NULL)
 		return;
 	s->agent = NULL;
@@ -538,7 +542,13 @@ void relay_agent_gone(struct relay_peer *p)
 
 void relay_agent_message(struct relay_peer *p, const char *type, json_t *msg)
 {
-	if (strcmp(type, "join") == 0)
+	if (strcmp(type, "enroll") == 0)
+		relay_enroll(p, msg);
+	else if (strcmp(type, "auth") == 0)
+		relay_enroll_auth(p, msg);
+	else if (p->agent_id != 0)
+		relay_health_agent_message(p, type, msg);
+	else if (strcmp(type, "join") == 0)
 		join(p, msg);
 	else if (strcmp(type, "pake") == 0)
 		pake(p, msg);

@@ -454,6 +454,27 @@ static void close_channel(struct request *q)
 	relay_reply_ok(q->p, q->id, NULL);
 }
 
+/* Enrolled agents and diagnostics live in relay-health.c. */
+static void agents(struct request *q)
+{
+	relay_health_agents(q->p, q->id, q->msg);
+}
+
+static void health(struct request *q)
+{
+	relay_health_list(q->p, q->id, q->msg);
+}
+
+static void diag_attach(struct request *q)
+{
+	relay_health_diag_attach(q->p, q->id, q->msg);
+}
+
+static void diag_get(struct request *q)
+{
+	relay_health_diag_get(q->p, q->id, q->msg);
+}
+
 static const struct {
 	const char *type;
 	void (*fn)(struct request *q);
@@ -464,6 +485,8 @@ static const struct {
     {"invite", invite, false},		 {"attach", attach, false},
     {"confirm", confirm, false},	 {"pake_failed", pake_failed, false},
     {"open", open_channel, false},	 {"close", close_channel, false},
+    {"agents", agents, false},		 {"health", health, false},
+    {"diag_attach", diag_attach, false}, {"diag_get", diag_get, false},
 };
 
 void relay_console_message(struct relay_peer *p, const char *type, json_t *msg)

@@ -6,6 +6,7 @@
  */
 #include <http_parser.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -127,7 +128,7 @@ static void peer_metrics(struct relay *r, struct tether_buf *b)
 		emit(b, "tether_relay_connections{kind=\"%s\"} %u\n", kinds[i],
 		     n[i]);
 	gauge(b, "tether_relay_agents_connected",
-	      "Agents connected to a session now.");
+	      "Agents connected now (attended or enrolled).");
 	emit(b, "tether_relay_agents_connected %u\n", n[RELAY_PEER_AGENT]);
 }
 
@@ -166,6 +167,26 @@ static void store_metrics(struct relay *r, struct tether_buf *b)
 		 json_string_value(json_object_get(row, "status")),
 		 json_string_value(json_object_get(row, "source")),
 		 (long long)json_integer_value(json_object_get(row, "n")));
+	gauge(b, "tether_relay_checks",
+	      "Health checks of enrolled agents by latest state.");
+	json_array_foreach(json_object_get(counts, "checks"), i, row) {
+		char state[16] = "";
+		const char *s = json_string_value(json_object_get(row, "state"));
+		size_t k;
+
+		/* Label values in lower case, like every other label here. */
+		for (k = 0; s && s[k] && k < sizeof(state) - 1; k++)
+			state[k] = (char)tolower((unsigned char)s[k]);
+		emit(b, "tether_relay_checks{state=\"%s\"} %lld\n", state,
+		     (long long)json_integer_value(json_object_get(row, "n")));
+	}
+	gauge(b, "tether_relay_enrolled_agents", "Enrolled agents.");
+	emit(b, "tether_relay_enrolled_agents %lld\n",
+	     (long long)json_integer_value(json_object_get(counts, "agents")));
+	gauge(b, "tether_relay_enrolled_agents_connected",
+	      "Enrolled agents connected and authenticated now.");
+	emit(b, "tether_relay_enrolled_agents_connected %u\n",
+	     relay_enrolled_connected(r));
 	json_decref(counts);
 }
 

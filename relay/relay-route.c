@@ -23,6 +23,7 @@ const char *const relay_kinds[RELAY_KINDS] = {
     TETHER_KIND_SHELL,
     TETHER_KIND_FILE,
     TETHER_KIND_FORWARD,
+    TETHER_KIND_DIAG,
 };
 
 bool relay_kind_valid(const char *kind)

@@ -78,6 +78,10 @@ const char *relay_actor(const struct relay_peer *p, char *buf, size_t len)
 		snprintf(buf, len, "tech:%s", p->tech.name);
 		return buf;
 	}
+	if (p->role == RELAY_PEER_AGENT && p->agent_id != 0) {
+		snprintf(buf, len, "agent:%s", p->agent_name);
+		return buf;
+	}
 	if (p->role == RELAY_PEER_AGENT)
 		return "agent";
 	snprintf(buf, len, "peer:%s", p->addr);
@@ -190,6 +194,19 @@ welcome:
 	tether_link_set_max_payload(p->link, TETHER_FRAME_MAX);
 	msg = json_pack("{s:s, s:i}", "t", "welcome", "version",
 			TETHER_PROTOCOL_VERSION);
+	if (p->role == RELAY_PEER_AGENT) {
+		char hex[2 * sizeof(p->challenge) + 1];
+
+		/* Fresh per connection: a signature cannot be replayed. */
+		if (tether_random(p->challenge, sizeof(p->challenge)) != 0 ||
+		    tether_hex_encode(p->challenge, sizeof(p->challenge), hex,
+				      sizeof(hex)) != 0) {
+			json_decref(msg);
+			relay_drop(p, TETHER_ERR_INTERNAL, "internal error");
+			return TETHER_ERR_INTERNAL;
+		}
+		json_object_set_new(msg, "challenge", json_string(hex));
+	}
 	if (p->role == RELAY_PEER_CONSOLE) {
 		json_object_set_new(msg, "technician",
 				    json_string(p->tech.name));
@@ -327,6 +344,7 @@ static void on_tick(uv_timer_t *t)
 		    now - p->connected_at > RELAY_HELLO_TIMEOUT_MS)
 			relay_drop(p, TETHER_ERR_PROTOCOL, "no hello in time");
 		else if (p->role == RELAY_PEER_AGENT && p->session == NULL &&
+			 p->agent_id == 0 &&
 			 now - p->connected_at > RELAY_JOIN_TIMEOUT_MS)
 			relay_drop(p, TETHER_ERR_PROTOCOL, "no join in time");
 		else if (now - p->last_seen > r->idle_timeout_ms)

@@ -93,6 +93,51 @@ static const char schema_sql[] =
 	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
 	"CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
 	" BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+	/* Enrolled agents (docs/protocol.md, "Enrolled agents"). */
+	"CREATE TABLE IF NOT EXISTS enroll_tokens ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" token_hash BLOB UNIQUE NOT NULL CHECK(length(token_hash) = 32),"
+	" created_at INTEGER NOT NULL,"
+	" expires_at INTEGER NOT NULL,"
+	" used_at INTEGER,"
+	" agent_id INTEGER);"
+	"CREATE TABLE IF NOT EXISTS agents ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT UNIQUE NOT NULL,"
+	" pubkey BLOB NOT NULL CHECK(length(pubkey) = 32),"
+	" labels TEXT, facts TEXT,"
+	" enrolled_at INTEGER NOT NULL,"
+	" last_seen INTEGER,"
+	" last_seq INTEGER NOT NULL DEFAULT 0);"
+	/* The latest result of each check, with its hard state and the
+	 * ticket it opened. */
+	"CREATE TABLE IF NOT EXISTS health ("
+	" agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	" check_name TEXT NOT NULL,"
+	" state TEXT NOT NULL, type TEXT NOT NULL,"
+	" attempt INTEGER NOT NULL, max_attempts INTEGER NOT NULL,"
+	" output TEXT, perfdata TEXT,"
+	" ts INTEGER NOT NULL, since INTEGER NOT NULL,"
+	" hard_state TEXT NOT NULL, hard_since INTEGER NOT NULL,"
+	" ticket_id INTEGER, flapping INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (agent_id, check_name));"
+	"CREATE TABLE IF NOT EXISTS health_history ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	" check_name TEXT NOT NULL, seq INTEGER NOT NULL,"
+	" ts INTEGER NOT NULL, state TEXT NOT NULL, type TEXT NOT NULL,"
+	" attempt INTEGER NOT NULL, output TEXT, perfdata TEXT,"
+	" hard_change INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS health_history_check"
+	" ON health_history(agent_id, check_name, id);"
+	/* Diagnostics bundles, packed (tether/bundle.h). */
+	"CREATE TABLE IF NOT EXISTS attachments ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" ticket_id INTEGER NOT NULL REFERENCES tickets(id),"
+	" kind TEXT NOT NULL, source TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL, data TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS attachments_ticket"
+	" ON attachments(ticket_id, kind, id);"
 	"PRAGMA user_version = 1;";
 
 /* ---- Statement helpers ------------------------------------------------ */
@@ -692,6 +737,13 @@ static const struct col_spec detail_audit_cols[] = {
 	{ "detail", COL_DETAIL },
 };
 
+static const struct col_spec detail_attachment_cols[] = {
+	{ "kind", COL_TEXT },
+	{ "source", COL_TEXT },
+	{ "created_at", COL_TIME },
+	{ "size", COL_INT },
+};
+
 static const struct row_shape ticket_shape = SHAPE(ticket_cols);
 
 int tether_store_ticket_new(struct tether_store *st, const char *title,
@@ -735,6 +787,8 @@ static int ticket_detail(struct tether_store *st, int64_t id, json_t *obj)
 {
 	static const struct row_shape sessions = SHAPE(detail_session_cols);
 	static const struct row_shape audit = SHAPE(detail_audit_cols);
+	static const struct row_shape attachments =
+		SHAPE(detail_attachment_cols);
 	int r;
 
 	r = set_detail(st, obj, "sessions",
@@ -747,6 +801,12 @@ static int ticket_detail(struct tether_store *st, int64_t id, json_t *obj)
 			       "SELECT ts, actor, event, detail FROM audit"
 			       " WHERE ticket_id = ? ORDER BY id",
 			       id, &audit);
+	if (!r)
+		r = set_detail(st, obj, "attachments",
+			       "SELECT kind, source, created_at, length(data)"
+			       " FROM attachments WHERE ticket_id = ?"
+			       " ORDER BY id",
+			       id, &attachments);
 	return r;
 }
 
@@ -1288,7 +1348,8 @@ static const struct row_shape count_ticket_shape = SHAPE(count_ticket_cols);
 
 int tether_store_counts(struct tether_store *st, json_t **out)
 {
-	json_t *sessions = NULL, *tickets = NULL;
+	json_t *sessions = NULL, *tickets = NULL, *checks = NULL;
+	json_t *agents = NULL;
 	int r;
 
 	*out = NULL;
@@ -1301,12 +1362,527 @@ int tether_store_counts(struct tether_store *st, json_t **out)
 			       "SELECT status, source, COUNT(*) FROM tickets"
 			       " GROUP BY status, source ORDER BY status, source",
 			       NULL, 0, &count_ticket_shape, &tickets);
+	if (!r)
+		r = query_json(st,
+			       "SELECT state, COUNT(*) FROM health"
+			       " GROUP BY state ORDER BY state",
+			       NULL, 0, &count_session_shape, &checks);
+	if (!r)
+		r = query_json(st, "SELECT 'enrolled', COUNT(*) FROM agents",
+			       NULL, 0, &count_session_shape, &agents);
 	if (!r) {
-		*out = json_pack("{s:o, s:o}", "sessions", sessions, "tickets",
-				 tickets);
+		*out = json_pack("{s:o, s:o, s:o, s:O}", "sessions", sessions,
+				 "tickets", tickets, "checks", checks, "agents",
+				 json_object_get(json_array_get(agents, 0),
+						 "n"));
+		json_decref(agents);
 		return *out ? 0 : TETHER_ERR_NOMEM;
 	}
 	json_decref(sessions);
 	json_decref(tickets);
+	json_decref(checks);
+	json_decref(agents);
 	return r;
+}
+
+/* ---- Enrolled agents -------------------------------------------------- */
+
+int tether_store_enroll_token_new(struct tether_store *st,
+				  const uint8_t token_hash[32],
+				  int64_t expires_at)
+{
+	if (!token_hash)
+		return TETHER_ERR_INVALID;
+	return db_run(st,
+		      "INSERT INTO enroll_tokens (token_hash, created_at,"
+		      " expires_at) VALUES (?, ?, ?)",
+		      DB_ARGS(A_HASH(token_hash), A_INT(time(NULL)),
+			      A_INT(expires_at)),
+		      NULL);
+}
+
+/* Inside the enrol transaction: the token's id if usable. */
+static int token_usable(struct tether_store *st, const uint8_t hash[32],
+			int64_t *token_id)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	r = db_prepare(st,
+		       "SELECT id, expires_at, used_at FROM enroll_tokens"
+		       " WHERE token_hash = ?",
+		       DB_ARGS(A_HASH(hash)), &stmt);
+	if (r)
+		return r;
+	r = db_step(st, stmt);
+	if (r == 0 || (r == 1 && sqlite3_column_type(stmt, 2) != SQLITE_NULL))
+		r = TETHER_ERR_NOT_FOUND;
+	else if (r == 1 && sqlite3_column_int64(stmt, 1) <= time(NULL))
+		r = TETHER_ERR_EXPIRED;
+	else if (r == 1) {
+		*token_id = sqlite3_column_int64(stmt, 0);
+		r = 0;
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int agent_enroll_tx(struct tether_store *st, const uint8_t hash[32],
+			   const char *name, const uint8_t pubkey[32],
+			   const char *labels, const char *facts, int64_t *id,
+			   bool *replaced)
+{
+	int64_t token_id = 0, agent_id;
+	int changes = 0;
+	int r;
+
+	r = token_usable(st, hash, &token_id);
+	if (r)
+		return r;
+	r = db_run(st,
+		   "UPDATE agents SET pubkey = ?, labels = ?, facts = ?,"
+		   " enrolled_at = ? WHERE name = ?",
+		   DB_ARGS(A_HASH(pubkey), A_TEXT(labels), A_TEXT(facts),
+			   A_INT(time(NULL)), A_TEXT(name)),
+		   &changes);
+	if (r)
+		return r;
+	*replaced = changes > 0;
+	if (!changes)
+		r = db_run(st,
+			   "INSERT INTO agents (name, pubkey, labels, facts,"
+			   " enrolled_at) VALUES (?, ?, ?, ?, ?)",
+			   DB_ARGS(A_TEXT(name), A_HASH(pubkey),
+				   A_TEXT(labels), A_TEXT(facts),
+				   A_INT(time(NULL))),
+			   NULL);
+	if (r)
+		return r;
+	agent_id = sqlite3_last_insert_rowid(st->db);
+	if (changes) {
+		sqlite3_stmt *stmt;
+
+		r = db_prepare(st, "SELECT id FROM agents WHERE name = ?",
+			       DB_ARGS(A_TEXT(name)), &stmt);
+		if (r)
+			return r;
+		agent_id = db_step(st, stmt) == 1 ?
+				   sqlite3_column_int64(stmt, 0) : 0;
+		sqlite3_finalize(stmt);
+	}
+	if (!agent_id)
+		return TETHER_ERR_DB;
+	*id = agent_id;
+	return db_run(st,
+		      "UPDATE enroll_tokens SET used_at = ?, agent_id = ?"
+		      " WHERE id = ?",
+		      DB_ARGS(A_INT(time(NULL)), A_INT(agent_id),
+			      A_INT(token_id)),
+		      NULL);
+}
+
+int tether_store_agent_enroll(struct tether_store *st,
+			      const uint8_t token_hash[32], const char *name,
+			      const uint8_t pubkey[32], const char *labels,
+			      const char *facts, int64_t *id, bool *replaced)
+{
+	int64_t agent_id = 0;
+	bool rep = false;
+	int r;
+
+	if (!token_hash || !name || !*name || !pubkey ||
+	    strlen(name) > TETHER_STORE_AGENT_NAME_MAX)
+		return TETHER_ERR_INVALID;
+	r = db_exec(st, "BEGIN IMMEDIATE");
+	if (!r)
+		r = db_end(st, agent_enroll_tx(st, token_hash, name, pubkey,
+					       labels, facts, &agent_id,
+					       &rep));
+	if (!r && id)
+		*id = agent_id;
+	if (!r && replaced)
+		*replaced = rep;
+	return r;
+}
+
+int tether_store_agent_get(struct tether_store *st, const char *name,
+			   struct tether_store_agent *out)
+{
+	sqlite3_stmt *stmt;
+	const void *key;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!name)
+		return TETHER_ERR_INVALID;
+	r = db_prepare(st,
+		       "SELECT id, name, pubkey, last_seq FROM agents"
+		       " WHERE name = ?",
+		       DB_ARGS(A_TEXT(name)), &stmt);
+	if (r)
+		return r;
+	r = db_step(st, stmt);
+	if (r == 0)
+		r = TETHER_ERR_NOT_FOUND;
+	if (r == 1) {
+		out->id = sqlite3_column_int64(stmt, 0);
+		r = col_copy(stmt, 1, out->name, sizeof(out->name));
+		key = sqlite3_column_blob(stmt, 2);
+		if (!r && (!key || sqlite3_column_bytes(stmt, 2) != 32))
+			r = TETHER_ERR_FORMAT;
+		if (!r)
+			memcpy(out->pubkey, key, 32);
+		out->last_seq = sqlite3_column_int64(stmt, 3);
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int tether_store_agent_seen(struct tether_store *st, int64_t id)
+{
+	return db_run(st, "UPDATE agents SET last_seen = ? WHERE id = ?",
+		      DB_ARGS(A_INT(time(NULL)), A_INT(id)), NULL);
+}
+
+/* Worst first: CRITICAL, UNKNOWN, WARNING, OK (as Icinga orders them). */
+#define STATE_RANK                                                             \
+	"CASE state WHEN 'CRITICAL' THEN 3 WHEN 'UNKNOWN' THEN 2"              \
+	" WHEN 'WARNING' THEN 1 ELSE 0 END"
+
+static const struct col_spec agent_cols[] = {
+	{ "name", COL_TEXT },	     { "labels", COL_AGENT },
+	{ "facts", COL_AGENT },	     { "enrolled_at", COL_TIME },
+	{ "last_seen", COL_TIME },   { "worst", COL_TEXT },
+	{ "checks", COL_INT },
+};
+
+int tether_store_agent_list(struct tether_store *st, json_t **out)
+{
+	static const struct row_shape shape = SHAPE(agent_cols);
+
+	return query_json(
+	    st,
+	    "SELECT a.name, a.labels, a.facts, a.enrolled_at, a.last_seen,"
+	    " (SELECT state FROM health h WHERE h.agent_id = a.id"
+	    "  ORDER BY " STATE_RANK " DESC LIMIT 1),"
+	    " (SELECT COUNT(*) FROM health h WHERE h.agent_id = a.id)"
+	    " FROM agents a ORDER BY a.name",
+	    NULL, 0, &shape, out);
+}
+
+/* ---- Health ----------------------------------------------------------- */
+
+/* Results kept per check in health_history. */
+#define HISTORY_KEEP 500
+#define FLAP_WINDOW_S 3600
+
+struct health_prev {
+	bool found;
+	char state[16];
+	char hard_state[16];
+	int64_t since;
+	int64_t hard_since;
+	int64_t ticket_id;
+	bool flapping;
+};
+
+static int health_prev(struct tether_store *st, int64_t agent_id,
+		       const char *check, struct health_prev *hp)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	memset(hp, 0, sizeof(*hp));
+	r = db_prepare(st,
+		       "SELECT state, hard_state, since, hard_since,"
+		       " (SELECT t.id FROM tickets t WHERE t.id = h.ticket_id"
+		       "  AND t.status = 'open'), flapping"
+		       " FROM health h WHERE agent_id = ? AND check_name = ?",
+		       DB_ARGS(A_INT(agent_id), A_TEXT(check)), &stmt);
+	if (r)
+		return r;
+	r = db_step(st, stmt);
+	if (r == 1) {
+		hp->found = true;
+		r = col_copy(stmt, 0, hp->state, sizeof(hp->state));
+		if (!r)
+			r = col_copy(stmt, 1, hp->hard_state,
+				     sizeof(hp->hard_state));
+		hp->since = sqlite3_column_int64(stmt, 2);
+		hp->hard_since = sqlite3_column_int64(stmt, 3);
+		hp->ticket_id = sqlite3_column_int64(stmt, 4);
+		hp->flapping = sqlite3_column_int64(stmt, 5) != 0;
+	}
+	sqlite3_finalize(stmt);
+	return r < 0 ? r : 0;
+}
+
+static int64_t agent_last_seq(struct tether_store *st, int64_t agent_id,
+			      int *err)
+{
+	sqlite3_stmt *stmt;
+	int64_t seq = 0;
+	int r;
+
+	r = db_prepare(st, "SELECT last_seq FROM agents WHERE id = ?",
+		       DB_ARGS(A_INT(agent_id)), &stmt);
+	if (!r) {
+		r = db_step(st, stmt);
+		if (r == 1)
+			seq = sqlite3_column_int64(stmt, 0);
+		r = r == 0 ? TETHER_ERR_NOT_FOUND : r < 0 ? r : 0;
+		sqlite3_finalize(stmt);
+	}
+	*err = r;
+	return seq;
+}
+
+static int hard_changes_since(struct tether_store *st, int64_t agent_id,
+			      const char *check, int64_t since, int *n)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	*n = 0;
+	r = db_prepare(st,
+		       "SELECT COUNT(*) FROM health_history WHERE agent_id = ?"
+		       " AND check_name = ? AND hard_change = 1 AND ts > ?",
+		       DB_ARGS(A_INT(agent_id), A_TEXT(check), A_INT(since)),
+		       &stmt);
+	if (r)
+		return r;
+	r = db_step(st, stmt);
+	if (r == 1)
+		*n = (int)sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return r < 0 ? r : 0;
+}
+
+static int health_record_tx(struct tether_store *st, int64_t agent_id,
+			    const struct tether_store_result *res,
+			    struct tether_store_health_change *out)
+{
+	bool hard = strcmp(res->type, "HARD") == 0;
+	struct health_prev hp;
+	const char *hard_state;
+	int64_t since, hard_since;
+	int r;
+
+	if (res->seq <= agent_last_seq(st, agent_id, &r) || r) {
+		out->duplicate = r == 0;
+		return r;
+	}
+	r = health_prev(st, agent_id, res->check, &hp);
+	if (r)
+		return r;
+	if (!hp.found) {
+		/* The agent's checks are full: the row at offset MAX-1 exists. */
+		r = db_exists(st,
+			      "SELECT 1 FROM health WHERE agent_id = ?"
+			      " LIMIT 1 OFFSET ?",
+			      DB_ARGS(A_INT(agent_id),
+				      A_INT(TETHER_STORE_CHECKS_MAX - 1)));
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			out->over_limit = true;
+			return db_run(st,
+				      "UPDATE agents SET last_seq = ?,"
+				      " last_seen = ? WHERE id = ?",
+				      DB_ARGS(A_INT(res->seq),
+					      A_INT(time(NULL)),
+					      A_INT(agent_id)),
+				      NULL);
+		}
+	}
+	/* A check never seen before was fine as far as anyone knew. */
+	snprintf(out->prev_hard, sizeof(out->prev_hard), "%s",
+		 hp.found ? hp.hard_state : "OK");
+	out->ticket_id = hp.ticket_id;
+	out->flapping = hp.flapping;
+	out->hard_change = hard && strcmp(res->state, out->prev_hard) != 0;
+	since = hp.found && strcmp(hp.state, res->state) == 0 ? hp.since
+							       : res->ts;
+	hard_state = hard ? res->state : out->prev_hard;
+	hard_since = hp.found && !out->hard_change ? hp.hard_since : res->ts;
+	r = db_run(st,
+		   "INSERT INTO health (agent_id, check_name, state, type,"
+		   " attempt, max_attempts, output, perfdata, ts, since,"
+		   " hard_state, hard_since) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+		   " ?7, ?8, ?9, ?10, ?11, ?12)"
+		   " ON CONFLICT (agent_id, check_name) DO UPDATE SET"
+		   " state = ?3, type = ?4, attempt = ?5, max_attempts = ?6,"
+		   " output = ?7, perfdata = ?8, ts = ?9, since = ?10,"
+		   " hard_state = ?11, hard_since = ?12",
+		   DB_ARGS(A_INT(agent_id), A_TEXT(res->check),
+			   A_TEXT(res->state), A_TEXT(res->type),
+			   A_INT(res->attempt), A_INT(res->max_attempts),
+			   A_TEXT(res->output), A_TEXT(res->perfdata),
+			   A_INT(res->ts), A_INT(since), A_TEXT(hard_state),
+			   A_INT(hard_since)),
+		   NULL);
+	if (!r)
+		r = db_run(st,
+			   "INSERT INTO health_history (agent_id, check_name,"
+			   " seq, ts, state, type, attempt, output, perfdata,"
+			   " hard_change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			   DB_ARGS(A_INT(agent_id), A_TEXT(res->check),
+				   A_INT(res->seq), A_INT(res->ts),
+				   A_TEXT(res->state), A_TEXT(res->type),
+				   A_INT(res->attempt), A_TEXT(res->output),
+				   A_TEXT(res->perfdata),
+				   A_INT(out->hard_change)),
+			   NULL);
+	if (!r)
+		r = db_run(st,
+			   "DELETE FROM health_history WHERE agent_id = ?1"
+			   " AND check_name = ?2 AND id <= (SELECT id FROM"
+			   " health_history WHERE agent_id = ?1 AND"
+			   " check_name = ?2 ORDER BY id DESC LIMIT 1"
+			   " OFFSET ?3)",
+			   DB_ARGS(A_INT(agent_id), A_TEXT(res->check),
+				   A_INT(HISTORY_KEEP)),
+			   NULL);
+	if (!r)
+		r = db_run(st,
+			   "UPDATE agents SET last_seq = ?, last_seen = ?"
+			   " WHERE id = ?",
+			   DB_ARGS(A_INT(res->seq), A_INT(time(NULL)),
+				   A_INT(agent_id)),
+			   NULL);
+	if (!r)
+		r = hard_changes_since(st, agent_id, res->check,
+				       res->ts - FLAP_WINDOW_S,
+				       &out->hard_changes_1h);
+	return r;
+}
+
+int tether_store_health_record(struct tether_store *st, int64_t agent_id,
+			       const struct tether_store_result *res,
+			       struct tether_store_health_change *out)
+{
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!res || !res->check || !res->state || !res->type)
+		return TETHER_ERR_INVALID;
+	r = db_exec(st, "BEGIN IMMEDIATE");
+	if (!r)
+		r = db_end(st, health_record_tx(st, agent_id, res, out));
+	return r;
+}
+
+int tether_store_health_set_ticket(struct tether_store *st, int64_t agent_id,
+				   const char *check, int64_t ticket_id)
+{
+	return db_run(st,
+		      "UPDATE health SET ticket_id = ? WHERE agent_id = ?"
+		      " AND check_name = ?",
+		      DB_ARGS(A_ID(ticket_id), A_INT(agent_id), A_TEXT(check)),
+		      NULL);
+}
+
+int tether_store_health_set_flapping(struct tether_store *st,
+				     int64_t agent_id, const char *check,
+				     bool flapping)
+{
+	return db_run(st,
+		      "UPDATE health SET flapping = ? WHERE agent_id = ?"
+		      " AND check_name = ?",
+		      DB_ARGS(A_INT(flapping), A_INT(agent_id), A_TEXT(check)),
+		      NULL);
+}
+
+static const struct col_spec health_cols[] = {
+	{ "agent", COL_TEXT },	      { "check", COL_TEXT },
+	{ "state", COL_TEXT },	      { "type", COL_TEXT },
+	{ "attempt", COL_INT },	      { "max_attempts", COL_INT },
+	{ "since", COL_TIME },	      { "last", COL_TIME },
+	{ "output", COL_TEXT },	      { "perfdata", COL_DETAIL },
+	{ "ticket", COL_TICKET },     { "flapping", COL_INT },
+};
+
+int tether_store_health_list(struct tether_store *st, const char *agent,
+			     json_t **out)
+{
+	static const struct row_shape shape = SHAPE(health_cols);
+	int r;
+
+	*out = NULL;
+	if (agent) {
+		r = db_exists(st, "SELECT 1 FROM agents WHERE name = ?",
+			      DB_ARGS(A_TEXT(agent)));
+		if (r <= 0)
+			return r ? r : TETHER_ERR_NOT_FOUND;
+	}
+	r = query_json(st,
+		       "SELECT a.name, h.check_name, h.state, h.type,"
+		       " h.attempt, h.max_attempts, h.since, h.ts, h.output,"
+		       " h.perfdata, h.ticket_id, h.flapping FROM health h"
+		       " JOIN agents a ON a.id = h.agent_id"
+		       " WHERE ?1 IS NULL OR a.name = ?1"
+		       " ORDER BY a.name, h.check_name",
+		       DB_ARGS(A_TEXT(agent)), &shape, out);
+	if (r)
+		return r;
+	/* A ticket column of NULL reads "T-0": say null instead. */
+	{
+		const char *t;
+		json_t *row;
+		size_t i;
+
+		json_array_foreach(*out, i, row) {
+			t = json_string_value(json_object_get(row, "ticket"));
+			if (t && strcmp(t, "T-0") == 0)
+				json_object_set_new(row, "ticket", json_null());
+		}
+	}
+	return 0;
+}
+
+/* ---- Attachments ------------------------------------------------------ */
+
+int tether_store_attach(struct tether_store *st, int64_t ticket_id,
+			const char *kind, const char *source, const char *data,
+			int64_t *id)
+{
+	int r;
+
+	if (!kind || !source || !data)
+		return TETHER_ERR_INVALID;
+	r = db_run(st,
+		   "INSERT INTO attachments (ticket_id, kind, source,"
+		   " created_at, data) VALUES (?, ?, ?, ?, ?)",
+		   DB_ARGS(A_INT(ticket_id), A_TEXT(kind), A_TEXT(source),
+			   A_INT(time(NULL)), A_TEXT(data)),
+		   NULL);
+	if (!r && id)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return r;
+}
+
+static const struct col_spec attachment_cols[] = {
+	{ "data", COL_TEXT },
+	{ "created_at", COL_TIME },
+	{ "source", COL_TEXT },
+};
+
+int tether_store_attachment_latest(struct tether_store *st, int64_t ticket_id,
+				   const char *kind, json_t **out)
+{
+	static const struct row_shape shape = SHAPE(attachment_cols);
+	json_t *arr = NULL;
+	int r;
+
+	*out = NULL;
+	r = query_json(st,
+		       "SELECT data, created_at, source FROM attachments"
+		       " WHERE ticket_id = ? AND kind = ?"
+		       " ORDER BY id DESC LIMIT 1",
+		       DB_ARGS(A_INT(ticket_id), A_TEXT(kind)), &shape, &arr);
+	if (r)
+		return r;
+	*out = json_incref(json_array_get(arr, 0));
+	json_decref(arr);
+	return *out ? 0 : TETHER_ERR_NOT_FOUND;
 }

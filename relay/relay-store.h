@@ -112,7 +112,8 @@ int tether_store_session_expire(struct tether_store *st, int64_t now, int *n);
 
 /*
  * *out: new JSON object {"sessions": [{state, n}], "tickets": [{status,
- * source, n}]} with row counts, for metrics.
+ * source, n}], "checks": [{state, n}], "agents": n} with row counts, for
+ * metrics.
  */
 int tether_store_counts(struct tether_store *st, json_t **out);
 
@@ -127,5 +128,101 @@ int tether_store_audit(struct tether_store *st, const char *actor,
 		       const char *event, const char *detail);
 /* 0 if every row's hash matches the chain; TETHER_ERR_CRYPTO if not. */
 int tether_store_audit_verify(struct tether_store *st);
+
+/* ---- Enrolled agents (docs/protocol.md, "Enrolled agents") ---- */
+
+#define TETHER_STORE_AGENT_NAME_MAX 64
+
+struct tether_store_agent {
+	int64_t id;
+	char name[TETHER_STORE_AGENT_NAME_MAX + 1];
+	uint8_t pubkey[32];
+	int64_t last_seq; /* the newest check result stored */
+};
+
+/* Stores an enrollment token's SHA-256, valid until expires_at. */
+int tether_store_enroll_token_new(struct tether_store *st,
+				  const uint8_t token_hash[32],
+				  int64_t expires_at);
+/*
+ * Spends the token and registers agent name with pubkey, in one
+ * transaction: TETHER_ERR_NOT_FOUND for an unknown or spent token,
+ * TETHER_ERR_EXPIRED for an expired one.  An agent of the same name gets
+ * the new key (*replaced true): the token is the admin's word for it.
+ * labels and facts are JSON texts (may be NULL).
+ */
+int tether_store_agent_enroll(struct tether_store *st,
+			      const uint8_t token_hash[32], const char *name,
+			      const uint8_t pubkey[32], const char *labels,
+			      const char *facts, int64_t *id, bool *replaced);
+/* TETHER_ERR_NOT_FOUND if no agent has this name. */
+int tether_store_agent_get(struct tether_store *st, const char *name,
+			   struct tether_store_agent *out);
+/* Sets last_seen to now. */
+int tether_store_agent_seen(struct tether_store *st, int64_t id);
+/*
+ * *out: new JSON array of {name, labels, facts, enrolled_at, last_seen,
+ * worst (state name, or null without checks), checks (count)}.
+ */
+int tether_store_agent_list(struct tether_store *st, json_t **out);
+
+/* One check result as the agent sent it (strings borrowed). */
+struct tether_store_result {
+	int64_t seq;
+	const char *check;
+	const char *state; /* OK, WARNING, CRITICAL, UNKNOWN */
+	const char *type;  /* SOFT, HARD */
+	int64_t attempt;
+	int64_t max_attempts;
+	const char *output;
+	const char *perfdata; /* JSON text or NULL */
+	int64_t ts;
+};
+
+/* What storing a result changed. */
+struct tether_store_health_change {
+	bool duplicate;	     /* seq not above the last stored: not stored */
+	bool over_limit;     /* a new check past TETHER_STORE_CHECKS_MAX:
+				only its seq was stored */
+	bool hard_change;    /* a HARD result with another state than before */
+	char prev_hard[16];  /* the hard state before this result */
+	int64_t ticket_id;   /* the check's ticket if it is still open */
+	bool flapping;	     /* the check was marked flapping before */
+	int hard_changes_1h; /* hard changes in the hour up to this result */
+};
+
+/* Distinct checks the relay keeps per agent: what an agent sends cannot
+ * grow the health table (or open tickets) without bound. */
+#define TETHER_STORE_CHECKS_MAX 256
+
+/*
+ * Stores a result (latest state, history, the agent's last_seq) in one
+ * durable transaction and says what it changed.  A result of a new check
+ * beyond TETHER_STORE_CHECKS_MAX only advances last_seq (over_limit), so
+ * that it is acknowledged and the agent's later results still flow.
+ */
+int tether_store_health_record(struct tether_store *st, int64_t agent_id,
+			       const struct tether_store_result *res,
+			       struct tether_store_health_change *out);
+int tether_store_health_set_ticket(struct tether_store *st, int64_t agent_id,
+				   const char *check, int64_t ticket_id);
+int tether_store_health_set_flapping(struct tether_store *st,
+				     int64_t agent_id, const char *check,
+				     bool flapping);
+/*
+ * *out: new JSON array of {agent, check, state, type, attempt,
+ * max_attempts, since, last, output, perfdata, ticket, flapping}, for one
+ * agent (TETHER_ERR_NOT_FOUND if unknown) or all (agent NULL).
+ */
+int tether_store_health_list(struct tether_store *st, const char *agent,
+			     json_t **out);
+
+/* ---- Attachments (packed diagnostics bundles) ---- */
+int tether_store_attach(struct tether_store *st, int64_t ticket_id,
+			const char *kind, const char *source, const char *data,
+			int64_t *id);
+/* *out: {data, created_at, source} of the newest; TETHER_ERR_NOT_FOUND. */
+int tether_store_attachment_latest(struct tether_store *st, int64_t ticket_id,
+				   const char *kind, json_t **out);
 
 #endif /* TETHER_RELAY_STORE_H */

@@ -18,6 +18,9 @@
 
 #include "relay-store.h"
 
+/* diag_request answers an enrolled agent may have outstanding. */
+#define RELAY_DIAG_PENDING_MAX 8
+
 enum relay_role {
 	RELAY_PEER_NEW,
 	RELAY_PEER_CONSOLE,
@@ -34,6 +37,13 @@ struct relay_peer {
 	struct tether_store_tech tech;	 /* consoles */
 	struct relay_session *session;	 /* agents, once joined */
 	struct relay_peer *blocked_on;	 /* paused until this one drains */
+	/* Enrolled agents, once authenticated (agent_id != 0). */
+	int64_t agent_id;
+	char agent_name[TETHER_STORE_AGENT_NAME_MAX + 1];
+	uint8_t challenge[32]; /* sent in welcome, signed in auth */
+	/* Tickets whose diagnostics we asked this agent for. */
+	int64_t diag_wanted[RELAY_DIAG_PENDING_MAX];
+	bool checks_over_limit; /* warned about more checks than kept */
 	uint64_t connected_at;		 /* ms */
 	uint64_t last_seen;		 /* ms */
 	char addr[64];
@@ -167,6 +177,23 @@ struct relay_session *relay_session_find(struct relay *r, int64_t id);
 void relay_session_end(struct relay *r, struct relay_session *s,
 		       const char *state, const char *reason);
 
+/* relay-enroll.c: enrolment and authentication of enrolled agents. */
+void relay_enroll(struct relay_peer *p, json_t *msg);
+void relay_enroll_auth(struct relay_peer *p, json_t *msg);
+/* The peer of an authenticated agent of this name, or NULL. */
+struct relay_peer *relay_enrolled_peer(struct relay *r, const char *name);
+/* How many enrolled agents are connected and authenticated. */
+unsigned relay_enrolled_connected(struct relay *r);
+
+/* relay-health.c: check results, proactive tickets, diagnostics. */
+void relay_health_agent_message(struct relay_peer *p, const char *type,
+				json_t *msg);
+/* Console requests agents, health, diag_attach, diag_get. */
+void relay_health_agents(struct relay_peer *p, int64_t id, json_t *msg);
+void relay_health_list(struct relay_peer *p, int64_t id, json_t *msg);
+void relay_health_diag_attach(struct relay_peer *p, int64_t id, json_t *msg);
+void relay_health_diag_get(struct relay_peer *p, int64_t id, json_t *msg);
+
 /* relay-limit.c */
 bool relay_rate_limited(struct relay *r, const char *addr);
 void relay_rate_fail(struct relay *r, const char *addr);
@@ -177,7 +204,7 @@ int relay_metrics_start(struct relay *r, const char *listen, bool required);
 
 /* relay-route.c */
 /* The channel kinds a console may open (proto.h); metrics use the order. */
-#define RELAY_KINDS 4
+#define RELAY_KINDS 5
 extern const char *const relay_kinds[RELAY_KINDS];
 bool relay_kind_valid(const char *kind);
 struct relay_channel *relay_channel_new(struct relay *r, const char *kind,

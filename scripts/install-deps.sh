@@ -10,7 +10,8 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential meson ninja-build pkg-config git
       libuv1-dev libssl-dev zlib1g-dev libsqlite3-dev libjansson-dev
       libcriterion-dev libssh2-1-dev libhttp-parser-dev openssl
-      tmux less prometheus openssh-server openssh-client)
+      tmux less prometheus openssh-server openssh-client
+      monitoring-plugins-basic iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -396,7 +396,8 @@ int tether_link_send_json(struct tether_link *l, const json_t *msg)
 	char *s;
 	int r;
 
-	s = json_dumps(msg, JSON_COMPACT);
+	/* 15 digits: perfdata 20.17 goes out as 20.17, not ...0000002. */
+	s = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	if (s == NULL)
 		return TETHER_ERR_NOMEM;
 	r = tether_link_send(l, TETHER_FRAME_CTRL, 0, s, strlen(s));

@@ -585,8 +585,7 @@ static int walk_next(struct tether_xfer_send *s)
 	return 1;
 }
 
-/* The last part of path, without trailing slashes, into out. */
-static void base_name(const char *path, char *out, size_t outlen)
+void tether_xfer_base_name(const char *path, char *out, size_t outlen)
 {
 	size_t end = strlen(path), start;
 
@@ -617,7 +616,7 @@ static int next_source(struct tether_xfer_send *s)
 	if (src->name != NULL)
 		snprintf(name, sizeof(name), "%s", src->name);
 	else
-		base_name(src->path, name, sizeof(name));
+		tether_xfer_base_name(src->path, name, sizeof(name));
 	snprintf(s->rel, sizeof(s->rel), "%s", name);
 	snprintf(s->local, sizeof(s->local), "%s", src->path);
 	if (src->reason != NULL) {
@@ -1086,7 +1085,7 @@ static int open_root(const char *dest, struct tether_xfer_recv *r, char *err,
 		r->root = tether_strdup(dest);
 		return r->root != NULL ? 0 : -1;
 	}
-	base_name(dest, name, sizeof(name));
+	tether_xfer_base_name(dest, name, sizeof(name));
 	if (name[0] == '\0' || strcmp(name, "/") == 0 ||
 	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
 		put_reason(err, errlen, dest, ENOTDIR);

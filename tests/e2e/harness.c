@@ -1862,6 +1862,9 @@ void h_sshd_start(struct h_sshd *s, const char *name)
 		argv[n++] = "PrintMotd=no";
 		argv[n++] = "-o";
 		argv[n++] = "PrintLastLog=no";
+		/* In-process, so no sftp-server binary is needed. */
+		argv[n++] = "-o";
+		argv[n++] = "Subsystem=sftp internal-sftp";
 		if (geteuid() == 0) {
 			argv[n++] = "-o";
 			argv[n++] = "PermitRootLogin=yes";
@@ -1922,4 +1925,93 @@ void h_sshd_stop(struct h_sshd *s)
 	h_proc_signal(&s->proc, SIGTERM);
 	if (h_proc_wait(&s->proc, SSHD_STOP_MS) < 0)
 		h_proc_kill(&s->proc);
+}
+
+/* ---- Enrolled agents ---------------------------------------------------- */
+
+void h_enroll_token(const struct h_relay *r, const char *ttl, char *token,
+		    size_t len)
+{
+	const char *argv[] = { h_relay_bin(), "enroll-token", "--data",
+			       r->data, "--json", ttl ? "--ttl" : NULL, ttl,
+			       NULL };
+	json_error_t jerr;
+	struct h_res res;
+	json_t *j;
+
+	h_run(&res, NULL, argv);
+	h_expect(&res, 0, NULL, NULL, "tether-relay enroll-token");
+	j = json_loads(res.out, 0, &jerr);
+	cr_assert(json_is_object(j), "enroll-token --json: %s", res.out);
+	copy_json_str(j, "token", token, len, res.out);
+	cr_assert(strncmp(token, "tte_", 4) == 0, "enrollment token %s",
+		  token);
+	json_decref(j);
+	h_res_free(&res);
+}
+
+void h_enroll(const struct h_relay *r, const char *name, const char *conf)
+{
+	char token[H_TOKEN_MAX];
+	struct h_res res;
+
+	h_enroll_token(r, NULL, token, sizeof(token));
+	{
+		const char *argv[] = { h_agent_bin(), "enroll", "--relay",
+				       r->addr, "--token", token,
+				       "--fingerprint", r->fingerprint,
+				       "--name", name, "--config", conf,
+				       "--json", NULL };
+
+		h_run(&res, NULL, argv);
+	}
+	h_expect(&res, 0, NULL, NULL, "tether-agent enroll");
+	h_res_free(&res);
+}
+
+void h_append_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "a");
+
+	cr_assert_not_null(fp, "open %s: %s", path, strerror(errno));
+	cr_assert_eq(fputs(text, fp) >= 0, true);
+	cr_assert_eq(fclose(fp), 0);
+}
+
+void h_agent_run(struct h_proc *p, const char *tag, const char *conf)
+{
+	const char *argv[] = { h_agent_bin(), "run", "--config", conf, "-v",
+			       NULL };
+
+	h_proc_start(p, tag, argv, NULL);
+}
+
+json_t *h_health(const char *agent)
+{
+	json_error_t jerr;
+	struct h_res res;
+	json_t *j;
+
+	if (agent)
+		h_console_ok(&res, NULL, "health", agent, "--json", NULL);
+	else
+		h_console_ok(&res, NULL, "health", "--json", NULL);
+	j = json_loads(res.out, 0, &jerr);
+	cr_assert(json_is_array(j), "tether health --json: %s", res.out);
+	h_res_free(&res);
+	return j;
+}
+
+json_t *h_health_check(json_t *checks, const char *name)
+{
+	const char *c;
+	json_t *row;
+	size_t i;
+
+	json_array_foreach(checks, i, row) {
+		c = json_string_value(json_object_get(row, "check"));
+		if (c && strcmp(c, name) == 0)
+			return row;
+	}
+	return NULL;
 }

@@ -362,4 +362,23 @@ void h_sshd_authorize(struct h_sshd *s, const char *pub_path);
 /* SIGTERM, then SIGKILL after 3 s; fine if never started or gone. */
 void h_sshd_stop(struct h_sshd *s);
 
+/* ---- Enrolled agents ---------------------------------------------------- */
+
+/* tether-relay enroll-token --data DIR --json [--ttl TTL]; asserts. */
+void h_enroll_token(const struct h_relay *r, const char *ttl, char *token,
+		    size_t len);
+/*
+ * A fresh token, then tether-agent enroll --relay ADDR --token T
+ * --fingerprint FP --name NAME --config CONF --json; asserts success.
+ */
+void h_enroll(const struct h_relay *r, const char *name, const char *conf);
+/* Appends text to the file at path (creating it). */
+void h_append_file(const char *path, const char *text);
+/* tether-agent run --config CONF -v in the background, output as tag. */
+void h_agent_run(struct h_proc *p, const char *tag, const char *conf);
+/* tether health [AGENT] --json (agent may be NULL): the array. */
+json_t *h_health(const char *agent);
+/* The check named name in h_health()'s array, or NULL (borrowed). */
+json_t *h_health_check(json_t *checks, const char *name);
+
 #endif /* TETHER_E2E_HARNESS_H */

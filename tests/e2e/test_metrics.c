@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,65 @@ Test(metrics, counts_a_session, .timeout = 120)
 	cr_assert_eq(get(&m, "/healthz", &body), 200, "%s", body);
 	free(body);
 	h_proc_kill(&agent);
+	h_relay_stop(&m.relay);
+}
+
+/* Enrolled agents and their checks, once one check has gone CRITICAL. */
+Test(metrics, counts_enrolled_agents_and_checks, .timeout = 120)
+{
+	char conf[H_PATH_MAX], flag[H_PATH_MAX], checks[2 * H_PATH_MAX + 256];
+	char *body = NULL;
+	struct h_proc agent;
+	struct metered m;
+	int waited;
+
+	start(&m);
+	h_login(&m.relay);
+	h_path(conf, sizeof(conf), "agent.conf");
+	h_path(flag, sizeof(flag), "flag");
+	h_append_file(flag, "x");
+	h_enroll(&m.relay, "metered-01", conf);
+	/* One check OK (the file is there), one CRITICAL (it is not). */
+	snprintf(checks, sizeof(checks),
+		 "\n[check here]\nbuiltin = file_age\npath = %s\n"
+		 "interval = 1\nretries = 1\n"
+		 "\n[check gone]\nbuiltin = file_age\npath = %s.missing\n"
+		 "interval = 1\nretries = 1\n",
+		 flag, flag);
+	h_append_file(conf, checks);
+	h_agent_run(&agent, "agent", conf);
+	for (waited = 0; waited < 20000; waited += 250) {
+		free(body);
+		cr_assert_eq(get(&m, "/metrics", &body), 200, "%s", body);
+		if (strstr(body, "tether_relay_checks{state=\"critical\"} 1") &&
+		    strstr(body, "tether_relay_checks{state=\"ok\"} 1") &&
+		    strstr(body, "source=\"health\"} 1"))
+			break;
+		usleep(250000);
+	}
+	expect_exposition_format(strstr(body, "\r\n\r\n") + 4);
+	expect_promtool_accepts(strstr(body, "\r\n\r\n") + 4);
+	cr_assert_eq(sample(body, "tether_relay_checks{state=\"ok\"} "), 1);
+	cr_assert_eq(sample(body, "tether_relay_checks{state=\"critical\"} "),
+		     1);
+	cr_assert_eq(sample(body, "tether_relay_enrolled_agents "), 1);
+	cr_assert_eq(sample(body, "tether_relay_enrolled_agents_connected "), 1);
+	cr_assert_eq(sample(body, "tether_relay_tickets{status=\"open\","
+				  "source=\"health\"} "),
+		     1);
+	free(body);
+	h_proc_signal(&agent, SIGTERM);
+	cr_assert_eq(h_proc_wait(&agent, 5000), 0);
+	/* The relay notices the agent left. */
+	for (waited = 0, body = NULL; waited < 5000; waited += 100) {
+		free(body);
+		cr_assert_eq(get(&m, "/metrics", &body), 200, "%s", body);
+		if (sample(body, "tether_relay_enrolled_agents_connected ") == 0)
+			break;
+		usleep(100000);
+	}
+	cr_assert_eq(sample(body, "tether_relay_enrolled_agents_connected "), 0);
+	free(body);
 	h_relay_stop(&m.relay);
 }
 

@@ -18,21 +18,29 @@
  * OpenSSH client (twice at once, and on a chosen local port), SIGINT, the
  * agent's default policy refusing a target and an allowed target that is
  * down (console message, closed connection, what the customer is told,
- * audit).  Every refused command is one that would leave a mark (touch
- * MARKER), and the same command is shown to leave it once allowed.  Every
- * wait has a deadline.
+ * audit).  `tether sftp` (the sshd serves internal-sftp): put and get of
+ * 64 MiB checked by SHA-256 on disk with mode and mtime kept, into
+ * directories, ls (plain, -l, --json), a missing file, a missing remote
+ * directory, a directory without -r, and transfers cut off by a file size
+ * limit (the sshd's for put, the console's for get) leaving nothing under
+ * the final name.  Every refused command is one that would leave a mark
+ * (touch MARKER), and the same command is shown to leave it once allowed.
+ * Every wait has a deadline.
  *
  * Without /usr/sbin/sshd the tests skip (apt-get install openssh-server
  * openssh-client; scripts/install-deps.sh does).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -190,7 +198,17 @@ static void start(const char *title, bool allow, enum home_key keys)
 	h_session_start_ex(&sess, title, NULL, allow ? &ao : NULL);
 }
 
-/* Is the sshd's host key in known_hosts for [127.0.0.1]:PORT, as OpenSSH
+/* The sshd's name in known_hosts as tether ssh writes it by default. */
+static const char *known_name(void)
+{
+	static char name[48];
+
+	snprintf(name, sizeof(name), "tether.%.16s.127.0.0.1.%d", sess.ticket,
+		 sshd.port);
+	return name;
+}
+
+/* Is the sshd's host key in known_hosts under known_name(), as OpenSSH
  * itself reads the file (hashed names included)? */
 static bool known_by_openssh(const char *file)
 {
@@ -200,7 +218,7 @@ static bool known_by_openssh(const char *file)
 	char *key, *blob;
 	bool found;
 
-	snprintf(host, sizeof(host), "[127.0.0.1]:%d", sshd.port);
+	snprintf(host, sizeof(host), "%s", known_name());
 	snprintf(pub, sizeof(pub), "%s.pub", sshd.host_key);
 	key = h_ssh_pubkey(pub);
 	blob = strchr(key, ' ') + 1;
@@ -269,6 +287,7 @@ static const struct h_opts first_opts = {.timeout_ms = FIRST_MS};
  */
 struct stock_ssh {
 	char port[16];
+	char alias[128];
 	char kh[H_PATH_MAX + 32];
 	char strict[48];
 	char user_at[96];
@@ -282,6 +301,9 @@ static const char *const *stock_ssh(struct stock_ssh *x, int port,
 	int n = 0;
 
 	snprintf(x->port, sizeof(x->port), "%d", port);
+	/* tether ssh's name for the sshd, which OpenSSH finds by alias. */
+	snprintf(x->alias, sizeof(x->alias), "HostKeyAlias=%s",
+		 known_name());
 	snprintf(x->kh, sizeof(x->kh), "UserKnownHostsFile=%s", kh);
 	snprintf(x->strict, sizeof(x->strict), "StrictHostKeyChecking=%s",
 		 strict);
@@ -295,6 +317,8 @@ static const char *const *stock_ssh(struct stock_ssh *x, int port,
 	x->argv[n++] = tech_key;
 	x->argv[n++] = "-o";
 	x->argv[n++] = "IdentitiesOnly=yes";
+	x->argv[n++] = "-o";
+	x->argv[n++] = x->alias;
 	x->argv[n++] = "-o";
 	x->argv[n++] = x->kh;
 	x->argv[n++] = "-o";
@@ -379,9 +403,9 @@ Test(ssh, command_streams_status_and_known_hosts, .timeout = 180)
 		  "\"%s\"",
 		  res.err);
 	snprintf(want, sizeof(want),
-		 "Warning: Permanently added '[127.0.0.1]:%d' (ED25519) to the "
+		 "Warning: Permanently added '%s' (ED25519) to the "
 		 "list of known hosts.\n",
-		 sshd.port);
+		 known_name());
 	cr_assert(strstr(res.err, want),
 		  "tether ssh --accept-new: no \"%s\" "
 		  "on stderr: \"%s\"",
@@ -394,9 +418,9 @@ Test(ssh, command_streams_status_and_known_hosts, .timeout = 180)
 		  "%s has mode %o, expected 0600", known_hosts,
 		  (unsigned)(st.st_mode & 0777));
 	cr_assert(known_by_openssh(known_hosts),
-		  "ssh-keygen -F [127.0.0.1]:%d does not find the sshd's host "
+		  "ssh-keygen -F %s does not find the sshd's host "
 		  "key in %s:\n%s",
-		  sshd.port, known_hosts, kh);
+		  known_name(), known_hosts, kh);
 	free(kh);
 
 	/* Known now: no --accept-new needed, and nothing said about it. */
@@ -499,9 +523,9 @@ Test(ssh, unknown_host_key_without_terminal_is_refused, .timeout = 180)
 		      "tether ssh to an unknown host key, no "
 		      "terminal, no --accept-new");
 	snprintf(want, sizeof(want),
-		 "tether: host key for [127.0.0.1]:%d is not known (ED25519 "
+		 "tether: host key for %s is not known (ED25519 "
 		 "%s); pass --accept-new to trust it\n",
-		 sshd.port, fp);
+		 known_name(), fp);
 	cr_assert_str_eq(res.err, want,
 			 "tether ssh: stderr \"%s\", expected "
 			 "\"%s\"",
@@ -522,15 +546,51 @@ Test(ssh, unknown_host_key_without_terminal_is_refused, .timeout = 180)
 	h_res_free(&res);
 }
 
-/* known_hosts with one entry for the sshd's [127.0.0.1]:PORT: pub's key. */
+/* known_hosts with one entry for the sshd's known_name(): pub's key. */
 static void write_host_key(const char *pub)
 {
 	char line[512];
 	char *key = h_ssh_pubkey(pub);
 
-	snprintf(line, sizeof(line), "[127.0.0.1]:%d %s\n", sshd.port, key);
+	snprintf(line, sizeof(line), "%s %s\n", known_name(), key);
 	write_file(known_hosts, line);
 	free(key);
+}
+
+/*
+ * Host keys are filed per ticket unless named: another customer's sshd,
+ * also "127.0.0.1" from its agent, is then unknown rather than "changed".
+ * --host-key-alias files it under a name that outlives the ticket.
+ */
+Test(ssh, host_key_alias_names_the_entry, .timeout = 180)
+{
+	struct h_res res;
+	char *kh;
+
+	start("host key alias", true, KEY_AUTHORIZED);
+	h_console(&res, &first_opts, "ssh", sess.ticket, target,
+		  "--host-key-alias", "acme-web01", "--accept-new", "--",
+		  "true", NULL);
+	expect_status(&res, 0, "tether ssh --host-key-alias --accept-new");
+	h_res_free(&res);
+	kh = h_read_file(known_hosts, NULL);
+	cr_assert(kh && strncmp(kh, "acme-web01 ssh-ed25519 ", 23) == 0,
+		  "known_hosts: %s", kh);
+	free(kh);
+	/* Known under the alias; under the ticket's name it is not. */
+	h_console(&res, &first_opts, "ssh", sess.ticket, target,
+		  "--host-key-alias", "acme-web01", "--", "true", NULL);
+	expect_status(&res, 0, "tether ssh --host-key-alias, known");
+	h_res_free(&res);
+	h_console(&res, &first_opts, "ssh", sess.ticket, target, "--", "true",
+		  NULL);
+	expect_status(&res, 255, "tether ssh without the alias");
+	cr_assert(strstr(res.err, "is not known"), "stderr: %s", res.err);
+	h_res_free(&res);
+	h_console(&res, &first_opts, "ssh", sess.ticket, target,
+		  "--host-key-alias", "bad,name", "--", "true", NULL);
+	expect_status(&res, 2, "tether ssh --host-key-alias bad,name");
+	h_res_free(&res);
 }
 
 Test(ssh, changed_host_key_is_a_hard_error, .timeout = 180)
@@ -549,9 +609,9 @@ Test(ssh, changed_host_key_is_a_hard_error, .timeout = 180)
 	marker_command(marker, sizeof(marker), cmd, sizeof(cmd));
 	host_fingerprint(fp, sizeof(fp));
 	snprintf(want, sizeof(want),
-		 "tether: host key for [127.0.0.1]:%d has changed! The server "
+		 "tether: host key for %s has changed! The server "
 		 "now presents ED25519 key %s",
-		 sshd.port, fp);
+		 known_name(), fp);
 
 	h_console(&res, &first_opts, "ssh", sess.ticket, target, "--", cmd,
 		  NULL);
@@ -1222,4 +1282,253 @@ Test(ssh, allowed_target_down, .timeout = 180)
 		cr_assert_fail("the agent did not tell the customer \"%s\": %s",
 			       want, out);
 	}
+}
+
+/* ---- tether sftp ------------------------------------------------------- */
+
+/*
+ * `tether sftp` against the same sshd (with the internal-sftp subsystem):
+ * the sshd runs here, so what landed "remotely" is compared on disk.
+ */
+#define SFTP_MS 120000
+#define BIG_MIB 64
+/* An mtime both directions must carry over: 2021-01-02 03:04:05 UTC. */
+#define OLD_MTIME 1609556645
+
+static const struct h_opts sftp_opts = {.timeout_ms = SFTP_MS};
+
+static void set_mode_mtime(const char *path, mode_t mode, time_t mtime)
+{
+	struct timespec ts[2] = {{.tv_sec = mtime}, {.tv_sec = mtime}};
+
+	cr_assert(chmod(path, mode) == 0, "chmod %s: %s", path,
+		  strerror(errno));
+	cr_assert(utimensat(AT_FDCWD, path, ts, 0) == 0, "utimensat %s: %s",
+		  path, strerror(errno));
+}
+
+/* Same bytes, the given mode and mtime, no part file beside it. */
+static void expect_copy(const char *path, const char *want_sha, mode_t mode,
+			time_t mtime, const char *what)
+{
+	char sha[65], part[H_PATH_MAX + 16];
+	struct stat st;
+
+	cr_assert(stat(path, &st) == 0, "%s: %s is missing: %s", what, path,
+		  strerror(errno));
+	h_sha256_file(path, sha);
+	cr_assert_str_eq(sha, want_sha, "%s: %s has other bytes", what, path);
+	cr_assert_eq(st.st_mode & 07777, mode, "%s: %s has mode %o, not %o",
+		     what, path, (unsigned)(st.st_mode & 07777),
+		     (unsigned)mode);
+	cr_assert_eq(st.st_mtime, mtime, "%s: %s has mtime %lld, not %lld",
+		     what, path, (long long)st.st_mtime, (long long)mtime);
+	snprintf(part, sizeof(part), "%s.tether-part", path);
+	cr_assert(!exists(part), "%s: %s was left behind", what, part);
+}
+
+/* The --json summary of one file: its "sha256" and "ok". */
+static void expect_summary(const struct h_res *res, const char *dir,
+			   const char *sha, const char *what)
+{
+	json_error_t jerr;
+	json_t *o = json_loads(res->out, 0, &jerr), *f;
+
+	cr_assert(o, "%s --json: not JSON (%s): %s", what, jerr.text,
+		  res->out);
+	f = json_array_get(json_object_get(o, "files"), 0);
+	cr_assert(json_is_true(json_object_get(o, "ok")) &&
+		      !strcmp(json_string_value(json_object_get(o, "direction")),
+			      dir) &&
+		      json_array_size(json_object_get(o, "files")) == 1 &&
+		      json_is_true(json_object_get(f, "ok")) &&
+		      json_integer_value(json_object_get(f, "size")) ==
+			  (json_int_t)BIG_MIB << 20,
+		  "%s --json: unexpected summary: %s", what, res->out);
+	cr_assert_str_eq(json_string_value(json_object_get(f, "sha256")), sha,
+			 "%s --json: sha256 is not the file's: %s", what,
+			 res->out);
+	json_decref(o);
+}
+
+Test(ssh, sftp_put_get_verified, .timeout = 300)
+{
+	char local[H_PATH_MAX], remote[H_PATH_MAX], rfile[H_PATH_MAX + 8];
+	char back[H_PATH_MAX], in_dir[H_PATH_MAX + 16], sha[65];
+	struct h_res res;
+
+	start("sftp", true, KEY_AUTHORIZED);
+	h_path(local, sizeof(local), "big.bin");
+	h_write_random(local, (size_t)BIG_MIB << 20);
+	set_mode_mtime(local, 0640, OLD_MTIME);
+	h_sha256_file(local, sha);
+	mkdir_or_fail(h_path(remote, sizeof(remote), "remote"));
+	mkdir_or_fail(h_path(back, sizeof(back), "back"));
+
+	/* put to a new name, with the summary. */
+	snprintf(rfile, sizeof(rfile), "%s/copy", remote);
+	h_console(&res, &sftp_opts, "sftp", sess.ticket, target,
+		  "--accept-new", "--json", "put", local, rfile, NULL);
+	expect_status(&res, 0, "tether sftp put 64 MiB");
+	expect_copy(rfile, sha, 0640, OLD_MTIME, "tether sftp put");
+	expect_summary(&res, "put", sha, "tether sftp put");
+	h_res_free(&res);
+
+	/* put into a directory: the file keeps its own name. */
+	h_console(&res, &sftp_opts, "sftp", sess.ticket, target, "-q", "put",
+		  local, remote, NULL);
+	expect_status(&res, 0, "tether sftp put into a directory");
+	snprintf(in_dir, sizeof(in_dir), "%s/big.bin", remote);
+	expect_copy(in_dir, sha, 0640, OLD_MTIME,
+		    "tether sftp put into a directory");
+	cr_assert_str_eq(res.out, "", "tether sftp put -q: stdout \"%s\"",
+			 res.out);
+	h_res_free(&res);
+
+	/* get into a directory, another mode and mtime on the far side. */
+	set_mode_mtime(rfile, 0604, OLD_MTIME + 3600);
+	h_console(&res, &sftp_opts, "sftp", sess.ticket, target, "--json",
+		  "get", rfile, back, NULL);
+	expect_status(&res, 0, "tether sftp get 64 MiB");
+	snprintf(in_dir, sizeof(in_dir), "%s/copy", back);
+	expect_copy(in_dir, sha, 0604, OLD_MTIME + 3600, "tether sftp get");
+	expect_summary(&res, "get", sha, "tether sftp get");
+	h_res_free(&res);
+}
+
+Test(ssh, sftp_ls_and_errors, .timeout = 180)
+{
+	char local[H_PATH_MAX], remote[H_PATH_MAX], missing[H_PATH_MAX + 16];
+	char got[H_PATH_MAX], part[H_PATH_MAX + 16], want[H_PATH_MAX + 64];
+	char nodir[H_PATH_MAX + 16];
+	json_error_t jerr;
+	struct h_res res;
+	json_t *o, *e;
+
+	start("sftp ls", true, KEY_AUTHORIZED);
+	h_path(local, sizeof(local), "notes.txt");
+	write_file(local, "twelve bytes");
+	set_mode_mtime(local, 0600, OLD_MTIME);
+	mkdir_or_fail(h_path(remote, sizeof(remote), "remote"));
+	h_console(&res, &first_opts, "sftp", sess.ticket, target,
+		  "--accept-new", "put", local, remote, NULL);
+	expect_status(&res, 0, "tether sftp put notes.txt");
+	h_res_free(&res);
+
+	h_console(&res, NULL, "sftp", sess.ticket, target, "ls", remote, NULL);
+	expect_status(&res, 0, "tether sftp ls");
+	cr_assert_str_eq(res.out, "notes.txt\n", "tether sftp ls: \"%s\"",
+			 res.out);
+	h_res_free(&res);
+
+	h_console(&res, NULL, "sftp", sess.ticket, target, "ls", "-l", remote,
+		  NULL);
+	expect_status(&res, 0, "tether sftp ls -l");
+	cr_assert(!strncmp(res.out, "-rw------- 12 ", 14) &&
+		      strstr(res.out, " notes.txt\n"),
+		  "tether sftp ls -l: \"%s\"", res.out);
+	h_res_free(&res);
+
+	h_console(&res, NULL, "sftp", sess.ticket, target, "--json", "ls",
+		  remote, NULL);
+	expect_status(&res, 0, "tether sftp --json ls");
+	o = json_loads(res.out, 0, &jerr);
+	cr_assert(o, "tether sftp --json ls: not JSON: %s", res.out);
+	e = json_array_get(json_object_get(o, "entries"), 0);
+	cr_assert(json_array_size(json_object_get(o, "entries")) == 1 &&
+		      !strcmp(json_string_value(json_object_get(e, "name")),
+			      "notes.txt") &&
+		      !strcmp(json_string_value(json_object_get(e, "type")),
+			      "file") &&
+		      !strcmp(json_string_value(json_object_get(e, "mode")),
+			      "0600") &&
+		      json_integer_value(json_object_get(e, "size")) == 12 &&
+		      json_integer_value(json_object_get(e, "mtime")) ==
+			  OLD_MTIME,
+		  "tether sftp --json ls: %s", res.out);
+	json_decref(o);
+	h_res_free(&res);
+
+	/* A file the server does not have: its words, exit 1, nothing. */
+	snprintf(missing, sizeof(missing), "%s/missing", remote);
+	h_path(got, sizeof(got), "got");
+	h_console(&res, NULL, "sftp", sess.ticket, target, "get", missing, got,
+		  NULL);
+	expect_status(&res, 1, "tether sftp get of a missing file");
+	snprintf(want, sizeof(want), "tether: %s: No such file\n", missing);
+	cr_assert_str_eq(res.err, want, "tether sftp get missing: stderr");
+	snprintf(part, sizeof(part), "%s.tether-part", got);
+	cr_assert(!exists(got) && !exists(part),
+		  "tether sftp get of a missing file left %s", got);
+	h_res_free(&res);
+
+	/* Into a remote directory that does not exist. */
+	snprintf(nodir, sizeof(nodir), "%s/nodir/x", remote);
+	h_console(&res, NULL, "sftp", sess.ticket, target, "put", local, nodir,
+		  NULL);
+	expect_status(&res, 1, "tether sftp put into a missing directory");
+	cr_assert(strstr(res.err, "No such file"),
+		  "tether sftp put into a missing directory: \"%s\"", res.err);
+	h_res_free(&res);
+
+	/* A directory without -r. */
+	h_console(&res, NULL, "sftp", sess.ticket, target, "get", remote, got,
+		  NULL);
+	expect_status(&res, 1, "tether sftp get of a directory");
+	snprintf(want, sizeof(want),
+		 "tether: %s is a directory (-r is not supported)\n", remote);
+	cr_assert_str_eq(res.err, want, "tether sftp get of a directory");
+	h_res_free(&res);
+}
+
+/*
+ * A transfer that fails halfway leaves nothing under the final name:
+ * the sshd (and the sftp server it forks) may write files of 1 MiB at
+ * most, the console likewise for get.
+ */
+Test(ssh, sftp_failed_transfer_leaves_no_half_file, .timeout = 180)
+{
+	char local[H_PATH_MAX], remote[H_PATH_MAX], dest[H_PATH_MAX + 16];
+	char small[H_PATH_MAX], got[H_PATH_MAX], part[H_PATH_MAX + 16];
+	struct rlimit lim = {.rlim_cur = 1 << 20, .rlim_max = RLIM_INFINITY};
+	struct rlimit old;
+	struct h_res res;
+
+	start("sftp failure", true, KEY_AUTHORIZED);
+	h_path(local, sizeof(local), "eight.bin");
+	h_write_random(local, 8u << 20);
+	mkdir_or_fail(h_path(remote, sizeof(remote), "remote"));
+	snprintf(dest, sizeof(dest), "%s/eight.bin", remote);
+	/* Known to the get below, written before any limit. */
+	h_path(small, sizeof(small), "remote/small.bin");
+	h_write_random(small, 4u << 20);
+
+	cr_assert(prlimit(sshd.proc.pid, RLIMIT_FSIZE, &lim, NULL) == 0,
+		  "prlimit sshd: %s", strerror(errno));
+	h_console(&res, &first_opts, "sftp", sess.ticket, target,
+		  "--accept-new", "put", local, remote, NULL);
+	/* OpenSSH's SFTP server dies of SIGXFSZ: the SFTP session is over. */
+	expect_status(&res, 255, "tether sftp put over the server's limit");
+	cr_assert(strstr(res.err, "tether: the SSH server ended the SFTP "
+				  "session\n"),
+		  "tether sftp put over the server's limit: \"%s\"", res.err);
+	cr_assert(!exists(dest), "a failed put left %s", dest);
+	h_res_free(&res);
+
+	/* get: the console itself may not write more than 1 MiB. */
+	h_path(got, sizeof(got), "got.bin");
+	cr_assert(getrlimit(RLIMIT_FSIZE, &old) == 0, "getrlimit");
+	lim.rlim_max = old.rlim_max;
+	cr_assert(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit: %s",
+		  strerror(errno));
+	h_console(&res, NULL, "sftp", sess.ticket, target, "get", small, got,
+		  NULL);
+	cr_assert(setrlimit(RLIMIT_FSIZE, &old) == 0, "setrlimit back");
+	expect_status(&res, 1, "tether sftp get over the local limit");
+	cr_assert(strstr(res.err, "File too large"),
+		  "tether sftp get over the local limit: \"%s\"", res.err);
+	snprintf(part, sizeof(part), "%s.tether-part", got);
+	cr_assert(!exists(got) && !exists(part),
+		  "a failed get left %s or its part file", got);
+	h_res_free(&res);
 }

@@ -829,3 +829,210 @@ Test(store, reopen_keeps_data)
 		     0);
 	cr_assert_eq(tether_store_audit_verify(st), 0);
 }
+
+/* ---- Enrolled agents and health --------------------------------------- */
+
+static void token_hash(const char *token, uint8_t out[32])
+{
+	cr_assert_eq(tether_sha256(token, strlen(token), out), 0);
+}
+
+static int64_t enrolled_agent(const char *name)
+{
+	uint8_t h[32], pub[32];
+	int64_t id = 0;
+	bool replaced = true;
+	char tok[80];
+
+	snprintf(tok, sizeof(tok), "tte_for_%s", name);
+	token_hash(tok, h);
+	memset(pub, 0x42, sizeof(pub));
+	cr_assert_eq(tether_store_enroll_token_new(st, h, time(NULL) + 60), 0);
+	cr_assert_eq(tether_store_agent_enroll(st, h, name, pub,
+					       "{\"env\":\"prod\"}", NULL, &id,
+					       &replaced),
+		     0);
+	cr_assert(!replaced);
+	return id;
+}
+
+Test(store, enroll_token_spent_once_and_expires)
+{
+	uint8_t h[32], h2[32], pub[32] = { 1 }, pub2[32] = { 2 };
+	struct tether_store_agent a;
+	bool replaced = false;
+	int64_t id = 0;
+
+	token_hash("tte_one", h);
+	cr_assert_eq(tether_store_agent_enroll(st, h, "web", pub, NULL, NULL,
+					       &id, &replaced),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(tether_store_enroll_token_new(st, h, time(NULL) + 60), 0);
+	cr_assert_eq(tether_store_agent_enroll(st, h, "web", pub, NULL, NULL,
+					       &id, &replaced),
+		     0);
+	cr_assert_gt(id, 0);
+	cr_assert_eq(tether_store_agent_enroll(st, h, "web2", pub, NULL, NULL,
+					       &id, &replaced),
+		     TETHER_ERR_NOT_FOUND, "a token works once");
+	token_hash("tte_old", h2);
+	cr_assert_eq(tether_store_enroll_token_new(st, h2, time(NULL) - 1), 0);
+	cr_assert_eq(tether_store_agent_enroll(st, h2, "web2", pub, NULL, NULL,
+					       &id, &replaced),
+		     TETHER_ERR_EXPIRED);
+	cr_assert_eq(tether_store_agent_get(st, "web2", &a),
+		     TETHER_ERR_NOT_FOUND);
+
+	/* A new token re-keys an existing name. */
+	token_hash("tte_two", h2);
+	cr_assert_eq(tether_store_enroll_token_new(st, h2, time(NULL) + 60), 0);
+	cr_assert_eq(tether_store_agent_enroll(st, h2, "web", pub2, NULL, NULL,
+					       &id, &replaced),
+		     0);
+	cr_assert(replaced);
+	cr_assert_eq(tether_store_agent_get(st, "web", &a), 0);
+	cr_assert_eq(a.id, id);
+	cr_assert_eq(memcmp(a.pubkey, pub2, 32), 0);
+}
+
+static int record(int64_t agent, int64_t seq, const char *state,
+		  const char *type, int64_t ts,
+		  struct tether_store_health_change *ch)
+{
+	struct tether_store_result r = {
+		.seq = seq, .check = "disk", .state = state, .type = type,
+		.attempt = 1, .max_attempts = 3, .output = "DISK x",
+		.perfdata = "[{\"label\":\"used\",\"value\":1}]", .ts = ts,
+	};
+
+	return tether_store_health_record(st, agent, &r, ch);
+}
+
+Test(store, health_hard_changes_duplicates_and_flaps)
+{
+	struct tether_store_health_change ch;
+	int64_t a = enrolled_agent("db-01"), tid = 0;
+	int64_t t0 = time(NULL) - 600;
+	json_t *list, *agents;
+	struct tether_store_agent ag;
+
+	cr_assert_eq(record(a, 1, "OK", "HARD", t0, &ch), 0);
+	cr_assert(!ch.hard_change && !ch.duplicate);
+	cr_assert_eq(record(a, 2, "CRITICAL", "SOFT", t0 + 1, &ch), 0);
+	cr_assert(!ch.hard_change);
+	cr_assert_eq(record(a, 3, "CRITICAL", "HARD", t0 + 2, &ch), 0);
+	cr_assert(ch.hard_change);
+	cr_assert_str_eq(ch.prev_hard, "OK");
+	cr_assert_eq(ch.hard_changes_1h, 1);
+	/* A resent result is acknowledged but changes nothing. */
+	cr_assert_eq(record(a, 3, "OK", "HARD", t0 + 3, &ch), 0);
+	cr_assert(ch.duplicate);
+	cr_assert_eq(tether_store_agent_get(st, "db-01", &ag), 0);
+	cr_assert_eq(ag.last_seq, 3);
+
+	/* The ticket is remembered while open. */
+	cr_assert_eq(tether_store_ticket_new(st, "db-01: disk is CRITICAL",
+					     "db-01", "health", 0, &tid),
+		     0);
+	cr_assert_eq(tether_store_health_set_ticket(st, a, "disk", tid), 0);
+	cr_assert_eq(record(a, 4, "OK", "HARD", t0 + 4, &ch), 0);
+	cr_assert(ch.hard_change);
+	cr_assert_eq(ch.ticket_id, tid);
+	cr_assert_eq(ch.hard_changes_1h, 2);
+	cr_assert_eq(record(a, 5, "CRITICAL", "HARD", t0 + 5, &ch), 0);
+	cr_assert_eq(record(a, 6, "OK", "HARD", t0 + 6, &ch), 0);
+	cr_assert_eq(ch.hard_changes_1h, 4);
+	cr_assert_eq(tether_store_ticket_close(st, tid, "fixed"), 0);
+	cr_assert_eq(record(a, 7, "WARNING", "HARD", t0 + 7, &ch), 0);
+	cr_assert_eq(ch.ticket_id, 0, "a closed ticket is not reused");
+
+	cr_assert_eq(tether_store_health_list(st, "db-01", &list), 0);
+	cr_assert_eq(json_array_size(list), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(list, 0), "state")),
+			 "WARNING");
+	cr_assert(json_is_array(
+	    json_object_get(json_array_get(list, 0), "perfdata")));
+	json_decref(list);
+	cr_assert_eq(tether_store_health_list(st, "nobody", &list),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(tether_store_agent_list(st, &agents), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(agents, 0), "worst")),
+			 "WARNING");
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_object_get(json_array_get(agents, 0),
+						 "labels"),
+				 "env")),
+			 "prod");
+	json_decref(agents);
+}
+
+Test(store, attachments_newest_first)
+{
+	int64_t tid = 0;
+	json_t *att, *t;
+
+	cr_assert_eq(tether_store_ticket_new(st, "x", NULL, "manual", 0, &tid),
+		     0);
+	cr_assert_eq(tether_store_attachment_latest(st, tid, "diag", &att),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(tether_store_attach(st, tid, "diag", "tech:a", "AAAA",
+					 NULL),
+		     0);
+	cr_assert_eq(tether_store_attach(st, tid, "diag", "agent:b", "BBBB",
+					 NULL),
+		     0);
+	cr_assert_eq(tether_store_attachment_latest(st, tid, "diag", &att), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(att, "data")),
+			 "BBBB");
+	cr_assert_str_eq(json_string_value(json_object_get(att, "source")),
+			 "agent:b");
+	json_decref(att);
+	cr_assert_eq(tether_store_ticket_get(st, tid, true, &t), 0);
+	cr_assert_eq(json_array_size(json_object_get(t, "attachments")), 2);
+	json_decref(t);
+}
+
+/* An agent cannot grow the health table without bound with new names. */
+Test(store, health_checks_per_agent_are_bounded)
+{
+	struct tether_store_health_change ch;
+	int64_t a = enrolled_agent("chatty"), b = enrolled_agent("quiet");
+	struct tether_store_result r = {
+		.state = "OK", .type = "HARD", .attempt = 1,
+		.max_attempts = 1, .output = "x", .ts = time(NULL),
+	};
+	struct tether_store_agent ag;
+	char name[32];
+	json_t *list;
+	int i;
+
+	for (i = 0; i < TETHER_STORE_CHECKS_MAX; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		r.check = name;
+		r.seq = i + 1;
+		cr_assert_eq(tether_store_health_record(st, a, &r, &ch), 0,
+			     "check %d", i);
+	}
+	r.check = "one_too_many";
+	r.seq = TETHER_STORE_CHECKS_MAX + 1;
+	cr_assert_eq(tether_store_health_record(st, a, &r, &ch), 0);
+	cr_assert(ch.over_limit && !ch.hard_change);
+	/* Only its seq was kept: resent, it is a duplicate. */
+	cr_assert_eq(tether_store_agent_get(st, "chatty", &ag), 0);
+	cr_assert_eq(ag.last_seq, TETHER_STORE_CHECKS_MAX + 1);
+	cr_assert_eq(tether_store_health_record(st, a, &r, &ch), 0);
+	cr_assert(ch.duplicate);
+	/* Known checks go on; other agents are not affected. */
+	r.check = "c0";
+	r.seq = TETHER_STORE_CHECKS_MAX + 2;
+	cr_assert_eq(tether_store_health_record(st, a, &r, &ch), 0);
+	cr_assert(!ch.over_limit && !ch.duplicate);
+	r.check = "one_too_many";
+	r.seq = 1;
+	cr_assert_eq(tether_store_health_record(st, b, &r, &ch), 0);
+	cr_assert_eq(tether_store_health_list(st, "chatty", &list), 0);
+	cr_assert_eq(json_array_size(list), TETHER_STORE_CHECKS_MAX);
+	json_decref(list);
+}

@@ -26,7 +26,8 @@
 	X(CLOSED, "connection closed")                                         \
 	X(FINGERPRINT, "relay fingerprint mismatch")                           \
 	X(STATE, "operation not valid in this state")                          \
-	X(INTERNAL, "internal error")
+	X(INTERNAL, "internal error")                                          \
+	X(PERM, "file permissions too open")
 
 enum tether_err {
 	TETHER_OK = 0,

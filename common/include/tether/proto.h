@@ -75,6 +75,7 @@ enum tether_msg {
 #define TETHER_KIND_SHELL "shell"
 #define TETHER_KIND_FILE "file"
 #define TETHER_KIND_FORWARD "forward"
+#define TETHER_KIND_DIAG "diag"
 /* Where a forward goes when the console names no host or port. */
 #define TETHER_FORWARD_HOST "127.0.0.1"
 #define TETHER_FORWARD_PORT 22
@@ -91,5 +92,14 @@ enum tether_msg {
 #define TETHER_CHANNEL_WINDOW_MAX (64u * 1024 * 1024)
 /* Largest plaintext data chunk put in one DATA frame. */
 #define TETHER_CHANNEL_CHUNK (64u * 1024)
+
+/* A packed diagnostics bundle (base64 of zlib'ed JSON) is at most this. */
+#define TETHER_BUNDLE_MAX (192u * 1024)
+/* Enrolled agents: check results queued while disconnected. */
+#define TETHER_CHECK_QUEUE_MAX 1000
+/* What an enrolled agent signs: this (with its NUL), challenge, name. */
+#define TETHER_AGENT_AUTH_CONTEXT "tether/1 agent auth"
+#define TETHER_AGENT_CHALLENGE_LEN 32
+#define TETHER_ENROLL_TTL_DEFAULT 3600
 
 #endif /* TETHER_PROTO_H */

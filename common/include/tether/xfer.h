@@ -186,4 +186,10 @@ int tether_xfer_recv_input(struct tether_xfer_recv *r, uint8_t msg,
 bool tether_xfer_recv_done(const struct tether_xfer_recv *r);
 uint64_t tether_xfer_recv_failures(const struct tether_xfer_recv *r);
 
+/*
+ * The last part of path ("a/b/" gives "b", "/" gives "/"), cut to fit
+ * out (outlen >= 1).
+ */
+void tether_xfer_base_name(const char *path, char *out, size_t outlen);
+
 #endif /* TETHER_XFER_H */

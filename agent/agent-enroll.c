@@ -1,0 +1,821 @@
+/*
+ * tether-agent enroll: gives this machine a lasting identity on a relay
+ * (docs/protocol.md, "Enrolled agents").  A new Ed25519 key is made
+ * beside the config, the relay is trusted as join trusts it (a pin given,
+ * or the fingerprint shown and accepted), the one-time token is spent
+ * with enroll, and only once the relay has said enrolled are the key and
+ * the config put in place: a failed enrolment leaves any earlier identity
+ * as it was and no new files behind.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tether/alloc.h>
+#include <tether/crypto.h>
+#include <tether/err.h>
+#include <tether/log.h>
+#include <tether/sign.h>
+
+#include "agent.h"
+
+#define EXIT_USAGE 2
+#define FP_PREFIX "SHA256:"
+#define FP_B64_LEN 43
+#define KEY_FILE "agent.key"
+#define KEY_TMP_SUFFIX ".new"
+#define TOKEN_MAX 128
+#define LABEL_VALUE_MAX 128
+#define LABELS_MAX 32
+/* From connecting to enrolled, not counting the customer's answer. */
+#define ENROLL_TIMEOUT_MS 30000
+
+struct enroll {
+	uv_loop_t *loop;
+	struct tether_tls_ctx *tls;
+	struct tether_link *link;
+	struct agent_prompt *prompt;
+	uv_timer_t timer;
+	uv_signal_t sigint;
+	uv_signal_t sigterm;
+	bool handles_up;
+	bool ended;
+	int exit_code;
+
+	const char *relay; /* as given */
+	char host[AGENT_HOST_MAX];
+	int port;
+	char pin[TETHER_TLS_FP_LEN];
+	bool has_pin;
+	char probe_fp[TETHER_TLS_FP_LEN];
+	bool probing;
+	bool yes;
+	bool json;
+	bool enrolled;
+
+	char token[TOKEN_MAX + 1]; /* secret: never printed */
+	char name[AGENT_NAME_MAX + 1];
+	json_t *labels;
+	uint8_t pub[TETHER_SIGN_PUB_LEN];
+	struct agent_facts facts;
+};
+
+static const char enroll_usage[] =
+    "usage: " AGENT_PROG " enroll --relay HOST:PORT --token TOKEN "
+    "[--fingerprint SHA256:...]\n"
+    "                    [--name NAME] [--label KEY=VALUE]... "
+    "[--config FILE] [--yes] [--json]\n";
+
+bool agent_fingerprint_valid(const char *fp)
+{
+	size_t i, plen = strlen(FP_PREFIX);
+
+	if (strncmp(fp, FP_PREFIX, plen) != 0 ||
+	    strlen(fp) != plen + FP_B64_LEN)
+		return false;
+	for (i = plen; fp[i] != '\0'; i++) {
+		char c = fp[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '+' || c == '/'))
+			return false;
+	}
+	return true;
+}
+
+static bool name_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+/* The host name as an agent name: other bytes become '-', at most 64. */
+static void name_from_host(const char *host, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = 0; host[i] != '\0' && i < AGENT_NAME_MAX && i + 1 < outlen;
+	     i++)
+		out[i] = name_char(host[i]) ? host[i] : '-';
+	out[i] = '\0';
+	if (i == 0)
+		snprintf(out, outlen, "agent");
+}
+
+/*
+ * KEY=VALUE: the key as a name, the value printable text (no control
+ * characters, no line breaks) that the config file and relay can hold.
+ */
+static int add_label(json_t *labels, const char *spec, const char **why)
+{
+	const char *eq = strchr(spec, '=');
+	char key[AGENT_NAME_MAX + 1], clean[LABEL_VALUE_MAX + 1];
+	size_t kl;
+
+	*why = "want KEY=VALUE";
+	if (eq == NULL)
+		return TETHER_ERR_FORMAT;
+	kl = (size_t)(eq - spec);
+	if (kl == 0 || kl > AGENT_NAME_MAX)
+		return TETHER_ERR_FORMAT;
+	memcpy(key, spec, kl);
+	key[kl] = '\0';
+	if (!agent_config_name_valid(key)) {
+		*why = "a label key may hold only letters, digits and _.-";
+		return TETHER_ERR_FORMAT;
+	}
+	if (strlen(eq + 1) > LABEL_VALUE_MAX) {
+		*why = "value too long";
+		return TETHER_ERR_FORMAT;
+	}
+	agent_clean(eq + 1, clean, sizeof(clean));
+	if (strcmp(clean, eq + 1) != 0) {
+		*why = "a label value may not hold control characters";
+		return TETHER_ERR_FORMAT;
+	}
+	if (json_object_size(labels) >= LABELS_MAX &&
+	    json_object_get(labels, key) == NULL) {
+		*why = "too many labels";
+		return TETHER_ERR_LIMIT;
+	}
+	return json_object_set_new(labels, key, json_string(clean)) == 0
+		   ? 0
+		   : TETHER_ERR_NOMEM;
+}
+
+static int usage(const char *msg, const char *arg)
+{
+	if (msg != NULL)
+		fprintf(stderr, AGENT_PROG " enroll: %s%s%s\n", msg,
+			arg != NULL ? ": " : "", arg != NULL ? arg : "");
+	fputs(enroll_usage, stderr);
+	return EXIT_USAGE;
+}
+
+/* The value of --opt VALUE or --opt=VALUE; NULL if not this option. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name,
+			     bool *missing)
+{
+	size_t n = strlen(name);
+	const char *arg = argv[*i];
+
+	if (strncmp(arg, name, n) != 0)
+		return NULL;
+	if (arg[n] == '=')
+		return arg + n + 1;
+	if (arg[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+/* Takes the token and wipes it from argv, so ps no longer shows it. */
+static int take_token(struct enroll *e, char *arg)
+{
+	size_t n = strlen(arg), i;
+
+	for (i = 0; i < n; i++)
+		if (arg[i] <= ' ' || arg[i] > '~')
+			break;
+	if (n == 0 || n > TOKEN_MAX || i < n) {
+		tether_wipe(arg, n);
+		return TETHER_ERR_FORMAT;
+	}
+	memcpy(e->token, arg, n + 1);
+	tether_wipe(arg, n);
+	return 0;
+}
+
+/* argv[1] is "enroll".  Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct enroll *e,
+		      const char **config)
+{
+	bool missing = false, have_token = false;
+	struct agent_target t;
+	char what[128];
+	const char *fp = NULL, *name = NULL, *v, *why;
+	char *tok;
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if ((v = opt_value(argc, argv, &i, "--relay", &missing)))
+			e->relay = v;
+		else if ((v = opt_value(argc, argv, &i, "--token", &missing))) {
+			/* The same bytes, writable: argv[i] or after '='. */
+			tok = argv[i] + (v - argv[i]);
+			if (take_token(e, tok) != 0)
+				return usage("invalid --token", NULL);
+			have_token = true;
+		} else if ((v = opt_value(argc, argv, &i, "--fingerprint",
+					  &missing)))
+			fp = v;
+		else if ((v = opt_value(argc, argv, &i, "--name", &missing)))
+			name = v;
+		else if ((v = opt_value(argc, argv, &i, "--label", &missing))) {
+			if (add_label(e->labels, v, &why) != 0)
+				return usage(why, v);
+		} else if ((v = opt_value(argc, argv, &i, "--config",
+					  &missing)))
+			*config = v;
+		else if (missing)
+			return usage("option needs a value", arg);
+		else if (strcmp(arg, "--yes") == 0 || strcmp(arg, "-y") == 0)
+			e->yes = true;
+		else if (strcmp(arg, "--json") == 0)
+			e->json = true;
+		else if (strcmp(arg, "--verbose") == 0 ||
+			 strcmp(arg, "-v") == 0)
+			tether_log_set_level(TETHER_LOG_DEBUG);
+		else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			fputs(enroll_usage, stdout);
+			return 0;
+		} else
+			return usage("unknown argument", arg);
+	}
+	if (missing)
+		return usage("option needs a value", argv[argc - 1]);
+	if (e->relay == NULL)
+		return usage("missing --relay HOST:PORT", NULL);
+	if (agent_config_parse_target(e->relay, &t, &why) != 0) {
+		snprintf(what, sizeof(what), "invalid --relay (%s)", why);
+		return usage(what, e->relay);
+	}
+	/* As written: the config keeps it and run splits it the same way. */
+	memcpy(e->host, t.host, sizeof(e->host));
+	e->port = t.port;
+	if (!have_token)
+		return usage("missing --token TOKEN", NULL);
+	if (fp != NULL) {
+		if (!agent_fingerprint_valid(fp))
+			return usage("invalid --fingerprint (want SHA256:...)",
+				     fp);
+		memcpy(e->pin, fp, strlen(fp) + 1);
+		e->has_pin = true;
+	}
+	if (name != NULL && !agent_config_name_valid(name))
+		return usage("invalid --name (1 to 64 letters, digits, _.-)",
+			     name);
+	agent_facts_gather(&e->facts);
+	if (name != NULL)
+		snprintf(e->name, sizeof(e->name), "%s", name);
+	else
+		name_from_host(e->facts.hostname, e->name, sizeof(e->name));
+	return -1;
+}
+
+/* ---- Files ---------------------------------------------------------- */
+
+/*
+ * Makes dir and missing parents, mode 0700 (the key and config are
+ * secrets of this machine); *made gets the topmost one made (caller
+ * frees) so a failure can take them away again.
+ */
+static int make_dirs(const char *dir, char **made)
+{
+	char *copy, *parent;
+	struct stat st;
+	int r;
+
+	if (stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : TETHER_ERR_SYS;
+	if (errno != ENOENT)
+		return TETHER_ERR_SYS;
+	copy = tether_strdup(dir);
+	if (copy == NULL)
+		return TETHER_ERR_NOMEM;
+	parent = dirname(copy);
+	r = strcmp(parent, dir) == 0 ? TETHER_ERR_SYS : make_dirs(parent, made);
+	tether_free(copy);
+	if (r != 0)
+		return r;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return TETHER_ERR_SYS;
+	if (*made == NULL && (*made = tether_strdup(dir)) == NULL)
+		return TETHER_ERR_NOMEM;
+	return 0;
+}
+
+/* Removes the directories make_dirs() made, if they are empty again. */
+static void unmake_dirs(const char *leaf, const char *top)
+{
+	char *copy = tether_strdup(leaf), *d = copy;
+
+	while (d != NULL && rmdir(d) == 0 && strcmp(d, top) != 0)
+		d = dirname(d);
+	tether_free(copy);
+}
+
+/* The directory of path, in a new string. */
+static char *dir_of(const char *path)
+{
+	char *copy = tether_strdup(path), *out = NULL;
+
+	if (copy != NULL)
+		out = tether_strdup(dirname(copy));
+	tether_free(copy);
+	return out;
+}
+
+/* "DIR/name" in a new string, DIR the directory of path. */
+static char *beside(const char *path, const char *name)
+{
+	char *copy = tether_strdup(path), *out = NULL;
+	const char *dir;
+	size_t n;
+
+	if (copy == NULL)
+		return NULL;
+	dir = dirname(copy);
+	n = strlen(dir) + 1 + strlen(name) + 1;
+	out = tether_malloc(n);
+	if (out != NULL)
+		snprintf(out, n, "%s/%s", dir, name);
+	tether_free(copy);
+	return out;
+}
+
+/*
+ * The config path made absolute through its (now existing) directory:
+ * the service runs from / and must find the key the config names.
+ */
+static char *absolute_path(const char *path)
+{
+	char *dcopy = tether_strdup(path), *bcopy = tether_strdup(path);
+	char real[PATH_MAX], *out = NULL;
+	const char *base;
+	size_t n;
+
+	if (dcopy == NULL || bcopy == NULL ||
+	    realpath(dirname(dcopy), real) == NULL)
+		goto out;
+	base = basename(bcopy);
+	n = strlen(real) + 1 + strlen(base) + 1;
+	out = tether_malloc(n);
+	if (out != NULL)
+		snprintf(out, n, "%s/%s", strcmp(real, "/") == 0 ? "" : real,
+			 base);
+out:
+	tether_free(dcopy);
+	tether_free(bcopy);
+	return out;
+}
+
+/* ---- The exchange with the relay ------------------------------------ */
+
+static void on_open(struct tether_link *l);
+static void on_frame(struct tether_link *l, const struct tether_frame *f);
+static void on_link_close(struct tether_link *l, int reason);
+
+static const struct tether_link_cbs link_cbs = {
+    .on_open = on_open,
+    .on_frame = on_frame,
+    .on_close = on_link_close,
+};
+
+/* An event line: on stderr when stdout is for --json. */
+static void note(const struct enroll *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void note(const struct enroll *e, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (e->json)
+		agent_warn("%s", line);
+	else
+		agent_say("%s", line);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void finish(struct enroll *e, int code)
+{
+	if (e->ended)
+		return;
+	e->ended = true;
+	e->exit_code = code;
+	agent_prompt_cancel(e->prompt);
+	e->prompt = NULL;
+	if (e->handles_up) {
+		uv_close((uv_handle_t *)&e->timer, on_handle_closed);
+		uv_close((uv_handle_t *)&e->sigint, on_handle_closed);
+		uv_close((uv_handle_t *)&e->sigterm, on_handle_closed);
+	}
+	if (e->link != NULL)
+		tether_link_close(e->link, TETHER_OK);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct enroll *e = t->data;
+
+	agent_warn("enrollment failed: the relay did not answer in %d s",
+		   ENROLL_TIMEOUT_MS / 1000);
+	finish(e, 1);
+}
+
+static void connect_relay(struct enroll *e, bool probe)
+{
+	e->probing = probe;
+	uv_timer_start(&e->timer, on_timeout, ENROLL_TIMEOUT_MS, 0);
+	e->link = tether_link_connect(e->loop, e->tls, e->host, e->port,
+				      e->has_pin ? e->pin : NULL, &link_cbs, e);
+	if (e->link == NULL) {
+		agent_warn("cannot connect to %s:%d: out of memory", e->host,
+			   e->port);
+		finish(e, 1);
+	}
+}
+
+static void on_trust(void *ctx, bool yes)
+{
+	struct enroll *e = ctx;
+
+	e->prompt = NULL;
+	if (!yes) {
+		agent_warn("relay not trusted; nothing enrolled");
+		finish(e, 1);
+		return;
+	}
+	memcpy(e->pin, e->probe_fp, sizeof(e->pin));
+	e->has_pin = true;
+	connect_relay(e, false);
+}
+
+static void ask_trust(struct enroll *e)
+{
+	uv_timer_stop(&e->timer);
+	note(e, "relay %s:%d has fingerprint %s", e->host, e->port,
+	     e->probe_fp);
+	note(e, "check it with the relay's administrator before you go on");
+	if (agent_prompt_start(e->loop, "Trust this relay? [y/N] ", on_trust, e,
+			       &e->prompt) != 0) {
+		agent_warn("no terminal to confirm the relay fingerprint; "
+			   "pass --fingerprint or --yes");
+		finish(e, 1);
+	}
+}
+
+static void on_open(struct tether_link *l)
+{
+	struct enroll *e = tether_link_data(l);
+	char fp[TETHER_TLS_FP_LEN];
+	json_t *hello;
+
+	if (tether_link_peer_fingerprint(l, fp) != 0) {
+		tether_link_set_close_reason(l, "cannot read the relay "
+						"certificate");
+		tether_link_close(l, TETHER_ERR_TLS);
+		return;
+	}
+	if (e->probing) {
+		/* Nothing is said to a relay nobody has trusted yet. */
+		memcpy(e->probe_fp, fp, sizeof(e->probe_fp));
+		tether_link_close(l, TETHER_OK);
+		return;
+	}
+	if (!e->has_pin) {
+		note(e, "relay %s:%d has fingerprint %s (accepted: --yes)",
+		     e->host, e->port, fp);
+		memcpy(e->pin, fp, sizeof(e->pin));
+		e->has_pin = true;
+	}
+	hello = json_pack("{s:s,s:s,s:i}", "t", "hello", "role", "agent",
+			  "version", TETHER_PROTOCOL_VERSION);
+	if (hello == NULL || tether_link_send_json(l, hello) != 0)
+		tether_link_close(l, TETHER_ERR_NOMEM);
+	json_decref(hello);
+}
+
+static void send_enroll(struct enroll *e)
+{
+	char hex[2 * TETHER_SIGN_PUB_LEN + 1];
+	json_t *msg;
+
+	tether_hex_encode(e->pub, sizeof(e->pub), hex, sizeof(hex));
+	msg = json_pack("{s:s,s:s,s:s,s:O,s:s,s:{s:s,s:s,s:s}}", "t", "enroll",
+			"token", e->token, "name", e->name, "labels", e->labels,
+			"pubkey", hex, "facts", "hostname", e->facts.hostname,
+			"os", e->facts.os, "user", e->facts.user);
+	/* The link has its own copy once it is encoded. */
+	tether_wipe(e->token, sizeof(e->token));
+	if (msg == NULL || tether_link_send_json(e->link, msg) != 0) {
+		agent_warn("cannot send the enrollment request");
+		finish(e, 1);
+	}
+	json_decref(msg);
+}
+
+static void on_ctrl(struct enroll *e, const char *t, const json_t *msg)
+{
+	const char *agent;
+
+	if (strcmp(t, "ping") == 0) {
+		json_t *pong = json_pack("{s:s}", "t", "pong");
+
+		tether_link_send_json(e->link, pong);
+		json_decref(pong);
+	} else if (strcmp(t, "welcome") == 0) {
+		tether_link_set_max_payload(e->link, TETHER_FRAME_MAX);
+		send_enroll(e);
+	} else if (strcmp(t, "enrolled") == 0) {
+		agent = json_string_value(json_object_get(msg, "agent"));
+		if (agent != NULL && strcmp(agent, e->name) != 0)
+			tether_log_warn("the relay enrolled us as \"%s\"",
+					agent);
+		e->enrolled = true;
+		finish(e, 0);
+	} else {
+		tether_log_debug("control message \"%s\" ignored", t);
+	}
+}
+
+static void on_frame(struct tether_link *l, const struct tether_frame *f)
+{
+	struct enroll *e = tether_link_data(l);
+	json_t *msg;
+	const char *t;
+
+	if (e->ended || f->type != TETHER_FRAME_CTRL)
+		return;
+	msg = json_loadb((const char *)f->payload, f->len,
+			 JSON_REJECT_DUPLICATES, NULL);
+	t = json_string_value(json_object_get(msg, "t"));
+	if (!json_is_object(msg) || t == NULL)
+		tether_link_close_error(l, TETHER_ERR_PROTOCOL,
+					"malformed control message");
+	else
+		on_ctrl(e, t, msg);
+	json_decref(msg);
+}
+
+static void on_link_close(struct tether_link *l, int reason)
+{
+	struct enroll *e = tether_link_data(l);
+
+	if (e->link == l)
+		e->link = NULL;
+	if (e->ended)
+		return;
+	if (e->probing && e->probe_fp[0] != '\0') {
+		ask_trust(e);
+		return;
+	}
+	if (reason == TETHER_ERR_FINGERPRINT)
+		agent_warn("enrollment failed: relay fingerprint mismatch "
+			   "(expected %s)",
+			   e->pin);
+	else
+		agent_warn("enrollment failed: %s",
+			   tether_link_close_reason(l));
+	finish(e, 1);
+}
+
+static void on_signal(uv_signal_t *h, int signo)
+{
+	(void)signo;
+	agent_warn("interrupted; nothing enrolled");
+	finish(h->data, 1);
+}
+
+/* Runs the exchange; true once the relay said enrolled. */
+static bool talk(struct enroll *e)
+{
+	uv_loop_t loop;
+
+	if (uv_loop_init(&loop) != 0) {
+		agent_warn("cannot start the event loop");
+		return false;
+	}
+	e->loop = &loop;
+	e->tls = tether_tls_ctx_new_client();
+	if (e->tls == NULL) {
+		agent_warn("cannot set up TLS");
+		uv_loop_close(&loop);
+		return false;
+	}
+	uv_timer_init(&loop, &e->timer);
+	uv_signal_init(&loop, &e->sigint);
+	uv_signal_init(&loop, &e->sigterm);
+	e->timer.data = e->sigint.data = e->sigterm.data = e;
+	e->handles_up = true;
+	uv_signal_start(&e->sigint, on_signal, SIGINT);
+	uv_signal_start(&e->sigterm, on_signal, SIGTERM);
+	connect_relay(e, !e->has_pin && !e->yes);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	tether_tls_ctx_free(e->tls);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_loop_close(&loop);
+	return e->enrolled && e->exit_code == 0;
+}
+
+/* ---- Putting it together -------------------------------------------- */
+
+static int set_str(char **field, const char *value)
+{
+	char *copy = tether_strdup(value);
+
+	if (copy == NULL)
+		return TETHER_ERR_NOMEM;
+	tether_free(*field);
+	*field = copy;
+	return 0;
+}
+
+/*
+ * The identity the relay accepted, into cfg (an earlier config's
+ * [check] sections stay where they are), then the file.
+ */
+static int save_config(struct enroll *e, struct agent_config *cfg,
+		       const char *key)
+{
+	char err[512];
+	int r;
+
+	if (set_str(&cfg->relay, e->relay) != 0 ||
+	    set_str(&cfg->fingerprint, e->pin) != 0 ||
+	    set_str(&cfg->name, e->name) != 0 || set_str(&cfg->key, key) != 0) {
+		agent_warn("out of memory");
+		return TETHER_ERR_NOMEM;
+	}
+	json_decref(cfg->labels);
+	cfg->labels = json_incref(e->labels);
+	r = agent_config_save_identity(cfg, err, sizeof(err));
+	if (r != 0)
+		agent_warn("%s", err);
+	return r;
+}
+
+static void report(const struct enroll *e, const char *config, const char *key)
+{
+	json_t *out;
+	char *text;
+
+	if (e->json) {
+		out = json_pack("{s:s,s:s,s:s,s:s,s:s}", "agent", e->name,
+				"relay", e->relay, "fingerprint", e->pin,
+				"config", config, "key", key);
+		text = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
+		if (text != NULL)
+			puts(text);
+		free(text);
+		json_decref(out);
+		return;
+	}
+	agent_say("enrolled as %s with relay %s (%s)", e->name, e->relay,
+		  e->pin);
+	agent_say("identity key: %s", key);
+	agent_say("config: %s", config);
+	agent_say("next: " AGENT_PROG " run --config %s, or install "
+		  "tether-agent.service and run systemctl enable --now "
+		  "tether-agent",
+		  config);
+}
+
+/*
+ * Reads an existing config (re-enrolment keeps its checks and its key
+ * path); a missing one is a fresh start.  Returns -1 to go on, else the
+ * exit status.
+ */
+static int load_existing(const char *path, struct agent_config *cfg)
+{
+	char err[512];
+
+	if (access(path, F_OK) != 0) {
+		memset(cfg, 0, sizeof(*cfg));
+		return -1;
+	}
+	if (agent_config_load(path, cfg, err, sizeof(err)) != 0) {
+		agent_warn("%s", err);
+		agent_warn("fix or remove %s to enroll again", path);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+static int enroll(struct enroll *e, const char *config_arg)
+{
+	char default_path[PATH_MAX];
+	char *config = NULL, *key = NULL, *tmp = NULL;
+	char *cfgdir = NULL, *keydir = NULL, *made_cfg = NULL, *made_key = NULL;
+	struct agent_config cfg;
+	bool keep_dirs = false;
+	size_t n;
+	int r = 1;
+
+	if (config_arg == NULL) {
+		agent_config_default_path(default_path, sizeof(default_path));
+		config_arg = default_path;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	if ((cfgdir = dir_of(config_arg)) == NULL)
+		goto nomem;
+	if (make_dirs(cfgdir, &made_cfg) != 0) {
+		agent_warn("cannot make the directory %s: %s", cfgdir,
+			   strerror(errno));
+		goto out;
+	}
+	if ((config = absolute_path(config_arg)) == NULL)
+		goto nomem;
+	/* Absolute, so that a key path read from it is absolute too. */
+	if ((r = load_existing(config, &cfg)) >= 0)
+		goto out;
+	r = 1;
+	key =
+	    cfg.key != NULL ? tether_strdup(cfg.key) : beside(config, KEY_FILE);
+	if (key == NULL || (keydir = dir_of(key)) == NULL)
+		goto nomem;
+	if (make_dirs(keydir, &made_key) != 0) {
+		agent_warn("cannot make the directory %s: %s", keydir,
+			   strerror(errno));
+		goto out;
+	}
+	n = strlen(key) + sizeof(KEY_TMP_SUFFIX);
+	if (set_str(&cfg.path, config) != 0 || (tmp = tether_malloc(n)) == NULL)
+		goto nomem;
+	snprintf(tmp, n, "%s%s", key, KEY_TMP_SUFFIX);
+	/* A working identity stays until the relay accepted the new one. */
+	if ((r = tether_sign_key_generate(tmp, e->pub)) != 0) {
+		agent_warn("cannot write a new key to %s: %s", tmp,
+			   tether_strerror(r));
+		r = 1;
+		goto out;
+	}
+	r = 1;
+	if (!talk(e))
+		goto out;
+	if (rename(tmp, key) != 0) {
+		agent_warn("enrolled, but cannot put the key in place at %s: "
+			   "%s",
+			   key, strerror(errno));
+		goto out;
+	}
+	/* The key is spent on the relay now: it stays whatever follows. */
+	keep_dirs = true;
+	if (save_config(e, &cfg, key) != 0) {
+		agent_warn("enrolled, but the config was not written; the "
+			   "key is %s",
+			   key);
+		goto out;
+	}
+	r = 0;
+	report(e, config, key);
+	goto out;
+nomem:
+	agent_warn("out of memory");
+out:
+	if (tmp != NULL)
+		unlink(tmp);
+	if (!keep_dirs && made_key != NULL)
+		unmake_dirs(keydir, made_key);
+	if (!keep_dirs && made_cfg != NULL)
+		unmake_dirs(cfgdir, made_cfg);
+	tether_free(config);
+	tether_free(key);
+	tether_free(tmp);
+	tether_free(cfgdir);
+	tether_free(keydir);
+	tether_free(made_cfg);
+	tether_free(made_key);
+	agent_config_free(&cfg);
+	return r;
+}
+
+int agent_enroll_main(int argc, char **argv)
+{
+	static struct enroll e;
+	const char *config = NULL;
+	int r;
+
+	/* A child that closes its stdin must not take the agent with it. */
+	signal(SIGPIPE, SIG_IGN);
+	e.labels = json_object();
+	if (e.labels == NULL) {
+		agent_warn("out of memory");
+		return 1;
+	}
+	r = parse_args(argc, argv, &e, &config);
+	if (r < 0)
+		r = enroll(&e, config);
+	tether_wipe(e.token, sizeof(e.token));
+	json_decref(e.labels);
+	return r;
+}

@@ -1,0 +1,33 @@
+/*
+ * Diagnostics bundles as they travel in control messages and rest on a
+ * ticket: base64 (padded) of zlib-compressed JSON text.  JSON of logs and
+ * process lists shrinks five to ten times, which keeps a bundle inside one
+ * control frame.
+ */
+#ifndef TETHER_BUNDLE_H
+#define TETHER_BUNDLE_H
+
+#include <jansson.h>
+
+/*
+ * *out: a malloc'd NUL-terminated packed form of bundle.
+ * TETHER_ERR_TOO_LARGE if it would exceed TETHER_BUNDLE_MAX.
+ */
+int tether_bundle_pack(const json_t *bundle, char **out);
+/*
+ * *out: the JSON object packed in packed (new reference).  Rejects more
+ * than TETHER_BUNDLE_MAX of input, more than TETHER_BUNDLE_JSON_MAX of
+ * JSON once inflated (a zip bomb), bad base64, zlib or JSON, and anything
+ * but an object: TETHER_ERR_FORMAT or TETHER_ERR_TOO_LARGE.
+ */
+int tether_bundle_unpack(const char *packed, json_t **out);
+
+/*
+ * Largest JSON text a packed bundle may inflate to.  Real bundles are tens
+ * of KiB; the relay parses what it stores, and 4 MiB of the smallest JSON
+ * values costs jansson about 100 MB for a moment, which bounds what an
+ * authenticated peer can make it spend.
+ */
+#define TETHER_BUNDLE_JSON_MAX (4u * 1024 * 1024)
+
+#endif /* TETHER_BUNDLE_H */

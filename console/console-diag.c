@@ -1,0 +1,1336 @@
+/*
+ * `tether diag T-N [-o FILE] [--json] [--saved]`: asks the ticket's agent
+ * for a diagnostics bundle on a `diag` channel (docs/protocol.md,
+ * "Diagnostics"), shows it, and saves it on the ticket with diag_attach;
+ * --saved shows the newest bundle the ticket already holds (diag_get).
+ *
+ * The channel is driven here rather than by console-chan.c: its STDOUT is
+ * one JSON document to parse, not a stream for our standard output, and
+ * the connection stays open afterwards for the diag_attach request.
+ *
+ * The bundle comes from the customer's machine, so every string in it is
+ * printed through console_print_clean(), and the summary tolerates any
+ * section being missing, of another shape, or {"error": ...}.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tether/alloc.h>
+#include <tether/buf.h>
+#include <tether/bundle.h>
+#include <tether/chan.h>
+#include <tether/crypto.h>
+#include <tether/err.h>
+#include <tether/link.h>
+#include <tether/proto.h>
+
+#include "console.h"
+
+/* A bundle larger than this is not one: the collector keeps far below. */
+#define DIAG_OUT_MAX (16u * 1024 * 1024)
+/* The collector's warnings we keep; more is noise. */
+#define DIAG_ERR_MAX (64u * 1024)
+#define DIAG_REASON_MAX 1024
+/* How many rows of the long lists the summary shows. */
+#define DIAG_TOP_ROWS 5
+#define DIAG_LOG_ROWS 5
+#define DIAG_PORT_ROWS 20
+
+static const char diag_usage[] =
+    "Usage: tether diag T-N [-o FILE] [--json] [--saved]\n"
+    "\n"
+    "Collects a diagnostics bundle on the machine whose agent joined T-N,\n"
+    "shows a summary (problems first) and saves the bundle on the ticket.\n"
+    "  -o FILE   also write the whole bundle as JSON to FILE (mode 0600;\n"
+    "            - for standard output, instead of the summary)\n"
+    "  --json    print the whole bundle as JSON instead of the summary\n"
+    "  --saved   show the newest bundle saved on T-N (no session needed)\n";
+
+struct diag_args {
+	char ticket[CONSOLE_TICKET_MAX];
+	const char *out_file;
+	bool json;
+	bool saved;
+};
+
+/* One diag channel and what came back on it. */
+struct diag_run {
+	struct console_client c;
+	struct console_config cfg;
+	struct tether_chan *chan;
+	uint32_t channel;
+	uv_timer_t tick;
+	bool tick_ready;
+	bool progress; /* standard error is a terminal */
+	bool drawn;
+	uint64_t start_ms;
+	char *out; /* STDOUT: the bundle's JSON text */
+	size_t out_len;
+	size_t out_cap;
+	char err[DIAG_ERR_MAX + 1]; /* STDERR, cut at DIAG_ERR_MAX */
+	size_t err_len;
+	bool got_exit;
+	bool got_close;
+	bool got_error;
+	bool failed;
+	int status;
+	char failure[DIAG_REASON_MAX];
+};
+
+static void fail(struct diag_run *d, const char *what, const char *detail)
+{
+	if (d->failed || d->got_close)
+		return;
+	d->failed = true;
+	snprintf(d->failure, sizeof(d->failure), "%s%s", what,
+		 detail != NULL ? detail : "");
+}
+
+static bool running(const struct diag_run *d)
+{
+	return !d->failed && !d->got_close && !d->c.closed;
+}
+
+/* ---- Progress: one line on a terminal while the agent collects ---------- */
+
+static void progress_draw(struct diag_run *d)
+{
+	uint64_t secs = (uv_now(&d->c.loop) - d->start_ms) / 1000;
+
+	fprintf(stderr, "\r\033[Kcollecting diagnostics\xe2\x80\xa6 %llus",
+		(unsigned long long)secs);
+	fflush(stderr);
+	d->drawn = true;
+}
+
+static void progress_clear(struct diag_run *d)
+{
+	if (d->drawn)
+		fputs("\r\033[K", stderr);
+	d->drawn = false;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct diag_run *d = t->data;
+
+	if (running(d))
+		progress_draw(d);
+}
+
+/* ---- The channel -------------------------------------------------------- */
+
+static void send_failed(struct diag_run *d, int err)
+{
+	/* A closing link says why itself, once the loop has run. */
+	if (err != TETHER_ERR_CLOSED)
+		fail(d, "cannot send: ", tether_strerror(err));
+}
+
+static void take_stdout(struct diag_run *d, const uint8_t *p, size_t n)
+{
+	size_t cap;
+	char *out;
+	int err;
+
+	if (n > DIAG_OUT_MAX - d->out_len) {
+		fail(d, "the diagnostics bundle is over 16 MiB", NULL);
+		return;
+	}
+	if (d->out_len + n + 1 > d->out_cap) {
+		cap = d->out_cap != 0 ? d->out_cap : 64 * 1024;
+		while (cap < d->out_len + n + 1)
+			cap *= 2;
+		out = realloc(d->out, cap);
+		if (out == NULL) {
+			fail(d, "out of memory", NULL);
+			return;
+		}
+		d->out = out;
+		d->out_cap = cap;
+	}
+	memcpy(d->out + d->out_len, p, n);
+	d->out_len += n;
+	d->out[d->out_len] = '\0';
+	/* Kept in memory is as good as written out: credit it at once. */
+	err = tether_chan_consumed(d->chan, d->c.link, n);
+	if (err != 0)
+		send_failed(d, err);
+}
+
+static void take_stderr(struct diag_run *d, const uint8_t *p, size_t n)
+{
+	size_t room = DIAG_ERR_MAX - d->err_len;
+	int err;
+
+	if (n < room)
+		room = n;
+	memcpy(d->err + d->err_len, p, room);
+	d->err_len += room;
+	d->err[d->err_len] = '\0';
+	err = tether_chan_consumed(d->chan, d->c.link, n);
+	if (err != 0)
+		send_failed(d, err);
+}
+
+static void on_exit_msg(struct diag_run *d, struct tether_buf *b)
+{
+	uint8_t how;
+	uint32_t value;
+
+	if (tether_buf_get_u8(b, &how) != 0 ||
+	    tether_buf_get_u32(b, &value) != 0 || tether_buf_get_end(b) != 0 ||
+	    how > 1) {
+		fail(d, "channel protocol error: ", "malformed EXIT");
+		return;
+	}
+	if (how == 1)
+		value = value > 127 ? 255 : 128 + value;
+	d->status = value > 255 ? 255 : (int)value;
+	d->got_exit = true;
+}
+
+static void on_error_msg(struct diag_run *d, struct tether_buf *b)
+{
+	char *reason = NULL;
+
+	if (tether_buf_get_cstring(b, &reason, NULL, DIAG_REASON_MAX) != 0 ||
+	    tether_buf_get_end(b) != 0) {
+		fail(d, "channel protocol error: ", "malformed ERROR");
+		return;
+	}
+	progress_clear(d);
+	d->got_error = true;
+	fputs("tether: remote: ", stderr);
+	console_print_clean(stderr, reason);
+	fputc('\n', stderr);
+	tether_free(reason);
+}
+
+static void on_data(void *arg, const struct tether_frame *f)
+{
+	struct diag_run *d = arg;
+	const uint8_t *body;
+	struct tether_buf *b;
+	uint8_t msg, stream;
+	size_t len;
+	int err;
+
+	if (!running(d))
+		return;
+	err = tether_chan_open(d->chan, f, &msg, &body, &len);
+	if (err != 0) {
+		fail(d,
+		     err == TETHER_ERR_AUTH ? "channel integrity check failed"
+					    : "channel protocol error: ",
+		     err == TETHER_ERR_AUTH ? NULL : tether_strerror(err));
+		return;
+	}
+	b = tether_buf_from(body, len);
+	if (b == NULL) {
+		fail(d, "out of memory", NULL);
+		return;
+	}
+	switch (msg) {
+	case TETHER_MSG_STDOUT:
+		take_stdout(d, body, len);
+		break;
+	case TETHER_MSG_STDERR:
+		take_stderr(d, body, len);
+		break;
+	case TETHER_MSG_EOF:
+		if (tether_buf_get_u8(b, &stream) != 0 ||
+		    tether_buf_get_end(b) != 0 || stream < 1 || stream > 2)
+			fail(d, "channel protocol error: ", "malformed EOF");
+		break;
+	case TETHER_MSG_EXIT:
+		on_exit_msg(d, b);
+		break;
+	case TETHER_MSG_WINDOW:
+		/* Applied by tether_chan_open(); we send no data. */
+		break;
+	case TETHER_MSG_ERROR:
+		on_error_msg(d, b);
+		break;
+	case TETHER_MSG_CLOSE:
+		if (tether_buf_get_end(b) != 0)
+			fail(d, "channel protocol error: ", "malformed CLOSE");
+		else
+			d->got_close = true;
+		break;
+	default:
+		fail(d, "channel protocol error: ", "unexpected message");
+		break;
+	}
+	tether_buf_free(b);
+}
+
+/* The relay closes our channel when the agent's connection goes away. */
+static void on_ctrl(void *arg, json_t *msg)
+{
+	struct diag_run *d = arg;
+	const char *reason = console_json_str(msg, "reason");
+
+	if (strcmp(console_json_str(msg, "t"), "close") != 0 ||
+	    json_integer_value(json_object_get(msg, "channel")) != d->channel)
+		return;
+	fail(d,
+	     "connection lost: ", reason != NULL ? reason : "channel closed");
+}
+
+/* Opens the diag channel on the ticket's session: 0, or -1 once reported. */
+static int open_diag(struct diag_run *d, const char *ticket)
+{
+	uint8_t ke[TETHER_SPAKE2_KE_LEN], nonce_c[TETHER_SEAL_NONCE_LEN];
+	json_t *session = NULL, *req, *ans = NULL;
+	int err, ret = -1;
+
+	if (console_attach(&d->c, ticket, &session, ke) != 0)
+		goto out;
+	req = console_open_request(session, TETHER_KIND_DIAG, nonce_c);
+	if (req == NULL)
+		goto out;
+	err = console_request(&d->c, req, &ans);
+	if (err == CONSOLE_EREMOTE)
+		console_report_answer(ans, NULL);
+	if (err == 0)
+		ret = console_open_answer(ans, ke, nonce_c, &d->channel,
+					  &d->chan);
+out:
+	tether_wipe(ke, sizeof(ke));
+	json_decref(session);
+	json_decref(ans);
+	return ret;
+}
+
+/*
+ * EXEC with no arguments starts the agent's own collector; EOF(0) at once,
+ * as it reads nothing from us.  Then waits for CLOSE.
+ */
+static void collect(struct diag_run *d)
+{
+	int err;
+
+	d->c.hooks.on_data = on_data;
+	d->c.hooks.on_ctrl = on_ctrl;
+	d->c.hooks.arg = d;
+	d->start_ms = uv_now(&d->c.loop);
+	if (d->progress && uv_timer_init(&d->c.loop, &d->tick) == 0) {
+		d->tick_ready = true;
+		d->tick.data = d;
+		uv_timer_start(&d->tick, on_tick, 0, 1000);
+	}
+	err = tether_chan_send_u32(d->chan, d->c.link, TETHER_MSG_EXEC, 0);
+	if (err == 0)
+		err =
+		    tether_chan_send_u8(d->chan, d->c.link, TETHER_MSG_EOF, 0);
+	if (err != 0)
+		send_failed(d, err);
+	while (running(d))
+		console_run_once(&d->c);
+	if (d->tick_ready) {
+		uv_timer_stop(&d->tick);
+		uv_close((uv_handle_t *)&d->tick, NULL);
+		d->tick_ready = false;
+	}
+	progress_clear(d);
+}
+
+/* The collector's warnings, one "tether: remote: LINE" each. */
+static void print_remote_stderr(const struct diag_run *d)
+{
+	const char *p = d->err, *nl;
+	char line[DIAG_REASON_MAX];
+	size_t n;
+
+	while (*p != '\0') {
+		nl = strchr(p, '\n');
+		n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (n > 0) {
+			snprintf(line, sizeof(line), "%.*s", (int)n, p);
+			fputs("tether: remote: ", stderr);
+			console_print_clean(stderr, line);
+			fputc('\n', stderr);
+		}
+		p += nl != NULL ? n + 1 : n;
+	}
+}
+
+/*
+ * What the run came to: 0 with the bundle in *bundle, or the exit status
+ * once reported (1 for the collector's failure, 255 for ours).
+ */
+static int outcome(struct diag_run *d, json_t **bundle)
+{
+	json_error_t jerr;
+
+	*bundle = NULL;
+	print_remote_stderr(d);
+	if (d->failed) {
+		fputs("tether: ", stderr);
+		console_print_clean(stderr, d->failure);
+		fputc('\n', stderr);
+		return CONSOLE_EXIT_FAIL;
+	}
+	if (!d->got_close) {
+		console_report_lost(&d->c);
+		return CONSOLE_EXIT_FAIL;
+	}
+	if (d->got_error)
+		return 1;
+	if (!d->got_exit) {
+		console_error("the diagnostics collector ended without a "
+			      "status");
+		return 1;
+	}
+	if (d->status != 0) {
+		console_error("the diagnostics collector failed (status %d)",
+			      d->status);
+		return 1;
+	}
+	*bundle =
+	    json_loadb(d->out != NULL ? d->out : "", d->out_len, 0, &jerr);
+	if (!json_is_object(*bundle)) {
+		json_decref(*bundle);
+		*bundle = NULL;
+		console_error("the agent sent a malformed bundle: %s",
+			      jerr.text[0] != '\0' ? jerr.text
+						   : "not a JSON object");
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- Reading the bundle: tolerant of other shapes ----------------------- */
+
+/* The first member of obj among names (NULL-terminated) that exists. */
+static const json_t *pick(const json_t *obj, const char *const *names)
+{
+	const json_t *v;
+
+	for (; *names != NULL; names++) {
+		v = json_object_get(obj, *names);
+		if (v != NULL && !json_is_null(v))
+			return v;
+	}
+	return NULL;
+}
+
+#define PICK(obj, ...) pick((obj), (const char *const[]){__VA_ARGS__, NULL})
+
+static const char *pick_str(const json_t *obj, const char *const *names)
+{
+	return json_string_value(pick(obj, names));
+}
+
+#define PICK_STR(obj, ...)                                                     \
+	pick_str((obj), (const char *const[]){__VA_ARGS__, NULL})
+
+/* A number member (integer or real); false if there is none. */
+static bool pick_num(const json_t *obj, const char *const *names, double *out)
+{
+	const json_t *v = pick(obj, names);
+
+	if (!json_is_number(v))
+		return false;
+	*out = json_number_value(v);
+	return true;
+}
+
+#define PICK_NUM(obj, out, ...)                                                \
+	pick_num((obj), (const char *const[]){__VA_ARGS__, NULL}, (out))
+
+/* The list in a section: the section itself, or its first array member. */
+static const json_t *section_list(const json_t *sec, const char *const *names)
+{
+	const json_t *v;
+
+	if (json_is_array(sec))
+		return sec;
+	v = pick(sec, names);
+	return json_is_array(v) ? v : NULL;
+}
+
+#define SECTION_LIST(sec, ...)                                                 \
+	section_list((sec), (const char *const[]){__VA_ARGS__, NULL})
+
+static const json_t *section(const json_t *bundle, const char *name)
+{
+	const json_t *s =
+	    json_object_get(json_object_get(bundle, "sections"), name);
+
+	/* An unreadable section is listed at the end, not shown empty. */
+	if (json_is_object(s) && json_object_get(s, "error") != NULL)
+		return NULL;
+	return s;
+}
+
+static void print_str(const char *s)
+{
+	console_print_clean(stdout, s != NULL && s[0] != '\0' ? s : "-");
+}
+
+static void size_str(double v, char *out, size_t len)
+{
+	if (v < 0 || !isfinite(v))
+		snprintf(out, len, "-");
+	else
+		console_format_size((uint64_t)v, out, len);
+}
+
+/* A percentage: given as such, or used of total. */
+static bool percent(const json_t *o, double *pct, const char *const *given,
+		    const char *const *used, const char *const *total)
+{
+	double u, t;
+
+	if (pick_num(o, given, pct))
+		return true;
+	if (!pick_num(o, used, &u) || !pick_num(o, total, &t) || t <= 0)
+		return false;
+	*pct = u * 100 / t;
+	return true;
+}
+
+static void pct_str(bool known, double pct, char *out, size_t len)
+{
+	if (known)
+		snprintf(out, len, "%.0f%%", pct);
+	else
+		snprintf(out, len, "-");
+}
+
+/* ---- The summary -------------------------------------------------------- */
+
+static bool color_on;
+
+static void severity(const char *sev)
+{
+	bool crit = sev != NULL && strcmp(sev, "critical") == 0;
+
+	if (color_on)
+		fputs(crit ? "\033[1;31m" : "\033[33m", stdout);
+	fputs(crit ? "CRITICAL" : "WARNING ", stdout);
+	if (color_on)
+		fputs("\033[0m", stdout);
+}
+
+/* Critical ones first, then the rest, each group in the bundle's order. */
+static void print_problems(const json_t *bundle)
+{
+	const json_t *problems = json_object_get(bundle, "problems"), *p;
+	int pass;
+	size_t i;
+
+	if (json_array_size(problems) == 0) {
+		printf("no problems found\n");
+		return;
+	}
+	for (pass = 0; pass < 2; pass++) {
+		json_array_foreach(problems, i, p)
+		{
+			const char *sev = console_json_str(p, "severity");
+			bool crit = sev != NULL && strcmp(sev, "critical") == 0;
+
+			if (crit != (pass == 0))
+				continue;
+			severity(sev);
+			fputs("  ", stdout);
+			print_str(console_json_str(p, "what"));
+			putchar('\n');
+		}
+	}
+}
+
+static void print_uptime(const json_t *up)
+{
+	double s;
+	unsigned long secs;
+
+	if (!PICK_NUM(up, &s, "seconds", "uptime_s", "uptime_seconds",
+		      "uptime") ||
+	    s < 0)
+		return;
+	secs = (unsigned long)s;
+	printf("Uptime:    ");
+	if (secs >= 86400)
+		printf("%lu day%s, ", secs / 86400,
+		       secs / 86400 == 1 ? "" : "s");
+	printf("%lu:%02lu\n", secs / 3600 % 24, secs / 60 % 60);
+}
+
+static void print_system(const json_t *bundle)
+{
+	const json_t *os = section(bundle, "os");
+	const json_t *cpu = section(bundle, "cpu");
+	const json_t *load;
+	double n, l1, l5, l15;
+	const char *s;
+
+	if (os != NULL) {
+		printf("Host:      ");
+		print_str(PICK_STR(os, "hostname", "host", "nodename"));
+		putchar('\n');
+		printf("OS:        ");
+		print_str(PICK_STR(os, "pretty_name", "name", "distro", "os"));
+		putchar('\n');
+		printf("Kernel:    ");
+		print_str(PICK_STR(os, "kernel", "release", "kernel_release"));
+		s = PICK_STR(os, "arch", "machine", "architecture");
+		if (s != NULL) {
+			putchar(' ');
+			console_print_clean(stdout, s);
+		}
+		putchar('\n');
+	}
+	print_uptime(section(bundle, "uptime"));
+	if (cpu == NULL)
+		return;
+	printf("CPUs:      ");
+	if (PICK_NUM(cpu, &n, "count", "cpus", "online", "ncpu"))
+		printf("%.0f", n);
+	else
+		putchar('-');
+	s = PICK_STR(cpu, "model", "model_name");
+	if (s != NULL) {
+		fputs(" (", stdout);
+		console_print_clean(stdout, s);
+		putchar(')');
+	}
+	load = PICK(cpu, "load", "loadavg", "load_average");
+	if (json_array_size(load) >= 3) {
+		printf(", load %.2f %.2f %.2f",
+		       json_number_value(json_array_get(load, 0)),
+		       json_number_value(json_array_get(load, 1)),
+		       json_number_value(json_array_get(load, 2)));
+	} else if (PICK_NUM(json_is_object(load) ? load : cpu, &l1, "load1",
+			    "1m", "one") &&
+		   PICK_NUM(json_is_object(load) ? load : cpu, &l5, "load5",
+			    "5m", "five") &&
+		   PICK_NUM(json_is_object(load) ? load : cpu, &l15, "load15",
+			    "15m", "fifteen")) {
+		printf(", load %.2f %.2f %.2f", l1, l5, l15);
+	}
+	if (PICK_NUM(cpu, &n, "usage_pct", "busy_pct"))
+		printf(", %.0f%% busy", n);
+	putchar('\n');
+}
+
+static void print_memory(const json_t *bundle)
+{
+	const json_t *m = section(bundle, "memory");
+	char used_s[32], total_s[32];
+	double total, avail, used;
+
+	if (m == NULL)
+		return;
+	printf("Memory:    ");
+	if (PICK_NUM(m, &total, "total", "total_bytes", "mem_total")) {
+		if (!PICK_NUM(m, &used, "used", "used_bytes") &&
+		    PICK_NUM(m, &avail, "available", "available_bytes",
+			     "mem_available"))
+			used = total - avail;
+		else if (!PICK_NUM(m, &used, "used", "used_bytes"))
+			used = -1;
+		size_str(used, used_s, sizeof(used_s));
+		size_str(total, total_s, sizeof(total_s));
+		printf("%s of %s used", used_s, total_s);
+		if (used >= 0 && total > 0)
+			printf(" (%.0f%%)", used * 100 / total);
+	} else {
+		putchar('-');
+	}
+	putchar('\n');
+	printf("Swap:      ");
+	if (PICK_NUM(m, &total, "swap_total", "swap_total_bytes") &&
+	    total > 0) {
+		if (!PICK_NUM(m, &used, "swap_used", "swap_used_bytes") &&
+		    PICK_NUM(m, &avail, "swap_free", "swap_free_bytes"))
+			used = total - avail;
+		else if (!PICK_NUM(m, &used, "swap_used", "swap_used_bytes"))
+			used = -1;
+		size_str(used, used_s, sizeof(used_s));
+		size_str(total, total_s, sizeof(total_s));
+		printf("%s of %s used", used_s, total_s);
+		if (used >= 0)
+			printf(" (%.0f%%)", used * 100 / total);
+	} else {
+		printf("none");
+	}
+	putchar('\n');
+}
+
+/*
+ * A small text table of at most 6 columns on stdout, two spaces between
+ * columns; cells are cleaned copies cut at 200 bytes.
+ */
+#define SUM_COLS 6
+#define SUM_CELL 200
+
+struct sum_table {
+	size_t ncol;
+	size_t nrow;
+	size_t cap;
+	char (*cells)[SUM_COLS][SUM_CELL];
+	bool failed;
+};
+
+static char (*sum_row(struct sum_table *t))[SUM_CELL]
+{
+	char(*cells)[SUM_COLS][SUM_CELL];
+
+	if (t->failed)
+		return NULL;
+	if (t->nrow == t->cap) {
+		cells = tether_reallocarray(t->cells, t->cap * 2 + 8,
+					    sizeof(*cells));
+		if (cells == NULL) {
+			t->failed = true;
+			return NULL;
+		}
+		t->cells = cells;
+		t->cap = t->cap * 2 + 8;
+	}
+	memset(t->cells[t->nrow], 0, sizeof(t->cells[t->nrow]));
+	return t->cells[t->nrow++];
+}
+
+static void sum_set(char *cell, const char *s)
+{
+	size_t i;
+
+	snprintf(cell, SUM_CELL, "%s", s != NULL && s[0] != '\0' ? s : "-");
+	for (i = 0; cell[i] != '\0'; i++)
+		if ((unsigned char)cell[i] < 0x20 || cell[i] == 0x7f)
+			cell[i] = '?';
+}
+
+static void sum_print(struct sum_table *t)
+{
+	size_t width[SUM_COLS] = {0}, r, c, w;
+
+	if (t->failed) {
+		console_error("out of memory");
+		return;
+	}
+	for (r = 0; r < t->nrow; r++)
+		for (c = 0; c < t->ncol; c++) {
+			w = console_clean_width(t->cells[r][c]);
+			if (w > width[c])
+				width[c] = w;
+		}
+	for (r = 0; r < t->nrow; r++) {
+		fputs("  ", stdout);
+		for (c = 0; c < t->ncol; c++) {
+			fputs(t->cells[r][c], stdout);
+			if (c + 1 == t->ncol)
+				break;
+			for (w = console_clean_width(t->cells[r][c]);
+			     w < width[c] + 2; w++)
+				putchar(' ');
+		}
+		putchar('\n');
+	}
+	tether_free(t->cells);
+	t->cells = NULL;
+}
+
+static void print_disks(const json_t *bundle)
+{
+	const json_t *list = SECTION_LIST(section(bundle, "disks"),
+					  "filesystems", "disks", "mounts");
+	struct sum_table t = {.ncol = 5};
+	char(*row)[SUM_CELL];
+	char buf[64];
+	const json_t *d;
+	double v;
+	size_t i;
+	bool known;
+
+	if (list == NULL)
+		return;
+	printf("\nDisks:\n");
+	row = sum_row(&t);
+	if (row != NULL) {
+		sum_set(row[0], "MOUNT");
+		sum_set(row[1], "SIZE");
+		sum_set(row[2], "USED");
+		sum_set(row[3], "INODES");
+		sum_set(row[4], "FILESYSTEM");
+	}
+	json_array_foreach(list, i, d)
+	{
+		row = sum_row(&t);
+		if (row == NULL)
+			break;
+		sum_set(row[0],
+			PICK_STR(d, "mount", "mountpoint", "target", "path"));
+		if (PICK_NUM(d, &v, "size", "size_bytes", "total",
+			     "total_bytes", "bytes"))
+			size_str(v, buf, sizeof(buf));
+		else
+			snprintf(buf, sizeof(buf), "-");
+		sum_set(row[1], buf);
+		known =
+		    percent(d, &v,
+			    (const char *const[]){"used_pct", "use_pct",
+						  "used_percent", "pct", NULL},
+			    (const char *const[]){"used", "used_bytes", NULL},
+			    (const char *const[]){"size", "size_bytes", "total",
+						  "total_bytes", NULL});
+		pct_str(known, v, buf, sizeof(buf));
+		sum_set(row[2], buf);
+		known =
+		    percent(d, &v,
+			    (const char *const[]){
+				"inodes_use_pct", "inodes_used_pct",
+				"inodes_pct", "inode_pct", "iuse_pct", NULL},
+			    (const char *const[]){"inodes_used", "iused", NULL},
+			    (const char *const[]){"inodes", "inodes_total",
+						  "itotal", NULL});
+		pct_str(known, v, buf, sizeof(buf));
+		sum_set(row[3], buf);
+		snprintf(buf, sizeof(buf), "%s %s",
+			 PICK_STR(d, "fstype", "type", "fs") != NULL
+			     ? PICK_STR(d, "fstype", "type", "fs")
+			     : "",
+			 PICK_STR(d, "device", "source", "dev") != NULL
+			     ? PICK_STR(d, "device", "source", "dev")
+			     : "");
+		sum_set(row[4], buf[0] == ' ' ? buf + 1 : buf);
+	}
+	sum_print(&t);
+}
+
+/* Failed units: strings or objects naming them. */
+static void print_failed_units(const json_t *bundle)
+{
+	const json_t *sd = section(bundle, "systemd");
+	const json_t *list = SECTION_LIST(sd, "failed", "failed_units");
+	const json_t *u;
+	const char *name;
+	size_t i;
+
+	if (sd == NULL)
+		return;
+	if (json_array_size(list) == 0) {
+		printf("\nFailed units: none\n");
+		return;
+	}
+	printf("\nFailed units:\n");
+	json_array_foreach(list, i, u)
+	{
+		name = json_is_string(u) ? json_string_value(u)
+					 : PICK_STR(u, "unit", "name", "id");
+		fputs("  ", stdout);
+		print_str(name);
+		putchar('\n');
+	}
+}
+
+static void print_listening(const json_t *bundle)
+{
+	const json_t *list = SECTION_LIST(section(bundle, "listening"),
+					  "sockets", "ports", "listening");
+	struct sum_table t = {.ncol = 4};
+	char(*row)[SUM_CELL];
+	char buf[64];
+	const json_t *s;
+	double port;
+	size_t i;
+
+	if (list == NULL)
+		return;
+	printf("\nListening:\n");
+	row = sum_row(&t);
+	if (row != NULL) {
+		sum_set(row[0], "PORT");
+		sum_set(row[1], "PROTO");
+		sum_set(row[2], "ADDRESS");
+		sum_set(row[3], "PROCESS");
+	}
+	json_array_foreach(list, i, s)
+	{
+		if (i >= DIAG_PORT_ROWS)
+			break;
+		row = sum_row(&t);
+		if (row == NULL)
+			break;
+		if (PICK_NUM(s, &port, "port"))
+			snprintf(buf, sizeof(buf), "%.0f", port);
+		else
+			snprintf(buf, sizeof(buf), "-");
+		sum_set(row[0], buf);
+		sum_set(row[1], PICK_STR(s, "proto", "protocol"));
+		sum_set(row[2],
+			PICK_STR(s, "address", "addr", "local", "host"));
+		sum_set(row[3], PICK_STR(s, "process", "program", "comm",
+					 "name", "command"));
+	}
+	sum_print(&t);
+	if (json_array_size(list) > DIAG_PORT_ROWS)
+		printf("  (%zu more)\n",
+		       json_array_size(list) - DIAG_PORT_ROWS);
+}
+
+/* mem_total: the machine's memory, for a share from RSS; 0 if unknown. */
+static void process_rows(struct sum_table *t, const json_t *list,
+			 double mem_total)
+{
+	char(*row)[SUM_CELL];
+	const json_t *p;
+	char buf[64];
+	double v;
+	size_t i;
+
+	json_array_foreach(list, i, p)
+	{
+		if (i >= DIAG_TOP_ROWS)
+			break;
+		row = sum_row(t);
+		if (row == NULL)
+			return;
+		if (PICK_NUM(p, &v, "pid"))
+			snprintf(buf, sizeof(buf), "%.0f", v);
+		else
+			snprintf(buf, sizeof(buf), "-");
+		sum_set(row[0], buf);
+		sum_set(row[1], PICK_STR(p, "user", "owner"));
+		if (PICK_NUM(p, &v, "cpu_pct", "cpu", "pcpu", "cpu_percent"))
+			snprintf(buf, sizeof(buf), "%.1f", v);
+		else
+			snprintf(buf, sizeof(buf), "-");
+		sum_set(row[2], buf);
+		if (PICK_NUM(p, &v, "mem_pct", "mem", "pmem", "mem_percent"))
+			snprintf(buf, sizeof(buf), "%.1f", v);
+		else if (mem_total > 0 && PICK_NUM(p, &v, "rss", "rss_bytes"))
+			snprintf(buf, sizeof(buf), "%.1f", v * 100 / mem_total);
+		else
+			snprintf(buf, sizeof(buf), "-");
+		sum_set(row[3], buf);
+		if (PICK_NUM(p, &v, "rss", "rss_bytes"))
+			size_str(v, buf, sizeof(buf));
+		else
+			snprintf(buf, sizeof(buf), "-");
+		sum_set(row[4], buf);
+		sum_set(row[5], PICK_STR(p, "command", "comm", "name", "cmd"));
+	}
+}
+
+/* One table of processes under title; list NULL prints nothing. */
+static void process_table(const char *title, const json_t *list,
+			  double mem_total)
+{
+	static const char *const head[] = {"PID",  "USER", "CPU%",
+					   "MEM%", "RSS",  "COMMAND"};
+	struct sum_table t = {.ncol = 6};
+	char(*row)[SUM_CELL];
+	size_t i;
+
+	if (json_array_size(list) == 0)
+		return;
+	printf("\n%s:\n", title);
+	row = sum_row(&t);
+	for (i = 0; row != NULL && i < SUM_COLS; i++)
+		sum_set(row[i], head[i]);
+	process_rows(&t, list, mem_total);
+	sum_print(&t);
+}
+
+static void print_processes(const json_t *bundle)
+{
+	const json_t *sec = section(bundle, "processes");
+	double mem_total;
+
+	if (!PICK_NUM(section(bundle, "memory"), &mem_total, "total",
+		      "total_bytes", "mem_total"))
+		mem_total = 0;
+	process_table("Top processes by CPU",
+		      SECTION_LIST(sec, "top_cpu", "by_cpu", "top", "list"),
+		      mem_total);
+	process_table("Top processes by memory",
+		      json_is_object(sec)
+			  ? PICK(sec, "top_rss", "top_mem", "by_mem")
+			  : NULL,
+		      mem_total);
+}
+
+/* The last few error lines of the system logs. */
+static void print_logs(const json_t *bundle)
+{
+	const json_t *sec = section(bundle, "logs");
+	const json_t *list =
+	    SECTION_LIST(sec, "errors", "recent_errors", "lines", "entries");
+	const json_t *e;
+	size_t n, i;
+	const char *s;
+
+	if (sec == NULL)
+		return;
+	n = json_array_size(list);
+	if (n == 0) {
+		printf("\nRecent errors in the logs: none\n");
+		return;
+	}
+	printf("\nRecent errors in the logs:\n");
+	for (i = n > DIAG_LOG_ROWS ? n - DIAG_LOG_ROWS : 0; i < n; i++) {
+		e = json_array_get(list, i);
+		fputs("  ", stdout);
+		if (json_is_string(e)) {
+			print_str(json_string_value(e));
+		} else {
+			s = PICK_STR(e, "ts", "time", "timestamp");
+			if (s != NULL) {
+				console_print_clean(stdout, s);
+				putchar(' ');
+			}
+			print_str(
+			    PICK_STR(e, "message", "line", "text", "msg"));
+		}
+		putchar('\n');
+	}
+}
+
+static void print_time(const json_t *bundle)
+{
+	const json_t *tm = section(bundle, "time");
+	const json_t *sync;
+	const char *s;
+	double us;
+
+	if (tm == NULL)
+		return;
+	printf("\nTime:      ");
+	sync = PICK(tm, "synchronised", "synchronized", "ntp_synchronized",
+		    "synced", "ntp_synced");
+	if (json_is_boolean(sync))
+		printf("%s", json_is_true(sync) ? "synchronized"
+						: "NOT synchronized");
+	else
+		printf("synchronization unknown");
+	s = PICK_STR(tm, "source", "ntp_service", "service");
+	if (s != NULL) {
+		fputs(" (", stdout);
+		console_print_clean(stdout, s);
+		putchar(')');
+	}
+	if (PICK_NUM(tm, &us, "offset_us"))
+		printf(", offset %.1f ms", us / 1000);
+	s = PICK_STR(tm, "timezone", "tz");
+	if (s != NULL) {
+		fputs(", timezone ", stdout);
+		console_print_clean(stdout, s);
+	}
+	putchar('\n');
+}
+
+static void print_packages(const json_t *bundle)
+{
+	const json_t *pk = section(bundle, "packages");
+	const char *s;
+	double n;
+
+	if (!PICK_NUM(pk, &n, "installed", "count"))
+		return;
+	printf("Packages:  %.0f installed", n);
+	s = PICK_STR(pk, "manager");
+	if (s != NULL) {
+		fputs(" (", stdout);
+		console_print_clean(stdout, s);
+		putchar(')');
+	}
+	putchar('\n');
+}
+
+/* Sections that could not be read, with the collector's reason. */
+static void print_unavailable(const json_t *bundle)
+{
+	const json_t *sections = json_object_get(bundle, "sections");
+	const json_t *s, *why;
+	const char *name;
+	bool header = false;
+
+	json_object_foreach((json_t *)sections, name, s)
+	{
+		why = json_is_object(s) ? json_object_get(s, "error") : NULL;
+		if (why == NULL)
+			continue;
+		if (!header)
+			printf("\n");
+		header = true;
+		printf("unavailable: ");
+		console_print_clean(stdout, name);
+		fputs(": ", stdout);
+		print_str(json_string_value(why));
+		putchar('\n');
+	}
+}
+
+static void print_summary(const json_t *bundle, const char *ticket,
+			  const char *saved_at, const char *source)
+{
+	const char *at = console_json_str(bundle, "collected_at");
+	double ms;
+
+	color_on = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+	print_problems(bundle);
+	printf("\nDiagnostics of %s, collected ", ticket);
+	print_str(at);
+	if (PICK_NUM(bundle, &ms, "duration_ms"))
+		printf(" in %.1f s", ms / 1000);
+	if (saved_at != NULL) {
+		fputs("; saved ", stdout);
+		console_print_clean(stdout, saved_at);
+		if (source != NULL) {
+			fputs(" by ", stdout);
+			console_print_clean(stdout, source);
+		}
+	}
+	printf("\n\n");
+	print_system(bundle);
+	print_memory(bundle);
+	print_disks(bundle);
+	print_failed_units(bundle);
+	print_listening(bundle);
+	print_processes(bundle);
+	print_logs(bundle);
+	print_time(bundle);
+	print_packages(bundle);
+	print_unavailable(bundle);
+}
+
+/* ---- Output and saving -------------------------------------------------- */
+
+/* The whole bundle, pretty, to path (mode 0600) or "-" (stdout). */
+static int write_json(const json_t *bundle, const char *path)
+{
+	char *text = json_dumps(bundle, JSON_INDENT(2));
+	size_t len;
+	int fd, err;
+
+	if (text == NULL) {
+		console_error("out of memory");
+		return -1;
+	}
+	len = strlen(text);
+	text[len++] = '\n'; /* over the NUL: written by length */
+	if (strcmp(path, "-") == 0) {
+		fflush(stdout);
+		err = console_write_all(STDOUT_FILENO, text, len);
+		if (err != 0)
+			console_error("writing standard output: %s",
+				      strerror(-err));
+		free(text);
+		return err != 0 ? -1 : 0;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		console_error("%s: %s", path, strerror(errno));
+		free(text);
+		return -1;
+	}
+	/* A file that was there keeps no wider mode: a bundle is private. */
+	err = fchmod(fd, 0600) != 0 ? -errno : 0;
+	if (err == 0)
+		err = console_write_all(fd, text, len);
+	if (close(fd) != 0 && err == 0)
+		err = -errno;
+	if (err != 0)
+		console_error("%s: %s", path, strerror(-err));
+	free(text);
+	return err != 0 ? -1 : 0;
+}
+
+/* Shows bundle as asked: 0, or -1 once reported. */
+static int show(const struct diag_args *a, const json_t *bundle,
+		const char *saved_at, const char *source)
+{
+	bool to_stdout = a->out_file != NULL && strcmp(a->out_file, "-") == 0;
+
+	if (a->out_file != NULL && write_json(bundle, a->out_file) != 0)
+		return -1;
+	if (a->json && !to_stdout)
+		return console_json_print(bundle);
+	if (!a->json && !to_stdout)
+		print_summary(bundle, a->ticket, saved_at, source);
+	return 0;
+}
+
+/* diag_attach on the open connection: 0, or the exit status once said. */
+static int save(struct diag_run *d, const struct diag_args *a,
+		const json_t *bundle)
+{
+	bool quiet_stdout =
+	    a->json || (a->out_file != NULL && strcmp(a->out_file, "-") == 0);
+	char *packed = NULL;
+	char size[32];
+	json_t *ans = NULL;
+	json_int_t n;
+	int err, ret = 1;
+
+	err = tether_bundle_pack(bundle, &packed);
+	if (err == TETHER_ERR_TOO_LARGE) {
+		console_error("the bundle is too large to save on %s (over "
+			      "%u KiB packed)",
+			      a->ticket, TETHER_BUNDLE_MAX / 1024);
+		return 1;
+	}
+	if (err != 0) {
+		console_error("cannot pack the bundle: %s",
+			      tether_strerror(err));
+		return 1;
+	}
+	err = console_request(&d->c,
+			      json_pack("{s:s, s:s, s:s}", "t", "diag_attach",
+					"ticket", a->ticket, "bundle", packed),
+			      &ans);
+	if (err == CONSOLE_EREMOTE) {
+		fprintf(stderr, "tether: not saved on %s: ", a->ticket);
+		console_print_clean(stderr, console_json_str(ans, "message"));
+		fputc('\n', stderr);
+	} else if (err != 0) {
+		ret = CONSOLE_EXIT_FAIL;
+	} else {
+		n = json_integer_value(json_object_get(ans, "size"));
+		console_format_size(n > 0 ? (uint64_t)n : strlen(packed), size,
+				    sizeof(size));
+		fflush(stdout);
+		fprintf(quiet_stdout ? stderr : stdout, "saved on %s (%s)\n",
+			a->ticket, size);
+		ret = 0;
+	}
+	json_decref(ans);
+	free(packed);
+	return ret;
+}
+
+static int diag_live(const struct diag_args *a)
+{
+	struct diag_run d;
+	json_t *bundle = NULL;
+	int status = CONSOLE_EXIT_FAIL;
+
+	memset(&d, 0, sizeof(d));
+	d.progress = isatty(STDERR_FILENO);
+	if (console_connect(&d.c, &d.cfg) != 0 || open_diag(&d, a->ticket) != 0)
+		goto out;
+	collect(&d);
+	status = outcome(&d, &bundle);
+	if (status != 0)
+		goto out;
+	if (show(a, bundle, NULL, NULL) != 0) {
+		status = CONSOLE_EXIT_FAIL;
+		goto out;
+	}
+	status = save(&d, a, bundle);
+out:
+	json_decref(bundle);
+	console_client_close(&d.c);
+	console_config_clear(&d.cfg);
+	tether_chan_free(d.chan);
+	free(d.out);
+	return status;
+}
+
+/* --saved: the newest bundle on the ticket, from the relay's store. */
+static int diag_saved(const struct diag_args *a)
+{
+	struct console_config cfg;
+	struct console_client c;
+	json_t *ans = NULL, *bundle = NULL;
+	const char *code, *msg;
+	int err, status = CONSOLE_EXIT_FAIL;
+
+	if (console_connect(&c, &cfg) != 0)
+		goto out;
+	err = console_request(
+	    &c, json_pack("{s:s, s:s}", "t", "diag_get", "ticket", a->ticket),
+	    &ans);
+	if (err == CONSOLE_EREMOTE) {
+		code = console_json_str(ans, "code");
+		msg = console_json_str(ans, "message");
+		/* not_found is either the ticket or its bundle. */
+		if (code != NULL && strcmp(code, "not_found") == 0 &&
+		    (msg == NULL || (strstr(msg, "no such ticket") == NULL &&
+				     strstr(msg, "no ticket") == NULL))) {
+			console_error("no diagnostics saved on %s", a->ticket);
+			status = 1;
+		} else {
+			console_report_answer(ans, a->ticket);
+		}
+		goto out;
+	}
+	if (err != 0)
+		goto out;
+	if (console_json_str(ans, "bundle") == NULL) {
+		console_error("no diagnostics saved on %s", a->ticket);
+		status = 1;
+		goto out;
+	}
+	err = tether_bundle_unpack(console_json_str(ans, "bundle"), &bundle);
+	if (err != 0) {
+		console_error("the relay sent a malformed bundle: %s",
+			      tether_strerror(err));
+		goto out;
+	}
+	if (show(a, bundle, console_json_str(ans, "created_at"),
+		 console_json_str(ans, "source")) == 0)
+		status = 0;
+out:
+	json_decref(bundle);
+	json_decref(ans);
+	console_client_close(&c);
+	console_config_clear(&cfg);
+	return status;
+}
+
+int console_diag(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"output", required_argument, NULL, 'o'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"saved", no_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct diag_args a;
+	int opt;
+
+	memset(&a, 0, sizeof(a));
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, ":o:jh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			if (optarg[0] == '\0')
+				return console_usage_error("diag",
+							   "empty -o FILE");
+			a.out_file = optarg;
+			break;
+		case 'j':
+			a.json = true;
+			break;
+		case 's':
+			a.saved = true;
+			break;
+		case 'h':
+			fputs(diag_usage, stdout);
+			return 0;
+		default:
+			return console_bad_option("diag", opt, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return console_usage_error("diag", "expected one T-N");
+	if (console_ticket_arg("diag", argv[optind], a.ticket,
+			       sizeof(a.ticket)))
+		return CONSOLE_EXIT_USAGE;
+	return a.saved ? diag_saved(&a) : diag_live(&a);
+}
