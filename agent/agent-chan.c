@@ -349,17 +349,6 @@ static const struct agent_proc_cbs proc_cbs = {
     .on_closed = proc_closed,
 };
 
-static void free_argv(char **argv)
-{
-	size_t i;
-
-	if (argv == NULL)
-		return;
-	for (i = 0; argv[i] != NULL; i++)
-		tether_free(argv[i]);
-	tether_free(argv);
-}
-
 /* EXEC body: u32 argc, then argc u32-length strings; NULL-terminated. */
 static int parse_exec(const uint8_t *body, size_t len, char ***argvp)
 {
@@ -396,7 +385,7 @@ static int parse_exec(const uint8_t *body, size_t len, char ***argvp)
 	*argvp = argv;
 	argv = NULL;
 out:
-	free_argv(argv);
+	agent_argv_free(argv);
 	tether_buf_free(b);
 	return r;
 }
@@ -487,7 +476,7 @@ static void handle_exec(struct agent_chan *ch, const uint8_t *body, size_t len)
 	ch->state = CH_RUNNING;
 	update_credit(ch);
 out:
-	free_argv(argv);
+	agent_argv_free(argv);
 }
 
 /*
@@ -531,7 +520,7 @@ static void handle_diag(struct agent_chan *ch, const uint8_t *body, size_t len)
 static void free_shell_req(struct shell_req *req)
 {
 	tether_free(req->term);
-	free_argv(req->argv);
+	agent_argv_free(req->argv);
 	req->term = NULL;
 	req->argv = NULL;
 }

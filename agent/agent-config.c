@@ -167,16 +167,19 @@ static int add_kv(struct agent_check_conf *cc, const char *key,
 	return 0;
 }
 
-static int parse_port(const char *s, uint16_t *port)
+int agent_parse_port(const char *s, uint16_t *port)
 {
-	unsigned long v;
-	char *end;
+	unsigned long v = 0;
+	size_t i;
 
-	if (*s < '0' || *s > '9')
+	if (s[0] == '\0' || strlen(s) > 5)
 		return TETHER_ERR_FORMAT;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1 || v > 65535)
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return TETHER_ERR_FORMAT;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v < 1 || v > 65535)
 		return TETHER_ERR_FORMAT;
 	*port = (uint16_t)v;
 	return 0;
@@ -220,7 +223,7 @@ int agent_config_parse_target(const char *spec, struct agent_target *t,
 		}
 	}
 	memcpy(t->host, h, hl);
-	if (parse_port(colon + 1, &t->port) != 0) {
+	if (agent_parse_port(colon + 1, &t->port) != 0) {
 		*why = "invalid port (want 1 to 65535)";
 		return TETHER_ERR_FORMAT;
 	}

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <tether/alloc.h>
+#include <tether/crypto.h>
 #include <tether/err.h>
 
 #include "agent.h"
@@ -170,17 +171,6 @@ json_t *agent_diag_network(void)
 	return list != NULL ? json_pack("{s:o}", "interfaces", list) : NULL;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly n hex digits as a number. */
 static bool hex_u32(const char *s, size_t n, uint32_t *v)
 {
@@ -191,7 +181,7 @@ static bool hex_u32(const char *s, size_t n, uint32_t *v)
 	if (strlen(s) < n || n > 8)
 		return false;
 	for (i = 0; i < n; i++) {
-		d = hexval(s[i]);
+		d = tether_hex_value(s[i]);
 		if (d < 0)
 			return false;
 		x = x << 4 | (uint32_t)d;
@@ -223,12 +213,8 @@ static bool parse_addr(const char *s, int fam, bool words, char *out,
 			memcpy(b + 4 * i, &w, 4);
 		}
 	} else {
-		for (i = 0; i < 16; i++) {
-			if (hexval(s[2 * i]) < 0 || hexval(s[2 * i + 1]) < 0)
-				return false;
-			b[i] = (unsigned char)(hexval(s[2 * i]) << 4 |
-					       hexval(s[2 * i + 1]));
-		}
+		if (tether_hex_decode(s, b, sizeof(b)) != 0)
+			return false;
 	}
 	return inet_ntop(fam, b, out, (socklen_t)outlen) != NULL;
 }

@@ -176,22 +176,6 @@ void agent_diag_snap_sys(struct agent_diag_snap *s)
 	tether_free(text);
 }
 
-/* Unquotes an os-release value in place ("..." with escapes, or '...'). */
-static void unquote(char *v)
-{
-	size_t i, j = 0;
-	char q = v[0];
-
-	if (q != '"' && q != '\'')
-		return;
-	for (i = 1; v[i] != '\0' && v[i] != q; i++) {
-		if (q == '"' && v[i] == '\\' && v[i + 1] != '\0')
-			i++;
-		v[j++] = v[i];
-	}
-	v[j] = '\0';
-}
-
 /* KEY=value of an os-release text into o as name. */
 static void os_release_key(json_t *o, const char *text, const char *key,
 			   const char *name)
@@ -212,7 +196,7 @@ static void os_release_key(json_t *o, const char *text, const char *key,
 			n = sizeof(v) - 1;
 		memcpy(v, line + kl + 1, n);
 		v[n] = '\0';
-		unquote(v);
+		agent_os_release_unquote(v);
 		json_object_set_new(o, name, agent_diag_str(v, sizeof(v)));
 	}
 }
@@ -256,15 +240,6 @@ json_t *agent_diag_os(void)
 	return o;
 }
 
-static void iso_time(time_t t, char *out, size_t outlen)
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, outlen, "1970-01-01T00:00:00Z");
-}
-
 json_t *agent_diag_uptime(void)
 {
 	char *text = NULL, boot[32];
@@ -281,7 +256,7 @@ json_t *agent_diag_uptime(void)
 		return agent_diag_error("malformed /proc/uptime");
 	}
 	tether_free(text);
-	iso_time(time(NULL) - (time_t)secs, boot, sizeof(boot));
+	agent_diag_iso_time(time(NULL) - (time_t)secs, boot, sizeof(boot));
 	return json_pack("{s:I,s:s}", "seconds", (json_int_t)secs, "boot_time",
 			 boot);
 }
@@ -444,7 +419,7 @@ static void unescape(char *s)
 
 /*
  * The mount table, split in place in *text (freed by the caller): an
- * array of entries; 0 or a negative errno.
+ * array of entries; 0, or a negative errno with nothing left to free.
  */
 static int read_mounts(char **text, struct mount_ent **out, size_t *n)
 {
@@ -459,8 +434,11 @@ static int read_mounts(char **text, struct mount_ent **out, size_t *n)
 	if (r != 0)
 		return r;
 	m = tether_calloc(cap, sizeof(*m));
-	if (m == NULL)
+	if (m == NULL) {
+		tether_free(*text);
+		*text = NULL;
 		return -ENOMEM;
+	}
 	for (line = *text; line != NULL && *line != '\0'; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)
@@ -571,10 +549,8 @@ json_t *agent_diag_disks(void)
 	int r;
 
 	r = read_mounts(&text, &m, &n);
-	if (r != 0) {
-		tether_free(text);
+	if (r != 0)
 		return agent_diag_errno(-r, "/proc/self/mounts");
-	}
 	list = json_array();
 	seen = tether_calloc(n + 1, sizeof(*seen));
 	if (list == NULL || seen == NULL)
@@ -605,10 +581,8 @@ json_t *agent_diag_mounts(void)
 	int r;
 
 	r = read_mounts(&text, &m, &n);
-	if (r != 0) {
-		tether_free(text);
+	if (r != 0)
 		return agent_diag_errno(-r, "/proc/self/mounts");
-	}
 	list = json_array();
 	for (i = 0; list != NULL && i < n && i < MOUNTS_MAX; i++)
 		json_array_append_new(
@@ -703,7 +677,7 @@ json_t *agent_diag_time(void)
 	if (state < 0)
 		return agent_diag_errno(errno, "ntp_adjtime");
 	div = (tx.status & STA_NANO) != 0 ? 1000.0 : 1.0;
-	iso_time(time(NULL), now, sizeof(now));
+	agent_diag_iso_time(time(NULL), now, sizeof(now));
 	return json_pack("{s:b,s:f,s:I,s:I,s:s}", "synchronised",
 			 state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0,
 			 "offset_us", (double)tx.offset / div, "maxerror_us",

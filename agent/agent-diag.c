@@ -606,7 +606,7 @@ out:
 	return all;
 }
 
-static void iso_time(time_t t, char *out, size_t outlen)
+void agent_diag_iso_time(time_t t, char *out, size_t outlen)
 {
 	struct tm tm;
 
@@ -626,7 +626,7 @@ json_t *agent_diag_collect(void)
 	memset(&b, 0, sizeof(b));
 	t0 = agent_diag_now_ms();
 	deadline_ms = t0 + BUDGET_MS;
-	iso_time(time(NULL), when, sizeof(when));
+	agent_diag_iso_time(time(NULL), when, sizeof(when));
 	sections = json_object();
 	if (sections == NULL)
 		goto out;

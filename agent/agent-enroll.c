@@ -26,8 +26,6 @@
 #include "agent.h"
 
 #define EXIT_USAGE 2
-#define FP_PREFIX "SHA256:"
-#define FP_B64_LEN 43
 #define KEY_FILE "agent.key"
 #define KEY_TMP_SUFFIX ".new"
 #define TOKEN_MAX 128
@@ -71,23 +69,6 @@ static const char enroll_usage[] =
     "[--fingerprint SHA256:...]\n"
     "                    [--name NAME] [--label KEY=VALUE]... "
     "[--config FILE] [--yes] [--json]\n";
-
-bool agent_fingerprint_valid(const char *fp)
-{
-	size_t i, plen = strlen(FP_PREFIX);
-
-	if (strncmp(fp, FP_PREFIX, plen) != 0 ||
-	    strlen(fp) != plen + FP_B64_LEN)
-		return false;
-	for (i = plen; fp[i] != '\0'; i++) {
-		char c = fp[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '+' || c == '/'))
-			return false;
-	}
-	return true;
-}
 
 static bool name_char(char c)
 {
@@ -158,26 +139,6 @@ static int usage(const char *msg, const char *arg)
 	return EXIT_USAGE;
 }
 
-/* The value of --opt VALUE or --opt=VALUE; NULL if not this option. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name,
-			     bool *missing)
-{
-	size_t n = strlen(name);
-	const char *arg = argv[*i];
-
-	if (strncmp(arg, name, n) != 0)
-		return NULL;
-	if (arg[n] == '=')
-		return arg + n + 1;
-	if (arg[n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = true;
-		return NULL;
-	}
-	return argv[++*i];
-}
-
 /* Takes the token and wipes it from argv, so ps no longer shows it. */
 static int take_token(struct enroll *e, char *arg)
 {
@@ -209,24 +170,27 @@ static int parse_args(int argc, char **argv, struct enroll *e,
 	for (i = 2; i < argc; i++) {
 		const char *arg = argv[i];
 
-		if ((v = opt_value(argc, argv, &i, "--relay", &missing)))
+		if ((v = agent_opt_value(argc, argv, &i, "--relay", &missing)))
 			e->relay = v;
-		else if ((v = opt_value(argc, argv, &i, "--token", &missing))) {
+		else if ((v = agent_opt_value(argc, argv, &i, "--token",
+					      &missing))) {
 			/* The same bytes, writable: argv[i] or after '='. */
 			tok = argv[i] + (v - argv[i]);
 			if (take_token(e, tok) != 0)
 				return usage("invalid --token", NULL);
 			have_token = true;
-		} else if ((v = opt_value(argc, argv, &i, "--fingerprint",
-					  &missing)))
+		} else if ((v = agent_opt_value(argc, argv, &i, "--fingerprint",
+						&missing)))
 			fp = v;
-		else if ((v = opt_value(argc, argv, &i, "--name", &missing)))
+		else if ((v = agent_opt_value(argc, argv, &i, "--name",
+					      &missing)))
 			name = v;
-		else if ((v = opt_value(argc, argv, &i, "--label", &missing))) {
+		else if ((v = agent_opt_value(argc, argv, &i, "--label",
+					      &missing))) {
 			if (add_label(e->labels, v, &why) != 0)
 				return usage(why, v);
-		} else if ((v = opt_value(argc, argv, &i, "--config",
-					  &missing)))
+		} else if ((v = agent_opt_value(argc, argv, &i, "--config",
+						&missing)))
 			*config = v;
 		else if (missing)
 			return usage("option needs a value", arg);
@@ -478,7 +442,6 @@ static void on_open(struct tether_link *l)
 {
 	struct enroll *e = tether_link_data(l);
 	char fp[TETHER_TLS_FP_LEN];
-	json_t *hello;
 
 	if (tether_link_peer_fingerprint(l, fp) != 0) {
 		tether_link_set_close_reason(l, "cannot read the relay "
@@ -498,11 +461,8 @@ static void on_open(struct tether_link *l)
 		memcpy(e->pin, fp, sizeof(e->pin));
 		e->has_pin = true;
 	}
-	hello = json_pack("{s:s,s:s,s:i}", "t", "hello", "role", "agent",
-			  "version", TETHER_PROTOCOL_VERSION);
-	if (hello == NULL || tether_link_send_json(l, hello) != 0)
+	if (agent_send_hello(l) != 0)
 		tether_link_close(l, TETHER_ERR_NOMEM);
-	json_decref(hello);
 }
 
 static void send_enroll(struct enroll *e)
@@ -556,13 +516,8 @@ static void on_frame(struct tether_link *l, const struct tether_frame *f)
 
 	if (e->ended || f->type != TETHER_FRAME_CTRL)
 		return;
-	msg = json_loadb((const char *)f->payload, f->len,
-			 JSON_REJECT_DUPLICATES, NULL);
-	t = json_string_value(json_object_get(msg, "t"));
-	if (!json_is_object(msg) || t == NULL)
-		tether_link_close_error(l, TETHER_ERR_PROTOCOL,
-					"malformed control message");
-	else
+	msg = agent_ctrl_parse(l, f, &t);
+	if (msg != NULL)
 		on_ctrl(e, t, msg);
 	json_decref(msg);
 }

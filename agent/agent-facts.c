@@ -32,25 +32,6 @@ static void append_str(char *out, size_t outlen, const char *s)
 	copy_str(out + pos, outlen - pos, s);
 }
 
-/*
- * Unquotes an os-release value in place (shell-like: "..." with backslash
- * escapes, '...' literal, or bare).
- */
-static void unquote(char *v)
-{
-	size_t i = 0, j = 0;
-	char q = v[0];
-
-	if (q != '"' && q != '\'')
-		return;
-	for (i = 1; v[i] != '\0' && v[i] != q; i++) {
-		if (q == '"' && v[i] == '\\' && v[i + 1] != '\0')
-			i++;
-		v[j++] = v[i];
-	}
-	v[j] = '\0';
-}
-
 /* Strips trailing newline and blanks. */
 static void chomp(char *s)
 {
@@ -94,7 +75,7 @@ static bool read_pretty_name(const char *path, char *out, size_t outlen)
 		if (strncmp(line, key, sizeof(key) - 1) != 0)
 			continue;
 		chomp(line);
-		unquote(line + sizeof(key) - 1);
+		agent_os_release_unquote(line + sizeof(key) - 1);
 		if (line[sizeof(key) - 1] == '\0')
 			continue;
 		agent_clean(line + sizeof(key) - 1, out, outlen);

@@ -170,65 +170,19 @@ static bool allowed(const struct agent *a, const char *host, uint16_t port)
 	return false;
 }
 
-/* Decimal 1..65535, digits only. */
-static int parse_port(const char *s, uint16_t *port)
-{
-	unsigned long v = 0;
-	size_t i;
-
-	*port = 0;
-	if (s[0] == '\0' || strlen(s) > 5)
-		return TETHER_ERR_FORMAT;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return TETHER_ERR_FORMAT;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v < 1 || v > 65535)
-		return TETHER_ERR_FORMAT;
-	*port = (uint16_t)v;
-	return 0;
-}
-
 int agent_forward_allow(struct agent *a, const char *spec, const char **why)
 {
 	struct agent_targets *ts = &a->forward_targets;
-	const char *h = spec, *hend, *colon;
 	struct agent_target t, *grown;
-	size_t hl, i;
+	size_t i;
 
-	*why = "want HOST:PORT";
-	if (spec[0] == '[') {
-		h = spec + 1;
-		hend = strchr(h, ']');
-		if (hend == NULL || hend[1] != ':')
-			return TETHER_ERR_FORMAT;
-		colon = hend + 1;
-	} else {
-		/* The last colon: the port follows it. */
-		colon = strrchr(spec, ':');
-		if (colon == NULL)
-			return TETHER_ERR_FORMAT;
-		hend = colon;
-		if (memchr(spec, ':', (size_t)(hend - spec)) != NULL) {
-			*why = "write an IPv6 address as [ADDRESS]:PORT";
-			return TETHER_ERR_FORMAT;
-		}
-	}
-	hl = (size_t)(hend - h);
-	memset(&t, 0, sizeof(t));
-	if (hl == 0 || hl > FORWARD_HOST_MAX || hl >= sizeof(t.host))
+	if (agent_config_parse_target(spec, &t, why) != 0)
 		return TETHER_ERR_FORMAT;
-	memcpy(t.host, h, hl);
+	/* Stricter than a config's target: no leading '-'. */
 	if (!host_valid(t.host)) {
 		*why = "invalid host name";
 		return TETHER_ERR_FORMAT;
 	}
-	if (parse_port(colon + 1, &t.port) != 0) {
-		*why = "invalid port (want 1 to 65535)";
-		return TETHER_ERR_FORMAT;
-	}
-	*why = NULL;
 	if (allowed(a, t.host, t.port))
 		return 0;
 	for (i = 0; i < ts->n; i++)

@@ -552,16 +552,12 @@ static void schedule_reconnect(struct svc *s)
 static void on_open(struct tether_link *l)
 {
 	struct svc *s = tether_link_data(l);
-	json_t *hello;
 
 	agent_warn("connected to %s", s->cfg.relay);
 	s->conn = SVC_HELLO;
 	s->last_rx = uv_now(s->loop);
-	hello = json_pack("{s:s,s:s,s:i}", "t", "hello", "role", "agent",
-			  "version", TETHER_PROTOCOL_VERSION);
-	if (hello == NULL || send_json(s, hello) != 0)
+	if (agent_send_hello(l) != 0)
 		tether_link_close(l, TETHER_ERR_NOMEM);
-	json_decref(hello);
 }
 
 static void on_link_close(struct tether_link *l, int reason)
@@ -692,13 +688,8 @@ static void on_frame(struct tether_link *l, const struct tether_frame *f)
 	s->last_rx = uv_now(s->loop);
 	if (s->ending || f->type != TETHER_FRAME_CTRL)
 		return;
-	msg = json_loadb((const char *)f->payload, f->len,
-			 JSON_REJECT_DUPLICATES, NULL);
-	t = json_string_value(json_object_get(msg, "t"));
-	if (!json_is_object(msg) || t == NULL)
-		tether_link_close_error(l, TETHER_ERR_PROTOCOL,
-					"malformed control message");
-	else
+	msg = agent_ctrl_parse(l, f, &t);
+	if (msg != NULL)
 		handle_ctrl(s, t, msg);
 	json_decref(msg);
 }

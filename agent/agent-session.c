@@ -49,6 +49,32 @@ int agent_send(struct agent *a, json_t *msg)
 	return r;
 }
 
+int agent_send_hello(struct tether_link *l)
+{
+	json_t *hello = json_pack("{s:s,s:s,s:i}", "t", "hello", "role",
+				  "agent", "version", TETHER_PROTOCOL_VERSION);
+	int r =
+	    hello != NULL ? tether_link_send_json(l, hello) : TETHER_ERR_NOMEM;
+
+	json_decref(hello);
+	return r;
+}
+
+json_t *agent_ctrl_parse(struct tether_link *l, const struct tether_frame *f,
+			 const char **t)
+{
+	json_t *msg = json_loadb((const char *)f->payload, f->len,
+				 JSON_REJECT_DUPLICATES, NULL);
+
+	*t = json_string_value(json_object_get(msg, "t"));
+	if (json_is_object(msg) && *t != NULL)
+		return msg;
+	json_decref(msg);
+	tether_link_close_error(l, TETHER_ERR_PROTOCOL,
+				"malformed control message");
+	return NULL;
+}
+
 static void send_type(struct agent *a, const char *type)
 {
 	agent_send(a, json_pack("{s:s}", "t", type));
@@ -144,8 +170,7 @@ static void on_open(struct tether_link *l)
 	}
 	a->conn = AGENT_CONN_HELLO;
 	a->last_rx = uv_now(a->loop);
-	agent_send(a, json_pack("{s:s,s:s,s:i}", "t", "hello", "role", "agent",
-				"version", TETHER_PROTOCOL_VERSION));
+	agent_send_hello(l);
 }
 
 static void on_drain(struct tether_link *l)
@@ -594,16 +619,9 @@ static void on_frame(struct tether_link *l, const struct tether_frame *f)
 	}
 	if (f->type != TETHER_FRAME_CTRL)
 		return;
-	msg = json_loadb((const char *)f->payload, f->len,
-			 JSON_REJECT_DUPLICATES, NULL);
-	t = json_string_value(json_object_get(msg, "t"));
-	if (!json_is_object(msg) || t == NULL) {
-		tether_link_close_error(l, TETHER_ERR_PROTOCOL,
-					"malformed control message");
-		goto out;
-	}
-	handle_ctrl(a, t, msg);
-out:
+	msg = agent_ctrl_parse(l, f, &t);
+	if (msg != NULL)
+		handle_ctrl(a, t, msg);
 	json_decref(msg);
 }
 

@@ -182,6 +182,15 @@ void agent_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * and UTF-8 encoded C1) become '?'; truncated to fit out.
  */
 void agent_clean(const char *in, char *out, size_t outlen);
+/*
+ * The value of --name VALUE or --name=VALUE at argv[*i] (*i moves past a
+ * separate value); NULL if it is not this option, with *missing set when
+ * the value is missing.
+ */
+const char *agent_opt_value(int argc, char **argv, int *i, const char *name,
+			    bool *missing);
+/* "SHA256:" and 43 characters of unpadded base64. */
+bool agent_fingerprint_valid(const char *fp);
 
 /* agent-session.c */
 /* Sets up timers and signals and starts connecting; 0 or TETHER_ERR_*. */
@@ -427,6 +436,13 @@ void agent_term_restore(void);
 /* Fills f; best effort, never fails. */
 void agent_facts_gather(struct agent_facts *f);
 
+/* agent-os-release.c */
+/*
+ * Unquotes an os-release value in place (shell-like: "..." with backslash
+ * escapes, '...' literal, or bare).
+ */
+void agent_os_release_unquote(char *v);
+
 /* agent-prompt.c */
 /*
  * Writes question to the controlling terminal and reads one line without
@@ -549,10 +565,14 @@ int agent_run_main(int argc, char **argv);
  * from *backoff_ms, which doubles up to AGENT_BACKOFF_MAX_MS.
  */
 unsigned agent_backoff_next(unsigned *backoff_ms);
-
-/* agent-enroll.c */
-/* "SHA256:" and 43 characters of unpadded base64. */
-bool agent_fingerprint_valid(const char *fp);
+/* agent-session.c: hello as an agent, first on every connection. */
+int agent_send_hello(struct tether_link *l);
+/*
+ * agent-session.c: a control frame's message (the caller decrefs) and its
+ * type in *t; a malformed one closes l with a protocol error: NULL.
+ */
+json_t *agent_ctrl_parse(struct tether_link *l, const struct tether_frame *f,
+			 const char **t);
 
 /* agent-queue.c: check results waiting for the relay's check_ack. */
 struct agent_queue;
@@ -587,6 +607,8 @@ bool agent_config_name_valid(const char *s);
 /* HOST:PORT or [V6]:PORT into *t; why says why not (static text). */
 int agent_config_parse_target(const char *spec, struct agent_target *t,
 			      const char **why);
+/* Decimal 1..65535, digits only; TETHER_ERR_FORMAT for anything else. */
+int agent_parse_port(const char *s, uint16_t *port);
 
 /* Longest status line kept from a check, in bytes. */
 #define AGENT_CHECK_OUTPUT_MAX 1024
@@ -790,6 +812,8 @@ json_t *agent_diag_str(const char *s, size_t max);
 int agent_diag_run(char *const argv[], int timeout_ms, size_t max, char **out,
 		   int *status);
 uint64_t agent_diag_now_ms(void);
+/* t as "2024-05-01T10:00:00Z" (UTC); the epoch if it cannot be. */
+void agent_diag_iso_time(time_t t, char *out, size_t outlen);
 /* Skips blanks, then reads a decimal number and moves *p past it. */
 bool agent_diag_u64(const char **p, uint64_t *v);
 /* Splits line in place at blanks into at most max fields; their count. */

@@ -161,29 +161,11 @@ void agent_clean(const char *in, char *out, size_t outlen)
 	out[pos] = '\0';
 }
 
-/* Decimal 1..65535, digits only. */
-static int parse_port(const char *s, int *port)
-{
-	long v = 0;
-	size_t i;
-
-	if (s[0] == '\0' || strlen(s) > 5)
-		return TETHER_ERR_FORMAT;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return TETHER_ERR_FORMAT;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v < 1 || v > 65535)
-		return TETHER_ERR_FORMAT;
-	*port = (int)v;
-	return 0;
-}
-
 /* HOST:PORT, [V6]:PORT, or HOST alone for the default port. */
 static int parse_relay(const char *s, struct agent *a)
 {
 	const char *h = s, *hend, *port = NULL;
+	uint16_t p;
 	size_t hl;
 
 	if (s[0] == '[') {
@@ -208,13 +190,15 @@ static int parse_relay(const char *s, struct agent *a)
 	memcpy(a->host, h, hl);
 	a->host[hl] = '\0';
 	a->port = TETHER_DEFAULT_PORT;
-	if (port != NULL)
-		return parse_port(port, &a->port);
+	if (port == NULL)
+		return 0;
+	if (agent_parse_port(port, &p) != 0)
+		return TETHER_ERR_FORMAT;
+	a->port = p;
 	return 0;
 }
 
-/* "SHA256:" and 43 characters of unpadded base64. */
-static bool fingerprint_valid(const char *fp)
+bool agent_fingerprint_valid(const char *fp)
 {
 	size_t i, plen = strlen(FP_PREFIX);
 
@@ -259,9 +243,8 @@ static int help(void)
 	return 0;
 }
 
-/* The value of --name VALUE or --name=VALUE; NULL if not this option. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name,
-			     bool *missing)
+const char *agent_opt_value(int argc, char **argv, int *i, const char *name,
+			    bool *missing)
 {
 	size_t n = strlen(name);
 	const char *arg = argv[*i];
@@ -303,21 +286,21 @@ static int parse_args(int argc, char **argv, struct agent *a, int *code_arg)
 	for (i = 2; i < argc; i++) {
 		const char *arg = argv[i];
 
-		if ((v = opt_value(argc, argv, &i, "--relay", &missing)))
+		if ((v = agent_opt_value(argc, argv, &i, "--relay", &missing)))
 			relay = v;
-		else if ((v = opt_value(argc, argv, &i, "--fingerprint",
-					&missing)))
+		else if ((v = agent_opt_value(argc, argv, &i, "--fingerprint",
+					      &missing)))
 			fp = v;
-		else if ((v = opt_value(argc, argv, &i, "--allow-write",
-					&missing))) {
+		else if ((v = agent_opt_value(argc, argv, &i, "--allow-write",
+					      &missing))) {
 			if (agent_file_allow(&a->write_roots, v, &why) != 0)
 				return bad_root("--allow-write", v, why);
-		} else if ((v = opt_value(argc, argv, &i, "--allow-read",
-					  &missing))) {
+		} else if ((v = agent_opt_value(argc, argv, &i, "--allow-read",
+						&missing))) {
 			if (agent_file_allow(&a->read_roots, v, &why) != 0)
 				return bad_root("--allow-read", v, why);
-		} else if ((v = opt_value(argc, argv, &i, "--allow-forward",
-					  &missing))) {
+		} else if ((v = agent_opt_value(argc, argv, &i,
+						"--allow-forward", &missing))) {
 			if (agent_forward_allow(a, v, &why) != 0)
 				return bad_root("--allow-forward", v, why);
 		} else if (missing)
@@ -351,7 +334,7 @@ static int parse_args(int argc, char **argv, struct agent *a, int *code_arg)
 	if (parse_relay(relay, a) != 0)
 		return usage("invalid --relay (want HOST:PORT)", relay);
 	if (fp != NULL) {
-		if (!fingerprint_valid(fp))
+		if (!agent_fingerprint_valid(fp))
 			return usage("invalid --fingerprint (want SHA256:...)",
 				     fp);
 		memcpy(a->pin, fp, strlen(fp) + 1);

@@ -13,8 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <tether/alloc.h>
-
 #include "console.h"
 
 static const char agents_usage[] =
@@ -29,158 +27,6 @@ static const char health_usage[] =
     "Shows the latest result of every check of every enrolled agent (or\n"
     "of AGENT): state, SOFT or HARD, since when, and the plugin's output;\n"
     "-v adds the performance data.\n";
-
-#define TABLE_COLS 6
-/* The output column keeps at least this much on a narrow terminal. */
-#define OUTPUT_MIN 20
-
-/* A table whose cells may be coloured; widths count the text alone. */
-struct ctable {
-	size_t ncol;
-	size_t ncell;
-	size_t cap;
-	char **cells;
-	const char **colors; /* escape sequence per cell, or NULL */
-	char **extra;	     /* a line under the row (perfdata), or NULL */
-	bool failed;
-};
-
-static void ct_add(struct ctable *t, const char *s, const char *color)
-{
-	const char **colors;
-	char **cells, **extra;
-	size_t cap;
-
-	if (t->failed)
-		return;
-	if (t->ncell == t->cap) {
-		cap = t->cap * 2 + 32;
-		cells = tether_reallocarray(t->cells, cap, sizeof(*cells));
-		if (cells != NULL)
-			t->cells = cells;
-		colors = tether_reallocarray(t->colors, cap, sizeof(*colors));
-		if (colors != NULL)
-			t->colors = colors;
-		extra = tether_reallocarray(t->extra, cap, sizeof(*extra));
-		if (extra != NULL)
-			t->extra = extra;
-		if (cells == NULL || colors == NULL || extra == NULL) {
-			t->failed = true;
-			return;
-		}
-		t->cap = cap;
-	}
-	t->cells[t->ncell] = tether_strdup(s != NULL && s[0] != '\0' ? s : "-");
-	if (t->cells[t->ncell] == NULL) {
-		t->failed = true;
-		return;
-	}
-	t->colors[t->ncell] = color;
-	t->extra[t->ncell] = NULL;
-	t->ncell++;
-}
-
-/* A line printed under the row just completed (owned from now on). */
-static void ct_extra(struct ctable *t, char *line)
-{
-	if (t->failed || t->ncell == 0 || line == NULL) {
-		free(line);
-		return;
-	}
-	free(t->extra[t->ncell - 1]);
-	t->extra[t->ncell - 1] = line;
-}
-
-static void ct_free(struct ctable *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->ncell; i++) {
-		tether_free(t->cells[i]);
-		free(t->extra[i]);
-	}
-	tether_free(t->cells);
-	tether_free(t->colors);
-	tether_free(t->extra);
-}
-
-static size_t char_len(const char *s)
-{
-	size_t n = 1;
-
-	while (s[n] != '\0' && ((unsigned char)s[n] & 0xc0) == 0x80 && n < 4)
-		n++;
-	return n;
-}
-
-/* s cleaned, cut to width columns (ending in "...") when width is not 0. */
-static void print_cut(const char *s, size_t width)
-{
-	size_t cols = 0, n;
-
-	if (width == 0 || console_clean_width(s) <= width) {
-		console_print_clean(stdout, s);
-		return;
-	}
-	for (; *s != '\0' && cols + 3 < width; s += n, cols++) {
-		n = char_len(s);
-		if (n == 1 && ((unsigned char)*s < 0x20 || *s == 0x7f))
-			putchar('?');
-		else
-			fwrite(s, 1, n, stdout);
-	}
-	fputs("...", stdout);
-}
-
-/*
- * Prints the table; cut_last: the terminal's width, the last column is
- * cut to what remains of it (0: never cut).
- */
-static int ct_print(struct ctable *t, size_t cut_last)
-{
-	size_t width[TABLE_COLS] = {0}, used = 0, room = 0, i, w, col;
-
-	if (t->failed || t->ncol > TABLE_COLS) {
-		console_error("out of memory");
-		return -1;
-	}
-	for (i = 0; i < t->ncell; i++) {
-		w = console_clean_width(t->cells[i]);
-		if (w > width[i % t->ncol])
-			width[i % t->ncol] = w;
-	}
-	if (cut_last != 0) {
-		for (col = 0; col + 1 < t->ncol; col++)
-			used += width[col] + 2;
-		/* The last column stays empty: writing there may wrap. */
-		room = cut_last > used + OUTPUT_MIN + 1 ? cut_last - used - 1
-							: OUTPUT_MIN;
-	}
-	for (i = 0; i < t->ncell; i++) {
-		col = i % t->ncol;
-		if (t->colors[i] != NULL)
-			fputs(t->colors[i], stdout);
-		if (col + 1 == t->ncol)
-			print_cut(t->cells[i], room);
-		else
-			console_print_clean(stdout, t->cells[i]);
-		if (t->colors[i] != NULL)
-			fputs("\033[0m", stdout);
-		if (col + 1 == t->ncol) {
-			putchar('\n');
-			if (t->extra[i] != NULL) {
-				fputs("    ", stdout);
-				console_print_clean(stdout, t->extra[i]);
-				putchar('\n');
-			}
-			continue;
-		}
-		for (w = console_clean_width(t->cells[i]); w < width[col] + 2;
-		     w++)
-			putchar(' ');
-	}
-	return 0;
-}
 
 static bool stdout_tty(void)
 {
@@ -306,19 +152,16 @@ static void host_text(const json_t *facts, char *out, size_t len)
 
 static int print_agents(const json_t *agents)
 {
-	struct ctable t = {.ncol = 6};
+	static const char *const heads[] = {"NAME",	 "STATE",  "CONNECTED",
+					    "LAST SEEN", "LABELS", "HOST/OS"};
+	struct console_table t;
 	char labels[512], host[512], ago[32];
 	const json_t *a, *c;
 	const char *worst;
 	size_t i;
 	int r;
 
-	ct_add(&t, "NAME", NULL);
-	ct_add(&t, "STATE", NULL);
-	ct_add(&t, "CONNECTED", NULL);
-	ct_add(&t, "LAST SEEN", NULL);
-	ct_add(&t, "LABELS", NULL);
-	ct_add(&t, "HOST/OS", NULL);
+	console_table_init(&t, 6, heads);
 	json_array_foreach(agents, i, a)
 	{
 		worst = console_json_str(a, "worst");
@@ -328,15 +171,15 @@ static int print_agents(const json_t *agents)
 		host_text(json_object_get(a, "facts"), host, sizeof(host));
 		console_format_ago(json_object_get(a, "last_seen"), ago,
 				   sizeof(ago));
-		ct_add(&t, console_json_str(a, "name"), NULL);
-		ct_add(&t, worst, state_color(worst));
-		ct_add(&t, json_is_true(c) ? "yes" : "no", NULL);
-		ct_add(&t, json_is_true(c) ? "now" : ago, NULL);
-		ct_add(&t, labels, NULL);
-		ct_add(&t, host, NULL);
+		console_table_add(&t, console_json_str(a, "name"));
+		console_table_add_color(&t, worst, state_color(worst));
+		console_table_add(&t, json_is_true(c) ? "yes" : "no");
+		console_table_add(&t, json_is_true(c) ? "now" : ago);
+		console_table_add(&t, labels);
+		console_table_add(&t, host);
 	}
-	r = ct_print(&t, 0);
-	ct_free(&t);
+	r = console_table_print(&t, 0, 0);
+	console_table_free(&t);
 	return r;
 }
 
@@ -396,19 +239,16 @@ static char *perf_text(const json_t *perf)
 
 static int print_health(const json_t *checks, bool verbose)
 {
-	struct ctable t = {.ncol = 6};
+	static const char *const heads[] = {"AGENT", "CHECK", "STATE",
+					    "TYPE",  "SINCE", "OUTPUT"};
+	struct console_table t;
 	char type[64], since[32];
 	const json_t *c;
 	const char *state, *ty;
 	size_t i;
 	int r;
 
-	ct_add(&t, "AGENT", NULL);
-	ct_add(&t, "CHECK", NULL);
-	ct_add(&t, "STATE", NULL);
-	ct_add(&t, "TYPE", NULL);
-	ct_add(&t, "SINCE", NULL);
-	ct_add(&t, "OUTPUT", NULL);
+	console_table_init(&t, 6, heads);
 	json_array_foreach(checks, i, c)
 	{
 		state = console_json_str(c, "state");
@@ -426,17 +266,18 @@ static int print_health(const json_t *checks, bool verbose)
 				 ty != NULL ? ty : "-");
 		console_format_ago(json_object_get(c, "since"), since,
 				   sizeof(since));
-		ct_add(&t, console_json_str(c, "agent"), NULL);
-		ct_add(&t, console_json_str(c, "check"), NULL);
-		ct_add(&t, state, state_color(state));
-		ct_add(&t, type, NULL);
-		ct_add(&t, since, NULL);
-		ct_add(&t, console_json_str(c, "output"), NULL);
+		console_table_add(&t, console_json_str(c, "agent"));
+		console_table_add(&t, console_json_str(c, "check"));
+		console_table_add_color(&t, state, state_color(state));
+		console_table_add(&t, type);
+		console_table_add(&t, since);
+		console_table_add(&t, console_json_str(c, "output"));
 		if (verbose)
-			ct_extra(&t, perf_text(json_object_get(c, "perfdata")));
+			console_table_extra(
+			    &t, perf_text(json_object_get(c, "perfdata")));
 	}
-	r = ct_print(&t, stdout_tty() ? stdout_cols() : 0);
-	ct_free(&t);
+	r = console_table_print(&t, 0, stdout_tty() ? stdout_cols() : 0);
+	console_table_free(&t);
 	return r;
 }
 

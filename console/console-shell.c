@@ -19,7 +19,6 @@
 
 #include "console.h"
 
-#define ESCAPE_CHAR '~'
 
 static const char shell_usage[] =
 	"Usage: tether shell T-N [-- COMMAND [ARGS...]]\n"
@@ -37,24 +36,13 @@ static const char shell_usage[] =
 	"  ~?  list the escapes\n"
 	"  ~~  send a single ~\n";
 
-/* Raw terminal: every line ends in "\r\n". */
-static const char escape_help[] =
-	"Supported escape sequences:\r\n"
-	" ~.   - terminate connection\r\n"
-	" ~?   - this message\r\n"
-	" ~~   - send the escape character by typing it twice\r\n"
-	"(Note that escapes are only recognized immediately after newline.)"
-	"\r\n";
-
 struct shell {
 	int argc;
 	char **argv;
 	bool pty; /* stdin is a terminal: PTY, raw mode, escapes */
 	struct console_run *run;
-	/* Escapes: state carried from one read to the next. */
-	bool line_start; /* the last byte sent ended a line (or none yet) */
-	bool tilde;      /* a "~" there was held back */
-	bool bye;        /* "~." */
+	struct console_escapes esc; /* carried from one read to the next */
+	bool bye;		    /* "~." */
 	/* Window size: the watcher and the last size the agent got. */
 	uv_signal_t winch;
 	bool winch_ready;
@@ -65,42 +53,18 @@ struct shell {
 /* Filtered input: at most one held-back "~" more than what was read. */
 static uint8_t escaped_buf[TETHER_CHANNEL_CHUNK + 1];
 
-/*
- * Sends what was read, less the escapes.  An escape is "~" right after a
- * CR or LF (or first of all) and the byte after it, wherever the reads
- * split them; "~" followed by anything but ".", "?" or "~" goes out as it
- * was typed.
- */
+/* Sends what was read, less the escapes (console-tty.c). */
 static void shell_input(struct console_run *r, void *arg, const uint8_t *p,
 			size_t n)
 {
 	struct shell *s = arg;
-	size_t i, m = 0;
-	uint8_t ch;
+	size_t m = 0;
 
-	for (i = 0; i < n; i++) {
-		ch = p[i];
-		if (s->tilde) {
-			s->tilde = false;
-			if (ch == '.') {
-				console_run_input(r, escaped_buf, m);
-				s->bye = true;
-				console_run_disconnect(r);
-				return;
-			}
-			if (ch == '?') {
-				/* Still at a line start: "~." may follow. */
-				fputs(escape_help, stderr);
-				continue;
-			}
-			if (ch != ESCAPE_CHAR)
-				escaped_buf[m++] = ESCAPE_CHAR;
-		} else if (s->line_start && ch == ESCAPE_CHAR) {
-			s->tilde = true;
-			continue;
-		}
-		s->line_start = ch == '\r' || ch == '\n';
-		escaped_buf[m++] = ch;
+	if (console_escapes_filter(&s->esc, p, n, escaped_buf, &m)) {
+		console_run_input(r, escaped_buf, m);
+		s->bye = true;
+		console_run_disconnect(r);
+		return;
 	}
 	console_run_input(r, escaped_buf, m);
 }
@@ -212,7 +176,7 @@ int console_shell(int argc, char **argv)
 	s.argc = argc - first;
 	s.argv = argv + first;
 	s.pty = isatty(STDIN_FILENO) == 1;
-	s.line_start = true;
+	s.esc.line_start = true;
 	memset(&ops, 0, sizeof(ops));
 	ops.kind = TETHER_KIND_SHELL;
 	ops.start = shell_start;

@@ -37,7 +37,6 @@
 
 #include "console.h"
 
-#define ESCAPE_CHAR '~'
 /* How long the channel may take to wind down after the SSH session. */
 #define WIND_DOWN_MS 2000
 #define IO_CHUNK 32768
@@ -49,7 +48,8 @@ static const char ssh_usage[] =
     "Logs in to the SSH server at HOST:PORT (default 127.0.0.1:22) as\n"
     "seen from the machine whose agent joined T-N, as USER (default: you),\n"
     "and runs COMMAND or, without one, a shell (with a terminal when\n"
-    "standard input is one; ~. then disconnects).  The host key is checked\n"
+    "standard input is one; ~. then disconnects, ~? lists the escapes).\n"
+    "The host key is checked\n"
     "against ~/.ssh/known_hosts under the name tether.T-N.HOST[.PORT], or\n"
     "NAME; authentication tries ssh-agent, then KEY\n"
     "or ~/.ssh/id_ed25519, id_ecdsa, id_rsa, then a password on the\n"
@@ -113,39 +113,6 @@ static int signal_status(const char *name)
 	return CONSOLE_EXIT_FAIL;
 }
 
-/* Local escapes, as `tether shell` has them: "~." after a newline. */
-struct escapes {
-	bool line_start;
-	bool tilde;
-};
-
-/* Filters p in place; false when "~." was typed. */
-static bool filter_escapes(struct escapes *e, uint8_t *out, size_t *outlen,
-			   const uint8_t *p, size_t n)
-{
-	size_t i, m = 0;
-	uint8_t ch;
-
-	for (i = 0; i < n; i++) {
-		ch = p[i];
-		if (e->tilde) {
-			e->tilde = false;
-			if (ch == '.') {
-				*outlen = m;
-				return false;
-			}
-			if (ch != ESCAPE_CHAR)
-				out[m++] = ESCAPE_CHAR;
-		} else if (e->line_start && ch == ESCAPE_CHAR) {
-			e->tilde = true;
-			continue;
-		}
-		e->line_start = ch == '\r' || ch == '\n';
-		out[m++] = ch;
-	}
-	*outlen = m;
-	return true;
-}
 
 /*
  * libssh2 in non-blocking mode insists that a call which returned EAGAIN
@@ -173,7 +140,7 @@ struct pump {
 	uint8_t raw[IO_CHUNK];
 	size_t inlen, inoff;
 	bool in_eof, eof_sent, winch;
-	struct escapes esc;
+	struct console_escapes esc;
 	const char *what; /* the step that failed */
 };
 
@@ -293,7 +260,7 @@ static bool read_input(struct pump *p)
 		p->inlen = (size_t)n;
 		return true;
 	}
-	if (!filter_escapes(&p->esc, p->in, &m, p->raw, (size_t)n)) {
+	if (console_escapes_filter(&p->esc, p->raw, (size_t)n, p->in, &m)) {
 		p->inlen = 0;
 		return false;
 	}

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <tether/alloc.h>
-
 #include "console.h"
 
 static const char ticket_usage[] =
@@ -28,101 +26,8 @@ struct ticket_args {
 	char **pos;
 };
 
-/* A text table: cells are owned copies, NULL cells print as "-". */
-struct table {
-	size_t ncol;
-	size_t ncell;
-	size_t cap;
-	char **cells;
-	bool failed;
-};
-
-static void table_add(struct table *t, const char *s)
-{
-	char **cells;
-	char *copy;
-
-	if (t->failed)
-		return;
-	if (t->ncell == t->cap) {
-		cells = tether_reallocarray(t->cells, t->cap * 2 + 16,
-					    sizeof(*cells));
-		if (cells == NULL) {
-			t->failed = true;
-			return;
-		}
-		t->cells = cells;
-		t->cap = t->cap * 2 + 16;
-	}
-	copy = tether_strdup(s != NULL && s[0] != '\0' ? s : "-");
-	if (copy == NULL) {
-		t->failed = true;
-		return;
-	}
-	t->cells[t->ncell++] = copy;
-}
-
-/* Adds a JSON value as a cell: strings as they are, the rest compact. */
-static void table_add_json(struct table *t, const json_t *v)
-{
-	char *text;
-
-	if (v == NULL || json_is_null(v)) {
-		table_add(t, NULL);
-	} else if (json_is_string(v)) {
-		table_add(t, json_string_value(v));
-	} else {
-		text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		if (text == NULL)
-			t->failed = true;
-		else
-			table_add(t, text);
-		free(text);
-	}
-}
-
-static void table_free(struct table *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->ncell; i++)
-		tether_free(t->cells[i]);
-	tether_free(t->cells);
-}
-
-/* Prints the table with every row indented by indent spaces. */
-static int table_print(struct table *t, int indent)
-{
-	size_t width[8] = { 0 }, i, w, col;
-
-	if (t->failed || t->ncol > 8) {
-		console_error("out of memory");
-		return -1;
-	}
-	for (i = 0; i < t->ncell; i++) {
-		w = console_clean_width(t->cells[i]);
-		if (w > width[i % t->ncol])
-			width[i % t->ncol] = w;
-	}
-	for (i = 0; i < t->ncell; i++) {
-		col = i % t->ncol;
-		if (col == 0)
-			printf("%*s", indent, "");
-		console_print_clean(stdout, t->cells[i]);
-		if (col + 1 == t->ncol) {
-			putchar('\n');
-			continue;
-		}
-		/* Pad by columns, not bytes: titles may be UTF-8. */
-		for (w = console_clean_width(t->cells[i]); w < width[col] + 2;
-		     w++)
-			putchar(' ');
-	}
-	return 0;
-}
-
 /* "user@host (os)" from an agent's facts, or "-". */
-static void table_add_agent(struct table *t, const json_t *facts)
+static void table_add_agent(struct console_table *t, const json_t *facts)
 {
 	const char *user = console_json_str(facts, "user");
 	const char *host = console_json_str(facts, "hostname");
@@ -130,36 +35,34 @@ static void table_add_agent(struct table *t, const json_t *facts)
 	char buf[512];
 
 	if (!json_is_object(facts)) {
-		table_add(t, NULL);
+		console_table_add(t, NULL);
 		return;
 	}
 	if (snprintf(buf, sizeof(buf), "%s@%s (%s)", user ? user : "?",
 		     host ? host : "?", os ? os : "?") >= (int)sizeof(buf))
 		buf[sizeof(buf) - 1] = '\0';
-	table_add(t, buf);
+	console_table_add(t, buf);
 }
 
 static int print_list(const json_t *tickets)
 {
-	struct table t = { .ncol = 5 };
+	static const char *const heads[] = {"ID", "STATUS", "TITLE", "CUSTOMER",
+					    "CREATED"};
+	struct console_table t;
 	const json_t *tk;
 	size_t i;
 	int r;
 
-	table_add(&t, "ID");
-	table_add(&t, "STATUS");
-	table_add(&t, "TITLE");
-	table_add(&t, "CUSTOMER");
-	table_add(&t, "CREATED");
+	console_table_init(&t, 5, heads);
 	json_array_foreach(tickets, i, tk) {
-		table_add_json(&t, json_object_get(tk, "id"));
-		table_add_json(&t, json_object_get(tk, "status"));
-		table_add_json(&t, json_object_get(tk, "title"));
-		table_add_json(&t, json_object_get(tk, "customer"));
-		table_add_json(&t, json_object_get(tk, "created_at"));
+		console_table_add_json(&t, json_object_get(tk, "id"));
+		console_table_add_json(&t, json_object_get(tk, "status"));
+		console_table_add_json(&t, json_object_get(tk, "title"));
+		console_table_add_json(&t, json_object_get(tk, "customer"));
+		console_table_add_json(&t, json_object_get(tk, "created_at"));
 	}
-	r = table_print(&t, 0);
-	table_free(&t);
+	r = console_table_print(&t, 0, 0);
+	console_table_free(&t);
 	return r;
 }
 
@@ -176,7 +79,9 @@ static void print_field(const char *label, const json_t *tk, const char *key)
 
 static int print_show(const json_t *tk)
 {
-	struct table sess = { .ncol = 5 }, audit = { .ncol = 4 };
+	static const char *const sess_heads[] = {"NAMEPLATE", "STATE",
+						 "CREATED", "EXPIRES", "AGENT"};
+	struct console_table sess, audit;
 	const json_t *sessions = json_object_get(tk, "sessions");
 	const json_t *trail = json_object_get(tk, "audit");
 	const json_t *v;
@@ -194,33 +99,31 @@ static int print_show(const json_t *tk)
 	print_field("Resolution:", tk, "resolution");
 
 	printf("\nSessions:\n");
-	table_add(&sess, "NAMEPLATE");
-	table_add(&sess, "STATE");
-	table_add(&sess, "CREATED");
-	table_add(&sess, "EXPIRES");
-	table_add(&sess, "AGENT");
+	console_table_init(&sess, 5, sess_heads);
+	console_table_init(&audit, 4, NULL);
 	json_array_foreach(sessions, i, v) {
-		table_add_json(&sess, json_object_get(v, "nameplate"));
-		table_add_json(&sess, json_object_get(v, "state"));
-		table_add_json(&sess, json_object_get(v, "created_at"));
-		table_add_json(&sess, json_object_get(v, "expires_at"));
+		console_table_add_json(&sess, json_object_get(v, "nameplate"));
+		console_table_add_json(&sess, json_object_get(v, "state"));
+		console_table_add_json(&sess, json_object_get(v, "created_at"));
+		console_table_add_json(&sess, json_object_get(v, "expires_at"));
 		table_add_agent(&sess, json_object_get(v, "agent"));
 	}
-	r = json_array_size(sessions) > 0 ? table_print(&sess, 2)
+	r = json_array_size(sessions) > 0 ? console_table_print(&sess, 2, 0)
 					  : (printf("  none\n"), 0);
 
 	printf("\nAudit trail:\n");
 	json_array_foreach(trail, i, v) {
-		table_add_json(&audit, json_object_get(v, "ts"));
-		table_add_json(&audit, json_object_get(v, "actor"));
-		table_add_json(&audit, json_object_get(v, "event"));
-		table_add_json(&audit, json_object_get(v, "detail"));
+		console_table_add_json(&audit, json_object_get(v, "ts"));
+		console_table_add_json(&audit, json_object_get(v, "actor"));
+		console_table_add_json(&audit, json_object_get(v, "event"));
+		console_table_add_json(&audit, json_object_get(v, "detail"));
 	}
 	if (r == 0)
-		r = json_array_size(trail) > 0 ? table_print(&audit, 2)
-					       : (printf("  none\n"), 0);
-	table_free(&sess);
-	table_free(&audit);
+		r = json_array_size(trail) > 0
+			? console_table_print(&audit, 2, 0)
+			: (printf("  none\n"), 0);
+	console_table_free(&sess);
+	console_table_free(&audit);
 	return r;
 }
 

@@ -165,3 +165,44 @@ int console_tty_size(int fd, uint16_t *cols, uint16_t *rows)
 	*rows = 24;
 	return -1;
 }
+
+/* Raw terminal: every line ends in "\r\n". */
+static const char escape_help[] =
+	"Supported escape sequences:\r\n"
+	" ~.   - terminate connection\r\n"
+	" ~?   - this message\r\n"
+	" ~~   - send the escape character by typing it twice\r\n"
+	"(Note that escapes are only recognized immediately after newline.)"
+	"\r\n";
+
+bool console_escapes_filter(struct console_escapes *e, const uint8_t *p,
+			    size_t n, uint8_t *out, size_t *outlen)
+{
+	size_t i, m = 0;
+	uint8_t ch;
+
+	for (i = 0; i < n; i++) {
+		ch = p[i];
+		if (e->tilde) {
+			e->tilde = false;
+			if (ch == '.') {
+				*outlen = m;
+				return true;
+			}
+			if (ch == '?') {
+				/* Still at a line start: "~." may follow. */
+				fputs(escape_help, stderr);
+				continue;
+			}
+			if (ch != '~')
+				out[m++] = '~';
+		} else if (e->line_start && ch == '~') {
+			e->tilde = true;
+			continue;
+		}
+		e->line_start = ch == '\r' || ch == '\n';
+		out[m++] = ch;
+	}
+	*outlen = m;
+	return false;
+}

@@ -84,6 +84,42 @@ struct console_client {
 	bool want_hello;
 };
 
+/* console-table.c: aligned text tables for people. */
+#define CONSOLE_TABLE_COLS 8
+/*
+ * Cells are owned copies (NULL or empty ones print as "-"), each with a
+ * colour or none, and a row may have one more line printed under it.
+ */
+struct console_table {
+	size_t ncol;
+	size_t ncell;
+	size_t cap;
+	char **cells;
+	const char **colors; /* escape sequence per cell, or NULL */
+	char **extra;	     /* a line under the row, or NULL */
+	bool failed;	     /* out of memory: printing says so */
+};
+
+/* An empty table of ncol columns; heads (ncol of them) its first row. */
+void console_table_init(struct console_table *t, size_t ncol,
+			const char *const *heads);
+void console_table_add(struct console_table *t, const char *s);
+/* color: an escape sequence for this cell, or NULL. */
+void console_table_add_color(struct console_table *t, const char *s,
+			     const char *color);
+/* A JSON value as a cell: strings as they are, the rest compact. */
+void console_table_add_json(struct console_table *t, const json_t *v);
+/* A line printed under the row just completed (malloc'd, owned now). */
+void console_table_extra(struct console_table *t, char *line);
+/*
+ * Prints the table, every line indented by indent spaces.  cut_last: the
+ * terminal's width, the last column is cut to what remains of it (0:
+ * never cut).  0, or -1 once reported.
+ */
+int console_table_print(const struct console_table *t, int indent,
+			size_t cut_last);
+void console_table_free(struct console_table *t);
+
 /* console-util.c */
 void console_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void console_print_clean(FILE *fp, const char *s);
@@ -147,6 +183,25 @@ void console_tty_restore(void);
 bool console_tty_is_raw(void);
 const char *console_eol(void);
 int console_tty_size(int fd, uint16_t *cols, uint16_t *rows);
+
+/*
+ * ssh's escapes on a terminal, for `tether shell` and `tether ssh`: "~"
+ * right after a CR or LF (or first of all) and the byte after it,
+ * wherever the reads split them.  "~." disconnects, "~?" prints the list,
+ * "~~" sends one "~"; "~" and anything else goes out as typed.
+ */
+struct console_escapes {
+	bool line_start; /* start it true */
+	bool tilde;	 /* a "~" is held back */
+};
+
+/*
+ * Copies p[0..n) less the escapes into out (room for n + 1 bytes: a
+ * held-back "~" may come out) and sets *outlen; true when "~." was typed,
+ * out then holding what came before it.
+ */
+bool console_escapes_filter(struct console_escapes *e, const uint8_t *p,
+			    size_t n, uint8_t *out, size_t *outlen);
 
 /*
  * console-chan.c: one channel on a ticket, shared by exec and shell.  The

@@ -223,6 +223,14 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+/* Prints a --json answer (taken) for scripts: indented, one newline. */
+static void print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(j);
+}
+
 static int cmd_init(struct opts *o)
 {
 	char db[4096], cert[4096], key[4096], fp[TETHER_TLS_FP_LEN];
@@ -260,12 +268,8 @@ static int cmd_init(struct opts *o)
 		goto out;
 	}
 	if (o->json) {
-		json_t *j = json_pack("{s:s, s:s, s:s}", "data", o->data,
-				      "fingerprint", fp, "admin_token", token);
-
-		json_dumpf(j, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(j);
+		print_json(json_pack("{s:s, s:s, s:s}", "data", o->data,
+				     "fingerprint", fp, "admin_token", token));
 	} else {
 		printf("Initialised relay data in %s\n"
 		       "Relay fingerprint: %s\n"
@@ -315,13 +319,8 @@ static int cmd_technician(int argc, char **argv, struct opts *o)
 			goto out;
 		}
 		if (o->json) {
-			json_t *j = json_pack("{s:s, s:s, s:s}", "name",
-					      argv[1], "role", o->role, "token",
-					      token);
-
-			json_dumpf(j, stdout, JSON_INDENT(2));
-			putchar('\n');
-			json_decref(j);
+			print_json(json_pack("{s:s, s:s, s:s}", "name", argv[1],
+					     "role", o->role, "token", token));
 		} else {
 			printf("Token for %s (%s), shown once: %s\n", argv[1],
 			       o->role, token);
@@ -405,12 +404,8 @@ static int cmd_enroll_token(struct opts *o)
 	gmtime_r(&expires, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (o->json) {
-		json_t *j = json_pack("{s:s, s:s, s:s}", "token", token,
-				      "expires_at", when, "fingerprint", fp);
-
-		json_dumpf(j, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(j);
+		print_json(json_pack("{s:s, s:s, s:s}", "token", token,
+				     "expires_at", when, "fingerprint", fp));
 	} else {
 		printf("Enrollment token (one use, valid until %s):\n  %s\n"
 		       "On the machine to enroll, as root:\n"

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include <tether/alloc.h>
 #include <tether/bundle.h>
 #include <tether/err.h>
 #include <tether/proto.h>
@@ -35,30 +36,30 @@ int tether_bundle_pack(const json_t *bundle, char **out)
 		return TETHER_ERR_TOO_LARGE;
 	}
 	zlen = compressBound(tlen);
-	z = malloc(zlen);
+	z = tether_malloc(zlen);
 	if (!z) {
 		free(text);
 		return TETHER_ERR_NOMEM;
 	}
 	if (compress2(z, &zlen, (const Bytef *)text, tlen, 6) != Z_OK) {
-		free(z);
+		tether_free(z);
 		free(text);
 		return TETHER_ERR_INTERNAL;
 	}
 	free(text);
 	if ((zlen + 2) / 3 * 4 > TETHER_BUNDLE_MAX) {
-		free(z);
+		tether_free(z);
 		return TETHER_ERR_TOO_LARGE;
 	}
-	b64 = malloc((zlen + 2) / 3 * 4 + 1);
+	b64 = tether_malloc((zlen + 2) / 3 * 4 + 1);
 	if (!b64) {
-		free(z);
+		tether_free(z);
 		return TETHER_ERR_NOMEM;
 	}
 	n = EVP_EncodeBlock((unsigned char *)b64, z, (int)zlen);
-	free(z);
+	tether_free(z);
 	if (n < 0) {
-		free(b64);
+		tether_free(b64);
 		return TETHER_ERR_CRYPTO;
 	}
 	b64[n] = '\0';
@@ -71,14 +72,14 @@ static int inflate_json(const unsigned char *z, size_t zlen, char **out)
 {
 	z_stream zs;
 	size_t cap = 64 * 1024, used = 0;
-	char *buf = malloc(cap + 1), *nbuf;
+	char *buf = tether_malloc(cap + 1), *nbuf;
 	int rc;
 
 	if (!buf)
 		return TETHER_ERR_NOMEM;
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit(&zs) != Z_OK) {
-		free(buf);
+		tether_free(buf);
 		return TETHER_ERR_NOMEM;
 	}
 	zs.next_in = (Bytef *)z;
@@ -92,7 +93,7 @@ static int inflate_json(const unsigned char *z, size_t zlen, char **out)
 			cap *= 2;
 			if (cap > TETHER_BUNDLE_JSON_MAX)
 				cap = TETHER_BUNDLE_JSON_MAX;
-			nbuf = realloc(buf, cap + 1);
+			nbuf = tether_reallocarray(buf, cap + 1, 1);
 			if (!nbuf) {
 				rc = TETHER_ERR_NOMEM;
 				goto fail;
@@ -118,14 +119,14 @@ static int inflate_json(const unsigned char *z, size_t zlen, char **out)
 	inflateEnd(&zs);
 	buf[used] = '\0';
 	if (strlen(buf) != used) { /* a NUL inside is not JSON text */
-		free(buf);
+		tether_free(buf);
 		return TETHER_ERR_FORMAT;
 	}
 	*out = buf;
 	return 0;
 fail:
 	inflateEnd(&zs);
-	free(buf);
+	tether_free(buf);
 	return rc;
 }
 
@@ -145,12 +146,12 @@ int tether_bundle_unpack(const char *packed, json_t **out)
 		return TETHER_ERR_TOO_LARGE;
 	if (len == 0 || len % 4 != 0)
 		return TETHER_ERR_FORMAT;
-	z = malloc(len / 4 * 3);
+	z = tether_malloc(len / 4 * 3);
 	if (!z)
 		return TETHER_ERR_NOMEM;
 	n = EVP_DecodeBlock(z, (const unsigned char *)packed, (int)len);
 	if (n < 0) {
-		free(z);
+		tether_free(z);
 		return TETHER_ERR_FORMAT;
 	}
 	/* EVP_DecodeBlock counts the padding as zero bytes. */
@@ -160,11 +161,11 @@ int tether_bundle_unpack(const char *packed, json_t **out)
 	if (packed[len - 2] == '=')
 		zlen--;
 	err = inflate_json(z, zlen, &text);
-	free(z);
+	tether_free(z);
 	if (err < 0)
 		return err;
 	j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-	free(text);
+	tether_free(text);
 	if (!j || !json_is_object(j)) {
 		json_decref(j);
 		return TETHER_ERR_FORMAT;

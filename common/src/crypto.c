@@ -96,8 +96,7 @@ int tether_hex_encode(const void *in, size_t n, char *out, size_t outlen)
 	return 0;
 }
 
-/* Value of one hex digit (either case), or -1. */
-static int hex_value(char c)
+int tether_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -120,8 +119,8 @@ int tether_hex_decode(const char *hex, void *out, size_t outlen)
 	    strnlen(hex, 2 * outlen + 1) != 2 * outlen)
 		return TETHER_ERR_FORMAT;
 	for (i = 0; i < outlen; i++) {
-		int hi = hex_value(hex[2 * i]);
-		int lo = hex_value(hex[2 * i + 1]);
+		int hi = tether_hex_value(hex[2 * i]);
+		int lo = tether_hex_value(hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return TETHER_ERR_FORMAT;

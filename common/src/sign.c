@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <tether/alloc.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/proto.h>
@@ -135,7 +136,7 @@ int tether_sign_key_load(const char *path, struct tether_sign_key **out,
 		EVP_PKEY_free(pkey);
 		return TETHER_ERR_CRYPTO;
 	}
-	k = calloc(1, sizeof(*k));
+	k = tether_calloc(1, sizeof(*k));
 	if (!k) {
 		EVP_PKEY_free(pkey);
 		return TETHER_ERR_NOMEM;
@@ -150,7 +151,7 @@ void tether_sign_key_free(struct tether_sign_key *k)
 	if (!k)
 		return;
 	EVP_PKEY_free(k->pkey);
-	free(k);
+	tether_free(k);
 }
 
 int tether_sign(const struct tether_sign_key *k, const void *msg, size_t n,

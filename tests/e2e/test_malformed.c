@@ -22,7 +22,10 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include <tether/crypto.h>
 #include <tether/frame.h>
+#include <tether/proto.h>
+#include <tether/sign.h>
 
 #include "harness.h"
 
@@ -617,6 +620,180 @@ Test(malformed, client_never_reads, .timeout = 120)
 		  "relay resident memory grew from %ld to %ld KiB for one "
 		  "client that does not read",
 		  base, peak);
+	raw_free(&c);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+/* ---- Enrolled agents ------------------------------------------------------ */
+
+/*
+ * A raw connection authenticated as the enrolled agent whose key is
+ * DIR/agent.key (enrolled by the real tether-agent): hello, the welcome's
+ * challenge signed with tether/sign.h, auth, auth_ok.
+ */
+static void raw_enrolled(struct raw *c, const struct h_relay *r,
+			 const char *name)
+{
+	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN], sig[TETHER_SIGN_SIG_LEN];
+	uint8_t signed_msg[256];
+	char key[H_PATH_MAX], answer[2048], hex[2 * TETHER_SIGN_SIG_LEN + 1];
+	char msg[512];
+	struct tether_sign_key *k = NULL;
+	const char *ch;
+	size_t len = 0;
+	uint8_t type = 0;
+	json_t *j;
+
+	cr_assert(raw_tether(c, r->port), "TLS handshake failed");
+	cr_assert(raw_ctrl(c, "{\"t\":\"hello\",\"role\":\"agent\","
+			      "\"version\":1}"));
+	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)));
+	j = json_loads(answer, 0, NULL);
+	ch = json_string_value(json_object_get(j, "challenge"));
+	cr_assert(ch != NULL, "welcome without a challenge: %s", answer);
+	cr_assert_eq(tether_hex_decode(ch, challenge, sizeof(challenge)), 0);
+	json_decref(j);
+	h_path(key, sizeof(key), "agent.key");
+	cr_assert_eq(tether_sign_key_load(key, &k, NULL), 0);
+	cr_assert_eq(tether_sign_auth_message(challenge, name, signed_msg,
+					      sizeof(signed_msg), &len),
+		     0);
+	cr_assert_eq(tether_sign(k, signed_msg, len, sig), 0);
+	tether_sign_key_free(k);
+	cr_assert_eq(tether_hex_encode(sig, sizeof(sig), hex, sizeof(hex)), 0);
+	snprintf(msg, sizeof(msg), "{\"t\":\"auth\",\"agent\":\"%s\","
+		 "\"sig\":\"%s\"}", name, hex);
+	cr_assert(raw_ctrl(c, msg));
+	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)));
+	cr_assert(strstr(answer, "auth_ok"), "auth answered: %s", answer);
+}
+
+/* One message from an authenticated agent must close it with an ERROR. */
+static void agent_rejects(const struct h_relay *r, const char *json,
+			  const char *why_part)
+{
+	struct raw c;
+	char why[256];
+
+	raw_enrolled(&c, r, "raw-01");
+	raw_ctrl(&c, json);
+	cr_assert(raw_read_until_close(&c, REJECT_MS),
+		  "relay kept an agent open after %s", json);
+	cr_assert(got_error_frame(&c, why, sizeof(why)),
+		  "no ERROR frame after %s", json);
+	cr_assert(strstr(why, why_part), "ERROR \"%s\" after %s", why, json);
+	raw_free(&c);
+}
+
+Test(malformed, enrolled_agent_bad_messages, .timeout = 120)
+{
+	char conf[H_PATH_MAX], big[3000], answer[8192];
+	struct h_relay r;
+	struct raw c;
+	uint8_t type = 0;
+	struct h_res res;
+
+	up(&r);
+	h_path(conf, sizeof(conf), "agent.conf");
+	h_enroll(&r, "raw-01", conf);
+
+	agent_rejects(&r, "{\"t\":\"check\"}", "malformed check");
+	agent_rejects(&r, "{\"t\":\"check\",\"seq\":\"1\",\"check\":\"x\","
+			  "\"state\":\"OK\",\"type\":\"HARD\",\"attempt\":1,"
+			  "\"max_attempts\":1,\"ts\":1}",
+		      "malformed check");
+	agent_rejects(&r, "{\"t\":\"check\",\"seq\":1,\"check\":\"x\","
+			  "\"state\":\"FINE\",\"type\":\"HARD\",\"attempt\":1,"
+			  "\"max_attempts\":1,\"ts\":1}",
+		      "malformed check");
+	agent_rejects(&r, "{\"t\":\"check\",\"seq\":1,\"check\":\"../x\","
+			  "\"state\":\"OK\",\"type\":\"HARD\",\"attempt\":1,"
+			  "\"max_attempts\":1,\"ts\":1}",
+		      "malformed check");
+	agent_rejects(&r, "{\"t\":\"check\",\"seq\":1,\"check\":\"x\","
+			  "\"state\":\"OK\",\"type\":\"HARD\",\"attempt\":1,"
+			  "\"max_attempts\":1,\"ts\":1,\"perfdata\":{}}",
+		      "malformed check");
+	agent_rejects(&r, "{\"t\":\"diag\",\"ticket\":7}", "malformed diag");
+	agent_rejects(&r, "{\"t\":\"join\",\"nameplate\":\"1\"}",
+		      "unknown message");
+	agent_rejects(&r, "{\"t\":\"auth\",\"agent\":\"raw-01\",\"sig\":\"00\"}",
+		      "busy connection");
+
+	/* Long output is clipped, not refused; an unasked diag is ignored. */
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	raw_enrolled(&c, &r, "raw-01");
+	{
+		char msg[4096];
+
+		snprintf(msg, sizeof(msg),
+			 "{\"t\":\"check\",\"seq\":1,\"check\":\"long\","
+			 "\"state\":\"WARNING\",\"type\":\"HARD\",\"attempt\":1,"
+			 "\"max_attempts\":1,\"ts\":1,\"output\":\"%s\"}",
+			 big);
+		cr_assert(raw_ctrl(&c, msg));
+	}
+	cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer, sizeof(answer)));
+	cr_assert(strstr(answer, "check_ack"), "got %s", answer);
+	cr_assert(raw_ctrl(&c, "{\"t\":\"diag\",\"ticket\":\"T-1\","
+			       "\"bundle\":\"AAAA\"}"));
+	cr_assert(raw_ctrl(&c, "{\"t\":\"ping\"}"));
+	cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer, sizeof(answer)));
+	cr_assert(strstr(answer, "pong"), "got %s", answer);
+	raw_free(&c);
+	h_console_ok(&res, NULL, "health", "raw-01", "--json", NULL);
+	cr_assert(strstr(res.out, "\"long\"") && strlen(res.out) < 2500,
+		  "clipped output not stored: %.300s", res.out);
+	h_res_free(&res);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+Test(malformed, enroll_and_auth_refusals, .timeout = 60)
+{
+	char conf[H_PATH_MAX], why[256], answer[1024];
+	struct h_relay r;
+	struct raw c;
+	uint8_t type;
+
+	up(&r);
+	/* A made-up token. */
+	cr_assert(raw_tether(&c, r.port));
+	cr_assert(raw_ctrl(&c, "{\"t\":\"hello\",\"role\":\"agent\","
+			       "\"version\":1}"));
+	cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer, sizeof(answer)));
+	cr_assert(raw_ctrl(&c, "{\"t\":\"enroll\",\"token\":\"tte_nope\","
+			       "\"name\":\"x\",\"pubkey\":\"00000000000000000"
+			       "000000000000000000000000000000000000000000000"
+			       "00\"}"));
+	cr_assert(raw_read_until_close(&c, REJECT_MS));
+	cr_assert(got_error_frame(&c, why, sizeof(why)) &&
+		  strstr(why, "invalid or expired enrollment token"),
+		  "ERROR \"%s\"", why);
+	raw_free(&c);
+	/* A signature by nobody's key. */
+	h_path(conf, sizeof(conf), "agent.conf");
+	h_enroll(&r, "raw-02", conf);
+	cr_assert(raw_tether(&c, r.port));
+	cr_assert(raw_ctrl(&c, "{\"t\":\"hello\",\"role\":\"agent\","
+			       "\"version\":1}"));
+	cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer, sizeof(answer)));
+	{
+		char msg[512], hex[129];
+
+		memset(hex, 'a', 128);
+		hex[128] = '\0';
+		snprintf(msg, sizeof(msg),
+			 "{\"t\":\"auth\",\"agent\":\"raw-02\",\"sig\":\"%s\"}",
+			 hex);
+		cr_assert(raw_ctrl(&c, msg));
+	}
+	cr_assert(raw_read_until_close(&c, REJECT_MS));
+	cr_assert(got_error_frame(&c, why, sizeof(why)) &&
+		  strstr(why, "agent authentication failed"),
+		  "ERROR \"%s\"", why);
 	raw_free(&c);
 	expect_serving(&r);
 	h_relay_stop(&r);

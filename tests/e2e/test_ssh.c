@@ -908,15 +908,18 @@ Test(ssh, terminal_confirms_unknown_host_key, .timeout = 180)
 		  known_hosts);
 }
 
-Test(ssh, escape_disconnects, .timeout = 180)
+Test(ssh, escapes_list_and_disconnect, .timeout = 180)
 {
 	const char *args[] = {target, "--accept-new", NULL};
 
 	start("ssh ~.", true, KEY_AUTHORIZED);
 	term_open("esc", args);
 	check_shell("esc");
-	/* ~ counts only at the start of a line. */
+	/* ~ counts only at the start of a line; ~? lists, then ~. still works. */
 	h_term_key(&tmux, "esc", "Enter");
+	h_term_type(&tmux, "esc", "~?");
+	expect_screen("esc", "Supported escape sequences:", SCREEN_MS,
+		      "the ~? list");
 	h_term_type(&tmux, "esc", "~.");
 	cr_assert_eq(wait_exit("esc", "~."), 255,
 		     "tether ssh: ~. should disconnect with exit 255");

@@ -19,20 +19,10 @@
 #include <tether/err.h>
 #include <tether/frame.h>
 
+#include "fuzz.h"
+
 #define HDR TETHER_FRAME_HEADER_LEN
 #define CHUNK_MAX (256 * 61)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* abort() so that libFuzzer and the corpus replayer both see a crash. */
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 struct seen {
 	size_t off; /* offset of the frame in the stream */

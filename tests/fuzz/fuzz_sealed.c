@@ -31,6 +31,8 @@
 #include <tether/proto.h>
 #include <tether/seal.h>
 
+#include "fuzz.h"
+
 #define HDR TETHER_FRAME_HEADER_LEN
 #define TAG TETHER_SEAL_TAG_LEN
 #define CHANNEL 1
@@ -38,17 +40,6 @@
 #define ARGC_MAX 256
 #define ARG_MAX 4096
 #define REASON_MAX 1024
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 /* The same fixed keys as tests/unit/test_chan.c. */
 static void fixed_keys(uint8_t ke[16], uint8_t nc[TETHER_SEAL_NONCE_LEN],

@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 /*
- * *out: a malloc'd NUL-terminated packed form of bundle.
+ * *out: the packed form of bundle, NUL-terminated (free with tether_free).
  * TETHER_ERR_TOO_LARGE if it would exceed TETHER_BUNDLE_MAX.
  */
 int tether_bundle_pack(const json_t *bundle, char **out);

@@ -36,6 +36,8 @@ int tether_hex_encode(const void *in, size_t n, char *out, size_t outlen);
  * TETHER_ERR_FORMAT for anything else.
  */
 int tether_hex_decode(const char *hex, void *out, size_t outlen);
+/* Value of one hex digit (either case), or -1. */
+int tether_hex_value(char c);
 /* Unpadded standard base64 (as OpenSSH fingerprints use). */
 int tether_base64_encode(const void *in, size_t n, char *out, size_t outlen);
 
