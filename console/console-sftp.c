@@ -22,6 +22,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -245,6 +246,13 @@ static int remote_close(struct sftp_cmd *x, LIBSSH2_SFTP_HANDLE *h)
 {
 	int rc;
 
+	/*
+	 * A lost SFTP channel never answers: cut our end of the socket so
+	 * that libssh2 fails at once and still frees what the handle holds
+	 * (its queued writes).
+	 */
+	if (x->lost)
+		shutdown(x->j.fd, SHUT_RDWR);
 	do
 		rc = libssh2_sftp_close_handle(h);
 	while (rc == LIBSSH2_ERROR_EAGAIN && wait_more(x));
@@ -554,7 +562,7 @@ static void put_one(struct sftp_cmd *x, const char *local)
 	digest_end(&e);
 	ok = true;
 out:
-	if (h != NULL && !x->lost)
+	if (h != NULL)
 		remote_close(x, h);
 	if (made && !x->lost)
 		remote_unlink(x, part);
@@ -689,7 +697,7 @@ static void get_one(struct sftp_cmd *x, const char *remote)
 	digest_end(&e);
 	ok = true;
 out:
-	if (h != NULL && !x->lost)
+	if (h != NULL)
 		remote_close(x, h);
 	if (fd >= 0)
 		close(fd);
@@ -860,7 +868,7 @@ fail:
 	if (fail_remote(x, &e, path))
 		entry_done(x, &e, false);
 out:
-	if (h != NULL && !x->lost)
+	if (h != NULL)
 		remote_close(x, h);
 	while (n > 0) {
 		n--;
@@ -987,9 +995,12 @@ static void sftp_body(struct console_ssh *j, LIBSSH2_SESSION *s, void *arg)
 	else
 		run_transfers(x);
 	libssh2_session_set_blocking(s, 1);
-	/* A channel or session that failed is freed with the session. */
-	if (!x->lost)
-		libssh2_sftp_shutdown(x->sftp);
+	/* On a lost channel this fails at once (remote_close()), freeing. */
+	if (x->lost) {
+		shutdown(x->j.fd, SHUT_RDWR);
+		libssh2_session_set_blocking(s, 0);
+	}
+	libssh2_sftp_shutdown(x->sftp);
 	x->sftp = NULL;
 	if (x->lost)
 		return;
