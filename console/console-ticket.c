@@ -81,8 +81,12 @@ static int print_show(const json_t *tk)
 {
 	static const char *const sess_heads[] = {"NAMEPLATE", "STATE",
 						 "CREATED", "EXPIRES", "AGENT"};
-	struct console_table sess, audit;
+	static const char *const att_heads[] = {"KIND", "SOURCE", "SAVED",
+						"SIZE"};
+	struct console_table sess, audit, att;
 	const json_t *sessions = json_object_get(tk, "sessions");
+	const json_t *atts;
+	char size[32];
 	const json_t *trail = json_object_get(tk, "audit");
 	const json_t *v;
 	size_t i;
@@ -110,6 +114,26 @@ static int print_show(const json_t *tk)
 	}
 	r = json_array_size(sessions) > 0 ? console_table_print(&sess, 2, 0)
 					  : (printf("  none\n"), 0);
+
+	/* Diagnostics bundles saved on the ticket (tether diag --saved). */
+	atts = json_object_get(tk, "attachments");
+	if (r == 0 && json_array_size(atts) > 0) {
+		printf("\nAttachments:\n");
+		console_table_init(&att, 4, att_heads);
+		json_array_foreach(atts, i, v) {
+			console_table_add_json(&att, json_object_get(v, "kind"));
+			console_table_add_json(&att, json_object_get(v, "source"));
+			console_table_add_json(&att,
+					       json_object_get(v, "created_at"));
+			snprintf(size, sizeof(size), "%.1f KiB",
+				 (double)json_integer_value(
+				     json_object_get(v, "size")) /
+				     1024);
+			console_table_add(&att, size);
+		}
+		r = console_table_print(&att, 2, 0);
+		console_table_free(&att);
+	}
 
 	printf("\nAudit trail:\n");
 	json_array_foreach(trail, i, v) {

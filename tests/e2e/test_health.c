@@ -282,6 +282,15 @@ Test(health, plugins_and_a_proactive_ticket, .timeout = 240)
 	json_decref(t);
 	{
 		struct h_res res;
+
+		h_console_ok(&res, NULL, "ticket", "show", tid, NULL);
+		cr_assert(strstr(res.out, "Attachments:") &&
+			      strstr(res.out, "agent:web-01"),
+			  "ticket show: %s", res.out);
+		h_res_free(&res);
+	}
+	{
+		struct h_res res;
 		json_error_t jerr;
 		json_t *b;
 
