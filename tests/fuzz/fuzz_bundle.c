@@ -5,7 +5,7 @@
  * machine holds.
  *
  * Invariants: an accepted bundle is an object that packs and unpacks to
- * an equal object; redaction always returns a string, and so does
+ * an equal object and passes the relay's check; redaction always returns a string, and so does
  * redacting its own output again.
  */
 #include <stdint.h>
@@ -31,6 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (tether_bundle_unpack(text, &j) == 0) {
 		CHECK(json_is_object(j));
+		/* What the client accepts, the relay's check does too. */
+		CHECK(tether_bundle_check(text, NULL) == 0);
 		if (tether_bundle_pack(j, &packed) == 0) {
 			CHECK(tether_bundle_unpack(packed, &back) == 0);
 			CHECK(json_equal(j, back));

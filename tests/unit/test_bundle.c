@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include <tether/alloc.h>
 #include <tether/bundle.h>
 #include <tether/err.h>
 #include <tether/proto.h>
@@ -132,4 +133,38 @@ Test(bundle, hostile_input_refused)
 	cr_assert_eq(tether_bundle_unpack(q, &j), TETHER_ERR_TRAILING_DATA);
 	free(q);
 	cr_assert_null(j);
+}
+
+Test(bundle, check_without_building)
+{
+	json_t *b = json_pack("{s:i, s:[i, i]}", "version", 1, "x", 1, 2);
+	char *packed = NULL, *p, *bomb;
+	size_t len = 0, n = TETHER_BUNDLE_JSON_MAX + 4096;
+
+	cr_assert_eq(tether_bundle_pack(b, &packed), 0);
+	cr_assert_eq(tether_bundle_check(packed, &len), 0);
+	cr_assert_eq(len, strlen("{\"version\":1,\"x\":[1,2]}"));
+	tether_free(packed);
+	json_decref(b);
+
+	p = pack_raw("  {\"a\":1} \n", 11);
+	cr_assert_eq(tether_bundle_check(p, NULL), 0);
+	free(p);
+	p = pack_raw("[1,2]", 5);
+	cr_assert_eq(tether_bundle_check(p, NULL), TETHER_ERR_FORMAT);
+	free(p);
+	p = pack_raw("{\"a\":1}\0{}", 10);
+	cr_assert_eq(tether_bundle_check(p, NULL), TETHER_ERR_FORMAT);
+	free(p);
+	cr_assert_eq(tether_bundle_check("!!!!", NULL), TETHER_ERR_FORMAT);
+	cr_assert_eq(tether_bundle_check("", NULL), TETHER_ERR_FORMAT);
+
+	bomb = malloc(n);
+	memset(bomb, ' ', n);
+	bomb[0] = '{';
+	bomb[n - 1] = '}';
+	p = pack_raw(bomb, n);
+	free(bomb);
+	cr_assert_eq(tether_bundle_check(p, NULL), TETHER_ERR_TOO_LARGE);
+	free(p);
 }

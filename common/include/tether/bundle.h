@@ -21,12 +21,19 @@ int tether_bundle_pack(const json_t *bundle, char **out);
  * but an object: TETHER_ERR_FORMAT or TETHER_ERR_TOO_LARGE.
  */
 int tether_bundle_unpack(const char *packed, json_t **out);
+/*
+ * What the relay does with a bundle it stores: decodes and inflates it a
+ * piece at a time (memory stays under 400 KiB whatever the input) and
+ * checks the size limits and that the text looks like one JSON object
+ * ("{" ... "}", no NUL), without building it.  *json_len (may be NULL)
+ * gets the size of the text.  Errors as tether_bundle_unpack().
+ */
+int tether_bundle_check(const char *packed, size_t *json_len);
 
 /*
  * Largest JSON text a packed bundle may inflate to.  Real bundles are tens
- * of KiB; the relay parses what it stores, and 4 MiB of the smallest JSON
- * values costs jansson about 100 MB for a moment, which bounds what an
- * authenticated peer can make it spend.
+ * of KiB; the console that parses one spends at most about 100 MB on 4 MiB
+ * of the smallest JSON values.
  */
 #define TETHER_BUNDLE_JSON_MAX (4u * 1024 * 1024)
 
