@@ -95,19 +95,9 @@ static void note(struct relay_peer *p, int64_t ticket_id, const char *event,
 static void want_diag(struct relay_peer *p, int64_t ticket_id)
 {
 	char t[32];
-	size_t i;
 
-	for (i = 0; i < RELAY_DIAG_PENDING_MAX; i++) {
-		if (p->diag_wanted[i] == 0) {
-			p->diag_wanted[i] = ticket_id;
-			ticket_name(ticket_id, t, sizeof(t));
-			relay_send(p, json_pack("{s:s, s:s}", "t",
-						"diag_request", "ticket", t));
-			return;
-		}
-	}
-	tether_log_warn("agent %s: too many diagnostics requests pending",
-			p->agent_name);
+	ticket_name(ticket_id, t, sizeof(t));
+	relay_send(p, json_pack("{s:s, s:s}", "t", "diag_request", "ticket", t));
 }
 
 static void open_ticket(struct relay_peer *p,
@@ -267,7 +257,6 @@ static void diag_answer(struct relay_peer *p, json_t *msg)
 	const char *ticket = NULL, *bundle = NULL, *error = NULL;
 	char actor[96];
 	int64_t tid = 0;
-	size_t i;
 	int err;
 
 	if (json_unpack(msg, "{s:s, s?s, s?s}", "ticket", &ticket, "bundle",
@@ -276,16 +265,16 @@ static void diag_answer(struct relay_peer *p, json_t *msg)
 		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed diag");
 		return;
 	}
-	/* Only the tickets we asked about: an agent cannot fill others. */
-	for (i = 0; i < RELAY_DIAG_PENDING_MAX; i++)
-		if (p->diag_wanted[i] == tid)
-			break;
-	if (i == RELAY_DIAG_PENDING_MAX || tid == 0) {
+	/*
+	 * Only a ticket this agent's check opened and that has no bundle
+	 * from it yet: an agent cannot fill others.  Asked of the store, so
+	 * an answer that waited out a reconnect still lands.
+	 */
+	if (tether_store_diag_wanted(r->store, p->agent_id, tid) != 1) {
 		tether_log_warn("agent %s: unrequested diagnostics for %s",
 				p->agent_name, ticket);
 		return;
 	}
-	p->diag_wanted[i] = 0;
 	snprintf(actor, sizeof(actor), "agent:%s", p->agent_name);
 	if (bundle == NULL) {
 		relay_audit(r, actor, tid, 0, "diag_failed",

@@ -1840,6 +1840,17 @@ int tether_store_health_list(struct tether_store *st, const char *agent,
 	return 0;
 }
 
+int tether_store_diag_wanted(struct tether_store *st, int64_t agent_id,
+			     int64_t ticket_id)
+{
+	return db_exists(st,
+			 "SELECT 1 FROM health WHERE agent_id = ?1 AND"
+			 " ticket_id = ?2 AND NOT EXISTS (SELECT 1 FROM"
+			 " attachments WHERE ticket_id = ?2 AND kind = 'diag'"
+			 " AND source LIKE 'agent:%')",
+			 DB_ARGS(A_INT(agent_id), A_INT(ticket_id)));
+}
+
 /* ---- Attachments ------------------------------------------------------ */
 
 int tether_store_attach(struct tether_store *st, int64_t ticket_id,

@@ -217,6 +217,13 @@ int tether_store_health_set_flapping(struct tether_store *st,
 int tether_store_health_list(struct tether_store *st, const char *agent,
 			     json_t **out);
 
+/*
+ * 1 if a check of agent_id opened ticket_id and the ticket has no bundle
+ * from an agent yet (the relay asked for one), 0 if not, else an error.
+ */
+int tether_store_diag_wanted(struct tether_store *st, int64_t agent_id,
+			     int64_t ticket_id);
+
 /* ---- Attachments (packed diagnostics bundles) ---- */
 int tether_store_attach(struct tether_store *st, int64_t ticket_id,
 			const char *kind, const char *source, const char *data,

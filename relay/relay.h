@@ -18,9 +18,6 @@
 
 #include "relay-store.h"
 
-/* diag_request answers an enrolled agent may have outstanding. */
-#define RELAY_DIAG_PENDING_MAX 8
-
 enum relay_role {
 	RELAY_PEER_NEW,
 	RELAY_PEER_CONSOLE,
@@ -41,8 +38,6 @@ struct relay_peer {
 	int64_t agent_id;
 	char agent_name[TETHER_STORE_AGENT_NAME_MAX + 1];
 	uint8_t challenge[32]; /* sent in welcome, signed in auth */
-	/* Tickets whose diagnostics we asked this agent for. */
-	int64_t diag_wanted[RELAY_DIAG_PENDING_MAX];
 	bool checks_over_limit; /* warned about more checks than kept */
 	uint64_t connected_at;		 /* ms */
 	uint64_t last_seen;		 /* ms */

@@ -1036,3 +1036,28 @@ Test(store, health_checks_per_agent_are_bounded)
 	cr_assert_eq(json_array_size(list), TETHER_STORE_CHECKS_MAX);
 	json_decref(list);
 }
+
+Test(store, diag_wanted_only_for_the_checks_own_ticket)
+{
+	struct tether_store_health_change ch;
+	int64_t a = enrolled_agent("web-a"), b = enrolled_agent("web-b");
+	int64_t tid = 0;
+
+	cr_assert_eq(record(a, 1, "CRITICAL", "HARD", time(NULL), &ch), 0);
+	cr_assert_eq(tether_store_ticket_new(st, "web-a: disk is CRITICAL",
+					     "web-a", "health", 0, &tid),
+		     0);
+	cr_assert_eq(tether_store_diag_wanted(st, a, tid), 0);
+	cr_assert_eq(tether_store_health_set_ticket(st, a, "disk", tid), 0);
+	cr_assert_eq(tether_store_diag_wanted(st, a, tid), 1);
+	cr_assert_eq(tether_store_diag_wanted(st, b, tid), 0);
+	/* A technician's bundle does not answer the agent's request. */
+	cr_assert_eq(tether_store_attach(st, tid, "diag", "tech:alice", "AAAA",
+					 NULL),
+		     0);
+	cr_assert_eq(tether_store_diag_wanted(st, a, tid), 1);
+	cr_assert_eq(tether_store_attach(st, tid, "diag", "agent:web-a",
+					 "BBBB", NULL),
+		     0);
+	cr_assert_eq(tether_store_diag_wanted(st, a, tid), 0);
+}
