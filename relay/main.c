@@ -208,21 +208,6 @@ out:
 	return rc;
 }
 
-static bool valid_name(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 63)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_' || s[i] == '.'))
-			return false;
-	return true;
-}
-
 /* Prints a --json answer (taken) for scripts: indented, one newline. */
 static void print_json(json_t *j)
 {
@@ -298,7 +283,7 @@ static int cmd_technician(int argc, char **argv, struct opts *o)
 	if ((strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0) &&
 	    argc != 2)
 		return die_usage("technician %s needs one NAME", verb);
-	if (strcmp(verb, "add") == 0 && !valid_name(argv[1]))
+	if (strcmp(verb, "add") == 0 && !relay_name_valid(argv[1], 63))
 		return die_usage("bad name '%s' (letters, digits, -_. only)",
 				 argv[1]);
 	if (strcmp(o->role, "admin") != 0 && strcmp(o->role, "technician") != 0)

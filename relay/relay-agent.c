@@ -409,14 +409,6 @@ static bool is_hex(const char *s)
 	return true;
 }
 
-static bool one_of(const char *s, const char *const *words)
-{
-	for (; s != NULL && *words != NULL; words++)
-		if (strcmp(s, *words) == 0)
-			return true;
-	return false;
-}
-
 /*
  * The agent's account of one transferred entry (docs/protocol.md, "File
  * transfer"): metadata only, checked and bounded, kept in the audit.
@@ -439,7 +431,7 @@ static void xfer_report(struct relay_peer *p, json_t *msg)
 		   offset = count_field(msg, "offset"),
 		   sent = count_field(msg, "sent"), ms = count_field(msg, "ms");
 
-	if (!one_of(dir, dirs) || !one_of(type, types) || path == NULL ||
+	if (!relay_one_of(dir, dirs) || !relay_one_of(type, types) || path == NULL ||
 	    sha == NULL || (strlen(sha) != 0 && strlen(sha) != 64) ||
 	    !is_hex(sha) || !json_is_boolean(ok) ||
 	    (why == NULL && json_object_get(msg, "reason") != NULL) ||

@@ -21,19 +21,9 @@
 #define LABEL_LEN_MAX 128
 #define FACTS_MAX 2048
 
-/* [A-Za-z0-9_.-]{1,64}: names appear in titles, logs and metrics. */
-static bool valid_name(const char *s)
+static bool agent_name_ok(const char *s)
 {
-	size_t n = 0;
-
-	if (s == NULL)
-		return false;
-	for (; s[n] != '\0'; n++)
-		if (!(s[n] >= 'a' && s[n] <= 'z') &&
-		    !(s[n] >= 'A' && s[n] <= 'Z') &&
-		    !(s[n] >= '0' && s[n] <= '9') && !strchr("_.-", s[n]))
-			return false;
-	return n >= 1 && n <= TETHER_STORE_AGENT_NAME_MAX;
+	return relay_name_valid(s, TETHER_STORE_AGENT_NAME_MAX);
 }
 
 /* An object of at most LABELS_MAX short strings (NULL is fine). */
@@ -63,7 +53,7 @@ static void refuse(struct relay_peer *p, const char *event, const char *name,
 	relay_rate_fail(r, p->addr);
 	relay_audit(r, "relay", 0, 0, event,
 		    json_pack("{s:s, s:s?}", "addr", p->addr, "agent",
-			      valid_name(name) ? name : NULL));
+			      agent_name_ok(name) ? name : NULL));
 	relay_drop(p, TETHER_ERR_AUTH, reason);
 }
 
@@ -90,7 +80,7 @@ void relay_enroll(struct relay_peer *p, json_t *msg)
 	if (json_unpack(msg, "{s:s, s:s, s:s, s?o, s?o}", "token", &token,
 			"name", &name, "pubkey", &pub_hex, "labels", &labels,
 			"facts", &facts) != 0 ||
-	    !valid_name(name) || !valid_labels(labels) ||
+	    !agent_name_ok(name) || !valid_labels(labels) ||
 	    (facts != NULL && !json_is_object(facts)) ||
 	    strlen(pub_hex) != 2 * sizeof(pub) ||
 	    tether_hex_decode(pub_hex, pub, sizeof(pub)) != 0) {
@@ -172,7 +162,7 @@ void relay_enroll_auth(struct relay_peer *p, json_t *msg)
 	}
 	if (json_unpack(msg, "{s:s, s:s}", "agent", &name, "sig", &sig_hex) !=
 		    0 ||
-	    !valid_name(name) || strlen(sig_hex) != 2 * sizeof(sig) ||
+	    !agent_name_ok(name) || strlen(sig_hex) != 2 * sizeof(sig) ||
 	    tether_hex_decode(sig_hex, sig, sizeof(sig)) != 0) {
 		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed auth");
 		return;

@@ -32,28 +32,6 @@ static const char *const types[] = {"SOFT", "HARD", NULL};
 static const char *const ticket_ons[] = {"critical", "warning", "never",
 					 NULL};
 
-static bool one_of(const char *s, const char *const *words)
-{
-	for (; s != NULL && *words != NULL; words++)
-		if (strcmp(s, *words) == 0)
-			return true;
-	return false;
-}
-
-static bool valid_check_name(const char *s)
-{
-	size_t n;
-
-	if (s == NULL)
-		return false;
-	for (n = 0; s[n] != '\0'; n++)
-		if (!(s[n] >= 'a' && s[n] <= 'z') &&
-		    !(s[n] >= 'A' && s[n] <= 'Z') &&
-		    !(s[n] >= '0' && s[n] <= '9') && !strchr("_.-", s[n]))
-			return false;
-	return n >= 1 && n <= CHECK_NAME_MAX;
-}
-
 /*
  * Copies at most max bytes of the UTF-8 text s (jansson validated it) into
  * out, cut before a character rather than inside one: a clipped sequence
@@ -189,9 +167,9 @@ static void check_result(struct relay_peer *p, json_t *msg)
 			"max_attempts", &max_attempts, "output", &output,
 			"perfdata", &perf, "ts", &ts, "ticket_on", &ticket_on,
 			"dropped", &dropped) != 0 ||
-	    seq <= 0 || !valid_check_name(res.check) ||
-	    !one_of(res.state, states) || !one_of(res.type, types) ||
-	    !one_of(ticket_on, ticket_ons) || attempt < 0 ||
+	    seq <= 0 || !relay_name_valid(res.check, CHECK_NAME_MAX) ||
+	    !relay_one_of(res.state, states) || !relay_one_of(res.type, types) ||
+	    !relay_one_of(ticket_on, ticket_ons) || attempt < 0 ||
 	    max_attempts < 0 || (perf != NULL && !json_is_array(perf))) {
 		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed check result");
 		return;
@@ -251,6 +229,26 @@ static void check_result(struct relay_peer *p, json_t *msg)
 	relay_send(p, json_pack("{s:s, s:I}", "t", "check_ack", "seq", seq));
 }
 
+/*
+ * Checks a packed bundle piece by piece (never built: relay memory stays
+ * flat), stores it on the ticket and audits it.  TETHER_ERR_DB if the
+ * store failed, else the check's error.
+ */
+static int attach_bundle(struct relay *r, int64_t tid, const char *actor,
+			 const char *bundle)
+{
+	int err = tether_bundle_check(bundle, NULL);
+
+	if (err != 0)
+		return err;
+	if (tether_store_attach(r->store, tid, "diag", actor, bundle, NULL))
+		return TETHER_ERR_DB;
+	relay_audit(r, actor, tid, 0, "diag_attached",
+		    json_pack("{s:s, s:I}", "source", actor, "size",
+			      (json_int_t)strlen(bundle)));
+	return 0;
+}
+
 static void diag_answer(struct relay_peer *p, json_t *msg)
 {
 	struct relay *r = p->relay;
@@ -282,19 +280,10 @@ static void diag_answer(struct relay_peer *p, json_t *msg)
 				      error ? error : "no bundle"));
 		return;
 	}
-	/* Checked piece by piece, never built: relay memory stays flat. */
-	err = tether_bundle_check(bundle, NULL);
-	if (err == 0)
-		err = tether_store_attach(r->store, tid, "diag", actor, bundle,
-					  NULL);
-	if (err != 0) {
+	err = attach_bundle(r, tid, actor, bundle);
+	if (err != 0)
 		relay_audit(r, actor, tid, 0, "diag_failed",
 			    json_pack("{s:s}", "reason", tether_strerror(err)));
-		return;
-	}
-	relay_audit(r, actor, tid, 0, "diag_attached",
-		    json_pack("{s:s, s:I}", "source", actor, "size",
-			      (json_int_t)strlen(bundle)));
 }
 
 void relay_health_agent_message(struct relay_peer *p, const char *type,
@@ -365,20 +354,17 @@ void relay_health_diag_attach(struct relay_peer *p, int64_t id, json_t *msg)
 		relay_reply_err(p, id, "not_found", "no ticket %.32s", ticket);
 		return;
 	}
-	err = tether_bundle_check(bundle, NULL);
+	relay_actor(p, actor, sizeof(actor));
+	err = attach_bundle(r, tid, actor, bundle);
+	if (err == TETHER_ERR_DB) {
+		relay_reply_err(p, id, "internal", "cannot store the bundle");
+		return;
+	}
 	if (err != 0) {
 		relay_reply_err(p, id, "bad_request", "bundle: %s",
 				tether_strerror(err));
 		return;
 	}
-	relay_actor(p, actor, sizeof(actor));
-	if (tether_store_attach(r->store, tid, "diag", actor, bundle, NULL)) {
-		relay_reply_err(p, id, "internal", "cannot store the bundle");
-		return;
-	}
-	relay_audit(r, actor, tid, 0, "diag_attached",
-		    json_pack("{s:s, s:I}", "source", actor, "size",
-			      (json_int_t)strlen(bundle)));
 	relay_reply_ok(p, id,
 		       json_pack("{s:I}", "size", (json_int_t)strlen(bundle)));
 }

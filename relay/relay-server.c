@@ -70,6 +70,28 @@ void relay_drop(struct relay_peer *p, int err, const char *reason)
 	tether_link_close_error(p->link, err, reason);
 }
 
+bool relay_name_valid(const char *s, size_t max)
+{
+	size_t n;
+
+	if (s == NULL)
+		return false;
+	for (n = 0; s[n] != '\0'; n++)
+		if (!(s[n] >= 'a' && s[n] <= 'z') &&
+		    !(s[n] >= 'A' && s[n] <= 'Z') &&
+		    !(s[n] >= '0' && s[n] <= '9') && !strchr("_.-", s[n]))
+			return false;
+	return n >= 1 && n <= max;
+}
+
+bool relay_one_of(const char *s, const char *const *words)
+{
+	for (; s != NULL && *words != NULL; words++)
+		if (strcmp(s, *words) == 0)
+			return true;
+	return false;
+}
+
 const char *relay_actor(const struct relay_peer *p, char *buf, size_t len)
 {
 	if (p == NULL)

@@ -156,6 +156,13 @@ void relay_drop(struct relay_peer *p, int err, const char *reason);
 void relay_audit(struct relay *r, const char *actor, int64_t ticket_id,
 		 int64_t session_id, const char *event, json_t *detail);
 const char *relay_actor(const struct relay_peer *p, char *buf, size_t len);
+/*
+ * Names of technicians, agents and checks: 1 to max of A-Z a-z 0-9 _ . -
+ * (they appear in titles, logs and metrics).
+ */
+bool relay_name_valid(const char *s, size_t max);
+/* s (may be NULL) is one of the NULL-terminated words. */
+bool relay_one_of(const char *s, const char *const *words);
 
 /* relay-console.c */
 void relay_console_message(struct relay_peer *p, const char *type,
