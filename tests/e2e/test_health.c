@@ -376,6 +376,14 @@ Test(health, flapping_check_does_not_spam, .timeout = 180)
 		audit_count(t, "health_recovered");
 	/* Open, then at most two notes before the fourth change flags it. */
 	cr_assert_leq(notes, 2, "notes while flapping: %s", h_audit_names(t));
+	{
+		struct h_res res;
+
+		h_console_ok(&res, NULL, "health", "flappy", NULL);
+		cr_assert(strstr(res.out, "HARD flapping"), "health: %s",
+			  res.out);
+		h_res_free(&res);
+	}
 	json_decref(t);
 	json_decref(tickets);
 }
