@@ -69,18 +69,19 @@ void agent_config_default_path(char *out, size_t outlen)
 		 strcmp(home, "/") == 0 ? "" : home);
 }
 
+bool agent_config_name_char(char ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+	       (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
+}
+
 bool agent_config_name_valid(const char *s)
 {
 	size_t n = 0;
 
-	for (; s[n] != '\0'; n++) {
-		char ch = s[n];
-
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' ||
-		      ch == '-'))
+	for (; s[n] != '\0'; n++)
+		if (!agent_config_name_char(s[n]))
 			return false;
-	}
 	return n >= 1 && n <= CONF_NAME_MAX;
 }
 

@@ -70,12 +70,6 @@ static const char enroll_usage[] =
     "                    [--name NAME] [--label KEY=VALUE]... "
     "[--config FILE] [--yes] [--json]\n";
 
-static bool name_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-}
-
 /* The host name as an agent name: other bytes become '-', at most 64. */
 static void name_from_host(const char *host, char *out, size_t outlen)
 {
@@ -83,7 +77,7 @@ static void name_from_host(const char *host, char *out, size_t outlen)
 
 	for (i = 0; host[i] != '\0' && i < AGENT_NAME_MAX && i + 1 < outlen;
 	     i++)
-		out[i] = name_char(host[i]) ? host[i] : '-';
+		out[i] = agent_config_name_char(host[i]) ? host[i] : '-';
 	out[i] = '\0';
 	if (i == 0)
 		snprintf(out, outlen, "agent");

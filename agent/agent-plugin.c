@@ -55,16 +55,13 @@ static int split_word(const char **pp, char *word, const char **why)
 			continue;
 		}
 		if (ch == '\\' && q != '\'') {
-			/* In "..." only \" and \\ escape, as in sh. */
-			if (p[1] == '\0' ||
-			    (q == '"' && p[1] != '"' && p[1] != '\\')) {
-				if (p[1] == '\0') {
-					*why = "backslash at the end";
-					return TETHER_ERR_FORMAT;
-				}
-			} else {
-				ch = *++p;
+			if (p[1] == '\0') {
+				*why = "backslash at the end";
+				return TETHER_ERR_FORMAT;
 			}
+			/* In "..." only \" and \\ escape, as in sh. */
+			if (q != '"' || p[1] == '"' || p[1] == '\\')
+				ch = *++p;
 		}
 		if (n + 1 >= WORD_MAX) {
 			*why = "word too long";
@@ -415,17 +412,12 @@ void agent_plugin_result(const struct agent_plugin_end *e, unsigned timeout_ms,
 		agent_plugin_parse_output(e->out, e->outlen, &parsed);
 	else if (e->errlen > 0)
 		agent_plugin_parse_output(e->err, e->errlen, &parsed);
-	if (e->how == 1) {
-		snprintf(res->output, sizeof(res->output),
-			 "plugin killed by signal %d%s%.900s", e->value,
-			 parsed.output[0] != '\0' ? ": " : "", parsed.output);
-		tether_free(parsed.perf);
-		return;
-	}
-	if (e->value < 0 || e->value > 3) {
-		snprintf(res->output, sizeof(res->output),
-			 "plugin exited with status %d%s%.900s", e->value,
-			 parsed.output[0] != '\0' ? ": " : "", parsed.output);
+	if (e->how == 1 || e->value < 0 || e->value > 3) {
+		snprintf(
+		    res->output, sizeof(res->output), "plugin %s %d%s%.900s",
+		    e->how == 1 ? "killed by signal" : "exited with status",
+		    e->value, parsed.output[0] != '\0' ? ": " : "",
+		    parsed.output);
 		tether_free(parsed.perf);
 		return;
 	}

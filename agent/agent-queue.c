@@ -37,15 +37,20 @@ struct agent_queue *agent_queue_new(size_t cap)
 	return q;
 }
 
+/* Forgets the oldest message. */
+static void pop_oldest(struct agent_queue *q)
+{
+	json_decref(q->ring[q->head]);
+	q->head = (q->head + 1) % q->cap;
+	q->n--;
+}
+
 void agent_queue_free(struct agent_queue *q)
 {
 	if (q == NULL)
 		return;
-	while (q->n > 0) {
-		json_decref(q->ring[q->head]);
-		q->head = (q->head + 1) % q->cap;
-		q->n--;
-	}
+	while (q->n > 0)
+		pop_oldest(q);
 	tether_free(q->ring);
 	tether_free(q);
 }
@@ -61,12 +66,9 @@ static json_int_t dropped_of(const json_t *msg)
  */
 static json_int_t drop_oldest(struct agent_queue *q)
 {
-	json_t *old = q->ring[q->head];
-	json_int_t gap = 1 + dropped_of(old);
+	json_int_t gap = 1 + dropped_of(q->ring[q->head]);
 
-	q->head = (q->head + 1) % q->cap;
-	q->n--;
-	json_decref(old);
+	pop_oldest(q);
 	if (q->n == 0)
 		return gap;
 	json_object_set_new(q->ring[q->head], "dropped",
@@ -91,12 +93,9 @@ int64_t agent_queue_push(struct agent_queue *q, json_t *msg)
 
 void agent_queue_ack(struct agent_queue *q, int64_t seq)
 {
-	while (q->n > 0 && json_integer_value(json_object_get(q->ring[q->head],
-							      "seq")) <= seq) {
-		json_decref(q->ring[q->head]);
-		q->head = (q->head + 1) % q->cap;
-		q->n--;
-	}
+	while (q->n > 0 && json_integer_value(
+			       json_object_get(q->ring[q->head], "seq")) <= seq)
+		pop_oldest(q);
 }
 
 void agent_queue_renumber(struct agent_queue *q, int64_t first)

@@ -103,7 +103,7 @@ static bool ready(const struct svc *s)
 	return s->link != NULL && s->conn == SVC_READY;
 }
 
-/* Sends msg (a borrowed reference) if authenticated. */
+/* Sends msg (a borrowed reference) if connected. */
 static int send_json(struct svc *s, const json_t *msg)
 {
 	if (s->link == NULL)
@@ -290,6 +290,14 @@ static int pack_bundle(json_t *bundle, char **packed)
 	return r;
 }
 
+/* The diag answer for ticket: {"bundle": ...} or {"error": ...}. */
+static json_t *diag_msg(const json_t *ticket, const char *key,
+			const char *value)
+{
+	return json_pack("{s:s,s:O,s:s}", "t", "diag", "ticket", ticket, key,
+			 value);
+}
+
 /* The collector is done: its bundle, or why there is none. */
 static json_t *job_answer(struct diag_job *j)
 {
@@ -324,13 +332,11 @@ static json_t *job_answer(struct diag_job *j)
 	json_decref(bundle);
 	if (why[0] != '\0') {
 		agent_warn("diagnostics for %s failed: %s", j->shown, why);
-		msg = json_pack("{s:s,s:O,s:s}", "t", "diag", "ticket",
-				j->ticket, "error", why);
+		msg = diag_msg(j->ticket, "error", why);
 	} else {
 		agent_warn("diagnostics for %s collected (%zu bytes packed)",
 			   j->shown, strlen(packed));
-		msg = json_pack("{s:s,s:O,s:s}", "t", "diag", "ticket",
-				j->ticket, "bundle", packed);
+		msg = diag_msg(j->ticket, "bundle", packed);
 	}
 	free(packed);
 	return msg;
@@ -453,8 +459,7 @@ static void diag_refuse(struct svc *s, const json_t *ticket, const char *shown,
 			const char *why)
 {
 	agent_warn("diagnostics for %s refused: %s", shown, why);
-	send_or_hold(s, json_pack("{s:s,s:O,s:s}", "t", "diag", "ticket",
-				  ticket, "error", why));
+	send_or_hold(s, diag_msg(ticket, "error", why));
 }
 
 static void on_diag_request(struct svc *s, const json_t *msg)
@@ -743,15 +748,15 @@ static void on_signal(uv_signal_t *h, int signo)
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, const char **config)
 {
+	bool missing = false;
+	const char *v;
 	int i;
 
 	for (i = 2; i < argc; i++) {
 		const char *arg = argv[i];
 
-		if (strcmp(arg, "--config") == 0 && i + 1 < argc)
-			*config = argv[++i];
-		else if (strncmp(arg, "--config=", 9) == 0)
-			*config = arg + 9;
+		if ((v = agent_opt_value(argc, argv, &i, "--config", &missing)))
+			*config = v;
 		else if (strcmp(arg, "-v") == 0 ||
 			 strcmp(arg, "--verbose") == 0)
 			tether_log_set_level(TETHER_LOG_DEBUG);
@@ -760,9 +765,8 @@ static int parse_args(int argc, char **argv, const char **config)
 			return 0;
 		} else {
 			fprintf(stderr, AGENT_PROG " run: %s: %s\n",
-				strcmp(arg, "--config") == 0
-				    ? "option needs a value"
-				    : "unknown argument",
+				missing ? "option needs a value"
+					: "unknown argument",
 				arg);
 			fputs(run_usage, stderr);
 			return EXIT_USAGE;

@@ -604,6 +604,8 @@ json_t *agent_queue_at(const struct agent_queue *q, size_t i);
  * tests ---- */
 /* A check or agent name: 1 to 64 of A-Z a-z 0-9 _ . - */
 bool agent_config_name_valid(const char *s);
+/* One of the characters a name may hold. */
+bool agent_config_name_char(char ch);
 /* HOST:PORT or [V6]:PORT into *t; why says why not (static text). */
 int agent_config_parse_target(const char *spec, struct agent_target *t,
 			      const char **why);

@@ -571,7 +571,7 @@ static void print_system(const json_t *bundle)
 {
 	const json_t *os = section(bundle, "os");
 	const json_t *cpu = section(bundle, "cpu");
-	const json_t *load;
+	const json_t *load, *lo;
 	double n, l1, l5, l15;
 	const char *s;
 
@@ -606,17 +606,15 @@ static void print_system(const json_t *bundle)
 		putchar(')');
 	}
 	load = PICK(cpu, "load", "loadavg", "load_average");
+	lo = json_is_object(load) ? load : cpu;
 	if (json_array_size(load) >= 3) {
 		printf(", load %.2f %.2f %.2f",
 		       json_number_value(json_array_get(load, 0)),
 		       json_number_value(json_array_get(load, 1)),
 		       json_number_value(json_array_get(load, 2)));
-	} else if (PICK_NUM(json_is_object(load) ? load : cpu, &l1, "load1",
-			    "1m", "one") &&
-		   PICK_NUM(json_is_object(load) ? load : cpu, &l5, "load5",
-			    "5m", "five") &&
-		   PICK_NUM(json_is_object(load) ? load : cpu, &l15, "load15",
-			    "15m", "fifteen")) {
+	} else if (PICK_NUM(lo, &l1, "load1", "1m", "one") &&
+		   PICK_NUM(lo, &l5, "load5", "5m", "five") &&
+		   PICK_NUM(lo, &l15, "load15", "15m", "fifteen")) {
 		printf(", load %.2f %.2f %.2f", l1, l5, l15);
 	}
 	if (PICK_NUM(cpu, &n, "usage_pct", "busy_pct"))
@@ -624,22 +622,31 @@ static void print_system(const json_t *bundle)
 	putchar('\n');
 }
 
+/* Bytes used: given, or total less what is available; -1 if unknown. */
+static double used_of(const json_t *m, double total, const char *const *used,
+		      const char *const *avail)
+{
+	double v;
+
+	if (pick_num(m, used, &v))
+		return v;
+	return pick_num(m, avail, &v) ? total - v : -1;
+}
+
 static void print_memory(const json_t *bundle)
 {
 	const json_t *m = section(bundle, "memory");
 	char used_s[32], total_s[32];
-	double total, avail, used;
+	double total, used;
 
 	if (m == NULL)
 		return;
 	printf("Memory:    ");
 	if (PICK_NUM(m, &total, "total", "total_bytes", "mem_total")) {
-		if (!PICK_NUM(m, &used, "used", "used_bytes") &&
-		    PICK_NUM(m, &avail, "available", "available_bytes",
-			     "mem_available"))
-			used = total - avail;
-		else if (!PICK_NUM(m, &used, "used", "used_bytes"))
-			used = -1;
+		used = used_of(
+		    m, total, (const char *const[]){"used", "used_bytes", NULL},
+		    (const char *const[]){"available", "available_bytes",
+					  "mem_available", NULL});
 		size_str(used, used_s, sizeof(used_s));
 		size_str(total, total_s, sizeof(total_s));
 		printf("%s of %s used", used_s, total_s);
@@ -652,11 +659,11 @@ static void print_memory(const json_t *bundle)
 	printf("Swap:      ");
 	if (PICK_NUM(m, &total, "swap_total", "swap_total_bytes") &&
 	    total > 0) {
-		if (!PICK_NUM(m, &used, "swap_used", "swap_used_bytes") &&
-		    PICK_NUM(m, &avail, "swap_free", "swap_free_bytes"))
-			used = total - avail;
-		else if (!PICK_NUM(m, &used, "swap_used", "swap_used_bytes"))
-			used = -1;
+		used = used_of(
+		    m, total,
+		    (const char *const[]){"swap_used", "swap_used_bytes", NULL},
+		    (const char *const[]){"swap_free", "swap_free_bytes",
+					  NULL});
 		size_str(used, used_s, sizeof(used_s));
 		size_str(total, total_s, sizeof(total_s));
 		printf("%s of %s used", used_s, total_s);
@@ -713,6 +720,16 @@ static void sum_set(char *cell, const char *s)
 			cell[i] = '?';
 }
 
+/* The header row: t->ncol names. */
+static void sum_head(struct sum_table *t, const char *const *head)
+{
+	char(*row)[SUM_CELL] = sum_row(t);
+	size_t i;
+
+	for (i = 0; row != NULL && i < t->ncol; i++)
+		sum_set(row[i], head[i]);
+}
+
 static void sum_print(struct sum_table *t)
 {
 	size_t width[SUM_COLS] = {0}, r, c, w;
@@ -750,6 +767,7 @@ static void print_disks(const json_t *bundle)
 	struct sum_table t = {.ncol = 5};
 	char(*row)[SUM_CELL];
 	char buf[64];
+	const char *fstype, *dev;
 	const json_t *d;
 	double v;
 	size_t i;
@@ -758,14 +776,8 @@ static void print_disks(const json_t *bundle)
 	if (list == NULL)
 		return;
 	printf("\nDisks:\n");
-	row = sum_row(&t);
-	if (row != NULL) {
-		sum_set(row[0], "MOUNT");
-		sum_set(row[1], "SIZE");
-		sum_set(row[2], "USED");
-		sum_set(row[3], "INODES");
-		sum_set(row[4], "FILESYSTEM");
-	}
+	sum_head(&t, (const char *const[]){"MOUNT", "SIZE", "USED", "INODES",
+					   "FILESYSTEM"});
 	json_array_foreach(list, i, d)
 	{
 		row = sum_row(&t);
@@ -798,13 +810,10 @@ static void print_disks(const json_t *bundle)
 						  "itotal", NULL});
 		pct_str(known, v, buf, sizeof(buf));
 		sum_set(row[3], buf);
+		fstype = PICK_STR(d, "fstype", "type", "fs");
+		dev = PICK_STR(d, "device", "source", "dev");
 		snprintf(buf, sizeof(buf), "%s %s",
-			 PICK_STR(d, "fstype", "type", "fs") != NULL
-			     ? PICK_STR(d, "fstype", "type", "fs")
-			     : "",
-			 PICK_STR(d, "device", "source", "dev") != NULL
-			     ? PICK_STR(d, "device", "source", "dev")
-			     : "");
+			 fstype != NULL ? fstype : "", dev != NULL ? dev : "");
 		sum_set(row[4], buf[0] == ' ' ? buf + 1 : buf);
 	}
 	sum_print(&t);
@@ -850,13 +859,8 @@ static void print_listening(const json_t *bundle)
 	if (list == NULL)
 		return;
 	printf("\nListening:\n");
-	row = sum_row(&t);
-	if (row != NULL) {
-		sum_set(row[0], "PORT");
-		sum_set(row[1], "PROTO");
-		sum_set(row[2], "ADDRESS");
-		sum_set(row[3], "PROCESS");
-	}
+	sum_head(&t,
+		 (const char *const[]){"PORT", "PROTO", "ADDRESS", "PROCESS"});
 	json_array_foreach(list, i, s)
 	{
 		if (i >= DIAG_PORT_ROWS)
@@ -932,15 +936,11 @@ static void process_table(const char *title, const json_t *list,
 	static const char *const head[] = {"PID",  "USER", "CPU%",
 					   "MEM%", "RSS",  "COMMAND"};
 	struct sum_table t = {.ncol = 6};
-	char(*row)[SUM_CELL];
-	size_t i;
 
 	if (json_array_size(list) == 0)
 		return;
 	printf("\n%s:\n", title);
-	row = sum_row(&t);
-	for (i = 0; row != NULL && i < SUM_COLS; i++)
-		sum_set(row[i], head[i]);
+	sum_head(&t, head);
 	process_rows(&t, list, mem_total);
 	sum_print(&t);
 }
