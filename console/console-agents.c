@@ -265,9 +265,12 @@ static int print_health(const json_t *checks, bool verbose)
 			snprintf(type, sizeof(type), "%s",
 				 ty != NULL ? ty : "-");
 		/* The relay holds notes back while a check flaps: say so. */
-		if (json_integer_value(json_object_get(c, "flapping")) != 0)
-			strncat(type, " flapping",
-				sizeof(type) - strlen(type) - 1);
+		if (json_integer_value(json_object_get(c, "flapping")) != 0) {
+			size_t used = strlen(type);
+
+			snprintf(type + used, sizeof(type) - used,
+				 " flapping");
+		}
 		console_format_ago(json_object_get(c, "since"), since,
 				   sizeof(since));
 		console_table_add(&t, console_json_str(c, "agent"));
