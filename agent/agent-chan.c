@@ -939,19 +939,19 @@ void agent_chan_open(struct agent *a, const json_t *msg)
 		return;
 	}
 	agent_clean(tech != NULL ? tech : "the technician", who, sizeof(who));
-	if (kind != NULL && strcmp(kind, TETHER_KIND_EXEC) == 0) {
+	if (kind != NULL && strcmp(kind, TETHER_KIND_NAME_EXEC) == 0) {
 		k = KIND_EXEC;
 		cap = AGENT_CAP_EXEC;
-	} else if (kind != NULL && strcmp(kind, TETHER_KIND_SHELL) == 0) {
+	} else if (kind != NULL && strcmp(kind, TETHER_KIND_NAME_SHELL) == 0) {
 		k = KIND_SHELL;
 		cap = AGENT_CAP_SHELL;
-	} else if (kind != NULL && strcmp(kind, TETHER_KIND_FILE) == 0) {
+	} else if (kind != NULL && strcmp(kind, TETHER_KIND_NAME_FILE) == 0) {
 		k = KIND_FILE;
 		cap = AGENT_CAP_FILE;
-	} else if (kind != NULL && strcmp(kind, TETHER_KIND_FORWARD) == 0) {
+	} else if (kind != NULL && strcmp(kind, TETHER_KIND_NAME_FORWARD) == 0) {
 		k = KIND_FORWARD;
 		cap = AGENT_CAP_FORWARD;
-	} else if (kind != NULL && strcmp(kind, TETHER_KIND_DIAG) == 0) {
+	} else if (kind != NULL && strcmp(kind, TETHER_KIND_NAME_DIAG) == 0) {
 		k = KIND_DIAG;
 		cap = AGENT_CAP_DIAG;
 	}

@@ -380,27 +380,27 @@ static void describe_caps(struct agent *a, const json_t *caps, char *out,
 		if (!json_is_string(v))
 			continue;
 		agent_clean(json_string_value(v), word, sizeof(word));
-		if (strcmp(word, TETHER_KIND_EXEC) == 0) {
+		if (strcmp(word, TETHER_KIND_NAME_EXEC) == 0) {
 			cap = AGENT_CAP_EXEC;
 			snprintf(item, sizeof(item),
 				 "exec (run commands as %s)", a->facts.user);
-		} else if (strcmp(word, TETHER_KIND_SHELL) == 0) {
+		} else if (strcmp(word, TETHER_KIND_NAME_SHELL) == 0) {
 			cap = AGENT_CAP_SHELL;
 			snprintf(item, sizeof(item),
 				 "shell (interactive terminal as %s)",
 				 a->facts.user);
-		} else if (strcmp(word, TETHER_KIND_FILE) == 0) {
+		} else if (strcmp(word, TETHER_KIND_NAME_FILE) == 0) {
 			cap = AGENT_CAP_FILE;
 			snprintf(item, sizeof(item),
 				 "file (copy files to and from this machine "
 				 "as %s)",
 				 a->facts.user);
-		} else if (strcmp(word, TETHER_KIND_FORWARD) == 0) {
+		} else if (strcmp(word, TETHER_KIND_NAME_FORWARD) == 0) {
 			cap = AGENT_CAP_FORWARD;
 			snprintf(item, sizeof(item),
 				 "forward (connect to TCP ports on this "
 				 "machine or its network)");
-		} else if (strcmp(word, TETHER_KIND_DIAG) == 0) {
+		} else if (strcmp(word, TETHER_KIND_NAME_DIAG) == 0) {
 			cap = AGENT_CAP_DIAG;
 			snprintf(item, sizeof(item),
 				 "diag (a report on this machine's health: "

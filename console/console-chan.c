@@ -650,7 +650,7 @@ static int open_channel(struct console_run *r, const json_t *session,
 		goto out;
 	ret = console_open_answer(ans, ke, nonce_c, &r->channel, &r->chan);
 	/* File channels keep more in flight; the agent does the same. */
-	if (ret == 0 && strcmp(r->ops->kind, TETHER_KIND_FILE) == 0 &&
+	if (ret == 0 && strcmp(r->ops->kind, TETHER_KIND_NAME_FILE) == 0 &&
 	    tether_chan_set_window(r->chan, TETHER_FILE_WINDOW) != 0) {
 		console_error("cannot set up the channel");
 		ret = -1;

@@ -295,7 +295,7 @@ static int open_diag(struct diag_run *d, const char *ticket)
 
 	if (console_attach(&d->c, ticket, &session, ke) != 0)
 		goto out;
-	req = console_open_request(session, TETHER_KIND_DIAG, nonce_c);
+	req = console_open_request(session, TETHER_KIND_NAME_DIAG, nonce_c);
 	if (req == NULL)
 		goto out;
 	err = console_request(&d->c, req, &ans);

@@ -50,7 +50,7 @@ int console_exec(int argc, char **argv)
 	a.argc = argc - first;
 	a.argv = argv + first;
 	memset(&ops, 0, sizeof(ops));
-	ops.kind = TETHER_KIND_EXEC;
+	ops.kind = TETHER_KIND_NAME_EXEC;
 	ops.start = exec_start;
 	ops.arg = &a;
 	return console_run(ticket, &ops);

@@ -449,7 +449,7 @@ static int file_main(const char *cmd, bool put, int argc, char **argv)
 	status = make_engine(&x);
 	if (status == 0) {
 		memset(&ops, 0, sizeof(ops));
-		ops.kind = TETHER_KIND_FILE;
+		ops.kind = TETHER_KIND_NAME_FILE;
 		ops.start = file_start;
 		ops.finish = file_finish;
 		ops.on_msg = file_msg;

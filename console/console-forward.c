@@ -595,7 +595,7 @@ static int conn_start(struct console_fwd *f, struct fwd_conn *k)
 	k->local.handle.data = k;
 	k->next = f->conns;
 	f->conns = k;
-	req = console_open_request(f->session, TETHER_KIND_FORWARD, k->nonce_c);
+	req = console_open_request(f->session, TETHER_KIND_NAME_FORWARD, k->nonce_c);
 	k->open_id = req != NULL ? send_request(f, req) : 0;
 	if (k->open_id == 0) {
 		/* Nothing is coming back for it: just close the local side. */

@@ -59,9 +59,9 @@ static char *make_info(const char *technician, const char *ticket,
 
 	obj = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s]}", "technician",
 			technician, "ticket", ticket, "title", title,
-			"capabilities", TETHER_KIND_EXEC, TETHER_KIND_SHELL,
-			TETHER_KIND_FILE, TETHER_KIND_FORWARD,
-			TETHER_KIND_DIAG);
+			"capabilities", TETHER_KIND_NAME_EXEC, TETHER_KIND_NAME_SHELL,
+			TETHER_KIND_NAME_FILE, TETHER_KIND_NAME_FORWARD,
+			TETHER_KIND_NAME_DIAG);
 	text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
 	json_decref(obj);
 	if (text == NULL)

@@ -178,7 +178,7 @@ int console_shell(int argc, char **argv)
 	s.pty = isatty(STDIN_FILENO) == 1;
 	s.esc.line_start = true;
 	memset(&ops, 0, sizeof(ops));
-	ops.kind = TETHER_KIND_SHELL;
+	ops.kind = TETHER_KIND_NAME_SHELL;
 	ops.start = shell_start;
 	ops.finish = shell_finish;
 	ops.arg = &s;

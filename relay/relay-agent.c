@@ -441,7 +441,7 @@ static void xfer_report(struct relay_peer *p, json_t *msg)
 		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed xfer report");
 		return;
 	}
-	if (c == NULL || strcmp(c->kind, TETHER_KIND_FILE) != 0) {
+	if (c == NULL || strcmp(c->kind, TETHER_KIND_NAME_FILE) != 0) {
 		json_decref(path);
 		json_decref(why);
 		return;
@@ -475,7 +475,7 @@ static void forward_report(struct relay_peer *p, json_t *msg)
 		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed forward report");
 		return;
 	}
-	if (c == NULL || strcmp(c->kind, TETHER_KIND_FORWARD) != 0) {
+	if (c == NULL || strcmp(c->kind, TETHER_KIND_NAME_FORWARD) != 0) {
 		json_decref(why);
 		return;
 	}

@@ -19,11 +19,11 @@ static struct relay_channel **bucket(struct relay *r, uint32_t id)
 }
 
 const char *const relay_kinds[RELAY_KINDS] = {
-    TETHER_KIND_EXEC,
-    TETHER_KIND_SHELL,
-    TETHER_KIND_FILE,
-    TETHER_KIND_FORWARD,
-    TETHER_KIND_DIAG,
+    TETHER_KIND_NAME_EXEC,
+    TETHER_KIND_NAME_SHELL,
+    TETHER_KIND_NAME_FILE,
+    TETHER_KIND_NAME_FORWARD,
+    TETHER_KIND_NAME_DIAG,
 };
 
 bool relay_kind_valid(const char *kind)

@@ -71,11 +71,11 @@ enum tether_msg {
 #define TETHER_SHELL_PTY 0x01
 
 /* Channel kinds a console may open. */
-#define TETHER_KIND_EXEC "exec"
-#define TETHER_KIND_SHELL "shell"
-#define TETHER_KIND_FILE "file"
-#define TETHER_KIND_FORWARD "forward"
-#define TETHER_KIND_DIAG "diag"
+#define TETHER_KIND_NAME_EXEC "exec"
+#define TETHER_KIND_NAME_SHELL "shell"
+#define TETHER_KIND_NAME_FILE "file"
+#define TETHER_KIND_NAME_FORWARD "forward"
+#define TETHER_KIND_NAME_DIAG "diag"
 /* Where a forward goes when the console names no host or port. */
 #define TETHER_FORWARD_HOST "127.0.0.1"
 #define TETHER_FORWARD_PORT 22
