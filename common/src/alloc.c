@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include <tether/alloc.h>
@@ -17,6 +18,16 @@ static int should_fail(void)
 	if (fail_countdown == 0)
 		return 0;
 	return --fail_countdown == 0;
+}
+
+/*
+ * jansson allocates through the same wrappers, so that an OOM test also
+ * fails the allocations of JSON it parses or builds.  Both end in malloc()
+ * and free(), so memory from either side may be freed by the other.
+ */
+__attribute__((constructor)) static void route_jansson(void)
+{
+	json_set_alloc_funcs(tether_malloc, tether_free);
 }
 
 void tether_alloc_fail_after(unsigned long nth)

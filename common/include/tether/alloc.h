@@ -1,6 +1,7 @@
 /*
- * Allocation wrappers.  All of common/ allocates through these so that tests
- * can fail the Nth allocation and walk every out-of-memory path.
+ * Allocation wrappers.  All of common/ (and jansson, routed here when the
+ * library loads) allocates through these so that tests can fail the Nth
+ * allocation and walk every out-of-memory path.
  */
 #ifndef TETHER_ALLOC_H
 #define TETHER_ALLOC_H
