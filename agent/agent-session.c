@@ -17,9 +17,6 @@
 
 #include "agent.h"
 
-/* How the link words a connection the peer ended without an ERROR frame. */
-#define LINK_EOF_REASON "connection closed by peer"
-#define LINK_READ_REASON "read failed: "
 
 #define CAPS_MAX 512
 
@@ -93,17 +90,10 @@ static void connect_relay(struct agent *a, bool probe)
 	}
 }
 
-/*
- * The link reports a peer's ERROR frame and a plain end of the connection
- * with the same code; only the words differ.
- */
 static bool closed_by_error_frame(const struct tether_link *l, int reason)
 {
-	const char *why = tether_link_close_reason(l);
-
-	return reason == TETHER_ERR_CLOSED &&
-	       strcmp(why, LINK_EOF_REASON) != 0 &&
-	       strncmp(why, LINK_READ_REASON, strlen(LINK_READ_REASON)) != 0;
+	(void)l;
+	return reason == TETHER_ERR_REFUSED;
 }
 
 /* Fails the session on a message that makes no sense now. */

@@ -1423,7 +1423,7 @@ int tether_ctrl_decode(const void *payload, size_t len, unsigned dirs,
 		if ((type_dirs[i] & dirs) != 0 && strcmp(type_names[i], t) == 0)
 			break;
 	if (i == TETHER_CTRL_TYPES) {
-		r = fail(&d, TETHER_ERR_PROTOCOL, "unknown type \"%.40s\"", t);
+		r = fail(&d, TETHER_ERR_NOT_FOUND, "unknown type \"%.40s\"", t);
 		goto out;
 	}
 	m->type = (enum tether_ctrl_type)i;

@@ -440,7 +440,7 @@ static void handle_error_frame(struct tether_link *l,
 	memcpy(text, f->payload, n);
 	text[n] = '\0';
 	tether_link_set_close_reason(l, text);
-	tether_link_close(l, TETHER_ERR_CLOSED);
+	tether_link_close(l, TETHER_ERR_REFUSED);
 }
 
 /* Decrypts what TLS holds and hands out whole frames until paused. */

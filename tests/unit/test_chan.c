@@ -1201,7 +1201,7 @@ Test(link, oversized_preauth_frame_gets_error_and_close)
 	cr_assert_eq(p.agent.close_reason, TETHER_ERR_TOO_LARGE, "agent: %s",
 		     p.agent.close_text);
 	/* The ERROR frame reached the console and became its reason. */
-	cr_assert_eq(p.console.close_reason, TETHER_ERR_CLOSED, "console: %s",
+	cr_assert_eq(p.console.close_reason, TETHER_ERR_REFUSED, "console: %s",
 		     p.console.close_text);
 	cr_assert_str_eq(p.console.close_text, "frame too large");
 	free_pair(&p);
@@ -1270,7 +1270,7 @@ Test(link, unknown_frame_type_gets_error_and_close)
 	run_pair(&p, SC_BADTYPE, 0, cert_fp);
 	cr_assert_eq(p.agent.close_reason, TETHER_ERR_PROTOCOL, "agent: %s",
 		     p.agent.close_text);
-	cr_assert_eq(p.console.close_reason, TETHER_ERR_CLOSED, "console: %s",
+	cr_assert_eq(p.console.close_reason, TETHER_ERR_REFUSED, "console: %s",
 		     p.console.close_text);
 	cr_assert_str_eq(p.console.close_text, "malformed frame");
 	free_pair(&p);

@@ -215,11 +215,11 @@ Test(ctrl, refusals_say_why)
 	refused(TETHER_CTRL_A2R, "nope", TETHER_ERR_PROTOCOL, "not JSON");
 	refused(TETHER_CTRL_A2R, "[1]", TETHER_ERR_PROTOCOL, "not an object");
 	refused(TETHER_CTRL_A2R, "{\"x\":1}", TETHER_ERR_PROTOCOL, "no type");
-	refused(TETHER_CTRL_A2R, "{\"t\":\"frobnicate\"}", TETHER_ERR_PROTOCOL,
+	refused(TETHER_CTRL_A2R, "{\"t\":\"frobnicate\"}", TETHER_ERR_NOT_FOUND,
 		"unknown type \"frobnicate\"");
 	/* A console request is not an agent message. */
 	refused(TETHER_CTRL_A2R, "{\"t\":\"ticket_list\",\"id\":1}",
-		TETHER_ERR_PROTOCOL, "unknown type");
+		TETHER_ERR_NOT_FOUND, "unknown type");
 	refused(TETHER_CTRL_A2R, "{\"t\":\"ping\",\"x\":1}", TETHER_ERR_PROTOCOL,
 		"ping: unknown member \"x\"");
 	refused(TETHER_CTRL_A2R, "{\"t\":\"ping\",\"id\":1}", TETHER_ERR_PROTOCOL,
@@ -233,7 +233,7 @@ Test(ctrl, refusals_say_why)
 	refused(TETHER_CTRL_A2R, "{\"t\":\"confirmed\",\"ok\":1}",
 		TETHER_ERR_FORMAT, "member \"ok\" is not a boolean");
 	refused(TETHER_CTRL_A2R, "{\"t\":\"check_ack\",\"seq\":1}",
-		TETHER_ERR_PROTOCOL, "unknown type");
+		TETHER_ERR_NOT_FOUND, "unknown type");
 	refused(TETHER_CTRL_R2A, "{\"t\":\"check_ack\",\"seq\":0}",
 		TETHER_ERR_FORMAT, "\"seq\" is out of range");
 	refused(TETHER_CTRL_R2A, "{\"t\":\"check_ack\",\"seq\":1.5}",
@@ -530,6 +530,7 @@ Test(ctrl, out_of_memory_everywhere)
 			 */
 			cr_assert(r == TETHER_ERR_NOMEM ||
 					  r == TETHER_ERR_PROTOCOL ||
+					  r == TETHER_ERR_NOT_FOUND ||
 					  r == TETHER_ERR_FORMAT,
 				  "%s: %s", samples[i].json, tether_strerror(r));
 		}

@@ -721,14 +721,16 @@ struct tether_ctrl_msg {
 /*
  * Decodes a CTRL payload into *m, accepting only messages that travel in
  * one of dirs.  An "ok" answer is only taken apart as far as its id: see
- * tether_ctrl_decode_answer().  On failure *m is empty (free it anyway, or
- * not: both are fine), why (may be NULL) says what was wrong, and the
- * return is TETHER_ERR_PROTOCOL (not JSON, not an object, no or unknown
- * "t", a message not expected in these directions, an unknown member),
- * TETHER_ERR_FORMAT (a member of the wrong type, length or range) or
- * TETHER_ERR_NOMEM.  m->type is set as soon as the type is known, even
- * when a member then fails, so that a caller can word the error after the
- * message ("malformed check"); it is TETHER_CTRL_TYPES before that.
+ * tether_ctrl_decode_answer().  On failure *m is empty (freeing it is
+ * fine) and why (may be NULL) says what was wrong; the return is
+ * TETHER_ERR_NOT_FOUND for a type not known in these directions (a newer
+ * peer's message, or one sent the wrong way), TETHER_ERR_PROTOCOL for
+ * what is not a message at all (not JSON, not an object, no "t") or has
+ * an unknown member, TETHER_ERR_FORMAT for a member of the wrong type,
+ * length or range, TETHER_ERR_NOMEM.  m->type is set as soon as the type
+ * is known, even when a member then fails, so that a caller can word the
+ * error after the message ("malformed check"); it is TETHER_CTRL_TYPES
+ * before that.
  */
 int tether_ctrl_decode(const void *payload, size_t len, unsigned dirs,
 		       struct tether_ctrl_msg *m, char *why, size_t whylen);

@@ -27,7 +27,8 @@
 	X(FINGERPRINT, "relay fingerprint mismatch")                           \
 	X(STATE, "operation not valid in this state")                          \
 	X(INTERNAL, "internal error")                                          \
-	X(PERM, "file permissions too open")
+	X(PERM, "file permissions too open")                                   \
+	X(REFUSED, "refused by the peer")
 
 enum tether_err {
 	TETHER_OK = 0,

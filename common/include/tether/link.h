@@ -32,7 +32,8 @@ struct tether_link_cbs {
 	void (*on_drain)(struct tether_link *l);
 	/*
 	 * The link is closed; reason is 0 for an orderly close or a
-	 * TETHER_ERR_*; tether_link_close_reason() has words.  The link is
+	 * TETHER_ERR_* (TETHER_ERR_REFUSED: the peer sent an ERROR frame,
+	 * whose text is the reason); tether_link_close_reason() has words.  The link is
 	 * freed when this returns.
 	 */
 	void (*on_close)(struct tether_link *l, int reason);
