@@ -37,6 +37,7 @@
 struct enroll {
 	uv_loop_t *loop;
 	struct tether_tls_ctx *tls;
+	struct tether_link_ctx *lctx;
 	struct tether_link *link;
 	struct agent_prompt *prompt;
 	uv_timer_t timer;
@@ -394,7 +395,7 @@ static void connect_relay(struct enroll *e, bool probe)
 {
 	e->probing = probe;
 	uv_timer_start(&e->timer, on_timeout, ENROLL_TIMEOUT_MS, 0);
-	e->link = tether_link_connect(e->loop, e->tls, e->host, e->port,
+	e->link = tether_link_connect(e->loop, e->lctx, e->host, e->port,
 				      e->has_pin ? e->pin : NULL, &link_cbs, e);
 	if (e->link == NULL) {
 		agent_warn("cannot connect to %s:%d: out of memory", e->host,
@@ -556,7 +557,9 @@ static bool talk(struct enroll *e)
 	}
 	e->loop = &loop;
 	e->tls = tether_tls_ctx_new_client();
-	if (e->tls == NULL) {
+	e->lctx = e->tls != NULL ? tether_link_ctx_new(e->tls) : NULL;
+	if (e->lctx == NULL) {
+		tether_tls_ctx_free(e->tls);
 		agent_warn("cannot set up TLS");
 		uv_loop_close(&loop);
 		return false;
@@ -570,8 +573,9 @@ static bool talk(struct enroll *e)
 	uv_signal_start(&e->sigterm, on_signal, SIGTERM);
 	connect_relay(e, !e->has_pin && !e->yes);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	tether_tls_ctx_free(e->tls);
 	uv_run(&loop, UV_RUN_NOWAIT);
+	tether_link_ctx_free(e->lctx);
+	tether_tls_ctx_free(e->tls);
 	uv_loop_close(&loop);
 	return e->enrolled && e->exit_code == 0;
 }

@@ -51,6 +51,7 @@ struct svc {
 	char host[AGENT_HOST_MAX];
 	int port;
 	struct tether_tls_ctx *tls;
+	struct tether_link_ctx *lctx;
 	struct tether_link *link;
 	enum svc_conn conn;
 	struct tether_sign_key *key;
@@ -528,7 +529,7 @@ static void connect_relay(struct svc *s)
 	tether_log_debug("connecting to %s", s->cfg.relay);
 	s->conn = SVC_TLS;
 	/* The saved pin, always: a run never trusts on first use. */
-	s->link = tether_link_connect(s->loop, s->tls, s->host, s->port,
+	s->link = tether_link_connect(s->loop, s->lctx, s->host, s->port,
 				      s->cfg.fingerprint, &link_cbs, s);
 	if (s->link == NULL) {
 		s->conn = SVC_NONE;
@@ -866,8 +867,9 @@ int agent_run_main(int argc, char **argv)
 	s->hard = json_object();
 	s->pending = json_array();
 	s->tls = tether_tls_ctx_new_client();
+	s->lctx = s->tls != NULL ? tether_link_ctx_new(s->tls) : NULL;
 	if (s->queue == NULL || s->hard == NULL || s->pending == NULL ||
-	    s->tls == NULL) {
+	    s->lctx == NULL) {
 		agent_warn("out of memory");
 		r = 1;
 		goto out;
@@ -883,6 +885,7 @@ out:
 	s->checks = NULL;
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
+	tether_link_ctx_free(s->lctx);
 	tether_tls_ctx_free(s->tls);
 	tether_sign_key_free(s->key);
 	agent_queue_free(s->queue);

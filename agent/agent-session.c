@@ -80,7 +80,7 @@ static void send_type(struct agent *a, const char *type)
 static void connect_relay(struct agent *a, bool probe)
 {
 	a->conn = probe ? AGENT_CONN_PROBE : AGENT_CONN_TLS;
-	a->link = tether_link_connect(a->loop, a->tls, a->host, a->port,
+	a->link = tether_link_connect(a->loop, a->lctx, a->host, a->port,
 				      a->has_pin ? a->pin : NULL, &link_cbs, a);
 	if (a->link == NULL) {
 		a->conn = AGENT_CONN_NONE;

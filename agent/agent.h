@@ -118,6 +118,7 @@ enum agent_conn {
 struct agent {
 	uv_loop_t *loop;
 	struct tether_tls_ctx *tls;
+	struct tether_link_ctx *lctx;
 	struct tether_link *link;
 	enum agent_phase phase;
 	enum agent_conn conn;

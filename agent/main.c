@@ -424,7 +424,9 @@ int main(int argc, char **argv)
 	}
 	a->loop = &loop;
 	a->tls = tether_tls_ctx_new_client();
-	if (a->tls == NULL) {
+	a->lctx = a->tls != NULL ? tether_link_ctx_new(a->tls) : NULL;
+	if (a->lctx == NULL) {
+		tether_tls_ctx_free(a->tls);
 		agent_warn("cannot set up TLS");
 		r = 1;
 		goto out_loop;
@@ -434,6 +436,8 @@ int main(int argc, char **argv)
 	r = a->exit_code;
 	/* agent_finish() has put the terminal back; this is belt and braces. */
 	agent_term_restore();
+	uv_run(&loop, UV_RUN_NOWAIT);
+	tether_link_ctx_free(a->lctx);
 	tether_tls_ctx_free(a->tls);
 out_loop:
 	uv_run(&loop, UV_RUN_NOWAIT);

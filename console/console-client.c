@@ -197,11 +197,12 @@ int console_client_connect(struct console_client *c, const char *relay,
 	c->ping.data = c;
 	c->ping_ready = true;
 	c->tls = tether_tls_ctx_new_client();
-	if (c->tls == NULL) {
+	c->lctx = c->tls != NULL ? tether_link_ctx_new(c->tls) : NULL;
+	if (c->lctx == NULL) {
 		console_error("cannot set up TLS");
 		return -1;
 	}
-	c->link = tether_link_connect(&c->loop, c->tls, host, port, pin,
+	c->link = tether_link_connect(&c->loop, c->lctx, host, port, pin,
 				      &link_cbs, c);
 	if (c->link == NULL) {
 		console_error("cannot connect to %s: out of memory", relay);
@@ -325,6 +326,8 @@ void console_client_close(struct console_client *c)
 	if (uv_loop_close(&c->loop) != 0)
 		console_error("internal error: handles left open at exit");
 	c->loop_ready = false;
+	tether_link_ctx_free(c->lctx);
+	c->lctx = NULL;
 	tether_tls_ctx_free(c->tls);
 	c->tls = NULL;
 	json_decref(c->answer);

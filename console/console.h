@@ -64,6 +64,7 @@ struct console_client {
 	uv_loop_t loop;
 	uv_timer_t ping;
 	struct tether_tls_ctx *tls;
+	struct tether_link_ctx *lctx;
 	struct tether_link *link;
 	struct console_hooks hooks;
 	const char *token; /* borrowed until the hello is sent */

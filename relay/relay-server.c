@@ -332,7 +332,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	p->relay = r;
 	p->connected_at = p->last_seen = relay_now_ms();
-	p->link = tether_link_accept(server, r->tls, &peer_cbs, p);
+	p->link = tether_link_accept(server, r->lctx, &peer_cbs, p);
 	if (p->link == NULL) {
 		tether_free(p);
 		return;
@@ -521,14 +521,15 @@ int relay_run(const struct relay_opts *o)
 		return 1;
 	}
 	r.tls = tether_tls_ctx_new_server(cert, key);
-	if (r.tls == NULL || tether_tls_cert_fingerprint(cert, fp) != 0) {
+	r.lctx = r.tls != NULL ? tether_link_ctx_new(r.tls) : NULL;
+	if (r.lctx == NULL || tether_tls_cert_fingerprint(cert, fp) != 0) {
 		fprintf(stderr, "tether-relay: cannot load %s and %s\n", cert,
 			key);
 		rc = 1;
 		goto out;
 	}
 #ifdef TETHER_TEST_HOOKS
-	tether_link_enable_dump(getenv("TETHER_PLAINTEXT_DUMP"));
+	tether_link_ctx_enable_dump(r.lctx, getenv("TETHER_PLAINTEXT_DUMP"));
 #endif
 	signal(SIGPIPE, SIG_IGN);
 	if (start_listener(&r, o->listen, fp) != 0 ||
@@ -557,6 +558,7 @@ out:
 		tether_free(s->facts);
 		tether_free(s);
 	}
+	tether_link_ctx_free(r.lctx);
 	tether_tls_ctx_free(r.tls);
 	tether_store_close(r.store);
 	uv_loop_close(r.loop);

@@ -119,6 +119,7 @@ struct relay {
 	uv_timer_t tick;
 	struct tether_store *store;
 	struct tether_tls_ctx *tls;
+	struct tether_link_ctx *lctx;
 	struct relay_peer *peers;
 	unsigned npeers;
 	struct relay_session *sessions;

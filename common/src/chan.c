@@ -1,6 +1,8 @@
 /*
- * Sealed channel ends (see chan.h).  Each message is sealed in place in one
- * scratch buffer: header, message byte, body, tag.
+ * Sealed channel ends (see chan.h).  Each message is sealed in place in the
+ * channel's send buffer (header, message byte, body, tag), which grows to
+ * the largest message the channel sent: a few bytes for one that only
+ * credits windows, a frame for one that streams.
  */
 #include <string.h>
 
@@ -20,9 +22,9 @@ struct tether_chan {
 	size_t recv_window; /* data bytes the peer may still send */
 	size_t unacked;	    /* consumed but not yet credited back */
 	uint8_t *rbuf;	    /* opened plaintext */
+	uint8_t *sbuf;	    /* a frame being sealed */
+	size_t sbuf_cap;
 };
-
-static uint8_t seal_scratch[TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX];
 
 struct tether_chan *
 tether_chan_new(uint32_t id, bool console, const uint8_t *ke, size_t ke_len,
@@ -64,6 +66,7 @@ void tether_chan_free(struct tether_chan *c)
 	tether_seal_free(c->tx);
 	tether_seal_free(c->rx);
 	tether_freezero(c->rbuf, TETHER_FRAME_MAX);
+	tether_freezero(c->sbuf, c->sbuf_cap);
 	tether_free(c);
 }
 
@@ -92,27 +95,41 @@ static bool is_data(uint8_t msg)
 int tether_chan_send(struct tether_chan *c, struct tether_link *l, uint8_t msg,
 		     const void *body, size_t len)
 {
-	uint8_t *hdr = seal_scratch,
-		*pt = seal_scratch + TETHER_FRAME_HEADER_LEN;
 	size_t plen = 1 + len, flen = plen + TETHER_SEAL_TAG_LEN;
+	size_t need = TETHER_FRAME_HEADER_LEN + flen;
 	int r;
 
 	if (len > TETHER_CHAN_BODY_MAX)
 		return TETHER_ERR_TOO_LARGE;
+	if (need > c->sbuf_cap) {
+		/* Grown by doubling, so a stream settles after a few sends. */
+		size_t cap = c->sbuf_cap < 256 ? 256 : c->sbuf_cap;
+		uint8_t *nb;
+
+		while (cap < need)
+			cap *= 2;
+		if (cap > TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX)
+			cap = TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX;
+		nb = tether_malloc(cap);
+		if (nb == NULL)
+			return TETHER_ERR_NOMEM;
+		tether_freezero(c->sbuf, c->sbuf_cap);
+		c->sbuf = nb;
+		c->sbuf_cap = cap;
+	}
 	if (is_data(msg)) {
 		if (len > c->send_window)
 			return TETHER_ERR_AGAIN;
 		c->send_window -= len;
 	}
-	tether_frame_header_pack(hdr, TETHER_FRAME_DATA, 0, c->id,
+	tether_frame_header_pack(c->sbuf, TETHER_FRAME_DATA, 0, c->id,
 				 (uint32_t)flen);
 	/* Sealed from where the body is: no copy of it first. */
-	r = tether_seal_encrypt2(c->tx, hdr, TETHER_FRAME_HEADER_LEN, &msg, 1,
-				 body, len, pt);
+	r = tether_seal_encrypt2(c->tx, c->sbuf, TETHER_FRAME_HEADER_LEN, &msg,
+				 1, body, len, c->sbuf + TETHER_FRAME_HEADER_LEN);
 	if (r != 0)
 		return r;
-	return tether_link_send_raw(l, seal_scratch,
-				    TETHER_FRAME_HEADER_LEN + flen);
+	return tether_link_send_raw(l, c->sbuf, need);
 }
 
 int tether_chan_send_u8(struct tether_chan *c, struct tether_link *l,

@@ -22,6 +22,7 @@ struct tether_client {
 	struct tether_client_cbs cbs;
 	void *arg;
 	struct tether_tls_ctx *tls;
+	struct tether_link_ctx *lctx;
 	struct tether_link *link;
 	uv_timer_t ping;
 	uv_timer_t retry;
@@ -75,6 +76,7 @@ unsigned tether_client_backoff_next(unsigned *base_ms)
 static void maybe_free(struct tether_client *c)
 {
 	if (c->closing && c->handles == 0 && c->link == NULL) {
+		tether_link_ctx_free(c->lctx);
 		tether_tls_ctx_free(c->tls);
 		tether_free(c);
 	}
@@ -98,7 +100,9 @@ struct tether_client *tether_client_new(uv_loop_t *loop,
 	if (c == NULL)
 		return NULL;
 	c->tls = tether_tls_ctx_new_client();
-	if (c->tls == NULL) {
+	c->lctx = c->tls != NULL ? tether_link_ctx_new(c->tls) : NULL;
+	if (c->lctx == NULL) {
+		tether_tls_ctx_free(c->tls);
 		tether_free(c);
 		return NULL;
 	}
@@ -121,7 +125,7 @@ static int connect_link(struct tether_client *c)
 	c->phase = TETHER_CLIENT_CONNECTING;
 	c->probing = c->pin[0] == '\0' && !c->o.accept_any && !c->o.no_hello;
 	c->probed = false;
-	c->link = tether_link_connect(c->loop, c->tls, c->o.host, c->o.port,
+	c->link = tether_link_connect(c->loop, c->lctx, c->o.host, c->o.port,
 				      c->pin[0] != '\0' ? c->pin : NULL,
 				      &link_cbs, c);
 	return c->link != NULL ? TETHER_OK : TETHER_ERR_NOMEM;

@@ -1,7 +1,8 @@
 /*
  * Framed TLS links on libuv TCP handles (see link.h).  Everything here runs
- * on the loop thread, so the read buffer and the send scratch buffer are
- * shared by all links: no per-connection 64 KiB buffers.
+ * on the loop thread, so the read buffer, the send scratch buffer and the
+ * spare write buffers live in the links' shared context: no per-connection
+ * 256 KiB buffers.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,7 +22,19 @@ enum link_state {
 	LINK_CLOSING,
 };
 
+struct link_write;
+
+struct tether_link_ctx {
+	struct tether_tls_ctx *tls;
+	struct link_write *spare_writes;
+	unsigned spare_count;
+	FILE *dump_fp;
+	uint8_t *read_buf;     /* LINK_READ_CHUNK */
+	uint8_t *send_scratch; /* LINK_TLS_CHUNK */
+};
+
 struct tether_link {
+	struct tether_link_ctx *ctx;
 	uv_tcp_t tcp;
 	uv_timer_t timer; /* handshake timeout, then close timeout */
 	uv_connect_t connect_req;
@@ -64,8 +77,6 @@ struct link_write {
 #define LINK_WRITE_CAP (TETHER_FRAME_HEADER_LEN + TETHER_FRAME_MAX + 32u * 1024)
 /* Enough to refill a queue at its high-water mark without malloc. */
 #define LINK_SPARE_MAX (TETHER_LINK_HIGH_WATER / TETHER_FRAME_MAX + 8)
-static struct link_write *spare_writes;
-static unsigned spare_count;
 
 #define LINK_READ_CHUNK (256u * 1024)
 #define LINK_TLS_CHUNK (16u * 1024)
@@ -74,25 +85,56 @@ static unsigned spare_count;
 #define LINK_HANDSHAKE_MS 15000
 #define LINK_CLOSE_MS 2000
 
-static uint8_t read_buf[LINK_READ_CHUNK];
-static uint8_t send_scratch[LINK_TLS_CHUNK];
-static FILE *dump_fp;
-
 static void close_handles(struct tether_link *l);
 static void pump(struct tether_link *l);
 
-void tether_link_enable_dump(const char *path)
+struct tether_link_ctx *tether_link_ctx_new(struct tether_tls_ctx *tls)
+{
+	struct tether_link_ctx *ctx = tether_calloc(1, sizeof(*ctx));
+
+	if (ctx == NULL)
+		return NULL;
+	ctx->tls = tls;
+	ctx->read_buf = tether_malloc(LINK_READ_CHUNK);
+	ctx->send_scratch = tether_malloc(LINK_TLS_CHUNK);
+	if (ctx->read_buf == NULL || ctx->send_scratch == NULL) {
+		tether_link_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void tether_link_ctx_free(struct tether_link_ctx *ctx)
+{
+	struct link_write *w, *next;
+
+	if (ctx == NULL)
+		return;
+	for (w = ctx->spare_writes; w != NULL; w = next) {
+		next = w->next;
+		tether_free(w);
+	}
+	if (ctx->dump_fp != NULL)
+		fclose(ctx->dump_fp);
+	/* Plaintext passed through both: wipe it. */
+	tether_freezero(ctx->read_buf, LINK_READ_CHUNK);
+	tether_freezero(ctx->send_scratch, LINK_TLS_CHUNK);
+	tether_free(ctx);
+}
+
+void tether_link_ctx_enable_dump(struct tether_link_ctx *ctx, const char *path)
 {
 #ifdef TETHER_TEST_HOOKS
-	if (dump_fp == NULL && path != NULL && *path != '\0')
-		dump_fp = fopen(path, "ab");
+	if (ctx->dump_fp == NULL && path != NULL && *path != '\0')
+		ctx->dump_fp = fopen(path, "abe");
 #else
+	(void)ctx;
 	(void)path;
 #endif
 }
 
-static struct tether_link *link_new(uv_loop_t *loop, struct tether_tls_ctx *ctx,
-				    bool server,
+static struct tether_link *link_new(uv_loop_t *loop,
+				    struct tether_link_ctx *ctx, bool server,
 				    const struct tether_link_cbs *cbs,
 				    void *data)
 {
@@ -100,7 +142,8 @@ static struct tether_link *link_new(uv_loop_t *loop, struct tether_tls_ctx *ctx,
 
 	if (l == NULL)
 		return NULL;
-	l->tls = tether_tls_new(ctx, server);
+	l->ctx = ctx;
+	l->tls = tether_tls_new(ctx->tls, server);
 	l->in = tether_buf_new(LINK_IN_MAX);
 	if (l->tls == NULL || l->in == NULL) {
 		tether_tls_free(l->tls);
@@ -192,17 +235,17 @@ bool tether_link_over_high_water(const struct tether_link *l)
 	return l->pending > TETHER_LINK_HIGH_WATER;
 }
 
-static struct link_write *write_new(size_t n)
+static struct link_write *write_new(struct tether_link_ctx *ctx, size_t n)
 {
-	struct link_write *w = spare_writes;
+	struct link_write *w = ctx->spare_writes;
 
 	/*
 	 * Only writes near a full frame use (and make) spares, so that the
 	 * memory behind a queue stays close to the bytes it counts.
 	 */
 	if (n > LINK_WRITE_CAP / 2 && n <= LINK_WRITE_CAP && w != NULL) {
-		spare_writes = w->next;
-		spare_count--;
+		ctx->spare_writes = w->next;
+		ctx->spare_count--;
 		return w;
 	}
 	if (n < LINK_WRITE_CAP && n > LINK_WRITE_CAP / 2)
@@ -213,12 +256,12 @@ static struct link_write *write_new(size_t n)
 	return w;
 }
 
-static void write_free(struct link_write *w)
+static void write_free(struct tether_link_ctx *ctx, struct link_write *w)
 {
-	if (w->cap == LINK_WRITE_CAP && spare_count < LINK_SPARE_MAX) {
-		w->next = spare_writes;
-		spare_writes = w;
-		spare_count++;
+	if (w->cap == LINK_WRITE_CAP && ctx->spare_count < LINK_SPARE_MAX) {
+		w->next = ctx->spare_writes;
+		ctx->spare_writes = w;
+		ctx->spare_count++;
 		return;
 	}
 	tether_free(w);
@@ -230,7 +273,7 @@ static void on_write(uv_write_t *req, int status)
 	struct tether_link *l = req->handle->data;
 
 	l->pending -= w->len;
-	write_free(w);
+	write_free(l->ctx, w);
 	if (status < 0 && status != UV_ECANCELED) {
 		set_reason(l, "write failed: %s", uv_strerror(status));
 		tether_link_close(l, TETHER_ERR_SYS);
@@ -255,18 +298,18 @@ static int flush_tls(struct tether_link *l)
 	n = tether_tls_out_pending(l->tls);
 	if (n == 0 || !l->connected)
 		return TETHER_OK;
-	w = write_new(n);
+	w = write_new(l->ctx, n);
 	if (w == NULL)
 		return TETHER_ERR_NOMEM;
 	if ((r = tether_tls_out_take(l->tls, w->data, n, &got)) != 0) {
-		write_free(w);
+		write_free(l->ctx, w);
 		return r;
 	}
 	w->len = got;
 	b = uv_buf_init((char *)w->data, (unsigned int)got);
 	if ((r = uv_write(&w->req, (uv_stream_t *)&l->tcp, &b, 1, on_write)) <
 	    0) {
-		write_free(w);
+		write_free(l->ctx, w);
 		set_reason(l, "write failed: %s", uv_strerror(r));
 		return TETHER_ERR_SYS;
 	}
@@ -363,9 +406,10 @@ int tether_link_send2(struct tether_link *l, const uint8_t *hdr, size_t hdr_len,
 		head = len < LINK_TLS_CHUNK - hdr_len
 			   ? len
 			   : LINK_TLS_CHUNK - hdr_len;
-		memcpy(send_scratch, hdr, hdr_len);
-		memcpy(send_scratch + hdr_len, payload, head);
-		r = tether_tls_write(l->tls, send_scratch, hdr_len + head);
+		memcpy(l->ctx->send_scratch, hdr, hdr_len);
+		memcpy(l->ctx->send_scratch + hdr_len, payload, head);
+		r = tether_tls_write(l->tls, l->ctx->send_scratch,
+				     hdr_len + head);
 	}
 	if (r == 0 && head < len)
 		r = tether_tls_write(l->tls, (const uint8_t *)payload + head,
@@ -415,9 +459,10 @@ void tether_link_pause(struct tether_link *l)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	(void)h;
+	struct tether_link *l = h->data;
+
 	(void)suggested;
-	*buf = uv_buf_init((char *)read_buf, sizeof(read_buf));
+	*buf = uv_buf_init((char *)l->ctx->read_buf, LINK_READ_CHUNK);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -488,9 +533,9 @@ static void pump(struct tether_link *l)
 			tether_link_close(l, TETHER_ERR_TLS);
 			break;
 		}
-		if (dump_fp != NULL && got > 0) {
-			fwrite(p, 1, got, dump_fp);
-			fflush(dump_fp);
+		if (l->ctx->dump_fp != NULL && got > 0) {
+			fwrite(p, 1, got, l->ctx->dump_fp);
+			fflush(l->ctx->dump_fp);
 		}
 	}
 	if (l->state != LINK_CLOSING && flush_tls(l) != 0)
@@ -608,7 +653,7 @@ static void record_peer(struct tether_link *l)
 }
 
 struct tether_link *tether_link_accept(uv_stream_t *server,
-				       struct tether_tls_ctx *ctx,
+				       struct tether_link_ctx *ctx,
 				       const struct tether_link_cbs *cbs,
 				       void *data)
 {
@@ -671,7 +716,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 }
 
 struct tether_link *
-tether_link_connect(uv_loop_t *loop, struct tether_tls_ctx *ctx,
+tether_link_connect(uv_loop_t *loop, struct tether_link_ctx *ctx,
 		    const char *host, int port, const char *pin,
 		    const struct tether_link_cbs *cbs, void *data)
 {

@@ -44,6 +44,7 @@ static const unsigned char alpn_wire[] = "\x08" TETHER_TLS_ALPN;
 
 struct tether_tls_ctx {
 	SSL_CTX *ssl_ctx;
+	BIO_METHOD *cq_method; /* the connections' ciphertext queues */
 	bool server;
 };
 
@@ -64,7 +65,6 @@ struct cq {
 /* An empty queue keeps its buffer for the next frame, up to this. */
 #define CQ_KEEP_MAX (1024u * 1024)
 
-static BIO_METHOD *cq_method;
 
 static int cq_append(struct cq *q, const void *in, size_t n)
 {
@@ -182,25 +182,27 @@ static int cq_destroy(BIO *b)
 	return 1;
 }
 
-/* The method, made once; the programs are single-threaded here. */
-static BIO *cq_new(void)
+/*
+ * The queues' BIO method, one per context.  Its type number is fixed
+ * rather than drawn from BIO_get_new_index(), whose supply of about a
+ * hundred numbers per process would run out as contexts come and go; the
+ * number only names the type to BIO_find_type(), which nothing asks.
+ */
+#define CQ_BIO_TYPE (0xe0 | BIO_TYPE_SOURCE_SINK)
+
+static BIO_METHOD *cq_method_new(void)
 {
-	if (cq_method == NULL) {
-		cq_method =
-		    BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-				 "tether ciphertext queue");
-		if (cq_method == NULL ||
-		    !BIO_meth_set_write_ex(cq_method, cq_write) ||
-		    !BIO_meth_set_read_ex(cq_method, cq_read) ||
-		    !BIO_meth_set_ctrl(cq_method, cq_ctrl) ||
-		    !BIO_meth_set_create(cq_method, cq_create) ||
-		    !BIO_meth_set_destroy(cq_method, cq_destroy)) {
-			BIO_meth_free(cq_method);
-			cq_method = NULL;
-			return NULL;
-		}
+	BIO_METHOD *m = BIO_meth_new(CQ_BIO_TYPE, "tether ciphertext queue");
+
+	if (m == NULL || !BIO_meth_set_write_ex(m, cq_write) ||
+	    !BIO_meth_set_read_ex(m, cq_read) ||
+	    !BIO_meth_set_ctrl(m, cq_ctrl) ||
+	    !BIO_meth_set_create(m, cq_create) ||
+	    !BIO_meth_set_destroy(m, cq_destroy)) {
+		BIO_meth_free(m);
+		return NULL;
 	}
-	return BIO_new(cq_method);
+	return m;
 }
 
 struct tether_tls {
@@ -419,6 +421,10 @@ struct tether_tls_ctx *tether_tls_ctx_new_server(const char *cert_path,
 	SSL_CTX_set_alpn_select_cb(c, alpn_select, NULL);
 
 	ctx = tether_calloc(1, sizeof(*ctx));
+	if (ctx != NULL && (ctx->cq_method = cq_method_new()) == NULL) {
+		tether_free(ctx);
+		ctx = NULL;
+	}
 	if (!ctx) {
 		tether_log_err(TETHER_ERR_NOMEM, "TLS server context");
 		goto out;
@@ -455,6 +461,10 @@ struct tether_tls_ctx *tether_tls_ctx_new_client(void)
 	}
 
 	ctx = tether_calloc(1, sizeof(*ctx));
+	if (ctx != NULL && (ctx->cq_method = cq_method_new()) == NULL) {
+		tether_free(ctx);
+		ctx = NULL;
+	}
 	if (!ctx) {
 		tether_log_err(TETHER_ERR_NOMEM, "TLS client context");
 		goto out;
@@ -472,6 +482,7 @@ void tether_tls_ctx_free(struct tether_tls_ctx *ctx)
 	if (!ctx)
 		return;
 	SSL_CTX_free(ctx->ssl_ctx);
+	BIO_meth_free(ctx->cq_method);
 	tether_free(ctx);
 }
 
@@ -494,8 +505,8 @@ struct tether_tls *tether_tls_new(struct tether_tls_ctx *ctx, bool server)
 		goto out;
 	ERR_clear_error();
 	ssl = SSL_new(ctx->ssl_ctx);
-	rbio = cq_new();
-	wbio = cq_new();
+	rbio = BIO_new(ctx->cq_method);
+	wbio = BIO_new(ctx->cq_method);
 	if (!ssl || !rbio || !wbio)
 		goto fail;
 	SSL_set_bio(ssl, rbio, wbio);

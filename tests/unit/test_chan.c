@@ -674,8 +674,10 @@ static char tmpdir[64];
 static char cert_path[128];
 static char key_path[128];
 static char cert_fp[TETHER_TLS_FP_LEN];
-static struct tether_tls_ctx *sctx;
-static struct tether_tls_ctx *cctx;
+static struct tether_tls_ctx *stls;
+static struct tether_tls_ctx *ctls;
+static struct tether_link_ctx *sctx;
+static struct tether_link_ctx *cctx;
 
 static void link_setup(void)
 {
@@ -694,8 +696,12 @@ static void link_setup(void)
 	cr_assert_eq(tether_tls_cert_generate(cert_path, key_path, "relay.test",
 					      cert_fp),
 		     0);
-	sctx = tether_tls_ctx_new_server(cert_path, key_path);
-	cctx = tether_tls_ctx_new_client();
+	stls = tether_tls_ctx_new_server(cert_path, key_path);
+	ctls = tether_tls_ctx_new_client();
+	cr_assert_not_null(stls);
+	cr_assert_not_null(ctls);
+	sctx = tether_link_ctx_new(stls);
+	cctx = tether_link_ctx_new(ctls);
 	cr_assert_not_null(sctx);
 	cr_assert_not_null(cctx);
 }
@@ -703,9 +709,12 @@ static void link_setup(void)
 static void link_teardown(void)
 {
 	tether_alloc_fail_after(0);
-	tether_tls_ctx_free(sctx);
-	tether_tls_ctx_free(cctx);
+	tether_link_ctx_free(sctx);
+	tether_link_ctx_free(cctx);
+	tether_tls_ctx_free(stls);
+	tether_tls_ctx_free(ctls);
 	sctx = cctx = NULL;
+	stls = ctls = NULL;
 	unlink(cert_path);
 	unlink(key_path);
 	rmdir(tmpdir);

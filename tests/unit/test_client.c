@@ -57,7 +57,8 @@ struct owner {
 static char tmpdir[64] = "/tmp/tether-client-XXXXXX";
 static char cert_path[128], key_path[128];
 static char cert_fp[TETHER_TLS_FP_LEN];
-static struct tether_tls_ctx *sctx;
+static struct tether_tls_ctx *stls;
+static struct tether_link_ctx *sctx;
 
 static void setup(void)
 {
@@ -68,13 +69,16 @@ static void setup(void)
 	cr_assert_eq(tether_tls_cert_generate(cert_path, key_path, "relay.test",
 					      cert_fp),
 		     0);
-	sctx = tether_tls_ctx_new_server(cert_path, key_path);
+	stls = tether_tls_ctx_new_server(cert_path, key_path);
+	cr_assert_not_null(stls);
+	sctx = tether_link_ctx_new(stls);
 	cr_assert_not_null(sctx);
 }
 
 static void teardown(void)
 {
-	tether_tls_ctx_free(sctx);
+	tether_link_ctx_free(sctx);
+	tether_tls_ctx_free(stls);
 	unlink(cert_path);
 	unlink(key_path);
 	rmdir(tmpdir);

@@ -19,6 +19,7 @@
 #include <tether/tls.h>
 
 struct tether_link;
+struct tether_link_ctx;
 
 struct tether_link_cbs {
 	/* TLS is up (and, on a client, the pin matched). */
@@ -44,12 +45,21 @@ struct tether_link_cbs {
 #define TETHER_LINK_LOW_WATER (1u * 1024 * 1024)
 
 /*
+ * What the links of one loop share: the TLS context (borrowed: it must
+ * outlive this), the buffer every read lands in, a pool of write buffers,
+ * and the test dump.  Single-threaded like the loop; it must outlive its
+ * links.  NULL on no memory; free with tether_link_ctx_free().
+ */
+struct tether_link_ctx *tether_link_ctx_new(struct tether_tls_ctx *tls);
+void tether_link_ctx_free(struct tether_link_ctx *ctx);
+
+/*
  * Accepts a pending connection on server (a listening uv_tcp_t) as a TLS
  * server link.  Returns NULL on failure.  The link owns itself until
  * on_close.
  */
 struct tether_link *tether_link_accept(uv_stream_t *server,
-				       struct tether_tls_ctx *ctx,
+				       struct tether_link_ctx *ctx,
 				       const struct tether_link_cbs *cbs,
 				       void *data);
 /*
@@ -59,7 +69,7 @@ struct tether_link *tether_link_accept(uv_stream_t *server,
  * reported through on_close.  NULL only on immediate failure.
  */
 struct tether_link *tether_link_connect(uv_loop_t *loop,
-					struct tether_tls_ctx *ctx,
+					struct tether_link_ctx *ctx,
 					const char *host, int port,
 					const char *pin,
 					const struct tether_link_cbs *cbs,
@@ -111,10 +121,11 @@ const char *tether_link_close_reason(const struct tether_link *l);
 void tether_link_set_close_reason(struct tether_link *l, const char *reason);
 
 /*
- * Test hook: if the environment variable TETHER_PLAINTEXT_DUMP names a file
- * and the build enables test hooks, every plaintext byte read after TLS is
- * appended there.  Used to prove the relay never sees channel content.
+ * Test hook: with test hooks compiled in, every plaintext byte the links
+ * of ctx read after TLS is appended to the file at path (the relay passes
+ * $TETHER_PLAINTEXT_DUMP).  Used to prove the relay never sees channel
+ * content.  Without test hooks it does nothing.
  */
-void tether_link_enable_dump(const char *path);
+void tether_link_ctx_enable_dump(struct tether_link_ctx *ctx, const char *path);
 
 #endif /* TETHER_LINK_H */
