@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <tether/alloc.h>
+#include <tether/diagview.h>
 #include <tether/err.h>
 
 #include "agent.h"
@@ -487,13 +488,6 @@ static json_int_t int_of(const json_t *o, const char *key, json_int_t dflt)
 	return json_is_integer(v) ? json_integer_value(v) : dflt;
 }
 
-static double num_of(const json_t *o, const char *key, double dflt)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_number(v) ? json_number_value(v) : dflt;
-}
-
 static void disk_problems(const json_t *disks, json_t *crit, json_t *warn)
 {
 	const json_t *fs;
@@ -669,206 +663,6 @@ out:
 	return bundle;
 }
 
-/* "3.1 GiB" */
-static void human_bytes(json_int_t v, char *out, size_t outlen)
-{
-	static const char *const units[] = {"B",   "KiB", "MiB",
-					    "GiB", "TiB", "PiB"};
-	double d = (double)v;
-	size_t u = 0;
-
-	while (d >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		d /= 1024.0;
-		u++;
-	}
-	if (u == 0)
-		snprintf(out, outlen, "%lld B", (long long)v);
-	else
-		snprintf(out, outlen, "%.1f %s", d, units[u]);
-}
-
-static const char *str_of(const json_t *o, const char *key, const char *dflt)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s != NULL ? s : dflt;
-}
-
-static void print_problems(FILE *fp, const json_t *bundle)
-{
-	const json_t *p;
-	size_t i;
-
-	if (json_array_size(json_object_get(bundle, "problems")) == 0) {
-		fputs("No problems found.\n\n", fp);
-		return;
-	}
-	fputs("Problems:\n", fp);
-	json_array_foreach(json_object_get(bundle, "problems"), i, p) fprintf(
-	    fp, "  %-9s %s\n",
-	    strcmp(str_of(p, "severity", ""), "critical") == 0 ? "CRITICAL"
-							       : "WARNING",
-	    str_of(p, "what", ""));
-	fputc('\n', fp);
-}
-
-static void print_system(FILE *fp, const json_t *s)
-{
-	const json_t *os = json_object_get(s, "os");
-	const json_t *cpu = json_object_get(s, "cpu");
-	const json_t *mem = json_object_get(s, "memory");
-	const json_t *up = json_object_get(s, "uptime");
-	const json_t *load = json_object_get(cpu, "load");
-	json_int_t secs = int_of(up, "seconds", -1);
-	char a[32], b[32], c[32];
-
-	fprintf(fp, "System:   %s, kernel %s (%s), host %s\n",
-		str_of(os, "pretty_name", "unknown OS"),
-		str_of(os, "kernel", "?"), str_of(os, "arch", "?"),
-		str_of(os, "hostname", "?"));
-	if (secs >= 0)
-		fprintf(fp, "Uptime:   %lld days %lld h %lld min\n",
-			(long long)secs / 86400, (long long)secs / 3600 % 24,
-			(long long)secs / 60 % 60);
-	if (json_object_get(cpu, "error") == NULL)
-		fprintf(
-		    fp,
-		    "CPU:      %lld x %s, load %.2f %.2f %.2f, %.0f%% busy\n",
-		    (long long)int_of(cpu, "count", 0),
-		    str_of(cpu, "model", "?"),
-		    json_number_value(json_array_get(load, 0)),
-		    json_number_value(json_array_get(load, 1)),
-		    json_number_value(json_array_get(load, 2)),
-		    num_of(cpu, "usage_pct", 0));
-	if (json_object_get(mem, "error") == NULL) {
-		human_bytes(int_of(mem, "used", 0), a, sizeof(a));
-		human_bytes(int_of(mem, "total", 0), b, sizeof(b));
-		human_bytes(int_of(mem, "swap_used", 0), c, sizeof(c));
-		fprintf(fp,
-			"Memory:   %s of %s used (%.0f%% available), "
-			"swap %s used\n",
-			a, b, num_of(mem, "available_pct", 0), c);
-	}
-}
-
-static void print_disks(FILE *fp, const json_t *s)
-{
-	const json_t *fs;
-	char size[32];
-	size_t i;
-
-	json_array_foreach(
-	    json_object_get(json_object_get(s, "disks"), "filesystems"), i, fs)
-	{
-		if (json_object_get(fs, "use_pct") == NULL)
-			continue;
-		human_bytes(int_of(fs, "size", 0), size, sizeof(size));
-		fprintf(fp, "%s %-20s %3lld%% of %s used (%s)\n",
-			i == 0 ? "Disks:   " : "         ",
-			str_of(fs, "mountpoint", "?"),
-			(long long)int_of(fs, "use_pct", 0), size,
-			str_of(fs, "fstype", "?"));
-	}
-}
-
-static void print_network(FILE *fp, const json_t *s)
-{
-	const json_t *ifc, *addr, *r;
-	size_t i, j;
-
-	json_array_foreach(
-	    json_object_get(json_object_get(s, "network"), "interfaces"), i,
-	    ifc)
-	{
-		fprintf(fp, "%s %-10s %-8s", i == 0 ? "Network: " : "         ",
-			str_of(ifc, "name", "?"), str_of(ifc, "state", "?"));
-		json_array_foreach(json_object_get(ifc, "addresses"), j, addr)
-		    fprintf(fp, " %s", json_string_value(addr));
-		fputc('\n', fp);
-	}
-	json_array_foreach(
-	    json_object_get(json_object_get(s, "routes"), "routes"), i, r)
-	{
-		const char *d = str_of(r, "destination", "");
-
-		if (strcmp(d, "0.0.0.0/0") == 0 || strcmp(d, "::/0") == 0)
-			fprintf(fp, "Default:  via %s dev %s\n",
-				str_of(r, "gateway", "-"),
-				str_of(r, "iface", "?"));
-	}
-	fputs("DNS:     ", fp);
-	json_array_foreach(
-	    json_object_get(json_object_get(s, "dns"), "nameservers"), i, r)
-	    fprintf(fp, " %s", json_string_value(r));
-	fputc('\n', fp);
-}
-
-static void print_services(FILE *fp, const json_t *s)
-{
-	const json_t *sock, *p;
-	size_t i;
-
-	fputs("Listening:", fp);
-	json_array_foreach(
-	    json_object_get(json_object_get(s, "listening"), "sockets"), i,
-	    sock)
-	    fprintf(
-		fp, "%s %s %s:%lld%s%s%s",
-		i % 3 == 0 && i > 0 ? "\n          " : "",
-		str_of(sock, "proto", "?"), str_of(sock, "address", "?"),
-		(long long)int_of(sock, "port", 0),
-		json_is_string(json_object_get(sock, "process")) ? " (" : "",
-		str_of(sock, "process", ""),
-		json_is_string(json_object_get(sock, "process")) ? ")" : "");
-	fputc('\n', fp);
-	json_array_foreach(
-	    json_object_get(json_object_get(s, "processes"), "top_cpu"), i, p)
-	{
-		if (i >= 5)
-			break;
-		fprintf(fp, "%s %6lld %5.1f%% %-8s %s\n",
-			i == 0 ? "Top CPU: " : "         ",
-			(long long)int_of(p, "pid", 0), num_of(p, "cpu_pct", 0),
-			str_of(p, "user", "?"), str_of(p, "name", "?"));
-	}
-}
-
-/* Sections that could not be read, and why. */
-static void print_errors(FILE *fp, const json_t *s)
-{
-	const char *name;
-	json_t *sec, *err;
-
-	json_object_foreach((json_t *)s, name, sec)
-	{
-		err = json_object_get(sec, "error");
-		if (json_is_string(err))
-			fprintf(fp, "Not read: %s: %s\n", name,
-				json_string_value(err));
-	}
-}
-
-static void print_summary(FILE *fp, const json_t *bundle)
-{
-	const json_t *s = json_object_get(bundle, "sections");
-	const json_t *t = json_object_get(s, "time");
-
-	fprintf(fp, "Diagnostics collected at %s in %lld ms\n\n",
-		str_of(bundle, "collected_at", "?"),
-		(long long)int_of(bundle, "duration_ms", 0));
-	print_problems(fp, bundle);
-	print_system(fp, s);
-	print_disks(fp, s);
-	print_network(fp, s);
-	print_services(fp, s);
-	if (json_is_boolean(json_object_get(t, "synchronised")))
-		fprintf(fp, "Clock:    %s\n",
-			json_is_true(json_object_get(t, "synchronised"))
-			    ? "synchronised"
-			    : "NOT synchronised");
-	print_errors(fp, s);
-}
-
 /* The JSON text to FILE, created 0600 (an existing file is made so). */
 static int write_file(const char *path, const char *text)
 {
@@ -956,7 +750,10 @@ int agent_diag_main(int argc, char **argv)
 	if (as_json)
 		printf("%s\n", text);
 	else
-		print_summary(stdout, bundle);
+		tether_diagview_print(stdout, bundle,
+				      &(struct tether_diagview_opts){
+					  .color = isatty(STDOUT_FILENO) &&
+						   getenv("NO_COLOR") == NULL});
 	if (fflush(stdout) != 0 || ferror(stdout))
 		r = 1;
 	free(text);

@@ -670,6 +670,20 @@ static int dec_obj(struct dec *d, const struct schema *s, const json_t *obj,
 		if (r != 0)
 			return r;
 	}
+	/*
+	 * Members that share a presence flag come together (a SPAKE2 half
+	 * is both its element and its confirmation): one alone would leave
+	 * the other reading as zeros.
+	 */
+	for (i = 0; i < s->n; i++) {
+		const struct member *m = &s->m[i];
+
+		v = json_object_get(obj, m->name);
+		if (m->has != 0 && (v == NULL || json_is_null(v)) &&
+		    *AT(out, m->has - 1, bool))
+			return fail(d, TETHER_ERR_FORMAT,
+				    "member \"%s\" missing", m->name);
+	}
 	return TETHER_OK;
 }
 

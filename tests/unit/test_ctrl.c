@@ -417,6 +417,24 @@ Test(ctrl, answers)
 	tether_ctrl_msg_free(&m);
 }
 
+Test(ctrl, members_sharing_a_flag_come_together)
+{
+	const char *half = "{\"t\":\"ok\",\"id\":1,\"session\":3,\"state\":"
+			   "\"joined\",\"nameplate\":\"4\",\"agent\":null,"
+			   "\"pake_b\":\"" HEX65 "\"}";
+	struct tether_ctrl_msg m;
+	char why[TETHER_CTRL_WHY_MAX];
+
+	cr_assert_eq(tether_ctrl_decode(half, strlen(half), TETHER_CTRL_R2C, &m,
+					NULL, 0),
+		     0);
+	cr_assert_eq(tether_ctrl_decode_answer(&m, TETHER_CTRL_ATTACH, why,
+					       sizeof(why)),
+		     TETHER_ERR_FORMAT);
+	cr_assert(strstr(why, "\"conf_b\" missing") != NULL, "%s", why);
+	tether_ctrl_msg_free(&m);
+}
+
 Test(ctrl, answer_without_members)
 {
 	struct tether_ctrl_msg m;

@@ -12,7 +12,11 @@
  * wire name can mean different messages in different directions ("open"
  * from a console is a request, from the relay to an agent a channel
  * opening), so a message type is a wire name and the directions it travels
- * in; a decoder is told which directions it accepts.
+ * in; a decoder is told which directions it accepts.  A wire name is
+ * unique within one direction (a unit test checks it); decoding with
+ * several directions at once takes the first type of the table that
+ * matches, so a receiver that knows its peer decodes with that one
+ * direction.
  *
  * Requests (console to relay) carry an integer "id" >= 1; the relay answers
  * with "ok" (the members of the request's answer, decoded with
