@@ -125,7 +125,7 @@ static void audit(struct agent_file *f, const struct tether_xfer_file *x)
 /* The customer's line for one entry: what crossed, or why it did not. */
 static void tell(struct agent_file *f, const struct tether_xfer_file *x)
 {
-	char shown[SHOW_MAX], why[TETHER_XFER_REASON_MAX], what[32];
+	char shown[SHOW_MAX], why[TETHER_MSG_REASON_MAX], what[32];
 	char off[32], at[64] = "";
 	const char *where =
 	    x->local != NULL && x->local[0] != '\0' ? x->local : x->path;
@@ -282,10 +282,10 @@ static void join_roots(const struct agent_roots *roots, char *out,
 	}
 }
 
-/* "outside the allowed directories (ROOTS)", in TETHER_XFER_REASON_MAX. */
+/* "outside the allowed directories (ROOTS)", in TETHER_MSG_REASON_MAX. */
 static void outside(const struct agent_roots *roots, char *out, size_t outlen)
 {
-	char list[TETHER_XFER_REASON_MAX - 40];
+	char list[TETHER_MSG_REASON_MAX - 40];
 
 	join_roots(roots, list, sizeof(list));
 	snprintf(out, outlen, "outside the allowed directories (%s)", list);
@@ -319,7 +319,7 @@ enum refusal {
 static void refuse_put(struct agent_file *f, const char *path,
 		       const char *reason, enum refusal how)
 {
-	char text[ERROR_MAX], shown[SHOW_MAX], why[TETHER_XFER_REASON_MAX];
+	char text[ERROR_MAX], shown[SHOW_MAX], why[TETHER_MSG_REASON_MAX];
 	struct tether_xfer_file x;
 
 	if (how == REFUSE_ENGINE)
@@ -355,7 +355,7 @@ static int parse_put(const uint8_t *body, size_t len, char **destp)
 		return TETHER_ERR_NOMEM;
 	if ((r = tether_buf_get_u8(b, &flags)) != 0 ||
 	    (r = tether_buf_get_cstring(b, destp, NULL,
-					TETHER_XFER_PATH_MAX)) != 0 ||
+					TETHER_MSG_PATH_MAX)) != 0 ||
 	    (r = tether_buf_get_end(b)) != 0)
 		goto out;
 	/* Recursion is the sender's business; the flags are shared. */
@@ -373,7 +373,7 @@ out:
 static int start_put(struct agent_file *f, const uint8_t *body, size_t len,
 		     const char **why)
 {
-	char full[PATH_MAX], dest[PATH_MAX], reason[TETHER_XFER_REASON_MAX];
+	char full[PATH_MAX], dest[PATH_MAX], reason[TETHER_MSG_REASON_MAX];
 	char shown[SHOW_MAX];
 	const char *fail;
 	char *req = NULL;
@@ -425,7 +425,7 @@ static void free_patterns(char **pats, uint32_t n)
 	tether_free(pats);
 }
 
-/* GET body: u8 flags, u32 n (1..TETHER_XFER_PATTERNS_MAX), n cstrings. */
+/* GET body: u8 flags, u32 n (1..TETHER_MSG_PATTERNS_MAX), n cstrings. */
 static int parse_get(const uint8_t *body, size_t len, uint8_t *flags,
 		     char ***patsp, uint32_t *np)
 {
@@ -443,7 +443,7 @@ static int parse_get(const uint8_t *body, size_t len, uint8_t *flags,
 	    (r = tether_buf_get_u32(b, &n)) != 0)
 		goto out;
 	if ((*flags & ~XFER_FLAGS) != 0 || n == 0 ||
-	    n > TETHER_XFER_PATTERNS_MAX) {
+	    n > TETHER_MSG_PATTERNS_MAX) {
 		r = TETHER_ERR_FORMAT;
 		goto out;
 	}
@@ -454,7 +454,7 @@ static int parse_get(const uint8_t *body, size_t len, uint8_t *flags,
 	}
 	for (i = 0; i < n; i++)
 		if ((r = tether_buf_get_cstring(b, &pats[i], NULL,
-						TETHER_XFER_PATH_MAX)) != 0)
+						TETHER_MSG_PATH_MAX)) != 0)
 			goto out;
 	r = tether_buf_get_end(b);
 out:
@@ -495,7 +495,7 @@ static const char *last_name(const char *path, char *out, size_t outlen)
 static int add_match(struct agent_file *f, const char *path)
 {
 	const struct agent_roots *roots = &f->a->read_roots;
-	char real[PATH_MAX], reason[TETHER_XFER_REASON_MAX], name[NAME_MAX + 1];
+	char real[PATH_MAX], reason[TETHER_MSG_REASON_MAX], name[NAME_MAX + 1];
 
 	/* No roots: anything this user can read, as the engine finds it. */
 	if (roots->n == 0)
@@ -514,7 +514,7 @@ static int add_match(struct agent_file *f, const char *path)
 /* A GET pattern: glob(3) it; each match is a source, none is a SKIP. */
 static int add_pattern(struct agent_file *f, const char *pat)
 {
-	char full[PATH_MAX + TETHER_XFER_PATH_MAX];
+	char full[PATH_MAX + TETHER_MSG_PATH_MAX];
 	glob_t g;
 	size_t i;
 	int r = 0, gr;

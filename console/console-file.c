@@ -333,7 +333,7 @@ static int check_local_dest(const struct file_cmd *x)
 /* The engine's end for this side; 0, or the exit status once reported. */
 static int make_engine(struct file_cmd *x)
 {
-	char err[TETHER_XFER_REASON_MAX];
+	char err[TETHER_MSG_REASON_MAX];
 	int i;
 
 	x->io.send = io_send;
@@ -425,9 +425,9 @@ static int parse_args(struct file_cmd *x, int argc, char **argv)
 	x->srcs = argv + optind + 1;
 	x->nsrc = nops - 2;
 	x->dest = argv[argc - 1];
-	if (!x->put && x->nsrc > TETHER_XFER_PATTERNS_MAX)
+	if (!x->put && x->nsrc > TETHER_MSG_PATTERNS_MAX)
 		return console_usage_error(x->cmd, "at most %d REMOTEs",
-					   TETHER_XFER_PATTERNS_MAX);
+					   TETHER_MSG_PATTERNS_MAX);
 	for (i = optind + 1; i < argc; i++)
 		if (argv[i][0] == '\0')
 			return console_usage_error(x->cmd, "empty path");

@@ -41,7 +41,7 @@
 /* ...and a winner is kept for up to this many before trying again. */
 #define TUNE_HOLD_MAX 32
 /* Room for an ENTRY: fixed fields and two strings. */
-#define ENTRY_MAX (64 + 2 * TETHER_XFER_PATH_MAX)
+#define ENTRY_MAX (64 + 2 * TETHER_MSG_PATH_MAX)
 /* Directories whose mode and mtime the receiver sets at the end. */
 #define FIXUPS_MAX (1u << 20)
 
@@ -123,7 +123,7 @@ static bool valid_relpath(const char *p, size_t len)
 {
 	size_t i, start = 0, depth = 0;
 
-	if (len == 0 || len > TETHER_XFER_PATH_MAX)
+	if (len == 0 || len > TETHER_MSG_PATH_MAX)
 		return false;
 	for (i = 0; i <= len; i++) {
 		if (i < len && p[i] != '/')
@@ -211,8 +211,8 @@ struct tether_xfer_send {
 	struct send_pend *pend, **pend_tail;
 	struct send_level stack[TETHER_XFER_DEPTH_MAX];
 	int depth;
-	char rel[TETHER_XFER_PATH_MAX + NAME_MAX + 2];
-	char local[PATH_MAX + TETHER_XFER_PATH_MAX + 2];
+	char rel[TETHER_MSG_PATH_MAX + NAME_MAX + 2];
+	char local[PATH_MAX + TETHER_MSG_PATH_MAX + 2];
 	/* The file being sent: its pend is the newest. */
 	struct send_pend *cur;
 	int fd;
@@ -477,7 +477,7 @@ static bool push_name(struct tether_xfer_send *s, const char *name)
 	struct send_level *lv = &s->stack[s->depth - 1];
 	size_t n = strlen(name);
 
-	if (lv->rel_len + 1 + n >= TETHER_XFER_PATH_MAX ||
+	if (lv->rel_len + 1 + n >= TETHER_MSG_PATH_MAX ||
 	    lv->local_len + 1 + n >= sizeof(s->local))
 		return false;
 	s->rel[lv->rel_len] = '/';
@@ -519,7 +519,7 @@ static int push_dir(struct tether_xfer_send *s, int fd, char *why,
 static int walk_next(struct tether_xfer_send *s)
 {
 	struct send_level *lv = &s->stack[s->depth - 1];
-	char why[TETHER_XFER_REASON_MAX], target[PATH_MAX];
+	char why[TETHER_MSG_REASON_MAX], target[PATH_MAX];
 	struct dirent *de;
 	struct stat st;
 	ssize_t n;
@@ -604,7 +604,7 @@ void tether_xfer_base_name(const char *path, char *out, size_t outlen)
 static int next_source(struct tether_xfer_send *s)
 {
 	struct send_src *src = s->srcs;
-	char why[TETHER_XFER_REASON_MAX], name[NAME_MAX + 1];
+	char why[TETHER_MSG_REASON_MAX], name[NAME_MAX + 1];
 	struct stat st;
 	int fd, r = 1;
 
@@ -919,7 +919,7 @@ static int on_result(struct tether_xfer_send *s, struct tether_buf *b)
 	int r = TETHER_OK;
 
 	if (p == NULL || tether_buf_get_u8(b, &ok) != 0 || ok > 1 ||
-	    tether_buf_get_cstring(b, &reason, NULL, TETHER_XFER_REASON_MAX) !=
+	    tether_buf_get_cstring(b, &reason, NULL, TETHER_MSG_REASON_MAX) !=
 		0 ||
 	    tether_buf_get_end(b) != 0) {
 		tether_free(reason);
@@ -1040,7 +1040,7 @@ struct tether_xfer_recv {
 	struct tether_xfer_file f;
 	char *epath; /* as the sender named it */
 	char *path;  /* as it lands (relative to the root) */
-	char local[PATH_MAX + TETHER_XFER_PATH_MAX + 2];
+	char local[PATH_MAX + TETHER_MSG_PATH_MAX + 2];
 	char leaf[NAME_MAX + 1];
 	char tmp[NAME_MAX + 1];
 	int fd;	  /* the temporary file */
@@ -1257,7 +1257,7 @@ static bool expected(struct tether_xfer_recv *r, const struct recv_entry *e)
 
 static int send_result(struct tether_xfer_recv *r, bool ok, const char *reason)
 {
-	struct tether_buf *b = tether_buf_new(16 + TETHER_XFER_REASON_MAX);
+	struct tether_buf *b = tether_buf_new(16 + TETHER_MSG_REASON_MAX);
 	int err;
 
 	if (b == NULL)
@@ -1265,7 +1265,7 @@ static int send_result(struct tether_xfer_recv *r, bool ok, const char *reason)
 	err = tether_buf_put_u8(b, ok ? 1 : 0);
 	if (err == 0)
 		err = tether_buf_put_string(
-		    b, reason, strnlen(reason, TETHER_XFER_REASON_MAX));
+		    b, reason, strnlen(reason, TETHER_MSG_REASON_MAX));
 	if (err == 0)
 		err = r->io.send(r->io.arg, TETHER_MSG_RESULT,
 				 tether_buf_ptr(b), tether_buf_len(b));
@@ -1313,7 +1313,7 @@ static char *map_path(struct tether_xfer_recv *r, const char *path,
 		return NULL;
 	}
 	n = strlen(r->as_name) + strlen(path + toplen);
-	if (n > TETHER_XFER_PATH_MAX) {
+	if (n > TETHER_MSG_PATH_MAX) {
 		*why = "path too long";
 		return NULL;
 	}
@@ -1403,7 +1403,7 @@ static int parse_entry(struct tether_buf *b, struct recv_entry *e)
 	memset(e, 0, sizeof(*e));
 	if ((err = tether_buf_get_u8(b, &e->type)) != 0 ||
 	    (err = tether_buf_get_cstring(b, &e->path, &plen,
-					  TETHER_XFER_PATH_MAX)) != 0 ||
+					  TETHER_MSG_PATH_MAX)) != 0 ||
 	    (err = tether_buf_get_u32(b, &e->mode)) != 0 ||
 	    (err = tether_buf_get_u64(b, &sec)) != 0 ||
 	    (err = tether_buf_get_u32(b, &e->nsec)) != 0 ||
@@ -1430,7 +1430,7 @@ static int parse_entry(struct tether_buf *b, struct recv_entry *e)
 static void temp_name(struct tether_xfer_recv *r, const struct recv_entry *e)
 {
 	uint8_t d[TETHER_SHA256_LEN];
-	char hex[17], key[TETHER_XFER_PATH_MAX + 64], name[NAME_MAX + 1];
+	char hex[17], key[TETHER_MSG_PATH_MAX + 64], name[NAME_MAX + 1];
 	size_t len;
 	int n;
 
@@ -1789,7 +1789,7 @@ static int commit_file(struct tether_xfer_recv *r)
 static int on_file_end(struct tether_xfer_recv *r, struct tether_buf *b)
 {
 	uint8_t want[TETHER_SHA256_LEN], got[TETHER_SHA256_LEN];
-	char why[TETHER_XFER_REASON_MAX + 32];
+	char why[TETHER_MSG_REASON_MAX + 32];
 	char *reason = NULL;
 	uint8_t ok;
 	int err;
@@ -1801,7 +1801,7 @@ static int on_file_end(struct tether_xfer_recv *r, struct tether_buf *b)
 			tether_buf_get_end(b) != 0))
 		return TETHER_ERR_PROTOCOL;
 	if (ok == 0 && (tether_buf_get_cstring(b, &reason, NULL,
-					       TETHER_XFER_REASON_MAX) != 0 ||
+					       TETHER_MSG_REASON_MAX) != 0 ||
 			tether_buf_get_end(b) != 0)) {
 		tether_free(reason);
 		return TETHER_ERR_PROTOCOL;
@@ -1838,8 +1838,8 @@ static int on_skip(struct tether_xfer_recv *r, struct tether_buf *b)
 	struct tether_xfer_file f;
 
 	if (r->state != RECV_IDLE ||
-	    tether_buf_get_cstring(b, &path, NULL, TETHER_XFER_PATH_MAX) != 0 ||
-	    tether_buf_get_cstring(b, &reason, NULL, TETHER_XFER_REASON_MAX) !=
+	    tether_buf_get_cstring(b, &path, NULL, TETHER_MSG_PATH_MAX) != 0 ||
+	    tether_buf_get_cstring(b, &reason, NULL, TETHER_MSG_REASON_MAX) !=
 		0 ||
 	    tether_buf_get_end(b) != 0) {
 		tether_free(path);
