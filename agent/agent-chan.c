@@ -24,13 +24,10 @@
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/log.h>
+#include <tether/msg.h>
 
 #include "agent.h"
 
-/* Bounds on an EXEC or SHELL request, well inside one frame anyway. */
-#define EXEC_ARGC_MAX 4096
-#define EXEC_ARG_MAX (64u * 1024)
-#define SHELL_TERM_MAX 256
 /* How much of the command line the customer sees. */
 #define SHOW_ARGV_MAX 1024
 #define REASON_MAX 128
@@ -74,15 +71,6 @@ struct agent_chan {
 	uint64_t started_ms;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
-};
-
-/* A SHELL request. */
-struct shell_req {
-	uint8_t flags;
-	char *term;
-	uint16_t cols;
-	uint16_t rows;
-	char **argv; /* NULL-terminated; empty for the login shell */
 };
 
 static struct agent_chan *find(struct agent *a, uint32_t id)
@@ -177,17 +165,48 @@ static int chan_send(struct agent_chan *ch, uint8_t msg, const void *body,
 	return tether_chan_send(ch->tc, ch->a->link, msg, body, len);
 }
 
-/* Sealed ERROR: a u32-length string. */
+/*
+ * Sends msg with b's bytes as its body and frees b.  built is what
+ * encoding into b returned (b NULL: it could not be allocated).
+ */
+static int chan_send_built(struct agent_chan *ch, uint8_t msg,
+			   struct tether_buf *b, int built)
+{
+	int r = b == NULL ? TETHER_ERR_NOMEM : built;
+
+	if (r == 0)
+		r = chan_send(ch, msg, tether_buf_ptr(b), tether_buf_len(b));
+	tether_buf_free(b);
+	return r;
+}
+
+/* Sealed ERROR, best effort: the channel is ending anyway. */
 static void send_error(struct agent_chan *ch, const char *reason)
 {
+	const struct tether_msg_error m = {.reason = reason};
 	struct tether_buf *b = tether_buf_new(1024);
 
-	if (b == NULL)
-		return;
-	if (tether_buf_put_cstring(b, reason) == 0)
-		chan_send(ch, TETHER_MSG_ERROR, tether_buf_ptr(b),
-			  tether_buf_len(b));
-	tether_buf_free(b);
+	chan_send_built(ch, TETHER_MSG_ERROR, b,
+			b != NULL ? tether_msg_encode_error(b, &m) : 0);
+}
+
+static void send_eof(struct agent_chan *ch, enum agent_stream s)
+{
+	const struct tether_msg_eof m = {.stream = (uint8_t)s};
+	struct tether_buf *b = tether_buf_new(1);
+
+	chan_send_built(ch, TETHER_MSG_EOF, b,
+			b != NULL ? tether_msg_encode_eof(b, &m) : 0);
+}
+
+/* how: 0 exited with value, 1 killed by signal value. */
+static void send_exit(struct agent_chan *ch, int how, uint32_t value)
+{
+	const struct tether_msg_exit m = {.how = (uint8_t)how, .value = value};
+	struct tether_buf *b = tether_buf_new(5);
+
+	chan_send_built(ch, TETHER_MSG_EXIT, b,
+			b != NULL ? tether_msg_encode_exit(b, &m) : 0);
 }
 
 /* "shell closed after ...", once per shell the customer was told of. */
@@ -252,17 +271,10 @@ static void update_credit(struct agent_chan *ch)
 /* EXIT, CLOSE and the control close, once the command is all done. */
 static void maybe_done(struct agent_chan *ch)
 {
-	uint8_t exit_body[5];
-
 	if (ch->state != CH_RUNNING || !ch->exited || !ch->eof[AGENT_STDOUT] ||
 	    !ch->eof[AGENT_STDERR])
 		return;
 	ch->state = CH_DONE;
-	exit_body[0] = (uint8_t)ch->how;
-	exit_body[1] = (uint8_t)(ch->value >> 24);
-	exit_body[2] = (uint8_t)(ch->value >> 16);
-	exit_body[3] = (uint8_t)(ch->value >> 8);
-	exit_body[4] = (uint8_t)ch->value;
 	if (ch->kind == KIND_SHELL)
 		shell_closed(ch);
 	else if (ch->kind == KIND_DIAG && ch->how == 0 && ch->value == 0)
@@ -275,7 +287,7 @@ static void maybe_done(struct agent_chan *ch)
 		agent_say("command killed by signal %u", ch->value);
 	if (ch->dead)
 		return;
-	chan_send(ch, TETHER_MSG_EXIT, exit_body, sizeof(exit_body));
+	send_exit(ch, ch->how, ch->value);
 	chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
 	send_ctrl(ch->a, "close", ch->id, NULL);
 }
@@ -309,7 +321,7 @@ static void proc_eof(void *ctx, enum agent_stream s)
 
 	ch->eof[s] = true;
 	if (!ch->dead)
-		chan_send(ch, TETHER_MSG_EOF, (uint8_t[]){(uint8_t)s}, 1);
+		send_eof(ch, s);
 	maybe_done(ch);
 }
 
@@ -349,44 +361,19 @@ static const struct agent_proc_cbs proc_cbs = {
     .on_closed = proc_closed,
 };
 
-/* EXEC body: u32 argc, then argc u32-length strings; NULL-terminated. */
-static int parse_exec(const uint8_t *body, size_t len, char ***argvp)
+/*
+ * An EXEC (tether/msg.h) naming a program: at least one word, the first
+ * not empty.  On failure req is clear.
+ */
+static int parse_exec(const uint8_t *body, size_t len,
+		      struct tether_msg_exec *req)
 {
-	struct tether_buf *b;
-	char **argv = NULL;
-	uint32_t argc, i;
-	int r;
+	int r = tether_msg_decode_exec(body, len, req);
 
-	*argvp = NULL;
-	b = tether_buf_from(body, len);
-	if (b == NULL)
-		return TETHER_ERR_NOMEM;
-	if ((r = tether_buf_get_u32(b, &argc)) != 0)
-		goto out;
-	if (argc == 0 || argc > EXEC_ARGC_MAX) {
+	if (r == 0 && (req->argc == 0 || req->argv[0][0] == '\0')) {
+		tether_msg_clear_exec(req);
 		r = TETHER_ERR_FORMAT;
-		goto out;
 	}
-	argv = tether_calloc((size_t)argc + 1, sizeof(*argv));
-	if (argv == NULL) {
-		r = TETHER_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < argc; i++)
-		if ((r = tether_buf_get_cstring(b, &argv[i], NULL,
-						EXEC_ARG_MAX)) != 0)
-			goto out;
-	if ((r = tether_buf_get_end(b)) != 0)
-		goto out;
-	if (argv[0][0] == '\0') {
-		r = TETHER_ERR_FORMAT;
-		goto out;
-	}
-	*argvp = argv;
-	argv = NULL;
-out:
-	agent_argv_free(argv);
-	tether_buf_free(b);
 	return r;
 }
 
@@ -424,7 +411,6 @@ static void spawn_failed(struct agent_chan *ch, const char *cmd, int err,
 	const char *nl = pty ? "\r\n" : "\n";
 	uint32_t status = err == UV_ENOENT ? 127 : 126;
 	size_t cmdlen = strnlen(cmd, 256);
-	uint8_t exit_body[5] = {0, 0, 0, 0, (uint8_t)status};
 	struct tether_buf *b;
 
 	agent_warn("cannot run %s: %s", cmd, why);
@@ -439,9 +425,9 @@ static void spawn_failed(struct agent_chan *ch, const char *cmd, int err,
 		chan_send(ch, TETHER_MSG_STDERR, tether_buf_ptr(b),
 			  tether_buf_len(b));
 	tether_buf_free(b);
-	chan_send(ch, TETHER_MSG_EOF, (uint8_t[]){AGENT_STDOUT}, 1);
-	chan_send(ch, TETHER_MSG_EOF, (uint8_t[]){AGENT_STDERR}, 1);
-	chan_send(ch, TETHER_MSG_EXIT, exit_body, sizeof(exit_body));
+	send_eof(ch, AGENT_STDOUT);
+	send_eof(ch, AGENT_STDERR);
+	send_exit(ch, TETHER_MSG_EXIT_CODE, status);
 	chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
 	send_ctrl(ch->a, "close", ch->id, NULL);
 	if (ch->kind == KIND_SHELL)
@@ -454,29 +440,29 @@ static void spawn_failed(struct agent_chan *ch, const char *cmd, int err,
 
 static void handle_exec(struct agent_chan *ch, const uint8_t *body, size_t len)
 {
+	struct tether_msg_exec req;
 	char shown[SHOW_ARGV_MAX];
 	struct agent_spawn sp;
-	char **argv = NULL;
 	int r;
 
-	if ((r = parse_exec(body, len, &argv)) != 0) {
+	if ((r = parse_exec(body, len, &req)) != 0) {
 		chan_fail(ch, "malformed exec request");
 		return;
 	}
-	show_argv(argv, shown, sizeof(shown));
+	show_argv(req.argv, shown, sizeof(shown));
 	agent_say("%s runs: %s", ch->technician, shown);
-	sp.file = argv[0];
-	sp.argv = argv;
+	sp.file = req.argv[0];
+	sp.argv = req.argv;
 	sp.stop_signal = SIGTERM;
 	r = agent_proc_spawn(ch->a->loop, &sp, &proc_cbs, ch, &ch->proc);
 	if (r != 0) {
-		spawn_failed(ch, argv[0], r, false);
+		spawn_failed(ch, req.argv[0], r, false);
 		goto out;
 	}
 	ch->state = CH_RUNNING;
 	update_credit(ch);
 out:
-	agent_argv_free(argv);
+	tether_msg_clear_exec(&req);
 }
 
 /*
@@ -487,19 +473,18 @@ out:
 static void handle_diag(struct agent_chan *ch, const uint8_t *body, size_t len)
 {
 	static char *const argv[] = {AGENT_PROG, "diag", "--json", NULL};
-	struct tether_buf *b = tether_buf_from(body, len);
+	struct tether_msg_exec req;
 	struct agent_spawn sp;
-	uint32_t argc = 1;
+	uint32_t argc;
 	int r;
 
-	if (b == NULL) {
+	r = tether_msg_decode_exec(body, len, &req);
+	argc = req.argc;
+	tether_msg_clear_exec(&req);
+	if (r == TETHER_ERR_NOMEM) {
 		chan_fail(ch, "out of memory");
 		return;
 	}
-	r = tether_buf_get_u32(b, &argc);
-	if (r == 0)
-		r = tether_buf_get_end(b);
-	tether_buf_free(b);
 	if (r != 0 || argc != 0) {
 		chan_fail(ch, "malformed diag request");
 		return;
@@ -517,56 +502,20 @@ static void handle_diag(struct agent_chan *ch, const uint8_t *body, size_t len)
 	update_credit(ch);
 }
 
-static void free_shell_req(struct shell_req *req)
-{
-	tether_free(req->term);
-	agent_argv_free(req->argv);
-	req->term = NULL;
-	req->argv = NULL;
-}
-
 /*
- * SHELL body: u8 flags, cstring TERM, u16 cols, u16 rows, u32 argc, argc
- * cstrings.  Unknown flags are refused: they would change what runs.
+ * A SHELL (tether/msg.h, which refuses unknown flags: they would change
+ * what runs) with no words, for the login shell, or a program to run.
+ * On failure req is clear.
  */
-static int parse_shell(const uint8_t *body, size_t len, struct shell_req *req)
+static int parse_shell(const uint8_t *body, size_t len,
+		       struct tether_msg_shell *req)
 {
-	struct tether_buf *b;
-	uint32_t argc, i;
-	int r;
+	int r = tether_msg_decode_shell(body, len, req);
 
-	memset(req, 0, sizeof(*req));
-	b = tether_buf_from(body, len);
-	if (b == NULL)
-		return TETHER_ERR_NOMEM;
-	if ((r = tether_buf_get_u8(b, &req->flags)) != 0 ||
-	    (r = tether_buf_get_cstring(b, &req->term, NULL, SHELL_TERM_MAX)) !=
-		0 ||
-	    (r = tether_buf_get_u16(b, &req->cols)) != 0 ||
-	    (r = tether_buf_get_u16(b, &req->rows)) != 0 ||
-	    (r = tether_buf_get_u32(b, &argc)) != 0)
-		goto out;
-	if ((req->flags & ~TETHER_SHELL_PTY) != 0 || argc > EXEC_ARGC_MAX) {
+	if (r == 0 && req->argc > 0 && req->argv[0][0] == '\0') {
+		tether_msg_clear_shell(req);
 		r = TETHER_ERR_FORMAT;
-		goto out;
 	}
-	req->argv = tether_calloc((size_t)argc + 1, sizeof(*req->argv));
-	if (req->argv == NULL) {
-		r = TETHER_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < argc; i++)
-		if ((r = tether_buf_get_cstring(b, &req->argv[i], NULL,
-						EXEC_ARG_MAX)) != 0)
-			goto out;
-	if ((r = tether_buf_get_end(b)) != 0)
-		goto out;
-	if (argc > 0 && req->argv[0][0] == '\0')
-		r = TETHER_ERR_FORMAT;
-out:
-	if (r != 0)
-		free_shell_req(req);
-	tether_buf_free(b);
 	return r;
 }
 
@@ -574,9 +523,9 @@ static void handle_shell(struct agent_chan *ch, const uint8_t *body, size_t len)
 {
 	char shell[PATH_MAX], arg0[NAME_MAX + 2], shown[SHOW_ARGV_MAX];
 	char *login_argv[2] = {arg0, NULL};
+	struct tether_msg_shell req;
 	struct agent_pty_opts po;
 	struct agent_spawn sp;
-	struct shell_req req;
 	char *const *argv;
 	const char *file;
 	bool pty;
@@ -625,29 +574,26 @@ static void handle_shell(struct agent_chan *ch, const uint8_t *body, size_t len)
 	ch->state = CH_RUNNING;
 	update_credit(ch);
 out:
-	free_shell_req(&req);
+	tether_msg_clear_shell(&req);
 }
 
-/* RESIZE body: u16 cols, u16 rows.  Without a terminal it means nothing. */
+/* RESIZE: without a terminal it means nothing. */
 static void handle_resize(struct agent_chan *ch, const uint8_t *body,
 			  size_t len)
 {
-	struct tether_buf *b = tether_buf_from(body, len);
-	uint16_t cols, rows;
+	struct tether_msg_resize m;
+	int r = tether_msg_decode_resize(body, len, &m);
 
-	if (b == NULL) {
+	if (r == TETHER_ERR_NOMEM) {
 		chan_fail(ch, "out of memory");
 		return;
 	}
-	if (tether_buf_get_u16(b, &cols) != 0 ||
-	    tether_buf_get_u16(b, &rows) != 0 || tether_buf_get_end(b) != 0) {
-		tether_buf_free(b);
+	if (r != 0) {
 		chan_fail(ch, "malformed resize request");
 		return;
 	}
-	tether_buf_free(b);
 	if (ch->pty != NULL && ch->state == CH_RUNNING)
-		agent_pty_resize(ch->pty, cols, rows);
+		agent_pty_resize(ch->pty, m.cols, m.rows);
 }
 
 /*
@@ -782,6 +728,15 @@ static void fwd_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 	fwd_result(ch, r, why);
 }
 
+/* EOF(0), the end of the console's input: the only EOF it may send. */
+static bool stdin_eof(const uint8_t *body, size_t len)
+{
+	struct tether_msg_eof m;
+
+	return tether_msg_decode_eof(body, len, &m) == 0 &&
+	       m.stream == TETHER_MSG_STREAM_STDIN;
+}
+
 static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		       size_t len)
 {
@@ -824,7 +779,7 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 			chan_fail(ch, "out of memory");
 		return;
 	case TETHER_MSG_EOF:
-		if (len != 1 || body[0] != 0 || ch->state == CH_WAIT_START ||
+		if (!stdin_eof(body, len) || ch->state == CH_WAIT_START ||
 		    ch->kind == KIND_FILE)
 			break;
 		/* On a terminal: no more input, but the shell goes on. */

@@ -24,18 +24,17 @@
 #include <tether/buf.h>
 #include <tether/err.h>
 #include <tether/log.h>
+#include <tether/msg.h>
 
 #include "agent.h"
 
 /* How much of a path or a list of paths the customer is shown. */
 #define SHOW_MAX 1024
 /*
- * Our ERROR text: the console takes up to 1024 bytes and shows the rest
- * of a long path no better.
+ * Our ERROR text: the console takes up to TETHER_MSG_ERROR_MAX bytes and
+ * shows the rest of a long path no better.
  */
 #define ERROR_MAX 1000
-/* The flags GET and PUT may carry; others would change what happens. */
-#define XFER_FLAGS (TETHER_XFER_RECURSIVE | TETHER_XFER_NO_COMPRESS)
 /* glob(3) metacharacters, escaped in the home directory's name. */
 #define GLOB_SPECIAL "*?[\\"
 
@@ -125,7 +124,7 @@ static void audit(struct agent_file *f, const struct tether_xfer_file *x)
 /* The customer's line for one entry: what crossed, or why it did not. */
 static void tell(struct agent_file *f, const struct tether_xfer_file *x)
 {
-	char shown[SHOW_MAX], why[TETHER_XFER_REASON_MAX], what[32];
+	char shown[SHOW_MAX], why[TETHER_MSG_REASON_MAX], what[32];
 	char off[32], at[64] = "";
 	const char *where =
 	    x->local != NULL && x->local[0] != '\0' ? x->local : x->path;
@@ -282,23 +281,22 @@ static void join_roots(const struct agent_roots *roots, char *out,
 	}
 }
 
-/* "outside the allowed directories (ROOTS)", in TETHER_XFER_REASON_MAX. */
+/* "outside the allowed directories (ROOTS)", in TETHER_MSG_REASON_MAX. */
 static void outside(const struct agent_roots *roots, char *out, size_t outlen)
 {
-	char list[TETHER_XFER_REASON_MAX - 40];
+	char list[TETHER_MSG_REASON_MAX - 40];
 
 	join_roots(roots, list, sizeof(list));
 	snprintf(out, outlen, "outside the allowed directories (%s)", list);
 }
 
-/* Sealed ERROR: a u32-length string.  The caller closes the channel. */
+/* Sealed ERROR, best effort.  The caller closes the channel. */
 static void send_error(struct agent_file *f, const char *text)
 {
+	const struct tether_msg_error m = {.reason = text};
 	struct tether_buf *b = tether_buf_new(ERROR_MAX + 8);
 
-	if (b == NULL)
-		return;
-	if (tether_buf_put_cstring(b, text) == 0)
+	if (b != NULL && tether_msg_encode_error(b, &m) == 0)
 		f->io.send(f->io.arg, TETHER_MSG_ERROR, tether_buf_ptr(b),
 			   tether_buf_len(b));
 	tether_buf_free(b);
@@ -319,7 +317,7 @@ enum refusal {
 static void refuse_put(struct agent_file *f, const char *path,
 		       const char *reason, enum refusal how)
 {
-	char text[ERROR_MAX], shown[SHOW_MAX], why[TETHER_XFER_REASON_MAX];
+	char text[ERROR_MAX], shown[SHOW_MAX], why[TETHER_MSG_REASON_MAX];
 	struct tether_xfer_file x;
 
 	if (how == REFUSE_ENGINE)
@@ -342,52 +340,24 @@ static void refuse_put(struct agent_file *f, const char *path,
 	send_error(f, text);
 }
 
-/* PUT body: u8 flags, cstring destination. */
-static int parse_put(const uint8_t *body, size_t len, char **destp)
-{
-	struct tether_buf *b;
-	uint8_t flags;
-	int r;
-
-	*destp = NULL;
-	b = tether_buf_from(body, len);
-	if (b == NULL)
-		return TETHER_ERR_NOMEM;
-	if ((r = tether_buf_get_u8(b, &flags)) != 0 ||
-	    (r = tether_buf_get_cstring(b, destp, NULL,
-					TETHER_XFER_PATH_MAX)) != 0 ||
-	    (r = tether_buf_get_end(b)) != 0)
-		goto out;
-	/* Recursion is the sender's business; the flags are shared. */
-	if ((flags & ~XFER_FLAGS) != 0)
-		r = TETHER_ERR_FORMAT;
-out:
-	if (r != 0) {
-		tether_free(*destp);
-		*destp = NULL;
-	}
-	tether_buf_free(b);
-	return r;
-}
-
 static int start_put(struct agent_file *f, const uint8_t *body, size_t len,
 		     const char **why)
 {
-	char full[PATH_MAX], dest[PATH_MAX], reason[TETHER_XFER_REASON_MAX];
+	char full[PATH_MAX], dest[PATH_MAX], reason[TETHER_MSG_REASON_MAX];
+	struct tether_msg_put req;
 	char shown[SHOW_MAX];
 	const char *fail;
-	char *req = NULL;
 	int r;
 
 	f->put = true;
-	if ((r = parse_put(body, len, &req)) != 0) {
+	if ((r = tether_msg_decode_put(body, len, &req)) != 0) {
 		*why = r == TETHER_ERR_NOMEM ? "out of memory"
 					     : "malformed put request";
 		return r;
 	}
 	r = AGENT_FILE_DONE;
-	if (absolute(req, false, full, sizeof(full)) != 0) {
-		refuse_put(f, req, strerror(ENAMETOOLONG), REFUSE_PATH);
+	if (absolute(req.dest, false, full, sizeof(full)) != 0) {
+		refuse_put(f, req.dest, strerror(ENAMETOOLONG), REFUSE_PATH);
 		goto out;
 	}
 	if ((fail = resolve(full, dest, sizeof(dest))) != NULL) {
@@ -410,61 +380,7 @@ static int start_put(struct agent_file *f, const uint8_t *body, size_t len,
 		  f->channel);
 	r = AGENT_FILE_MORE;
 out:
-	tether_free(req);
-	return r;
-}
-
-static void free_patterns(char **pats, uint32_t n)
-{
-	uint32_t i;
-
-	if (pats == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		tether_free(pats[i]);
-	tether_free(pats);
-}
-
-/* GET body: u8 flags, u32 n (1..TETHER_XFER_PATTERNS_MAX), n cstrings. */
-static int parse_get(const uint8_t *body, size_t len, uint8_t *flags,
-		     char ***patsp, uint32_t *np)
-{
-	struct tether_buf *b;
-	char **pats = NULL;
-	uint32_t n = 0, i;
-	int r;
-
-	*patsp = NULL;
-	*np = 0;
-	b = tether_buf_from(body, len);
-	if (b == NULL)
-		return TETHER_ERR_NOMEM;
-	if ((r = tether_buf_get_u8(b, flags)) != 0 ||
-	    (r = tether_buf_get_u32(b, &n)) != 0)
-		goto out;
-	if ((*flags & ~XFER_FLAGS) != 0 || n == 0 ||
-	    n > TETHER_XFER_PATTERNS_MAX) {
-		r = TETHER_ERR_FORMAT;
-		goto out;
-	}
-	pats = tether_calloc(n, sizeof(*pats));
-	if (pats == NULL) {
-		r = TETHER_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		if ((r = tether_buf_get_cstring(b, &pats[i], NULL,
-						TETHER_XFER_PATH_MAX)) != 0)
-			goto out;
-	r = tether_buf_get_end(b);
-out:
-	if (r == 0) {
-		*patsp = pats;
-		*np = n;
-	} else {
-		free_patterns(pats, n);
-	}
-	tether_buf_free(b);
+	tether_msg_clear_put(&req);
 	return r;
 }
 
@@ -495,7 +411,7 @@ static const char *last_name(const char *path, char *out, size_t outlen)
 static int add_match(struct agent_file *f, const char *path)
 {
 	const struct agent_roots *roots = &f->a->read_roots;
-	char real[PATH_MAX], reason[TETHER_XFER_REASON_MAX], name[NAME_MAX + 1];
+	char real[PATH_MAX], reason[TETHER_MSG_REASON_MAX], name[NAME_MAX + 1];
 
 	/* No roots: anything this user can read, as the engine finds it. */
 	if (roots->n == 0)
@@ -514,7 +430,7 @@ static int add_match(struct agent_file *f, const char *path)
 /* A GET pattern: glob(3) it; each match is a source, none is a SKIP. */
 static int add_pattern(struct agent_file *f, const char *pat)
 {
-	char full[PATH_MAX + TETHER_XFER_PATH_MAX];
+	char full[PATH_MAX + TETHER_MSG_PATH_MAX];
 	glob_t g;
 	size_t i;
 	int r = 0, gr;
@@ -561,39 +477,51 @@ static void show_patterns(char *const *pats, uint32_t n, char *out,
 	}
 }
 
+/* A GET (tether/msg.h) asks for something: one path or glob at least. */
+static int parse_get(const uint8_t *body, size_t len,
+		     struct tether_msg_get *req)
+{
+	int r = tether_msg_decode_get(body, len, req);
+
+	if (r == 0 && req->n == 0) {
+		tether_msg_clear_get(req);
+		r = TETHER_ERR_FORMAT;
+	}
+	return r;
+}
+
 static int start_get(struct agent_file *f, const uint8_t *body, size_t len,
 		     const char **why)
 {
+	struct tether_msg_get req;
 	char shown[SHOW_MAX];
-	char **pats = NULL;
-	uint8_t flags = 0;
-	uint32_t n = 0, i;
+	uint32_t i;
 	int r;
 
 	f->put = false;
-	if ((r = parse_get(body, len, &flags, &pats, &n)) != 0) {
+	if ((r = parse_get(body, len, &req)) != 0) {
 		*why = r == TETHER_ERR_NOMEM ? "out of memory"
 					     : "malformed get request";
 		return r;
 	}
-	f->send = tether_xfer_send_new(&f->io, &f->cbs, flags);
+	f->send = tether_xfer_send_new(&f->io, &f->cbs, req.flags);
 	if (f->send == NULL) {
 		*why = "out of memory";
 		r = TETHER_ERR_NOMEM;
 		goto out;
 	}
-	show_patterns(pats, n, shown, sizeof(shown));
+	show_patterns(req.paths, req.n, shown, sizeof(shown));
 	agent_say("%s asks for %s (channel %u)", f->technician, shown,
 		  f->channel);
-	for (i = 0; i < n && r == 0; i++)
-		r = add_pattern(f, pats[i]);
+	for (i = 0; i < req.n && r == 0; i++)
+		r = add_pattern(f, req.paths[i]);
 	if (r != 0) {
 		*why = "out of memory";
 		goto out;
 	}
 	r = agent_file_pump(f, why);
 out:
-	free_patterns(pats, n);
+	tether_msg_clear_get(&req);
 	return r;
 }
 

@@ -29,13 +29,12 @@
 #include <tether/buf.h>
 #include <tether/err.h>
 #include <tether/log.h>
+#include <tether/msg.h>
 
 #include "agent.h"
 
-/* Longest host name in a FORWARD request (a DNS name fits). */
-#define FORWARD_HOST_MAX 255
-/* "[host]:65535" */
-#define TARGET_MAX (FORWARD_HOST_MAX + 9)
+/* "[host]:65535"; the host is at most TETHER_MSG_HOST_MAX bytes. */
+#define TARGET_MAX (TETHER_MSG_HOST_MAX + 9)
 /* How long the customer has to answer, and the connection to come up. */
 #define ASK_TIMEOUT_MS 60000
 #define CONNECT_TIMEOUT_MS 10000
@@ -72,7 +71,7 @@ struct agent_forward {
 	uint32_t channel;
 	char technician[AGENT_NAME_MAX];
 	struct agent_forward_io io;
-	char host[FORWARD_HOST_MAX + 1];
+	char host[TETHER_MSG_HOST_MAX + 1];
 	uint16_t port;
 	char target[TARGET_MAX]; /* "host:port", for messages */
 	enum fwd_state state;
@@ -236,17 +235,24 @@ static int send_msg(struct agent_forward *f, uint8_t msg, const void *body,
 	return f->io.send(f->io.arg, msg, body, len);
 }
 
-/* Sealed ERROR: a u32-length string.  Then done() closes the channel. */
-static void send_error(struct agent_forward *f, const char *text)
+/*
+ * Sealed ERROR on io, best effort (the channel ends anyway): done(), or
+ * agent-chan.c after a refusal, closes it.
+ */
+static void io_send_error(const struct agent_forward_io *io, const char *text)
 {
+	const struct tether_msg_error m = {.reason = text};
 	struct tether_buf *b = tether_buf_new(ERROR_MAX + 8);
 
-	if (b == NULL)
-		return;
-	if (tether_buf_put_cstring(b, text) == 0)
-		send_msg(f, TETHER_MSG_ERROR, tether_buf_ptr(b),
+	if (b != NULL && tether_msg_encode_error(b, &m) == 0)
+		io->send(io->arg, TETHER_MSG_ERROR, tether_buf_ptr(b),
 			 tether_buf_len(b));
 	tether_buf_free(b);
+}
+
+static void send_error(struct agent_forward *f, const char *text)
+{
+	io_send_error(&f->io, text);
 }
 
 /*
@@ -280,7 +286,6 @@ static void refuse(struct agent *a, uint32_t channel, const char *technician,
 		   const struct agent_forward_io *io)
 {
 	char err[ERROR_MAX];
-	struct tether_buf *b;
 
 	/*
 	 * The report first: the console leaves on our ERROR, and the relay
@@ -289,13 +294,21 @@ static void refuse(struct agent *a, uint32_t channel, const char *technician,
 	report(a, channel, host, port, false, reason);
 	snprintf(err, sizeof(err), "%s: not allowed by the customer's policy",
 		 target);
-	b = tether_buf_new(ERROR_MAX + 8);
-	if (b != NULL && tether_buf_put_cstring(b, err) == 0)
-		io->send(io->arg, TETHER_MSG_ERROR, tether_buf_ptr(b),
-			 tether_buf_len(b));
-	tether_buf_free(b);
+	io_send_error(io, err);
 	agent_say("%s asked to connect to %s, which %s; refused", technician,
 		  target, text);
+}
+
+/* EOF(1): the target closed its side. */
+static void send_eof(struct agent_forward *f)
+{
+	const struct tether_msg_eof m = {.stream = TETHER_MSG_STREAM_STDOUT};
+	struct tether_buf *b = tether_buf_new(1);
+
+	if (b != NULL && tether_msg_encode_eof(b, &m) == 0)
+		send_msg(f, TETHER_MSG_EOF, tether_buf_ptr(b),
+			 tether_buf_len(b));
+	tether_buf_free(b);
 }
 
 static void on_over(uv_timer_t *h)
@@ -477,7 +490,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		uv_read_stop(s);
 		f->reading = false;
 		f->rx_eof = true;
-		send_msg(f, TETHER_MSG_EOF, (uint8_t[]){AGENT_STDOUT}, 1);
+		send_eof(f);
 		maybe_over(f);
 		return;
 	}
@@ -852,38 +865,33 @@ static void ask_next(void)
 
 /* ---- The channel -------------------------------------------------------- */
 
-/* FORWARD body: cstring host (1..255 bytes), u16 port (not 0). */
+/* A FORWARD (tether/msg.h) with a host (not empty) and a port (not 0). */
 static int parse_forward(const uint8_t *body, size_t len, char *host,
 			 size_t hostlen, uint16_t *port)
 {
-	struct tether_buf *b;
-	char *h = NULL;
-	size_t hl = 0;
+	struct tether_msg_forward m;
+	size_t hl;
 	int r;
 
 	host[0] = '\0';
 	*port = 0;
-	b = tether_buf_from(body, len);
-	if (b == NULL)
-		return TETHER_ERR_NOMEM;
-	if ((r = tether_buf_get_cstring(b, &h, &hl, FORWARD_HOST_MAX)) != 0 ||
-	    (r = tether_buf_get_u16(b, port)) != 0 ||
-	    (r = tether_buf_get_end(b)) != 0)
-		goto out;
-	if (hl == 0 || hl >= hostlen || *port == 0) {
+	if ((r = tether_msg_decode_forward(body, len, &m)) != 0)
+		return r;
+	hl = strlen(m.host);
+	if (hl == 0 || hl >= hostlen || m.port == 0) {
 		r = TETHER_ERR_FORMAT;
 		goto out;
 	}
+	*port = m.port;
 	/* "[::1]" as a URL would write it: the address inside. */
-	if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') {
-		memcpy(host, h + 1, hl - 2);
+	if (m.host[0] == '[' && hl > 2 && m.host[hl - 1] == ']') {
+		memcpy(host, m.host + 1, hl - 2);
 		host[hl - 2] = '\0';
 	} else {
-		memcpy(host, h, hl + 1);
+		memcpy(host, m.host, hl + 1);
 	}
 out:
-	tether_free(h);
-	tether_buf_free(b);
+	tether_msg_clear_forward(&m);
 	return r;
 }
 
@@ -903,7 +911,7 @@ int agent_forward_start(struct agent *a, uint32_t channel,
 			const uint8_t *body, size_t len,
 			struct agent_forward **out, const char **why)
 {
-	char host[FORWARD_HOST_MAX + 1], target[TARGET_MAX];
+	char host[TETHER_MSG_HOST_MAX + 1], target[TARGET_MAX];
 	char shown[AGENT_HOST_MAX];
 	struct agent_forward *f;
 	uint16_t port;
@@ -970,6 +978,15 @@ int agent_forward_start(struct agent *a, uint32_t channel,
 	return AGENT_FORWARD_MORE;
 }
 
+/* EOF(0), the end of the console's bytes: the only EOF it may send. */
+static bool stdin_eof(const uint8_t *body, size_t len)
+{
+	struct tether_msg_eof m;
+
+	return tether_msg_decode_eof(body, len, &m) == 0 &&
+	       m.stream == TETHER_MSG_STREAM_STDIN;
+}
+
 int agent_forward_input(struct agent_forward *f, uint8_t msg,
 			const uint8_t *body, size_t len, const char **why)
 {
@@ -980,7 +997,7 @@ int agent_forward_input(struct agent_forward *f, uint8_t msg,
 	case TETHER_MSG_STDIN:
 		return input_data(f, body, len, why);
 	case TETHER_MSG_EOF:
-		if (len != 1 || body[0] != 0)
+		if (!stdin_eof(body, len))
 			break;
 		f->tx_eof = true;
 		if (f->state == FWD_OPEN)

@@ -37,11 +37,10 @@
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/link.h>
+#include <tether/msg.h>
 #include <tether/proto.h>
 
 #include "console.h"
-
-#define REMOTE_ERROR_MAX 1024
 
 struct console_run {
 	struct console_client c;
@@ -127,7 +126,7 @@ static void stdin_eof(struct console_run *r)
 	r->in_done = true;
 	if (!running(r))
 		return;
-	err = tether_chan_send_u8(r->chan, r->c.link, TETHER_MSG_EOF, 0);
+	err = console_send_stdin_eof(r->chan, r->c.link);
 	if (err != 0)
 		send_failed(r, err);
 }
@@ -310,46 +309,69 @@ static void deliver(struct console_run *r, int fd, const uint8_t *p, size_t n)
 		send_failed(r, err);
 }
 
-static void on_exit_msg(struct console_run *r, struct tether_buf *b)
+/*
+ * A body that did not decode (err, not 0) ends the run: "malformed
+ * WHAT" from the agent, or our own lack of memory.
+ */
+static void bad_body(struct console_run *r, int err, const char *what)
 {
-	uint8_t how;
-	uint32_t value;
+	if (err == TETHER_ERR_NOMEM)
+		fail(r, "out of memory", NULL);
+	else
+		fail(r, "channel protocol error: ", what);
+}
 
-	if (tether_buf_get_u8(b, &how) != 0 ||
-	    tether_buf_get_u32(b, &value) != 0 || tether_buf_get_end(b) != 0 ||
-	    how > 1) {
-		fail(r, "channel protocol error: ", "malformed EXIT");
+/* EOF(1) or EOF(2): one of the command's outputs is over. */
+static void on_eof_msg(struct console_run *r, const uint8_t *body, size_t len)
+{
+	struct tether_msg_eof m;
+	int err = tether_msg_decode_eof(body, len, &m);
+
+	if (err == 0 && m.stream == TETHER_MSG_STREAM_STDIN)
+		err = TETHER_ERR_FORMAT;
+	if (err != 0)
+		bad_body(r, err, "malformed EOF");
+}
+
+static void on_exit_msg(struct console_run *r, const uint8_t *body, size_t len)
+{
+	struct tether_msg_exit m;
+	uint32_t value;
+	int err;
+
+	if ((err = tether_msg_decode_exit(body, len, &m)) != 0) {
+		bad_body(r, err, "malformed EXIT");
 		return;
 	}
-	if (how == 1)
+	value = m.value;
+	if (m.how == TETHER_MSG_EXIT_SIGNAL)
 		value = value > 127 ? 255 : 128 + value;
 	r->status = value > 255 ? 255 : (int)value;
 	r->got_exit = true;
 }
 
-static void on_error_msg(struct console_run *r, struct tether_buf *b)
+static void on_error_msg(struct console_run *r, const uint8_t *body, size_t len)
 {
-	char *reason = NULL;
+	struct tether_msg_error m;
+	int err;
 
-	if (tether_buf_get_cstring(b, &reason, NULL, REMOTE_ERROR_MAX) != 0 ||
-	    tether_buf_get_end(b) != 0) {
-		fail(r, "channel protocol error: ", "malformed ERROR");
+	if ((err = tether_msg_decode_error(body, len, &m)) != 0) {
+		bad_body(r, err, "malformed ERROR");
 		return;
 	}
 	/* The channel still ends with CLOSE; the status stays 255. */
 	r->got_error = true;
 	fputs("tether: remote: ", stderr);
-	console_print_clean(stderr, reason);
+	console_print_clean(stderr, m.reason);
 	fputs(console_eol(), stderr);
-	tether_free(reason);
+	tether_msg_clear_error(&m);
 }
 
 static void on_data(void *arg, const struct tether_frame *f)
 {
 	struct console_run *r = arg;
 	const uint8_t *body;
-	struct tether_buf *b;
-	uint8_t msg, stream;
+	uint8_t msg;
 	size_t len;
 	int err;
 
@@ -364,11 +386,6 @@ static void on_data(void *arg, const struct tether_frame *f)
 		fail(r, "channel protocol error: ", tether_strerror(err));
 		return;
 	}
-	b = tether_buf_from(body, len);
-	if (b == NULL) {
-		fail(r, "out of memory", NULL);
-		return;
-	}
 	switch (msg) {
 	case TETHER_MSG_STDOUT:
 		deliver(r, STDOUT_FILENO, body, len);
@@ -377,12 +394,10 @@ static void on_data(void *arg, const struct tether_frame *f)
 		deliver(r, STDERR_FILENO, body, len);
 		break;
 	case TETHER_MSG_EOF:
-		if (tether_buf_get_u8(b, &stream) != 0 ||
-		    tether_buf_get_end(b) != 0 || stream < 1 || stream > 2)
-			fail(r, "channel protocol error: ", "malformed EOF");
+		on_eof_msg(r, body, len);
 		break;
 	case TETHER_MSG_EXIT:
-		on_exit_msg(r, b);
+		on_exit_msg(r, body, len);
 		break;
 	case TETHER_MSG_WINDOW:
 		/* tether_chan_open() added the credit: maybe read again. */
@@ -391,10 +406,10 @@ static void on_data(void *arg, const struct tether_frame *f)
 			r->ops->on_room(r, r->ops->arg);
 		break;
 	case TETHER_MSG_ERROR:
-		on_error_msg(r, b);
+		on_error_msg(r, body, len);
 		break;
 	case TETHER_MSG_CLOSE:
-		if (tether_buf_get_end(b) != 0)
+		if (tether_msg_decode_empty(body, len) != 0)
 			fail(r, "channel protocol error: ", "malformed CLOSE");
 		else
 			r->got_close = true;
@@ -407,7 +422,6 @@ static void on_data(void *arg, const struct tether_frame *f)
 			     "channel protocol error: ", "unexpected message");
 		break;
 	}
-	tether_buf_free(b);
 }
 
 /* The relay closes our channel when the agent's connection goes away. */
@@ -432,14 +446,16 @@ static void on_drain(void *arg)
 		r->ops->on_room(r, r->ops->arg);
 }
 
-/* u32 argc, then argc strings: the tail of both EXEC and SHELL. */
-int console_run_put_args(struct tether_buf *b, int argc, char **argv)
+int console_send_stdin_eof(struct tether_chan *chan, struct tether_link *l)
 {
-	int i, err;
+	const struct tether_msg_eof m = {.stream = TETHER_MSG_STREAM_STDIN};
+	struct tether_buf *b = tether_buf_new(1);
+	int err = b != NULL ? tether_msg_encode_eof(b, &m) : TETHER_ERR_NOMEM;
 
-	err = tether_buf_put_u32(b, (uint32_t)argc);
-	for (i = 0; i < argc && err == 0; i++)
-		err = tether_buf_put_cstring(b, argv[i]);
+	if (err == 0)
+		err = tether_chan_send(chan, l, TETHER_MSG_EOF,
+				       tether_buf_ptr(b), tether_buf_len(b));
+	tether_buf_free(b);
 	return err;
 }
 

@@ -31,6 +31,7 @@
 #include <tether/diagview.h>
 #include <tether/err.h>
 #include <tether/link.h>
+#include <tether/msg.h>
 #include <tether/proto.h>
 
 #include "console.h"
@@ -178,46 +179,69 @@ static void take_stderr(struct diag_run *d, const uint8_t *p, size_t n)
 		send_failed(d, err);
 }
 
-static void on_exit_msg(struct diag_run *d, struct tether_buf *b)
+/*
+ * A body that did not decode (err, not 0) ends the run: "malformed
+ * WHAT" from the agent, or our own lack of memory.
+ */
+static void bad_body(struct diag_run *d, int err, const char *what)
 {
-	uint8_t how;
-	uint32_t value;
+	if (err == TETHER_ERR_NOMEM)
+		fail(d, "out of memory", NULL);
+	else
+		fail(d, "channel protocol error: ", what);
+}
 
-	if (tether_buf_get_u8(b, &how) != 0 ||
-	    tether_buf_get_u32(b, &value) != 0 || tether_buf_get_end(b) != 0 ||
-	    how > 1) {
-		fail(d, "channel protocol error: ", "malformed EXIT");
+/* EOF(1) or EOF(2): one of the collector's outputs is over. */
+static void on_eof_msg(struct diag_run *d, const uint8_t *body, size_t len)
+{
+	struct tether_msg_eof m;
+	int err = tether_msg_decode_eof(body, len, &m);
+
+	if (err == 0 && m.stream == TETHER_MSG_STREAM_STDIN)
+		err = TETHER_ERR_FORMAT;
+	if (err != 0)
+		bad_body(d, err, "malformed EOF");
+}
+
+static void on_exit_msg(struct diag_run *d, const uint8_t *body, size_t len)
+{
+	struct tether_msg_exit m;
+	uint32_t value;
+	int err;
+
+	if ((err = tether_msg_decode_exit(body, len, &m)) != 0) {
+		bad_body(d, err, "malformed EXIT");
 		return;
 	}
-	if (how == 1)
+	value = m.value;
+	if (m.how == TETHER_MSG_EXIT_SIGNAL)
 		value = value > 127 ? 255 : 128 + value;
 	d->status = value > 255 ? 255 : (int)value;
 	d->got_exit = true;
 }
 
-static void on_error_msg(struct diag_run *d, struct tether_buf *b)
+static void on_error_msg(struct diag_run *d, const uint8_t *body, size_t len)
 {
-	char *reason = NULL;
+	struct tether_msg_error m;
+	int err;
 
-	if (tether_buf_get_cstring(b, &reason, NULL, DIAG_REASON_MAX) != 0 ||
-	    tether_buf_get_end(b) != 0) {
-		fail(d, "channel protocol error: ", "malformed ERROR");
+	if ((err = tether_msg_decode_error(body, len, &m)) != 0) {
+		bad_body(d, err, "malformed ERROR");
 		return;
 	}
 	progress_clear(d);
 	d->got_error = true;
 	fputs("tether: remote: ", stderr);
-	console_print_clean(stderr, reason);
+	console_print_clean(stderr, m.reason);
 	fputc('\n', stderr);
-	tether_free(reason);
+	tether_msg_clear_error(&m);
 }
 
 static void on_data(void *arg, const struct tether_frame *f)
 {
 	struct diag_run *d = arg;
 	const uint8_t *body;
-	struct tether_buf *b;
-	uint8_t msg, stream;
+	uint8_t msg;
 	size_t len;
 	int err;
 
@@ -231,11 +255,6 @@ static void on_data(void *arg, const struct tether_frame *f)
 		     err == TETHER_ERR_AUTH ? NULL : tether_strerror(err));
 		return;
 	}
-	b = tether_buf_from(body, len);
-	if (b == NULL) {
-		fail(d, "out of memory", NULL);
-		return;
-	}
 	switch (msg) {
 	case TETHER_MSG_STDOUT:
 		take_stdout(d, body, len);
@@ -244,21 +263,19 @@ static void on_data(void *arg, const struct tether_frame *f)
 		take_stderr(d, body, len);
 		break;
 	case TETHER_MSG_EOF:
-		if (tether_buf_get_u8(b, &stream) != 0 ||
-		    tether_buf_get_end(b) != 0 || stream < 1 || stream > 2)
-			fail(d, "channel protocol error: ", "malformed EOF");
+		on_eof_msg(d, body, len);
 		break;
 	case TETHER_MSG_EXIT:
-		on_exit_msg(d, b);
+		on_exit_msg(d, body, len);
 		break;
 	case TETHER_MSG_WINDOW:
 		/* Applied by tether_chan_open(); we send no data. */
 		break;
 	case TETHER_MSG_ERROR:
-		on_error_msg(d, b);
+		on_error_msg(d, body, len);
 		break;
 	case TETHER_MSG_CLOSE:
-		if (tether_buf_get_end(b) != 0)
+		if (tether_msg_decode_empty(body, len) != 0)
 			fail(d, "channel protocol error: ", "malformed CLOSE");
 		else
 			d->got_close = true;
@@ -267,7 +284,6 @@ static void on_data(void *arg, const struct tether_frame *f)
 		fail(d, "channel protocol error: ", "unexpected message");
 		break;
 	}
-	tether_buf_free(b);
 }
 
 /* The relay closes our channel when the agent's connection goes away. */
@@ -310,8 +326,24 @@ out:
 
 /*
  * EXEC with no arguments starts the agent's own collector; EOF(0) at once,
- * as it reads nothing from us.  Then waits for CLOSE.
+ * as it reads nothing from us.  0 or TETHER_ERR_*.
  */
+static int send_request(struct diag_run *d)
+{
+	const struct tether_msg_exec m = {.argc = 0, .argv = NULL};
+	struct tether_buf *b = tether_buf_new(sizeof(uint32_t));
+	int err = b != NULL ? tether_msg_encode_exec(b, &m) : TETHER_ERR_NOMEM;
+
+	if (err == 0)
+		err = tether_chan_send(d->chan, d->c.link, TETHER_MSG_EXEC,
+				       tether_buf_ptr(b), tether_buf_len(b));
+	tether_buf_free(b);
+	if (err == 0)
+		err = console_send_stdin_eof(d->chan, d->c.link);
+	return err;
+}
+
+/* Sends the request, then waits for CLOSE. */
 static void collect(struct diag_run *d)
 {
 	int err;
@@ -325,10 +357,7 @@ static void collect(struct diag_run *d)
 		d->tick.data = d;
 		uv_timer_start(&d->tick, on_tick, 0, 1000);
 	}
-	err = tether_chan_send_u32(d->chan, d->c.link, TETHER_MSG_EXEC, 0);
-	if (err == 0)
-		err =
-		    tether_chan_send_u8(d->chan, d->c.link, TETHER_MSG_EOF, 0);
+	err = send_request(d);
 	if (err != 0)
 		send_failed(d, err);
 	while (running(d))

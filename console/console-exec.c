@@ -7,6 +7,7 @@
 
 #include <tether/buf.h>
 #include <tether/chan.h>
+#include <tether/msg.h>
 #include <tether/proto.h>
 
 #include "console.h"
@@ -23,12 +24,14 @@ struct exec_args {
 	char **argv;
 };
 
-/* EXEC: u32 argc, argc strings. */
+/* EXEC: the command line, word for word. */
 static int exec_start(struct console_run *r, void *arg)
 {
 	const struct exec_args *a = arg;
+	const struct tether_msg_exec m = {.argc = (uint32_t)a->argc,
+					  .argv = a->argv};
 	struct tether_buf *b = tether_buf_new(TETHER_CHAN_BODY_MAX);
-	int built = b != NULL ? console_run_put_args(b, a->argc, a->argv) : 0;
+	int built = b != NULL ? tether_msg_encode_exec(b, &m) : 0;
 
 	return console_run_send(r, TETHER_MSG_EXEC, b, built);
 }

@@ -19,6 +19,7 @@
 #include <tether/buf.h>
 #include <tether/chan.h>
 #include <tether/err.h>
+#include <tether/msg.h>
 #include <tether/proto.h>
 #include <tether/xfer.h>
 
@@ -244,19 +245,17 @@ static void file_progress(void *arg, const struct tether_xfer_progress *p)
 				p->file_size, p->total_done);
 }
 
-/* PUT: u8 flags, cstring destination.  GET: u8 flags, u32 n, n paths. */
+/* PUT: the destination.  GET: the paths or globs asked for. */
 static int build_open(const struct file_cmd *x, struct tether_buf *b)
 {
-	int i, err;
+	const struct tether_msg_put put = {.flags = (uint8_t)x->flags,
+					   .dest = x->dest};
+	const struct tether_msg_get get = {.flags = (uint8_t)x->flags,
+					   .n = (uint32_t)x->nsrc,
+					   .paths = x->srcs};
 
-	err = tether_buf_put_u8(b, (uint8_t)x->flags);
-	if (err == 0 && x->put)
-		err = tether_buf_put_cstring(b, x->dest);
-	if (err == 0 && !x->put)
-		err = tether_buf_put_u32(b, (uint32_t)x->nsrc);
-	for (i = 0; !x->put && i < x->nsrc && err == 0; i++)
-		err = tether_buf_put_cstring(b, x->srcs[i]);
-	return err;
+	return x->put ? tether_msg_encode_put(b, &put)
+		      : tether_msg_encode_get(b, &get);
 }
 
 static int file_start(struct console_run *r, void *arg)
@@ -333,7 +332,7 @@ static int check_local_dest(const struct file_cmd *x)
 /* The engine's end for this side; 0, or the exit status once reported. */
 static int make_engine(struct file_cmd *x)
 {
-	char err[TETHER_XFER_REASON_MAX];
+	char err[TETHER_MSG_REASON_MAX];
 	int i;
 
 	x->io.send = io_send;
@@ -425,9 +424,9 @@ static int parse_args(struct file_cmd *x, int argc, char **argv)
 	x->srcs = argv + optind + 1;
 	x->nsrc = nops - 2;
 	x->dest = argv[argc - 1];
-	if (!x->put && x->nsrc > TETHER_XFER_PATTERNS_MAX)
+	if (!x->put && x->nsrc > TETHER_MSG_PATTERNS_MAX)
 		return console_usage_error(x->cmd, "at most %d REMOTEs",
-					   TETHER_XFER_PATTERNS_MAX);
+					   TETHER_MSG_PATTERNS_MAX);
 	for (i = optind + 1; i < argc; i++)
 		if (argv[i][0] == '\0')
 			return console_usage_error(x->cmd, "empty path");

@@ -34,11 +34,10 @@
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/link.h>
+#include <tether/msg.h>
 #include <tether/proto.h>
 
 #include "console.h"
-
-#define REMOTE_ERROR_MAX 1024
 
 enum conn_state {
 	CONN_OPENING,	 /* "open" sent, no answer yet */
@@ -93,7 +92,7 @@ struct console_fwd {
 	uint8_t ke[TETHER_SPAKE2_KE_LEN];
 	struct fwd_conn *conns;
 	bool keep_errors;
-	char failure[REMOTE_ERROR_MAX + 64]; /* the first kept error */
+	char failure[TETHER_MSG_ERROR_MAX + 64]; /* the first kept error */
 };
 
 /* Local bytes on their way out: one read at a time uses it. */
@@ -250,9 +249,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		}
 	} else if (nread == UV_EOF) {
 		k->local_eof = true;
-		err = k->dead ? 0
-			      : tether_chan_send_u8(k->chan, k->f->c.link,
-						    TETHER_MSG_EOF, 0);
+		err =
+		    k->dead ? 0 : console_send_stdin_eof(k->chan, k->f->c.link);
 		if (err != 0) {
 			conn_send_failed(k, err);
 			return;
@@ -355,36 +353,57 @@ static void remote_eof(struct fwd_conn *k)
 		k->shut_busy = true;
 }
 
-static void on_error_msg(struct fwd_conn *k, struct tether_buf *b)
+/*
+ * A body that did not decode (err, not 0) ends the connection: "malformed
+ * WHAT" from the agent, or our own lack of memory.
+ */
+static void bad_body(struct fwd_conn *k, int err, const char *what)
 {
-	char *reason = NULL;
-
-	if (tether_buf_get_cstring(b, &reason, NULL, REMOTE_ERROR_MAX) != 0 ||
-	    tether_buf_get_end(b) != 0) {
-		conn_protocol_error(k, "malformed ERROR");
+	if (err == TETHER_ERR_NOMEM) {
+		report(k->f, "out of memory", "");
+		conn_abort(k);
 		return;
 	}
-	report(k->f, "remote: ", reason);
-	tether_free(reason);
+	conn_protocol_error(k, what);
+}
+
+static void on_error_msg(struct fwd_conn *k, const uint8_t *body, size_t len)
+{
+	struct tether_msg_error m;
+	int err;
+
+	if ((err = tether_msg_decode_error(body, len, &m)) != 0) {
+		bad_body(k, err, "malformed ERROR");
+		return;
+	}
+	report(k->f, "remote: ", m.reason);
+	tether_msg_clear_error(&m);
 	/* CLOSE follows; nothing more goes to the local side. */
 	k->state = CONN_DONE;
 	local_close(k);
 }
 
+/* EOF(1): the target closed its side; the agent sends no other EOF. */
+static void on_eof_msg(struct fwd_conn *k, const uint8_t *body, size_t len)
+{
+	struct tether_msg_eof m;
+	int err = tether_msg_decode_eof(body, len, &m);
+
+	if (err == 0 && m.stream != TETHER_MSG_STREAM_STDOUT)
+		err = TETHER_ERR_FORMAT;
+	if (err != 0)
+		bad_body(k, err, "malformed EOF");
+	else
+		remote_eof(k);
+}
+
 static void conn_message(struct fwd_conn *k, uint8_t msg, const uint8_t *body,
 			 size_t len)
 {
-	struct tether_buf *b = tether_buf_from(body, len);
-	uint8_t stream;
-
-	if (b == NULL) {
-		report(k->f, "out of memory", "");
-		conn_abort(k);
-		return;
-	}
 	switch (msg) {
 	case TETHER_MSG_CONNECTED:
-		if (k->state != CONN_CONNECTING || len != 0) {
+		if (k->state != CONN_CONNECTING ||
+		    tether_msg_decode_empty(body, len) != 0) {
 			conn_protocol_error(k, "unexpected CONNECTED");
 			break;
 		}
@@ -399,18 +418,14 @@ static void conn_message(struct fwd_conn *k, uint8_t msg, const uint8_t *body,
 		deliver(k, body, len);
 		break;
 	case TETHER_MSG_EOF:
-		if (tether_buf_get_u8(b, &stream) != 0 ||
-		    tether_buf_get_end(b) != 0 || stream != 1)
-			conn_protocol_error(k, "malformed EOF");
-		else
-			remote_eof(k);
+		on_eof_msg(k, body, len);
 		break;
 	case TETHER_MSG_WINDOW:
 		/* tether_chan_open() added the credit. */
 		conn_pump(k);
 		break;
 	case TETHER_MSG_ERROR:
-		on_error_msg(k, b);
+		on_error_msg(k, body, len);
 		break;
 	case TETHER_MSG_CLOSE:
 		k->got_close = true;
@@ -420,7 +435,6 @@ static void conn_message(struct fwd_conn *k, uint8_t msg, const uint8_t *body,
 		conn_protocol_error(k, "unexpected message");
 		break;
 	}
-	tether_buf_free(b);
 }
 
 static struct fwd_conn *find_channel(struct console_fwd *f, uint32_t channel)
@@ -458,16 +472,16 @@ static void on_data(void *arg, const struct tether_frame *f)
 	conn_message(k, msg, body, len);
 }
 
-/* FORWARD: cstring host, u16 port. */
+/* FORWARD: the target. */
 static int send_forward(struct fwd_conn *k)
 {
 	struct console_fwd *f = k->f;
+	const struct tether_msg_forward m = {.host = f->host,
+					     .port = (uint16_t)f->port};
 	struct tether_buf *b = tether_buf_new(TETHER_CHAN_BODY_MAX);
 	int err =
-	    b != NULL ? tether_buf_put_cstring(b, f->host) : TETHER_ERR_NOMEM;
+	    b != NULL ? tether_msg_encode_forward(b, &m) : TETHER_ERR_NOMEM;
 
-	if (err == 0)
-		err = tether_buf_put_u16(b, (uint16_t)f->port);
 	if (err == 0)
 		err = tether_chan_send(k->chan, f->c.link, TETHER_MSG_FORWARD,
 				       tether_buf_ptr(b), tether_buf_len(b));

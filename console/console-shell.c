@@ -15,6 +15,7 @@
 
 #include <tether/buf.h>
 #include <tether/chan.h>
+#include <tether/msg.h>
 #include <tether/proto.h>
 
 #include "console.h"
@@ -69,10 +70,11 @@ static void shell_input(struct console_run *r, void *arg, const uint8_t *p,
 	console_run_input(r, escaped_buf, m);
 }
 
-/* RESIZE: u16 cols, u16 rows. */
+/* RESIZE: the window's new size. */
 static void on_winch(uv_signal_t *h, int signum)
 {
 	struct shell *s = h->data;
+	struct tether_msg_resize m;
 	struct tether_buf *b;
 	uint16_t cols, rows;
 	int built = 0;
@@ -84,36 +86,32 @@ static void on_winch(uv_signal_t *h, int signum)
 		return;
 	s->cols = cols;
 	s->rows = rows;
+	m.cols = cols;
+	m.rows = rows;
 	b = tether_buf_new(2 * sizeof(uint16_t));
 	if (b != NULL)
-		built = tether_buf_put_u16(b, cols);
-	if (b != NULL && built == 0)
-		built = tether_buf_put_u16(b, rows);
+		built = tether_msg_encode_resize(b, &m);
 	console_run_send(s->run, TETHER_MSG_RESIZE, b, built);
 }
 
 /*
- * SHELL: u8 flags, cstring TERM, u16 cols, u16 rows, u32 argc, argc
- * strings.  0, or the first error from the buffer.
+ * SHELL: a PTY or not, TERM, the window's size and the command (none:
+ * the login shell).  0, or the error from encoding it.
  */
 static int build_shell(const struct shell *s, struct tether_buf *b)
 {
-	const char *term = getenv("TERM");
-	int err;
+	struct tether_msg_shell m;
 
+	m.flags = s->pty ? TETHER_SHELL_PTY : 0;
+	m.term = getenv("TERM");
 	/* A terminal that says nothing about itself is most likely this. */
-	if (term == NULL || term[0] == '\0')
-		term = s->pty ? "xterm-256color" : "dumb";
-	err = tether_buf_put_u8(b, s->pty ? TETHER_SHELL_PTY : 0);
-	if (err == 0)
-		err = tether_buf_put_cstring(b, term);
-	if (err == 0)
-		err = tether_buf_put_u16(b, s->cols);
-	if (err == 0)
-		err = tether_buf_put_u16(b, s->rows);
-	if (err == 0)
-		err = console_run_put_args(b, s->argc, s->argv);
-	return err;
+	if (m.term == NULL || m.term[0] == '\0')
+		m.term = s->pty ? "xterm-256color" : "dumb";
+	m.cols = s->cols;
+	m.rows = s->rows;
+	m.argc = (uint32_t)s->argc;
+	m.argv = s->argv;
+	return tether_msg_encode_shell(b, &m);
 }
 
 static int shell_start(struct console_run *r, void *arg)

@@ -246,7 +246,6 @@ struct console_run_ops {
 };
 
 int console_run(const char *ticket, const struct console_run_ops *ops);
-int console_run_put_args(struct tether_buf *b, int argc, char **argv);
 int console_run_send(struct console_run *r, uint8_t msg, struct tether_buf *b,
 		     int built);
 void console_run_input(struct console_run *r, const uint8_t *p, size_t n);
@@ -287,6 +286,8 @@ json_t *console_open_request(const json_t *session, const char *kind,
 int console_open_answer(const json_t *ans, const uint8_t *ke,
 			const uint8_t nonce_c[TETHER_SEAL_NONCE_LEN],
 			uint32_t *channel, struct tether_chan **chan);
+/* Seals EOF(0), the end of what we send, on chan: 0 or TETHER_ERR_*. */
+int console_send_stdin_eof(struct tether_chan *chan, struct tether_link *l);
 /* Attach and key: 0 with the session id in *session, or -1 once reported. */
 int console_attach(struct console_client *c, const char *ticket,
 		   json_t **session, uint8_t ke[TETHER_SPAKE2_KE_LEN]);

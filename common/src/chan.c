@@ -7,10 +7,12 @@
 #include <string.h>
 
 #include <tether/alloc.h>
+#include <tether/buf.h>
 #include <tether/chan.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/link.h>
+#include <tether/msg.h>
 #include <tether/proto.h>
 
 struct tether_chan {
@@ -150,8 +152,8 @@ int tether_chan_send_u32(struct tether_chan *c, struct tether_link *l,
 int tether_chan_open(struct tether_chan *c, const struct tether_frame *f,
 		     uint8_t *msg, const uint8_t **body, size_t *len)
 {
+	struct tether_msg_window w;
 	size_t plen;
-	uint32_t credit;
 	int r;
 
 	*msg = 0;
@@ -174,14 +176,13 @@ int tether_chan_open(struct tether_chan *c, const struct tether_frame *f,
 			return TETHER_ERR_PROTOCOL;
 		c->recv_window -= *len;
 	} else if (*msg == TETHER_MSG_WINDOW) {
-		if (*len != 4)
-			return TETHER_ERR_FORMAT;
-		credit = (uint32_t)c->rbuf[1] << 24 |
-			 (uint32_t)c->rbuf[2] << 16 |
-			 (uint32_t)c->rbuf[3] << 8 | c->rbuf[4];
-		if (credit > c->window || c->send_window + credit > c->window)
+		/* Short, long or trailing: all one malformed WINDOW. */
+		if ((r = tether_msg_decode_window(*body, *len, &w)) != 0)
+			return r == TETHER_ERR_NOMEM ? r : TETHER_ERR_FORMAT;
+		if (w.credit > c->window ||
+		    c->send_window + w.credit > c->window)
 			return TETHER_ERR_PROTOCOL;
-		c->send_window += credit;
+		c->send_window += w.credit;
 	}
 	return TETHER_OK;
 }
@@ -189,6 +190,20 @@ int tether_chan_open(struct tether_chan *c, const struct tether_frame *f,
 size_t tether_chan_send_window(const struct tether_chan *c)
 {
 	return c->send_window;
+}
+
+static int send_window(struct tether_chan *c, struct tether_link *l,
+		       uint32_t credit)
+{
+	const struct tether_msg_window m = {.credit = credit};
+	struct tether_buf *b = tether_buf_new(sizeof(credit));
+	int r = b != NULL ? tether_msg_encode_window(b, &m) : TETHER_ERR_NOMEM;
+
+	if (r == 0)
+		r = tether_chan_send(c, l, TETHER_MSG_WINDOW, tether_buf_ptr(b),
+				     tether_buf_len(b));
+	tether_buf_free(b);
+	return r;
 }
 
 int tether_chan_consumed(struct tether_chan *c, struct tether_link *l, size_t n)
@@ -201,7 +216,7 @@ int tether_chan_consumed(struct tether_chan *c, struct tether_link *l, size_t n)
 	if (c->unacked < c->window / 4)
 		return TETHER_OK;
 	credit = (uint32_t)c->unacked;
-	if ((r = tether_chan_send_u32(c, l, TETHER_MSG_WINDOW, credit)) != 0)
+	if ((r = send_window(c, l, credit)) != 0)
 		return r;
 	c->recv_window += credit;
 	c->unacked = 0;

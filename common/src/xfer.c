@@ -27,6 +27,7 @@
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/log.h>
+#include <tether/msg.h>
 #include <tether/proto.h>
 #include <tether/xfer.h>
 
@@ -41,9 +42,13 @@
 /* ...and a winner is kept for up to this many before trying again. */
 #define TUNE_HOLD_MAX 32
 /* Room for an ENTRY: fixed fields and two strings. */
-#define ENTRY_MAX (64 + 2 * TETHER_XFER_PATH_MAX)
+#define ENTRY_MAX (64 + 2 * TETHER_MSG_PATH_MAX)
 /* Directories whose mode and mtime the receiver sets at the end. */
 #define FIXUPS_MAX (1u << 20)
+
+/* A target the decoder lets through is one symlinkat() can make. */
+_Static_assert(TETHER_MSG_TARGET_MAX == PATH_MAX - 1,
+	       "symlink targets are capped at PATH_MAX - 1");
 
 /* ---- Shared helpers ---------------------------------------------------- */
 
@@ -123,7 +128,7 @@ static bool valid_relpath(const char *p, size_t len)
 {
 	size_t i, start = 0, depth = 0;
 
-	if (len == 0 || len > TETHER_XFER_PATH_MAX)
+	if (len == 0 || len > TETHER_MSG_PATH_MAX)
 		return false;
 	for (i = 0; i <= len; i++) {
 		if (i < len && p[i] != '/')
@@ -153,6 +158,31 @@ static void report(const struct tether_xfer_cbs *cbs,
 {
 	if (cbs->on_file != NULL)
 		cbs->on_file(cbs->arg, f);
+}
+
+/*
+ * Sends msg with b's bytes as its body and frees b.  built is what
+ * encoding into b returned (b NULL: it could not be allocated).
+ */
+static int send_built(const struct tether_xfer_io *io, uint8_t msg,
+		      struct tether_buf *b, int built)
+{
+	int r = b == NULL ? TETHER_ERR_NOMEM : built;
+
+	if (r == 0)
+		r = io->send(io->arg, msg, tether_buf_ptr(b),
+			     tether_buf_len(b));
+	tether_buf_free(b);
+	return r;
+}
+
+/*
+ * A body from the peer that does not decode: the peer broke the
+ * protocol.  Running out of memory while decoding it is ours.
+ */
+static int bad_body(int err)
+{
+	return err == TETHER_ERR_NOMEM ? err : TETHER_ERR_PROTOCOL;
 }
 
 const char *tether_xfer_type_name(int type)
@@ -211,8 +241,8 @@ struct tether_xfer_send {
 	struct send_pend *pend, **pend_tail;
 	struct send_level stack[TETHER_XFER_DEPTH_MAX];
 	int depth;
-	char rel[TETHER_XFER_PATH_MAX + NAME_MAX + 2];
-	char local[PATH_MAX + TETHER_XFER_PATH_MAX + 2];
+	char rel[TETHER_MSG_PATH_MAX + NAME_MAX + 2];
+	char local[PATH_MAX + TETHER_MSG_PATH_MAX + 2];
 	/* The file being sent: its pend is the newest. */
 	struct send_pend *cur;
 	int fd;
@@ -238,14 +268,54 @@ struct tether_xfer_send {
 	bool z_fixed;	 /* test hook: never tune */
 	unsigned z_hold; /* intervals before the next probe */
 	unsigned z_hold_len;
-	uint64_t iv_start;  /* ms */
-	uint64_t iv_bytes;  /* content sent in this interval */
-	uint64_t rate[2];   /* content bytes/s: [0] deflating, [1] raw */
-	uint8_t *blk;	    /* u8 encoding + raw block */
-	uint8_t *zblk;	    /* u8 encoding + deflated block */
-	uint8_t *msg;	    /* ENTRY and other small bodies */
-	int64_t corrupt_at; /* test hook: file byte to flip, or -1 */
+	uint64_t iv_start;	 /* ms */
+	uint64_t iv_bytes;	 /* content sent in this interval */
+	uint64_t rate[2];	 /* content bytes/s: [0] deflating, [1] raw */
+	struct tether_buf *blk;	 /* BLOCK body, raw; scratch between blocks */
+	struct tether_buf *zblk; /* BLOCK body, deflated */
+	uint8_t *msg;		 /* ENTRY and other small bodies */
+	int64_t corrupt_at;	 /* test hook: file byte to flip, or -1 */
 };
+
+/*
+ * Empties a block buffer without wiping it: it holds file content, not
+ * secrets, and wiping 192 KiB per block would cost.
+ */
+static void block_empty(struct tether_buf *b)
+{
+	tether_buf_consume(b, tether_buf_len(b));
+}
+
+/*
+ * A buffer for BLOCK bodies, allocated in full at once: the file is read
+ * straight into it, and a transfer that started does not run out of
+ * memory at its first block.
+ */
+static struct tether_buf *block_new(void)
+{
+	struct tether_buf *b = tether_buf_new(1 + TETHER_XFER_BLOCK);
+	uint8_t *p;
+
+	if (b == NULL)
+		return NULL;
+	if (tether_buf_reserve(b, 1 + TETHER_XFER_BLOCK, &p) != 0) {
+		tether_buf_free(b);
+		return NULL;
+	}
+	block_empty(b);
+	return b;
+}
+
+/* Scratch of 1 + TETHER_XFER_BLOCK bytes in s->blk, between blocks. */
+static uint8_t *block_scratch(struct tether_xfer_send *s)
+{
+	uint8_t *p;
+
+	block_empty(s->blk);
+	if (tether_buf_reserve(s->blk, 1 + TETHER_XFER_BLOCK, &p) != 0)
+		return NULL;
+	return p;
+}
 
 struct tether_xfer_send *tether_xfer_send_new(const struct tether_xfer_io *io,
 					      const struct tether_xfer_cbs *cbs,
@@ -263,8 +333,8 @@ struct tether_xfer_send *tether_xfer_send_new(const struct tether_xfer_io *io,
 	s->pend_tail = &s->pend;
 	s->corrupt_at = -1;
 	s->z_hold_len = 1;
-	s->blk = tether_malloc(1 + TETHER_XFER_BLOCK);
-	s->zblk = tether_malloc(1 + TETHER_XFER_BLOCK);
+	s->blk = block_new();
+	s->zblk = block_new();
 	s->msg = tether_malloc(ENTRY_MAX);
 	s->sha = sha_new();
 	if (s->blk == NULL || s->zblk == NULL || s->msg == NULL ||
@@ -329,8 +399,8 @@ void tether_xfer_send_free(struct tether_xfer_send *s)
 	if (s->z_ready)
 		deflateEnd(&s->z);
 	EVP_MD_CTX_free(s->sha);
-	tether_free(s->blk);
-	tether_free(s->zblk);
+	tether_buf_free(s->blk);
+	tether_buf_free(s->zblk);
 	tether_free(s->msg);
 	tether_free(s);
 }
@@ -370,32 +440,19 @@ int tether_xfer_send_skip(struct tether_xfer_send *s, const char *path,
 	return queue_src(s, path, NULL, reason);
 }
 
-static int send_body(struct tether_xfer_send *s, uint8_t msg,
-		     struct tether_buf *b, int built)
-{
-	int r = built;
-
-	if (r == 0)
-		r = s->io.send(s->io.arg, msg, tether_buf_ptr(b),
-			       tether_buf_len(b));
-	tether_buf_free(b);
-	return r;
-}
-
 /* SKIP: reported here and told to the receiver; no answer comes. */
 static int send_skip(struct tether_xfer_send *s, const char *path,
 		     const char *local, const char *reason)
 {
+	const struct tether_msg_skip m = {.path = path, .reason = reason};
 	struct tether_buf *b = tether_buf_new(ENTRY_MAX);
 	struct tether_xfer_file f;
 	int r;
 
 	if (b == NULL)
 		return TETHER_ERR_NOMEM;
-	r = tether_buf_put_cstring(b, path);
-	if (r == 0)
-		r = tether_buf_put_cstring(b, reason);
-	if ((r = send_body(s, TETHER_MSG_SKIP, b, r)) != 0)
+	r = tether_msg_encode_skip(b, &m);
+	if ((r = send_built(&s->io, TETHER_MSG_SKIP, b, r)) != 0)
 		return r;
 	memset(&f, 0, sizeof(f));
 	f.path = path;
@@ -410,27 +467,23 @@ static int send_skip(struct tether_xfer_send *s, const char *path,
 static int send_entry(struct tether_xfer_send *s, int type,
 		      const struct stat *st, const char *target)
 {
+	uint64_t size = type == TETHER_XFER_FILE ? (uint64_t)st->st_size : 0;
+	const struct tether_msg_entry m = {
+	    .type = (uint8_t)type,
+	    .path = s->rel,
+	    .mode = (uint32_t)(st->st_mode & 07777),
+	    .mtime_sec = (int64_t)st->st_mtim.tv_sec,
+	    .mtime_nsec = (uint32_t)st->st_mtim.tv_nsec,
+	    .size = size,
+	    .target = target,
+	};
 	struct tether_buf *b = tether_buf_new(ENTRY_MAX);
 	struct send_pend *p;
-	uint64_t size = type == TETHER_XFER_FILE ? (uint64_t)st->st_size : 0;
 	int r;
 
 	if (b == NULL)
 		return TETHER_ERR_NOMEM;
-	r = tether_buf_put_u8(b, (uint8_t)type);
-	if (r == 0)
-		r = tether_buf_put_cstring(b, s->rel);
-	if (r == 0)
-		r = tether_buf_put_u32(b, (uint32_t)(st->st_mode & 07777));
-	if (r == 0)
-		r = tether_buf_put_u64(b,
-				       (uint64_t)(int64_t)st->st_mtim.tv_sec);
-	if (r == 0)
-		r = tether_buf_put_u32(b, (uint32_t)st->st_mtim.tv_nsec);
-	if (r == 0)
-		r = tether_buf_put_u64(b, size);
-	if (r == 0)
-		r = tether_buf_put_cstring(b, target != NULL ? target : "");
+	r = tether_msg_encode_entry(b, &m);
 	p = tether_calloc(1, sizeof(*p));
 	if (p == NULL || (p->path = tether_strdup(s->rel)) == NULL ||
 	    (p->local = tether_strdup(s->local)) == NULL) {
@@ -438,7 +491,7 @@ static int send_entry(struct tether_xfer_send *s, int type,
 		tether_buf_free(b);
 		return TETHER_ERR_NOMEM;
 	}
-	if ((r = send_body(s, TETHER_MSG_ENTRY, b, r)) != 0) {
+	if ((r = send_built(&s->io, TETHER_MSG_ENTRY, b, r)) != 0) {
 		pend_free(p);
 		return r;
 	}
@@ -477,7 +530,7 @@ static bool push_name(struct tether_xfer_send *s, const char *name)
 	struct send_level *lv = &s->stack[s->depth - 1];
 	size_t n = strlen(name);
 
-	if (lv->rel_len + 1 + n >= TETHER_XFER_PATH_MAX ||
+	if (lv->rel_len + 1 + n >= TETHER_MSG_PATH_MAX ||
 	    lv->local_len + 1 + n >= sizeof(s->local))
 		return false;
 	s->rel[lv->rel_len] = '/';
@@ -519,7 +572,7 @@ static int push_dir(struct tether_xfer_send *s, int fd, char *why,
 static int walk_next(struct tether_xfer_send *s)
 {
 	struct send_level *lv = &s->stack[s->depth - 1];
-	char why[TETHER_XFER_REASON_MAX], target[PATH_MAX];
+	char why[TETHER_MSG_REASON_MAX], target[PATH_MAX];
 	struct dirent *de;
 	struct stat st;
 	ssize_t n;
@@ -604,7 +657,7 @@ void tether_xfer_base_name(const char *path, char *out, size_t outlen)
 static int next_source(struct tether_xfer_send *s)
 {
 	struct send_src *src = s->srcs;
-	char why[TETHER_XFER_REASON_MAX], name[NAME_MAX + 1];
+	char why[TETHER_MSG_REASON_MAX], name[NAME_MAX + 1];
 	struct stat st;
 	int fd, r = 1;
 
@@ -669,7 +722,7 @@ out:
 /* Ends the current file with FILE_END; reason NULL means it all went. */
 static int end_file(struct tether_xfer_send *s, const char *reason)
 {
-	uint8_t body[1 + TETHER_SHA256_LEN];
+	struct tether_msg_file_end m;
 	struct tether_buf *b;
 	int r;
 
@@ -677,24 +730,20 @@ static int end_file(struct tether_xfer_send *s, const char *reason)
 		close(s->fd);
 	s->fd = -1;
 	s->state = SEND_IDLE;
+	memset(&m, 0, sizeof(m));
 	if (reason == NULL) {
-		body[0] = 1;
-		if ((r = sha_final(s->sha, body + 1)) != 0)
+		m.ok = 1;
+		if ((r = sha_final(s->sha, m.sha256)) != 0)
 			return r;
-		tether_hex_encode(body + 1, TETHER_SHA256_LEN, s->cur->f.sha256,
+		tether_hex_encode(m.sha256, sizeof(m.sha256), s->cur->f.sha256,
 				  sizeof(s->cur->f.sha256));
-		s->cur = NULL;
-		return s->io.send(s->io.arg, TETHER_MSG_FILE_END, body,
-				  sizeof(body));
+	} else {
+		m.reason = reason;
 	}
 	s->cur = NULL;
 	b = tether_buf_new(ENTRY_MAX);
-	if (b == NULL)
-		return TETHER_ERR_NOMEM;
-	r = tether_buf_put_u8(b, 0);
-	if (r == 0)
-		r = tether_buf_put_cstring(b, reason);
-	return send_body(s, TETHER_MSG_FILE_END, b, r);
+	return send_built(&s->io, TETHER_MSG_FILE_END, b,
+			  b != NULL ? tether_msg_encode_file_end(b, &m) : 0);
 }
 
 static void send_progress(struct tether_xfer_send *s)
@@ -715,32 +764,37 @@ static void send_progress(struct tether_xfer_send *s)
 }
 
 /*
- * Deflates n bytes of s->blk + 1 into s->zblk if that gains enough;
- * returns the compressed length, or 0 to send the block raw.
+ * Deflates the n bytes at data into a BLOCK body in s->zblk if that
+ * gains enough; false to send the block raw.
  */
-static size_t maybe_deflate(struct tether_xfer_send *s, size_t n)
+static bool maybe_deflate(struct tether_xfer_send *s, uint8_t *data, size_t n)
 {
 	size_t sample = n < SAMPLE_LEN ? n : SAMPLE_LEN;
+	uint8_t *out;
 	int zr;
 
 	if (!s->z_ready || s->z_off || n < 64)
-		return 0;
+		return false;
 	if (s->skip_left > 0) {
 		s->skip_left--;
-		return 0;
+		return false;
 	}
+	block_empty(s->zblk);
+	if (tether_msg_reserve_block(s->zblk, TETHER_XFER_DEFLATE, GAIN(n),
+				     &out) != 0)
+		return false;
 	/* The sample: the block's start, compressed alone. */
 	deflateReset(&s->z);
-	s->z.next_in = s->blk + 1;
+	s->z.next_in = data;
 	s->z.avail_in = (uInt)sample;
-	s->z.next_out = s->zblk + 1;
+	s->z.next_out = out;
 	s->z.avail_out = (uInt)GAIN(sample);
 	zr = deflate(&s->z, Z_FINISH);
 	if (zr == Z_STREAM_END && sample < n) {
 		deflateReset(&s->z);
-		s->z.next_in = s->blk + 1;
+		s->z.next_in = data;
 		s->z.avail_in = (uInt)n;
-		s->z.next_out = s->zblk + 1;
+		s->z.next_out = out;
 		s->z.avail_out = (uInt)GAIN(n);
 		zr = deflate(&s->z, Z_FINISH);
 	}
@@ -750,10 +804,12 @@ static size_t maybe_deflate(struct tether_xfer_send *s, size_t n)
 		if (s->backoff > BACKOFF_MAX)
 			s->backoff = BACKOFF_MAX;
 		s->skip_left = s->backoff;
-		return 0;
+		return false;
 	}
 	s->backoff = 0;
-	return s->z.total_out;
+	/* The body ends where the stream did. */
+	tether_buf_consume_end(s->zblk, GAIN(n) - s->z.total_out);
+	return true;
 }
 
 /*
@@ -803,14 +859,19 @@ static int send_block(struct tether_xfer_send *s)
 	struct send_pend *p = s->cur;
 	uint64_t left = p->f.size - s->pos;
 	size_t n = left < TETHER_XFER_BLOCK ? (size_t)left : TETHER_XFER_BLOCK;
-	const uint8_t *body;
-	size_t got = 0, zn, len;
+	struct tether_buf *body;
+	size_t got = 0, len;
+	uint8_t *data;
 	ssize_t k;
 	int r;
 
+	/* Read straight into the body: a raw block is sent as it lies. */
+	block_empty(s->blk);
+	r = tether_msg_reserve_block(s->blk, TETHER_XFER_RAW, n, &data);
+	if (r != 0)
+		return r;
 	while (got < n) {
-		k = pread(s->fd, s->blk + 1 + got, n - got,
-			  (off_t)(s->pos + got));
+		k = pread(s->fd, data + got, n - got, (off_t)(s->pos + got));
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
@@ -819,22 +880,15 @@ static int send_block(struct tether_xfer_send *s)
 			return end_file(s, "file shrank while being sent");
 		got += (size_t)k;
 	}
-	if (EVP_DigestUpdate(s->sha, s->blk + 1, n) != 1)
+	if (EVP_DigestUpdate(s->sha, data, n) != 1)
 		return TETHER_ERR_CRYPTO;
 	if (s->corrupt_at >= 0 && (uint64_t)s->corrupt_at >= s->pos &&
 	    (uint64_t)s->corrupt_at < s->pos + n)
-		s->blk[1 + (s->corrupt_at - (int64_t)s->pos)] ^= 0x01;
-	zn = maybe_deflate(s, n);
-	if (zn > 0) {
-		s->zblk[0] = TETHER_XFER_DEFLATE;
-		body = s->zblk;
-		len = 1 + zn;
-	} else {
-		s->blk[0] = TETHER_XFER_RAW;
-		body = s->blk;
-		len = 1 + n;
-	}
-	if ((r = s->io.send(s->io.arg, TETHER_MSG_BLOCK, body, len)) != 0)
+		data[s->corrupt_at - (int64_t)s->pos] ^= 0x01;
+	body = maybe_deflate(s, data, n) ? s->zblk : s->blk;
+	len = tether_buf_len(body);
+	r = s->io.send(s->io.arg, TETHER_MSG_BLOCK, tether_buf_ptr(body), len);
+	if (r != 0)
 		return r;
 	s->pos += n;
 	p->f.sent += n;
@@ -886,21 +940,29 @@ int tether_xfer_send_pump(struct tether_xfer_send *s)
 }
 
 /* ACCEPT: hash what the receiver has, then stream the rest. */
-static int on_accept(struct tether_xfer_send *s, struct tether_buf *b)
+static int on_accept(struct tether_xfer_send *s, const uint8_t *body,
+		     size_t len)
 {
+	struct tether_msg_accept m;
 	uint64_t off;
+	uint8_t *scratch;
 	int r;
 
-	if (s->state != SEND_WAIT_ACCEPT || s->pend != s->cur ||
-	    tether_buf_get_u64(b, &off) != 0 || tether_buf_get_end(b) != 0 ||
-	    off > s->cur->f.size)
+	if (s->state != SEND_WAIT_ACCEPT || s->pend != s->cur)
+		return TETHER_ERR_PROTOCOL;
+	if ((r = tether_msg_decode_accept(body, len, &m)) != 0)
+		return bad_body(r);
+	off = m.offset;
+	if (off > s->cur->f.size)
 		return TETHER_ERR_PROTOCOL;
 	if ((r = sha_restart(s->sha)) != 0)
 		return r;
 	s->cur->f.offset = off;
 	s->state = SEND_DATA;
 	if (off > 0) {
-		r = hash_prefix(s->sha, s->fd, off, s->blk,
+		if ((scratch = block_scratch(s)) == NULL)
+			return TETHER_ERR_NOMEM;
+		r = hash_prefix(s->sha, s->fd, off, scratch,
 				1 + TETHER_XFER_BLOCK);
 		if (r != 0)
 			return end_file(s, strerror(-r));
@@ -911,20 +973,19 @@ static int on_accept(struct tether_xfer_send *s, struct tether_buf *b)
 	return TETHER_OK;
 }
 
-static int on_result(struct tether_xfer_send *s, struct tether_buf *b)
+static int on_result(struct tether_xfer_send *s, const uint8_t *body,
+		     size_t len)
 {
 	struct send_pend *p = s->pend;
-	char *reason = NULL;
-	uint8_t ok;
-	int r = TETHER_OK;
+	struct tether_msg_result m;
+	bool ok;
+	int r;
 
-	if (p == NULL || tether_buf_get_u8(b, &ok) != 0 || ok > 1 ||
-	    tether_buf_get_cstring(b, &reason, NULL, TETHER_XFER_REASON_MAX) !=
-		0 ||
-	    tether_buf_get_end(b) != 0) {
-		tether_free(reason);
+	if (p == NULL)
 		return TETHER_ERR_PROTOCOL;
-	}
+	if ((r = tether_msg_decode_result(body, len, &m)) != 0)
+		return bad_body(r);
+	ok = m.ok == 1;
 	s->pend = p->next;
 	if (s->pend == NULL)
 		s->pend_tail = &s->pend;
@@ -938,10 +999,10 @@ static int on_result(struct tether_xfer_send *s, struct tether_buf *b)
 		} else if (s->state == SEND_DATA) {
 			r = end_file(s, "stopped by the receiver");
 		}
-		ok = 0;
+		ok = false;
 	}
-	p->f.ok = ok == 1;
-	p->f.reason = reason;
+	p->f.ok = ok;
+	p->f.reason = m.reason;
 	if (!p->f.ok)
 		p->f.sha256[0] = '\0';
 	p->f.ms = now_ms() - p->started;
@@ -950,7 +1011,7 @@ static int on_result(struct tether_xfer_send *s, struct tether_buf *b)
 	else
 		s->failures++;
 	report(&s->cbs, &p->f);
-	tether_free(reason);
+	tether_msg_clear_result(&m);
 	pend_free(p);
 	return r;
 }
@@ -958,23 +1019,20 @@ static int on_result(struct tether_xfer_send *s, struct tether_buf *b)
 int tether_xfer_send_input(struct tether_xfer_send *s, uint8_t msg,
 			   const uint8_t *body, size_t len)
 {
-	struct tether_buf *b;
 	int r;
 
 	if (s->peer_end)
 		return TETHER_ERR_PROTOCOL;
-	b = tether_buf_from(body, len);
-	if (b == NULL)
-		return TETHER_ERR_NOMEM;
 	switch (msg) {
 	case TETHER_MSG_ACCEPT:
-		r = on_accept(s, b);
+		r = on_accept(s, body, len);
 		break;
 	case TETHER_MSG_RESULT:
-		r = on_result(s, b);
+		r = on_result(s, body, len);
 		break;
 	case TETHER_MSG_XFER_END:
-		r = s->state == SEND_END && s->pend == NULL && len == 0
+		r = s->state == SEND_END && s->pend == NULL &&
+			    tether_msg_decode_empty(body, len) == 0
 			? TETHER_OK
 			: TETHER_ERR_PROTOCOL;
 		s->peer_end = r == TETHER_OK;
@@ -983,7 +1041,6 @@ int tether_xfer_send_input(struct tether_xfer_send *s, uint8_t msg,
 		r = TETHER_ERR_PROTOCOL;
 		break;
 	}
-	tether_buf_free(b);
 	if (r == TETHER_OK && !s->peer_end)
 		r = tether_xfer_send_pump(s);
 	return r;
@@ -1015,16 +1072,6 @@ struct recv_fixup {
 	struct timespec mtime;
 };
 
-struct recv_entry {
-	uint8_t type;
-	char *path;
-	uint32_t mode;
-	int64_t sec;
-	uint32_t nsec;
-	uint64_t size;
-	char *target;
-};
-
 struct tether_xfer_recv {
 	struct tether_xfer_io io;
 	struct tether_xfer_cbs cbs;
@@ -1036,11 +1083,11 @@ struct tether_xfer_recv {
 	/* Parent directory cache: the last one opened. */
 	char *dir_rel;
 	int dirfd;
-	/* The file under way. */
+	/* The entry under way, as the sender sent it, and how it ends. */
+	struct tether_msg_entry entry;
 	struct tether_xfer_file f;
-	char *epath; /* as the sender named it */
-	char *path;  /* as it lands (relative to the root) */
-	char local[PATH_MAX + TETHER_XFER_PATH_MAX + 2];
+	char *path; /* as it lands (relative to the root) */
+	char local[PATH_MAX + TETHER_MSG_PATH_MAX + 2];
 	char leaf[NAME_MAX + 1];
 	char tmp[NAME_MAX + 1];
 	int fd;	  /* the temporary file */
@@ -1181,7 +1228,7 @@ void tether_xfer_recv_free(struct tether_xfer_recv *r)
 	tether_free(r->top);
 	tether_free(r->dir_rel);
 	tether_free(r->path);
-	tether_free(r->epath);
+	tether_msg_clear_entry(&r->entry);
 	for (i = 0; i < r->nexpect; i++)
 		tether_free(r->expect[i]);
 	tether_free(r->expect);
@@ -1228,7 +1275,8 @@ int tether_xfer_recv_expect(struct tether_xfer_recv *r, char *const *patterns,
  * A sender that was asked for names sends those names and nothing else:
  * without this a hostile one could write ".bashrc" next to what was asked.
  */
-static bool expected(struct tether_xfer_recv *r, const struct recv_entry *e)
+static bool expected(struct tether_xfer_recv *r,
+		     const struct tether_msg_entry *e)
 {
 	size_t toplen = strcspn(e->path, "/"), i;
 	char top[NAME_MAX + 1];
@@ -1257,20 +1305,14 @@ static bool expected(struct tether_xfer_recv *r, const struct recv_entry *e)
 
 static int send_result(struct tether_xfer_recv *r, bool ok, const char *reason)
 {
-	struct tether_buf *b = tether_buf_new(16 + TETHER_XFER_REASON_MAX);
-	int err;
+	char why[TETHER_MSG_REASON_MAX + 1];
+	const struct tether_msg_result m = {.ok = ok ? 1 : 0, .reason = why};
+	struct tether_buf *b = tether_buf_new(16 + TETHER_MSG_REASON_MAX);
 
-	if (b == NULL)
-		return TETHER_ERR_NOMEM;
-	err = tether_buf_put_u8(b, ok ? 1 : 0);
-	if (err == 0)
-		err = tether_buf_put_string(
-		    b, reason, strnlen(reason, TETHER_XFER_REASON_MAX));
-	if (err == 0)
-		err = r->io.send(r->io.arg, TETHER_MSG_RESULT,
-				 tether_buf_ptr(b), tether_buf_len(b));
-	tether_buf_free(b);
-	return err;
+	/* Cut to what the sender takes: a long reason must not end it all. */
+	snprintf(why, sizeof(why), "%s", reason);
+	return send_built(&r->io, TETHER_MSG_RESULT, b,
+			  b != NULL ? tether_msg_encode_result(b, &m) : 0);
 }
 
 /* Reports the entry in r->f and answers it. */
@@ -1313,7 +1355,7 @@ static char *map_path(struct tether_xfer_recv *r, const char *path,
 		return NULL;
 	}
 	n = strlen(r->as_name) + strlen(path + toplen);
-	if (n > TETHER_XFER_PATH_MAX) {
+	if (n > TETHER_MSG_PATH_MAX) {
 		*why = "path too long";
 		return NULL;
 	}
@@ -1394,32 +1436,22 @@ static void show_local(struct tether_xfer_recv *r, const char *path)
 		 n > 0 && r->root[n - 1] == '/' ? "" : "/", path);
 }
 
-static int parse_entry(struct tether_buf *b, struct recv_entry *e)
+/* An ENTRY the receiver can act on; the decoder checked type and mode. */
+static int parse_entry(const uint8_t *body, size_t len,
+		       struct tether_msg_entry *e)
 {
-	size_t plen, tlen;
-	uint64_t sec;
 	int err;
 
-	memset(e, 0, sizeof(*e));
-	if ((err = tether_buf_get_u8(b, &e->type)) != 0 ||
-	    (err = tether_buf_get_cstring(b, &e->path, &plen,
-					  TETHER_XFER_PATH_MAX)) != 0 ||
-	    (err = tether_buf_get_u32(b, &e->mode)) != 0 ||
-	    (err = tether_buf_get_u64(b, &sec)) != 0 ||
-	    (err = tether_buf_get_u32(b, &e->nsec)) != 0 ||
-	    (err = tether_buf_get_u64(b, &e->size)) != 0 ||
-	    (err = tether_buf_get_cstring(b, &e->target, &tlen,
-					  PATH_MAX - 1)) != 0 ||
-	    (err = tether_buf_get_end(b)) != 0)
-		return TETHER_ERR_PROTOCOL;
-	e->sec = (int64_t)sec;
-	if (e->type < TETHER_XFER_FILE || e->type > TETHER_XFER_SYMLINK ||
-	    !valid_relpath(e->path, plen) || (e->mode & ~07777u) != 0 ||
-	    !valid_mtime(e->sec, e->nsec) ||
+	if ((err = tether_msg_decode_entry(body, len, e)) != 0)
+		return bad_body(err);
+	if (!valid_relpath(e->path, strlen(e->path)) ||
+	    !valid_mtime(e->mtime_sec, e->mtime_nsec) ||
 	    (e->type != TETHER_XFER_FILE && e->size != 0) ||
-	    (e->type == TETHER_XFER_SYMLINK) != (tlen > 0) ||
-	    e->size > (uint64_t)INT64_MAX)
+	    (e->type == TETHER_XFER_SYMLINK) != (e->target[0] != '\0') ||
+	    e->size > (uint64_t)INT64_MAX) {
+		tether_msg_clear_entry(e);
 		return TETHER_ERR_PROTOCOL;
+	}
 	return TETHER_OK;
 }
 
@@ -1427,16 +1459,17 @@ static int parse_entry(struct tether_buf *b, struct recv_entry *e)
  * The temporary name: ".NAME.<16 hex>.tether-part", the hex from the
  * entry's path, size and mtime, so the same transfer finds it again.
  */
-static void temp_name(struct tether_xfer_recv *r, const struct recv_entry *e)
+static void temp_name(struct tether_xfer_recv *r,
+		      const struct tether_msg_entry *e)
 {
 	uint8_t d[TETHER_SHA256_LEN];
-	char hex[17], key[TETHER_XFER_PATH_MAX + 64], name[NAME_MAX + 1];
+	char hex[17], key[TETHER_MSG_PATH_MAX + 64], name[NAME_MAX + 1];
 	size_t len;
 	int n;
 
 	n = snprintf(key, sizeof(key), "%s%c%llu%c%lld%c%u", e->path, 0,
-		     (unsigned long long)e->size, 0, (long long)e->sec, 0,
-		     e->nsec);
+		     (unsigned long long)e->size, 0, (long long)e->mtime_sec, 0,
+		     e->mtime_nsec);
 	tether_sha256(key, (size_t)n, d);
 	tether_hex_encode(d, 8, hex, sizeof(hex));
 	/* Room for ".", ".", the hex and ".tether-part": 30 bytes. */
@@ -1493,13 +1526,14 @@ static int open_temp(struct tether_xfer_recv *r, struct stat *st)
 }
 
 /* Starts a file: opens or reopens its temporary file and ACCEPTs. */
-static int recv_file(struct tether_xfer_recv *r, const struct recv_entry *e,
-		     int dfd)
+static int recv_file(struct tether_xfer_recv *r,
+		     const struct tether_msg_entry *e, int dfd)
 {
-	uint8_t off[8];
+	struct tether_msg_accept m;
+	struct tether_buf *b;
 	struct stat st;
 	uint64_t have = 0;
-	int err, i;
+	int err;
 
 	if (fstatat(dfd, r->leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISDIR(st.st_mode))
@@ -1540,9 +1574,10 @@ static int recv_file(struct tether_xfer_recv *r, const struct recv_entry *e,
 	r->pos = have;
 	r->f.offset = have;
 	r->state = RECV_DATA;
-	for (i = 0; i < 8; i++)
-		off[i] = (uint8_t)(have >> (56 - 8 * i));
-	return r->io.send(r->io.arg, TETHER_MSG_ACCEPT, off, sizeof(off));
+	m.offset = have;
+	b = tether_buf_new(sizeof(m.offset));
+	return send_built(&r->io, TETHER_MSG_ACCEPT, b,
+			  b != NULL ? tether_msg_encode_accept(b, &m) : 0);
 }
 
 /*
@@ -1555,7 +1590,7 @@ static mode_t safe_mode(const struct tether_xfer_recv *r, uint32_t mode)
 }
 
 static int add_fixup(struct tether_xfer_recv *r, const char *rel,
-		     const struct recv_entry *e)
+		     const struct tether_msg_entry *e)
 {
 	struct recv_fixup *fx;
 
@@ -1570,14 +1605,14 @@ static int add_fixup(struct tether_xfer_recv *r, const char *rel,
 	if (fx->rel == NULL)
 		return TETHER_ERR_NOMEM;
 	fx->mode = safe_mode(r, e->mode);
-	fx->mtime.tv_sec = (time_t)e->sec;
-	fx->mtime.tv_nsec = (long)e->nsec;
+	fx->mtime.tv_sec = (time_t)e->mtime_sec;
+	fx->mtime.tv_nsec = (long)e->mtime_nsec;
 	r->nfixups++;
 	return TETHER_OK;
 }
 
-static int recv_dir(struct tether_xfer_recv *r, const struct recv_entry *e,
-		    int dfd)
+static int recv_dir(struct tether_xfer_recv *r,
+		    const struct tether_msg_entry *e, int dfd)
 {
 	struct stat st;
 	int err;
@@ -1602,8 +1637,8 @@ static int recv_dir(struct tether_xfer_recv *r, const struct recv_entry *e,
 	return finish_entry(r, true, "");
 }
 
-static int recv_symlink(struct tether_xfer_recv *r, const struct recv_entry *e,
-			int dfd)
+static int recv_symlink(struct tether_xfer_recv *r,
+			const struct tether_msg_entry *e, int dfd)
 {
 	struct timespec ts[2];
 	struct stat st;
@@ -1616,8 +1651,8 @@ static int recv_symlink(struct tether_xfer_recv *r, const struct recv_entry *e,
 	unlinkat(dfd, r->tmp, 0);
 	if (symlinkat(e->target, dfd, r->tmp) != 0)
 		return finish_entry(r, false, strerror(errno));
-	ts[0].tv_sec = ts[1].tv_sec = (time_t)e->sec;
-	ts[0].tv_nsec = ts[1].tv_nsec = (long)e->nsec;
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)e->mtime_sec;
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)e->mtime_nsec;
 	utimensat(dfd, r->tmp, ts, AT_SYMLINK_NOFOLLOW);
 	if (renameat(dfd, r->tmp, dfd, r->leaf) != 0) {
 		err = errno;
@@ -1627,56 +1662,48 @@ static int recv_symlink(struct tether_xfer_recv *r, const struct recv_entry *e,
 	return finish_entry(r, true, "");
 }
 
-static int on_entry(struct tether_xfer_recv *r, struct tether_buf *b)
+static int on_entry(struct tether_xfer_recv *r, const uint8_t *body, size_t len)
 {
+	const struct tether_msg_entry *e = &r->entry;
 	const char *why = "out of memory";
-	struct recv_entry e;
+	struct tether_msg_entry next;
 	int dfd, err;
 
 	if (r->state != RECV_IDLE)
 		return TETHER_ERR_PROTOCOL;
-	if ((err = parse_entry(b, &e)) != 0)
-		goto out;
-	if (!expected(r, &e)) {
-		err = TETHER_ERR_PROTOCOL;
-		goto out;
+	if ((err = parse_entry(body, len, &next)) != 0)
+		return err;
+	if (!expected(r, &next)) {
+		tether_msg_clear_entry(&next);
+		return TETHER_ERR_PROTOCOL;
 	}
+	/* The entry before is over: r->f and r->path no longer need it. */
 	memset(&r->f, 0, sizeof(r->f));
-	tether_free(r->epath);
+	tether_msg_clear_entry(&r->entry);
 	tether_free(r->path);
-	r->epath = e.path;
-	e.path = NULL;
+	r->entry = next;
 	r->path = NULL;
 	r->started = now_ms();
-	r->f.type = e.type;
-	r->f.path = r->epath;
-	r->f.size = e.size;
+	r->f.type = e->type;
+	r->f.path = e->path;
+	r->f.size = e->size;
 	r->f.local = r->local;
-	snprintf(r->local, sizeof(r->local), "%s", r->epath);
-	r->path = map_path(r, r->epath, &why);
-	if (r->path == NULL) {
-		err = finish_entry(r, false, why);
-		goto out;
-	}
+	snprintf(r->local, sizeof(r->local), "%s", e->path);
+	r->path = map_path(r, e->path, &why);
+	if (r->path == NULL)
+		return finish_entry(r, false, why);
 	show_local(r, r->path);
-	r->mode = e.mode;
-	r->mtime.tv_sec = (time_t)e.sec;
-	r->mtime.tv_nsec = (long)e.nsec;
+	r->mode = e->mode;
+	r->mtime.tv_sec = (time_t)e->mtime_sec;
+	r->mtime.tv_nsec = (long)e->mtime_nsec;
 	dfd = open_parent(r, r->path, r->leaf);
-	if (dfd < 0) {
-		err = finish_entry(r, false, strerror(-dfd));
-		goto out;
-	}
-	if (e.type == TETHER_XFER_FILE)
-		err = recv_file(r, &e, dfd);
-	else if (e.type == TETHER_XFER_DIR)
-		err = recv_dir(r, &e, dfd);
-	else
-		err = recv_symlink(r, &e, dfd);
-out:
-	tether_free(e.path);
-	tether_free(e.target);
-	return err;
+	if (dfd < 0)
+		return finish_entry(r, false, strerror(-dfd));
+	if (e->type == TETHER_XFER_FILE)
+		return recv_file(r, e, dfd);
+	if (e->type == TETHER_XFER_DIR)
+		return recv_dir(r, e, dfd);
+	return recv_symlink(r, e, dfd);
 }
 
 /* A write failed or the data is bad: the file goes, the transfer goes on. */
@@ -1721,28 +1748,31 @@ static int write_all(int fd, const uint8_t *p, size_t n, uint64_t pos)
 
 static int on_block(struct tether_xfer_recv *r, const uint8_t *body, size_t len)
 {
+	struct tether_msg_block m;
 	const uint8_t *data;
 	size_t n;
 	int err;
 
-	if ((r->state != RECV_DATA && r->state != RECV_FAILED) || len < 1 ||
-	    body[0] > TETHER_XFER_DEFLATE)
+	if (r->state != RECV_DATA && r->state != RECV_FAILED)
 		return TETHER_ERR_PROTOCOL;
+	if ((err = tether_msg_decode_block(body, len, &m)) != 0)
+		return bad_body(err);
 	if ((err = r->io.consumed(r->io.arg, len)) != 0 &&
 	    err != TETHER_ERR_CLOSED)
 		return err;
 	r->f.wire += len;
 	if (r->state == RECV_FAILED)
 		return TETHER_OK;
-	if (body[0] == TETHER_XFER_RAW) {
-		data = body + 1;
-		n = len - 1;
+	if (m.encoding == TETHER_XFER_RAW) {
+		data = m.data;
+		n = m.len;
 		if (n > TETHER_XFER_BLOCK)
 			return TETHER_ERR_PROTOCOL;
 	} else {
 		inflateReset(&r->z);
-		r->z.next_in = (uint8_t *)(uintptr_t)(body + 1);
-		r->z.avail_in = (uInt)(len - 1);
+		/* zlib's input is not const, but inflate() only reads it. */
+		r->z.next_in = (uint8_t *)(uintptr_t)m.data;
+		r->z.avail_in = (uInt)m.len;
 		r->z.next_out = r->zout;
 		r->z.avail_out = TETHER_XFER_BLOCK;
 		if (inflate(&r->z, Z_FINISH) != Z_STREAM_END ||
@@ -1786,35 +1816,27 @@ static int commit_file(struct tether_xfer_recv *r)
 	return finish_entry(r, true, "");
 }
 
-static int on_file_end(struct tether_xfer_recv *r, struct tether_buf *b)
+static int on_file_end(struct tether_xfer_recv *r, const uint8_t *body,
+		       size_t len)
 {
-	uint8_t want[TETHER_SHA256_LEN], got[TETHER_SHA256_LEN];
-	char why[TETHER_XFER_REASON_MAX + 32];
-	char *reason = NULL;
-	uint8_t ok;
+	char why[TETHER_MSG_REASON_MAX + 32];
+	uint8_t got[TETHER_SHA256_LEN];
+	struct tether_msg_file_end m;
 	int err;
 
-	if ((r->state != RECV_DATA && r->state != RECV_FAILED) ||
-	    tether_buf_get_u8(b, &ok) != 0 || ok > 1)
+	if (r->state != RECV_DATA && r->state != RECV_FAILED)
 		return TETHER_ERR_PROTOCOL;
-	if (ok == 1 && (tether_buf_get(b, want, sizeof(want)) != 0 ||
-			tether_buf_get_end(b) != 0))
-		return TETHER_ERR_PROTOCOL;
-	if (ok == 0 && (tether_buf_get_cstring(b, &reason, NULL,
-					       TETHER_XFER_REASON_MAX) != 0 ||
-			tether_buf_get_end(b) != 0)) {
-		tether_free(reason);
-		return TETHER_ERR_PROTOCOL;
-	}
+	if ((err = tether_msg_decode_file_end(body, len, &m)) != 0)
+		return bad_body(err);
 	if (r->state == RECV_FAILED) {
 		/* Answered when it failed. */
-		tether_free(reason);
+		tether_msg_clear_file_end(&m);
 		r->state = RECV_IDLE;
 		return TETHER_OK;
 	}
-	if (ok == 0) {
-		snprintf(why, sizeof(why), "sender: %s", reason);
-		tether_free(reason);
+	if (!m.ok) {
+		snprintf(why, sizeof(why), "sender: %s", m.reason);
+		tether_msg_clear_file_end(&m);
 		err = fail_file(r, why);
 		r->state = RECV_IDLE;
 		return err;
@@ -1823,7 +1845,7 @@ static int on_file_end(struct tether_xfer_recv *r, struct tether_buf *b)
 		return TETHER_ERR_PROTOCOL;
 	if ((err = sha_final(r->sha, got)) != 0)
 		return err;
-	if (!tether_ct_equal(got, want, sizeof(got))) {
+	if (!tether_ct_equal(got, m.sha256, sizeof(got))) {
 		err = fail_file(r, "verification failed: SHA-256 mismatch");
 		r->state = RECV_IDLE;
 		return err;
@@ -1832,28 +1854,23 @@ static int on_file_end(struct tether_xfer_recv *r, struct tether_buf *b)
 	return commit_file(r);
 }
 
-static int on_skip(struct tether_xfer_recv *r, struct tether_buf *b)
+static int on_skip(struct tether_xfer_recv *r, const uint8_t *body, size_t len)
 {
-	char *path = NULL, *reason = NULL;
+	struct tether_msg_skip m;
 	struct tether_xfer_file f;
+	int err;
 
-	if (r->state != RECV_IDLE ||
-	    tether_buf_get_cstring(b, &path, NULL, TETHER_XFER_PATH_MAX) != 0 ||
-	    tether_buf_get_cstring(b, &reason, NULL, TETHER_XFER_REASON_MAX) !=
-		0 ||
-	    tether_buf_get_end(b) != 0) {
-		tether_free(path);
-		tether_free(reason);
+	if (r->state != RECV_IDLE)
 		return TETHER_ERR_PROTOCOL;
-	}
+	if ((err = tether_msg_decode_skip(body, len, &m)) != 0)
+		return bad_body(err);
 	memset(&f, 0, sizeof(f));
-	f.path = path;
+	f.path = m.path;
 	f.local = "";
-	f.reason = reason;
+	f.reason = m.reason;
 	r->failures++;
 	report(&r->cbs, &f);
-	tether_free(path);
-	tether_free(reason);
+	tether_msg_clear_skip(&m);
 	return TETHER_OK;
 }
 
@@ -1887,28 +1904,26 @@ static void apply_fixups(struct tether_xfer_recv *r)
 int tether_xfer_recv_input(struct tether_xfer_recv *r, uint8_t msg,
 			   const uint8_t *body, size_t len)
 {
-	struct tether_buf *b;
 	int err;
 
 	if (r->state == RECV_DONE)
 		return TETHER_ERR_PROTOCOL;
-	if (msg == TETHER_MSG_BLOCK)
-		return on_block(r, body, len);
-	b = tether_buf_from(body, len);
-	if (b == NULL)
-		return TETHER_ERR_NOMEM;
 	switch (msg) {
+	case TETHER_MSG_BLOCK:
+		err = on_block(r, body, len);
+		break;
 	case TETHER_MSG_ENTRY:
-		err = on_entry(r, b);
+		err = on_entry(r, body, len);
 		break;
 	case TETHER_MSG_FILE_END:
-		err = on_file_end(r, b);
+		err = on_file_end(r, body, len);
 		break;
 	case TETHER_MSG_SKIP:
-		err = on_skip(r, b);
+		err = on_skip(r, body, len);
 		break;
 	case TETHER_MSG_XFER_END:
-		if (r->state != RECV_IDLE || len != 0) {
+		if (r->state != RECV_IDLE ||
+		    tether_msg_decode_empty(body, len) != 0) {
 			err = TETHER_ERR_PROTOCOL;
 			break;
 		}
@@ -1920,7 +1935,6 @@ int tether_xfer_recv_input(struct tether_xfer_recv *r, uint8_t msg,
 		err = TETHER_ERR_PROTOCOL;
 		break;
 	}
-	tether_buf_free(b);
 	return err;
 }
 

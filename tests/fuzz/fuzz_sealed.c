@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the receiving side of a sealed channel: frame
  * decode, tether_chan_open (seal, message framing, credit windows) and the
- * parsing of opened message bodies the way the agent and console do it.
+ * decoding of opened message bodies by tether/msg.h, the decoders the
+ * agent, the console and the transfer engine use.
  *
  * Random bytes almost never pass the Poly1305 tag, so the input picks one
  * of two modes with bit 1 of byte 0 (bit 0 picks the receiving end:
@@ -12,8 +13,13 @@
  *  sealed: the rest is records "u16 length | plaintext" (message byte and
  *          body); the harness seals each one for the receiving end as the
  *          peer would, so every message authenticates and the fuzzer
- *          reaches window accounting and body parsing.  Here the result of
- *          each open is also predicted from docs/protocol.md and checked.
+ *          reaches window accounting and body decoding.  Here the result
+ *          of each open is also predicted from docs/protocol.md and
+ *          checked.
+ *
+ * Every body decoded must keep the decoders' contract: a failure leaves
+ * the output all zero, and a success encodes back to exactly the bytes
+ * it came from (so a decoder accepts nothing its encoder cannot make).
  *
  * After the first failed open the channel is dead, as in the real peers.
  */
@@ -23,11 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <tether/alloc.h>
 #include <tether/buf.h>
 #include <tether/chan.h>
 #include <tether/err.h>
 #include <tether/frame.h>
+#include <tether/msg.h>
 #include <tether/proto.h>
 #include <tether/seal.h>
 
@@ -36,10 +42,6 @@
 #define HDR TETHER_FRAME_HEADER_LEN
 #define TAG TETHER_SEAL_TAG_LEN
 #define CHANNEL 1
-/* The agent's caps on an EXEC request. */
-#define ARGC_MAX 256
-#define ARG_MAX 4096
-#define REASON_MAX 1024
 
 /* The same fixed keys as tests/unit/test_chan.c. */
 static void fixed_keys(uint8_t ke[16], uint8_t nc[TETHER_SEAL_NONCE_LEN],
@@ -55,78 +57,146 @@ static void fixed_keys(uint8_t ke[16], uint8_t nc[TETHER_SEAL_NONCE_LEN],
 	}
 }
 
+/* The messages whose bodies spend window (tether_chan_send()). */
 static bool is_data(uint8_t msg)
 {
 	return msg == TETHER_MSG_STDIN || msg == TETHER_MSG_STDOUT ||
-	       msg == TETHER_MSG_STDERR;
+	       msg == TETHER_MSG_STDERR || msg == TETHER_MSG_BLOCK;
 }
 
-/* Parses an EXEC body as the agent does; returns 0 if it is well formed. */
-static int parse_exec(struct tether_buf *b)
+static bool all_zero(const void *p, size_t n)
 {
-	uint32_t argc, i;
-	size_t len;
-	char *arg;
-	int r;
+	const uint8_t *q = p;
+	size_t i;
 
-	if ((r = tether_buf_get_u32(b, &argc)) != 0)
-		return r;
-	if (argc == 0 || argc > ARGC_MAX)
-		return TETHER_ERR_LIMIT;
-	for (i = 0; i < argc; i++) {
-		if ((r = tether_buf_get_cstring(b, &arg, &len, ARG_MAX)) != 0)
-			return r;
-		CHECK(arg != NULL && strlen(arg) == len && len <= ARG_MAX);
-		tether_free(arg);
-	}
-	return tether_buf_get_end(b);
+	for (i = 0; i < n; i++)
+		if (q[i] != 0)
+			return false;
+	return true;
 }
 
-/* Parses any opened body by its message type; must never crash. */
-static void parse_body(uint8_t msg, const uint8_t *body, size_t len)
+/* The encoder's output (r its result) is the body it was decoded from. */
+static void same_bytes(struct tether_buf *out, int r, const uint8_t *body,
+		       size_t len)
 {
-	struct tether_buf *b = tether_buf_from(body, len);
-	uint32_t v32;
-	uint8_t v8;
-	size_t n;
-	char *s;
+	CHECK(r == 0);
+	CHECK(tether_buf_len(out) == len);
+	CHECK(len == 0 || memcmp(tether_buf_ptr(out), body, len) == 0);
+}
 
-	if (b == NULL)
-		return;
+/*
+ * Decodes body as a struct T with DECODE; on success encodes it back
+ * into out with ENCODE and frees it with CLEAR (a no-op for the structs
+ * that own nothing).
+ */
+#define ROUND_TRIP(T, DECODE, ENCODE, CLEAR)                                   \
+	do {                                                                   \
+		struct T m;                                                    \
+		if (DECODE(body, len, &m) != 0) {                              \
+			CHECK(all_zero(&m, sizeof(m)));                        \
+			break;                                                 \
+		}                                                              \
+		same_bytes(out, ENCODE(out, &m), body, len);                   \
+		CLEAR(&m);                                                     \
+	} while (0)
+
+#define NOTHING(m) ((void)(m))
+
+/* Decodes any opened body by its message type; must never crash. */
+static void decode_body(struct tether_buf *out, uint8_t msg,
+			const uint8_t *body, size_t len)
+{
+	struct tether_msg_block blk;
+
+	tether_buf_reset(out);
 	switch (msg) {
 	case TETHER_MSG_EXEC:
-		(void)parse_exec(b);
+		ROUND_TRIP(tether_msg_exec, tether_msg_decode_exec,
+			   tether_msg_encode_exec, tether_msg_clear_exec);
 		break;
-	case TETHER_MSG_EOF:
-		if (tether_buf_get_u8(b, &v8) == 0 && v8 <= 2)
-			(void)tether_buf_get_end(b);
+	case TETHER_MSG_SHELL:
+		ROUND_TRIP(tether_msg_shell, tether_msg_decode_shell,
+			   tether_msg_encode_shell, tether_msg_clear_shell);
+		break;
+	case TETHER_MSG_RESIZE:
+		ROUND_TRIP(tether_msg_resize, tether_msg_decode_resize,
+			   tether_msg_encode_resize, NOTHING);
 		break;
 	case TETHER_MSG_EXIT:
-		if (tether_buf_get_u8(b, &v8) == 0 &&
-		    tether_buf_get_u32(b, &v32) == 0)
-			(void)tether_buf_get_end(b);
+		ROUND_TRIP(tether_msg_exit, tether_msg_decode_exit,
+			   tether_msg_encode_exit, NOTHING);
 		break;
-	case TETHER_MSG_WINDOW:
-		CHECK(tether_buf_get_u32(b, &v32) == 0);
-		CHECK(tether_buf_get_end(b) == 0);
+	case TETHER_MSG_EOF:
+		ROUND_TRIP(tether_msg_eof, tether_msg_decode_eof,
+			   tether_msg_encode_eof, NOTHING);
 		break;
 	case TETHER_MSG_ERROR:
-		if (tether_buf_get_cstring(b, &s, &n, REASON_MAX) == 0) {
-			CHECK(strlen(s) == n);
-			tether_free(s);
-		}
+		ROUND_TRIP(tether_msg_error, tether_msg_decode_error,
+			   tether_msg_encode_error, tether_msg_clear_error);
+		break;
+	case TETHER_MSG_WINDOW:
+		/* tether_chan_open() let it through: it decodes. */
+		ROUND_TRIP(tether_msg_window, tether_msg_decode_window,
+			   tether_msg_encode_window, NOTHING);
+		CHECK(len == 4);
+		break;
+	case TETHER_MSG_FORWARD:
+		ROUND_TRIP(tether_msg_forward, tether_msg_decode_forward,
+			   tether_msg_encode_forward, tether_msg_clear_forward);
+		break;
+	case TETHER_MSG_GET:
+		ROUND_TRIP(tether_msg_get, tether_msg_decode_get,
+			   tether_msg_encode_get, tether_msg_clear_get);
+		break;
+	case TETHER_MSG_PUT:
+		ROUND_TRIP(tether_msg_put, tether_msg_decode_put,
+			   tether_msg_encode_put, tether_msg_clear_put);
+		break;
+	case TETHER_MSG_ENTRY:
+		ROUND_TRIP(tether_msg_entry, tether_msg_decode_entry,
+			   tether_msg_encode_entry, tether_msg_clear_entry);
+		break;
+	case TETHER_MSG_ACCEPT:
+		ROUND_TRIP(tether_msg_accept, tether_msg_decode_accept,
+			   tether_msg_encode_accept, NOTHING);
+		break;
+	case TETHER_MSG_BLOCK:
+		ROUND_TRIP(tether_msg_block, tether_msg_decode_block,
+			   tether_msg_encode_block, NOTHING);
+		/* The data is the body's own bytes, not a copy. */
+		if (tether_msg_decode_block(body, len, &blk) == 0)
+			CHECK(blk.data == body + 1 && blk.len == len - 1);
+		break;
+	case TETHER_MSG_FILE_END:
+		ROUND_TRIP(tether_msg_file_end, tether_msg_decode_file_end,
+			   tether_msg_encode_file_end,
+			   tether_msg_clear_file_end);
+		break;
+	case TETHER_MSG_RESULT:
+		ROUND_TRIP(tether_msg_result, tether_msg_decode_result,
+			   tether_msg_encode_result, tether_msg_clear_result);
+		break;
+	case TETHER_MSG_SKIP:
+		ROUND_TRIP(tether_msg_skip, tether_msg_decode_skip,
+			   tether_msg_encode_skip, tether_msg_clear_skip);
+		break;
+	case TETHER_MSG_CLOSE:
+	case TETHER_MSG_XFER_END:
+	case TETHER_MSG_CONNECTED:
+		CHECK((tether_msg_decode_empty(body, len) == 0) == (len == 0));
 		break;
 	default:
-		/* Data and CLOSE: bytes or nothing, no structure. */
-		(void)tether_buf_get(b, NULL, len);
-		CHECK(tether_buf_get_end(b) == 0);
+		/* Data, and types nobody sends: bytes with no structure. */
 		break;
 	}
-	tether_buf_free(b);
 }
 
-/* Opens f; checks the outputs agree with the result.  Returns the result. */
-static int open_one(struct tether_chan *c, const struct tether_frame *f)
+/*
+ * Opens f and decodes its body (out is scratch for re-encoding); checks
+ * the outputs agree with the result.  Returns the result.
+ */
+static int open_one(struct tether_chan *c, struct tether_buf *out,
+		    const struct tether_frame *f)
 {
 	const uint8_t *body;
 	uint8_t msg;
@@ -142,12 +212,13 @@ static int open_one(struct tether_chan *c, const struct tether_frame *f)
 	if (r == 0) {
 		CHECK(body != NULL);
 		CHECK(len == f->len - TAG - 1);
-		parse_body(msg, body, len);
+		decode_body(out, msg, body, len);
 	}
 	return r;
 }
 
-static void run_raw(struct tether_chan *c, const uint8_t *s, size_t n)
+static void run_raw(struct tether_chan *c, struct tether_buf *out,
+		    const uint8_t *s, size_t n)
 {
 	struct tether_buf *in = tether_buf_from(s, n);
 	struct tether_frame f;
@@ -155,7 +226,7 @@ static void run_raw(struct tether_chan *c, const uint8_t *s, size_t n)
 	if (in == NULL)
 		return;
 	while (tether_frame_decode(in, TETHER_FRAME_MAX, &f) == 0) {
-		if (open_one(c, &f) != 0)
+		if (open_one(c, out, &f) != 0)
 			break;
 	}
 	tether_buf_free(in);
@@ -192,9 +263,9 @@ static int predict(struct model *m, const uint8_t *pt, size_t plen)
 	return 0;
 }
 
-static void run_sealed(struct tether_chan *c, bool agent, const uint8_t *ke,
-		       const uint8_t *nc, const uint8_t *na, const uint8_t *s,
-		       size_t n)
+static void run_sealed(struct tether_chan *c, struct tether_buf *out,
+		       bool agent, const uint8_t *ke, const uint8_t *nc,
+		       const uint8_t *na, const uint8_t *s, size_t n)
 {
 	uint8_t key[TETHER_SEAL_KEY_LEN];
 	struct model m = {TETHER_CHANNEL_WINDOW, TETHER_CHANNEL_WINDOW};
@@ -229,7 +300,7 @@ static void run_sealed(struct tether_chan *c, bool agent, const uint8_t *ke,
 		want = predict(&m, s + off, plen);
 		off += plen;
 		CHECK(tether_frame_decode(wire, TETHER_FRAME_MAX, &f) == 0);
-		r = open_one(c, &f);
+		r = open_one(c, out, &f);
 		/* Genuine frames always authenticate. */
 		CHECK(r != TETHER_ERR_AUTH);
 		CHECK(r == want);
@@ -245,6 +316,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t ke[16], nc[TETHER_SEAL_NONCE_LEN], na[TETHER_SEAL_NONCE_LEN];
 	struct tether_chan *c;
+	struct tether_buf *out;
 	bool agent;
 
 	if (size == 0)
@@ -252,11 +324,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	agent = data[0] & 1;
 	fixed_keys(ke, nc, na);
 	c = tether_chan_new(CHANNEL, !agent, ke, sizeof(ke), nc, na);
-	CHECK(c != NULL);
+	/* Re-encoded bodies: one can be as large as a frame. */
+	out = tether_buf_new(TETHER_FRAME_MAX);
+	CHECK(c != NULL && out != NULL);
 	if (data[0] & 2)
-		run_sealed(c, agent, ke, nc, na, data + 1, size - 1);
+		run_sealed(c, out, agent, ke, nc, na, data + 1, size - 1);
 	else
-		run_raw(c, data + 1, size - 1);
+		run_raw(c, out, data + 1, size - 1);
+	tether_buf_free(out);
 	tether_chan_free(c);
 	return 0;
 }

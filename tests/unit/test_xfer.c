@@ -44,7 +44,7 @@ struct pair {
 	size_t window; /* sender's credit */
 	uint64_t files_ok, files_failed;
 	uint64_t sent, wire, offset;
-	char last_reason[TETHER_XFER_REASON_MAX];
+	char last_reason[TETHER_MSG_REASON_MAX];
 	char last_sha[65];
 	/* Test knobs. */
 	long corrupt_block; /* flip a byte in this BLOCK (1-based), or 0 */

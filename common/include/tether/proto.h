@@ -26,7 +26,8 @@
 
 /*
  * Sealed channel messages: the first plaintext byte of every DATA frame
- * (after opening the seal) is one of these.
+ * (after opening the seal) is one of these.  tether/msg.h encodes and
+ * decodes the bodies.
  */
 enum tether_msg {
 	TETHER_MSG_EXEC = 1,   /* u32 argc, argc x cstring */

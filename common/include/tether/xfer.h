@@ -15,7 +15,8 @@
  * XFER_END once every result is out.  A RESULT for the file still being
  * sent tells the sender to stop it (FILE_END failed, not answered again).
  *
- * Bodies (big-endian; cstring = u32 length + bytes, no NUL):
+ * Bodies (big-endian; cstring = u32 length + bytes, no NUL; encoded,
+ * decoded and capped by tether/msg.h):
  *   ENTRY    u8 type (TETHER_XFER_*), cstring path (relative, '/'-joined,
  *            no "", ".", ".." parts), u32 mode (07777), i64 mtime seconds,
  *            u32 mtime nanoseconds, u64 size (files; else 0), cstring
@@ -44,6 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <tether/msg.h>
+
 /* ENTRY types. */
 #define TETHER_XFER_FILE 1
 #define TETHER_XFER_DIR 2
@@ -59,12 +62,11 @@
 
 /* Largest file content carried by one BLOCK (before compression). */
 #define TETHER_XFER_BLOCK (192u * 1024)
-/* Bounds the receiver enforces. */
-#define TETHER_XFER_PATH_MAX 4096
+/*
+ * How deep a received path may go.  The bounds on the bodies themselves
+ * (TETHER_MSG_PATH_MAX, _REASON_MAX, _PATTERNS_MAX, ...) are tether/msg.h's.
+ */
 #define TETHER_XFER_DEPTH_MAX 64
-#define TETHER_XFER_REASON_MAX 512
-/* GET: at most this many patterns. */
-#define TETHER_XFER_PATTERNS_MAX 1024
 
 struct tether_xfer_send;
 struct tether_xfer_recv;
