@@ -99,7 +99,7 @@ int tether_num_scan_u64(const char **pp, uint64_t *out)
 
 int tether_num_scan_i64(const char **pp, int64_t *out)
 {
-	const char *p = *pp;
+	const char *p = *pp, *end;
 	bool neg;
 	uint64_t v;
 
@@ -107,12 +107,13 @@ int tether_num_scan_i64(const char **pp, int64_t *out)
 		p++;
 	neg = *p == '-';
 	p += neg;
-	if (tether_num_scan_u64(&p, &v) != 0 ||
+	/* The digits must follow the sign: "- 5" is no number. */
+	if (digits_u64(p, &end, &v) != 0 ||
 	    v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
 		return TETHER_ERR_FORMAT;
 	*out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v)
 		   : (int64_t)v;
-	*pp = p;
+	*pp = end;
 	return TETHER_OK;
 }
 

@@ -173,6 +173,14 @@ Test(num, scanning)
 	cr_assert_eq(tether_num_scan_i64(&p, &i), 0);
 	cr_assert_eq(i, -12);
 	cr_assert_eq(*p, ':');
+	/* Blanks go before the sign, not after it (found by fuzz_code). */
+	p = "- 5";
+	start = p;
+	cr_assert_eq(tether_num_scan_i64(&p, &i), TETHER_ERR_FORMAT);
+	cr_assert_eq(p, start);
+	cr_assert_eq(i, -12);
+	p = "-\t5";
+	cr_assert_eq(tether_num_scan_i64(&p, &i), TETHER_ERR_FORMAT);
 	p = "7f3a-";
 	cr_assert_eq(tether_num_scan_hex(&p, &u), 0);
 	cr_assert_eq(u, 0x7f3a);
