@@ -45,11 +45,17 @@ int tether_num_parse_u64(const char *s, uint64_t min, uint64_t max,
 
 	if (s == NULL || (s[0] == '0' && s[1] != '\0'))
 		return TETHER_ERR_FORMAT;
+	/*
+	 * Digits only before any arithmetic: "99999999999999999999x" is no
+	 * number, not a number too large.
+	 */
+	for (end = s; is_digit(*end); end++)
+		;
+	if (*end != '\0')
+		return TETHER_ERR_FORMAT;
 	r = digits_u64(s, &end, &v);
 	if (r != 0)
 		return r;
-	if (*end != '\0')
-		return TETHER_ERR_FORMAT;
 	if (v < min || v > max)
 		return TETHER_ERR_TOO_LARGE;
 	*out = v;

@@ -139,6 +139,13 @@ Test(num, whole_numbers)
 	cr_assert_eq(tether_num_parse_u64("1 ", 0, 10, &u), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_u64("", 0, 10, &u), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_u64("-1", 0, 10, &u), TETHER_ERR_FORMAT);
+	/* Not a number at all, however long (found by fuzz_code). */
+	cr_assert_eq(tether_num_parse_u64("99999999999999999999x", 0,
+					  UINT64_MAX, &u),
+		     TETHER_ERR_FORMAT);
+	cr_assert_eq(tether_num_parse_i64("-99999999999999999999-", INT64_MIN,
+					  INT64_MAX, &i),
+		     TETHER_ERR_FORMAT);
 	cr_assert_eq(u, 9);
 	cr_assert_eq(tether_num_parse_i64("-9223372036854775808", INT64_MIN,
 					  INT64_MAX, &i),
