@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds tether twice (plain and ASan+UBSan, both with
-# -Werror and test hooks) and runs every test in both builds.
+# -Werror and test hooks) and runs every test in both builds, then fuzzes
+# each fuzz target for FUZZ_SECONDS (20) in a clang libFuzzer build
+# (scripts/fuzz.sh); each target's run counts as one test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -23,7 +25,19 @@ run_suite() {
 	passed=$((passed + ${ok:-0})); failed=$((failed + fail))
 	if [ "${ok:-0}" = 0 ] || [ "$fail" != 0 ]; then status=1; fi
 }
+run_fuzz() {
+	local dir=$1 ok fail
+	echo "== fuzz $dir (${FUZZ_SECONDS:-20} s a target)"
+	mkdir -p "$dir"
+	bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}" "$dir" \
+		| tee "$dir/fuzz-output.txt" || status=1
+	ok=$(awk '/^fuzz: / {print $2}' "$dir/fuzz-output.txt")
+	fail=$(awk '/^fuzz: / {print $4}' "$dir/fuzz-output.txt")
+	# No summary: the build or the setup failed, which is one failure.
+	passed=$((passed + ${ok:-0})); failed=$((failed + ${fail:-1}))
+}
 run_suite build-test
 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false
+run_fuzz build-fuzz
 echo "tests: $passed passed, $failed failed"
 exit $status

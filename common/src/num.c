@@ -45,11 +45,17 @@ int tether_num_parse_u64(const char *s, uint64_t min, uint64_t max,
 
 	if (s == NULL || (s[0] == '0' && s[1] != '\0'))
 		return TETHER_ERR_FORMAT;
+	/*
+	 * Digits only before any arithmetic: "99999999999999999999x" is no
+	 * number, not a number too large.
+	 */
+	for (end = s; is_digit(*end); end++)
+		;
+	if (*end != '\0')
+		return TETHER_ERR_FORMAT;
 	r = digits_u64(s, &end, &v);
 	if (r != 0)
 		return r;
-	if (*end != '\0')
-		return TETHER_ERR_FORMAT;
 	if (v < min || v > max)
 		return TETHER_ERR_TOO_LARGE;
 	*out = v;
@@ -99,7 +105,7 @@ int tether_num_scan_u64(const char **pp, uint64_t *out)
 
 int tether_num_scan_i64(const char **pp, int64_t *out)
 {
-	const char *p = *pp;
+	const char *p = *pp, *end;
 	bool neg;
 	uint64_t v;
 
@@ -107,12 +113,13 @@ int tether_num_scan_i64(const char **pp, int64_t *out)
 		p++;
 	neg = *p == '-';
 	p += neg;
-	if (tether_num_scan_u64(&p, &v) != 0 ||
+	/* The digits must follow the sign: "- 5" is no number. */
+	if (digits_u64(p, &end, &v) != 0 ||
 	    v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
 		return TETHER_ERR_FORMAT;
 	*out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v)
 		   : (int64_t)v;
-	*pp = p;
+	*pp = end;
 	return TETHER_OK;
 }
 

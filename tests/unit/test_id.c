@@ -139,6 +139,13 @@ Test(num, whole_numbers)
 	cr_assert_eq(tether_num_parse_u64("1 ", 0, 10, &u), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_u64("", 0, 10, &u), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_u64("-1", 0, 10, &u), TETHER_ERR_FORMAT);
+	/* Not a number at all, however long (found by fuzz_code). */
+	cr_assert_eq(tether_num_parse_u64("99999999999999999999x", 0,
+					  UINT64_MAX, &u),
+		     TETHER_ERR_FORMAT);
+	cr_assert_eq(tether_num_parse_i64("-99999999999999999999-", INT64_MIN,
+					  INT64_MAX, &i),
+		     TETHER_ERR_FORMAT);
 	cr_assert_eq(u, 9);
 	cr_assert_eq(tether_num_parse_i64("-9223372036854775808", INT64_MIN,
 					  INT64_MAX, &i),
@@ -173,6 +180,14 @@ Test(num, scanning)
 	cr_assert_eq(tether_num_scan_i64(&p, &i), 0);
 	cr_assert_eq(i, -12);
 	cr_assert_eq(*p, ':');
+	/* Blanks go before the sign, not after it (found by fuzz_code). */
+	p = "- 5";
+	start = p;
+	cr_assert_eq(tether_num_scan_i64(&p, &i), TETHER_ERR_FORMAT);
+	cr_assert_eq(p, start);
+	cr_assert_eq(i, -12);
+	p = "-\t5";
+	cr_assert_eq(tether_num_scan_i64(&p, &i), TETHER_ERR_FORMAT);
 	p = "7f3a-";
 	cr_assert_eq(tether_num_scan_hex(&p, &u), 0);
 	cr_assert_eq(u, 0x7f3a);
