@@ -38,7 +38,7 @@
 static void check_refusal(int r, const char *why)
 {
 	CHECK(r == TETHER_ERR_PROTOCOL || r == TETHER_ERR_FORMAT ||
-	      r == TETHER_ERR_NOMEM);
+	      r == TETHER_ERR_NOT_FOUND || r == TETHER_ERR_NOMEM);
 	CHECK(strlen(why) < TETHER_CTRL_WHY_MAX);
 	if (r != TETHER_ERR_NOMEM)
 		CHECK(why[0] != '\0');
