@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -64,6 +65,12 @@ static unsigned agent_seq;
 static char san_dir[H_PATH_MAX];
 static char *san_asan_env;
 static char *san_ubsan_env;
+/*
+ * Who the next spawned child runs as (0: as we do); set around one spawn
+ * like the RLIMIT_FSIZE of proc_start_fsize().
+ */
+static uid_t spawn_uid;
+static gid_t spawn_gid;
 
 /* ---- Small utilities --------------------------------------------------- */
 
@@ -291,6 +298,14 @@ static void child_exec(const char *const *argv, char **envp, pid_t parent,
 	int hi[3];
 
 	setsid();
+	/* First: a change of credentials clears the parent-death signal. */
+	if (spawn_uid != 0 &&
+	    (setgroups(0, NULL) != 0 || setgid(spawn_gid) != 0 ||
+	     setuid(spawn_uid) != 0)) {
+		dprintf(fds[2], "harness: cannot become uid %d gid %d: %s\n",
+			(int)spawn_uid, (int)spawn_gid, strerror(errno));
+		_exit(127);
+	}
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
@@ -1589,10 +1604,26 @@ void h_agent_start_ex(struct h_proc *p, const struct h_relay *r,
 		envv[ne++] = o->env[i];
 	}
 	envv[ne] = NULL;
+	if (o && o->uid) {
+		cr_assert(chown(dir, o->uid, o->gid) == 0, "chown %s: %s", dir,
+			  strerror(errno));
+		spawn_uid = o->uid;
+		spawn_gid = o->gid;
+	}
 	if (o && o->fsize)
 		proc_start_fsize(p, tag, argv, envv, o->fsize);
 	else
 		h_proc_start(p, tag, argv, envv);
+	spawn_uid = 0;
+	spawn_gid = 0;
+}
+
+void h_nobody(uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw = getpwnam("nobody");
+
+	*uid = pw ? pw->pw_uid : 65534;
+	*gid = pw ? pw->pw_gid : 65534;
 }
 
 void h_session_start_ex(struct h_session *s, const char *title,

@@ -274,7 +274,18 @@ struct h_agent_opts {
 	 * and SIGXFSZ ignored, so writes past it fail with EFBIG.
 	 */
 	unsigned long long fsize;
+	/*
+	 * Non-zero (we are root): the agent runs as this user and group,
+	 * with no supplementary groups, and its config home is theirs.
+	 * Whatever else it needs (its home, DIR itself for the sanitizer
+	 * reports) is the test's to open up.
+	 */
+	uid_t uid;
+	gid_t gid;
 };
+
+/* The uid and gid of "nobody" (65534 where there is no such entry). */
+void h_nobody(uid_t *uid, gid_t *gid);
 
 /* h_agent_start (relay's fingerprint, --yes) with o (may be NULL). */
 void h_agent_start_ex(struct h_proc *p, const struct h_relay *r,
