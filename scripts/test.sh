@@ -9,6 +9,9 @@ bash scripts/install-deps.sh
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=16
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# install-deps.sh has just installed tmux, sshd, promtool and the plugins:
+# a test that finds one missing fails instead of skipping (tests/require.h).
+export TETHER_REQUIRE_TOOLS=1
 passed=0; failed=0; status=0
 run_suite() {
 	local dir=$1; shift

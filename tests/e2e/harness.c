@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #endif
 #include "harness.h"
+#include "../require.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -396,6 +397,13 @@ static bool env_is_1(const char *var)
 bool h_test_hooks(void)
 {
 	return env_is_1("TETHER_TEST_HOOKS");
+}
+
+void h_tool_missing(const char *why)
+{
+	cr_assert(!test_tools_required(),
+		  "%s; it is required here (CI or TETHER_REQUIRE_TOOLS=1)",
+		  why);
 }
 
 bool h_sanitized(void)

@@ -50,6 +50,12 @@ const char *h_agent_bin(void);
 const char *h_console_bin(void);
 /* True when the programs were built with -Dtest_hooks=true. */
 bool h_test_hooks(void);
+/*
+ * For a test about to skip because a tool is missing (why says which):
+ * fails it instead where the tools are required (tests/require.h: CI or
+ * TETHER_REQUIRE_TOOLS=1 set), else returns so the caller can skip.
+ */
+void h_tool_missing(const char *why);
 
 /*
  * Sanitizer builds (TETHER_SANITIZE=1 from tests/meson.build).  Every

@@ -1811,9 +1811,12 @@ Test(file, progress_on_terminal, .timeout = 120)
 	struct h_session s;
 	char *screen;
 
-	if (!h_tmux_available())
+	if (!h_tmux_available()) {
+		h_tool_missing("tmux is not installed: the progress display "
+			       "needs a terminal (apt-get install tmux)");
 		skip("tmux is not installed: the progress display needs a "
 		     "terminal (apt-get install tmux)");
+	}
 	start(&s, "progress", NULL);
 	dirs_for_round_trips();
 	mkrandom("local/big.bin", 32 * MIB, 0644);
