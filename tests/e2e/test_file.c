@@ -1068,6 +1068,9 @@ Test(file, resume_after_relay_dies, .timeout = 600)
 	cr_assert_eq(status, 255, "put whose relay died: status %d, expected "
 				  "255 (-1: still running): %s",
 		     status, out);
+	/* How it broke (reset, EOF) varies; that it says so does not. */
+	cr_assert(strstr(out, "[stderr] tether: connection lost: "),
+		  "put whose relay died does not say why: %s", out);
 	free(out);
 	out = h_read_file(put.out, NULL);
 	cr_assert(out && !out[0], "put --json printed a summary after the "

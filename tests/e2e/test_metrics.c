@@ -204,7 +204,8 @@ Test(metrics, counts_a_session, .timeout = 120)
 	snprintf(fake, sizeof(fake), "tt_1_%064d", 0);
 	h_console(&res, &bad, "login", m.relay.addr, "--token", fake,
 		  "--fingerprint", m.relay.fingerprint, NULL);
-	cr_assert_neq(res.status, 0);
+	h_expect_fail(&res, 255, "tether: relay refused: invalid token",
+		      "tether login with a made-up token");
 	h_res_free(&res);
 
 	cr_assert_eq(get(&m, "/metrics", &body), 200, "%s", body);
