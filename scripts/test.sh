@@ -23,8 +23,8 @@ run_suite() {
 	local ok fail
 	# A test registered with should_fail (the leak-detection canaries)
 	# passes by failing: meson counts it under Expected Fail.
-	ok=$(awk '/^(Ok|Expected Fail):/ {s += $2} END {print s+0}' "$dir/test-output.txt")
-	fail=$(awk '/^(Fail|Unexpected Pass|Timeout):/ {s += $2} END {print s+0}' "$dir/test-output.txt")
+	ok=$(awk '/^(Ok|Expected Fail):/ {s += $NF} END {print s+0}' "$dir/test-output.txt")
+	fail=$(awk '/^(Fail|Unexpected Pass|Timeout):/ {s += $NF} END {print s+0}' "$dir/test-output.txt")
 	passed=$((passed + ${ok:-0})); failed=$((failed + fail))
 	if [ "${ok:-0}" = 0 ] || [ "$fail" != 0 ]; then status=1; fi
 }
