@@ -386,6 +386,28 @@ out:
 	return r;
 }
 
+#ifdef TETHER_TEST_HOOKS
+/*
+ * TETHER_TEST_LEAK=1 loses 4242 bytes on purpose, so that the e2e tests
+ * can show that a leak in the agent fails them (tests/e2e/test_leak.c).
+ * Lost at start-up: by exit the stack that held the pointer has been
+ * reused, so LeakSanitizer cannot find it there and call it reachable.
+ */
+static void __attribute__((noinline)) test_leak(void)
+{
+	char *volatile p;
+
+	if (getenv("TETHER_TEST_LEAK") == NULL)
+		return;
+	p = tether_malloc(4242);
+	if (p != NULL)
+		memset(p, 0x5a, 4242);
+	p = NULL;
+}
+#else
+#define test_leak() do { } while (0)
+#endif /* TETHER_TEST_HOOKS */
+
 int main(int argc, char **argv)
 {
 	static struct agent agent;
@@ -398,6 +420,7 @@ int main(int argc, char **argv)
 	 * and fails that file, instead of the signal killing the agent.
 	 */
 	signal(SIGXFSZ, SIG_IGN);
+	test_leak();
 	tether_log_set_ident(AGENT_PROG);
 	tether_log_set_level(TETHER_LOG_WARN);
 	if (argc > 1 && strcmp(argv[1], "enroll") == 0)

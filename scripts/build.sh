@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Configures (once) and builds a build directory: build.sh DIR [meson options...]
+# Configures and builds a build directory: build.sh DIR [meson options...]
+# An existing directory is reconfigured with the options given, so that a
+# changed option (say -Db_sanitize) is not silently ignored.
 set -euo pipefail
 dir=${1:-build}; shift || true
 cd "$(dirname "$0")/.."
-if [ ! -f "$dir/build.ninja" ]; then
+if [ -f "$dir/build.ninja" ]; then
+	meson setup --reconfigure "$dir" "$@" >/dev/null
+else
 	meson setup "$dir" "$@" >/dev/null
 fi
 ninja -C "$dir" >/dev/null

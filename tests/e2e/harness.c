@@ -7,12 +7,14 @@
 #define _GNU_SOURCE
 #endif
 #include "harness.h"
+#include "../require.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -40,14 +42,36 @@ extern char **environ;
 #define MAX_CHILDREN 64
 #define MAX_ARGS 64
 #define RELAY_START_MS 10000
-#define RELAY_STOP_MS 5000
+/* For a relay, agent or console to exit after SIGTERM or SIGINT. */
+#define STOP_MS 5000
 #define POLL_SLICE_MS 50
+/* Most of the failure message that h_teardown() gives Criterion. */
+#define TEARDOWN_MSG_MAX 16384
+
+/* What a child is: tether programs are stopped gently and judged. */
+enum prog { PROG_OTHER, PROG_RELAY, PROG_AGENT, PROG_CONSOLE };
+
+struct child {
+	pid_t pid;		/* 0: a free slot */
+	enum prog prog;
+	char what[64];		/* "tether-agent join", for messages */
+};
 
 /* State of the current test; Criterion gives each test its own process. */
 static char tmpdir[H_PATH_MAX];
 static char config_env[H_PATH_MAX + 32];
-static pid_t children[MAX_CHILDREN];
+static struct child children[MAX_CHILDREN];
 static unsigned agent_seq;
+/* DIR/sanitizer and the options that send reports there (unset: none). */
+static char san_dir[H_PATH_MAX];
+static char *san_asan_env;
+static char *san_ubsan_env;
+/*
+ * Who the next spawned child runs as (0: as we do); set around one spawn
+ * like the RLIMIT_FSIZE of proc_start_fsize().
+ */
+static uid_t spawn_uid;
+static gid_t spawn_gid;
 
 /* ---- Small utilities --------------------------------------------------- */
 
@@ -118,11 +142,58 @@ static int wait_status(int st)
 	return -1;
 }
 
-static void track(pid_t pid)
+/* snprintf appended to b; output that does not fit is cut. */
+static void buf_add(struct h_buf *b, const char *f, ...)
+	__attribute__((format(printf, 2, 3)));
+static void buf_add(struct h_buf *b, const char *f, ...)
 {
+	va_list ap;
+	int n;
+
+	va_start(ap, f);
+	n = vsnprintf(NULL, 0, f, ap);
+	va_end(ap);
+	if (n <= 0)
+		return;
+	va_start(ap, f);
+	vsnprintf(buf_room(b, (size_t)n), (size_t)n + 1, f, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* Which tether program argv starts, if any (by the paths meson gives). */
+static enum prog prog_of(const char *const *argv)
+{
+	static const struct {
+		const char *var;
+		enum prog prog;
+	} progs[] = {
+		{ "TETHER_RELAY_BIN", PROG_RELAY },
+		{ "TETHER_AGENT_BIN", PROG_AGENT },
+		{ "TETHER_CONSOLE_BIN", PROG_CONSOLE },
+	};
+
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		const char *bin = getenv(progs[i].var);
+
+		if (bin && strcmp(bin, argv[0]) == 0)
+			return progs[i].prog;
+	}
+	return PROG_OTHER;
+}
+
+static void track(pid_t pid, const char *const *argv)
+{
+	const char *name = strrchr(argv[0], '/');
+
+	name = name ? name + 1 : argv[0];
 	for (int i = 0; i < MAX_CHILDREN; i++) {
-		if (children[i] == 0) {
-			children[i] = pid;
+		if (children[i].pid == 0) {
+			children[i].pid = pid;
+			children[i].prog = prog_of(argv);
+			snprintf(children[i].what, sizeof(children[i].what),
+				 "%s%s%s", name, argv[1] ? " " : "",
+				 argv[1] ? argv[1] : "");
 			return;
 		}
 	}
@@ -132,8 +203,8 @@ static void track(pid_t pid)
 static void untrack(pid_t pid)
 {
 	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (children[i] == pid)
-			children[i] = 0;
+		if (children[i].pid == pid)
+			children[i].pid = 0;
 }
 
 /* Kills a child and its process group (it is a session leader). */
@@ -191,6 +262,11 @@ static char **make_env(const char *first, const char *const *env)
 	size_t n = 0, ne = 0, k = 0;
 	char **out;
 
+	/* First, so that a test can still set options of its own. */
+	if (san_asan_env)
+		extra[n++] = san_asan_env;
+	if (san_ubsan_env)
+		extra[n++] = san_ubsan_env;
 	if (first)
 		extra[n++] = first;
 	for (size_t i = 0; env && env[i]; i++) {
@@ -223,6 +299,14 @@ static void child_exec(const char *const *argv, char **envp, pid_t parent,
 	int hi[3];
 
 	setsid();
+	/* First: a change of credentials clears the parent-death signal. */
+	if (spawn_uid != 0 &&
+	    (setgroups(0, NULL) != 0 || setgid(spawn_gid) != 0 ||
+	     setuid(spawn_uid) != 0)) {
+		dprintf(fds[2], "harness: cannot become uid %d gid %d: %s\n",
+			(int)spawn_uid, (int)spawn_gid, strerror(errno));
+		_exit(127);
+	}
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
@@ -254,7 +338,7 @@ static pid_t spawn(const char *const *argv, const char *first,
 	if (pid == 0)
 		child_exec(argv, envp, parent, fds);
 	free(envp);
-	track(pid);
+	track(pid, argv);
 	return pid;
 }
 
@@ -303,11 +387,132 @@ const char *h_console_bin(void)
 	return bin("TETHER_CONSOLE_BIN");
 }
 
-bool h_test_hooks(void)
+static bool env_is_1(const char *var)
 {
-	const char *p = getenv("TETHER_TEST_HOOKS");
+	const char *p = getenv(var);
 
 	return p && strcmp(p, "1") == 0;
+}
+
+bool h_test_hooks(void)
+{
+	return env_is_1("TETHER_TEST_HOOKS");
+}
+
+void h_tool_missing(const char *why)
+{
+	cr_assert(!test_tools_required(),
+		  "%s; it is required here (CI or TETHER_REQUIRE_TOOLS=1)",
+		  why);
+}
+
+bool h_sanitized(void)
+{
+	return env_is_1("TETHER_SANITIZE");
+}
+
+bool h_leak_detect(void)
+{
+	return env_is_1("TETHER_LEAK_DETECT");
+}
+
+/*
+ * "VAR=<ours>:<extra>log_path=DIR/sanitizer/report": the sanitizer adds
+ * ".PID" to the path.  A later option overrides an earlier one, so ours
+ * come first and extra and log_path win.
+ */
+static char *san_options(const char *var, const char *extra)
+{
+	const char *ours = getenv(var);
+	char *s = NULL;
+
+	if (asprintf(&s, "%s=%s%s%slog_path=%s/report", var, ours ? ours : "",
+		     ours && *ours ? ":" : "", extra, san_dir) < 0)
+		s = NULL;
+	cr_assert(s, "out of memory");
+	return s;
+}
+
+/* Sanitizer reports go to DIR/sanitizer, where anyone may write. */
+static void san_setup(void)
+{
+	h_path(san_dir, sizeof(san_dir), "sanitizer");
+	/*
+	 * Mode 1777: a program that a test runs as another user (nobody)
+	 * writes its report here too.
+	 */
+	cr_assert(mkdir(san_dir, 0700) == 0 && chmod(san_dir, 01777) == 0,
+		  "mkdir %s: %s", san_dir, strerror(errno));
+	/*
+	 * The test binary records whole stacks (tests/meson.build); the
+	 * programs are much busier, and their reports need no more than
+	 * the frames of our own code, which all have frame pointers.
+	 */
+	san_asan_env = san_options("ASAN_OPTIONS", "fast_unwind_on_malloc=1:");
+	san_ubsan_env = san_options("UBSAN_OPTIONS", "");
+}
+
+static void san_free(void)
+{
+	free(san_asan_env);
+	free(san_ubsan_env);
+	san_asan_env = san_ubsan_env = NULL;
+	san_dir[0] = '\0';
+}
+
+/* "report.PID": the pid, or 0 if the name is not one of those. */
+static pid_t report_pid(const char *name)
+{
+	static const char pre[] = "report.";
+	char *end;
+	long v;
+
+	if (strncmp(name, pre, sizeof(pre) - 1) != 0)
+		return 0;
+	errno = 0;
+	v = strtol(name + sizeof(pre) - 1, &end, 10);
+	if (errno || *end || v <= 0 || v > INT_MAX)
+		return 0;
+	return (pid_t)v;
+}
+
+/* Appends the reports of pid (0: all) to b; true if there was one. */
+static bool collect_reports(struct h_buf *b, pid_t pid, bool consume)
+{
+	char path[H_PATH_MAX + 300];
+	struct dirent *e;
+	bool found = false;
+	DIR *d;
+
+	if (!san_dir[0] || (d = opendir(san_dir)) == NULL)
+		return false;
+	while ((e = readdir(d)) != NULL) {
+		pid_t from = report_pid(e->d_name);
+		char *text;
+
+		if (from == 0 || (pid != 0 && from != pid))
+			continue;
+		fmt(path, sizeof(path), "%s/%s", san_dir, e->d_name);
+		text = h_read_file(path, NULL);
+		buf_add(b, "sanitizer report of pid %d (%s):\n%s\n", (int)from,
+			path, text ? text : "(unreadable)");
+		free(text);
+		found = true;
+		if (consume)
+			unlink(path);
+	}
+	closedir(d);
+	return found;
+}
+
+char *h_sanitizer_reports(pid_t pid, bool consume)
+{
+	struct h_buf b = { 0 };
+
+	if (!collect_reports(&b, pid, consume))
+		return NULL;
+	buf_finish(&b);
+	return b.p;
 }
 
 void h_setup(void)
@@ -322,6 +527,8 @@ void h_setup(void)
 	cr_assert(mkdir(cfg, 0700) == 0, "mkdir %s: %s", cfg,
 		  strerror(errno));
 	fmt(config_env, sizeof(config_env), "XDG_CONFIG_HOME=%s", cfg);
+	if (h_sanitized())
+		san_setup();
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag,
@@ -334,19 +541,131 @@ static int rm_one(const char *path, const struct stat *sb, int flag,
 	return 0;
 }
 
+/* Signals that mean the program crashed (or a sanitizer aborted it). */
+static bool crash_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGABRT || sig == SIGBUS ||
+	       sig == SIGILL || sig == SIGFPE || sig == SIGTRAP ||
+	       sig == SIGSYS;
+}
+
+/*
+ * Appends to b why the end of a tether program was not clean.  status is
+ * as h_res.status, -1 if it is still running; sent is the signal it was
+ * stopped with, 0 if it had ended by itself (then only a crash counts).
+ * Consoles may die of sent: only `tether forward` handles SIGTERM.
+ */
+static void judge_exit(struct h_buf *b, const char *what, pid_t pid,
+		       bool may_die, int status, int sent)
+{
+	int sig = status >= 128 ? status - 128 : 0;
+
+	if (status < 0) {
+		buf_add(b, "%s (pid %d) still running %d ms after %s\n", what,
+			(int)pid, STOP_MS, strsignal(sent));
+	} else if (sig && sig == sent && !may_die) {
+		buf_add(b, "%s (pid %d) died of %s: it never ran its exit "
+			"path (nor the leak check)\n",
+			what, (int)pid, strsignal(sig));
+	} else if (sig && (crash_signal(sig) || (sent && sig != sent))) {
+		buf_add(b, "%s (pid %d) killed by signal %d (%s)\n", what,
+			(int)pid, sig, strsignal(sig));
+	} else if (!sig && sent && status != 0 && !may_die) {
+		buf_add(b, "%s (pid %d) exited with %d after %s\n", what,
+			(int)pid, status, strsignal(sent));
+	}
+}
+
+/* waitpid without blocking: status as h_res.status, -1 if running. */
+static int try_reap(pid_t pid)
+{
+	int st;
+	pid_t w;
+
+	while ((w = waitpid(pid, &st, WNOHANG)) == -1 && errno == EINTR)
+		;
+	if (w == pid)
+		return wait_status(st);
+	return w == 0 ? -1 : 0;
+}
+
+/*
+ * Ends every child: tether programs with SIGTERM and STOP_MS to exit
+ * (all at once, so that teardown takes one wait, not one per program),
+ * the rest with SIGKILL.  What was not clean goes to b.
+ */
+static void stop_children(struct h_buf *b)
+{
+	int status[MAX_CHILDREN], sent[MAX_CHILDREN];
+	int64_t deadline = now_ms() + STOP_MS;
+	bool waiting = true;
+
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		struct child *c = &children[i];
+
+		status[i] = -1;
+		sent[i] = 0;
+		if (c->pid == 0)
+			continue;
+		if (c->prog == PROG_OTHER) {
+			kill_reap(c->pid);
+			continue;
+		}
+		status[i] = try_reap(c->pid);
+		if (status[i] < 0) {
+			sent[i] = SIGTERM;
+			kill(c->pid, SIGTERM);
+		}
+	}
+	while (waiting) {
+		waiting = false;
+		for (int i = 0; i < MAX_CHILDREN; i++) {
+			if (children[i].pid == 0 || status[i] >= 0)
+				continue;
+			status[i] = try_reap(children[i].pid);
+			waiting = waiting || status[i] < 0;
+		}
+		if (waiting && now_ms() >= deadline)
+			break;
+		if (waiting)
+			sleep_ms(20);
+	}
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		struct child *c = &children[i];
+
+		if (c->pid == 0)
+			continue;
+		judge_exit(b, c->what, c->pid, c->prog == PROG_CONSOLE,
+			   status[i], sent[i]);
+		/* Reaped or not, whatever it left in its group goes too. */
+		kill_reap(c->pid);
+	}
+}
+
 void h_teardown(void)
 {
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (children[i])
-			kill_reap(children[i]);
-	if (!tmpdir[0])
-		return;
-	if (getenv("TETHER_KEEP_TMP"))
-		fprintf(stderr, "harness: kept %s\n", tmpdir);
-	else
-		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	static char msg[TEARDOWN_MSG_MAX];
+	struct h_buf why = { 0 };
+
+	stop_children(&why);
+	collect_reports(&why, 0, false);
+	san_free();
+	msg[0] = '\0';
+	if (why.len) {
+		buf_finish(&why);
+		snprintf(msg, sizeof(msg), "%s", why.p);
+	}
+	free(why.p);
+	if (tmpdir[0]) {
+		if (getenv("TETHER_KEEP_TMP"))
+			fprintf(stderr, "harness: kept %s\n", tmpdir);
+		else
+			nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
 	/* Tests that skip call this themselves; .fini may follow. */
 	tmpdir[0] = '\0';
+	/* Last: the assertion leaves this function. */
+	cr_assert(msg[0] == '\0', "at the end of the test:\n%s", msg);
 }
 
 /* ---- Running to completion --------------------------------------------- */
@@ -649,6 +968,7 @@ static void proc_spawn(struct h_proc *p, const char *out_path,
 	fds[1] = open_cloexec(p->out, O_WRONLY | O_CREAT | O_TRUNC);
 	fds[2] = open_cloexec(p->err, O_WRONLY | O_CREAT | O_APPEND);
 	p->pid = spawn(argv, first, env, fds);
+	p->ran_as = p->pid;
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
 }
@@ -737,6 +1057,51 @@ void h_proc_kill(struct h_proc *p)
 	kill_reap(p->pid);
 	p->pid = 0;
 	p->status = 128 + SIGKILL;
+}
+
+/* The child's name for messages (before it is reaped and untracked). */
+static const char *child_what(pid_t pid, char *buf, size_t len)
+{
+	for (int i = 0; pid && i < MAX_CHILDREN; i++)
+		if (children[i].pid == pid)
+			return children[i].what;
+	fmt(buf, len, "pid %d", (int)pid);
+	return buf;
+}
+
+char *h_proc_stop_why(struct h_proc *p, int sig)
+{
+	struct h_buf b = { 0 };
+	char what[sizeof(children[0].what)], pid_name[32];
+	int sent = 0, st;
+
+	/* Copied: reaping it frees the slot. */
+	fmt(what, sizeof(what), "%s",
+	    child_what(p->pid, pid_name, sizeof(pid_name)));
+	if (h_proc_alive(p)) {
+		sent = sig;
+		h_proc_signal(p, sig);
+	}
+	st = h_proc_wait(p, STOP_MS);
+	if (st < 0)
+		h_proc_kill(p);
+	judge_exit(&b, what, p->ran_as, false, st, sent);
+	collect_reports(&b, p->ran_as, true);
+	if (b.len == 0)
+		return NULL;
+	buf_finish(&b);
+	return b.p;
+}
+
+void h_proc_stop(struct h_proc *p, int sig)
+{
+	char *why = h_proc_stop_why(p, sig);
+	char *out;
+
+	if (why == NULL)
+		return;
+	out = h_proc_output(p);
+	cr_assert_fail("%s\noutput: %s", why, out);
 }
 
 char *h_proc_output(const struct h_proc *p)
@@ -973,24 +1338,9 @@ void h_relay_up(struct h_relay *r, const char *const *env)
 
 void h_relay_stop(struct h_relay *r)
 {
-	char *out;
-	int st;
-
 	cr_assert(h_proc_alive(&r->proc), "tether-relay died (status %d)",
 		  r->proc.status);
-	h_proc_signal(&r->proc, SIGTERM);
-	st = h_proc_wait(&r->proc, RELAY_STOP_MS);
-	if (st < 0) {
-		h_proc_kill(&r->proc);
-		out = h_proc_output(&r->proc);
-		cr_assert_fail("tether-relay still running %d ms after "
-			       "SIGTERM: %s",
-			       RELAY_STOP_MS, out);
-	}
-	out = h_proc_output(&r->proc);
-	cr_assert_eq(st, 0, "tether-relay exited with %d on SIGTERM: %s", st,
-		     out);
-	free(out);
+	h_proc_stop(&r->proc, SIGTERM);
 }
 
 bool h_relay_alive(struct h_relay *r)
@@ -1262,10 +1612,26 @@ void h_agent_start_ex(struct h_proc *p, const struct h_relay *r,
 		envv[ne++] = o->env[i];
 	}
 	envv[ne] = NULL;
+	if (o && o->uid) {
+		cr_assert(chown(dir, o->uid, o->gid) == 0, "chown %s: %s", dir,
+			  strerror(errno));
+		spawn_uid = o->uid;
+		spawn_gid = o->gid;
+	}
 	if (o && o->fsize)
 		proc_start_fsize(p, tag, argv, envv, o->fsize);
 	else
 		h_proc_start(p, tag, argv, envv);
+	spawn_uid = 0;
+	spawn_gid = 0;
+}
+
+void h_nobody(uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw = getpwnam("nobody");
+
+	*uid = pw ? pw->pw_uid : 65534;
+	*gid = pw ? pw->pw_gid : 65534;
 }
 
 void h_session_start_ex(struct h_session *s, const char *title,

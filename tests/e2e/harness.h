@@ -28,7 +28,16 @@
 /* Default limit for one command run to completion, milliseconds. */
 #define H_RUN_TIMEOUT_MS 30000
 
-/* Per-test setup and cleanup (Criterion .init / .fini). */
+/*
+ * Per-test setup and cleanup (Criterion .init / .fini).  h_teardown()
+ * stops what the test left running: relays and agents with SIGTERM, and
+ * they must exit with status 0 within 5 s (a tether program that dies
+ * of the signal never ran its leak check); consoles with SIGTERM too,
+ * and they may die of it; anything else with SIGKILL.  A program that
+ * crashed (SIGSEGV, SIGABRT, ...) without being waited for, one that
+ * did not stop in time and any sanitizer report fail the test; with
+ * tests/leakcheck.c an assertion in a .fini counts.
+ */
 void h_setup(void);
 void h_teardown(void);
 
@@ -41,6 +50,30 @@ const char *h_agent_bin(void);
 const char *h_console_bin(void);
 /* True when the programs were built with -Dtest_hooks=true. */
 bool h_test_hooks(void);
+/*
+ * For a test about to skip because a tool is missing (why says which):
+ * fails it instead where the tools are required (tests/require.h: CI or
+ * TETHER_REQUIRE_TOOLS=1 set), else returns so the caller can skip.
+ */
+void h_tool_missing(const char *why);
+
+/*
+ * Sanitizer builds (TETHER_SANITIZE=1 from tests/meson.build).  Every
+ * program the harness starts writes its ASan, LSan and UBSan reports to
+ * DIR/sanitizer/report.PID instead of its stderr: the harness adds
+ * log_path to the ASAN_OPTIONS and UBSAN_OPTIONS it inherits (plus
+ * fast_unwind_on_malloc=1, which the test binary itself runs without).
+ * Any report fails the test: h_proc_stop() and h_relay_stop() look for
+ * that process's, h_teardown() for all of them.  h_leak_detect() is true
+ * when the build has LeakSanitizer (TETHER_LEAK_DETECT=1).
+ */
+bool h_sanitized(void);
+bool h_leak_detect(void);
+/*
+ * The reports of pid (0: of every process) so far, one after the other,
+ * or NULL if there are none; consume removes them.  Caller frees.
+ */
+char *h_sanitizer_reports(pid_t pid, bool consume);
 
 /* ---- Running a command to completion ---------------------------------- */
 
@@ -104,6 +137,7 @@ void h_expect_fail(const struct h_res *res, int status, const char *part,
 
 struct h_proc {
 	pid_t pid;		/* 0 once reaped */
+	pid_t ran_as;		/* the pid, kept: it names its reports */
 	int status;		/* as h_res.status, once reaped */
 	char out[H_PATH_MAX];	/* stdout file */
 	char err[H_PATH_MAX];	/* stderr file */
@@ -125,6 +159,18 @@ bool h_proc_alive(struct h_proc *p);
 void h_proc_signal(struct h_proc *p, int sig);
 /* SIGKILL and reap; fine on a reaped process. */
 void h_proc_kill(struct h_proc *p);
+/*
+ * Stops a tether program with sig (SIGTERM or SIGINT) and asserts that it
+ * exited with status 0 within 5 s and wrote no sanitizer report.  One
+ * that has ended already is only reaped, and fails only if it crashed.
+ */
+void h_proc_stop(struct h_proc *p, int sig);
+/*
+ * The same without asserting: what was wrong (exit, the reports), or
+ * NULL if the stop was clean.  The reports are consumed, so h_teardown()
+ * does not count them again.  Caller frees.
+ */
+char *h_proc_stop_why(struct h_proc *p, int sig);
 /* stdout then stderr of the process so far; caller frees. */
 char *h_proc_output(const struct h_proc *p);
 /* Waits until stdout or stderr contains needle; false on timeout. */
@@ -168,7 +214,7 @@ void h_relay_start(struct h_relay *r, const char *listen,
 		   const char *const *env);
 /* Both of the above, for a relay named "relay". */
 void h_relay_up(struct h_relay *r, const char *const *env);
-/* SIGTERM; asserts a clean exit (status 0) within 5 s. */
+/* h_proc_stop(SIGTERM): status 0 within 5 s, no sanitizer report. */
 void h_relay_stop(struct h_relay *r);
 bool h_relay_alive(struct h_relay *r);
 
@@ -234,7 +280,18 @@ struct h_agent_opts {
 	 * and SIGXFSZ ignored, so writes past it fail with EFBIG.
 	 */
 	unsigned long long fsize;
+	/*
+	 * Non-zero (we are root): the agent runs as this user and group,
+	 * with no supplementary groups, and its config home is theirs.
+	 * Whatever else it needs (its home, DIR itself for the sanitizer
+	 * reports) is the test's to open up.
+	 */
+	uid_t uid;
+	gid_t gid;
 };
+
+/* The uid and gid of "nobody" (65534 where there is no such entry). */
+void h_nobody(uid_t *uid, gid_t *gid);
 
 /* h_agent_start (relay's fingerprint, --yes) with o (may be NULL). */
 void h_agent_start_ex(struct h_proc *p, const struct h_relay *r,

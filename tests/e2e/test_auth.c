@@ -272,9 +272,12 @@ Test(auth, agent_without_fingerprint, .timeout = 60)
 	h_agent_start_opts(&a, &r, code, "", false);
 	st = h_proc_wait(&a, 10000);
 	out = h_proc_output(&a);
-	cr_assert(st > 0, "agent without --fingerprint or --yes: status %d "
-			  "(-1: still running after 10 s): %s",
-		  st, out);
+	cr_assert_eq(st, 1, "agent without --fingerprint or --yes: status %d "
+			    "(-1: still running after 10 s): %s",
+		     st, out);
+	cr_assert(strstr(out, "tether-agent: no terminal to confirm the relay "
+			      "fingerprint; pass --fingerprint or --yes"),
+		  "agent without --fingerprint or --yes: %s", out);
 	cr_assert(strstr(out, r.fingerprint),
 		  "agent did not show the relay fingerprint %s: %s",
 		  r.fingerprint, out);

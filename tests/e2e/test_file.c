@@ -1068,6 +1068,9 @@ Test(file, resume_after_relay_dies, .timeout = 600)
 	cr_assert_eq(status, 255, "put whose relay died: status %d, expected "
 				  "255 (-1: still running): %s",
 		     status, out);
+	/* How it broke (reset, EOF) varies; that it says so does not. */
+	cr_assert(strstr(out, "[stderr] tether: connection lost: "),
+		  "put whose relay died does not say why: %s", out);
 	free(out);
 	out = h_read_file(put.out, NULL);
 	cr_assert(out && !out[0], "put --json printed a summary after the "
@@ -1442,25 +1445,58 @@ Test(file, get_outside_allowed_read_is_refused, .timeout = 60)
 	h_relay_stop(&s.relay);
 }
 
+/* chown DIR/rel to uid:gid (asserts). */
+static void own(const char *rel, uid_t uid, gid_t gid)
+{
+	char p[H_PATH_MAX];
+
+	sp(p, sizeof(p), rel);
+	cr_assert(chown(p, uid, gid) == 0, "chown %s: %s", p, strerror(errno));
+}
+
+/*
+ * A directory its owner may not write to.  Root may write anywhere, so as
+ * root (CI) the agent runs as nobody, which owns its home and both
+ * directories as the customer would: the refusal is the permission bits,
+ * and the writable twin shows that nothing else stands in the way.
+ */
 Test(file, permission_denied, .timeout = 60)
 {
-	char src[H_PATH_MAX], ro[H_PATH_MAX];
+	char src[H_PATH_MAX], ro[H_PATH_MAX], rw[H_PATH_MAX];
+	struct h_agent_opts o = { 0 };
 	struct h_session s;
 	struct h_res res;
 
-	if (geteuid() == 0)
-		skip("root ignores directory permissions");
-	start(&s, "permissions", NULL);
+	if (geteuid() == 0) {
+		h_nobody(&o.uid, &o.gid);
+		/* Lets nobody reach its home, the directories and the
+		 * sanitizer report directory, and no more. */
+		cr_assert(chmod(h_dir(), 0711) == 0, "chmod %s: %s", h_dir(),
+			  strerror(errno));
+		mkd("home", 0700);
+		own("home", o.uid, o.gid);
+	}
+	start(&s, "permissions", &o);
 	mkd("local", 0755);
 	mkd("ro", 0500);
+	mkd("rw", 0700);
+	if (o.uid) {
+		own("ro", o.uid, o.gid);
+		own("rw", o.uid, o.gid);
+	}
 	mktext("local/f", "f\n", 0644);
 	sp(src, sizeof(src), "local/f");
 	sp(ro, sizeof(ro), "ro");
+	sp(rw, sizeof(rw), "rw");
 	h_console(&res, NULL, "put", s.ticket, src, ro, NULL);
 	h_expect_fail(&res, 1, "Permission denied",
 		      "tether put into a read-only directory");
 	h_res_free(&res);
 	expect_listing("ro", "", "nothing in the read-only directory");
+	h_console(&res, NULL, "put", s.ticket, src, rw, NULL);
+	h_expect(&res, 0, "", "", "tether put into its writable twin");
+	h_res_free(&res);
+	expect_listing("rw", "f\n", "the writable directory got the file");
 	chmod(ro, 0700);
 	h_relay_stop(&s.relay);
 }
@@ -1778,9 +1814,12 @@ Test(file, progress_on_terminal, .timeout = 120)
 	struct h_session s;
 	char *screen;
 
-	if (!h_tmux_available())
+	if (!h_tmux_available()) {
+		h_tool_missing("tmux is not installed: the progress display "
+			       "needs a terminal (apt-get install tmux)");
 		skip("tmux is not installed: the progress display needs a "
 		     "terminal (apt-get install tmux)");
+	}
 	start(&s, "progress", NULL);
 	dirs_for_round_trips();
 	mkrandom("local/big.bin", 32 * MIB, 0644);

@@ -287,17 +287,40 @@ static void up(struct h_relay *r)
 
 enum want { WANT_CLOSE, WANT_ERROR_CLOSE };
 
+/* Does a line of the relay's log end "info: closing ADDR: reason"? */
+static bool log_says_closing(const char *log, const char *reason)
+{
+	size_t n = strlen(reason);
+	const char *l = log, *end;
+
+	for (; *l; l = *end ? end + 1 : end) {
+		const char *c = strstr(l, "info: closing ");
+
+		end = strchr(l, '\n');
+		if (!end)
+			end = l + strlen(l);
+		if (c && c < end && (size_t)(end - c) > n + 2 &&
+		    memcmp(end - n - 2, ": ", 2) == 0 &&
+		    memcmp(end - n, reason, n) == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * One bad input on a fresh connection (after hello if auth): the relay
- * must close it within timeout_ms, with an ERROR frame first when want
- * says so, and keep serving everyone else.
+ * must close it within timeout_ms for reason, and keep serving everyone
+ * else.  With WANT_ERROR_CLOSE the reason is the text of the ERROR frame
+ * it sends first; with WANT_CLOSE (no frame) it is the one in its log.
  */
 static void check_rejects(bool auth, const void *bytes, size_t len,
-			  enum want want, int timeout_ms, const char *what)
+			  enum want want, const char *reason, int timeout_ms,
+			  const char *what)
 {
 	struct h_relay r;
 	struct raw c;
 	char why[256];
+	char *log;
 	bool closed;
 
 	up(&r);
@@ -309,19 +332,31 @@ static void check_rejects(bool auth, const void *bytes, size_t len,
 	closed = raw_read_until_close(&c, timeout_ms);
 	cr_assert(closed, "%s: relay kept the connection open %d ms", what,
 		  timeout_ms);
-	if (want == WANT_ERROR_CLOSE)
+	if (want == WANT_ERROR_CLOSE) {
 		cr_assert(got_error_frame(&c, why, sizeof(why)),
 			  "%s: connection closed without an ERROR frame",
 			  what);
+		cr_assert_str_eq(why, reason, "%s: ERROR frame \"%s\", "
+					      "expected \"%s\"",
+				 what, why, reason);
+	}
 	raw_free(&c);
 	expect_serving(&r);
 	h_relay_stop(&r);
+	if (want == WANT_CLOSE) {
+		log = h_read_file(r.log, NULL);
+		cr_assert(log && log_says_closing(log, reason),
+			  "%s: the relay's log does not say \"closing ...: "
+			  "%s\":\n%s",
+			  what, reason, log ? log : "(no log)");
+		free(log);
+	}
 }
 
 /* A frame built from its fields, for check_rejects(). */
 static void check_frame(bool auth, uint8_t type, uint8_t flags, uint32_t chan,
 			uint32_t declared, const char *payload,
-			const char *what)
+			const char *reason, const char *what)
 {
 	uint8_t buf[TETHER_FRAME_HEADER_LEN + 512];
 	size_t n = payload ? strlen(payload) : 0;
@@ -331,37 +366,39 @@ static void check_frame(bool auth, uint8_t type, uint8_t flags, uint32_t chan,
 	if (n)
 		memcpy(buf + TETHER_FRAME_HEADER_LEN, payload, n);
 	check_rejects(auth, buf, TETHER_FRAME_HEADER_LEN + n,
-		      WANT_ERROR_CLOSE, REJECT_MS, what);
+		      WANT_ERROR_CLOSE, reason, REJECT_MS, what);
 }
 
 /* Only the header: the relay must not wait for (or allocate) 100 MiB. */
 Test(malformed, huge_frame_preauth, .timeout = 60)
 {
 	check_frame(false, TETHER_FRAME_CTRL, 0, 0, 100u << 20, NULL,
-		    "100 MiB frame before hello");
+		    "frame too large", "100 MiB frame before hello");
 }
 
 Test(malformed, huge_frame_after_hello, .timeout = 60)
 {
 	check_frame(true, TETHER_FRAME_CTRL, 0, 0, 100u << 20, NULL,
-		    "100 MiB frame after hello");
+		    "frame too large", "100 MiB frame after hello");
 }
 
 /* Over the 16 KiB pre-authentication limit, under the 256 KiB one. */
 Test(malformed, preauth_limit, .timeout = 60)
 {
 	check_frame(false, TETHER_FRAME_CTRL, 0, 0, 20000, NULL,
-		    "20000-byte frame before hello");
+		    "frame too large", "20000-byte frame before hello");
 }
 
 Test(malformed, unknown_type, .timeout = 60)
 {
-	check_frame(false, 9, 0, 0, 2, "{}", "frame type 9 before hello");
+	check_frame(false, 9, 0, 0, 2, "{}", "malformed frame",
+		    "frame type 9 before hello");
 }
 
 Test(malformed, unknown_type_after_hello, .timeout = 60)
 {
-	check_frame(true, 9, 0, 0, 2, "{}", "frame type 9 after hello");
+	check_frame(true, 9, 0, 0, 2, "{}", "malformed frame",
+		    "frame type 9 after hello");
 }
 
 Test(malformed, ctrl_not_json, .timeout = 60)
@@ -369,7 +406,7 @@ Test(malformed, ctrl_not_json, .timeout = 60)
 	static const char p[] = "this is not JSON {";
 
 	check_frame(false, TETHER_FRAME_CTRL, 0, 0, sizeof(p) - 1, p,
-		    "CTRL frame that is not JSON");
+		    "malformed control message", "CTRL frame that is not JSON");
 }
 
 Test(malformed, ctrl_not_json_after_hello, .timeout = 60)
@@ -379,14 +416,15 @@ Test(malformed, ctrl_not_json_after_hello, .timeout = 60)
 
 	tether_frame_header_pack(buf, TETHER_FRAME_CTRL, 0, 0, sizeof(p) - 1);
 	memcpy(buf + TETHER_FRAME_HEADER_LEN, p, sizeof(p) - 1);
-	check_rejects(true, buf, sizeof(buf) - 1, WANT_CLOSE, REJECT_MS,
+	check_rejects(true, buf, sizeof(buf) - 1, WANT_CLOSE,
+		      "malformed control message", REJECT_MS,
 		      "CTRL frame that is not JSON after hello");
 }
 
 Test(malformed, data_before_hello, .timeout = 60)
 {
 	check_frame(false, TETHER_FRAME_DATA, 0, 1, 32,
-		    "0123456789abcdef0123456789abcdef",
+		    "0123456789abcdef0123456789abcdef", "data before hello",
 		    "DATA frame before hello");
 }
 
@@ -396,7 +434,7 @@ Test(malformed, nonzero_flags, .timeout = 60)
 		"{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}";
 
 	check_frame(false, TETHER_FRAME_CTRL, 0x80, 0, sizeof(hello) - 1,
-		    hello, "hello with flags 0x80");
+		    hello, "malformed frame", "hello with flags 0x80");
 }
 
 Test(malformed, nonzero_flags_after_hello, .timeout = 60)
@@ -404,14 +442,14 @@ Test(malformed, nonzero_flags_after_hello, .timeout = 60)
 	static const char ping[] = "{\"t\":\"ping\"}";
 
 	check_frame(true, TETHER_FRAME_CTRL, 1, 0, sizeof(ping) - 1, ping,
-		    "ping with flags 1 after hello");
+		    "malformed frame", "ping with flags 1 after hello");
 }
 
 /* A channel that does not fit the type. */
 Test(malformed, data_on_channel_0, .timeout = 60)
 {
 	check_frame(true, TETHER_FRAME_DATA, 0, 0, 32,
-		    "0123456789abcdef0123456789abcdef",
+		    "0123456789abcdef0123456789abcdef", "malformed frame",
 		    "DATA frame on channel 0");
 }
 
@@ -420,7 +458,7 @@ Test(malformed, ctrl_on_channel_5, .timeout = 60)
 	static const char ping[] = "{\"t\":\"ping\"}";
 
 	check_frame(true, TETHER_FRAME_CTRL, 0, 5, sizeof(ping) - 1, ping,
-		    "CTRL frame on channel 5");
+		    "malformed frame", "CTRL frame on channel 5");
 }
 
 /* Channels belong to whoever opened them. */
@@ -431,7 +469,8 @@ Test(malformed, data_on_foreign_channel, .timeout = 60)
 
 	tether_frame_header_pack(buf, TETHER_FRAME_DATA, 0, 7, sizeof(p) - 1);
 	memcpy(buf + TETHER_FRAME_HEADER_LEN, p, sizeof(p) - 1);
-	check_rejects(true, buf, sizeof(buf) - 1, WANT_CLOSE, REJECT_MS,
+	check_rejects(true, buf, sizeof(buf) - 1, WANT_CLOSE,
+		      "data on unknown channel", REJECT_MS,
 		      "DATA frame on a channel nobody opened");
 }
 
@@ -440,15 +479,22 @@ Test(malformed, garbage_after_tls, .timeout = 60)
 	uint8_t junk[4096];
 
 	cr_assert(RAND_bytes(junk, sizeof(junk)) == 1);
-	check_rejects(false, junk, sizeof(junk), WANT_CLOSE, HELLO_TIMEOUT_MS,
+	/*
+	 * Read as a frame header, they declare a length; its top bit set,
+	 * that is over every limit whatever the rest says, so the refusal
+	 * (and its reason) comes from the header alone.
+	 */
+	junk[0] |= 0x80;
+	check_rejects(false, junk, sizeof(junk), WANT_ERROR_CLOSE,
+		      "frame too large", HELLO_TIMEOUT_MS,
 		      "4 KiB of random bytes after TLS");
 }
 
 /* Says nothing at all after TLS: dropped by the hello timeout. */
 Test(malformed, silent_client, .timeout = 60)
 {
-	check_rejects(false, NULL, 0, WANT_CLOSE, HELLO_TIMEOUT_MS,
-		      "silent client");
+	check_rejects(false, NULL, 0, WANT_CLOSE, "no hello in time",
+		      HELLO_TIMEOUT_MS, "silent client");
 }
 
 /*

@@ -72,15 +72,19 @@ static void write_file(const char *path, const char *text)
 	cr_assert(fclose(f) == 0, "cannot write %s", path);
 }
 
-/* CI installs tmux; elsewhere its absence is no failure of tether. */
+/* CI installs tmux (and must); elsewhere its absence only skips. */
 static void need_tmux(void)
 {
+	static const char why[] = "tmux is not installed: the interactive "
+				  "shell tests need a real terminal "
+				  "(apt-get install tmux)";
+
 	if (h_tmux_available())
 		return;
+	h_tool_missing(why);
 	/* A skipped test does not get its .fini. */
 	h_teardown();
-	cr_skip_test("tmux is not installed: the interactive shell tests "
-		     "need a real terminal (apt-get install tmux)");
+	cr_skip_test("%s", why);
 }
 
 /* A relay, an agent joined to a new ticket, and (with tmux) a terminal. */

@@ -98,22 +98,30 @@ enum home_key {
 
 static void need_sshd(void)
 {
+	static const char why[] = "OpenSSH is not installed: the ssh and "
+				  "forward tests need /usr/sbin/sshd and "
+				  "ssh-keygen (apt-get install openssh-server "
+				  "openssh-client)";
+
 	if (h_sshd_available())
 		return;
+	h_tool_missing(why);
 	/* A skipped test does not get its .fini. */
 	h_teardown();
-	cr_skip_test("OpenSSH is not installed: the ssh and forward tests "
-		     "need /usr/sbin/sshd and ssh-keygen (apt-get install "
-		     "openssh-server openssh-client)");
+	cr_skip_test("%s", why);
 }
 
 static void need_tmux(void)
 {
+	static const char why[] = "tmux is not installed: the interactive "
+				  "ssh tests need a real terminal (apt-get "
+				  "install tmux)";
+
 	if (h_tmux_available())
 		return;
+	h_tool_missing(why);
 	h_teardown();
-	cr_skip_test("tmux is not installed: the interactive ssh tests need "
-		     "a real terminal (apt-get install tmux)");
+	cr_skip_test("%s", why);
 }
 
 static void mkdir_or_fail(const char *path)

@@ -632,19 +632,19 @@ Test(buf, from_is_read_only)
 	uint8_t *p;
 
 	cr_assert_not_null(b);
-	cr_assert_neq(tether_buf_put_u8(b, 1), 0);
-	cr_assert_neq(tether_buf_put_u16(b, 1), 0);
-	cr_assert_neq(tether_buf_put_u32(b, 1), 0);
-	cr_assert_neq(tether_buf_put_u64(b, 1), 0);
-	cr_assert_neq(tether_buf_put(b, "x", 1), 0);
-	cr_assert_neq(tether_buf_put(b, NULL, 0), 0);
-	cr_assert_neq(tether_buf_put_cstring(b, "x"), 0);
-	cr_assert_neq(tether_buf_reserve(b, 1, &p), 0);
-	cr_assert_neq(tether_buf_check_reserve(b, 0), 0);
-	cr_assert_neq(tether_buf_poke_u32(b, 0, 0x31323334), 0);
+	cr_assert_eq(tether_buf_put_u8(b, 1), TETHER_ERR_INVALID);
+	cr_assert_eq(tether_buf_put_u16(b, 1), TETHER_ERR_INVALID);
+	cr_assert_eq(tether_buf_put_u32(b, 1), TETHER_ERR_INVALID);
+	cr_assert_eq(tether_buf_put_u64(b, 1), TETHER_ERR_INVALID);
+	cr_assert_eq(tether_buf_put(b, "x", 1), TETHER_ERR_INVALID);
+	cr_assert_eq(tether_buf_put(b, NULL, 0), TETHER_ERR_INVALID);
+	cr_assert_eq(tether_buf_put_cstring(b, "x"), TETHER_ERR_INVALID);
+	cr_assert_eq(tether_buf_reserve(b, 1, &p), TETHER_ERR_INVALID);
+	cr_assert_eq(tether_buf_check_reserve(b, 0), TETHER_ERR_INVALID);
+	cr_assert_eq(tether_buf_poke_u32(b, 0, 0x31323334), TETHER_ERR_INVALID);
 	/* Even after consuming, the caller's memory is never written. */
 	cr_assert_eq(tether_buf_consume(b, 2), 0);
-	cr_assert_neq(tether_buf_put(b, "xy", 2), 0);
+	cr_assert_eq(tether_buf_put(b, "xy", 2), TETHER_ERR_INVALID);
 	cr_assert(memcmp(data, "abcd", 4) == 0);
 	assert_contents(b, "cd", 2);
 	tether_buf_free(b);

@@ -25,6 +25,7 @@
 #include <tether/err.h>
 
 #include "agent.h"
+#include "../require.h"
 
 #define PLUGINS "/usr/lib/nagios/plugins"
 
@@ -152,7 +153,8 @@ Test(check, range_bad_ones_rejected)
 			cr_expect_not(agent_range_alert(&r, 1e300));
 			continue;
 		}
-		cr_expect_neq(rc, 0, "'%s' accepted", bad[i]);
+		cr_expect_eq(rc, TETHER_ERR_FORMAT, "'%s': %s", bad[i],
+			     tether_strerror(rc));
 		cr_expect_not(r.set);
 	}
 }
@@ -291,20 +293,43 @@ Test(check, command_split_quotes)
 	agent_argv_free(argv);
 }
 
-Test(check, command_split_errors)
+/* Each refusal has its own code and words (the config error shows them). */
+static void split_refused(const char *text, int err, const char *want)
 {
-	static const char *const bad[] = {"", "   ", "/bin/x 'open",
-					  "/bin/x \"open", "/bin/x \\"};
 	char **argv;
 	const char *why;
-	size_t i;
+	int r;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		cr_expect_neq(agent_command_split(bad[i], &argv, &why), 0,
-			      "'%s'", bad[i]);
-		cr_expect_null(argv);
-		cr_expect_not_null(why);
-	}
+	r = agent_command_split(text, &argv, &why);
+	cr_expect_eq(r, err, "'%.40s': %s", text, tether_strerror(r));
+	cr_expect_null(argv);
+	cr_expect(why != NULL && strcmp(why, want) == 0,
+		  "'%.40s': reason \"%s\", want \"%s\"", text,
+		  why ? why : "(none)", want);
+}
+
+Test(check, command_split_errors)
+{
+	/* 4096 bytes in one word, and 65 words, are over the limits. */
+	char *long_word = tether_malloc(4097 + 8);
+	char *many = tether_malloc(65 * 2 + 1);
+
+	cr_assert(long_word && many);
+	memcpy(long_word, "/bin/x ", 7);
+	memset(long_word + 7, 'a', 4096);
+	long_word[7 + 4096] = '\0';
+	for (int i = 0; i < 65; i++)
+		memcpy(many + 2 * i, "a ", 2);
+	many[65 * 2] = '\0';
+	split_refused("", TETHER_ERR_FORMAT, "empty command");
+	split_refused("   ", TETHER_ERR_FORMAT, "empty command");
+	split_refused("/bin/x 'open", TETHER_ERR_FORMAT, "unterminated '");
+	split_refused("/bin/x \"open", TETHER_ERR_FORMAT, "unterminated \"");
+	split_refused("/bin/x \\", TETHER_ERR_FORMAT, "backslash at the end");
+	split_refused(long_word, TETHER_ERR_TOO_LARGE, "word too long");
+	split_refused(many, TETHER_ERR_LIMIT, "too many arguments");
+	tether_free(long_word);
+	tether_free(many);
 }
 
 Test(check, plugin_output_multiline_perfdata)
@@ -1002,10 +1027,17 @@ Test(check, builtin_systemd_unit_without_systemd, .init = make_tmpdir,
 
 /* ---- real monitoring plugins ---- */
 
+/* Fails where the tools are required (CI installs monitoring-plugins). */
 static void need(const char *plugin)
 {
-	if (access(plugin, X_OK) != 0)
-		cr_skip_test("%s is not installed", plugin);
+	if (access(plugin, X_OK) == 0)
+		return;
+	cr_assert(!test_tools_required(),
+		  "%s is not installed (apt-get install "
+		  "monitoring-plugins-basic); it is required here (CI or "
+		  "TETHER_REQUIRE_TOOLS=1)",
+		  plugin);
+	cr_skip_test("%s is not installed", plugin);
 }
 
 Test(check, plugins_disk_load_procs_tcp, .init = make_tmpdir,

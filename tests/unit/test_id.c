@@ -33,11 +33,11 @@ Test(id, tickets)
 			     TETHER_ERR_FORMAT, "%s", bad[i]);
 		cr_assert_eq(id, 0);
 	}
-	cr_assert_neq(tether_id_ticket_parse(NULL, &id), 0);
+	cr_assert_eq(tether_id_ticket_parse(NULL, &id), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_id_ticket_parse_arg("5", &id), 0);
 	cr_assert_eq(id, 5);
-	cr_assert_neq(tether_id_ticket_parse_arg("05", &id), 0);
-	cr_assert_neq(tether_id_ticket_parse_arg("+5", &id), 0);
+	cr_assert_eq(tether_id_ticket_parse_arg("05", &id), TETHER_ERR_FORMAT);
+	cr_assert_eq(tether_id_ticket_parse_arg("+5", &id), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_id_ticket_format(INT64_MAX, buf, sizeof(buf)), 0);
 	cr_assert_str_eq(buf, "T-9223372036854775807");
 	cr_assert_eq(tether_id_ticket_format(0, buf, sizeof(buf)),
@@ -79,20 +79,21 @@ Test(id, labels)
 					   &why),
 		     0);
 	cr_assert_str_eq(value, "");
-	cr_assert_neq(tether_id_label_parse("env", key, sizeof(key), &value,
-					    &why),
-		      0);
+	cr_assert_eq(tether_id_label_parse("env", key, sizeof(key), &value,
+					   &why),
+		     TETHER_ERR_FORMAT);
 	cr_assert_str_eq(why, "want KEY=VALUE");
-	cr_assert_neq(tether_id_label_parse("=x", key, sizeof(key), &value,
-					    &why),
-		      0);
-	cr_assert_neq(tether_id_label_parse("a b=x", key, sizeof(key), &value,
-					    &why),
-		      0);
+	cr_assert_eq(tether_id_label_parse("=x", key, sizeof(key), &value,
+					   &why),
+		     TETHER_ERR_FORMAT);
+	cr_assert_str_eq(why, "want KEY=VALUE", "\"=x\": %s", why);
+	cr_assert_eq(tether_id_label_parse("a b=x", key, sizeof(key), &value,
+					   &why),
+		     TETHER_ERR_FORMAT);
 	cr_assert(strstr(why, "label key") != NULL);
-	cr_assert_neq(tether_id_label_parse("a=x\ty", key, sizeof(key), &value,
-					    &why),
-		      0);
+	cr_assert_eq(tether_id_label_parse("a=x\ty", key, sizeof(key), &value,
+					   &why),
+		     TETHER_ERR_FORMAT);
 	cr_assert(strstr(why, "control") != NULL);
 	cr_assert_null(value);
 }

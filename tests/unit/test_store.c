@@ -796,11 +796,14 @@ Test(store, audit_is_append_only)
 
 	add_audit_rows();
 	db = raw_open();
-	cr_assert_neq(raw_exec(db, "UPDATE audit SET detail = 'x'"
-				   " WHERE id = 1"),
-		      SQLITE_OK);
-	cr_assert_neq(raw_exec(db, "DELETE FROM audit WHERE id = 3"),
-		      SQLITE_OK);
+	/* Refused by the triggers, not by a typo or a locked database. */
+	cr_assert_eq(raw_exec(db, "UPDATE audit SET detail = 'x'"
+				  " WHERE id = 1"),
+		     SQLITE_CONSTRAINT, "%s", sqlite3_errmsg(db));
+	cr_assert_str_eq(sqlite3_errmsg(db), "audit is append-only");
+	cr_assert_eq(raw_exec(db, "DELETE FROM audit WHERE id = 3"),
+		     SQLITE_CONSTRAINT, "%s", sqlite3_errmsg(db));
+	cr_assert_str_eq(sqlite3_errmsg(db), "audit is append-only");
 	sqlite3_close(db);
 	cr_assert_eq(tether_store_audit_verify(st), 0);
 }
