@@ -10,6 +10,7 @@
  */
 #include <limits.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -38,6 +39,12 @@ struct tether_seal {
 	 * under the same counter could reuse the keystream, so stop instead.
 	 */
 	bool broken;
+	/*
+	 * Test hook only: a seal that is not one (plaintext and a zero
+	 * tag), so that a test can show its plaintext detector sees what a
+	 * DATA frame carries.  Never compiled into a real build.
+	 */
+	bool null_seal;
 };
 
 int tether_seal_derive(const uint8_t *ke, size_t ke_len,
@@ -96,6 +103,13 @@ struct tether_seal *tether_seal_new(const uint8_t key[TETHER_SEAL_KEY_LEN])
 	if (EVP_EncryptInit_ex(s->ctx, EVP_chacha20_poly1305(), NULL, key,
 			       NULL) != 1)
 		goto fail;
+#ifdef TETHER_TEST_HOOKS
+	{
+		const char *v = getenv("TETHER_TEST_NULL_SEAL");
+
+		s->null_seal = v != NULL && strcmp(v, "1") == 0;
+	}
+#endif
 	return s;
 
 fail:
@@ -180,6 +194,13 @@ int tether_seal_encrypt2(struct tether_seal *s, const uint8_t *aad,
 	/* The last counter value is never used, so the nonce never repeats. */
 	if (s->counter == UINT64_MAX)
 		return TETHER_ERR_LIMIT;
+	if (s->null_seal) {
+		memmove(out, in, in_len);
+		memmove(out + in_len, in2, in2_len);
+		memset(out + len, 0, TETHER_SEAL_TAG_LEN);
+		s->counter++;
+		return TETHER_OK;
+	}
 	make_nonce(s->counter, nonce);
 	if (EVP_EncryptInit_ex(s->ctx, NULL, NULL, NULL, nonce) != 1) {
 		err = TETHER_ERR_CRYPTO;
@@ -225,6 +246,15 @@ int tether_seal_decrypt(struct tether_seal *s, const uint8_t *aad,
 	ct_len = len - TETHER_SEAL_TAG_LEN;
 	/* Copy the tag aside before any in-place write can reach it. */
 	memcpy(tag, in + ct_len, TETHER_SEAL_TAG_LEN);
+	if (s->null_seal) {
+		static const uint8_t zero[TETHER_SEAL_TAG_LEN];
+
+		if (memcmp(tag, zero, sizeof(zero)) != 0)
+			return TETHER_ERR_AUTH;
+		memmove(out, in, ct_len);
+		s->counter++;
+		return TETHER_OK;
+	}
 	make_nonce(s->counter, nonce);
 	if (EVP_DecryptInit_ex(s->ctx, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_SET_TAG,

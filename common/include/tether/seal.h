@@ -33,7 +33,13 @@ int tether_seal_derive(const uint8_t *ke, size_t ke_len,
 		       uint32_t channel, enum tether_seal_dir dir,
 		       uint8_t key[TETHER_SEAL_KEY_LEN]);
 
-/* Copies the key; counter starts at 0.  NULL on failure. */
+/*
+ * Copies the key; counter starts at 0.  NULL on failure.  Test hook: in a
+ * build with test hooks, TETHER_TEST_NULL_SEAL=1 in the environment makes
+ * the seal a null one (plaintext and a zero tag), so that the end-to-end
+ * tests can show their plaintext detector sees DATA frame contents; both
+ * ends must have it.  Builds without test hooks never look.
+ */
 struct tether_seal *tether_seal_new(const uint8_t key[TETHER_SEAL_KEY_LEN]);
 /* Wipes the key and frees.  NULL is fine. */
 void tether_seal_free(struct tether_seal *s);
