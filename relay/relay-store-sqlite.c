@@ -15,11 +15,14 @@
  * hash-chained: each row stores SHA-256 over the previous row's hash and a
  * length-prefixed encoding of its own fields, so editing, inserting or
  * deleting any row except the newest breaks the verification.
-
+ *
+ * SQLite allocates through tether_malloc() (sqlite3_config before the
+ * library starts), so the OOM tests walk its allocations as well as ours.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +54,93 @@ static struct sq_store *sq(struct relay_store *st)
 {
 	return (struct sq_store *)(void *)((char *)st -
 					   offsetof(struct sq_store, base));
+}
+
+/* ---- SQLite's allocator -------------------------------------------------- */
+
+/*
+ * SQLite asks for the size of a block it holds (xSize), so each block
+ * carries it in a header, one max_align_t long so that the block keeps
+ * the 8-byte alignment SQLite needs.
+ */
+union sq_header {
+	size_t size;
+	max_align_t align;
+};
+
+static void *sq_mem_malloc(int n)
+{
+	union sq_header *h;
+
+	if (n <= 0)
+		return NULL;
+	h = tether_malloc(sizeof(*h) + (size_t)n);
+	if (h == NULL)
+		return NULL;
+	h->size = (size_t)n;
+	return h + 1;
+}
+
+static void sq_mem_free(void *p)
+{
+	if (p != NULL)
+		tether_free((union sq_header *)p - 1);
+}
+
+static void *sq_mem_realloc(void *p, int n)
+{
+	union sq_header *h;
+
+	if (p == NULL)
+		return sq_mem_malloc(n);
+	if (n <= 0)
+		return NULL;
+	h = tether_reallocarray((union sq_header *)p - 1, 1,
+				sizeof(*h) + (size_t)n);
+	if (h == NULL)
+		return NULL;
+	h->size = (size_t)n;
+	return h + 1;
+}
+
+static int sq_mem_size(void *p)
+{
+	return p != NULL ? (int)((union sq_header *)p - 1)->size : 0;
+}
+
+static int sq_mem_roundup(int n)
+{
+	return (n + 7) & ~7;
+}
+
+static int sq_mem_init(void *arg)
+{
+	(void)arg;
+	return SQLITE_OK;
+}
+
+static void sq_mem_shutdown(void *arg)
+{
+	(void)arg;
+}
+
+/*
+ * Once per process, before SQLite starts.  If it has started already (a
+ * program that used SQLite before opening the store) it keeps malloc().
+ */
+static void sq_route_allocator(void)
+{
+	static const sqlite3_mem_methods methods = {
+	    sq_mem_malloc,  sq_mem_free, sq_mem_realloc,  sq_mem_size,
+	    sq_mem_roundup, sq_mem_init, sq_mem_shutdown, NULL,
+	};
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	if (sqlite3_config(SQLITE_CONFIG_MALLOC, &methods) != SQLITE_OK)
+		tether_log_debug("SQLite started already: it keeps malloc()");
 }
 
 /* ---- Words of the enums, as the schema keeps them --------------------------
@@ -629,6 +719,7 @@ int relay_store_sqlite_open(const char *path, struct relay_store **out)
 	int r;
 
 	*out = NULL;
+	sq_route_allocator();
 	r = precreate(path);
 	if (r)
 		return r;
