@@ -315,6 +315,17 @@ static int db_run(struct sq_store *s, const char *sql,
 	return r;
 }
 
+/* Runs an INSERT; *id (may be NULL) gets the new row's id. */
+static int db_insert(struct sq_store *s, const char *sql,
+		     const struct db_arg *args, size_t nargs, int64_t *id)
+{
+	int r = db_run(s, sql, args, nargs, NULL);
+
+	if (!r && id)
+		*id = sqlite3_last_insert_rowid(s->db);
+	return r;
+}
+
 /* 1 if the query returns a row, 0 if not, else a negative error. */
 static int db_exists(struct sq_store *s, const char *sql,
 		     const struct db_arg *args, size_t nargs)
@@ -758,17 +769,13 @@ static int sq_tech_add(struct relay_store *st, const char *name,
 		       int64_t *id)
 {
 	struct sq_store *s = sq(st);
-	int r;
 
-	r = db_run(s,
-		   "INSERT INTO technicians (name, role, token_hash,"
-		   " created_at) VALUES (?, ?, ?, ?)",
-		   DB_ARGS(A_TEXT(name), A_TEXT(role_w[role]),
-			   A_HASH(token_hash), A_INT(time(NULL))),
-		   NULL);
-	if (!r && id)
-		*id = sqlite3_last_insert_rowid(s->db);
-	return r;
+	return db_insert(s,
+			 "INSERT INTO technicians (name, role, token_hash,"
+			 " created_at) VALUES (?, ?, ?, ?)",
+			 DB_ARGS(A_TEXT(name), A_TEXT(role_w[role]),
+				 A_HASH(token_hash), A_INT(time(NULL))),
+			 id);
 }
 
 static int sq_tech_remove(struct relay_store *st, const char *name)
@@ -855,21 +862,17 @@ static int sq_ticket_new(struct relay_store *st, const char *title,
 			 int64_t created_by, int64_t *id)
 {
 	struct sq_store *s = sq(st);
-	int r;
 
 	/* The creator's name is copied so that it outlives the technician;
 	 * an unknown id (or 0) leaves it NULL. */
-	r = db_run(s,
-		   "INSERT INTO tickets (title, customer, status, source,"
-		   " created_by, created_at) VALUES (?, ?, 'open', ?,"
-		   " (SELECT name FROM technicians WHERE id = ?), ?)",
-		   DB_ARGS(A_TEXT(title), A_TEXT(customer),
-			   A_TEXT(source_w[source]), A_INT(created_by),
-			   A_INT(time(NULL))),
-		   NULL);
-	if (!r && id)
-		*id = sqlite3_last_insert_rowid(s->db);
-	return r;
+	return db_insert(s,
+			 "INSERT INTO tickets (title, customer, status, source,"
+			 " created_by, created_at) VALUES (?, ?, 'open', ?,"
+			 " (SELECT name FROM technicians WHERE id = ?), ?)",
+			 DB_ARGS(A_TEXT(title), A_TEXT(customer),
+				 A_TEXT(source_w[source]), A_INT(created_by),
+				 A_INT(time(NULL))),
+			 id);
 }
 
 static int sq_ticket_get(struct relay_store *st, int64_t id,
@@ -960,25 +963,21 @@ static int sq_session_new(struct relay_store *st, int64_t ticket_id,
 {
 	char hex[2 * TETHER_SPAKE2_ELEM_LEN + 1];
 	struct sq_store *s = sq(st);
-	int r;
 
 	if (pake_a)
 		tether_hex_encode(pake_a, TETHER_SPAKE2_ELEM_LEN, hex,
 				  sizeof(hex));
 	/* A missing ticket fails the foreign key (NOT_FOUND); a live
 	 * nameplate fails sessions_live_nameplate (EXISTS). */
-	r = db_run(s,
-		   "INSERT INTO sessions (ticket_id, technician_id, nameplate,"
-		   " state, created_at, expires_at, info, pake_a)"
-		   " VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?)",
-		   DB_ARGS(A_INT(ticket_id), A_INT(technician_id),
-			   A_TEXT(nameplate), A_INT(time(NULL)),
-			   A_INT(expires_at), A_TEXT(info),
-			   A_TEXT(pake_a ? hex : NULL)),
-		   NULL);
-	if (!r && id)
-		*id = sqlite3_last_insert_rowid(s->db);
-	return r;
+	return db_insert(
+	    s,
+	    "INSERT INTO sessions (ticket_id, technician_id, nameplate,"
+	    " state, created_at, expires_at, info, pake_a)"
+	    " VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?)",
+	    DB_ARGS(A_INT(ticket_id), A_INT(technician_id), A_TEXT(nameplate),
+		    A_INT(time(NULL)), A_INT(expires_at), A_TEXT(info),
+		    A_TEXT(pake_a ? hex : NULL)),
+	    id);
 }
 
 static int sq_session_get(struct relay_store *st, int64_t id,
@@ -1792,17 +1791,13 @@ static int sq_attach(struct relay_store *st, int64_t ticket_id,
 		     int64_t *id)
 {
 	struct sq_store *s = sq(st);
-	int r;
 
-	r = db_run(s,
-		   "INSERT INTO attachments (ticket_id, kind, source,"
-		   " created_at, data) VALUES (?, ?, ?, ?, ?)",
-		   DB_ARGS(A_INT(ticket_id), A_TEXT(kind), A_TEXT(source),
-			   A_INT(time(NULL)), A_TEXT(data)),
-		   NULL);
-	if (!r && id)
-		*id = sqlite3_last_insert_rowid(s->db);
-	return r;
+	return db_insert(s,
+			 "INSERT INTO attachments (ticket_id, kind, source,"
+			 " created_at, data) VALUES (?, ?, ?, ?, ?)",
+			 DB_ARGS(A_INT(ticket_id), A_TEXT(kind), A_TEXT(source),
+				 A_INT(time(NULL)), A_TEXT(data)),
+			 id);
 }
 
 /* kind, source, created_at, size [, data] */
