@@ -265,7 +265,9 @@ static int print_health(const json_t *checks, bool verbose)
 			snprintf(type, sizeof(type), "%s",
 				 ty != NULL ? ty : "-");
 		/* The relay holds notes back while a check flaps: say so. */
-		if (json_integer_value(json_object_get(c, "flapping")) != 0) {
+		/* A boolean in ctrl's schema; relays before it sent 1. */
+		if (json_is_true(json_object_get(c, "flapping")) ||
+		    json_integer_value(json_object_get(c, "flapping")) != 0) {
 			size_t used = strlen(type);
 
 			snprintf(type + used, sizeof(type) - used,

@@ -13,8 +13,11 @@
 #include <unistd.h>
 
 #include <tether/crypto.h>
+#include <tether/ctrl.h>
 #include <tether/err.h>
+#include <tether/id.h>
 #include <tether/log.h>
+#include <tether/num.h>
 #include <tether/proto.h>
 #include <tether/tls.h>
 
@@ -69,21 +72,21 @@ static int die_usage(const char *fmt, ...)
 /* "90", "90s", "15m", "1h", "2d" in seconds; -1 if malformed. */
 static long parse_duration(const char *s)
 {
-	char *end;
-	long v, unit = 1;
+	static const char units[] = "smhd";
+	static const long scale[] = {1, 60, 3600, 86400};
+	const char *p = s, *u;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (end == s || errno != 0 || v < 0 || v > 100L * 86400)
+	/* Digits first: the scanner would skip blanks. */
+	if (*p < '0' || *p > '9' || tether_num_scan_u64(&p, &v) != 0 ||
+	    v > 100u * 86400)
 		return -1;
-	if (*end != '\0') {
-		const char *u = strchr("smhd", *end);
-
-		if (u == NULL || end[1] != '\0')
-			return -1;
-		unit = (long[]){1, 60, 3600, 86400}[u - "smhd"];
-	}
-	return v * unit;
+	if (*p == '\0')
+		return (long)v;
+	u = strchr(units, *p);
+	if (u == NULL || p[1] != '\0')
+		return -1;
+	return (long)v * scale[u - units];
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -100,8 +103,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	char *end;
-	long v;
+	uint64_t v;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "d:r:l:i:m:t:jvh", longopts, NULL)) !=
@@ -117,8 +119,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->listen = optarg;
 			break;
 		case 'i':
-			v = strtol(optarg, &end, 10);
-			if (*end != '\0' || v < 5 || v > 86400)
+			if (tether_num_parse_u64(optarg, 5, 86400, &v) != 0)
 				return die_usage("--idle-timeout wants 5 to "
 						 "86400 seconds, not '%s'",
 						 optarg);
@@ -159,9 +160,9 @@ static int data_path(char *out, size_t len, const char *dir, const char *f)
 	return n < 0 || (size_t)n >= len ? TETHER_ERR_TOO_LARGE : TETHER_OK;
 }
 
-static struct tether_store *open_store(const char *dir)
+static struct relay_store *open_store(const char *dir)
 {
-	struct tether_store *st = NULL;
+	struct relay_store *st = NULL;
 	char db[4096];
 	int rc;
 
@@ -171,7 +172,7 @@ static struct tether_store *open_store(const char *dir)
 				"tether-relay init --data %s)\n", dir, dir);
 		return NULL;
 	}
-	if ((rc = tether_store_open(db, &st)) != 0) {
+	if ((rc = relay_store_open(db, &st)) != 0) {
 		fprintf(stderr, "tether-relay: cannot open %s: %s\n", db,
 			tether_strerror(rc));
 		return NULL;
@@ -184,8 +185,9 @@ static struct tether_store *open_store(const char *dir)
  * secret's SHA-256 is stored.  The row is added with the hash first, so the
  * id is known only afterwards; the id is not secret.
  */
-static int add_technician(struct tether_store *st, const char *name,
-			  const char *role, char *token, size_t toklen)
+static int add_technician(struct relay_store *st, const char *name,
+			  enum tether_tech_role role, char *token,
+			  size_t toklen)
 {
 	uint8_t secret[SECRET_LEN], hash[TETHER_SHA256_LEN];
 	char hex[2 * SECRET_LEN + 1];
@@ -197,11 +199,10 @@ static int add_technician(struct tether_store *st, const char *name,
 				    sizeof(hex))) != 0 ||
 	    (rc = tether_sha256(hex, strlen(hex), hash)) != 0)
 		goto out;
-	if ((rc = tether_store_tech_add(st, name, role, hash, &id)) != 0)
+	if ((rc = relay_store_tech_add(st, name, role, hash, &id)) != 0)
 		goto out;
 	snprintf(token, toklen, "tt_%lld_%s", (long long)id, hex);
-	tether_store_audit(st, "relay", 0, 0, "technician_added",
-			   NULL);
+	relay_store_audit(st, "relay", 0, 0, "technician_added", NULL);
 out:
 	tether_wipe(secret, sizeof(secret));
 	tether_wipe(hex, sizeof(hex));
@@ -220,7 +221,7 @@ static int cmd_init(struct opts *o)
 {
 	char db[4096], cert[4096], key[4096], fp[TETHER_TLS_FP_LEN];
 	char token[128];
-	struct tether_store *st = NULL;
+	struct relay_store *st = NULL;
 	int rc, ret = 1;
 
 	if (mkdir(o->data, 0700) != 0 && errno != EEXIST) {
@@ -245,8 +246,8 @@ static int cmd_init(struct opts *o)
 			tether_strerror(rc));
 		return 1;
 	}
-	if ((rc = tether_store_open(db, &st)) != 0 ||
-	    (rc = add_technician(st, "admin", "admin", token,
+	if ((rc = relay_store_open(db, &st)) != 0 ||
+	    (rc = add_technician(st, "admin", TETHER_TECH_ADMIN, token,
 				 sizeof(token))) != 0) {
 		fprintf(stderr, "tether-relay: cannot create the database: "
 				"%s\n", tether_strerror(rc));
@@ -265,93 +266,133 @@ static int cmd_init(struct opts *o)
 	ret = 0;
 out:
 	tether_wipe(token, sizeof(token));
-	tether_store_close(st);
+	relay_store_close(st);
 	return ret;
+}
+
+static int tech_add(struct relay_store *st, const char *name,
+		    const struct opts *o)
+{
+	int role = tether_ctrl_word_of(tech_role, o->role);
+	char token[128];
+	int rc;
+
+	rc = add_technician(st, name, (enum tether_tech_role)role, token,
+			    sizeof(token));
+	if (rc == TETHER_ERR_EXISTS) {
+		fprintf(stderr, "tether-relay: technician %s already exists\n",
+			name);
+		return 1;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "tether-relay: %s\n", tether_strerror(rc));
+		return 1;
+	}
+	if (o->json)
+		print_json(json_pack("{s:s, s:s, s:s}", "name", name, "role",
+				     o->role, "token", token));
+	else
+		printf("Token for %s (%s), shown once: %s\n", name, o->role,
+		       token);
+	tether_wipe(token, sizeof(token));
+	return 0;
+}
+
+static int tech_remove(struct relay_store *st, const char *name)
+{
+	int rc = relay_store_tech_remove(st, name);
+
+	if (rc != 0) {
+		fprintf(stderr, "tether-relay: %s: %s\n", name,
+			rc == TETHER_ERR_NOT_FOUND ? "no such technician"
+						   : tether_strerror(rc));
+		return 1;
+	}
+	relay_store_audit(st, "relay", 0, 0, "technician_removed", NULL);
+	printf("Removed %s\n", name);
+	return 0;
+}
+
+/* --json: [{id, name, role, created_at}], times in ISO-8601 UTC. */
+static json_t *techs_json(const struct relay_store_tech *v, size_t n)
+{
+	char when[TETHER_CTRL_TIME_LEN];
+	json_t *list = json_array();
+	size_t i;
+
+	for (i = 0; list != NULL && i < n; i++) {
+		tether_ctrl_time_format(v[i].created_at, when);
+		if (json_array_append_new(
+			list,
+			json_pack("{s:I, s:s, s:s, s:s}", "id",
+				  (json_int_t)v[i].id, "name", v[i].name,
+				  "role",
+				  tether_ctrl_name_of(tech_role, v[i].role),
+				  "created_at", when)) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	return list;
+}
+
+static int tech_list(struct relay_store *st, const struct opts *o)
+{
+	struct relay_store_tech *v;
+	json_t *list;
+	size_t n, i;
+
+	if (relay_store_tech_list(st, &v, &n) != 0)
+		return 1;
+	if (o->json) {
+		list = techs_json(v, n);
+		if (list == NULL) {
+			relay_store_techs_free(v, n);
+			return 1;
+		}
+		print_json(list);
+	} else {
+		printf("%-6s %-24s %s\n", "ID", "NAME", "ROLE");
+		for (i = 0; i < n; i++)
+			printf("%-6lld %-24s %s\n", (long long)v[i].id,
+			       v[i].name,
+			       tether_ctrl_name_of(tech_role, v[i].role));
+	}
+	relay_store_techs_free(v, n);
+	return 0;
 }
 
 static int cmd_technician(int argc, char **argv, struct opts *o)
 {
 	const char *verb = argc > 0 ? argv[0] : NULL;
-	struct tether_store *st;
-	char token[128];
-	json_t *list;
-	size_t i;
-	int rc, ret = 1;
+	struct relay_store *st;
+	int ret = 1;
 
 	if (verb == NULL)
 		return die_usage("%s", "technician add|list|remove");
 	if ((strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0) &&
 	    argc != 2)
 		return die_usage("technician %s needs one NAME", verb);
-	if (strcmp(verb, "add") == 0 && !relay_name_valid(argv[1], 63))
+	if (strcmp(verb, "add") == 0 && !tether_id_name_valid(argv[1]))
 		return die_usage("bad name '%s' (letters, digits, -_. only)",
 				 argv[1]);
-	if (strcmp(o->role, "admin") != 0 && strcmp(o->role, "technician") != 0)
+	if (tether_ctrl_word_of(tech_role, o->role) < 0)
 		return die_usage("--role is admin or technician, not '%s'",
 				 o->role);
 	st = open_store(o->data);
 	if (st == NULL)
 		return 1;
-	if (strcmp(verb, "add") == 0) {
-		rc = add_technician(st, argv[1], o->role, token, sizeof(token));
-		if (rc == TETHER_ERR_EXISTS) {
-			fprintf(stderr, "tether-relay: technician %s already "
-					"exists\n", argv[1]);
-			goto out;
-		} else if (rc != 0) {
-			fprintf(stderr, "tether-relay: %s\n",
-				tether_strerror(rc));
-			goto out;
-		}
-		if (o->json) {
-			print_json(json_pack("{s:s, s:s, s:s}", "name", argv[1],
-					     "role", o->role, "token", token));
-		} else {
-			printf("Token for %s (%s), shown once: %s\n", argv[1],
-			       o->role, token);
-		}
-		tether_wipe(token, sizeof(token));
-	} else if (strcmp(verb, "remove") == 0) {
-		rc = tether_store_tech_remove(st, argv[1]);
-		if (rc != 0) {
-			fprintf(stderr, "tether-relay: %s: %s\n", argv[1],
-				rc == TETHER_ERR_NOT_FOUND
-					? "no such technician"
-					: tether_strerror(rc));
-			goto out;
-		}
-		tether_store_audit(st, "relay", 0, 0, "technician_removed",
-				   NULL);
-		printf("Removed %s\n", argv[1]);
-	} else if (strcmp(verb, "list") == 0) {
-		if (tether_store_tech_list(st, &list) != 0)
-			goto out;
-		if (o->json) {
-			json_dumpf(list, stdout, JSON_INDENT(2));
-			putchar('\n');
-		} else {
-			printf("%-6s %-24s %s\n", "ID", "NAME", "ROLE");
-			for (i = 0; i < json_array_size(list); i++) {
-				json_t *t = json_array_get(list, i);
-
-				printf("%-6lld %-24s %s\n",
-				       (long long)json_integer_value(
-					       json_object_get(t, "id")),
-				       json_string_value(
-					       json_object_get(t, "name")),
-				       json_string_value(
-					       json_object_get(t, "role")));
-			}
-		}
-		json_decref(list);
-	} else {
-		fprintf(stderr, "tether-relay: unknown technician command "
-				"'%s'\n", verb);
-		goto out;
-	}
-	ret = 0;
-out:
-	tether_store_close(st);
+	if (strcmp(verb, "add") == 0)
+		ret = tech_add(st, argv[1], o);
+	else if (strcmp(verb, "remove") == 0)
+		ret = tech_remove(st, argv[1]);
+	else if (strcmp(verb, "list") == 0)
+		ret = tech_list(st, o);
+	else
+		fprintf(stderr,
+			"tether-relay: unknown technician command '%s'\n",
+			verb);
+	relay_store_close(st);
 	return ret;
 }
 
@@ -363,10 +404,9 @@ static int cmd_enroll_token(struct opts *o)
 {
 	uint8_t secret[SECRET_LEN], hash[TETHER_SHA256_LEN];
 	char b64[64], token[80], cert[4096], fp[TETHER_TLS_FP_LEN] = "";
-	struct tether_store *st;
-	time_t expires = time(NULL) + o->ttl_s;
-	char when[32];
-	struct tm tm;
+	struct relay_store *st;
+	int64_t expires = (int64_t)time(NULL) + o->ttl_s;
+	char when[TETHER_CTRL_TIME_LEN];
 	size_t i;
 	int rc, ret = 1;
 
@@ -381,13 +421,12 @@ static int cmd_enroll_token(struct opts *o)
 		b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
 	snprintf(token, sizeof(token), "tte_%s", b64);
 	if ((rc = tether_sha256(token, strlen(token), hash)) != 0 ||
-	    (rc = tether_store_enroll_token_new(st, hash, expires)) != 0)
+	    (rc = relay_store_enroll_token_new(st, hash, expires)) != 0 ||
+	    (rc = tether_ctrl_time_format(expires, when)) != 0)
 		goto out;
-	tether_store_audit(st, "relay", 0, 0, "enroll_token", NULL);
+	relay_store_audit(st, "relay", 0, 0, "enroll_token", NULL);
 	if (data_path(cert, sizeof(cert), o->data, "cert.pem") == 0)
 		tether_tls_cert_fingerprint(cert, fp);
-	gmtime_r(&expires, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (o->json) {
 		print_json(json_pack("{s:s, s:s, s:s}", "token", token,
 				     "expires_at", when, "fingerprint", fp));
@@ -406,7 +445,7 @@ out:
 	tether_wipe(secret, sizeof(secret));
 	tether_wipe(b64, sizeof(b64));
 	tether_wipe(token, sizeof(token));
-	tether_store_close(st);
+	relay_store_close(st);
 	return ret;
 }
 

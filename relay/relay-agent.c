@@ -1,82 +1,41 @@
 /*
- * Agent messages (docs/protocol.md, "Agent messages"): claiming a nameplate,
- * storing the agent's SPAKE2 half, resuming after a dropped connection, key
- * confirmation results, channel opens and the session's end.  Failed joins
- * are rate-limited per source address.
+ * Agent messages (docs/protocol.md, "Agent messages" and "Enrolled
+ * agents"): one table says for each type which handler takes it and in
+ * which of an agent's states, checked in one place before the handler
+ * runs.  The attended agent's handlers live here: claiming a nameplate,
+ * storing the agent's SPAKE2 half, resuming after a dropped connection,
+ * key confirmation results, channel opens and reports, and the session's
+ * end.  Failed joins are rate-limited per source address.
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include <tether/alloc.h>
-#include <tether/code.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/log.h>
 #include <tether/proto.h>
-#include <tether/seal.h>
-#include <tether/spake2.h>
 
 #include "relay.h"
 
-#define FACTS_MAX 2048
-#define RESUME_LEN 32
+/* Where an agent's connection is; each table row accepts some. */
+enum agent_state {
+	AS_NEW = 1u << 0,      /* said hello, nothing since */
+	AS_CLAIMED = 1u << 1,  /* joined a session; its pB not stored yet */
+	AS_JOINED = 1u << 2,   /* its session has its pB (or was resumed) */
+	AS_ENROLLED = 1u << 3, /* authenticated by its key */
+};
+#define AS_ATTENDED (AS_CLAIMED | AS_JOINED)
+#define AS_BUSY (AS_ATTENDED | AS_ENROLLED)
 
-struct relay_session *relay_session_find(struct relay *r, int64_t id)
+static unsigned agent_state(const struct relay_peer *p)
 {
-	struct relay_session *s;
-
-	for (s = r->sessions; s != NULL; s = s->next)
-		if (s->id == id)
-			return s;
-	return NULL;
-}
-
-static void session_free(struct relay *r, struct relay_session *s)
-{
-	struct relay_session **pp;
-
-	for (pp = &r->sessions; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == s) {
-			*pp = s->next;
-			break;
-		}
-	}
-	if (s->agent != NULL)
-		s->agent->session = NULL;
-	tether_free(s->facts);
-	tether_free(s);
-}
-
-void relay_session_end(struct relay *r, struct relay_session *s,
-		       const char *state, const char *reason)
-{
-	tether_store_session_set_state(r->store, s->id, state);
-	if (s->confirmer != NULL)
-		relay_reply_err(s->confirmer, s->confirm_id, "state",
-				"session ended: %s", reason);
-	if (s->agent != NULL) {
-		relay_channels_close_peer(r, s->agent, reason);
-		relay_send(s->agent, json_pack("{s:s, s:s}", "t", "ended",
-					       "reason", reason));
-	}
-	session_free(r, s);
-}
-
-/* A new in-memory session, linked into the relay's list; NULL on no memory. */
-static struct relay_session *session_add(struct relay *r,
-					 const struct tether_store_session *ss)
-{
-	struct relay_session *s = tether_calloc(1, sizeof(*s));
-
-	if (s == NULL)
-		return NULL;
-	s->id = ss->id;
-	s->ticket_id = ss->ticket_id;
-	snprintf(s->nameplate, sizeof(s->nameplate), "%s", ss->nameplate);
-	s->next = r->sessions;
-	r->sessions = s;
-	return s;
+	if (p->agent_id != 0)
+		return AS_ENROLLED;
+	if (p->session == NULL)
+		return AS_NEW;
+	return p->session->pake_sent ? AS_JOINED : AS_CLAIMED;
 }
 
 static void join_failed(struct relay_peer *p, int64_t ticket_id,
@@ -91,95 +50,102 @@ static void join_failed(struct relay_peer *p, int64_t ticket_id,
 	relay_drop(p, TETHER_ERR_AUTH, "unknown or expired code");
 }
 
-static void join(struct relay_peer *p, json_t *msg)
+/* Why a session cannot be joined, or NULL if it can. */
+static const char *unjoinable(struct relay *r,
+			      const struct relay_store_session *ss)
 {
-	struct relay *r = p->relay;
-	const char *nameplate = NULL;
-	struct tether_store_session ss;
-	struct relay_session *s;
-	json_t *facts = NULL;
-	char *text;
+	if (ss->state != TETHER_SESSION_WAITING)
+		return tether_ctrl_name_of(session_state, ss->state);
+	if (ss->expires_at <= time(NULL))
+		return "expired";
+	if (relay_session_find(r, ss->id) != NULL)
+		return "claimed";
+	return NULL;
+}
 
-	if (p->session != NULL) {
-		relay_drop(p, TETHER_ERR_PROTOCOL, "already joined");
-		return;
-	}
+static void join(struct relay_peer *p, const struct tether_ctrl_msg *m)
+{
+	const struct tether_ctrl_join *j = &m->body.join;
+	struct tether_ctrl_join_ok ok = {0};
+	struct relay *r = p->relay;
+	struct relay_store_session ss;
+	struct relay_session *s;
+	const char *why;
+
 	if (relay_rate_limited(r, p->addr)) {
 		relay_drop(p, TETHER_ERR_LIMIT,
 			   "too many attempts, wait a minute");
 		return;
 	}
-	if (json_unpack(msg, "{s:s, s?o}", "nameplate", &nameplate, "facts",
-			&facts) != 0 ||
-	    !tether_code_nameplate_valid(nameplate) ||
-	    (facts != NULL && !json_is_object(facts))) {
-		join_failed(p, 0, 0, "?", "malformed");
+	if (relay_store_session_by_nameplate(r->store, j->nameplate, &ss) !=
+	    0) {
+		join_failed(p, 0, 0, j->nameplate, "unknown");
 		return;
 	}
-	if (tether_store_session_by_nameplate(r->store, nameplate, &ss) != 0) {
-		join_failed(p, 0, 0, nameplate, "unknown");
-		return;
+	why = unjoinable(r, &ss);
+	if (why != NULL) {
+		join_failed(p, ss.ticket_id, ss.id, j->nameplate, why);
+		goto out;
 	}
-	if (strcmp(ss.state, "waiting") != 0 || ss.expires_at <= time(NULL) ||
-	    relay_session_find(r, ss.id) != NULL) {
-		join_failed(p, ss.ticket_id, ss.id, nameplate,
-			    strcmp(ss.state, "waiting") != 0 ? ss.state
-			    : ss.expires_at <= time(NULL)    ? "expired"
-							     : "claimed");
-		tether_store_session_clear(&ss);
-		return;
+	if (!ss.has_pake_a) {
+		relay_drop(p, TETHER_ERR_INTERNAL, "the invite is incomplete");
+		goto out;
 	}
-	s = session_add(r, &ss);
+	s = relay_session_add(r, &ss);
 	if (s == NULL) {
-		tether_store_session_clear(&ss);
 		relay_drop(p, TETHER_ERR_NOMEM, "out of memory");
-		return;
+		goto out;
 	}
 	s->agent = p;
 	p->session = s;
 	/* Facts are kept until pake, when the session row is written. */
-	text = facts != NULL ? json_dumps(facts, JSON_COMPACT) : NULL;
-	if (text != NULL && strlen(text) <= FACTS_MAX)
-		s->facts = tether_strdup(text);
-	free(text);
-	relay_send(p, json_pack("{s:s, s:I, s:s, s:s, s:I, s:s}", "t",
-				"join_ok", "session", (json_int_t)ss.id,
-				"pake_a", ss.pake_a != NULL ? ss.pake_a : "",
-				"info", ss.info != NULL ? ss.info : "",
-				"expires_at", (json_int_t)ss.expires_at,
-				"nameplate", nameplate));
-	tether_store_session_clear(&ss);
+	if (j->has_facts)
+		tether_ctrl_part_encode(TETHER_CTRL_PART_FACTS, &j->facts,
+					&s->facts, NULL);
+	ok.session = ss.id;
+	memcpy(ok.pake_a, ss.pake_a, sizeof(ok.pake_a));
+	ok.info = ss.info != NULL ? ss.info : "";
+	ok.expires_at = ss.expires_at;
+	ok.nameplate = j->nameplate;
+	relay_send(p, TETHER_CTRL_JOIN_OK, &ok);
+out:
+	relay_store_session_clear(&ss);
 }
 
-static void pake(struct relay_peer *p, json_t *msg)
+/*
+ * The hash a resume token is kept as: of its hex text, as the token has
+ * always been hashed.
+ */
+static int resume_hash(const uint8_t tok[TETHER_CTRL_RESUME_LEN],
+		       uint8_t hash[TETHER_SHA256_LEN])
 {
+	char hex[2 * TETHER_CTRL_RESUME_LEN + 1];
+	int r;
+
+	r = tether_hex_encode(tok, TETHER_CTRL_RESUME_LEN, hex, sizeof(hex));
+	if (r == 0)
+		r = tether_sha256(hex, strlen(hex), hash);
+	tether_wipe(hex, sizeof(hex));
+	return r;
+}
+
+static void pake(struct relay_peer *p, const struct tether_ctrl_msg *m)
+{
+	const struct tether_ctrl_pake *pk = &m->body.pake;
 	struct relay *r = p->relay;
 	struct relay_session *s = p->session;
-	const char *pb = NULL, *cb = NULL;
-	uint8_t e[TETHER_SPAKE2_ELEM_LEN], c[TETHER_SPAKE2_CONF_LEN];
-	uint8_t tok[RESUME_LEN], hash[TETHER_SHA256_LEN];
-	char tokhex[2 * RESUME_LEN + 1];
+	struct tether_ctrl_pake_ok ok;
+	uint8_t hash[TETHER_SHA256_LEN];
 
-	if (s == NULL || s->pake_sent) {
-		relay_drop(p, TETHER_ERR_PROTOCOL, "pake out of order");
-		return;
-	}
-	if (json_unpack(msg, "{s:s, s:s}", "pake_b", &pb, "conf_b", &cb) != 0 ||
-	    tether_hex_decode(pb, e, sizeof(e)) != 0 ||
-	    tether_hex_decode(cb, c, sizeof(c)) != 0) {
-		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed pake");
-		return;
-	}
-	if (tether_random(tok, sizeof(tok)) != 0 ||
-	    tether_hex_encode(tok, sizeof(tok), tokhex, sizeof(tokhex)) != 0 ||
-	    tether_sha256(tokhex, strlen(tokhex), hash) != 0) {
+	if (tether_random(ok.resume, sizeof(ok.resume)) != 0 ||
+	    resume_hash(ok.resume, hash) != 0) {
 		relay_drop(p, TETHER_ERR_INTERNAL, "internal error");
-		return;
+		goto out;
 	}
-	if (tether_store_session_join(r->store, s->id, s->facts, pb, cb,
-				      hash) != 0) {
+	if (relay_store_session_join(r->store, s->id, s->facts, pk->pake_b,
+				     pk->conf_b, hash) != 0) {
 		relay_drop(p, TETHER_ERR_STATE, "the code is no longer valid");
-		return;
+		goto out;
 	}
 	s->pake_sent = true;
 	relay_audit(r, "agent", s->ticket_id, s->id, "agent_joined",
@@ -187,85 +153,87 @@ static void pake(struct relay_peer *p, json_t *msg)
 			      "addr", p->addr, "facts",
 			      s->facts != NULL ? json_loads(s->facts, 0, NULL)
 					       : json_null()));
-	relay_send(p,
-		   json_pack("{s:s, s:s}", "t", "pake_ok", "resume", tokhex));
-	tether_wipe(tokhex, sizeof(tokhex));
-	tether_wipe(tok, sizeof(tok));
+	relay_send(p, TETHER_CTRL_PAKE_OK, &ok);
+out:
+	tether_wipe(&ok, sizeof(ok));
 }
 
-static void resume(struct relay_peer *p, json_t *msg)
+/* Whether the resume token matches a session the agent may come back to. */
+static bool resumable(const struct relay_store_session *ss,
+		      const uint8_t tok[TETHER_CTRL_RESUME_LEN])
 {
-	struct relay *r = p->relay;
-	struct tether_store_session ss;
 	uint8_t hash[TETHER_SHA256_LEN];
-	const char *token = NULL;
-	struct relay_session *s;
-	json_int_t sid = 0;
-	bool ok;
 
-	if (p->session != NULL || relay_rate_limited(r, p->addr)) {
+	return ss->has_resume && resume_hash(tok, hash) == 0 &&
+	       tether_ct_equal(hash, ss->resume_hash, sizeof(hash)) &&
+	       (ss->state == TETHER_SESSION_JOINED ||
+		ss->state == TETHER_SESSION_PAIRED);
+}
+
+/* The old connection of s is dead but not yet noticed: it goes. */
+static void replace_agent(struct relay *r, struct relay_session *s)
+{
+	if (s->confirmer != NULL)
+		relay_reply_err(s->confirmer, s->confirm_id,
+				TETHER_CTRL_E_NO_AGENT,
+				"the agent reconnected; try again");
+	s->confirmer = NULL;
+	s->confirm_pending = false;
+	s->agent->session = NULL;
+	relay_channels_close_peer(r, s->agent, "agent reconnected");
+	relay_drop(s->agent, TETHER_ERR_CLOSED, "replaced by a new connection");
+}
+
+static void resume(struct relay_peer *p, const struct tether_ctrl_msg *m)
+{
+	const struct tether_ctrl_resume *rs = &m->body.resume;
+	struct tether_ctrl_resume_ok ok;
+	struct relay *r = p->relay;
+	struct relay_store_session ss;
+	struct relay_session *s;
+
+	if (relay_rate_limited(r, p->addr)) {
 		relay_drop(p, TETHER_ERR_LIMIT,
-			   "too many attempts, wait a "
-			   "minute");
+			   "too many attempts, wait a minute");
 		return;
 	}
-	if (json_unpack(msg, "{s:I, s:s}", "session", &sid, "token", &token) !=
-		0 ||
-	    tether_store_session_get(r->store, sid, &ss) != 0) {
+	if (relay_store_session_get(r->store, rs->session, &ss) != 0) {
 		join_failed(p, 0, 0, "?", "bad resume");
 		return;
 	}
-	tether_sha256(token, strlen(token), hash);
-	ok = ss.has_resume &&
-	     tether_ct_equal(hash, ss.resume_hash, sizeof(hash)) &&
-	     (strcmp(ss.state, "joined") == 0 ||
-	      strcmp(ss.state, "paired") == 0);
-	if (!ok) {
+	if (!resumable(&ss, rs->token)) {
 		join_failed(p, ss.ticket_id, ss.id, ss.nameplate,
 			    "bad resume token or session over");
-		tether_store_session_clear(&ss);
-		return;
+		goto out;
 	}
-	s = relay_session_find(r, sid);
+	s = relay_session_find(r, ss.id);
 	if (s == NULL) {
-		s = session_add(r, &ss);
+		s = relay_session_add(r, &ss);
 		if (s == NULL) {
-			tether_store_session_clear(&ss);
 			relay_drop(p, TETHER_ERR_NOMEM, "out of memory");
-			return;
+			goto out;
 		}
 		s->pake_sent = true;
 	} else if (s->agent != NULL) {
-		/* The old connection is dead but not yet noticed. */
-		if (s->confirmer != NULL)
-			relay_reply_err(s->confirmer, s->confirm_id, "no_agent",
-					"the agent reconnected; try again");
-		s->confirmer = NULL;
-		s->confirm_pending = false;
-		s->agent->session = NULL;
-		relay_channels_close_peer(r, s->agent, "agent reconnected");
-		relay_drop(s->agent, TETHER_ERR_CLOSED,
-			   "replaced by a new "
-			   "connection");
+		replace_agent(r, s);
 	}
 	s->agent = p;
 	p->session = s;
 	relay_audit(r, "agent", s->ticket_id, s->id, "agent_reconnected",
 		    json_pack("{s:s}", "addr", p->addr));
-	relay_send(
-	    p, json_pack("{s:s, s:s}", "t", "resume_ok", "state", ss.state));
-	tether_store_session_clear(&ss);
+	ok.state = ss.state;
+	relay_send(p, TETHER_CTRL_RESUME_OK, &ok);
+out:
+	relay_store_session_clear(&ss);
 }
 
-static void confirmed(struct relay_peer *p, json_t *msg)
+static void confirmed(struct relay_peer *p, const struct tether_ctrl_msg *m)
 {
 	struct relay *r = p->relay;
 	struct relay_session *s = p->session;
 	struct relay_peer *c;
-	int ok = 0;
 
-	if (s == NULL || !s->confirm_pending ||
-	    json_unpack(msg, "{s:b}", "ok", &ok) != 0) {
+	if (!s->confirm_pending) {
 		relay_drop(p, TETHER_ERR_PROTOCOL, "unexpected confirmed");
 		return;
 	}
@@ -276,14 +244,16 @@ static void confirmed(struct relay_peer *p, json_t *msg)
 	c = s->confirmer;
 	s->confirmer = NULL;
 	s->confirm_pending = false;
-	if (ok) {
-		tether_store_session_set_state(r->store, s->id, "paired");
+	if (m->body.confirmed.ok) {
+		relay_store_session_set_state(r->store, s->id,
+					      TETHER_SESSION_PAIRED);
 		relay_audit(r, "agent", s->ticket_id, s->id, "paired",
 			    json_pack("{s:s, s:s}", "nameplate", s->nameplate,
 				      "technician",
 				      c != NULL ? c->tech.name : "?"));
 		if (c != NULL)
-			relay_reply_ok(c, s->confirm_id, NULL);
+			relay_reply_ok(c, TETHER_CTRL_CONFIRM, s->confirm_id,
+				       NULL);
 		return;
 	}
 	r->stats.pake_failures++;
@@ -291,33 +261,29 @@ static void confirmed(struct relay_peer *p, json_t *msg)
 	    r, "agent", s->ticket_id, s->id, "pake_failed",
 	    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by", "agent"));
 	if (c != NULL)
-		relay_reply_err(c, s->confirm_id, "pake_failed",
+		relay_reply_err(c, s->confirm_id, TETHER_CTRL_E_PAKE_FAILED,
 				"key confirmation failed: wrong code?");
-	relay_session_end(r, s, "burned", "wrong code");
+	relay_session_end(r, s, TETHER_SESSION_BURNED, "wrong code");
 }
 
-/* The channel named in msg, if this agent is its end. */
-static struct relay_channel *agent_channel(struct relay_peer *p, json_t *msg)
+/* The channel of this id, if this agent is its end. */
+static struct relay_channel *agent_channel(struct relay_peer *p, int64_t id)
 {
-	json_int_t id = json_integer_value(json_object_get(msg, "channel"));
-	struct relay_channel *c;
+	struct relay_channel *c = relay_channel_find(p->relay, id);
 
-	c = relay_channel_find(p->relay, (uint32_t)id);
 	if (c == NULL || c->agent != p)
 		return NULL;
 	return c;
 }
 
-static void opened(struct relay_peer *p, json_t *msg)
+static void opened(struct relay_peer *p, const struct tether_ctrl_msg *m)
 {
-	struct relay_channel *c = agent_channel(p, msg);
-	const char *nonce = json_string_value(json_object_get(msg, "nonce"));
-	uint8_t n[TETHER_SEAL_NONCE_LEN];
+	const struct tether_ctrl_opened *o = &m->body.opened;
+	struct relay_channel *c = agent_channel(p, o->channel);
+	struct tether_ctrl_open_ok ok = {.channel = o->channel};
 
-	if (c == NULL || c->opened || nonce == NULL ||
-	    tether_hex_decode(nonce, n, sizeof(n)) != 0) {
-		if (c == NULL && json_integer_value(json_object_get(
-				     msg, "channel")) < p->relay->next_channel)
+	if (c == NULL || c->opened) {
+		if (c == NULL && o->channel < p->relay->next_channel)
 			return; /* the console gave up meanwhile */
 		relay_drop(p, TETHER_ERR_PROTOCOL, "unexpected opened");
 		return;
@@ -329,174 +295,114 @@ static void opened(struct relay_peer *p, json_t *msg)
 				    true);
 		return;
 	}
-	relay_audit(
-	    p->relay, "agent", c->ticket_id, c->session_id, "channel_open",
-	    json_pack("{s:I, s:s, s:s}", "channel", (json_int_t)c->id, "kind",
-		      c->kind, "technician", c->console->tech.name));
-	relay_reply_ok(c->console, c->open_id,
-		       json_pack("{s:I, s:s}", "channel", (json_int_t)c->id,
-				 "nonce", nonce));
+	relay_audit(p->relay, "agent", c->ticket_id, c->session_id,
+		    "channel_open",
+		    json_pack("{s:I, s:s, s:s}", "channel", (json_int_t)c->id,
+			      "kind", tether_ctrl_name_of(kind, c->kind),
+			      "technician", c->console->tech.name));
+	memcpy(ok.nonce, o->nonce, sizeof(ok.nonce));
+	relay_reply_ok(c->console, TETHER_CTRL_OPEN, c->open_id, &ok);
 }
 
-static void open_failed(struct relay_peer *p, json_t *msg)
+static void open_failed(struct relay_peer *p, const struct tether_ctrl_msg *m)
 {
-	struct relay_channel *c = agent_channel(p, msg);
-	const char *why = json_string_value(json_object_get(msg, "reason"));
+	const struct tether_ctrl_open_failed *of = &m->body.open_failed;
+	struct relay_channel *c = agent_channel(p, of->channel);
+	const char *why = of->reason != NULL ? of->reason : "";
 
 	if (c == NULL || c->opened)
 		return;
 	if (c->console != NULL)
-		relay_reply_err(c->console, c->open_id, "state",
+		relay_reply_err(c->console, c->open_id, TETHER_CTRL_E_STATE,
 				"the agent refused the channel: %.200s",
-				why != NULL ? why : "no reason given");
-	relay_audit(p->relay, "agent", c->ticket_id, c->session_id,
-		    "channel_refused",
-		    json_pack("{s:s, s:s}", "kind", c->kind, "reason",
-			      why != NULL ? why : ""));
+				why[0] != '\0' ? why : "no reason given");
+	relay_audit(
+	    p->relay, "agent", c->ticket_id, c->session_id, "channel_refused",
+	    json_pack("{s:s, s:s}", "kind", tether_ctrl_name_of(kind, c->kind),
+		      "reason", why));
 	relay_channel_close(p->relay, c, "refused", false, false);
 }
 
-static void agent_close(struct relay_peer *p, json_t *msg)
+static void agent_close(struct relay_peer *p, const struct tether_ctrl_msg *m)
 {
-	struct relay_channel *c = agent_channel(p, msg);
+	struct relay_channel *c = agent_channel(p, m->body.chan_close.channel);
 
 	if (c == NULL)
 		return;
 	/* A console still waiting for "opened" must get an answer. */
 	if (!c->opened && c->console != NULL)
-		relay_reply_err(c->console, c->open_id, "state",
+		relay_reply_err(c->console, c->open_id, TETHER_CTRL_E_STATE,
 				"the agent closed the channel");
 	relay_channel_close(p->relay, c, "closed by the agent", c->opened,
 			    false);
 }
 
-/* Unsigned integer field of an xfer report, or -1. */
-static json_int_t count_field(const json_t *msg, const char *key)
-{
-	json_t *v = json_object_get(msg, key);
-
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return -1;
-	return json_integer_value(v);
-}
-
-/*
- * A string field of a report, cut to max bytes on a UTF-8 boundary: a
- * long path is still worth its audit row, and not worth dropping the
- * agent over.  NULL if the field is not a string.
- */
-static json_t *clipped(const json_t *msg, const char *key, size_t max)
-{
-	const char *v = json_string_value(json_object_get(msg, key));
-	size_t n;
-
-	if (v == NULL)
-		return NULL;
-	n = strlen(v);
-	if (n <= max)
-		return json_string(v);
-	n = max;
-	while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
-		n--;
-	return json_stringn(v, n);
-}
-
-static bool is_hex(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 /*
  * The agent's account of one transferred entry (docs/protocol.md, "File
- * transfer"): metadata only, checked and bounded, kept in the audit.
- * Reports for channels already gone are dropped: the channel's own
- * close is audited anyway.
+ * transfer"): metadata only, bounded by the decoder, kept in the audit.
+ * Reports for channels already gone are dropped: the channel's own close
+ * is audited anyway.
  */
-static void xfer_report(struct relay_peer *p, json_t *msg)
+static void xfer_report(struct relay_peer *p, const struct tether_ctrl_msg *m)
 {
-	static const char *const dirs[] = {"put", "get", NULL};
-	static const char *const types[] = {"file", "dir", "symlink", "skip",
-					    NULL};
-	struct relay_channel *c = agent_channel(p, msg);
-	const char *dir = json_string_value(json_object_get(msg, "direction"));
-	const char *type = json_string_value(json_object_get(msg, "type"));
-	const char *sha = json_string_value(json_object_get(msg, "sha256"));
-	json_t *ok = json_object_get(msg, "ok");
-	json_t *path = clipped(msg, "path", RELAY_XFER_PATH_MAX);
-	json_t *why = clipped(msg, "reason", RELAY_XFER_REASON_MAX);
-	json_int_t size = count_field(msg, "size"),
-		   offset = count_field(msg, "offset"),
-		   sent = count_field(msg, "sent"), ms = count_field(msg, "ms");
+	const struct tether_ctrl_xfer_report *x = &m->body.xfer_report;
+	struct relay_channel *c = agent_channel(p, x->channel);
+	char sha[2 * sizeof(x->sha256) + 1] = "";
 
-	if (!relay_one_of(dir, dirs) || !relay_one_of(type, types) || path == NULL ||
-	    sha == NULL || (strlen(sha) != 0 && strlen(sha) != 64) ||
-	    !is_hex(sha) || !json_is_boolean(ok) ||
-	    (why == NULL && json_object_get(msg, "reason") != NULL) ||
-	    size < 0 || offset < 0 || sent < 0 || ms < 0) {
-		json_decref(path);
-		json_decref(why);
-		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed xfer report");
+	if (c == NULL || c->kind != TETHER_KIND_FILE)
 		return;
-	}
-	if (c == NULL || strcmp(c->kind, TETHER_KIND_NAME_FILE) != 0) {
-		json_decref(path);
-		json_decref(why);
-		return;
-	}
+	if (x->has_sha256)
+		tether_hex_encode(x->sha256, sizeof(x->sha256), sha,
+				  sizeof(sha));
 	relay_audit(p->relay, "agent", c->ticket_id, c->session_id, "xfer",
-		    json_pack("{s:I, s:s, s:s, s:o, s:I, s:s, s:I, s:I, s:I, "
-			      "s:O, s:o}",
-			      "channel", (json_int_t)c->id, "direction", dir,
-			      "type", type, "path", path, "size", size,
-			      "sha256", sha, "offset", offset, "sent", sent,
-			      "ms", ms, "ok", ok, "reason",
-			      why != NULL ? why : json_string("")));
+		    json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, "
+			      "s:b, s:s}",
+			      "channel", (json_int_t)c->id, "direction",
+			      tether_ctrl_name_of(xfer_dir, x->direction),
+			      "type", tether_ctrl_name_of(xfer_type, x->type),
+			      "path", x->path, "size", (json_int_t)x->size,
+			      "sha256", sha, "offset", (json_int_t)x->offset,
+			      "sent", (json_int_t)x->sent, "ms",
+			      (json_int_t)x->ms, "ok", x->ok, "reason",
+			      x->reason != NULL ? x->reason : ""));
 }
 
 /*
  * The agent's account of a forward (docs/protocol.md, "Forwarding"): the
  * target it connected to or refused, audited on the ticket.
  */
-static void forward_report(struct relay_peer *p, json_t *msg)
+static void forward_report(struct relay_peer *p,
+			   const struct tether_ctrl_msg *m)
 {
-	struct relay_channel *c = agent_channel(p, msg);
-	const char *host = json_string_value(json_object_get(msg, "host"));
-	json_t *why = clipped(msg, "reason", RELAY_XFER_REASON_MAX);
-	json_int_t port = count_field(msg, "port");
-	json_t *ok = json_object_get(msg, "ok");
+	const struct tether_ctrl_forward_report *f = &m->body.forward_report;
+	struct relay_channel *c = agent_channel(p, f->channel);
 
-	if (host == NULL || strlen(host) > 255 || port < 0 || port > 65535 ||
-	    !json_is_boolean(ok) ||
-	    (why == NULL && json_object_get(msg, "reason") != NULL)) {
-		json_decref(why);
-		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed forward report");
+	if (c == NULL || c->kind != TETHER_KIND_FORWARD)
 		return;
-	}
-	if (c == NULL || strcmp(c->kind, TETHER_KIND_NAME_FORWARD) != 0) {
-		json_decref(why);
-		return;
-	}
 	relay_audit(p->relay, "agent", c->ticket_id, c->session_id, "forward",
-		    json_pack("{s:I, s:s, s:I, s:O, s:o}", "channel",
-			      (json_int_t)c->id, "host", host, "port", port,
-			      "ok", ok, "reason",
-			      why != NULL ? why : json_string("")));
+		    json_pack("{s:I, s:s, s:I, s:b, s:s}", "channel",
+			      (json_int_t)c->id, "host", f->host, "port",
+			      (json_int_t)f->port, "ok", f->ok, "reason",
+			      f->reason != NULL ? f->reason : ""));
 }
 
-static void session_over(struct relay_peer *p, const char *state,
-			 const char *event, const char *reason)
+static void decline(struct relay_peer *p, const struct tether_ctrl_msg *m)
 {
 	struct relay_session *s = p->session;
 
-	if (s == NULL) {
-		relay_drop(p, TETHER_ERR_PROTOCOL, "no session");
-		return;
-	}
-	relay_audit(p->relay, "agent", s->ticket_id, s->id, event, NULL);
-	relay_session_end(p->relay, s, state, reason);
+	(void)m;
+	relay_audit(p->relay, "agent", s->ticket_id, s->id, "declined", NULL);
+	relay_session_end(p->relay, s, TETHER_SESSION_DECLINED, "declined");
+}
+
+static void leave(struct relay_peer *p, const struct tether_ctrl_msg *m)
+{
+	struct relay_session *s = p->session;
+
+	(void)m;
+	relay_audit(p->relay, "agent", s->ticket_id, s->id, "agent_left", NULL);
+	relay_session_end(p->relay, s, TETHER_SESSION_ENDED,
+			  "the customer ended the session");
 }
 
 void relay_agent_gone(struct relay_peer *p)
@@ -504,7 +410,7 @@ void relay_agent_gone(struct relay_peer *p)
 	struct relay_session *s = p->session;
 
 	if (p->agent_id != 0) {
-		tether_store_agent_seen(p->relay->store, p->agent_id);
+		relay_store_agent_seen(p->relay->store, p->agent_id);
 		tether_log_info("agent %s disconnected", p->agent_name);
 	}
 	if (s == NULL)
@@ -512,8 +418,8 @@ void relay_agent_gone(struct relay_peer *p)
 	s->agent = NULL;
 	p->session = NULL;
 	if (s->confirmer != NULL)
-		relay_reply_err(s->confirmer, s->confirm_id, "no_agent",
-				"the agent went away");
+		relay_reply_err(s->confirmer, s->confirm_id,
+				TETHER_CTRL_E_NO_AGENT, "the agent went away");
 	s->confirmer = NULL;
 	s->confirm_pending = false;
 	if (!s->pake_sent) {
@@ -525,46 +431,72 @@ void relay_agent_gone(struct relay_peer *p)
 		relay_rate_fail(p->relay, p->addr);
 		relay_audit(p->relay, "agent", s->ticket_id, s->id,
 			    "join_abandoned", NULL);
-		relay_session_end(p->relay, s, "burned", "join abandoned");
+		relay_session_end(p->relay, s, TETHER_SESSION_BURNED,
+				  "join abandoned");
 		return;
 	}
 	relay_audit(p->relay, "agent", s->ticket_id, s->id,
 		    "agent_disconnected", json_pack("{s:s}", "addr", p->addr));
 }
 
-void relay_agent_message(struct relay_peer *p, const char *type, json_t *msg)
+/*
+ * Each type an agent sends: its handler, the states it is accepted in,
+ * and the states where it is refused with its own reason; in any other
+ * state (an enrolled agent's join, an attended agent's check) the type is
+ * as unknown as one not here at all.
+ */
+static const struct agent_route {
+	void (*fn)(struct relay_peer *p, const struct tether_ctrl_msg *m);
+	unsigned in;
+	unsigned refused_in;
+	const char *refusal;
+} agent_routes[TETHER_CTRL_TYPES] = {
+    [TETHER_CTRL_ENROLL] = {relay_enroll, AS_NEW, AS_BUSY,
+			    "enroll on a busy connection"},
+    [TETHER_CTRL_AUTH] = {relay_enroll_auth, AS_NEW, AS_BUSY,
+			  "auth on a busy connection"},
+    [TETHER_CTRL_JOIN] = {join, AS_NEW, AS_ATTENDED, "already joined"},
+    [TETHER_CTRL_RESUME] = {resume, AS_NEW, AS_ATTENDED, "already joined"},
+    [TETHER_CTRL_PAKE] = {pake, AS_CLAIMED, AS_NEW | AS_JOINED,
+			  "pake out of order"},
+    [TETHER_CTRL_CONFIRMED] = {confirmed, AS_ATTENDED, AS_NEW, "join first"},
+    [TETHER_CTRL_OPENED] = {opened, AS_ATTENDED, AS_NEW, "join first"},
+    [TETHER_CTRL_OPEN_FAILED] = {open_failed, AS_ATTENDED, AS_NEW,
+				 "join first"},
+    [TETHER_CTRL_CHAN_CLOSE] = {agent_close, AS_ATTENDED, AS_NEW, "join first"},
+    [TETHER_CTRL_XFER_REPORT] = {xfer_report, AS_ATTENDED, AS_NEW,
+				 "join first"},
+    [TETHER_CTRL_FORWARD_REPORT] = {forward_report, AS_ATTENDED, AS_NEW,
+				    "join first"},
+    [TETHER_CTRL_DECLINE] = {decline, AS_ATTENDED, AS_NEW, "join first"},
+    [TETHER_CTRL_LEAVE] = {leave, AS_ATTENDED, AS_NEW, "join first"},
+    [TETHER_CTRL_CHECK] = {relay_health_check, AS_ENROLLED, AS_NEW,
+			   "authenticate first"},
+    [TETHER_CTRL_DIAG] = {relay_health_diag, AS_ENROLLED, AS_NEW,
+			  "authenticate first"},
+};
+
+void relay_agent_message(struct relay_peer *p, int r,
+			 const struct tether_ctrl_msg *m, const char *why)
 {
-	if (strcmp(type, "enroll") == 0)
-		relay_enroll(p, msg);
-	else if (strcmp(type, "auth") == 0)
-		relay_enroll_auth(p, msg);
-	else if (p->agent_id != 0)
-		relay_health_agent_message(p, type, msg);
-	else if (strcmp(type, "join") == 0)
-		join(p, msg);
-	else if (strcmp(type, "pake") == 0)
-		pake(p, msg);
-	else if (strcmp(type, "resume") == 0)
-		resume(p, msg);
-	else if (p->session == NULL)
-		relay_drop(p, TETHER_ERR_PROTOCOL, "join first");
-	else if (strcmp(type, "confirmed") == 0)
-		confirmed(p, msg);
-	else if (strcmp(type, "opened") == 0)
-		opened(p, msg);
-	else if (strcmp(type, "open_failed") == 0)
-		open_failed(p, msg);
-	else if (strcmp(type, "close") == 0)
-		agent_close(p, msg);
-	else if (strcmp(type, "xfer") == 0)
-		xfer_report(p, msg);
-	else if (strcmp(type, "forward") == 0)
-		forward_report(p, msg);
-	else if (strcmp(type, "decline") == 0)
-		session_over(p, "declined", "declined", "declined");
-	else if (strcmp(type, "leave") == 0)
-		session_over(p, "ended", "agent_left",
-			     "the customer ended the session");
+	const struct agent_route *route;
+	unsigned state = agent_state(p);
+
+	if (r == TETHER_ERR_NOT_FOUND || m->type == TETHER_CTRL_TYPES) {
+		if (r == TETHER_ERR_NOT_FOUND)
+			relay_drop(p, TETHER_ERR_PROTOCOL, "unknown message");
+		else
+			relay_drop_malformed(p, why);
+		return;
+	}
+	/* What the agent may send now comes first, then how it sent it. */
+	route = &agent_routes[m->type];
+	if (route->fn == NULL || !(route->in & state))
+		relay_drop(p, TETHER_ERR_PROTOCOL,
+			   route->refused_in & state ? route->refusal
+						     : "unknown message");
+	else if (r != 0)
+		relay_drop_malformed(p, why);
 	else
-		relay_drop(p, TETHER_ERR_PROTOCOL, "unknown message");
+		route->fn(p, m);
 }

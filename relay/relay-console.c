@@ -1,185 +1,287 @@
 /*
  * Console requests (docs/protocol.md, "Console requests"): tickets, invites,
- * attaching to a session, key confirmation and channel opening.  Every
- * request carries an id that the answer echoes.  Dispatch is a table.
+ * attaching to a session, key confirmation and channel opening; enrolled
+ * agents' views are relay-health.c's.  Every request carries an id that
+ * the answer echoes.  Dispatch is a table indexed by the request's type.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <tether/alloc.h>
 #include <tether/code.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/log.h>
 #include <tether/proto.h>
-#include <tether/seal.h>
-#include <tether/spake2.h>
 
 #include "relay.h"
 
-#define TITLE_MAX 200
-#define INFO_MAX 4096
-#define RESOLUTION_MAX 2000
+/* A burned nameplate stays out of use this long. */
+#define BURNED_NAMEPLATE_S 3600
 
-struct request {
-	struct relay_peer *p;
-	struct relay *r;
-	json_t *msg;
-	int64_t id;
-	char actor[96];
+/* ---- Tickets as answers ---- */
+
+static void ticket_view(const struct relay_store_ticket *t,
+			struct tether_ctrl_ticket *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->id = t->id;
+	v->title = t->title;
+	v->customer = t->customer;
+	v->status = t->status;
+	v->source = t->source;
+	v->created_at = t->created_at;
+	v->closed_at = t->closed_at;
+	v->resolution = t->resolution;
+	v->created_by = t->created_by;
+}
+
+/* What ticket_show's answer points into, freed by detail_free(). */
+struct ticket_detail {
+	struct relay_store_session *sessions;
+	size_t nsessions;
+	struct relay_store_audit *audit;
+	size_t naudit;
+	struct relay_store_attachment *att;
+	size_t natt;
+	struct tether_ctrl_session_row *session_rows;
+	struct tether_ctrl_part_msg *facts;
+	struct tether_ctrl_audit_row *audit_rows;
+	struct tether_ctrl_attachment_row *att_rows;
 };
 
-int relay_parse_ticket(const char *s, int64_t *id)
+static void detail_free(struct ticket_detail *d)
 {
-	char *end;
-	long long v;
+	size_t i;
 
-	*id = 0;
-	if (s == NULL || (s[0] != 'T' && s[0] != 't') || s[1] != '-')
-		return TETHER_ERR_FORMAT;
-	v = strtoll(s + 2, &end, 10);
-	if (end == s + 2 || *end != '\0' || v <= 0)
-		return TETHER_ERR_FORMAT;
-	*id = v;
-	return TETHER_OK;
+	for (i = 0; d->facts != NULL && i < d->nsessions; i++)
+		tether_ctrl_part_free(&d->facts[i]);
+	for (i = 0; d->audit_rows != NULL && i < d->naudit; i++)
+		json_decref(d->audit_rows[i].detail);
+	tether_free(d->facts);
+	tether_free(d->session_rows);
+	tether_free(d->audit_rows);
+	tether_free(d->att_rows);
+	relay_store_sessions_free(d->sessions, d->nsessions);
+	relay_store_audits_free(d->audit, d->naudit);
+	relay_store_attachments_free(d->att, d->natt);
 }
 
-static const char *str_field(struct request *q, const char *key)
+/* Never info, PAKE values or tokens: a session as a ticket shows it. */
+static void session_view(const struct relay_store_session *s,
+			 struct tether_ctrl_part_msg *facts,
+			 struct tether_ctrl_session_row *v)
 {
-	return json_string_value(json_object_get(q->msg, key));
+	char why[TETHER_CTRL_WHY_MAX];
+
+	v->nameplate = s->nameplate;
+	v->state = s->state;
+	v->created_at = s->created_at;
+	v->expires_at = s->expires_at;
+	v->has_agent =
+	    s->agent_facts != NULL &&
+	    tether_ctrl_part_decode(TETHER_CTRL_PART_FACTS, s->agent_facts,
+				    strlen(s->agent_facts), facts, why,
+				    sizeof(why)) == 0;
+	if (v->has_agent)
+		v->agent = facts->body.facts;
 }
 
-/* Looks up the request's "ticket"; answers the error itself. */
-static int want_ticket(struct request *q, int64_t *id, bool must_be_open)
+/* An audit detail as it was given: JSON if it is, else the text. */
+static void audit_view(const struct relay_store_audit *a,
+		       struct tether_ctrl_audit_row *v)
 {
-	const char *t = str_field(q, "ticket");
-	char status[16];
-
-	if (relay_parse_ticket(t, id) != 0) {
-		relay_reply_err(q->p, q->id, "bad_request",
-				"ticket must look like T-1");
-		return TETHER_ERR_FORMAT;
+	v->ts = a->ts;
+	v->actor = a->actor;
+	v->event = a->event;
+	v->detail = NULL;
+	if (a->detail != NULL) {
+		v->detail = json_loads(a->detail, JSON_DECODE_ANY, NULL);
+		if (v->detail == NULL)
+			v->detail = json_string(a->detail);
 	}
-	if (tether_store_ticket_brief(q->r->store, *id, NULL, 0, status,
-				      sizeof(status)) != 0) {
-		relay_reply_err(q->p, q->id, "not_found", "no such ticket %s",
-				t);
-		return TETHER_ERR_NOT_FOUND;
-	}
-	if (must_be_open && strcmp(status, "open") != 0) {
-		relay_reply_err(q->p, q->id, "state", "ticket %s is closed", t);
-		return TETHER_ERR_STATE;
-	}
-	return TETHER_OK;
 }
 
-static void reply_ticket(struct request *q, int64_t id, bool detail)
+static int fill_detail(struct relay *r, int64_t id, struct ticket_detail *d,
+		       struct tether_ctrl_ticket *v)
 {
-	json_t *t = NULL;
+	size_t i;
+	int rc;
 
-	if (tether_store_ticket_get(q->r->store, id, detail, &t) != 0) {
-		relay_reply_err(q->p, q->id, "internal", "cannot read ticket");
-		return;
+	rc = relay_store_ticket_sessions(r->store, id, &d->sessions,
+					 &d->nsessions);
+	if (!rc)
+		rc = relay_store_ticket_audit(r->store, id, &d->audit,
+					      &d->naudit);
+	if (!rc)
+		rc = relay_store_ticket_attachments(r->store, id, &d->att,
+						    &d->natt);
+	if (rc)
+		return rc;
+	d->session_rows =
+	    tether_calloc(d->nsessions + 1, sizeof(*d->session_rows));
+	d->facts = tether_calloc(d->nsessions + 1, sizeof(*d->facts));
+	d->audit_rows = tether_calloc(d->naudit + 1, sizeof(*d->audit_rows));
+	d->att_rows = tether_calloc(d->natt + 1, sizeof(*d->att_rows));
+	if (!d->session_rows || !d->facts || !d->audit_rows || !d->att_rows)
+		return TETHER_ERR_NOMEM;
+	for (i = 0; i < d->nsessions; i++)
+		session_view(&d->sessions[i], &d->facts[i],
+			     &d->session_rows[i]);
+	for (i = 0; i < d->naudit; i++)
+		audit_view(&d->audit[i], &d->audit_rows[i]);
+	for (i = 0; i < d->natt; i++) {
+		d->att_rows[i].kind = d->att[i].kind;
+		d->att_rows[i].source = d->att[i].source;
+		d->att_rows[i].created_at = d->att[i].created_at;
+		d->att_rows[i].size = d->att[i].size;
 	}
-	relay_reply_ok(q->p, q->id, json_pack("{s:o}", "ticket", t));
+	v->has_detail = true;
+	v->sessions = d->session_rows;
+	v->nsessions = d->nsessions;
+	v->audit = d->audit_rows;
+	v->naudit = d->naudit;
+	v->attachments = d->att_rows;
+	v->nattachments = d->natt;
+	return 0;
 }
 
-static void ticket_new(struct request *q)
+/* Answers q with ticket id, with its sessions and audit if detail. */
+static void answer_ticket(struct relay_request *q, int64_t id, bool detail)
 {
-	const char *title = str_field(q, "title");
-	const char *customer = str_field(q, "customer");
+	struct ticket_detail d = {0};
+	struct tether_ctrl_ticket_ok ok;
+	struct relay_store_ticket t;
+	int rc;
+
+	rc = relay_store_ticket_get(q->r->store, id, &t);
+	ticket_view(&t, &ok.ticket);
+	if (!rc && detail)
+		rc = fill_detail(q->r, id, &d, &ok.ticket);
+	if (rc)
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot read ticket");
+	else
+		relay_answer(q, &ok);
+	detail_free(&d);
+	relay_store_ticket_clear(&t);
+}
+
+/*
+ * The ticket a request names, which must exist (and be open when
+ * must_be_open); answers the error itself.  *name: "T-N" for messages.
+ */
+static int want_ticket(struct relay_request *q, int64_t id, bool must_be_open,
+		       char name[TETHER_ID_TICKET_LEN])
+{
+	struct relay_store_ticket t;
+	int rc;
+
+	tether_id_ticket_format(id, name, TETHER_ID_TICKET_LEN);
+	rc = relay_store_ticket_get(q->r->store, id, &t);
+	if (rc == TETHER_ERR_NOT_FOUND)
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no such ticket %s",
+			     name);
+	else if (rc != 0)
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot read ticket");
+	else if (must_be_open && t.status != TETHER_TICKET_OPEN)
+		rc = TETHER_ERR_STATE;
+	if (rc == TETHER_ERR_STATE)
+		relay_refuse(q, TETHER_CTRL_E_STATE, "ticket %s is closed",
+			     name);
+	relay_store_ticket_clear(&t);
+	return rc;
+}
+
+static void ticket_new(struct relay_request *q)
+{
+	const struct tether_ctrl_ticket_new *tn = &q->m->body.ticket_new;
 	int64_t id;
 
-	if (title == NULL || *title == '\0' || strlen(title) > TITLE_MAX ||
-	    (customer != NULL && strlen(customer) > TITLE_MAX)) {
-		relay_reply_err(q->p, q->id, "bad_request",
-				"a ticket needs a title of 1 to %d bytes",
-				TITLE_MAX);
-		return;
-	}
-	if (tether_store_ticket_new(q->r->store, title, customer, "manual",
-				    q->p->tech.id, &id) != 0) {
-		relay_reply_err(q->p, q->id, "internal", "cannot store ticket");
+	if (relay_store_ticket_new(q->r->store, tn->title, tn->customer,
+				   TETHER_SOURCE_MANUAL, q->p->tech.id,
+				   &id) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot store ticket");
 		return;
 	}
 	relay_audit(q->r, q->actor, id, 0, "ticket_created", NULL);
-	reply_ticket(q, id, false);
+	answer_ticket(q, id, false);
 }
 
-static void ticket_list(struct request *q)
+static void ticket_list(struct relay_request *q)
 {
-	const char *status = str_field(q, "status");
-	json_t *list = NULL;
+	const struct tether_ctrl_ticket_list *tl = &q->m->body.ticket_list;
+	struct tether_ctrl_ticket_list_ok ok = {0};
+	struct tether_ctrl_ticket *views = NULL;
+	struct relay_store_ticket *rows = NULL;
+	size_t n = 0, i;
 
-	if (status != NULL && strcmp(status, "open") != 0 &&
-	    strcmp(status, "closed") != 0) {
-		relay_reply_err(q->p, q->id, "bad_request",
-				"status must be open or closed");
-		return;
+	if (relay_store_ticket_list(q->r->store,
+				    tl->has_status ? &tl->status : NULL, &rows,
+				    &n) != 0 ||
+	    (views = tether_calloc(n + 1, sizeof(*views))) == NULL) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot list tickets");
+		goto out;
 	}
-	if (tether_store_ticket_list(q->r->store, status, &list) != 0) {
-		relay_reply_err(q->p, q->id, "internal", "cannot list tickets");
-		return;
-	}
-	relay_reply_ok(q->p, q->id, json_pack("{s:o}", "tickets", list));
+	for (i = 0; i < n; i++)
+		ticket_view(&rows[i], &views[i]);
+	ok.tickets = views;
+	ok.ntickets = n;
+	relay_answer(q, &ok);
+out:
+	tether_free(views);
+	relay_store_tickets_free(rows, n);
 }
 
-static void ticket_show(struct request *q)
+static void ticket_show(struct relay_request *q)
 {
-	int64_t id;
+	char name[TETHER_ID_TICKET_LEN];
+	int64_t id = q->m->body.ticket_ref.ticket;
 
-	if (want_ticket(q, &id, false) == 0)
-		reply_ticket(q, id, true);
+	if (want_ticket(q, id, false, name) == 0)
+		answer_ticket(q, id, true);
 }
 
-int relay_ticket_end_session(struct relay *r, int64_t ticket_id,
-			     const char *reason)
+static void ticket_close(struct relay_request *q)
 {
-	struct tether_store_session ss;
-	struct relay_session *s;
-
-	if (tether_store_session_live_for_ticket(r->store, ticket_id, &ss) != 0)
-		return TETHER_ERR_NOT_FOUND;
-	s = relay_session_find(r, ss.id);
-	if (s != NULL)
-		relay_session_end(r, s, "ended", reason);
-	else
-		tether_store_session_set_state(r->store, ss.id, "ended");
-	tether_store_session_clear(&ss);
-	return TETHER_OK;
-}
-
-static void ticket_close(struct request *q)
-{
-	const char *resolution = str_field(q, "resolution");
-	int64_t id;
+	const struct tether_ctrl_ticket_close *tc = &q->m->body.ticket_close;
+	char name[TETHER_ID_TICKET_LEN];
 	int rc;
 
-	if (resolution == NULL || *resolution == '\0' ||
-	    strlen(resolution) > RESOLUTION_MAX) {
-		relay_reply_err(q->p, q->id, "bad_request",
-				"closing a ticket needs a resolution");
+	if (want_ticket(q, tc->ticket, false, name) != 0)
 		return;
-	}
-	if (want_ticket(q, &id, false) != 0)
-		return;
-	rc = tether_store_ticket_close(q->r->store, id, resolution);
+	rc = relay_store_ticket_close(q->r->store, tc->ticket, tc->resolution);
 	if (rc == TETHER_ERR_STATE) {
-		relay_reply_err(q->p, q->id, "state",
-				"ticket %s is already "
-				"closed",
-				str_field(q, "ticket"));
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "ticket %s is already closed", name);
 		return;
 	}
 	if (rc != 0) {
-		relay_reply_err(q->p, q->id, "internal", "cannot close ticket");
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot close ticket");
 		return;
 	}
-	relay_ticket_end_session(q->r, id, "ticket closed");
-	relay_audit(q->r, q->actor, id, 0, "ticket_closed",
-		    json_pack("{s:s}", "resolution", resolution));
-	reply_ticket(q, id, false);
+	relay_session_end_ticket(q->r, tc->ticket, "ticket closed");
+	relay_audit(q->r, q->actor, tc->ticket, 0, "ticket_closed",
+		    json_pack("{s:s}", "resolution", tc->resolution));
+	answer_ticket(q, tc->ticket, false);
+}
+
+/* ---- Invites ---- */
+
+/* Whether a nameplate is taken, or burned too recently to hand out. */
+static bool nameplate_busy(struct relay *r, const char *nameplate)
+{
+	struct relay_store_session ss;
+	bool busy;
+
+	if (relay_store_nameplate_in_use(r->store, nameplate))
+		return true;
+	if (relay_store_session_by_nameplate(r->store, nameplate, &ss) != 0)
+		return false;
+	busy = ss.state == TETHER_SESSION_BURNED &&
+	       time(NULL) - ss.created_at < BURNED_NAMEPLATE_S;
+	relay_store_session_clear(&ss);
+	return busy;
 }
 
 /*
@@ -189,23 +291,15 @@ static void ticket_close(struct request *q)
  */
 static int allocate_nameplate(struct relay *r, char *out, size_t len)
 {
-	struct tether_store_session ss;
 	uint32_t lo = 1, span = 9, v;
-	int digits, tries, busy;
+	int digits, tries;
 
 	for (digits = 1; digits <= TETHER_CODE_NAMEPLATE_MAX; digits++) {
 		for (tries = 0; tries < 32; tries++) {
 			if (tether_random_uniform(span, &v) != 0)
 				return TETHER_ERR_CRYPTO;
 			snprintf(out, len, "%u", lo + v);
-			busy = tether_store_nameplate_in_use(r->store, out);
-			if (!busy && tether_store_session_by_nameplate(
-					 r->store, out, &ss) == 0) {
-				busy = strcmp(ss.state, "burned") == 0 &&
-				       time(NULL) - ss.created_at < 3600;
-				tether_store_session_clear(&ss);
-			}
-			if (!busy)
+			if (!nameplate_busy(r, out))
 				return TETHER_OK;
 		}
 		lo *= 10;
@@ -214,303 +308,312 @@ static int allocate_nameplate(struct relay *r, char *out, size_t len)
 	return TETHER_ERR_LIMIT;
 }
 
-static void invite(struct request *q)
+static void invite(struct relay_request *q)
 {
-	const char *info = str_field(q, "info"), *pake = str_field(q, "pake");
-	uint8_t pa[TETHER_SPAKE2_ELEM_LEN];
-	json_int_t expires = TETHER_INVITE_TTL_DEFAULT;
-	struct tether_store_session ss;
-	char nameplate[16];
-	int64_t tid, sid, expires_at;
+	const struct tether_ctrl_invite *in = &q->m->body.invite;
+	char name[TETHER_ID_TICKET_LEN];
+	char nameplate[TETHER_CTRL_NAMEPLATE_MAX + 1];
+	struct tether_ctrl_invite_ok ok = {.nameplate = nameplate};
+	struct relay_store_session ss;
 
-	if (want_ticket(q, &tid, true) != 0)
+	if (want_ticket(q, in->ticket, true, name) != 0)
 		return;
-	json_unpack(q->msg, "{s?I}", "expires", &expires);
-	if (info == NULL || strlen(info) > INFO_MAX || pake == NULL ||
-	    tether_hex_decode(pake, pa, sizeof(pa)) != 0 || expires < 1 ||
-	    expires > TETHER_INVITE_TTL_MAX) {
-		relay_reply_err(q->p, q->id, "bad_request",
-				"invite needs info, a SPAKE2 message and an "
-				"expiry of 1 s to 24 h");
-		return;
-	}
-	if (tether_store_session_live_for_ticket(q->r->store, tid, &ss) == 0) {
+	if (relay_store_session_live_for_ticket(q->r->store, in->ticket, &ss) ==
+	    0) {
 		struct relay_session *s = relay_session_find(q->r, ss.id);
 
-		tether_store_session_clear(&ss);
+		relay_store_session_clear(&ss);
 		if (s != NULL && s->agent != NULL) {
-			relay_reply_err(q->p, q->id, "state",
-					"an agent is connected to %s; close "
-					"the ticket or let the customer leave "
-					"first",
-					str_field(q, "ticket"));
+			relay_refuse(q, TETHER_CTRL_E_STATE,
+				     "an agent is connected to %s; close the "
+				     "ticket or let the customer leave first",
+				     name);
 			return;
 		}
-		relay_ticket_end_session(q->r, tid, "replaced by a new invite");
+		relay_session_end_ticket(q->r, in->ticket,
+					 "replaced by a new invite");
 	}
 	if (allocate_nameplate(q->r, nameplate, sizeof(nameplate)) != 0) {
-		relay_reply_err(q->p, q->id, "limit", "no free nameplate");
+		relay_refuse(q, TETHER_CTRL_E_LIMIT, "no free nameplate");
 		return;
 	}
-	expires_at = time(NULL) + expires;
-	if (tether_store_session_new(q->r->store, tid, q->p->tech.id, nameplate,
-				     expires_at, info, pake, &sid) != 0) {
-		relay_reply_err(q->p, q->id, "internal", "cannot store invite");
+	ok.expires_at = time(NULL) + in->expires;
+	if (relay_store_session_new(q->r->store, in->ticket, q->p->tech.id,
+				    nameplate, ok.expires_at, in->info,
+				    in->pake, &ok.session) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot store invite");
 		return;
 	}
-	relay_audit(q->r, q->actor, tid, sid, "invite_created",
+	relay_audit(q->r, q->actor, in->ticket, ok.session, "invite_created",
 		    json_pack("{s:s, s:I}", "nameplate", nameplate,
-			      "expires_in", expires));
-	relay_reply_ok(q->p, q->id,
-		       json_pack("{s:s, s:I, s:I}", "nameplate", nameplate,
-				 "session", (json_int_t)sid, "expires_at",
-				 (json_int_t)expires_at));
+			      "expires_in", (json_int_t)in->expires));
+	relay_answer(q, &ok);
+}
+
+/* ---- Sessions ---- */
+
+/*
+ * Refuses q for a session the customer declined; true if it was one.
+ * Declining is final for that invite: the technician needs a new one.
+ */
+static bool refuse_declined(struct relay_request *q,
+			    const struct relay_store_session *ss)
+{
+	char name[TETHER_ID_TICKET_LEN];
+
+	if (ss->state != TETHER_SESSION_DECLINED)
+		return false;
+	tether_id_ticket_format(ss->ticket_id, name, sizeof(name));
+	relay_refuse(q, TETHER_CTRL_E_DECLINED,
+		     "the customer declined the invite for %s", name);
+	return true;
+}
+
+/* Why a ticket has no live session: declined, or no invite at all. */
+static void refuse_no_live(struct relay_request *q, int64_t tid,
+			   const char *name)
+{
+	struct relay_store_session ss;
+
+	if (relay_store_session_latest_for_ticket(q->r->store, tid, &ss) == 0 &&
+	    refuse_declined(q, &ss)) {
+		relay_store_session_clear(&ss);
+		return;
+	}
+	relay_store_session_clear(&ss);
+	relay_refuse(q, TETHER_CTRL_E_STATE,
+		     "there is no invite for %s (run: tether invite %s)", name,
+		     name);
 }
 
 /* The ticket's live session with its agent here; answers errors itself. */
-static struct relay_session *want_live(struct request *q,
-				       struct tether_store_session *ss)
+static struct relay_session *want_live(struct relay_request *q,
+				       struct relay_store_session *ss)
 {
-	const char *t = str_field(q, "ticket");
+	int64_t tid = q->m->body.ticket_ref.ticket;
+	char name[TETHER_ID_TICKET_LEN];
 	struct relay_session *s;
-	int64_t tid;
 
-	if (want_ticket(q, &tid, true) != 0)
+	memset(ss, 0, sizeof(*ss));
+	if (want_ticket(q, tid, true, name) != 0)
 		return NULL;
-	if (tether_store_session_live_for_ticket(q->r->store, tid, ss) != 0) {
-		relay_reply_err(q->p, q->id, "state",
-				"there is no invite for "
-				"%s (run: tether invite %s)",
-				t, t);
+	if (relay_store_session_live_for_ticket(q->r->store, tid, ss) != 0) {
+		refuse_no_live(q, tid, name);
 		return NULL;
 	}
-	if (strcmp(ss->state, "waiting") == 0) {
+	if (ss->state == TETHER_SESSION_WAITING) {
 		if (ss->expires_at <= time(NULL))
-			relay_reply_err(q->p, q->id, "state",
-					"the invite for "
-					"%s expired; run tether invite %s",
-					t, t);
+			relay_refuse(q, TETHER_CTRL_E_STATE,
+				     "the invite for %s expired; run tether "
+				     "invite %s",
+				     name, name);
 		else
-			relay_reply_err(q->p, q->id, "no_agent",
-					"no agent has joined %s yet", t);
-		goto fail;
+			relay_refuse(q, TETHER_CTRL_E_NO_AGENT,
+				     "no agent has joined %s yet", name);
+		return NULL;
 	}
 	s = relay_session_find(q->r, ss->id);
 	if (s == NULL || s->agent == NULL) {
-		relay_reply_err(q->p, q->id, "no_agent",
-				"the agent for %s is not connected", t);
-		goto fail;
-	}
-	return s;
-fail:
-	tether_store_session_clear(ss);
-	return NULL;
-}
-
-static void attach(struct request *q)
-{
-	struct tether_store_session ss;
-	struct relay_session *s;
-	json_t *m, *facts;
-
-	s = want_live(q, &ss);
-	if (s == NULL)
-		return;
-	facts =
-	    ss.agent_facts != NULL ? json_loads(ss.agent_facts, 0, NULL) : NULL;
-	m = json_pack("{s:I, s:s, s:s, s:o}", "session", (json_int_t)ss.id,
-		      "state", ss.state, "nameplate", ss.nameplate, "agent",
-		      facts != NULL ? facts : json_null());
-	if (strcmp(ss.state, "joined") == 0 && ss.pake_b != NULL &&
-	    ss.conf_b != NULL) {
-		json_object_set_new(m, "pake_b", json_string(ss.pake_b));
-		json_object_set_new(m, "conf_b", json_string(ss.conf_b));
-	}
-	relay_reply_ok(q->p, q->id, m);
-	tether_store_session_clear(&ss);
-}
-
-/* The session named by the request's "session", with its agent here. */
-static struct relay_session *want_session(struct request *q,
-					  const char *need_state)
-{
-	json_int_t sid = json_integer_value(json_object_get(q->msg, "session"));
-	struct tether_store_session ss;
-	struct relay_session *s;
-	bool ok;
-
-	if (tether_store_session_get(q->r->store, sid, &ss) != 0) {
-		relay_reply_err(q->p, q->id, "not_found", "no such session");
+		relay_refuse(q, TETHER_CTRL_E_NO_AGENT,
+			     "the agent for %s is not connected", name);
 		return NULL;
 	}
-	ok = strcmp(ss.state, need_state) == 0;
-	tether_store_session_clear(&ss);
+	return s;
+}
+
+static void attach(struct relay_request *q)
+{
+	struct tether_ctrl_attach_ok ok = {0};
+	struct tether_ctrl_part_msg facts = {0};
+	struct relay_store_session ss;
+	char why[TETHER_CTRL_WHY_MAX];
+
+	if (want_live(q, &ss) == NULL)
+		goto out;
+	ok.session = ss.id;
+	ok.state = ss.state;
+	ok.nameplate = ss.nameplate;
+	ok.has_agent =
+	    ss.agent_facts != NULL &&
+	    tether_ctrl_part_decode(TETHER_CTRL_PART_FACTS, ss.agent_facts,
+				    strlen(ss.agent_facts), &facts, why,
+				    sizeof(why)) == 0;
+	if (ok.has_agent)
+		ok.agent = facts.body.facts;
+	if (ss.state == TETHER_SESSION_JOINED && ss.has_pake_b) {
+		ok.has_pake = true;
+		memcpy(ok.pake_b, ss.pake_b, sizeof(ok.pake_b));
+		memcpy(ok.conf_b, ss.conf_b, sizeof(ok.conf_b));
+	}
+	relay_answer(q, &ok);
+out:
+	tether_ctrl_part_free(&facts);
+	relay_store_session_clear(&ss);
+}
+
+/* The session the request names, in state need, with its agent here. */
+static struct relay_session *want_session(struct relay_request *q, int64_t sid,
+					  enum tether_session_state need)
+{
+	struct relay_store_session ss;
+	struct relay_session *s;
+	bool declined, ok;
+
+	if (relay_store_session_get(q->r->store, sid, &ss) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no such session");
+		return NULL;
+	}
+	ok = ss.state == need;
+	declined = !ok && refuse_declined(q, &ss);
+	relay_store_session_clear(&ss);
+	if (declined)
+		return NULL;
 	if (!ok) {
-		relay_reply_err(q->p, q->id, "state", "the session is not %s",
-				need_state);
+		relay_refuse(q, TETHER_CTRL_E_STATE, "the session is not %s",
+			     tether_ctrl_name_of(session_state, need));
 		return NULL;
 	}
 	s = relay_session_find(q->r, sid);
 	if (s == NULL || s->agent == NULL) {
-		relay_reply_err(q->p, q->id, "no_agent",
-				"the agent is not connected");
+		relay_refuse(q, TETHER_CTRL_E_NO_AGENT,
+			     "the agent is not connected");
 		return NULL;
 	}
 	return s;
 }
 
-static void confirm(struct request *q)
+static void confirm(struct relay_request *q)
 {
-	const char *conf = str_field(q, "conf");
-	uint8_t c[TETHER_SPAKE2_CONF_LEN];
+	const struct tether_ctrl_confirm *cf = &q->m->body.confirm;
+	struct tether_ctrl_agent_confirm ac;
 	struct relay_session *s;
 
-	if (conf == NULL || tether_hex_decode(conf, c, sizeof(c)) != 0) {
-		relay_reply_err(q->p, q->id, "bad_request", "bad confirmation");
-		return;
-	}
-	s = want_session(q, "joined");
+	s = want_session(q, cf->session, TETHER_SESSION_JOINED);
 	if (s == NULL)
 		return;
 	if (s->confirmer != NULL) {
-		relay_reply_err(q->p, q->id, "state",
-				"another console is confirming this session");
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "another console is confirming this session");
 		return;
 	}
 	if (s->confirm_pending) {
-		relay_reply_err(q->p, q->id, "state",
-				"a confirmation is already under way");
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "a confirmation is already under way");
 		return;
 	}
 	s->confirmer = q->p;
-	s->confirm_id = q->id;
+	s->confirm_id = q->m->id;
 	s->confirm_pending = true;
-	relay_send(s->agent,
-		   json_pack("{s:s, s:s}", "t", "confirm", "conf", conf));
+	memcpy(ac.conf, cf->conf, sizeof(ac.conf));
+	relay_send(s->agent, TETHER_CTRL_AGENT_CONFIRM, &ac);
 	relay_hold_while_full(q->p, s->agent);
 }
 
-static void pake_failed(struct request *q)
+static void pake_failed(struct relay_request *q)
 {
-	struct relay_session *s = want_session(q, "joined");
+	struct relay_session *s;
 
+	s = want_session(q, q->m->body.session_ref.session,
+			 TETHER_SESSION_JOINED);
 	if (s == NULL)
 		return;
 	q->r->stats.pake_failures++;
 	relay_audit(q->r, q->actor, s->ticket_id, s->id, "pake_failed",
 		    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by",
 			      "console"));
-	relay_session_end(q->r, s, "burned", "wrong code");
-	relay_reply_ok(q->p, q->id, NULL);
+	relay_session_end(q->r, s, TETHER_SESSION_BURNED, "wrong code");
+	relay_answer(q, NULL);
 }
 
-static void open_channel(struct request *q)
+/* ---- Channels ---- */
+
+static void open_channel(struct relay_request *q)
 {
-	const char *kind = str_field(q, "kind"), *nonce = str_field(q, "nonce");
-	uint8_t n[TETHER_SEAL_NONCE_LEN];
+	const struct tether_ctrl_open *o = &q->m->body.open;
+	struct tether_ctrl_chan_open co = {.kind = o->kind,
+					   .technician = q->p->tech.name};
 	struct relay_channel *c;
 	struct relay_session *s;
 
-	if (!relay_kind_valid(kind) || nonce == NULL ||
-	    tether_hex_decode(nonce, n, sizeof(n)) != 0) {
-		relay_reply_err(q->p, q->id, "bad_request",
-				"open needs kind exec, shell, file or forward "
-				"and a "
-				"32-byte "
-				"nonce");
-		return;
-	}
-	s = want_session(q, "paired");
+	s = want_session(q, o->session, TETHER_SESSION_PAIRED);
 	if (s == NULL)
 		return;
 	if (relay_channels_pending(q->r, s->id) >= RELAY_PENDING_OPENS_MAX) {
-		relay_reply_err(q->p, q->id, "limit",
-				"too many channels waiting for the agent");
+		relay_refuse(q, TETHER_CTRL_E_LIMIT,
+			     "too many channels waiting for the agent");
 		return;
 	}
-	c = relay_channel_new(q->r, kind, q->p, s->agent, s->id, s->ticket_id);
+	c = relay_channel_new(q->r, o->kind, q->p, s->agent, s->id,
+			      s->ticket_id);
 	if (c == NULL) {
-		relay_reply_err(q->p, q->id, "limit", "no more channels");
+		relay_refuse(q, TETHER_CTRL_E_LIMIT, "no more channels");
 		return;
 	}
-	c->open_id = q->id;
-	relay_send(s->agent,
-		   json_pack("{s:s, s:I, s:s, s:s, s:s}", "t", "open",
-			     "channel", (json_int_t)c->id, "kind", kind,
-			     "nonce", nonce, "technician", q->p->tech.name));
+	c->open_id = q->m->id;
+	co.channel = c->id;
+	memcpy(co.nonce, o->nonce, sizeof(co.nonce));
+	relay_send(s->agent, TETHER_CTRL_CHAN_OPEN, &co);
 	relay_hold_while_full(q->p, s->agent);
 }
 
-static void close_channel(struct request *q)
+static void close_channel(struct relay_request *q)
 {
-	json_int_t id = json_integer_value(json_object_get(q->msg, "channel"));
-	struct relay_channel *c = relay_channel_find(q->r, (uint32_t)id);
+	struct relay_channel *c;
 
+	c = relay_channel_find(q->r, q->m->body.channel_ref.channel);
 	if (c == NULL || c->console != q->p) {
-		relay_reply_err(q->p, q->id, "not_found", "no such channel");
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no such channel");
 		return;
 	}
 	relay_channel_close(q->r, c, "closed by the technician", false, true);
-	relay_reply_ok(q->p, q->id, NULL);
+	relay_answer(q, NULL);
 }
 
-/* Enrolled agents and diagnostics live in relay-health.c. */
-static void agents(struct request *q)
-{
-	relay_health_agents(q->p, q->id, q->msg);
-}
-
-static void health(struct request *q)
-{
-	relay_health_list(q->p, q->id, q->msg);
-}
-
-static void diag_attach(struct request *q)
-{
-	relay_health_diag_attach(q->p, q->id, q->msg);
-}
-
-static void diag_get(struct request *q)
-{
-	relay_health_diag_get(q->p, q->id, q->msg);
-}
-
-static const struct {
-	const char *type;
-	void (*fn)(struct request *q);
-	bool admin_only;
-} handlers[] = {
-    {"ticket_new", ticket_new, false},	 {"ticket_list", ticket_list, false},
-    {"ticket_show", ticket_show, false}, {"ticket_close", ticket_close, false},
-    {"invite", invite, false},		 {"attach", attach, false},
-    {"confirm", confirm, false},	 {"pake_failed", pake_failed, false},
-    {"open", open_channel, false},	 {"close", close_channel, false},
-    {"agents", agents, false},		 {"health", health, false},
-    {"diag_attach", diag_attach, false}, {"diag_get", diag_get, false},
+/* Each request's handler; roles are checked before (hello), not here. */
+static void (*const console_routes[TETHER_CTRL_TYPES])(
+    struct relay_request *) = {
+    [TETHER_CTRL_TICKET_NEW] = ticket_new,
+    [TETHER_CTRL_TICKET_LIST] = ticket_list,
+    [TETHER_CTRL_TICKET_SHOW] = ticket_show,
+    [TETHER_CTRL_TICKET_CLOSE] = ticket_close,
+    [TETHER_CTRL_INVITE] = invite,
+    [TETHER_CTRL_ATTACH] = attach,
+    [TETHER_CTRL_CONFIRM] = confirm,
+    [TETHER_CTRL_PAKE_FAILED] = pake_failed,
+    [TETHER_CTRL_OPEN] = open_channel,
+    [TETHER_CTRL_CLOSE] = close_channel,
+    [TETHER_CTRL_AGENTS] = relay_health_agents,
+    [TETHER_CTRL_HEALTH] = relay_health_list,
+    [TETHER_CTRL_DIAG_ATTACH] = relay_health_diag_attach,
+    [TETHER_CTRL_DIAG_GET] = relay_health_diag_get,
 };
 
-void relay_console_message(struct relay_peer *p, const char *type, json_t *msg)
+void relay_console_message(struct relay_peer *p, const struct tether_frame *f,
+			   int r, const struct tether_ctrl_msg *m,
+			   const char *why)
 {
-	struct request q = {.p = p, .r = p->relay, .msg = msg};
-	json_t *id = json_object_get(msg, "id");
-	size_t i;
+	struct relay_request q;
+	int64_t id;
 
-	if (!json_is_integer(id) || json_integer_value(id) <= 0) {
-		relay_drop(p, TETHER_ERR_PROTOCOL, "request without an id");
+	/* A request with an id gets an answer, whatever else is wrong. */
+	if (r != 0 && r != TETHER_ERR_NOMEM &&
+	    tether_ctrl_request_id(f->payload, f->len, &id) == 0) {
+		if (r == TETHER_ERR_NOT_FOUND)
+			relay_reply_err(p, id, TETHER_CTRL_E_BAD_REQUEST,
+					"unknown request: %s", why);
+		else
+			relay_reply_err(p, id, TETHER_CTRL_E_BAD_REQUEST,
+					"malformed %s", why);
 		return;
 	}
-	q.id = json_integer_value(id);
-	relay_actor(p, q.actor, sizeof(q.actor));
-	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
-		if (strcmp(type, handlers[i].type) != 0)
-			continue;
-		if (handlers[i].admin_only &&
-		    strcmp(p->tech.role, "admin") != 0) {
-			relay_reply_err(p, q.id, "auth", "admins only");
-			return;
-		}
-		handlers[i].fn(&q);
+	if (r != 0) {
+		relay_drop_malformed(p, why);
 		return;
 	}
-	relay_reply_err(p, q.id, "bad_request", "unknown request %.40s", type);
+	if (console_routes[m->type] == NULL) {
+		relay_drop(p, TETHER_ERR_PROTOCOL, "unexpected message");
+		return;
+	}
+	relay_request_init(&q, p, m);
+	console_routes[m->type](&q);
 }

@@ -6,9 +6,9 @@
  * limiter as codes and tokens, and audited.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include <tether/alloc.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/log.h>
@@ -17,105 +17,79 @@
 
 #include "relay.h"
 
-#define LABELS_MAX 32
-#define LABEL_LEN_MAX 128
-#define FACTS_MAX 2048
-
-static bool agent_name_ok(const char *s)
-{
-	return relay_name_valid(s, TETHER_STORE_AGENT_NAME_MAX);
-}
-
-/* An object of at most LABELS_MAX short strings (NULL is fine). */
-static bool valid_labels(const json_t *labels)
-{
-	const char *k;
-	json_t *v;
-
-	if (labels == NULL)
-		return true;
-	if (!json_is_object(labels) || json_object_size(labels) > LABELS_MAX)
-		return false;
-	json_object_foreach((json_t *)labels, k, v)
-		if (!json_is_string(v) || strlen(k) > LABEL_LEN_MAX ||
-		    json_string_length(v) > LABEL_LEN_MAX)
-			return false;
-	return true;
-}
-
 /* Common end of a refused enrolment or authentication. */
-static void refuse(struct relay_peer *p, const char *event, const char *name,
-		   const char *reason)
+static void refuse_agent(struct relay_peer *p, const char *event,
+			 const char *name, const char *reason)
 {
 	struct relay *r = p->relay;
 
 	r->stats.auth_failures++;
 	relay_rate_fail(r, p->addr);
 	relay_audit(r, "relay", 0, 0, event,
-		    json_pack("{s:s, s:s?}", "addr", p->addr, "agent",
-			      agent_name_ok(name) ? name : NULL));
+		    json_pack("{s:s, s:s?}", "addr", p->addr, "agent", name));
 	relay_drop(p, TETHER_ERR_AUTH, reason);
 }
 
-void relay_enroll(struct relay_peer *p, json_t *msg)
+/* What an enrolment brings as the JSON texts the store keeps. */
+static int enroll_texts(const struct tether_ctrl_enroll *e, char **labels,
+			char **facts)
 {
+	struct tether_ctrl_labels l = {e->labels, e->nlabels};
+	int r = 0;
+
+	*labels = *facts = NULL;
+	if (e->nlabels > 0)
+		r = tether_ctrl_part_encode(TETHER_CTRL_PART_LABELS, &l, labels,
+					    NULL);
+	if (r == 0 && e->has_facts)
+		r = tether_ctrl_part_encode(TETHER_CTRL_PART_FACTS, &e->facts,
+					    facts, NULL);
+	if (r != 0) {
+		tether_free(*labels);
+		*labels = NULL;
+	}
+	return r;
+}
+
+void relay_enroll(struct relay_peer *p, const struct tether_ctrl_msg *m)
+{
+	const struct tether_ctrl_enroll *e = &m->body.enroll;
+	struct tether_ctrl_enrolled ok = {.agent = e->name};
 	struct relay *r = p->relay;
-	const char *token = NULL, *name = NULL, *pub_hex = NULL;
-	json_t *labels = NULL, *facts = NULL;
-	uint8_t hash[TETHER_SHA256_LEN], pub[TETHER_SIGN_PUB_LEN];
-	char *labels_text = NULL, *facts_text = NULL;
+	uint8_t hash[TETHER_SHA256_LEN];
+	char *labels, *facts;
 	bool replaced = false;
-	int64_t id = 0;
 	int err;
 
-	if (p->session != NULL || p->agent_id != 0) {
-		relay_drop(p, TETHER_ERR_PROTOCOL, "enroll on a busy connection");
-		return;
-	}
 	if (relay_rate_limited(r, p->addr)) {
 		relay_drop(p, TETHER_ERR_LIMIT,
 			   "too many attempts, wait a minute");
 		return;
 	}
-	if (json_unpack(msg, "{s:s, s:s, s:s, s?o, s?o}", "token", &token,
-			"name", &name, "pubkey", &pub_hex, "labels", &labels,
-			"facts", &facts) != 0 ||
-	    !agent_name_ok(name) || !valid_labels(labels) ||
-	    (facts != NULL && !json_is_object(facts)) ||
-	    strlen(pub_hex) != 2 * sizeof(pub) ||
-	    tether_hex_decode(pub_hex, pub, sizeof(pub)) != 0) {
-		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed enroll");
-		return;
-	}
-	if (tether_sha256(token, strlen(token), hash) != 0) {
+	if (tether_sha256(e->token, strlen(e->token), hash) != 0 ||
+	    enroll_texts(e, &labels, &facts) != 0) {
 		relay_drop(p, TETHER_ERR_INTERNAL, "internal error");
 		return;
 	}
-	labels_text = labels ? json_dumps(labels, JSON_COMPACT) : NULL;
-	facts_text = facts ? json_dumps(facts, JSON_COMPACT) : NULL;
-	if (facts_text != NULL && strlen(facts_text) > FACTS_MAX) {
-		free(facts_text);
-		facts_text = NULL;
-	}
-	err = tether_store_agent_enroll(r->store, hash, name, pub, labels_text,
-					facts_text, &id, &replaced);
-	free(labels_text);
-	free(facts_text);
+	err = relay_store_agent_enroll(r->store, hash, e->name, e->pubkey,
+				       labels, facts, NULL, &replaced);
+	tether_free(labels);
+	tether_free(facts);
 	if (err == TETHER_ERR_NOT_FOUND || err == TETHER_ERR_EXPIRED) {
-		refuse(p, "enroll_failed", name,
-		       "invalid or expired enrollment token");
+		refuse_agent(p, "enroll_failed", e->name,
+			     "invalid or expired enrollment token");
 		return;
 	}
 	if (err != 0) {
 		relay_drop(p, TETHER_ERR_INTERNAL, "cannot store the agent");
 		return;
 	}
-	tether_log_info("agent %s enrolled from %s%s", name, p->addr,
+	tether_log_info("agent %s enrolled from %s%s", e->name, p->addr,
 			replaced ? " (new key)" : "");
 	relay_audit(r, "relay", 0, 0, "enroll",
-		    json_pack("{s:s, s:s, s:b}", "agent", name, "addr",
+		    json_pack("{s:s, s:s, s:b}", "agent", e->name, "addr",
 			      p->addr, "replaced", replaced));
-	relay_send(p, json_pack("{s:s, s:s}", "t", "enrolled", "agent", name));
+	relay_send(p, TETHER_CTRL_ENROLLED, &ok);
 }
 
 struct relay_peer *relay_enrolled_peer(struct relay *r, const char *name)
@@ -139,52 +113,40 @@ unsigned relay_enrolled_connected(struct relay *r)
 	return n;
 }
 
-void relay_enroll_auth(struct relay_peer *p, json_t *msg)
+void relay_enroll_auth(struct relay_peer *p, const struct tether_ctrl_msg *m)
 {
-	struct relay *r = p->relay;
-	struct tether_store_agent agent;
-	uint8_t sig[TETHER_SIGN_SIG_LEN];
+	const struct tether_ctrl_auth *a = &m->body.auth;
 	uint8_t signed_msg[sizeof(TETHER_AGENT_AUTH_CONTEXT) +
-			   TETHER_AGENT_CHALLENGE_LEN +
-			   TETHER_STORE_AGENT_NAME_MAX];
-	const char *name = NULL, *sig_hex = NULL;
+			   TETHER_AGENT_CHALLENGE_LEN + TETHER_ID_NAME_MAX];
+	struct relay *r = p->relay;
+	struct tether_ctrl_auth_ok ok;
+	struct relay_store_agent agent;
 	struct relay_peer *old;
 	size_t len = 0;
 
-	if (p->session != NULL || p->agent_id != 0) {
-		relay_drop(p, TETHER_ERR_PROTOCOL, "auth on a busy connection");
-		return;
-	}
 	if (relay_rate_limited(r, p->addr)) {
 		relay_drop(p, TETHER_ERR_LIMIT,
 			   "too many attempts, wait a minute");
 		return;
 	}
-	if (json_unpack(msg, "{s:s, s:s}", "agent", &name, "sig", &sig_hex) !=
-		    0 ||
-	    !agent_name_ok(name) || strlen(sig_hex) != 2 * sizeof(sig) ||
-	    tether_hex_decode(sig_hex, sig, sizeof(sig)) != 0) {
-		relay_drop(p, TETHER_ERR_PROTOCOL, "malformed auth");
-		return;
-	}
 	/* An unknown name costs the same as a bad signature. */
-	if (tether_store_agent_get(r->store, name, &agent) != 0 ||
-	    tether_sign_auth_message(p->challenge, name, signed_msg,
+	if (relay_store_agent_get(r->store, a->agent, &agent) != 0 ||
+	    tether_sign_auth_message(p->challenge, a->agent, signed_msg,
 				     sizeof(signed_msg), &len) != 0 ||
-	    tether_sign_verify(agent.pubkey, signed_msg, len, sig) != 0) {
-		refuse(p, "agent_auth_failed", name,
-		       "agent authentication failed");
+	    tether_sign_verify(agent.pubkey, signed_msg, len, a->sig) != 0) {
+		refuse_agent(p, "agent_auth_failed", a->agent,
+			     "agent authentication failed");
 		return;
 	}
 	/* The newest connection wins: the old one is likely half-dead. */
-	old = relay_enrolled_peer(r, name);
+	old = relay_enrolled_peer(r, a->agent);
 	if (old != NULL)
 		relay_drop(old, TETHER_ERR_CLOSED,
 			   "replaced by a new connection");
 	p->agent_id = agent.id;
 	snprintf(p->agent_name, sizeof(p->agent_name), "%s", agent.name);
-	tether_store_agent_seen(r->store, agent.id);
-	tether_log_info("agent %s connected from %s", name, p->addr);
-	relay_send(p, json_pack("{s:s, s:I}", "t", "auth_ok", "acked",
-				(json_int_t)agent.last_seq));
+	relay_store_agent_seen(r->store, agent.id);
+	tether_log_info("agent %s connected from %s", a->agent, p->addr);
+	ok.acked = agent.last_seq;
+	relay_send(p, TETHER_CTRL_AUTH_OK, &ok);
 }

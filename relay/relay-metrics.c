@@ -56,7 +56,7 @@ static void conn_close(struct metrics_conn *c)
 	uv_close((uv_handle_t *)&c->timer, conn_closed);
 }
 
-static void on_written(uv_write_t *req, int status)
+static void metrics_written(uv_write_t *req, int status)
 {
 	(void)status;
 	conn_close(req->data);
@@ -98,7 +98,8 @@ static void respond(struct metrics_conn *c, int code, const char *reason,
 	b = uv_buf_init((char *)tether_buf_ptr(c->out),
 			(unsigned int)tether_buf_len(c->out));
 	c->wreq.data = c;
-	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0)
+	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1,
+		     metrics_written) != 0)
 		conn_close(c);
 }
 
@@ -116,17 +117,21 @@ static void counter(struct tether_buf *b, const char *name, const char *help,
 
 static void peer_metrics(struct relay *r, struct tether_buf *b)
 {
-	static const char *kinds[] = {"unauthenticated", "console", "agent"};
-	unsigned n[3] = {0, 0, 0}, i;
+	static const char *const role_names[RELAY_ROLES] = {
+	    [RELAY_PEER_NEW] = "unauthenticated",
+	    [RELAY_PEER_CONSOLE] = "console",
+	    [RELAY_PEER_AGENT] = "agent",
+	};
+	unsigned n[RELAY_ROLES] = {0}, i;
 	struct relay_peer *p;
 
 	for (p = r->peers; p != NULL; p = p->next)
 		if (p->link != NULL)
 			n[p->role]++;
 	gauge(b, "tether_relay_connections", "Open connections by kind.");
-	for (i = 0; i < 3; i++)
-		emit(b, "tether_relay_connections{kind=\"%s\"} %u\n", kinds[i],
-		     n[i]);
+	for (i = 0; i < RELAY_ROLES; i++)
+		emit(b, "tether_relay_connections{kind=\"%s\"} %u\n",
+		     role_names[i], n[i]);
 	gauge(b, "tether_relay_agents_connected",
 	      "Agents connected now (attended or enrolled).");
 	emit(b, "tether_relay_agents_connected %u\n", n[RELAY_PEER_AGENT]);
@@ -134,60 +139,71 @@ static void peer_metrics(struct relay *r, struct tether_buf *b)
 
 static void channel_metrics(struct relay *r, struct tether_buf *b)
 {
-	unsigned n[RELAY_KINDS] = {0}, i, k;
+	unsigned n[TETHER_KINDS] = {0}, i, k;
 	struct relay_channel *c;
 
 	for (i = 0; i < RELAY_CHANNEL_BUCKETS; i++)
 		for (c = r->channels[i]; c != NULL; c = c->next)
-			for (k = 0; k < RELAY_KINDS && c->opened; k++)
-				if (strcmp(c->kind, relay_kinds[k]) == 0)
-					n[k]++;
+			if (c->opened && (unsigned)c->kind < TETHER_KINDS)
+				n[c->kind]++;
 	gauge(b, "tether_relay_channels", "Open end-to-end channels by kind.");
-	for (k = 0; k < RELAY_KINDS; k++)
+	for (k = 0; k < TETHER_KINDS; k++)
 		emit(b, "tether_relay_channels{kind=\"%s\"} %u\n",
-		     relay_kinds[k], n[k]);
+		     tether_ctrl_name_of(kind, k), n[k]);
 }
 
-/* Rows of {labels..., n} from the store as one labelled gauge. */
+/* Label values in lower case, like every other label here. */
+static void lower(const char *s, char *out, size_t len)
+{
+	size_t k;
+
+	for (k = 0; s[k] != '\0' && k < len - 1; k++)
+		out[k] = (char)tolower((unsigned char)s[k]);
+	out[k] = '\0';
+}
+
+/* The store's row counts as labelled gauges (rows of none left out). */
 static void store_metrics(struct relay *r, struct tether_buf *b)
 {
-	json_t *counts = NULL, *row;
-	size_t i;
+	struct relay_store_counts counts;
+	char state[16];
+	unsigned i, j;
 
-	if (tether_store_counts(r->store, &counts) != 0)
+	if (relay_store_counts(r->store, &counts) != 0)
 		return;
 	gauge(b, "tether_relay_sessions", "Sessions by state.");
-	json_array_foreach(json_object_get(counts, "sessions"), i, row)
-	    emit(b, "tether_relay_sessions{state=\"%s\"} %lld\n",
-		 json_string_value(json_object_get(row, "state")),
-		 (long long)json_integer_value(json_object_get(row, "n")));
+	for (i = 0; i < RELAY_STORE_SESSION_STATES; i++)
+		if (counts.sessions[i] > 0)
+			emit(b, "tether_relay_sessions{state=\"%s\"} %lld\n",
+			     tether_ctrl_name_of(session_state, i),
+			     (long long)counts.sessions[i]);
 	gauge(b, "tether_relay_tickets", "Tickets by status and source.");
-	json_array_foreach(json_object_get(counts, "tickets"), i, row)
-	    emit(b, "tether_relay_tickets{status=\"%s\",source=\"%s\"} %lld\n",
-		 json_string_value(json_object_get(row, "status")),
-		 json_string_value(json_object_get(row, "source")),
-		 (long long)json_integer_value(json_object_get(row, "n")));
+	for (i = 0; i < RELAY_STORE_STATUSES; i++)
+		for (j = 0; j < RELAY_STORE_SOURCES; j++)
+			if (counts.tickets[i][j] > 0)
+				emit(b,
+				     "tether_relay_tickets{status=\"%s\","
+				     "source=\"%s\"} %lld\n",
+				     tether_ctrl_name_of(status, i),
+				     tether_ctrl_name_of(source, j),
+				     (long long)counts.tickets[i][j]);
 	gauge(b, "tether_relay_checks",
 	      "Health checks of enrolled agents by latest state.");
-	json_array_foreach(json_object_get(counts, "checks"), i, row) {
-		char state[16] = "";
-		const char *s = json_string_value(json_object_get(row, "state"));
-		size_t k;
-
-		/* Label values in lower case, like every other label here. */
-		for (k = 0; s && s[k] && k < sizeof(state) - 1; k++)
-			state[k] = (char)tolower((unsigned char)s[k]);
+	for (i = 0; i < RELAY_STORE_CHECK_STATES; i++) {
+		if (counts.checks[i] == 0)
+			continue;
+		lower(tether_ctrl_name_of(check_state, i), state,
+		      sizeof(state));
 		emit(b, "tether_relay_checks{state=\"%s\"} %lld\n", state,
-		     (long long)json_integer_value(json_object_get(row, "n")));
+		     (long long)counts.checks[i]);
 	}
 	gauge(b, "tether_relay_enrolled_agents", "Enrolled agents.");
 	emit(b, "tether_relay_enrolled_agents %lld\n",
-	     (long long)json_integer_value(json_object_get(counts, "agents")));
+	     (long long)counts.agents);
 	gauge(b, "tether_relay_enrolled_agents_connected",
 	      "Enrolled agents connected and authenticated now.");
 	emit(b, "tether_relay_enrolled_agents_connected %u\n",
 	     relay_enrolled_connected(r));
-	json_decref(counts);
 }
 
 static void serve_metrics(struct metrics_conn *c)
@@ -264,7 +280,7 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void metrics_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	static char rbuf[4096];
 
@@ -273,7 +289,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(rbuf, sizeof(rbuf));
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void metrics_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct metrics_conn *c = s->data;
 	size_t done;
@@ -297,7 +313,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 			NULL);
 }
 
-static void on_timeout(uv_timer_t *t)
+static void metrics_timeout(uv_timer_t *t)
 {
 	struct metrics_conn *c = t->data;
 
@@ -305,7 +321,7 @@ static void on_timeout(uv_timer_t *t)
 		respond(c, 408, "Request Timeout", "text/plain", NULL);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+static void metrics_accept(uv_stream_t *server, int status)
 {
 	struct relay *r = server->data;
 	struct metrics_conn *c;
@@ -327,8 +343,8 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
-	uv_timer_start(&c->timer, on_timeout, METRICS_TIMEOUT_MS, 0);
-	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	uv_timer_start(&c->timer, metrics_timeout, METRICS_TIMEOUT_MS, 0);
+	uv_read_start((uv_stream_t *)&c->tcp, metrics_alloc, metrics_read);
 }
 
 int relay_metrics_start(struct relay *r, const char *listen, bool required)
@@ -336,7 +352,7 @@ int relay_metrics_start(struct relay *r, const char *listen, bool required)
 	char where[96];
 	int rc;
 
-	rc = relay_listen(r, &r->metrics, listen, 64, on_connection);
+	rc = relay_listen(r, &r->metrics, listen, 64, metrics_accept);
 	r->metrics_on = true;
 	if (rc == UV_EINVAL) {
 		fprintf(stderr,

@@ -4,6 +4,7 @@
  * back-pressure (a sender is paused while its destination's queue is over
  * the high-water mark, and resumed when it drains).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <tether/alloc.h>
@@ -18,25 +19,7 @@ static struct relay_channel **bucket(struct relay *r, uint32_t id)
 	return &r->channels[id % RELAY_CHANNEL_BUCKETS];
 }
 
-const char *const relay_kinds[RELAY_KINDS] = {
-    TETHER_KIND_NAME_EXEC,
-    TETHER_KIND_NAME_SHELL,
-    TETHER_KIND_NAME_FILE,
-    TETHER_KIND_NAME_FORWARD,
-    TETHER_KIND_NAME_DIAG,
-};
-
-bool relay_kind_valid(const char *kind)
-{
-	size_t k;
-
-	for (k = 0; kind != NULL && k < RELAY_KINDS; k++)
-		if (strcmp(kind, relay_kinds[k]) == 0)
-			return true;
-	return false;
-}
-
-struct relay_channel *relay_channel_new(struct relay *r, const char *kind,
+struct relay_channel *relay_channel_new(struct relay *r, enum tether_kind kind,
 					struct relay_peer *console,
 					struct relay_peer *agent,
 					int64_t session_id, int64_t ticket_id)
@@ -49,7 +32,7 @@ struct relay_channel *relay_channel_new(struct relay *r, const char *kind,
 	if (c == NULL)
 		return NULL;
 	c->id = r->next_channel++;
-	snprintf(c->kind, sizeof(c->kind), "%s", kind);
+	c->kind = kind;
 	c->console = console;
 	c->agent = agent;
 	c->session_id = session_id;
@@ -61,11 +44,13 @@ struct relay_channel *relay_channel_new(struct relay *r, const char *kind,
 	return c;
 }
 
-struct relay_channel *relay_channel_find(struct relay *r, uint32_t id)
+struct relay_channel *relay_channel_find(struct relay *r, int64_t id)
 {
 	struct relay_channel *c;
 
-	for (c = *bucket(r, id); c != NULL; c = c->next)
+	if (id < 1 || id > UINT32_MAX)
+		return NULL;
+	for (c = *bucket(r, (uint32_t)id); c != NULL; c = c->next)
 		if (c->id == id)
 			return c;
 	return NULL;
@@ -73,10 +58,9 @@ struct relay_channel *relay_channel_find(struct relay *r, uint32_t id)
 
 static void tell_close(struct relay_peer *p, uint32_t id, const char *reason)
 {
-	if (p == NULL)
-		return;
-	relay_send(p, json_pack("{s:s, s:I, s:s}", "t", "close", "channel",
-				(json_int_t)id, "reason", reason));
+	struct tether_ctrl_chan_close m = {.channel = id, .reason = reason};
+
+	relay_send(p, TETHER_CTRL_CHAN_CLOSE, &m);
 }
 
 void relay_channel_close(struct relay *r, struct relay_channel *c,
@@ -90,17 +74,16 @@ void relay_channel_close(struct relay *r, struct relay_channel *c,
 	if (tell_agent)
 		tell_close(c->agent, c->id, reason);
 	if (c->opened)
-		relay_audit(r, "relay", c->ticket_id, c->session_id,
-			    "channel_close",
-			    json_pack("{s:I, s:s, s:I, s:I, s:I, s:s}",
-				      "channel", (json_int_t)c->id, "kind",
-				      c->kind, "bytes_to_agent",
-				      (json_int_t)c->bytes_c2a,
-				      "bytes_to_console",
-				      (json_int_t)c->bytes_a2c, "duration_ms",
-				      (json_int_t)(relay_now_ms() -
-						   c->opened_at),
-				      "reason", reason));
+		relay_audit(
+		    r, "relay", c->ticket_id, c->session_id, "channel_close",
+		    json_pack("{s:I, s:s, s:I, s:I, s:I, s:s}", "channel",
+			      (json_int_t)c->id, "kind",
+			      tether_ctrl_name_of(kind, c->kind),
+			      "bytes_to_agent", (json_int_t)c->bytes_c2a,
+			      "bytes_to_console", (json_int_t)c->bytes_a2c,
+			      "duration_ms",
+			      (json_int_t)(relay_now_ms() - c->opened_at),
+			      "reason", reason));
 	for (pp = bucket(r, c->id); *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -129,7 +112,7 @@ void relay_channels_close_peer(struct relay *r, struct relay_peer *p,
 				if (!c->opened && c->open_id != 0 &&
 				    c->console != NULL)
 					relay_reply_err(c->console, c->open_id,
-							"no_agent",
+							TETHER_CTRL_E_NO_AGENT,
 							"the agent went away");
 				relay_channel_close(r, c, reason, true, false);
 			}

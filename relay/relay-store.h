@@ -1,235 +1,492 @@
 /*
- * The relay's durable state in SQLite (WAL, synchronous=FULL so that an
- * acknowledged write survives a crash): technicians, tickets, sessions and
- * the append-only, hash-chained audit trail.  Tokens are stored only as
- * SHA-256 hashes.  All functions return 0 or a negative TETHER_ERR_*.
- * Timestamps are Unix seconds.
+ * The relay's durable state behind one narrow interface: technicians,
+ * tickets, sessions, the append-only hash-chained audit trail, enrolled
+ * agents with their checks, and attachments.  Callers get C structs; the
+ * store owns no JSON, no formatting and no policy.  Texts it is given as
+ * JSON (facts, labels, audit details, perfdata, pairing info, bundles) are
+ * opaque strings it keeps and gives back.  Times are Unix seconds (int64),
+ * ticket ids plain numbers; the relay words them (tether/ctrl.h, id.h).
+ * What a result means (is a check flapping, is a bundle wanted) the relay
+ * decides from the facts the store reports.
+ *
+ * The functions below check their arguments, clear their out-parameters
+ * on entry, free whatever a failed backend call left half-filled, and
+ * dispatch through struct relay_store_ops to a backend: relay-store-
+ * sqlite.c today (SQLite, WAL, synchronous=FULL so that an acknowledged
+ * write survives a crash); a second backend implements the same ops.
+ * Every action returns 0 or a negative TETHER_ERR_*: TETHER_ERR_NOMEM,
+ * TETHER_ERR_DB for the backend's own failures, and the ones each
+ * prototype names.  A failed write changes nothing.
  */
-#ifndef TETHER_RELAY_STORE_H
-#define TETHER_RELAY_STORE_H
+#ifndef RELAY_STORE_H
+#define RELAY_STORE_H
 
-#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-struct tether_store;
+/* The protocol's vocabulary (session states, ticket status...): enums only. */
+#include <tether/crypto.h>
+#include <tether/ctrl.h>
+#include <tether/id.h>
 
-struct tether_store_tech {
+struct relay_store;
+
+#define RELAY_STORE_HASH_LEN TETHER_SHA256_LEN
+#define RELAY_STORE_SESSION_STATES (TETHER_SESSION_DECLINED + 1)
+#define RELAY_STORE_CHECK_STATES (TETHER_CHECK_UNKNOWN + 1)
+#define RELAY_STORE_STATUSES (TETHER_TICKET_CLOSED + 1)
+#define RELAY_STORE_SOURCES (TETHER_SOURCE_HEALTH + 1)
+
+/*
+ * Opens (creating if needed, mode 0600) the store at where, a file path
+ * for the SQLite backend.  *out is closed with relay_store_close().
+ */
+int relay_store_open(const char *where, struct relay_store **out);
+/* NULL is fine. */
+void relay_store_close(struct relay_store *st);
+
+/* ---- Technicians ---- */
+
+struct relay_store_tech {
 	int64_t id;
-	char name[64];
-	char role[16];		 /* "admin" or "technician" */
-	uint8_t token_hash[32];	 /* SHA-256 of the whole token string */
+	char name[TETHER_ID_NAME_MAX + 1];
+	enum tether_tech_role role;
+	int64_t created_at;
+	uint8_t token_hash[RELAY_STORE_HASH_LEN]; /* SHA-256 of the secret;
+						     zero in lists */
 };
 
-struct tether_store_session {
+/*
+ * name must be a name (tether_id_name_valid); TETHER_ERR_EXISTS if taken,
+ * TETHER_ERR_INVALID for bad arguments.  *id (may be NULL): the new id,
+ * never one a removed technician had.
+ */
+int relay_store_tech_add(struct relay_store *st, const char *name,
+			 enum tether_tech_role role,
+			 const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+			 int64_t *id);
+/* TETHER_ERR_NOT_FOUND if no technician has this name. */
+int relay_store_tech_remove(struct relay_store *st, const char *name);
+/* Fills *out (nothing to free); TETHER_ERR_NOT_FOUND. */
+int relay_store_tech_get(struct relay_store *st, int64_t id,
+			 struct relay_store_tech *out);
+/* *out: *n technicians by id, freed with relay_store_techs_free(). */
+int relay_store_tech_list(struct relay_store *st, struct relay_store_tech **out,
+			  size_t *n);
+void relay_store_techs_free(struct relay_store_tech *v, size_t n);
+
+/* ---- Tickets ---- */
+
+/* Strings are the struct's own: relay_store_ticket_clear() frees them. */
+struct relay_store_ticket {
+	int64_t id;
+	char *title;
+	char *customer; /* NULL: none */
+	enum tether_ticket_status status;
+	enum tether_ticket_source source;
+	int64_t created_at;
+	int64_t closed_at; /* 0: open */
+	char *resolution;  /* NULL: none */
+	char *created_by;  /* the technician's name then; NULL: the relay */
+};
+
+/*
+ * created_by is a technician id whose name the ticket keeps (0 or an
+ * unknown id: none).  TETHER_ERR_INVALID without a title.
+ */
+int relay_store_ticket_new(struct relay_store *st, const char *title,
+			   const char *customer,
+			   enum tether_ticket_source source, int64_t created_by,
+			   int64_t *id);
+/* Fills *out (clear it); TETHER_ERR_NOT_FOUND. */
+int relay_store_ticket_get(struct relay_store *st, int64_t id,
+			   struct relay_store_ticket *out);
+/* Frees t's strings and zeroes it; NULL is fine. */
+void relay_store_ticket_clear(struct relay_store_ticket *t);
+/*
+ * *out: *n tickets, newest first, of the given status (NULL: all), freed
+ * with relay_store_tickets_free().
+ */
+int relay_store_ticket_list(struct relay_store *st,
+			    const enum tether_ticket_status *status,
+			    struct relay_store_ticket **out, size_t *n);
+void relay_store_tickets_free(struct relay_store_ticket *v, size_t n);
+/* TETHER_ERR_NOT_FOUND; TETHER_ERR_STATE if already closed. */
+int relay_store_ticket_close(struct relay_store *st, int64_t id,
+			     const char *resolution);
+
+/* ---- Sessions ---- */
+
+/* Strings are the struct's own: relay_store_session_clear() frees them. */
+struct relay_store_session {
 	int64_t id;
 	int64_t ticket_id;
 	int64_t technician_id;
-	char nameplate[16];
-	char state[16];		/* waiting|joined|paired|ended|burned|expired|declined */
+	char nameplate[TETHER_CTRL_NAMEPLATE_MAX + 1];
+	enum tether_session_state state;
 	int64_t created_at;
 	int64_t expires_at;
-	char *info;		/* JSON text posted by the console (SPAKE2 AAD) */
-	char *pake_a;		/* hex, or NULL */
-	char *pake_b;		/* hex, or NULL */
-	char *conf_b;		/* hex, or NULL */
-	char *agent_facts;	/* JSON text, or NULL */
+	char *info; /* JSON text the console posted (in the SPAKE2 AAD) */
+	bool has_pake_a;
+	uint8_t pake_a[TETHER_SPAKE2_ELEM_LEN];
+	bool has_pake_b; /* the agent's half: pake_b and conf_b */
+	uint8_t pake_b[TETHER_SPAKE2_ELEM_LEN];
+	uint8_t conf_b[TETHER_SPAKE2_CONF_LEN];
+	char *agent_facts; /* JSON text, or NULL */
 	bool has_resume;
-	uint8_t resume_hash[32];
+	uint8_t resume_hash[RELAY_STORE_HASH_LEN];
 };
 
 /*
- * Opens (creating if needed) the database at path, sets WAL and durable
- * commits, creates the schema.  *out is freed with tether_store_close().
+ * A waiting session.  pake_a may be NULL.  TETHER_ERR_NOT_FOUND for a
+ * missing ticket, TETHER_ERR_EXISTS if a live session holds the nameplate,
+ * TETHER_ERR_INVALID for a nameplate that is not one.
  */
-int tether_store_open(const char *path, struct tether_store **out);
-void tether_store_close(struct tether_store *st);
-
-/* Technicians.  add: TETHER_ERR_EXISTS for a taken name. */
-int tether_store_tech_add(struct tether_store *st, const char *name,
-			  const char *role, const uint8_t token_hash[32],
-			  int64_t *id);
-/* TETHER_ERR_NOT_FOUND if no such name. */
-int tether_store_tech_remove(struct tether_store *st, const char *name);
-int tether_store_tech_get(struct tether_store *st, int64_t id,
-			  struct tether_store_tech *out);
-/* *out: new JSON array of {id, name, role, created_at}; caller decrefs. */
-int tether_store_tech_list(struct tether_store *st, json_t **out);
-
-/* Tickets.  source is "manual" or "health". */
-int tether_store_ticket_new(struct tether_store *st, const char *title,
-			    const char *customer, const char *source,
-			    int64_t created_by, int64_t *id);
+int relay_store_session_new(struct relay_store *st, int64_t ticket_id,
+			    int64_t technician_id, const char *nameplate,
+			    int64_t expires_at, const char *info,
+			    const uint8_t *pake_a, int64_t *id);
+/* These fill *out (clear it); TETHER_ERR_NOT_FOUND if there is none. */
+int relay_store_session_get(struct relay_store *st, int64_t id,
+			    struct relay_store_session *out);
+/* The newest session with this nameplate, whatever its state. */
+int relay_store_session_by_nameplate(struct relay_store *st,
+				     const char *nameplate,
+				     struct relay_store_session *out);
+/* The newest session of a ticket that is waiting, joined or paired. */
+int relay_store_session_live_for_ticket(struct relay_store *st,
+					int64_t ticket_id,
+					struct relay_store_session *out);
+/* The newest session of a ticket, whatever its state. */
+int relay_store_session_latest_for_ticket(struct relay_store *st,
+					  int64_t ticket_id,
+					  struct relay_store_session *out);
+/* Frees s's strings and wipes it (the resume hash too); NULL is fine. */
+void relay_store_session_clear(struct relay_store_session *s);
+/* *out: *n sessions of a ticket, oldest first; relay_store_sessions_free(). */
+int relay_store_ticket_sessions(struct relay_store *st, int64_t ticket_id,
+				struct relay_store_session **out, size_t *n);
+void relay_store_sessions_free(struct relay_store_session *v, size_t n);
+/* True if a waiting, joined or paired session holds the nameplate (or on
+ * an error, so that the caller picks another). */
+bool relay_store_nameplate_in_use(struct relay_store *st,
+				  const char *nameplate);
 /*
- * *out: new JSON object {id: "T-N", title, customer, status, source,
- * created_at, closed_at, resolution, created_by (name)}; with_detail adds
- * "sessions" (array, no secrets or PAKE values) and "audit" (array of
- * {ts, actor, event, detail}).  TETHER_ERR_NOT_FOUND.
+ * Records the agent's side (facts may be NULL, resume_hash too): the
+ * session becomes joined, if it is waiting and unexpired; else
+ * TETHER_ERR_EXPIRED (still waiting, past its expiry), TETHER_ERR_STATE
+ * (not waiting) or TETHER_ERR_NOT_FOUND.
  */
-int tether_store_ticket_get(struct tether_store *st, int64_t id,
-			    bool with_detail, json_t **out);
-/* status NULL for all, else "open" or "closed"; newest first. */
-int tether_store_ticket_list(struct tether_store *st, const char *status,
-			     json_t **out);
-/* TETHER_ERR_NOT_FOUND; TETHER_ERR_STATE if already closed. */
-int tether_store_ticket_close(struct tether_store *st, int64_t id,
-			      const char *resolution);
-/* Title and status of a ticket into caller buffers (either may be NULL). */
-int tether_store_ticket_brief(struct tether_store *st, int64_t id,
-			      char *title, size_t title_len, char *status,
-			      size_t status_len);
+int relay_store_session_join(struct relay_store *st, int64_t id,
+			     const char *agent_facts,
+			     const uint8_t pake_b[TETHER_SPAKE2_ELEM_LEN],
+			     const uint8_t conf_b[TETHER_SPAKE2_CONF_LEN],
+			     const uint8_t *resume_hash);
+/* TETHER_ERR_NOT_FOUND. */
+int relay_store_session_set_state(struct relay_store *st, int64_t id,
+				  enum tether_session_state state);
+/* Waiting sessions whose expiry is <= now become expired; *n (may be
+ * NULL) says how many. */
+int relay_store_session_expire(struct relay_store *st, int64_t now, int *n);
 
-/* Sessions. */
-int tether_store_session_new(struct tether_store *st, int64_t ticket_id,
-			     int64_t technician_id, const char *nameplate,
-			     int64_t expires_at, const char *info,
-			     const char *pake_a, int64_t *id);
-/* Fills out (free its strings with _session_clear); TETHER_ERR_NOT_FOUND. */
-int tether_store_session_get(struct tether_store *st, int64_t id,
-			     struct tether_store_session *out);
-/* Newest session with this nameplate whatever its state. */
-int tether_store_session_by_nameplate(struct tether_store *st,
-				      const char *nameplate,
-				      struct tether_store_session *out);
-/* Newest session of a ticket in state waiting, joined or paired. */
-int tether_store_session_live_for_ticket(struct tether_store *st,
-					 int64_t ticket_id,
-					 struct tether_store_session *out);
-void tether_store_session_clear(struct tether_store_session *s);
-/* True if a session in waiting/joined/paired holds this nameplate. */
-bool tether_store_nameplate_in_use(struct tether_store *st,
-				   const char *nameplate);
-/* Records the agent's side: state becomes "joined". */
-int tether_store_session_join(struct tether_store *st, int64_t id,
-			      const char *agent_facts, const char *pake_b,
-			      const char *conf_b,
-			      const uint8_t resume_hash[32]);
-int tether_store_session_set_state(struct tether_store *st, int64_t id,
-				   const char *state);
-/* Moves waiting sessions whose expiry is <= now to "expired"; *n (may be
- * NULL) gets how many. */
-int tether_store_session_expire(struct tether_store *st, int64_t now, int *n);
+/* ---- Audit ---- */
+
+/* Strings are the row's own: relay_store_audits_free() frees them. */
+struct relay_store_audit {
+	int64_t ts;
+	char *actor;
+	char *event;
+	char *detail; /* as given (JSON text by the relay's habit), or NULL */
+};
 
 /*
- * *out: new JSON object {"sessions": [{state, n}], "tickets": [{status,
- * source, n}], "checks": [{state, n}], "agents": n} with row counts, for
- * metrics.
+ * Appends a row: actor and event as given, ticket_id and session_id (0:
+ * none), detail (may be NULL).  Each row stores SHA-256 over the previous
+ * row's hash and its own fields, so editing, inserting or deleting any but
+ * the newest breaks relay_store_audit_verify().
  */
-int tether_store_counts(struct tether_store *st, json_t **out);
+int relay_store_audit(struct relay_store *st, const char *actor,
+		      int64_t ticket_id, int64_t session_id, const char *event,
+		      const char *detail);
+/* 0 if every row matches the chain; TETHER_ERR_CRYPTO if not. */
+int relay_store_audit_verify(struct relay_store *st);
+/* *out: *n rows of a ticket, oldest first; relay_store_audits_free(). */
+int relay_store_ticket_audit(struct relay_store *st, int64_t ticket_id,
+			     struct relay_store_audit **out, size_t *n);
+void relay_store_audits_free(struct relay_store_audit *v, size_t n);
 
-/*
- * Appends an audit row: ts, actor ("tech:alice", "agent", "relay"),
- * ticket_id and session_id (0 = none), event name, detail (JSON text or
- * NULL).  Each row stores SHA-256(previous row hash || row fields) so edits
- * break the chain.
- */
-int tether_store_audit(struct tether_store *st, const char *actor,
-		       int64_t ticket_id, int64_t session_id,
-		       const char *event, const char *detail);
-/* 0 if every row's hash matches the chain; TETHER_ERR_CRYPTO if not. */
-int tether_store_audit_verify(struct tether_store *st);
+/* ---- Counts, for metrics ---- */
+
+struct relay_store_counts {
+	int64_t sessions[RELAY_STORE_SESSION_STATES];
+	int64_t tickets[RELAY_STORE_STATUSES][RELAY_STORE_SOURCES];
+	int64_t checks[RELAY_STORE_CHECK_STATES]; /* by latest state */
+	int64_t agents;				  /* enrolled */
+};
+
+int relay_store_counts(struct relay_store *st, struct relay_store_counts *out);
 
 /* ---- Enrolled agents (docs/protocol.md, "Enrolled agents") ---- */
 
-#define TETHER_STORE_AGENT_NAME_MAX 64
-
-struct tether_store_agent {
+struct relay_store_agent {
 	int64_t id;
-	char name[TETHER_STORE_AGENT_NAME_MAX + 1];
-	uint8_t pubkey[32];
+	char name[TETHER_ID_NAME_MAX + 1];
+	uint8_t pubkey[TETHER_SIGN_PUB_LEN];
 	int64_t last_seq; /* the newest check result stored */
 };
 
-/* Stores an enrollment token's SHA-256, valid until expires_at. */
-int tether_store_enroll_token_new(struct tether_store *st,
-				  const uint8_t token_hash[32],
-				  int64_t expires_at);
-/*
- * Spends the token and registers agent name with pubkey, in one
- * transaction: TETHER_ERR_NOT_FOUND for an unknown or spent token,
- * TETHER_ERR_EXPIRED for an expired one.  An agent of the same name gets
- * the new key (*replaced true): the token is the admin's word for it.
- * labels and facts are JSON texts (may be NULL).
- */
-int tether_store_agent_enroll(struct tether_store *st,
-			      const uint8_t token_hash[32], const char *name,
-			      const uint8_t pubkey[32], const char *labels,
-			      const char *facts, int64_t *id, bool *replaced);
-/* TETHER_ERR_NOT_FOUND if no agent has this name. */
-int tether_store_agent_get(struct tether_store *st, const char *name,
-			   struct tether_store_agent *out);
-/* Sets last_seen to now. */
-int tether_store_agent_seen(struct tether_store *st, int64_t id);
-/*
- * *out: new JSON array of {name, labels, facts, enrolled_at, last_seen,
- * worst (state name, or null without checks), checks (count)}.
- */
-int tether_store_agent_list(struct tether_store *st, json_t **out);
+/* An agent as the console's list shows it; relay_store_agent_rows_free(). */
+struct relay_store_agent_row {
+	char name[TETHER_ID_NAME_MAX + 1];
+	char *labels; /* JSON text, or NULL */
+	char *facts;  /* JSON text, or NULL */
+	int64_t enrolled_at;
+	int64_t last_seen;			    /* 0: never */
+	int64_t checks;				    /* how many */
+	int64_t by_state[RELAY_STORE_CHECK_STATES]; /* of them, by state */
+};
 
-/* One check result as the agent sent it (strings borrowed). */
-struct tether_store_result {
-	int64_t seq;
-	const char *check;
-	const char *state; /* OK, WARNING, CRITICAL, UNKNOWN */
-	const char *type;  /* SOFT, HARD */
+/* Stores an enrolment token's hash, valid until expires_at. */
+int relay_store_enroll_token_new(struct relay_store *st,
+				 const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+				 int64_t expires_at);
+/*
+ * Spends the token and registers name with pubkey in one transaction:
+ * TETHER_ERR_NOT_FOUND for an unknown or spent token, TETHER_ERR_EXPIRED
+ * for an expired one.  An agent of the same name gets the new key
+ * (*replaced true).  labels and facts: JSON texts, may be NULL.  *id and
+ * *replaced may be NULL.
+ */
+int relay_store_agent_enroll(struct relay_store *st,
+			     const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+			     const char *name,
+			     const uint8_t pubkey[TETHER_SIGN_PUB_LEN],
+			     const char *labels, const char *facts, int64_t *id,
+			     bool *replaced);
+/* Fills *out (nothing to free); TETHER_ERR_NOT_FOUND. */
+int relay_store_agent_get(struct relay_store *st, const char *name,
+			  struct relay_store_agent *out);
+/* Sets last_seen to now. */
+int relay_store_agent_seen(struct relay_store *st, int64_t id);
+/*
+ * Records seq as the agent's newest result without storing one (a result
+ * the relay acknowledges but does not keep), and last_seen.
+ */
+int relay_store_agent_set_seq(struct relay_store *st, int64_t id, int64_t seq);
+/* *out: *n agents by name; relay_store_agent_rows_free(). */
+int relay_store_agent_list(struct relay_store *st,
+			   struct relay_store_agent_row **out, size_t *n);
+void relay_store_agent_rows_free(struct relay_store_agent_row *v, size_t n);
+
+/* ---- Checks of enrolled agents ---- */
+
+/* A check's latest result and hard state; strings are its own. */
+struct relay_store_check {
+	char agent[TETHER_ID_NAME_MAX + 1];
+	char check[TETHER_ID_NAME_MAX + 1];
+	enum tether_check_state state;
+	enum tether_check_type type;
 	int64_t attempt;
 	int64_t max_attempts;
-	const char *output;
-	const char *perfdata; /* JSON text or NULL */
+	char *output;	/* NULL: none */
+	char *perfdata; /* JSON text, or NULL */
+	int64_t ts;	/* of the result */
+	int64_t since;	/* in this state since */
+	enum tether_check_state hard_state;
+	int64_t hard_since;
+	int64_t ticket_id; /* the ticket its checks opened; 0: none */
+	bool flapping;
+};
+
+/* What the store holds about a check before a new result. */
+struct relay_store_check_prev {
+	int64_t last_seq; /* the agent's newest stored seq */
+	int64_t nchecks;  /* checks the agent has */
+	bool found;	  /* this one among them: check is filled */
+	struct relay_store_check check;
+	bool ticket_open;     /* check.ticket_id is a ticket still open */
+	int64_t hard_changes; /* results that changed its hard state, with a
+				 ts after the time asked about */
+};
+
+/*
+ * One result to record, with what the relay decided about it (since,
+ * hard_state, hard_since, hard_change, flapping).  Strings borrowed.
+ */
+struct relay_store_result {
+	int64_t seq;
+	const char *check;
+	enum tether_check_state state;
+	enum tether_check_type type;
+	int64_t attempt;
+	int64_t max_attempts;
+	const char *output;   /* may be NULL */
+	const char *perfdata; /* JSON text, or NULL */
 	int64_t ts;
+	int64_t since;
+	enum tether_check_state hard_state;
+	int64_t hard_since;
+	bool hard_change;
+	bool flapping;
 };
 
-/* What storing a result changed. */
-struct tether_store_health_change {
-	bool duplicate;	     /* seq not above the last stored: not stored */
-	bool over_limit;     /* a new check past TETHER_STORE_CHECKS_MAX:
-				only its seq was stored */
-	bool hard_change;    /* a HARD result with another state than before */
-	char prev_hard[16];  /* the hard state before this result */
-	int64_t ticket_id;   /* the check's ticket if it is still open */
-	bool flapping;	     /* the check was marked flapping before */
-	int hard_changes_1h; /* hard changes in the hour up to this result */
-};
-
-/* Distinct checks the relay keeps per agent: what an agent sends cannot
- * grow the health table (or open tickets) without bound. */
-#define TETHER_STORE_CHECKS_MAX 256
-
 /*
- * Stores a result (latest state, history, the agent's last_seq) in one
- * durable transaction and says what it changed.  A result of a new check
- * beyond TETHER_STORE_CHECKS_MAX only advances last_seq (over_limit), so
- * that it is acknowledged and the agent's later results still flow.
+ * What the store holds about agent_id's check: the agent's counters and,
+ * if the check is known, its row, whether its ticket is open, and how many
+ * results changed its hard state after the time since.  *out: clear with
+ * relay_store_check_prev_clear().  TETHER_ERR_NOT_FOUND for no such agent.
  */
-int tether_store_health_record(struct tether_store *st, int64_t agent_id,
-			       const struct tether_store_result *res,
-			       struct tether_store_health_change *out);
-int tether_store_health_set_ticket(struct tether_store *st, int64_t agent_id,
-				   const char *check, int64_t ticket_id);
-int tether_store_health_set_flapping(struct tether_store *st,
-				     int64_t agent_id, const char *check,
-				     bool flapping);
+int relay_store_health_get(struct relay_store *st, int64_t agent_id,
+			   const char *check, int64_t since,
+			   struct relay_store_check_prev *out);
+void relay_store_check_prev_clear(struct relay_store_check_prev *p);
 /*
- * *out: new JSON array of {agent, check, state, type, attempt,
- * max_attempts, since, last, output, perfdata, ticket, flapping}, for one
- * agent (TETHER_ERR_NOT_FOUND if unknown) or all (agent NULL).
+ * Stores res as the check's latest state, in its history (the newest few
+ * hundred results are kept) and as the agent's newest seq and last_seen,
+ * in one durable transaction.  TETHER_ERR_EXISTS (nothing stored) if seq
+ * is not above the agent's newest: a resent result.
  */
-int tether_store_health_list(struct tether_store *st, const char *agent,
-			     json_t **out);
-
+int relay_store_health_record(struct relay_store *st, int64_t agent_id,
+			      const struct relay_store_result *res);
+/* Remembers the ticket (0: none) the check opened. */
+int relay_store_health_set_ticket(struct relay_store *st, int64_t agent_id,
+				  const char *check, int64_t ticket_id);
+/* Whether a check of agent_id holds ticket_id as its ticket. */
+int relay_store_health_holds_ticket(struct relay_store *st, int64_t agent_id,
+				    int64_t ticket_id, bool *holds);
 /*
- * 1 if a check of agent_id opened ticket_id and the ticket has no bundle
- * from an agent yet (the relay asked for one), 0 if not, else an error.
+ * *out: *n checks by agent and name, of one agent (agent a name;
+ * TETHER_ERR_NOT_FOUND if unknown) or all (NULL); relay_store_checks_free().
  */
-int tether_store_diag_wanted(struct tether_store *st, int64_t agent_id,
-			     int64_t ticket_id);
+int relay_store_health_list(struct relay_store *st, const char *agent,
+			    struct relay_store_check **out, size_t *n);
+void relay_store_checks_free(struct relay_store_check *v, size_t n);
 
 /* ---- Attachments (packed diagnostics bundles) ---- */
-int tether_store_attach(struct tether_store *st, int64_t ticket_id,
-			const char *kind, const char *source, const char *data,
-			int64_t *id);
-/* *out: {data, created_at, source} of the newest; TETHER_ERR_NOT_FOUND. */
-int tether_store_attachment_latest(struct tether_store *st, int64_t ticket_id,
-				   const char *kind, json_t **out);
 
-#endif /* TETHER_RELAY_STORE_H */
+/* Strings are the attachment's own: relay_store_attachment_clear(). */
+struct relay_store_attachment {
+	char *kind;
+	char *source; /* who attached it, as given */
+	int64_t created_at;
+	int64_t size; /* bytes of data */
+	char *data;   /* NULL in lists */
+};
+
+int relay_store_attach(struct relay_store *st, int64_t ticket_id,
+		       const char *kind, const char *source, const char *data,
+		       int64_t *id);
+/* The newest of this kind, with its data; TETHER_ERR_NOT_FOUND. */
+int relay_store_attachment_latest(struct relay_store *st, int64_t ticket_id,
+				  const char *kind,
+				  struct relay_store_attachment *out);
+void relay_store_attachment_clear(struct relay_store_attachment *a);
+/* *out: *n of a ticket, oldest first, without data. */
+int relay_store_ticket_attachments(struct relay_store *st, int64_t ticket_id,
+				   struct relay_store_attachment **out,
+				   size_t *n);
+void relay_store_attachments_free(struct relay_store_attachment *v, size_t n);
+
+/*
+ * ---- For backends ----
+ *
+ * A backend's ops get arguments already checked and out-parameters
+ * cleared (lists NULL with a count of 0).  A list op grows its array
+ * with zeroed entries and counts each entry as soon as it exists, so that
+ * on failure the caller can free what was filled; a getter likewise
+ * leaves what it filled for the caller to clear.  Backends call nothing
+ * of relay-store.c.
+ */
+struct relay_store_ops {
+	void (*close)(struct relay_store *st);
+	int (*tech_add)(struct relay_store *st, const char *name,
+			enum tether_tech_role role, const uint8_t *token_hash,
+			int64_t *id);
+	int (*tech_remove)(struct relay_store *st, const char *name);
+	int (*tech_get)(struct relay_store *st, int64_t id,
+			struct relay_store_tech *out);
+	int (*tech_list)(struct relay_store *st, struct relay_store_tech **out,
+			 size_t *n);
+	int (*ticket_new)(struct relay_store *st, const char *title,
+			  const char *customer,
+			  enum tether_ticket_source source, int64_t created_by,
+			  int64_t *id);
+	int (*ticket_get)(struct relay_store *st, int64_t id,
+			  struct relay_store_ticket *out);
+	int (*ticket_list)(struct relay_store *st,
+			   const enum tether_ticket_status *status,
+			   struct relay_store_ticket **out, size_t *n);
+	int (*ticket_close)(struct relay_store *st, int64_t id,
+			    const char *resolution);
+	int (*session_new)(struct relay_store *st, int64_t ticket_id,
+			   int64_t technician_id, const char *nameplate,
+			   int64_t expires_at, const char *info,
+			   const uint8_t *pake_a, int64_t *id);
+	int (*session_get)(struct relay_store *st, int64_t id,
+			   struct relay_store_session *out);
+	int (*session_by_nameplate)(struct relay_store *st,
+				    const char *nameplate,
+				    struct relay_store_session *out);
+	int (*session_for_ticket)(struct relay_store *st, int64_t ticket_id,
+				  bool live_only,
+				  struct relay_store_session *out);
+	int (*ticket_sessions)(struct relay_store *st, int64_t ticket_id,
+			       struct relay_store_session **out, size_t *n);
+	bool (*nameplate_in_use)(struct relay_store *st, const char *nameplate);
+	int (*session_join)(struct relay_store *st, int64_t id,
+			    const char *agent_facts, const uint8_t *pake_b,
+			    const uint8_t *conf_b, const uint8_t *resume_hash);
+	int (*session_set_state)(struct relay_store *st, int64_t id,
+				 enum tether_session_state state);
+	int (*session_expire)(struct relay_store *st, int64_t now, int *n);
+	int (*audit)(struct relay_store *st, const char *actor,
+		     int64_t ticket_id, int64_t session_id, const char *event,
+		     const char *detail);
+	int (*audit_verify)(struct relay_store *st);
+	int (*ticket_audit)(struct relay_store *st, int64_t ticket_id,
+			    struct relay_store_audit **out, size_t *n);
+	int (*counts)(struct relay_store *st, struct relay_store_counts *out);
+	int (*enroll_token_new)(struct relay_store *st,
+				const uint8_t *token_hash, int64_t expires_at);
+	int (*agent_enroll)(struct relay_store *st, const uint8_t *token_hash,
+			    const char *name, const uint8_t *pubkey,
+			    const char *labels, const char *facts, int64_t *id,
+			    bool *replaced);
+	int (*agent_get)(struct relay_store *st, const char *name,
+			 struct relay_store_agent *out);
+	int (*agent_seen)(struct relay_store *st, int64_t id);
+	int (*agent_set_seq)(struct relay_store *st, int64_t id, int64_t seq);
+	int (*agent_list)(struct relay_store *st,
+			  struct relay_store_agent_row **out, size_t *n);
+	int (*health_get)(struct relay_store *st, int64_t agent_id,
+			  const char *check, int64_t since,
+			  struct relay_store_check_prev *out);
+	int (*health_record)(struct relay_store *st, int64_t agent_id,
+			     const struct relay_store_result *res);
+	int (*health_set_ticket)(struct relay_store *st, int64_t agent_id,
+				 const char *check, int64_t ticket_id);
+	int (*health_holds_ticket)(struct relay_store *st, int64_t agent_id,
+				   int64_t ticket_id, bool *holds);
+	int (*health_list)(struct relay_store *st, const char *agent,
+			   struct relay_store_check **out, size_t *n);
+	int (*attach)(struct relay_store *st, int64_t ticket_id,
+		      const char *kind, const char *source, const char *data,
+		      int64_t *id);
+	int (*attachment_latest)(struct relay_store *st, int64_t ticket_id,
+				 const char *kind,
+				 struct relay_store_attachment *out);
+	int (*ticket_attachments)(struct relay_store *st, int64_t ticket_id,
+				  struct relay_store_attachment **out,
+				  size_t *n);
+};
+
+/* What every backend's store starts with. */
+struct relay_store {
+	const struct relay_store_ops *ops;
+};
+
+/* relay-store-sqlite.c: where is the database file. */
+int relay_store_sqlite_open(const char *where, struct relay_store **out);
+
+#endif /* RELAY_STORE_H */

@@ -1,8 +1,16 @@
 /*
  * The relay's private declarations: the server, its peers (consoles and
- * agents), live sessions and routed channels.  The relay authenticates
- * technicians, pairs a console with an agent through a session, and
- * forwards sealed DATA frames verbatim; it never holds a channel key.
+ * agents), live sessions and routed channels, grouped by the file that
+ * defines them, lowest first.  The relay authenticates technicians, pairs
+ * a console with an agent through a session, and forwards sealed DATA
+ * frames verbatim; it never holds a channel key.
+ *
+ * Rooms import downward only: relay-peer.c (a peer's life as data) and
+ * relay-listen.c at the bottom, then relay-limit.c, relay-route.c,
+ * relay-session.c, relay-enroll.c, relay-health.c, the message modules
+ * relay-hello.c, relay-agent.c and relay-console.c, relay-metrics.c, and
+ * relay-server.c (the event loop) on top; the store (relay-store.h) is
+ * below them all.
  */
 #ifndef TETHER_RELAY_H
 #define TETHER_RELAY_H
@@ -13,7 +21,9 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include <tether/ctrl.h>
 #include <tether/frame.h>
+#include <tether/id.h>
 #include <tether/link.h>
 
 #include "relay-store.h"
@@ -22,6 +32,7 @@ enum relay_role {
 	RELAY_PEER_NEW,
 	RELAY_PEER_CONSOLE,
 	RELAY_PEER_AGENT,
+	RELAY_ROLES
 };
 
 struct relay;
@@ -31,16 +42,17 @@ struct relay_peer {
 	struct relay *relay;
 	struct tether_link *link; /* NULL once the link has closed */
 	enum relay_role role;
-	struct tether_store_tech tech;	 /* consoles */
-	struct relay_session *session;	 /* agents, once joined */
-	struct relay_peer *blocked_on;	 /* paused until this one drains */
+	struct relay_store_tech tech;  /* consoles */
+	struct relay_session *session; /* agents, once joined */
+	struct relay_peer *blocked_on; /* paused until this one drains */
 	/* Enrolled agents, once authenticated (agent_id != 0). */
 	int64_t agent_id;
-	char agent_name[TETHER_STORE_AGENT_NAME_MAX + 1];
-	uint8_t challenge[32]; /* sent in welcome, signed in auth */
+	char agent_name[TETHER_ID_NAME_MAX + 1];
+	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN]; /* sent in welcome,
+							  signed in auth */
 	bool checks_over_limit; /* warned about more checks than kept */
-	uint64_t connected_at;		 /* ms */
-	uint64_t last_seen;		 /* ms */
+	uint64_t connected_at;	/* ms */
+	uint64_t last_seen;	/* ms */
 	char addr[64];
 	struct relay_peer *next;
 	struct relay_peer *prev;
@@ -50,13 +62,13 @@ struct relay_peer {
 struct relay_session {
 	int64_t id;
 	int64_t ticket_id;
-	char nameplate[16];
-	bool pake_sent;		     /* the agent's pB reached the store */
-	char *facts;		     /* agent facts (JSON) until pake */
-	struct relay_peer *agent;    /* NULL while disconnected */
+	char nameplate[TETHER_CTRL_NAMEPLATE_MAX + 1];
+	bool pake_sent;		      /* the agent's pB reached the store */
+	char *facts;		      /* agent facts (JSON) until pake */
+	struct relay_peer *agent;     /* NULL while disconnected */
 	struct relay_peer *confirmer; /* console waiting on "confirmed" */
 	int64_t confirm_id;
-	bool confirm_pending;	      /* cA sent to the agent, no answer yet */
+	bool confirm_pending; /* cA sent to the agent, no answer yet */
 	struct relay_session *next;
 };
 
@@ -64,7 +76,7 @@ struct relay_channel {
 	uint32_t id;
 	int64_t session_id;
 	int64_t ticket_id;
-	char kind[16];
+	enum tether_kind kind;
 	struct relay_peer *console;
 	struct relay_peer *agent;
 	int64_t open_id; /* console request waiting for "opened" */
@@ -76,9 +88,6 @@ struct relay_channel {
 };
 
 #define RELAY_CHANNEL_BUCKETS 256
-/* Bounds on an agent's xfer report. */
-#define RELAY_XFER_PATH_MAX 4096
-#define RELAY_XFER_REASON_MAX 512
 #define RELAY_JOIN_FAILS_MAX 5
 #define RELAY_JOIN_WINDOW_MS 60000
 #define RELAY_RATE_SLOTS 256
@@ -89,6 +98,8 @@ struct relay_channel {
 #define RELAY_PEERS_PER_ADDR 256
 /* Channels a session may have waiting for the agent's "opened". */
 #define RELAY_PENDING_OPENS_MAX 16
+/* "tech:NAME", "agent:NAME", "peer:ADDR". */
+#define RELAY_ACTOR_MAX 96
 
 struct relay_rate {
 	char addr[48];
@@ -117,7 +128,7 @@ struct relay {
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
 	uv_timer_t tick;
-	struct tether_store *store;
+	struct relay_store *store;
 	struct tether_tls_ctx *tls;
 	struct tether_link_ctx *lctx;
 	struct relay_peer *peers;
@@ -131,15 +142,57 @@ struct relay {
 	bool stopping;
 };
 
-/* relay-server.c */
-struct relay_opts {
-	const char *data_dir;
-	const char *listen;
-	const char *metrics_listen; /* "off" disables */
-	bool metrics_required;	    /* given explicitly: failing to bind is fatal */
-	unsigned idle_s;
+/* A console request being answered: who asked, and the decoded request. */
+struct relay_request {
+	struct relay_peer *p;
+	struct relay *r;
+	const struct tether_ctrl_msg *m; /* borrowed for the call */
+	char actor[RELAY_ACTOR_MAX];
 };
-int relay_run(const struct relay_opts *o);
+
+/* relay-peer.c: a peer's life as data, and what every handler says. */
+uint64_t relay_now_ms(void);
+/* A new peer of r, linked into its list; NULL on no memory. */
+struct relay_peer *relay_peer_new(struct relay *r);
+/* Unlinks p from its relay and frees it (from its link's close only). */
+void relay_peer_free(struct relay_peer *p);
+/*
+ * Sends p a control message of type t with body (the struct of t, NULL
+ * for none), built by tether_ctrl_encode(); nothing once p is closing.
+ * A body the schema refuses is logged (a relay bug) and not sent.
+ */
+void relay_send(struct relay_peer *p, enum tether_ctrl_type t,
+		const void *body);
+/*
+ * Answers request id (of type request) with "ok" and body, its answer
+ * struct.  An answer too large for a frame is answered with err limit.
+ */
+void relay_reply_ok(struct relay_peer *p, enum tether_ctrl_type request,
+		    int64_t id, const void *body);
+/* Answers request id with "err": code and a message made from fmt. */
+void relay_reply_err(struct relay_peer *p, int64_t id,
+		     enum tether_ctrl_code code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The same for the request q being handled. */
+void relay_request_init(struct relay_request *q, struct relay_peer *p,
+			const struct tether_ctrl_msg *m);
+void relay_answer(struct relay_request *q, const void *body);
+void relay_refuse(struct relay_request *q, enum tether_ctrl_code code,
+		  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sends an ERROR frame with reason and closes (counting protocol errors). */
+void relay_drop(struct relay_peer *p, int err, const char *reason);
+/* Drops p for a message it sent that did not decode: "malformed <why>". */
+void relay_drop_malformed(struct relay_peer *p, const char *why);
+/*
+ * Appends an audit row (ticket_id, session_id: 0 for none); detail (taken,
+ * may be NULL) is stored as compact JSON text.  Failures are logged.
+ */
+void relay_audit(struct relay *r, const char *actor, int64_t ticket_id,
+		 int64_t session_id, const char *event, json_t *detail);
+/* "tech:NAME", "agent:NAME", "agent" or "peer:ADDR" (p NULL: "relay"). */
+const char *relay_actor(const struct relay_peer *p, char *buf, size_t len);
+
+/* relay-listen.c: listening sockets for the relay and its metrics. */
 int relay_parse_listen(const char *listen, struct sockaddr_storage *ss);
 /*
  * Initialises tcp (close it whatever happens) and listens on HOST:PORT:
@@ -147,74 +200,20 @@ int relay_parse_listen(const char *listen, struct sockaddr_storage *ss);
  */
 int relay_listen(struct relay *r, uv_tcp_t *tcp, const char *listen,
 		 int backlog, uv_connection_cb cb);
+/* "ip:port" (or "[ip]:port") a TCP handle is bound to. */
 void relay_sockname(uv_tcp_t *tcp, char *out, size_t len);
-uint64_t relay_now_ms(void);
-void relay_send(struct relay_peer *p, json_t *msg);
-void relay_reply_ok(struct relay_peer *p, int64_t id, json_t *fields);
-void relay_reply_err(struct relay_peer *p, int64_t id, const char *code,
-		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void relay_drop(struct relay_peer *p, int err, const char *reason);
-void relay_audit(struct relay *r, const char *actor, int64_t ticket_id,
-		 int64_t session_id, const char *event, json_t *detail);
-const char *relay_actor(const struct relay_peer *p, char *buf, size_t len);
-/*
- * Names of technicians, agents and checks: 1 to max of A-Z a-z 0-9 _ . -
- * (they appear in titles, logs and metrics).
- */
-bool relay_name_valid(const char *s, size_t max);
-/* s (may be NULL) is one of the NULL-terminated words. */
-bool relay_one_of(const char *s, const char *const *words);
 
-/* relay-console.c */
-void relay_console_message(struct relay_peer *p, const char *type,
-			   json_t *msg);
-int relay_parse_ticket(const char *s, int64_t *id);
-int relay_ticket_end_session(struct relay *r, int64_t ticket_id,
-			     const char *reason);
-
-/* relay-agent.c */
-void relay_agent_message(struct relay_peer *p, const char *type,
-			 json_t *msg);
-void relay_agent_gone(struct relay_peer *p);
-struct relay_session *relay_session_find(struct relay *r, int64_t id);
-void relay_session_end(struct relay *r, struct relay_session *s,
-		       const char *state, const char *reason);
-
-/* relay-enroll.c: enrolment and authentication of enrolled agents. */
-void relay_enroll(struct relay_peer *p, json_t *msg);
-void relay_enroll_auth(struct relay_peer *p, json_t *msg);
-/* The peer of an authenticated agent of this name, or NULL. */
-struct relay_peer *relay_enrolled_peer(struct relay *r, const char *name);
-/* How many enrolled agents are connected and authenticated. */
-unsigned relay_enrolled_connected(struct relay *r);
-
-/* relay-health.c: check results, proactive tickets, diagnostics. */
-void relay_health_agent_message(struct relay_peer *p, const char *type,
-				json_t *msg);
-/* Console requests agents, health, diag_attach, diag_get. */
-void relay_health_agents(struct relay_peer *p, int64_t id, json_t *msg);
-void relay_health_list(struct relay_peer *p, int64_t id, json_t *msg);
-void relay_health_diag_attach(struct relay_peer *p, int64_t id, json_t *msg);
-void relay_health_diag_get(struct relay_peer *p, int64_t id, json_t *msg);
-
-/* relay-limit.c */
+/* relay-limit.c: per-address limits. */
 bool relay_rate_limited(struct relay *r, const char *addr);
 void relay_rate_fail(struct relay *r, const char *addr);
 bool relay_too_many_from(struct relay *r, const char *addr);
 
-/* relay-metrics.c */
-int relay_metrics_start(struct relay *r, const char *listen, bool required);
-
-/* relay-route.c */
-/* The channel kinds a console may open (proto.h); metrics use the order. */
-#define RELAY_KINDS 5
-extern const char *const relay_kinds[RELAY_KINDS];
-bool relay_kind_valid(const char *kind);
-struct relay_channel *relay_channel_new(struct relay *r, const char *kind,
+/* relay-route.c: channels, forwarding, back-pressure. */
+struct relay_channel *relay_channel_new(struct relay *r, enum tether_kind kind,
 					struct relay_peer *console,
 					struct relay_peer *agent,
 					int64_t session_id, int64_t ticket_id);
-struct relay_channel *relay_channel_find(struct relay *r, uint32_t id);
+struct relay_channel *relay_channel_find(struct relay *r, int64_t id);
 void relay_channel_close(struct relay *r, struct relay_channel *c,
 			 const char *reason, bool tell_console,
 			 bool tell_agent);
@@ -224,6 +223,134 @@ void relay_forward(struct relay_peer *from, const struct tether_frame *f);
 unsigned relay_channels_pending(struct relay *r, int64_t session_id);
 /* Pauses from while to's output queue is over the high-water mark. */
 void relay_hold_while_full(struct relay_peer *from, struct relay_peer *to);
+/* p drained (or went): whoever waited on it reads again. */
 void relay_drained(struct relay_peer *p);
+
+/* relay-session.c: live sessions. */
+struct relay_session *relay_session_find(struct relay *r, int64_t id);
+/* A live session for ss, linked into r's list; NULL on no memory. */
+struct relay_session *relay_session_add(struct relay *r,
+					const struct relay_store_session *ss);
+/*
+ * Ends s: stores state, answers a waiting confirmer, tells the agent
+ * "ended" with reason and closes its channels; s is freed.
+ */
+void relay_session_end(struct relay *r, struct relay_session *s,
+		       enum tether_session_state state, const char *reason);
+/* Ends the ticket's live session, if any (TETHER_ERR_NOT_FOUND if none). */
+int relay_session_end_ticket(struct relay *r, int64_t ticket_id,
+			     const char *reason);
+/* p (a console) went: no session waits for its confirmation any more. */
+void relay_sessions_forget(struct relay *r, const struct relay_peer *p);
+/* Frees every live session (at shutdown). */
+void relay_sessions_free(struct relay *r);
+
+/* relay-enroll.c: enrolment and authentication of enrolled agents. */
+void relay_enroll(struct relay_peer *p, const struct tether_ctrl_msg *m);
+void relay_enroll_auth(struct relay_peer *p, const struct tether_ctrl_msg *m);
+/* The peer of an authenticated agent of this name, or NULL. */
+struct relay_peer *relay_enrolled_peer(struct relay *r, const char *name);
+/* How many enrolled agents are connected and authenticated. */
+unsigned relay_enrolled_connected(struct relay *r);
+
+/* relay-health.c: check results, proactive tickets, diagnostics. */
+/* Distinct checks kept per agent: what an agent sends cannot grow the
+ * health table (or open tickets) without bound. */
+#define RELAY_CHECKS_MAX 256
+/* Hard changes within the window that make a check flapping. */
+#define RELAY_FLAP_CHANGES 4
+#define RELAY_FLAP_WINDOW_S 3600
+
+/* What to do with a result. */
+enum relay_health_verdict {
+	RELAY_HEALTH_RECORD,	 /* store it */
+	RELAY_HEALTH_DUPLICATE,	 /* stored before: acknowledge only */
+	RELAY_HEALTH_OVER_LIMIT, /* a check past RELAY_CHECKS_MAX: its seq only
+				  */
+};
+/* What a recorded result does to the check's ticket. */
+enum relay_health_action {
+	RELAY_HEALTH_NOTHING,
+	RELAY_HEALTH_OPEN,	     /* open a ticket for it */
+	RELAY_HEALTH_NOTE_CHANGE,    /* note the change on its ticket */
+	RELAY_HEALTH_NOTE_RECOVERED, /* note the return to OK */
+	RELAY_HEALTH_NOTE_FLAPPING,  /* note that notes are held back */
+};
+struct relay_health_decision {
+	enum relay_health_verdict verdict;
+	enum tether_check_state prev_hard; /* hard state before the result */
+	enum relay_health_action action;
+	int64_t ticket_id; /* the open ticket notes go to */
+};
+/*
+ * The health policy as a pure function: from what the store holds about
+ * the check (prev, asked with since = res->ts - RELAY_FLAP_WINDOW_S) and
+ * the result (res: seq to ts), fills res->since, hard_state, hard_since,
+ * hard_change and flapping, and *d.  A HARD result with another state
+ * than the hard one is a hard change; a check with RELAY_FLAP_CHANGES of
+ * them in the window is flapping (one note, then none) until a change
+ * finds the window otherwise quiet; tickets open on HARD CRITICAL, or
+ * HARD WARNING when the check asks (on).
+ */
+void relay_health_decide(const struct relay_store_check_prev *prev,
+			 enum tether_ticket_on on,
+			 struct relay_store_result *res,
+			 struct relay_health_decision *d);
+/*
+ * One result of agent_id's check: what the store holds asked for, decided
+ * on (relay_health_decide, which fills res and *d) and stored as decided:
+ * the result, or for a check over the limit only its seq, or nothing for
+ * a duplicate.  0 or the store's error (nothing stored then).
+ */
+int relay_health_store(struct relay *r, int64_t agent_id,
+		       enum tether_ticket_on on, struct relay_store_result *res,
+		       struct relay_health_decision *d);
+/*
+ * Whether agent_id may attach a bundle to ticket_id: one of its checks
+ * opened it and no agent's bundle is on it yet.  0, or a store error.
+ */
+int relay_health_diag_wanted(struct relay *r, int64_t agent_id,
+			     int64_t ticket_id, bool *wanted);
+/* Agent messages check and diag. */
+void relay_health_check(struct relay_peer *p, const struct tether_ctrl_msg *m);
+void relay_health_diag(struct relay_peer *p, const struct tether_ctrl_msg *m);
+/* Console requests agents, health, diag_attach, diag_get. */
+void relay_health_agents(struct relay_request *q);
+void relay_health_list(struct relay_request *q);
+void relay_health_diag_attach(struct relay_request *q);
+void relay_health_diag_get(struct relay_request *q);
+
+/*
+ * The message modules.  Each gets what the loop decoded: r is
+ * tether_ctrl_decode()'s result, m the message (m->type known even when
+ * a member failed), why its words when r is not 0.
+ */
+/* relay-hello.c: a new peer's hello, ping and pong only. */
+void relay_hello_message(struct relay_peer *p, int r,
+			 const struct tether_ctrl_msg *m, const char *why);
+/* relay-agent.c: agent messages, and an agent's connection ending. */
+void relay_agent_message(struct relay_peer *p, int r,
+			 const struct tether_ctrl_msg *m, const char *why);
+void relay_agent_gone(struct relay_peer *p);
+/*
+ * relay-console.c: console requests; f is the frame, whose request id is
+ * read again when the request did not decode, so that it is answered.
+ */
+void relay_console_message(struct relay_peer *p, const struct tether_frame *f,
+			   int r, const struct tether_ctrl_msg *m,
+			   const char *why);
+
+/* relay-metrics.c */
+int relay_metrics_start(struct relay *r, const char *listen, bool required);
+
+/* relay-server.c: the event loop. */
+struct relay_opts {
+	const char *data_dir;
+	const char *listen;
+	const char *metrics_listen; /* "off" disables */
+	bool metrics_required; /* given explicitly: failing to bind is fatal */
+	unsigned idle_s;
+};
+int relay_run(const struct relay_opts *o);
 
 #endif /* TETHER_RELAY_H */

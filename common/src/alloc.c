@@ -30,9 +30,12 @@ __attribute__((constructor)) static void route_jansson(void)
 	json_set_alloc_funcs(tether_malloc, tether_free);
 }
 
-void tether_alloc_fail_after(unsigned long nth)
+unsigned long tether_alloc_fail_after(unsigned long nth)
 {
+	unsigned long left = fail_countdown;
+
 	fail_countdown = nth;
+	return left;
 }
 
 void *tether_malloc(size_t size)

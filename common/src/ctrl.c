@@ -1467,6 +1467,23 @@ out:
 	return r;
 }
 
+int tether_ctrl_request_id(const void *payload, size_t len, int64_t *id)
+{
+	json_t *root, *v;
+	int r = TETHER_ERR_NOT_FOUND;
+
+	*id = 0;
+	if (load(payload, len, &root) != 0)
+		return TETHER_ERR_PROTOCOL;
+	v = json_is_object(root) ? json_object_get(root, "id") : NULL;
+	if (json_is_integer(v) && json_integer_value(v) >= 1) {
+		*id = json_integer_value(v);
+		r = TETHER_OK;
+	}
+	json_decref(root);
+	return r;
+}
+
 int tether_ctrl_decode_answer(struct tether_ctrl_msg *m,
 			      enum tether_ctrl_type request, char *why,
 			      size_t whylen)

@@ -210,7 +210,25 @@ Test(codes, rate_limit, .timeout = 120)
 	h_relay_stop(&r);
 }
 
-/* Without a terminal and without --yes nobody can consent: refused. */
+/* Waits until one of the ticket's sessions is in state. */
+static void wait_session_state(const char *ticket, const char *state)
+{
+	json_t *t = NULL;
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		json_decref(t);
+		t = h_ticket_show(ticket);
+		if (has_session_state(t, state))
+			break;
+		usleep(200 * 1000);
+	}
+	cr_assert(has_session_state(t, state), "no %s session: %s", state,
+		  json_dumps(t, 0));
+	json_decref(t);
+}
+
+/* Without a terminal and without --yes nobody can consent: declined. */
 Test(codes, no_consent_without_terminal, .timeout = 60)
 {
 	const char *cmd[] = { "true", NULL };
@@ -226,14 +244,69 @@ Test(codes, no_consent_without_terminal, .timeout = 60)
 			  "tether-agent: no terminal to ask for consent; "
 			  "pass --yes to pre-approve",
 			  "agent without --yes or terminal");
+	wait_session_state(ticket, "declined");
 	/* Declined, the code is spent: nothing can run on the ticket. */
 	h_exec(&res, NULL, ticket, cmd);
 	snprintf(want, sizeof(want),
-		 "tether: there is no invite for %s (run: tether invite %s)\n",
-		 ticket, ticket);
+		 "tether: the customer declined the invite for %s\n", ticket);
 	h_expect(&res, 255, "", want,
 		 "exec after the customer could not consent");
 	h_res_free(&res);
+	h_relay_stop(&r);
+}
+
+/*
+ * The customer answers no at the prompt: the session is declined for good
+ * (err declined, docs/protocol.md), and a new invite starts afresh.
+ */
+Test(codes, declined_at_the_prompt, .timeout = 90)
+{
+	const char *cmd[] = { "true", NULL };
+	char ticket[H_ID_MAX], code[H_CODE_MAX], want[96];
+	char cfg[H_PATH_MAX], env0[H_PATH_MAX + 32];
+	const char *env[] = { env0, NULL };
+	struct h_relay r;
+	struct h_tmux tmux = { 0 };
+	struct h_res res;
+	json_t *t;
+
+	if (!h_tmux_available())
+		cr_skip_test("tmux is needed for a terminal to answer in");
+	relay_with_ticket(&r, ticket, sizeof(ticket));
+	h_invite(ticket, NULL, code, sizeof(code));
+	h_tmux_start(&tmux);
+	snprintf(env0, sizeof(env0), "XDG_CONFIG_HOME=%s",
+		 h_path(cfg, sizeof(cfg), "agent-tty"));
+	{
+		const char *argv[] = { h_agent_bin(), "join", code, "--relay",
+				       r.addr, "--fingerprint", r.fingerprint,
+				       NULL };
+
+		h_term_new(&tmux, "customer", 100, 30, env, argv);
+	}
+	cr_assert(h_term_wait(&tmux, "customer", "Allow? [y/N]", 15000),
+		  "no consent prompt: %s",
+		  h_term_screen(&tmux, "customer", true));
+	h_term_type(&tmux, "customer", "n");
+	h_term_key(&tmux, "customer", "Enter");
+	wait_session_state(ticket, "declined");
+	t = h_ticket_show(ticket);
+	cr_assert(h_audit_has(t, "declined"), "no declined in the audit: %s",
+		  h_audit_names(t));
+	json_decref(t);
+
+	snprintf(want, sizeof(want),
+		 "tether: the customer declined the invite for %s", ticket);
+	h_exec(&res, NULL, ticket, cmd);
+	h_expect_fail(&res, 255, want, "exec after the customer said no");
+	h_res_free(&res);
+	/* A new invite replaces the declined one. */
+	h_invite(ticket, NULL, code, sizeof(code));
+	h_exec(&res, NULL, ticket, cmd);
+	h_expect_fail(&res, 255, "no agent has joined",
+		      "exec after a new invite");
+	h_res_free(&res);
+	h_tmux_stop(&tmux);
 	h_relay_stop(&r);
 }
 

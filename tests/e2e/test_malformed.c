@@ -406,7 +406,8 @@ Test(malformed, ctrl_not_json, .timeout = 60)
 	static const char p[] = "this is not JSON {";
 
 	check_frame(false, TETHER_FRAME_CTRL, 0, 0, sizeof(p) - 1, p,
-		    "malformed control message", "CTRL frame that is not JSON");
+		    "malformed control message: not JSON",
+		    "CTRL frame that is not JSON");
 }
 
 Test(malformed, ctrl_not_json_after_hello, .timeout = 60)
@@ -417,7 +418,7 @@ Test(malformed, ctrl_not_json_after_hello, .timeout = 60)
 	tether_frame_header_pack(buf, TETHER_FRAME_CTRL, 0, 0, sizeof(p) - 1);
 	memcpy(buf + TETHER_FRAME_HEADER_LEN, p, sizeof(p) - 1);
 	check_rejects(true, buf, sizeof(buf) - 1, WANT_CLOSE,
-		      "malformed control message", REJECT_MS,
+		      "malformed control message: not JSON", REJECT_MS,
 		      "CTRL frame that is not JSON after hello");
 }
 
@@ -666,6 +667,65 @@ Test(malformed, client_never_reads, .timeout = 120)
 		  "relay resident memory grew from %ld to %ld KiB for one "
 		  "client that does not read",
 		  base, peak);
+	raw_free(&c);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+/* One request on c, whose answer must contain every one of parts. */
+static void expect_answer(struct raw *c, const char *req,
+			  const char *const *parts)
+{
+	char answer[2048];
+	uint8_t type = 0;
+
+	cr_assert(raw_ctrl(c, req), "sending %s", req);
+	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)),
+		  "no answer to %s", req);
+	cr_assert(type == TETHER_FRAME_CTRL, "%s answered with type %u: %s",
+		  req, type, answer);
+	for (; *parts != NULL; parts++)
+		cr_assert(strstr(answer, *parts), "%s answered %s, not %s", req,
+			  answer, *parts);
+}
+
+/*
+ * A console's request the relay cannot read is still answered (err
+ * bad_request, with its id) and the connection goes on: an unknown type,
+ * members that break the schema, tickets that are not T-N.
+ */
+Test(malformed, console_requests_answered, .timeout = 60)
+{
+	static const char *const unknown[] = { "\"err\"", "\"id\":5",
+					       "bad_request",
+					       "unknown request", NULL };
+	static const char *const empty_title[] = { "\"id\":6", "bad_request",
+						   "malformed ticket_new",
+						   NULL };
+	static const char *const bad_ticket[] = { "\"id\":7", "bad_request",
+						  "not a ticket", NULL };
+	static const char *const pong[] = { "pong", NULL };
+	static const char *const tickets[] = {
+		"T-007", "T-+5", "T-99999999999999999999", "T- 5"
+	};
+	struct h_relay r;
+	struct raw c;
+	char req[256];
+	size_t i;
+
+	up(&r);
+	cr_assert(raw_tether(&c, r.port), "TLS handshake failed");
+	raw_hello(&c, &r);
+	expect_answer(&c, "{\"t\":\"frobnicate\",\"id\":5}", unknown);
+	expect_answer(&c, "{\"t\":\"ticket_new\",\"id\":6,\"title\":\"\"}",
+		      empty_title);
+	for (i = 0; i < sizeof(tickets) / sizeof(tickets[0]); i++) {
+		snprintf(req, sizeof(req),
+			 "{\"t\":\"ticket_show\",\"id\":7,\"ticket\":\"%s\"}",
+			 tickets[i]);
+		expect_answer(&c, req, bad_ticket);
+	}
+	expect_answer(&c, "{\"t\":\"ping\"}", pong);
 	raw_free(&c);
 	expect_serving(&r);
 	h_relay_stop(&r);

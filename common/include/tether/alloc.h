@@ -21,8 +21,11 @@ void tether_freezero(void *p, size_t size);
 
 /*
  * Test hook: the nth allocation from now on fails (1 = the next one);
- * 0 disables.  Not thread-safe; tests only.
+ * 0 disables.  Returns how many allocations the previous setting still
+ * had to go: 0 once its failure was injected (or if none was set), so an
+ * OOM loop knows when an operation ran to its end without meeting one.
+ * Not thread-safe; tests only.
  */
-void tether_alloc_fail_after(unsigned long nth);
+unsigned long tether_alloc_fail_after(unsigned long nth);
 
 #endif /* TETHER_ALLOC_H */

@@ -739,6 +739,14 @@ struct tether_ctrl_msg {
 int tether_ctrl_decode(const void *payload, size_t len, unsigned dirs,
 		       struct tether_ctrl_msg *m, char *why, size_t whylen);
 /*
+ * The "id" of a payload that tether_ctrl_decode() refused, so that the
+ * receiver can still answer the request it could not read (an unknown
+ * type, a member that breaks the schema): 0 with the id (an integer
+ * >= 1) in *id, else *id is 0 and the return is TETHER_ERR_PROTOCOL (not
+ * JSON, or no memory to read it) or TETHER_ERR_NOT_FOUND (no such id).
+ */
+int tether_ctrl_request_id(const void *payload, size_t len, int64_t *id);
+/*
  * Takes an "ok" message m apart as the answer to a request of type
  * request: m->body then holds the answer's struct (m->type stays
  * TETHER_CTRL_OK).  Errors as tether_ctrl_decode().

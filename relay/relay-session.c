@@ -1,0 +1,109 @@
+/*
+ * Live sessions: the sessions an agent has claimed (joined, paired, or
+ * waiting for its reconnect), found by id, added on join or resume, and
+ * ended with their state stored, the agent told why and its channels
+ * closed; a ticket's live session ends the same way when the ticket
+ * closes or a new invite replaces it.
+ */
+#include <stdio.h>
+
+#include <tether/alloc.h>
+#include <tether/err.h>
+
+#include "relay.h"
+
+struct relay_session *relay_session_find(struct relay *r, int64_t id)
+{
+	struct relay_session *s;
+
+	for (s = r->sessions; s != NULL; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+struct relay_session *relay_session_add(struct relay *r,
+					const struct relay_store_session *ss)
+{
+	struct relay_session *s = tether_calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->id = ss->id;
+	s->ticket_id = ss->ticket_id;
+	snprintf(s->nameplate, sizeof(s->nameplate), "%s", ss->nameplate);
+	s->next = r->sessions;
+	r->sessions = s;
+	return s;
+}
+
+static void session_unlink(struct relay *r, struct relay_session *s)
+{
+	struct relay_session **pp;
+
+	for (pp = &r->sessions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	if (s->agent != NULL)
+		s->agent->session = NULL;
+	tether_free(s->facts);
+	tether_free(s);
+}
+
+void relay_session_end(struct relay *r, struct relay_session *s,
+		       enum tether_session_state state, const char *reason)
+{
+	struct tether_ctrl_ended ended = {.reason = reason};
+
+	relay_store_session_set_state(r->store, s->id, state);
+	if (s->confirmer != NULL)
+		relay_reply_err(s->confirmer, s->confirm_id,
+				TETHER_CTRL_E_STATE, "session ended: %s",
+				reason);
+	if (s->agent != NULL) {
+		relay_channels_close_peer(r, s->agent, reason);
+		relay_send(s->agent, TETHER_CTRL_ENDED, &ended);
+	}
+	session_unlink(r, s);
+}
+
+int relay_session_end_ticket(struct relay *r, int64_t ticket_id,
+			     const char *reason)
+{
+	struct relay_store_session ss;
+	struct relay_session *s;
+	int rc;
+
+	rc = relay_store_session_live_for_ticket(r->store, ticket_id, &ss);
+	if (rc != 0)
+		return rc;
+	s = relay_session_find(r, ss.id);
+	if (s != NULL)
+		relay_session_end(r, s, TETHER_SESSION_ENDED, reason);
+	else
+		rc = relay_store_session_set_state(r->store, ss.id,
+						   TETHER_SESSION_ENDED);
+	relay_store_session_clear(&ss);
+	return rc;
+}
+
+void relay_sessions_forget(struct relay *r, const struct relay_peer *p)
+{
+	struct relay_session *s;
+
+	for (s = r->sessions; s != NULL; s = s->next)
+		if (s->confirmer == p)
+			s->confirmer = NULL;
+}
+
+void relay_sessions_free(struct relay *r)
+{
+	/* Their agents' links are gone by now. */
+	while (r->sessions != NULL) {
+		r->sessions->agent = NULL;
+		session_unlink(r, r->sessions);
+	}
+}
