@@ -27,7 +27,10 @@
 
 /* The protocol's vocabulary (session states, ticket status...): enums only. */
 #include <tether/crypto.h>
-#include <tether/ctrl.h>
+#include <tether/code.h>
+#include <tether/proto.h>
+#include <tether/sign.h>
+#include <tether/spake2.h>
 #include <tether/id.h>
 
 struct relay_store;
@@ -123,7 +126,7 @@ struct relay_store_session {
 	int64_t id;
 	int64_t ticket_id;
 	int64_t technician_id;
-	char nameplate[TETHER_CTRL_NAMEPLATE_MAX + 1];
+	char nameplate[TETHER_CODE_NAMEPLATE_MAX + 1];
 	enum tether_session_state state;
 	int64_t created_at;
 	int64_t expires_at;

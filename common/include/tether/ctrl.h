@@ -146,8 +146,9 @@ unsigned tether_ctrl_type_dirs(enum tether_ctrl_type t);
 const char *tether_ctrl_code_name(enum tether_ctrl_code c);
 
 /*
- * Word lists the messages use (members decoded into these enums); each has
- * a table of wire words, indexed by the enum, and a parser.
+ * Word lists the messages use (members decoded into the enums of
+ * tether/proto.h); each has a table of wire words, indexed by the enum,
+ * and a parser.
  */
 #define TETHER_CTRL_WORD_LISTS(X)                                              \
 	X(role, ROLE, "console", "agent")                                      \
@@ -163,51 +164,7 @@ const char *tether_ctrl_code_name(enum tether_ctrl_code c);
 	X(session_state, SESSION_STATE, "waiting", "joined", "paired",         \
 	  "ended", "burned", "expired", "declined")
 
-/* Who says hello. */
-enum tether_role { TETHER_ROLE_CONSOLE, TETHER_ROLE_AGENT };
-/* Channel kinds a console may open. */
-enum tether_kind {
-	TETHER_KIND_EXEC,
-	TETHER_KIND_SHELL,
-	TETHER_KIND_FILE,
-	TETHER_KIND_FORWARD,
-	TETHER_KIND_DIAG,
-	TETHER_KINDS
-};
-/* Nagios states, numbered as plugins exit. */
-enum tether_check_state {
-	TETHER_CHECK_OK,
-	TETHER_CHECK_WARNING,
-	TETHER_CHECK_CRITICAL,
-	TETHER_CHECK_UNKNOWN
-};
-enum tether_check_type { TETHER_CHECK_SOFT, TETHER_CHECK_HARD };
-/* Which hard states of a check open a ticket. */
-enum tether_ticket_on {
-	TETHER_TICKET_ON_CRITICAL,
-	TETHER_TICKET_ON_WARNING,
-	TETHER_TICKET_ON_NEVER
-};
-enum tether_xfer_dir { TETHER_XFER_DIR_PUT, TETHER_XFER_DIR_GET };
-/* Numbered as ENTRY types (xfer.h), 0 for a SKIP. */
-enum tether_xfer_type {
-	TETHER_XFER_TYPE_SKIP,
-	TETHER_XFER_TYPE_FILE,
-	TETHER_XFER_TYPE_DIR,
-	TETHER_XFER_TYPE_SYMLINK
-};
-enum tether_ticket_status { TETHER_TICKET_OPEN, TETHER_TICKET_CLOSED };
-enum tether_ticket_source { TETHER_SOURCE_MANUAL, TETHER_SOURCE_HEALTH };
-enum tether_tech_role { TETHER_TECH_ADMIN, TETHER_TECH_TECHNICIAN };
-enum tether_session_state {
-	TETHER_SESSION_WAITING,
-	TETHER_SESSION_JOINED,
-	TETHER_SESSION_PAIRED,
-	TETHER_SESSION_ENDED,
-	TETHER_SESSION_BURNED,
-	TETHER_SESSION_EXPIRED,
-	TETHER_SESSION_DECLINED
-};
+/* The enums behind these lists are in tether/proto.h. */
 
 #define TETHER_CTRL_WORDS_DECL_(lname, uname, ...)                             \
 	extern const char *const tether_ctrl_##lname##_words[];                \
