@@ -28,6 +28,7 @@
 #include <tether/err.h>
 #include <tether/log.h>
 #include <tether/msg.h>
+#include <tether/num.h>
 #include <tether/proto.h>
 #include <tether/xfer.h>
 
@@ -349,14 +350,11 @@ struct tether_xfer_send *tether_xfer_send_new(const struct tether_xfer_io *io,
 	s->z_fixed = getenv("TETHER_TEST_XFER_ALWAYS_DEFLATE") != NULL;
 	{
 		const char *v = getenv("TETHER_TEST_XFER_CORRUPT");
-		char *end;
+		uint64_t n;
 
-		if (v != NULL && *v != '\0') {
-			long long n = strtoll(v, &end, 10);
-
-			if (*end == '\0' && n >= 0)
-				s->corrupt_at = n;
-		}
+		if (v != NULL &&
+		    tether_num_parse_u64(v, 0, INT64_MAX, &n) == 0)
+			s->corrupt_at = (int64_t)n;
 	}
 #endif
 	return s;
