@@ -368,23 +368,23 @@ static int diag_after(struct console_run *r, void *arg, int status)
 
 static int diag_live(const struct diag_args *a)
 {
-	struct console_run_ops ops;
 	struct diag_run d;
+	const struct console_run_ops ops = {
+	    .kind = TETHER_KIND_DIAG,
+	    .no_stdin = true,
+	    .start = diag_start,
+	    .finish = diag_finish,
+	    .output = diag_output,
+	    .clear = diag_clear,
+	    .end = diag_end,
+	    .after = diag_after,
+	    .arg = &d,
+	};
 	int status;
 
 	memset(&d, 0, sizeof(d));
 	d.a = a;
 	d.progress = isatty(STDERR_FILENO);
-	memset(&ops, 0, sizeof(ops));
-	ops.kind = TETHER_KIND_DIAG;
-	ops.no_stdin = true;
-	ops.start = diag_start;
-	ops.finish = diag_finish;
-	ops.output = diag_output;
-	ops.clear = diag_clear;
-	ops.end = diag_end;
-	ops.after = diag_after;
-	ops.arg = &d;
 	status = console_run(a->args.ticket, a->args.ticket_name, &ops);
 	json_decref(d.bundle);
 	tether_free(d.out);

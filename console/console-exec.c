@@ -47,9 +47,13 @@ static const struct console_opts exec_opts = {
 
 int console_exec(int argc, char **argv)
 {
-	struct console_run_ops ops;
 	struct console_args args;
 	struct exec_args a;
+	const struct console_run_ops ops = {
+	    .kind = TETHER_KIND_EXEC,
+	    .start = exec_start,
+	    .arg = &a,
+	};
 	int ret;
 
 	ret = console_opts_parse(&exec_opts, argc, argv, NULL, &args);
@@ -60,9 +64,5 @@ int console_exec(int argc, char **argv)
 
 	a.argc = args.argc;
 	a.argv = args.argv;
-	memset(&ops, 0, sizeof(ops));
-	ops.kind = TETHER_KIND_EXEC;
-	ops.start = exec_start;
-	ops.arg = &a;
 	return console_run(args.ticket, args.ticket_name, &ops);
 }

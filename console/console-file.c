@@ -404,7 +404,8 @@ static int file_option(void *arg, int opt, char *optarg)
 	return -1;
 }
 
-static const struct console_opts put_opts = {
+/* put's; get has its own name and words for the operands. */
+static const struct console_opts file_opts = {
     .name = "put",
     .usage = file_usage,
     .shorts = "rq",
@@ -416,26 +417,18 @@ static const struct console_opts put_opts = {
     .option = file_option,
 };
 
-static const struct console_opts get_opts = {
-    .name = "get",
-    .usage = file_usage,
-    .shorts = "rq",
-    .longs = file_longs,
-    .flags = CONSOLE_OPTS_JSON | CONSOLE_OPTS_TICKET,
-    .min = 3,
-    .max = -1,
-    .need = "expected T-N REMOTE... LOCAL",
-    .option = file_option,
-};
-
 /* Options and operands; -1 to go on, else the exit status to return. */
 static int parse_args(struct file_cmd *x, int argc, char **argv)
 {
+	struct console_opts o = file_opts;
 	struct console_args *a = &x->args;
 	int i, r;
 
-	r = console_opts_parse(x->put ? &put_opts : &get_opts, argc, argv, x,
-			       a);
+	if (!x->put) {
+		o.name = "get";
+		o.need = "expected T-N REMOTE... LOCAL";
+	}
+	r = console_opts_parse(&o, argc, argv, x, a);
 	if (r >= 0)
 		return r;
 	x->json = a->json;
@@ -453,8 +446,17 @@ static int parse_args(struct file_cmd *x, int argc, char **argv)
 
 static int file_main(const char *cmd, bool put, int argc, char **argv)
 {
-	struct console_run_ops ops;
 	struct file_cmd x;
+	const struct console_run_ops ops = {
+	    .kind = TETHER_KIND_FILE,
+	    .no_stdin = true,
+	    .start = file_start,
+	    .finish = file_finish,
+	    .clear = file_clear,
+	    .on_msg = file_msg,
+	    .on_room = file_room,
+	    .arg = &x,
+	};
 	int status;
 
 	memset(&x, 0, sizeof(x));
@@ -465,15 +467,6 @@ static int file_main(const char *cmd, bool put, int argc, char **argv)
 		return status;
 	status = make_engine(&x);
 	if (status == 0) {
-		memset(&ops, 0, sizeof(ops));
-		ops.kind = TETHER_KIND_FILE;
-		ops.start = file_start;
-		ops.finish = file_finish;
-		ops.clear = file_clear;
-		ops.on_msg = file_msg;
-		ops.on_room = file_room;
-		ops.no_stdin = true;
-		ops.arg = &x;
 		status = console_run(x.args.ticket, x.args.ticket_name, &ops);
 		/* A summary only for a transfer that ran to its end. */
 		if (x.json && x.done &&

@@ -422,18 +422,18 @@ static int sink_after(struct console_run *r, void *arg, int status)
 
 static int run_sink(struct sink *s)
 {
-	struct console_run_ops ops;
+	const struct console_run_ops ops = {
+	    .kind = TETHER_KIND_EXEC,
+	    .no_stdin = true,
+	    .start = sink_start,
+	    .output = sink_output,
+	    .end = sink_end,
+	    .after = sink_after,
+	    .arg = s,
+	};
 
 	memset(s, 0, sizeof(*s));
 	s->after_status = -1;
-	memset(&ops, 0, sizeof(ops));
-	ops.kind = TETHER_KIND_EXEC;
-	ops.no_stdin = true;
-	ops.start = sink_start;
-	ops.output = sink_output;
-	ops.end = sink_end;
-	ops.after = sink_after;
-	ops.arg = s;
 	return console_run(TICKET, "T-7", &ops);
 }
 
