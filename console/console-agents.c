@@ -2,16 +2,18 @@
  * `tether agents [--json]` and `tether health [AGENT] [-v] [--json]`: the
  * enrolled agents the relay knows and their latest check results
  * (docs/protocol.md, "Enrolled agents"), one request each.  --json prints
- * the relay's array as it came; the tables are for people: states in
- * colour and outputs cut to the width only when standard output is a
+ * the rows as the protocol writes them; the tables are for people: states
+ * in colour and outputs cut to the width only when standard output is a
  * terminal, so a pipe gets whole lines without escape sequences.
  */
-#include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <tether/alloc.h>
 
 #include "console.h"
 
@@ -43,53 +45,28 @@ static size_t stdout_cols(void)
 }
 
 /* The colour of a check state, on a terminal that wants colour. */
-static const char *state_color(const char *state)
+static const char *state_color(enum tether_check_state state)
 {
-	if (!stdout_tty() || getenv("NO_COLOR") != NULL || state == NULL)
+	static const char *const colors[] = {
+	    [TETHER_CHECK_OK] = "\033[32m",
+	    [TETHER_CHECK_WARNING] = "\033[33m",
+	    [TETHER_CHECK_CRITICAL] = "\033[1;31m",
+	    [TETHER_CHECK_UNKNOWN] = "\033[35m",
+	};
+
+	if (!stdout_tty() || getenv("NO_COLOR") != NULL ||
+	    (unsigned)state >= sizeof(colors) / sizeof(colors[0]))
 		return NULL;
-	if (strcmp(state, "OK") == 0)
-		return "\033[32m";
-	if (strcmp(state, "WARNING") == 0)
-		return "\033[33m";
-	if (strcmp(state, "CRITICAL") == 0)
-		return "\033[1;31m";
-	if (strcmp(state, "UNKNOWN") == 0)
-		return "\033[35m";
-	return NULL;
+	return colors[state];
 }
 
-/* ISO-8601 UTC ("2024-05-01T10:00:00Z", fractions allowed) or Unix time. */
-static bool parse_time(const json_t *v, time_t *out)
+/* "12s ago", "5m ago", ... from Unix time (0: never), else "-". */
+static void format_ago(int64_t t, char *out, size_t len)
 {
-	struct tm tm;
-	const char *s, *end;
-
-	if (json_is_integer(v) || json_is_real(v)) {
-		*out = (time_t)json_number_value(v);
-		return true;
-	}
-	s = json_string_value(v);
-	if (s == NULL)
-		return false;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (end == NULL)
-		return false;
-	if (*end == '.')
-		for (end++; *end >= '0' && *end <= '9'; end++)
-			;
-	if (*end != '\0' && strcmp(end, "Z") != 0 && strcmp(end, "+00:00"))
-		return false;
-	*out = timegm(&tm);
-	return true;
-}
-
-void console_format_ago(const json_t *v, char *out, size_t len)
-{
-	time_t t, now = time(NULL);
+	int64_t now = (int64_t)time(NULL);
 	long long d;
 
-	if (!parse_time(v, &t)) {
+	if (t == 0) {
 		snprintf(out, len, "-");
 		return;
 	}
@@ -105,42 +82,29 @@ void console_format_ago(const json_t *v, char *out, size_t len)
 		snprintf(out, len, "%lldd ago", d / 86400);
 }
 
-/* "k=v,k=v" from an object of labels (an array of strings also goes). */
-static void labels_text(const json_t *labels, char *out, size_t len)
+/* "k=v,k=v" from the labels. */
+static void labels_text(const struct tether_ctrl_agent_row *a, char *out,
+			size_t len)
 {
-	const json_t *v;
-	const char *k;
 	size_t used = 0, i;
 	int n;
 
 	out[0] = '\0';
-	if (json_is_array(labels)) {
-		json_array_foreach(labels, i, v)
-		{
-			n = snprintf(
-			    out + used, len - used, "%s%s", used > 0 ? "," : "",
-			    json_string_value(v) ? json_string_value(v) : "?");
-			if (n < 0 || (size_t)n >= len - used)
-				return;
-			used += (size_t)n;
-		}
-		return;
-	}
-	json_object_foreach((json_t *)labels, k, v)
-	{
+	for (i = 0; i < a->nlabels; i++) {
 		n = snprintf(out + used, len - used, "%s%s=%s",
-			     used > 0 ? "," : "", k,
-			     json_string_value(v) ? json_string_value(v) : "?");
+			     used > 0 ? "," : "", a->labels[i].key,
+			     a->labels[i].value);
 		if (n < 0 || (size_t)n >= len - used)
 			return;
 		used += (size_t)n;
 	}
 }
 
-static void host_text(const json_t *facts, char *out, size_t len)
+static void host_text(const struct tether_ctrl_agent_row *a, char *out,
+		      size_t len)
 {
-	const char *host = console_json_str(facts, "hostname");
-	const char *os = console_json_str(facts, "os");
+	const char *host = a->has_facts ? a->facts.hostname : NULL;
+	const char *os = a->has_facts ? a->facts.os : NULL;
 
 	if (host == NULL && os == NULL)
 		snprintf(out, len, "-");
@@ -150,31 +114,31 @@ static void host_text(const json_t *facts, char *out, size_t len)
 		snprintf(out, len, "%s (%s)", host != NULL ? host : "?", os);
 }
 
-static int print_agents(const json_t *agents)
+static int print_agents(const struct tether_ctrl_agents_ok *ok)
 {
 	static const char *const heads[] = {"NAME",	 "STATE",  "CONNECTED",
 					    "LAST SEEN", "LABELS", "HOST/OS"};
 	struct console_table t;
-	char labels[512], host[512], ago[32];
-	const json_t *a, *c;
-	const char *worst;
+	char labels[512], host[600], ago[32];
 	size_t i;
 	int r;
 
 	console_table_init(&t, 6, heads);
-	json_array_foreach(agents, i, a)
-	{
-		worst = console_json_str(a, "worst");
-		c = json_object_get(a, "connected");
-		labels_text(json_object_get(a, "labels"), labels,
-			    sizeof(labels));
-		host_text(json_object_get(a, "facts"), host, sizeof(host));
-		console_format_ago(json_object_get(a, "last_seen"), ago,
-				   sizeof(ago));
-		console_table_add(&t, console_json_str(a, "name"));
-		console_table_add_color(&t, worst, state_color(worst));
-		console_table_add(&t, json_is_true(c) ? "yes" : "no");
-		console_table_add(&t, json_is_true(c) ? "now" : ago);
+	for (i = 0; i < ok->nagents; i++) {
+		const struct tether_ctrl_agent_row *a = &ok->agents[i];
+
+		labels_text(a, labels, sizeof(labels));
+		host_text(a, host, sizeof(host));
+		format_ago(a->last_seen, ago, sizeof(ago));
+		console_table_add(&t, a->name);
+		if (a->has_worst)
+			console_table_add_color(
+			    &t, tether_ctrl_name_of(check_state, a->worst),
+			    state_color(a->worst));
+		else
+			console_table_add(&t, NULL);
+		console_table_add(&t, a->connected ? "yes" : "no");
+		console_table_add(&t, a->connected ? "now" : ago);
 		console_table_add(&t, labels);
 		console_table_add(&t, host);
 	}
@@ -183,197 +147,193 @@ static int print_agents(const json_t *agents)
 	return r;
 }
 
-/* One perfdata value: a number as the plugin wrote it, else empty. */
-static void perf_value(const json_t *v, char *out, size_t len)
+/*
+ * One perfdata number as the plugin wrote it: whole numbers without a
+ * fraction, the rest shortest; empty for none (NaN).
+ */
+static void perf_number(double v, char *out, size_t len)
 {
-	if (json_is_integer(v))
-		snprintf(out, len, "%" JSON_INTEGER_FORMAT,
-			 json_integer_value(v));
-	else if (json_is_real(v))
-		snprintf(out, len, "%g", json_real_value(v));
-	else if (json_is_string(v))
-		snprintf(out, len, "%s", json_string_value(v));
-	else
+	if (isnan(v))
 		out[0] = '\0';
+	else if (v == floor(v) && fabs(v) < 1e15)
+		snprintf(out, len, "%.0f", v);
+	else
+		snprintf(out, len, "%g", v);
+}
+
+/* Appends ";VALUE" to line; false when it is full. */
+static bool perf_field(char *line, size_t len, size_t *used, const char *v)
+{
+	int n = snprintf(line + *used, len - *used, ";%s", v != NULL ? v : "");
+
+	if (n < 0 || (size_t)n >= len - *used)
+		return false;
+	*used += (size_t)n;
+	return true;
 }
 
 /* "perfdata: label=VALUEUOM;warn;crit;min;max ..." as Nagios writes it. */
-static char *perf_text(const json_t *perf)
+static char *perf_text(const struct tether_ctrl_check_row *c)
 {
-	static const char *const keys[] = {"warn", "crit", "min", "max"};
-	char line[4096], val[64];
-	const char *uom, *label;
-	const json_t *p;
-	size_t used, i, k;
+	char line[4096], val[64], min[64], max[64];
+	const struct tether_ctrl_perf *p;
+	size_t used, i;
 	int n;
 
-	if (json_array_size(perf) == 0)
+	if (c->nperfdata == 0)
 		return NULL;
 	used = (size_t)snprintf(line, sizeof(line), "perfdata:");
-	json_array_foreach(perf, i, p)
-	{
-		label = console_json_str(p, "label");
-		uom = console_json_str(p, "uom");
-		perf_value(json_object_get(p, "value"), val, sizeof(val));
+	for (i = 0; i < c->nperfdata; i++) {
+		p = &c->perfdata[i];
+		perf_number(p->value, val, sizeof(val));
+		perf_number(p->min, min, sizeof(min));
+		perf_number(p->max, max, sizeof(max));
 		n = snprintf(line + used, sizeof(line) - used, " %s=%s%s",
-			     label != NULL ? label : "?", val,
-			     uom != NULL ? uom : "");
+			     p->label, val, p->uom != NULL ? p->uom : "");
 		if (n < 0 || (size_t)n >= sizeof(line) - used)
 			break;
 		used += (size_t)n;
-		for (k = 0; k < 4; k++) {
-			perf_value(json_object_get(p, keys[k]), val,
-				   sizeof(val));
-			n = snprintf(line + used, sizeof(line) - used, ";%s",
-				     val);
-			if (n < 0 || (size_t)n >= sizeof(line) - used)
-				break;
-			used += (size_t)n;
-		}
+		if (!perf_field(line, sizeof(line), &used, p->warn) ||
+		    !perf_field(line, sizeof(line), &used, p->crit) ||
+		    !perf_field(line, sizeof(line), &used, min) ||
+		    !perf_field(line, sizeof(line), &used, max))
+			break;
 		/* Trailing empty fields say nothing. */
 		while (used > 0 && line[used - 1] == ';')
 			line[--used] = '\0';
 	}
-	return strdup(line);
+	return tether_strdup(line);
 }
 
-static int print_health(const json_t *checks, bool verbose)
+/* "HARD", "SOFT 2/3", and " flapping" while the relay holds notes back. */
+static void type_text(const struct tether_ctrl_check_row *c, char *out,
+		      size_t len)
+{
+	size_t used;
+
+	if (c->type == TETHER_CHECK_SOFT)
+		snprintf(out, len, "SOFT %lld/%lld", (long long)c->attempt,
+			 (long long)c->max_attempts);
+	else
+		snprintf(out, len, "%s",
+			 tether_ctrl_name_of(check_type, c->type));
+	used = strlen(out);
+	if (c->flapping)
+		snprintf(out + used, len - used, " flapping");
+}
+
+static int print_health(const struct tether_ctrl_health_ok *ok, bool verbose)
 {
 	static const char *const heads[] = {"AGENT", "CHECK", "STATE",
 					    "TYPE",  "SINCE", "OUTPUT"};
 	struct console_table t;
 	char type[64], since[32];
-	const json_t *c;
-	const char *state, *ty;
 	size_t i;
 	int r;
 
 	console_table_init(&t, 6, heads);
-	json_array_foreach(checks, i, c)
-	{
-		state = console_json_str(c, "state");
-		ty = console_json_str(c, "type");
-		if (ty != NULL && strcmp(ty, "SOFT") == 0)
-			snprintf(
-			    type, sizeof(type),
-			    "SOFT %" JSON_INTEGER_FORMAT
-			    "/%" JSON_INTEGER_FORMAT,
-			    json_integer_value(json_object_get(c, "attempt")),
-			    json_integer_value(
-				json_object_get(c, "max_attempts")));
-		else
-			snprintf(type, sizeof(type), "%s",
-				 ty != NULL ? ty : "-");
-		/* The relay holds notes back while a check flaps: say so. */
-		/* A boolean in ctrl's schema; relays before it sent 1. */
-		if (json_is_true(json_object_get(c, "flapping")) ||
-		    json_integer_value(json_object_get(c, "flapping")) != 0) {
-			size_t used = strlen(type);
+	for (i = 0; i < ok->nchecks; i++) {
+		const struct tether_ctrl_check_row *c = &ok->checks[i];
 
-			snprintf(type + used, sizeof(type) - used,
-				 " flapping");
-		}
-		console_format_ago(json_object_get(c, "since"), since,
-				   sizeof(since));
-		console_table_add(&t, console_json_str(c, "agent"));
-		console_table_add(&t, console_json_str(c, "check"));
-		console_table_add_color(&t, state, state_color(state));
+		type_text(c, type, sizeof(type));
+		format_ago(c->since, since, sizeof(since));
+		console_table_add(&t, c->agent);
+		console_table_add(&t, c->check);
+		console_table_add_color(
+		    &t, tether_ctrl_name_of(check_state, c->state),
+		    state_color(c->state));
 		console_table_add(&t, type);
 		console_table_add(&t, since);
-		console_table_add(&t, console_json_str(c, "output"));
+		console_table_add(&t, c->output);
 		if (verbose)
-			console_table_extra(
-			    &t, perf_text(json_object_get(c, "perfdata")));
+			console_table_extra(&t, perf_text(c));
 	}
 	r = console_table_print(&t, 0, stdout_tty() ? stdout_cols() : 0);
 	console_table_free(&t);
 	return r;
 }
 
-/* --json and --help, the only options of both commands (and -v). */
-static int parse(const char *cmd, const char *usage, int argc, char **argv,
-		 bool *json, bool *verbose)
+/* n rows of size bytes at rows, each as JSON: the protocol's own. */
+static json_t *rows_json(enum tether_ctrl_part part, const void *rows, size_t n,
+			 size_t size)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int opt;
+	json_t *arr = json_array();
+	size_t i;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, verbose != NULL ? ":jvh" : ":jh",
-				  opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			*json = true;
-			break;
-		case 'v':
-			if (verbose == NULL)
-				return console_bad_option(cmd, '?', argv);
-			*verbose = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			return console_bad_option(cmd, opt, argv);
+	for (i = 0; arr != NULL && i < n; i++)
+		if (json_array_append_new(
+			arr, tether_ctrl_part_to_json(
+				 part, (const char *)rows + i * size)) != 0) {
+			json_decref(arr);
+			arr = NULL;
 		}
-	}
-	return -1;
+	return arr;
 }
+
+static int print_json(enum tether_ctrl_part part, const void *rows, size_t n,
+		      size_t size)
+{
+	json_t *v = rows_json(part, rows, n, size);
+	int r = console_json_print(v);
+
+	json_decref(v);
+	return r;
+}
+
+static const struct console_opts agents_opts = {
+    .name = "agents",
+    .usage = agents_usage,
+    .shorts = "j",
+    .flags = CONSOLE_OPTS_JSON,
+    .min = 0,
+    .max = 0,
+    .need = "agents takes no operand",
+};
 
 int console_agents(int argc, char **argv)
 {
-	const json_t *agents;
-	json_t *ans = NULL;
-	bool json = false;
+	const struct tether_ctrl_agents_ok *ok;
+	struct tether_ctrl_msg ans;
+	struct console_args a;
 	int r;
 
-	r = parse("agents", agents_usage, argc, argv, &json, NULL);
+	r = console_opts_parse(&agents_opts, argc, argv, NULL, &a);
 	if (r >= 0)
 		return r;
-	if (optind != argc)
-		return console_usage_error("agents", "agents takes no operand");
-	if (console_call(json_pack("{s:s}", "t", "agents"), NULL, &ans) != 0)
+	if (console_call(TETHER_CTRL_AGENTS, NULL, NULL, &ans) != 0)
 		return CONSOLE_EXIT_FAIL;
-	agents = json_object_get(ans, "agents");
-	if (!json_is_array(agents)) {
-		console_error("the relay sent an incomplete answer");
-		r = -1;
-	} else {
-		r = json ? console_json_print(agents) : print_agents(agents);
-	}
-	json_decref(ans);
+	ok = &ans.body.agents_ok;
+	r = a.json ? print_json(TETHER_CTRL_PART_AGENT_ROW, ok->agents,
+				ok->nagents, sizeof(ok->agents[0]))
+		   : print_agents(ok);
+	tether_ctrl_msg_free(&ans);
 	return r == 0 ? 0 : CONSOLE_EXIT_FAIL;
+}
+
+static void no_such_agent(const char *name)
+{
+	console_error_text("no such agent ", name);
 }
 
 /* Is name among the enrolled agents?  1 yes, 0 no, -1 once reported. */
 static int agent_known(struct console_client *c, const char *name)
 {
-	const json_t *a;
-	json_t *ans = NULL;
+	const struct tether_ctrl_agents_ok *ok;
+	struct tether_ctrl_msg ans;
 	size_t i;
 	int r;
 
-	r = console_request(c, json_pack("{s:s}", "t", "agents"), &ans);
+	r = console_client_call(c, TETHER_CTRL_AGENTS, NULL, &ans);
 	if (r == CONSOLE_EREMOTE)
-		console_report_answer(ans, NULL);
-	if (r != 0) {
-		json_decref(ans);
-		return -1;
+		console_client_report_err(&ans.body.err, NULL);
+	if (r == 0) {
+		ok = &ans.body.agents_ok;
+		for (i = 0; i < ok->nagents; i++)
+			if (strcmp(ok->agents[i].name, name) == 0)
+				r = 1;
 	}
-	r = 0;
-	json_array_foreach(json_object_get(ans, "agents"), i, a)
-	{
-		const char *n = console_json_str(a, "name");
-
-		if (n != NULL && strcmp(n, name) == 0)
-			r = 1;
-	}
-	json_decref(ans);
-	return r;
+	tether_ctrl_msg_free(&ans);
+	return r == 0 || r == 1 ? r : -1;
 }
 
 /*
@@ -381,79 +341,88 @@ static int agent_known(struct console_client *c, const char *name)
  * or the exit status once reported (1 for an agent nobody enrolled).
  */
 static int health_request(struct console_client *c, const char *agent,
-			  json_t **ans)
+			  struct tether_ctrl_msg *ans)
 {
-	const char *code;
-	json_t *req;
+	const struct tether_ctrl_health req = {.agent = agent};
 	int r;
 
-	req = agent != NULL
-		  ? json_pack("{s:s, s:s}", "t", "health", "agent", agent)
-		  : json_pack("{s:s}", "t", "health");
-	r = console_request(c, req, ans);
+	r = console_client_call(c, TETHER_CTRL_HEALTH, &req, ans);
 	if (r == CONSOLE_EREMOTE) {
-		code = console_json_str(*ans, "code");
-		if (agent != NULL && code != NULL &&
-		    strcmp(code, "not_found") == 0) {
-			fputs("tether: no such agent ", stderr);
-			console_print_clean(stderr, agent);
-			fputc('\n', stderr);
-			r = 1;
-		} else {
-			console_report_answer(*ans, NULL);
-			r = CONSOLE_EXIT_FAIL;
+		if (agent != NULL &&
+		    ans->body.err.code == TETHER_CTRL_E_NOT_FOUND) {
+			no_such_agent(agent);
+			return 1;
 		}
-	} else if (r != 0) {
-		r = CONSOLE_EXIT_FAIL;
-	} else if (!json_is_array(json_object_get(*ans, "checks"))) {
-		console_error("the relay sent an incomplete answer");
-		r = CONSOLE_EXIT_FAIL;
-	} else if (agent != NULL &&
-		   json_array_size(json_object_get(*ans, "checks")) == 0) {
-		/* No checks: an agent without any, or no agent at all. */
-		r = agent_known(c, agent);
-		if (r == 0) {
-			fputs("tether: no such agent ", stderr);
-			console_print_clean(stderr, agent);
-			fputc('\n', stderr);
-		}
-		r = r == 1 ? 0 : r == 0 ? 1 : CONSOLE_EXIT_FAIL;
+		console_client_report_err(&ans->body.err, NULL);
+		return CONSOLE_EXIT_FAIL;
 	}
-	if (r != 0) {
-		json_decref(*ans);
-		*ans = NULL;
-	}
-	return r;
+	if (r != 0)
+		return CONSOLE_EXIT_FAIL;
+	if (agent == NULL || ans->body.health_ok.nchecks > 0)
+		return 0;
+	/* No checks: an agent without any, or no agent at all. */
+	r = agent_known(c, agent);
+	if (r == 0)
+		no_such_agent(agent);
+	return r == 1 ? 0 : r == 0 ? 1 : CONSOLE_EXIT_FAIL;
 }
+
+static int health_option(void *arg, int opt, char *optarg)
+{
+	(void)opt;
+	(void)optarg;
+	*(bool *)arg = true;
+	return -1;
+}
+
+static const struct option health_longs[] = {
+    {"verbose", no_argument, NULL, 'v'},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct console_opts health_opts = {
+    .name = "health",
+    .usage = health_usage,
+    .shorts = "jv",
+    .longs = health_longs,
+    .flags = CONSOLE_OPTS_JSON,
+    .min = 0,
+    .max = 1,
+    .need = "expected at most one AGENT",
+    .option = health_option,
+};
 
 int console_health(int argc, char **argv)
 {
-	struct console_config cfg;
+	const struct tether_ctrl_health_ok *ok;
 	struct console_client c;
-	const char *agent = NULL;
-	json_t *ans = NULL;
-	bool json = false, verbose = false;
+	struct tether_ctrl_msg ans;
+	struct console_args a;
+	const char *agent;
+	bool verbose = false;
 	int r;
 
-	r = parse("health", health_usage, argc, argv, &json, &verbose);
+	r = console_opts_parse(&health_opts, argc, argv, &verbose, &a);
 	if (r >= 0)
 		return r;
-	if (argc - optind > 1)
-		return console_usage_error("health", "expected at most one "
-						     "AGENT");
-	if (optind < argc)
-		agent = argv[optind];
+	agent = a.argc > 0 ? a.argv[0] : NULL;
+	/* A name that is none cannot be enrolled (and is not sent). */
+	if (agent != NULL && !tether_id_name_valid(agent)) {
+		no_such_agent(agent);
+		return 1;
+	}
+	memset(&ans, 0, sizeof(ans));
 	r = CONSOLE_EXIT_FAIL;
-	if (console_connect(&c, &cfg) == 0)
+	if (console_client_open(&c) == 0)
 		r = health_request(&c, agent, &ans);
 	console_client_close(&c);
-	console_config_clear(&cfg);
-	if (r != 0)
-		return r;
-	if (json)
-		r = console_json_print(json_object_get(ans, "checks"));
-	else
-		r = print_health(json_object_get(ans, "checks"), verbose);
-	json_decref(ans);
-	return r == 0 ? 0 : CONSOLE_EXIT_FAIL;
+	if (r == 0) {
+		ok = &ans.body.health_ok;
+		r = a.json ? print_json(TETHER_CTRL_PART_CHECK_ROW, ok->checks,
+					ok->nchecks, sizeof(ok->checks[0]))
+			   : print_health(ok, verbose);
+		r = r == 0 ? 0 : CONSOLE_EXIT_FAIL;
+	}
+	tether_ctrl_msg_free(&ans);
+	return r;
 }

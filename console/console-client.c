@@ -1,364 +1,312 @@
 /*
- * The console's connection to the relay: TLS with the pinned fingerprint,
- * hello/welcome, keepalive pings, and one request helper that sends
- * {"t":..., "id":N} and runs the loop until the answer with that id comes
- * back.  Traffic that answers nothing (channel data, "close" for a channel)
- * goes to the hooks the exec command installs.  Everything runs on the
- * client's own libuv loop; commands are short-lived, so each opens one
- * connection and closes it when done.
+ * The console's connection to the relay: one struct tether_client (the
+ * pin, hello and welcome, keepalive pings, request ids, every control
+ * message decoded through ctrl) on a libuv loop of the command's own.
+ * Commands are short-lived: each connects once, waits for the answers it
+ * needs (console_client_call()), and closes.  Traffic that answers nothing
+ * it waits for (channel data, the relay's "close" of a channel, answers to
+ * requests sent without waiting) goes to the hooks the command installs.
+ * Here too: the words for a connection that failed or went away, and for
+ * an "err" answer, from its code.
  */
 #include <string.h>
 
 #include <tether/err.h>
 #include <tether/link.h>
-#include <tether/proto.h>
 
 #include "console.h"
 
-static int send_json(struct console_client *c, json_t *msg)
+static struct console_client *owner(struct tether_client *tc)
 {
-	int r;
-
-	if (msg == NULL)
-		return TETHER_ERR_NOMEM;
-	r = c->link != NULL ? tether_link_send_json(c->link, msg)
-			    : TETHER_ERR_CLOSED;
-	json_decref(msg);
-	return r;
+	return tether_client_arg(tc);
 }
 
-static void on_ping_timer(uv_timer_t *t)
+static void copy(char *out, size_t len, const char *s)
 {
-	struct console_client *c = t->data;
-
-	send_json(c, json_pack("{s:s}", "t", "ping"));
-}
-
-static void on_open(struct tether_link *l)
-{
-	struct console_client *c = tether_link_data(l);
-	json_t *hello;
-
-	c->opened = true;
-	if (tether_link_peer_fingerprint(l, c->fingerprint) != 0)
-		c->fingerprint[0] = '\0';
-	if (!c->want_hello)
-		return;
-	hello = json_pack("{s:s, s:s, s:i, s:s}", "t", "hello", "role",
-			  "console", "version", TETHER_PROTOCOL_VERSION,
-			  "token", c->token);
-	if (send_json(c, hello) != 0)
-		tether_link_close(l, TETHER_ERR_NOMEM);
-}
-
-static void copy_field(char *out, size_t outlen, const json_t *msg,
-		       const char *key)
-{
-	const char *s = console_json_str(msg, key);
-
-	if (snprintf(out, outlen, "%s", s != NULL ? s : "?") >= (int)outlen)
+	if (s == NULL || snprintf(out, len, "%s", s) >= (int)len)
 		out[0] = '\0';
 }
 
-static void handle_welcome(struct console_client *c, json_t *msg)
+static void on_trust(struct tether_client *tc, const char *fp)
 {
-	json_t *v = json_object_get(msg, "version");
+	struct console_client *c = owner(tc);
 
-	if (strcmp(console_json_str(msg, "t"), "welcome") != 0 ||
-	    json_integer_value(v) != TETHER_PROTOCOL_VERSION) {
-		tether_link_close_error(c->link, TETHER_ERR_PROTOCOL,
-					"expected welcome for version 1");
+	if (c->trust == NULL || c->trust(c->relay, fp) != 0) {
+		c->untrusted = true;
 		return;
 	}
-	copy_field(c->technician, sizeof(c->technician), msg, "technician");
-	copy_field(c->role, sizeof(c->role), msg, "role");
+	if (tether_client_trust(tc) != 0) {
+		console_error("cannot connect to %s: out of memory", c->relay);
+		c->untrusted = true;
+	}
+}
+
+static void on_welcome(struct tether_client *tc,
+		       const struct tether_ctrl_msg *w)
+{
+	struct console_client *c = owner(tc);
+	const struct tether_ctrl_welcome *b = &w->body.welcome;
+
+	copy(c->technician, sizeof(c->technician), b->technician);
+	copy(c->role, sizeof(c->role),
+	     b->has_role ? tether_ctrl_name_of(tech_role, b->role) : NULL);
 	c->welcomed = true;
-	/* Authenticated now: the relay may send full-size frames. */
-	tether_link_set_max_payload(c->link, TETHER_FRAME_MAX);
-	uv_timer_start(&c->ping, on_ping_timer, TETHER_PING_INTERVAL_MS,
-		       TETHER_PING_INTERVAL_MS);
 }
 
-static void handle_ctrl(struct console_client *c, const struct tether_frame *f)
+static void on_ctrl(struct tether_client *tc, struct tether_ctrl_msg *m)
 {
-	json_t *msg;
-	const char *t;
+	struct console_client *c = owner(tc);
 
-	msg = json_loadb((const char *)f->payload, f->len, 0, NULL);
-	t = console_json_str(msg, "t");
-	if (!json_is_object(msg) || t == NULL) {
-		tether_link_close_error(c->link, TETHER_ERR_PROTOCOL,
-					"malformed control message");
-		goto out;
-	}
-	if (!c->welcomed) {
-		handle_welcome(c, msg);
-	} else if (strcmp(t, "ping") == 0) {
-		send_json(c, json_pack("{s:s}", "t", "pong"));
-	} else if (strcmp(t, "pong") == 0) {
-		/* Only proves liveness; nothing to do. */
-	} else if ((strcmp(t, "ok") == 0 || strcmp(t, "err") == 0) &&
-		   c->want_id != 0 && c->answer == NULL &&
-		   json_integer_value(json_object_get(msg, "id")) ==
-			   c->want_id) {
-		c->answer = json_incref(msg);
-	} else if (c->hooks.on_ctrl != NULL) {
-		c->hooks.on_ctrl(c->hooks.arg, msg);
-	}
-out:
-	json_decref(msg);
+	if (c->hooks.on_ctrl != NULL)
+		c->hooks.on_ctrl(c->hooks.arg, m);
 }
 
-static void on_frame(struct tether_link *l, const struct tether_frame *f)
+static void on_data(struct tether_client *tc, const struct tether_frame *f)
 {
-	struct console_client *c = tether_link_data(l);
+	struct console_client *c = owner(tc);
 
-	if (f->type == TETHER_FRAME_CTRL)
-		handle_ctrl(c, f);
-	else if (c->welcomed && c->hooks.on_data != NULL)
+	if (c->hooks.on_data != NULL)
 		c->hooks.on_data(c->hooks.arg, f);
 	else
-		tether_link_close_error(l, TETHER_ERR_PROTOCOL,
+		tether_link_close_error(tether_client_link(tc),
+					TETHER_ERR_PROTOCOL,
 					"unexpected data frame");
 }
 
-static void on_drain(struct tether_link *l)
+static void on_drain(struct tether_client *tc)
 {
-	struct console_client *c = tether_link_data(l);
+	struct console_client *c = owner(tc);
 
 	if (c->hooks.on_drain != NULL)
 		c->hooks.on_drain(c->hooks.arg);
 }
 
-static void on_close(struct tether_link *l, int reason)
+/* Nobody retries: a console command reports the loss and ends. */
+static void on_down(struct tether_client *tc, int err, const char *why,
+		    enum tether_client_phase phase)
 {
-	struct console_client *c = tether_link_data(l);
+	struct console_client *c = owner(tc);
 
-	/* The link is freed when this returns: keep the words now. */
-	snprintf(c->close_reason, sizeof(c->close_reason), "%s",
-		 tether_link_close_reason(l));
-	c->close_err = reason;
-	c->closed = true;
-	c->link = NULL;
-	if (c->ping_ready)
-		uv_timer_stop(&c->ping);
+	copy(c->down_why, sizeof(c->down_why), why);
+	c->down_err = err;
+	c->down_phase = phase;
+	c->down = true;
 }
 
-static const struct tether_link_cbs link_cbs = {
-	.on_open = on_open,
-	.on_frame = on_frame,
-	.on_drain = on_drain,
-	.on_close = on_close,
+static const struct tether_client_cbs client_cbs = {
+    .on_trust = on_trust,
+    .on_welcome = on_welcome,
+    .on_ctrl = on_ctrl,
+    .on_data = on_data,
+    .on_drain = on_drain,
+    .on_down = on_down,
 };
 
 /* Explains why the connection ended before we were let in. */
 static void report_connect_failure(const struct console_client *c)
 {
-	const char *reason = c->close_reason;
-	size_t rl = strlen(c->relay);
+	static const char prefix[] = "cannot connect to ";
+	const char *reason = c->down_why;
+	size_t pl = sizeof(prefix) - 1, rl = strlen(c->relay);
 
-	if (!c->opened && c->close_err == TETHER_ERR_FINGERPRINT) {
+	if (c->down_err == TETHER_ERR_FINGERPRINT) {
 		/* Already "relay certificate fingerprint X does not ...". */
 		console_error("%s", reason);
 		return;
 	}
-	if (c->opened) {
+	if (c->down_phase != TETHER_CLIENT_CONNECTING) {
 		console_error("relay refused: %s", reason);
 		return;
 	}
 	/* The link's own words may repeat "cannot connect to HOST:PORT: ". */
-	if (strncmp(reason, "cannot connect to ", 18) == 0 &&
-	    strncmp(reason + 18, c->relay, rl) == 0 &&
-	    strncmp(reason + 18 + rl, ": ", 2) == 0)
-		reason += 18 + rl + 2;
+	if (strncmp(reason, prefix, pl) == 0 &&
+	    strncmp(reason + pl, c->relay, rl) == 0 &&
+	    strncmp(reason + pl + rl, ": ", 2) == 0)
+		reason += pl + rl + 2;
 	console_error("cannot connect to %s: %s", c->relay, reason);
 }
 
-/*
- * Connects to the relay.  With a token, returns once the relay welcomed us;
- * without one (a trust-on-first-use probe), once TLS is up, so the caller
- * can read c->fingerprint.  The caller always ends with
- * console_client_close(), whatever this returned.
- */
-int console_client_connect(struct console_client *c, const char *relay,
-			   const char *host, int port, const char *pin,
-			   const char *token)
+/* Connects on c's loop, which the caller has made ready. */
+static int connect_client(struct console_client *c, const char *host, int port,
+			  const char *pin, const char *token)
 {
-	memset(c, 0, sizeof(*c));
-	snprintf(c->relay, sizeof(c->relay), "%s", relay);
-	c->token = token;
-	c->want_hello = token != NULL;
-	if (uv_loop_init(&c->loop) != 0) {
-		console_error("cannot start the event loop");
-		return -1;
-	}
-	c->loop_ready = true;
-	uv_timer_init(&c->loop, &c->ping);
-	c->ping.data = c;
-	c->ping_ready = true;
-	c->tls = tether_tls_ctx_new_client();
-	c->lctx = c->tls != NULL ? tether_link_ctx_new(c->tls) : NULL;
-	if (c->lctx == NULL) {
+	const struct tether_client_opts opts = {
+	    .host = host,
+	    .port = port,
+	    .pin = pin,
+	    .role = TETHER_ROLE_CONSOLE,
+	    .token = token,
+	};
+
+	c->tc = tether_client_new(&c->loop, &opts, &client_cbs, c);
+	if (c->tc == NULL) {
 		console_error("cannot set up TLS");
 		return -1;
 	}
-	c->link = tether_link_connect(&c->loop, c->lctx, host, port, pin,
-				      &link_cbs, c);
-	if (c->link == NULL) {
-		console_error("cannot connect to %s: out of memory", relay);
+	if (tether_client_start(c->tc) != 0) {
+		console_error("cannot connect to %s: out of memory", c->relay);
 		return -1;
 	}
-	while (!c->closed && !(c->want_hello ? c->welcomed : c->opened))
+	/*
+	 * Not tether_client_wait_ready(): a relay nobody trusted leaves the
+	 * client idle, with nothing for the loop to wait for.
+	 */
+	while (!c->welcomed && !c->down && !c->untrusted)
 		uv_run(&c->loop, UV_RUN_ONCE);
-	c->token = NULL;
-	if (c->closed) {
+	if (c->untrusted)
+		return -1;
+	if (c->down) {
 		report_connect_failure(c);
 		return -1;
 	}
 	return 0;
 }
 
-/* Connects with what `tether login` stored; cfg stays filled for the caller. */
-int console_connect(struct console_client *c, struct console_config *cfg)
+static int start_loop(struct console_client *c, const char *relay)
 {
-	if (console_config_load(cfg) != 0) {
-		memset(c, 0, sizeof(*c));
+	copy(c->relay, sizeof(c->relay), relay);
+	if (uv_loop_init(&c->loop) != 0) {
+		console_error("cannot start the event loop");
 		return -1;
 	}
-	return console_client_connect(c, cfg->relay, cfg->host, cfg->port,
-				      cfg->fingerprint, cfg->token);
+	c->loop_ready = true;
+	return 0;
 }
 
-void console_run_once(struct console_client *c)
+int console_client_connect(struct console_client *c, const char *relay,
+			   const char *host, int port, const char *pin,
+			   const char *token,
+			   int (*trust)(const char *relay, const char *fp))
 {
-	uv_run(&c->loop, UV_RUN_ONCE);
+	memset(c, 0, sizeof(*c));
+	c->trust = trust;
+	if (start_loop(c, relay) != 0)
+		return -1;
+	return connect_client(c, host, port, pin, token);
 }
 
-void console_report_lost(const struct console_client *c)
+int console_client_open(struct console_client *c)
 {
-	console_error("connection lost: %s",
-		      c->closed ? c->close_reason : "closed");
+	memset(c, 0, sizeof(*c));
+	if (console_config_load(&c->cfg) != 0 ||
+	    start_loop(c, c->cfg.relay) != 0)
+		return -1;
+	return connect_client(c, c->cfg.host, c->cfg.port, c->cfg.fingerprint,
+			      c->cfg.token);
 }
 
-/*
- * Sends req (consumed) with a fresh id and waits for its answer.  Returns 0
- * with the "ok" message in *answer, CONSOLE_EREMOTE with the "err" message
- * in *answer (the caller words it, see console_report_answer()), or -1 once
- * the connection is gone (reported).
- */
-int console_request(struct console_client *c, json_t *req, json_t **answer)
+void console_client_close(struct console_client *c)
 {
-	json_int_t id = ++c->next_id;
-	int r;
+	if (c->loop_ready) {
+		/* Frees the client once its handles have closed. */
+		tether_client_close(c->tc);
+		c->tc = NULL;
+		uv_run(&c->loop, UV_RUN_DEFAULT);
+		if (uv_loop_close(&c->loop) != 0)
+			console_error("internal error: handles left open at "
+				      "exit");
+		c->loop_ready = false;
+	}
+	console_config_clear(&c->cfg);
+}
 
-	*answer = NULL;
-	if (req == NULL || json_object_set_new(req, "id", json_integer(id))) {
-		json_decref(req);
+void console_client_report_lost(const struct console_client *c)
+{
+	console_error("connection lost: %s", c->down ? c->down_why : "closed");
+}
+
+/* Why a request got no answer, once. */
+static void report_call_failure(struct console_client *c, int err)
+{
+	/* A malformed answer: TETHER_ERR_PROTOCOL, or FORMAT for a member. */
+	if (err == TETHER_ERR_PROTOCOL || err == TETHER_ERR_FORMAT) {
+		/* The client closes the link: its reason has the details. */
+		while (!c->down && console_client_link(c) != NULL)
+			uv_run(&c->loop, UV_RUN_ONCE);
+		console_error("the relay sent a %s",
+			      c->down ? c->down_why : "malformed answer");
+	} else if (c->down || err == TETHER_ERR_CLOSED) {
+		console_client_report_lost(c);
+	} else if (err == TETHER_ERR_NOMEM) {
 		console_error("out of memory");
-		return -1;
+	} else {
+		console_error("cannot send the request: %s",
+			      tether_strerror(err));
 	}
-	r = send_json(c, req);
-	if (r != 0 && r != TETHER_ERR_CLOSED) {
-		console_error("cannot send request: %s", tether_strerror(r));
-		return -1;
-	}
-	c->want_id = id;
-	while (c->answer == NULL && !c->closed)
-		uv_run(&c->loop, UV_RUN_ONCE);
-	c->want_id = 0;
-	if (c->answer == NULL) {
-		console_report_lost(c);
-		return -1;
-	}
-	*answer = c->answer;
-	c->answer = NULL;
-	return strcmp(console_json_str(*answer, "t"), "ok") == 0
-		       ? 0
-		       : CONSOLE_EREMOTE;
 }
 
-/*
- * One line for an "err" answer.  The messages the CLI contract names are
- * worded here from the code; for anything else the relay's message is
- * meant for people and shown as it is.
- */
-void console_report_answer(const json_t *ans, const char *ticket)
+int console_client_call(struct console_client *c, enum tether_ctrl_type t,
+			const void *body, struct tether_ctrl_msg *answer)
 {
-	const char *code = console_json_str(ans, "code");
-	const char *msg = console_json_str(ans, "message");
+	int r = tether_client_call(c->tc, t, body, answer);
 
-	if (code == NULL)
-		code = "";
-	if (ticket != NULL && strcmp(code, "not_found") == 0) {
+	if (r != 0) {
+		report_call_failure(c, r);
+		return -1;
+	}
+	return answer->type == TETHER_CTRL_ERR ? CONSOLE_EREMOTE : 0;
+}
+
+int64_t console_client_request(struct console_client *c,
+			       enum tether_ctrl_type t, const void *body)
+{
+	int64_t id = 0;
+
+	if (tether_client_request(c->tc, t, body, &id) != 0)
+		return 0;
+	return id;
+}
+
+void console_client_report_err(const struct tether_ctrl_err *e,
+			       const char *ticket)
+{
+	const char *msg = e->message != NULL ? e->message : "";
+
+	if (ticket != NULL && e->code == TETHER_CTRL_E_NOT_FOUND) {
 		console_error("no such ticket %s", ticket);
-	} else if (ticket != NULL && strcmp(code, "no_agent") == 0) {
-		if (msg != NULL && strstr(msg, "not connected") != NULL)
+	} else if (ticket != NULL && e->code == TETHER_CTRL_E_NO_AGENT) {
+		/* One code for both: only the relay's words tell them apart. */
+		if (strstr(msg, "not connected") != NULL)
 			console_error("the agent for %s is not connected",
 				      ticket);
 		else
 			console_error("no agent has joined %s yet", ticket);
-	} else if (strcmp(code, "pake_failed") == 0) {
+	} else if (e->code == TETHER_CTRL_E_PAKE_FAILED) {
 		console_error("key confirmation failed: wrong code?");
-	} else if (msg != NULL && msg[0] != '\0') {
-		fputs("tether: ", stderr);
-		console_print_clean(stderr, msg);
-		fputc('\n', stderr);
+	} else if (msg[0] != '\0') {
+		console_error_text("", msg);
 	} else {
-		fputs("tether: the relay refused the request: ", stderr);
-		console_print_clean(stderr, code[0] != '\0' ? code : "?");
-		fputc('\n', stderr);
+		console_error("the relay refused the request: %s",
+			      tether_ctrl_code_name(e->code));
 	}
 }
 
-/* Closes the connection (if still open) and waits for every handle. */
-void console_client_close(struct console_client *c)
+struct tether_link *console_client_link(const struct console_client *c)
 {
-	if (!c->loop_ready)
-		return;
-	if (c->link != NULL && !c->closed)
-		tether_link_close(c->link, 0);
-	if (c->ping_ready) {
-		uv_timer_stop(&c->ping);
-		uv_close((uv_handle_t *)&c->ping, NULL);
-		c->ping_ready = false;
-	}
-	uv_run(&c->loop, UV_RUN_DEFAULT);
-	if (uv_loop_close(&c->loop) != 0)
-		console_error("internal error: handles left open at exit");
-	c->loop_ready = false;
-	tether_link_ctx_free(c->lctx);
-	c->lctx = NULL;
-	tether_tls_ctx_free(c->tls);
-	c->tls = NULL;
-	json_decref(c->answer);
-	c->answer = NULL;
+	return c->tc != NULL ? tether_client_link(c->tc) : NULL;
 }
 
-/*
- * Connects with the stored login, makes one request (req is consumed) and
- * closes: the whole life of the commands that need a single round trip.
- * 0 with the "ok" answer in *answer, or -1 once reported; ticket, if not
- * NULL, words a not_found answer.
- */
-int console_call(json_t *req, const char *ticket, json_t **answer)
+void console_client_run_once(struct console_client *c)
 {
-	struct console_config cfg;
+	uv_run(&c->loop, UV_RUN_ONCE);
+}
+
+int console_call(enum tether_ctrl_type t, const void *body, const char *ticket,
+		 struct tether_ctrl_msg *answer)
+{
 	struct console_client c;
 	int r = -1;
 
-	*answer = NULL;
-	if (console_connect(&c, &cfg) == 0) {
-		r = console_request(&c, req, answer);
-		req = NULL;
+	memset(answer, 0, sizeof(*answer));
+	answer->type = TETHER_CTRL_TYPES;
+	if (console_client_open(&c) == 0) {
+		r = console_client_call(&c, t, body, answer);
 		if (r == CONSOLE_EREMOTE) {
-			console_report_answer(*answer, ticket);
-			json_decref(*answer);
-			*answer = NULL;
+			console_client_report_err(&answer->body.err, ticket);
+			tether_ctrl_msg_free(answer);
 			r = -1;
 		}
 	}
-	json_decref(req);
 	console_client_close(&c);
-	console_config_clear(&cfg);
 	return r;
 }

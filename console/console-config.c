@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +18,58 @@
 
 #include <tether/alloc.h>
 #include <tether/crypto.h>
+#include <tether/proto.h>
 
 #include "console.h"
 
 #define PATH_LEN 4096
 
 static const char not_logged_in[] =
-	"not logged in (run: tether login HOST:PORT --token TOKEN)";
+    "not logged in (run: tether login HOST:PORT --token TOKEN)";
+
+int console_config_parse_relay(const char *arg, char *host, size_t hostlen,
+			       int *port, char *norm, size_t normlen)
+{
+	const char *colon, *hstart, *hend;
+	uint64_t p = TETHER_DEFAULT_PORT;
+	bool v6 = false;
+	size_t hlen;
+	int n;
+
+	if (arg == NULL || *arg == '\0')
+		return -1;
+	if (arg[0] == '[') {
+		hstart = arg + 1;
+		hend = strchr(hstart, ']');
+		if (hend == NULL)
+			return -1;
+		colon = hend[1] == ':' ? hend + 1 : NULL;
+		if (hend[1] != '\0' && colon == NULL)
+			return -1;
+		v6 = true;
+	} else {
+		hstart = arg;
+		colon = strrchr(arg, ':');
+		/* A bare IPv6 address has several colons and no port. */
+		if (colon != NULL && strchr(arg, ':') != colon)
+			return -1;
+		hend = colon != NULL ? colon : arg + strlen(arg);
+	}
+	hlen = (size_t)(hend - hstart);
+	if (hlen == 0 || hlen >= hostlen)
+		return -1;
+	if (colon != NULL && console_opts_number(colon + 1, 1, 65535, &p) != 0)
+		return -1;
+	memcpy(host, hstart, hlen);
+	host[hlen] = '\0';
+	if (strpbrk(host, " \t\r\n/") != NULL)
+		return -1;
+	*port = (int)p;
+	n = snprintf(norm, normlen, v6 ? "[%s]:%d" : "%s:%d", host, (int)p);
+	if (n < 0 || (size_t)n >= normlen)
+		return -1;
+	return 0;
+}
 
 /* mkdir that accepts an existing directory. */
 static int make_dir(const char *path)
@@ -83,8 +129,7 @@ int console_config_dir(char *out, size_t outlen, bool create)
 	return 0;
 }
 
-static int config_path(char *out, size_t outlen, const char *name,
-		       bool create)
+static int config_path(char *out, size_t outlen, const char *name, bool create)
 {
 	char dir[PATH_LEN];
 
@@ -128,7 +173,7 @@ static int write_file(const char *path, const void *data, size_t len)
 		console_error("cannot write %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fchmod(fd, 0600) != 0 || console_write_all(fd, data, len) != 0 ||
+	if (fchmod(fd, 0600) != 0 || console_fd_write_all(fd, data, len) != 0 ||
 	    fsync(fd) != 0) {
 		console_error("cannot write %s: %s", tmp, strerror(errno));
 		goto out_unlink;
@@ -170,8 +215,7 @@ static int write_json(const char *path, const json_t *obj)
 	len = strlen(text);
 	text[len] = '\n';
 	r = write_file(path, text, len + 1);
-	tether_wipe(text, len + 1);
-	free(text);
+	tether_freezero(text, len + 1);
 	return r;
 }
 
@@ -223,13 +267,13 @@ int console_config_load(struct console_config *cfg)
 		console_error("%s", not_logged_in);
 	if (r != 0)
 		return -1;
-	relay = console_json_str(obj, "relay");
-	token = console_json_str(obj, "token");
-	fp = console_json_str(obj, "fingerprint");
+	relay = json_string_value(json_object_get(obj, "relay"));
+	token = json_string_value(json_object_get(obj, "token"));
+	fp = json_string_value(json_object_get(obj, "fingerprint"));
 	if (relay == NULL || token == NULL || token[0] == '\0' ||
-	    !console_fingerprint_valid(fp) ||
-	    console_parse_hostport(relay, cfg->host, sizeof(cfg->host),
-				   &cfg->port, norm, sizeof(norm)) != 0 ||
+	    !tether_id_fingerprint_valid(fp) ||
+	    console_config_parse_relay(relay, cfg->host, sizeof(cfg->host),
+				       &cfg->port, norm, sizeof(norm)) != 0 ||
 	    copy_str(cfg->relay, sizeof(cfg->relay), norm) != 0 ||
 	    copy_str(cfg->fingerprint, sizeof(cfg->fingerprint), fp) != 0) {
 		console_error("%s is damaged; %s", path, not_logged_in);
@@ -336,7 +380,7 @@ out:
  * Looks relay up in known_relays: 0 with its fingerprint, 1 if it was never
  * trusted, -1 (reported) on failure.
  */
-int console_known_lookup(const char *relay, char *fp, size_t fplen)
+int console_config_known_lookup(const char *relay, char *fp, size_t fplen)
 {
 	char path[PATH_LEN];
 	char *data, *line, *save = NULL, *key, *val;
@@ -354,7 +398,7 @@ int console_known_lookup(const char *relay, char *fp, size_t fplen)
 		val = strtok_r(NULL, " \t\r", &fsave);
 		if (key == NULL || key[0] == '#' || strcmp(key, relay) != 0)
 			continue;
-		if (!console_fingerprint_valid(val) ||
+		if (!tether_id_fingerprint_valid(val) ||
 		    copy_str(fp, fplen, val) != 0) {
 			console_error("%s: bad entry for %s", path, relay);
 			ret = -1;
@@ -367,7 +411,7 @@ int console_known_lookup(const char *relay, char *fp, size_t fplen)
 	return ret;
 }
 
-int console_known_add(const char *relay, const char *fp)
+int console_config_known_add(const char *relay, const char *fp)
 {
 	char path[PATH_LEN];
 	char *data = NULL, *all = NULL;
@@ -398,21 +442,17 @@ out:
 	return ret;
 }
 
-static int session_path_ext(char *out, size_t outlen, const char *session,
+static int session_path_ext(char *out, size_t outlen, int64_t session,
 			    const char *ext, bool create)
 {
-	char dir[PATH_LEN], name[CONSOLE_SESSION_MAX + 8];
+	char dir[PATH_LEN], name[32];
 
-	if (!console_session_id_valid(session)) {
-		console_error("bad session id from the relay");
-		return -1;
-	}
 	if (console_config_dir(dir, sizeof(dir), create) != 0 ||
 	    join(out, outlen, dir, "sessions") != 0)
 		return -1;
 	if (create && make_dir(out) != 0)
 		return -1;
-	if (snprintf(name, sizeof(name), "%s%s", session, ext) >=
+	if (snprintf(name, sizeof(name), "%" PRId64 "%s", session, ext) >=
 	    (int)sizeof(name))
 		return -1;
 	/* join() into a copy: out is both source and target here. */
@@ -421,13 +461,12 @@ static int session_path_ext(char *out, size_t outlen, const char *session,
 	return join(out, outlen, dir, name);
 }
 
-static int session_path(char *out, size_t outlen, const char *session,
-			bool create)
+static int session_path(char *out, size_t outlen, int64_t session, bool create)
 {
 	return session_path_ext(out, outlen, session, ".json", create);
 }
 
-int console_session_lock(const char *session)
+int console_config_session_lock(int64_t session)
 {
 	char path[PATH_LEN];
 	int fd, tries;
@@ -453,13 +492,13 @@ int console_session_lock(const char *session)
 	return -1;
 }
 
-void console_session_unlock(int fd)
+void console_config_session_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd);
 }
 
-int console_session_save(const char *session, const json_t *obj)
+int console_config_session_save(int64_t session, const json_t *obj)
 {
 	char path[PATH_LEN];
 
@@ -469,7 +508,7 @@ int console_session_save(const char *session, const json_t *obj)
 }
 
 /* 0 with *out, 1 if this console has no file for the session, -1 on error. */
-int console_session_load(const char *session, json_t **out)
+int console_config_session_load(int64_t session, json_t **out)
 {
 	char path[PATH_LEN];
 

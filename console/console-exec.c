@@ -1,7 +1,7 @@
 /*
  * `tether exec T-N -- CMD [ARGS...]`: runs CMD remotely (no shell) on an
  * exec channel.  Its own part is the arguments and the EXEC message; the
- * session, the channel and the streaming are console-chan.c's.
+ * session, the channel and the streaming are console-run.c's.
  */
 #include <string.h>
 
@@ -13,11 +13,11 @@
 #include "console.h"
 
 static const char exec_usage[] =
-	"Usage: tether exec T-N -- CMD [ARGS...]\n"
-	"\n"
-	"Runs CMD (no shell) on the machine whose agent joined T-N, with this\n"
-	"standard input, output and error, and exits with its status (128 +\n"
-	"signal if it was killed; 255 for tether's own errors).\n";
+    "Usage: tether exec T-N -- CMD [ARGS...]\n"
+    "\n"
+    "Runs CMD (no shell) on the machine whose agent joined T-N, with this\n"
+    "standard input, output and error, and exits with its status (128 +\n"
+    "signal if it was killed; 255 for tether's own errors).\n";
 
 struct exec_args {
 	int argc;
@@ -36,25 +36,33 @@ static int exec_start(struct console_run *r, void *arg)
 	return console_run_send(r, TETHER_MSG_EXEC, b, built);
 }
 
+static const struct console_opts exec_opts = {
+    .name = "exec",
+    .usage = exec_usage,
+    .flags = CONSOLE_OPTS_TICKET | CONSOLE_OPTS_IN_ORDER,
+    .min = 1,
+    .max = -1,
+    .need = "expected T-N -- CMD",
+};
+
 int console_exec(int argc, char **argv)
 {
-	char ticket[CONSOLE_TICKET_MAX];
-	struct console_run_ops ops;
+	struct console_args args;
 	struct exec_args a;
-	int first, ret;
+	const struct console_run_ops ops = {
+	    .kind = TETHER_KIND_EXEC,
+	    .start = exec_start,
+	    .arg = &a,
+	};
+	int ret;
 
-	ret = console_run_args("exec", exec_usage, "expected T-N -- CMD", argc,
-			       argv, ticket, sizeof(ticket), &first);
+	ret = console_opts_parse(&exec_opts, argc, argv, NULL, &args);
 	if (ret >= 0)
 		return ret;
-	if (first >= argc)
+	if (args.argc == 0)
 		return console_usage_error("exec", "expected CMD after --");
 
-	a.argc = argc - first;
-	a.argv = argv + first;
-	memset(&ops, 0, sizeof(ops));
-	ops.kind = TETHER_KIND_NAME_EXEC;
-	ops.start = exec_start;
-	ops.arg = &a;
-	return console_run(ticket, &ops);
+	a.argc = args.argc;
+	a.argv = args.argv;
+	return console_run(args.ticket, args.ticket_name, &ops);
 }

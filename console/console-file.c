@@ -1,7 +1,7 @@
 /*
  * `tether put T-N LOCAL... REMOTE` and `tether get T-N REMOTE... LOCAL`:
  * one file channel each.  Its own part is the arguments, the opening PUT
- * or GET, and the glue between console-chan.c's runner and the shared
+ * or GET, and the glue between console-run.c's driver and the shared
  * transfer engine (tether/xfer.h): for put the console is the sender, for
  * get the receiver.  What it prints: one "tether: PATH: REASON" line per
  * entry that failed, progress on a terminal, and with --json a summary on
@@ -9,8 +9,6 @@
  * when some failed (as scp), 255 when the connection or the protocol did,
  * 2 for bad usage.
  */
-#include <getopt.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 #include <tether/err.h>
 #include <tether/msg.h>
 #include <tether/proto.h>
+#include <tether/text.h>
 #include <tether/xfer.h>
 
 #include "console.h"
@@ -54,7 +53,7 @@ static const char file_usage[] =
     "(each says why on standard error), 2 for bad usage, 255 when the\n"
     "connection or the protocol failed (run the command again to resume).\n";
 
-enum { OPT_NO_COMPRESS = 256, OPT_JSON };
+enum { OPT_NO_COMPRESS = CONSOLE_OPT_OWN };
 
 /* One put or get, from the command line to the summary. */
 struct file_cmd {
@@ -62,8 +61,8 @@ struct file_cmd {
 	bool put;
 	bool json;
 	bool quiet;
-	unsigned int flags; /* TETHER_XFER_RECURSIVE, _NO_COMPRESS */
-	char ticket[CONSOLE_TICKET_MAX];
+	unsigned int flags;	  /* TETHER_XFER_RECURSIVE, _NO_COMPRESS */
+	struct console_args args; /* the ticket and the operands */
 	char **srcs;
 	int nsrc;
 	const char *dest;
@@ -200,13 +199,14 @@ static void json_add_file(struct file_cmd *x, const struct tether_xfer_file *f)
 
 	if (x->files == NULL || x->json_nomem)
 		return;
-	o = json_pack("{s:o, s:o, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:b, s:o}",
-		      "path", console_json_path(f->path), "local", console_json_path(f->local),
-		      "type", tether_xfer_type_name(f->type), "size",
-		      (json_int_t)f->size, "sha256", f->sha256, "offset",
-		      (json_int_t)f->offset, "sent", (json_int_t)f->sent,
-		      "wire", (json_int_t)f->wire, "ms", (json_int_t)f->ms,
-		      "ok", f->ok, "reason", console_json_path(f->ok ? "" : f->reason));
+	o = json_pack(
+	    "{s:o, s:o, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:b, s:o}", "path",
+	    console_json_path(f->path), "local", console_json_path(f->local),
+	    "type", tether_xfer_type_name(f->type), "size", (json_int_t)f->size,
+	    "sha256", f->sha256, "offset", (json_int_t)f->offset, "sent",
+	    (json_int_t)f->sent, "wire", (json_int_t)f->wire, "ms",
+	    (json_int_t)f->ms, "ok", f->ok, "reason",
+	    console_json_path(f->ok ? "" : f->reason));
 	if (o == NULL || json_array_append_new(x->files, o) != 0)
 		x->json_nomem = true;
 }
@@ -220,12 +220,12 @@ static void file_entry(void *arg, const struct tether_xfer_file *f)
 		x->failures++;
 		console_progress_clear(&x->progress);
 		fputs("tether: ", stderr);
-		console_print_clean(stderr, f->path);
+		tether_text_print_clean(stderr, f->path);
 		fputs(": ", stderr);
-		console_print_clean(stderr,
-				    f->reason != NULL && f->reason[0] != '\0'
-					? f->reason
-					: "failed");
+		tether_text_print_clean(stderr, f->reason != NULL &&
+							f->reason[0] != '\0'
+						    ? f->reason
+						    : "failed");
 		fputc('\n', stderr);
 	} else if (f->type == TETHER_XFER_FILE) {
 		x->bytes += f->size;
@@ -285,6 +285,15 @@ static void file_finish(struct console_run *r, void *arg)
 	console_progress_finish(&x->progress, x->done);
 }
 
+/* The driver's own lines ("tether: remote: ...") start on a clean line. */
+static void file_clear(struct console_run *r, void *arg)
+{
+	struct file_cmd *x = arg;
+
+	(void)r;
+	console_progress_clear(&x->progress);
+}
+
 /* --json, on standard output; 0 or -1 once reported. */
 static int print_summary(const struct file_cmd *x)
 {
@@ -298,8 +307,8 @@ static int print_summary(const struct file_cmd *x)
 		return -1;
 	}
 	o = json_pack("{s:s, s:s, s:b, s:O, s:I, s:I, s:I, s:f, s:I}", "ticket",
-		      x->ticket, "direction", x->put ? "put" : "get", "ok",
-		      x->failures == 0, "files", x->files, "bytes",
+		      x->args.ticket_name, "direction", x->put ? "put" : "get",
+		      "ok", x->failures == 0, "files", x->files, "bytes",
 		      (json_int_t)x->bytes, "sent", (json_int_t)x->sent, "wire",
 		      (json_int_t)x->wire, "seconds", secs, "failures",
 		      (json_int_t)x->failures);
@@ -324,7 +333,7 @@ static int check_local_dest(const struct file_cmd *x)
 	if (stat(x->dest, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;
 	fputs("tether: ", stderr);
-	console_print_clean(stderr, x->dest);
+	tether_text_print_clean(stderr, x->dest);
 	fputs(": not a directory (several REMOTEs need one)\n", stderr);
 	return -1;
 }
@@ -359,9 +368,7 @@ static int make_engine(struct file_cmd *x)
 		if (x->recv != NULL)
 			return 0;
 		/* The reason names the path at fault (LOCAL or its parent). */
-		fputs("tether: ", stderr);
-		console_print_clean(stderr, err[0] != '\0' ? err : x->dest);
-		fputc('\n', stderr);
+		console_error_text("", err[0] != '\0' ? err : x->dest);
 		return EXIT_SOME_FAILED;
 	}
 	x->send = tether_xfer_send_new(&x->io, &x->cbs, x->flags);
@@ -376,67 +383,80 @@ nomem:
 	return CONSOLE_EXIT_FAIL;
 }
 
+static const struct option file_longs[] = {
+    {"recursive", no_argument, NULL, 'r'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"no-compress", no_argument, NULL, OPT_NO_COMPRESS},
+    {NULL, 0, NULL, 0},
+};
+
+static int file_option(void *arg, int opt, char *optarg)
+{
+	struct file_cmd *x = arg;
+
+	(void)optarg;
+	if (opt == 'r')
+		x->flags |= TETHER_XFER_RECURSIVE;
+	else if (opt == 'q')
+		x->quiet = true;
+	else
+		x->flags |= TETHER_XFER_NO_COMPRESS;
+	return -1;
+}
+
+/* put's; get has its own name and words for the operands. */
+static const struct console_opts file_opts = {
+    .name = "put",
+    .usage = file_usage,
+    .shorts = "rq",
+    .longs = file_longs,
+    .flags = CONSOLE_OPTS_JSON | CONSOLE_OPTS_TICKET,
+    .min = 3,
+    .max = -1,
+    .need = "expected T-N LOCAL... REMOTE",
+    .option = file_option,
+};
+
 /* Options and operands; -1 to go on, else the exit status to return. */
 static int parse_args(struct file_cmd *x, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"recursive", no_argument, NULL, 'r'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"no-compress", no_argument, NULL, OPT_NO_COMPRESS},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int opt, i, nops;
+	struct console_opts o = file_opts;
+	struct console_args *a = &x->args;
+	int i, r;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, ":rqh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'r':
-			x->flags |= TETHER_XFER_RECURSIVE;
-			break;
-		case 'q':
-			x->quiet = true;
-			break;
-		case OPT_NO_COMPRESS:
-			x->flags |= TETHER_XFER_NO_COMPRESS;
-			break;
-		case OPT_JSON:
-			x->json = true;
-			break;
-		case 'h':
-			fputs(file_usage, stdout);
-			return 0;
-		default:
-			return console_bad_option(x->cmd, opt, argv);
-		}
+	if (!x->put) {
+		o.name = "get";
+		o.need = "expected T-N REMOTE... LOCAL";
 	}
-	nops = argc - optind;
-	if (nops < 3)
-		return console_usage_error(x->cmd, "%s",
-					   x->put
-					       ? "expected T-N LOCAL... REMOTE"
-					       : "expected T-N REMOTE... "
-						 "LOCAL");
-	if (console_ticket_arg(x->cmd, argv[optind], x->ticket,
-			       sizeof(x->ticket)))
-		return CONSOLE_EXIT_USAGE;
-	x->srcs = argv + optind + 1;
-	x->nsrc = nops - 2;
-	x->dest = argv[argc - 1];
+	r = console_opts_parse(&o, argc, argv, x, a);
+	if (r >= 0)
+		return r;
+	x->json = a->json;
+	x->srcs = a->argv;
+	x->nsrc = a->argc - 1;
+	x->dest = a->argv[a->argc - 1];
 	if (!x->put && x->nsrc > TETHER_MSG_PATTERNS_MAX)
 		return console_usage_error(x->cmd, "at most %d REMOTEs",
 					   TETHER_MSG_PATTERNS_MAX);
-	for (i = optind + 1; i < argc; i++)
-		if (argv[i][0] == '\0')
+	for (i = 0; i < a->argc; i++)
+		if (a->argv[i][0] == '\0')
 			return console_usage_error(x->cmd, "empty path");
 	return -1;
 }
 
 static int file_main(const char *cmd, bool put, int argc, char **argv)
 {
-	struct console_run_ops ops;
 	struct file_cmd x;
+	const struct console_run_ops ops = {
+	    .kind = TETHER_KIND_FILE,
+	    .no_stdin = true,
+	    .start = file_start,
+	    .finish = file_finish,
+	    .clear = file_clear,
+	    .on_msg = file_msg,
+	    .on_room = file_room,
+	    .arg = &x,
+	};
 	int status;
 
 	memset(&x, 0, sizeof(x));
@@ -447,15 +467,7 @@ static int file_main(const char *cmd, bool put, int argc, char **argv)
 		return status;
 	status = make_engine(&x);
 	if (status == 0) {
-		memset(&ops, 0, sizeof(ops));
-		ops.kind = TETHER_KIND_NAME_FILE;
-		ops.start = file_start;
-		ops.finish = file_finish;
-		ops.on_msg = file_msg;
-		ops.on_room = file_room;
-		ops.no_stdin = true;
-		ops.arg = &x;
-		status = console_run(x.ticket, &ops);
+		status = console_run(x.args.ticket, x.args.ticket_name, &ops);
 		/* A summary only for a transfer that ran to its end. */
 		if (x.json && x.done &&
 		    (status == 0 || status == EXIT_SOME_FAILED) &&

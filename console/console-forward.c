@@ -3,11 +3,12 @@
  * T-N [LOCALPORT:]HOST:PORT`, the console's `ssh -L`.
  *
  * The bridge: one relay connection with the session key (struct
- * console_fwd) carries any number of forward channels, each tied to one
+ * console_forward) carries any number of forward channels, each tied to one
  * local stream (an accepted TCP connection, or the socketpair end that
  * `tether ssh` gives libssh2's thread).  A channel is opened without
  * waiting (several may be opening at once, so the loop never nests):
- * "open" goes out, its answer comes back through the client's hooks, then
+ * "open" goes out, its answer comes back through the client's hooks
+ * (decoded there as the open's), then
  * FORWARD; the local stream is read only once CONNECTED came, and then
  * only while the channel has send window and the link is under its
  * high-water mark.  STDOUT bodies are copied into uv_write requests and
@@ -23,8 +24,6 @@
  * the terminal is restored.
  */
 #include <signal.h>
-#include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -48,7 +47,7 @@ enum conn_state {
 
 struct fwd_conn {
 	struct fwd_conn *next;
-	struct console_fwd *f;
+	struct console_forward *f;
 	union {
 		uv_handle_t handle;
 		uv_stream_t stream;
@@ -61,8 +60,8 @@ struct fwd_conn {
 	uv_shutdown_t shut;
 	bool shut_busy;
 	enum conn_state state;
-	json_int_t open_id; /* while CONN_OPENING */
-	uint8_t nonce_c[TETHER_SEAL_NONCE_LEN];
+	int64_t open_id;	      /* while CONN_OPENING */
+	struct tether_ctrl_open open; /* the request, with our nonce */
 	struct tether_chan *chan;
 	uint32_t channel;
 	size_t queued; /* STDOUT bytes in uv_write requests */
@@ -82,13 +81,11 @@ struct fwd_write {
 	uint8_t data[];
 };
 
-struct console_fwd {
+struct console_forward {
 	struct console_client c;
-	struct console_config cfg;
-	char ticket[CONSOLE_TICKET_MAX];
 	char host[CONSOLE_HOST_MAX];
 	int port;
-	json_t *session;
+	int64_t session;
 	uint8_t ke[TETHER_SPAKE2_KE_LEN];
 	struct fwd_conn *conns;
 	bool keep_errors;
@@ -107,7 +104,8 @@ static void conn_check(struct fwd_conn *k);
  * the command has restored the terminal (`tether ssh`).  text may come
  * from the agent: it is printed cleaned.
  */
-static void report(struct console_fwd *f, const char *what, const char *text)
+static void report(struct console_forward *f, const char *what,
+		   const char *text)
 {
 	if (f->keep_errors) {
 		if (f->failure[0] == '\0')
@@ -115,29 +113,17 @@ static void report(struct console_fwd *f, const char *what, const char *text)
 				 text);
 		return;
 	}
-	fputs("tether: ", stderr);
-	fputs(what, stderr);
-	console_print_clean(stderr, text);
-	fputs(console_eol(), stderr);
+	console_error_text(what, text);
 }
 
-static bool link_up(const struct console_fwd *f)
+static struct tether_link *link_of(const struct console_forward *f)
 {
-	return f->c.link != NULL && !f->c.closed;
+	return console_client_link(&f->c);
 }
 
-/* Sends a control request whose answer nobody waits for; its id, or 0. */
-static json_int_t send_request(struct console_fwd *f, json_t *req)
+static bool link_up(const struct console_forward *f)
 {
-	json_int_t id = ++f->c.next_id;
-	int err = TETHER_ERR_NOMEM;
-
-	if (req != NULL &&
-	    json_object_set_new(req, "id", json_integer(id)) == 0)
-		err = link_up(f) ? tether_link_send_json(f->c.link, req)
-				 : TETHER_ERR_CLOSED;
-	json_decref(req);
-	return err == 0 ? id : 0;
+	return link_of(f) != NULL;
 }
 
 static void on_local_closed(uv_handle_t *h)
@@ -188,15 +174,15 @@ static void conn_check(struct fwd_conn *k)
  */
 static void conn_abort(struct fwd_conn *k)
 {
+	const struct tether_ctrl_channel_ref close = {.channel = k->channel};
+
 	if (k->state == CONN_OPENING) {
 		k->abandon = true;
 		local_close(k);
 		return;
 	}
 	if (!k->dead && link_up(k->f))
-		send_request(k->f,
-			     json_pack("{s:s, s:I}", "t", "close", "channel",
-				       (json_int_t)k->channel));
+		console_client_request(&k->f->c, TETHER_CTRL_CLOSE, &close);
 	k->dead = true;
 	k->state = CONN_DONE;
 	local_close(k);
@@ -241,7 +227,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	int err;
 
 	if (nread > 0 && !k->dead) {
-		err = tether_chan_send(k->chan, k->f->c.link, TETHER_MSG_STDIN,
+		err = tether_chan_send(k->chan, link_of(k->f), TETHER_MSG_STDIN,
 				       buf->base, (size_t)nread);
 		if (err != 0) {
 			conn_send_failed(k, err);
@@ -249,8 +235,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		}
 	} else if (nread == UV_EOF) {
 		k->local_eof = true;
-		err =
-		    k->dead ? 0 : console_send_stdin_eof(k->chan, k->f->c.link);
+		err = k->dead
+			  ? 0
+			  : console_session_send_eof(k->chan, link_of(k->f));
 		if (err != 0) {
 			conn_send_failed(k, err);
 			return;
@@ -303,7 +290,7 @@ static void on_write(uv_write_t *req, int status)
 		if (!k->local_closing)
 			conn_abort(k);
 	} else if (!k->dead) {
-		err = tether_chan_consumed(k->chan, k->f->c.link, w->len);
+		err = tether_chan_consumed(k->chan, link_of(k->f), w->len);
 		if (err != 0)
 			conn_send_failed(k, err);
 	}
@@ -320,7 +307,7 @@ static void deliver(struct fwd_conn *k, const uint8_t *p, size_t n)
 	if (k->local_closing || k->remote_eof) {
 		/* Nobody to take it: credit it so the agent is not stuck. */
 		if (!k->dead &&
-		    tether_chan_consumed(k->chan, k->f->c.link, n) != 0)
+		    tether_chan_consumed(k->chan, link_of(k->f), n) != 0)
 			conn_abort(k);
 		return;
 	}
@@ -437,7 +424,8 @@ static void conn_message(struct fwd_conn *k, uint8_t msg, const uint8_t *body,
 	}
 }
 
-static struct fwd_conn *find_channel(struct console_fwd *f, uint32_t channel)
+static struct fwd_conn *find_channel(struct console_forward *f,
+				     uint32_t channel)
 {
 	struct fwd_conn *k;
 
@@ -449,7 +437,7 @@ static struct fwd_conn *find_channel(struct console_fwd *f, uint32_t channel)
 
 static void on_data(void *arg, const struct tether_frame *f)
 {
-	struct console_fwd *fw = arg;
+	struct console_forward *fw = arg;
 	struct fwd_conn *k = find_channel(fw, f->channel);
 	const uint8_t *body;
 	uint8_t msg;
@@ -475,7 +463,7 @@ static void on_data(void *arg, const struct tether_frame *f)
 /* FORWARD: the target. */
 static int send_forward(struct fwd_conn *k)
 {
-	struct console_fwd *f = k->f;
+	struct console_forward *f = k->f;
 	const struct tether_msg_forward m = {.host = f->host,
 					     .port = (uint16_t)f->port};
 	struct tether_buf *b = tether_buf_new(TETHER_CHAN_BODY_MAX);
@@ -483,46 +471,55 @@ static int send_forward(struct fwd_conn *k)
 	    b != NULL ? tether_msg_encode_forward(b, &m) : TETHER_ERR_NOMEM;
 
 	if (err == 0)
-		err = tether_chan_send(k->chan, f->c.link, TETHER_MSG_FORWARD,
+		err = tether_chan_send(k->chan, link_of(f), TETHER_MSG_FORWARD,
 				       tether_buf_ptr(b), tether_buf_len(b));
 	tether_buf_free(b);
 	return err;
 }
 
 /* The relay's words for a refused open, as one line. */
-static void report_refusal(struct console_fwd *f, const json_t *ans)
+static void report_refusal(struct console_forward *f,
+			   const struct tether_ctrl_err *e)
 {
-	const char *msg = console_json_str(ans, "message");
-	const char *code = console_json_str(ans, "code");
-
-	if (msg != NULL && msg[0] != '\0')
-		report(f, "", msg);
+	if (e->message != NULL && e->message[0] != '\0')
+		report(f, "", e->message);
 	else
 		report(f, "the relay refused the channel: ",
-		       code != NULL ? code : "?");
+		       tether_ctrl_code_name(e->code));
 }
 
-static void open_answered(struct fwd_conn *k, json_t *ans)
+/* The open is over without a channel: the local side just closes. */
+static void open_failed(struct fwd_conn *k)
 {
+	k->state = CONN_DONE;
+	k->dead = true;
+	local_close(k);
+	conn_check(k);
+}
+
+static void open_answered(struct fwd_conn *k, struct tether_ctrl_msg *m)
+{
+	char why[TETHER_CTRL_WHY_MAX];
 	int err;
 
-	if (strcmp(console_json_str(ans, "t"), "ok") != 0) {
-		report_refusal(k->f, ans);
-		k->state = CONN_DONE;
-		k->dead = true;
-		local_close(k);
-		conn_check(k);
+	if (m->type == TETHER_CTRL_ERR) {
+		report_refusal(k->f, &m->body.err);
+		open_failed(k);
+		return;
+	}
+	if (tether_ctrl_decode_answer(m, TETHER_CTRL_OPEN, why, sizeof(why)) !=
+	    0) {
+		report(k->f, "the relay sent a malformed answer: ", why);
+		open_failed(k);
 		return;
 	}
 	/* Reported inside; the local side just closes. */
-	if (console_open_answer(ans, k->f->ke, k->nonce_c, &k->channel,
-				&k->chan) != 0) {
-		k->state = CONN_DONE;
-		k->dead = true;
-		local_close(k);
-		conn_check(k);
+	if (console_session_open_answer(&m->body.open_ok, &k->open, k->f->ke,
+					&k->chan) != 0) {
+		open_failed(k);
 		return;
 	}
+	k->channel = tether_chan_id(k->chan);
 	k->state = CONN_CONNECTING;
 	if (k->abandon) {
 		conn_abort(k);
@@ -534,41 +531,44 @@ static void open_answered(struct fwd_conn *k, json_t *ans)
 		conn_send_failed(k, err);
 }
 
-static void on_ctrl(void *arg, json_t *msg)
+/* The relay closed a channel before the agent's CLOSE. */
+static void channel_closed(struct console_forward *f,
+			   const struct tether_ctrl_chan_close *cl)
 {
-	struct console_fwd *f = arg;
-	const char *t = console_json_str(msg, "t");
-	json_int_t id = json_integer_value(json_object_get(msg, "id"));
-	struct fwd_conn *k;
-	const char *reason;
+	struct fwd_conn *k = find_channel(f, (uint32_t)cl->channel);
 
-	if (strcmp(t, "ok") == 0 || strcmp(t, "err") == 0) {
-		/* An open's answer; those to our "close" need nothing. */
-		for (k = f->conns; k != NULL; k = k->next) {
-			if (k->state == CONN_OPENING && k->open_id == id) {
-				open_answered(k, msg);
-				return;
-			}
-		}
-		return;
-	}
-	if (strcmp(t, "close") != 0)
-		return;
-	k = find_channel(
-	    f, (uint32_t)json_integer_value(json_object_get(msg, "channel")));
 	if (k == NULL || k->got_close || k->dead)
 		return;
-	/* The relay gave the channel up before the agent's CLOSE. */
-	reason = console_json_str(msg, "reason");
-	report(f, "connection lost: ", reason != NULL ? reason : "closed");
+	report(f,
+	       "connection lost: ", cl->reason != NULL ? cl->reason : "closed");
 	k->dead = true;
 	k->state = CONN_DONE;
 	local_close(k);
 }
 
+static void on_ctrl(void *arg, struct tether_ctrl_msg *m)
+{
+	struct console_forward *f = arg;
+	struct fwd_conn *k;
+
+	if (m->type == TETHER_CTRL_CHAN_CLOSE) {
+		channel_closed(f, &m->body.chan_close);
+		return;
+	}
+	if (m->type != TETHER_CTRL_OK && m->type != TETHER_CTRL_ERR)
+		return;
+	/* An open's answer; those to our "close" need nothing. */
+	for (k = f->conns; k != NULL; k = k->next) {
+		if (k->state == CONN_OPENING && k->open_id == m->id) {
+			open_answered(k, m);
+			return;
+		}
+	}
+}
+
 static void on_drain(void *arg)
 {
-	struct console_fwd *f = arg;
+	struct console_forward *f = arg;
 	struct fwd_conn *k, *next;
 
 	for (k = f->conns; k != NULL; k = next) {
@@ -581,13 +581,13 @@ static void on_drain(void *arg)
 static size_t conn_window(const struct fwd_conn *k)
 {
 	if (k->chan == NULL || !link_up(k->f) ||
-	    tether_link_over_high_water(k->f->c.link))
+	    tether_link_over_high_water(link_of(k->f)))
 		return 0;
 	return tether_chan_send_window(k->chan);
 }
 
 /* A new bridge for a local handle the caller has just initialised. */
-static struct fwd_conn *conn_new(struct console_fwd *f)
+static struct fwd_conn *conn_new(struct console_forward *f)
 {
 	struct fwd_conn *k = tether_calloc(1, sizeof(*k));
 
@@ -602,15 +602,15 @@ static struct fwd_conn *conn_new(struct console_fwd *f)
 }
 
 /* Sends the open for k and links it in; the caller has set its handle. */
-static int conn_start(struct console_fwd *f, struct fwd_conn *k)
+static int conn_start(struct console_forward *f, struct fwd_conn *k)
 {
-	json_t *req;
-
 	k->local.handle.data = k;
 	k->next = f->conns;
 	f->conns = k;
-	req = console_open_request(f->session, TETHER_KIND_NAME_FORWARD, k->nonce_c);
-	k->open_id = req != NULL ? send_request(f, req) : 0;
+	if (console_session_open_request(f->session, TETHER_KIND_FORWARD,
+					 &k->open) == 0)
+		k->open_id =
+		    console_client_request(&f->c, TETHER_CTRL_OPEN, &k->open);
 	if (k->open_id == 0) {
 		/* Nothing is coming back for it: just close the local side. */
 		k->state = CONN_DONE;
@@ -622,7 +622,7 @@ static int conn_start(struct console_fwd *f, struct fwd_conn *k)
 	return 0;
 }
 
-int console_fwd_accept(struct console_fwd *f, uv_stream_t *server)
+int console_forward_accept(struct console_forward *f, uv_stream_t *server)
 {
 	struct fwd_conn *k = conn_new(f);
 
@@ -646,7 +646,7 @@ int console_fwd_accept(struct console_fwd *f, uv_stream_t *server)
 	return conn_start(f, k);
 }
 
-int console_fwd_add_fd(struct console_fwd *f, int fd)
+int console_forward_add_fd(struct console_forward *f, int fd)
 {
 	struct fwd_conn *k = conn_new(f);
 
@@ -670,22 +670,24 @@ int console_fwd_add_fd(struct console_fwd *f, int fd)
 	return conn_start(f, k);
 }
 
-struct console_fwd *console_fwd_new(const char *ticket, const char *host,
-				    int port, bool keep_errors)
+struct console_forward *console_forward_new(int64_t ticket,
+					    const char *ticket_name,
+					    const char *host, int port,
+					    bool keep_errors)
 {
-	struct console_fwd *f = tether_calloc(1, sizeof(*f));
+	struct console_forward *f = tether_calloc(1, sizeof(*f));
 
 	if (f == NULL) {
 		console_error("out of memory");
 		return NULL;
 	}
-	snprintf(f->ticket, sizeof(f->ticket), "%s", ticket);
 	snprintf(f->host, sizeof(f->host), "%s", host);
 	f->port = port;
 	f->keep_errors = keep_errors;
-	if (console_connect(&f->c, &f->cfg) != 0 ||
-	    console_attach(&f->c, ticket, &f->session, f->ke) != 0) {
-		console_fwd_free(f);
+	if (console_client_open(&f->c) != 0 ||
+	    console_session_attach(&f->c, ticket, ticket_name, &f->session,
+				   f->ke) != 0) {
+		console_forward_free(f);
 		return NULL;
 	}
 	f->c.hooks.on_data = on_data;
@@ -695,22 +697,22 @@ struct console_fwd *console_fwd_new(const char *ticket, const char *host,
 	return f;
 }
 
-uv_loop_t *console_fwd_loop(struct console_fwd *f)
+uv_loop_t *console_forward_loop(struct console_forward *f)
 {
 	return &f->c.loop;
 }
 
-void console_fwd_run_once(struct console_fwd *f)
+void console_forward_run_once(struct console_forward *f)
 {
-	console_run_once(&f->c);
+	console_client_run_once(&f->c);
 }
 
-bool console_fwd_lost(const struct console_fwd *f)
+bool console_forward_lost(const struct console_forward *f)
 {
 	return !link_up(f);
 }
 
-size_t console_fwd_count(const struct console_fwd *f)
+size_t console_forward_count(const struct console_forward *f)
 {
 	const struct fwd_conn *k;
 	size_t n = 0;
@@ -720,18 +722,18 @@ size_t console_fwd_count(const struct console_fwd *f)
 	return n;
 }
 
-const char *console_fwd_failure(const struct console_fwd *f)
+const char *console_forward_failure(const struct console_forward *f)
 {
 	return f->failure[0] != '\0' ? f->failure : NULL;
 }
 
-void console_fwd_report_lost(const struct console_fwd *f)
+void console_forward_report_lost(const struct console_forward *f)
 {
-	console_report_lost(&f->c);
+	console_client_report_lost(&f->c);
 }
 
 /* Gives every channel up; their handles close as the loop runs. */
-void console_fwd_stop(struct console_fwd *f)
+void console_forward_stop(struct console_forward *f)
 {
 	struct fwd_conn *k, *next;
 
@@ -741,13 +743,13 @@ void console_fwd_stop(struct console_fwd *f)
 	}
 }
 
-void console_fwd_free(struct console_fwd *f)
+void console_forward_free(struct console_forward *f)
 {
 	struct fwd_conn *k;
 
 	if (f == NULL)
 		return;
-	console_fwd_stop(f);
+	console_forward_stop(f);
 	/* Nothing more comes in: no open is still waiting for an answer. */
 	for (k = f->conns; k != NULL; k = k->next)
 		if (k->state == CONN_OPENING)
@@ -759,9 +761,7 @@ void console_fwd_free(struct console_fwd *f)
 		tether_chan_free(k->chan);
 		tether_free(k);
 	}
-	json_decref(f->session);
 	tether_wipe(f->ke, sizeof(f->ke));
-	console_config_clear(&f->cfg);
 	tether_free(f);
 }
 
@@ -780,7 +780,7 @@ static const char forward_usage[] =
     "relay connection is lost.\n";
 
 struct forward_cmd {
-	struct console_fwd *f;
+	struct console_forward *f;
 	uv_tcp_t server;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
@@ -796,7 +796,7 @@ static void on_connection(uv_stream_t *server, int status)
 			      uv_strerror(status));
 		return;
 	}
-	console_fwd_accept(x->f, server);
+	console_forward_accept(x->f, server);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -815,19 +815,21 @@ static int parse_spec(const char *spec, int *lport, char *host, size_t hostlen,
 		      int *port)
 {
 	const char *p = spec, *h, *end, *colon;
-	char *num_end;
-	long v;
+	size_t digits = strspn(spec, "0123456789");
+	char num[32];
+	uint64_t v;
 
 	*lport = 0;
 	/* "LOCALPORT:" only when a host and a port still follow. */
-	v = strtol(p, &num_end, 10);
-	if (num_end != p && *num_end == ':' && strchr(num_end + 1, ':') &&
-	    p[0] != '-') {
-		if (v < 0 || v > 65535)
+	if (digits > 0 && spec[digits] == ':' &&
+	    strchr(spec + digits + 1, ':') != NULL) {
+		snprintf(num, sizeof(num), "%.*s", (int)digits, spec);
+		if (digits >= sizeof(num) ||
+		    console_opts_number(num, 0, 65535, &v) != 0)
 			return console_usage_error(
 			    "forward", "bad local port in %s", spec);
 		*lport = (int)v;
-		p = num_end + 1;
+		p = spec + digits + 1;
 	}
 	if (p[0] == '[') {
 		h = p + 1;
@@ -846,9 +848,7 @@ static int parse_spec(const char *spec, int *lport, char *host, size_t hostlen,
 		goto bad;
 	memcpy(host, h, (size_t)(end - h));
 	host[end - h] = '\0';
-	v = strtol(colon + 1, &num_end, 10);
-	if (colon[1] == '\0' || colon[1] == '-' || *num_end != '\0' || v < 1 ||
-	    v > 65535)
+	if (console_opts_number(colon + 1, 1, 65535, &v) != 0)
 		goto bad;
 	*port = (int)v;
 	return 0;
@@ -866,7 +866,7 @@ static int start_listening(struct forward_cmd *x, int lport, int *bound)
 	int len = sizeof(ss), err;
 
 	uv_ip4_addr("127.0.0.1", lport, &sin);
-	err = uv_tcp_init(console_fwd_loop(x->f), &x->server);
+	err = uv_tcp_init(console_forward_loop(x->f), &x->server);
 	if (err != 0) {
 		console_error("cannot listen: %s", uv_strerror(err));
 		return -1;
@@ -887,50 +887,56 @@ static int start_listening(struct forward_cmd *x, int lport, int *bound)
 	return 0;
 }
 
+static const struct console_opts forward_opts = {
+    .name = "forward",
+    .usage = forward_usage,
+    .flags = CONSOLE_OPTS_TICKET | CONSOLE_OPTS_IN_ORDER,
+    .min = 1,
+    .max = -1,
+    .need = "expected T-N [LOCALPORT:]HOST:PORT",
+};
+
 int console_forward(int argc, char **argv)
 {
-	char ticket[CONSOLE_TICKET_MAX], host[CONSOLE_HOST_MAX];
+	char host[CONSOLE_HOST_MAX];
+	struct console_args a;
 	struct forward_cmd x;
-	int first, ret, lport = 0, port = 0, bound = 0;
+	int ret, lport = 0, port = 0, bound = 0;
 	bool listening = false;
 
-	ret = console_run_args("forward", forward_usage,
-			       "expected T-N [LOCALPORT:]HOST:PORT", argc, argv,
-			       ticket, sizeof(ticket), &first);
+	ret = console_opts_parse(&forward_opts, argc, argv, NULL, &a);
 	if (ret >= 0)
 		return ret;
-	if (first != argc - 1)
-		return console_usage_error(
-		    "forward", "%s", "expected T-N [LOCALPORT:]HOST:PORT");
-	ret = parse_spec(argv[first], &lport, host, sizeof(host), &port);
+	if (a.argc != 1)
+		return console_usage_error("forward", "%s", forward_opts.need);
+	ret = parse_spec(a.argv[0], &lport, host, sizeof(host), &port);
 	if (ret != 0)
 		return ret;
 
 	memset(&x, 0, sizeof(x));
-	x.f = console_fwd_new(ticket, host, port, false);
+	x.f = console_forward_new(a.ticket, a.ticket_name, host, port, false);
 	if (x.f == NULL)
 		return CONSOLE_EXIT_FAIL;
 	ret = CONSOLE_EXIT_FAIL;
 	if (start_listening(&x, lport, &bound) != 0)
 		goto out;
 	listening = true;
-	uv_signal_init(console_fwd_loop(x.f), &x.sigint);
-	uv_signal_init(console_fwd_loop(x.f), &x.sigterm);
+	uv_signal_init(console_forward_loop(x.f), &x.sigint);
+	uv_signal_init(console_forward_loop(x.f), &x.sigterm);
 	x.sigint.data = &x;
 	x.sigterm.data = &x;
 	uv_signal_start(&x.sigint, on_signal, SIGINT);
 	uv_signal_start(&x.sigterm, on_signal, SIGTERM);
 	printf("Forwarding 127.0.0.1:%d -> %s%s%s:%d through %s\n", bound,
 	       strchr(host, ':') != NULL ? "[" : "", host,
-	       strchr(host, ':') != NULL ? "]" : "", port, ticket);
+	       strchr(host, ':') != NULL ? "]" : "", port, a.ticket_name);
 	fflush(stdout);
-	while (!x.stop && !console_fwd_lost(x.f))
-		console_fwd_run_once(x.f);
-	if (x.stop) {
+	while (!x.stop && !console_forward_lost(x.f))
+		console_forward_run_once(x.f);
+	if (x.stop)
 		ret = 0;
-	} else {
-		console_fwd_report_lost(x.f);
-	}
+	else
+		console_forward_report_lost(x.f);
 out:
 	if (listening) {
 		uv_close((uv_handle_t *)&x.sigint, NULL);
@@ -938,6 +944,6 @@ out:
 	}
 	if (x.server.loop != NULL)
 		uv_close((uv_handle_t *)&x.server, NULL);
-	console_fwd_free(x.f);
+	console_forward_free(x.f);
 	return ret;
 }

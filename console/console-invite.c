@@ -6,11 +6,9 @@
  * The words exist only on this line and in the customer's hands; the hint
  * on stderr says CODE rather than repeat them.
  */
-#include <getopt.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include <tether/alloc.h>
 #include <tether/code.h>
 #include <tether/crypto.h>
 #include <tether/proto.h>
@@ -18,200 +16,221 @@
 #include "console.h"
 
 static const char invite_usage[] =
-	"Usage: tether invite T-N [--expires DURATION] [--json]\n"
-	"\n"
-	"Prints a one-time code (7-word-word-word) for the customer, who runs\n"
-	"tether-agent join CODE.  DURATION is 90s, 10m, 2h or seconds\n"
-	"(default 10m, at most 24h).\n";
+    "Usage: tether invite T-N [--expires DURATION] [--json]\n"
+    "\n"
+    "Prints a one-time code (7-word-word-word) for the customer, who runs\n"
+    "tether-agent join CODE.  DURATION is 90s, 10m, 2h or seconds\n"
+    "(default 10m, at most 24h).\n";
 
-/* The ticket's title, which the customer is shown with the request. */
-static int fetch_title(struct console_client *c, const char *ticket,
-		       char **title)
+/* "90s", "10m", "2h" or plain seconds, within what an invite may last. */
+static int parse_duration(const char *arg, int64_t *secs)
 {
-	json_t *ans;
-	const char *t;
+	char num[16];
+	size_t len;
+	uint64_t v, mult = 1;
+
+	if (arg == NULL || (len = strlen(arg)) == 0 || len >= sizeof(num))
+		return -1;
+	memcpy(num, arg, len + 1);
+	if (num[len - 1] == 'm')
+		mult = 60;
+	else if (num[len - 1] == 'h')
+		mult = 3600;
+	if (num[len - 1] == 's' || mult != 1)
+		num[len - 1] = '\0';
+	if (console_opts_number(num, 1, TETHER_INVITE_TTL_MAX, &v) != 0 ||
+	    v > TETHER_INVITE_TTL_MAX / mult)
+		return -1;
+	*secs = (int64_t)(v * mult);
+	return 0;
+}
+
+/* The ticket's title, which the customer is shown: *title to free. */
+static int fetch_title(struct console_client *c, int64_t ticket,
+		       const char *name, char **title)
+{
+	const struct tether_ctrl_ticket_ref req = {.ticket = ticket};
+	struct tether_ctrl_msg ans;
 	int r;
 
 	*title = NULL;
-	r = console_request(c, json_pack("{s:s, s:s}", "t", "ticket_show",
-					 "ticket", ticket),
-			    &ans);
+	r = console_client_call(c, TETHER_CTRL_TICKET_SHOW, &req, &ans);
 	if (r == CONSOLE_EREMOTE)
-		console_report_answer(ans, ticket);
+		console_client_report_err(&ans.body.err, name);
 	if (r == 0) {
-		t = console_json_str(json_object_get(ans, "ticket"), "title");
-		*title = strdup(t != NULL ? t : "");
+		*title = tether_strdup(ans.body.ticket_ok.ticket.title);
 		if (*title == NULL) {
 			console_error("out of memory");
 			r = -1;
 		}
 	}
-	json_decref(ans);
+	tether_ctrl_msg_free(&ans);
 	return r == 0 ? 0 : -1;
 }
 
-/* Compact JSON text: the agent shows it and both sides MAC it verbatim. */
-static char *make_info(const char *technician, const char *ticket,
-		       const char *title)
+/* The longest prefix of s within max bytes that ends on a character. */
+static size_t utf8_cut(const char *s, size_t max)
 {
-	json_t *obj;
-	char *text;
+	size_t n = strlen(s);
 
-	obj = json_pack("{s:s, s:s, s:s, s:[s, s, s, s, s]}", "technician",
-			technician, "ticket", ticket, "title", title,
-			"capabilities", TETHER_KIND_NAME_EXEC, TETHER_KIND_NAME_SHELL,
-			TETHER_KIND_NAME_FILE, TETHER_KIND_NAME_FORWARD,
-			TETHER_KIND_NAME_DIAG);
-	text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
-	json_decref(obj);
-	if (text == NULL)
-		console_error("out of memory");
+	if (n <= max)
+		return n;
+	for (n = max; n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; n--)
+		;
+	return n;
+}
+
+/*
+ * What the customer is shown, as compact JSON text: the agent shows it
+ * and both sides MAC it verbatim.  NULL once reported.
+ */
+static char *make_info(const char *technician, const char *ticket, char *title)
+{
+	const struct tether_ctrl_info info = {
+	    .technician = technician[0] != '\0' ? technician : NULL,
+	    .ticket = ticket,
+	    .title = title,
+	    .capabilities = tether_ctrl_kind_words,
+	    .ncapabilities = tether_ctrl_kind_nwords,
+	};
+	char *text = NULL;
+
+	/* A health ticket's title may be longer than an info carries. */
+	title[utf8_cut(title, TETHER_CTRL_TITLE_MAX)] = '\0';
+	if (tether_ctrl_part_encode(TETHER_CTRL_PART_INFO, &info, &text,
+				    NULL) != 0)
+		console_error("cannot describe the request to the customer");
 	return text;
 }
 
-/* expires_at as text, whether the relay sent ISO-8601 or Unix seconds. */
-static void format_expiry(const json_t *v, char *out, size_t len)
+/* The answer as JSON, with the code and the ticket in front. */
+static int print_json(const char *code, const char *ticket,
+		      const struct tether_ctrl_invite_ok *ok)
 {
-	time_t t;
-	struct tm tm;
+	json_t *ans = tether_ctrl_answer_to_json(TETHER_CTRL_INVITE, 1, ok);
+	json_t *obj = json_pack("{s:s, s:s}", "code", code, "ticket", ticket);
+	int r = -1;
 
-	if (json_is_string(v)) {
-		snprintf(out, len, "%s", json_string_value(v));
-		return;
-	}
-	t = (time_t)json_integer_value(v);
-	if (!json_is_integer(v) || gmtime_r(&t, &tm) == NULL ||
-	    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, len, "?");
+	if (ans != NULL && obj != NULL && json_object_del(ans, "t") == 0 &&
+	    json_object_del(ans, "id") == 0 &&
+	    json_object_update(obj, ans) == 0)
+		r = console_json_print(obj);
+	else
+		console_error("out of memory");
+	json_decref(ans);
+	json_decref(obj);
+	return r;
 }
 
 static int print_code(const char *ticket, const char *code,
-		      const json_t *ans, const struct console_config *cfg,
-		      long secs, bool as_json)
+		      const struct tether_ctrl_invite_ok *ok,
+		      const struct console_config *cfg, int64_t secs,
+		      bool as_json)
 {
-	char expiry[64];
-	json_t *obj;
+	char expiry[TETHER_CTRL_TIME_LEN];
 	int r = 0;
 
-	format_expiry(json_object_get(ans, "expires_at"), expiry,
-		      sizeof(expiry));
-	if (as_json) {
-		obj = json_pack("{s:s, s:s, s:O, s:O, s:s}", "code", code,
-				"ticket", ticket, "nameplate",
-				json_object_get(ans, "nameplate"), "session",
-				json_object_get(ans, "session"), "expires_at",
-				expiry);
-		if (obj == NULL)
-			console_error("out of memory");
-		r = obj != NULL ? console_json_print(obj) : -1;
-		json_decref(obj);
-	} else {
+	if (tether_ctrl_time_format(ok->expires_at, expiry) != 0)
+		snprintf(expiry, sizeof(expiry), "?");
+	if (as_json)
+		r = print_json(code, ticket, ok);
+	else
 		printf("%s\n", code);
-	}
 	fflush(stdout);
 	fprintf(stderr,
 		"Give the customer this code; on their machine they run:\n"
 		"  tether-agent join CODE --relay %s --fingerprint %s\n"
-		"The code works once and expires at ",
-		cfg->relay, cfg->fingerprint);
-	console_print_clean(stderr, expiry);
-	fprintf(stderr, " (in %ld min %ld s).\n", secs / 60, secs % 60);
+		"The code works once and expires at %s (in %lld min %lld s).\n",
+		cfg->relay, cfg->fingerprint, expiry, (long long)(secs / 60),
+		(long long)(secs % 60));
 	return r;
 }
 
 /* Everything after option parsing; the connection is open. */
-static int invite(struct console_client *c, const struct console_config *cfg,
-		  const char *ticket, long secs, bool as_json)
+static int invite(struct console_client *c, const struct console_args *a,
+		  int64_t secs)
 {
+	struct tether_ctrl_invite req = {.ticket = a->ticket, .expires = secs};
+	const struct tether_ctrl_invite_ok *ok;
+	struct tether_ctrl_msg ans;
 	struct console_pair p;
 	char code[TETHER_CODE_MAX];
 	char *title = NULL, *info = NULL;
-	const char *nameplate;
-	json_t *ans = NULL;
 	int r, ret = -1;
 
 	memset(&p, 0, sizeof(p));
-	if (fetch_title(c, ticket, &title) != 0 ||
-	    (info = make_info(c->technician, ticket, title)) == NULL ||
+	memset(&ans, 0, sizeof(ans));
+	if (fetch_title(c, a->ticket, a->ticket_name, &title) != 0 ||
+	    (info = make_info(c->technician, a->ticket_name, title)) == NULL ||
 	    console_pair_start(&p) != 0)
 		goto out;
-	r = console_request(c,
-			    json_pack("{s:s, s:s, s:I, s:s, s:s}", "t",
-				      "invite", "ticket", ticket, "expires",
-				      (json_int_t)secs, "info", info, "pake",
-				      p.pake_hex),
-			    &ans);
+	req.info = info;
+	memcpy(req.pake, p.pa, sizeof(req.pake));
+	r = console_client_call(c, TETHER_CTRL_INVITE, &req, &ans);
 	if (r == CONSOLE_EREMOTE)
-		console_report_answer(ans, ticket);
+		console_client_report_err(&ans.body.err, a->ticket_name);
 	if (r != 0)
 		goto out;
-	nameplate = console_json_str(ans, "nameplate");
-	if (!tether_code_nameplate_valid(nameplate)) {
-		console_error("the relay sent a malformed nameplate");
+	ok = &ans.body.invite_ok;
+	if (console_pair_save(ok->session, a->ticket_name, ok->nameplate, info,
+			      &p) != 0)
 		goto out;
-	}
-	if (console_pair_save(json_object_get(ans, "session"), ticket,
-			      nameplate, info, &p) != 0)
-		goto out;
-	r = snprintf(code, sizeof(code), "%s-%s", nameplate, p.password);
+	r = snprintf(code, sizeof(code), "%s-%s", ok->nameplate, p.password);
 	if (r < 0 || (size_t)r >= sizeof(code)) {
 		console_error("code too long");
 		goto out;
 	}
-	ret = print_code(ticket, code, ans, cfg, secs, as_json);
+	ret = print_code(a->ticket_name, code, ok, &c->cfg, secs, a->json);
 out:
 	tether_wipe(code, sizeof(code));
 	console_pair_wipe(&p);
-	json_decref(ans);
-	free(info);
-	free(title);
+	tether_ctrl_msg_free(&ans);
+	tether_free(info);
+	tether_free(title);
 	return ret;
 }
 
+static int invite_option(void *arg, int opt, char *optarg)
+{
+	(void)opt;
+	if (parse_duration(optarg, arg) != 0)
+		return console_usage_error("invite",
+					   "bad --expires %s (90s, 10m, 2h or "
+					   "seconds, at most 24h)",
+					   optarg);
+	return -1;
+}
+
+static const struct option invite_longs[] = {
+    {"expires", required_argument, NULL, 'e'},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct console_opts invite_opts = {
+    .name = "invite",
+    .usage = invite_usage,
+    .shorts = "e:j",
+    .longs = invite_longs,
+    .flags = CONSOLE_OPTS_JSON | CONSOLE_OPTS_TICKET,
+    .min = 1,
+    .max = 1,
+    .need = "expected one T-N",
+    .option = invite_option,
+};
+
 int console_invite(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "expires", required_argument, NULL, 'e' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char ticket[CONSOLE_TICKET_MAX];
-	long secs = TETHER_INVITE_TTL_DEFAULT;
-	struct console_config cfg;
+	int64_t secs = TETHER_INVITE_TTL_DEFAULT;
 	struct console_client c;
-	bool as_json = false;
-	int opt, status = CONSOLE_EXIT_FAIL;
+	struct console_args a;
+	int status = CONSOLE_EXIT_FAIL;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, ":e:jh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'e':
-			if (console_parse_duration(optarg, &secs) != 0)
-				return console_usage_error(
-					"invite",
-					"bad --expires %s (90s, 10m, 2h or "
-					"seconds, at most 24h)",
-					optarg);
-			break;
-		case 'j':
-			as_json = true;
-			break;
-		case 'h':
-			fputs(invite_usage, stdout);
-			return 0;
-		default:
-			return console_bad_option("invite", opt, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return console_usage_error("invite", "expected one T-N");
-	if (console_ticket_arg("invite", argv[optind], ticket, sizeof(ticket)))
-		return CONSOLE_EXIT_USAGE;
-	if (console_connect(&c, &cfg) == 0 &&
-	    invite(&c, &cfg, ticket, secs, as_json) == 0)
+	status = console_opts_parse(&invite_opts, argc, argv, &secs, &a);
+	if (status >= 0)
+		return status;
+	status = CONSOLE_EXIT_FAIL;
+	if (console_client_open(&c) == 0 && invite(&c, &a, secs) == 0)
 		status = 0;
 	console_client_close(&c);
-	console_config_clear(&cfg);
 	return status;
 }

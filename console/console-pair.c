@@ -7,6 +7,7 @@
  * of sessions/<id>.json.  None of the secrets (words, x, w, Ke) is ever
  * printed; buffers holding them are wiped.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include <tether/alloc.h>
@@ -43,7 +44,6 @@ static struct tether_spake2 *new_party_a(const uint8_t w[TETHER_SPAKE2_W_LEN])
 
 int console_pair_start(struct console_pair *p)
 {
-	uint8_t pa[TETHER_SPAKE2_ELEM_LEN];
 	struct tether_spake2 *s = NULL;
 	int ret = -1;
 
@@ -53,10 +53,8 @@ int console_pair_start(struct console_pair *p)
 					p->w) != 0)
 		goto out;
 	s = new_party_a(p->w);
-	if (s == NULL || tether_spake2_start(s, pa) != 0 ||
-	    tether_spake2_get_scalar(s, p->x) != 0 ||
-	    tether_hex_encode(pa, sizeof(pa), p->pake_hex,
-			      sizeof(p->pake_hex)) != 0)
+	if (s == NULL || tether_spake2_start(s, p->pa) != 0 ||
+	    tether_spake2_get_scalar(s, p->x) != 0)
 		goto out;
 	ret = 0;
 out:
@@ -86,40 +84,42 @@ static json_t *secret_hex(const uint8_t *b, size_t n)
 }
 
 /* The common part of the session file: who and what it is for. */
-static json_t *file_base(const json_t *session, const char *ticket,
+static json_t *file_base(int64_t session, const char *ticket,
 			 const char *nameplate, const char *info)
 {
-	return json_pack("{s:O, s:s, s:s, s:s}", "session", session, "ticket",
-			 ticket, "nameplate", nameplate, "info", info);
+	return json_pack("{s:I, s:s, s:s, s:s}", "session", (json_int_t)session,
+			 "ticket", ticket, "nameplate", nameplate, "info",
+			 info);
 }
 
-int console_pair_save(const json_t *session, const char *ticket,
+int console_pair_save(int64_t session, const char *ticket,
 		      const char *nameplate, const char *info,
 		      const struct console_pair *p)
 {
-	char sid[CONSOLE_SESSION_MAX];
 	json_t *obj;
 	int r = -1;
 
-	if (console_session_id(session, sid, sizeof(sid)) != 0) {
-		console_error("bad session id from the relay");
-		return -1;
-	}
 	obj = file_base(session, ticket, nameplate, info);
 	if (obj == NULL ||
 	    json_object_set_new(obj, "x", secret_hex(p->x, sizeof(p->x))) ||
 	    json_object_set_new(obj, "w", secret_hex(p->w, sizeof(p->w))))
 		console_error("out of memory");
 	else
-		r = console_session_save(sid, obj);
+		r = console_config_session_save(session, obj);
 	json_decref(obj);
 	return r;
 }
 
-/* Decodes the hex string member key of obj into exactly n bytes. */
-static int get_hex(const json_t *obj, const char *key, uint8_t *out, size_t n)
+/* The string member key of our own session file, or NULL. */
+static const char *file_str(const json_t *file, const char *key)
 {
-	const char *hex = console_json_str(obj, key);
+	return json_string_value(json_object_get(file, key));
+}
+
+/* Decodes the hex string member key of file into exactly n bytes. */
+static int file_hex(const json_t *file, const char *key, uint8_t *out, size_t n)
+{
+	const char *hex = file_str(file, key);
 
 	if (hex == NULL || strlen(hex) != 2 * n)
 		return -1;
@@ -127,25 +127,25 @@ static int get_hex(const json_t *obj, const char *key, uint8_t *out, size_t n)
 }
 
 /* Sends a request whose ok answer carries nothing we need. */
-static int simple_request(struct console_client *c, json_t *req)
+static int simple_request(struct console_client *c, enum tether_ctrl_type t,
+			  const void *body)
 {
-	json_t *ans;
+	struct tether_ctrl_msg ans;
 	int r;
 
-	r = console_request(c, req, &ans);
+	r = console_client_call(c, t, body, &ans);
 	if (r == CONSOLE_EREMOTE)
-		console_report_answer(ans, NULL);
-	json_decref(ans);
+		console_client_report_err(&ans.body.err, NULL);
+	tether_ctrl_msg_free(&ans);
 	return r == 0 ? 0 : -1;
 }
 
 /* Tells the relay the code was wrong (the session is burned) and says so. */
-static int wrong_code(struct console_client *c, const json_t *session)
+static int wrong_code(struct console_client *c, int64_t session)
 {
-	json_t *req = json_pack("{s:s, s:O}", "t", "pake_failed", "session",
-				session);
+	const struct tether_ctrl_session_ref req = {.session = session};
 
-	if (simple_request(c, req) == 0)
+	if (simple_request(c, TETHER_CTRL_PAKE_FAILED, &req) == 0)
 		console_error("key confirmation failed: wrong code?");
 	return -1;
 }
@@ -154,18 +154,16 @@ static int wrong_code(struct console_client *c, const json_t *session)
  * Finishes SPAKE2 with the agent's pB and cB (state "joined"), confirms
  * to the agent through the relay, and stores Ke in place of x and w.
  */
-static int finish(struct console_client *c, const json_t *attach,
-		  const json_t *file, const char *sid,
+static int finish(struct console_client *c,
+		  const struct tether_ctrl_attach_ok *a, const json_t *file,
 		  uint8_t ke[TETHER_SPAKE2_KE_LEN])
 {
-	const json_t *session = json_object_get(attach, "session");
-	const char *nameplate = console_json_str(file, "nameplate");
-	const char *info = console_json_str(file, "info");
-	const char *ticket = console_json_str(file, "ticket");
+	const char *nameplate = file_str(file, "nameplate");
+	const char *info = file_str(file, "info");
+	const char *ticket = file_str(file, "ticket");
+	struct tether_ctrl_confirm confirm = {.session = a->session};
 	uint8_t x[TETHER_SPAKE2_SCALAR_LEN], w[TETHER_SPAKE2_W_LEN];
-	uint8_t pa[TETHER_SPAKE2_ELEM_LEN], pb[TETHER_SPAKE2_ELEM_LEN];
-	uint8_t ca[TETHER_SPAKE2_CONF_LEN], cb[TETHER_SPAKE2_CONF_LEN];
-	char ca_hex[2 * TETHER_SPAKE2_CONF_LEN + 1];
+	uint8_t pa[TETHER_SPAKE2_ELEM_LEN];
 	struct tether_spake2 *s = NULL;
 	char *aad = NULL;
 	size_t aad_len;
@@ -173,13 +171,13 @@ static int finish(struct console_client *c, const json_t *attach,
 	int ret = -1;
 
 	if (nameplate == NULL || info == NULL || ticket == NULL ||
-	    get_hex(file, "x", x, sizeof(x)) != 0 ||
-	    get_hex(file, "w", w, sizeof(w)) != 0) {
-		console_error("session file for %s is damaged", sid);
+	    file_hex(file, "x", x, sizeof(x)) != 0 ||
+	    file_hex(file, "w", w, sizeof(w)) != 0) {
+		console_error("session file for %" PRId64 " is damaged",
+			      a->session);
 		goto out;
 	}
-	if (get_hex(attach, "pake_b", pb, sizeof(pb)) != 0 ||
-	    get_hex(attach, "conf_b", cb, sizeof(cb)) != 0) {
+	if (!a->has_pake) {
 		console_error("the relay sent a malformed pairing message");
 		goto out;
 	}
@@ -192,32 +190,31 @@ static int finish(struct console_client *c, const json_t *attach,
 		console_error("out of memory");
 		goto out;
 	}
-	snprintf(aad, aad_len + 1, "%s%s %s", TETHER_PAKE_AAD_PREFIX,
-		 nameplate, info);
+	snprintf(aad, aad_len + 1, "%s%s %s", TETHER_PAKE_AAD_PREFIX, nameplate,
+		 info);
 	if (tether_spake2_set_scalar(s, x) != 0 ||
 	    tether_spake2_start(s, pa) != 0) {
-		console_error("cannot restore the key exchange for %s", sid);
+		console_error("cannot restore the key exchange for %" PRId64,
+			      a->session);
 		goto out;
 	}
 	/* A bad element fails like a wrong code: the session is burned. */
-	if (tether_spake2_finish(s, pb, aad, aad_len, ca) != 0 ||
-	    tether_spake2_verify(s, cb) != 0) {
-		ret = wrong_code(c, session);
+	if (tether_spake2_finish(s, a->pake_b, aad, aad_len, confirm.conf) !=
+		0 ||
+	    tether_spake2_verify(s, a->conf_b) != 0) {
+		ret = wrong_code(c, a->session);
 		goto out;
 	}
-	if (tether_hex_encode(ca, sizeof(ca), ca_hex, sizeof(ca_hex)) != 0 ||
-	    simple_request(c, json_pack("{s:s, s:O, s:s}", "t", "confirm",
-					"session", session, "conf",
-					ca_hex)) != 0)
+	if (simple_request(c, TETHER_CTRL_CONFIRM, &confirm) != 0)
 		goto out;
-	obj = file_base(session, ticket, nameplate, info);
+	obj = file_base(a->session, ticket, nameplate, info);
 	if (tether_spake2_get_ke(s, ke) != 0 || obj == NULL ||
 	    json_object_set_new(obj, "ke",
 				secret_hex(ke, TETHER_SPAKE2_KE_LEN))) {
 		console_error("cannot keep the session key");
 		goto out;
 	}
-	ret = console_session_save(sid, obj);
+	ret = console_config_session_save(a->session, obj);
 out:
 	json_decref(obj);
 	tether_spake2_free(s);
@@ -227,59 +224,59 @@ out:
 	return ret;
 }
 
-int console_pair_key(struct console_client *c, const char *ticket,
-		     const json_t *attach, uint8_t ke[TETHER_SPAKE2_KE_LEN])
+/* Ke from the session file: 0, or -1 once reported. */
+static int stored_key(const json_t *file, const char *ticket, bool damaged,
+		      int64_t session, uint8_t ke[TETHER_SPAKE2_KE_LEN])
 {
-	const char *state = console_json_str(attach, "state");
+	if (file_hex(file, "ke", ke, TETHER_SPAKE2_KE_LEN) == 0)
+		return 0;
+	if (damaged)
+		console_error("session file for %" PRId64 " is damaged",
+			      session);
+	else
+		console_error("no session key for %s on this console "
+			      "(pairing was interrupted?)",
+			      ticket);
+	return -1;
+}
+
+int console_pair_key(struct console_client *c, const char *ticket,
+		     const struct tether_ctrl_attach_ok *a,
+		     uint8_t ke[TETHER_SPAKE2_KE_LEN])
+{
 	const char *file_ticket;
-	char sid[CONSOLE_SESSION_MAX];
 	json_t *file = NULL;
 	int r, ret = -1, lock;
+	bool live = a->state == TETHER_SESSION_JOINED ||
+		    a->state == TETHER_SESSION_PAIRED;
 
-	if (console_session_id(json_object_get(attach, "session"), sid,
-			       sizeof(sid)) != 0 ||
-	    state == NULL) {
-		console_error("the relay sent a malformed attach answer");
-		return -1;
-	}
 	/*
 	 * Two consoles may attach before either has paired: the first to
 	 * take the lock confirms, the other then finds Ke in the file.
 	 */
-	lock = console_session_lock(sid);
+	lock = console_config_session_lock(a->session);
 	if (lock < 0)
 		return -1;
-	r = console_session_load(sid, &file);
+	r = console_config_session_load(a->session, &file);
 	if (r < 0)
 		goto out;
-	file_ticket = console_json_str(file, "ticket");
+	file_ticket = file_str(file, "ticket");
 	if (r == 1 || file_ticket == NULL || strcmp(file_ticket, ticket) != 0) {
 		console_error("this console did not create the invite for %s",
 			      ticket);
 		goto out;
 	}
-	if (json_object_get(file, "ke") != NULL &&
-	    (strcmp(state, "joined") == 0 || strcmp(state, "paired") == 0)) {
-		ret = get_hex(file, "ke", ke, TETHER_SPAKE2_KE_LEN);
-		if (ret != 0)
-			console_error("session file for %s is damaged", sid);
-	} else if (strcmp(state, "joined") == 0) {
-		ret = finish(c, attach, file, sid, ke);
-	} else if (strcmp(state, "paired") == 0) {
-		ret = get_hex(file, "ke", ke, TETHER_SPAKE2_KE_LEN);
-		if (ret != 0)
-			console_error("no session key for %s on this console "
-				      "(pairing was interrupted?)",
-				      ticket);
-	} else {
-		fputs("tether: the session for ", stderr);
-		console_print_clean(stderr, ticket);
-		fputs(" is ", stderr);
-		console_print_clean(stderr, state);
-		fputc('\n', stderr);
-	}
+	if (live && json_object_get(file, "ke") != NULL)
+		ret = stored_key(file, ticket, true, a->session, ke);
+	else if (a->state == TETHER_SESSION_JOINED)
+		ret = finish(c, a, file, ke);
+	else if (a->state == TETHER_SESSION_PAIRED)
+		ret = stored_key(file, ticket, false, a->session, ke);
+	else
+		fprintf(stderr, "tether: the session for %s is %s\n", ticket,
+			tether_ctrl_name_of(session_state, a->state));
 out:
 	json_decref(file);
-	console_session_unlock(lock);
+	console_config_session_unlock(lock);
 	return ret;
 }

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <tether/text.h>
+
 #include "console.h"
 
 /* Redraws at most this often, seconds: faster only flickers. */
@@ -41,26 +43,6 @@ static int term_cols(void)
 	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0)
 		return COLS_DEFAULT;
 	return ws.ws_col > COLS_MAX ? COLS_MAX : ws.ws_col;
-}
-
-void console_format_size(uint64_t n, char *out, size_t len)
-{
-	static const char *const units[] = {"KiB", "MiB", "GiB",
-					    "TiB", "PiB", "EiB"};
-	double v = (double)n;
-	size_t i = 0;
-
-	if (n < 1024) {
-		snprintf(out, len, "%u B", (unsigned int)n);
-		return;
-	}
-	v /= 1024;
-	while (v >= 1024 && i + 1 < sizeof(units) / sizeof(units[0])) {
-		v /= 1024;
-		i++;
-	}
-	/* Three digits at most: "9.5 MiB", "123 MiB". */
-	snprintf(out, len, v < 10 ? "%.1f %s" : "%.0f %s", v, units[i]);
 }
 
 /* Bytes per second in decimal megabytes per second, "-" if unknown. */
@@ -106,7 +88,7 @@ static size_t char_len(const char *s)
  */
 static void fit_name(const char *name, size_t width, char *out, size_t len)
 {
-	size_t cols = console_clean_width(name), used = 0, n;
+	size_t cols = tether_text_width(name), used = 0, n;
 	const char *s = name;
 
 	if (len == 0)
@@ -151,9 +133,9 @@ static void announce(struct console_progress *p, const char *name,
 {
 	char size[32];
 
-	console_format_size(offset, size, sizeof(size));
+	tether_text_size(offset, size, sizeof(size));
 	put_line(p, "resuming ");
-	console_print_clean(stderr, name);
+	tether_text_print_clean(stderr, name);
 	fprintf(stderr, " at %s\n", size);
 }
 
@@ -172,15 +154,15 @@ static void draw(struct console_progress *p, const char *name, uint64_t done,
 
 	if (size > 0 && done < size)
 		pct = (unsigned int)((double)done * 100 / (double)size);
-	console_format_size(done, done_s, sizeof(done_s));
-	console_format_size(size, size_s, sizeof(size_s));
+	tether_text_size(done, done_s, sizeof(done_s));
+	tether_text_size(size, size_s, sizeof(size_s));
 	format_rate(rate, rate_s, sizeof(rate_s));
 	format_time(secs, secs_known, time_s, sizeof(time_s));
 	snprintf(right, sizeof(right), " %3u%% %8s / %-8s %11s %8s", pct,
 		 done_s, size_s, rate_s, time_s);
 	total[0] = '\0';
 	if (p->total) {
-		console_format_size(p->total_done, all_s, sizeof(all_s));
+		tether_text_size(p->total_done, all_s, sizeof(all_s));
 		snprintf(total, sizeof(total), "  [%llu file%s, %s]",
 			 (unsigned long long)p->files, p->files == 1 ? "" : "s",
 			 all_s);
@@ -336,7 +318,7 @@ void console_progress_finish(struct console_progress *p, bool summary)
 	p->drawn = false;
 	if (!summary)
 		return;
-	console_format_size(p->sent, size, sizeof(size));
+	tether_text_size(p->sent, size, sizeof(size));
 	format_rate(secs > 0 ? (double)p->sent / secs : 0, rate, sizeof(rate));
 	fprintf(stderr, "%llu file%s, %s in %.1f s (%s)\n",
 		(unsigned long long)p->files, p->files == 1 ? "" : "s", size,

@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,6 +33,7 @@
 
 #include <tether/alloc.h>
 #include <tether/proto.h>
+#include <tether/text.h>
 #include <tether/xfer.h>
 
 #include "console.h"
@@ -74,7 +74,8 @@ static const char sftp_usage[] =
     "Exit status: 0, 1 when some files failed (each says why), 2 for bad\n"
     "usage, 255 when the connection or the SSH session failed.\n";
 
-enum { OPT_JSON = CONSOLE_SSH_OPT_NEXT };
+static const char sftp_need[] =
+    "expected T-N [USER@][HOST][:PORT] get|put|ls ...";
 
 enum op { OP_GET, OP_PUT, OP_LS };
 
@@ -85,8 +86,8 @@ struct sftp_cmd {
 	bool json;
 	bool long_format;
 	bool all;
-	char ticket[CONSOLE_TICKET_MAX];
-	char **srcs; /* get, put: the sources */
+	struct console_args args; /* the ticket and the operands */
+	char **srcs;		  /* get, put: the sources */
 	int nsrc;
 	const char *dest; /* get, put: the destination; ls: the path */
 	/* While the body runs. */
@@ -352,9 +353,7 @@ static void entry_done(struct sftp_cmd *x, struct entry *e, bool ok)
 	if (!ok) {
 		x->failures++;
 		console_progress_clear(&x->progress);
-		fputs("tether: ", stderr);
-		console_print_clean(stderr, e->reason);
-		fputc('\n', stderr);
+		console_error_text("", e->reason);
 	} else {
 		x->bytes += e->size;
 		console_progress_file_done(&x->progress, e->remote, e->size, 0,
@@ -363,12 +362,13 @@ static void entry_done(struct sftp_cmd *x, struct entry *e, bool ok)
 	/* ls lists entries in x->out, not transfers. */
 	if (x->out == NULL || x->json_nomem || x->op == OP_LS)
 		return;
-	json_append(
-	    x, json_pack("{s:o, s:o, s:I, s:s, s:I, s:b, s:o}", "path",
-			 console_json_path(e->remote), "local", console_json_path(e->local),
-			 "size", (json_int_t)e->size, "sha256",
-			 ok ? e->sha256 : "", "ms", (json_int_t)ms, "ok", ok,
-			 "reason", console_json_path(ok ? "" : e->reason)));
+	json_append(x, json_pack("{s:o, s:o, s:I, s:s, s:I, s:b, s:o}", "path",
+				 console_json_path(e->remote), "local",
+				 console_json_path(e->local), "size",
+				 (json_int_t)e->size, "sha256",
+				 ok ? e->sha256 : "", "ms", (json_int_t)ms,
+				 "ok", ok, "reason",
+				 console_json_path(ok ? "" : e->reason)));
 }
 
 static void entry_fail(struct entry *e, const char *path, const char *why)
@@ -592,7 +592,7 @@ static int download(struct sftp_cmd *x, struct entry *e, LIBSSH2_SFTP_HANDLE *h,
 		if (n <= 0)
 			break;
 		EVP_DigestUpdate(e->md, x->buf, (size_t)n);
-		if (console_write_all(fd, x->buf, (size_t)n) != 0) {
+		if (console_fd_write_all(fd, x->buf, (size_t)n) != 0) {
 			entry_fail(e, part, strerror(errno));
 			return -1;
 		}
@@ -782,14 +782,15 @@ static void print_entries(struct sftp_cmd *x, struct ls_entry *v, size_t n)
 			snprintf(num, sizeof(num), "%04lo",
 				 v[i].a.permissions & 07777);
 			json_append(
-			    x, json_pack(
-				   "{s:o, s:s, s:s, s:I, s:I, s:o*}", "name",
-				   console_json_path(v[i].name), "type",
-				   type_name(v[i].a.permissions), "mode", num,
-				   "size", (json_int_t)v[i].a.filesize, "mtime",
-				   (json_int_t)v[i].a.mtime, "target",
-				   v[i].link != NULL ? console_json_path(v[i].link)
-						     : NULL));
+			    x, json_pack("{s:o, s:s, s:s, s:I, s:I, s:o*}",
+					 "name", console_json_path(v[i].name),
+					 "type", type_name(v[i].a.permissions),
+					 "mode", num, "size",
+					 (json_int_t)v[i].a.filesize, "mtime",
+					 (json_int_t)v[i].a.mtime, "target",
+					 v[i].link != NULL
+					     ? console_json_path(v[i].link)
+					     : NULL));
 			continue;
 		}
 		if (x->long_format) {
@@ -802,10 +803,10 @@ static void print_entries(struct sftp_cmd *x, struct ls_entry *v, size_t n)
 			printf("%s %*llu %s ", mode, width,
 			       (unsigned long long)v[i].a.filesize, when);
 		}
-		console_print_clean(stdout, v[i].name);
+		tether_text_print_clean(stdout, v[i].name);
 		if (x->long_format && v[i].link != NULL) {
 			fputs(" -> ", stdout);
-			console_print_clean(stdout, v[i].link);
+			tether_text_print_clean(stdout, v[i].link);
 		}
 		putchar('\n');
 	}
@@ -947,7 +948,7 @@ static bool check_dest(struct sftp_cmd *x)
 		return !x->lost;
 	x->failures++;
 	fputs("tether: ", stderr);
-	console_print_clean(stderr, x->dest);
+	tether_text_print_clean(stderr, x->dest);
 	fprintf(stderr, ": not a directory (several %s need one)\n",
 		x->op == OP_PUT ? "LOCALs" : "REMOTEs");
 	return false;
@@ -1020,12 +1021,13 @@ static int print_json(struct sftp_cmd *x)
 		return -1;
 	}
 	if (x->op == OP_LS)
-		o = json_pack("{s:o, s:O}", "path",
-			      console_json_path(x->dest != NULL ? x->dest : "."),
-			      "entries", x->out);
+		o = json_pack(
+		    "{s:o, s:O}", "path",
+		    console_json_path(x->dest != NULL ? x->dest : "."),
+		    "entries", x->out);
 	else
 		o = json_pack("{s:s, s:s, s:b, s:O, s:I, s:f, s:I}", "ticket",
-			      x->ticket, "direction",
+			      x->args.ticket_name, "direction",
 			      x->op == OP_PUT ? "put" : "get", "ok",
 			      x->failures == 0, "files", x->out, "bytes",
 			      (json_int_t)x->bytes, "seconds", secs, "failures",
@@ -1055,26 +1057,22 @@ static bool verb(const char *s, enum op *op)
 	return true;
 }
 
-/* The operands after the options: T-N [DEST] VERB ARGS... */
+/* The operands after the options and T-N: [DEST] VERB ARGS... */
 static int parse_operands(struct sftp_cmd *x, int nops, char **ops, char *user,
 			  char *host)
 {
-	int i = 1, ret;
+	int i = 0, ret;
 
-	if (nops < 2)
-		goto usage;
-	if (console_ticket_arg("sftp", ops[0], x->ticket, sizeof(x->ticket)))
-		return CONSOLE_EXIT_USAGE;
 	/* A destination unless it is the verb: `USER@ls` names a host ls. */
-	if (!verb(ops[1], &x->op)) {
-		ret = console_ssh_parse_dest("sftp", ops[1], user,
+	if (!verb(ops[0], &x->op)) {
+		ret = console_ssh_parse_dest("sftp", ops[0], user,
 					     CONSOLE_NAME_MAX, host,
 					     CONSOLE_HOST_MAX, &x->j.port);
 		if (ret != 0)
 			return ret;
-		if (nops < 3 || !verb(ops[2], &x->op))
+		if (nops < 2 || !verb(ops[1], &x->op))
 			goto usage;
-		i = 2;
+		i = 1;
 	}
 	ops += i + 1;
 	nops -= i + 1;
@@ -1101,50 +1099,53 @@ static int parse_operands(struct sftp_cmd *x, int nops, char **ops, char *user,
 	x->dest = ops[nops - 1];
 	return -1;
 usage:
-	return console_usage_error("sftp", "expected T-N [USER@][HOST][:PORT] "
-					   "get|put|ls ...");
+	return console_usage_error("sftp", "%s", sftp_need);
 }
+
+static const struct option sftp_longs[] = {
+    {"accept-new", no_argument, NULL, CONSOLE_SSH_OPT_ACCEPT_NEW},
+    {"host-key-alias", required_argument, NULL, CONSOLE_SSH_OPT_HOST_KEY_ALIAS},
+    {"quiet", no_argument, NULL, 'q'},
+    {NULL, 0, NULL, 0},
+};
+
+static int sftp_option(void *arg, int opt, char *optarg)
+{
+	struct sftp_cmd *x = arg;
+
+	if (console_ssh_option(&x->j, opt, optarg))
+		return -1;
+	if (opt == 'q')
+		x->quiet = true;
+	else if (opt == 'l')
+		x->long_format = true;
+	else
+		x->all = true;
+	return -1;
+}
+
+static const struct console_opts sftp_opts = {
+    .name = "sftp",
+    .usage = sftp_usage,
+    .shorts = "i:qla",
+    .longs = sftp_longs,
+    .flags = CONSOLE_OPTS_JSON | CONSOLE_OPTS_TICKET,
+    .min = 2,
+    .max = -1,
+    .need = sftp_need,
+    .option = sftp_option,
+};
 
 /* Options and operands; -1 to go on, else the exit status to return. */
 static int parse_args(struct sftp_cmd *x, int argc, char **argv, char *user,
 		      char *host)
 {
-	static const struct option opts[] = {
-	    {"accept-new", no_argument, NULL, CONSOLE_SSH_OPT_ACCEPT_NEW},
-	    {"host-key-alias", required_argument, NULL,
-	     CONSOLE_SSH_OPT_HOST_KEY_ALIAS},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int opt;
+	int r = console_opts_parse(&sftp_opts, argc, argv, x, &x->args);
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, ":i:qlah", opts, NULL)) != -1) {
-		if (console_ssh_option(&x->j, opt, optarg))
-			continue;
-		switch (opt) {
-		case 'q':
-			x->quiet = true;
-			break;
-		case OPT_JSON:
-			x->json = true;
-			break;
-		case 'l':
-			x->long_format = true;
-			break;
-		case 'a':
-			x->all = true;
-			break;
-		case 'h':
-			fputs(sftp_usage, stdout);
-			return 0;
-		default:
-			return console_bad_option("sftp", opt, argv);
-		}
-	}
-	return parse_operands(x, argc - optind, argv + optind, user, host);
+	if (r >= 0)
+		return r;
+	x->json = x->args.json;
+	return parse_operands(x, x->args.argc, x->args.argv, user, host);
 }
 
 int console_sftp(int argc, char **argv)
@@ -1174,7 +1175,7 @@ int console_sftp(int argc, char **argv)
 	x->j.host = host;
 	x->j.body = sftp_body;
 	x->j.body_arg = x;
-	status = console_ssh_run(&x->j, x->ticket);
+	status = console_ssh_run(&x->j, x->args.ticket, x->args.ticket_name);
 	/*
 	 * The outcome is known: a transfer's summary even when some entries
 	 * failed; a listing only when there is one.

@@ -6,7 +6,7 @@
  * in raw mode for the whole stream, and ssh's escapes ("~." and friends,
  * only right after a newline).  Without a terminal it is exec with a
  * shell: no PTY, stdout and stderr apart, stdin forwarded up to its end.
- * The session, the channel and the streaming are console-chan.c's.
+ * The session, the channel and the streaming are console-run.c's.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -20,30 +20,29 @@
 
 #include "console.h"
 
-
 static const char shell_usage[] =
-	"Usage: tether shell T-N [-- COMMAND [ARGS...]]\n"
-	"\n"
-	"Opens the customer's login shell (or runs COMMAND) on the machine\n"
-	"whose agent joined T-N.  When standard input is a terminal, the\n"
-	"remote side gets one too, of this window's size, and this terminal\n"
-	"is put in raw mode until the end; otherwise standard output and\n"
-	"error stay apart and standard input is forwarded up to its end.\n"
-	"Exits with the remote status (128 + signal if it was killed; 255\n"
-	"for tether's own errors and for ~.).\n"
-	"\n"
-	"Escapes, on a terminal, typed right after a newline:\n"
-	"  ~.  disconnect\n"
-	"  ~?  list the escapes\n"
-	"  ~~  send a single ~\n";
+    "Usage: tether shell T-N [-- COMMAND [ARGS...]]\n"
+    "\n"
+    "Opens the customer's login shell (or runs COMMAND) on the machine\n"
+    "whose agent joined T-N.  When standard input is a terminal, the\n"
+    "remote side gets one too, of this window's size, and this terminal\n"
+    "is put in raw mode until the end; otherwise standard output and\n"
+    "error stay apart and standard input is forwarded up to its end.\n"
+    "Exits with the remote status (128 + signal if it was killed; 255\n"
+    "for tether's own errors and for ~.).\n"
+    "\n"
+    "Escapes, on a terminal, typed right after a newline:\n"
+    "  ~.  disconnect\n"
+    "  ~?  list the escapes\n"
+    "  ~~  send a single ~\n";
 
 struct shell {
 	int argc;
 	char **argv;
 	bool pty; /* stdin is a terminal: PTY, raw mode, escapes */
 	struct console_run *run;
-	struct console_escapes esc; /* carried from one read to the next */
-	bool bye;		    /* "~." */
+	struct console_tty_escapes esc; /* carried from one read to the next */
+	bool bye;			/* "~." */
 	/* Window size: the watcher and the last size the agent got. */
 	uv_signal_t winch;
 	bool winch_ready;
@@ -61,7 +60,7 @@ static void shell_input(struct console_run *r, void *arg, const uint8_t *p,
 	struct shell *s = arg;
 	size_t m = 0;
 
-	if (console_escapes_filter(&s->esc, p, n, escaped_buf, &m)) {
+	if (console_tty_escapes_filter(&s->esc, p, n, escaped_buf, &m)) {
 		console_run_input(r, escaped_buf, m);
 		s->bye = true;
 		console_run_disconnect(r);
@@ -121,8 +120,7 @@ static int shell_start(struct console_run *r, void *arg)
 	int built = 0, ret = -1;
 
 	s->run = r;
-	if (s->pty &&
-	    uv_signal_init(console_run_loop(r), &s->winch) == 0) {
+	if (s->pty && uv_signal_init(console_run_loop(r), &s->winch) == 0) {
 		/* Watch before measuring, so that no change falls between. */
 		s->winch_ready = true;
 		s->winch.data = s;
@@ -152,31 +150,37 @@ static void shell_finish(struct console_run *r, void *arg)
 		s->winch_ready = false;
 	}
 	console_tty_restore();
-	if (s->bye) {
-		fputs("Connection to ", stderr);
-		console_print_clean(stderr, console_run_ticket(r));
-		fputs(" closed.\n", stderr);
-	}
+	if (s->bye)
+		fprintf(stderr, "Connection to %s closed.\n",
+			console_run_ticket(r));
 }
+
+static const struct console_opts shell_opts = {
+    .name = "shell",
+    .usage = shell_usage,
+    .flags = CONSOLE_OPTS_TICKET | CONSOLE_OPTS_IN_ORDER,
+    .min = 1,
+    .max = -1,
+    .need = "expected T-N",
+};
 
 int console_shell(int argc, char **argv)
 {
-	char ticket[CONSOLE_TICKET_MAX];
 	struct console_run_ops ops;
+	struct console_args args;
 	struct shell s;
-	int first, ret;
+	int ret;
 
-	ret = console_run_args("shell", shell_usage, "expected T-N", argc, argv,
-			       ticket, sizeof(ticket), &first);
+	ret = console_opts_parse(&shell_opts, argc, argv, NULL, &args);
 	if (ret >= 0)
 		return ret;
 	memset(&s, 0, sizeof(s));
-	s.argc = argc - first;
-	s.argv = argv + first;
+	s.argc = args.argc;
+	s.argv = args.argv;
 	s.pty = isatty(STDIN_FILENO) == 1;
 	s.esc.line_start = true;
 	memset(&ops, 0, sizeof(ops));
-	ops.kind = TETHER_KIND_NAME_SHELL;
+	ops.kind = TETHER_KIND_SHELL;
 	ops.start = shell_start;
 	ops.finish = shell_finish;
 	ops.arg = &s;
@@ -184,5 +188,5 @@ int console_shell(int argc, char **argv)
 		ops.input = shell_input;
 		ops.input_slack = 1;
 	}
-	return console_run(ticket, &ops);
+	return console_run(args.ticket, args.ticket_name, &ops);
 }

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -113,7 +112,6 @@ static int signal_status(const char *name)
 	return CONSOLE_EXIT_FAIL;
 }
 
-
 /*
  * libssh2 in non-blocking mode insists that a call which returned EAGAIN
  * while a packet was half sent is repeated, with the same arguments,
@@ -140,7 +138,7 @@ struct pump {
 	uint8_t raw[IO_CHUNK];
 	size_t inlen, inoff;
 	bool in_eof, eof_sent, winch;
-	struct console_escapes esc;
+	struct console_tty_escapes esc;
 	const char *what; /* the step that failed */
 };
 
@@ -167,9 +165,9 @@ static int run_step(struct pump *p, enum step st)
 		stream = st == STEP_READ_OUT ? 0 : SSH_EXTENDED_DATA_STDERR;
 		while ((n = libssh2_channel_read_ex(
 			    p->ch, stream, (char *)p->out, sizeof(p->out))) > 0)
-			console_write_all(stream == 0 ? STDOUT_FILENO
-						      : STDERR_FILENO,
-					  p->out, (size_t)n);
+			console_fd_write_all(stream == 0 ? STDOUT_FILENO
+							 : STDERR_FILENO,
+					     p->out, (size_t)n);
 		if (n == LIBSSH2_ERROR_EAGAIN)
 			return half_sent(p) ? 0 : 1;
 		return n < 0 ? (int)n : 1;
@@ -260,7 +258,7 @@ static bool read_input(struct pump *p)
 		p->inlen = (size_t)n;
 		return true;
 	}
-	if (console_escapes_filter(&p->esc, p->raw, (size_t)n, p->in, &m)) {
+	if (console_tty_escapes_filter(&p->esc, p->raw, (size_t)n, p->in, &m)) {
 		p->inlen = 0;
 		return false;
 	}
@@ -429,7 +427,7 @@ static void *ssh_thread(void *arg)
 	struct console_ssh *j = arg;
 	LIBSSH2_SESSION *s;
 
-	s = libssh2_session_init_ex(NULL, NULL, NULL, j);
+	s = console_ssh_session_new(j);
 	if (s == NULL) {
 		console_ssh_error(j, "out of memory");
 		goto out;
@@ -460,7 +458,7 @@ out:
  * wind-down for the channel.
  */
 struct ssh_main {
-	struct console_fwd *f;
+	struct console_forward *f;
 	uv_async_t done_async;
 	uv_timer_t timer;
 	volatile bool thread_done; /* set by the ssh thread, then woken */
@@ -504,7 +502,7 @@ static bool done(struct ssh_main *m)
 static int run_bridge(struct ssh_main *m, struct console_ssh *j, int fd)
 {
 	struct thread_arg t = {.j = j, .m = m};
-	uv_loop_t *loop = console_fwd_loop(m->f);
+	uv_loop_t *loop = console_forward_loop(m->f);
 	struct sigaction sa;
 	pthread_t th;
 	bool stopped = false;
@@ -517,7 +515,7 @@ static int run_bridge(struct ssh_main *m, struct console_ssh *j, int fd)
 	}
 	uv_timer_init(loop, &m->timer);
 	m->timer.data = m;
-	if (console_fwd_add_fd(m->f, fd) != 0) {
+	if (console_forward_add_fd(m->f, fd) != 0) {
 		console_ssh_error(j, "cannot bridge the SSH connection");
 		close(j->fd);
 		goto out;
@@ -535,19 +533,19 @@ static int run_bridge(struct ssh_main *m, struct console_ssh *j, int fd)
 		goto out;
 	}
 	while (!done(m)) {
-		console_fwd_run_once(m->f);
-		if (!stopped && console_fwd_lost(m->f)) {
+		console_forward_run_once(m->f);
+		if (!stopped && console_forward_lost(m->f)) {
 			/* The ssh thread sees its socket close. */
 			m->lost_first = true;
 			stopped = true;
-			console_fwd_stop(m->f);
+			console_forward_stop(m->f);
 		}
 	}
 	pthread_join(th, NULL);
 	uv_timer_start(&m->timer, on_timer, WIND_DOWN_MS, 0);
-	while (console_fwd_count(m->f) > 0 && !console_fwd_lost(m->f) &&
+	while (console_forward_count(m->f) > 0 && !console_forward_lost(m->f) &&
 	       !m->timed_out)
-		console_fwd_run_once(m->f);
+		console_forward_run_once(m->f);
 out:
 	if (winch_pipe[0] >= 0) {
 		signal(SIGWINCH, SIG_DFL);
@@ -566,8 +564,7 @@ int console_ssh_parse_dest(const char *cmd, const char *arg, char *user,
 			   int *port)
 {
 	const char *at = strrchr(arg, '@'), *h = arg, *end, *colon = NULL;
-	char *num_end;
-	long v;
+	uint64_t v;
 
 	if (at != NULL) {
 		if (at == arg || (size_t)(at - arg) >= userlen)
@@ -595,9 +592,7 @@ int console_ssh_parse_dest(const char *cmd, const char *arg, char *user,
 		host[end - h] = '\0';
 	}
 	if (colon != NULL) {
-		v = strtol(colon + 1, &num_end, 10);
-		if (colon[1] == '\0' || colon[1] == '-' || *num_end != '\0' ||
-		    v < 1 || v > 65535)
+		if (console_opts_number(colon + 1, 1, 65535, &v) != 0)
 			goto bad;
 		*port = (int)v;
 	}
@@ -671,59 +666,54 @@ bool console_ssh_option(struct console_ssh *j, int opt, char *arg)
 	}
 }
 
+static const struct option ssh_longs[] = {
+    {"accept-new", no_argument, NULL, CONSOLE_SSH_OPT_ACCEPT_NEW},
+    {"host-key-alias", required_argument, NULL, CONSOLE_SSH_OPT_HOST_KEY_ALIAS},
+    {NULL, 0, NULL, 0},
+};
+
+static int ssh_option(void *arg, int opt, char *optarg)
+{
+	console_ssh_option(arg, opt, optarg);
+	return -1;
+}
+
+static const struct console_opts ssh_opts = {
+    .name = "ssh",
+    .usage = ssh_usage,
+    .shorts = "i:",
+    .longs = ssh_longs,
+    .flags = CONSOLE_OPTS_TICKET | CONSOLE_OPTS_REST,
+    .min = 1,
+    .max = 2,
+    .need = "expected T-N [USER@][HOST][:PORT] [-- COMMAND...]",
+    .option = ssh_option,
+};
+
 /* Options and operands; -1 to go on, else the exit status to return. */
 static int parse_args(struct console_ssh *j, int argc, char **argv,
-		      char *ticket, char *user, char *host)
+		      struct console_args *a, char *user, char *host)
 {
-	static const struct option opts[] = {
-	    {"accept-new", no_argument, NULL, CONSOLE_SSH_OPT_ACCEPT_NEW},
-	    {"host-key-alias", required_argument, NULL,
-	     CONSOLE_SSH_OPT_HOST_KEY_ALIAS},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int opt, i, nargs = argc, nops, ret;
+	int ret;
 
-	/* Everything after "--" is the command, options or not. */
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0) {
-			nargs = i;
-			break;
-		}
-	}
-	optind = 0;
-	while ((opt = getopt_long(nargs, argv, ":i:h", opts, NULL)) != -1) {
-		if (console_ssh_option(j, opt, optarg))
-			continue;
-		switch (opt) {
-		case 'h':
-			fputs(ssh_usage, stdout);
-			return 0;
-		default:
-			return console_bad_option("ssh", opt, argv);
-		}
-	}
-	nops = nargs - optind;
-	if (nops < 1 || nops > 2)
-		return console_usage_error(
-		    "ssh", "expected T-N [USER@][HOST][:PORT] [-- COMMAND...]");
-	if (console_ticket_arg("ssh", argv[optind], ticket, CONSOLE_TICKET_MAX))
-		return CONSOLE_EXIT_USAGE;
-	if (nops == 2) {
-		ret = console_ssh_parse_dest("ssh", argv[optind + 1], user,
+	ret = console_opts_parse(&ssh_opts, argc, argv, j, a);
+	if (ret >= 0)
+		return ret;
+	if (a->argc == 1) {
+		ret = console_ssh_parse_dest("ssh", a->argv[0], user,
 					     CONSOLE_NAME_MAX, host,
 					     CONSOLE_HOST_MAX, &j->port);
 		if (ret != 0)
 			return ret;
 	}
-	if (nargs + 1 < argc) {
-		j->command = join_command(argc - nargs - 1, argv + nargs + 1);
+	if (a->has_rest && a->rest_argc == 0)
+		return console_usage_error("ssh", "expected COMMAND after --");
+	if (a->has_rest) {
+		j->command = join_command(a->rest_argc, a->rest_argv);
 		if (j->command == NULL) {
 			console_error("out of memory");
 			return CONSOLE_EXIT_FAIL;
 		}
-	} else if (nargs < argc) {
-		return console_usage_error("ssh", "expected COMMAND after --");
 	}
 	return -1;
 }
@@ -767,13 +757,14 @@ static int known_name(struct console_ssh *j, const char *ticket)
 	return 0;
 }
 
-int console_ssh_run(struct console_ssh *j, const char *ticket)
+int console_ssh_run(struct console_ssh *j, int64_t ticket,
+		    const char *ticket_name)
 {
 	struct ssh_main m;
 	const char *failure;
 	int sv[2], status = CONSOLE_EXIT_FAIL;
 
-	if (known_name(j, ticket) != 0)
+	if (known_name(j, ticket_name) != 0)
 		return CONSOLE_EXIT_USAGE;
 
 	if (libssh2_init(0) != 0) {
@@ -781,7 +772,7 @@ int console_ssh_run(struct console_ssh *j, const char *ticket)
 		return status;
 	}
 	memset(&m, 0, sizeof(m));
-	m.f = console_fwd_new(ticket, j->host, j->port, true);
+	m.f = console_forward_new(ticket, ticket_name, j->host, j->port, true);
 	if (m.f == NULL)
 		goto out_exit;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -791,26 +782,22 @@ int console_ssh_run(struct console_ssh *j, const char *ticket)
 	j->fd = sv[1];
 	if (run_bridge(&m, j, sv[0]) != 0)
 		goto out_fwd;
-	failure = console_fwd_failure(m.f);
+	failure = console_forward_failure(m.f);
 	if (j->ok) {
 		status = j->status;
 	} else if (j->bye) {
 		fprintf(stderr, "Connection to %s closed.\n", j->host);
 	} else if (failure != NULL) {
-		fputs("tether: ", stderr);
-		console_print_clean(stderr, failure);
-		fputc('\n', stderr);
+		console_error_text("", failure);
 	} else if (m.lost_first) {
-		console_fwd_report_lost(m.f);
+		console_forward_report_lost(m.f);
 	} else if (j->error[0] != '\0') {
-		fputs("tether: ", stderr);
-		console_print_clean(stderr, j->error);
-		fputc('\n', stderr);
+		console_error_text("", j->error);
 	} else {
 		console_error("the SSH session ended without a status");
 	}
 out_fwd:
-	console_fwd_free(m.f);
+	console_forward_free(m.f);
 out_exit:
 	libssh2_exit();
 	return status;
@@ -818,15 +805,16 @@ out_exit:
 
 int console_ssh(int argc, char **argv)
 {
-	char ticket[CONSOLE_TICKET_MAX], user[CONSOLE_NAME_MAX] = "";
+	char user[CONSOLE_NAME_MAX] = "";
 	char host[CONSOLE_HOST_MAX] = TETHER_FORWARD_HOST;
+	struct console_args a;
 	struct console_ssh j;
 	int status;
 
 	memset(&j, 0, sizeof(j));
 	j.port = TETHER_FORWARD_PORT;
 	j.fd = -1;
-	status = parse_args(&j, argc, argv, ticket, user, host);
+	status = parse_args(&j, argc, argv, &a, user, host);
 	if (status >= 0)
 		goto out_free;
 	status = CONSOLE_EXIT_FAIL;
@@ -835,7 +823,7 @@ int console_ssh(int argc, char **argv)
 	j.host = host;
 	j.pty = j.command == NULL && isatty(STDIN_FILENO) == 1;
 	j.body = shell_body;
-	status = console_ssh_run(&j, ticket);
+	status = console_ssh_run(&j, a.ticket, a.ticket_name);
 out_free:
 	tether_free(j.command);
 	return status;

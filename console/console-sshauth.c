@@ -18,6 +18,7 @@
 
 #include <openssl/evp.h>
 
+#include <tether/alloc.h>
 #include <tether/crypto.h>
 
 #include <libssh2.h>
@@ -26,6 +27,34 @@
 
 #define LINE_MAX_LEN 8192
 #define TRIES 3
+
+/*
+ * libssh2 allocates through our wrappers too, so that what it frees (the
+ * answers to keyboard-interactive prompts) is ours to allocate.
+ */
+static LIBSSH2_ALLOC_FUNC(ssh_alloc)
+{
+	(void)abstract;
+	return tether_malloc(count);
+}
+
+static LIBSSH2_REALLOC_FUNC(ssh_realloc)
+{
+	(void)abstract;
+	return tether_reallocarray(ptr, count, 1);
+}
+
+static LIBSSH2_FREE_FUNC(ssh_free)
+{
+	(void)abstract;
+	tether_free(ptr);
+}
+
+LIBSSH2_SESSION *console_ssh_session_new(void *abstract)
+{
+	return libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc,
+				       abstract);
+}
 
 void console_ssh_error(struct console_ssh *j, const char *fmt, ...)
 {
@@ -71,7 +100,7 @@ static int tty_ask(const char *prompt, bool echo, char *out, size_t len)
 		tio.c_lflag |= ECHONL | ICANON;
 		restore = tcsetattr(fd, TCSAFLUSH, &tio) == 0;
 	}
-	if (console_write_all(fd, prompt, strlen(prompt)) != 0)
+	if (console_fd_write_all(fd, prompt, strlen(prompt)) != 0)
 		goto out;
 	for (;;) {
 		r = read(fd, &ch, 1);
@@ -187,7 +216,7 @@ static int add_known(struct console_ssh *j, LIBSSH2_KNOWNHOSTS *hosts,
 	}
 	fd = open(j->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 		  0600);
-	if (fd < 0 || console_write_all(fd, line, outlen) != 0)
+	if (fd < 0 || console_fd_write_all(fd, line, outlen) != 0)
 		console_ssh_error(j, "%s: %s", j->known_hosts, strerror(errno));
 	else
 		ret = 0;
@@ -473,8 +502,8 @@ static void kbd_callback(const char *name, int name_len,
 		if (tty_ask(prompt, prompts[i].echo != 0, answer,
 			    sizeof(answer)) != 0)
 			answer[0] = '\0';
-		/* libssh2 frees the answers with free(). */
-		responses[i].text = strdup(answer);
+		/* libssh2 frees the answers with ssh_free(). */
+		responses[i].text = tether_strdup(answer);
 		responses[i].length = responses[i].text != NULL
 					  ? (unsigned int)strlen(answer)
 					  : 0;

@@ -1,13 +1,13 @@
 /*
  * Aligned text tables for people (ticket list and show, agents, health).
  * Cells come from the relay and may have been typed by anyone, so they
- * print through console_print_clean(), and widths count the text alone so
- * that a coloured cell does not push its column out of line.
+ * print through tether_text_print_clean(), and widths count the text
+ * alone so that a coloured cell does not push its column out of line.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include <tether/alloc.h>
+#include <tether/text.h>
 
 #include "console.h"
 
@@ -80,17 +80,26 @@ void console_table_add_json(struct console_table *t, const json_t *v)
 			t->failed = true;
 		else
 			console_table_add(t, text);
-		free(text);
+		tether_free(text);
 	}
+}
+
+void console_table_add_time(struct console_table *t, int64_t when)
+{
+	char text[TETHER_CTRL_TIME_LEN];
+
+	console_table_add(
+	    t, when != 0 && tether_ctrl_time_format(when, text) == 0 ? text
+								     : NULL);
 }
 
 void console_table_extra(struct console_table *t, char *line)
 {
 	if (t->failed || t->ncell == 0 || line == NULL) {
-		free(line);
+		tether_free(line);
 		return;
 	}
-	free(t->extra[t->ncell - 1]);
+	tether_free(t->extra[t->ncell - 1]);
 	t->extra[t->ncell - 1] = line;
 }
 
@@ -100,7 +109,7 @@ void console_table_free(struct console_table *t)
 
 	for (i = 0; i < t->ncell; i++) {
 		tether_free(t->cells[i]);
-		free(t->extra[i]);
+		tether_free(t->extra[i]);
 	}
 	tether_free(t->cells);
 	tether_free(t->colors);
@@ -121,8 +130,8 @@ static void print_cut(const char *s, size_t width)
 {
 	size_t cols = 0, n;
 
-	if (width == 0 || console_clean_width(s) <= width) {
-		console_print_clean(stdout, s);
+	if (width == 0 || tether_text_width(s) <= width) {
+		tether_text_print_clean(stdout, s);
 		return;
 	}
 	for (; *s != '\0' && cols + 3 < width; s += n, cols++) {
@@ -146,7 +155,7 @@ int console_table_print(const struct console_table *t, int indent,
 		return -1;
 	}
 	for (i = 0; i < t->ncell; i++) {
-		w = console_clean_width(t->cells[i]);
+		w = tether_text_width(t->cells[i]);
 		if (w > width[i % t->ncol])
 			width[i % t->ncol] = w;
 	}
@@ -166,20 +175,20 @@ int console_table_print(const struct console_table *t, int indent,
 		if (col + 1 == t->ncol)
 			print_cut(t->cells[i], room);
 		else
-			console_print_clean(stdout, t->cells[i]);
+			tether_text_print_clean(stdout, t->cells[i]);
 		if (t->colors[i] != NULL)
 			fputs("\033[0m", stdout);
 		if (col + 1 == t->ncol) {
 			putchar('\n');
 			if (t->extra[i] != NULL) {
 				printf("%*s    ", indent, "");
-				console_print_clean(stdout, t->extra[i]);
+				tether_text_print_clean(stdout, t->extra[i]);
 				putchar('\n');
 			}
 			continue;
 		}
 		/* Pad by columns, not bytes: cells may be UTF-8. */
-		for (w = console_clean_width(t->cells[i]); w < width[col] + 2;
+		for (w = tether_text_width(t->cells[i]); w < width[col] + 2;
 		     w++)
 			putchar(' ');
 	}

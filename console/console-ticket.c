@@ -1,269 +1,402 @@
 /*
  * `tether ticket new|list|show|close`: one request each, printed either as
- * the relay's JSON (--json, for scripts) or as aligned text for people.
- * Text from the relay (titles, names, audit details) may have been typed
- * by anyone, so the readable forms print it through console_print_clean().
+ * JSON (--json, for scripts: the tickets as the protocol writes them) or
+ * as aligned text for people.  Text from the relay (titles, names, audit
+ * details) may have been typed by anyone, so the readable forms print it
+ * cleaned.
  */
-#include <getopt.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include <tether/text.h>
 
 #include "console.h"
 
 static const char ticket_usage[] =
-	"Usage: tether ticket new TITLE [--customer NAME] [--json]\n"
-	"       tether ticket list [--status open|closed] [--json]\n"
-	"       tether ticket show T-N [--json]\n"
-	"       tether ticket close T-N --resolution TEXT [--json]\n";
+    "Usage: tether ticket new TITLE [--customer NAME] [--json]\n"
+    "       tether ticket list [--status open|closed] [--json]\n"
+    "       tether ticket show T-N [--json]\n"
+    "       tether ticket close T-N --resolution TEXT [--json]\n";
+
+enum sub { SUB_NEW, SUB_LIST, SUB_SHOW, SUB_CLOSE };
+
+static const char *const sub_names[] = {"new", "list", "show", "close"};
 
 /* Options every ticket subcommand understands, and their values. */
 struct ticket_args {
 	const char *customer;
 	const char *status;
 	const char *resolution;
-	bool json;
-	int npos;
-	char **pos;
+	struct console_args args;
+};
+
+/* A request of any subcommand, built from the arguments. */
+struct ticket_request {
+	enum tether_ctrl_type type;
+	union {
+		struct tether_ctrl_ticket_new new_;
+		struct tether_ctrl_ticket_list list;
+		struct tether_ctrl_ticket_ref show;
+		struct tether_ctrl_ticket_close close;
+	} body;
+	char name[TETHER_ID_TICKET_LEN]; /* T-N, for the error messages */
 };
 
 /* "user@host (os)" from an agent's facts, or "-". */
-static void table_add_agent(struct console_table *t, const json_t *facts)
+static void table_add_agent(struct console_table *t,
+			    const struct tether_ctrl_session_row *s)
 {
-	const char *user = console_json_str(facts, "user");
-	const char *host = console_json_str(facts, "hostname");
-	const char *os = console_json_str(facts, "os");
-	char buf[512];
+	const struct tether_ctrl_facts *f = &s->agent;
+	char buf[1024];
 
-	if (!json_is_object(facts)) {
+	if (!s->has_agent) {
 		console_table_add(t, NULL);
 		return;
 	}
-	if (snprintf(buf, sizeof(buf), "%s@%s (%s)", user ? user : "?",
-		     host ? host : "?", os ? os : "?") >= (int)sizeof(buf))
-		buf[sizeof(buf) - 1] = '\0';
+	snprintf(buf, sizeof(buf), "%s@%s (%s)", f->user ? f->user : "?",
+		 f->hostname ? f->hostname : "?", f->os ? f->os : "?");
 	console_table_add(t, buf);
 }
 
-static int print_list(const json_t *tickets)
+static void table_add_ticket_id(struct console_table *t, int64_t id)
+{
+	char name[TETHER_ID_TICKET_LEN];
+
+	console_table_add(
+	    t,
+	    tether_id_ticket_format(id, name, sizeof(name)) == 0 ? name : NULL);
+}
+
+static int print_list(const struct tether_ctrl_ticket_list_ok *ok)
 {
 	static const char *const heads[] = {"ID", "STATUS", "TITLE", "CUSTOMER",
 					    "CREATED"};
 	struct console_table t;
-	const json_t *tk;
 	size_t i;
 	int r;
 
 	console_table_init(&t, 5, heads);
-	json_array_foreach(tickets, i, tk) {
-		console_table_add_json(&t, json_object_get(tk, "id"));
-		console_table_add_json(&t, json_object_get(tk, "status"));
-		console_table_add_json(&t, json_object_get(tk, "title"));
-		console_table_add_json(&t, json_object_get(tk, "customer"));
-		console_table_add_json(&t, json_object_get(tk, "created_at"));
+	for (i = 0; i < ok->ntickets; i++) {
+		const struct tether_ctrl_ticket *tk = &ok->tickets[i];
+
+		table_add_ticket_id(&t, tk->id);
+		console_table_add(&t, tether_ctrl_name_of(status, tk->status));
+		console_table_add(&t, tk->title);
+		console_table_add(&t, tk->customer);
+		console_table_add_time(&t, tk->created_at);
 	}
 	r = console_table_print(&t, 0, 0);
 	console_table_free(&t);
 	return r;
 }
 
-static void print_field(const char *label, const json_t *tk, const char *key)
+static void print_field(const char *label, const char *s)
 {
-	const char *s = console_json_str(tk, key);
-
 	if (s == NULL || s[0] == '\0')
 		return;
 	printf("%-12s", label);
-	console_print_clean(stdout, s);
+	tether_text_print_clean(stdout, s);
 	putchar('\n');
 }
 
-static int print_show(const json_t *tk)
+static void print_time(const char *label, int64_t when)
 {
-	static const char *const sess_heads[] = {"NAMEPLATE", "STATE",
-						 "CREATED", "EXPIRES", "AGENT"};
-	static const char *const att_heads[] = {"KIND", "SOURCE", "SAVED",
-						"SIZE"};
-	struct console_table sess, audit, att;
-	const json_t *sessions = json_object_get(tk, "sessions");
-	const json_t *atts;
-	char size[32];
-	const json_t *trail = json_object_get(tk, "audit");
-	const json_t *v;
-	size_t i;
-	int r;
+	char text[TETHER_CTRL_TIME_LEN];
 
-	print_field("Ticket:", tk, "id");
-	print_field("Title:", tk, "title");
-	print_field("Status:", tk, "status");
-	print_field("Customer:", tk, "customer");
-	print_field("Source:", tk, "source");
-	print_field("Created:", tk, "created_at");
-	print_field("Created by:", tk, "created_by");
-	print_field("Closed:", tk, "closed_at");
-	print_field("Resolution:", tk, "resolution");
+	if (when != 0 && tether_ctrl_time_format(when, text) == 0)
+		print_field(label, text);
+}
+
+static void print_head(const struct tether_ctrl_ticket *tk)
+{
+	char name[TETHER_ID_TICKET_LEN];
+
+	if (tether_id_ticket_format(tk->id, name, sizeof(name)) == 0)
+		print_field("Ticket:", name);
+	print_field("Title:", tk->title);
+	print_field("Status:", tether_ctrl_name_of(status, tk->status));
+	print_field("Customer:", tk->customer);
+	print_field("Source:", tether_ctrl_name_of(source, tk->source));
+	print_time("Created:", tk->created_at);
+	print_field("Created by:", tk->created_by);
+	print_time("Closed:", tk->closed_at);
+	print_field("Resolution:", tk->resolution);
+}
+
+static int print_sessions(const struct tether_ctrl_ticket *tk)
+{
+	static const char *const heads[] = {"NAMEPLATE", "STATE", "CREATED",
+					    "EXPIRES", "AGENT"};
+	struct console_table t;
+	size_t i;
+	int r = 0;
 
 	printf("\nSessions:\n");
-	console_table_init(&sess, 5, sess_heads);
-	console_table_init(&audit, 4, NULL);
-	json_array_foreach(sessions, i, v) {
-		console_table_add_json(&sess, json_object_get(v, "nameplate"));
-		console_table_add_json(&sess, json_object_get(v, "state"));
-		console_table_add_json(&sess, json_object_get(v, "created_at"));
-		console_table_add_json(&sess, json_object_get(v, "expires_at"));
-		table_add_agent(&sess, json_object_get(v, "agent"));
+	if (tk->nsessions == 0) {
+		printf("  none\n");
+		return 0;
 	}
-	r = json_array_size(sessions) > 0 ? console_table_print(&sess, 2, 0)
-					  : (printf("  none\n"), 0);
+	console_table_init(&t, 5, heads);
+	for (i = 0; i < tk->nsessions; i++) {
+		const struct tether_ctrl_session_row *s = &tk->sessions[i];
 
-	/* Diagnostics bundles saved on the ticket (tether diag --saved). */
-	atts = json_object_get(tk, "attachments");
-	if (r == 0 && json_array_size(atts) > 0) {
-		printf("\nAttachments:\n");
-		console_table_init(&att, 4, att_heads);
-		json_array_foreach(atts, i, v) {
-			console_table_add_json(&att, json_object_get(v, "kind"));
-			console_table_add_json(&att, json_object_get(v, "source"));
-			console_table_add_json(&att,
-					       json_object_get(v, "created_at"));
-			snprintf(size, sizeof(size), "%.1f KiB",
-				 (double)json_integer_value(
-				     json_object_get(v, "size")) /
-				     1024);
-			console_table_add(&att, size);
-		}
-		r = console_table_print(&att, 2, 0);
-		console_table_free(&att);
+		console_table_add(&t, s->nameplate);
+		console_table_add(&t,
+				  tether_ctrl_name_of(session_state, s->state));
+		console_table_add_time(&t, s->created_at);
+		console_table_add_time(&t, s->expires_at);
+		table_add_agent(&t, s);
 	}
-
-	printf("\nAudit trail:\n");
-	json_array_foreach(trail, i, v) {
-		console_table_add_json(&audit, json_object_get(v, "ts"));
-		console_table_add_json(&audit, json_object_get(v, "actor"));
-		console_table_add_json(&audit, json_object_get(v, "event"));
-		console_table_add_json(&audit, json_object_get(v, "detail"));
-	}
-	if (r == 0)
-		r = json_array_size(trail) > 0
-			? console_table_print(&audit, 2, 0)
-			: (printf("  none\n"), 0);
-	console_table_free(&sess);
-	console_table_free(&audit);
+	r = console_table_print(&t, 2, 0);
+	console_table_free(&t);
 	return r;
 }
 
-/* One positional T-N argument into ticket. */
-static int want_ticket(const char *sub, const struct ticket_args *a,
-		       char *ticket, size_t len)
+/* Diagnostics bundles saved on the ticket (tether diag --saved). */
+static int print_attachments(const struct tether_ctrl_ticket *tk)
 {
-	if (a->npos != 1)
-		return console_usage_error(sub, "expected one T-N");
-	return console_ticket_arg(sub, a->pos[0], ticket, len);
+	static const char *const heads[] = {"KIND", "SOURCE", "SAVED", "SIZE"};
+	struct console_table t;
+	char size[32];
+	size_t i;
+	int r;
+
+	if (tk->nattachments == 0)
+		return 0;
+	printf("\nAttachments:\n");
+	console_table_init(&t, 4, heads);
+	for (i = 0; i < tk->nattachments; i++) {
+		const struct tether_ctrl_attachment_row *a =
+		    &tk->attachments[i];
+
+		console_table_add(&t, a->kind);
+		console_table_add(&t, a->source);
+		console_table_add_time(&t, a->created_at);
+		snprintf(size, sizeof(size), "%.1f KiB",
+			 (double)a->size / 1024);
+		console_table_add(&t, size);
+	}
+	r = console_table_print(&t, 2, 0);
+	console_table_free(&t);
+	return r;
 }
 
-/* Builds the request for the subcommand; NULL after a usage error. */
-static json_t *build_request(const char *sub, const struct ticket_args *a,
-			     char *ticket, size_t len, int *status)
+static int print_audit(const struct tether_ctrl_ticket *tk)
 {
-	json_t *req = NULL;
+	struct console_table t;
+	size_t i;
+	int r;
 
-	*status = CONSOLE_EXIT_USAGE;
-	if ((a->customer != NULL && strcmp(sub, "new") != 0) ||
-	    (a->status != NULL && strcmp(sub, "list") != 0) ||
-	    (a->resolution != NULL && strcmp(sub, "close") != 0)) {
-		console_usage_error("ticket", "option not valid for ticket %s",
-				    sub);
-		return NULL;
+	printf("\nAudit trail:\n");
+	if (tk->naudit == 0) {
+		printf("  none\n");
+		return 0;
 	}
-	if (strcmp(sub, "new") == 0) {
-		if (a->npos != 1 || a->pos[0][0] == '\0') {
-			console_usage_error("ticket", "expected one TITLE");
-			return NULL;
-		}
-		req = json_pack("{s:s, s:s}", "t", "ticket_new", "title",
-				a->pos[0]);
-		if (req != NULL && a->customer != NULL &&
-		    json_object_set_new(req, "customer",
-					json_string(a->customer)) != 0) {
-			json_decref(req);
-			req = NULL;
-		}
-	} else if (strcmp(sub, "list") == 0) {
-		if (a->npos != 0) {
-			console_usage_error("ticket", "list takes no operand");
-			return NULL;
-		}
-		if (a->status != NULL && strcmp(a->status, "open") != 0 &&
-		    strcmp(a->status, "closed") != 0) {
-			console_usage_error("ticket",
-					    "--status is open or closed");
-			return NULL;
-		}
-		req = a->status != NULL
-			      ? json_pack("{s:s, s:s}", "t", "ticket_list",
-					  "status", a->status)
-			      : json_pack("{s:s}", "t", "ticket_list");
-	} else if (strcmp(sub, "show") == 0) {
-		if (want_ticket("ticket", a, ticket, len) != 0)
-			return NULL;
-		req = json_pack("{s:s, s:s}", "t", "ticket_show", "ticket",
-				ticket);
-	} else if (strcmp(sub, "close") == 0) {
-		if (want_ticket("ticket", a, ticket, len) != 0)
-			return NULL;
-		if (a->resolution == NULL || a->resolution[0] == '\0') {
-			console_usage_error("ticket", "--resolution needed");
-			return NULL;
-		}
-		req = json_pack("{s:s, s:s, s:s}", "t", "ticket_close",
-				"ticket", ticket, "resolution", a->resolution);
-	} else {
-		console_usage_error("ticket", "unknown subcommand %s", sub);
-		return NULL;
+	console_table_init(&t, 4, NULL);
+	for (i = 0; i < tk->naudit; i++) {
+		const struct tether_ctrl_audit_row *ev = &tk->audit[i];
+
+		console_table_add_time(&t, ev->ts);
+		console_table_add(&t, ev->actor);
+		console_table_add(&t, ev->event);
+		console_table_add_json(&t, ev->detail);
 	}
-	*status = CONSOLE_EXIT_FAIL;
-	if (req == NULL)
-		console_error("out of memory (or text that is not UTF-8)");
-	return req;
+	r = console_table_print(&t, 2, 0);
+	console_table_free(&t);
+	return r;
 }
 
-static int print_answer(const char *sub, const struct ticket_args *a,
-			const json_t *ans)
+static int print_show(const struct tether_ctrl_ticket *tk)
 {
-	const json_t *v = json_object_get(ans, strcmp(sub, "list") == 0
-						       ? "tickets"
-						       : "ticket");
-
-	if (v == NULL) {
-		console_error("the relay sent an incomplete answer");
+	print_head(tk);
+	if (print_sessions(tk) != 0 || print_attachments(tk) != 0)
 		return -1;
+	return print_audit(tk);
+}
+
+/* One positional T-N argument into the request. */
+static int want_ticket(const struct ticket_args *a, int64_t *ticket,
+		       struct ticket_request *q)
+{
+	if (a->args.argc != 1)
+		return console_usage_error("ticket", "expected one T-N");
+	return console_opts_ticket("ticket", a->args.argv[0], ticket, q->name,
+				   sizeof(q->name));
+}
+
+/* JSON strings are UTF-8: jansson refuses anything else. */
+static bool is_text(const char *s)
+{
+	json_t *v = s != NULL ? json_string(s) : NULL;
+
+	json_decref(v);
+	return s == NULL || v != NULL;
+}
+
+/* What the relay would refuse, refused here in its words (exit 255). */
+static int check_text(const struct ticket_args *a, enum sub sub)
+{
+	const char *title = sub == SUB_NEW ? a->args.argv[0] : NULL;
+
+	if (!is_text(title) || !is_text(a->customer) ||
+	    !is_text(a->resolution)) {
+		console_error("out of memory (or text that is not UTF-8)");
+		return CONSOLE_EXIT_FAIL;
 	}
-	if (a->json)
-		return console_json_print(v);
-	if (strcmp(sub, "list") == 0)
-		return print_list(v);
-	if (strcmp(sub, "show") == 0)
-		return print_show(v);
-	/* new and close: the id alone, for scripts. */
-	console_print_clean(stdout, console_json_str(v, "id"));
-	putchar('\n');
+	if (title != NULL && (strlen(title) > TETHER_CTRL_TITLE_MAX ||
+			      (a->customer != NULL &&
+			       strlen(a->customer) > TETHER_CTRL_TITLE_MAX))) {
+		console_error("a ticket needs a title of 1 to %d bytes",
+			      TETHER_CTRL_TITLE_MAX);
+		return CONSOLE_EXIT_FAIL;
+	}
+	if (sub == SUB_CLOSE &&
+	    strlen(a->resolution) > TETHER_CTRL_RESOLUTION_MAX) {
+		console_error("closing a ticket needs a resolution");
+		return CONSOLE_EXIT_FAIL;
+	}
 	return 0;
 }
 
+/*
+ * Builds the request for subcommand name (sub: its index, or -1): 0, or
+ * the exit status once said.
+ */
+static int build_request(const char *name, int sub, const struct ticket_args *a,
+			 struct ticket_request *q)
+{
+	int n = a->args.argc, r;
+
+	if ((a->customer != NULL && sub != SUB_NEW) ||
+	    (a->status != NULL && sub != SUB_LIST) ||
+	    (a->resolution != NULL && sub != SUB_CLOSE))
+		return console_usage_error(
+		    "ticket", "option not valid for ticket %s", name);
+	switch (sub) {
+	case SUB_NEW:
+		if (n != 1 || a->args.argv[0][0] == '\0')
+			return console_usage_error("ticket",
+						   "expected one TITLE");
+		q->type = TETHER_CTRL_TICKET_NEW;
+		q->body.new_.title = a->args.argv[0];
+		q->body.new_.customer = a->customer;
+		break;
+	case SUB_LIST:
+		if (n != 0)
+			return console_usage_error("ticket",
+						   "list takes no operand");
+		q->type = TETHER_CTRL_TICKET_LIST;
+		if (a->status != NULL) {
+			r = tether_ctrl_word_of(status, a->status);
+			if (r < 0)
+				return console_usage_error(
+				    "ticket", "--status is open or closed");
+			q->body.list.has_status = true;
+			q->body.list.status = (enum tether_ticket_status)r;
+		}
+		break;
+	case SUB_SHOW:
+		q->type = TETHER_CTRL_TICKET_SHOW;
+		if (want_ticket(a, &q->body.show.ticket, q) != 0)
+			return CONSOLE_EXIT_USAGE;
+		break;
+	case SUB_CLOSE:
+		q->type = TETHER_CTRL_TICKET_CLOSE;
+		if (want_ticket(a, &q->body.close.ticket, q) != 0)
+			return CONSOLE_EXIT_USAGE;
+		if (a->resolution == NULL || a->resolution[0] == '\0')
+			return console_usage_error("ticket",
+						   "--resolution needed");
+		q->body.close.resolution = a->resolution;
+		break;
+	default:
+		return console_usage_error("ticket", "unknown subcommand %s",
+					   name);
+	}
+	return check_text(a, (enum sub)sub);
+}
+
+/* The tickets as JSON: the protocol's ticket objects. */
+static json_t *tickets_json(const struct tether_ctrl_ticket_list_ok *ok)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr != NULL && i < ok->ntickets; i++)
+		if (json_array_append_new(
+			arr, tether_ctrl_part_to_json(TETHER_CTRL_PART_TICKET,
+						      &ok->tickets[i])) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	return arr;
+}
+
+static int print_answer(enum sub sub, const struct ticket_args *a,
+			const struct tether_ctrl_msg *ans)
+{
+	const struct tether_ctrl_ticket *tk = &ans->body.ticket_ok.ticket;
+	char name[TETHER_ID_TICKET_LEN];
+	json_t *v;
+	int r;
+
+	if (a->args.json) {
+		v = sub == SUB_LIST
+			? tickets_json(&ans->body.ticket_list_ok)
+			: tether_ctrl_part_to_json(TETHER_CTRL_PART_TICKET, tk);
+		r = console_json_print(v);
+		json_decref(v);
+		return r;
+	}
+	if (sub == SUB_LIST)
+		return print_list(&ans->body.ticket_list_ok);
+	if (sub == SUB_SHOW)
+		return print_show(tk);
+	/* new and close: the id alone, for scripts. */
+	if (tether_id_ticket_format(tk->id, name, sizeof(name)) != 0) {
+		console_error("the relay sent a malformed ticket");
+		return -1;
+	}
+	printf("%s\n", name);
+	return 0;
+}
+
+static int ticket_option(void *arg, int opt, char *optarg)
+{
+	struct ticket_args *a = arg;
+
+	if (opt == 'c')
+		a->customer = optarg;
+	else if (opt == 's')
+		a->status = optarg;
+	else
+		a->resolution = optarg;
+	return -1;
+}
+
+static const struct option ticket_longs[] = {
+    {"customer", required_argument, NULL, 'c'},
+    {"status", required_argument, NULL, 's'},
+    {"resolution", required_argument, NULL, 'r'},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct console_opts ticket_opts = {
+    .name = "ticket",
+    .usage = ticket_usage,
+    .shorts = "c:s:r:j",
+    .longs = ticket_longs,
+    .flags = CONSOLE_OPTS_JSON,
+    .min = 0,
+    .max = -1,
+    .option = ticket_option,
+};
+
 int console_ticket(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "customer", required_argument, NULL, 'c' },
-		{ "status", required_argument, NULL, 's' },
-		{ "resolution", required_argument, NULL, 'r' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct ticket_args a = { 0 };
-	char ticket[CONSOLE_TICKET_MAX] = "";
-	const char *sub;
-	json_t *req, *ans = NULL;
-	int opt, status;
+	struct ticket_request q;
+	struct ticket_args a;
+	struct tether_ctrl_msg ans;
+	int sub, status;
 
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
@@ -274,40 +407,21 @@ int console_ticket(int argc, char **argv)
 		fputs(ticket_usage, stderr);
 		return CONSOLE_EXIT_USAGE;
 	}
-	sub = argv[1];
-	argc--;
-	argv++;
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, ":c:s:r:jh", opts, NULL)) !=
-	       -1) {
-		switch (opt) {
-		case 'c':
-			a.customer = optarg;
-			break;
-		case 's':
-			a.status = optarg;
-			break;
-		case 'r':
-			a.resolution = optarg;
-			break;
-		case 'j':
-			a.json = true;
-			break;
-		case 'h':
-			fputs(ticket_usage, stdout);
-			return 0;
-		default:
-			return console_bad_option("ticket", opt, argv);
-		}
-	}
-	a.npos = argc - optind;
-	a.pos = argv + optind;
-	req = build_request(sub, &a, ticket, sizeof(ticket), &status);
-	if (req == NULL)
+	memset(&a, 0, sizeof(a));
+	memset(&q, 0, sizeof(q));
+	status =
+	    console_opts_parse(&ticket_opts, argc - 1, argv + 1, &a, &a.args);
+	if (status >= 0)
 		return status;
-	if (console_call(req, ticket[0] != '\0' ? ticket : NULL, &ans) != 0)
+	sub = tether_ctrl_word(sub_names, 4, argv[1]);
+	status = build_request(argv[1], sub, &a, &q);
+	if (status != 0)
+		return status;
+	if (console_call(q.type, &q.body, q.name[0] != '\0' ? q.name : NULL,
+			 &ans) != 0)
 		return CONSOLE_EXIT_FAIL;
-	status = print_answer(sub, &a, ans) == 0 ? 0 : CONSOLE_EXIT_FAIL;
-	json_decref(ans);
+	status =
+	    print_answer((enum sub)sub, &a, &ans) == 0 ? 0 : CONSOLE_EXIT_FAIL;
+	tether_ctrl_msg_free(&ans);
 	return status;
 }

@@ -1,8 +1,9 @@
 /*
- * The local terminal for `tether shell`: raw mode and getting out of it on
- * every path (normal return, atexit, and the signals that would otherwise
- * kill us with the terminal still raw), its window size, and the line end
- * our own messages need while it is raw.
+ * The local terminal for `tether shell` and `tether ssh`: raw mode and
+ * getting out of it on every path (normal return, atexit, and the signals
+ * that would otherwise kill us with the terminal still raw), its window
+ * size, and ssh's escapes typed on it.  While it is raw our own messages
+ * end in "\r\n": console-error.c is told.
  *
  * Raw means what ssh does: no echo, no line editing, no signal keys (^C,
  * ^Z, ^\ go to the remote side as bytes), no input translation, and no
@@ -21,7 +22,7 @@
 #include "console.h"
 
 /* Signals whose default action ends the process: restore, then die. */
-static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static const int fatal_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 #define NFATAL (sizeof(fatal_signals) / sizeof(fatal_signals[0]))
 
 static struct termios saved_tio;
@@ -39,6 +40,7 @@ static void tty_reset(int when)
 
 	if (raw_on) {
 		raw_on = 0;
+		console_error_raw(false);
 		tcsetattr(raw_fd, when, &saved_tio);
 	}
 	errno = saved_errno;
@@ -114,8 +116,8 @@ int console_tty_raw(int fd)
 #ifdef IUCLC
 	tio.c_iflag &= ~IUCLC;
 #endif
-	tio.c_lflag &= ~(ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHONL |
-			 IEXTEN);
+	tio.c_lflag &=
+	    ~(ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHONL | IEXTEN);
 	tio.c_oflag &= ~OPOST;
 	tio.c_cc[VMIN] = 1;
 	tio.c_cc[VTIME] = 0;
@@ -130,6 +132,7 @@ int console_tty_raw(int fd)
 			      strerror(errno));
 		goto out;
 	}
+	console_error_raw(true);
 	ret = 0;
 out:
 	return ret;
@@ -141,22 +144,11 @@ void console_tty_restore(void)
 	remove_handlers();
 }
 
-bool console_tty_is_raw(void)
-{
-	return raw_on != 0;
-}
-
-const char *console_eol(void)
-{
-	return raw_on ? "\r\n" : "\n";
-}
-
 int console_tty_size(int fd, uint16_t *cols, uint16_t *rows)
 {
 	struct winsize ws;
 
-	if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 &&
-	    ws.ws_row > 0) {
+	if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0) {
 		*cols = ws.ws_col;
 		*rows = ws.ws_row;
 		return 0;
@@ -168,15 +160,15 @@ int console_tty_size(int fd, uint16_t *cols, uint16_t *rows)
 
 /* Raw terminal: every line ends in "\r\n". */
 static const char escape_help[] =
-	"Supported escape sequences:\r\n"
-	" ~.   - terminate connection\r\n"
-	" ~?   - this message\r\n"
-	" ~~   - send the escape character by typing it twice\r\n"
-	"(Note that escapes are only recognized immediately after newline.)"
-	"\r\n";
+    "Supported escape sequences:\r\n"
+    " ~.   - terminate connection\r\n"
+    " ~?   - this message\r\n"
+    " ~~   - send the escape character by typing it twice\r\n"
+    "(Note that escapes are only recognized immediately after newline.)"
+    "\r\n";
 
-bool console_escapes_filter(struct console_escapes *e, const uint8_t *p,
-			    size_t n, uint8_t *out, size_t *outlen)
+bool console_tty_escapes_filter(struct console_tty_escapes *e, const uint8_t *p,
+				size_t n, uint8_t *out, size_t *outlen)
 {
 	size_t i, m = 0;
 	uint8_t ch;

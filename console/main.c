@@ -2,14 +2,13 @@
  * `tether`, the technician's console: entry point, top-level help and
  * dispatch to the commands (login, ticket, invite, exec, shell, put, get,
  * forward, ssh, sftp, diag, agents, health).
- * Each command parses its own options and returns the exit status: 0, the
- * remote status for exec, shell and ssh, 1 for put, get and sftp when some
- * entries failed, 2 for bad usage, 255 for our own failures.
+ * Each command parses its own options (console-opts.c) and returns the
+ * exit status: 0, the remote status for exec, shell and ssh, 1 for put,
+ * get and sftp when some entries failed, 2 for bad usage, 255 for our own
+ * failures.
  */
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,47 +21,47 @@
 #endif
 
 static const char usage[] =
-	"Usage: tether COMMAND [OPTIONS]\n"
-	"\n"
-	"Commands:\n"
-	"  login HOST:PORT --token TOKEN [--fingerprint SHA256:...]\n"
-	"      Check the token with the relay and pin its certificate.\n"
-	"  ticket new TITLE [--customer NAME] [--json]\n"
-	"  ticket list [--status open|closed] [--json]\n"
-	"  ticket show T-N [--json]\n"
-	"  ticket close T-N --resolution TEXT\n"
-	"      Manage tickets.\n"
-	"  invite T-N [--expires 10m] [--json]\n"
-	"      Make a one-time code the customer gives to tether-agent.\n"
-	"  exec T-N -- CMD [ARGS...]\n"
-	"      Run CMD on the customer's machine and exit with its status.\n"
-	"  shell T-N [-- COMMAND [ARGS...]]\n"
-	"      Open the customer's login shell (or COMMAND) interactively;\n"
-	"      on a terminal, ~. disconnects and ~? lists the escapes.\n"
-	"  put T-N [-r] [-q] [--no-compress] [--json] LOCAL... REMOTE\n"
-	"  get T-N [-r] [-q] [--no-compress] [--json] REMOTE... LOCAL\n"
-	"      Copy files to or from the customer's machine, verified and\n"
-	"      resumable; -r for directories.\n"
-	"  forward T-N [LOCALPORT:]HOST:PORT\n"
-	"      Listen on 127.0.0.1:LOCALPORT and carry each connection to\n"
-	"      HOST:PORT as the customer's machine sees it (like ssh -L).\n"
-	"  ssh T-N [USER@][HOST][:PORT] [-i KEY] [--accept-new] [-- COMMAND...]\n"
-	"      Log in to the customer's sshd (127.0.0.1:22 by default) over\n"
-	"      the session, end to end.\n"
-	"  sftp T-N [USER@][HOST][:PORT] [-i KEY] [--accept-new] [-q] [--json]\n"
-	"       get REMOTE... LOCAL | put LOCAL... REMOTE | ls [-l] [REMOTE]\n"
-	"      Copy files to or from the customer's sshd over SFTP, or list\n"
-	"      a remote directory, through the session as ssh does.\n"
-	"  diag T-N [-o FILE] [--json] [--saved]\n"
-	"      Collect diagnostics on the customer's machine, show a summary\n"
-	"      (problems first) and save them on the ticket.\n"
-	"  agents [--json]\n"
-	"  health [AGENT] [-v] [--json]\n"
-	"      List the enrolled agents, and their health checks.\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help      show this help (or: tether COMMAND --help)\n"
-	"  -V, --version   show the version\n";
+    "Usage: tether COMMAND [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  login HOST:PORT --token TOKEN [--fingerprint SHA256:...]\n"
+    "      Check the token with the relay and pin its certificate.\n"
+    "  ticket new TITLE [--customer NAME] [--json]\n"
+    "  ticket list [--status open|closed] [--json]\n"
+    "  ticket show T-N [--json]\n"
+    "  ticket close T-N --resolution TEXT\n"
+    "      Manage tickets.\n"
+    "  invite T-N [--expires 10m] [--json]\n"
+    "      Make a one-time code the customer gives to tether-agent.\n"
+    "  exec T-N -- CMD [ARGS...]\n"
+    "      Run CMD on the customer's machine and exit with its status.\n"
+    "  shell T-N [-- COMMAND [ARGS...]]\n"
+    "      Open the customer's login shell (or COMMAND) interactively;\n"
+    "      on a terminal, ~. disconnects and ~? lists the escapes.\n"
+    "  put T-N [-r] [-q] [--no-compress] [--json] LOCAL... REMOTE\n"
+    "  get T-N [-r] [-q] [--no-compress] [--json] REMOTE... LOCAL\n"
+    "      Copy files to or from the customer's machine, verified and\n"
+    "      resumable; -r for directories.\n"
+    "  forward T-N [LOCALPORT:]HOST:PORT\n"
+    "      Listen on 127.0.0.1:LOCALPORT and carry each connection to\n"
+    "      HOST:PORT as the customer's machine sees it (like ssh -L).\n"
+    "  ssh T-N [USER@][HOST][:PORT] [-i KEY] [--accept-new] [-- COMMAND...]\n"
+    "      Log in to the customer's sshd (127.0.0.1:22 by default) over\n"
+    "      the session, end to end.\n"
+    "  sftp T-N [USER@][HOST][:PORT] [-i KEY] [--accept-new] [-q] [--json]\n"
+    "       get REMOTE... LOCAL | put LOCAL... REMOTE | ls [-l] [REMOTE]\n"
+    "      Copy files to or from the customer's sshd over SFTP, or list\n"
+    "      a remote directory, through the session as ssh does.\n"
+    "  diag T-N [-o FILE] [--json] [--saved]\n"
+    "      Collect diagnostics on the customer's machine, show a summary\n"
+    "      (problems first) and save them on the ticket.\n"
+    "  agents [--json]\n"
+    "  health [AGENT] [-v] [--json]\n"
+    "      List the enrolled agents, and their health checks.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help      show this help (or: tether COMMAND --help)\n"
+    "  -V, --version   show the version\n";
 
 struct command {
 	const char *name;
@@ -70,48 +69,14 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "login", console_login },
-	{ "ticket", console_ticket },
-	{ "invite", console_invite },
-	{ "exec", console_exec },
-	{ "shell", console_shell },
-	{ "put", console_put },
-	{ "get", console_get },
-	{ "forward", console_forward },
-	{ "ssh", console_ssh },
-	{ "sftp", console_sftp },
-	{ "diag", console_diag },
-	{ "agents", console_agents },
-	{ "health", console_health },
+    {"login", console_login},	{"ticket", console_ticket},
+    {"invite", console_invite}, {"exec", console_exec},
+    {"shell", console_shell},	{"put", console_put},
+    {"get", console_get},	{"forward", console_forward},
+    {"ssh", console_ssh},	{"sftp", console_sftp},
+    {"diag", console_diag},	{"agents", console_agents},
+    {"health", console_health},
 };
-
-int console_usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("tether: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see: tether %s%s--help)\n", cmd != NULL ? cmd : "",
-		cmd != NULL ? " " : "");
-	return CONSOLE_EXIT_USAGE;
-}
-
-/*
- * Reports what getopt_long() rejected.  Only the option's name is shown:
- * "--token=SECRET" given to the wrong command must not echo the secret.
- */
-int console_bad_option(const char *cmd, int opt, char **argv)
-{
-	const char *arg = argv[optind - 1];
-	size_t len = strcspn(arg, "=");
-
-	if (opt == ':')
-		return console_usage_error(cmd, "option %.*s needs a value",
-					   (int)len, arg);
-	return console_usage_error(cmd, "unknown option %.*s", (int)len, arg);
-}
 
 /*
  * A closed fd 0, 1 or 2 would be reused by the first socket we open, and
@@ -128,16 +93,6 @@ static void open_std_fds(void)
 			_exit(CONSOLE_EXIT_FAIL);
 }
 
-/* A T-N operand into its canonical form; 0, or the usage status. */
-int console_ticket_arg(const char *cmd, const char *arg, char *out,
-		       size_t len)
-{
-	if (console_parse_ticket(arg, out, len) != 0)
-		return console_usage_error(cmd, "bad ticket %s (expected T-N)",
-					   arg);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	const char *name = argc > 1 ? argv[1] : NULL;
@@ -150,7 +105,11 @@ int main(int argc, char **argv)
 	/* A file over the size limit is one failed entry (EFBIG), not death. */
 	signal(SIGXFSZ, SIG_IGN);
 	tether_log_set_ident("tether");
-	tether_log_set_level(TETHER_LOG_WARN);
+	/*
+	 * Errors only: what the relay client warns about (a malformed
+	 * message) ends a connection, and we say so in our own words.
+	 */
+	tether_log_set_level(TETHER_LOG_ERR);
 
 	if (name == NULL) {
 		fputs(usage, stderr);

@@ -1,13 +1,15 @@
 /*
- * One sealed channel on a ticket, shared by `tether exec` and `tether
- * shell`: connects, attaches to the ticket's session, gets the session key
- * (pairing first if the agent has just joined), opens a channel of the
- * command's kind, lets the command send its opening message (EXEC, SHELL),
- * then streams: standard input as STDIN chunks and EOF(0); STDOUT and
- * STDERR written to fds 1 and 2 as they come and credited back with WINDOW
- * once written.  The remote status (exit code, or 128 + signal) becomes
- * ours when CLOSE arrives; anything that ends the channel before CLOSE is
- * "connection lost", status 255.
+ * The channel driver: one sealed channel on a ticket, shared by `tether
+ * exec`, `shell`, `put`, `get` and `diag`.  It connects, attaches to the
+ * ticket's session (console-session.c), opens a channel of the command's
+ * kind, lets the command send its opening message (EXEC, SHELL, PUT,
+ * GET), then streams: standard input as STDIN chunks and EOF(0); STDOUT
+ * and STDERR to the command's output sink (by default our fds 1 and 2),
+ * credited back with WINDOW once it took them.  When CLOSE arrives the
+ * sink's end says what the run came to (by default the remote status, exit
+ * code or 128 + signal); anything that ends the channel before CLOSE is
+ * "connection lost", status 255.  The sink's after may then use the still
+ * open connection for a follow-up request (diag saves its bundle so).
  *
  * Flow control both ways: standard input is read only while the channel
  * has send window and the link's queue is under the high-water mark
@@ -19,19 +21,12 @@
  * escapes) and is told when the stream is over before anything about the
  * outcome is printed, so that a raw terminal is restored first.  The
  * failure that ends a run is kept and printed only then, for that reason.
- *
- * The attach and open steps are also console-forward.c's, which runs many
- * channels on one connection and cannot wait for an answer inside its
- * loop: console_attach(), then console_open_request() sent without
- * waiting and console_open_answer() for the answer.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <tether/alloc.h>
 #include <tether/buf.h>
 #include <tether/chan.h>
 #include <tether/crypto.h>
@@ -44,9 +39,9 @@
 
 struct console_run {
 	struct console_client c;
-	struct console_config cfg;
 	const struct console_run_ops *ops;
-	const char *ticket;
+	int64_t ticket;
+	const char *ticket_name;
 	struct tether_chan *chan;
 	uint32_t channel;
 	/* Standard input: a stream handle, or file reads (uv_fs_read). */
@@ -80,7 +75,7 @@ static void stdin_pump(struct console_run *r);
 static bool running(const struct console_run *r)
 {
 	return !r->failed && !r->got_close && !r->disconnected &&
-	       r->c.link != NULL;
+	       console_client_link(&r->c) != NULL;
 }
 
 /* Ends the run with one reason (the first one wins), printed at the end. */
@@ -126,7 +121,7 @@ static void stdin_eof(struct console_run *r)
 	r->in_done = true;
 	if (!running(r))
 		return;
-	err = console_send_stdin_eof(r->chan, r->c.link);
+	err = console_session_send_eof(r->chan, console_client_link(&r->c));
 	if (err != 0)
 		send_failed(r, err);
 }
@@ -142,7 +137,8 @@ void console_run_input(struct console_run *r, const uint8_t *p, size_t n)
 
 	if (n == 0 || !running(r))
 		return;
-	err = tether_chan_send(r->chan, r->c.link, TETHER_MSG_STDIN, p, n);
+	err = tether_chan_send(r->chan, console_client_link(&r->c),
+			       TETHER_MSG_STDIN, p, n);
 	if (err != 0)
 		send_failed(r, err);
 }
@@ -216,7 +212,7 @@ static void on_stdin_fs(uv_fs_t *req)
 static void stdin_pump(struct console_run *r)
 {
 	bool can = running(r) && !r->in_done && stdin_room(r) > 0 &&
-		   !tether_link_over_high_water(r->c.link);
+		   !tether_link_over_high_water(console_client_link(&r->c));
 	uv_buf_t b;
 	int err;
 
@@ -287,13 +283,13 @@ static void stdin_cleanup(struct console_run *r)
 	r->in_open = false;
 }
 
-/* Writes a STDOUT/STDERR body out and credits it back to the agent. */
-static void deliver(struct console_run *r, int fd, const uint8_t *p, size_t n)
+/* The default sink: a STDOUT/STDERR body to our own fd. */
+static void write_out(struct console_run *r, int fd, const uint8_t *p, size_t n)
 {
 	int err;
 
 	if (!r->out_broken[fd]) {
-		err = console_write_all(fd, p, n);
+		err = console_fd_write_all(fd, p, n);
 		if (err != 0) {
 			/* Keep the command running; drop what nobody reads. */
 			r->out_broken[fd] = true;
@@ -304,9 +300,29 @@ static void deliver(struct console_run *r, int fd, const uint8_t *p, size_t n)
 					      strerror(-err));
 		}
 	}
-	err = tether_chan_consumed(r->chan, r->c.link, n);
+}
+
+/* A STDOUT/STDERR body to the sink, credited back once it took it. */
+static void deliver(struct console_run *r, int fd, const uint8_t *p, size_t n)
+{
+	int err;
+
+	if (r->ops->output != NULL)
+		r->ops->output(r, r->ops->arg, fd, p, n);
+	else
+		write_out(r, fd, p, n);
+	if (!running(r))
+		return;
+	err = tether_chan_consumed(r->chan, console_client_link(&r->c), n);
 	if (err != 0)
 		send_failed(r, err);
+}
+
+/* Before a line of our own on standard error. */
+static void clear(struct console_run *r)
+{
+	if (r->ops->clear != NULL)
+		r->ops->clear(r, r->ops->arg);
 }
 
 /*
@@ -361,9 +377,8 @@ static void on_error_msg(struct console_run *r, const uint8_t *body, size_t len)
 	}
 	/* The channel still ends with CLOSE; the status stays 255. */
 	r->got_error = true;
-	fputs("tether: remote: ", stderr);
-	console_print_clean(stderr, m.reason);
-	fputs(console_eol(), stderr);
+	clear(r);
+	console_error_text("remote: ", m.reason);
 	tether_msg_clear_error(&m);
 }
 
@@ -425,16 +440,15 @@ static void on_data(void *arg, const struct tether_frame *f)
 }
 
 /* The relay closes our channel when the agent's connection goes away. */
-static void on_ctrl(void *arg, json_t *msg)
+static void on_ctrl(void *arg, struct tether_ctrl_msg *m)
 {
 	struct console_run *r = arg;
-	const char *reason = console_json_str(msg, "reason");
+	const struct tether_ctrl_chan_close *cl = &m->body.chan_close;
 
-	if (strcmp(console_json_str(msg, "t"), "close") != 0 ||
-	    json_integer_value(json_object_get(msg, "channel")) != r->channel)
+	if (m->type != TETHER_CTRL_CHAN_CLOSE || cl->channel != r->channel)
 		return;
-	fail(r,
-	     "connection lost: ", reason != NULL ? reason : "channel closed");
+	fail(r, "connection lost: ",
+	     cl->reason != NULL ? cl->reason : "channel closed");
 }
 
 static void on_drain(void *arg)
@@ -446,25 +460,6 @@ static void on_drain(void *arg)
 		r->ops->on_room(r, r->ops->arg);
 }
 
-int console_send_stdin_eof(struct tether_chan *chan, struct tether_link *l)
-{
-	const struct tether_msg_eof m = {.stream = TETHER_MSG_STREAM_STDIN};
-	struct tether_buf *b = tether_buf_new(1);
-	int err = b != NULL ? tether_msg_encode_eof(b, &m) : TETHER_ERR_NOMEM;
-
-	if (err == 0)
-		err = tether_chan_send(chan, l, TETHER_MSG_EOF,
-				       tether_buf_ptr(b), tether_buf_len(b));
-	tether_buf_free(b);
-	return err;
-}
-
-/*
- * Sends msg with b's bytes as its body and frees b.  built is 0 or the
- * first error while filling b (b NULL: it could not be allocated), worded
- * here once for every message.  0 once sent or handed to the run loop's
- * report (a closing link); -1 once reported.
- */
 int console_run_send(struct console_run *r, uint8_t msg, struct tether_buf *b,
 		     int built)
 {
@@ -488,8 +483,8 @@ int console_run_send(struct console_run *r, uint8_t msg, struct tether_buf *b,
 	if (!running(r))
 		goto out;
 	/* A failed send is reported by the run loop, with its reason. */
-	err = tether_chan_send(r->chan, r->c.link, msg, tether_buf_ptr(b),
-			       tether_buf_len(b));
+	err = tether_chan_send(r->chan, console_client_link(&r->c), msg,
+			       tether_buf_ptr(b), tether_buf_len(b));
 	if (err != 0)
 		send_failed(r, err);
 out:
@@ -521,7 +516,8 @@ int console_run_send_msg(struct console_run *r, uint8_t msg, const void *body,
 
 	if (!running(r))
 		return TETHER_ERR_CLOSED;
-	err = tether_chan_send(r->chan, r->c.link, msg, body, len);
+	err = tether_chan_send(r->chan, console_client_link(&r->c), msg, body,
+			       len);
 	if (err != 0)
 		send_failed(r, err);
 	return err;
@@ -529,7 +525,8 @@ int console_run_send_msg(struct console_run *r, uint8_t msg, const void *body,
 
 size_t console_run_window(const struct console_run *r)
 {
-	if (!running(r) || tether_link_over_high_water(r->c.link))
+	if (!running(r) ||
+	    tether_link_over_high_water(console_client_link(&r->c)))
 		return 0;
 	return tether_chan_send_window(r->chan);
 }
@@ -540,7 +537,7 @@ int console_run_consumed(struct console_run *r, size_t n)
 
 	if (!running(r))
 		return TETHER_ERR_CLOSED;
-	err = tether_chan_consumed(r->chan, r->c.link, n);
+	err = tether_chan_consumed(r->chan, console_client_link(&r->c), n);
 	if (err != 0)
 		send_failed(r, err);
 	return err;
@@ -560,154 +557,65 @@ uv_loop_t *console_run_loop(struct console_run *r)
 	return &r->c.loop;
 }
 
-int console_run_args(const char *cmd, const char *usage, const char *need,
-		     int argc, char **argv, char *ticket, size_t len,
-		     int *first)
-{
-	static const struct option opts[] = {
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int opt;
-
-	/* "+": stop at the first operand, the command's options are not ours.
-	 */
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-		if (opt != 'h')
-			return console_bad_option(cmd, opt, argv);
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (optind >= argc)
-		return console_usage_error(cmd, "%s", need);
-	if (console_ticket_arg(cmd, argv[optind], ticket, len))
-		return CONSOLE_EXIT_USAGE;
-	optind++;
-	if (optind < argc && strcmp(argv[optind], "--") == 0)
-		optind++;
-	*first = optind;
-	return -1;
-}
-
 const char *console_run_ticket(const struct console_run *r)
 {
-	return r->ticket;
+	return r->ticket_name;
 }
 
-/*
- * An "open" request for a channel of kind on session, with a fresh nonce
- * (kept in nonce_c for console_open_answer()).  NULL once reported.
- */
-json_t *console_open_request(const json_t *session, const char *kind,
-			     uint8_t nonce_c[TETHER_SEAL_NONCE_LEN])
+struct console_client *console_run_client(struct console_run *r)
 {
-	char hex[2 * TETHER_SEAL_NONCE_LEN + 1];
-	json_t *req;
-
-	if (tether_random(nonce_c, TETHER_SEAL_NONCE_LEN) != 0 ||
-	    tether_hex_encode(nonce_c, TETHER_SEAL_NONCE_LEN, hex,
-			      sizeof(hex))) {
-		console_error("cannot draw a nonce");
-		return NULL;
-	}
-	req = json_pack("{s:s, s:O, s:s, s:s}", "t", "open", "session", session,
-			"kind", kind, "nonce", hex);
-	if (req == NULL)
-		console_error("out of memory");
-	return req;
+	return &r->c;
 }
 
-/*
- * The channel an "ok" answer to console_open_request() opened, keyed from
- * ke and both nonces.  0, or -1 once reported.
- */
-int console_open_answer(const json_t *ans, const uint8_t *ke,
-			const uint8_t nonce_c[TETHER_SEAL_NONCE_LEN],
-			uint32_t *channel, struct tether_chan **chan)
+void console_run_input_end(struct console_run *r)
 {
-	uint8_t nonce_a[TETHER_SEAL_NONCE_LEN];
-	json_int_t id = json_integer_value(json_object_get(ans, "channel"));
-	const char *peer_hex = console_json_str(ans, "nonce");
-
-	*channel = 0;
-	*chan = NULL;
-	if (id < 1 || id > UINT32_MAX || peer_hex == NULL ||
-	    strlen(peer_hex) != 2 * sizeof(nonce_a) ||
-	    tether_hex_decode(peer_hex, nonce_a, sizeof(nonce_a)) != 0) {
-		console_error("the relay sent a malformed open answer");
-		return -1;
-	}
-	*chan = tether_chan_new((uint32_t)id, true, ke, TETHER_SPAKE2_KE_LEN,
-				nonce_c, nonce_a);
-	if (*chan == NULL) {
-		console_error("cannot set up the channel keys");
-		return -1;
-	}
-	*channel = (uint32_t)id;
-	return 0;
+	stdin_eof(r);
 }
 
-/* Opens a channel of our kind keyed from ke and both open nonces. */
-static int open_channel(struct console_run *r, const json_t *session,
-			const uint8_t ke[TETHER_SPAKE2_KE_LEN])
+int console_run_status(const struct console_run_result *res)
 {
-	uint8_t nonce_c[TETHER_SEAL_NONCE_LEN];
-	json_t *req, *ans = NULL;
-	int err, ret = -1;
-
-	req = console_open_request(session, r->ops->kind, nonce_c);
-	if (req == NULL)
-		goto out;
-	err = console_request(&r->c, req, &ans);
-	if (err == CONSOLE_EREMOTE)
-		console_report_answer(ans, NULL);
-	if (err != 0)
-		goto out;
-	ret = console_open_answer(ans, ke, nonce_c, &r->channel, &r->chan);
-	/* File channels keep more in flight; the agent does the same. */
-	if (ret == 0 && strcmp(r->ops->kind, TETHER_KIND_NAME_FILE) == 0 &&
-	    tether_chan_set_window(r->chan, TETHER_FILE_WINDOW) != 0) {
-		console_error("cannot set up the channel");
-		ret = -1;
-	}
-out:
-	json_decref(ans);
-	return ret;
+	if (res->exited)
+		return res->status;
+	if (!res->error)
+		console_error("the remote command ended without a status");
+	return CONSOLE_EXIT_FAIL;
 }
 
 /* Why the run ended, once the command has cleaned up after itself. */
 static int outcome(struct console_run *r)
 {
-	struct console_client *c = &r->c;
-	int status = CONSOLE_EXIT_FAIL;
+	const struct console_run_result res = {
+	    .exited = r->got_exit,
+	    .error = r->got_error,
+	    .status = r->status,
+	};
 
 	if (r->disconnected) {
 		/* The command said goodbye in its own words. */
-	} else if (r->failed) {
-		fputs("tether: ", stderr);
-		console_print_clean(stderr, r->failure);
-		fputs(console_eol(), stderr);
-	} else if (!r->got_close) {
-		console_report_lost(c);
-	} else if (!r->got_exit) {
-		if (!r->got_error)
-			console_error("the remote command ended without a "
-				      "status");
-	} else {
-		status = r->status;
+		return CONSOLE_EXIT_FAIL;
 	}
-	return status;
+	if (r->failed) {
+		console_error_text("", r->failure);
+		return CONSOLE_EXIT_FAIL;
+	}
+	if (!r->got_close) {
+		console_client_report_lost(&r->c);
+		return CONSOLE_EXIT_FAIL;
+	}
+	if (r->ops->end != NULL)
+		return r->ops->end(r, r->ops->arg, &res);
+	return console_run_status(&res);
 }
 
 /*
  * Runs the channel until CLOSE, a failure, the user's disconnect, or the
- * end of the connection.
+ * end of the connection; then the outcome and the sink's follow-up.
  */
 static int stream(struct console_run *r)
 {
 	struct console_client *c = &r->c;
 	bool started;
+	int status;
 
 	c->hooks.on_data = on_data;
 	c->hooks.on_ctrl = on_ctrl;
@@ -720,54 +628,40 @@ static int stream(struct console_run *r)
 			stdin_pump(r);
 		}
 		while (running(r))
-			console_run_once(c);
+			console_client_run_once(c);
 	}
 	/* Before any word about the outcome: it may restore the terminal. */
 	if (r->ops->finish != NULL)
 		r->ops->finish(r, r->ops->arg);
-	return started ? outcome(r) : CONSOLE_EXIT_FAIL;
-}
-
-/*
- * Attaches to ticket's session and gets its key (pairing first if the
- * agent has just joined).  0 with the session id in *session (the caller
- * drops it), or -1 once reported.
- */
-int console_attach(struct console_client *c, const char *ticket,
-		   json_t **session, uint8_t ke[TETHER_SPAKE2_KE_LEN])
-{
-	json_t *ans = NULL;
-	int err, ret = -1;
-
-	*session = NULL;
-	err = console_request(
-	    c, json_pack("{s:s, s:s}", "t", "attach", "ticket", ticket), &ans);
-	if (err == CONSOLE_EREMOTE)
-		console_report_answer(ans, ticket);
-	if (err == 0 && console_pair_key(c, ticket, ans, ke) == 0) {
-		*session = json_incref(json_object_get(ans, "session"));
-		ret = 0;
-	}
-	json_decref(ans);
-	return ret;
+	if (!started)
+		return CONSOLE_EXIT_FAIL;
+	status = outcome(r);
+	/* The hooks stay: what still comes for the channel is dropped. */
+	if (r->ops->after != NULL)
+		status = r->ops->after(r, r->ops->arg, status);
+	return status;
 }
 
 /* Attach, key, open, run: the connection is open. */
 static int run_ticket(struct console_run *r)
 {
 	uint8_t ke[TETHER_SPAKE2_KE_LEN];
-	json_t *session = NULL;
+	int64_t session;
 	int status = CONSOLE_EXIT_FAIL;
 
-	if (console_attach(&r->c, r->ticket, &session, ke) == 0 &&
-	    open_channel(r, session, ke) == 0)
+	if (console_session_attach(&r->c, r->ticket, r->ticket_name, &session,
+				   ke) == 0 &&
+	    console_session_open(&r->c, session, r->ops->kind, ke, &r->chan) ==
+		0) {
+		r->channel = tether_chan_id(r->chan);
 		status = stream(r);
+	}
 	tether_wipe(ke, sizeof(ke));
-	json_decref(session);
 	return status;
 }
 
-int console_run(const char *ticket, const struct console_run_ops *ops)
+int console_run(int64_t ticket, const char *ticket_name,
+		const struct console_run_ops *ops)
 {
 	struct console_run r;
 	int status = CONSOLE_EXIT_FAIL;
@@ -775,12 +669,12 @@ int console_run(const char *ticket, const struct console_run_ops *ops)
 	memset(&r, 0, sizeof(r));
 	r.ops = ops;
 	r.ticket = ticket;
+	r.ticket_name = ticket_name;
 	r.in_flags = -1;
-	if (console_connect(&r.c, &r.cfg) == 0)
+	if (console_client_open(&r.c) == 0)
 		status = run_ticket(&r);
 	stdin_cleanup(&r);
 	console_client_close(&r.c);
-	console_config_clear(&r.cfg);
 	tether_chan_free(r.chan);
 	/* libuv made a shared fd 0 non-blocking; give it back as it was. */
 	if (r.in_flags >= 0)
