@@ -151,7 +151,8 @@ int tether_client_wait_ready(struct tether_client *c);
  * TETHER_CTRL_ERR with its code and message, or TETHER_CTRL_OK already
  * decoded as t's answer.  A negative TETHER_ERR_* if it could not be sent,
  * the connection went down meanwhile (on_down ran) or the answer was
- * malformed (TETHER_ERR_PROTOCOL; the connection is then closed).  Other
+ * malformed (TETHER_ERR_PROTOCOL or TETHER_ERR_FORMAT, as
+ * tether_ctrl_decode_answer() says; the connection is then closed).  Other
  * traffic meanwhile goes to the callbacks as usual.
  */
 int tether_client_call(struct tether_client *c, enum tether_ctrl_type t,
