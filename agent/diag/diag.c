@@ -1,24 +1,17 @@
 /*
  * tether-agent diag: the diagnostics bundle (docs/diagnostics.md).  This
- * file runs the collection (one sample of activity, then every section),
- * turns what it found into problems, prints or writes the result, and
- * holds the helpers every collector shares: reading a file that may be
- * missing or forbidden, and running a tool with a hard timeout.  The
- * collectors live in agent-diag-sys.c, agent-diag-net.c and
- * agent-diag-proc.c.  Nothing here may fail the collection: what cannot
- * be read becomes {"error": why}.
+ * file runs the collection (one sample of activity, then every section
+ * from the collectors in sys.c, net.c and proc.c), turns what it found
+ * into problems, and prints or writes the result.  Nothing here may fail
+ * the collection: what cannot be read becomes {"error": why}.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +19,12 @@
 #include <tether/diagview.h>
 #include <tether/err.h>
 
-#include "agent.h"
+#include "diag/diag.h"
+#include "diag/input.h"
+#include "diag/net.h"
+#include "diag/proc.h"
+#include "diag/sys.h"
+#include "diag/text.h"
 
 #define EXIT_USAGE 2
 /* Tools are cut short so that the whole collection stays under 5 s. */
@@ -53,409 +51,6 @@ static const char help_text[] =
     "\n"
     "  --json      print the report as one line of JSON instead\n"
     "  -o FILE     also write the JSON report to FILE (mode 0600)\n";
-
-/* When tools must be done by; 0 outside a collection. */
-static uint64_t deadline_ms;
-
-uint64_t agent_diag_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-const char *agent_diag_path(const char *path, char *buf, size_t len)
-{
-#ifdef TETHER_TEST_HOOKS
-	static const char *const tops[] = {"/etc/", "/proc/", "/sys/", "/run/",
-					   "/var/"};
-	const char *root = getenv("TETHER_TEST_DIAG_ROOT");
-	size_t i;
-	int n;
-
-	if (root == NULL || root[0] == '\0')
-		return path;
-	for (i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
-		if (strncmp(path, tops[i], strlen(tops[i])) != 0)
-			continue;
-		n = snprintf(buf, len, "%s%s", root, path);
-		return n > 0 && (size_t)n < len ? buf : "/nonexistent";
-	}
-#else
-	(void)buf;
-	(void)len;
-#endif
-	return path;
-}
-
-int agent_diag_read(const char *path, size_t max, char **out, size_t *len)
-{
-	char pbuf[PATH_MAX];
-	size_t n = 0, cap = 4096;
-	char *buf, *nb;
-	ssize_t r;
-	int fd, err = 0;
-
-	*out = NULL;
-	if (len != NULL)
-		*len = 0;
-	fd = open(agent_diag_path(path, pbuf, sizeof(pbuf)),
-		  O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (cap > max)
-		cap = max;
-	buf = tether_malloc(cap + 1);
-	if (buf == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	/* /proc files say they are empty: read until the end, or max. */
-	while (n < max) {
-		if (n == cap) {
-			cap = cap * 2 > max ? max : cap * 2;
-			nb = tether_reallocarray(buf, cap + 1, 1);
-			if (nb == NULL) {
-				err = ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err = errno;
-			break;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	if (err != 0) {
-		tether_free(buf);
-		return -err;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	if (len != NULL)
-		*len = n;
-	return 0;
-}
-
-json_t *agent_diag_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:o}", "error", agent_diag_str(msg, sizeof(msg)));
-}
-
-json_t *agent_diag_errno(int err, const char *path)
-{
-	char why[128];
-
-	if (err == EACCES || err == EPERM)
-		return agent_diag_error("permission denied: %s", path);
-	if (err == ENOENT)
-		return agent_diag_error("not found: %s", path);
-	snprintf(why, sizeof(why), "%s", strerror(err));
-	/* "is a directory: PATH" reads better in a sentence. */
-	if (why[0] >= 'A' && why[0] <= 'Z')
-		why[0] = (char)(why[0] - 'A' + 'a');
-	return agent_diag_error("%s: %s", why, path);
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned cp, min;
-	size_t k, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		k = 2, cp = s[0] & 0x1f, min = 0x80;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		k = 3, cp = s[0] & 0x0f, min = 0x800;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		k = 4, cp = s[0] & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (k > n)
-		return 0;
-	for (i = 1; i < k; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return k;
-}
-
-json_t *agent_diag_str(const char *s, size_t max)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t n = strlen(s), i = 0, o = 0, k;
-	json_t *j;
-	char *buf;
-
-	if (n > max)
-		n = max;
-	buf = tether_malloc(n + 1);
-	if (buf == NULL)
-		return NULL;
-	while (i < n) {
-		k = utf8_len(u + i, n - i);
-		if (k == 0) {
-			buf[o++] = '?';
-			i++;
-		} else if (k == 1 && (u[i] < 0x20 || u[i] == 0x7f)) {
-			buf[o++] = u[i] == '\t' ? ' ' : '?';
-			i++;
-		} else {
-			memcpy(buf + o, u + i, k);
-			o += k;
-			i += k;
-		}
-	}
-	j = json_stringn(buf, o);
-	tether_free(buf);
-	return j;
-}
-
-bool agent_diag_u64(const char **p, uint64_t *v)
-{
-	const char *s = *p;
-	uint64_t x = 0;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s < '0' || *s > '9')
-		return false;
-	while (*s >= '0' && *s <= '9') {
-		if (x > (UINT64_MAX - 9) / 10)
-			return false;
-		x = x * 10 + (uint64_t)(*s - '0');
-		s++;
-	}
-	*v = x;
-	*p = s;
-	return true;
-}
-
-size_t agent_diag_fields(char *line, char **f, size_t max)
-{
-	size_t n = 0;
-	char *p = line;
-
-	while (n < max) {
-		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-			p++;
-		if (*p == '\0')
-			break;
-		f[n++] = p;
-		while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n' &&
-		       *p != '\r')
-			p++;
-		if (*p == '\0')
-			break;
-		*p++ = '\0';
-	}
-	return n;
-}
-
-/*
- * The tool's environment: ours without colours, pagers or translations
- * (built before fork, since the child may only make async-signal-safe
- * calls).  NULL without memory.
- */
-static char **tool_env(void)
-{
-	static char *const set[] = {"LC_ALL=C", "SYSTEMD_COLORS=0",
-				    "SYSTEMD_PAGER=", "PAGER=cat"};
-	extern char **environ;
-	size_t n = 0, i, j, o = 0, kl;
-	char **env;
-	bool skip;
-
-	while (environ[n] != NULL)
-		n++;
-	env = tether_calloc(n + sizeof(set) / sizeof(set[0]) + 1, sizeof(*env));
-	if (env == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		skip = false;
-		for (j = 0; j < sizeof(set) / sizeof(set[0]); j++) {
-			kl = (size_t)(strchr(set[j], '=') - set[j]) + 1;
-			if (strncmp(environ[i], set[j], kl) == 0)
-				skip = true;
-		}
-		if (!skip)
-			env[o++] = environ[i];
-	}
-	for (j = 0; j < sizeof(set) / sizeof(set[0]); j++)
-		env[o++] = set[j];
-	return env;
-}
-
-/* In the child: stdin and stderr on /dev/null, stdout on the pipe. */
-static void child_exec(char *const argv[], char **env, int out_fd, int err_fd)
-{
-	int null, e;
-
-	setpgid(0, 0);
-	null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 ||
-	    dup2(null, 2) < 0) {
-		e = errno;
-		(void)!write(err_fd, &e, sizeof(e));
-		_exit(127);
-	}
-	execvpe(argv[0], argv, env);
-	e = errno;
-	(void)!write(err_fd, &e, sizeof(e));
-	_exit(127);
-}
-
-/* Waits for pid until the time is up, then kills its process group. */
-static int reap(pid_t pid, uint64_t until, int *status)
-{
-	int st;
-	pid_t r;
-
-	for (;;) {
-		r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			break;
-		if (r < 0 && errno != EINTR)
-			return TETHER_ERR_SYS;
-		if (agent_diag_now_ms() >= until) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-				;
-			return TETHER_ERR_EXPIRED;
-		}
-		usleep(10000);
-	}
-	if (WIFEXITED(st))
-		*status = WEXITSTATUS(st);
-	else
-		*status = 128 + WTERMSIG(st);
-	return 0;
-}
-
-/* Reads the child's stdout into buf (at most max) until EOF or until. */
-static int drain(int fd, char *buf, size_t max, size_t *len, uint64_t until)
-{
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	char sink[4096];
-	uint64_t now;
-	ssize_t r;
-	int pr;
-
-	for (;;) {
-		now = agent_diag_now_ms();
-		if (now >= until)
-			return TETHER_ERR_EXPIRED;
-		pr = poll(&pfd, 1, (int)(until - now));
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr < 0)
-			return TETHER_ERR_SYS;
-		if (pr == 0)
-			return TETHER_ERR_EXPIRED;
-		/* Past the cap the output is read and dropped. */
-		if (*len < max)
-			r = read(fd, buf + *len, max - *len);
-		else
-			r = read(fd, sink, sizeof(sink));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return 0;
-		if (*len < max)
-			*len += (size_t)r;
-	}
-}
-
-int agent_diag_run(char *const argv[], int timeout_ms, size_t max, char **out,
-		   int *status)
-{
-	uint64_t now = agent_diag_now_ms(), until = now + (uint64_t)timeout_ms;
-	int outp[2], errp[2], e, r;
-	size_t len = 0;
-	char *buf, **env;
-	pid_t pid;
-	ssize_t n;
-
-	*out = NULL;
-	*status = -1;
-	if (deadline_ms != 0 && until > deadline_ms)
-		until = deadline_ms;
-	if (until <= now)
-		return TETHER_ERR_EXPIRED;
-	buf = tether_malloc(max + 1);
-	env = tool_env();
-	if (buf == NULL || env == NULL) {
-		tether_free(buf);
-		tether_free(env);
-		return TETHER_ERR_NOMEM;
-	}
-	if (pipe2(outp, O_CLOEXEC) != 0) {
-		tether_free(buf);
-		tether_free(env);
-		return TETHER_ERR_SYS;
-	}
-	if (pipe2(errp, O_CLOEXEC) != 0) {
-		close(outp[0]);
-		close(outp[1]);
-		tether_free(buf);
-		tether_free(env);
-		return TETHER_ERR_SYS;
-	}
-	pid = fork();
-	if (pid == 0)
-		child_exec(argv, env, outp[1], errp[1]);
-	tether_free(env);
-	close(outp[1]);
-	close(errp[1]);
-	r = TETHER_ERR_SYS;
-	if (pid < 0)
-		goto out;
-	/* The error pipe closes on exec: a word on it says exec failed. */
-	do
-		n = read(errp[0], &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof(e)) {
-		reap(pid, until, status);
-		r = TETHER_ERR_NOT_FOUND;
-		goto out;
-	}
-	r = drain(outp[0], buf, max, &len, until);
-	if (r == TETHER_ERR_EXPIRED)
-		until = 0;
-	e = reap(pid, until, status);
-	if (r == 0)
-		r = e;
-out:
-	close(outp[0]);
-	close(errp[0]);
-	if (r != 0) {
-		tether_free(buf);
-		return r;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	return 0;
-}
 
 /* Adds a section, or an error in its place when there was no memory. */
 static void set_section(json_t *sections, const char *name, json_t *v)
@@ -600,15 +195,6 @@ out:
 	return all;
 }
 
-void agent_diag_iso_time(time_t t, char *out, size_t outlen)
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, outlen, "1970-01-01T00:00:00Z");
-}
-
 json_t *agent_diag_collect(void)
 {
 	struct agent_diag_snap a, b;
@@ -619,7 +205,7 @@ json_t *agent_diag_collect(void)
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	t0 = agent_diag_now_ms();
-	deadline_ms = t0 + BUDGET_MS;
+	agent_diag_set_deadline(t0 + BUDGET_MS);
 	agent_diag_iso_time(time(NULL), when, sizeof(when));
 	sections = json_object();
 	if (sections == NULL)
@@ -656,7 +242,7 @@ json_t *agent_diag_collect(void)
 			   (json_int_t)(agent_diag_now_ms() - t0), "problems",
 			   find_problems(sections), "sections", sections);
 out:
-	deadline_ms = 0;
+	agent_diag_set_deadline(0);
 	agent_diag_snap_free(&a);
 	agent_diag_snap_free(&b);
 	json_decref(sections);
@@ -756,7 +342,7 @@ int agent_diag_main(int argc, char **argv)
 						   getenv("NO_COLOR") == NULL});
 	if (fflush(stdout) != 0 || ferror(stdout))
 		r = 1;
-	free(text);
+	tether_free(text);
 	json_decref(bundle);
 	return r;
 }

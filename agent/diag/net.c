@@ -23,8 +23,10 @@
 #include <tether/alloc.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/num.h>
 
-#include "agent.h"
+#include "diag/input.h"
+#include "diag/net.h"
 
 #define IFACES_MAX 64
 #define ADDRS_MAX 16
@@ -68,7 +70,8 @@ static json_t *sys_net_int(const char *ifname, const char *what)
 	const char *p = v;
 	uint64_t n;
 
-	if (!sys_net(ifname, what, v, sizeof(v)) || !agent_diag_u64(&p, &n))
+	if (!sys_net(ifname, what, v, sizeof(v)) ||
+	    tether_num_scan_u64(&p, &n) != 0)
 		return json_null();
 	return json_integer((json_int_t)n);
 }
@@ -245,7 +248,7 @@ static void routes_v4(char *text, json_t *list)
 		    !hex_u32(f[7], 8, &mask))
 			continue;
 		p = f[6];
-		if ((flags & 0x1) == 0 || !agent_diag_u64(&p, &metric))
+		if ((flags & 0x1) == 0 || tether_num_scan_u64(&p, &metric) != 0)
 			continue; /* not up */
 		snprintf(d, sizeof(d), "%s/%d", dst,
 			 mask_bits((const unsigned char *)&mask, 4));
@@ -404,10 +407,10 @@ static void parse_sockets(char *text, const char *proto, int fam, bool udp,
 		if (udp ? (st != 0x07 || rport != 0) : st != 0x0A)
 			continue;
 		p = f[7];
-		if (!agent_diag_u64(&p, &uid))
+		if (tether_num_scan_u64(&p, &uid) != 0)
 			continue;
 		p = f[9];
-		if (!agent_diag_u64(&p, &inode))
+		if (tether_num_scan_u64(&p, &inode) != 0)
 			continue;
 		socks[*nsocks].inode = inode;
 		socks[*nsocks].entry =
@@ -444,10 +447,14 @@ static bool scan_fds(const char *pid, struct lsock *socks, size_t n)
 	char path[PATH_MAX], pbuf[PATH_MAX], link[64];
 	struct lsock key, *hit;
 	struct dirent *de;
+	uint64_t pid_v;
 	const char *p;
 	ssize_t len;
 	DIR *d;
 
+	/* Not a process: nothing to look into, nothing denied. */
+	if (tether_num_parse_u64(pid, 1, INT32_MAX, &pid_v) != 0)
+		return true;
 	snprintf(path, sizeof(path), "/proc/%s/fd", pid);
 	d = opendir(agent_diag_path(path, pbuf, sizeof(pbuf)));
 	if (d == NULL)
@@ -462,14 +469,14 @@ static bool scan_fds(const char *pid, struct lsock *socks, size_t n)
 		if (strncmp(link, "socket:[", 8) != 0)
 			continue;
 		p = link + 8;
-		if (!agent_diag_u64(&p, &key.inode))
+		if (tether_num_scan_u64(&p, &key.inode) != 0)
 			continue;
 		hit = bsearch(&key, socks, n, sizeof(*socks), cmp_lsock);
 		if (hit == NULL ||
 		    !json_is_null(json_object_get(hit->entry, "pid")))
 			continue;
 		json_object_set_new(hit->entry, "pid",
-				    json_integer(strtol(pid, NULL, 10)));
+				    json_integer((json_int_t)pid_v));
 		json_object_set_new(hit->entry, "process", comm_of(pid));
 	}
 	closedir(d);

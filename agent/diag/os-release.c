@@ -3,7 +3,9 @@
  * the diagnostics report: the file is shell-like, so one unquoting serves
  * both and they cannot come to disagree on a name.
  */
-#include "agent.h"
+#include <stddef.h>
+
+#include "diag/os-release.h"
 
 void agent_os_release_unquote(char *v)
 {

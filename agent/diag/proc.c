@@ -20,8 +20,11 @@
 
 #include <tether/alloc.h>
 #include <tether/err.h>
+#include <tether/num.h>
 
-#include "agent.h"
+#include "diag/input.h"
+#include "diag/proc.h"
+#include "diag/redact.h"
 
 #define TOP_N 10
 #define CMDLINE_READ 4096
@@ -64,11 +67,11 @@ static bool read_stat(const char *pid, char *comm, size_t commlen,
 	/* f[0] is field 3 (state). */
 	if (parse_stat(text, &name, f, 22) == 22) {
 		p = f[11];
-		ok = agent_diag_u64(&p, &ut);
+		ok = tether_num_scan_u64(&p, &ut) == 0;
 		p = f[12];
-		ok = ok && agent_diag_u64(&p, &st);
+		ok = ok && tether_num_scan_u64(&p, &st) == 0;
 		p = f[21];
-		ok = ok && agent_diag_u64(&p, rss);
+		ok = ok && tether_num_scan_u64(&p, rss) == 0;
 		*ticks = ut + st;
 		if (comm != NULL)
 			snprintf(comm, commlen, "%s", name);
@@ -84,14 +87,15 @@ static int cmp_pid(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-static bool is_pid(const char *s)
+/* A /proc entry named for a process: its pid in *pid. */
+static bool is_pid(const char *s, int *pid)
 {
-	size_t i;
+	uint64_t v;
 
-	for (i = 0; s[i] != '\0'; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-	return i > 0 && i < 10;
+	if (tether_num_parse_u64(s, 1, INT32_MAX, &v) != 0)
+		return false;
+	*pid = (int)v;
+	return true;
 }
 
 void agent_diag_snap_procs(struct agent_diag_snap *s)
@@ -101,6 +105,7 @@ void agent_diag_snap_procs(struct agent_diag_snap *s)
 	char pbuf[PATH_MAX];
 	struct dirent *de;
 	uint64_t ticks, rss;
+	int pid;
 	DIR *d;
 
 	s->procs = NULL;
@@ -109,7 +114,7 @@ void agent_diag_snap_procs(struct agent_diag_snap *s)
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		if (!is_pid(de->d_name) ||
+		if (!is_pid(de->d_name, &pid) ||
 		    !read_stat(de->d_name, NULL, 0, &ticks, &rss))
 			continue;
 		if (n == cap) {
@@ -119,7 +124,7 @@ void agent_diag_snap_procs(struct agent_diag_snap *s)
 				break;
 			p = np;
 		}
-		p[n].pid = (int)strtol(de->d_name, NULL, 10);
+		p[n].pid = pid;
 		p[n].ticks = ticks;
 		p[n].rss = rss;
 		n++;

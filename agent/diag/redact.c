@@ -14,7 +14,7 @@
 
 #include <tether/alloc.h>
 
-#include "agent.h"
+#include "diag/redact.h"
 
 #define MARK "[REDACTED]"
 /* Longest key part compared; longer parts are compared by their end. */

@@ -18,8 +18,11 @@
 
 #include <tether/alloc.h>
 #include <tether/err.h>
+#include <tether/num.h>
 
-#include "agent.h"
+#include "diag/input.h"
+#include "diag/os-release.h"
+#include "diag/sys.h"
 
 #define SMALL_FILE (64u * 1024)
 #define MOUNTS_FILE (1024u * 1024)
@@ -87,12 +90,9 @@ static bool in_list(const char *s, const char *const *list, size_t n)
 /* "0.42" and the like; -1 if it is not a number. */
 static double parse_double(const char *s)
 {
-	char *end;
 	double d;
 
-	errno = 0;
-	d = strtod(s, &end);
-	if (end == s || errno != 0)
+	if (tether_num_parse_double(s, strlen(s), &d) != 0)
 		return -1;
 	return d;
 }
@@ -131,7 +131,7 @@ static bool meminfo_bytes(const char *text, const char *key, uint64_t *v)
 	char buf[64];
 	const char *p = find_key(text, key, buf, sizeof(buf));
 
-	if (p == NULL || !agent_diag_u64(&p, v))
+	if (p == NULL || tether_num_scan_u64(&p, v) != 0)
 		return false;
 	*v *= 1024;
 	return true;
@@ -152,7 +152,7 @@ void agent_diag_snap_sys(struct agent_diag_snap *s)
 	    strncmp(text, "cpu ", 4) == 0) {
 		/* user nice system idle iowait irq softirq steal */
 		p = text + 4;
-		for (i = 0; i < 8 && agent_diag_u64(&p, &v); i++) {
+		for (i = 0; i < 8 && tether_num_scan_u64(&p, &v) == 0; i++) {
 			total += v;
 			if (i == 3 || i == 4)
 				s->cpu_idle += v;
@@ -166,11 +166,12 @@ void agent_diag_snap_sys(struct agent_diag_snap *s)
 		/* "pswpin 12": find_key takes "key value" too. */
 		if (find_key(text, "pswpin", val, sizeof(val)) != NULL) {
 			p = val;
-			s->vm_ok = agent_diag_u64(&p, &s->pswpin);
+			s->vm_ok = tether_num_scan_u64(&p, &s->pswpin) == 0;
 		}
 		if (find_key(text, "pswpout", val, sizeof(val)) != NULL) {
 			p = val;
-			s->vm_ok = s->vm_ok && agent_diag_u64(&p, &s->pswpout);
+			s->vm_ok = s->vm_ok &&
+				   tether_num_scan_u64(&p, &s->pswpout) == 0;
 		}
 	}
 	tether_free(text);
@@ -251,7 +252,7 @@ json_t *agent_diag_uptime(void)
 	if (r != 0)
 		return agent_diag_errno(-r, "/proc/uptime");
 	p = text;
-	if (!agent_diag_u64(&p, &secs)) {
+	if (tether_num_scan_u64(&p, &secs) != 0) {
 		tether_free(text);
 		return agent_diag_error("malformed /proc/uptime");
 	}

@@ -27,9 +27,12 @@
 #include <openssl/x509.h>
 
 #include <tether/alloc.h>
+#include <tether/ctrl.h>
 #include <tether/err.h>
+#include <tether/num.h>
 
-#include "agent.h"
+#include "service/builtin.h"
+#include "session/term.h"
 
 #define PERF_MAX 512
 
@@ -120,7 +123,6 @@ int agent_builtin_set(struct agent_builtin *b, const char *key,
 		      const char *value, const char **why)
 {
 	unsigned keys = def_of(b->kind)->keys;
-	struct agent_target t;
 
 	*why = NULL;
 	if ((keys & K_THRESHOLDS) &&
@@ -145,14 +147,10 @@ int agent_builtin_set(struct agent_builtin *b, const char *key,
 	if ((keys & K_SERVERNAME) && strcmp(key, "servername") == 0)
 		return copy(b->servername, sizeof(b->servername), value, why);
 	if ((keys & K_PORT) && strcmp(key, "port") == 0) {
-		char spec[32];
-
-		snprintf(spec, sizeof(spec), "x:%.20s", value);
-		if (agent_config_parse_target(spec, &t, why) != 0) {
+		if (agent_port_parse(value, &b->port) != 0) {
 			*why = "want 1 to 65535";
 			return TETHER_ERR_FORMAT;
 		}
-		b->port = t.port;
 		return 0;
 	}
 	if ((keys & K_NAME) && strcmp(key, "name") == 0)
@@ -241,29 +239,30 @@ int agent_builtin_finish(struct agent_builtin *b, const char **why)
 	return *why != NULL ? TETHER_ERR_INVALID : 0;
 }
 
-static enum agent_check_state judge(const struct agent_builtin *b, double v)
+static enum tether_check_state judge(const struct agent_builtin *b, double v)
 {
 	if (agent_range_alert(&b->crit, v))
-		return AGENT_CHECK_CRITICAL;
+		return TETHER_CHECK_CRITICAL;
 	if (agent_range_alert(&b->warn, v))
-		return AGENT_CHECK_WARNING;
-	return AGENT_CHECK_OK;
+		return TETHER_CHECK_WARNING;
+	return TETHER_CHECK_OK;
 }
 
 /* "LABEL STATE - " then the formatted rest. */
 static void say(const struct agent_builtin *b, struct agent_check_result *res,
-		enum agent_check_state st, const char *fmt, ...)
+		enum tether_check_state st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void say(const struct agent_builtin *b, struct agent_check_result *res,
-		enum agent_check_state st, const char *fmt, ...)
+		enum tether_check_state st, const char *fmt, ...)
 {
 	int n;
 	va_list ap;
 
 	res->state = st;
 	n = snprintf(res->output, sizeof(res->output), "%s %s - ",
-		     def_of(b->kind)->label, agent_check_state_name(st));
+		     def_of(b->kind)->label,
+		     tether_ctrl_name_of(check_state, st));
 	if (n < 0 || (size_t)n >= sizeof(res->output))
 		return;
 	va_start(ap, fmt);
@@ -286,22 +285,15 @@ static void perf(struct agent_check_result *res, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Bytes as the customer reads sizes elsewhere ("12.3 GiB"). */
 static void human(double bytes, char *out, size_t outlen)
 {
-	static const char *const units[] = {"B",   "KiB", "MiB",
-					    "GiB", "TiB", "PiB"};
-	size_t u = 0;
-
-	while (bytes >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		bytes /= 1024;
-		u++;
-	}
-	snprintf(out, outlen, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+	agent_term_size(bytes > 0 ? (uint64_t)bytes : 0, out, outlen);
 }
 
 static void sys_error(const struct agent_builtin *b,
-		      struct agent_check_result *res, enum agent_check_state st,
-		      const char *what, int e)
+		      struct agent_check_result *res,
+		      enum tether_check_state st, const char *what, int e)
 {
 	char buf[128];
 
@@ -316,12 +308,12 @@ static void run_disk(const struct agent_builtin *b,
 	double used, avail, size, pct;
 
 	if (statvfs(b->path, &sv) != 0) {
-		sys_error(b, res, AGENT_CHECK_UNKNOWN, b->path, errno);
+		sys_error(b, res, TETHER_CHECK_UNKNOWN, b->path, errno);
 		return;
 	}
 	if (b->kind == AGENT_BUILTIN_INODES) {
 		if (sv.f_files == 0) {
-			say(b, res, AGENT_CHECK_OK,
+			say(b, res, TETHER_CHECK_OK,
 			    "%s has no inode count (dynamic inodes)", b->path);
 			return;
 		}
@@ -363,11 +355,13 @@ static int meminfo(const char *const *keys, double *vals, size_t n)
 	while (fgets(line, sizeof(line), f) != NULL) {
 		for (i = 0; i < n; i++) {
 			size_t kl = strlen(keys[i]);
-			char *end;
+			const char *p = line + kl + 1;
+			uint64_t kib;
 
 			if (strncmp(line, keys[i], kl) != 0 || line[kl] != ':')
 				continue;
-			vals[i] = strtod(line + kl + 1, &end) * 1024;
+			if (tether_num_scan_u64(&p, &kib) == 0)
+				vals[i] = (double)kib * 1024;
 		}
 	}
 	fclose(f);
@@ -384,15 +378,15 @@ static void run_memory(const struct agent_builtin *b,
 	double v[2], used, pct;
 
 	if (meminfo(swap ? swap_keys : mem_keys, v, 2) != 0) {
-		sys_error(b, res, AGENT_CHECK_UNKNOWN, "/proc/meminfo", errno);
+		sys_error(b, res, TETHER_CHECK_UNKNOWN, "/proc/meminfo", errno);
 		return;
 	}
 	if (swap && v[0] == 0) {
-		say(b, res, AGENT_CHECK_OK, "no swap");
+		say(b, res, TETHER_CHECK_OK, "no swap");
 		return;
 	}
 	if (v[0] <= 0 || v[1] < 0) {
-		say(b, res, AGENT_CHECK_UNKNOWN, "/proc/meminfo lacks %s",
+		say(b, res, TETHER_CHECK_UNKNOWN, "/proc/meminfo lacks %s",
 		    swap ? "SwapTotal" : "MemAvailable");
 		return;
 	}
@@ -414,7 +408,7 @@ static void run_load(const struct agent_builtin *b,
 	int i;
 
 	if (getloadavg(l, 3) != 3) {
-		say(b, res, AGENT_CHECK_UNKNOWN,
+		say(b, res, TETHER_CHECK_UNKNOWN,
 		    "cannot read the load average");
 		return;
 	}
@@ -465,7 +459,7 @@ static void run_process(const struct agent_builtin *b,
 
 	d = opendir("/proc");
 	if (d == NULL) {
-		sys_error(b, res, AGENT_CHECK_UNKNOWN, "/proc", errno);
+		sys_error(b, res, TETHER_CHECK_UNKNOWN, "/proc", errno);
 		return;
 	}
 	snprintf(self, sizeof(self), "%ld", (long)getpid());
@@ -563,7 +557,7 @@ static int tcp_connect(const struct agent_builtin *b,
 	snprintf(port, sizeof(port), "%u", b->port);
 	e = getaddrinfo(b->host, port, &hints, &list);
 	if (e != 0) {
-		say(b, res, AGENT_CHECK_CRITICAL, "%s: %s", b->host,
+		say(b, res, TETHER_CHECK_CRITICAL, "%s: %s", b->host,
 		    gai_strerror(e));
 		return TETHER_ERR_NOT_FOUND;
 	}
@@ -582,7 +576,7 @@ static int tcp_connect(const struct agent_builtin *b,
 		why = "timed out";
 	else
 		why = strerror_r(e, ebuf, sizeof(ebuf));
-	say(b, res, AGENT_CHECK_CRITICAL, "%s port %u: %s", b->host, b->port,
+	say(b, res, TETHER_CHECK_CRITICAL, "%s port %u: %s", b->host, b->port,
 	    why);
 	return TETHER_ERR_SYS;
 }
@@ -680,7 +674,7 @@ static void run_tls(const struct agent_builtin *b,
 	 */
 	OPENSSL_thread_stop();
 	if (cert == NULL) {
-		say(b, res, AGENT_CHECK_CRITICAL,
+		say(b, res, TETHER_CHECK_CRITICAL,
 		    "%s port %u: TLS handshake failed or timed out", b->host,
 		    b->port);
 		return;
@@ -688,7 +682,7 @@ static void run_tls(const struct agent_builtin *b,
 	na = X509_get0_notAfter(cert);
 	if (na == NULL || ASN1_TIME_diff(&d, &s, NULL, na) != 1) {
 		X509_free(cert);
-		say(b, res, AGENT_CHECK_UNKNOWN,
+		say(b, res, TETHER_CHECK_UNKNOWN,
 		    "%s port %u: cannot read the certificate's expiry", b->host,
 		    b->port);
 		return;
@@ -719,10 +713,11 @@ static void run_file_age(const struct agent_builtin *b,
 
 	if (stat(b->path, &st) != 0) {
 		if (errno == ENOENT)
-			say(b, res, AGENT_CHECK_CRITICAL, "%s: no such file",
+			say(b, res, TETHER_CHECK_CRITICAL, "%s: no such file",
 			    b->path);
 		else
-			sys_error(b, res, AGENT_CHECK_CRITICAL, b->path, errno);
+			sys_error(b, res, TETHER_CHECK_CRITICAL, b->path,
+				  errno);
 		return;
 	}
 	age = difftime(time(NULL), st.st_mtime);
@@ -761,7 +756,7 @@ void agent_builtin_run(const struct agent_builtin *b,
 		run_file_age(b, res);
 		break;
 	case AGENT_BUILTIN_SYSTEMD_UNIT:
-		say(b, res, AGENT_CHECK_UNKNOWN, "not run on the thread pool");
+		say(b, res, TETHER_CHECK_UNKNOWN, "not run on the thread pool");
 		break;
 	}
 }
@@ -795,7 +790,7 @@ void agent_builtin_systemd_result(const struct agent_builtin *b,
 
 	res->perf = NULL;
 	if (e->timed_out) {
-		say(b, res, AGENT_CHECK_UNKNOWN,
+		say(b, res, TETHER_CHECK_UNKNOWN,
 		    "systemctl timed out after %u s", b->timeout_ms / 1000);
 		return;
 	}
@@ -805,20 +800,20 @@ void agent_builtin_systemd_result(const struct agent_builtin *b,
 	}
 	state[n] = '\0';
 	if (e->how != 0 || e->value != 0 || n == 0) {
-		say(b, res, AGENT_CHECK_UNKNOWN,
+		say(b, res, TETHER_CHECK_UNKNOWN,
 		    "systemctl show %s failed (%s %d)", b->unit,
 		    e->how != 0 ? "signal" : "status", e->value);
 		return;
 	}
 	if (strcmp(state, "active") == 0)
-		say(b, res, AGENT_CHECK_OK, "%s is active", b->unit);
+		say(b, res, TETHER_CHECK_OK, "%s is active", b->unit);
 	else if (strcmp(state, "activating") == 0 ||
 		 strcmp(state, "reloading") == 0 ||
 		 strcmp(state, "deactivating") == 0)
-		say(b, res, AGENT_CHECK_WARNING, "%s is %s", b->unit, state);
+		say(b, res, TETHER_CHECK_WARNING, "%s is %s", b->unit, state);
 	else if (strcmp(state, "failed") == 0 || strcmp(state, "inactive") == 0)
-		say(b, res, AGENT_CHECK_CRITICAL, "%s is %s", b->unit, state);
+		say(b, res, TETHER_CHECK_CRITICAL, "%s is %s", b->unit, state);
 	else
-		say(b, res, AGENT_CHECK_UNKNOWN, "%s is in state '%.40s'",
+		say(b, res, TETHER_CHECK_UNKNOWN, "%s is in state '%.40s'",
 		    b->unit, state);
 }

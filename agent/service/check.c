@@ -1,11 +1,10 @@
 /*
- * Health checks of an enrolled agent: each [check NAME] section becomes a
- * check run on a timer, a built-in on the thread pool or a plugin as a
- * child process, and each result goes through the Nagios SOFT/HARD state
- * machine before it is handed on in the wire form of docs/protocol.md.
- * Also "tether-agent check", which runs every check once.
+ * Health checks of an enrolled agent (check.h): the checks' timers and
+ * runs, the SOFT/HARD state machine, the check messages made of the
+ * results, and "tether-agent check", which runs every check once.
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,8 +16,15 @@
 
 #include <tether/alloc.h>
 #include <tether/err.h>
+#include <tether/num.h>
 
-#include "agent.h"
+#include "diag/text.h"
+#include "service/builtin.h"
+#include "service/check.h"
+#include "service/config.h"
+#include "service/plugin.h"
+#include "service/range.h"
+#include "session/cli.h"
 
 #define CHECK_INTERVAL_DEFAULT 60
 #define CHECK_TIMEOUT_DEFAULT 10
@@ -46,7 +52,7 @@ struct check {
 	unsigned retry_ms;
 	unsigned timeout_ms;
 	unsigned max_attempts;
-	const char *ticket_on;
+	enum tether_ticket_on ticket_on;
 	bool is_builtin;
 	struct agent_builtin b;
 	char **argv; /* command checks */
@@ -70,35 +76,15 @@ struct agent_checks {
 	unsigned pending; /* open handles and works in flight */
 };
 
-static const char *const state_names[] = {"OK", "WARNING", "CRITICAL",
-					  "UNKNOWN"};
-
-const char *agent_check_state_name(enum agent_check_state s)
-{
-	if ((unsigned)s > AGENT_CHECK_UNKNOWN)
-		return "UNKNOWN";
-	return state_names[s];
-}
-
-int agent_check_state_parse(const char *name)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		if (strcmp(name, state_names[i]) == 0)
-			return i;
-	return -1;
-}
-
 void agent_check_advance(struct agent_check_status *s,
-			 enum agent_check_state next, unsigned max_attempts)
+			 enum tether_check_state next, unsigned max_attempts)
 {
-	bool was_ok = !s->started || s->state == AGENT_CHECK_OK;
+	bool was_ok = !s->started || s->state == TETHER_CHECK_OK;
 
 	if (max_attempts < 1)
 		max_attempts = 1;
 	s->started = true;
-	if (next == AGENT_CHECK_OK) {
+	if (next == TETHER_CHECK_OK) {
 		/* A recovery from SOFT is itself SOFT. */
 		s->hard = was_ok || s->hard;
 		s->attempt = 1;
@@ -117,64 +103,50 @@ void agent_check_advance(struct agent_check_status *s,
 	s->state = next;
 }
 
-/* Copies text as valid UTF-8 without control characters. */
-static void clean(const char *in, char *out, size_t outlen)
+void agent_result_free(struct agent_result *r)
 {
-	const unsigned char *p = (const unsigned char *)in;
-	size_t n = 0;
-
-	while (*p != '\0' && n + 1 < outlen) {
-		size_t len = 1, i;
-
-		if (*p >= 0xc2 && *p <= 0xdf)
-			len = 2;
-		else if (*p >= 0xe0 && *p <= 0xef)
-			len = 3;
-		else if (*p >= 0xf0 && *p <= 0xf4)
-			len = 4;
-		else if (*p < 0x20 || *p == 0x7f || *p >= 0x80)
-			len = 0;
-		for (i = 1; i < len; i++)
-			if ((p[i] & 0xc0) != 0x80)
-				len = 0;
-		/* Overlong and surrogate forms, and C1 controls. */
-		if ((len == 3 && p[0] == 0xe0 && p[1] < 0xa0) ||
-		    (len == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
-		    (len == 4 && p[0] == 0xf0 && p[1] < 0x90) ||
-		    (len == 4 && p[0] == 0xf4 && p[1] >= 0x90) ||
-		    (len == 2 && p[0] == 0xc2 && p[1] < 0xa0))
-			len = 0;
-		if (len == 0) {
-			out[n++] = *p == '\t' ? ' ' : '?';
-			p++;
-			continue;
-		}
-		if (n + len >= outlen)
-			break;
-		memcpy(out + n, p, len);
-		n += len;
-		p += len;
-	}
-	out[n] = '\0';
+	if (r == NULL)
+		return;
+	tether_free(r->check);
+	tether_free(r->output);
+	agent_perfdata_free(&r->perf);
+	tether_free(r);
 }
 
-static json_t *result_json(struct check *ck, struct agent_check_result *res)
+/* The check message of a finished run; NULL without memory. */
+static struct agent_result *result_new(struct check *ck,
+				       const struct agent_check_result *res)
 {
 	char out[AGENT_CHECK_OUTPUT_MAX + 1];
 	uint64_t ms = uv_now(ck->owner->loop) - ck->started;
-	json_t *perf = agent_perfdata_parse(res->perf != NULL ? res->perf : "");
+	struct agent_result *r = tether_calloc(1, sizeof(*r));
 
-	clean(res->output, out, sizeof(out));
-	if (perf == NULL)
+	if (r == NULL)
 		return NULL;
-	return json_pack(
-	    "{s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:I, s:I, s:s}", "check",
-	    ck->name, "state", agent_check_state_name(ck->st.state), "type",
-	    ck->st.hard ? "HARD" : "SOFT", "attempt",
-	    (json_int_t)ck->st.attempt, "max_attempts",
-	    (json_int_t)ck->max_attempts, "output", out, "perfdata", perf, "ts",
-	    (json_int_t)time(NULL), "duration_ms", (json_int_t)ms, "ticket_on",
-	    ck->ticket_on);
+	agent_text_clean_n(res->output, strlen(res->output), AGENT_TEXT_TABS,
+			   out, sizeof(out));
+	r->check = tether_strdup(ck->name);
+	r->output = tether_strdup(out);
+	if (r->check == NULL || r->output == NULL ||
+	    agent_perfdata_parse(res->perf != NULL ? res->perf : "",
+				 &r->perf) != 0) {
+		agent_result_free(r);
+		return NULL;
+	}
+	r->msg = (struct tether_ctrl_check){
+	    .check = r->check,
+	    .state = ck->st.state,
+	    .type = ck->st.hard ? TETHER_CHECK_HARD : TETHER_CHECK_SOFT,
+	    .attempt = ck->st.attempt,
+	    .max_attempts = ck->max_attempts,
+	    .output = r->output,
+	    .perfdata = r->perf.v,
+	    .nperfdata = r->perf.n,
+	    .ts = (int64_t)time(NULL),
+	    .duration_ms = (int64_t)ms,
+	    .ticket_on = ck->ticket_on,
+	};
+	return r;
 }
 
 static void on_timer(uv_timer_t *t);
@@ -190,7 +162,7 @@ static void finish(struct check *ck, struct agent_check_result *res)
 {
 	struct agent_checks *cs = ck->owner;
 	uint64_t took = uv_now(cs->loop) - ck->started, next;
-	json_t *j;
+	struct agent_result *r;
 
 	ck->running = false;
 	uv_timer_stop(&ck->watchdog);
@@ -199,15 +171,16 @@ static void finish(struct check *ck, struct agent_check_result *res)
 		return;
 	}
 	agent_check_advance(&ck->st, res->state, ck->max_attempts);
-	j = result_json(ck, res);
+	r = result_new(ck, res);
 	tether_free(res->perf);
 	res->perf = NULL;
 	/* The next run counts from this one's start, as Nagios does. */
-	next = ck->st.state != AGENT_CHECK_OK && !ck->st.hard ? ck->retry_ms
-							      : ck->interval_ms;
+	next = ck->st.state != TETHER_CHECK_OK && !ck->st.hard
+		   ? ck->retry_ms
+		   : ck->interval_ms;
 	schedule(ck, next > took ? next - took : 0);
-	if (j != NULL)
-		cs->cb(cs->arg, j);
+	if (r != NULL)
+		cs->cb(cs->arg, r);
 }
 
 /* A result the engine makes itself (could not start, hung). */
@@ -216,7 +189,7 @@ static void finish_unknown(struct check *ck, const char *why)
 	struct agent_check_result res;
 
 	memset(&res, 0, sizeof(res));
-	res.state = AGENT_CHECK_UNKNOWN;
+	res.state = TETHER_CHECK_UNKNOWN;
 	snprintf(res.output, sizeof(res.output), "%s", why);
 	finish(ck, &res);
 }
@@ -356,14 +329,9 @@ static void on_timer(uv_timer_t *t)
 /* Whole seconds in [min, CHECK_SECONDS_MAX] as milliseconds. */
 static int parse_seconds(const char *s, unsigned min, unsigned *ms)
 {
-	unsigned long v;
-	char *end;
+	uint64_t v;
 
-	if (*s < '0' || *s > '9')
-		return TETHER_ERR_FORMAT;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > CHECK_SECONDS_MAX)
+	if (tether_num_parse_u64(s, min, CHECK_SECONDS_MAX, &v) != 0)
 		return TETHER_ERR_FORMAT;
 	*ms = (unsigned)v * 1000;
 	return 0;
@@ -419,8 +387,8 @@ static int common_key(struct check *ck, const char *file,
 		      size_t errlen)
 {
 	const char *k = kv->key, *v = kv->value;
-	unsigned long n;
-	char *end;
+	uint64_t n;
+	int w;
 
 	if (strcmp(k, "interval") == 0) {
 		if (parse_seconds(v, 1, &ck->interval_ms) != 0)
@@ -442,26 +410,19 @@ static int common_key(struct check *ck, const char *file,
 					"at least 1)",
 					v);
 	} else if (strcmp(k, "retries") == 0) {
-		errno = 0;
-		n = strtoul(v, &end, 10);
-		if (*v < '0' || *v > '9' || errno != 0 || *end != '\0' ||
-		    n < 1 || n > CHECK_RETRIES_MAX)
+		if (tether_num_parse_u64(v, 1, CHECK_RETRIES_MAX, &n) != 0)
 			return conf_err(err, errlen, file, kv->line,
 					"invalid retries '%s' (1 to %d)", v,
 					CHECK_RETRIES_MAX);
 		ck->max_attempts = (unsigned)n;
 	} else if (strcmp(k, "ticket") == 0) {
-		if (strcmp(v, "critical") == 0)
-			ck->ticket_on = "critical";
-		else if (strcmp(v, "warning") == 0)
-			ck->ticket_on = "warning";
-		else if (strcmp(v, "never") == 0)
-			ck->ticket_on = "never";
-		else
+		w = tether_ctrl_word_of(ticket_on, v);
+		if (w < 0)
 			return conf_err(err, errlen, file, kv->line,
 					"invalid ticket '%s' (critical, "
 					"warning or never)",
 					v);
+		ck->ticket_on = (enum tether_ticket_on)w;
 	} else {
 		return 1;
 	}
@@ -481,7 +442,7 @@ static int configure(struct check *ck, const struct agent_check_conf *cc,
 	ck->interval_ms = CHECK_INTERVAL_DEFAULT * 1000;
 	ck->timeout_ms = CHECK_TIMEOUT_DEFAULT * 1000;
 	ck->max_attempts = CHECK_RETRIES_DEFAULT;
-	ck->ticket_on = "critical";
+	ck->ticket_on = TETHER_TICKET_ON_CRITICAL;
 	/* builtin or command first: the other keys depend on it. */
 	for (i = 0; i < cc->n; i++) {
 		const struct agent_kv *kv = &cc->kv[i];
@@ -661,69 +622,99 @@ void agent_checks_free(struct agent_checks *c)
 /* ---- tether-agent check ---- */
 
 struct check_cli {
-	struct agent_checks *checks;
-	json_t *results; /* name -> result */
-	size_t want;
+	const struct agent_config *cfg;
+	struct agent_result **results; /* by the config's order */
+	size_t got;
 };
 
-static void cli_result(void *arg, json_t *result)
+static void cli_result(void *arg, struct agent_result *r)
 {
 	struct check_cli *cli = arg;
-	const char *name = json_string_value(json_object_get(result, "check"));
+	size_t i;
 
-	if (name != NULL)
-		json_object_set(cli->results, name, result);
-	json_decref(result);
+	for (i = 0; i < cli->cfg->nchecks; i++) {
+		if (strcmp(cli->cfg->checks[i].name, r->check) == 0 &&
+		    cli->results[i] == NULL) {
+			cli->results[i] = r;
+			cli->got++;
+			return;
+		}
+	}
+	agent_result_free(r);
+}
+
+/* A perfdata number as plugins write it. */
+static void print_num(FILE *f, double v)
+{
+	if (!isnan(v))
+		fprintf(f, "%.15g", v);
 }
 
 /* "label=1.5s;10;20;0;" back from the parsed perfdata. */
-static void print_perf(FILE *f, const json_t *perf)
+static void print_perf(FILE *f, const struct tether_ctrl_perf *perf, size_t n)
 {
-	static const char *const keys[] = {"warn", "crit", "min", "max"};
-	const json_t *e;
-	size_t i, k, last;
+	const struct tether_ctrl_perf *e;
+	size_t i, last;
+	const char *p;
 
-	json_array_foreach(perf, i, e)
-	{
-		const char *label =
-		    json_string_value(json_object_get(e, "label"));
-		const json_t *v = json_object_get(e, "value");
-		bool quote = strpbrk(label, " '=") != NULL;
-
+	for (i = 0; i < n; i++) {
+		e = &perf[i];
 		fputc(' ', f);
-		if (quote) {
-			const char *p;
-
+		if (strpbrk(e->label, " '=") != NULL) {
 			fputc('\'', f);
-			for (p = label; *p != '\0'; p++) {
+			for (p = e->label; *p != '\0'; p++) {
 				if (*p == '\'')
 					fputc('\'', f);
 				fputc(*p, f);
 			}
 			fputc('\'', f);
 		} else {
-			fputs(label, f);
+			fputs(e->label, f);
 		}
 		fputc('=', f);
-		if (json_is_number(v))
-			fprintf(f, "%.15g", json_number_value(v));
-		else
+		if (isnan(e->value))
 			fputc('U', f);
-		fputs(json_string_value(json_object_get(e, "uom")), f);
+		else
+			print_num(f, e->value);
+		fputs(e->uom, f);
 		/* Up to the last field that has a value, as plugins write. */
-		for (last = 4; last > 0; last--)
-			if (!json_is_null(json_object_get(e, keys[last - 1])))
-				break;
-		for (k = 0; k < last; k++) {
-			const json_t *x = json_object_get(e, keys[k]);
-
+		last = !isnan(e->max)	 ? 4
+		       : !isnan(e->min)	 ? 3
+		       : e->crit != NULL ? 2
+		       : e->warn != NULL ? 1
+					 : 0;
+		if (last >= 1)
+			fprintf(f, ";%s", e->warn != NULL ? e->warn : "");
+		if (last >= 2)
+			fprintf(f, ";%s", e->crit != NULL ? e->crit : "");
+		if (last >= 3) {
 			fputc(';', f);
-			if (json_is_string(x))
-				fputs(json_string_value(x), f);
-			else if (json_is_number(x))
-				fprintf(f, "%.15g", json_number_value(x));
+			print_num(f, e->min);
+		}
+		if (last >= 4) {
+			fputc(';', f);
+			print_num(f, e->max);
 		}
 	}
+}
+
+/*
+ * A result as docs/protocol.md's check message without "t" and "seq"
+ * (nor "dropped": nothing was queued); NULL without memory.
+ */
+static json_t *result_json(const struct agent_result *r)
+{
+	struct tether_ctrl_check m = r->msg;
+	json_t *j;
+
+	m.seq = 1;
+	j = tether_ctrl_to_json(TETHER_CTRL_CHECK, 0, &m);
+	if (j != NULL) {
+		json_object_del(j, "t");
+		json_object_del(j, "seq");
+		json_object_del(j, "dropped");
+	}
+	return j;
 }
 
 static int check_usage(void)
@@ -732,14 +723,36 @@ static int check_usage(void)
 	return 2;
 }
 
+/* One check's line, or its part of the --json array. */
+static void report(const char *name, const struct agent_result *r, json_t *all)
+{
+	if (all != NULL) {
+		if (r != NULL)
+			json_array_append_new(all, result_json(r));
+		return;
+	}
+	if (r == NULL) {
+		printf("%s UNKNOWN - no result\n", name);
+		return;
+	}
+	printf("%s %s - %s", name,
+	       tether_ctrl_name_of(check_state, r->msg.state), r->output);
+	if (r->perf.n > 0) {
+		fputs(" |", stdout);
+		print_perf(stdout, r->perf.v, r->perf.n);
+	}
+	putchar('\n');
+}
+
 int agent_check_main(int argc, char **argv)
 {
 	char path[1024], err[1024];
 	struct agent_config cfg;
 	struct check_cli cli;
-	bool json = false;
-	const char *file = NULL;
-	json_t *all = NULL, *res;
+	struct agent_checks *checks = NULL;
+	bool missing = false, as_json = false;
+	const char *file = NULL, *v;
+	json_t *all = NULL;
 	int worst = 0, i;
 	uv_loop_t loop;
 	size_t k;
@@ -747,11 +760,10 @@ int agent_check_main(int argc, char **argv)
 	/* argv[1] is "check". */
 	for (i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
-			json = true;
-		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			file = argv[++i];
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			file = argv[i] + 9;
+			as_json = true;
+		else if ((v = agent_opt_value(argc, argv, &i, "--config",
+					      &missing)) != NULL)
+			file = v;
 		else
 			return check_usage();
 	}
@@ -764,67 +776,49 @@ int agent_check_main(int argc, char **argv)
 		return 2;
 	}
 	memset(&cli, 0, sizeof(cli));
-	cli.results = json_object();
+	cli.cfg = &cfg;
+	cli.results = tether_calloc(cfg.nchecks + 1, sizeof(*cli.results));
 	if (cli.results == NULL || uv_loop_init(&loop) != 0) {
 		fprintf(stderr, AGENT_PROG ": out of memory\n");
-		json_decref(cli.results);
+		tether_free(cli.results);
 		agent_config_free(&cfg);
 		return 2;
 	}
-	if (agent_checks_new(&loop, &cfg, cli_result, &cli, true, &cli.checks,
-			     err, sizeof(err)) != 0) {
+	if (agent_checks_new(&loop, &cfg, cli_result, &cli, true, &checks, err,
+			     sizeof(err)) != 0) {
 		fprintf(stderr, AGENT_PROG ": %s\n",
 			err[0] != '\0' ? err : "out of memory");
 		worst = 2;
 		goto out;
 	}
-	agent_checks_run_all(cli.checks);
-	while (json_object_size(cli.results) < cfg.nchecks &&
-	       uv_run(&loop, UV_RUN_ONCE) != 0)
+	agent_checks_run_all(checks);
+	while (cli.got < cfg.nchecks && uv_run(&loop, UV_RUN_ONCE) != 0)
 		;
-	agent_checks_free(cli.checks);
+	agent_checks_free(checks);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	all = json_array();
-	for (k = 0; all != NULL && k < cfg.nchecks; k++) {
-		const char *name = cfg.checks[k].name;
-		int st;
+	all = as_json ? json_array() : NULL;
+	for (k = 0; k < cfg.nchecks; k++) {
+		const struct agent_result *r = cli.results[k];
+		int st = r != NULL ? (int)r->msg.state : TETHER_CHECK_UNKNOWN;
 
-		res = json_object_get(cli.results, name);
-		st = res != NULL ? agent_check_state_parse(json_string_value(
-				       json_object_get(res, "state")))
-				 : AGENT_CHECK_UNKNOWN;
-		if (st < 0)
-			st = AGENT_CHECK_UNKNOWN;
 		if (st > worst)
 			worst = st;
-		if (res == NULL) {
-			if (!json)
-				printf("%s UNKNOWN - no result\n", name);
-			continue;
-		}
-		json_array_append(all, res);
-		if (json)
-			continue;
-		printf("%s %s - %s", name, agent_check_state_name(st),
-		       json_string_value(json_object_get(res, "output")));
-		if (json_array_size(json_object_get(res, "perfdata")) > 0) {
-			fputs(" |", stdout);
-			print_perf(stdout, json_object_get(res, "perfdata"));
-		}
-		putchar('\n');
+		report(cfg.checks[k].name, r, all);
 	}
-	if (json && all != NULL) {
-		char *s =
+	if (all != NULL) {
+		char *text =
 		    json_dumps(all, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
 
-		if (s != NULL)
-			puts(s);
-		free(s);
+		if (text != NULL)
+			puts(text);
+		tether_free(text);
 	}
 	json_decref(all);
 out:
 	uv_loop_close(&loop);
-	json_decref(cli.results);
+	for (k = 0; k < cfg.nchecks; k++)
+		agent_result_free(cli.results[k]);
+	tether_free(cli.results);
 	agent_config_free(&cfg);
 	fflush(stdout);
 	return worst;

@@ -1,8 +1,7 @@
 /*
- * The enrolled agent's config file (docs/agent-config.md): the identity
- * enroll wrote at the top, [check NAME] sections after it.  The sections are
- * only split into their lines here; agent-check.c gives them meaning, so
- * that enroll can rewrite the identity and keep checks it does not know.
+ * The enrolled agent's config file (config.h): reading it line by line
+ * into its identity keys and sections, and writing the identity back
+ * through a temporary file with the sections kept verbatim.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,12 +15,11 @@
 
 #include <tether/alloc.h>
 #include <tether/err.h>
+#include <tether/id.h>
 
-#include "agent.h"
+#include "service/config.h"
 
 #define CONF_LINE_MAX 4096
-#define CONF_NAME_MAX 64
-#define CONF_LABEL_VALUE_MAX 256
 #define CONF_FILE_MAX (1024 * 1024)
 
 /* Collects the first error as "FILE:LINE: what"; returns r. */
@@ -67,22 +65,6 @@ void agent_config_default_path(char *out, size_t outlen)
 	}
 	snprintf(out, outlen, "%s/.config/tether/agent.conf",
 		 strcmp(home, "/") == 0 ? "" : home);
-}
-
-bool agent_config_name_char(char ch)
-{
-	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-	       (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
-}
-
-bool agent_config_name_valid(const char *s)
-{
-	size_t n = 0;
-
-	for (; s[n] != '\0'; n++)
-		if (!agent_config_name_char(s[n]))
-			return false;
-	return n >= 1 && n <= CONF_NAME_MAX;
 }
 
 static bool is_space(char ch)
@@ -168,87 +150,6 @@ static int add_kv(struct agent_check_conf *cc, const char *key,
 	return 0;
 }
 
-int agent_parse_port(const char *s, uint16_t *port)
-{
-	unsigned long v = 0;
-	size_t i;
-
-	if (s[0] == '\0' || strlen(s) > 5)
-		return TETHER_ERR_FORMAT;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return TETHER_ERR_FORMAT;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v < 1 || v > 65535)
-		return TETHER_ERR_FORMAT;
-	*port = (uint16_t)v;
-	return 0;
-}
-
-int agent_config_parse_target(const char *spec, struct agent_target *t,
-			      const char **why)
-{
-	const char *h = spec, *hend, *colon;
-	size_t hl, i;
-
-	memset(t, 0, sizeof(*t));
-	*why = "want HOST:PORT";
-	if (spec[0] == '[') {
-		h = spec + 1;
-		hend = strchr(h, ']');
-		if (hend == NULL || hend[1] != ':')
-			return TETHER_ERR_FORMAT;
-		colon = hend + 1;
-	} else {
-		colon = strrchr(spec, ':');
-		if (colon == NULL)
-			return TETHER_ERR_FORMAT;
-		hend = colon;
-		if (memchr(spec, ':', (size_t)(hend - spec)) != NULL) {
-			*why = "write an IPv6 address as [ADDRESS]:PORT";
-			return TETHER_ERR_FORMAT;
-		}
-	}
-	hl = (size_t)(hend - h);
-	if (hl == 0 || hl >= sizeof(t->host))
-		return TETHER_ERR_FORMAT;
-	for (i = 0; i < hl; i++) {
-		char ch = h[i];
-
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-		      ch == '_' || ch == ':' || ch == '%')) {
-			*why = "invalid host name";
-			return TETHER_ERR_FORMAT;
-		}
-	}
-	memcpy(t->host, h, hl);
-	if (agent_parse_port(colon + 1, &t->port) != 0) {
-		*why = "invalid port (want 1 to 65535)";
-		return TETHER_ERR_FORMAT;
-	}
-	*why = NULL;
-	return 0;
-}
-
-static int add_target(struct agent_targets *ts, const struct agent_target *t)
-{
-	struct agent_target *grown;
-	size_t i;
-
-	for (i = 0; i < ts->n; i++)
-		if (ts->t[i].port == t->port &&
-		    strcasecmp(ts->t[i].host, t->host) == 0)
-			return 0;
-	grown = tether_reallocarray(ts->t, ts->n + 1, sizeof(*ts->t));
-	if (grown == NULL)
-		return TETHER_ERR_NOMEM;
-	ts->t = grown;
-	ts->t[ts->n++] = *t;
-	return 0;
-}
-
 /* The directory part of path ("." if none), in out. */
 static void dir_of(const char *path, char *out, size_t outlen)
 {
@@ -272,20 +173,20 @@ static int top_key(struct agent_config *c, const char *key, const char *val,
 	if (strcmp(key, "relay") == 0) {
 		struct agent_target t;
 
-		if (agent_config_parse_target(val, &t, &why) != 0)
+		if (agent_target_parse(val, 0, &t, &why) != 0)
 			return conf_error(err, errlen, c->path, line,
 					  TETHER_ERR_FORMAT,
 					  "invalid relay '%s' (%s)", val, why);
 		slot = &c->relay;
 	} else if (strcmp(key, "fingerprint") == 0) {
 		if (strncmp(val, "SHA256:", 7) != 0 || strlen(val) < 8 ||
-		    strlen(val) >= TETHER_TLS_FP_LEN)
+		    strlen(val) >= TETHER_ID_FINGERPRINT_LEN)
 			return conf_error(
 			    err, errlen, c->path, line, TETHER_ERR_FORMAT,
 			    "invalid fingerprint (want SHA256:...)");
 		slot = &c->fingerprint;
 	} else if (strcmp(key, "name") == 0) {
-		if (!agent_config_name_valid(val))
+		if (!tether_id_name_valid(val))
 			return conf_error(err, errlen, c->path, line,
 					  TETHER_ERR_FORMAT,
 					  "invalid name '%s' (1 to 64 of "
@@ -309,36 +210,26 @@ static int top_key(struct agent_config *c, const char *key, const char *val,
 			return TETHER_ERR_NOMEM;
 		return 0;
 	} else if (strcmp(key, "label") == 0) {
-		const char *eq = strchr(val, '=');
-		char k[CONF_NAME_MAX + 1];
-		size_t kl = eq != NULL ? (size_t)(eq - val) : 0;
+		char k[TETHER_ID_NAME_MAX + 1];
+		const char *v;
 
-		if (eq == NULL || kl == 0 || kl > CONF_NAME_MAX)
+		if (tether_id_label_parse(val, k, sizeof(k), &v, &why) != 0)
 			return conf_error(err, errlen, c->path, line,
 					  TETHER_ERR_FORMAT,
-					  "invalid label (want KEY=VALUE)");
-		memcpy(k, val, kl);
-		k[kl] = '\0';
-		if (!agent_config_name_valid(k) ||
-		    strlen(eq + 1) > CONF_LABEL_VALUE_MAX)
-			return conf_error(err, errlen, c->path, line,
-					  TETHER_ERR_FORMAT,
-					  "invalid label '%s'", k);
-		if (json_object_get(c->labels, k) != NULL)
+					  "invalid label (%s)", why);
+		if (agent_labels_get(&c->labels, k) != NULL)
 			return conf_error(err, errlen, c->path, line,
 					  TETHER_ERR_EXISTS,
 					  "duplicate label '%s'", k);
-		if (json_object_set_new(c->labels, k, json_string(eq + 1)) != 0)
-			return TETHER_ERR_NOMEM;
-		return 0;
+		return agent_labels_set(&c->labels, k, v);
 	} else if (strcmp(key, "allow_forward") == 0) {
 		struct agent_target t;
 
-		if (agent_config_parse_target(val, &t, &why) != 0)
+		if (agent_target_parse(val, 0, &t, &why) != 0)
 			return conf_error(
 			    err, errlen, c->path, line, TETHER_ERR_FORMAT,
 			    "invalid allow_forward '%s' (%s)", val, why);
-		return add_target(&c->forward_targets, &t);
+		return agent_targets_add(&c->forward_targets, &t);
 	} else {
 		return conf_error(err, errlen, c->path, line,
 				  TETHER_ERR_INVALID, "unknown key '%s'", key);
@@ -372,7 +263,7 @@ static int section(struct agent_config *c, char *s, int line, char *err,
 				  TETHER_ERR_INVALID, "unknown section '%s'",
 				  s);
 	name = trim(s + 5);
-	if (!agent_config_name_valid(name))
+	if (!tether_id_name_valid(name))
 		return conf_error(err, errlen, c->path, line, TETHER_ERR_FORMAT,
 				  "invalid check name '%s' (1 to 64 of A-Z "
 				  "a-z 0-9 _ . -)",
@@ -445,8 +336,7 @@ int agent_config_load(const char *path, struct agent_config *c, char *err,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	c->path = tether_strdup(path);
-	c->labels = json_object();
-	if (c->path == NULL || c->labels == NULL)
+	if (c->path == NULL)
 		goto out;
 	f = fopen(path, "re");
 	if (f == NULL) {
@@ -512,8 +402,8 @@ void agent_config_free(struct agent_config *c)
 	tether_free(c->fingerprint);
 	tether_free(c->name);
 	tether_free(c->key);
-	json_decref(c->labels);
-	tether_free(c->forward_targets.t);
+	agent_labels_free(&c->labels);
+	agent_targets_free(&c->forward_targets);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -637,9 +527,7 @@ int agent_config_save_identity(const struct agent_config *c, char *err,
 			       size_t errlen)
 {
 	char tmp[1100];
-	const char *k;
 	char *rest;
-	json_t *v;
 	size_t i;
 	FILE *f;
 	int r, fd;
@@ -683,13 +571,11 @@ int agent_config_save_identity(const struct agent_config *c, char *err,
 		put_kv(f, "name", c->name);
 	if (c->key != NULL)
 		put_key(f, c->path, c->key);
-	json_object_foreach(c->labels, k, v)
-	{
-		char kv[CONF_NAME_MAX + CONF_LABEL_VALUE_MAX + 2];
+	for (i = 0; i < c->labels.n; i++) {
+		char kv[TETHER_ID_NAME_MAX + TETHER_ID_LABEL_VALUE_MAX + 2];
 
-		if (!json_is_string(v))
-			continue;
-		snprintf(kv, sizeof(kv), "%s=%s", k, json_string_value(v));
+		snprintf(kv, sizeof(kv), "%s=%s", c->labels.v[i].key,
+			 c->labels.v[i].value);
 		put_kv(f, "label", kv);
 	}
 	for (i = 0; i < c->forward_targets.n; i++) {
@@ -720,4 +606,74 @@ int agent_config_save_identity(const struct agent_config *c, char *err,
 out:
 	tether_free(rest);
 	return r;
+}
+
+/* ---- Labels ---- */
+
+const char *agent_labels_get(const struct agent_labels *l, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].key, key) == 0)
+			return l->v[i].value;
+	return NULL;
+}
+
+int agent_labels_set(struct agent_labels *l, const char *key, const char *value)
+{
+	struct tether_ctrl_label *grown;
+	char *k, *v = tether_strdup(value);
+	size_t i;
+
+	if (v == NULL)
+		return TETHER_ERR_NOMEM;
+	for (i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i].key, key) == 0) {
+			tether_free((char *)l->v[i].value);
+			l->v[i].value = v;
+			return 0;
+		}
+	}
+	k = tether_strdup(key);
+	grown = k != NULL ? tether_reallocarray(l->v, l->n + 1, sizeof(*l->v))
+			  : NULL;
+	if (grown == NULL) {
+		tether_free(k);
+		tether_free(v);
+		return TETHER_ERR_NOMEM;
+	}
+	l->v = grown;
+	l->v[l->n].key = k;
+	l->v[l->n].value = v;
+	l->n++;
+	return 0;
+}
+
+int agent_labels_copy(struct agent_labels *to, const struct agent_labels *from)
+{
+	size_t i;
+
+	for (i = 0; i < from->n; i++) {
+		if (agent_labels_set(to, from->v[i].key, from->v[i].value) !=
+		    0) {
+			agent_labels_free(to);
+			return TETHER_ERR_NOMEM;
+		}
+	}
+	return 0;
+}
+
+void agent_labels_free(struct agent_labels *l)
+{
+	size_t i;
+
+	/* The strings are ours: const only as the ctrl struct lends them. */
+	for (i = 0; i < l->n; i++) {
+		tether_free((char *)l->v[i].key);
+		tether_free((char *)l->v[i].value);
+	}
+	tether_free(l->v);
+	l->v = NULL;
+	l->n = 0;
 }

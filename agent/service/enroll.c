@@ -2,8 +2,9 @@
  * tether-agent enroll: gives this machine a lasting identity on a relay
  * (docs/protocol.md, "Enrolled agents").  A new Ed25519 key is made
  * beside the config, the relay is trusted as join trusts it (a pin given,
- * or the fingerprint shown and accepted), the one-time token is spent
- * with enroll, and only once the relay has said enrolled are the key and
+ * or the fingerprint shown and accepted, through the same relay client),
+ * the one-time token is spent with enroll, and only once the relay has
+ * said enrolled are the key and
  * the config put in place: a failed enrolment leaves any earlier identity
  * as it was and no new files behind.
  */
@@ -18,28 +19,34 @@
 #include <unistd.h>
 
 #include <tether/alloc.h>
+#include <tether/client.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/id.h>
 #include <tether/log.h>
 #include <tether/sign.h>
+#include <tether/tls.h>
 
-#include "agent.h"
+#include "diag/text.h"
+#include "service/config.h"
+#include "service/enroll.h"
+#include "session/cli.h"
+#include "session/facts.h"
+#include "session/term.h"
 
 #define EXIT_USAGE 2
 #define KEY_FILE "agent.key"
 #define KEY_TMP_SUFFIX ".new"
 #define TOKEN_MAX 128
-#define LABEL_VALUE_MAX 128
-#define LABELS_MAX 32
 /* From connecting to enrolled, not counting the customer's answer. */
 #define ENROLL_TIMEOUT_MS 30000
 
 struct enroll {
 	uv_loop_t *loop;
-	struct tether_tls_ctx *tls;
-	struct tether_link_ctx *lctx;
-	struct tether_link *link;
-	struct agent_prompt *prompt;
+	struct tether_client *client;
+	struct agent_term *term;
+	struct agent_question question;
+	bool asking;
 	uv_timer_t timer;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
@@ -48,19 +55,16 @@ struct enroll {
 	int exit_code;
 
 	const char *relay; /* as given */
-	char host[AGENT_HOST_MAX];
-	int port;
-	char pin[TETHER_TLS_FP_LEN];
+	struct agent_target target;
+	char pin[TETHER_TLS_FP_LEN]; /* given, or the relay's once seen */
 	bool has_pin;
-	char probe_fp[TETHER_TLS_FP_LEN];
-	bool probing;
 	bool yes;
 	bool json;
 	bool enrolled;
 
 	char token[TOKEN_MAX + 1]; /* secret: never printed */
-	char name[AGENT_NAME_MAX + 1];
-	json_t *labels;
+	char name[TETHER_ID_NAME_MAX + 1];
+	struct agent_labels labels;
 	uint8_t pub[TETHER_SIGN_PUB_LEN];
 	struct agent_facts facts;
 };
@@ -76,9 +80,9 @@ static void name_from_host(const char *host, char *out, size_t outlen)
 {
 	size_t i;
 
-	for (i = 0; host[i] != '\0' && i < AGENT_NAME_MAX && i + 1 < outlen;
+	for (i = 0; host[i] != '\0' && i < TETHER_ID_NAME_MAX && i + 1 < outlen;
 	     i++)
-		out[i] = agent_config_name_char(host[i]) ? host[i] : '-';
+		out[i] = tether_id_name_char(host[i]) ? host[i] : '-';
 	out[i] = '\0';
 	if (i == 0)
 		snprintf(out, outlen, "agent");
@@ -86,43 +90,28 @@ static void name_from_host(const char *host, char *out, size_t outlen)
 
 /*
  * KEY=VALUE: the key as a name, the value printable text (no control
- * characters, no line breaks) that the config file and relay can hold.
+ * characters, no line breaks, valid UTF-8) that the config file and relay
+ * can hold.
  */
-static int add_label(json_t *labels, const char *spec, const char **why)
+static int add_label(struct agent_labels *labels, const char *spec,
+		     const char **why)
 {
-	const char *eq = strchr(spec, '=');
-	char key[AGENT_NAME_MAX + 1], clean[LABEL_VALUE_MAX + 1];
-	size_t kl;
+	char key[TETHER_ID_NAME_MAX + 1], clean[TETHER_ID_LABEL_VALUE_MAX + 1];
+	const char *value;
 
-	*why = "want KEY=VALUE";
-	if (eq == NULL)
+	if (tether_id_label_parse(spec, key, sizeof(key), &value, why) != 0)
 		return TETHER_ERR_FORMAT;
-	kl = (size_t)(eq - spec);
-	if (kl == 0 || kl > AGENT_NAME_MAX)
-		return TETHER_ERR_FORMAT;
-	memcpy(key, spec, kl);
-	key[kl] = '\0';
-	if (!agent_config_name_valid(key)) {
-		*why = "a label key may hold only letters, digits and _.-";
-		return TETHER_ERR_FORMAT;
-	}
-	if (strlen(eq + 1) > LABEL_VALUE_MAX) {
-		*why = "value too long";
-		return TETHER_ERR_FORMAT;
-	}
-	agent_clean(eq + 1, clean, sizeof(clean));
-	if (strcmp(clean, eq + 1) != 0) {
+	agent_text_clean(value, clean, sizeof(clean));
+	if (strcmp(clean, value) != 0) {
 		*why = "a label value may not hold control characters";
 		return TETHER_ERR_FORMAT;
 	}
-	if (json_object_size(labels) >= LABELS_MAX &&
-	    json_object_get(labels, key) == NULL) {
+	if (labels->n >= TETHER_CTRL_LABELS_MAX &&
+	    agent_labels_get(labels, key) == NULL) {
 		*why = "too many labels";
 		return TETHER_ERR_LIMIT;
 	}
-	return json_object_set_new(labels, key, json_string(clean)) == 0
-		   ? 0
-		   : TETHER_ERR_NOMEM;
+	return agent_labels_set(labels, key, value);
 }
 
 static int usage(const char *msg, const char *arg)
@@ -156,7 +145,6 @@ static int parse_args(int argc, char **argv, struct enroll *e,
 		      const char **config)
 {
 	bool missing = false, have_token = false;
-	struct agent_target t;
 	char what[128];
 	const char *fp = NULL, *name = NULL, *v, *why;
 	char *tok;
@@ -182,7 +170,7 @@ static int parse_args(int argc, char **argv, struct enroll *e,
 			name = v;
 		else if ((v = agent_opt_value(argc, argv, &i, "--label",
 					      &missing))) {
-			if (add_label(e->labels, v, &why) != 0)
+			if (add_label(&e->labels, v, &why) != 0)
 				return usage(why, v);
 		} else if ((v = agent_opt_value(argc, argv, &i, "--config",
 						&missing)))
@@ -206,23 +194,21 @@ static int parse_args(int argc, char **argv, struct enroll *e,
 		return usage("option needs a value", argv[argc - 1]);
 	if (e->relay == NULL)
 		return usage("missing --relay HOST:PORT", NULL);
-	if (agent_config_parse_target(e->relay, &t, &why) != 0) {
+	/* As written: the config keeps it and run splits it the same way. */
+	if (agent_target_parse(e->relay, 0, &e->target, &why) != 0) {
 		snprintf(what, sizeof(what), "invalid --relay (%s)", why);
 		return usage(what, e->relay);
 	}
-	/* As written: the config keeps it and run splits it the same way. */
-	memcpy(e->host, t.host, sizeof(e->host));
-	e->port = t.port;
 	if (!have_token)
 		return usage("missing --token TOKEN", NULL);
 	if (fp != NULL) {
-		if (!agent_fingerprint_valid(fp))
+		if (!tether_id_fingerprint_valid(fp))
 			return usage("invalid --fingerprint (want SHA256:...)",
 				     fp);
 		memcpy(e->pin, fp, strlen(fp) + 1);
 		e->has_pin = true;
 	}
-	if (name != NULL && !agent_config_name_valid(name))
+	if (name != NULL && !tether_id_name_valid(name))
 		return usage("invalid --name (1 to 64 letters, digits, _.-)",
 			     name);
 	agent_facts_gather(&e->facts);
@@ -332,16 +318,6 @@ out:
 
 /* ---- The exchange with the relay ------------------------------------ */
 
-static void on_open(struct tether_link *l);
-static void on_frame(struct tether_link *l, const struct tether_frame *f);
-static void on_link_close(struct tether_link *l, int reason);
-
-static const struct tether_link_cbs link_cbs = {
-    .on_open = on_open,
-    .on_frame = on_frame,
-    .on_close = on_link_close,
-};
-
 /* An event line: on stderr when stdout is for --json. */
 static void note(const struct enroll *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -355,9 +331,9 @@ static void note(const struct enroll *e, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (e->json)
-		agent_warn("%s", line);
+		agent_term_warn(e->term, "%s", line);
 	else
-		agent_say("%s", line);
+		agent_term_say(e->term, "%s", line);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -371,196 +347,189 @@ static void finish(struct enroll *e, int code)
 		return;
 	e->ended = true;
 	e->exit_code = code;
-	agent_prompt_cancel(e->prompt);
-	e->prompt = NULL;
+	agent_term_end_questions(e->term);
+	if (e->asking) {
+		e->asking = false;
+		agent_term_withdraw(e->term, &e->question);
+	}
 	if (e->handles_up) {
 		uv_close((uv_handle_t *)&e->timer, on_handle_closed);
 		uv_close((uv_handle_t *)&e->sigint, on_handle_closed);
 		uv_close((uv_handle_t *)&e->sigterm, on_handle_closed);
 	}
-	if (e->link != NULL)
-		tether_link_close(e->link, TETHER_OK);
+	agent_term_stop(e->term);
+	tether_client_close(e->client);
+	e->client = NULL;
 }
 
 static void on_timeout(uv_timer_t *t)
 {
 	struct enroll *e = t->data;
 
-	agent_warn("enrollment failed: the relay did not answer in %d s",
-		   ENROLL_TIMEOUT_MS / 1000);
+	agent_term_warn(e->term,
+			"enrollment failed: the relay did not answer in %d s",
+			ENROLL_TIMEOUT_MS / 1000);
 	finish(e, 1);
 }
 
-static void connect_relay(struct enroll *e, bool probe)
+static void on_trust_answer(struct agent_question *q, enum agent_answer a)
 {
-	e->probing = probe;
-	uv_timer_start(&e->timer, on_timeout, ENROLL_TIMEOUT_MS, 0);
-	e->link = tether_link_connect(e->loop, e->lctx, e->host, e->port,
-				      e->has_pin ? e->pin : NULL, &link_cbs, e);
-	if (e->link == NULL) {
-		agent_warn("cannot connect to %s:%d: out of memory", e->host,
-			   e->port);
-		finish(e, 1);
-	}
-}
+	struct enroll *e =
+	    (struct enroll *)(void *)((char *)q -
+				      offsetof(struct enroll, question));
 
-static void on_trust(void *ctx, bool yes)
-{
-	struct enroll *e = ctx;
-
-	e->prompt = NULL;
-	if (!yes) {
-		agent_warn("relay not trusted; nothing enrolled");
-		finish(e, 1);
-		return;
-	}
-	memcpy(e->pin, e->probe_fp, sizeof(e->pin));
-	e->has_pin = true;
-	connect_relay(e, false);
-}
-
-static void ask_trust(struct enroll *e)
-{
-	uv_timer_stop(&e->timer);
-	note(e, "relay %s:%d has fingerprint %s", e->host, e->port,
-	     e->probe_fp);
-	note(e, "check it with the relay's administrator before you go on");
-	if (agent_prompt_start(e->loop, "Trust this relay? [y/N] ", on_trust, e,
-			       &e->prompt) != 0) {
-		agent_warn("no terminal to confirm the relay fingerprint; "
-			   "pass --fingerprint or --yes");
-		finish(e, 1);
-	}
-}
-
-static void on_open(struct tether_link *l)
-{
-	struct enroll *e = tether_link_data(l);
-	char fp[TETHER_TLS_FP_LEN];
-
-	if (tether_link_peer_fingerprint(l, fp) != 0) {
-		tether_link_set_close_reason(l, "cannot read the relay "
-						"certificate");
-		tether_link_close(l, TETHER_ERR_TLS);
-		return;
-	}
-	if (e->probing) {
-		/* Nothing is said to a relay nobody has trusted yet. */
-		memcpy(e->probe_fp, fp, sizeof(e->probe_fp));
-		tether_link_close(l, TETHER_OK);
-		return;
-	}
-	if (!e->has_pin) {
-		note(e, "relay %s:%d has fingerprint %s (accepted: --yes)",
-		     e->host, e->port, fp);
-		memcpy(e->pin, fp, sizeof(e->pin));
-		e->has_pin = true;
-	}
-	if (agent_send_hello(l) != 0)
-		tether_link_close(l, TETHER_ERR_NOMEM);
-}
-
-static void send_enroll(struct enroll *e)
-{
-	char hex[2 * TETHER_SIGN_PUB_LEN + 1];
-	json_t *msg;
-
-	tether_hex_encode(e->pub, sizeof(e->pub), hex, sizeof(hex));
-	msg = json_pack("{s:s,s:s,s:s,s:O,s:s,s:{s:s,s:s,s:s}}", "t", "enroll",
-			"token", e->token, "name", e->name, "labels", e->labels,
-			"pubkey", hex, "facts", "hostname", e->facts.hostname,
-			"os", e->facts.os, "user", e->facts.user);
-	/* The link has its own copy once it is encoded. */
-	tether_wipe(e->token, sizeof(e->token));
-	if (msg == NULL || tether_link_send_json(e->link, msg) != 0) {
-		agent_warn("cannot send the enrollment request");
-		finish(e, 1);
-	}
-	json_decref(msg);
-}
-
-static void on_ctrl(struct enroll *e, const char *t, const json_t *msg)
-{
-	const char *agent;
-
-	if (strcmp(t, "ping") == 0) {
-		json_t *pong = json_pack("{s:s}", "t", "pong");
-
-		tether_link_send_json(e->link, pong);
-		json_decref(pong);
-	} else if (strcmp(t, "welcome") == 0) {
-		tether_link_set_max_payload(e->link, TETHER_FRAME_MAX);
-		send_enroll(e);
-	} else if (strcmp(t, "enrolled") == 0) {
-		agent = json_string_value(json_object_get(msg, "agent"));
-		if (agent != NULL && strcmp(agent, e->name) != 0)
-			tether_log_warn("the relay enrolled us as \"%s\"",
-					agent);
-		e->enrolled = true;
-		finish(e, 0);
-	} else {
-		tether_log_debug("control message \"%s\" ignored", t);
-	}
-}
-
-static void on_frame(struct tether_link *l, const struct tether_frame *f)
-{
-	struct enroll *e = tether_link_data(l);
-	json_t *msg;
-	const char *t;
-
-	if (e->ended || f->type != TETHER_FRAME_CTRL)
-		return;
-	msg = agent_ctrl_parse(l, f, &t);
-	if (msg != NULL)
-		on_ctrl(e, t, msg);
-	json_decref(msg);
-}
-
-static void on_link_close(struct tether_link *l, int reason)
-{
-	struct enroll *e = tether_link_data(l);
-
-	if (e->link == l)
-		e->link = NULL;
+	e->asking = false;
 	if (e->ended)
 		return;
-	if (e->probing && e->probe_fp[0] != '\0') {
-		ask_trust(e);
+	if (a == AGENT_ANSWER_NO_TERMINAL) {
+		agent_term_warn(e->term,
+				"no terminal to confirm the relay fingerprint; "
+				"pass --fingerprint or --yes");
+		finish(e, 1);
 		return;
 	}
-	if (reason == TETHER_ERR_FINGERPRINT)
-		agent_warn("enrollment failed: relay fingerprint mismatch "
-			   "(expected %s)",
-			   e->pin);
+	if (a != AGENT_ANSWER_YES) {
+		agent_term_warn(e->term, "relay not trusted; nothing enrolled");
+		finish(e, 1);
+		return;
+	}
+	uv_timer_start(&e->timer, on_timeout, ENROLL_TIMEOUT_MS, 0);
+	if (tether_client_trust(e->client) != 0) {
+		agent_term_warn(e->term,
+				"cannot connect to %s:%d: out of memory",
+				e->target.host, e->target.port);
+		finish(e, 1);
+	}
+}
+
+/* The probe said nothing: the admin checks the fingerprint. */
+static void on_trust(struct tether_client *c, const char *fp)
+{
+	struct enroll *e = tether_client_arg(c);
+
+	uv_timer_stop(&e->timer);
+	note(e, "relay %s:%d has fingerprint %s", e->target.host,
+	     e->target.port, fp);
+	note(e, "check it with the relay's administrator before you go on");
+	e->question.text = "Trust this relay? [y/N] ";
+	e->question.answered = on_trust_answer;
+	e->asking = true;
+	agent_term_ask(e->term, &e->question);
+}
+
+static void on_open(struct tether_client *c, const char *fp, bool newly)
+{
+	struct enroll *e = tether_client_arg(c);
+
+	/* What the config pins: the certificate this relay presented. */
+	snprintf(e->pin, sizeof(e->pin), "%s", fp);
+	e->has_pin = true;
+	if (newly)
+		note(e, "relay %s:%d has fingerprint %s (accepted: --yes)",
+		     e->target.host, e->target.port, fp);
+}
+
+static void on_welcome(struct tether_client *c, const struct tether_ctrl_msg *w)
+{
+	struct enroll *e = tether_client_arg(c);
+	struct tether_ctrl_enroll m = {
+	    .token = e->token,
+	    .name = e->name,
+	    .labels = e->labels.v,
+	    .nlabels = e->labels.n,
+	    .has_facts = true,
+	};
+	int r;
+
+	(void)w;
+	memcpy(m.pubkey, e->pub, sizeof(m.pubkey));
+	agent_facts_ctrl(&e->facts, &m.facts);
+	r = tether_client_send(c, TETHER_CTRL_ENROLL, &m);
+	/* The link has its own copy once it is encoded. */
+	tether_wipe(e->token, sizeof(e->token));
+	if (r != 0) {
+		agent_term_warn(e->term, "cannot send the enrollment request");
+		finish(e, 1);
+	}
+}
+
+static void on_ctrl(struct tether_client *c, struct tether_ctrl_msg *m)
+{
+	struct enroll *e = tether_client_arg(c);
+
+	if (m->type != TETHER_CTRL_ENROLLED) {
+		tether_log_debug("control message \"%s\" ignored",
+				 tether_ctrl_type_name(m->type));
+		return;
+	}
+	if (strcmp(m->body.enrolled.agent, e->name) != 0)
+		tether_log_warn("the relay enrolled us as \"%s\"",
+				m->body.enrolled.agent);
+	e->enrolled = true;
+	finish(e, 0);
+}
+
+static void on_down(struct tether_client *c, int err, const char *why,
+		    enum tether_client_phase phase)
+{
+	struct enroll *e = tether_client_arg(c);
+
+	(void)phase;
+	if (err == TETHER_ERR_FINGERPRINT)
+		agent_term_warn(e->term,
+				"enrollment failed: relay fingerprint mismatch "
+				"(expected %s)",
+				e->pin);
 	else
-		agent_warn("enrollment failed: %s",
-			   tether_link_close_reason(l));
+		agent_term_warn(e->term, "enrollment failed: %s", why);
 	finish(e, 1);
 }
+
+static const struct tether_client_cbs client_cbs = {
+    .on_open = on_open,
+    .on_trust = on_trust,
+    .on_welcome = on_welcome,
+    .on_ctrl = on_ctrl,
+    .on_down = on_down,
+};
 
 static void on_signal(uv_signal_t *h, int signo)
 {
+	struct enroll *e = h->data;
+
 	(void)signo;
-	agent_warn("interrupted; nothing enrolled");
-	finish(h->data, 1);
+	agent_term_warn(e->term, "interrupted; nothing enrolled");
+	finish(e, 1);
 }
 
 /* Runs the exchange; true once the relay said enrolled. */
 static bool talk(struct enroll *e)
 {
+	const struct agent_term_opts to = {.view = AGENT_VIEW_OFF};
+	const struct tether_client_opts co = {
+	    .host = e->target.host,
+	    .port = e->target.port,
+	    .pin = e->has_pin ? e->pin : NULL,
+	    /* Without a pin nor --yes, the first connection only probes. */
+	    .accept_any = e->yes,
+	    .role = TETHER_ROLE_AGENT,
+	};
 	uv_loop_t loop;
 
 	if (uv_loop_init(&loop) != 0) {
-		agent_warn("cannot start the event loop");
+		agent_term_warn(NULL, "cannot start the event loop");
 		return false;
 	}
 	e->loop = &loop;
-	e->tls = tether_tls_ctx_new_client();
-	e->lctx = e->tls != NULL ? tether_link_ctx_new(e->tls) : NULL;
-	if (e->lctx == NULL) {
-		tether_tls_ctx_free(e->tls);
-		agent_warn("cannot set up TLS");
+	e->term = agent_term_new(&loop, &to);
+	e->client = e->term != NULL
+			? tether_client_new(&loop, &co, &client_cbs, e)
+			: NULL;
+	if (e->client == NULL) {
+		agent_term_free(e->term);
+		e->term = NULL;
+		agent_term_warn(NULL, "cannot set up TLS");
+		uv_run(&loop, UV_RUN_NOWAIT);
 		uv_loop_close(&loop);
 		return false;
 	}
@@ -571,11 +540,17 @@ static bool talk(struct enroll *e)
 	e->handles_up = true;
 	uv_signal_start(&e->sigint, on_signal, SIGINT);
 	uv_signal_start(&e->sigterm, on_signal, SIGTERM);
-	connect_relay(e, !e->has_pin && !e->yes);
+	uv_timer_start(&e->timer, on_timeout, ENROLL_TIMEOUT_MS, 0);
+	if (tether_client_start(e->client) != 0) {
+		agent_term_warn(e->term,
+				"cannot connect to %s:%d: out of memory",
+				e->target.host, e->target.port);
+		finish(e, 1);
+	}
 	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_run(&loop, UV_RUN_NOWAIT);
-	tether_link_ctx_free(e->lctx);
-	tether_tls_ctx_free(e->tls);
+	agent_term_free(e->term);
+	e->term = NULL;
+	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	return e->enrolled && e->exit_code == 0;
 }
@@ -606,14 +581,17 @@ static int save_config(struct enroll *e, struct agent_config *cfg,
 	if (set_str(&cfg->relay, e->relay) != 0 ||
 	    set_str(&cfg->fingerprint, e->pin) != 0 ||
 	    set_str(&cfg->name, e->name) != 0 || set_str(&cfg->key, key) != 0) {
-		agent_warn("out of memory");
+		agent_term_warn(NULL, "out of memory");
 		return TETHER_ERR_NOMEM;
 	}
-	json_decref(cfg->labels);
-	cfg->labels = json_incref(e->labels);
+	agent_labels_free(&cfg->labels);
+	if (agent_labels_copy(&cfg->labels, &e->labels) != 0) {
+		agent_term_warn(NULL, "out of memory");
+		return TETHER_ERR_NOMEM;
+	}
 	r = agent_config_save_identity(cfg, err, sizeof(err));
 	if (r != 0)
-		agent_warn("%s", err);
+		agent_term_warn(NULL, "%s", err);
 	return r;
 }
 
@@ -622,6 +600,7 @@ static void report(const struct enroll *e, const char *config, const char *key)
 	json_t *out;
 	char *text;
 
+	/* Not a control message: what enroll --json prints for scripts. */
 	if (e->json) {
 		out = json_pack("{s:s,s:s,s:s,s:s,s:s}", "agent", e->name,
 				"relay", e->relay, "fingerprint", e->pin,
@@ -629,18 +608,19 @@ static void report(const struct enroll *e, const char *config, const char *key)
 		text = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
 		if (text != NULL)
 			puts(text);
-		free(text);
+		tether_free(text);
 		json_decref(out);
 		return;
 	}
-	agent_say("enrolled as %s with relay %s (%s)", e->name, e->relay,
-		  e->pin);
-	agent_say("identity key: %s", key);
-	agent_say("config: %s", config);
-	agent_say("next: " AGENT_PROG " run --config %s, or install "
-		  "tether-agent.service and run systemctl enable --now "
-		  "tether-agent",
-		  config);
+	agent_term_say(NULL, "enrolled as %s with relay %s (%s)", e->name,
+		       e->relay, e->pin);
+	agent_term_say(NULL, "identity key: %s", key);
+	agent_term_say(NULL, "config: %s", config);
+	agent_term_say(NULL,
+		       "next: " AGENT_PROG " run --config %s, or install "
+		       "tether-agent.service and run systemctl enable --now "
+		       "tether-agent",
+		       config);
 }
 
 /*
@@ -657,8 +637,8 @@ static int load_existing(const char *path, struct agent_config *cfg)
 		return -1;
 	}
 	if (agent_config_load(path, cfg, err, sizeof(err)) != 0) {
-		agent_warn("%s", err);
-		agent_warn("fix or remove %s to enroll again", path);
+		agent_term_warn(NULL, "%s", err);
+		agent_term_warn(NULL, "fix or remove %s to enroll again", path);
 		return EXIT_USAGE;
 	}
 	return -1;
@@ -682,8 +662,8 @@ static int enroll(struct enroll *e, const char *config_arg)
 	if ((cfgdir = dir_of(config_arg)) == NULL)
 		goto nomem;
 	if (make_dirs(cfgdir, &made_cfg) != 0) {
-		agent_warn("cannot make the directory %s: %s", cfgdir,
-			   strerror(errno));
+		agent_term_warn(NULL, "cannot make the directory %s: %s",
+				cfgdir, strerror(errno));
 		goto out;
 	}
 	if ((config = absolute_path(config_arg)) == NULL)
@@ -697,8 +677,8 @@ static int enroll(struct enroll *e, const char *config_arg)
 	if (key == NULL || (keydir = dir_of(key)) == NULL)
 		goto nomem;
 	if (make_dirs(keydir, &made_key) != 0) {
-		agent_warn("cannot make the directory %s: %s", keydir,
-			   strerror(errno));
+		agent_term_warn(NULL, "cannot make the directory %s: %s",
+				keydir, strerror(errno));
 		goto out;
 	}
 	n = strlen(key) + sizeof(KEY_TMP_SUFFIX);
@@ -707,8 +687,8 @@ static int enroll(struct enroll *e, const char *config_arg)
 	snprintf(tmp, n, "%s%s", key, KEY_TMP_SUFFIX);
 	/* A working identity stays until the relay accepted the new one. */
 	if ((r = tether_sign_key_generate(tmp, e->pub)) != 0) {
-		agent_warn("cannot write a new key to %s: %s", tmp,
-			   tether_strerror(r));
+		agent_term_warn(NULL, "cannot write a new key to %s: %s", tmp,
+				tether_strerror(r));
 		r = 1;
 		goto out;
 	}
@@ -716,24 +696,27 @@ static int enroll(struct enroll *e, const char *config_arg)
 	if (!talk(e))
 		goto out;
 	if (rename(tmp, key) != 0) {
-		agent_warn("enrolled, but cannot put the key in place at %s: "
-			   "%s",
-			   key, strerror(errno));
+		agent_term_warn(
+		    NULL,
+		    "enrolled, but cannot put the key in place at %s: "
+		    "%s",
+		    key, strerror(errno));
 		goto out;
 	}
 	/* The key is spent on the relay now: it stays whatever follows. */
 	keep_dirs = true;
 	if (save_config(e, &cfg, key) != 0) {
-		agent_warn("enrolled, but the config was not written; the "
-			   "key is %s",
-			   key);
+		agent_term_warn(NULL,
+				"enrolled, but the config was not written; the "
+				"key is %s",
+				key);
 		goto out;
 	}
 	r = 0;
 	report(e, config, key);
 	goto out;
 nomem:
-	agent_warn("out of memory");
+	agent_term_warn(NULL, "out of memory");
 out:
 	if (tmp != NULL)
 		unlink(tmp);
@@ -760,15 +743,10 @@ int agent_enroll_main(int argc, char **argv)
 
 	/* A child that closes its stdin must not take the agent with it. */
 	signal(SIGPIPE, SIG_IGN);
-	e.labels = json_object();
-	if (e.labels == NULL) {
-		agent_warn("out of memory");
-		return 1;
-	}
 	r = parse_args(argc, argv, &e, &config);
 	if (r < 0)
 		r = enroll(&e, config);
 	tether_wipe(e.token, sizeof(e.token));
-	json_decref(e.labels);
+	agent_labels_free(&e.labels);
 	return r;
 }

@@ -13,7 +13,7 @@
 #include <tether/alloc.h>
 #include <tether/err.h>
 
-#include "agent.h"
+#include "service/plugin.h"
 
 #define ARGV_MAX 64
 #define WORD_MAX 4096
@@ -400,7 +400,7 @@ void agent_plugin_result(const struct agent_plugin_end *e, unsigned timeout_ms,
 
 	memset(&parsed, 0, sizeof(parsed));
 	res->perf = NULL;
-	res->state = AGENT_CHECK_UNKNOWN;
+	res->state = TETHER_CHECK_UNKNOWN;
 	if (e->timed_out) {
 		seconds(timeout_ms, t, sizeof(t));
 		snprintf(res->output, sizeof(res->output),
@@ -421,7 +421,7 @@ void agent_plugin_result(const struct agent_plugin_end *e, unsigned timeout_ms,
 		tether_free(parsed.perf);
 		return;
 	}
-	res->state = (enum agent_check_state)e->value;
+	res->state = (enum tether_check_state)e->value;
 	if (parsed.output[0] == '\0')
 		snprintf(res->output, sizeof(res->output),
 			 "(no output from plugin)");

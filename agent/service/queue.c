@@ -1,18 +1,17 @@
 /*
- * The enrolled agent's check results on their way to the relay: a ring of
- * at most TETHER_CHECK_QUEUE_MAX messages, each numbered when it is made
- * and kept until the relay's cumulative check_ack covers it, so a relay
- * that goes away for a while loses nothing but what the bound forces out
- * (docs/protocol.md, "Enrolled agents").
+ * The results queue (queue.h): a ring of at most cap results, so that a
+ * relay that goes away for a while loses nothing but what the bound
+ * forces out.
  */
 #include <assert.h>
 
 #include <tether/alloc.h>
 
-#include "agent.h"
+#include "service/check.h"
+#include "service/queue.h"
 
 struct agent_queue {
-	json_t **ring;
+	struct agent_result **ring;
 	size_t cap;
 	size_t head; /* index of the oldest */
 	size_t n;
@@ -37,10 +36,16 @@ struct agent_queue *agent_queue_new(size_t cap)
 	return q;
 }
 
-/* Forgets the oldest message. */
+static struct agent_result *at(const struct agent_queue *q, size_t i)
+{
+	return q->ring[(q->head + i) % q->cap];
+}
+
+/* Forgets the oldest result. */
 static void pop_oldest(struct agent_queue *q)
 {
-	json_decref(q->ring[q->head]);
+	agent_result_free(q->ring[q->head]);
+	q->ring[q->head] = NULL;
 	q->head = (q->head + 1) % q->cap;
 	q->n--;
 }
@@ -55,46 +60,38 @@ void agent_queue_free(struct agent_queue *q)
 	tether_free(q);
 }
 
-static json_int_t dropped_of(const json_t *msg)
-{
-	return json_integer_value(json_object_get(msg, "dropped"));
-}
-
 /*
  * Takes the oldest out; its count (and the gap it carried itself) goes to
  * the next oldest, or is returned when none is left.
  */
-static json_int_t drop_oldest(struct agent_queue *q)
+static int64_t drop_oldest(struct agent_queue *q)
 {
-	json_int_t gap = 1 + dropped_of(q->ring[q->head]);
+	int64_t gap = 1 + at(q, 0)->msg.dropped;
 
 	pop_oldest(q);
 	if (q->n == 0)
 		return gap;
-	json_object_set_new(q->ring[q->head], "dropped",
-			    json_integer(gap + dropped_of(q->ring[q->head])));
+	at(q, 0)->msg.dropped += gap;
 	return 0;
 }
 
-int64_t agent_queue_push(struct agent_queue *q, json_t *msg)
+int64_t agent_queue_push(struct agent_queue *q, struct agent_result *r)
 {
 	int64_t seq = q->next_seq++;
-	json_int_t gap = 0;
+	int64_t gap = 0;
 
 	if (q->n == q->cap)
 		gap = drop_oldest(q);
-	if (gap > 0)
-		json_object_set_new(msg, "dropped", json_integer(gap));
-	json_object_set_new(msg, "seq", json_integer(seq));
-	q->ring[(q->head + q->n) % q->cap] = msg;
+	r->msg.dropped = gap;
+	r->msg.seq = seq;
+	q->ring[(q->head + q->n) % q->cap] = r;
 	q->n++;
 	return seq;
 }
 
 void agent_queue_ack(struct agent_queue *q, int64_t seq)
 {
-	while (q->n > 0 && json_integer_value(
-			       json_object_get(q->ring[q->head], "seq")) <= seq)
+	while (q->n > 0 && at(q, 0)->msg.seq <= seq)
 		pop_oldest(q);
 }
 
@@ -103,8 +100,7 @@ void agent_queue_renumber(struct agent_queue *q, int64_t first)
 	size_t i;
 
 	for (i = 0; i < q->n; i++)
-		json_object_set_new(q->ring[(q->head + i) % q->cap], "seq",
-				    json_integer(first + (int64_t)i));
+		at(q, i)->msg.seq = first + (int64_t)i;
 	q->next_seq = first + (int64_t)q->n;
 }
 
@@ -118,9 +114,10 @@ size_t agent_queue_len(const struct agent_queue *q)
 	return q->n;
 }
 
-json_t *agent_queue_at(const struct agent_queue *q, size_t i)
+const struct tether_ctrl_check *agent_queue_at(const struct agent_queue *q,
+					       size_t i)
 {
 	if (i >= q->n)
 		return NULL;
-	return q->ring[(q->head + i) % q->cap];
+	return &at(q, i)->msg;
 }

@@ -4,59 +4,28 @@
  * from config files and from plugins we did not write: anything malformed
  * is rejected (ranges) or skipped (perfdata entries), never trusted.
  */
-#include <errno.h>
-#include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <tether/alloc.h>
 #include <tether/err.h>
+#include <tether/num.h>
 
-#include "agent.h"
+#include "diag/text.h"
+#include "service/range.h"
 
 #define PERF_LABEL_MAX 128
 #define PERF_FIELD_MAX 64
 
 /*
- * A decimal number filling all of s[0..n) ([-+]digits[.digits][e[-+]digits]),
- * in *v.  strtod alone would also take "inf", "nan" and hex.
+ * A decimal number filling all of s[0..n) ([-+]digits[.digits][e[-+]digits],
+ * finite), in *v.
  */
 static int parse_number(const char *s, size_t n, double *v)
 {
-	char buf[PERF_FIELD_MAX];
-	size_t i = 0, digits = 0;
-	char *end;
-
-	if (n == 0 || n >= sizeof(buf))
+	if (n >= PERF_FIELD_MAX)
 		return TETHER_ERR_FORMAT;
-	if (s[i] == '-' || s[i] == '+')
-		i++;
-	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-		digits++;
-	if (i < n && s[i] == '.')
-		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-			digits++;
-	if (digits == 0)
-		return TETHER_ERR_FORMAT;
-	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		size_t exp = 0;
-
-		i++;
-		if (i < n && (s[i] == '-' || s[i] == '+'))
-			i++;
-		for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-			exp++;
-		if (exp == 0)
-			return TETHER_ERR_FORMAT;
-	}
-	if (i != n)
-		return TETHER_ERR_FORMAT;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	errno = 0;
-	*v = strtod(buf, &end);
-	if (errno != 0 || *end != '\0' || !(*v > -1e308 && *v < 1e308))
-		return TETHER_ERR_FORMAT;
-	return 0;
+	return tether_num_parse_double(s, n, v);
 }
 
 int agent_range_parse(const char *s, struct agent_range *r)
@@ -112,51 +81,58 @@ static bool blank(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
 }
 
-/* Whole numbers print as such ("42", not "42.0"). */
-static json_t *number(double v)
-{
-	if (v > -9007199254740992.0 && v < 9007199254740992.0 &&
-	    v == (double)(json_int_t)v)
-		return json_integer((json_int_t)v);
-	return json_real(v);
-}
-
-/* A number field, or null when empty or not a number. */
-static json_t *number_or_null(const char *s, size_t n)
+/* A number field, or NaN when empty or not a number. */
+static double number_or_nan(const char *s, size_t n)
 {
 	double v;
 
 	if (parse_number(s, n, &v) != 0)
-		return json_null();
-	return number(v);
+		return NAN;
+	return v;
 }
 
-/* A range field as written, or null when empty or not a range. */
-static json_t *range_or_null(const char *s, size_t n)
+/*
+ * A range field as written, copied into *out; NULL when empty or not a
+ * range.  0 or TETHER_ERR_NOMEM.
+ */
+static int range_copy(const char *s, size_t n, const char **out)
 {
 	struct agent_range r;
 	char buf[AGENT_RANGE_TEXT_MAX];
 
+	*out = NULL;
 	if (n == 0 || n >= sizeof(buf))
-		return json_null();
+		return 0;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
 	if (agent_range_parse(buf, &r) != 0)
-		return json_null();
-	return json_string(buf);
+		return 0;
+	*out = tether_strdup(buf);
+	return *out != NULL ? 0 : TETHER_ERR_NOMEM;
+}
+
+static void perf_clear(struct tether_ctrl_perf *e)
+{
+	/* The strings are ours: const only as the ctrl struct lends them. */
+	tether_free((char *)e->label);
+	tether_free((char *)e->uom);
+	tether_free((char *)e->warn);
+	tether_free((char *)e->crit);
+	memset(e, 0, sizeof(*e));
 }
 
 /*
- * "value[UOM];warn;crit;min;max" (s[0..n)) into an entry with label; NULL
- * if the value is malformed.  "U" is a value that could not be had.
+ * "value[UOM];warn;crit;min;max" (s[0..n)) into *e with label: 1 if the
+ * value is malformed (skip the entry), 0, or TETHER_ERR_NOMEM.  "U" is a
+ * value that could not be had.
  */
-static json_t *perf_entry(const char *label, const char *s, size_t n)
+static int perf_entry(const char *label, const char *s, size_t n,
+		      struct tether_ctrl_perf *e)
 {
 	const char *f[5] = {NULL};
 	size_t fl[5] = {0}, i, k, vl;
 	char uom[16] = "";
-	json_t *e, *value;
-	double v;
+	double v = NAN;
 
 	for (k = 0, i = 0; k < 5; k++) {
 		size_t start = i;
@@ -169,32 +145,36 @@ static json_t *perf_entry(const char *label, const char *s, size_t n)
 			break;
 		i++;
 	}
-	if (fl[0] == 1 && f[0][0] == 'U') {
-		value = json_null();
-	} else {
+	if (fl[0] != 1 || f[0][0] != 'U') {
 		/* The value is the longest number prefix; the rest its UOM. */
 		for (vl = fl[0]; vl > 0; vl--)
 			if (parse_number(f[0], vl, &v) == 0)
 				break;
 		if (vl == 0 || fl[0] - vl >= sizeof(uom))
-			return NULL;
+			return 1;
 		for (i = vl; i < fl[0]; i++) {
 			char ch = f[0][i];
 
 			if (!((ch >= 'A' && ch <= 'Z') ||
 			      (ch >= 'a' && ch <= 'z') || ch == '%'))
-				return NULL;
+				return 1;
 		}
 		memcpy(uom, f[0] + vl, fl[0] - vl);
 		uom[fl[0] - vl] = '\0';
-		value = number(v);
 	}
-	e = json_pack(
-	    "{s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "label", label, "value",
-	    value, "uom", uom, "warn", range_or_null(f[1], fl[1]), "crit",
-	    range_or_null(f[2], fl[2]), "min", number_or_null(f[3], fl[3]),
-	    "max", number_or_null(f[4], fl[4]));
-	return e;
+	memset(e, 0, sizeof(*e));
+	e->value = v;
+	e->min = number_or_nan(f[3], fl[3]);
+	e->max = number_or_nan(f[4], fl[4]);
+	e->label = tether_strdup(label);
+	e->uom = tether_strdup(uom);
+	if (e->label == NULL || e->uom == NULL ||
+	    range_copy(f[1], fl[1], &e->warn) != 0 ||
+	    range_copy(f[2], fl[2], &e->crit) != 0) {
+		perf_clear(e);
+		return TETHER_ERR_NOMEM;
+	}
+	return 0;
 }
 
 /*
@@ -234,14 +214,24 @@ static int perf_label(const char **pp, char *out, size_t outlen)
 	return (int)n;
 }
 
-json_t *agent_perfdata_parse(const char *text)
+/* A label as the message can carry it: valid UTF-8 without controls. */
+static bool label_ok(const char *label)
 {
-	json_t *arr = json_array(), *e;
+	char clean[PERF_LABEL_MAX];
+
+	agent_text_clean(label, clean, sizeof(clean));
+	return strcmp(clean, label) == 0;
+}
+
+int agent_perfdata_parse(const char *text, struct agent_perfdata *out)
+{
+	struct tether_ctrl_perf e, *grown;
 	char label[PERF_LABEL_MAX];
 	const char *p = text;
+	int r;
 
-	if (arr == NULL)
-		return NULL;
+	out->v = NULL;
+	out->n = 0;
 	while (p != NULL && *p != '\0') {
 		const char *v;
 
@@ -258,11 +248,33 @@ json_t *agent_perfdata_parse(const char *text)
 		v = p;
 		while (*p != '\0' && !blank(*p))
 			p++;
-		e = perf_entry(label, v, (size_t)(p - v));
-		if (e != NULL && json_array_append_new(arr, e) != 0) {
-			json_decref(arr);
-			return NULL;
+		if (!label_ok(label))
+			continue;
+		r = perf_entry(label, v, (size_t)(p - v), &e);
+		if (r == 1)
+			continue;
+		grown = r == 0 ? tether_reallocarray(out->v, out->n + 1,
+						     sizeof(*out->v))
+			       : NULL;
+		if (grown == NULL) {
+			if (r == 0)
+				perf_clear(&e);
+			agent_perfdata_free(out);
+			return TETHER_ERR_NOMEM;
 		}
+		out->v = grown;
+		out->v[out->n++] = e;
 	}
-	return arr;
+	return 0;
+}
+
+void agent_perfdata_free(struct agent_perfdata *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		perf_clear(&p->v[i]);
+	tether_free(p->v);
+	p->v = NULL;
+	p->n = 0;
 }

@@ -1,97 +1,84 @@
 /*
  * tether-agent run: the enrolled agent as a long-running service
- * (docs/protocol.md, "Enrolled agents").  It proves its identity to the
- * pinned relay by signing the welcome's challenge, sends the results of
- * its health checks in order (queued while the relay is away, dropped
- * only when the bound forces it), answers the relay's diag_request with a
- * bundle collected by a child process, and reconnects forever.  It opens
- * no channels: technicians reach an enrolled machine only through what
- * it reports.  One line per event goes to stderr, for the journal.
+ * (docs/protocol.md, "Enrolled agents").  As the attended session does, it
+ * runs on the relay client (tether/client.h), here always pinned to the
+ * fingerprint of its enrolment: the client connects, says hello, pings and
+ * reconnects forever with back-off, and this file proves the agent's
+ * identity by signing the welcome's challenge, sends the results of its
+ * health checks in order (queued while the relay is away, dropped only
+ * when the bound forces it) and answers the relay's diag_request with a
+ * bundle collected by a child process (diagjob.c).  It opens no channels:
+ * technicians reach an enrolled machine only through what it reports.
+ * One line per event goes to stderr, for the journal.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <tether/alloc.h>
-#include <tether/bundle.h>
+#include <tether/client.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/id.h>
+#include <tether/link.h>
 #include <tether/log.h>
+#include <tether/proto.h>
 #include <tether/sign.h>
 
-#include "agent.h"
+#include "diag/text.h"
+#include "service/check.h"
+#include "service/config.h"
+#include "service/diagjob.h"
+#include "service/queue.h"
+#include "service/service.h"
+#include "session/cli.h"
+#include "session/term.h"
 
 #define EXIT_USAGE 2
 #define ERR_MAX 512
+#define HARD_LINE_MAX 256
 /* What the relay says when our signature does not verify. */
 #define AUTH_FAILED "agent authentication failed"
-
-/* The collector runs as a child: bounded in time, output and number. */
-#define DIAG_FILE "/proc/self/exe"
-#define DIAG_TIMEOUT_MS 20000
-#define DIAG_OUT_MAX (4u * 1024 * 1024)
-#define DIAG_ERR_MAX 256
-#define DIAG_JOBS_MAX 2
 /* Answers held for the next connection when the link went away. */
 #define DIAG_PENDING_MAX 4
 
 enum svc_conn {
-	SVC_NONE,  /* backing off */
-	SVC_TLS,   /* connecting */
-	SVC_HELLO, /* hello sent, waiting for welcome */
+	SVC_DOWN,  /* connecting, or backing off */
 	SVC_AUTH,  /* auth sent, waiting for auth_ok */
 	SVC_READY, /* authenticated: results flow */
 };
 
-struct diag_job;
+/* A check's last HARD state, for the journal's lines. */
+struct hard_state {
+	const char *name; /* the config's */
+	bool known;
+	enum tether_check_state state;
+};
+
+/* A diag answer waiting for a connection. */
+struct pending {
+	int64_t ticket;
+	char *bundle;
+	char *error;
+};
 
 struct svc {
 	uv_loop_t *loop;
 	struct agent_config cfg;
-	char host[AGENT_HOST_MAX];
-	int port;
-	struct tether_tls_ctx *tls;
-	struct tether_link_ctx *lctx;
-	struct tether_link *link;
+	struct agent_target relay;
+	struct tether_client *client;
 	enum svc_conn conn;
 	struct tether_sign_key *key;
 	struct agent_checks *checks;
 	struct agent_queue *queue;
-	json_t *hard;	 /* check name -> its last HARD state */
-	json_t *pending; /* diag answers waiting for a connection */
+	struct hard_state *hard; /* one per configured check */
+	struct pending pending[DIAG_PENDING_MAX];
+	size_t npending;
+	struct agent_diagjobs *diag;
 	bool authed_once;
-	uv_timer_t ping_timer;
-	uv_timer_t retry_timer;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
-	uint64_t last_rx;
-	unsigned backoff_ms;
-	struct diag_job *jobs;
-	unsigned njobs;
 	bool ending;
-};
-
-struct diag_job {
-	struct svc *s;
-	struct diag_job *next;
-	json_t *ticket; /* as the relay sent it */
-	char shown[AGENT_NAME_MAX];
-	uv_process_t proc;
-	uv_pipe_t out;
-	uv_pipe_t err;
-	uv_timer_t timer;
-	unsigned open; /* handles not closed yet */
-	unsigned live; /* of proc, out, err: not yet exited or at EOF */
-	bool out_done;
-	bool err_done;
-	char *buf;
-	size_t len;
-	char errbuf[DIAG_ERR_MAX];
-	size_t errlen;
-	int64_t status;
-	int term_signal;
-	const char *failed; /* why, if we stopped it */
-	bool killed;
 };
 
 static const char run_usage[] =
@@ -101,24 +88,15 @@ static const char run_usage[] =
 
 static bool ready(const struct svc *s)
 {
-	return s->link != NULL && s->conn == SVC_READY;
+	return s->client != NULL && tether_client_ready(s->client) &&
+	       s->conn == SVC_READY;
 }
 
-/* Sends msg (a borrowed reference) if connected. */
-static int send_json(struct svc *s, const json_t *msg)
+static int send_msg(struct svc *s, enum tether_ctrl_type t, const void *body)
 {
-	if (s->link == NULL)
+	if (s->client == NULL)
 		return TETHER_ERR_CLOSED;
-	return tether_link_send_json(s->link, msg);
-}
-
-static void send_type(struct svc *s, const char *type)
-{
-	json_t *msg = json_pack("{s:s}", "t", type);
-
-	if (msg != NULL)
-		send_json(s, msg);
-	json_decref(msg);
+	return tether_client_send(s->client, t, body);
 }
 
 static void flush_queue(struct svc *s)
@@ -126,522 +104,179 @@ static void flush_queue(struct svc *s)
 	size_t i, n = agent_queue_len(s->queue);
 
 	for (i = 0; i < n && ready(s); i++)
-		send_json(s, agent_queue_at(s->queue, i));
+		send_msg(s, TETHER_CTRL_CHECK, agent_queue_at(s->queue, i));
 	if (n > 0)
 		tether_log_debug("sent %zu queued check results", n);
 }
 
+static void pending_clear(struct pending *p)
+{
+	tether_free(p->bundle);
+	tether_free(p->error);
+	memset(p, 0, sizeof(*p));
+}
+
+/* The oldest held answer leaves the list. */
+static void pending_drop(struct svc *s)
+{
+	pending_clear(&s->pending[0]);
+	memmove(&s->pending[0], &s->pending[1],
+		(s->npending - 1) * sizeof(s->pending[0]));
+	s->npending--;
+	memset(&s->pending[s->npending], 0, sizeof(s->pending[0]));
+}
+
+static int send_diag(struct svc *s, int64_t ticket, const char *bundle,
+		     const char *error)
+{
+	const struct tether_ctrl_diag m = {
+	    .ticket = ticket, .bundle = bundle, .error = error};
+
+	return send_msg(s, TETHER_CTRL_DIAG, &m);
+}
+
 static void flush_pending(struct svc *s)
 {
-	while (ready(s) && json_array_size(s->pending) > 0) {
-		send_json(s, json_array_get(s->pending, 0));
-		json_array_remove(s->pending, 0);
+	struct pending *p;
+
+	while (ready(s) && s->npending > 0) {
+		p = &s->pending[0];
+		send_diag(s, p->ticket, p->bundle, p->error);
+		pending_drop(s);
 	}
 }
 
 /* A diag answer: now, or with the next connection. */
-static void send_or_hold(struct svc *s, json_t *msg)
+static void on_diag_answer(void *arg, int64_t ticket, const char *bundle,
+			   const char *error)
 {
-	if (ready(s) && send_json(s, msg) == 0) {
-		json_decref(msg);
+	struct svc *s = arg;
+	struct pending *p;
+
+	if (ready(s) && send_diag(s, ticket, bundle, error) == 0)
+		return;
+	if (s->npending >= DIAG_PENDING_MAX)
+		pending_drop(s);
+	p = &s->pending[s->npending];
+	p->ticket = ticket;
+	p->bundle = bundle != NULL ? tether_strdup(bundle) : NULL;
+	p->error = error != NULL ? tether_strdup(error) : NULL;
+	if ((bundle != NULL && p->bundle == NULL) ||
+	    (error != NULL && p->error == NULL)) {
+		tether_log_warn("no memory to hold a diagnostics answer");
+		pending_clear(p);
 		return;
 	}
-	if (json_array_size(s->pending) >= DIAG_PENDING_MAX)
-		json_array_remove(s->pending, 0);
-	json_array_append_new(s->pending, msg);
+	s->npending++;
 }
 
 /* ---- Check results -------------------------------------------------- */
 
-/* HARD state changes are what an operator greps the journal for. */
-static void log_hard_change(struct svc *s, const json_t *r)
+static struct hard_state *hard_of(struct svc *s, const char *name)
 {
-	const char *name = json_string_value(json_object_get(r, "check"));
-	const char *state = json_string_value(json_object_get(r, "state"));
-	const char *type = json_string_value(json_object_get(r, "type"));
-	const char *out = json_string_value(json_object_get(r, "output"));
-	const char *was;
-	char line[AGENT_TITLE_MAX];
+	size_t i;
 
-	if (name == NULL || state == NULL || type == NULL ||
-	    strcmp(type, "HARD") != 0)
-		return;
-	was = json_string_value(json_object_get(s->hard, name));
-	if (was != NULL && strcmp(was, state) == 0)
-		return;
-	/* A first result that is OK is no change worth a line. */
-	if (was != NULL || strcmp(state, "OK") != 0) {
-		agent_clean(out != NULL ? out : "", line, sizeof(line));
-		agent_warn("check %s is %s%s%s (HARD): %s", name, state,
-			   was != NULL ? ", was " : "", was != NULL ? was : "",
-			   line);
-	}
-	json_object_set_new(s->hard, name, json_string(state));
+	for (i = 0; i < s->cfg.nchecks; i++)
+		if (strcmp(s->hard[i].name, name) == 0)
+			return &s->hard[i];
+	return NULL;
 }
 
-static void on_result(void *arg, json_t *result)
+/* HARD state changes are what an operator greps the journal for. */
+static void log_hard_change(struct svc *s, const struct tether_ctrl_check *r)
+{
+	struct hard_state *h = hard_of(s, r->check);
+	char line[HARD_LINE_MAX];
+
+	if (r->type != TETHER_CHECK_HARD || h == NULL)
+		return;
+	if (h->known && h->state == r->state)
+		return;
+	/* A first result that is OK is no change worth a line. */
+	if (h->known || r->state != TETHER_CHECK_OK) {
+		agent_text_clean(r->output, line, sizeof(line));
+		agent_term_warn(
+		    NULL, "check %s is %s%s%s (HARD): %s", r->check,
+		    tether_ctrl_name_of(check_state, r->state),
+		    h->known ? ", was " : "",
+		    h->known ? tether_ctrl_name_of(check_state, h->state) : "",
+		    line);
+	}
+	h->known = true;
+	h->state = r->state;
+}
+
+static void on_result(void *arg, struct agent_result *r)
 {
 	struct svc *s = arg;
 	int64_t seq;
 
-	if (result == NULL)
-		return;
-	if (s->ending ||
-	    json_object_set_new(result, "t", json_string("check")) != 0) {
-		json_decref(result);
+	if (s->ending) {
+		agent_result_free(r);
 		return;
 	}
-	log_hard_change(s, result);
-	seq = agent_queue_push(s->queue, result);
-	tether_log_debug("check %s: %s %s, #%lld%s",
-			 json_string_value(json_object_get(result, "check")),
-			 json_string_value(json_object_get(result, "state")),
-			 json_string_value(json_object_get(result, "type")),
+	log_hard_change(s, &r->msg);
+	seq = agent_queue_push(s->queue, r);
+	tether_log_debug("check %s: %s %s, #%lld%s", r->msg.check,
+			 tether_ctrl_name_of(check_state, r->msg.state),
+			 tether_ctrl_name_of(check_type, r->msg.type),
 			 (long long)seq, ready(s) ? "" : " (queued)");
 	if (ready(s))
-		send_json(s, result);
-}
-
-/* ---- Diagnostics ---------------------------------------------------- */
-
-static void job_closed(uv_handle_t *h)
-{
-	struct diag_job *j = h->data;
-	struct svc *s = j->s;
-	struct diag_job **pp;
-
-	if (--j->open > 0)
-		return;
-	for (pp = &s->jobs; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == j) {
-			*pp = j->next;
-			break;
-		}
-	}
-	s->njobs--;
-	json_decref(j->ticket);
-	tether_free(j->buf);
-	tether_free(j);
-}
-
-static void job_close(struct diag_job *j)
-{
-	uv_close((uv_handle_t *)&j->timer, job_closed);
-	uv_close((uv_handle_t *)&j->out, job_closed);
-	uv_close((uv_handle_t *)&j->err, job_closed);
-	uv_close((uv_handle_t *)&j->proc, job_closed);
-}
-
-static void job_step(struct diag_job *j);
-
-/* A pipe is at its end (or no longer read). */
-static void pipe_done(struct diag_job *j, uv_pipe_t *p)
-{
-	bool *done = p == &j->out ? &j->out_done : &j->err_done;
-
-	if (*done)
-		return;
-	*done = true;
-	uv_read_stop((uv_stream_t *)p);
-	job_step(j);
-}
-
-/*
- * The whole process group: the collector may have started tools.  Its
- * pipes are not waited for, in case something escaped the group and
- * holds them open.
- */
-static void job_kill(struct diag_job *j, const char *why)
-{
-	if (j->killed)
-		return;
-	j->killed = true;
-	if (j->failed == NULL)
-		j->failed = why;
-	if (j->status == -1 && j->proc.pid > 0)
-		uv_kill(-j->proc.pid, SIGKILL);
-	pipe_done(j, &j->out);
-	pipe_done(j, &j->err);
-}
-
-/*
- * A bundle over the packed limit loses its biggest parts, one at a time,
- * rather than all of it.
- */
-static int pack_bundle(json_t *bundle, char **packed)
-{
-	static const char *const bulky[] = {
-	    "logs", "processes", "packages", "listening", "systemd", "mounts"};
-	json_t *sections = json_object_get(bundle, "sections");
-	size_t i;
-	int r;
-
-	r = tether_bundle_pack(bundle, packed);
-	for (i = 0; r == TETHER_ERR_TOO_LARGE && json_is_object(sections) &&
-		    i < sizeof(bulky) / sizeof(bulky[0]);
-	     i++) {
-		if (json_object_get(sections, bulky[i]) == NULL)
-			continue;
-		json_object_set_new(
-		    sections, bulky[i],
-		    json_pack("{s:s}", "error",
-			      "left out: the bundle was too large"));
-		r = tether_bundle_pack(bundle, packed);
-	}
-	return r;
-}
-
-/* The diag answer for ticket: {"bundle": ...} or {"error": ...}. */
-static json_t *diag_msg(const json_t *ticket, const char *key,
-			const char *value)
-{
-	return json_pack("{s:s,s:O,s:s}", "t", "diag", "ticket", ticket, key,
-			 value);
-}
-
-/* The collector is done: its bundle, or why there is none. */
-static json_t *job_answer(struct diag_job *j)
-{
-	char why[ERR_MAX], first[DIAG_ERR_MAX];
-	json_t *bundle = NULL, *msg;
-	char *packed = NULL, *nl;
-	int r;
-
-	why[0] = '\0';
-	memcpy(first, j->errbuf, j->errlen);
-	first[j->errlen] = '\0';
-	if ((nl = strchr(first, '\n')) != NULL)
-		*nl = '\0';
-	if (j->failed != NULL)
-		snprintf(why, sizeof(why), "%s", j->failed);
-	else if (j->term_signal != 0)
-		snprintf(why, sizeof(why), "diagnostics killed by signal %d",
-			 j->term_signal);
-	else if (j->status != 0)
-		snprintf(why, sizeof(why),
-			 "diagnostics exited with status "
-			 "%lld%s%s",
-			 (long long)j->status, first[0] != '\0' ? ": " : "",
-			 first);
-	else if ((bundle = json_loadb(j->buf != NULL ? j->buf : "", j->len, 0,
-				      NULL)) == NULL ||
-		 !json_is_object(bundle))
-		snprintf(why, sizeof(why), "diagnostics output is not JSON");
-	else if ((r = pack_bundle(bundle, &packed)) != 0)
-		snprintf(why, sizeof(why), "cannot pack the bundle: %s",
-			 tether_strerror(r));
-	json_decref(bundle);
-	if (why[0] != '\0') {
-		agent_warn("diagnostics for %s failed: %s", j->shown, why);
-		msg = diag_msg(j->ticket, "error", why);
-	} else {
-		agent_warn("diagnostics for %s collected (%zu bytes packed)",
-			   j->shown, strlen(packed));
-		msg = diag_msg(j->ticket, "bundle", packed);
-	}
-	free(packed);
-	return msg;
-}
-
-/* Once the child is reaped and both pipes ended: answer and clean up. */
-static void job_step(struct diag_job *j)
-{
-	json_t *msg;
-
-	if (--j->live > 0)
-		return;
-	uv_timer_stop(&j->timer);
-	msg = j->s->ending ? NULL : job_answer(j);
-	if (msg != NULL)
-		send_or_hold(j->s, msg);
-	job_close(j);
-}
-
-static void on_job_exit(uv_process_t *p, int64_t status, int term_signal)
-{
-	struct diag_job *j = p->data;
-
-	j->status = status;
-	j->term_signal = term_signal;
-	job_step(j);
-}
-
-static void on_job_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	/* Where what is not kept is read into and forgotten. */
-	static char sink[4096];
-	struct diag_job *j = h->data;
-	size_t want;
-	char *nb;
-
-	(void)hint;
-	if ((uv_pipe_t *)h == &j->err) {
-		/* Only the start of stderr is kept. */
-		if (j->errlen + 1 < sizeof(j->errbuf))
-			*buf = uv_buf_init(
-			    j->errbuf + j->errlen,
-			    (unsigned)(sizeof(j->errbuf) - 1 - j->errlen));
-		else
-			*buf = uv_buf_init(sink, sizeof(sink));
-		return;
-	}
-	if (j->len > DIAG_OUT_MAX) {
-		*buf = uv_buf_init(sink, sizeof(sink));
-		return;
-	}
-	want = j->len + 64 * 1024;
-	if (want > DIAG_OUT_MAX + 1)
-		want = DIAG_OUT_MAX + 1;
-	nb = tether_reallocarray(j->buf, want, 1);
-	if (nb == NULL) {
-		*buf = uv_buf_init(NULL, 0);
-		return;
-	}
-	j->buf = nb;
-	*buf = uv_buf_init(j->buf + j->len, (unsigned)(want - j->len));
-}
-
-static void on_job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-	struct diag_job *j = st->data;
-
-	if (n == 0)
-		return;
-	if (n < 0) {
-		if (n == UV_ENOBUFS)
-			job_kill(j, "out of memory");
-		pipe_done(j, (uv_pipe_t *)st);
-		return;
-	}
-	if (st == (uv_stream_t *)&j->err) {
-		if (buf->base == j->errbuf + j->errlen)
-			j->errlen += (size_t)n;
-		return;
-	}
-	j->len += (size_t)n;
-	if (j->len > DIAG_OUT_MAX)
-		job_kill(j, "diagnostics output over 4 MiB");
-}
-
-static void on_job_timeout(uv_timer_t *t)
-{
-	job_kill(t->data, "diagnostics took longer than 20 s");
-}
-
-static int job_spawn(struct diag_job *j)
-{
-	char *args[] = {AGENT_PROG, "diag", "--json", NULL};
-	uv_stdio_container_t stdio[3];
-	uv_process_options_t o;
-	int r;
-
-	memset(&o, 0, sizeof(o));
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&j->out;
-	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[2].data.stream = (uv_stream_t *)&j->err;
-	o.file = DIAG_FILE;
-	o.args = args;
-	o.stdio = stdio;
-	o.stdio_count = 3;
-	o.exit_cb = on_job_exit;
-	/* Its own process group, so a stuck tool goes with it. */
-	o.flags = UV_PROCESS_DETACHED;
-	r = uv_spawn(j->s->loop, &j->proc, &o);
-	if (r != 0)
-		return r;
-	uv_read_start((uv_stream_t *)&j->out, on_job_alloc, on_job_read);
-	uv_read_start((uv_stream_t *)&j->err, on_job_alloc, on_job_read);
-	return 0;
-}
-
-static void diag_refuse(struct svc *s, const json_t *ticket, const char *shown,
-			const char *why)
-{
-	agent_warn("diagnostics for %s refused: %s", shown, why);
-	send_or_hold(s, diag_msg(ticket, "error", why));
-}
-
-static void on_diag_request(struct svc *s, const json_t *msg)
-{
-	const json_t *ticket = json_object_get(msg, "ticket");
-	char shown[AGENT_NAME_MAX];
-	struct diag_job *j;
-	int r;
-
-	if (!json_is_string(ticket) ||
-	    json_string_length(ticket) >= AGENT_NAME_MAX) {
-		tether_log_warn("diag_request without a valid ticket ignored");
-		return;
-	}
-	agent_clean(json_string_value(ticket), shown, sizeof(shown));
-	if (s->njobs >= DIAG_JOBS_MAX) {
-		diag_refuse(s, ticket, shown, "diagnostics already running");
-		return;
-	}
-	j = tether_calloc(1, sizeof(*j));
-	if (j == NULL) {
-		diag_refuse(s, ticket, shown, "out of memory");
-		return;
-	}
-	j->s = s;
-	j->ticket = json_incref((json_t *)ticket);
-	memcpy(j->shown, shown, sizeof(j->shown));
-	j->status = -1;
-	uv_pipe_init(s->loop, &j->out, 0);
-	uv_pipe_init(s->loop, &j->err, 0);
-	uv_timer_init(s->loop, &j->timer);
-	j->proc.data = j->out.data = j->err.data = j->timer.data = j;
-	j->open = 4;
-	j->live = 3;
-	j->next = s->jobs;
-	s->jobs = j;
-	s->njobs++;
-	r = job_spawn(j);
-	if (r != 0) {
-		j->killed = true; /* nothing to kill, nothing to read */
-		diag_refuse(s, ticket, shown, uv_strerror(r));
-		/* A process handle that never started closes like the rest. */
-		job_close(j);
-		return;
-	}
-	uv_timer_start(&j->timer, on_job_timeout, DIAG_TIMEOUT_MS, 0);
-	agent_warn("collecting diagnostics for %s", shown);
+		send_msg(s, TETHER_CTRL_CHECK, &r->msg);
 }
 
 /* ---- The relay connection ------------------------------------------- */
 
-static void on_open(struct tether_link *l);
-static void on_frame(struct tether_link *l, const struct tether_frame *f);
-static void on_link_close(struct tether_link *l, int reason);
-
-static const struct tether_link_cbs link_cbs = {
-    .on_open = on_open,
-    .on_frame = on_frame,
-    .on_close = on_link_close,
-};
-
-static void schedule_reconnect(struct svc *s);
-
-static void connect_relay(struct svc *s)
+static void on_open(struct tether_client *c, const char *fp, bool newly)
 {
-	tether_log_debug("connecting to %s", s->cfg.relay);
-	s->conn = SVC_TLS;
-	/* The saved pin, always: a run never trusts on first use. */
-	s->link = tether_link_connect(s->loop, s->lctx, s->host, s->port,
-				      s->cfg.fingerprint, &link_cbs, s);
-	if (s->link == NULL) {
-		s->conn = SVC_NONE;
-		agent_warn("cannot connect to %s: out of memory", s->cfg.relay);
-		schedule_reconnect(s);
-	}
+	struct svc *s = tether_client_arg(c);
+
+	(void)fp;
+	(void)newly;
+	agent_term_warn(NULL, "connected to %s", s->cfg.relay);
 }
 
-static void on_retry(uv_timer_t *t)
+/* Ends this connection with a reason the journal gets from on_down. */
+static void drop(struct svc *s, int err, const char *why)
 {
-	struct svc *s = t->data;
+	struct tether_link *l = tether_client_link(s->client);
 
-	if (!s->ending)
-		connect_relay(s);
-}
-
-static void schedule_reconnect(struct svc *s)
-{
-	unsigned delay = agent_backoff_next(&s->backoff_ms);
-
-	agent_warn("reconnecting in %u.%u s", delay / 1000, delay % 1000 / 100);
-	s->conn = SVC_NONE;
-	uv_timer_start(&s->retry_timer, on_retry, delay, 0);
-}
-
-static void on_open(struct tether_link *l)
-{
-	struct svc *s = tether_link_data(l);
-
-	agent_warn("connected to %s", s->cfg.relay);
-	s->conn = SVC_HELLO;
-	s->last_rx = uv_now(s->loop);
-	if (agent_send_hello(l) != 0)
-		tether_link_close(l, TETHER_ERR_NOMEM);
-}
-
-static void on_link_close(struct tether_link *l, int reason)
-{
-	struct svc *s = tether_link_data(l);
-	enum svc_conn conn = s->conn;
-	const char *why = tether_link_close_reason(l);
-
-	if (s->link == l)
-		s->link = NULL;
-	if (s->ending)
+	if (l == NULL)
 		return;
-	if (reason == TETHER_ERR_FINGERPRINT)
-		agent_warn("REFUSING relay %s: its certificate does not match "
-			   "the pinned fingerprint %s (relay replaced or "
-			   "connection intercepted); nothing was sent",
-			   s->cfg.relay, s->cfg.fingerprint);
-	else if (strcmp(why, AUTH_FAILED) == 0)
-		agent_warn("%s: the relay does not accept this agent's key "
-			   "for \"%s\" (%s); enroll again if it was replaced",
-			   AUTH_FAILED, s->cfg.name, s->cfg.key);
-	else if (conn == SVC_READY)
-		agent_warn("disconnected: %s", why);
-	else
-		agent_warn("no connection to the relay: %s", why);
-	schedule_reconnect(s);
+	tether_link_set_close_reason(l, why);
+	tether_link_close(l, err);
 }
 
-static void on_welcome(struct svc *s, const json_t *msg)
+static void on_welcome(struct tether_client *c, const struct tether_ctrl_msg *w)
 {
-	const char *hex = json_string_value(json_object_get(msg, "challenge"));
-	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN];
-	uint8_t sig[TETHER_SIGN_SIG_LEN];
+	struct svc *s = tether_client_arg(c);
 	uint8_t m[sizeof(TETHER_AGENT_AUTH_CONTEXT) +
-		  TETHER_AGENT_CHALLENGE_LEN + AGENT_NAME_MAX + 1];
-	char sig_hex[2 * TETHER_SIGN_SIG_LEN + 1];
-	json_t *auth;
+		  TETHER_AGENT_CHALLENGE_LEN + TETHER_ID_NAME_MAX + 1];
+	struct tether_ctrl_auth auth = {.agent = s->cfg.name};
 	size_t mlen;
 
-	if (s->conn != SVC_HELLO) {
-		tether_link_close_error(s->link, TETHER_ERR_PROTOCOL,
-					"unexpected welcome");
+	if (!w->body.welcome.has_challenge) {
+		drop(s, TETHER_ERR_PROTOCOL,
+		     "the relay sent no valid challenge (does it know "
+		     "enrolled agents?)");
 		return;
 	}
-	if (hex == NULL ||
-	    tether_hex_decode(hex, challenge, sizeof(challenge)) != 0) {
-		tether_link_set_close_reason(s->link, "the relay sent no valid "
-						      "challenge (does it know "
-						      "enrolled agents?)");
-		tether_link_close(s->link, TETHER_ERR_PROTOCOL);
+	if (tether_sign_auth_message(w->body.welcome.challenge, s->cfg.name, m,
+				     sizeof(m), &mlen) != 0 ||
+	    tether_sign(s->key, m, mlen, auth.sig) != 0) {
+		drop(s, TETHER_ERR_CRYPTO, "cannot sign the challenge");
 		return;
 	}
-	if (tether_sign_auth_message(challenge, s->cfg.name, m, sizeof(m),
-				     &mlen) != 0 ||
-	    tether_sign(s->key, m, mlen, sig) != 0 ||
-	    tether_hex_encode(sig, sizeof(sig), sig_hex, sizeof(sig_hex)) !=
-		0) {
-		tether_link_set_close_reason(s->link, "cannot sign the "
-						      "challenge");
-		tether_link_close(s->link, TETHER_ERR_CRYPTO);
-		return;
-	}
-	tether_link_set_max_payload(s->link, TETHER_FRAME_MAX);
 	s->conn = SVC_AUTH;
-	auth = json_pack("{s:s,s:s,s:s}", "t", "auth", "agent", s->cfg.name,
-			 "sig", sig_hex);
-	if (auth == NULL || send_json(s, auth) != 0)
-		tether_link_close(s->link, TETHER_ERR_NOMEM);
-	json_decref(auth);
+	if (send_msg(s, TETHER_CTRL_AUTH, &auth) != 0)
+		drop(s, TETHER_ERR_NOMEM, "cannot send the signature");
 }
 
-static void on_auth_ok(struct svc *s, const json_t *msg)
+static void on_auth_ok(struct svc *s, const struct tether_ctrl_auth_ok *m)
 {
-	json_t *a = json_object_get(msg, "acked");
-	json_int_t acked = json_is_integer(a) ? json_integer_value(a) : 0;
-
-	if (s->conn != SVC_AUTH || acked < 0) {
-		tether_link_close_error(s->link, TETHER_ERR_PROTOCOL,
+	if (s->conn != SVC_AUTH) {
+		tether_link_close_error(tether_client_link(s->client),
+					TETHER_ERR_PROTOCOL,
 					"unexpected auth_ok");
 		return;
 	}
@@ -650,99 +285,96 @@ static void on_auth_ok(struct svc *s, const json_t *msg)
 	 * where the relay is; the relay also outranks us if it holds
 	 * more than we ever sent (another run with this identity).
 	 */
-	if (!s->authed_once || acked >= agent_queue_next_seq(s->queue))
-		agent_queue_renumber(s->queue, acked + 1);
+	if (!s->authed_once || m->acked >= agent_queue_next_seq(s->queue))
+		agent_queue_renumber(s->queue, m->acked + 1);
 	else
-		agent_queue_ack(s->queue, acked);
+		agent_queue_ack(s->queue, m->acked);
 	s->authed_once = true;
 	s->conn = SVC_READY;
-	s->backoff_ms = AGENT_BACKOFF_MIN_MS;
-	agent_warn("authenticated as %s (%zu queued results to send)",
-		   s->cfg.name, agent_queue_len(s->queue));
+	tether_client_backoff_reset(s->client);
+	agent_term_warn(NULL,
+			"authenticated as %s (%zu queued results to send)",
+			s->cfg.name, agent_queue_len(s->queue));
 	flush_queue(s);
 	flush_pending(s);
 }
 
-static void handle_ctrl(struct svc *s, const char *t, const json_t *msg)
+static void on_ctrl(struct tether_client *c, struct tether_ctrl_msg *m)
 {
-	json_t *seq;
+	struct svc *s = tether_client_arg(c);
 
-	if (strcmp(t, "ping") == 0)
-		send_type(s, "pong");
-	else if (strcmp(t, "pong") == 0)
-		return;
-	else if (strcmp(t, "welcome") == 0)
-		on_welcome(s, msg);
-	else if (strcmp(t, "auth_ok") == 0)
-		on_auth_ok(s, msg);
-	else if (strcmp(t, "check_ack") == 0 && s->conn == SVC_READY) {
-		seq = json_object_get(msg, "seq");
-		if (json_is_integer(seq))
-			agent_queue_ack(s->queue, json_integer_value(seq));
-	} else if (strcmp(t, "diag_request") == 0 && s->conn == SVC_READY)
-		on_diag_request(s, msg);
+	if (m->type == TETHER_CTRL_AUTH_OK)
+		on_auth_ok(s, &m->body.auth_ok);
+	else if (m->type == TETHER_CTRL_CHECK_ACK && s->conn == SVC_READY)
+		agent_queue_ack(s->queue, m->body.check_ack.seq);
+	else if (m->type == TETHER_CTRL_DIAG_REQUEST && s->conn == SVC_READY)
+		agent_diagjobs_request(s->diag, m->body.diag_request.ticket);
 	else
-		tether_log_debug("control message \"%s\" ignored", t);
+		tether_log_debug("control message \"%s\" ignored",
+				 tether_ctrl_type_name(m->type));
 }
 
-static void on_frame(struct tether_link *l, const struct tether_frame *f)
+static void on_down(struct tether_client *c, int err, const char *why,
+		    enum tether_client_phase phase)
 {
-	struct svc *s = tether_link_data(l);
-	json_t *msg;
-	const char *t;
+	struct svc *s = tether_client_arg(c);
+	enum svc_conn conn = s->conn;
+	unsigned delay;
 
-	s->last_rx = uv_now(s->loop);
-	if (s->ending || f->type != TETHER_FRAME_CTRL)
-		return;
-	msg = agent_ctrl_parse(l, f, &t);
-	if (msg != NULL)
-		handle_ctrl(s, t, msg);
-	json_decref(msg);
+	(void)phase;
+	s->conn = SVC_DOWN;
+	if (err == TETHER_ERR_FINGERPRINT)
+		agent_term_warn(NULL,
+				"REFUSING relay %s: its certificate does not "
+				"match the pinned fingerprint %s (relay "
+				"replaced or connection intercepted); nothing "
+				"was sent",
+				s->cfg.relay, s->cfg.fingerprint);
+	else if (strcmp(why, AUTH_FAILED) == 0)
+		agent_term_warn(NULL,
+				"%s: the relay does not accept this agent's "
+				"key for \"%s\" (%s); enroll again if it was "
+				"replaced",
+				AUTH_FAILED, s->cfg.name, s->cfg.key);
+	else if (conn == SVC_READY)
+		agent_term_warn(NULL, "disconnected: %s", why);
+	else
+		agent_term_warn(NULL, "no connection to the relay: %s", why);
+	delay = tether_client_retry(c);
+	agent_term_warn(NULL, "reconnecting in %u.%u s", delay / 1000,
+			delay % 1000 / 100);
 }
 
-static void on_ping_timer(uv_timer_t *t)
-{
-	struct svc *s = t->data;
-	struct tether_link *l = s->link;
-
-	if (l == NULL || !tether_link_is_open(l) || s->conn < SVC_HELLO)
-		return;
-	/* As agent-session.c: silence is death unless our output is stuck. */
-	if (uv_now(s->loop) - s->last_rx > TETHER_IDLE_TIMEOUT_MS &&
-	    tether_link_pending(l) == 0) {
-		tether_link_set_close_reason(l, "relay stopped answering");
-		tether_link_close(l, TETHER_ERR_EXPIRED);
-		return;
-	}
-	send_type(s, "ping");
-}
+static const struct tether_client_cbs client_cbs = {
+    .on_open = on_open,
+    .on_welcome = on_welcome,
+    .on_ctrl = on_ctrl,
+    .on_down = on_down,
+};
 
 /* ---- Start and stop ------------------------------------------------- */
 
 static void stop(struct svc *s)
 {
-	struct diag_job *j;
-
 	if (s->ending)
 		return;
 	s->ending = true;
 	agent_checks_free(s->checks);
 	s->checks = NULL;
-	for (j = s->jobs; j != NULL; j = j->next)
-		job_kill(j, "the agent is stopping");
-	uv_close((uv_handle_t *)&s->ping_timer, NULL);
-	uv_close((uv_handle_t *)&s->retry_timer, NULL);
+	agent_diagjobs_free(s->diag);
+	s->diag = NULL;
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
-	if (s->link != NULL)
-		tether_link_close(s->link, TETHER_OK);
+	tether_client_close(s->client);
+	s->client = NULL;
 }
 
 static void on_signal(uv_signal_t *h, int signo)
 {
 	struct svc *s = h->data;
 
-	agent_warn("stopping (%s)", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	agent_term_warn(NULL, "stopping (%s)",
+			signo == SIGTERM ? "SIGTERM" : "SIGINT");
 	stop(s);
 }
 
@@ -780,64 +412,93 @@ static int parse_args(int argc, char **argv, const char **config)
 static int load(struct svc *s, const char *path)
 {
 	char err[ERR_MAX];
-	struct agent_target t;
 	const char *why;
+	size_t i;
 	int r;
 
 	if (agent_config_load(path, &s->cfg, err, sizeof(err)) != 0) {
-		agent_warn("%s", err);
+		agent_term_warn(NULL, "%s", err);
 		return EXIT_USAGE;
 	}
 	if (s->cfg.relay == NULL || s->cfg.name == NULL ||
 	    s->cfg.fingerprint == NULL || s->cfg.key == NULL) {
-		agent_warn("%s: not enrolled (relay, fingerprint, name or "
-			   "key missing); run " AGENT_PROG " enroll first",
-			   path);
+		agent_term_warn(NULL,
+				"%s: not enrolled (relay, fingerprint, name "
+				"or key missing); run " AGENT_PROG
+				" enroll first",
+				path);
 		return EXIT_USAGE;
 	}
-	if (agent_config_parse_target(s->cfg.relay, &t, &why) != 0 ||
-	    !agent_fingerprint_valid(s->cfg.fingerprint)) {
-		agent_warn("%s: invalid relay or fingerprint", path);
+	if (agent_target_parse(s->cfg.relay, 0, &s->relay, &why) != 0 ||
+	    !tether_id_fingerprint_valid(s->cfg.fingerprint)) {
+		agent_term_warn(NULL, "%s: invalid relay or fingerprint", path);
 		return EXIT_USAGE;
 	}
-	memcpy(s->host, t.host, sizeof(s->host));
-	s->port = t.port;
 	r = tether_sign_key_load(s->cfg.key, &s->key, NULL);
 	if (r == TETHER_ERR_PERM) {
-		agent_warn("%s: group or others may read this key; refusing "
-			   "it (chmod 600 %s)",
-			   s->cfg.key, s->cfg.key);
+		agent_term_warn(NULL,
+				"%s: group or others may read this key; "
+				"refusing it (chmod 600 %s)",
+				s->cfg.key, s->cfg.key);
 		return 1;
 	}
 	if (r != 0) {
-		agent_warn("%s: cannot load the agent key: %s", s->cfg.key,
-			   tether_strerror(r));
+		agent_term_warn(NULL, "%s: cannot load the agent key: %s",
+				s->cfg.key, tether_strerror(r));
 		return 1;
 	}
+	s->hard = tether_calloc(s->cfg.nchecks + 1, sizeof(*s->hard));
+	if (s->hard == NULL) {
+		agent_term_warn(NULL, "out of memory");
+		return 1;
+	}
+	for (i = 0; i < s->cfg.nchecks; i++)
+		s->hard[i].name = s->cfg.checks[i].name;
 	if (agent_checks_new(s->loop, &s->cfg, on_result, s, false, &s->checks,
 			     err, sizeof(err)) != 0) {
-		agent_warn("%s", err);
+		agent_term_warn(NULL, "%s", err);
 		return EXIT_USAGE;
 	}
 	return -1;
 }
 
+/* The client, the diagnostics jobs and the queue; false without memory. */
+static bool make_parts(struct svc *s)
+{
+	const struct tether_client_opts o = {
+	    .host = s->relay.host,
+	    .port = s->relay.port,
+	    /* The saved pin, always: a run never trusts on first use. */
+	    .pin = s->cfg.fingerprint,
+	    .role = TETHER_ROLE_AGENT,
+	};
+
+	s->queue = agent_queue_new(TETHER_CHECK_QUEUE_MAX);
+	s->diag = agent_diagjobs_new(s->loop, on_diag_answer, s);
+	s->client = tether_client_new(s->loop, &o, &client_cbs, s);
+	return s->queue != NULL && s->diag != NULL && s->client != NULL;
+}
+
 static void start(struct svc *s)
 {
-	s->backoff_ms = AGENT_BACKOFF_MIN_MS;
-	uv_timer_init(s->loop, &s->ping_timer);
-	uv_timer_init(s->loop, &s->retry_timer);
+	unsigned delay;
+
 	uv_signal_init(s->loop, &s->sigint);
 	uv_signal_init(s->loop, &s->sigterm);
-	s->ping_timer.data = s->retry_timer.data = s;
 	s->sigint.data = s->sigterm.data = s;
 	uv_signal_start(&s->sigint, on_signal, SIGINT);
 	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-	uv_timer_start(&s->ping_timer, on_ping_timer, TETHER_PING_INTERVAL_MS,
-		       TETHER_PING_INTERVAL_MS);
-	agent_warn("agent %s starting: %zu checks, relay %s", s->cfg.name,
-		   agent_checks_count(s->checks), s->cfg.relay);
-	connect_relay(s);
+	agent_term_warn(NULL, "agent %s starting: %zu checks, relay %s",
+			s->cfg.name, agent_checks_count(s->checks),
+			s->cfg.relay);
+	tether_log_debug("connecting to %s", s->cfg.relay);
+	if (tether_client_start(s->client) != 0) {
+		agent_term_warn(NULL, "cannot connect to %s: out of memory",
+				s->cfg.relay);
+		delay = tether_client_retry(s->client);
+		agent_term_warn(NULL, "reconnecting in %u.%u s", delay / 1000,
+				delay % 1000 / 100);
+	}
 }
 
 int agent_run_main(int argc, char **argv)
@@ -847,6 +508,7 @@ int agent_run_main(int argc, char **argv)
 	char path[1024];
 	const char *config = NULL;
 	uv_loop_t loop;
+	size_t i;
 	int r;
 
 	r = parse_args(argc, argv, &config);
@@ -859,38 +521,33 @@ int agent_run_main(int argc, char **argv)
 	/* A child that closes its stdin must not take the agent with it. */
 	signal(SIGPIPE, SIG_IGN);
 	if (uv_loop_init(&loop) != 0) {
-		agent_warn("cannot start the event loop");
+		agent_term_warn(NULL, "cannot start the event loop");
 		return 1;
 	}
 	s->loop = &loop;
-	s->queue = agent_queue_new(TETHER_CHECK_QUEUE_MAX);
-	s->hard = json_object();
-	s->pending = json_array();
-	s->tls = tether_tls_ctx_new_client();
-	s->lctx = s->tls != NULL ? tether_link_ctx_new(s->tls) : NULL;
-	if (s->queue == NULL || s->hard == NULL || s->pending == NULL ||
-	    s->lctx == NULL) {
-		agent_warn("out of memory");
-		r = 1;
-		goto out;
-	}
 	r = load(s, config);
 	if (r >= 0)
 		goto out;
+	if (!make_parts(s)) {
+		agent_term_warn(NULL, "out of memory");
+		r = 1;
+		goto out;
+	}
 	start(s);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	r = 0;
 out:
 	agent_checks_free(s->checks);
 	s->checks = NULL;
+	agent_diagjobs_free(s->diag);
+	tether_client_close(s->client);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
-	tether_link_ctx_free(s->lctx);
-	tether_tls_ctx_free(s->tls);
 	tether_sign_key_free(s->key);
 	agent_queue_free(s->queue);
-	json_decref(s->hard);
-	json_decref(s->pending);
+	for (i = 0; i < s->npending; i++)
+		pending_clear(&s->pending[i]);
+	tether_free(s->hard);
 	agent_config_free(&s->cfg);
 	return r;
 }

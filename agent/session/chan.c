@@ -1,16 +1,15 @@
 /*
- * Exec, shell, file and forward channels, agent side (docs/protocol.md, "Key
- * schedule and sealed messages"): the relay's open and close, the sealed
- * messages of each channel, and the flow between a channel's credit
- * windows and its child.  The child itself lives in agent-exec.c (pipes:
- * commands, and shells without a terminal) behind struct agent_proc, or in
- * agent-pty.c (shells on a pseudo-terminal) behind struct agent_pty.  A
- * file channel has no child: its messages go to agent-file.c, which gets
- * the channel as a struct tether_xfer_io and says when the transfer is
- * over; this file sends CLOSE.  A forward channel's TCP connection is
- * agent-forward.c's, which gets the channel as a struct agent_forward_io.
- * A diag channel is an exec channel whose command this file chooses: the
- * agent's own collector (agent-diag.c) in a child.
+ * Exec, shell, file, forward and diag channels, agent side (chan.h).  The
+ * child of an exec or shell channel lives in exec.c (pipes: commands, and
+ * shells without a terminal) behind struct agent_proc, or in pty.c (shells
+ * on a pseudo-terminal) behind struct agent_pty; this file moves its
+ * output within the channel's send window and credits its input once
+ * written.  A file channel has no child: its messages go to file.c, which
+ * gets the channel as a struct agent_file_io and says when the transfer
+ * is over; this file sends CLOSE.  A forward channel's TCP connection is
+ * forward.c's, which gets the channel as a struct agent_forward_io.  A
+ * diag channel is an exec channel whose command this file chooses: the
+ * agent's own collector (tether-agent diag) in a child.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -23,10 +22,15 @@
 #include <tether/chan.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/id.h>
 #include <tether/log.h>
 #include <tether/msg.h>
 
-#include "agent.h"
+#include "diag/text.h"
+#include "session/chan.h"
+#include "session/file.h"
+#include "session/forward.h"
+#include "session/term.h"
 
 /* How much of the command line the customer sees. */
 #define SHOW_ARGV_MAX 1024
@@ -38,20 +42,23 @@ enum chan_state {
 	CH_DONE,       /* our CLOSE is sent (or never will be) */
 };
 
-enum chan_kind {
-	KIND_EXEC,
-	KIND_SHELL,
-	KIND_FILE,
-	KIND_FORWARD,
-	KIND_DIAG,
+struct agent_chans {
+	struct agent_chans_cfg cfg;
+	struct agent_chan *list;
+	size_t n;
+	bool paired;
+	uint8_t ke[TETHER_SPAKE2_KE_LEN];
+	size_t ke_len;
+	unsigned caps;
+	bool freeing;
 };
 
 struct agent_chan {
 	struct agent_chan *next;
-	struct agent *a;
+	struct agent_chans *cs;
 	uint32_t id;
 	struct tether_chan *tc;
-	enum chan_kind kind;
+	enum tether_kind kind;
 	/* The child, until its on_closed: on pipes, or on a terminal. */
 	struct agent_proc *proc;
 	struct agent_pty *pty;
@@ -65,7 +72,7 @@ struct agent_chan {
 	bool exited;
 	int how;
 	uint32_t value;
-	char technician[AGENT_NAME_MAX];
+	char technician[TETHER_ID_NAME_MAX + 1];
 	/* A shell the customer was told about, for the closing line. */
 	bool shell_shown;
 	uint64_t started_ms;
@@ -73,11 +80,21 @@ struct agent_chan {
 	uint64_t bytes_out;
 };
 
-static struct agent_chan *find(struct agent *a, uint32_t id)
+static const struct agent_chan_io *io_of(const struct agent_chan *ch)
+{
+	return &ch->cs->cfg.io;
+}
+
+static struct agent_term *term_of(const struct agent_chan *ch)
+{
+	return ch->cs->cfg.term;
+}
+
+static struct agent_chan *find(struct agent_chans *cs, uint32_t id)
 {
 	struct agent_chan *ch;
 
-	for (ch = a->chans; ch != NULL; ch = ch->next)
+	for (ch = cs->list; ch != NULL; ch = ch->next)
 		if (ch->id == id)
 			return ch;
 	return NULL;
@@ -112,57 +129,49 @@ static void child_close_stdin(struct agent_chan *ch)
 		agent_proc_close_stdin(ch->proc);
 }
 
+static void table_maybe_free(struct agent_chans *cs)
+{
+	if (!cs->freeing || cs->list != NULL)
+		return;
+	tether_wipe(cs->ke, sizeof(cs->ke));
+	tether_free(cs);
+}
+
 static void chan_free(struct agent_chan *ch)
 {
-	struct agent *a = ch->a;
+	struct agent_chans *cs = ch->cs;
 	struct agent_chan **pp;
 
-	for (pp = &a->chans; *pp != NULL; pp = &(*pp)->next) {
+	for (pp = &cs->list; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == ch) {
 			*pp = ch->next;
-			a->nchans--;
+			cs->n--;
 			break;
 		}
 	}
 	agent_file_free(ch->file);
 	tether_chan_free(ch->tc);
 	tether_free(ch);
+	table_maybe_free(cs);
 }
 
-/* Channel id from a control message: 1..2^32-1, else 0. */
-static uint32_t get_channel(const json_t *msg)
+/* The control close of channel id, with an optional reason. */
+static void send_close(struct agent_chans *cs, uint32_t id, const char *reason)
 {
-	json_t *v = json_object_get(msg, "channel");
-	json_int_t n;
+	const struct tether_ctrl_chan_close m = {.channel = id,
+						 .reason = reason};
 
-	if (!json_is_integer(v))
-		return 0;
-	n = json_integer_value(v);
-	if (n < 1 || n > (json_int_t)UINT32_MAX)
-		return 0;
-	return (uint32_t)n;
-}
-
-static void send_ctrl(struct agent *a, const char *type, uint32_t id,
-		      const char *reason)
-{
-	json_t *m;
-
-	if (reason != NULL)
-		m = json_pack("{s:s,s:I,s:s}", "t", type, "channel",
-			      (json_int_t)id, "reason", reason);
-	else
-		m = json_pack("{s:s,s:I}", "t", type, "channel",
-			      (json_int_t)id);
-	agent_send(a, m);
+	cs->cfg.io.ctrl(cs->cfg.io.arg, TETHER_CTRL_CHAN_CLOSE, &m);
 }
 
 static int chan_send(struct agent_chan *ch, uint8_t msg, const void *body,
 		     size_t len)
 {
-	if (ch->dead || ch->a->link == NULL)
+	const struct agent_chan_io *io = io_of(ch);
+
+	if (ch->dead)
 		return TETHER_ERR_CLOSED;
-	return tether_chan_send(ch->tc, ch->a->link, msg, body, len);
+	return tether_chan_send_to(ch->tc, io->frame, io->arg, msg, body, len);
 }
 
 /*
@@ -209,6 +218,13 @@ static void send_exit(struct agent_chan *ch, int how, uint32_t value)
 			b != NULL ? tether_msg_encode_exit(b, &m) : 0);
 }
 
+/* Our CLOSE and the control close: the channel is over on our side. */
+static void send_closes(struct agent_chan *ch)
+{
+	chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
+	send_close(ch->cs, ch->id, NULL);
+}
+
 /* "shell closed after ...", once per shell the customer was told of. */
 static void shell_closed(struct agent_chan *ch)
 {
@@ -217,10 +233,11 @@ static void shell_closed(struct agent_chan *ch)
 	if (!ch->shell_shown)
 		return;
 	ch->shell_shown = false;
-	secs = (uv_now(ch->a->loop) - ch->started_ms) / 1000;
-	agent_say("shell closed after %" PRIu64 " s (%" PRIu64
-		  " bytes in, %" PRIu64 " bytes out)",
-		  secs, ch->bytes_in, ch->bytes_out);
+	secs = (uv_now(ch->cs->cfg.loop) - ch->started_ms) / 1000;
+	agent_term_say(term_of(ch),
+		       "shell closed after %" PRIu64 " s (%" PRIu64
+		       " bytes in, %" PRIu64 " bytes out)",
+		       secs, ch->bytes_in, ch->bytes_out);
 }
 
 /* Forgets the channel: stops its child; freed once that is gone. */
@@ -242,10 +259,10 @@ static void chan_drop(struct agent_chan *ch)
 /* Ends the channel on both sides with a reason, best effort. */
 static void chan_fail(struct agent_chan *ch, const char *reason)
 {
-	agent_warn("channel %u: %s", ch->id, reason);
+	agent_term_warn(term_of(ch), "channel %u: %s", ch->id, reason);
 	if (!ch->dead) {
 		send_error(ch, reason);
-		send_ctrl(ch->a, "close", ch->id, reason);
+		send_close(ch->cs, ch->id, reason);
 	}
 	chan_drop(ch);
 }
@@ -253,10 +270,9 @@ static void chan_fail(struct agent_chan *ch, const char *reason)
 /* The credit for output: the channel window, unless the link is full. */
 static size_t send_credit(const struct agent_chan *ch)
 {
-	struct tether_link *l = ch->a->link;
+	const struct agent_chan_io *io = io_of(ch);
 
-	if (ch->dead || l == NULL || !tether_link_is_open(l) ||
-	    tether_link_over_high_water(l))
+	if (ch->dead || !io->room(io->arg))
 		return 0;
 	return tether_chan_send_window(ch->tc);
 }
@@ -268,28 +284,39 @@ static void update_credit(struct agent_chan *ch)
 	child_set_credit(ch, send_credit(ch));
 }
 
+/* Received data bytes are written out: the console may send more. */
+static int credit_back(struct agent_chan *ch, size_t n)
+{
+	const struct agent_chan_io *io = io_of(ch);
+
+	if (ch->dead)
+		return TETHER_ERR_CLOSED;
+	return tether_chan_consumed_to(ch->tc, io->frame, io->arg, n);
+}
+
 /* EXIT, CLOSE and the control close, once the command is all done. */
 static void maybe_done(struct agent_chan *ch)
 {
+	struct agent_term *t = term_of(ch);
+
 	if (ch->state != CH_RUNNING || !ch->exited || !ch->eof[AGENT_STDOUT] ||
 	    !ch->eof[AGENT_STDERR])
 		return;
 	ch->state = CH_DONE;
-	if (ch->kind == KIND_SHELL)
+	if (ch->kind == TETHER_KIND_SHELL)
 		shell_closed(ch);
-	else if (ch->kind == KIND_DIAG && ch->how == 0 && ch->value == 0)
+	else if (ch->kind == TETHER_KIND_DIAG && ch->how == 0 && ch->value == 0)
 		; /* said when it started */
-	else if (ch->kind == KIND_DIAG)
-		agent_say("collecting diagnostics failed");
+	else if (ch->kind == TETHER_KIND_DIAG)
+		agent_term_say(t, "collecting diagnostics failed");
 	else if (ch->how == 0)
-		agent_say("command exited with status %u", ch->value);
+		agent_term_say(t, "command exited with status %u", ch->value);
 	else
-		agent_say("command killed by signal %u", ch->value);
+		agent_term_say(t, "command killed by signal %u", ch->value);
 	if (ch->dead)
 		return;
 	send_exit(ch, ch->how, ch->value);
-	chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
-	send_ctrl(ch->a, "close", ch->id, NULL);
+	send_closes(ch);
 }
 
 static void proc_output(void *ctx, enum agent_stream s, const uint8_t *data,
@@ -310,8 +337,8 @@ static void proc_output(void *ctx, enum agent_stream s, const uint8_t *data,
 	}
 	ch->bytes_out += len;
 	/* The customer sees what the technician sees, as it goes. */
-	if (ch->kind == KIND_SHELL)
-		agent_term_view(data, len);
+	if (ch->kind == TETHER_KIND_SHELL)
+		agent_term_view(term_of(ch), data, len);
 	update_credit(ch);
 }
 
@@ -330,8 +357,8 @@ static void proc_written(void *ctx, size_t n)
 	struct agent_chan *ch = ctx;
 
 	/* After our CLOSE nothing more may go out, not even credit. */
-	if (!ch->dead && ch->state == CH_RUNNING && ch->a->link != NULL)
-		tether_chan_consumed(ch->tc, ch->a->link, n);
+	if (ch->state == CH_RUNNING)
+		credit_back(ch, n);
 }
 
 static void proc_exit(void *ctx, int how, uint32_t value)
@@ -385,7 +412,7 @@ static void show_argv(char *const argv[], char *out, size_t outlen)
 
 	out[0] = '\0';
 	for (i = 0; argv[i] != NULL; i++) {
-		agent_clean(argv[i], word, sizeof(word));
+		agent_text_clean(argv[i], word, sizeof(word));
 		n = strlen(word);
 		if (pos + (i > 0) + n + 4 >= outlen) {
 			memcpy(out + pos, " ...", 5);
@@ -413,7 +440,7 @@ static void spawn_failed(struct agent_chan *ch, const char *cmd, int err,
 	size_t cmdlen = strnlen(cmd, 256);
 	struct tether_buf *b;
 
-	agent_warn("cannot run %s: %s", cmd, why);
+	agent_term_warn(term_of(ch), "cannot run %s: %s", cmd, why);
 	b = tether_buf_new(1024);
 	if (b != NULL &&
 	    tether_buf_put(b, AGENT_PROG ": ", strlen(AGENT_PROG ": ")) == 0 &&
@@ -428,14 +455,23 @@ static void spawn_failed(struct agent_chan *ch, const char *cmd, int err,
 	send_eof(ch, AGENT_STDOUT);
 	send_eof(ch, AGENT_STDERR);
 	send_exit(ch, TETHER_MSG_EXIT_CODE, status);
-	chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
-	send_ctrl(ch->a, "close", ch->id, NULL);
-	if (ch->kind == KIND_SHELL)
+	send_closes(ch);
+	if (ch->kind == TETHER_KIND_SHELL)
 		shell_closed(ch);
 	else
-		agent_say("command exited with status %u", status);
+		agent_term_say(term_of(ch), "command exited with status %u",
+			       status);
 	ch->state = CH_DONE;
 	chan_free(ch);
+}
+
+/* A command on pipes through the io, the channel its context. */
+static int spawn(struct agent_chan *ch, const struct agent_spawn *sp)
+{
+	const struct agent_chan_io *io = io_of(ch);
+
+	return io->spawn(io->arg, ch->cs->cfg.loop, sp, &proc_cbs, ch,
+			 &ch->proc);
 }
 
 static void handle_exec(struct agent_chan *ch, const uint8_t *body, size_t len)
@@ -450,11 +486,11 @@ static void handle_exec(struct agent_chan *ch, const uint8_t *body, size_t len)
 		return;
 	}
 	show_argv(req.argv, shown, sizeof(shown));
-	agent_say("%s runs: %s", ch->technician, shown);
+	agent_term_say(term_of(ch), "%s runs: %s", ch->technician, shown);
 	sp.file = req.argv[0];
 	sp.argv = req.argv;
 	sp.stop_signal = SIGTERM;
-	r = agent_proc_spawn(ch->a->loop, &sp, &proc_cbs, ch, &ch->proc);
+	r = spawn(ch, &sp);
 	if (r != 0) {
 		spawn_failed(ch, req.argv[0], r, false);
 		goto out;
@@ -489,11 +525,11 @@ static void handle_diag(struct agent_chan *ch, const uint8_t *body, size_t len)
 		chan_fail(ch, "malformed diag request");
 		return;
 	}
-	agent_say("%s collected diagnostics", ch->technician);
+	agent_term_say(term_of(ch), "%s collected diagnostics", ch->technician);
 	sp.file = "/proc/self/exe";
 	sp.argv = argv;
 	sp.stop_signal = SIGTERM;
-	r = agent_proc_spawn(ch->a->loop, &sp, &proc_cbs, ch, &ch->proc);
+	r = spawn(ch, &sp);
 	if (r != 0) {
 		spawn_failed(ch, AGENT_PROG " diag", r, false);
 		return;
@@ -523,6 +559,8 @@ static void handle_shell(struct agent_chan *ch, const uint8_t *body, size_t len)
 {
 	char shell[PATH_MAX], arg0[NAME_MAX + 2], shown[SHOW_ARGV_MAX];
 	char *login_argv[2] = {arg0, NULL};
+	const struct agent_chan_io *io = io_of(ch);
+	struct agent_term *t = term_of(ch);
 	struct tether_msg_shell req;
 	struct agent_pty_opts po;
 	struct agent_spawn sp;
@@ -544,28 +582,29 @@ static void handle_shell(struct agent_chan *ch, const uint8_t *body, size_t len)
 		file = req.argv[0];
 		argv = req.argv;
 	}
-	agent_say("%s opened a shell (channel %u)", ch->technician, ch->id);
+	agent_term_say(t, "%s opened a shell (channel %u)", ch->technician,
+		       ch->id);
 	if (req.argv[0] != NULL) {
 		show_argv(req.argv, shown, sizeof(shown));
-		agent_say("%s runs: %s", ch->technician, shown);
+		agent_term_say(t, "%s runs: %s", ch->technician, shown);
 	}
 	ch->shell_shown = true;
-	ch->started_ms = uv_now(ch->a->loop);
-	agent_term_shell_opened(ch->a);
+	ch->started_ms = uv_now(ch->cs->cfg.loop);
+	agent_term_shell_opened(t);
 	if (pty) {
 		po.file = file;
 		po.argv = argv;
 		po.term = req.term;
 		po.cols = req.cols;
 		po.rows = req.rows;
-		r = agent_pty_spawn(ch->a->loop, &po, &proc_cbs, ch, &ch->pty);
+		r = io->spawn_pty(io->arg, ch->cs->cfg.loop, &po, &proc_cbs, ch,
+				  &ch->pty);
 	} else {
 		/* Like ssh -T: pipes, stdout and stderr apart. */
 		sp.file = file;
 		sp.argv = argv;
 		sp.stop_signal = SIGHUP;
-		r = agent_proc_spawn(ch->a->loop, &sp, &proc_cbs, ch,
-				     &ch->proc);
+		r = spawn(ch, &sp);
 	}
 	if (r != 0) {
 		spawn_failed(ch, file, r, pty);
@@ -612,26 +651,38 @@ static size_t io_window(void *arg)
 
 static int io_consumed(void *arg, size_t n)
 {
-	struct agent_chan *ch = arg;
-
-	if (ch->dead || ch->a->link == NULL)
-		return TETHER_ERR_CLOSED;
-	return tether_chan_consumed(ch->tc, ch->a->link, n);
+	return credit_back(arg, n);
 }
 
-/* What agent-file.c said: go on, close the channel, or fail it. */
+static int io_xfer_report(void *arg, const struct tether_ctrl_xfer_report *r)
+{
+	const struct agent_chan_io *io = io_of(arg);
+
+	return io->ctrl(io->arg, TETHER_CTRL_XFER_REPORT, r);
+}
+
+static int io_forward_report(void *arg,
+			     const struct tether_ctrl_forward_report *r)
+{
+	const struct agent_chan_io *io = io_of(arg);
+
+	return io->ctrl(io->arg, TETHER_CTRL_FORWARD_REPORT, r);
+}
+
+/* What file.c said: go on, close the channel, or fail it. */
 static void file_result(struct agent_chan *ch, int r, const char *why)
 {
 	if (r == AGENT_FILE_MORE)
 		return;
 	if (r == AGENT_FILE_DONE) {
 		ch->state = CH_DONE;
-		chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
-		send_ctrl(ch->a, "close", ch->id, NULL);
+		send_closes(ch);
 		chan_drop(ch);
 	} else if (r == TETHER_ERR_CLOSED) {
 		/* The link is going away and takes every channel with it. */
-		agent_say("stopping the file transfer of channel %u", ch->id);
+		agent_term_say(term_of(ch),
+			       "stopping the file transfer of channel %u",
+			       ch->id);
 		chan_drop(ch);
 	} else {
 		chan_fail(ch, why != NULL ? why : tether_strerror(r));
@@ -642,19 +693,23 @@ static void file_result(struct agent_chan *ch, int r, const char *why)
 static void file_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		     size_t len)
 {
-	const struct tether_xfer_io io = {
-	    .send = io_send,
-	    .window = io_window,
-	    .consumed = io_consumed,
-	    .arg = ch,
+	const struct agent_file_env env = {
+	    .policy = ch->cs->cfg.files,
+	    .term = term_of(ch),
+	    .channel = ch->id,
+	    .technician = ch->technician,
+	    .io = {.chan = {.send = io_send,
+			    .window = io_window,
+			    .consumed = io_consumed,
+			    .arg = ch},
+		   .report = io_xfer_report},
 	};
 	const char *why = NULL;
 	int r;
 
 	if (ch->state == CH_WAIT_START) {
 		ch->state = CH_RUNNING;
-		r = agent_file_start(ch->a, ch->id, ch->technician, &io, msg,
-				     body, len, &ch->file, &why);
+		r = agent_file_start(&env, msg, body, len, &ch->file, &why);
 	} else {
 		r = agent_file_input(ch->file, msg, body, len, &why);
 	}
@@ -671,15 +726,14 @@ static void file_pump(struct agent_chan *ch)
 	file_result(ch, agent_file_pump(ch->file, &why), why);
 }
 
-/* What agent-forward.c said or reported: go on, close, or fail. */
+/* What forward.c said or reported: go on, close, or fail. */
 static void fwd_result(struct agent_chan *ch, int r, const char *why)
 {
 	if (r == AGENT_FORWARD_MORE)
 		return;
 	if (r == AGENT_FORWARD_DONE) {
 		ch->state = CH_DONE;
-		chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
-		send_ctrl(ch->a, "close", ch->id, NULL);
+		send_closes(ch);
 		chan_drop(ch);
 	} else {
 		chan_fail(ch, why != NULL ? why : tether_strerror(r));
@@ -707,21 +761,26 @@ static void fwd_closed(void *arg)
 static void fwd_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		    size_t len)
 {
-	const struct agent_forward_io io = {
-	    .send = io_send,
-	    .window = io_window,
-	    .consumed = io_consumed,
-	    .done = fwd_done,
-	    .closed = fwd_closed,
-	    .arg = ch,
+	const struct agent_forward_env env = {
+	    .loop = ch->cs->cfg.loop,
+	    .term = term_of(ch),
+	    .allowed = ch->cs->cfg.forwards,
+	    .channel = ch->id,
+	    .technician = ch->technician,
+	    .io = {.send = io_send,
+		   .window = io_window,
+		   .consumed = io_consumed,
+		   .report = io_forward_report,
+		   .done = fwd_done,
+		   .closed = fwd_closed,
+		   .arg = ch},
 	};
 	const char *why = NULL;
 	int r;
 
 	if (ch->state == CH_WAIT_START) {
 		ch->state = CH_RUNNING;
-		r = agent_forward_start(ch->a, ch->id, ch->technician, &io, msg,
-					body, len, &ch->fwd, &why);
+		r = agent_forward_start(&env, msg, body, len, &ch->fwd, &why);
 	} else {
 		r = agent_forward_input(ch->fwd, msg, body, len, &why);
 	}
@@ -737,11 +796,25 @@ static bool stdin_eof(const uint8_t *body, size_t len)
 	       m.stream == TETHER_MSG_STREAM_STDIN;
 }
 
+/* Window or room on the link: whatever serves the channel goes on. */
+static void pump(struct agent_chan *ch)
+{
+	if (ch->kind == TETHER_KIND_FILE)
+		file_pump(ch);
+	else if (ch->kind == TETHER_KIND_FORWARD)
+		agent_forward_pump(ch->fwd);
+	else
+		update_credit(ch);
+}
+
 static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		       size_t len)
 {
+	bool runs_exec =
+	    ch->kind == TETHER_KIND_EXEC || ch->kind == TETHER_KIND_DIAG;
+
 	/* Its own messages, and the end of its input, are the forward's. */
-	if (ch->kind == KIND_FORWARD && msg != TETHER_MSG_WINDOW &&
+	if (ch->kind == TETHER_KIND_FORWARD && msg != TETHER_MSG_WINDOW &&
 	    msg != TETHER_MSG_ERROR &&
 	    (msg != TETHER_MSG_CLOSE || ch->state != CH_WAIT_START)) {
 		fwd_msg(ch, msg, body, len);
@@ -749,26 +822,25 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 	}
 	switch (msg) {
 	case TETHER_MSG_EXEC:
-		if (ch->state != CH_WAIT_START ||
-		    (ch->kind != KIND_EXEC && ch->kind != KIND_DIAG))
+		if (ch->state != CH_WAIT_START || !runs_exec)
 			break;
-		if (ch->kind == KIND_DIAG)
+		if (ch->kind == TETHER_KIND_DIAG)
 			handle_diag(ch, body, len);
 		else
 			handle_exec(ch, body, len);
 		return;
 	case TETHER_MSG_SHELL:
-		if (ch->state != CH_WAIT_START || ch->kind != KIND_SHELL)
+		if (ch->state != CH_WAIT_START || ch->kind != TETHER_KIND_SHELL)
 			break;
 		handle_shell(ch, body, len);
 		return;
 	case TETHER_MSG_RESIZE:
-		if (ch->state == CH_WAIT_START || ch->kind != KIND_SHELL)
+		if (ch->state == CH_WAIT_START || ch->kind != TETHER_KIND_SHELL)
 			break;
 		handle_resize(ch, body, len);
 		return;
 	case TETHER_MSG_STDIN:
-		if (ch->state == CH_WAIT_START || ch->kind == KIND_FILE)
+		if (ch->state == CH_WAIT_START || ch->kind == TETHER_KIND_FILE)
 			break;
 		ch->bytes_in += len;
 		if (!has_child(ch) || ch->state != CH_RUNNING) {
@@ -780,33 +852,29 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		return;
 	case TETHER_MSG_EOF:
 		if (!stdin_eof(body, len) || ch->state == CH_WAIT_START ||
-		    ch->kind == KIND_FILE)
+		    ch->kind == TETHER_KIND_FILE)
 			break;
 		/* On a terminal: no more input, but the shell goes on. */
 		child_close_stdin(ch);
 		return;
 	case TETHER_MSG_WINDOW:
 		/* tether_chan_open() has applied it. */
-		if (ch->kind == KIND_FILE)
-			file_pump(ch);
-		else if (ch->kind == KIND_FORWARD)
-			agent_forward_pump(ch->fwd);
-		else
-			update_credit(ch);
+		pump(ch);
 		return;
 	case TETHER_MSG_CLOSE:
 		if (ch->state == CH_WAIT_START) {
 			/* Nothing ran; close our direction too. */
-			chan_send(ch, TETHER_MSG_CLOSE, NULL, 0);
-			send_ctrl(ch->a, "close", ch->id, NULL);
+			send_closes(ch);
 			chan_drop(ch);
-		} else if (ch->kind == KIND_FILE) {
+		} else if (ch->kind == TETHER_KIND_FILE) {
 			/*
 			 * Before both XFER_ENDs: the console gave up.  A
 			 * partial file stays for the next try to resume.
 			 */
-			agent_say("%s stopped the file transfer (channel %u)",
-				  ch->technician, ch->id);
+			agent_term_say(term_of(ch),
+				       "%s stopped the file transfer (channel "
+				       "%u)",
+				       ch->technician, ch->id);
 			file_result(ch, AGENT_FILE_DONE, NULL);
 		} else {
 			/* The console sends nothing more: that is EOF. */
@@ -814,14 +882,16 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 		}
 		return;
 	case TETHER_MSG_ERROR:
-		agent_warn("channel %u: the console reported an error", ch->id);
+		agent_term_warn(term_of(ch),
+				"channel %u: the console reported an error",
+				ch->id);
 		if (!ch->dead)
-			send_ctrl(ch->a, "close", ch->id, "console error");
+			send_close(ch->cs, ch->id, "console error");
 		chan_drop(ch);
 		return;
 	default:
 		/* GET, PUT, and the transfer's own messages. */
-		if (ch->kind == KIND_FILE) {
+		if (ch->kind == TETHER_KIND_FILE) {
 			file_msg(ch, msg, body, len);
 			return;
 		}
@@ -830,9 +900,9 @@ static void handle_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 	chan_fail(ch, "unexpected message");
 }
 
-void agent_chan_frame(struct agent *a, const struct tether_frame *f)
+void agent_chans_frame(struct agent_chans *cs, const struct tether_frame *f)
 {
-	struct agent_chan *ch = find(a, f->channel);
+	struct agent_chan *ch = find(cs, f->channel);
 	const uint8_t *body;
 	uint8_t msg;
 	size_t len;
@@ -856,164 +926,177 @@ void agent_chan_frame(struct agent *a, const struct tether_frame *f)
 }
 
 /* A channel kind in the customer's words. */
-static const char *what_kind(enum chan_kind k)
+static const char *what_kind(enum tether_kind k)
 {
 	switch (k) {
-	case KIND_SHELL:
+	case TETHER_KIND_SHELL:
 		return "a shell";
-	case KIND_FILE:
+	case TETHER_KIND_FILE:
 		return "a file transfer";
-	case KIND_FORWARD:
+	case TETHER_KIND_FORWARD:
 		return "a connection to a TCP port";
-	case KIND_DIAG:
+	case TETHER_KIND_DIAG:
 		return "a diagnostics report";
 	default:
 		return "a command";
 	}
 }
 
-void agent_chan_open(struct agent *a, const json_t *msg)
+/* Why an open is refused, or NULL; denied is room for the reason. */
+static const char *refusal(struct agent_chans *cs,
+			   const struct tether_ctrl_chan_open *m, char *denied,
+			   size_t deniedlen)
 {
-	uint8_t nonce_c[TETHER_SEAL_NONCE_LEN], nonce_a[TETHER_SEAL_NONCE_LEN];
-	char hex[2 * TETHER_SEAL_NONCE_LEN + 1], denied[REASON_MAX];
-	char who[AGENT_NAME_MAX];
-	const char *kind, *nonce, *tech;
-	struct agent_chan *ch = NULL;
-	enum chan_kind k = KIND_EXEC;
-	const char *why = NULL;
-	unsigned cap = 0;
-	uint32_t id;
-	json_t *m;
-
-	id = get_channel(msg);
-	kind = json_string_value(json_object_get(msg, "kind"));
-	nonce = json_string_value(json_object_get(msg, "nonce"));
-	tech = json_string_value(json_object_get(msg, "technician"));
-	if (id == 0) {
-		tether_log_warn("open without a valid channel ignored");
-		return;
-	}
-	agent_clean(tech != NULL ? tech : "the technician", who, sizeof(who));
-	if (kind != NULL && strcmp(kind, TETHER_KIND_NAME_EXEC) == 0) {
-		k = KIND_EXEC;
-		cap = AGENT_CAP_EXEC;
-	} else if (kind != NULL && strcmp(kind, TETHER_KIND_NAME_SHELL) == 0) {
-		k = KIND_SHELL;
-		cap = AGENT_CAP_SHELL;
-	} else if (kind != NULL && strcmp(kind, TETHER_KIND_NAME_FILE) == 0) {
-		k = KIND_FILE;
-		cap = AGENT_CAP_FILE;
-	} else if (kind != NULL && strcmp(kind, TETHER_KIND_NAME_FORWARD) == 0) {
-		k = KIND_FORWARD;
-		cap = AGENT_CAP_FORWARD;
-	} else if (kind != NULL && strcmp(kind, TETHER_KIND_NAME_DIAG) == 0) {
-		k = KIND_DIAG;
-		cap = AGENT_CAP_DIAG;
-	}
-	if (kind == NULL || nonce == NULL ||
-	    tether_hex_decode(nonce, nonce_c, sizeof(nonce_c)) != 0)
-		why = "bad open request";
-	else if (cap == 0)
-		why = "unsupported channel kind";
-	else if (!a->have_ke || a->phase != AGENT_PH_PAIRED)
-		why = "not paired";
-	else if ((a->caps & cap) == 0) {
+	if (!cs->paired)
+		return "not paired";
+	if ((cs->caps & AGENT_CAP(m->kind)) == 0) {
 		/* Consent covers what was asked for at the invite, no more. */
-		snprintf(denied, sizeof(denied),
-			 "the customer did not allow %s", kind);
-		why = denied;
-		agent_say("%s asked for %s, which you did not allow; refused",
-			  who, what_kind(k));
-	} else if (find(a, id) != NULL)
-		why = "channel in use";
-	else if (a->nchans >= AGENT_CHAN_MAX)
-		why = "too many channels";
+		snprintf(denied, deniedlen, "the customer did not allow %s",
+			 tether_ctrl_name_of(kind, m->kind));
+		agent_term_say(cs->cfg.term,
+			       "%s asked for %s, which you did not allow; "
+			       "refused",
+			       m->technician, what_kind(m->kind));
+		return denied;
+	}
+	if (find(cs, (uint32_t)m->channel) != NULL)
+		return "channel in use";
+	if (cs->n >= AGENT_CHAN_MAX)
+		return "too many channels";
+	return NULL;
+}
+
+void agent_chans_open(struct agent_chans *cs,
+		      const struct tether_ctrl_chan_open *m)
+{
+	struct tether_ctrl_opened opened = {.channel = m->channel};
+	struct tether_ctrl_open_failed failed = {.channel = m->channel};
+	uint32_t id = (uint32_t)m->channel;
+	struct agent_chan *ch = NULL;
+	char denied[REASON_MAX];
+	const char *why;
+
+	why = refusal(cs, m, denied, sizeof(denied));
 	if (why != NULL)
 		goto fail;
-
+	why = "internal error";
 	ch = tether_calloc(1, sizeof(*ch));
-	if (ch == NULL || tether_random(nonce_a, sizeof(nonce_a)) != 0 ||
-	    tether_hex_encode(nonce_a, sizeof(nonce_a), hex, sizeof(hex)) !=
-		0) {
-		why = "internal error";
+	if (ch == NULL ||
+	    tether_random(opened.nonce, sizeof(opened.nonce)) != 0)
 		goto fail;
-	}
-	ch->tc =
-	    tether_chan_new(id, false, a->ke, sizeof(a->ke), nonce_c, nonce_a);
+	ch->tc = tether_chan_new(id, false, cs->ke, cs->ke_len, m->nonce,
+				 opened.nonce);
 	/* File channels keep more in flight; the console does the same. */
 	if (ch->tc == NULL ||
-	    (k == KIND_FILE &&
-	     tether_chan_set_window(ch->tc, TETHER_FILE_WINDOW) != 0)) {
-		why = "internal error";
+	    (m->kind == TETHER_KIND_FILE &&
+	     tether_chan_set_window(ch->tc, TETHER_FILE_WINDOW) != 0))
 		goto fail;
-	}
-	ch->a = a;
+	ch->cs = cs;
 	ch->id = id;
-	ch->kind = k;
+	ch->kind = m->kind;
 	ch->state = CH_WAIT_START;
-	memcpy(ch->technician, who, sizeof(ch->technician));
-	ch->next = a->chans;
-	a->chans = ch;
-	a->nchans++;
-	m = json_pack("{s:s,s:I,s:s}", "t", "opened", "channel", (json_int_t)id,
-		      "nonce", hex);
-	agent_send(a, m);
+	snprintf(ch->technician, sizeof(ch->technician), "%s", m->technician);
+	ch->next = cs->list;
+	cs->list = ch;
+	cs->n++;
+	cs->cfg.io.ctrl(cs->cfg.io.arg, TETHER_CTRL_OPENED, &opened);
 	return;
 fail:
 	if (ch != NULL) {
 		tether_chan_free(ch->tc);
 		tether_free(ch);
 	}
-	send_ctrl(a, "open_failed", id, why);
+	failed.reason = why;
+	cs->cfg.io.ctrl(cs->cfg.io.arg, TETHER_CTRL_OPEN_FAILED, &failed);
 }
 
-void agent_chan_close(struct agent *a, const json_t *msg)
+void agent_chans_close(struct agent_chans *cs,
+		       const struct tether_ctrl_chan_close *m)
 {
-	struct agent_chan *ch = find(a, get_channel(msg));
+	struct agent_chan *ch = find(cs, (uint32_t)m->channel);
+	struct agent_term *t = cs->cfg.term;
 
 	if (ch == NULL || ch->dead)
 		return;
-	if (ch->state == CH_RUNNING && ch->kind == KIND_SHELL)
-		agent_say("the technician went away; closing the shell");
-	else if (ch->state == CH_RUNNING && ch->kind == KIND_FILE)
-		agent_say("the technician went away; stopping the file "
-			  "transfer");
-	else if (ch->state == CH_RUNNING && ch->kind != KIND_FORWARD)
-		agent_say("the technician went away; stopping the command");
+	if (ch->state == CH_RUNNING && ch->kind == TETHER_KIND_SHELL)
+		agent_term_say(t, "the technician went away; closing the "
+				  "shell");
+	else if (ch->state == CH_RUNNING && ch->kind == TETHER_KIND_FILE)
+		agent_term_say(t, "the technician went away; stopping the file "
+				  "transfer");
+	else if (ch->state == CH_RUNNING && ch->kind != TETHER_KIND_FORWARD)
+		agent_term_say(t, "the technician went away; stopping the "
+				  "command");
 	chan_drop(ch);
 }
 
-void agent_chan_drain(struct agent *a)
+void agent_chans_drain(struct agent_chans *cs)
 {
 	struct agent_chan *ch, *next;
 
 	/* A transfer may end here, and its channel with it. */
-	for (ch = a->chans; ch != NULL; ch = next) {
+	for (ch = cs->list; ch != NULL; ch = next) {
 		next = ch->next;
-		if (ch->kind == KIND_FILE)
-			file_pump(ch);
-		else if (ch->kind == KIND_FORWARD)
-			agent_forward_pump(ch->fwd);
-		else
-			update_credit(ch);
+		pump(ch);
 	}
 }
 
-void agent_chan_abort_all(struct agent *a)
+void agent_chans_abort(struct agent_chans *cs)
 {
+	struct agent_term *t = cs->cfg.term;
 	struct agent_chan *ch, *next;
 
-	for (ch = a->chans; ch != NULL; ch = next) {
+	for (ch = cs->list; ch != NULL; ch = next) {
 		next = ch->next;
 		if (ch->dead)
 			continue;
-		if (ch->state == CH_RUNNING && ch->kind == KIND_SHELL)
-			agent_say("closing the shell of channel %u", ch->id);
-		else if (ch->state == CH_RUNNING && ch->kind == KIND_FILE)
-			agent_say("stopping the file transfer of channel %u",
-				  ch->id);
-		else if (ch->state == CH_RUNNING && ch->kind != KIND_FORWARD)
-			agent_say("stopping the command of channel %u", ch->id);
+		if (ch->state == CH_RUNNING && ch->kind == TETHER_KIND_SHELL)
+			agent_term_say(t, "closing the shell of channel %u",
+				       ch->id);
+		else if (ch->state == CH_RUNNING &&
+			 ch->kind == TETHER_KIND_FILE)
+			agent_term_say(t,
+				       "stopping the file transfer of channel "
+				       "%u",
+				       ch->id);
+		else if (ch->state == CH_RUNNING &&
+			 ch->kind != TETHER_KIND_FORWARD)
+			agent_term_say(t, "stopping the command of channel %u",
+				       ch->id);
 		chan_drop(ch);
 	}
+}
+
+struct agent_chans *agent_chans_new(const struct agent_chans_cfg *cfg)
+{
+	struct agent_chans *cs = tether_calloc(1, sizeof(*cs));
+
+	if (cs != NULL)
+		cs->cfg = *cfg;
+	return cs;
+}
+
+void agent_chans_pair(struct agent_chans *cs, const uint8_t *ke, size_t ke_len,
+		      unsigned caps)
+{
+	if (ke_len > sizeof(cs->ke))
+		return;
+	memcpy(cs->ke, ke, ke_len);
+	cs->ke_len = ke_len;
+	cs->caps = caps;
+	cs->paired = true;
+}
+
+size_t agent_chans_count(const struct agent_chans *cs)
+{
+	return cs->n;
+}
+
+void agent_chans_free(struct agent_chans *cs)
+{
+	if (cs == NULL)
+		return;
+	agent_chans_abort(cs);
+	cs->freeing = true;
+	table_maybe_free(cs);
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 #include <tether/alloc.h>
 #include <tether/err.h>
 
-#include "agent.h"
+#include "session/exec.h"
 
 #define KILL_GRACE_MS 2000
 

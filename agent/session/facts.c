@@ -1,8 +1,9 @@
 /*
- * Facts about this machine that the agent sends with join, so the
- * technician sees which computer answered: host name, operating system
- * (PRETTY_NAME from os-release plus the kernel) and the user the commands
- * will run as.  Everything is best effort; nothing here may fail the join.
+ * Facts about this machine (facts.h) that the agent sends with join and
+ * enroll, so the technician sees which computer answered: host name,
+ * operating system (PRETTY_NAME from os-release plus the kernel) and the
+ * user the commands will run as.  Everything is best effort; nothing here
+ * may fail the join.
  */
 #include <pwd.h>
 #include <stdio.h>
@@ -10,7 +11,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "diag/os-release.h"
+#include "diag/text.h"
+#include "session/facts.h"
 
 #define OS_RELEASE_LINE 512
 #define OS_RELEASE_LINES 256
@@ -78,7 +81,7 @@ static bool read_pretty_name(const char *path, char *out, size_t outlen)
 		agent_os_release_unquote(line + sizeof(key) - 1);
 		if (line[sizeof(key) - 1] == '\0')
 			continue;
-		agent_clean(line + sizeof(key) - 1, out, outlen);
+		agent_text_clean(line + sizeof(key) - 1, out, outlen);
 		found = true;
 	}
 	fclose(fp);
@@ -87,7 +90,7 @@ static bool read_pretty_name(const char *path, char *out, size_t outlen)
 
 static void gather_os(char *out, size_t outlen)
 {
-	char name[AGENT_TITLE_MAX];
+	char name[AGENT_FACT_OS_MAX];
 	struct utsname u;
 	bool have_u = uname(&u) == 0;
 
@@ -106,19 +109,19 @@ static void gather_os(char *out, size_t outlen)
 	}
 	/* The facts travel as JSON strings: keep them valid UTF-8. */
 	copy_str(name, sizeof(name), out);
-	agent_clean(name, out, outlen);
+	agent_text_clean(name, out, outlen);
 }
 
 void agent_facts_gather(struct agent_facts *f)
 {
 	struct passwd *pw;
-	char host[AGENT_HOST_MAX + 1];
+	char host[AGENT_FACT_HOST_MAX + 1];
 
 	memset(f, 0, sizeof(*f));
 	/* gethostname() need not terminate a truncated name. */
 	memset(host, 0, sizeof(host));
 	if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0')
-		agent_clean(host, f->hostname, sizeof(f->hostname));
+		agent_text_clean(host, f->hostname, sizeof(f->hostname));
 	else
 		copy_str(f->hostname, sizeof(f->hostname), "unknown");
 
@@ -126,8 +129,16 @@ void agent_facts_gather(struct agent_facts *f)
 
 	pw = getpwuid(geteuid());
 	if (pw != NULL && pw->pw_name != NULL)
-		agent_clean(pw->pw_name, f->user, sizeof(f->user));
+		agent_text_clean(pw->pw_name, f->user, sizeof(f->user));
 	else
 		snprintf(f->user, sizeof(f->user), "uid %u",
 			 (unsigned)geteuid());
+}
+
+void agent_facts_ctrl(const struct agent_facts *f,
+		      struct tether_ctrl_facts *out)
+{
+	out->hostname = f->hostname;
+	out->os = f->os;
+	out->user = f->user;
 }

@@ -3,9 +3,9 @@
  * console's GET or PUT, the customer's policy on where a technician may
  * write and read (--allow-write, --allow-read), and for each finished
  * entry a line for the customer and an audit record for the relay.  The
- * transfer itself is the shared engine (tether/xfer.h); agent-chan.c owns
- * the channel, hands this file its sealed messages and gives the engine
- * the channel through struct tether_xfer_io.
+ * transfer itself is the shared engine (tether/xfer.h); chan.c owns the
+ * channel, hands this file its sealed messages and gives it the channel
+ * as a struct agent_file_io, whose struct tether_xfer_io the engine gets.
  *
  * The policy is checked on resolved paths (realpath), so neither "..",
  * nor a symlink, nor a relative path leads outside a root, and the engine
@@ -22,11 +22,16 @@
 
 #include <tether/alloc.h>
 #include <tether/buf.h>
+#include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/id.h>
 #include <tether/log.h>
 #include <tether/msg.h>
 
-#include "agent.h"
+#include "diag/text.h"
+#include "session/exec.h"
+#include "session/file.h"
+#include "session/term.h"
 
 /* How much of a path or a list of paths the customer is shown. */
 #define SHOW_MAX 1024
@@ -39,40 +44,21 @@
 #define GLOB_SPECIAL "*?[\\"
 
 struct agent_file {
-	struct agent *a;
+	const struct agent_file_policy *policy;
+	struct agent_term *term;
 	uint32_t channel;
-	char technician[AGENT_NAME_MAX];
+	char technician[TETHER_ID_NAME_MAX + 1];
 	bool put; /* PUT: we receive; GET: we send */
-	/* The channel (ours too, for ERROR) and the engine's callbacks. */
-	struct tether_xfer_io io;
+	/* The channel (ours too, for ERROR and reports), the engine's cbs. */
+	struct agent_file_io io;
 	struct tether_xfer_cbs cbs;
 	struct tether_xfer_send *send;
 	struct tether_xfer_recv *recv;
 };
 
-/* "512 B", "1.5 KiB", "23.4 MiB": sizes as the customer reads them. */
-static void human_size(uint64_t n, char *out, size_t outlen)
-{
-	static const char *const units[] = {"KiB", "MiB", "GiB",
-					    "TiB", "PiB", "EiB"};
-	double v = (double)n / 1024;
-	size_t i = 0;
-
-	if (n < 1024) {
-		snprintf(out, outlen, "%" PRIu64 " B", n);
-		return;
-	}
-	/* 1023.96 KiB would print as 1024.0 KiB: that is 1.0 MiB. */
-	while (v >= 1023.95 && i + 1 < sizeof(units) / sizeof(units[0])) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(out, outlen, "%.1f %s", v, units[i]);
-}
-
 /*
  * A cleaned copy of text from the peer or the file system, whole (unlike
- * agent_clean() into a fixed buffer): audit records keep full paths.
+ * agent_text_clean() into a fixed buffer): audit records keep full paths.
  */
 static char *clean_dup(const char *s)
 {
@@ -81,13 +67,13 @@ static char *clean_dup(const char *s)
 
 	/* Cleaning never lengthens: one '?' per byte it replaces. */
 	if (out != NULL)
-		agent_clean(s, out, n);
+		agent_text_clean(s, out, n);
 	return out;
 }
 
-static json_int_t json_u64(uint64_t v)
+static int64_t i64(uint64_t v)
 {
-	return v > (uint64_t)INT64_MAX ? (json_int_t)INT64_MAX : (json_int_t)v;
+	return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
 /*
@@ -100,23 +86,25 @@ static void audit(struct agent_file *f, const struct tether_xfer_file *x)
 	    x->local != NULL && x->local[0] != '\0' ? x->local : x->path;
 	char *path = clean_dup(where != NULL ? where : "");
 	char *reason = clean_dup(x->reason != NULL ? x->reason : "");
-	json_t *m = NULL;
+	struct tether_ctrl_xfer_report r = {
+	    .channel = f->channel,
+	    .direction = f->put ? TETHER_XFER_DIR_PUT : TETHER_XFER_DIR_GET,
+	    .path = path,
+	    .type = (enum tether_xfer_type)x->type,
+	    .size = i64(x->size),
+	    .offset = i64(x->offset),
+	    .sent = i64(x->sent),
+	    .ms = i64(x->ms),
+	    .ok = x->ok,
+	    .reason = reason,
+	};
 
-	if (path != NULL && reason != NULL)
-		m = json_pack("{s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:I,s:b,"
-			      "s:s}",
-			      "t", "xfer", "channel", (json_int_t)f->channel,
-			      "direction", f->put ? "put" : "get", "path", path,
-			      "type", tether_xfer_type_name(x->type), "size",
-			      json_u64(x->size), "sha256", x->sha256, "offset",
-			      json_u64(x->offset), "sent", json_u64(x->sent),
-			      "ms", json_u64(x->ms), "ok", x->ok, "reason",
-			      reason);
-	if (m == NULL)
+	r.has_sha256 =
+	    tether_hex_decode(x->sha256, r.sha256, sizeof(r.sha256)) == 0;
+	if (path == NULL || reason == NULL ||
+	    f->io.report(f->io.chan.arg, &r) == TETHER_ERR_INVALID)
 		tether_log_warn("channel %u: cannot build the audit record",
 				f->channel);
-	else
-		agent_send(f->a, m);
 	tether_free(path);
 	tether_free(reason);
 }
@@ -129,14 +117,14 @@ static void tell(struct agent_file *f, const struct tether_xfer_file *x)
 	const char *where =
 	    x->local != NULL && x->local[0] != '\0' ? x->local : x->path;
 
-	agent_clean(where != NULL ? where : "?", shown, sizeof(shown));
+	agent_text_clean(where != NULL ? where : "?", shown, sizeof(shown));
 	if (!x->ok) {
-		agent_clean(x->reason != NULL && x->reason[0] != '\0'
-				? x->reason
-				: "failed",
-			    why, sizeof(why));
-		agent_say("%s could not %s %s: %s", f->technician,
-			  f->put ? "send" : "receive", shown, why);
+		agent_text_clean(x->reason != NULL && x->reason[0] != '\0'
+				     ? x->reason
+				     : "failed",
+				 why, sizeof(why));
+		agent_term_say(f->term, "%s could not %s %s: %s", f->technician,
+			       f->put ? "send" : "receive", shown, why);
 		return;
 	}
 	if (x->type == TETHER_XFER_DIR) {
@@ -144,14 +132,14 @@ static void tell(struct agent_file *f, const struct tether_xfer_file *x)
 	} else if (x->type == TETHER_XFER_SYMLINK) {
 		snprintf(what, sizeof(what), "symlink");
 	} else {
-		human_size(x->size, what, sizeof(what));
+		agent_term_size(x->size, what, sizeof(what));
 		if (x->offset > 0) {
-			human_size(x->offset, off, sizeof(off));
+			agent_term_size(x->offset, off, sizeof(off));
 			snprintf(at, sizeof(at), ", resumed at %s", off);
 		}
 	}
-	agent_say("%s %s %s (%s%s)", f->technician,
-		  f->put ? "sent" : "receives", shown, what, at);
+	agent_term_say(f->term, "%s %s %s (%s%s)", f->technician,
+		       f->put ? "sent" : "receives", shown, what, at);
 }
 
 /* The engine's on_file: an entry is finished, ok or not. */
@@ -297,8 +285,8 @@ static void send_error(struct agent_file *f, const char *text)
 	struct tether_buf *b = tether_buf_new(ERROR_MAX + 8);
 
 	if (b != NULL && tether_msg_encode_error(b, &m) == 0)
-		f->io.send(f->io.arg, TETHER_MSG_ERROR, tether_buf_ptr(b),
-			   tether_buf_len(b));
+		f->io.chan.send(f->io.chan.arg, TETHER_MSG_ERROR,
+				tether_buf_ptr(b), tether_buf_len(b));
 	tether_buf_free(b);
 }
 
@@ -311,7 +299,7 @@ enum refusal {
 
 /*
  * The whole PUT is refused or impossible: the console gets ERROR "PATH:
- * REASON" (agent-chan.c adds CLOSE), the customer a line, and the relay
+ * REASON" (chan.c adds CLOSE), the customer a line, and the relay
  * an audit record as for a skipped entry.
  */
 static void refuse_put(struct agent_file *f, const char *path,
@@ -324,13 +312,14 @@ static void refuse_put(struct agent_file *f, const char *path,
 		snprintf(text, sizeof(text), "%s", reason);
 	else
 		snprintf(text, sizeof(text), "%s: %s", path, reason);
-	agent_clean(path, shown, sizeof(shown));
-	agent_clean(text, why, sizeof(why));
+	agent_text_clean(path, shown, sizeof(shown));
+	agent_text_clean(text, why, sizeof(why));
 	if (how == REFUSE_POLICY)
-		agent_say("%s may not write to %s; refused", f->technician,
-			  shown);
+		agent_term_say(f->term, "%s may not write to %s; refused",
+			       f->technician, shown);
 	else
-		agent_say("%s could not send files: %s", f->technician, why);
+		agent_term_say(f->term, "%s could not send files: %s",
+			       f->technician, why);
 	memset(&x, 0, sizeof(x));
 	x.path = path;
 	x.local = path;
@@ -364,20 +353,20 @@ static int start_put(struct agent_file *f, const uint8_t *body, size_t len,
 		refuse_put(f, full, fail, REFUSE_PATH);
 		goto out;
 	}
-	if (!in_roots(&f->a->write_roots, dest)) {
-		outside(&f->a->write_roots, reason, sizeof(reason));
+	if (!in_roots(&f->policy->write, dest)) {
+		outside(&f->policy->write, reason, sizeof(reason));
 		refuse_put(f, dest, reason, REFUSE_POLICY);
 		goto out;
 	}
-	f->recv =
-	    tether_xfer_recv_new(dest, &f->io, &f->cbs, reason, sizeof(reason));
+	f->recv = tether_xfer_recv_new(dest, &f->io.chan, &f->cbs, reason,
+				       sizeof(reason));
 	if (f->recv == NULL) {
 		refuse_put(f, dest, reason, REFUSE_ENGINE);
 		goto out;
 	}
-	agent_clean(dest, shown, sizeof(shown));
-	agent_say("%s sends files to %s (channel %u)", f->technician, shown,
-		  f->channel);
+	agent_text_clean(dest, shown, sizeof(shown));
+	agent_term_say(f->term, "%s sends files to %s (channel %u)",
+		       f->technician, shown, f->channel);
 	r = AGENT_FILE_MORE;
 out:
 	tether_msg_clear_put(&req);
@@ -410,7 +399,7 @@ static const char *last_name(const char *path, char *out, size_t outlen)
 /* One match of a GET pattern: the read policy, then the engine. */
 static int add_match(struct agent_file *f, const char *path)
 {
-	const struct agent_roots *roots = &f->a->read_roots;
+	const struct agent_roots *roots = &f->policy->read;
 	char real[PATH_MAX], reason[TETHER_MSG_REASON_MAX], name[NAME_MAX + 1];
 
 	/* No roots: anything this user can read, as the engine finds it. */
@@ -463,8 +452,8 @@ static void show_patterns(char *const *pats, uint32_t n, char *out,
 
 	out[0] = '\0';
 	for (i = 0; i < n; i++) {
-		agent_clean(pats[i][0] != '\0' ? pats[i] : ".", word,
-			    sizeof(word));
+		agent_text_clean(pats[i][0] != '\0' ? pats[i] : ".", word,
+				 sizeof(word));
 		len = strlen(word);
 		if (pos + (i > 0) + len + 4 >= outlen) {
 			memcpy(out + pos, " ...", 5);
@@ -504,15 +493,15 @@ static int start_get(struct agent_file *f, const uint8_t *body, size_t len,
 					     : "malformed get request";
 		return r;
 	}
-	f->send = tether_xfer_send_new(&f->io, &f->cbs, req.flags);
+	f->send = tether_xfer_send_new(&f->io.chan, &f->cbs, req.flags);
 	if (f->send == NULL) {
 		*why = "out of memory";
 		r = TETHER_ERR_NOMEM;
 		goto out;
 	}
 	show_patterns(req.paths, req.n, shown, sizeof(shown));
-	agent_say("%s asks for %s (channel %u)", f->technician, shown,
-		  f->channel);
+	agent_term_say(f->term, "%s asks for %s (channel %u)", f->technician,
+		       shown, f->channel);
 	for (i = 0; i < req.n && r == 0; i++)
 		r = add_pattern(f, req.paths[i]);
 	if (r != 0) {
@@ -552,8 +541,7 @@ static int outcome(struct agent_file *f, int r, const char **why)
 	return AGENT_FILE_MORE;
 }
 
-int agent_file_start(struct agent *a, uint32_t channel, const char *technician,
-		     const struct tether_xfer_io *io, uint8_t msg,
+int agent_file_start(const struct agent_file_env *env, uint8_t msg,
 		     const uint8_t *body, size_t len, struct agent_file **out,
 		     const char **why)
 {
@@ -571,10 +559,11 @@ int agent_file_start(struct agent *a, uint32_t channel, const char *technician,
 		*why = "out of memory";
 		return TETHER_ERR_NOMEM;
 	}
-	f->a = a;
-	f->channel = channel;
-	snprintf(f->technician, sizeof(f->technician), "%s", technician);
-	f->io = *io;
+	f->policy = env->policy;
+	f->term = env->term;
+	f->channel = env->channel;
+	snprintf(f->technician, sizeof(f->technician), "%s", env->technician);
+	f->io = env->io;
 	f->cbs.on_file = on_file;
 	f->cbs.arg = f;
 	if (msg == TETHER_MSG_PUT)
@@ -672,37 +661,37 @@ int agent_file_allow(struct agent_roots *roots, const char *dir,
 	return r;
 }
 
-int agent_file_policy_init(struct agent *a)
+int agent_file_policy_init(struct agent_file_policy *p)
 {
 	char real[PATH_MAX];
 	int r;
 
-	if (a->write_roots.n > 0)
+	if (p->write.n > 0)
 		return 0;
 	/*
 	 * The home directory and /tmp.  agent_work_dir() falls back to "/"
 	 * for a user without a home: that would be everywhere, so not then.
 	 */
 	if (realpath(agent_work_dir(), real) != NULL &&
-	    strcmp(real, "/") != 0 &&
-	    (r = add_root(&a->write_roots, real)) != 0)
+	    strcmp(real, "/") != 0 && (r = add_root(&p->write, real)) != 0)
 		return r;
 	if (realpath("/tmp", real) != NULL && strcmp(real, "/") != 0 &&
-	    (r = add_root(&a->write_roots, real)) != 0)
+	    (r = add_root(&p->write, real)) != 0)
 		return r;
 	return 0;
 }
 
-void agent_file_describe_policy(const struct agent *a, char *out, size_t outlen)
+void agent_file_describe_policy(const struct agent_file_policy *p, char *out,
+				size_t outlen)
 {
 	char w[SHOW_MAX / 2], rd[SHOW_MAX / 2];
 
-	join_roots(&a->write_roots, w, sizeof(w));
-	join_roots(&a->read_roots, rd, sizeof(rd));
+	join_roots(&p->write, w, sizeof(w));
+	join_roots(&p->read, rd, sizeof(rd));
 	snprintf(out, outlen, "write in %s and read %s%s",
-		 a->write_roots.n > 0 ? w : "no directory",
-		 a->read_roots.n > 0 ? "in " : "any file you can read",
-		 a->read_roots.n > 0 ? rd : "");
+		 p->write.n > 0 ? w : "no directory",
+		 p->read.n > 0 ? "in " : "any file you can read",
+		 p->read.n > 0 ? rd : "");
 }
 
 static void free_roots(struct agent_roots *roots)
@@ -716,8 +705,8 @@ static void free_roots(struct agent_roots *roots)
 	roots->n = 0;
 }
 
-void agent_file_policy_free(struct agent *a)
+void agent_file_policy_free(struct agent_file_policy *p)
 {
-	free_roots(&a->write_roots);
-	free_roots(&a->read_roots);
+	free_roots(&p->write);
+	free_roots(&p->read);
 }

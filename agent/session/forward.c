@@ -6,17 +6,19 @@
  * libuv and pumps bytes: STDIN to the target, what the target sends as
  * STDOUT.  Every request is reported to the relay for the audit trail.
  *
- * Flow control is the same as for a child's pipes (agent-exec.c): the TCP
+ * Flow control is the same as for a child's pipes (exec.c): the TCP
  * stream is read only while the channel's send window and the relay link
  * have room, and STDIN is credited back only once written to the target,
  * so neither end can make the agent buffer more than one window.
  *
- * agent-chan.c owns the channel and hands this file the channel as a
- * struct agent_forward_io.  The forward owns its handles (a timer, the
- * TCP connection, a pending name lookup) and is freed only once the last
- * of them is closed.
+ * chan.c owns the channel and hands this file the channel as a struct
+ * agent_forward_io.  A question to the customer goes through the
+ * terminal (term.c), which asks one at a time.  The forward owns its handles (a
+ * timer, the TCP connection, a pending name lookup) and is freed only once the
+ * last of them is closed.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -28,10 +30,14 @@
 #include <tether/alloc.h>
 #include <tether/buf.h>
 #include <tether/err.h>
+#include <tether/id.h>
 #include <tether/log.h>
 #include <tether/msg.h>
 
-#include "agent.h"
+#include "diag/text.h"
+#include "session/cli.h"
+#include "session/forward.h"
+#include "session/term.h"
 
 /* "[host]:65535"; the host is at most TETHER_MSG_HOST_MAX bytes. */
 #define TARGET_MAX (TETHER_MSG_HOST_MAX + 9)
@@ -43,8 +49,7 @@
 #define LOCALHOST "localhost"
 
 enum fwd_state {
-	FWD_ASK_WAIT,	/* waiting for another question to be answered */
-	FWD_ASKING,	/* the customer is being asked */
+	FWD_ASKING,	/* the customer is asked (or will be, after others) */
 	FWD_CONNECTING, /* looking up the name or connecting */
 	FWD_OPEN,	/* connected: bytes flow */
 	FWD_OVER, /* done was reported; waiting for agent_forward_close() */
@@ -67,9 +72,10 @@ struct fwd_write {
 };
 
 struct agent_forward {
-	struct agent *a;
+	uv_loop_t *loop;
+	struct agent_term *term;
 	uint32_t channel;
-	char technician[AGENT_NAME_MAX];
+	char technician[TETHER_ID_NAME_MAX + 1];
 	struct agent_forward_io io;
 	char host[TETHER_MSG_HOST_MAX + 1];
 	uint16_t port;
@@ -79,10 +85,10 @@ struct agent_forward {
 	const char *over_why; /* for io.done, once the timer fires */
 	int refs;	      /* open handles and pending requests */
 
-	/* Asking: the queue of forwards waiting for the terminal. */
-	struct agent_forward *ask_next;
-	struct agent_prompt *prompt;
-	/* The answer's, then the connection's deadline, then io.done. */
+	/* Asking: the question, and its text. */
+	struct agent_question q;
+	char question[TETHER_ID_NAME_MAX + TARGET_MAX + 64];
+	/* The connection's deadline, then io.done. */
 	uv_timer_t timer;
 
 	/* Connecting. */
@@ -109,15 +115,9 @@ struct agent_forward {
 	uint64_t bytes_out;
 };
 
-/* One question on the terminal at a time; the others wait in order. */
-static struct agent_forward *asking;
-static struct agent_forward *ask_head;
-static struct agent_forward **ask_tail = &ask_head;
-
 /* The target's output goes out sealed before the next read (agent-exec.c). */
 static uint8_t read_buf[TETHER_CHANNEL_CHUNK];
 
-static void ask_next(void);
 static void connect_next(struct agent_forward *f);
 
 /* ---- Targets ---------------------------------------------------------- */
@@ -143,62 +143,39 @@ static bool host_valid(const char *host)
 	return true;
 }
 
-/* "host:port", or "[v6]:port" so that the port stays readable. */
-static void target_name(const char *host, uint16_t port, char *out,
-			size_t outlen)
-{
-	if (strchr(host, ':') != NULL)
-		snprintf(out, outlen, "[%s]:%u", host, port);
-	else
-		snprintf(out, outlen, "%s:%u", host, port);
-}
-
 /* The customer's policy; names are compared as written, not resolved. */
-static bool allowed(const struct agent *a, const char *host, uint16_t port)
+static bool allowed(const struct agent_targets *ts, const char *host,
+		    uint16_t port)
 {
-	size_t i;
-
 	if (port == TETHER_FORWARD_PORT &&
 	    (strcmp(host, TETHER_FORWARD_HOST) == 0 ||
 	     strcasecmp(host, LOCALHOST) == 0))
 		return true;
-	for (i = 0; i < a->forward_targets.n; i++)
-		if (a->forward_targets.t[i].port == port &&
-		    strcasecmp(a->forward_targets.t[i].host, host) == 0)
-			return true;
-	return false;
+	return agent_targets_have(ts, host, port);
 }
 
-int agent_forward_allow(struct agent *a, const char *spec, const char **why)
+int agent_forward_allow(struct agent_targets *ts, const char *spec,
+			const char **why)
 {
-	struct agent_targets *ts = &a->forward_targets;
-	struct agent_target t, *grown;
-	size_t i;
+	struct agent_target t;
 
-	if (agent_config_parse_target(spec, &t, why) != 0)
+	if (agent_target_parse(spec, 0, &t, why) != 0)
 		return TETHER_ERR_FORMAT;
 	/* Stricter than a config's target: no leading '-'. */
 	if (!host_valid(t.host)) {
 		*why = "invalid host name";
 		return TETHER_ERR_FORMAT;
 	}
-	if (allowed(a, t.host, t.port))
+	if (allowed(ts, t.host, t.port))
 		return 0;
-	for (i = 0; i < ts->n; i++)
-		if (ts->t[i].port == t.port &&
-		    strcasecmp(ts->t[i].host, t.host) == 0)
-			return 0;
-	grown = tether_reallocarray(ts->t, ts->n + 1, sizeof(*ts->t));
-	if (grown == NULL) {
+	if (agent_targets_add(ts, &t) != 0) {
 		*why = "out of memory";
 		return TETHER_ERR_NOMEM;
 	}
-	ts->t = grown;
-	ts->t[ts->n++] = t;
 	return 0;
 }
 
-void agent_forward_describe_policy(const struct agent *a, char *out,
+void agent_forward_describe_policy(const struct agent_targets *ts, char *out,
 				   size_t outlen)
 {
 	char one[TARGET_MAX];
@@ -207,9 +184,9 @@ void agent_forward_describe_policy(const struct agent *a, char *out,
 	snprintf(out, outlen, "%s:%u, %s:%u", TETHER_FORWARD_HOST,
 		 TETHER_FORWARD_PORT, LOCALHOST, TETHER_FORWARD_PORT);
 	pos = strlen(out);
-	for (i = 0; i < a->forward_targets.n; i++) {
-		target_name(a->forward_targets.t[i].host,
-			    a->forward_targets.t[i].port, one, sizeof(one));
+	for (i = 0; i < ts->n; i++) {
+		agent_target_name(ts->t[i].host, ts->t[i].port, one,
+				  sizeof(one));
 		n = strlen(one);
 		if (pos + n + 2 + 4 >= outlen) {
 			snprintf(out + pos, outlen - pos, ", ...");
@@ -218,13 +195,6 @@ void agent_forward_describe_policy(const struct agent *a, char *out,
 		snprintf(out + pos, outlen - pos, ", %s", one);
 		pos += n + 2;
 	}
-}
-
-void agent_forward_policy_free(struct agent *a)
-{
-	tether_free(a->forward_targets.t);
-	a->forward_targets.t = NULL;
-	a->forward_targets.n = 0;
 }
 
 /* ---- Telling the console, the relay and the customer ------------------ */
@@ -256,34 +226,40 @@ static void send_error(struct agent_forward *f, const char *text)
 }
 
 /*
- * The relay's record of the request: before agent-chan.c's control
- * close, while the relay still knows the channel.  The host passed
- * host_valid(), so it is plain ASCII as JSON wants.
+ * The relay's record of the request: before chan.c's control close,
+ * while the relay still knows the channel.  The host passed
+ * host_valid() (or was cleaned), so it is plain text as JSON wants.
  */
-static void report(struct agent *a, uint32_t channel, const char *host,
-		   uint16_t port, bool ok, const char *reason)
+static void report(const struct agent_forward_io *io, uint32_t channel,
+		   const char *host, uint16_t port, bool ok, const char *reason)
 {
-	json_t *m;
+	const struct tether_ctrl_forward_report r = {
+	    .channel = channel,
+	    .host = host,
+	    .port = port,
+	    .ok = ok,
+	    .reason = reason != NULL ? reason : "",
+	};
 
-	m = json_pack("{s:s,s:I,s:s,s:I,s:b,s:s}", "t", "forward", "channel",
-		      (json_int_t)channel, "host", host, "port",
-		      (json_int_t)port, "ok", ok, "reason",
-		      reason != NULL ? reason : "");
-	if (m == NULL)
+	if (io->report(io->arg, &r) == TETHER_ERR_INVALID)
 		tether_log_warn("channel %u: cannot build the forward report",
 				channel);
-	else
-		agent_send(a, m);
 }
+
+/* Who asked, for the customer's lines; the console's view of it. */
+struct asker {
+	struct agent_term *term;
+	uint32_t channel;
+	const char *technician;
+	const struct agent_forward_io *io;
+};
 
 /*
  * A refused target: the console gets ERROR "HOST:PORT: not allowed by
  * the customer's policy" whatever the cause, the audit trail the cause.
  */
-static void refuse(struct agent *a, uint32_t channel, const char *technician,
-		   const char *host, uint16_t port, const char *target,
-		   const char *reason, const char *text,
-		   const struct agent_forward_io *io)
+static void refuse(const struct asker *k, const char *host, uint16_t port,
+		   const char *target, const char *reason, const char *text)
 {
 	char err[ERROR_MAX];
 
@@ -291,12 +267,20 @@ static void refuse(struct agent *a, uint32_t channel, const char *technician,
 	 * The report first: the console leaves on our ERROR, and the relay
 	 * drops reports for channels that are gone.
 	 */
-	report(a, channel, host, port, false, reason);
+	report(k->io, k->channel, host, port, false, reason);
 	snprintf(err, sizeof(err), "%s: not allowed by the customer's policy",
 		 target);
-	io_send_error(io, err);
-	agent_say("%s asked to connect to %s, which %s; refused", technician,
-		  target, text);
+	io_send_error(k->io, err);
+	agent_term_say(k->term, "%s asked to connect to %s, which %s; refused",
+		       k->technician, target, text);
+}
+
+static void refuse_f(struct agent_forward *f, const char *reason,
+		     const char *text)
+{
+	const struct asker k = {f->term, f->channel, f->technician, &f->io};
+
+	refuse(&k, f->host, f->port, f->target, reason, text);
 }
 
 /* EOF(1): the target closed its side. */
@@ -322,10 +306,9 @@ static void on_over(uv_timer_t *h)
 static void update_reading(struct agent_forward *f);
 
 /*
- * The forward ends by itself: agent-chan.c closes the channel.  From the
- * next turn of the loop, so that no caller of ours (agent-chan.c in the
- * middle of a message, ask_next() going down the queue) sees its channel
- * go away under it.
+ * The forward ends by itself: chan.c closes the channel.  From the next
+ * turn of the loop, so that no caller of ours (chan.c in the middle of a
+ * message) sees its channel go away under it.
  */
 static void over(struct agent_forward *f, const char *why)
 {
@@ -346,10 +329,11 @@ static void say_closed(struct agent_forward *f)
 	if (!f->connected)
 		return;
 	f->connected = false;
-	secs = (uv_now(f->a->loop) - f->started_ms) / 1000;
-	agent_say("forward to %s closed after %" PRIu64 " s (%" PRIu64
-		  " bytes in, %" PRIu64 " out)",
-		  f->target, secs, f->bytes_in, f->bytes_out);
+	secs = (uv_now(f->loop) - f->started_ms) / 1000;
+	agent_term_say(f->term,
+		       "forward to %s closed after %" PRIu64 " s (%" PRIu64
+		       " bytes in, %" PRIu64 " out)",
+		       f->target, secs, f->bytes_in, f->bytes_out);
 }
 
 /* ---- Lifetime ---------------------------------------------------------- */
@@ -397,31 +381,16 @@ static void conn_close(struct agent_forward *f)
 }
 
 /*
- * Takes f off the terminal (the customer is told) or out of the queue;
- * then the next question goes up.
+ * Takes f's question off the terminal (the customer is told) or out of
+ * the queue.
  */
 static void unask(struct agent_forward *f)
 {
-	struct agent_forward **pp;
-
-	if (asking == f) {
-		asking = NULL;
-		agent_prompt_cancel(f->prompt);
-		f->prompt = NULL;
-		agent_term_hold_keys(false);
-		agent_say("the question about %s was withdrawn", f->target);
-		ask_next();
+	if (f->state != FWD_ASKING)
 		return;
-	}
-	for (pp = &ask_head; *pp != NULL; pp = &(*pp)->ask_next) {
-		if (*pp == f) {
-			*pp = f->ask_next;
-			if (ask_tail == &f->ask_next)
-				ask_tail = pp;
-			f->ask_next = NULL;
-			return;
-		}
-	}
+	if (agent_term_withdraw(f->term, &f->q))
+		agent_term_say(f->term, "the question about %s was withdrawn",
+			       f->target);
 }
 
 void agent_forward_close(struct agent_forward *f)
@@ -468,8 +437,8 @@ static void conn_failed(struct agent_forward *f, int err)
 {
 	tether_log_info("channel %u: %s: %s", f->channel, f->target,
 			uv_strerror(err));
-	agent_say("the connection to %s failed: %s", f->target,
-		  uv_strerror(err));
+	agent_term_say(f->term, "the connection to %s failed: %s", f->target,
+		       uv_strerror(err));
 	over(f, NULL);
 }
 
@@ -633,11 +602,11 @@ static void connect_failed(struct agent_forward *f, const char *reason)
 
 	uv_timer_stop(&f->timer);
 	/* Reported before the ERROR that makes the console leave. */
-	report(f->a, f->channel, f->host, f->port, false, reason);
+	report(&f->io, f->channel, f->host, f->port, false, reason);
 	snprintf(err, sizeof(err), "%s: %s", f->target, reason);
 	send_error(f, err);
-	agent_say("%s could not connect to %s: %s", f->technician, f->target,
-		  reason);
+	agent_term_say(f->term, "%s could not connect to %s: %s", f->technician,
+		       f->target, reason);
 	over(f, NULL);
 }
 
@@ -662,12 +631,12 @@ static void on_connect(uv_connect_t *req, int status)
 	/* Interactive traffic (ssh) must not wait for Nagle. */
 	uv_tcp_nodelay(&c->tcp, 1);
 	f->state = FWD_OPEN;
-	f->started_ms = uv_now(f->a->loop);
+	f->started_ms = uv_now(f->loop);
 	f->connected = true;
 	send_msg(f, TETHER_MSG_CONNECTED, NULL, 0);
-	report(f->a, f->channel, f->host, f->port, true, NULL);
-	agent_say("%s connected to %s (channel %u)", f->technician, f->target,
-		  f->channel);
+	report(&f->io, f->channel, f->host, f->port, true, NULL);
+	agent_term_say(f->term, "%s connected to %s (channel %u)",
+		       f->technician, f->target, f->channel);
 	w = f->queue;
 	f->queue = NULL;
 	f->queue_tail = &f->queue;
@@ -703,7 +672,7 @@ static void connect_next(struct agent_forward *f)
 			return;
 		}
 		c->f = f;
-		r = uv_tcp_init(f->a->loop, &c->tcp);
+		r = uv_tcp_init(f->loop, &c->tcp);
 		if (r != 0) {
 			tether_free(c);
 			connect_failed(f, uv_strerror(r));
@@ -771,7 +740,7 @@ static void start_connect(struct agent_forward *f)
 	snprintf(port, sizeof(port), "%u", f->port);
 	f->gai.data = f;
 	uv_timer_start(&f->timer, on_connect_timeout, CONNECT_TIMEOUT_MS, 0);
-	r = uv_getaddrinfo(f->a->loop, &f->gai, on_resolved, f->host, port,
+	r = uv_getaddrinfo(f->loop, &f->gai, on_resolved, f->host, port,
 			   &hints);
 	if (r != 0) {
 		connect_failed(f, uv_strerror(r));
@@ -783,84 +752,46 @@ static void start_connect(struct agent_forward *f)
 
 /* ---- Asking ------------------------------------------------------------- */
 
-static void finish_ask(struct agent_forward *f)
+static void on_answered(struct agent_question *q, enum agent_answer a)
 {
-	uv_timer_stop(&f->timer);
-	asking = NULL;
-	f->prompt = NULL;
-	agent_term_hold_keys(false);
-}
+	struct agent_forward *f =
+	    (struct agent_forward *)(void *)((char *)q -
+					     offsetof(struct agent_forward, q));
 
-static void on_answer(void *ctx, bool yes)
-{
-	struct agent_forward *f = ctx;
-
-	finish_ask(f);
-	if (yes) {
-		agent_say("allowed: %s connects to %s", f->technician,
-			  f->target);
-		start_connect(f);
-	} else {
-		refuse(f->a, f->channel, f->technician, f->host, f->port,
-		       f->target, "refused by the customer",
-		       "you did not allow", &f->io);
-		over(f, NULL);
-	}
-	ask_next();
-}
-
-static void on_ask_timeout(uv_timer_t *h)
-{
-	struct agent_forward *f = h->data;
-
-	if (f->state != FWD_ASKING || f->closing)
+	if (f->closing || f->state != FWD_ASKING)
 		return;
-	agent_prompt_cancel(f->prompt);
-	finish_ask(f);
-	refuse(f->a, f->channel, f->technician, f->host, f->port, f->target,
-	       "the customer did not answer", "was not answered in 60 s",
-	       &f->io);
+	switch (a) {
+	case AGENT_ANSWER_YES:
+		agent_term_say(f->term, "allowed: %s connects to %s",
+			       f->technician, f->target);
+		start_connect(f);
+		return;
+	case AGENT_ANSWER_NO:
+		refuse_f(f, "refused by the customer", "you did not allow");
+		break;
+	case AGENT_ANSWER_TIMEOUT:
+		refuse_f(f, "the customer did not answer",
+			 "was not answered in 60 s");
+		break;
+	case AGENT_ANSWER_NO_TERMINAL:
+		refuse_f(f, "no terminal to ask the customer",
+			 "could not be asked (no terminal)");
+		break;
+	}
 	over(f, NULL);
-	ask_next();
 }
 
-/* Puts the first waiting forward's question on the terminal. */
-static void ask_next(void)
+/* A question, now or after those already waiting. */
+static void ask(struct agent_forward *f)
 {
-	char q[AGENT_NAME_MAX + TARGET_MAX + 64];
-	struct agent_forward *f;
-	int r;
-
-	while (asking == NULL && (f = ask_head) != NULL) {
-		ask_head = f->ask_next;
-		if (ask_head == NULL)
-			ask_tail = &ask_head;
-		f->ask_next = NULL;
-		if (f->a->ended) {
-			/* Leaving: every channel is being closed anyway. */
-			over(f, NULL);
-			continue;
-		}
-		snprintf(q, sizeof(q),
-			 "%s wants to connect to %s. Allow? [y/N] ",
-			 f->technician, f->target);
-		/* Not behind a half line of the live view, nor its keys. */
-		agent_term_newline();
-		agent_term_hold_keys(true);
-		r = agent_prompt_start(f->a->loop, q, on_answer, f, &f->prompt);
-		if (r != 0) {
-			agent_term_hold_keys(false);
-			refuse(f->a, f->channel, f->technician, f->host,
-			       f->port, f->target,
-			       "no terminal to ask the customer",
-			       "could not be asked (no terminal)", &f->io);
-			over(f, NULL);
-			continue;
-		}
-		asking = f;
-		f->state = FWD_ASKING;
-		uv_timer_start(&f->timer, on_ask_timeout, ASK_TIMEOUT_MS, 0);
-	}
+	snprintf(f->question, sizeof(f->question),
+		 "%s wants to connect to %s. Allow? [y/N] ", f->technician,
+		 f->target);
+	f->state = FWD_ASKING;
+	f->q.text = f->question;
+	f->q.timeout_ms = ASK_TIMEOUT_MS;
+	f->q.answered = on_answered;
+	agent_term_ask(f->term, &f->q);
 }
 
 /* ---- The channel -------------------------------------------------------- */
@@ -895,24 +826,14 @@ out:
 	return r;
 }
 
-/*
- * Someone sits at the terminal to answer: stdin is one, and we are its
- * foreground job (reading it from the background would stop the agent).
- */
-static bool attended(const struct agent *a)
-{
-	return !a->ended && isatty(STDIN_FILENO) &&
-	       tcgetpgrp(STDIN_FILENO) == getpgrp();
-}
-
-int agent_forward_start(struct agent *a, uint32_t channel,
-			const char *technician,
-			const struct agent_forward_io *io, uint8_t msg,
+int agent_forward_start(const struct agent_forward_env *env, uint8_t msg,
 			const uint8_t *body, size_t len,
 			struct agent_forward **out, const char **why)
 {
+	const struct asker k = {env->term, env->channel, env->technician,
+				&env->io};
 	char host[TETHER_MSG_HOST_MAX + 1], target[TARGET_MAX];
-	char shown[AGENT_HOST_MAX];
+	char shown[TETHER_MSG_HOST_MAX + 1];
 	struct agent_forward *f;
 	uint16_t port;
 	bool ok;
@@ -935,18 +856,18 @@ int agent_forward_start(struct agent *a, uint32_t channel,
 	}
 	if (!host_valid(host)) {
 		/* Cleaned, it is safe for the terminal and valid JSON. */
-		agent_clean(host, shown, sizeof(shown));
-		target_name(shown, port, target, sizeof(target));
-		refuse(a, channel, technician, shown, port, target,
-		       "invalid host name", "is not a valid host name", io);
+		agent_text_clean(host, shown, sizeof(shown));
+		agent_target_name(shown, port, target, sizeof(target));
+		refuse(&k, shown, port, target, "invalid host name",
+		       "is not a valid host name");
 		return AGENT_FORWARD_DONE;
 	}
-	target_name(host, port, target, sizeof(target));
-	ok = allowed(a, host, port);
-	if (!ok && !attended(a)) {
-		refuse(a, channel, technician, host, port, target,
+	agent_target_name(host, port, target, sizeof(target));
+	ok = allowed(env->allowed, host, port);
+	if (!ok && !agent_term_attended(env->term)) {
+		refuse(&k, host, port, target,
 		       "not allowed by the customer's policy",
-		       "your policy does not allow", io);
+		       "your policy does not allow");
 		return AGENT_FORWARD_DONE;
 	}
 	f = tether_calloc(1, sizeof(*f));
@@ -954,27 +875,23 @@ int agent_forward_start(struct agent *a, uint32_t channel,
 		*why = "out of memory";
 		return TETHER_ERR_NOMEM;
 	}
-	f->a = a;
-	f->channel = channel;
-	snprintf(f->technician, sizeof(f->technician), "%s", technician);
-	f->io = *io;
+	f->loop = env->loop;
+	f->term = env->term;
+	f->channel = env->channel;
+	snprintf(f->technician, sizeof(f->technician), "%s", env->technician);
+	f->io = env->io;
 	memcpy(f->host, host, sizeof(f->host));
 	f->port = port;
 	memcpy(f->target, target, sizeof(f->target));
 	f->queue_tail = &f->queue;
-	uv_timer_init(a->loop, &f->timer);
+	uv_timer_init(f->loop, &f->timer);
 	f->timer.data = f;
 	f->refs = 1;
 	*out = f;
-	if (ok) {
+	if (ok)
 		start_connect(f);
-		return AGENT_FORWARD_MORE;
-	}
-	/* A question, now or after those already waiting. */
-	f->state = FWD_ASK_WAIT;
-	*ask_tail = f;
-	ask_tail = &f->ask_next;
-	ask_next();
+	else
+		ask(f);
 	return AGENT_FORWARD_MORE;
 }
 
@@ -1006,7 +923,7 @@ int agent_forward_input(struct agent_forward *f, uint8_t msg,
 	case TETHER_MSG_CLOSE:
 		if (f->state != FWD_OPEN) {
 			/* The console gave up before the connection. */
-			report(f->a, f->channel, f->host, f->port, false,
+			report(&f->io, f->channel, f->host, f->port, false,
 			       "cancelled by the technician");
 			unask(f);
 			f->state = FWD_OVER;

@@ -7,12 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <tether/alloc.h>
 #include <tether/err.h>
 
-#include "agent.h"
+#include "session/prompt.h"
 
 #define PROMPT_LINE 64
 

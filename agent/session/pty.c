@@ -3,7 +3,7 @@
  * child in its own session with the pty as its controlling terminal; the
  * master is driven from the loop with uv_poll and non-blocking reads and
  * writes, so a shell that does not read its input never blocks the agent.
- * As in agent-exec.c, output is read only as far as the credit the
+ * As in exec.c, output is read only as far as the credit the
  * channel grants, and nothing here knows about links, keys or messages.
  *
  * A terminal has one output stream (stdout and stderr merge), reported
@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <pty.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,9 @@
 #include <tether/err.h>
 #include <tether/log.h>
 
-#include "agent.h"
+#include "diag/text.h"
+#include "session/exec.h"
+#include "session/pty.h"
 
 #define KILL_GRACE_MS 2000
 /* Once the shell is reaped, how long its last output may take to go. */

@@ -1,284 +1,240 @@
 /*
- * The agent's relay session (docs/protocol.md, "Agent messages" and
- * "Pairing"): connecting with a pinned fingerprint (or after the customer
- * trusted the one shown), hello and join, the customer's consent, SPAKE2
- * as party B and key confirmation, keepalive, and resuming with back-off
- * when the connection drops.  Channel messages go to agent-chan.c.
+ * The agent's relay session (session.h).  The relay client
+ * (tether/client.h) connects with the pinned fingerprint, or after the
+ * customer trusted the one shown, says hello, keeps the link alive and
+ * reconnects with back-off; this file says what an attended agent says
+ * once welcomed: join, or resume after a dropped connection.  Then the
+ * customer's consent, SPAKE2 as party B and key confirmation, and once
+ * paired the channels (chan.c), which reach the link only through the
+ * struct agent_chan_io made here.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <tether/alloc.h>
 #include <tether/buf.h>
+#include <tether/client.h>
+#include <tether/code.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/id.h>
+#include <tether/link.h>
 #include <tether/log.h>
 
-#include "agent.h"
-
+#include "diag/text.h"
+#include "session/chan.h"
+#include "session/facts.h"
+#include "session/file.h"
+#include "session/forward.h"
+#include "session/session.h"
+#include "session/term.h"
 
 #define CAPS_MAX 512
+#define TITLE_MAX 256
 
-static void on_open(struct tether_link *l);
-static void on_frame(struct tether_link *l, const struct tether_frame *f);
-static void on_drain(struct tether_link *l);
-static void on_link_close(struct tether_link *l, int reason);
-
-static const struct tether_link_cbs link_cbs = {
-    .on_open = on_open,
-    .on_frame = on_frame,
-    .on_drain = on_drain,
-    .on_close = on_link_close,
+/* How far the pairing has come; the session survives reconnects. */
+enum phase {
+	PH_START,   /* nothing claimed yet */
+	PH_CONSENT, /* join_ok in, asking the customer */
+	PH_PAKE,    /* pake sent, waiting for pake_ok */
+	PH_CONFIRM, /* resume token held, waiting for confirm */
+	PH_PAIRED,  /* Ke held: channels may open */
 };
 
-int agent_send(struct agent *a, json_t *msg)
-{
-	int r;
+/* What the current connection is doing once welcomed. */
+enum conn {
+	CONN_DOWN,     /* connecting, backing off or asking */
+	CONN_RESUMING, /* resume sent, waiting for resume_ok */
+	CONN_READY,    /* talking */
+};
 
-	if (msg == NULL)
-		return TETHER_ERR_NOMEM;
-	if (a->link == NULL)
-		r = TETHER_ERR_CLOSED;
-	else
-		r = tether_link_send_json(a->link, msg);
-	json_decref(msg);
-	return r;
+struct session {
+	uv_loop_t *loop;
+	const struct agent_session_opts *o;
+	struct tether_client *client;
+	struct agent_term *term;
+	struct agent_chans *chans;
+	struct agent_facts facts;
+	enum phase phase;
+	enum conn conn;
+
+	/* Secrets: never printed, wiped when no longer needed. */
+	uint8_t w[TETHER_SPAKE2_W_LEN];
+	struct tether_spake2 *pake;
+	uint8_t ke[TETHER_SPAKE2_KE_LEN];
+	bool have_resume;
+	uint8_t resume[TETHER_CTRL_RESUME_LEN];
+
+	/* The session, as the relay and the console described it. */
+	int64_t id;
+	uint8_t pake_a[TETHER_SPAKE2_ELEM_LEN];
+	char *info; /* console's info text: part of the AAD */
+	char technician[TETHER_ID_NAME_MAX + 1];
+	char ticket[TETHER_ID_NAME_MAX + 1];
+	char title[TITLE_MAX];
+	unsigned caps; /* AGENT_CAP() bits, as the customer consented */
+
+	/* The trust or consent question, while it is asked. */
+	struct agent_question question;
+	bool asking;
+	void (*answered)(struct session *s, enum agent_answer a);
+
+	uv_signal_t sigint;
+	uv_signal_t sigterm;
+	uv_signal_t sighup;
+	bool ended;
+	int exit_code;
+};
+
+static void relay_send(struct session *s, enum tether_ctrl_type t,
+		       const void *body)
+{
+	int r = tether_client_send(s->client, t, body);
+
+	if (r != 0 && r != TETHER_ERR_CLOSED)
+		tether_log_warn("cannot send %s: %s", tether_ctrl_type_name(t),
+				tether_strerror(r));
 }
 
-int agent_send_hello(struct tether_link *l)
+/*
+ * Ends the session with an exit code: stops children, signals and the
+ * client; uv_run() returns once their handles are closed.  Idempotent.
+ */
+static void finish(struct session *s, int code)
 {
-	json_t *hello = json_pack("{s:s,s:s,s:i}", "t", "hello", "role",
-				  "agent", "version", TETHER_PROTOCOL_VERSION);
-	int r =
-	    hello != NULL ? tether_link_send_json(l, hello) : TETHER_ERR_NOMEM;
-
-	json_decref(hello);
-	return r;
-}
-
-json_t *agent_ctrl_parse(struct tether_link *l, const struct tether_frame *f,
-			 const char **t)
-{
-	json_t *msg = json_loadb((const char *)f->payload, f->len,
-				 JSON_REJECT_DUPLICATES, NULL);
-
-	*t = json_string_value(json_object_get(msg, "t"));
-	if (json_is_object(msg) && *t != NULL)
-		return msg;
-	json_decref(msg);
-	tether_link_close_error(l, TETHER_ERR_PROTOCOL,
-				"malformed control message");
-	return NULL;
-}
-
-static void send_type(struct agent *a, const char *type)
-{
-	agent_send(a, json_pack("{s:s}", "t", type));
-}
-
-static void connect_relay(struct agent *a, bool probe)
-{
-	a->conn = probe ? AGENT_CONN_PROBE : AGENT_CONN_TLS;
-	a->link = tether_link_connect(a->loop, a->lctx, a->host, a->port,
-				      a->has_pin ? a->pin : NULL, &link_cbs, a);
-	if (a->link == NULL) {
-		a->conn = AGENT_CONN_NONE;
-		agent_warn("cannot connect to %s:%d: out of memory", a->host,
-			   a->port);
-		agent_finish(a, 1);
+	if (s->ended)
+		return;
+	s->ended = true;
+	s->exit_code = code;
+	agent_term_end_questions(s->term);
+	if (s->asking) {
+		s->asking = false;
+		agent_term_withdraw(s->term, &s->question);
 	}
+	uv_close((uv_handle_t *)&s->sigint, NULL);
+	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->sighup, NULL);
+	agent_chans_abort(s->chans);
+	agent_term_stop(s->term);
+	/* Lets a last leave, decline or confirmed go out first. */
+	tether_client_close(s->client);
+	s->client = NULL;
 }
 
-static bool closed_by_error_frame(const struct tether_link *l, int reason)
+/* Fails the connection on a message that makes no sense now. */
+static void out_of_turn(struct session *s, enum tether_ctrl_type t)
 {
-	(void)l;
-	return reason == TETHER_ERR_REFUSED;
-}
+	struct tether_link *l = tether_client_link(s->client);
 
-/* Fails the session on a message that makes no sense now. */
-static void protocol_error(struct agent *a, const char *what)
-{
-	tether_log_warn("relay sent %s out of turn", what);
-	if (a->link != NULL)
-		tether_link_close_error(a->link, TETHER_ERR_PROTOCOL,
+	tether_log_warn("relay sent %s out of turn", tether_ctrl_type_name(t));
+	if (l != NULL)
+		tether_link_close_error(l, TETHER_ERR_PROTOCOL,
 					"unexpected message");
 }
 
-static void on_trust(void *ctx, bool yes)
-{
-	struct agent *a = ctx;
+/* ---- Questions to the customer ---------------------------------------- */
 
-	a->prompt = NULL;
-	if (!yes) {
-		agent_warn("relay not trusted");
-		agent_finish(a, 1);
-		return;
-	}
-	memcpy(a->pin, a->probe_fp, sizeof(a->pin));
-	a->has_pin = true;
-	connect_relay(a, false);
+static void on_answered(struct agent_question *q, enum agent_answer a)
+{
+	struct session *s =
+	    (struct session *)(void *)((char *)q -
+				       offsetof(struct session, question));
+
+	s->asking = false;
+	if (!s->ended)
+		s->answered(s, a);
 }
 
-/* Trust on first use: the probe connection told us the fingerprint. */
-static void ask_trust(struct agent *a)
+static void ask(struct session *s, const char *text,
+		void (*answered)(struct session *s, enum agent_answer a))
 {
-	agent_say("relay %s:%d has fingerprint %s", a->host, a->port,
-		  a->probe_fp);
-	agent_say("check it with your technician before you go on");
-	if (agent_prompt_start(a->loop, "Trust this relay? [y/N] ", on_trust, a,
-			       &a->prompt) != 0) {
-		agent_warn("no terminal to confirm the relay fingerprint; "
-			   "pass --fingerprint or --yes");
-		agent_finish(a, 1);
+	s->question.text = text;
+	s->question.timeout_ms = 0;
+	s->question.answered = on_answered;
+	s->answered = answered;
+	s->asking = true;
+	agent_term_ask(s->term, &s->question);
+}
+
+/* ---- Trust on first use ------------------------------------------------ */
+
+static void trust_answered(struct session *s, enum agent_answer a)
+{
+	if (a == AGENT_ANSWER_NO_TERMINAL) {
+		agent_term_warn(s->term,
+				"no terminal to confirm the relay fingerprint; "
+				"pass --fingerprint or --yes");
+		finish(s, 1);
+	} else if (a != AGENT_ANSWER_YES) {
+		agent_term_warn(s->term, "relay not trusted");
+		finish(s, 1);
+	} else if (tether_client_trust(s->client) != 0) {
+		agent_term_warn(s->term,
+				"cannot connect to %s:%d: out of memory",
+				s->o->host, s->o->port);
+		finish(s, 1);
 	}
 }
 
-static void on_open(struct tether_link *l)
+/* The probe connection told the fingerprint: the customer checks it. */
+static void on_trust(struct tether_client *c, const char *fp)
 {
-	struct agent *a = tether_link_data(l);
-	char fp[TETHER_TLS_FP_LEN];
+	struct session *s = tether_client_arg(c);
 
-	if (tether_link_peer_fingerprint(l, fp) != 0) {
-		tether_link_set_close_reason(l, "cannot read the relay "
-						"certificate");
-		tether_link_close(l, TETHER_ERR_TLS);
-		return;
-	}
-	if (a->conn == AGENT_CONN_PROBE) {
-		/* Nothing is said on a relay the customer has not trusted. */
-		memcpy(a->probe_fp, fp, sizeof(a->probe_fp));
-		tether_link_close(l, TETHER_OK);
-		return;
-	}
-	if (!a->has_pin) {
-		agent_say("relay %s:%d has fingerprint %s (accepted: --yes)",
-			  a->host, a->port, fp);
-		/* Reconnects must reach the same relay. */
-		memcpy(a->pin, fp, sizeof(a->pin));
-		a->has_pin = true;
-	}
-	a->conn = AGENT_CONN_HELLO;
-	a->last_rx = uv_now(a->loop);
-	agent_send_hello(l);
+	agent_term_say(s->term, "relay %s:%d has fingerprint %s", s->o->host,
+		       s->o->port, fp);
+	agent_term_say(s->term,
+		       "check it with your technician before you go on");
+	ask(s, "Trust this relay? [y/N] ", trust_answered);
 }
 
-static void on_drain(struct tether_link *l)
+static void on_open(struct tether_client *c, const char *fp, bool newly)
 {
-	agent_chan_drain(tether_link_data(l));
+	struct session *s = tether_client_arg(c);
+
+	if (newly)
+		agent_term_say(s->term,
+			       "relay %s:%d has fingerprint %s (accepted: "
+			       "--yes)",
+			       s->o->host, s->o->port, fp);
 }
 
-static void on_retry(uv_timer_t *t)
+/* ---- Join and consent --------------------------------------------------- */
+
+static void on_welcome(struct tether_client *c, const struct tether_ctrl_msg *w)
 {
-	struct agent *a = t->data;
+	struct session *s = tether_client_arg(c);
+	struct tether_ctrl_join join = {.nameplate = s->o->nameplate,
+					.has_facts = true};
+	struct tether_ctrl_resume resume = {.session = s->id};
 
-	if (!a->ended)
-		connect_relay(a, false);
-}
-
-/* Jittered exponential back-off: base +- 25%, base doubling to 30 s. */
-unsigned agent_backoff_next(unsigned *backoff_ms)
-{
-	unsigned base = *backoff_ms;
-	uint32_t jitter = 0;
-
-	if (tether_random_uniform(base / 2 + 1, &jitter) != 0)
-		jitter = base / 4;
-	*backoff_ms =
-	    base >= AGENT_BACKOFF_MAX_MS / 2 ? AGENT_BACKOFF_MAX_MS : base * 2;
-	return base - base / 4 + jitter;
-}
-
-static void schedule_reconnect(struct agent *a)
-{
-	unsigned delay = agent_backoff_next(&a->backoff_ms);
-
-	agent_say("relay connection lost, reconnecting in %u.%u s",
-		  delay / 1000, delay % 1000 / 100);
-	a->conn = AGENT_CONN_NONE;
-	uv_timer_start(&a->retry_timer, on_retry, delay, 0);
-}
-
-static void on_link_close(struct tether_link *l, int reason)
-{
-	struct agent *a = tether_link_data(l);
-	enum agent_conn conn = a->conn;
-
-	if (a->link == l)
-		a->link = NULL;
-	if (a->ended)
-		return;
-	a->conn = AGENT_CONN_NONE;
-	/* Channels do not survive their connection. */
-	agent_chan_abort_all(a);
-	if (conn == AGENT_CONN_PROBE && a->probe_fp[0] != '\0') {
-		ask_trust(a);
+	(void)w;
+	if (s->have_resume) {
+		s->conn = CONN_RESUMING;
+		memcpy(resume.token, s->resume, sizeof(resume.token));
+		relay_send(s, TETHER_CTRL_RESUME, &resume);
+		tether_wipe(resume.token, sizeof(resume.token));
 		return;
 	}
-	if (a->resume != NULL && conn != AGENT_CONN_PROBE &&
-	    reason != TETHER_ERR_FINGERPRINT &&
-	    !(conn == AGENT_CONN_RESUME && closed_by_error_frame(l, reason))) {
-		schedule_reconnect(a);
-		return;
-	}
-	agent_warn("%s", tether_link_close_reason(l));
-	agent_finish(a, 1);
-}
-
-static void on_ping_timer(uv_timer_t *t)
-{
-	struct agent *a = t->data;
-	struct tether_link *l = a->link;
-
-	if (l == NULL || !tether_link_is_open(l) || a->conn < AGENT_CONN_HELLO)
-		return;
-	/*
-	 * A relay that stopped answering pings is gone, unless it merely
-	 * stopped reading us (back-pressure): then our output is stuck.
-	 */
-	if (uv_now(a->loop) - a->last_rx > TETHER_IDLE_TIMEOUT_MS &&
-	    tether_link_pending(l) == 0) {
-		tether_link_set_close_reason(l, "relay stopped answering");
-		tether_link_close(l, TETHER_ERR_EXPIRED);
-		return;
-	}
-	send_type(a, "ping");
-}
-
-static void on_welcome(struct agent *a)
-{
-	if (a->conn != AGENT_CONN_HELLO) {
-		protocol_error(a, "welcome");
-		return;
-	}
-	tether_link_set_max_payload(a->link, TETHER_FRAME_MAX);
-	if (a->resume != NULL) {
-		a->conn = AGENT_CONN_RESUME;
-		agent_send(a,
-			   json_pack("{s:s,s:O,s:s}", "t", "resume", "session",
-				     a->session, "token", a->resume));
-		return;
-	}
-	a->conn = AGENT_CONN_READY;
-	agent_send(a, json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "t", "join",
-				"nameplate", a->nameplate, "facts", "hostname",
-				a->facts.hostname, "os", a->facts.os, "user",
-				a->facts.user));
+	s->conn = CONN_READY;
+	agent_facts_ctrl(&s->facts, &join.facts);
+	relay_send(s, TETHER_CTRL_JOIN, &join);
 }
 
 /* AAD = prefix + nameplate + " " + info, as the console computed it. */
-static struct tether_buf *pake_aad(const struct agent *a)
+static struct tether_buf *pake_aad(const struct session *s)
 {
 	size_t plen = strlen(TETHER_PAKE_AAD_PREFIX);
-	size_t nlen = strlen(a->nameplate), ilen = strlen(a->info);
+	size_t nlen = strlen(s->o->nameplate), ilen = strlen(s->info);
 	struct tether_buf *b = tether_buf_new(plen + nlen + 1 + ilen);
 
 	if (b == NULL)
 		return NULL;
 	if (tether_buf_put(b, TETHER_PAKE_AAD_PREFIX, plen) != 0 ||
-	    tether_buf_put(b, a->nameplate, nlen) != 0 ||
+	    tether_buf_put(b, s->o->nameplate, nlen) != 0 ||
 	    tether_buf_put(b, " ", 1) != 0 ||
-	    tether_buf_put(b, a->info, ilen) != 0) {
+	    tether_buf_put(b, s->info, ilen) != 0) {
 		tether_buf_free(b);
 		return NULL;
 	}
@@ -286,119 +242,115 @@ static struct tether_buf *pake_aad(const struct agent *a)
 }
 
 /* The customer said yes: SPAKE2 as party B, then pake {pB, cB}. */
-static void consented(struct agent *a)
+static void consented(struct session *s)
 {
-	uint8_t pb[TETHER_SPAKE2_ELEM_LEN], cb[TETHER_SPAKE2_CONF_LEN];
-	char pb_hex[2 * sizeof(pb) + 1], cb_hex[2 * sizeof(cb) + 1];
+	struct tether_ctrl_pake m;
 	struct tether_buf *aad = NULL;
 	const char *fail = "internal error";
 	int r;
 
-	a->pake = tether_spake2_new(TETHER_SPAKE2_B, TETHER_PAKE_ID_A,
+	s->pake = tether_spake2_new(TETHER_SPAKE2_B, TETHER_PAKE_ID_A,
 				    strlen(TETHER_PAKE_ID_A), TETHER_PAKE_ID_B,
-				    strlen(TETHER_PAKE_ID_B), a->w);
+				    strlen(TETHER_PAKE_ID_B), s->w);
 	/* The state holds what it needs; w is not needed again. */
-	tether_wipe(a->w, sizeof(a->w));
-	a->have_w = false;
-	if (a->pake == NULL || tether_spake2_start(a->pake, pb) != 0)
+	tether_wipe(s->w, sizeof(s->w));
+	if (s->pake == NULL || tether_spake2_start(s->pake, m.pake_b) != 0)
 		goto fail;
-	if ((aad = pake_aad(a)) == NULL)
+	if ((aad = pake_aad(s)) == NULL)
 		goto fail;
-	r = tether_spake2_finish(a->pake, a->pake_a, tether_buf_ptr(aad),
-				 tether_buf_len(aad), cb);
+	r = tether_spake2_finish(s->pake, s->pake_a, tether_buf_ptr(aad),
+				 tether_buf_len(aad), m.conf_b);
 	if (r != 0) {
 		fail = "invalid key exchange message from the relay";
 		goto fail;
 	}
-	if (tether_hex_encode(pb, sizeof(pb), pb_hex, sizeof(pb_hex)) != 0 ||
-	    tether_hex_encode(cb, sizeof(cb), cb_hex, sizeof(cb_hex)) != 0)
-		goto fail;
-	a->phase = AGENT_PH_PAKE;
-	agent_send(a, json_pack("{s:s,s:s,s:s}", "t", "pake", "pake_b", pb_hex,
-				"conf_b", cb_hex));
+	s->phase = PH_PAKE;
+	relay_send(s, TETHER_CTRL_PAKE, &m);
 	goto out;
 fail:
-	agent_warn("pairing failed: %s", fail);
-	send_type(a, "decline");
-	agent_finish(a, 1);
+	agent_term_warn(s->term, "pairing failed: %s", fail);
+	relay_send(s, TETHER_CTRL_DECLINE, NULL);
+	finish(s, 1);
 out:
 	tether_buf_free(aad);
-	tether_wipe(cb, sizeof(cb));
-	tether_wipe(cb_hex, sizeof(cb_hex));
+	tether_wipe(&m, sizeof(m));
 }
 
-static void on_consent(void *ctx, bool yes)
+static void consent_answered(struct session *s, enum agent_answer a)
 {
-	struct agent *a = ctx;
-
-	a->prompt = NULL;
-	if (a->ended)
-		return;
-	if (!yes) {
-		send_type(a, "decline");
-		agent_say("connection declined");
-		agent_finish(a, 1);
+	if (a == AGENT_ANSWER_YES) {
+		consented(s);
 		return;
 	}
-	consented(a);
+	relay_send(s, TETHER_CTRL_DECLINE, NULL);
+	if (a == AGENT_ANSWER_NO_TERMINAL)
+		agent_term_warn(s->term, "no terminal to ask for consent; "
+					 "pass --yes to pre-approve");
+	else
+		agent_term_say(s->term, "connection declined");
+	finish(s, 1);
+}
+
+/* One capability in the customer's words, and the kind it allows. */
+static int describe_cap(const struct session *s, const char *cap, char *item,
+			size_t itemlen)
+{
+	char word[TETHER_ID_NAME_MAX];
+	int k;
+
+	agent_text_clean(cap, word, sizeof(word));
+	k = tether_ctrl_word_of(kind, word);
+	switch (k) {
+	case TETHER_KIND_EXEC:
+		snprintf(item, itemlen, "exec (run commands as %s)",
+			 s->facts.user);
+		break;
+	case TETHER_KIND_SHELL:
+		snprintf(item, itemlen, "shell (interactive terminal as %s)",
+			 s->facts.user);
+		break;
+	case TETHER_KIND_FILE:
+		snprintf(item, itemlen,
+			 "file (copy files to and from this machine as %s)",
+			 s->facts.user);
+		break;
+	case TETHER_KIND_FORWARD:
+		snprintf(item, itemlen,
+			 "forward (connect to TCP ports on this "
+			 "machine or its network)");
+		break;
+	case TETHER_KIND_DIAG:
+		snprintf(item, itemlen,
+			 "diag (a report on this machine's health: disks, "
+			 "memory, network, processes, recent errors; "
+			 "passwords removed)");
+		break;
+	default:
+		snprintf(item, itemlen, "%s", word);
+		break;
+	}
+	return k;
 }
 
 /*
  * "exec (run commands as bob), shell (...), other" from the info's
- * capabilities, and the channel kinds they allow into a->caps.  The info
+ * capabilities, and the channel kinds they allow into s->caps.  The info
  * is part of the pairing AAD, so the relay cannot widen them.
  */
-static void describe_caps(struct agent *a, const json_t *caps, char *out,
-			  size_t outlen)
+static void describe_caps(struct session *s, const struct tether_ctrl_info *in,
+			  char *out, size_t outlen)
 {
-	char word[AGENT_NAME_MAX], item[2 * AGENT_NAME_MAX + 32];
+	char item[2 * TETHER_ID_NAME_MAX + 160];
 	size_t pos = 0, n, i;
-	const json_t *v;
-	json_t *one = NULL;
+	int k;
 
 	out[0] = '\0';
-	if (json_is_string(caps))
-		caps = one = json_pack("[O]", caps);
-	if (!json_is_array(caps) || json_array_size(caps) == 0) {
+	if (in->ncapabilities == 0) {
 		snprintf(out, outlen, "none stated");
-		goto out;
+		return;
 	}
-	json_array_foreach(caps, i, v)
-	{
-		unsigned cap = 0;
-
-		if (!json_is_string(v))
-			continue;
-		agent_clean(json_string_value(v), word, sizeof(word));
-		if (strcmp(word, TETHER_KIND_NAME_EXEC) == 0) {
-			cap = AGENT_CAP_EXEC;
-			snprintf(item, sizeof(item),
-				 "exec (run commands as %s)", a->facts.user);
-		} else if (strcmp(word, TETHER_KIND_NAME_SHELL) == 0) {
-			cap = AGENT_CAP_SHELL;
-			snprintf(item, sizeof(item),
-				 "shell (interactive terminal as %s)",
-				 a->facts.user);
-		} else if (strcmp(word, TETHER_KIND_NAME_FILE) == 0) {
-			cap = AGENT_CAP_FILE;
-			snprintf(item, sizeof(item),
-				 "file (copy files to and from this machine "
-				 "as %s)",
-				 a->facts.user);
-		} else if (strcmp(word, TETHER_KIND_NAME_FORWARD) == 0) {
-			cap = AGENT_CAP_FORWARD;
-			snprintf(item, sizeof(item),
-				 "forward (connect to TCP ports on this "
-				 "machine or its network)");
-		} else if (strcmp(word, TETHER_KIND_NAME_DIAG) == 0) {
-			cap = AGENT_CAP_DIAG;
-			snprintf(item, sizeof(item),
-				 "diag (a report on this machine's health: "
-				 "disks, memory, network, processes, recent "
-				 "errors; passwords removed)");
-		} else {
-			snprintf(item, sizeof(item), "%s", word);
-		}
+	for (i = 0; i < in->ncapabilities; i++) {
+		k = describe_cap(s, in->capabilities[i], item, sizeof(item));
 		n = strlen(item);
 		/* Only what the customer is shown is allowed. */
 		if (pos + n + 2 >= outlen)
@@ -409,290 +361,405 @@ static void describe_caps(struct agent *a, const json_t *caps, char *out,
 		}
 		memcpy(out + pos, item, n + 1);
 		pos += n;
-		a->caps |= cap;
+		if (k >= 0)
+			s->caps |= AGENT_CAP(k);
 	}
-out:
-	json_decref(one);
 }
 
-static void copy_clean(const json_t *obj, const char *key, const char *dflt,
-		       char *out, size_t outlen)
+static void copy_clean(const char *s, const char *dflt, char *out,
+		       size_t outlen)
 {
-	const char *s = json_string_value(json_object_get(obj, key));
-
-	agent_clean(s != NULL ? s : dflt, out, outlen);
+	agent_text_clean(s != NULL ? s : dflt, out, outlen);
 }
 
-static void on_join_ok(struct agent *a, const json_t *msg)
+/* Who asks for what, and what it would mean on this machine. */
+static void tell_request(struct session *s, const struct tether_ctrl_info *in)
 {
-	const char *pake_a = json_string_value(json_object_get(msg, "pake_a"));
-	const char *info = json_string_value(json_object_get(msg, "info"));
-	json_t *session = json_object_get(msg, "session");
 	char caps[CAPS_MAX], policy[CAPS_MAX];
-	json_t *ij = NULL;
-	int r;
 
-	if (a->phase != AGENT_PH_START || a->conn != AGENT_CONN_READY) {
-		protocol_error(a, "join_ok");
-		return;
-	}
-	if (info != NULL)
-		ij = json_loads(info, JSON_REJECT_DUPLICATES, NULL);
-	if (session == NULL || json_is_null(session) || pake_a == NULL ||
-	    !json_is_object(ij) ||
-	    tether_hex_decode(pake_a, a->pake_a, sizeof(a->pake_a)) != 0) {
-		agent_warn("the relay sent a malformed invitation");
-		send_type(a, "decline");
-		agent_finish(a, 1);
-		goto out;
-	}
-	a->session = json_incref(session);
-	a->info = tether_strdup(info);
-	if (a->info == NULL) {
-		agent_warn("out of memory");
-		agent_finish(a, 1);
-		goto out;
-	}
-	copy_clean(ij, "technician", "someone", a->technician,
-		   sizeof(a->technician));
-	copy_clean(ij, "ticket", "?", a->ticket, sizeof(a->ticket));
-	copy_clean(ij, "title", "", a->title, sizeof(a->title));
-	describe_caps(a, json_object_get(ij, "capabilities"), caps,
-		      sizeof(caps));
-	agent_say("%s wants to connect to this computer for %s \"%s\"",
-		  a->technician, a->ticket, a->title);
-	agent_say("requested capabilities: %s", caps);
+	copy_clean(in->technician, "someone", s->technician,
+		   sizeof(s->technician));
+	copy_clean(in->ticket, "?", s->ticket, sizeof(s->ticket));
+	copy_clean(in->title, "", s->title, sizeof(s->title));
+	describe_caps(s, in, caps, sizeof(caps));
+	agent_term_say(s->term,
+		       "%s wants to connect to this computer for %s \"%s\"",
+		       s->technician, s->ticket, s->title);
+	agent_term_say(s->term, "requested capabilities: %s", caps);
 	/* What "file" means here is the customer's to know before yes. */
-	if ((a->caps & AGENT_CAP_FILE) != 0) {
-		agent_file_describe_policy(a, policy, sizeof(policy));
-		agent_say("file transfers may %s", policy);
+	if ((s->caps & AGENT_CAP(TETHER_KIND_FILE)) != 0) {
+		agent_file_describe_policy(s->o->files, policy, sizeof(policy));
+		agent_term_say(s->term, "file transfers may %s", policy);
 	}
-	if ((a->caps & AGENT_CAP_FORWARD) != 0) {
-		agent_forward_describe_policy(a, policy, sizeof(policy));
-		agent_say("forwarding may connect to %s; %s", policy,
-			  isatty(STDIN_FILENO)
-			      ? "you will be asked about any other target"
-			      : "any other target is refused");
+	if ((s->caps & AGENT_CAP(TETHER_KIND_FORWARD)) != 0) {
+		agent_forward_describe_policy(s->o->forwards, policy,
+					      sizeof(policy));
+		agent_term_say(s->term, "forwarding may connect to %s; %s",
+			       policy,
+			       agent_term_attended(s->term)
+				   ? "you will be asked about any other target"
+				   : "any other target is refused");
 	}
-	a->phase = AGENT_PH_CONSENT;
-	if (a->yes) {
-		agent_say("allowed (--yes)");
-		consented(a);
+}
+
+static void on_join_ok(struct session *s, const struct tether_ctrl_join_ok *m)
+{
+	char why[TETHER_CTRL_WHY_MAX];
+	struct tether_ctrl_part_msg info;
+
+	if (s->phase != PH_START || s->conn != CONN_READY) {
+		out_of_turn(s, TETHER_CTRL_JOIN_OK);
+		return;
+	}
+	if (tether_ctrl_part_decode(TETHER_CTRL_PART_INFO, m->info,
+				    strlen(m->info), &info, why,
+				    sizeof(why)) != 0) {
+		tether_log_info("invitation info: %s", why);
+		agent_term_warn(s->term,
+				"the relay sent a malformed invitation");
+		relay_send(s, TETHER_CTRL_DECLINE, NULL);
+		finish(s, 1);
 		goto out;
 	}
-	r = agent_prompt_start(a->loop, "Allow? [y/N] ", on_consent, a,
-			       &a->prompt);
-	if (r != 0) {
-		send_type(a, "decline");
-		agent_warn("no terminal to ask for consent; "
-			   "pass --yes to pre-approve");
-		agent_finish(a, 1);
+	s->id = m->session;
+	memcpy(s->pake_a, m->pake_a, sizeof(s->pake_a));
+	s->info = tether_strdup(m->info);
+	if (s->info == NULL) {
+		agent_term_warn(s->term, "out of memory");
+		finish(s, 1);
+		goto out;
 	}
+	tell_request(s, &info.body.info);
+	s->phase = PH_CONSENT;
+	if (s->o->yes) {
+		agent_term_say(s->term, "allowed (--yes)");
+		consented(s);
+		goto out;
+	}
+	ask(s, "Allow? [y/N] ", consent_answered);
 out:
-	json_decref(ij);
+	tether_ctrl_part_free(&info);
 }
 
-static void on_pake_ok(struct agent *a, const json_t *msg)
-{
-	const char *token = json_string_value(json_object_get(msg, "resume"));
+/* ---- Pairing ------------------------------------------------------------- */
 
-	if (a->phase != AGENT_PH_PAKE || token == NULL || token[0] == '\0') {
-		protocol_error(a, "pake_ok");
+static void on_pake_ok(struct session *s, const struct tether_ctrl_pake_ok *m)
+{
+	if (s->phase != PH_PAKE) {
+		out_of_turn(s, TETHER_CTRL_PAKE_OK);
 		return;
 	}
-	a->resume = tether_strdup(token);
-	if (a->resume == NULL) {
-		agent_warn("out of memory");
-		agent_finish(a, 1);
-		return;
-	}
-	a->phase = AGENT_PH_CONFIRM;
+	memcpy(s->resume, m->resume, sizeof(s->resume));
+	s->have_resume = true;
+	s->phase = PH_CONFIRM;
 }
 
-static void on_confirm(struct agent *a, const json_t *msg)
+static void on_confirm(struct session *s,
+		       const struct tether_ctrl_agent_confirm *m)
 {
-	const char *hex = json_string_value(json_object_get(msg, "conf"));
-	uint8_t conf[TETHER_SPAKE2_CONF_LEN];
-	bool ok;
+	struct tether_ctrl_confirmed answer;
 
 	/* pake_ok comes first, but nothing is lost by taking it early. */
-	if ((a->phase != AGENT_PH_CONFIRM && a->phase != AGENT_PH_PAKE) ||
-	    a->pake == NULL) {
-		protocol_error(a, "confirm");
+	if ((s->phase != PH_CONFIRM && s->phase != PH_PAKE) ||
+	    s->pake == NULL) {
+		out_of_turn(s, TETHER_CTRL_AGENT_CONFIRM);
 		return;
 	}
-	ok = hex != NULL && tether_hex_decode(hex, conf, sizeof(conf)) == 0 &&
-	     tether_spake2_verify(a->pake, conf) == 0 &&
-	     tether_spake2_get_ke(a->pake, a->ke) == 0;
-	tether_spake2_free(a->pake);
-	a->pake = NULL;
-	agent_send(a, json_pack("{s:s,s:b}", "t", "confirmed", "ok", ok));
-	if (!ok) {
-		agent_warn("session ended: wrong code");
-		agent_finish(a, 1);
+	answer.ok = tether_spake2_verify(s->pake, m->conf) == 0 &&
+		    tether_spake2_get_ke(s->pake, s->ke) == 0;
+	tether_spake2_free(s->pake);
+	s->pake = NULL;
+	relay_send(s, TETHER_CTRL_CONFIRMED, &answer);
+	if (!answer.ok) {
+		agent_term_warn(s->term, "session ended: wrong code");
+		finish(s, 1);
 		return;
 	}
-	a->have_ke = true;
-	a->phase = AGENT_PH_PAIRED;
-	agent_say("paired with %s for %s \"%s\"", a->technician, a->ticket,
-		  a->title);
+	s->phase = PH_PAIRED;
+	agent_chans_pair(s->chans, s->ke, sizeof(s->ke), s->caps);
+	tether_wipe(s->ke, sizeof(s->ke));
+	agent_term_say(s->term, "paired with %s for %s \"%s\"", s->technician,
+		       s->ticket, s->title);
 }
 
-static void on_resume_ok(struct agent *a)
+static void on_resume_ok(struct session *s)
 {
-	if (a->conn != AGENT_CONN_RESUME) {
-		protocol_error(a, "resume_ok");
+	if (s->conn != CONN_RESUMING) {
+		out_of_turn(s, TETHER_CTRL_RESUME_OK);
 		return;
 	}
-	a->conn = AGENT_CONN_READY;
-	a->backoff_ms = AGENT_BACKOFF_MIN_MS;
-	agent_say("reconnected");
+	s->conn = CONN_READY;
+	tether_client_backoff_reset(s->client);
+	agent_term_say(s->term, "reconnected");
 }
 
-static void on_ended(struct agent *a, const json_t *msg)
+static void on_ended(struct session *s, const struct tether_ctrl_ended *m)
 {
-	const char *s = json_string_value(json_object_get(msg, "reason"));
-	char reason[AGENT_TITLE_MAX];
+	char reason[TITLE_MAX];
 
-	agent_clean(s != NULL ? s : "no reason given", reason, sizeof(reason));
+	copy_clean(m->reason, "no reason given", reason, sizeof(reason));
 	/* Closing the ticket is the normal end; anything else is not. */
 	if (strcmp(reason, "ticket closed") == 0) {
-		agent_say("session ended: %s", reason);
-		agent_finish(a, 0);
+		agent_term_say(s->term, "session ended: %s", reason);
+		finish(s, 0);
 	} else {
-		agent_warn("session ended: %s", reason);
-		agent_finish(a, 1);
+		agent_term_warn(s->term, "session ended: %s", reason);
+		finish(s, 1);
 	}
 }
 
-static void handle_ctrl(struct agent *a, const char *t, const json_t *msg)
-{
-	bool ready = a->conn == AGENT_CONN_READY;
+/* ---- The connection ---------------------------------------------------- */
 
-	if (strcmp(t, "ping") == 0)
-		send_type(a, "pong");
-	else if (strcmp(t, "pong") == 0)
-		return;
-	else if (strcmp(t, "welcome") == 0)
-		on_welcome(a);
-	else if (strcmp(t, "join_ok") == 0)
-		on_join_ok(a, msg);
-	else if (strcmp(t, "pake_ok") == 0)
-		on_pake_ok(a, msg);
-	else if (strcmp(t, "confirm") == 0)
-		on_confirm(a, msg);
-	else if (strcmp(t, "resume_ok") == 0)
-		on_resume_ok(a);
-	else if (strcmp(t, "ended") == 0)
-		on_ended(a, msg);
-	else if (strcmp(t, "open") == 0 && ready)
-		agent_chan_open(a, msg);
-	else if (strcmp(t, "close") == 0 && ready)
-		agent_chan_close(a, msg);
-	else
-		tether_log_debug("control message \"%s\" ignored", t);
+static void on_ctrl(struct tether_client *c, struct tether_ctrl_msg *m)
+{
+	struct session *s = tether_client_arg(c);
+	bool ready = s->conn == CONN_READY;
+
+	switch (m->type) {
+	case TETHER_CTRL_JOIN_OK:
+		on_join_ok(s, &m->body.join_ok);
+		break;
+	case TETHER_CTRL_PAKE_OK:
+		on_pake_ok(s, &m->body.pake_ok);
+		break;
+	case TETHER_CTRL_AGENT_CONFIRM:
+		on_confirm(s, &m->body.agent_confirm);
+		break;
+	case TETHER_CTRL_RESUME_OK:
+		on_resume_ok(s);
+		break;
+	case TETHER_CTRL_ENDED:
+		on_ended(s, &m->body.ended);
+		break;
+	case TETHER_CTRL_CHAN_OPEN:
+		if (ready)
+			agent_chans_open(s->chans, &m->body.chan_open);
+		break;
+	case TETHER_CTRL_CHAN_CLOSE:
+		if (ready)
+			agent_chans_close(s->chans, &m->body.chan_close);
+		break;
+	case TETHER_CTRL_WELCOME:
+		out_of_turn(s, m->type);
+		break;
+	default:
+		tether_log_debug("control message \"%s\" ignored",
+				 tether_ctrl_type_name(m->type));
+		break;
+	}
 }
 
-static void on_frame(struct tether_link *l, const struct tether_frame *f)
+static void on_data(struct tether_client *c, const struct tether_frame *f)
 {
-	struct agent *a = tether_link_data(l);
-	json_t *msg = NULL;
-	const char *t;
+	struct session *s = tether_client_arg(c);
 
-	a->last_rx = uv_now(a->loop);
-	if (a->ended || a->conn < AGENT_CONN_HELLO)
-		return;
-	if (f->type == TETHER_FRAME_DATA) {
-		if (a->conn == AGENT_CONN_READY && a->phase == AGENT_PH_PAIRED)
-			agent_chan_frame(a, f);
+	if (s->conn == CONN_READY && s->phase == PH_PAIRED)
+		agent_chans_frame(s->chans, f);
+}
+
+static void on_drain(struct tether_client *c)
+{
+	struct session *s = tether_client_arg(c);
+
+	agent_chans_drain(s->chans);
+}
+
+static void on_down(struct tether_client *c, int err, const char *why,
+		    enum tether_client_phase phase)
+{
+	struct session *s = tether_client_arg(c);
+	bool resuming = s->conn == CONN_RESUMING;
+	unsigned delay;
+
+	(void)phase;
+	s->conn = CONN_DOWN;
+	/* Channels do not survive their connection. */
+	agent_chans_abort(s->chans);
+	/*
+	 * A session with a resume token reconnects, unless the relay is not
+	 * the pinned one or refused the resume itself.
+	 */
+	if (s->have_resume && err != TETHER_ERR_FINGERPRINT &&
+	    !(resuming && err == TETHER_ERR_REFUSED)) {
+		delay = tether_client_retry(c);
+		agent_term_say(s->term,
+			       "relay connection lost, reconnecting in %u.%u s",
+			       delay / 1000, delay % 1000 / 100);
 		return;
 	}
-	if (f->type != TETHER_FRAME_CTRL)
-		return;
-	msg = agent_ctrl_parse(l, f, &t);
-	if (msg != NULL)
-		handle_ctrl(a, t, msg);
-	json_decref(msg);
+	agent_term_warn(s->term, "%s", why);
+	finish(s, 1);
 }
 
-void agent_leave(struct agent *a)
-{
-	bool talking = a->link != NULL && (a->conn == AGENT_CONN_READY ||
-					   a->conn == AGENT_CONN_RESUME);
+/* ---- The channels' way out ---------------------------------------------- */
 
-	if (a->ended)
+static int io_ctrl(void *arg, enum tether_ctrl_type t, const void *body)
+{
+	struct session *s = arg;
+
+	return s->client != NULL ? tether_client_send(s->client, t, body)
+				 : TETHER_ERR_CLOSED;
+}
+
+static int io_frame(void *arg, const uint8_t *frame, size_t len)
+{
+	struct session *s = arg;
+	struct tether_link *l =
+	    s->client != NULL ? tether_client_link(s->client) : NULL;
+
+	return l != NULL ? tether_link_send_raw(l, frame, len)
+			 : TETHER_ERR_CLOSED;
+}
+
+static bool io_room(void *arg)
+{
+	struct session *s = arg;
+	struct tether_link *l =
+	    s->client != NULL ? tether_client_link(s->client) : NULL;
+
+	return l != NULL && tether_link_is_open(l) &&
+	       !tether_link_over_high_water(l);
+}
+
+static int io_spawn(void *arg, uv_loop_t *loop, const struct agent_spawn *sp,
+		    const struct agent_proc_cbs *cbs, void *ctx,
+		    struct agent_proc **out)
+{
+	(void)arg;
+	return agent_proc_spawn(loop, sp, cbs, ctx, out);
+}
+
+static int io_spawn_pty(void *arg, uv_loop_t *loop,
+			const struct agent_pty_opts *o,
+			const struct agent_proc_cbs *cbs, void *ctx,
+			struct agent_pty **out)
+{
+	(void)arg;
+	return agent_pty_spawn(loop, o, cbs, ctx, out);
+}
+
+/* ---- Leaving ----------------------------------------------------------------
+ */
+
+/*
+ * The customer ends the session for everyone (Ctrl-C, q, SIGTERM, a hung
+ * up terminal): tells the relay, then ends.
+ */
+static void leave(struct session *s)
+{
+	bool talking = s->client != NULL && tether_client_ready(s->client) &&
+		       s->conn != CONN_DOWN;
+
+	if (s->ended)
 		return;
-	if (talking && a->phase == AGENT_PH_CONSENT)
-		send_type(a, "decline");
-	else if (talking && a->phase >= AGENT_PH_PAKE)
-		send_type(a, "leave");
-	agent_say("session ended by the customer");
-	agent_finish(a, 0);
+	if (talking && s->phase == PH_CONSENT)
+		relay_send(s, TETHER_CTRL_DECLINE, NULL);
+	else if (talking && s->phase >= PH_PAKE)
+		relay_send(s, TETHER_CTRL_LEAVE, NULL);
+	agent_term_say(s->term, "session ended by the customer");
+	finish(s, 0);
+}
+
+static void on_leave(void *arg)
+{
+	leave(arg);
 }
 
 static void on_signal(uv_signal_t *h, int signo)
 {
 	(void)signo;
-	agent_leave(h->data);
+	leave(h->data);
 }
 
-int agent_session_start(struct agent *a)
+/* ---- Start and end ------------------------------------------------------- */
+
+static const struct tether_client_cbs client_cbs = {
+    .on_open = on_open,
+    .on_trust = on_trust,
+    .on_welcome = on_welcome,
+    .on_ctrl = on_ctrl,
+    .on_data = on_data,
+    .on_drain = on_drain,
+    .on_down = on_down,
+};
+
+/* The term, the channel table and the client; false without memory. */
+static bool make_parts(struct session *s)
 {
-	agent_facts_gather(&a->facts);
-	a->backoff_ms = AGENT_BACKOFF_MIN_MS;
-	uv_timer_init(a->loop, &a->ping_timer);
-	uv_timer_init(a->loop, &a->retry_timer);
-	uv_signal_init(a->loop, &a->sigint);
-	uv_signal_init(a->loop, &a->sigterm);
-	uv_signal_init(a->loop, &a->sighup);
-	a->ping_timer.data = a->retry_timer.data = a;
-	a->sigint.data = a->sigterm.data = a->sighup.data = a;
-	uv_signal_start(&a->sigint, on_signal, SIGINT);
-	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+	const struct agent_term_opts to = {
+	    .view = s->o->view,
+	    .leave = on_leave,
+	    .arg = s,
+	};
+	const struct tether_client_opts co = {
+	    .host = s->o->host,
+	    .port = s->o->port,
+	    .pin = s->o->pin,
+	    /* Without a pin nor --yes, the first connection only probes. */
+	    .accept_any = s->o->yes,
+	    .role = TETHER_ROLE_AGENT,
+	};
+	struct agent_chans_cfg cc = {
+	    .loop = s->loop,
+	    .files = s->o->files,
+	    .forwards = s->o->forwards,
+	    .io = {.ctrl = io_ctrl,
+		   .frame = io_frame,
+		   .room = io_room,
+		   .spawn = io_spawn,
+		   .spawn_pty = io_spawn_pty,
+		   .arg = s},
+	};
+
+	s->term = agent_term_new(s->loop, &to);
+	cc.term = s->term;
+	s->chans = s->term != NULL ? agent_chans_new(&cc) : NULL;
+	s->client = s->chans != NULL
+			? tether_client_new(s->loop, &co, &client_cbs, s)
+			: NULL;
+	return s->client != NULL;
+}
+
+int agent_session_run(uv_loop_t *loop, const struct agent_session_opts *o)
+{
+	struct session s;
+
+	memset(&s, 0, sizeof(s));
+	s.loop = loop;
+	s.o = o;
+	memcpy(s.w, o->w, sizeof(s.w));
+	agent_facts_gather(&s.facts);
+	if (!make_parts(&s)) {
+		agent_term_warn(s.term, "out of memory");
+		s.exit_code = 1;
+		goto out;
+	}
+	uv_signal_init(loop, &s.sigint);
+	uv_signal_init(loop, &s.sigterm);
+	uv_signal_init(loop, &s.sighup);
+	s.sigint.data = s.sigterm.data = s.sighup.data = &s;
+	uv_signal_start(&s.sigint, on_signal, SIGINT);
+	uv_signal_start(&s.sigterm, on_signal, SIGTERM);
 	/* The customer's terminal closed: the same, and shells go too. */
-	uv_signal_start(&a->sighup, on_signal, SIGHUP);
-	uv_timer_start(&a->ping_timer, on_ping_timer, TETHER_PING_INTERVAL_MS,
-		       TETHER_PING_INTERVAL_MS);
-	/*
-	 * Without a pin and without --yes, the first connection only
-	 * fetches the fingerprint for the customer to check.
-	 */
-	connect_relay(a, !a->has_pin && !a->yes);
-	return 0;
-}
-
-void agent_finish(struct agent *a, int code)
-{
-	if (a->ended)
-		return;
-	a->ended = true;
-	a->exit_code = code;
-	agent_prompt_cancel(a->prompt);
-	a->prompt = NULL;
-	uv_close((uv_handle_t *)&a->ping_timer, NULL);
-	uv_close((uv_handle_t *)&a->retry_timer, NULL);
-	uv_close((uv_handle_t *)&a->sigint, NULL);
-	uv_close((uv_handle_t *)&a->sigterm, NULL);
-	uv_close((uv_handle_t *)&a->sighup, NULL);
-	agent_chan_abort_all(a);
-	agent_term_stop();
-	/* Lets a last leave, decline or confirmed go out first. */
-	if (a->link != NULL)
-		tether_link_close(a->link, TETHER_OK);
-}
-
-void agent_session_free(struct agent *a)
-{
-	tether_wipe(a->w, sizeof(a->w));
-	tether_wipe(a->ke, sizeof(a->ke));
-	a->have_w = a->have_ke = false;
-	tether_spake2_free(a->pake);
-	a->pake = NULL;
-	if (a->resume != NULL)
-		tether_freezero(a->resume, strlen(a->resume));
-	a->resume = NULL;
-	tether_free(a->info);
-	a->info = NULL;
-	json_decref(a->session);
-	a->session = NULL;
+	uv_signal_start(&s.sighup, on_signal, SIGHUP);
+	if (tether_client_start(s.client) != 0) {
+		agent_term_warn(s.term,
+				"cannot connect to %s:%d: out of memory",
+				o->host, o->port);
+		finish(&s, 1);
+	}
+	uv_run(loop, UV_RUN_DEFAULT);
+	/* finish() has put the terminal back; this is belt and braces. */
+	agent_term_restore();
+out:
+	tether_client_close(s.client);
+	agent_chans_free(s.chans);
+	agent_term_free(s.term);
+	uv_run(loop, UV_RUN_DEFAULT);
+	tether_wipe(s.w, sizeof(s.w));
+	tether_wipe(s.ke, sizeof(s.ke));
+	tether_wipe(s.resume, sizeof(s.resume));
+	tether_spake2_free(s.pake);
+	tether_free(s.info);
+	return s.exit_code;
 }

@@ -11,7 +11,7 @@
 
 #include <tether/alloc.h>
 
-#include "agent.h"
+#include "diag/redact.h"
 
 struct secret_case {
 	const char *in;
