@@ -8,7 +8,7 @@
  * Channels reach the relay, and start children, only through the struct
  * agent_chan_io the session gives them: they never see the session, its
  * link or its client.  That is also how the dispatch runs without a
- * network (tests/unit/test_chan_agent.c, tests/fuzz/fuzz_agent_chan.c),
+ * network (tests/unit/test_agent_chan.c, tests/fuzz/fuzz_agent_chan.c),
  * with spawns refused.
  */
 #ifndef TETHER_AGENT_SESSION_CHAN_H

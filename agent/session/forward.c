@@ -115,7 +115,7 @@ struct agent_forward {
 	uint64_t bytes_out;
 };
 
-/* The target's output goes out sealed before the next read (agent-exec.c). */
+/* The target's output goes out sealed before the next read (as in exec.c). */
 static uint8_t read_buf[TETHER_CHANNEL_CHUNK];
 
 static void connect_next(struct agent_forward *f);
@@ -207,7 +207,7 @@ static int send_msg(struct agent_forward *f, uint8_t msg, const void *body,
 
 /*
  * Sealed ERROR on io, best effort (the channel ends anyway): done(), or
- * agent-chan.c after a refusal, closes it.
+ * chan.c after a refusal, closes it.
  */
 static void io_send_error(const struct agent_forward_io *io, const char *text)
 {
@@ -398,7 +398,7 @@ void agent_forward_close(struct agent_forward *f)
 	if (f == NULL || f->closing)
 		return;
 	f->closing = true;
-	/* The forward's own lines: agent-chan.c says nothing about it. */
+	/* The forward's own lines: chan.c says nothing about it. */
 	say_closed(f);
 	unask(f);
 	uv_timer_stop(&f->timer);

@@ -3,12 +3,13 @@
  * (agent/session/chan.c, with file.c and forward.c behind it): what a
  * technician's console can make an attended agent do.  The channels run
  * on a fake struct agent_chan_io, with no network and no children: every
- * spawn is refused, file transfers may write nowhere and read only an
- * empty directory, and forwards never get to connect (the loop does not
- * run until every channel is closed), so only parsing and state handling
- * run.
+ * spawn is refused, forwards never get to connect (the loop does not run
+ * until every channel is closed), and file transfers see only a scratch
+ * directory that is $HOME for them: they read its one file (a.txt) and
+ * write into its in/, emptied after each input.  So only parsing, state
+ * handling and the transfer engine run.
  *
- * Input: byte 0 picks the channel kind (b0 % 5: exec, shell, file,
+ * Input: byte 0 picks the channel kind ((b0 & 0x7f) % 5: exec, shell, file,
  * forward, diag); bit 7 set leaves the kind out of what the customer
  * allowed, so the open is refused.  The rest is records "u16 length |
  * message byte | body": each is sealed by the console's end of the
@@ -21,12 +22,14 @@
  * sends opens on the console's end: right keys, right order, within the
  * console's window.
  */
+#include <ftw.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tether/alloc.h>
@@ -145,28 +148,72 @@ static int deliver(void *arg, const uint8_t *raw, size_t len)
 	return 0;
 }
 
-/* What every input shares: the loop, quiet lines, an empty read root. */
+/* What every input shares: the loop, quiet lines, the scratch root. */
 static uv_loop_t loop;
-static FILE *devnull;
+static FILE *lines;
 static struct agent_file_policy files;
 static const struct agent_targets forwards;
+static char dir[] = "/tmp/tether-fuzz-chan-XXXXXX";
+static char in_dir[sizeof(dir) + 3];
+
+static int remove_one(const char *path, const struct stat *st, int flag,
+		      struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	if (ftw->level > 0)
+		remove(path);
+	return 0;
+}
+
+/* What a PUT wrote goes, so that inputs do not pile files up. */
+static void empty_in_dir(void)
+{
+	nftw(in_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int remove_all(const char *path, const struct stat *st, int flag,
+		      struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void remove_dir(void)
+{
+	nftw(dir, remove_all, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void init_once(void)
 {
-	static char dir[] = "/tmp/tether-fuzz-chan-XXXXXX";
 	static bool done;
+	char path[sizeof(dir) + 8];
 	const char *why;
+	FILE *fp;
 
 	if (done)
 		return;
 	done = true;
 	signal(SIGPIPE, SIG_IGN);
 	CHECK(uv_loop_init(&loop) == 0);
-	devnull = fopen("/dev/null", "w");
-	CHECK(devnull != NULL);
-	/* No write root: every PUT is refused; GET reads only dir. */
+	/* TETHER_FUZZ_VERBOSE=1 shows the customer's lines, for seeds. */
+	lines = getenv("TETHER_FUZZ_VERBOSE") != NULL ? stderr
+						      : fopen("/dev/null", "w");
+	CHECK(lines != NULL);
 	CHECK(mkdtemp(dir) != NULL);
+	atexit(remove_dir);
+	snprintf(in_dir, sizeof(in_dir), "%s/in", dir);
+	snprintf(path, sizeof(path), "%s/a.txt", dir);
+	fp = fopen(path, "w");
+	CHECK(fp != NULL && fputs("hello", fp) >= 0 && fclose(fp) == 0);
+	CHECK(mkdir(in_dir, 0700) == 0);
+	/* Relative paths of GET and PUT are relative to the home. */
+	CHECK(setenv("HOME", dir, 1) == 0);
 	CHECK(agent_file_allow(&files.read, dir, &why) == 0);
+	CHECK(agent_file_allow(&files.write, in_dir, &why) == 0);
 }
 
 static void run_records(struct fuzz *z, const uint8_t *p, size_t n)
@@ -215,8 +262,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < sizeof(z.ke); i++)
 		z.ke[i] = (uint8_t)i;
 	memset(z.nonce_c, 0x5c, sizeof(z.nonce_c));
-	z.kind = (enum tether_kind)(data[0] % TETHER_KINDS);
-	to.out = to.err = devnull;
+	z.kind = (enum tether_kind)((data[0] & 0x7f) % TETHER_KINDS);
+	to.out = to.err = lines;
 	term = agent_term_new(&loop, &to);
 	cc = (struct agent_chans_cfg){
 	    .loop = &loop,
@@ -244,5 +291,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	agent_term_free(term);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	tether_chan_free(z.console);
+	empty_in_dir();
 	return 0;
 }
