@@ -214,19 +214,10 @@ static int perf_label(const char **pp, char *out, size_t outlen)
 	return (int)n;
 }
 
-/* A label as the message can carry it: valid UTF-8 without controls. */
-static bool label_ok(const char *label)
-{
-	char clean[PERF_LABEL_MAX];
-
-	agent_text_clean(label, clean, sizeof(clean));
-	return strcmp(clean, label) == 0;
-}
-
 int agent_perfdata_parse(const char *text, struct agent_perfdata *out)
 {
 	struct tether_ctrl_perf e, *grown;
-	char label[PERF_LABEL_MAX];
+	char label[PERF_LABEL_MAX], clean[PERF_LABEL_MAX];
 	const char *p = text;
 	int r;
 
@@ -248,9 +239,9 @@ int agent_perfdata_parse(const char *text, struct agent_perfdata *out)
 		v = p;
 		while (*p != '\0' && !blank(*p))
 			p++;
-		if (!label_ok(label))
-			continue;
-		r = perf_entry(label, v, (size_t)(p - v), &e);
+		/* The message carries text: a control character becomes '?'. */
+		agent_text_clean(label, clean, sizeof(clean));
+		r = perf_entry(clean, v, (size_t)(p - v), &e);
 		if (r == 1)
 			continue;
 		grown = r == 0 ? tether_reallocarray(out->v, out->n + 1,
