@@ -26,7 +26,6 @@
 #include "diag/sys.h"
 #include "diag/text.h"
 
-#define EXIT_USAGE 2
 /* Tools are cut short so that the whole collection stays under 5 s. */
 #define BUDGET_MS 4000
 #define BUNDLE_VERSION 1
@@ -283,11 +282,7 @@ static int write_file(const char *path, const char *text)
 
 static int usage(const char *msg, const char *arg)
 {
-	if (msg != NULL)
-		fprintf(stderr, AGENT_PROG " diag: %s%s%s\n", msg,
-			arg != NULL ? ": " : "", arg != NULL ? arg : "");
-	fputs(usage_text, stderr);
-	return EXIT_USAGE;
+	return agent_text_usage(AGENT_PROG " diag", usage_text, msg, arg);
 }
 
 int agent_diag_main(int argc, char **argv)

@@ -3,6 +3,7 @@
  * the customer sees, what a bundle holds and what a check reports agree
  * on what a control character is.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "diag/text.h"
@@ -79,4 +80,14 @@ size_t agent_text_clean_n(const char *in, size_t n, unsigned flags, char *out,
 void agent_text_clean(const char *in, char *out, size_t outlen)
 {
 	agent_text_clean_n(in, strlen(in), 0, out, outlen);
+}
+
+int agent_text_usage(const char *who, const char *usage, const char *msg,
+		     const char *arg)
+{
+	if (msg != NULL)
+		fprintf(stderr, "%s: %s%s%s\n", who, msg,
+			arg != NULL ? ": " : "", arg != NULL ? arg : "");
+	fputs(usage, stderr);
+	return 2;
 }

@@ -1,9 +1,9 @@
 /*
  * Text from the machine or the network made safe to show and to send:
- * valid UTF-8 without control characters.  The lowest room of the agent,
- * since everything above needs it: the customer's terminal lines (names,
- * titles, command lines, paths from the technician), the strings of the
- * diagnostics bundle and the status lines of health checks.
+ * valid UTF-8 without control characters, and the words of a usage error.
+ * The lowest room of the agent, since everything above needs it: the customer's
+ * terminal lines (names, titles, command lines, paths from the technician), the
+ * strings of the diagnostics bundle and the status lines of health checks.
  */
 #ifndef TETHER_AGENT_DIAG_TEXT_H
 #define TETHER_AGENT_DIAG_TEXT_H
@@ -15,6 +15,13 @@
 
 /* agent_text_clean_n() flags: a tab becomes a space, not '?'. */
 #define AGENT_TEXT_TABS 0x1u
+
+/*
+ * A command line that is wrong: "WHO: MSG: ARG" (the parts given) and
+ * the usage on stderr; returns the exit status for it, 2.
+ */
+int agent_text_usage(const char *who, const char *usage, const char *msg,
+		     const char *arg);
 
 /*
  * Copies in (NUL-terminated) into out (outlen bytes, always terminated

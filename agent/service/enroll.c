@@ -116,11 +116,7 @@ static int add_label(struct agent_labels *labels, const char *spec,
 
 static int usage(const char *msg, const char *arg)
 {
-	if (msg != NULL)
-		fprintf(stderr, AGENT_PROG " enroll: %s%s%s\n", msg,
-			arg != NULL ? ": " : "", arg != NULL ? arg : "");
-	fputs(enroll_usage, stderr);
-	return EXIT_USAGE;
+	return agent_text_usage(AGENT_PROG " enroll", enroll_usage, msg, arg);
 }
 
 /* Takes the token and wipes it from argv, so ps no longer shows it. */

@@ -404,28 +404,6 @@ static int parse_exec(const uint8_t *body, size_t len,
 	return r;
 }
 
-/* The command line as the customer sees it: cleaned, space-joined. */
-static void show_argv(char *const argv[], char *out, size_t outlen)
-{
-	char word[SHOW_ARGV_MAX];
-	size_t pos = 0, n, i;
-
-	out[0] = '\0';
-	for (i = 0; argv[i] != NULL; i++) {
-		agent_text_clean(argv[i], word, sizeof(word));
-		n = strlen(word);
-		if (pos + (i > 0) + n + 4 >= outlen) {
-			memcpy(out + pos, " ...", 5);
-			return;
-		}
-		if (i > 0)
-			out[pos++] = ' ';
-		memcpy(out + pos, word, n);
-		pos += n;
-		out[pos] = '\0';
-	}
-}
-
 /*
  * What a shell says when it cannot run a command, sent as the command's
  * stderr, then status 127 (not found) or 126 (found but not runnable).
@@ -485,7 +463,7 @@ static void handle_exec(struct agent_chan *ch, const uint8_t *body, size_t len)
 		chan_fail(ch, "malformed exec request");
 		return;
 	}
-	show_argv(req.argv, shown, sizeof(shown));
+	agent_term_words(req.argv, req.argc, "", shown, sizeof(shown));
 	agent_term_say(term_of(ch), "%s runs: %s", ch->technician, shown);
 	sp.file = req.argv[0];
 	sp.argv = req.argv;
@@ -585,7 +563,7 @@ static void handle_shell(struct agent_chan *ch, const uint8_t *body, size_t len)
 	agent_term_say(t, "%s opened a shell (channel %u)", ch->technician,
 		       ch->id);
 	if (req.argv[0] != NULL) {
-		show_argv(req.argv, shown, sizeof(shown));
+		agent_term_words(req.argv, req.argc, "", shown, sizeof(shown));
 		agent_term_say(t, "%s runs: %s", ch->technician, shown);
 	}
 	ch->shell_shown = true;

@@ -442,30 +442,6 @@ static int add_pattern(struct agent_file *f, const char *pat)
 	return r;
 }
 
-/* The patterns as the customer sees them: cleaned, space-joined. */
-static void show_patterns(char *const *pats, uint32_t n, char *out,
-			  size_t outlen)
-{
-	char word[SHOW_MAX];
-	size_t pos = 0, len;
-	uint32_t i;
-
-	out[0] = '\0';
-	for (i = 0; i < n; i++) {
-		agent_text_clean(pats[i][0] != '\0' ? pats[i] : ".", word,
-				 sizeof(word));
-		len = strlen(word);
-		if (pos + (i > 0) + len + 4 >= outlen) {
-			memcpy(out + pos, " ...", 5);
-			return;
-		}
-		if (i > 0)
-			out[pos++] = ' ';
-		memcpy(out + pos, word, len + 1);
-		pos += len;
-	}
-}
-
 /* A GET (tether/msg.h) asks for something: one path or glob at least. */
 static int parse_get(const uint8_t *body, size_t len,
 		     struct tether_msg_get *req)
@@ -499,7 +475,8 @@ static int start_get(struct agent_file *f, const uint8_t *body, size_t len,
 		r = TETHER_ERR_NOMEM;
 		goto out;
 	}
-	show_patterns(req.paths, req.n, shown, sizeof(shown));
+	/* An empty pattern is the home directory itself. */
+	agent_term_words(req.paths, req.n, ".", shown, sizeof(shown));
 	agent_term_say(f->term, "%s asks for %s (channel %u)", f->technician,
 		       shown, f->channel);
 	for (i = 0; i < req.n && r == 0; i++)

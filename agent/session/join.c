@@ -25,8 +25,6 @@
 #include "session/session.h"
 #include "session/term.h"
 
-#define EXIT_USAGE 2
-
 /* What the command line says. */
 struct join {
 	struct agent_target relay;
@@ -91,11 +89,7 @@ static const char help_text[] =
 
 static int usage(const char *msg, const char *arg)
 {
-	if (msg != NULL)
-		fprintf(stderr, AGENT_PROG ": %s%s%s\n", msg,
-			arg != NULL ? ": " : "", arg != NULL ? arg : "");
-	fputs(usage_text, stderr);
-	return EXIT_USAGE;
+	return agent_text_usage(AGENT_PROG, usage_text, msg, arg);
 }
 
 /*

@@ -27,8 +27,9 @@ struct agent_prompt {
 	bool overflow;
 };
 
-static void write_all(int fd, const char *s, size_t n)
+void agent_prompt_write_all(int fd, const void *data, size_t n)
 {
+	const char *s = data;
 	ssize_t w;
 
 	while (n > 0) {
@@ -94,7 +95,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
 		return;
 	if (n <= 0) {
 		/* End of input (Ctrl-D) or a dead terminal: that is a no. */
-		write_all(p->fd, "\n", 1);
+		agent_prompt_write_all(p->fd, "\n", 1);
 		finish(p, false);
 		return;
 	}
@@ -122,7 +123,7 @@ int agent_prompt_start(uv_loop_t *loop, const char *question,
 	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return TETHER_ERR_NOT_FOUND;
-	write_all(fd, question, strlen(question));
+	agent_prompt_write_all(fd, question, strlen(question));
 	p = tether_calloc(1, sizeof(*p));
 	if (p == NULL) {
 		r = TETHER_ERR_NOMEM;
@@ -166,7 +167,7 @@ void agent_prompt_cancel(struct agent_prompt *p)
 		return;
 	p->cb = NULL;
 	/* Leave the terminal on a fresh line. */
-	write_all(p->fd, "\n", 1);
+	agent_prompt_write_all(p->fd, "\n", 1);
 	uv_poll_stop(&p->poll);
 	uv_close((uv_handle_t *)&p->poll, on_closed);
 }

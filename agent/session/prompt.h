@@ -6,6 +6,7 @@
 #define TETHER_AGENT_SESSION_PROMPT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <uv.h>
 
@@ -19,6 +20,12 @@ struct agent_prompt;
 int agent_prompt_start(uv_loop_t *loop, const char *question,
 		       void (*cb)(void *ctx, bool yes), void *ctx,
 		       struct agent_prompt **out);
+/*
+ * Writes all n bytes of data to fd (the terminal, or the file the live
+ * view goes to), through EINTR; it stops at an error or a full
+ * non-blocking terminal, which a question or a mirror survives.
+ */
+void agent_prompt_write_all(int fd, const void *data, size_t n);
 /* Drops the prompt without calling its cb.  NULL is fine. */
 void agent_prompt_cancel(struct agent_prompt *p);
 

@@ -53,6 +53,8 @@
 	"\033[?1006l\033[?2004l\033[?1l\033>"
 #define TTY_PATH_MAX 256
 #define KEY_CTRL_C 0x03
+/* Longest word of the technician's shown whole. */
+#define WORD_MAX 1024
 
 /* What the question timer does when it fires. */
 enum ask_timer {
@@ -287,22 +289,6 @@ static bool view_open(struct agent_term *t)
 	return true;
 }
 
-/* Blocking writes, for a file or pipe the customer chose. */
-static void write_all(int fd, const uint8_t *d, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, d, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		d += n;
-		len -= (size_t)n;
-	}
-}
-
 /* Writes what the terminal takes now; returns that many, or -1. */
 static ssize_t try_write(struct agent_term *t, const uint8_t *d, size_t len)
 {
@@ -393,7 +379,8 @@ void agent_term_view(struct agent_term *t, const uint8_t *data, size_t len)
 	t->mid_line = data[len - 1] != '\n';
 	t->dirty = t->view_own;
 	if (!t->view_own) {
-		write_all(t->view_fd, data, len);
+		/* Blocking: a file or pipe the customer chose. */
+		agent_prompt_write_all(t->view_fd, data, len);
 		return;
 	}
 	if (tether_buf_len(t->queue) == 0 && t->skipped == 0) {
@@ -474,6 +461,28 @@ void agent_term_size(uint64_t n, char *out, size_t outlen)
 		i++;
 	}
 	snprintf(out, outlen, "%.1f %s", v, units[i]);
+}
+
+void agent_term_words(char *const *words, size_t n, const char *empty,
+		      char *out, size_t outlen)
+{
+	char word[WORD_MAX];
+	size_t pos = 0, len, i;
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		agent_text_clean(words[i][0] != '\0' ? words[i] : empty, word,
+				 sizeof(word));
+		len = strlen(word);
+		if (pos + (i > 0) + len + 4 >= outlen) {
+			memcpy(out + pos, " ...", 5);
+			return;
+		}
+		if (i > 0)
+			out[pos++] = ' ';
+		memcpy(out + pos, word, len + 1);
+		pos += len;
+	}
 }
 
 static void toggle_view(struct agent_term *t)
@@ -812,7 +821,7 @@ void agent_term_stop(struct agent_term *t)
 			tether_buf_reset(t->queue);
 	}
 	if (t->mid_line && t->view_fd >= 0) {
-		write_all(t->view_fd, (const uint8_t *)"\n", 1);
+		agent_prompt_write_all(t->view_fd, "\n", 1);
 		t->mid_line = false;
 	}
 	view_reset(t);

@@ -67,6 +67,14 @@ void agent_term_warn(struct agent_term *t, const char *fmt, ...)
 void agent_term_size(uint64_t n, char *out, size_t outlen);
 
 /*
+ * Words from the technician (a command line, the paths asked for) as the
+ * customer sees them: cleaned, space-joined, cut with " ..." where out
+ * is too small; an empty word shows as the text empty.
+ */
+void agent_term_words(char *const *words, size_t n, const char *empty,
+		      char *out, size_t outlen);
+
+/*
  * The first shell opened: starts the keys (v, q) when stdin is the
  * foreground terminal and prints a hint about them, once.
  */

@@ -40,6 +40,7 @@
 #include <tether/msg.h>
 #include <tether/proto.h>
 
+#include "../agent_chan_fake.h"
 #include "fuzz.h"
 #include "session/chan.h"
 #include "session/cli.h"
@@ -77,25 +78,10 @@ static int fake_ctrl(void *arg, enum tether_ctrl_type t, const void *body)
 	return 0;
 }
 
-/* A DATA frame from its raw bytes, as the link would decode it. */
-static struct tether_frame frame_of(const uint8_t *raw, size_t len)
-{
-	const struct tether_frame f = {
-	    .type = TETHER_FRAME_DATA,
-	    .channel = CHANNEL,
-	    .len = (uint32_t)(len - TETHER_FRAME_HEADER_LEN),
-	    .payload = raw + TETHER_FRAME_HEADER_LEN,
-	    .raw = raw,
-	    .raw_len = len,
-	};
-
-	return f;
-}
-
 static int fake_frame(void *arg, const uint8_t *raw, size_t len)
 {
 	struct fuzz *z = arg;
-	const struct tether_frame f = frame_of(raw, len);
+	const struct tether_frame f = fake_frame_of(CHANNEL, raw, len);
 	const uint8_t *body;
 	uint8_t msg;
 	size_t n;
@@ -111,38 +97,11 @@ static bool fake_room(void *arg)
 	return true;
 }
 
-static int no_spawn(void *arg, uv_loop_t *loop, const struct agent_spawn *sp,
-		    const struct agent_proc_cbs *cbs, void *ctx,
-		    struct agent_proc **out)
-{
-	(void)arg;
-	(void)loop;
-	(void)sp;
-	(void)cbs;
-	(void)ctx;
-	*out = NULL;
-	return UV_EACCES;
-}
-
-static int no_spawn_pty(void *arg, uv_loop_t *loop,
-			const struct agent_pty_opts *o,
-			const struct agent_proc_cbs *cbs, void *ctx,
-			struct agent_pty **out)
-{
-	(void)arg;
-	(void)loop;
-	(void)o;
-	(void)cbs;
-	(void)ctx;
-	*out = NULL;
-	return UV_ENOENT;
-}
-
 /* The console's message, sealed and delivered to the agent. */
 static int deliver(void *arg, const uint8_t *raw, size_t len)
 {
 	struct fuzz *z = arg;
-	const struct tether_frame f = frame_of(raw, len);
+	const struct tether_frame f = fake_frame_of(CHANNEL, raw, len);
 
 	agent_chans_frame(z->cs, &f);
 	return 0;
@@ -273,8 +232,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .io = {.ctrl = fake_ctrl,
 		   .frame = fake_frame,
 		   .room = fake_room,
-		   .spawn = no_spawn,
-		   .spawn_pty = no_spawn_pty,
+		   .spawn = fake_no_spawn,
+		   .spawn_pty = fake_no_spawn_pty,
 		   .arg = &z},
 	};
 	z.cs = term != NULL ? agent_chans_new(&cc) : NULL;

@@ -22,6 +22,7 @@
 #include <tether/msg.h>
 #include <tether/proto.h>
 
+#include "../agent_chan_fake.h"
 #include "session/chan.h"
 #include "session/cli.h"
 #include "session/file.h"
@@ -85,14 +86,7 @@ static int fake_ctrl(void *arg, enum tether_ctrl_type t, const void *body)
 static int fake_frame(void *arg, const uint8_t *raw, size_t len)
 {
 	struct fake *f = arg;
-	struct tether_frame fr = {
-	    .type = TETHER_FRAME_DATA,
-	    .channel = CHANNEL,
-	    .len = (uint32_t)(len - TETHER_FRAME_HEADER_LEN),
-	    .payload = raw + TETHER_FRAME_HEADER_LEN,
-	    .raw = raw,
-	    .raw_len = len,
-	};
+	const struct tether_frame fr = fake_frame_of(CHANNEL, raw, len);
 	const uint8_t *body;
 	struct got *g;
 	uint8_t msg;
@@ -133,22 +127,7 @@ static int fake_spawn(void *arg, uv_loop_t *loop, const struct agent_spawn *sp,
 
 	if (f->real_spawn)
 		return agent_proc_spawn(loop, sp, cbs, ctx, out);
-	*out = NULL;
-	return UV_EACCES;
-}
-
-static int fake_spawn_pty(void *arg, uv_loop_t *loop,
-			  const struct agent_pty_opts *o,
-			  const struct agent_proc_cbs *cbs, void *ctx,
-			  struct agent_pty **out)
-{
-	(void)arg;
-	(void)loop;
-	(void)o;
-	(void)cbs;
-	(void)ctx;
-	*out = NULL;
-	return UV_EACCES;
+	return fake_no_spawn(arg, loop, sp, cbs, ctx, out);
 }
 
 static void setup(struct fake *f, unsigned caps)
@@ -175,7 +154,7 @@ static void setup(struct fake *f, unsigned caps)
 		   .frame = fake_frame,
 		   .room = fake_room,
 		   .spawn = fake_spawn,
-		   .spawn_pty = fake_spawn_pty,
+		   .spawn_pty = fake_no_spawn_pty,
 		   .arg = f},
 	};
 	f->cs = agent_chans_new(&cc);
@@ -220,14 +199,7 @@ static void open_chan(struct fake *f, enum tether_kind kind)
 static int deliver_raw(void *arg, const uint8_t *raw, size_t len)
 {
 	struct fake *f = arg;
-	const struct tether_frame fr = {
-	    .type = TETHER_FRAME_DATA,
-	    .channel = CHANNEL,
-	    .len = (uint32_t)(len - TETHER_FRAME_HEADER_LEN),
-	    .payload = raw + TETHER_FRAME_HEADER_LEN,
-	    .raw = raw,
-	    .raw_len = len,
-	};
+	const struct tether_frame fr = fake_frame_of(CHANNEL, raw, len);
 
 	agent_chans_frame(f->cs, &fr);
 	return 0;
