@@ -730,7 +730,10 @@ int agent_session_run(uv_loop_t *loop, const struct agent_session_opts *o)
 	memcpy(s.w, o->w, sizeof(s.w));
 	agent_facts_gather(&s.facts);
 	if (!make_parts(&s)) {
-		agent_term_warn(s.term, "out of memory");
+		/* The client's TLS context is what fails, if memory does not.
+		 */
+		agent_term_warn(s.term, s.chans != NULL ? "cannot set up TLS"
+							: "out of memory");
 		s.exit_code = 1;
 		goto out;
 	}

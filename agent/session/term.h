@@ -111,8 +111,10 @@ struct agent_question {
 
 /*
  * Asks q after the questions already waiting: the terminal is put in its
- * normal mode (the keys wait) while it is shown.  With a NULL term, no
- * terminal or after agent_term_stop(), q is answered NO_TERMINAL.
+ * normal mode (the keys wait) while it is shown.  Without a terminal
+ * (or unattended) q is answered NO_TERMINAL; once the agent is ending
+ * (agent_term_end_questions(), agent_term_stop()) it waits, unasked,
+ * until withdrawn.  t may not be NULL: the answer comes on its loop.
  */
 void agent_term_ask(struct agent_term *t, struct agent_question *q);
 /*
