@@ -623,6 +623,7 @@ static json_t *dpkg_count(void)
 		if (strcmp(line, want) == 0)
 			n++;
 	}
+	/* getline()'s buffer is the C library's own. */
 	free(line);
 	fclose(fp);
 	return json_pack("{s:s,s:I}", "manager", "dpkg", "installed", n);
