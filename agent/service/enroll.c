@@ -370,9 +370,7 @@ static void on_timeout(uv_timer_t *t)
 
 static void on_trust_answer(struct agent_question *q, enum agent_answer a)
 {
-	struct enroll *e =
-	    (struct enroll *)(void *)((char *)q -
-				      offsetof(struct enroll, question));
+	struct enroll *e = q->arg;
 
 	e->asking = false;
 	if (e->ended)
@@ -409,6 +407,7 @@ static void on_trust(struct tether_client *c, const char *fp)
 	note(e, "check it with the relay's administrator before you go on");
 	e->question.text = "Trust this relay? [y/N] ";
 	e->question.answered = on_trust_answer;
+	e->question.arg = e;
 	e->asking = true;
 	agent_term_ask(e->term, &e->question);
 }

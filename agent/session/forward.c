@@ -754,9 +754,7 @@ static void start_connect(struct agent_forward *f)
 
 static void on_answered(struct agent_question *q, enum agent_answer a)
 {
-	struct agent_forward *f =
-	    (struct agent_forward *)(void *)((char *)q -
-					     offsetof(struct agent_forward, q));
+	struct agent_forward *f = q->arg;
 
 	if (f->closing || f->state != FWD_ASKING)
 		return;
@@ -791,6 +789,7 @@ static void ask(struct agent_forward *f)
 	f->q.text = f->question;
 	f->q.timeout_ms = ASK_TIMEOUT_MS;
 	f->q.answered = on_answered;
+	f->q.arg = f;
 	agent_term_ask(f->term, &f->q);
 }
 

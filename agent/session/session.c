@@ -90,7 +90,8 @@ struct session {
 static void relay_send(struct session *s, enum tether_ctrl_type t,
 		       const void *body)
 {
-	int r = tether_client_send(s->client, t, body);
+	int r = s->client != NULL ? tether_client_send(s->client, t, body)
+				  : TETHER_ERR_CLOSED;
 
 	if (r != 0 && r != TETHER_ERR_CLOSED)
 		tether_log_warn("cannot send %s: %s", tether_ctrl_type_name(t),
@@ -137,9 +138,7 @@ static void out_of_turn(struct session *s, enum tether_ctrl_type t)
 
 static void on_answered(struct agent_question *q, enum agent_answer a)
 {
-	struct session *s =
-	    (struct session *)(void *)((char *)q -
-				       offsetof(struct session, question));
+	struct session *s = q->arg;
 
 	s->asking = false;
 	if (!s->ended)
@@ -152,6 +151,7 @@ static void ask(struct session *s, const char *text,
 	s->question.text = text;
 	s->question.timeout_ms = 0;
 	s->question.answered = on_answered;
+	s->question.arg = s;
 	s->answered = answered;
 	s->asking = true;
 	agent_term_ask(s->term, &s->question);

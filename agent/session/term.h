@@ -104,6 +104,7 @@ struct agent_question {
 	unsigned timeout_ms; /* from when it is shown; 0: none */
 	/* Called once, never from within agent_term_ask(). */
 	void (*answered)(struct agent_question *q, enum agent_answer a);
+	void *arg; /* the asker's */
 	/* The term's. */
 	struct agent_question *next_;
 	bool queued_;
