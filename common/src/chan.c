@@ -94,8 +94,20 @@ static bool is_data(uint8_t msg)
 	       msg == TETHER_MSG_STDERR || msg == TETHER_MSG_BLOCK;
 }
 
+/* The sink of tether_chan_send(): straight onto the link. */
+static int to_link(void *arg, const uint8_t *frame, size_t len)
+{
+	return tether_link_send_raw(arg, frame, len);
+}
+
 int tether_chan_send(struct tether_chan *c, struct tether_link *l, uint8_t msg,
 		     const void *body, size_t len)
+{
+	return tether_chan_send_to(c, to_link, l, msg, body, len);
+}
+
+int tether_chan_send_to(struct tether_chan *c, tether_chan_sink sink, void *arg,
+			uint8_t msg, const void *body, size_t len)
 {
 	size_t plen = 1 + len, flen = plen + TETHER_SEAL_TAG_LEN;
 	size_t need = TETHER_FRAME_HEADER_LEN + flen;
@@ -131,7 +143,7 @@ int tether_chan_send(struct tether_chan *c, struct tether_link *l, uint8_t msg,
 				 1, body, len, c->sbuf + TETHER_FRAME_HEADER_LEN);
 	if (r != 0)
 		return r;
-	return tether_link_send_raw(l, c->sbuf, need);
+	return sink(arg, c->sbuf, need);
 }
 
 int tether_chan_send_u8(struct tether_chan *c, struct tether_link *l,
@@ -192,7 +204,7 @@ size_t tether_chan_send_window(const struct tether_chan *c)
 	return c->send_window;
 }
 
-static int send_window(struct tether_chan *c, struct tether_link *l,
+static int send_window(struct tether_chan *c, tether_chan_sink sink, void *arg,
 		       uint32_t credit)
 {
 	const struct tether_msg_window m = {.credit = credit};
@@ -200,13 +212,19 @@ static int send_window(struct tether_chan *c, struct tether_link *l,
 	int r = b != NULL ? tether_msg_encode_window(b, &m) : TETHER_ERR_NOMEM;
 
 	if (r == 0)
-		r = tether_chan_send(c, l, TETHER_MSG_WINDOW, tether_buf_ptr(b),
-				     tether_buf_len(b));
+		r = tether_chan_send_to(c, sink, arg, TETHER_MSG_WINDOW,
+					tether_buf_ptr(b), tether_buf_len(b));
 	tether_buf_free(b);
 	return r;
 }
 
 int tether_chan_consumed(struct tether_chan *c, struct tether_link *l, size_t n)
+{
+	return tether_chan_consumed_to(c, to_link, l, n);
+}
+
+int tether_chan_consumed_to(struct tether_chan *c, tether_chan_sink sink,
+			    void *arg, size_t n)
 {
 	uint32_t credit;
 	int r;
@@ -216,7 +234,7 @@ int tether_chan_consumed(struct tether_chan *c, struct tether_link *l, size_t n)
 	if (c->unacked < c->window / 4)
 		return TETHER_OK;
 	credit = (uint32_t)c->unacked;
-	if ((r = send_window(c, l, credit)) != 0)
+	if ((r = send_window(c, sink, arg, credit)) != 0)
 		return r;
 	c->recv_window += credit;
 	c->unacked = 0;

@@ -15,7 +15,7 @@
 
 #include <tether/bundle.h>
 
-#include "agent.h"
+#include "diag/redact.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

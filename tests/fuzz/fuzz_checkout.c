@@ -6,7 +6,7 @@
  *
  * Input: byte 0 picks nothing (kept for future modes); the rest is fed to
  * each parser.  Invariants: the status line fits and is NUL-terminated,
- * perfdata is an array of objects with a string label, a parsed range's
+ * perfdata entries have a label and a unit, a parsed range's
  * text fits, a split command is NULL-terminated.
  */
 #include <stdint.h>
@@ -14,16 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
+#include <tether/alloc.h>
+
 #include "fuzz.h"
+#include "service/plugin.h"
+#include "service/range.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct agent_check_result res;
+	struct agent_perfdata perf;
 	struct agent_range r;
 	const char *why = NULL;
 	char **argv = NULL, *text;
-	json_t *perf, *e;
 	size_t i;
 
 	text = malloc(size + 1);
@@ -36,21 +39,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (agent_plugin_parse_output(text, size, &res) == 0) {
 		CHECK(memchr(res.output, '\0', sizeof(res.output)) != NULL);
 		CHECK(strlen(res.output) <= AGENT_CHECK_OUTPUT_MAX);
-		if (res.perf != NULL) {
-			perf = agent_perfdata_parse(res.perf);
-			CHECK(json_is_array(perf));
-			json_array_foreach(perf, i, e) {
-				CHECK(json_is_object(e));
-				CHECK(json_is_string(json_object_get(e, "label")));
+		if (res.perf != NULL &&
+		    agent_perfdata_parse(res.perf, &perf) == 0) {
+			for (i = 0; i < perf.n; i++) {
+				CHECK(perf.v[i].label != NULL &&
+				      perf.v[i].label[0] != '\0');
+				CHECK(perf.v[i].uom != NULL);
 			}
-			json_decref(perf);
+			agent_perfdata_free(&perf);
 		}
 	}
-	free(res.perf);
+	tether_free(res.perf);
 
-	perf = agent_perfdata_parse(text);
-	CHECK(perf != NULL && json_is_array(perf));
-	json_decref(perf);
+	CHECK(agent_perfdata_parse(text, &perf) == 0);
+	agent_perfdata_free(&perf);
 
 	if (agent_range_parse(text, &r) == 0) {
 		CHECK(r.set);

@@ -24,8 +24,14 @@
 #include <tether/alloc.h>
 #include <tether/err.h>
 
-#include "agent.h"
+#include <tether/ctrl.h>
+
 #include "../require.h"
+#include "service/builtin.h"
+#include "service/check.h"
+#include "service/config.h"
+#include "service/plugin.h"
+#include "service/range.h"
 
 #define PLUGINS "/usr/lib/nagios/plugins"
 
@@ -161,10 +167,18 @@ Test(check, range_bad_ones_rejected)
 
 /* ---- perfdata ---- */
 
+/* Parsed perfdata as the check message carries it. */
 static json_t *perf(const char *text)
 {
-	json_t *a = agent_perfdata_parse(text);
+	struct agent_perfdata p;
+	struct tether_ctrl_perfdata part;
+	json_t *a;
 
+	cr_assert_eq(agent_perfdata_parse(text, &p), 0);
+	part.perfdata = p.v;
+	part.nperfdata = p.n;
+	a = tether_ctrl_part_to_json(TETHER_CTRL_PART_PERFDATA, &part);
+	agent_perfdata_free(&p);
 	cr_assert_not_null(a);
 	cr_assert(json_is_array(a));
 	return a;
@@ -360,8 +374,8 @@ Test(check, plugin_output_multiline_perfdata)
 /* ---- state machine ---- */
 
 struct step {
-	enum agent_check_state in;
-	enum agent_check_state state;
+	enum tether_check_state in;
+	enum tether_check_state state;
 	bool hard;
 	unsigned attempt;
 };
@@ -381,10 +395,10 @@ static void walk(unsigned max, const struct step *steps, size_t n)
 	}
 }
 
-#define OK AGENT_CHECK_OK
-#define WARN AGENT_CHECK_WARNING
-#define CRIT AGENT_CHECK_CRITICAL
-#define UNKN AGENT_CHECK_UNKNOWN
+#define OK TETHER_CHECK_OK
+#define WARN TETHER_CHECK_WARNING
+#define CRIT TETHER_CHECK_CRITICAL
+#define UNKN TETHER_CHECK_UNKNOWN
 
 Test(check, state_soft_then_hard_then_recovery)
 {
@@ -422,10 +436,10 @@ Test(check, state_one_retry_is_hard_at_once)
 
 Test(check, state_names)
 {
-	cr_expect_str_eq(agent_check_state_name(AGENT_CHECK_WARNING),
+	cr_expect_str_eq(tether_ctrl_name_of(check_state, TETHER_CHECK_WARNING),
 			 "WARNING");
-	cr_expect_eq(agent_check_state_parse("CRITICAL"), 2);
-	cr_expect_eq(agent_check_state_parse("nope"), -1);
+	cr_expect_eq(tether_ctrl_word_of(check_state, "CRITICAL"), 2);
+	cr_expect_eq(tether_ctrl_word_of(check_state, "nope"), -1);
 }
 
 /* ---- config files ---- */
@@ -555,9 +569,8 @@ Test(check, config_loads_everything, .init = make_tmpdir, .fini = remove_tmpdir)
 	cr_expect_str_eq(c.name, "web-01");
 	snprintf(want, sizeof(want), "%s/agent.key", tmpdir);
 	cr_expect_str_eq(c.key, want);
-	cr_expect_str_eq(json_string_value(json_object_get(c.labels, "role")),
-			 "web");
-	cr_expect_str_eq(json_string_value(json_object_get(c.labels, "site")),
+	cr_expect_str_eq(agent_labels_get(&c.labels, "role"), "web");
+	cr_expect_str_eq(agent_labels_get(&c.labels, "site"),
 			 "Paris #3 \"x\"");
 	cr_assert_eq(c.forward_targets.n, 2);
 	cr_expect_str_eq(c.forward_targets.t[0].host, "::1");
@@ -590,7 +603,8 @@ Test(check, config_save_identity_keeps_checks, .init = make_tmpdir,
 	c.path = path;
 	c.relay = "relay.example.com:7443";
 	c.name = "web-01";
-	c.labels = json_pack("{s:s, s:s}", "role", "web", "note", " a # b ");
+	cr_assert_eq(agent_labels_set(&c.labels, "role", "web"), 0);
+	cr_assert_eq(agent_labels_set(&c.labels, "note", " a # b "), 0);
 	cr_assert_eq(agent_config_save_identity(&c, err, sizeof(err)), 0, "%s",
 		     err);
 	cr_assert_eq(stat(path, &st), 0);
@@ -607,14 +621,13 @@ Test(check, config_save_identity_keeps_checks, .init = make_tmpdir,
 	c.name = "web-02";
 	cr_assert_eq(agent_config_save_identity(&c, err, sizeof(err)), 0, "%s",
 		     err);
-	json_decref(c.labels);
+	agent_labels_free(&c.labels);
 
 	cr_assert_eq(agent_config_load(path, &back, err, sizeof(err)), 0, "%s",
 		     err);
 	cr_expect_str_eq(back.name, "web-02");
 	cr_expect_str_eq(back.relay, "relay.example.com:7443");
-	cr_expect_str_eq(
-	    json_string_value(json_object_get(back.labels, "note")), " a # b ");
+	cr_expect_str_eq(agent_labels_get(&back.labels, "note"), " a # b ");
 	cr_expect_eq(back.nchecks, 1);
 	agent_config_free(&back);
 	f = fopen(path, "r");
@@ -654,9 +667,21 @@ Test(check, config_default_path)
 
 /* ---- the engine on a loop ---- */
 
-static void on_result(void *arg, json_t *result)
+/* A result as the relay would read it (seq set, as the queue would). */
+static json_t *result_json(struct agent_result *r)
 {
-	cr_assert_eq(json_array_append_new(arg, result), 0);
+	json_t *j;
+
+	r->msg.seq = 1;
+	j = tether_ctrl_to_json(TETHER_CTRL_CHECK, 0, &r->msg);
+	agent_result_free(r);
+	cr_assert_not_null(j, "a result the codec refuses");
+	return j;
+}
+
+static void on_result(void *arg, struct agent_result *r)
+{
+	cr_assert_eq(json_array_append_new(arg, result_json(r)), 0);
 }
 
 /* Runs every check of config text once; the results, by name. */
@@ -1240,14 +1265,14 @@ struct sched {
 	double at[3];
 };
 
-static void on_sched_result(void *arg, json_t *result)
+static void on_sched_result(void *arg, struct agent_result *r)
 {
 	struct sched *s = arg;
 	size_t n = json_array_size(s->results);
 
 	if (n < 3)
 		s->at[n] = now_mono() - s->t0;
-	json_array_append_new(s->results, result);
+	json_array_append_new(s->results, result_json(r));
 	if (n + 1 == 3)
 		agent_checks_free(s->cs);
 }

@@ -22,7 +22,9 @@
 #include <tether/err.h>
 #include <tether/proto.h>
 
-#include "agent.h"
+#include "diag/diag.h"
+#include "diag/input.h"
+#include "diag/proc.h"
 
 static const char *const section_names[] = {
     "os",	 "uptime",  "cpu",    "memory",	  "disks",

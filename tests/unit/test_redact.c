@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/agent-redact.c: a corpus of realistic lines that
+ * Unit tests for agent/diag/redact.c: a corpus of realistic lines that
  * carry secrets (each must lose the secret and keep its context), lines
  * that only look suspicious (each must come out unchanged), and large
  * hostile inputs that must still be redacted in linear time.
@@ -11,7 +11,7 @@
 
 #include <tether/alloc.h>
 
-#include "agent.h"
+#include "diag/redact.h"
 
 struct secret_case {
 	const char *in;

@@ -50,6 +50,18 @@ int tether_chan_send_u8(struct tether_chan *c, struct tether_link *l,
 int tether_chan_send_u32(struct tether_chan *c, struct tether_link *l,
 			 uint8_t msg, uint32_t v);
 /*
+ * Where sealed frames go when the caller puts something of its own between
+ * the channel and the link (the agent's channels, and their tests and fuzz
+ * target that run without a network): frame is one whole DATA frame,
+ * header and sealed payload, valid during the call.  0 or TETHER_ERR_*.
+ */
+typedef int (*tether_chan_sink)(void *arg, const uint8_t *frame, size_t len);
+/* tether_chan_send() and tether_chan_consumed() with the frame to sink. */
+int tether_chan_send_to(struct tether_chan *c, tether_chan_sink sink, void *arg,
+			uint8_t msg, const void *body, size_t len);
+int tether_chan_consumed_to(struct tether_chan *c, tether_chan_sink sink,
+			    void *arg, size_t n);
+/*
  * Opens a DATA frame addressed to this channel.  On success *msg is the
  * message byte and *body, *len its body, valid until the next open.  A WINDOW
  * message is applied here (and still reported).  TETHER_ERR_AUTH for a
