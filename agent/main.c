@@ -7,8 +7,10 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <tether/alloc.h>
 #include <tether/log.h>
 
 #include "diag/diag.h"

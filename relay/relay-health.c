@@ -388,7 +388,7 @@ struct agent_parts {
 	struct tether_ctrl_part_msg facts;
 };
 
-static void agent_view(struct relay *r, const struct relay_store_agent_row *a,
+static void agent_row_view(struct relay *r, const struct relay_store_agent_row *a,
 		       struct agent_parts *parts,
 		       struct tether_ctrl_agent_row *v)
 {
@@ -424,7 +424,7 @@ void relay_health_agents(struct relay_request *q)
 		goto out;
 	}
 	for (i = 0; i < n; i++)
-		agent_view(q->r, &rows[i], &parts[i], &views[i]);
+		agent_row_view(q->r, &rows[i], &parts[i], &views[i]);
 	ok.agents = views;
 	ok.nagents = n;
 	relay_answer(q, &ok);

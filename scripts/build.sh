@@ -10,4 +10,9 @@ if [ -f "$dir/build.ninja" ]; then
 else
 	meson setup "$dir" "$@" >/dev/null
 fi
-ninja -C "$dir" >/dev/null
+# Quiet when it works; the whole compiler output when it does not.
+if ! ninja -C "$dir" >"$dir/build.log" 2>&1; then
+	grep -v '^\[[0-9]*/[0-9]*\] ' "$dir/build.log" >&2
+	echo "build.sh: building $dir failed (log: $dir/build.log)" >&2
+	exit 1
+fi

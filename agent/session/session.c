@@ -87,7 +87,7 @@ struct session {
 	int exit_code;
 };
 
-static void relay_send(struct session *s, enum tether_ctrl_type t,
+static void send_ctrl(struct session *s, enum tether_ctrl_type t,
 		       const void *body)
 {
 	int r = s->client != NULL ? tether_client_send(s->client, t, body)
@@ -213,13 +213,13 @@ static void on_welcome(struct tether_client *c, const struct tether_ctrl_msg *w)
 	if (s->have_resume) {
 		s->conn = CONN_RESUMING;
 		memcpy(resume.token, s->resume, sizeof(resume.token));
-		relay_send(s, TETHER_CTRL_RESUME, &resume);
+		send_ctrl(s, TETHER_CTRL_RESUME, &resume);
 		tether_wipe(resume.token, sizeof(resume.token));
 		return;
 	}
 	s->conn = CONN_READY;
 	agent_facts_ctrl(&s->facts, &join.facts);
-	relay_send(s, TETHER_CTRL_JOIN, &join);
+	send_ctrl(s, TETHER_CTRL_JOIN, &join);
 }
 
 /* AAD = prefix + nameplate + " " + info, as the console computed it. */
@@ -265,11 +265,11 @@ static void consented(struct session *s)
 		goto fail;
 	}
 	s->phase = PH_PAKE;
-	relay_send(s, TETHER_CTRL_PAKE, &m);
+	send_ctrl(s, TETHER_CTRL_PAKE, &m);
 	goto out;
 fail:
 	agent_term_warn(s->term, "pairing failed: %s", fail);
-	relay_send(s, TETHER_CTRL_DECLINE, NULL);
+	send_ctrl(s, TETHER_CTRL_DECLINE, NULL);
 	finish(s, 1);
 out:
 	tether_buf_free(aad);
@@ -282,7 +282,7 @@ static void consent_answered(struct session *s, enum agent_answer a)
 		consented(s);
 		return;
 	}
-	relay_send(s, TETHER_CTRL_DECLINE, NULL);
+	send_ctrl(s, TETHER_CTRL_DECLINE, NULL);
 	if (a == AGENT_ANSWER_NO_TERMINAL)
 		agent_term_warn(s->term, "no terminal to ask for consent; "
 					 "pass --yes to pre-approve");
@@ -417,7 +417,7 @@ static void on_join_ok(struct session *s, const struct tether_ctrl_join_ok *m)
 		tether_log_info("invitation info: %s", why);
 		agent_term_warn(s->term,
 				"the relay sent a malformed invitation");
-		relay_send(s, TETHER_CTRL_DECLINE, NULL);
+		send_ctrl(s, TETHER_CTRL_DECLINE, NULL);
 		finish(s, 1);
 		goto out;
 	}
@@ -469,7 +469,7 @@ static void on_confirm(struct session *s,
 		    tether_spake2_get_ke(s->pake, s->ke) == 0;
 	tether_spake2_free(s->pake);
 	s->pake = NULL;
-	relay_send(s, TETHER_CTRL_CONFIRMED, &answer);
+	send_ctrl(s, TETHER_CTRL_CONFIRMED, &answer);
 	if (!answer.ok) {
 		agent_term_warn(s->term, "session ended: wrong code");
 		finish(s, 1);
@@ -653,9 +653,9 @@ static void leave(struct session *s)
 	if (s->ended)
 		return;
 	if (talking && s->phase == PH_CONSENT)
-		relay_send(s, TETHER_CTRL_DECLINE, NULL);
+		send_ctrl(s, TETHER_CTRL_DECLINE, NULL);
 	else if (talking && s->phase >= PH_PAKE)
-		relay_send(s, TETHER_CTRL_LEAVE, NULL);
+		send_ctrl(s, TETHER_CTRL_LEAVE, NULL);
 	agent_term_say(s->term, "session ended by the customer");
 	finish(s, 0);
 }
