@@ -35,15 +35,6 @@
 
 /* ---- Open and close ---- */
 
-int relay_store_open(const char *where, struct relay_store **out)
-{
-	*out = NULL;
-	if (where == NULL || where[0] == '\0')
-		return TETHER_ERR_INVALID;
-	/* A second backend is picked here, by the form of where. */
-	return relay_store_sqlite_open(where, out);
-}
-
 void relay_store_close(struct relay_store *st)
 {
 	if (st != NULL)

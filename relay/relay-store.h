@@ -42,7 +42,8 @@ struct relay_store;
 #define RELAY_STORE_SOURCES (TETHER_SOURCE_HEALTH + 1)
 
 /*
- * Opens (creating if needed, mode 0600) the store at where, a file path
+ * relay-store-open.c: opens (creating if needed, mode 0600) the store at
+ * where, a file path
  * for the SQLite backend.  *out is closed with relay_store_close().
  */
 int relay_store_open(const char *where, struct relay_store **out);

@@ -12,7 +12,6 @@
 #include <tether/err.h>
 #include <tether/msg.h>
 #include <tether/proto.h>
-#include <tether/xfer.h>
 
 /* The flags GET and PUT may carry; others would change what happens. */
 #define XFER_FLAGS (TETHER_XFER_RECURSIVE | TETHER_XFER_NO_COMPRESS)

@@ -71,6 +71,19 @@ struct tether_buf;
 /* GET: the paths or globs asked for. */
 #define TETHER_MSG_PATTERNS_MAX 1024
 
+/* File transfer (the engine is tether/xfer.h).  ENTRY types. */
+#define TETHER_XFER_FILE 1
+#define TETHER_XFER_DIR 2
+#define TETHER_XFER_SYMLINK 3
+
+/* BLOCK encodings. */
+#define TETHER_XFER_RAW 0
+#define TETHER_XFER_DEFLATE 1
+
+/* GET and PUT flags; also the sender's options. */
+#define TETHER_XFER_RECURSIVE 0x01u   /* -r: directories and their trees */
+#define TETHER_XFER_NO_COMPRESS 0x02u /* never deflate */
+
 /* EXIT how. */
 #define TETHER_MSG_EXIT_CODE 0
 #define TETHER_MSG_EXIT_SIGNAL 1

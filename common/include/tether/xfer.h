@@ -47,18 +47,11 @@
 
 #include <tether/msg.h>
 
-/* ENTRY types. */
-#define TETHER_XFER_FILE 1
-#define TETHER_XFER_DIR 2
-#define TETHER_XFER_SYMLINK 3
-
-/* BLOCK encodings. */
-#define TETHER_XFER_RAW 0
-#define TETHER_XFER_DEFLATE 1
-
-/* GET and PUT flags; also the sender's options. */
-#define TETHER_XFER_RECURSIVE 0x01u   /* -r: directories and their trees */
-#define TETHER_XFER_NO_COMPRESS 0x02u /* never deflate */
+/*
+ * ENTRY types, BLOCK encodings and GET/PUT flags (TETHER_XFER_FILE,
+ * TETHER_XFER_DEFLATE, TETHER_XFER_RECURSIVE, ...) are wire values of the
+ * bodies, in tether/msg.h.
+ */
 
 /* Largest file content carried by one BLOCK (before compression). */
 #define TETHER_XFER_BLOCK (192u * 1024)
