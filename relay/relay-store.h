@@ -43,8 +43,8 @@ struct relay_store;
 
 /*
  * relay-store-open.c: opens (creating if needed, mode 0600) the store at
- * where, a file path
- * for the SQLite backend.  *out is closed with relay_store_close().
+ * where, a file path for the SQLite backend.  *out is closed with
+ * relay_store_close().
  */
 int relay_store_open(const char *where, struct relay_store **out);
 /* NULL is fine. */
