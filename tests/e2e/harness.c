@@ -37,6 +37,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <tether/num.h>
+
 extern char **environ;
 
 #define MAX_CHILDREN 64
@@ -352,6 +354,20 @@ static int open_cloexec(const char *path, int flags)
 
 /* ---- Setup and teardown ------------------------------------------------ */
 
+long long h_number(const char *s, char **end)
+{
+	const char *p = s;
+	int64_t v = 0;
+
+	if (tether_num_scan_i64(&p, &v) != 0) {
+		p = s;
+		v = 0;
+	}
+	if (end != NULL)
+		*end = (char *)p;
+	return v;
+}
+
 const char *h_dir(void)
 {
 	return tmpdir;
@@ -470,7 +486,7 @@ static pid_t report_pid(const char *name)
 	if (strncmp(name, pre, sizeof(pre) - 1) != 0)
 		return 0;
 	errno = 0;
-	v = strtol(name + sizeof(pre) - 1, &end, 10);
+	v = h_number(name + sizeof(pre) - 1, &end);
 	if (errno || *end || v <= 0 || v > INT_MAX)
 		return 0;
 	return (pid_t)v;
@@ -1285,7 +1301,7 @@ static bool parse_listening(struct h_relay *r, const char *s)
 	colon = strrchr(r->addr, ':');
 	cr_assert(colon, "no port in %s", r->addr);
 	errno = 0;
-	port = strtol(colon + 1, &end, 10);
+	port = h_number(colon + 1, &end);
 	cr_assert(errno == 0 && *end == '\0' && port > 0 && port < 65536,
 		  "bad port in %s", r->addr);
 	r->port = (int)port;
@@ -1682,7 +1698,7 @@ static bool pid_stat(pid_t pid, char *comm, size_t comm_len, char *state,
 	if (state)
 		*state = close_p[2];
 	errno = 0;
-	v = strtol(close_p + 4, &end, 10);
+	v = h_number(close_p + 4, &end);
 	if (ppid)
 		*ppid = (errno == 0 && end != close_p + 4) ? (pid_t)v : 0;
 	free(s);
@@ -1722,7 +1738,7 @@ static pid_t parse_pid(const char *s)
 	if (*s < '0' || *s > '9')
 		return 0;
 	errno = 0;
-	v = strtol(s, &end, 10);
+	v = h_number(s, &end);
 	if (errno || *end || v <= 0 || v > INT_MAX)
 		return 0;
 	return (pid_t)v;
@@ -2049,7 +2065,7 @@ static long term_number(struct h_tmux *t, const char *name, const char *f)
 
 	h_tmux_cmd(t, &res, "display-message", "-p", "-t", name, f, NULL);
 	errno = 0;
-	v = strtol(res.out, &end, 10);
+	v = h_number(res.out, &end);
 	cr_assert(errno == 0 && end != res.out && (*end == '\n' || !*end),
 		  "tmux display-message %s: \"%s\"", f, res.out);
 	h_res_free(&res);

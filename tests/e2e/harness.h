@@ -133,6 +133,13 @@ void h_expect(const struct h_res *res, int status, const char *out,
 void h_expect_fail(const struct h_res *res, int status, const char *part,
 		   const char *what);
 
+/*
+ * The decimal number at s (blanks and a '-' allowed first), as strtol()
+ * reads one but through tether_num_scan_i64(): *end (may be NULL) after
+ * its digits, or s and 0 when there is none.
+ */
+long long h_number(const char *s, char **end);
+
 /* ---- Background processes --------------------------------------------- */
 
 struct h_proc {

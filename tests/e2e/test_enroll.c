@@ -200,7 +200,7 @@ static long history_count(const struct h_relay *r, const char *name)
 		 "a.id = h.agent_id WHERE a.name = '%s';",
 		 name);
 	out = sql(r, q);
-	n = strtol(out, NULL, 10);
+	n = h_number(out, NULL);
 	free(out);
 	return n;
 }

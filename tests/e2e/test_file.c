@@ -430,7 +430,7 @@ static uint64_t big_size(void)
 
 	if (v && *v) {
 		errno = 0;
-		mib = strtoul(v, &end, 10);
+		mib = h_number(v, &end);
 		cr_assert(errno == 0 && *end == '\0' && mib > 0 && mib < 65536,
 			  "TETHER_E2E_BIG_MIB=%s is not a size in MiB", v);
 	}

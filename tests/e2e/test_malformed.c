@@ -598,7 +598,7 @@ static long rss_kib(pid_t pid)
 	s = h_read_file(path, NULL);
 	p = s ? strstr(s, "VmRSS:") : NULL;
 	if (p)
-		v = strtol(p + 6, NULL, 10);
+		v = h_number(p + 6, NULL);
 	free(s);
 	return v;
 }

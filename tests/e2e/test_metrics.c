@@ -41,14 +41,12 @@ static void start(struct metered *m)
 	out = h_proc_output(&m->relay.proc);
 	p = strstr(out, "listening on 127.0.0.1:");
 	cr_assert(p != NULL, "no listening line: %s", out);
-	m->relay.port = (int)strtol(p + strlen("listening on 127.0.0.1:"),
-				    NULL, 10);
+	m->relay.port = (int)h_number(p + strlen("listening on 127.0.0.1:"), NULL);
 	snprintf(m->relay.addr, sizeof(m->relay.addr), "127.0.0.1:%d",
 		 m->relay.port);
 	p = strstr(out, "metrics on http://127.0.0.1:");
 	cr_assert(p != NULL, "no metrics line: %s", out);
-	m->metrics_port = (int)strtol(
-		p + strlen("metrics on http://127.0.0.1:"), NULL, 10);
+	m->metrics_port = (int)h_number(p + strlen("metrics on http://127.0.0.1:"), NULL);
 	free(out);
 	cr_assert(m->relay.port > 0 && m->metrics_port > 0);
 }
@@ -87,7 +85,7 @@ static int http(const struct metered *m, const char *req, size_t len,
 	close(fd);
 	buf[n] = '\0';
 	if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
-		status = (int)strtol(buf + 9, NULL, 10);
+		status = (int)h_number(buf + 9, NULL);
 	*resp = buf;
 	return status;
 }
@@ -176,7 +174,7 @@ static long long sample(const char *body, const char *name)
 	snprintf(key, sizeof(key), "\n%s", name);
 	p = strstr(body, key);
 	cr_assert(p != NULL, "metric %s missing in:\n%s", name, body);
-	return strtoll(p + strlen(key), NULL, 10);
+	return h_number(p + strlen(key), NULL);
 }
 
 Test(metrics, counts_a_session, .timeout = 120)

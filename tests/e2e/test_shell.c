@@ -185,7 +185,7 @@ static long parse_long(const char *s, const char *what)
 	long v;
 
 	errno = 0;
-	v = strtol(s, &end, 10);
+	v = h_number(s, &end);
 	cr_assert(errno == 0 && end != s && (*end == '\n' || !*end),
 		  "%s: not a number: \"%s\"", what, s);
 	return v;

@@ -833,7 +833,7 @@ static int wait_exit(const char *name, const char *what)
 			       what, EXIT_MS, name, screen);
 	}
 	errno = 0;
-	st = strtol(s, &end, 10);
+	st = h_number(s, &end);
 	cr_assert(errno == 0 && end != s, "%s: exit status \"%s\"", what, s);
 	free(s);
 	return (int)st;
@@ -969,7 +969,7 @@ static int forward_start(struct h_proc *p, const char *tag, int lport, int port)
 	out = h_proc_output(p);
 	at = strstr(out, pre);
 	errno = 0;
-	local = strtol(at + sizeof(pre) - 1, &end, 10);
+	local = h_number(at + sizeof(pre) - 1, &end);
 	cr_assert(errno == 0 && end != at + sizeof(pre) - 1 && local > 0 &&
 		      local < 65536,
 		  "tether forward: no local port in: %s", out);

@@ -23,6 +23,7 @@
 
 #include <tether/alloc.h>
 #include <tether/err.h>
+#include <tether/num.h>
 
 #include <tether/ctrl.h>
 
@@ -1139,7 +1140,14 @@ static pid_t read_pid(const char *name)
 	cr_assert_not_null(f, "%s not written", name);
 	cr_assert_not_null(fgets(buf, sizeof(buf), f));
 	fclose(f);
-	return (pid_t)strtol(buf, NULL, 10);
+	{
+		const char *q = buf;
+		int64_t pid = 0;
+
+		cr_assert_eq(tether_num_scan_i64(&q, &pid), 0, "%s: %s", name,
+			     buf);
+		return (pid_t)pid;
+	}
 }
 
 Test(check, plugin_timeout_kills_its_group, .init = make_tmpdir,
