@@ -19,6 +19,7 @@
 #include <tether/err.h>
 #include <tether/id.h>
 #include <tether/log.h>
+#include <tether/msg.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -54,11 +55,30 @@ _Static_assert(ARRAY_SIZE(code_names) == TETHER_CTRL_CODES,
 TETHER_CTRL_WORD_LISTS(WORDS_DEF_)
 #undef WORDS_DEF_
 
-/* The enums of ctrl.h number their words as the lists do. */
-_Static_assert(TETHER_KINDS == 5, "a wire word per channel kind");
-_Static_assert(TETHER_CHECK_UNKNOWN == 3, "Nagios numbering");
-_Static_assert(TETHER_XFER_TYPE_SYMLINK == 3, "ENTRY type numbering");
-_Static_assert(TETHER_SESSION_DECLINED == 6, "a word per session state");
+/* Each word list has one word per value of its enum (proto.h), in order. */
+#define WORDS_COUNT_(lname, uname, ...)                                        \
+	enum {                                                                 \
+		lname##_nwords_ = sizeof((const char *[]){__VA_ARGS__}) /      \
+				  sizeof(const char *)                         \
+	};
+TETHER_CTRL_WORD_LISTS(WORDS_COUNT_)
+#undef WORDS_COUNT_
+_Static_assert(role_nwords_ == TETHER_ROLE_AGENT + 1, "roles");
+_Static_assert(kind_nwords_ == TETHER_KINDS, "channel kinds");
+_Static_assert(check_state_nwords_ == TETHER_CHECK_UNKNOWN + 1,
+	       "check states (Nagios numbering)");
+_Static_assert(check_type_nwords_ == TETHER_CHECK_HARD + 1, "check types");
+_Static_assert(ticket_on_nwords_ == TETHER_TICKET_ON_NEVER + 1, "ticket_on");
+_Static_assert(xfer_dir_nwords_ == TETHER_XFER_DIR_GET + 1, "directions");
+_Static_assert(xfer_type_nwords_ == TETHER_XFER_TYPE_SYMLINK + 1,
+	       "entry types (ENTRY numbering)");
+_Static_assert(xfer_type_nwords_ == TETHER_XFER_SYMLINK + 1,
+	       "entry types as msg.h numbers them");
+_Static_assert(status_nwords_ == TETHER_TICKET_CLOSED + 1, "ticket status");
+_Static_assert(source_nwords_ == TETHER_SOURCE_HEALTH + 1, "ticket source");
+_Static_assert(tech_role_nwords_ == TETHER_TECH_TECHNICIAN + 1, "tech roles");
+_Static_assert(session_state_nwords_ == TETHER_SESSION_DECLINED + 1,
+	       "session states");
 
 const char *tether_ctrl_type_name(enum tether_ctrl_type t)
 {
