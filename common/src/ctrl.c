@@ -63,21 +63,21 @@ TETHER_CTRL_WORD_LISTS(WORDS_DEF_)
 	};
 TETHER_CTRL_WORD_LISTS(WORDS_COUNT_)
 #undef WORDS_COUNT_
-_Static_assert(role_nwords_ == TETHER_ROLE_AGENT + 1, "roles");
-_Static_assert(kind_nwords_ == TETHER_KINDS, "channel kinds");
-_Static_assert(check_state_nwords_ == TETHER_CHECK_UNKNOWN + 1,
+_Static_assert((int)role_nwords_ == (int)(TETHER_ROLE_AGENT + 1), "roles");
+_Static_assert((int)kind_nwords_ == (int)(TETHER_KINDS), "channel kinds");
+_Static_assert((int)check_state_nwords_ == (int)(TETHER_CHECK_UNKNOWN + 1),
 	       "check states (Nagios numbering)");
-_Static_assert(check_type_nwords_ == TETHER_CHECK_HARD + 1, "check types");
-_Static_assert(ticket_on_nwords_ == TETHER_TICKET_ON_NEVER + 1, "ticket_on");
-_Static_assert(xfer_dir_nwords_ == TETHER_XFER_DIR_GET + 1, "directions");
-_Static_assert(xfer_type_nwords_ == TETHER_XFER_TYPE_SYMLINK + 1,
+_Static_assert((int)check_type_nwords_ == (int)(TETHER_CHECK_HARD + 1), "check types");
+_Static_assert((int)ticket_on_nwords_ == (int)(TETHER_TICKET_ON_NEVER + 1), "ticket_on");
+_Static_assert((int)xfer_dir_nwords_ == (int)(TETHER_XFER_DIR_GET + 1), "directions");
+_Static_assert((int)xfer_type_nwords_ == (int)(TETHER_XFER_TYPE_SYMLINK + 1),
 	       "entry types (ENTRY numbering)");
-_Static_assert(xfer_type_nwords_ == TETHER_XFER_SYMLINK + 1,
+_Static_assert((int)xfer_type_nwords_ == (int)(TETHER_XFER_SYMLINK + 1),
 	       "entry types as msg.h numbers them");
-_Static_assert(status_nwords_ == TETHER_TICKET_CLOSED + 1, "ticket status");
-_Static_assert(source_nwords_ == TETHER_SOURCE_HEALTH + 1, "ticket source");
-_Static_assert(tech_role_nwords_ == TETHER_TECH_TECHNICIAN + 1, "tech roles");
-_Static_assert(session_state_nwords_ == TETHER_SESSION_DECLINED + 1,
+_Static_assert((int)status_nwords_ == (int)(TETHER_TICKET_CLOSED + 1), "ticket status");
+_Static_assert((int)source_nwords_ == (int)(TETHER_SOURCE_HEALTH + 1), "ticket source");
+_Static_assert((int)tech_role_nwords_ == (int)(TETHER_TECH_TECHNICIAN + 1), "tech roles");
+_Static_assert((int)session_state_nwords_ == (int)(TETHER_SESSION_DECLINED + 1),
 	       "session states");
 
 const char *tether_ctrl_type_name(enum tether_ctrl_type t)
