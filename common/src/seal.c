@@ -195,8 +195,11 @@ int tether_seal_encrypt2(struct tether_seal *s, const uint8_t *aad,
 	if (s->counter == UINT64_MAX)
 		return TETHER_ERR_LIMIT;
 	if (s->null_seal) {
-		memmove(out, in, in_len);
-		memmove(out + in_len, in2, in2_len);
+		/* memmove's pointers must not be NULL, even for 0 bytes. */
+		if (in_len)
+			memmove(out, in, in_len);
+		if (in2_len)
+			memmove(out + in_len, in2, in2_len);
 		memset(out + len, 0, TETHER_SEAL_TAG_LEN);
 		s->counter++;
 		return TETHER_OK;
