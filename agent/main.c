@@ -43,7 +43,7 @@ static void __attribute__((noinline)) test_leak(void)
 	p = NULL;
 }
 #else
-#define test_leak() do { } while (0)
+#define test_leak() ((void)0)
 #endif /* TETHER_TEST_HOOKS */
 
 int main(int argc, char **argv)

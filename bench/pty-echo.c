@@ -43,8 +43,8 @@
  * keeps the line out of history where HISTCONTROL ignores such lines.
  */
 static const char setup_line[] =
-	" stty -icanon echo -echoctl; echo PTY-ECHO-RE\"\"ADY; "
-	"exec cat >/dev/null\r";
+    " stty -icanon echo -echoctl; echo PTY-ECHO-RE\"\"ADY; "
+    "exec cat >/dev/null\r";
 static const char ready_marker[] = "PTY-ECHO-READY";
 
 static int64_t now_us(void)
@@ -94,7 +94,7 @@ static void write_all(int fd, const void *p, size_t n)
 /* Reads what is there within ms; bytes read, 0 on timeout, -1 at EOF. */
 static ssize_t read_some(int fd, char *buf, size_t len, int ms)
 {
-	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
 	ssize_t n;
 	int r;
 
@@ -137,8 +137,8 @@ static void keep_tail(const char *p, size_t n)
 
 static void fail_with_tail(const char *why)
 {
-	fprintf(stderr, "pty-echo: %s; the client's last output:\n%.*s\n",
-		why, (int)tail_len, tail);
+	fprintf(stderr, "pty-echo: %s; the client's last output:\n%.*s\n", why,
+		(int)tail_len, tail);
 	exit(1);
 }
 
@@ -272,7 +272,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+	struct winsize ws = {.ws_row = 24, .ws_col = 80};
 	const char *label = "client";
 	long count = 2000, warmup = 50;
 	int64_t *lat, sum = 0;

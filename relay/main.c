@@ -26,22 +26,22 @@
 #define SECRET_LEN 32
 
 static const char usage[] =
-	"usage: tether-relay init --data DIR [--json]\n"
-	"       tether-relay technician add NAME [--role admin|technician] "
-	"--data DIR [--json]\n"
-	"       tether-relay technician list --data DIR [--json]\n"
-	"       tether-relay technician remove NAME --data DIR\n"
-	"       tether-relay enroll-token --data DIR [--ttl DURATION] "
-	"[--json]\n"
-	"       tether-relay run --data DIR [--listen HOST:PORT] "
-	"[--idle-timeout SECONDS]\n"
-	"                         [--metrics-listen HOST:PORT|off] [-v]\n"
-	"\n"
-	"The relay pairs technicians' consoles with customers' agents and\n"
-	"forwards their end-to-end encrypted channels; it never sees their\n"
-	"content.  Default listen address: " TETHER_DEFAULT_LISTEN ";\n"
-	"Prometheus metrics and /healthz on " TETHER_DEFAULT_METRICS
-	" (skipped with a warning if busy).\n";
+    "usage: tether-relay init --data DIR [--json]\n"
+    "       tether-relay technician add NAME [--role admin|technician] "
+    "--data DIR [--json]\n"
+    "       tether-relay technician list --data DIR [--json]\n"
+    "       tether-relay technician remove NAME --data DIR\n"
+    "       tether-relay enroll-token --data DIR [--ttl DURATION] "
+    "[--json]\n"
+    "       tether-relay run --data DIR [--listen HOST:PORT] "
+    "[--idle-timeout SECONDS]\n"
+    "                         [--metrics-listen HOST:PORT|off] [-v]\n"
+    "\n"
+    "The relay pairs technicians' consoles with customers' agents and\n"
+    "forwards their end-to-end encrypted channels; it never sees their\n"
+    "content.  Default listen address: " TETHER_DEFAULT_LISTEN ";\n"
+    "Prometheus metrics and /healthz on " TETHER_DEFAULT_METRICS
+    " (skipped with a warning if busy).\n";
 
 struct opts {
 	const char *data;
@@ -55,7 +55,8 @@ struct opts {
 	bool verbose;
 };
 
-static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int die_usage(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 static int die_usage(const char *fmt, ...)
 {
@@ -92,22 +93,22 @@ static long parse_duration(const char *s)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{"data", required_argument, NULL, 'd'},
-		{"role", required_argument, NULL, 'r'},
-		{"listen", required_argument, NULL, 'l'},
-		{"idle-timeout", required_argument, NULL, 'i'},
-		{"metrics-listen", required_argument, NULL, 'm'},
-		{"ttl", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'j'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"data", required_argument, NULL, 'd'},
+	    {"role", required_argument, NULL, 'r'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"idle-timeout", required_argument, NULL, 'i'},
+	    {"metrics-listen", required_argument, NULL, 'm'},
+	    {"ttl", required_argument, NULL, 't'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:r:l:i:m:t:jvh", longopts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, "d:r:l:i:m:t:jvh", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			o->data = optarg;
@@ -168,8 +169,10 @@ static struct relay_store *open_store(const char *dir)
 
 	if (data_path(db, sizeof(db), dir, "tether.db") != 0 ||
 	    access(db, F_OK) != 0) {
-		fprintf(stderr, "tether-relay: %s is not initialised (run: "
-				"tether-relay init --data %s)\n", dir, dir);
+		fprintf(stderr,
+			"tether-relay: %s is not initialised (run: "
+			"tether-relay init --data %s)\n",
+			dir, dir);
 		return NULL;
 	}
 	if ((rc = relay_store_open(db, &st)) != 0) {
@@ -249,8 +252,10 @@ static int cmd_init(struct opts *o)
 	if ((rc = relay_store_open(db, &st)) != 0 ||
 	    (rc = add_technician(st, "admin", TETHER_TECH_ADMIN, token,
 				 sizeof(token))) != 0) {
-		fprintf(stderr, "tether-relay: cannot create the database: "
-				"%s\n", tether_strerror(rc));
+		fprintf(stderr,
+			"tether-relay: cannot create the database: "
+			"%s\n",
+			tether_strerror(rc));
 		goto out;
 	}
 	if (o->json) {
@@ -490,11 +495,11 @@ int main(int argc, char **argv)
 		return cmd_enroll_token(&o);
 	if (strcmp(cmd, "run") == 0) {
 		struct relay_opts ro = {
-			.data_dir = o.data,
-			.listen = o.listen,
-			.metrics_listen = o.metrics,
-			.metrics_required = o.metrics_given,
-			.idle_s = o.idle_s,
+		    .data_dir = o.data,
+		    .listen = o.listen,
+		    .metrics_listen = o.metrics,
+		    .metrics_required = o.metrics_given,
+		    .idle_s = o.idle_s,
 		};
 
 		return relay_run(&ro) == 0 ? 0 : 1;

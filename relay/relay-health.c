@@ -388,9 +388,10 @@ struct agent_parts {
 	struct tether_ctrl_part_msg facts;
 };
 
-static void agent_row_view(struct relay *r, const struct relay_store_agent_row *a,
-		       struct agent_parts *parts,
-		       struct tether_ctrl_agent_row *v)
+static void agent_row_view(struct relay *r,
+			   const struct relay_store_agent_row *a,
+			   struct agent_parts *parts,
+			   struct tether_ctrl_agent_row *v)
 {
 	memset(v, 0, sizeof(*v));
 	v->name = a->name;

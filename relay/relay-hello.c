@@ -96,9 +96,9 @@ void relay_hello_message(struct relay_peer *p, int r,
 	const struct tether_ctrl_hello *h = &m->body.hello;
 
 	/* A hello with bad members, or what is no message at all. */
-	if (r != 0 && (m->type == TETHER_CTRL_HELLO ||
-		       (m->type == TETHER_CTRL_TYPES &&
-			r != TETHER_ERR_NOT_FOUND))) {
+	if (r != 0 &&
+	    (m->type == TETHER_CTRL_HELLO ||
+	     (m->type == TETHER_CTRL_TYPES && r != TETHER_ERR_NOT_FOUND))) {
 		relay_drop_malformed(p, why);
 		return;
 	}

@@ -64,8 +64,7 @@ static void tell_close(struct relay_peer *p, uint32_t id, const char *reason)
 }
 
 void relay_channel_close(struct relay *r, struct relay_channel *c,
-			 const char *reason, bool tell_console,
-			 bool tell_agent)
+			 const char *reason, bool tell_console, bool tell_agent)
 {
 	struct relay_channel **pp;
 
@@ -104,8 +103,8 @@ void relay_channels_close_peer(struct relay *r, struct relay_peer *p,
 			next = c->next;
 			if (c->console == p) {
 				if (c->open_id == 0 || c->opened)
-					relay_channel_close(r, c, reason,
-							    false, true);
+					relay_channel_close(r, c, reason, false,
+							    true);
 				else
 					c->console = NULL;
 			} else if (c->agent == p) {
@@ -134,7 +133,8 @@ void relay_forward(struct relay_peer *from, const struct tether_frame *f)
 		 */
 		if (f->channel < r->next_channel)
 			return;
-		relay_drop(from, TETHER_ERR_PROTOCOL, "data on unknown channel");
+		relay_drop(from, TETHER_ERR_PROTOCOL,
+			   "data on unknown channel");
 		return;
 	}
 	if (!c->opened) {

@@ -107,10 +107,10 @@ static void on_link_close(struct tether_link *l, int reason)
 }
 
 static const struct tether_link_cbs peer_cbs = {
-	.on_open = on_link_open,
-	.on_frame = on_link_frame,
-	.on_drain = on_link_drain,
-	.on_close = on_link_close,
+    .on_open = on_link_open,
+    .on_frame = on_link_frame,
+    .on_drain = on_link_drain,
+    .on_close = on_link_close,
 };
 
 static void on_connection(uv_stream_t *server, int status)
@@ -182,8 +182,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
 		relay_drop(p, TETHER_ERR_CLOSED, "relay shutting down");
 }
 
-static int start_listener(struct relay *r, const char *listen,
-			  const char *fp)
+static int start_listener(struct relay *r, const char *listen, const char *fp)
 {
 	char where[96];
 	int rc;
@@ -263,8 +262,8 @@ int relay_run(const struct relay_opts *o)
 	signal(SIGPIPE, SIG_IGN);
 	if (start_listener(&r, o->listen, fp) != 0 ||
 	    (strcmp(o->metrics_listen, "off") != 0 &&
-	     relay_metrics_start(&r, o->metrics_listen,
-				 o->metrics_required) != 0)) {
+	     relay_metrics_start(&r, o->metrics_listen, o->metrics_required) !=
+		 0)) {
 		rc = 1;
 		goto out;
 	}

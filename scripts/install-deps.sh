@@ -16,7 +16,7 @@ pkgs=(build-essential meson ninja-build pkg-config git
       libcriterion-dev libssh2-1-dev libhttp-parser-dev openssl
       tmux less prometheus openssh-server openssh-client
       monitoring-plugins-basic iproute2
-      clang libclang-rt-14-dev llvm)
+      clang libclang-rt-14-dev llvm clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -60,8 +60,9 @@ static bool parameterized(const struct criterion_test_extra_data *data)
 {
 	enum criterion_test_kind kind;
 
-	memcpy(&kind, (const char *)data +
-		      offsetof(struct criterion_test_extra_data, kind_),
+	memcpy(&kind,
+	       (const char *)data +
+		   offsetof(struct criterion_test_extra_data, kind_),
 	       sizeof(kind));
 	return kind == CR_TEST_PARAMETERIZED;
 }

@@ -89,8 +89,7 @@ static void disk_problems(const json_t *disks, json_t *crit, json_t *warn)
 	json_int_t use, inodes;
 	size_t i;
 
-	json_array_foreach(json_object_get(disks, "filesystems"), i, fs)
-	{
+	json_array_foreach (json_object_get(disks, "filesystems"), i, fs) {
 		mnt = json_string_value(json_object_get(fs, "mountpoint"));
 		use = int_of(fs, "use_pct", -1);
 		inodes = int_of(fs, "inodes_use_pct", -1);
@@ -176,14 +175,12 @@ static json_t *find_problems(const json_t *sections)
 	t = json_object_get(json_object_get(sections, "time"), "synchronised");
 	if (json_is_false(t))
 		problem(warn, "the clock is not synchronised");
-	json_array_foreach(crit, i, p)
-	{
+	json_array_foreach (crit, i, p) {
 		json_object_set_new((json_t *)p, "severity",
 				    json_string("critical"));
 		json_array_append((json_t *)all, (json_t *)p);
 	}
-	json_array_foreach(warn, i, p)
-	{
+	json_array_foreach (warn, i, p) {
 		json_object_set_new((json_t *)p, "severity",
 				    json_string("warning"));
 		json_array_append((json_t *)all, (json_t *)p);

@@ -123,10 +123,10 @@ static json_t *iface(json_t *list, const struct ifaddrs *ifa)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(
-	    list, i,
-	    e) if (strcmp(json_string_value(json_object_get(e, "name")),
-			  name) == 0) return e;
+	json_array_foreach (list, i, e)
+		if (strcmp(json_string_value(json_object_get(e, "name")),
+			   name) == 0)
+			return e;
 	if (json_array_size(list) >= IFACES_MAX)
 		return NULL;
 	e = json_pack("{s:o,s:o,s:b,s:b,s:b,s:o,s:o,s:[],s:o,s:o,s:o,s:o}",

@@ -88,7 +88,7 @@ struct session {
 };
 
 static void send_ctrl(struct session *s, enum tether_ctrl_type t,
-		       const void *body)
+		      const void *body)
 {
 	int r = s->client != NULL ? tether_client_send(s->client, t, body)
 				  : TETHER_ERR_CLOSED;

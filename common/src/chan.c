@@ -140,7 +140,8 @@ int tether_chan_send_to(struct tether_chan *c, tether_chan_sink sink, void *arg,
 				 (uint32_t)flen);
 	/* Sealed from where the body is: no copy of it first. */
 	r = tether_seal_encrypt2(c->tx, c->sbuf, TETHER_FRAME_HEADER_LEN, &msg,
-				 1, body, len, c->sbuf + TETHER_FRAME_HEADER_LEN);
+				 1, body, len,
+				 c->sbuf + TETHER_FRAME_HEADER_LEN);
 	if (r != 0)
 		return r;
 	return sink(arg, c->sbuf, need);

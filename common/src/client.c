@@ -51,10 +51,10 @@ static void on_drain(struct tether_link *l);
 static void on_link_close(struct tether_link *l, int reason);
 
 static const struct tether_link_cbs link_cbs = {
-	.on_open = on_open,
-	.on_frame = on_frame,
-	.on_drain = on_drain,
-	.on_close = on_link_close,
+    .on_open = on_open,
+    .on_frame = on_frame,
+    .on_drain = on_drain,
+    .on_close = on_link_close,
 };
 
 unsigned tether_client_backoff_next(unsigned *base_ms)
@@ -67,8 +67,8 @@ unsigned tether_client_backoff_next(unsigned *base_ms)
 	if (tether_random_uniform(base / 2 + 1, &jitter) != 0)
 		jitter = base / 4;
 	*base_ms = base >= TETHER_CLIENT_BACKOFF_MAX_MS / 2
-			   ? TETHER_CLIENT_BACKOFF_MAX_MS
-			   : base * 2;
+		       ? TETHER_CLIENT_BACKOFF_MAX_MS
+		       : base * 2;
 	return base - base / 4 + jitter;
 }
 
@@ -191,9 +191,9 @@ static int send_text(struct tether_client *c, char *text, size_t len)
 {
 	int r;
 
-	r = c->link != NULL ? tether_link_send(c->link, TETHER_FRAME_CTRL, 0,
-					       text, len)
-			    : TETHER_ERR_CLOSED;
+	r = c->link != NULL
+		? tether_link_send(c->link, TETHER_FRAME_CTRL, 0, text, len)
+		: TETHER_ERR_CLOSED;
 	tether_freezero(text, len);
 	return r;
 }
@@ -258,9 +258,9 @@ static void on_open(struct tether_link *l)
 {
 	struct tether_client *c = tether_link_data(l);
 	struct tether_ctrl_hello hello = {
-		.role = c->o.role,
-		.version = TETHER_PROTOCOL_VERSION,
-		.token = c->o.token,
+	    .role = c->o.role,
+	    .version = TETHER_PROTOCOL_VERSION,
+	    .token = c->o.token,
 	};
 	bool newly = false;
 	int r;
@@ -415,7 +415,7 @@ static void on_link_close(struct tether_link *l, int reason)
 int tether_client_wait_ready(struct tether_client *c)
 {
 	enum tether_client_phase want =
-		c->o.no_hello ? TETHER_CLIENT_OPEN : TETHER_CLIENT_READY;
+	    c->o.no_hello ? TETHER_CLIENT_OPEN : TETHER_CLIENT_READY;
 
 	c->down = false;
 	while (!c->down && !c->closing && c->phase < want)

@@ -25,6 +25,8 @@
 
 /* ---- Names ---- */
 
+/* X-macro expansions are not expressions: kept as written. */
+/* clang-format off */
 static const char *const type_names[] = {
 #define TYPE_NAME_(name, wire, dirs) [TETHER_CTRL_##name] = wire,
 	TETHER_CTRL_TYPE_MAP(TYPE_NAME_)
@@ -48,10 +50,12 @@ static const char *const code_names[] = {
 _Static_assert(ARRAY_SIZE(code_names) == TETHER_CTRL_CODES,
 	       "one wire name per error code");
 
+/* clang-format on */
+
 #define WORDS_DEF_(lname, uname, ...)                                          \
 	const char *const tether_ctrl_##lname##_words[] = {__VA_ARGS__};       \
 	const size_t tether_ctrl_##lname##_nwords =                            \
-		sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *);
+	    sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *);
 TETHER_CTRL_WORD_LISTS(WORDS_DEF_)
 #undef WORDS_DEF_
 
@@ -67,16 +71,22 @@ _Static_assert((int)role_nwords_ == (int)(TETHER_ROLE_AGENT + 1), "roles");
 _Static_assert((int)kind_nwords_ == (int)(TETHER_KINDS), "channel kinds");
 _Static_assert((int)check_state_nwords_ == (int)(TETHER_CHECK_UNKNOWN + 1),
 	       "check states (Nagios numbering)");
-_Static_assert((int)check_type_nwords_ == (int)(TETHER_CHECK_HARD + 1), "check types");
-_Static_assert((int)ticket_on_nwords_ == (int)(TETHER_TICKET_ON_NEVER + 1), "ticket_on");
-_Static_assert((int)xfer_dir_nwords_ == (int)(TETHER_XFER_DIR_GET + 1), "directions");
+_Static_assert((int)check_type_nwords_ == (int)(TETHER_CHECK_HARD + 1),
+	       "check types");
+_Static_assert((int)ticket_on_nwords_ == (int)(TETHER_TICKET_ON_NEVER + 1),
+	       "ticket_on");
+_Static_assert((int)xfer_dir_nwords_ == (int)(TETHER_XFER_DIR_GET + 1),
+	       "directions");
 _Static_assert((int)xfer_type_nwords_ == (int)(TETHER_XFER_TYPE_SYMLINK + 1),
 	       "entry types (ENTRY numbering)");
 _Static_assert((int)xfer_type_nwords_ == (int)(TETHER_XFER_SYMLINK + 1),
 	       "entry types as msg.h numbers them");
-_Static_assert((int)status_nwords_ == (int)(TETHER_TICKET_CLOSED + 1), "ticket status");
-_Static_assert((int)source_nwords_ == (int)(TETHER_SOURCE_HEALTH + 1), "ticket source");
-_Static_assert((int)tech_role_nwords_ == (int)(TETHER_TECH_TECHNICIAN + 1), "tech roles");
+_Static_assert((int)status_nwords_ == (int)(TETHER_TICKET_CLOSED + 1),
+	       "ticket status");
+_Static_assert((int)source_nwords_ == (int)(TETHER_SOURCE_HEALTH + 1),
+	       "ticket source");
+_Static_assert((int)tech_role_nwords_ == (int)(TETHER_TECH_TECHNICIAN + 1),
+	       "tech roles");
 _Static_assert((int)session_state_nwords_ == (int)(TETHER_SESSION_DECLINED + 1),
 	       "session states");
 
@@ -120,7 +130,7 @@ int tether_ctrl_time_format(int64_t t, char out[TETHER_CTRL_TIME_LEN])
 	out[0] = '\0';
 	if (t < 0 || !gmtime_r(&tt, &tm) || tm.tm_year > 9999 - 1900 ||
 	    strftime(out, TETHER_CTRL_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) !=
-		    TETHER_CTRL_TIME_LEN - 1)
+		TETHER_CTRL_TIME_LEN - 1)
 		return TETHER_ERR_INVALID;
 	return TETHER_OK;
 }
@@ -146,9 +156,9 @@ int tether_ctrl_time_parse(const char *s, int64_t *t)
 	int64_t days;
 
 	*t = 0;
-	if (s == NULL || strlen(s) != TETHER_CTRL_TIME_LEN - 1 ||
-	    s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-	    s[16] != ':' || s[19] != 'Z')
+	if (s == NULL || strlen(s) != TETHER_CTRL_TIME_LEN - 1 || s[4] != '-' ||
+	    s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+	    s[19] != 'Z')
 		return TETHER_ERR_FORMAT;
 	y = digits(s, 4);
 	mo = digits(s + 5, 2);
@@ -244,6 +254,8 @@ struct schema {
  * its kind moves (a mismatch is a comparison of distinct pointer types,
  * an error under -Werror, or an array of negative size).
  */
+/* One macro per line reads as a table: kept as written. */
+/* clang-format off */
 #define TYPED_(T, f, type) (offsetof(T, f) + 0 * sizeof((type *)0 == &((T *)0)->f))
 #define SIZED_(T, f, n)                                                        \
 	(offsetof(T, f) + 0 * sizeof(char[sizeof(((T *)0)->f) == (n) ? 1 : -1]))
@@ -306,6 +318,7 @@ struct schema {
 
 #define AT(base, off, type) ((type *)(void *)((char *)(base) + (off)))
 #define CAT(base, off, type) ((const type *)(const void *)((const char *)(base) + (off)))
+/* clang-format on */
 
 /* A decoding context: where failures are worded and blocks are kept. */
 struct dec {
@@ -383,8 +396,8 @@ static int dec_str(struct dec *d, const struct member *m, const json_t *v,
 	char *copy;
 
 	if (s == NULL)
-		return fail(d, TETHER_ERR_FORMAT, "member \"%s\" is not a string",
-			    m->name);
+		return fail(d, TETHER_ERR_FORMAT,
+			    "member \"%s\" is not a string", m->name);
 	if ((int64_t)n < m->min)
 		return fail(d, TETHER_ERR_FORMAT, "member \"%s\" is empty",
 			    m->name);
@@ -451,8 +464,8 @@ static int dec_list(struct dec *d, const struct member *m, const json_t *v,
 	int r;
 
 	if (!json_is_array(v))
-		return fail(d, TETHER_ERR_FORMAT, "member \"%s\" is not an array",
-			    m->name);
+		return fail(d, TETHER_ERR_FORMAT,
+			    "member \"%s\" is not an array", m->name);
 	if ((int64_t)n > m->max) {
 		if (!(m->flags & F_CLIP))
 			return fail(d, TETHER_ERR_FORMAT,
@@ -487,8 +500,8 @@ static int dec_strs(struct dec *d, const struct member *m, const json_t *v,
 	int r;
 
 	if (!json_is_array(v))
-		return fail(d, TETHER_ERR_FORMAT, "member \"%s\" is not an array",
-			    m->name);
+		return fail(d, TETHER_ERR_FORMAT,
+			    "member \"%s\" is not an array", m->name);
 	if ((int64_t)n > m->dflt)
 		return fail(d, TETHER_ERR_FORMAT,
 			    "member \"%s\" has over %lld items", m->name,
@@ -525,11 +538,12 @@ static int dec_labels(struct dec *d, const struct member *m, const json_t *v,
 	items = n > 0 ? block_alloc(d, n, sizeof(*items)) : NULL;
 	if (n > 0 && items == NULL)
 		return TETHER_ERR_NOMEM;
-	json_object_foreach((json_t *)v, key, val) {
+	json_object_foreach ((json_t *)v, key, val) {
 		if (!tether_id_name_valid(key))
-			return fail(d, TETHER_ERR_FORMAT,
-				    "member \"%s\" has a key that is not a name",
-				    m->name);
+			return fail(
+			    d, TETHER_ERR_FORMAT,
+			    "member \"%s\" has a key that is not a name",
+			    m->name);
 		items[i].key = key;
 		r = dec_str(d, m, val, &items[i].value);
 		if (r != 0)
@@ -641,8 +655,7 @@ static void dec_absent(const struct member *m, void *base)
 	}
 }
 
-static const struct member *find_member(const struct schema *s,
-					const char *key)
+static const struct member *find_member(const struct schema *s, const char *key)
 {
 	size_t i;
 
@@ -666,7 +679,7 @@ static int dec_obj(struct dec *d, const struct schema *s, const json_t *obj,
 
 	if (s->size != 0)
 		memset(out, 0, s->size);
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach ((json_t *)obj, key, v) {
 		if (top && (strcmp(key, "t") == 0 || strcmp(key, "id") == 0))
 			continue;
 		if (find_member(s, key) == NULL)
@@ -719,8 +732,8 @@ struct enc {
 };
 
 /* Why an encode failed goes to the log: the program built a bad body. */
-__attribute__((format(printf, 2, 3))) static json_t *
-bad(struct enc *e, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static json_t *bad(struct enc *e,
+							 const char *fmt, ...)
 {
 	char text[256];
 	va_list ap;
@@ -734,11 +747,9 @@ bad(struct enc *e, const char *fmt, ...)
 	return NULL;
 }
 
-static json_t *enc_obj(struct enc *e, const struct schema *s,
-		       const void *in);
+static json_t *enc_obj(struct enc *e, const struct schema *s, const void *in);
 
-static json_t *enc_str(struct enc *e, const struct member *m,
-		       const char *s)
+static json_t *enc_str(struct enc *e, const struct member *m, const char *s)
 {
 	size_t n = strlen(s);
 
@@ -767,8 +778,7 @@ static json_t *enc_real(double v)
 	return json_real(v);
 }
 
-static json_t *enc_list(struct enc *e, const struct member *m,
-			const void *base)
+static json_t *enc_list(struct enc *e, const struct member *m, const void *base)
 {
 	const struct schema *s = m->ref;
 	const char *items = *CAT(base, m->off, const char *);
@@ -794,8 +804,7 @@ static json_t *enc_list(struct enc *e, const struct member *m,
 	return arr;
 }
 
-static json_t *enc_strs(struct enc *e, const struct member *m,
-			const void *base)
+static json_t *enc_strs(struct enc *e, const struct member *m, const void *base)
 {
 	const char *const *items = *CAT(base, m->off, const char *const *);
 	size_t n = *CAT(base, m->cnt - 1, size_t), i;
@@ -819,21 +828,20 @@ static json_t *enc_labels(struct enc *e, const struct member *m,
 			  const void *base)
 {
 	const struct tether_ctrl_label *items =
-		*CAT(base, m->off, const struct tether_ctrl_label *);
+	    *CAT(base, m->off, const struct tether_ctrl_label *);
 	size_t n = *CAT(base, m->cnt - 1, size_t), i;
 	json_t *obj, *v;
 
 	if ((int64_t)n > m->dflt)
-		return bad(e, "member \"%s\" has over %lld entries",
-			   m->name, (long long)m->dflt);
+		return bad(e, "member \"%s\" has over %lld entries", m->name,
+			   (long long)m->dflt);
 	obj = json_object();
 	for (i = 0; obj != NULL && i < n; i++) {
 		if (!tether_id_name_valid(items[i].key) ||
 		    items[i].value == NULL ||
 		    json_object_get(obj, items[i].key) != NULL) {
 			json_decref(obj);
-			return bad(e, "member \"%s\" has a bad key",
-				   m->name);
+			return bad(e, "member \"%s\" has a bad key", m->name);
 		}
 		v = enc_str(e, m, items[i].value);
 		if (v == NULL || json_object_set_new(obj, items[i].key, v)) {
@@ -870,8 +878,7 @@ static json_t *enc_value(struct enc *e, const struct member *m,
 	case K_INT:
 		x = *CAT(base, m->off, int64_t);
 		if (x < m->min || x > m->max)
-			return bad(e, "member \"%s\" is out of range",
-				   m->name);
+			return bad(e, "member \"%s\" is out of range", m->name);
 		return json_integer(x);
 	case K_BOOL:
 		return json_boolean(*CAT(base, m->off, bool));
@@ -916,8 +923,7 @@ static json_t *enc_value(struct enc *e, const struct member *m,
 			break;
 		}
 		if (tether_ctrl_time_format(x, buf) != 0)
-			return bad(e, "member \"%s\" is not a time",
-				   m->name);
+			return bad(e, "member \"%s\" is not a time", m->name);
 		return json_string(buf);
 	case K_OBJ:
 		if (absent)
@@ -930,7 +936,8 @@ static json_t *enc_value(struct enc *e, const struct member *m,
 	case K_STRS:
 		return enc_strs(e, m, base);
 	case K_LABELS:
-		if (*CAT(base, m->cnt - 1, size_t) == 0 && !(m->flags & F_REQ)) {
+		if (*CAT(base, m->cnt - 1, size_t) == 0 &&
+		    !(m->flags & F_REQ)) {
 			absent = true;
 			break;
 		}
@@ -952,8 +959,7 @@ static json_t *enc_value(struct enc *e, const struct member *m,
 	return NULL;
 }
 
-static json_t *enc_obj(struct enc *e, const struct schema *s,
-		       const void *in)
+static json_t *enc_obj(struct enc *e, const struct schema *s, const void *in)
 {
 	json_t *obj = json_object(), *v;
 	bool skip;
@@ -971,6 +977,8 @@ static json_t *enc_obj(struct enc *e, const struct schema *s,
 	return obj;
 }
 
+/* The schemas are tables, one member per line: kept as written. */
+/* clang-format off */
 /* ---- Schemas: parts ---- */
 
 /* The word lists as the engine sees them. */
@@ -1409,6 +1417,8 @@ static const struct {
 	[TETHER_CTRL_DIAG] = {&s_diag, NULL},
 };
 
+/* clang-format on */
+
 /* Requests carry an id, and so do their answers. */
 static bool has_id(enum tether_ctrl_type t)
 {
@@ -1508,14 +1518,13 @@ int tether_ctrl_decode_answer(struct tether_ctrl_msg *m,
 			      enum tether_ctrl_type request, char *why,
 			      size_t whylen)
 {
-	struct dec d = {.blocks = &m->blocks_,
-			.why = why,
-			.whylen = whylen,
-			.msg = "ok"};
+	struct dec d = {
+	    .blocks = &m->blocks_, .why = why, .whylen = whylen, .msg = "ok"};
 
 	if (why != NULL && whylen > 0)
 		why[0] = '\0';
-	if (m->type != TETHER_CTRL_OK || (unsigned)request >= TETHER_CTRL_TYPES ||
+	if (m->type != TETHER_CTRL_OK ||
+	    (unsigned)request >= TETHER_CTRL_TYPES ||
 	    rows[request].answer == NULL || m->root_ == NULL)
 		return fail(&d, TETHER_ERR_STATE, "not an answer");
 	d.msg = type_names[request];

@@ -144,16 +144,17 @@ static void print_problems(FILE *fp, bool color, const json_t *bundle)
 		return;
 	}
 	for (pass = 0; pass < 2; pass++) {
-		json_array_foreach(problems, i, p)
-		{
-			const char *sev = json_string_value(json_object_get(p, "severity"));
+		json_array_foreach (problems, i, p) {
+			const char *sev =
+			    json_string_value(json_object_get(p, "severity"));
 			bool crit = sev != NULL && strcmp(sev, "critical") == 0;
 
 			if (crit != (pass == 0))
 				continue;
 			severity(fp, color, sev);
 			fputs("  ", fp);
-			print_str(fp, json_string_value(json_object_get(p, "what")));
+			print_str(
+			    fp, json_string_value(json_object_get(p, "what")));
 			fputc('\n', fp);
 		}
 	}
@@ -172,7 +173,7 @@ static void print_uptime(FILE *fp, const json_t *up)
 	fprintf(fp, "Uptime:    ");
 	if (secs >= 86400)
 		fprintf(fp, "%lu day%s, ", secs / 86400,
-		       secs / 86400 == 1 ? "" : "s");
+			secs / 86400 == 1 ? "" : "s");
 	fprintf(fp, "%lu:%02lu\n", secs / 3600 % 24, secs / 60 % 60);
 }
 
@@ -189,10 +190,12 @@ static void print_system(FILE *fp, const json_t *bundle)
 		print_str(fp, PICK_STR(os, "hostname", "host", "nodename"));
 		fputc('\n', fp);
 		fprintf(fp, "OS:        ");
-		print_str(fp, PICK_STR(os, "pretty_name", "name", "distro", "os"));
+		print_str(fp,
+			  PICK_STR(os, "pretty_name", "name", "distro", "os"));
 		fputc('\n', fp);
 		fprintf(fp, "Kernel:    ");
-		print_str(fp, PICK_STR(os, "kernel", "release", "kernel_release"));
+		print_str(fp,
+			  PICK_STR(os, "kernel", "release", "kernel_release"));
 		s = PICK_STR(os, "arch", "machine", "architecture");
 		if (s != NULL) {
 			fputc(' ', fp);
@@ -218,9 +221,9 @@ static void print_system(FILE *fp, const json_t *bundle)
 	lo = json_is_object(load) ? load : cpu;
 	if (json_array_size(load) >= 3) {
 		fprintf(fp, ", load %.2f %.2f %.2f",
-		       json_number_value(json_array_get(load, 0)),
-		       json_number_value(json_array_get(load, 1)),
-		       json_number_value(json_array_get(load, 2)));
+			json_number_value(json_array_get(load, 0)),
+			json_number_value(json_array_get(load, 1)),
+			json_number_value(json_array_get(load, 2)));
 	} else if (PICK_NUM(lo, &l1, "load1", "1m", "one") &&
 		   PICK_NUM(lo, &l5, "load5", "5m", "five") &&
 		   PICK_NUM(lo, &l15, "load15", "15m", "fifteen")) {
@@ -389,8 +392,7 @@ static void print_disks(FILE *fp, const json_t *bundle)
 	fprintf(fp, "\nDisks:\n");
 	sum_head(&t, (const char *const[]){"MOUNT", "SIZE", "USED", "INODES",
 					   "FILESYSTEM"});
-	json_array_foreach(list, i, d)
-	{
+	json_array_foreach (list, i, d) {
 		row = sum_row(&t);
 		if (row == NULL)
 			break;
@@ -446,8 +448,7 @@ static void print_failed_units(FILE *fp, const json_t *bundle)
 		return;
 	}
 	fprintf(fp, "\nFailed units:\n");
-	json_array_foreach(list, i, u)
-	{
+	json_array_foreach (list, i, u) {
 		name = json_is_string(u) ? json_string_value(u)
 					 : PICK_STR(u, "unit", "name", "id");
 		fputs("  ", fp);
@@ -472,8 +473,7 @@ static void print_listening(FILE *fp, const json_t *bundle)
 	fprintf(fp, "\nListening:\n");
 	sum_head(&t,
 		 (const char *const[]){"PORT", "PROTO", "ADDRESS", "PROCESS"});
-	json_array_foreach(list, i, s)
-	{
+	json_array_foreach (list, i, s) {
 		if (i >= DIAG_PORT_ROWS)
 			break;
 		row = sum_row(&t);
@@ -493,7 +493,7 @@ static void print_listening(FILE *fp, const json_t *bundle)
 	sum_print(fp, &t);
 	if (json_array_size(list) > DIAG_PORT_ROWS)
 		fprintf(fp, "  (%zu more)\n",
-		       json_array_size(list) - DIAG_PORT_ROWS);
+			json_array_size(list) - DIAG_PORT_ROWS);
 }
 
 /* mem_total: the machine's memory, for a share from RSS; 0 if unknown. */
@@ -506,8 +506,7 @@ static void process_rows(FILE *fp, struct sum_table *t, const json_t *list,
 	double v;
 	size_t i;
 
-	json_array_foreach(list, i, p)
-	{
+	json_array_foreach (list, i, p) {
 		if (i >= DIAG_TOP_ROWS)
 			break;
 		row = sum_row(t);
@@ -603,8 +602,8 @@ static void print_logs(FILE *fp, const json_t *bundle)
 				tether_text_print_clean(fp, s);
 				fputc(' ', fp);
 			}
-			print_str(fp, 
-			    PICK_STR(e, "message", "line", "text", "msg"));
+			print_str(
+			    fp, PICK_STR(e, "message", "line", "text", "msg"));
 		}
 		fputc('\n', fp);
 	}
@@ -623,8 +622,9 @@ static void print_time(FILE *fp, const json_t *bundle)
 	sync = PICK(tm, "synchronised", "synchronized", "ntp_synchronized",
 		    "synced", "ntp_synced");
 	if (json_is_boolean(sync))
-		fprintf(fp, "%s", json_is_true(sync) ? "synchronized"
-						: "NOT synchronized");
+		fprintf(fp, "%s",
+			json_is_true(sync) ? "synchronized"
+					   : "NOT synchronized");
 	else
 		fprintf(fp, "synchronization unknown");
 	s = PICK_STR(tm, "source", "ntp_service", "service");
@@ -669,8 +669,7 @@ static void print_unavailable(FILE *fp, const json_t *bundle)
 	const char *name;
 	bool header = false;
 
-	json_object_foreach((json_t *)sections, name, s)
-	{
+	json_object_foreach ((json_t *)sections, name, s) {
 		why = json_is_object(s) ? json_object_get(s, "error") : NULL;
 		if (why == NULL)
 			continue;
@@ -688,12 +687,12 @@ static void print_unavailable(FILE *fp, const json_t *bundle)
 /* Interfaces with their addresses, the default routes and DNS servers. */
 static void print_network(FILE *fp, const json_t *bundle)
 {
-	const json_t *ifaces = SECTION_LIST(section(bundle, "network"),
-					    "interfaces", "links");
+	const json_t *ifaces =
+	    SECTION_LIST(section(bundle, "network"), "interfaces", "links");
 	const json_t *routes =
 	    SECTION_LIST(section(bundle, "routes"), "routes", "table");
-	const json_t *dns = SECTION_LIST(section(bundle, "dns"),
-					 "nameservers", "servers");
+	const json_t *dns =
+	    SECTION_LIST(section(bundle, "dns"), "nameservers", "servers");
 	const json_t *ifc, *addrs, *addr, *r;
 	const char *d;
 	size_t i, j;
@@ -701,8 +700,7 @@ static void print_network(FILE *fp, const json_t *bundle)
 	if (ifaces == NULL && routes == NULL && dns == NULL)
 		return;
 	fprintf(fp, "\nNetwork:\n");
-	json_array_foreach(ifaces, i, ifc)
-	{
+	json_array_foreach (ifaces, i, ifc) {
 		if (i >= DIAG_IFACE_ROWS)
 			break;
 		fputs("  ", fp);
@@ -710,8 +708,7 @@ static void print_network(FILE *fp, const json_t *bundle)
 		fputc(' ', fp);
 		print_str(fp, PICK_STR(ifc, "state", "operstate"));
 		addrs = PICK(ifc, "addresses", "addrs");
-		json_array_foreach(addrs, j, addr)
-		{
+		json_array_foreach (addrs, j, addr) {
 			fputc(' ', fp);
 			print_str(fp, json_is_string(addr)
 					  ? json_string_value(addr)
@@ -719,8 +716,7 @@ static void print_network(FILE *fp, const json_t *bundle)
 		}
 		fputc('\n', fp);
 	}
-	json_array_foreach(routes, i, r)
-	{
+	json_array_foreach (routes, i, r) {
 		d = PICK_STR(r, "destination", "dst");
 		if (d == NULL ||
 		    (strcmp(d, "0.0.0.0/0") != 0 && strcmp(d, "::/0") != 0 &&
@@ -734,8 +730,7 @@ static void print_network(FILE *fp, const json_t *bundle)
 	}
 	if (json_array_size(dns) > 0) {
 		fputs("  DNS", fp);
-		json_array_foreach(dns, i, r)
-		{
+		json_array_foreach (dns, i, r) {
 			fputc(' ', fp);
 			print_str(fp, json_string_value(r));
 		}
@@ -746,7 +741,8 @@ static void print_network(FILE *fp, const json_t *bundle)
 void tether_diagview_print(FILE *fp, const json_t *bundle,
 			   const struct tether_diagview_opts *o)
 {
-	const char *at = json_string_value(json_object_get(bundle, "collected_at"));
+	const char *at =
+	    json_string_value(json_object_get(bundle, "collected_at"));
 	bool color = o != NULL && o->color;
 	double ms;
 

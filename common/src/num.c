@@ -62,8 +62,7 @@ int tether_num_parse_u64(const char *s, uint64_t min, uint64_t max,
 	return TETHER_OK;
 }
 
-int tether_num_parse_i64(const char *s, int64_t min, int64_t max,
-			 int64_t *out)
+int tether_num_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	bool neg = s != NULL && s[0] == '-';
 	uint64_t v;
@@ -72,9 +71,9 @@ int tether_num_parse_i64(const char *s, int64_t min, int64_t max,
 
 	if (s == NULL)
 		return TETHER_ERR_FORMAT;
-	r = tether_num_parse_u64(s + neg, 0, neg ? (uint64_t)INT64_MAX + 1
-						 : (uint64_t)INT64_MAX,
-				 &v);
+	r = tether_num_parse_u64(
+	    s + neg, 0, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX,
+	    &v);
 	if (r != 0)
 		return r;
 	if (neg && v == 0)

@@ -35,8 +35,7 @@ static int public_half(EVP_PKEY *pkey, uint8_t pub[TETHER_SIGN_PUB_LEN])
 	return 0;
 }
 
-int tether_sign_key_generate(const char *path,
-			     uint8_t pub[TETHER_SIGN_PUB_LEN])
+int tether_sign_key_generate(const char *path, uint8_t pub[TETHER_SIGN_PUB_LEN])
 {
 	EVP_PKEY *pkey = NULL;
 	char tmp[4096];

@@ -65,7 +65,6 @@ struct cq {
 /* An empty queue keeps its buffer for the next frame, up to this. */
 #define CQ_KEEP_MAX (1024u * 1024)
 
-
 static int cq_append(struct cq *q, const void *in, size_t n)
 {
 	size_t cap;

@@ -352,8 +352,7 @@ struct tether_xfer_send *tether_xfer_send_new(const struct tether_xfer_io *io,
 		const char *v = getenv("TETHER_TEST_XFER_CORRUPT");
 		uint64_t n;
 
-		if (v != NULL &&
-		    tether_num_parse_u64(v, 0, INT64_MAX, &n) == 0)
+		if (v != NULL && tether_num_parse_u64(v, 0, INT64_MAX, &n) == 0)
 			s->corrupt_at = (int64_t)n;
 	}
 #endif

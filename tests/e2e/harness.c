@@ -54,9 +54,9 @@ extern char **environ;
 enum prog { PROG_OTHER, PROG_RELAY, PROG_AGENT, PROG_CONSOLE };
 
 struct child {
-	pid_t pid;		/* 0: a free slot */
+	pid_t pid; /* 0: a free slot */
 	enum prog prog;
-	char what[64];		/* "tether-agent join", for messages */
+	char what[64]; /* "tether-agent join", for messages */
 };
 
 /* State of the current test; Criterion gives each test its own process. */
@@ -87,7 +87,7 @@ static int64_t now_ms(void)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
@@ -95,7 +95,7 @@ static void sleep_ms(int ms)
 
 /* snprintf that asserts the result fits. */
 static void fmt(char *buf, size_t len, const char *f, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void fmt(char *buf, size_t len, const char *f, ...)
 {
 	va_list ap;
@@ -146,7 +146,7 @@ static int wait_status(int st)
 
 /* snprintf appended to b; output that does not fit is cut. */
 static void buf_add(struct h_buf *b, const char *f, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void buf_add(struct h_buf *b, const char *f, ...)
 {
 	va_list ap;
@@ -170,9 +170,9 @@ static enum prog prog_of(const char *const *argv)
 		const char *var;
 		enum prog prog;
 	} progs[] = {
-		{ "TETHER_RELAY_BIN", PROG_RELAY },
-		{ "TETHER_AGENT_BIN", PROG_AGENT },
-		{ "TETHER_CONSOLE_BIN", PROG_CONSOLE },
+	    {"TETHER_RELAY_BIN", PROG_RELAY},
+	    {"TETHER_AGENT_BIN", PROG_AGENT},
+	    {"TETHER_CONSOLE_BIN", PROG_CONSOLE},
 	};
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
@@ -523,7 +523,7 @@ static bool collect_reports(struct h_buf *b, pid_t pid, bool consume)
 
 char *h_sanitizer_reports(pid_t pid, bool consume)
 {
-	struct h_buf b = { 0 };
+	struct h_buf b = {0};
 
 	if (!collect_reports(&b, pid, consume))
 		return NULL;
@@ -540,8 +540,7 @@ void h_setup(void)
 	fmt(tmpdir, sizeof(tmpdir), "/tmp/tether-e2e-XXXXXX");
 	cr_assert(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
 	h_path(cfg, sizeof(cfg), "config");
-	cr_assert(mkdir(cfg, 0700) == 0, "mkdir %s: %s", cfg,
-		  strerror(errno));
+	cr_assert(mkdir(cfg, 0700) == 0, "mkdir %s: %s", cfg, strerror(errno));
 	fmt(config_env, sizeof(config_env), "XDG_CONFIG_HOME=%s", cfg);
 	if (h_sanitized())
 		san_setup();
@@ -580,7 +579,8 @@ static void judge_exit(struct h_buf *b, const char *what, pid_t pid,
 		buf_add(b, "%s (pid %d) still running %d ms after %s\n", what,
 			(int)pid, STOP_MS, strsignal(sent));
 	} else if (sig && sig == sent && !may_die) {
-		buf_add(b, "%s (pid %d) died of %s: it never ran its exit "
+		buf_add(b,
+			"%s (pid %d) died of %s: it never ran its exit "
 			"path (nor the leak check)\n",
 			what, (int)pid, strsignal(sig));
 	} else if (sig && (crash_signal(sig) || (sent && sig != sent))) {
@@ -661,7 +661,7 @@ static void stop_children(struct h_buf *b)
 void h_teardown(void)
 {
 	static char msg[TEARDOWN_MSG_MAX];
-	struct h_buf why = { 0 };
+	struct h_buf why = {0};
 
 	stop_children(&why);
 	collect_reports(&why, 0, false);
@@ -703,7 +703,7 @@ static bool drain(int fd, struct h_buf *b)
 }
 
 struct run_io {
-	int out, err, in;	/* parent ends, -1 once closed */
+	int out, err, in; /* parent ends, -1 once closed */
 	const uint8_t *in_data;
 	size_t in_left;
 	struct h_buf ob, eb;
@@ -742,11 +742,11 @@ static void poll_io(struct run_io *io, int ms)
 	int n = 0;
 
 	if (io->out >= 0)
-		pf[n++] = (struct pollfd){ .fd = io->out, .events = POLLIN };
+		pf[n++] = (struct pollfd){.fd = io->out, .events = POLLIN};
 	if (io->err >= 0)
-		pf[n++] = (struct pollfd){ .fd = io->err, .events = POLLIN };
+		pf[n++] = (struct pollfd){.fd = io->err, .events = POLLIN};
 	if (io->in >= 0)
-		pf[n++] = (struct pollfd){ .fd = io->in, .events = POLLOUT };
+		pf[n++] = (struct pollfd){.fd = io->in, .events = POLLOUT};
 	if (n == 0) {
 		sleep_ms(ms);
 		return;
@@ -777,12 +777,12 @@ static void run_spawn(pid_t *pid, struct run_io *io, const struct h_opts *o,
 		io->in_left = o->stdin_len;
 		nonblock(io->in);
 	} else {
-		fds[0] = open_cloexec(o->stdin_file ? o->stdin_file :
-				      "/dev/null", O_RDONLY);
+		fds[0] = open_cloexec(
+		    o->stdin_file ? o->stdin_file : "/dev/null", O_RDONLY);
 	}
 	if (o->stdout_file) {
-		fds[1] = open_cloexec(o->stdout_file,
-				      O_WRONLY | O_CREAT | O_TRUNC);
+		fds[1] =
+		    open_cloexec(o->stdout_file, O_WRONLY | O_CREAT | O_TRUNC);
 	} else {
 		cr_assert(pipe2(p, O_CLOEXEC) == 0, "pipe");
 		fds[1] = p[1];
@@ -804,7 +804,7 @@ static void run_common(struct h_res *res, const struct h_opts *o,
 		       const char *first, const char *const *argv)
 {
 	static const struct h_opts none;
-	struct run_io io = { .out = -1, .err = -1, .in = -1 };
+	struct run_io io = {.out = -1, .err = -1, .in = -1};
 	int timeout, st = 0;
 	int64_t deadline;
 	char line[1024];
@@ -823,10 +823,9 @@ static void run_common(struct h_res *res, const struct h_opts *o,
 		if (now_ms() >= deadline) {
 			kill_reap(pid);
 			buf_finish(&io.eb);
-			cr_assert_fail("timed out after %d ms: %s\nstderr: %s",
-				       timeout,
-				       argv_str(argv, line, sizeof(line)),
-				       io.eb.p);
+			cr_assert_fail(
+			    "timed out after %d ms: %s\nstderr: %s", timeout,
+			    argv_str(argv, line, sizeof(line)), io.eb.p);
 		}
 		poll_io(&io, POLL_SLICE_MS);
 	}
@@ -849,8 +848,7 @@ static void run_common(struct h_res *res, const struct h_opts *o,
 	res->err_len = io.eb.len;
 }
 
-void h_run(struct h_res *res, const struct h_opts *o,
-	   const char *const *argv)
+void h_run(struct h_res *res, const struct h_opts *o, const char *const *argv)
 {
 	run_common(res, o, NULL, argv);
 }
@@ -902,7 +900,7 @@ static void console_v(struct h_res *res, const struct h_opts *o, bool ok,
 void h_exec(struct h_res *res, const struct h_opts *o, const char *ticket,
 	    const char *const *cmd)
 {
-	const char *args[MAX_ARGS + 1] = { "exec", ticket, "--" };
+	const char *args[MAX_ARGS + 1] = {"exec", ticket, "--"};
 	int n = 3;
 
 	for (int i = 0; cmd[i]; i++) {
@@ -1087,7 +1085,7 @@ static const char *child_what(pid_t pid, char *buf, size_t len)
 
 char *h_proc_stop_why(struct h_proc *p, int sig)
 {
-	struct h_buf b = { 0 };
+	struct h_buf b = {0};
 	char what[sizeof(children[0].what)], pid_name[32];
 	int sent = 0, st;
 
@@ -1126,8 +1124,7 @@ char *h_proc_output(const struct h_proc *p)
 	char *e = h_read_file(p->err, NULL);
 	char *s = NULL;
 
-	if (asprintf(&s, "[stdout] %s[stderr] %s", o ? o : "",
-		     e ? e : "") < 0)
+	if (asprintf(&s, "[stdout] %s[stderr] %s", o ? o : "", e ? e : "") < 0)
 		s = NULL;
 	free(o);
 	free(e);
@@ -1155,7 +1152,7 @@ bool h_proc_wait_output(const struct h_proc *p, const char *needle,
 
 char *h_read_file(const char *path, size_t *len)
 {
-	struct h_buf b = { 0 };
+	struct h_buf b = {0};
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
@@ -1234,8 +1231,8 @@ char *h_chomp(char *s)
 
 /* ---- The relay --------------------------------------------------------- */
 
-static void copy_json_str(json_t *obj, const char *key, char *out,
-			  size_t len, const char *text)
+static void copy_json_str(json_t *obj, const char *key, char *out, size_t len,
+			  const char *text)
 {
 	const char *v = json_string_value(json_object_get(obj, key));
 
@@ -1245,8 +1242,8 @@ static void copy_json_str(json_t *obj, const char *key, char *out,
 
 void h_relay_init(struct h_relay *r, const char *name)
 {
-	const char *argv[] = { h_relay_bin(), "init", "--data", r->data,
-			       "--json", NULL };
+	const char *argv[] = {h_relay_bin(), "init",   "--data",
+			      r->data,	     "--json", NULL};
 	json_error_t jerr;
 	struct h_res res;
 	char log[64];
@@ -1262,10 +1259,10 @@ void h_relay_init(struct h_relay *r, const char *name)
 	j = json_loads(res.out, 0, &jerr);
 	cr_assert(json_is_object(j), "tether-relay init --json: not JSON: %s",
 		  res.out);
-	copy_json_str(j, "fingerprint", r->fingerprint,
-		      sizeof(r->fingerprint), res.out);
-	copy_json_str(j, "admin_token", r->admin_token,
-		      sizeof(r->admin_token), res.out);
+	copy_json_str(j, "fingerprint", r->fingerprint, sizeof(r->fingerprint),
+		      res.out);
+	copy_json_str(j, "admin_token", r->admin_token, sizeof(r->admin_token),
+		      res.out);
 	cr_assert(strncmp(r->fingerprint, "SHA256:", 7) == 0,
 		  "init fingerprint %s", r->fingerprint);
 	cr_assert(strncmp(r->admin_token, "tt_", 3) == 0, "init token %s",
@@ -1307,7 +1304,7 @@ static bool parse_listening(struct h_relay *r, const char *s)
 	r->port = (int)port;
 	sp += sizeof(mid) - 1;
 	cr_assert((size_t)(nl - sp) == strlen(r->fingerprint) &&
-			  strncmp(sp, r->fingerprint, (size_t)(nl - sp)) == 0,
+		      strncmp(sp, r->fingerprint, (size_t)(nl - sp)) == 0,
 		  "relay says fingerprint %.*s, init said %s", (int)(nl - sp),
 		  sp, r->fingerprint);
 	return true;
@@ -1316,9 +1313,10 @@ static bool parse_listening(struct h_relay *r, const char *s)
 void h_relay_start(struct h_relay *r, const char *listen,
 		   const char *const *env)
 {
-	const char *argv[] = { h_relay_bin(), "run", "--data", r->data,
-			       "--listen", listen ? listen : "127.0.0.1:0",
-			       NULL };
+	const char *argv[] = {h_relay_bin(), "run",
+			      "--data",	     r->data,
+			      "--listen",    listen ? listen : "127.0.0.1:0",
+			      NULL};
 	int64_t deadline = now_ms() + RELAY_START_MS;
 	char stdout_path[H_PATH_MAX + 8];
 	char *out;
@@ -1367,9 +1365,9 @@ bool h_relay_alive(struct h_relay *r)
 void h_technician_add(const struct h_relay *r, const char *name,
 		      const char *role, char *token, size_t len)
 {
-	const char *argv[] = { h_relay_bin(), "technician", "add", name,
-			       "--role", role, "--data", r->data, "--json",
-			       NULL };
+	const char *argv[] = {h_relay_bin(), "technician", "add",    name,
+			      "--role",	     role,	   "--data", r->data,
+			      "--json",	     NULL};
 	json_error_t jerr;
 	struct h_res res;
 	const char *v;
@@ -1380,11 +1378,9 @@ void h_technician_add(const struct h_relay *r, const char *name,
 	j = json_loads(res.out, 0, &jerr);
 	cr_assert(json_is_object(j), "technician add --json: %s", res.out);
 	v = json_string_value(json_object_get(j, "name"));
-	cr_assert(v && !strcmp(v, name), "technician add --json: %s",
-		  res.out);
+	cr_assert(v && !strcmp(v, name), "technician add --json: %s", res.out);
 	v = json_string_value(json_object_get(j, "role"));
-	cr_assert(v && !strcmp(v, role), "technician add --json: %s",
-		  res.out);
+	cr_assert(v && !strcmp(v, role), "technician add --json: %s", res.out);
 	copy_json_str(j, "token", token, len, res.out);
 	cr_assert(strncmp(token, "tt_", 3) == 0, "technician token %s", token);
 	json_decref(j);
@@ -1422,14 +1418,13 @@ void h_ticket_new(const char *title, char *id, size_t len)
 	h_res_free(&res);
 }
 
-void h_invite(const char *ticket, const char *expires, char *code,
-	      size_t len)
+void h_invite(const char *ticket, const char *expires, char *code, size_t len)
 {
 	struct h_res res;
 
 	if (expires)
-		h_console_ok(&res, NULL, "invite", ticket, "--expires",
-			     expires, NULL);
+		h_console_ok(&res, NULL, "invite", ticket, "--expires", expires,
+			     NULL);
 	else
 		h_console_ok(&res, NULL, "invite", ticket, NULL);
 	copy_line(&res, code, len, "tether invite");
@@ -1463,9 +1458,9 @@ bool h_audit_has(json_t *ticket, const char *part)
 	json_t *ev;
 	size_t i;
 
-	json_array_foreach(audit, i, ev) {
+	json_array_foreach (audit, i, ev) {
 		const char *name =
-			json_string_value(json_object_get(ev, "event"));
+		    json_string_value(json_object_get(ev, "event"));
 
 		if (name && strstr(name, part))
 			return true;
@@ -1476,13 +1471,13 @@ bool h_audit_has(json_t *ticket, const char *part)
 char *h_audit_names(json_t *ticket)
 {
 	json_t *audit = json_object_get(ticket, "audit");
-	struct h_buf b = { 0 };
+	struct h_buf b = {0};
 	json_t *ev;
 	size_t i;
 
-	json_array_foreach(audit, i, ev) {
+	json_array_foreach (audit, i, ev) {
 		const char *name =
-			json_string_value(json_object_get(ev, "event"));
+		    json_string_value(json_object_get(ev, "event"));
 		size_t n;
 
 		if (!name)
@@ -1503,7 +1498,7 @@ static bool has_joined(json_t *t)
 	json_t *s;
 	size_t i;
 
-	json_array_foreach(sessions, i, s) {
+	json_array_foreach (sessions, i, s) {
 		const char *st = json_string_value(json_object_get(s, "state"));
 
 		if (st && (!strcmp(st, "joined") || !strcmp(st, "paired")))
@@ -1539,10 +1534,10 @@ void h_wait_joined(const char *ticket, int timeout_ms,
 void h_agent_start_opts(struct h_proc *p, const struct h_relay *r,
 			const char *code, const char *fp, bool yes)
 {
-	const char *argv[10] = { h_agent_bin(), "join", code, "--relay",
-				 r->addr };
+	const char *argv[10] = {h_agent_bin(), "join", code, "--relay",
+				r->addr};
 	char tag[32], dir[H_PATH_MAX], env[H_PATH_MAX + 32];
-	const char *envv[] = { env, NULL };
+	const char *envv[] = {env, NULL};
 	int n = 5;
 
 	if (!fp)
@@ -1562,8 +1557,8 @@ void h_agent_start_opts(struct h_proc *p, const struct h_relay *r,
 	h_proc_start(p, tag, argv, envv);
 }
 
-void h_agent_start(struct h_proc *p, const struct h_relay *r,
-		   const char *code, const char *fp)
+void h_agent_start(struct h_proc *p, const struct h_relay *r, const char *code,
+		   const char *fp)
 {
 	h_agent_start_opts(p, r, code, fp, true);
 }
@@ -1584,7 +1579,7 @@ static void proc_start_fsize(struct h_proc *p, const char *tag,
 			     const char *const *argv, const char *const *env,
 			     unsigned long long fsize)
 {
-	struct sigaction ign = { .sa_handler = SIG_IGN }, old_sa;
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old_sa;
 	struct rlimit old_rl, rl;
 
 	cr_assert(getrlimit(RLIMIT_FSIZE, &old_rl) == 0, "getrlimit: %s",
@@ -1592,7 +1587,7 @@ static void proc_start_fsize(struct h_proc *p, const char *tag,
 	rl = old_rl;
 	rl.rlim_cur = (rlim_t)fsize;
 	cr_assert(old_rl.rlim_max == RLIM_INFINITY ||
-			  rl.rlim_cur <= old_rl.rlim_max,
+		      rl.rlim_cur <= old_rl.rlim_max,
 		  "RLIMIT_FSIZE %llu is over the hard limit", fsize);
 	sigaction(SIGXFSZ, &ign, &old_sa);
 	cr_assert(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit: %s",
@@ -1605,10 +1600,9 @@ static void proc_start_fsize(struct h_proc *p, const char *tag,
 void h_agent_start_ex(struct h_proc *p, const struct h_relay *r,
 		      const char *code, const struct h_agent_opts *o)
 {
-	const char *argv[MAX_ARGS + 1] = { h_agent_bin(), "join", code,
-					   "--relay", r->addr,
-					   "--fingerprint", r->fingerprint,
-					   "--yes" };
+	const char *argv[MAX_ARGS + 1] = {
+	    h_agent_bin(), "join",	    code,	    "--relay",
+	    r->addr,	   "--fingerprint", r->fingerprint, "--yes"};
 	const char *envv[MAX_ARGS + 1];
 	char tag[32], dir[H_PATH_MAX], env[H_PATH_MAX + 32];
 	int n = 8, ne = 0;
@@ -1778,7 +1772,7 @@ pid_t h_pid_child(pid_t parent, const char *comm, int timeout_ms)
 
 int h_pid_fds(pid_t pid, char **list)
 {
-	struct h_buf b = { 0 };
+	struct h_buf b = {0};
 	char dir[64], path[128], target[H_PATH_MAX];
 	struct dirent *e;
 	int count = 0;
@@ -1839,12 +1833,12 @@ json_t *h_audit_event(json_t *ticket, const char *event, const char *kind)
 	json_t *ev;
 	size_t i;
 
-	json_array_foreach(audit, i, ev) {
+	json_array_foreach (audit, i, ev) {
 		const char *name =
-			json_string_value(json_object_get(ev, "event"));
+		    json_string_value(json_object_get(ev, "event"));
 		json_t *detail = json_object_get(ev, "detail");
 		const char *k =
-			json_string_value(json_object_get(detail, "kind"));
+		    json_string_value(json_object_get(detail, "kind"));
 
 		if (!name || strcmp(name, event))
 			continue;
@@ -1861,7 +1855,7 @@ json_t *h_audit_event(json_t *ticket, const char *event, const char *kind)
 
 bool h_tmux_available(void)
 {
-	const char *argv[] = { "tmux", "-V", NULL };
+	const char *argv[] = {"tmux", "-V", NULL};
 	struct h_res res;
 	bool ok;
 
@@ -1875,7 +1869,7 @@ bool h_tmux_available(void)
 static void tmux_run(struct h_tmux *t, struct h_res *res,
 		     const char *const *args)
 {
-	const char *argv[TMUX_MAX_ARGS + 4] = { "tmux", "-S", t->sock };
+	const char *argv[TMUX_MAX_ARGS + 4] = {"tmux", "-S", t->sock};
 	int n = 3;
 
 	for (int i = 0; args[i]; i++) {
@@ -1897,19 +1891,18 @@ static void tmux_ok(struct h_tmux *t, struct h_res *res,
 		res = &own;
 	tmux_run(t, res, args);
 	cr_assert_eq(res->status, 0, "tmux %s: status %d: %s",
-		     argv_str(args, line, sizeof(line)), res->status,
-		     res->err);
+		     argv_str(args, line, sizeof(line)), res->status, res->err);
 	if (res == &own)
 		h_res_free(&own);
 }
 
 void h_tmux_start(struct h_tmux *t)
 {
-	const char *argv[] = { "tmux", "-D", "-S", t->sock, "-f",
-			       "/dev/null", NULL };
-	const char *ls[] = { "list-sessions", NULL };
+	const char *argv[] = {"tmux", "-D",	   "-S", t->sock,
+			      "-f",   "/dev/null", NULL};
+	const char *ls[] = {"list-sessions", NULL};
 	/* Our own tmux, if the tests run inside one, is not the target. */
-	const char *env[] = { "TMUX=", NULL };
+	const char *env[] = {"TMUX=", NULL};
 	int64_t deadline;
 	struct h_res res;
 	char *out;
@@ -1944,7 +1937,7 @@ void h_tmux_start(struct h_tmux *t)
 
 void h_tmux_stop(struct h_tmux *t)
 {
-	const char *args[] = { "kill-server", NULL };
+	const char *args[] = {"kill-server", NULL};
 	struct h_res res;
 
 	if (!t->sock[0] || t->server.pid == 0)
@@ -1977,8 +1970,8 @@ void h_tmux_cmd(struct h_tmux *t, struct h_res *res, ...)
 void h_term_new(struct h_tmux *t, const char *name, int cols, int rows,
 		const char *const *env, const char *const *argv)
 {
-	const char *args[TMUX_MAX_ARGS + 1] = { "new-session", "-d", "-s",
-						name, "-x" };
+	const char *args[TMUX_MAX_ARGS + 1] = {"new-session", "-d", "-s", name,
+					       "-x"};
 	char x[16], y[16];
 	int n = 5;
 
@@ -2094,7 +2087,7 @@ pid_t h_term_pid(struct h_tmux *t, const char *name)
 bool h_sshd_available(void)
 {
 	/* /dev/null is no key: ssh-keygen fails, but not with 127. */
-	const char *argv[] = { "ssh-keygen", "-l", "-f", "/dev/null", NULL };
+	const char *argv[] = {"ssh-keygen", "-l", "-f", "/dev/null", NULL};
 	struct h_res res;
 	bool ok;
 
@@ -2118,7 +2111,7 @@ const char *h_user_name(char *buf, size_t len)
 
 int h_free_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int port;
@@ -2137,7 +2130,7 @@ int h_free_port(void)
 bool h_port_wait(int port, int timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	a.sin_port = htons((uint16_t)port);
@@ -2158,8 +2151,8 @@ bool h_port_wait(int port, int timeout_ms)
 
 void h_ssh_keygen(const char *path, const char *comment)
 {
-	const char *argv[] = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "",
-			       "-C", comment, "-f", path, NULL };
+	const char *argv[] = {"ssh-keygen", "-q",    "-t", "ed25519", "-N", "",
+			      "-C",	    comment, "-f", path,      NULL};
 	struct h_res res;
 
 	h_run(&res, NULL, argv);
@@ -2208,8 +2201,7 @@ void h_sshd_start(struct h_sshd *s, const char *name)
 	h_path(s->log, sizeof(s->log), file);
 	fmt(tag, sizeof(tag), "%s-proc", name);
 	fmt(hostkey, sizeof(hostkey), "HostKey=%s", s->host_key);
-	fmt(authkeys, sizeof(authkeys), "AuthorizedKeysFile=%s",
-	    s->authorized);
+	fmt(authkeys, sizeof(authkeys), "AuthorizedKeysFile=%s", s->authorized);
 	/* As root sshd refuses to start without its privsep directory. */
 	if (geteuid() == 0 && mkdir("/run/sshd", 0755) != 0)
 		cr_assert(errno == EEXIST, "mkdir /run/sshd: %s",
@@ -2217,8 +2209,7 @@ void h_sshd_start(struct h_sshd *s, const char *name)
 	for (int attempt = 0; attempt < SSHD_TRIES; attempt++) {
 		int port = h_free_port();
 
-		fmt(listen, sizeof(listen), "ListenAddress=127.0.0.1:%d",
-		    port);
+		fmt(listen, sizeof(listen), "ListenAddress=127.0.0.1:%d", port);
 		n = 0;
 		argv[n++] = SSHD_BIN; /* sshd re-executes itself: absolute */
 		argv[n++] = "-D";
@@ -2314,9 +2305,9 @@ void h_sshd_stop(struct h_sshd *s)
 void h_enroll_token(const struct h_relay *r, const char *ttl, char *token,
 		    size_t len)
 {
-	const char *argv[] = { h_relay_bin(), "enroll-token", "--data",
-			       r->data, "--json", ttl ? "--ttl" : NULL, ttl,
-			       NULL };
+	const char *argv[] = {
+	    h_relay_bin(), "enroll-token",	 "--data", r->data,
+	    "--json",	   ttl ? "--ttl" : NULL, ttl,	   NULL};
 	json_error_t jerr;
 	struct h_res res;
 	json_t *j;
@@ -2326,8 +2317,7 @@ void h_enroll_token(const struct h_relay *r, const char *ttl, char *token,
 	j = json_loads(res.out, 0, &jerr);
 	cr_assert(json_is_object(j), "enroll-token --json: %s", res.out);
 	copy_json_str(j, "token", token, len, res.out);
-	cr_assert(strncmp(token, "tte_", 4) == 0, "enrollment token %s",
-		  token);
+	cr_assert(strncmp(token, "tte_", 4) == 0, "enrollment token %s", token);
 	json_decref(j);
 	h_res_free(&res);
 }
@@ -2339,11 +2329,11 @@ void h_enroll(const struct h_relay *r, const char *name, const char *conf)
 
 	h_enroll_token(r, NULL, token, sizeof(token));
 	{
-		const char *argv[] = { h_agent_bin(), "enroll", "--relay",
-				       r->addr, "--token", token,
-				       "--fingerprint", r->fingerprint,
-				       "--name", name, "--config", conf,
-				       "--json", NULL };
+		const char *argv[] = {
+		    h_agent_bin(), "enroll", "--relay",	      r->addr,
+		    "--token",	   token,    "--fingerprint", r->fingerprint,
+		    "--name",	   name,     "--config",      conf,
+		    "--json",	   NULL};
 
 		h_run(&res, NULL, argv);
 	}
@@ -2362,8 +2352,8 @@ void h_append_file(const char *path, const char *text)
 
 void h_agent_run(struct h_proc *p, const char *tag, const char *conf)
 {
-	const char *argv[] = { h_agent_bin(), "run", "--config", conf, "-v",
-			       NULL };
+	const char *argv[] = {h_agent_bin(), "run", "--config",
+			      conf,	     "-v",  NULL};
 
 	h_proc_start(p, tag, argv, NULL);
 }
@@ -2390,7 +2380,7 @@ json_t *h_health_check(json_t *checks, const char *name)
 	json_t *row;
 	size_t i;
 
-	json_array_foreach(checks, i, row) {
+	json_array_foreach (checks, i, row) {
 		c = json_string_value(json_object_get(row, "check"));
 		if (c && strcmp(c, name) == 0)
 			return row;

@@ -105,8 +105,7 @@ struct h_res {
  * slash) to completion.  A command still running after the timeout is
  * killed and the test fails.  Free res with h_res_free().
  */
-void h_run(struct h_res *res, const struct h_opts *o,
-	   const char *const *argv);
+void h_run(struct h_res *res, const struct h_opts *o, const char *const *argv);
 void h_res_free(struct h_res *res);
 
 /*
@@ -115,9 +114,9 @@ void h_res_free(struct h_res *res);
  * asserts exit status 0.
  */
 void h_console(struct h_res *res, const struct h_opts *o, ...)
-	__attribute__((sentinel));
+    __attribute__((sentinel));
 void h_console_ok(struct h_res *res, const struct h_opts *o, ...)
-	__attribute__((sentinel));
+    __attribute__((sentinel));
 
 /* tether exec TICKET -- cmd... (cmd NULL-terminated); no status check. */
 void h_exec(struct h_res *res, const struct h_opts *o, const char *ticket,
@@ -143,11 +142,11 @@ long long h_number(const char *s, char **end);
 /* ---- Background processes --------------------------------------------- */
 
 struct h_proc {
-	pid_t pid;		/* 0 once reaped */
-	pid_t ran_as;		/* the pid, kept: it names its reports */
-	int status;		/* as h_res.status, once reaped */
-	char out[H_PATH_MAX];	/* stdout file */
-	char err[H_PATH_MAX];	/* stderr file */
+	pid_t pid;	      /* 0 once reaped */
+	pid_t ran_as;	      /* the pid, kept: it names its reports */
+	int status;	      /* as h_res.status, once reaped */
+	char out[H_PATH_MAX]; /* stdout file */
+	char err[H_PATH_MAX]; /* stderr file */
 };
 
 /*
@@ -158,7 +157,7 @@ void h_proc_start(struct h_proc *p, const char *tag, const char *const *argv,
 		  const char *const *env);
 /* The console in the background, as h_console(); arguments end with NULL. */
 void h_console_start(struct h_proc *p, const char *tag, ...)
-	__attribute__((sentinel));
+    __attribute__((sentinel));
 /* Exit status, or -1 if still running after timeout_ms. */
 int h_proc_wait(struct h_proc *p, int timeout_ms);
 bool h_proc_alive(struct h_proc *p);
@@ -200,12 +199,12 @@ char *h_chomp(char *s);
 /* ---- The relay -------------------------------------------------------- */
 
 struct h_relay {
-	char data[H_PATH_MAX];		/* --data DIR */
-	char fingerprint[H_FP_MAX];	/* "SHA256:..." */
+	char data[H_PATH_MAX];	    /* --data DIR */
+	char fingerprint[H_FP_MAX]; /* "SHA256:..." */
 	char admin_token[H_TOKEN_MAX];
-	char addr[H_ADDR_MAX];		/* "127.0.0.1:PORT" once running */
+	char addr[H_ADDR_MAX]; /* "127.0.0.1:PORT" once running */
 	int port;
-	char log[H_PATH_MAX];		/* its stderr, kept across restarts */
+	char log[H_PATH_MAX]; /* its stderr, kept across restarts */
 	struct h_proc proc;
 };
 
@@ -239,8 +238,7 @@ void h_login(const struct h_relay *r);
 /* tether ticket new TITLE; id gets "T-N". */
 void h_ticket_new(const char *title, char *id, size_t len);
 /* tether invite T-N [--expires E]; code gets the code. */
-void h_invite(const char *ticket, const char *expires, char *code,
-	      size_t len);
+void h_invite(const char *ticket, const char *expires, char *code, size_t len);
 /* tether ticket show T-N --json; the ticket object (caller decrefs). */
 json_t *h_ticket_show(const char *ticket);
 /* True if some audit event name of the ticket contains part. */
@@ -258,8 +256,8 @@ void h_wait_joined(const char *ticket, int timeout_ms,
  * tether-agent join CODE --relay ADDR --fingerprint FP --yes in the
  * background; fp NULL means the relay's own.
  */
-void h_agent_start(struct h_proc *p, const struct h_relay *r,
-		   const char *code, const char *fp);
+void h_agent_start(struct h_proc *p, const struct h_relay *r, const char *code,
+		   const char *fp);
 /* The same with a choice: fp "" passes no --fingerprint; yes: --yes. */
 void h_agent_start_opts(struct h_proc *p, const struct h_relay *r,
 			const char *code, const char *fp, bool yes);
@@ -356,7 +354,7 @@ void h_tmux_start(struct h_tmux *t);
 void h_tmux_stop(struct h_tmux *t);
 /* tmux -S SOCK ARGS... (NULL-terminated); asserts status 0. */
 void h_tmux_cmd(struct h_tmux *t, struct h_res *res, ...)
-	__attribute__((sentinel));
+    __attribute__((sentinel));
 
 /*
  * A detached session called name, cols x rows, running argv directly (no
@@ -394,11 +392,11 @@ pid_t h_term_pid(struct h_tmux *t, const char *name);
  * it needs /run/sshd, which h_sshd_start makes when missing.
  */
 struct h_sshd {
-	int port;			/* 127.0.0.1:port */
-	char user[64];			/* the current user's name */
-	char host_key[H_PATH_MAX];	/* private; host_key.pub beside it */
-	char authorized[H_PATH_MAX];	/* AuthorizedKeysFile */
-	char log[H_PATH_MAX];		/* sshd -E */
+	int port;		     /* 127.0.0.1:port */
+	char user[64];		     /* the current user's name */
+	char host_key[H_PATH_MAX];   /* private; host_key.pub beside it */
+	char authorized[H_PATH_MAX]; /* AuthorizedKeysFile */
+	char log[H_PATH_MAX];	     /* sshd -E */
 	struct h_proc proc;
 };
 

@@ -87,8 +87,8 @@ Test(auth, token_guessing_is_throttled, .timeout = 60)
 Test(auth, revoked_token, .timeout = 60)
 {
 	struct h_relay r;
-	const char *rm[] = { h_relay_bin(), "technician", "remove", "carol",
-			     "--data", r.data, NULL };
+	const char *rm[] = {h_relay_bin(), "technician", "remove", "carol",
+			    "--data",	   r.data,	 NULL};
 	char token[H_TOKEN_MAX];
 	struct h_res res;
 
@@ -199,14 +199,14 @@ Test(auth, relay_replaced, .timeout = 60)
 /* A loopback port nobody listens on (bound, then released). */
 static int closed_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t len = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	cr_assert(fd >= 0, "socket");
 	cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-			  getsockname(fd, (struct sockaddr *)&sa, &len) == 0,
+		      getsockname(fd, (struct sockaddr *)&sa, &len) == 0,
 		  "cannot find a free port");
 	port = ntohs(sa.sin_port);
 	close(fd);
@@ -240,8 +240,9 @@ Test(auth, agent_wrong_fingerprint, .timeout = 60)
 	h_agent_start(&a, &r, code, FAKE_FP);
 	st = h_proc_wait(&a, 10000);
 	out = h_proc_output(&a);
-	cr_assert_eq(st, 1, "agent with a wrong --fingerprint: status %d "
-			    "(-1: still running after 10 s): %s",
+	cr_assert_eq(st, 1,
+		     "agent with a wrong --fingerprint: status %d "
+		     "(-1: still running after 10 s): %s",
 		     st, out);
 	cr_assert(strstr(out, "does not match"),
 		  "agent with a wrong --fingerprint: %s", out);
@@ -272,8 +273,9 @@ Test(auth, agent_without_fingerprint, .timeout = 60)
 	h_agent_start_opts(&a, &r, code, "", false);
 	st = h_proc_wait(&a, 10000);
 	out = h_proc_output(&a);
-	cr_assert_eq(st, 1, "agent without --fingerprint or --yes: status %d "
-			    "(-1: still running after 10 s): %s",
+	cr_assert_eq(st, 1,
+		     "agent without --fingerprint or --yes: status %d "
+		     "(-1: still running after 10 s): %s",
 		     st, out);
 	cr_assert(strstr(out, "tether-agent: no terminal to confirm the relay "
 			      "fingerprint; pass --fingerprint or --yes"),

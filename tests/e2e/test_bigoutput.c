@@ -21,9 +21,8 @@ TestSuite(bigoutput, .init = h_setup, .fini = h_teardown);
 Test(bigoutput, cat_64m, .timeout = 300)
 {
 	char src[H_PATH_MAX], dst[H_PATH_MAX], want[65], got[65];
-	struct h_opts o = { .stdout_file = dst,
-			    .timeout_ms = BULK_TIMEOUT_MS };
-	const char *cmd[] = { "cat", src, NULL };
+	struct h_opts o = {.stdout_file = dst, .timeout_ms = BULK_TIMEOUT_MS};
+	const char *cmd[] = {"cat", src, NULL};
 	struct h_session s;
 	struct h_res res;
 	struct stat st;
@@ -37,9 +36,8 @@ Test(bigoutput, cat_64m, .timeout = 300)
 	h_expect(&res, 0, NULL, "", "tether exec -- cat 64 MiB");
 	h_res_free(&res);
 	cr_assert(stat(dst, &st) == 0, "no output file");
-	cr_assert_eq(st.st_size, (off_t)OUT_SIZE,
-		     "received %lld bytes of %u", (long long)st.st_size,
-		     OUT_SIZE);
+	cr_assert_eq(st.st_size, (off_t)OUT_SIZE, "received %lld bytes of %u",
+		     (long long)st.st_size, OUT_SIZE);
 	h_sha256_file(src, want);
 	h_sha256_file(dst, got);
 	cr_assert_str_eq(got, want, "64 MiB arrived corrupted");
@@ -50,8 +48,8 @@ Test(bigoutput, cat_64m, .timeout = 300)
 Test(bigoutput, stdin_16m, .timeout = 300)
 {
 	char src[H_PATH_MAX], want[65], line[80];
-	struct h_opts o = { .stdin_file = src, .timeout_ms = BULK_TIMEOUT_MS };
-	const char *cmd[] = { "sha256sum", NULL };
+	struct h_opts o = {.stdin_file = src, .timeout_ms = BULK_TIMEOUT_MS};
+	const char *cmd[] = {"sha256sum", NULL};
 	struct h_session s;
 	struct h_res res;
 

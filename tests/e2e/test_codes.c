@@ -68,7 +68,7 @@ static bool has_session_state(json_t *t, const char *state)
 	json_t *s;
 	size_t i;
 
-	json_array_foreach(json_object_get(t, "sessions"), i, s) {
+	json_array_foreach (json_object_get(t, "sessions"), i, s) {
 		const char *st = json_string_value(json_object_get(s, "state"));
 
 		if (st && strcmp(st, state) == 0)
@@ -79,7 +79,7 @@ static bool has_session_state(json_t *t, const char *state)
 
 Test(codes, wrong_code, .timeout = 90)
 {
-	const char *cmd[] = { "true", NULL };
+	const char *cmd[] = {"true", NULL};
 	char ticket[H_ID_MAX], code[H_CODE_MAX], bad[H_CODE_MAX], *names;
 	char want[128];
 	struct h_relay r;
@@ -152,7 +152,7 @@ Test(codes, reused_code, .timeout = 60)
 
 Test(codes, exec_before_join, .timeout = 60)
 {
-	const char *cmd[] = { "true", NULL };
+	const char *cmd[] = {"true", NULL};
 	char ticket[H_ID_MAX], code[H_CODE_MAX], want[64];
 	struct h_relay r;
 	struct h_res res;
@@ -168,7 +168,7 @@ Test(codes, exec_before_join, .timeout = 60)
 
 Test(codes, unknown_ticket, .timeout = 60)
 {
-	const char *cmd[] = { "true", NULL };
+	const char *cmd[] = {"true", NULL};
 	char ticket[H_ID_MAX];
 	struct h_relay r;
 	struct h_res res;
@@ -202,8 +202,8 @@ Test(codes, rate_limit, .timeout = 120)
 		snprintf(what, sizeof(what), "join %d with a made-up code", i);
 		h_agent_start(&a, &r, code, NULL);
 		expect_agent_exit(&a, 1,
-				  i <= 5 ? "unknown or expired code" :
-					   "too many attempts",
+				  i <= 5 ? "unknown or expired code"
+					 : "too many attempts",
 				  what);
 	}
 	cr_assert(h_relay_alive(&r), "relay died");
@@ -231,7 +231,7 @@ static void wait_session_state(const char *ticket, const char *state)
 /* Without a terminal and without --yes nobody can consent: declined. */
 Test(codes, no_consent_without_terminal, .timeout = 60)
 {
-	const char *cmd[] = { "true", NULL };
+	const char *cmd[] = {"true", NULL};
 	char ticket[H_ID_MAX], code[H_CODE_MAX], want[128];
 	struct h_relay r;
 	struct h_proc a;
@@ -261,12 +261,12 @@ Test(codes, no_consent_without_terminal, .timeout = 60)
  */
 Test(codes, declined_at_the_prompt, .timeout = 90)
 {
-	const char *cmd[] = { "true", NULL };
+	const char *cmd[] = {"true", NULL};
 	char ticket[H_ID_MAX], code[H_CODE_MAX], want[96];
 	char cfg[H_PATH_MAX], env0[H_PATH_MAX + 32];
-	const char *env[] = { env0, NULL };
+	const char *env[] = {env0, NULL};
 	struct h_relay r;
-	struct h_tmux tmux = { 0 };
+	struct h_tmux tmux = {0};
 	struct h_res res;
 	json_t *t;
 
@@ -278,9 +278,9 @@ Test(codes, declined_at_the_prompt, .timeout = 90)
 	snprintf(env0, sizeof(env0), "XDG_CONFIG_HOME=%s",
 		 h_path(cfg, sizeof(cfg), "agent-tty"));
 	{
-		const char *argv[] = { h_agent_bin(), "join", code, "--relay",
-				       r.addr, "--fingerprint", r.fingerprint,
-				       NULL };
+		const char *argv[] = {h_agent_bin(), "join", code,
+				      "--relay",     r.addr, "--fingerprint",
+				      r.fingerprint, NULL};
 
 		h_term_new(&tmux, "customer", 100, 30, env, argv);
 	}
@@ -313,7 +313,7 @@ Test(codes, declined_at_the_prompt, .timeout = 90)
 /* --expires takes 90s, 10m, 2h or plain seconds, and nothing else. */
 Test(codes, expires_formats, .timeout = 60)
 {
-	static const char *const good[] = { "90s", "10m", "2h", "300" };
+	static const char *const good[] = {"90s", "10m", "2h", "300"};
 	char ticket[H_ID_MAX], code[H_CODE_MAX];
 	struct h_relay r;
 	struct h_res res;

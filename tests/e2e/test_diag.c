@@ -51,8 +51,7 @@ static void check_bundle(const json_t *b, const char *what)
 	cr_assert(json_is_integer(json_object_get(b, "duration_ms")),
 		  "%s: no duration_ms", what);
 	cr_assert(json_is_array(problems), "%s: no problems array", what);
-	json_array_foreach(problems, i, p)
-	{
+	json_array_foreach (problems, i, p) {
 		const char *sev =
 		    json_string_value(json_object_get(p, "severity"));
 

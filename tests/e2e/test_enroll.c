@@ -161,8 +161,7 @@ static json_t *agent_entry(const char *name)
 	h_console_ok(&res, NULL, "agents", "--json", NULL);
 	all = json_loads(res.out, 0, NULL);
 	cr_assert(json_is_array(all), "tether agents --json: %s", res.out);
-	json_array_foreach(all, i, v)
-	{
+	json_array_foreach (all, i, v) {
 		const char *n = json_string_value(json_object_get(v, "name"));
 
 		if (n != NULL && strcmp(n, name) == 0)

@@ -87,15 +87,14 @@ static void mkd(const char *rel, mode_t mode)
 
 static void set_time(const char *path, time_t sec, long nsec)
 {
-	struct timespec ts[2] = { { sec, nsec }, { sec, nsec } };
+	struct timespec ts[2] = {{sec, nsec}, {sec, nsec}};
 
 	cr_assert(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) == 0,
 		  "utimensat %s: %s", path, strerror(errno));
 }
 
 /* Writes len bytes of data to DIR/rel with mode and the test mtime. */
-static void mkfile(const char *rel, const void *data, size_t len,
-		   mode_t mode)
+static void mkfile(const char *rel, const void *data, size_t len, mode_t mode)
 {
 	char p[H_PATH_MAX];
 	int fd;
@@ -130,8 +129,8 @@ static void mkrandom(const char *rel, uint64_t size, mode_t mode)
 static void mkcompressible(const char *rel, uint64_t size)
 {
 	static const char line[] =
-		"2026-11-23T12:00:00Z tether-agent[4242]: printer queue "
-		"lp0 is stuck, retrying job 17 in 5 s\n";
+	    "2026-11-23T12:00:00Z tether-agent[4242]: printer queue "
+	    "lp0 is stuck, retrying job 17 in 5 s\n";
 	static char chunk[1 << 20];
 	char p[H_PATH_MAX];
 	size_t off = 0;
@@ -149,8 +148,8 @@ static void mkcompressible(const char *rel, uint64_t size)
 	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	cr_assert(fd >= 0, "create %s: %s", p, strerror(errno));
 	for (uint64_t done = 0; done < size;) {
-		size_t n = size - done < sizeof(chunk) ? (size_t)(size - done) :
-							 sizeof(chunk);
+		size_t n = size - done < sizeof(chunk) ? (size_t)(size - done)
+						       : sizeof(chunk);
 
 		cr_assert(write(fd, chunk, n) == (ssize_t)n, "write %s: %s", p,
 			  strerror(errno));
@@ -231,8 +230,7 @@ static char *listing(const char *dir)
 }
 
 /* Asserts that DIR/rel holds exactly these names (sorted, "\n" each). */
-static void expect_listing(const char *rel, const char *want,
-			   const char *what)
+static void expect_listing(const char *rel, const char *want, const char *what)
 {
 	char p[H_PATH_MAX];
 	char *got;
@@ -245,8 +243,7 @@ static void expect_listing(const char *rel, const char *want,
 }
 
 /* A leftover .NAME.<16 hex>.tether-part in dir, into out; false if none. */
-static bool find_part(const char *dir, const char *name, char *out,
-		      size_t len)
+static bool find_part(const char *dir, const char *name, char *out, size_t len)
 {
 	char pat[H_PATH_MAX];
 	struct dirent *e;
@@ -309,12 +306,12 @@ static void expect_copy(const char *a, const char *b, const char *what)
 	cr_assert(lstat(a, &sa) == 0, "%s: %s: %s", what, a, strerror(errno));
 	cr_assert(lstat(b, &sb) == 0, "%s: %s did not arrive: %s", what, b,
 		  strerror(errno));
-	cr_assert(S_ISREG(sb.st_mode), "%s: %s is not a regular file (mode "
-				       "%o)",
+	cr_assert(S_ISREG(sb.st_mode),
+		  "%s: %s is not a regular file (mode "
+		  "%o)",
 		  what, b, (unsigned)sb.st_mode);
 	cr_assert_eq(sb.st_size, sa.st_size, "%s: %s has %lld bytes, %s %lld",
-		     what, b, (long long)sb.st_size, a,
-		     (long long)sa.st_size);
+		     what, b, (long long)sb.st_size, a, (long long)sa.st_size);
 	h_sha256_file(a, ha);
 	h_sha256_file(b, hb);
 	cr_assert_str_eq(hb, ha, "%s: %s differs from %s (SHA-256)", what, b,
@@ -343,8 +340,8 @@ static void expect_tree(const char *a, const char *b, const char *what)
 	struct dirent **v = NULL;
 	int n;
 
-	cr_assert_str_eq(lb, la, "%s: %s holds\n%s\nbut %s holds\n%s", what,
-			 b, lb, a, la);
+	cr_assert_str_eq(lb, la, "%s: %s holds\n%s\nbut %s holds\n%s", what, b,
+			 lb, a, la);
 	free(la);
 	free(lb);
 	n = names(a, &v);
@@ -378,8 +375,9 @@ static void expect_entry(const char *a, const char *b, const char *what)
 			  b);
 		ta[na] = '\0';
 		tb[nb] = '\0';
-		cr_assert_str_eq(tb, ta, "%s: symlink %s -> \"%s\", %s -> "
-					 "\"%s\"",
+		cr_assert_str_eq(tb, ta,
+				 "%s: symlink %s -> \"%s\", %s -> "
+				 "\"%s\"",
 				 what, b, tb, a, ta);
 	} else if (S_ISDIR(sa.st_mode)) {
 		cr_assert_eq(sb.st_mode & 07777, sa.st_mode & 07777,
@@ -447,7 +445,7 @@ static int64_t now_ms(void)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
@@ -456,12 +454,12 @@ static void sleep_ms(int ms)
 /* ---- The --json summary ------------------------------------------------- */
 
 static const char *const summary_keys[] = {
-	"ticket", "direction", "ok", "files", "bytes", "sent", "wire",
-	"seconds", "failures",
+    "ticket", "direction", "ok",      "files",	  "bytes",
+    "sent",   "wire",	   "seconds", "failures",
 };
 static const char *const file_keys[] = {
-	"path", "local", "type", "size", "sha256", "offset", "sent", "wire",
-	"ms", "ok", "reason",
+    "path", "local", "type", "size", "sha256", "offset",
+    "sent", "wire",  "ms",   "ok",   "reason",
 };
 
 static json_int_t jint(json_t *obj, const char *key, const char *text)
@@ -503,8 +501,9 @@ static json_t *summary(const struct h_res *res, const char *ticket,
 	size_t i;
 
 	j = json_loads(res->out, 0, &jerr);
-	cr_assert(json_is_object(j), "--json: not a JSON object (%s): %s\n"
-				     "stderr: %s",
+	cr_assert(json_is_object(j),
+		  "--json: not a JSON object (%s): %s\n"
+		  "stderr: %s",
 		  jerr.text, res->out, res->err);
 	for (i = 0; i < sizeof(summary_keys) / sizeof(summary_keys[0]); i++)
 		cr_assert(json_object_get(j, summary_keys[i]),
@@ -520,10 +519,11 @@ static json_t *summary(const struct h_res *res, const char *ticket,
 	cr_assert(json_is_number(json_object_get(j, "seconds")),
 		  "--json: \"seconds\" is not a number: %s", res->out);
 	files = json_object_get(j, "files");
-	cr_assert(json_is_array(files), "--json: \"files\" is not an array: "
-					"%s",
+	cr_assert(json_is_array(files),
+		  "--json: \"files\" is not an array: "
+		  "%s",
 		  res->out);
-	json_array_foreach(files, i, f) {
+	json_array_foreach (files, i, f) {
 		cr_assert(json_is_object(f), "--json: files[%zu]: %s", i,
 			  res->out);
 		for (size_t k = 0; k < sizeof(file_keys) / sizeof(file_keys[0]);
@@ -566,7 +566,7 @@ static json_t *entry(json_t *j, const char *name, const char *text)
 	json_t *f;
 	size_t i;
 
-	json_array_foreach(json_object_get(j, "files"), i, f) {
+	json_array_foreach (json_object_get(j, "files"), i, f) {
 		const char *p = json_string_value(json_object_get(f, "path"));
 
 		if (p && path_is(p, name))
@@ -582,7 +582,7 @@ static size_t count_type(json_t *j, const char *type)
 	size_t i, n = 0;
 	json_t *f;
 
-	json_array_foreach(json_object_get(j, "files"), i, f) {
+	json_array_foreach (json_object_get(j, "files"), i, f) {
 		const char *t = json_string_value(json_object_get(f, "type"));
 
 		if (t && !strcmp(t, type))
@@ -610,13 +610,13 @@ static void expect_file_entry(json_t *j, const char *name, const char *src,
 			 text);
 	cr_assert(jtrue(f, "ok", text), "%s: not ok: %s", name, text);
 	size = jint(f, "size", text);
-	cr_assert_eq(size, (json_int_t)st.st_size, "%s: size %lld, file has "
-						   "%lld: %s",
+	cr_assert_eq(size, (json_int_t)st.st_size,
+		     "%s: size %lld, file has "
+		     "%lld: %s",
 		     name, (long long)size, (long long)st.st_size, text);
 	cr_assert_str_eq(jstr(f, "sha256", text), hex, "%s: sha256: %s", name,
 			 text);
-	cr_assert_eq(jint(f, "offset", text), 0, "%s: offset: %s", name,
-		     text);
+	cr_assert_eq(jint(f, "offset", text), 0, "%s: offset: %s", name, text);
 	sent = jint(f, "sent", text);
 	cr_assert_eq(sent, size, "%s: sent %lld of %lld: %s", name,
 		     (long long)sent, (long long)size, text);
@@ -631,8 +631,7 @@ static void expect_file_entry(json_t *j, const char *name, const char *src,
 static void expect_ok(json_t *j, size_t n, const char *text)
 {
 	cr_assert(jtrue(j, "ok", text), "--json: not ok: %s", text);
-	cr_assert_eq(jint(j, "failures", text), 0, "--json failures: %s",
-		     text);
+	cr_assert_eq(jint(j, "failures", text), 0, "--json failures: %s", text);
 	cr_assert_eq(json_array_size(json_object_get(j, "files")), n,
 		     "--json: expected %zu entries: %s", n, text);
 }
@@ -650,7 +649,7 @@ static void round_trip(const struct h_session *s, const char *name,
 {
 	char src[H_PATH_MAX], remote[H_PATH_MAX], rfile[H_PATH_MAX];
 	char back[H_PATH_MAX], bfile[H_PATH_MAX], rel[H_PATH_MAX];
-	struct h_opts o = { .timeout_ms = timeout_ms };
+	struct h_opts o = {.timeout_ms = timeout_ms};
 	struct h_res res;
 	json_t *j, *f;
 
@@ -670,7 +669,7 @@ static void round_trip(const struct h_session *s, const char *name,
 	if (wire_pct) {
 		f = entry(j, name, res.out);
 		cr_assert(jint(f, "wire", res.out) * 100 <=
-				  jint(f, "sent", res.out) * wire_pct,
+			      jint(f, "sent", res.out) * wire_pct,
 			  "put %s: wire over %d%% of sent: %s", name, wire_pct,
 			  res.out);
 	} else {
@@ -688,7 +687,7 @@ static void round_trip(const struct h_session *s, const char *name,
 	if (wire_pct) {
 		f = entry(j, name, res.out);
 		cr_assert(jint(f, "wire", res.out) * 100 <=
-				  jint(f, "sent", res.out) * wire_pct,
+			      jint(f, "sent", res.out) * wire_pct,
 			  "get %s: wire over %d%% of sent: %s", name, wire_pct,
 			  res.out);
 	} else {
@@ -747,7 +746,7 @@ Test(file, round_trip_big, .timeout = 600)
 Test(file, round_trip_compressible, .timeout = 300)
 {
 	char src[H_PATH_MAX], dst[H_PATH_MAX];
-	struct h_opts o = { .timeout_ms = BIG_MS };
+	struct h_opts o = {.timeout_ms = BIG_MS};
 	struct h_session s;
 	struct h_res res;
 	json_t *j, *f;
@@ -777,8 +776,7 @@ Test(file, round_trip_compressible, .timeout = 300)
 	f = json_array_get(json_object_get(j, "files"), 0);
 	sent = jint(f, "sent", res.out);
 	wire = jint(f, "wire", res.out);
-	cr_assert_eq(sent, (json_int_t)COMPRESSIBLE_SIZE, "sent: %s",
-		     res.out);
+	cr_assert_eq(sent, (json_int_t)COMPRESSIBLE_SIZE, "sent: %s", res.out);
 	cr_assert(wire >= sent && wire <= sent + sent / 100,
 		  "--no-compress: %lld bytes on the wire for %lld: %s",
 		  (long long)wire, (long long)sent, res.out);
@@ -866,8 +864,7 @@ Test(file, tree_round_trip, .timeout = 120)
 	j = summary(&res, s.ticket, "put");
 	cr_assert(jtrue(j, "ok", res.out), "put -r: %s", res.out);
 	cr_assert_eq(jint(j, "failures", res.out), 0, "put -r: %s", res.out);
-	cr_assert_eq(count_type(j, "file"), 7, "put -r: 7 files: %s",
-		     res.out);
+	cr_assert_eq(count_type(j, "file"), 7, "put -r: 7 files: %s", res.out);
 	cr_assert_eq(count_type(j, "symlink"), 3, "put -r: 3 symlinks: %s",
 		     res.out);
 	cr_assert(count_type(j, "dir") >= 5, "put -r: 5 directories: %s",
@@ -885,8 +882,7 @@ Test(file, tree_round_trip, .timeout = 120)
 	h_expect(&res, 0, NULL, "", "tether get -r --json tree");
 	j = summary(&res, s.ticket, "get");
 	cr_assert_eq(jint(j, "failures", res.out), 0, "get -r: %s", res.out);
-	cr_assert_eq(count_type(j, "file"), 7, "get -r: 7 files: %s",
-		     res.out);
+	cr_assert_eq(count_type(j, "file"), 7, "get -r: 7 files: %s", res.out);
 	cr_assert_eq(count_type(j, "symlink"), 3, "get -r: 3 symlinks: %s",
 		     res.out);
 	json_decref(j);
@@ -929,8 +925,9 @@ Test(file, named_symlink_and_directory, .timeout = 60)
 	h_console(&res, NULL, "put", s.ticket, dir, remote, NULL);
 	h_expect_fail(&res, 1, "is a directory (use -r)",
 		      "tether put of a directory without -r");
-	cr_assert(strstr(res.err, "dir"), "the message names the directory: "
-					  "%s",
+	cr_assert(strstr(res.err, "dir"),
+		  "the message names the directory: "
+		  "%s",
 		  res.err);
 	h_res_free(&res);
 	expect_listing("remote", "alias\n",
@@ -989,8 +986,8 @@ Test(file, get_globs, .timeout = 60)
 /* ---- Resume -------------------------------------------------------------- */
 
 /* Polls for the agent's partial file until it holds at least min bytes. */
-static off_t wait_part(struct h_proc *put, const char *dir,
-		       const char *name, off_t min, char *part, size_t len)
+static off_t wait_part(struct h_proc *put, const char *dir, const char *name,
+		       off_t min, char *part, size_t len)
 {
 	int64_t deadline = now_ms() + BIG_MS;
 	struct stat st;
@@ -1002,11 +999,10 @@ static off_t wait_part(struct h_proc *put, const char *dir,
 		cr_assert(h_proc_alive(put),
 			  "the put ended (status %d) before %lld bytes were "
 			  "in a temporary file in %s: %s",
-			  put->status, (long long)min, dir,
-			  h_proc_output(put));
+			  put->status, (long long)min, dir, h_proc_output(put));
 		cr_assert(now_ms() < deadline,
-			  "no temporary file of %lld bytes in %s", (long long)min,
-			  dir);
+			  "no temporary file of %lld bytes in %s",
+			  (long long)min, dir);
 		sleep_ms(5);
 	}
 }
@@ -1014,7 +1010,7 @@ static off_t wait_part(struct h_proc *put, const char *dir,
 /* Waits until the agent is back: an exec works (or only "not connected"). */
 static void wait_back(const char *ticket, const struct h_proc *agent)
 {
-	const char *cmd[] = { "true", NULL };
+	const char *cmd[] = {"true", NULL};
 	int64_t deadline = now_ms() + RECONNECT_MS;
 	struct h_res res;
 	char *out;
@@ -1039,7 +1035,7 @@ Test(file, resume_after_relay_dies, .timeout = 600)
 {
 	char src[H_PATH_MAX], remote[H_PATH_MAX], dst[H_PATH_MAX];
 	char part[H_PATH_MAX], part2[H_PATH_MAX];
-	struct h_opts o = { .timeout_ms = BIG_MS };
+	struct h_opts o = {.timeout_ms = BIG_MS};
 	uint64_t size = big_size();
 	off_t seen, partial;
 	json_int_t offset, sent;
@@ -1065,16 +1061,18 @@ Test(file, resume_after_relay_dies, .timeout = 600)
 	h_proc_kill(&s.relay.proc);
 	status = h_proc_wait(&put, 30000);
 	out = h_proc_output(&put);
-	cr_assert_eq(status, 255, "put whose relay died: status %d, expected "
-				  "255 (-1: still running): %s",
+	cr_assert_eq(status, 255,
+		     "put whose relay died: status %d, expected "
+		     "255 (-1: still running): %s",
 		     status, out);
 	/* How it broke (reset, EOF) varies; that it says so does not. */
 	cr_assert(strstr(out, "[stderr] tether: connection lost: "),
 		  "put whose relay died does not say why: %s", out);
 	free(out);
 	out = h_read_file(put.out, NULL);
-	cr_assert(out && !out[0], "put --json printed a summary after the "
-				  "connection broke: %s",
+	cr_assert(out && !out[0],
+		  "put --json printed a summary after the "
+		  "connection broke: %s",
 		  out);
 	free(out);
 	cr_assert(!exists(dst), "%s exists after a broken transfer", dst);
@@ -1110,10 +1108,9 @@ Test(file, resume_after_relay_dies, .timeout = 600)
 		  (long long)offset, (long long)partial, res.out);
 	cr_assert(sent <= (json_int_t)size - offset + BLOCK_SLACK,
 		  "sent %lld after resuming at %lld of %llu: %s",
-		  (long long)sent, (long long)offset,
-		  (unsigned long long)size, res.out);
-	cr_assert(jtrue(f, "ok", res.out), "resumed file not ok: %s",
+		  (long long)sent, (long long)offset, (unsigned long long)size,
 		  res.out);
+	cr_assert(jtrue(f, "ok", res.out), "resumed file not ok: %s", res.out);
 	json_decref(j);
 	h_res_free(&res);
 	expect_copy(src, dst, "resumed put");
@@ -1162,15 +1159,15 @@ static void expect_mismatch(const struct h_res *res, const char *name,
 	cr_assert(strstr(res->err, name), "%s: stderr does not name %s: %s",
 		  what, name, res->err);
 	cr_assert(strcasestr(res->err, "SHA-256") ||
-			  strcasestr(res->err, "verif"),
+		      strcasestr(res->err, "verif"),
 		  "%s: stderr does not speak of verification or SHA-256: %s",
 		  what, res->err);
 }
 
 Test(file, corrupt_get_is_refused, .timeout = 60)
 {
-	static const char *const env[] = { CORRUPT_ENV, NULL };
-	struct h_agent_opts ao = { .env = env };
+	static const char *const env[] = {CORRUPT_ENV, NULL};
+	struct h_agent_opts ao = {.env = env};
 	char src[H_PATH_MAX], back[H_PATH_MAX];
 	struct h_session s;
 	struct h_res res;
@@ -1194,15 +1191,16 @@ Test(file, corrupt_get_is_refused, .timeout = 60)
 		  res.out);
 	json_decref(j);
 	h_res_free(&res);
-	expect_listing("back", "", "nothing unverified under the final name "
-				   "and no temporary file");
+	expect_listing("back", "",
+		       "nothing unverified under the final name "
+		       "and no temporary file");
 	h_relay_stop(&s.relay);
 }
 
 Test(file, corrupt_put_is_refused, .timeout = 60)
 {
-	static const char *const env[] = { CORRUPT_ENV, NULL };
-	struct h_opts bad = { .env = env };
+	static const char *const env[] = {CORRUPT_ENV, NULL};
+	struct h_opts bad = {.env = env};
 	char src[H_PATH_MAX], remote[H_PATH_MAX], dst[H_PATH_MAX];
 	struct h_session s;
 	struct h_res res;
@@ -1216,11 +1214,13 @@ Test(file, corrupt_put_is_refused, .timeout = 60)
 	sp(dst, sizeof(dst), "remote/data.bin");
 
 	h_console(&res, &bad, "put", s.ticket, src, remote, NULL);
-	expect_mismatch(&res, "data.bin", "tether put from a corrupting "
-					  "console");
+	expect_mismatch(&res, "data.bin",
+			"tether put from a corrupting "
+			"console");
 	h_res_free(&res);
-	expect_listing("remote", "", "nothing unverified under the final "
-				     "name and no temporary file");
+	expect_listing("remote", "",
+		       "nothing unverified under the final "
+		       "name and no temporary file");
 	expect_agent_says(&s.agent, "SHA-256", "verif",
 			  "the failed put, with its reason");
 
@@ -1245,9 +1245,9 @@ static json_t *wait_xfer_event(const char *ticket,
 
 	for (;;) {
 		t = h_ticket_show(ticket);
-		json_array_foreach(json_object_get(t, "audit"), i, ev) {
-			const char *name = json_string_value(
-				json_object_get(ev, "event"));
+		json_array_foreach (json_object_get(t, "audit"), i, ev) {
+			const char *name =
+			    json_string_value(json_object_get(ev, "event"));
 
 			if (name && !strcmp(name, "xfer") &&
 			    match(json_object_get(ev, "detail"), arg)) {
@@ -1296,7 +1296,8 @@ Test(file, put_outside_allowed_is_refused, .timeout = 60)
 		unlink(target);
 	cr_assert(!written, "%s was written: %s", target, res.err);
 	snprintf(want, sizeof(want),
-		 "tether: remote: %s: outside the allowed directories (", target);
+		 "tether: remote: %s: outside the allowed directories (",
+		 target);
 	h_expect_fail(&res, 255, want, "tether put to /etc");
 	cr_assert_str_eq(res.out, "", "stdout after a refusal");
 	h_res_free(&res);
@@ -1316,8 +1317,8 @@ Test(file, put_through_symlink_is_refused, .timeout = 60)
 {
 	char allowed[H_PATH_MAX], src[H_PATH_MAX], dest[H_PATH_MAX];
 	char outside[H_PATH_MAX];
-	const char *args[] = { "--allow-write", allowed, NULL };
-	struct h_agent_opts ao = { .args = args };
+	const char *args[] = {"--allow-write", allowed, NULL};
+	struct h_agent_opts ao = {.args = args};
 	struct h_session s;
 	struct h_res res;
 
@@ -1368,8 +1369,8 @@ Test(file, tree_never_follows_symlinks_in_dest, .timeout = 60)
 {
 	char allowed[H_PATH_MAX], outside[H_PATH_MAX], tree[H_PATH_MAX];
 	char dest[H_PATH_MAX], a[H_PATH_MAX], b[H_PATH_MAX];
-	const char *args[] = { "--allow-write", allowed, NULL };
-	struct h_agent_opts ao = { .args = args };
+	const char *args[] = {"--allow-write", allowed, NULL};
+	struct h_agent_opts ao = {.args = args};
 	struct h_session s;
 	struct h_res res;
 
@@ -1404,8 +1405,8 @@ Test(file, get_outside_allowed_read_is_refused, .timeout = 60)
 {
 	char readable[H_PATH_MAX], p[H_PATH_MAX], back[H_PATH_MAX];
 	char secret[H_PATH_MAX];
-	const char *args[] = { "--allow-read", readable, NULL };
-	struct h_agent_opts ao = { .args = args };
+	const char *args[] = {"--allow-read", readable, NULL};
+	struct h_agent_opts ao = {.args = args};
 	struct h_session s;
 	struct h_res res;
 
@@ -1463,7 +1464,7 @@ static void own(const char *rel, uid_t uid, gid_t gid)
 Test(file, permission_denied, .timeout = 60)
 {
 	char src[H_PATH_MAX], ro[H_PATH_MAX], rw[H_PATH_MAX];
-	struct h_agent_opts o = { 0 };
+	struct h_agent_opts o = {0};
 	struct h_session s;
 	struct h_res res;
 
@@ -1512,13 +1513,13 @@ Test(file, get_missing_file, .timeout = 60)
 	sp(missing, sizeof(missing), "no-such-file.txt");
 	sp(back, sizeof(back), "back");
 	h_console(&res, NULL, "get", s.ticket, missing, back, NULL);
-	cr_assert_eq(res.status, 1, "tether get of a missing file: status %d, "
-				    "expected 1\nstderr: %s",
+	cr_assert_eq(res.status, 1,
+		     "tether get of a missing file: status %d, "
+		     "expected 1\nstderr: %s",
 		     res.status, res.err);
 	snprintf(want, sizeof(want), "tether: %s: No such file or directory\n",
 		 missing);
-	cr_assert(strstr(res.err, want), "expected \"%s\": %s", want,
-		  res.err);
+	cr_assert(strstr(res.err, want), "expected \"%s\": %s", want, res.err);
 	h_res_free(&res);
 	expect_listing("back", "", "nothing arrives for a missing file");
 	h_relay_stop(&s.relay);
@@ -1556,7 +1557,7 @@ Test(file, bad_usage, .timeout = 60)
  */
 static struct h_agent_opts small_disk(void)
 {
-	struct h_agent_opts ao = { 0 };
+	struct h_agent_opts ao = {0};
 	char p[H_PATH_MAX];
 
 	mkd("full", 0755);
@@ -1591,21 +1592,23 @@ Test(file, disk_full, .timeout = 120)
 	sp(dst, sizeof(dst), "full/small.bin");
 
 	h_console(&res, NULL, "put", s.ticket, src, full, NULL);
-	cr_assert_eq(res.status, 1, "put onto a full disk: status %d, "
-				    "expected 1\nstderr: %s",
+	cr_assert_eq(res.status, 1,
+		     "put onto a full disk: status %d, "
+		     "expected 1\nstderr: %s",
 		     res.status, res.err);
 	cr_assert(strstr(res.err, "No space left on device") ||
-			  strstr(res.err, "File too large"),
+		      strstr(res.err, "File too large"),
 		  "put onto a full disk: no clear reason: %s", res.err);
 	cr_assert(strstr(res.err, "big.bin"), "the failure names the file: %s",
 		  res.err);
 	h_res_free(&res);
-	expect_listing("full", "", "nothing under the final name and no "
-				   "temporary file after a full disk");
+	expect_listing("full", "",
+		       "nothing under the final name and no "
+		       "temporary file after a full disk");
 	cr_assert(h_proc_alive(&s.agent), "the agent died: %s",
 		  h_proc_output(&s.agent));
-	expect_agent_says(&s.agent, "No space left on device",
-			  "File too large", "the full disk");
+	expect_agent_says(&s.agent, "No space left on device", "File too large",
+			  "the full disk");
 
 	h_console(&res, NULL, "put", s.ticket, small, full, NULL);
 	h_expect(&res, 0, "", "", "tether put after a full disk");
@@ -1640,8 +1643,8 @@ static void expect_audited(const char *ticket, const struct want_xfer *w)
 	const char *v;
 
 	ev = wait_xfer_event(ticket, is_wanted, (void *)w, &audit);
-	cr_assert(ev, "no xfer event for %s %s in the audit: %s",
-		  w->direction, w->name, audit);
+	cr_assert(ev, "no xfer event for %s %s in the audit: %s", w->direction,
+		  w->name, audit);
 	d = json_object_get(ev, "detail");
 	text = json_dumps(ev, JSON_COMPACT);
 	cr_assert(json_is_true(json_object_get(d, "ok")), "audit: %s", text);
@@ -1660,7 +1663,7 @@ Test(file, audit_and_customer_messages, .timeout = 60)
 {
 	char src[H_PATH_MAX], remote[H_PATH_MAX], rfile[H_PATH_MAX];
 	char back[H_PATH_MAX], hex[65], say[H_PATH_MAX + 64];
-	struct want_xfer w = { "put", "audited.bin", (json_int_t)MIB, hex };
+	struct want_xfer w = {"put", "audited.bin", (json_int_t)MIB, hex};
 	struct h_session s;
 	struct h_res res;
 
@@ -1769,8 +1772,7 @@ static bool matches(const char *re, const char *text)
 	regex_t rx;
 	bool ok;
 
-	cr_assert(regcomp(&rx, re, REG_EXTENDED | REG_NOSUB | REG_NEWLINE) ==
-			  0,
+	cr_assert(regcomp(&rx, re, REG_EXTENDED | REG_NOSUB | REG_NEWLINE) == 0,
 		  "regcomp %s", re);
 	ok = regexec(&rx, text, 0, NULL, 0) == 0;
 	regfree(&rx);
@@ -1788,9 +1790,9 @@ static char *put_on_terminal(const struct h_session *s, const char *name,
 	static const char script[] = "\"$1\" put $5 \"$2\" \"$3\" \"$4\"; "
 				     "echo \"status=$?\"; exec sleep 120";
 	char cfg[H_PATH_MAX], xdg[H_PATH_MAX + 32];
-	const char *env[] = { xdg, NULL };
-	const char *argv[] = { "sh",	  "-c", script, "sh", h_console_bin(),
-			       s->ticket, src,	dest,	flag, NULL };
+	const char *env[] = {xdg, NULL};
+	const char *argv[] = {"sh",	 "-c", script, "sh", h_console_bin(),
+			      s->ticket, src,  dest,   flag, NULL};
 	char *screen;
 
 	snprintf(xdg, sizeof(xdg), "XDG_CONFIG_HOME=%s",

@@ -40,14 +40,14 @@ static bool list_has(const char *status, const char *id)
 	bool found = false;
 	size_t i;
 
-	h_console_ok(&res, NULL, "ticket", "list", "--status", status,
-		     "--json", NULL);
+	h_console_ok(&res, NULL, "ticket", "list", "--status", status, "--json",
+		     NULL);
 	j = json_loads(res.out, 0, &jerr);
 	cr_assert(j, "ticket list --json: not JSON: %s", res.out);
 	arr = json_is_array(j) ? j : json_object_get(j, "tickets");
 	cr_assert(json_is_array(arr), "ticket list --json: no array: %s",
 		  res.out);
-	json_array_foreach(arr, i, t) {
+	json_array_foreach (arr, i, t) {
 		const char *tid = json_string_value(json_object_get(t, "id"));
 
 		if (tid && strcmp(tid, id) == 0)
@@ -63,8 +63,8 @@ static void check_technician(const struct h_relay *r)
 {
 	char cfg[H_PATH_MAX], env[H_PATH_MAX + 32], want[128];
 	char token[H_TOKEN_MAX];
-	const char *envv[] = { env, NULL };
-	struct h_opts o = { .env = envv };
+	const char *envv[] = {env, NULL};
+	struct h_opts o = {.env = envv};
 	struct h_res res;
 
 	h_technician_add(r, "bob", "technician", token, sizeof(token));
@@ -72,8 +72,8 @@ static void check_technician(const struct h_relay *r)
 	h_path(cfg, sizeof(cfg), "bob-config");
 	cr_assert(mkdir(cfg, 0700) == 0, "mkdir %s", cfg);
 	snprintf(env, sizeof(env), "XDG_CONFIG_HOME=%s", cfg);
-	h_console(&res, &o, "login", r->addr, "--token", token,
-		  "--fingerprint", r->fingerprint, NULL);
+	h_console(&res, &o, "login", r->addr, "--token", token, "--fingerprint",
+		  r->fingerprint, NULL);
 	h_expect(&res, 0, NULL, NULL, "tether login (bob)");
 	snprintf(want, sizeof(want), "Logged in to %s as bob (technician)",
 		 r->addr);
@@ -115,7 +115,7 @@ static void check_modes(const struct h_relay *r)
 		if (e->d_name[0] == '.')
 			continue;
 		cr_assert(snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) <
-				  (int)sizeof(p),
+			      (int)sizeof(p),
 			  "path too long");
 		expect_mode(p, 0600);
 		files++;
@@ -127,8 +127,8 @@ static void check_modes(const struct h_relay *r)
 /* uname -a on the agent equals uname -a here (same machine). */
 static void check_uname(const char *ticket)
 {
-	const char *local_argv[] = { "uname", "-a", NULL };
-	const char *cmd[] = { "uname", "-a", NULL };
+	const char *local_argv[] = {"uname", "-a", NULL};
+	const char *cmd[] = {"uname", "-a", NULL};
 	struct h_res local, res;
 
 	h_run(&local, NULL, local_argv);
@@ -141,16 +141,17 @@ static void check_uname(const char *ticket)
 
 static void check_exec(const char *ticket)
 {
-	const char *streams[] = { "sh", "-c", "echo out; echo err >&2; exit 3",
-				  NULL };
-	const char *cat[] = { "cat", NULL };
-	const char *term[] = { "sh", "-c", "kill -TERM $$", NULL };
-	struct h_opts in = { .stdin_data = "hello\n", .stdin_len = 6 };
+	const char *streams[] = {"sh", "-c", "echo out; echo err >&2; exit 3",
+				 NULL};
+	const char *cat[] = {"cat", NULL};
+	const char *term[] = {"sh", "-c", "kill -TERM $$", NULL};
+	struct h_opts in = {.stdin_data = "hello\n", .stdin_len = 6};
 	struct h_res res;
 
 	h_exec(&res, NULL, ticket, streams);
-	h_expect(&res, 3, "out\n", "err\n", "tether exec -- sh -c 'echo out; "
-					   "echo err >&2; exit 3'");
+	h_expect(&res, 3, "out\n", "err\n",
+		 "tether exec -- sh -c 'echo out; "
+		 "echo err >&2; exit 3'");
 	h_res_free(&res);
 
 	h_exec(&res, &in, ticket, cat);
@@ -166,7 +167,7 @@ static void check_exec(const char *ticket)
 /* Two commands at once on one session, each with its own output. */
 static void check_concurrent(const char *ticket)
 {
-	const char *second[] = { "echo", "second", NULL };
+	const char *second[] = {"echo", "second", NULL};
 	struct h_proc bg;
 	struct h_res res;
 	char *out;
@@ -175,8 +176,9 @@ static void check_concurrent(const char *ticket)
 	h_console_start(&bg, "exec-bg", "exec", ticket, "--", "sh", "-c",
 			"sleep 2; echo first", NULL);
 	h_exec(&res, NULL, ticket, second);
-	h_expect(&res, 0, "second\n", "", "tether exec -- echo second "
-					  "(while another exec runs)");
+	h_expect(&res, 0, "second\n", "",
+		 "tether exec -- echo second "
+		 "(while another exec runs)");
 	h_res_free(&res);
 	cr_assert(h_proc_alive(&bg),
 		  "the first exec should still be running (sleep 2)");
@@ -191,8 +193,8 @@ static void check_concurrent(const char *ticket)
 static void check_audit(const char *ticket)
 {
 	static const char *const events[] = {
-		"ticket_created", "invite_created", "agent_joined", "paired",
-		"channel_open", "channel_close",
+	    "ticket_created", "invite_created", "agent_joined",
+	    "paired",	      "channel_open",	"channel_close",
 	};
 	json_t *t = h_ticket_show(ticket);
 	char *names = h_audit_names(t);
@@ -268,8 +270,9 @@ Test(flow, full, .timeout = 180)
 	h_res_free(&res);
 	st = h_proc_wait(&agent, 10000);
 	out = h_proc_output(&agent);
-	cr_assert_eq(st, 0, "agent after ticket close: status %d (-1: still "
-			    "running after 10 s): %s",
+	cr_assert_eq(st, 0,
+		     "agent after ticket close: status %d (-1: still "
+		     "running after 10 s): %s",
 		     st, out);
 	free(out);
 
@@ -298,8 +301,7 @@ Test(flow, login_needs_fingerprint, .timeout = 60)
 	struct h_res res;
 
 	h_relay_up(&r, NULL);
-	h_console(&res, NULL, "login", r.addr, "--token", r.admin_token,
-		  NULL);
+	h_console(&res, NULL, "login", r.addr, "--token", r.admin_token, NULL);
 	h_expect_fail(&res, 255,
 		      "without a terminal; check it and pass --fingerprint",
 		      "tether login without --fingerprint or terminal");
@@ -333,7 +335,7 @@ Test(flow, help, .timeout = 30)
  */
 static void exec_until_back(const char *ticket, int timeout_ms)
 {
-	const char *cmd[] = { "echo", "back", NULL };
+	const char *cmd[] = {"echo", "back", NULL};
 	int tries = timeout_ms / 500;
 	struct h_res res;
 
@@ -368,7 +370,7 @@ Test(flow, relay_restart, .timeout = 90)
 /* Ctrl-C at the customer's end ends the session for everyone. */
 Test(flow, customer_leaves, .timeout = 60)
 {
-	const char *cmd[] = { "true", NULL };
+	const char *cmd[] = {"true", NULL};
 	struct h_session s;
 	struct h_res res;
 	char *out;
@@ -379,8 +381,9 @@ Test(flow, customer_leaves, .timeout = 60)
 	h_proc_signal(&s.agent, SIGINT);
 	st = h_proc_wait(&s.agent, 10000);
 	out = h_proc_output(&s.agent);
-	cr_assert_eq(st, 0, "agent after Ctrl-C: status %d (-1: still "
-			    "running after 10 s): %s",
+	cr_assert_eq(st, 0,
+		     "agent after Ctrl-C: status %d (-1: still "
+		     "running after 10 s): %s",
 		     st, out);
 	free(out);
 	/* Leaving ends the session: the ticket needs a new invite. */
@@ -394,7 +397,7 @@ Test(flow, customer_leaves, .timeout = 60)
 /* A command cut off by a dying agent is never reported as a clean exit. */
 Test(flow, agent_killed_mid_exec, .timeout = 60)
 {
-	const char *cmd[] = { "true", NULL };
+	const char *cmd[] = {"true", NULL};
 	struct h_session s;
 	struct h_proc bg;
 	struct h_res res;
@@ -409,14 +412,16 @@ Test(flow, agent_killed_mid_exec, .timeout = 60)
 	h_proc_kill(&s.agent);
 	st = h_proc_wait(&bg, 10000);
 	out = h_proc_output(&bg);
-	cr_assert_eq(st, 255, "exec whose agent died: status %d, expected "
-			      "255 (-1: still running after 10 s): %s",
+	cr_assert_eq(st, 255,
+		     "exec whose agent died: status %d, expected "
+		     "255 (-1: still running after 10 s): %s",
 		     st, out);
 	free(out);
 
 	h_exec(&res, NULL, s.ticket, cmd);
-	snprintf(want, sizeof(want), "tether: the agent for %s is not "
-				     "connected",
+	snprintf(want, sizeof(want),
+		 "tether: the agent for %s is not "
+		 "connected",
 		 s.ticket);
 	h_expect_fail(&res, 255, want, "tether exec after the agent died");
 	h_res_free(&res);

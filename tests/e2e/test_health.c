@@ -28,7 +28,7 @@ TestSuite(health, .init = h_setup, .fini = h_teardown);
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -81,7 +81,7 @@ static json_t *health_tickets(void)
 	h_console_ok(&res, NULL, "ticket", "list", "--json", NULL);
 	all = json_loads(res.out, 0, &jerr);
 	cr_assert(json_is_array(all), "ticket list --json: %s", res.out);
-	json_array_foreach(all, i, t) {
+	json_array_foreach (all, i, t) {
 		src = json_string_value(json_object_get(t, "source"));
 		if (src && strcmp(src, "health") == 0)
 			json_array_append(out, t);
@@ -99,7 +99,7 @@ static int audit_count(json_t *ticket, const char *event)
 	size_t i;
 	int n = 0;
 
-	json_array_foreach(json_object_get(ticket, "audit"), i, ev) {
+	json_array_foreach (json_object_get(ticket, "audit"), i, ev) {
 		name = json_string_value(json_object_get(ev, "event"));
 		n += name && strcmp(name, event) == 0;
 	}
@@ -107,8 +107,8 @@ static int audit_count(json_t *ticket, const char *event)
 }
 
 /* Polls tether health until check has state (and type, if not NULL). */
-static bool wait_state(const char *check, const char *state,
-		       const char *type, int timeout_ms)
+static bool wait_state(const char *check, const char *state, const char *type,
+		       int timeout_ms)
 {
 	json_t *all, *c;
 	int waited;
@@ -143,9 +143,8 @@ static int output_count(const struct h_proc *p, const char *needle)
 }
 
 /* A relay, a logged-in admin, an agent enrolled as name with checks. */
-static void enrolled(struct h_relay *r, struct h_proc *agent,
-		     const char *name, const char *checks, char *conf,
-		     size_t conflen)
+static void enrolled(struct h_relay *r, struct h_proc *agent, const char *name,
+		     const char *checks, char *conf, size_t conflen)
 {
 	h_relay_up(r, NULL);
 	h_login(r);
@@ -163,7 +162,7 @@ Test(health, plugins_and_a_proactive_ticket, .timeout = 240)
 	struct h_proc agent;
 	char conf[H_PATH_MAX], plugin[H_PATH_MAX], checks[4096];
 	json_t *all, *c, *tickets, *t;
-	const char *plugins[] = { "p_disk", "p_load", "p_procs", "p_tcp" };
+	const char *plugins[] = {"p_disk", "p_load", "p_procs", "p_tcp"};
 	const char *tid;
 	bool saw_soft = false;
 	int i, waited;
@@ -205,8 +204,7 @@ Test(health, plugins_and_a_proactive_ticket, .timeout = 240)
 	for (i = 0; i < 4; i++) {
 		c = h_health_check(all, plugins[i]);
 		cr_assert(json_array_size(json_object_get(c, "perfdata")) > 0,
-			  "%s: no perfdata: %s", plugins[i],
-			  json_dumps(c, 0));
+			  "%s: no perfdata: %s", plugins[i], json_dumps(c, 0));
 	}
 	json_decref(all);
 	cr_assert(wait_state("disk_root", "OK", NULL, 10000));
@@ -262,8 +260,8 @@ Test(health, plugins_and_a_proactive_ticket, .timeout = 240)
 	tickets = health_tickets();
 	cr_assert_eq(json_array_size(tickets), 1, "health tickets: %s",
 		     json_dumps(tickets, 0));
-	tid = json_string_value(json_object_get(json_array_get(tickets, 0),
-						"id"));
+	tid = json_string_value(
+	    json_object_get(json_array_get(tickets, 0), "id"));
 	cr_assert(strstr(json_string_value(json_object_get(
 			     json_array_get(tickets, 0), "title")),
 			 "web-01: scripted is CRITICAL"));
@@ -330,8 +328,8 @@ Test(health, plugins_and_a_proactive_ticket, .timeout = 240)
 		h_console_ok(&res, NULL, "agents", "--json", NULL);
 		a = json_loads(res.out, 0, &jerr);
 		cr_assert_eq(json_array_size(a), 1, "agents: %s", res.out);
-		cr_assert(json_is_true(json_object_get(json_array_get(a, 0),
-						       "connected")));
+		cr_assert(json_is_true(
+		    json_object_get(json_array_get(a, 0), "connected")));
 		json_decref(a);
 		h_res_free(&res);
 	}
@@ -366,8 +364,8 @@ Test(health, flapping_check_does_not_spam, .timeout = 180)
 	tickets = health_tickets();
 	cr_assert_eq(json_array_size(tickets), 1, "tickets: %s",
 		     json_dumps(tickets, 0));
-	tid = json_string_value(json_object_get(json_array_get(tickets, 0),
-						"id"));
+	tid = json_string_value(
+	    json_object_get(json_array_get(tickets, 0), "id"));
 	t = h_ticket_show(tid);
 	cr_assert_eq(audit_count(t, "health_open"), 1);
 	cr_assert_eq(audit_count(t, "health_flapping"), 1, "audit: %s",
@@ -460,8 +458,8 @@ Test(health, results_made_offline_arrive_in_order, .timeout = 180)
 	auths = output_count(&agent, "authenticated");
 	h_relay_start(&r, r.addr, NULL);
 	/* The back-off may hold the agent up to 30 s after the outage. */
-	for (waited = 0; waited < 45000 &&
-			 output_count(&agent, "authenticated") == auths;
+	for (waited = 0;
+	     waited < 45000 && output_count(&agent, "authenticated") == auths;
 	     waited += 250)
 		sleep_ms(250);
 	cr_assert_gt(output_count(&agent, "authenticated"), auths,

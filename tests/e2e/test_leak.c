@@ -36,8 +36,8 @@ static void need_leak_detection(void)
 
 static void leaking_session(struct h_session *s)
 {
-	static const char *const env[] = { "TETHER_TEST_LEAK=1", NULL };
-	struct h_agent_opts o = { .env = env };
+	static const char *const env[] = {"TETHER_TEST_LEAK=1", NULL};
+	struct h_agent_opts o = {.env = env};
 
 	h_session_start_ex(s, "a leaking agent", NULL, &o);
 }

@@ -54,8 +54,8 @@ static int64_t now_ms(void)
 
 static int tcp_connect(int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	struct timeval rcv = { 0, 100000 }, snd = { 5, 0 };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct timeval rcv = {0, 100000}, snd = {5, 0};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	cr_assert(fd >= 0, "socket: %s", strerror(errno));
@@ -131,8 +131,8 @@ static bool raw_send(struct raw *c, const void *p, size_t n)
 }
 
 /* One frame in one write (one TLS record for small frames). */
-static bool raw_frame(struct raw *c, uint8_t type, uint8_t flags,
-		      uint32_t chan, const void *payload, size_t len)
+static bool raw_frame(struct raw *c, uint8_t type, uint8_t flags, uint32_t chan,
+		      const void *payload, size_t len)
 {
 	uint8_t buf[TETHER_FRAME_HEADER_LEN + 2048];
 
@@ -185,8 +185,7 @@ static uint32_t be32(const uint8_t *p)
 }
 
 /* Takes the first whole frame out of c->in, if there is one. */
-static bool take_frame(struct raw *c, uint8_t *type, char *payload,
-		       size_t len)
+static bool take_frame(struct raw *c, uint8_t *type, char *payload, size_t len)
 {
 	size_t n, whole, k;
 
@@ -334,10 +333,10 @@ static void check_rejects(bool auth, const void *bytes, size_t len,
 		  timeout_ms);
 	if (want == WANT_ERROR_CLOSE) {
 		cr_assert(got_error_frame(&c, why, sizeof(why)),
-			  "%s: connection closed without an ERROR frame",
-			  what);
-		cr_assert_str_eq(why, reason, "%s: ERROR frame \"%s\", "
-					      "expected \"%s\"",
+			  "%s: connection closed without an ERROR frame", what);
+		cr_assert_str_eq(why, reason,
+				 "%s: ERROR frame \"%s\", "
+				 "expected \"%s\"",
 				 what, why, reason);
 	}
 	raw_free(&c);
@@ -365,8 +364,8 @@ static void check_frame(bool auth, uint8_t type, uint8_t flags, uint32_t chan,
 	tether_frame_header_pack(buf, type, flags, chan, declared);
 	if (n)
 		memcpy(buf + TETHER_FRAME_HEADER_LEN, payload, n);
-	check_rejects(auth, buf, TETHER_FRAME_HEADER_LEN + n,
-		      WANT_ERROR_CLOSE, reason, REJECT_MS, what);
+	check_rejects(auth, buf, TETHER_FRAME_HEADER_LEN + n, WANT_ERROR_CLOSE,
+		      reason, REJECT_MS, what);
 }
 
 /* Only the header: the relay must not wait for (or allocate) 100 MiB. */
@@ -432,10 +431,10 @@ Test(malformed, data_before_hello, .timeout = 60)
 Test(malformed, nonzero_flags, .timeout = 60)
 {
 	static const char hello[] =
-		"{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}";
+	    "{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}";
 
-	check_frame(false, TETHER_FRAME_CTRL, 0x80, 0, sizeof(hello) - 1,
-		    hello, "malformed frame", "hello with flags 0x80");
+	check_frame(false, TETHER_FRAME_CTRL, 0x80, 0, sizeof(hello) - 1, hello,
+		    "malformed frame", "hello with flags 0x80");
 }
 
 Test(malformed, nonzero_flags_after_hello, .timeout = 60)
@@ -522,7 +521,7 @@ Test(malformed, agent_that_never_joins, .timeout = 60)
 	}
 	cr_assert(closed, "an agent that never joins is still connected");
 	cr_assert(got_error_frame(&c, why, sizeof(why)) &&
-			  strstr(why, "join") != NULL,
+		      strstr(why, "join") != NULL,
 		  "no ERROR frame naming the join timeout");
 	raw_free(&c);
 	expect_serving(&r);
@@ -696,18 +695,15 @@ static void expect_answer(struct raw *c, const char *req,
  */
 Test(malformed, console_requests_answered, .timeout = 60)
 {
-	static const char *const unknown[] = { "\"err\"", "\"id\":5",
-					       "bad_request",
-					       "unknown request", NULL };
-	static const char *const empty_title[] = { "\"id\":6", "bad_request",
-						   "malformed ticket_new",
-						   NULL };
-	static const char *const bad_ticket[] = { "\"id\":7", "bad_request",
-						  "not a ticket", NULL };
-	static const char *const pong[] = { "pong", NULL };
-	static const char *const tickets[] = {
-		"T-007", "T-+5", "T-99999999999999999999", "T- 5"
-	};
+	static const char *const unknown[] = {
+	    "\"err\"", "\"id\":5", "bad_request", "unknown request", NULL};
+	static const char *const empty_title[] = {"\"id\":6", "bad_request",
+						  "malformed ticket_new", NULL};
+	static const char *const bad_ticket[] = {"\"id\":7", "bad_request",
+						 "not a ticket", NULL};
+	static const char *const pong[] = {"pong", NULL};
+	static const char *const tickets[] = {"T-007", "T-+5",
+					      "T-99999999999999999999", "T- 5"};
 	struct h_relay r;
 	struct raw c;
 	char req[256];
@@ -731,7 +727,8 @@ Test(malformed, console_requests_answered, .timeout = 60)
 	h_relay_stop(&r);
 }
 
-/* ---- Enrolled agents ------------------------------------------------------ */
+/* ---- Enrolled agents ------------------------------------------------------
+ */
 
 /*
  * A raw connection authenticated as the enrolled agent whose key is
@@ -768,8 +765,10 @@ static void raw_enrolled(struct raw *c, const struct h_relay *r,
 	cr_assert_eq(tether_sign(k, signed_msg, len, sig), 0);
 	tether_sign_key_free(k);
 	cr_assert_eq(tether_hex_encode(sig, sizeof(sig), hex, sizeof(hex)), 0);
-	snprintf(msg, sizeof(msg), "{\"t\":\"auth\",\"agent\":\"%s\","
-		 "\"sig\":\"%s\"}", name, hex);
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"auth\",\"agent\":\"%s\","
+		 "\"sig\":\"%s\"}",
+		 name, hex);
 	cr_assert(raw_ctrl(c, msg));
 	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)));
 	cr_assert(strstr(answer, "auth_ok"), "auth answered: %s", answer);
@@ -805,26 +804,31 @@ Test(malformed, enrolled_agent_bad_messages, .timeout = 120)
 	h_enroll(&r, "raw-01", conf);
 
 	agent_rejects(&r, "{\"t\":\"check\"}", "malformed check");
-	agent_rejects(&r, "{\"t\":\"check\",\"seq\":\"1\",\"check\":\"x\","
-			  "\"state\":\"OK\",\"type\":\"HARD\",\"attempt\":1,"
-			  "\"max_attempts\":1,\"ts\":1}",
+	agent_rejects(&r,
+		      "{\"t\":\"check\",\"seq\":\"1\",\"check\":\"x\","
+		      "\"state\":\"OK\",\"type\":\"HARD\",\"attempt\":1,"
+		      "\"max_attempts\":1,\"ts\":1}",
 		      "malformed check");
-	agent_rejects(&r, "{\"t\":\"check\",\"seq\":1,\"check\":\"x\","
-			  "\"state\":\"FINE\",\"type\":\"HARD\",\"attempt\":1,"
-			  "\"max_attempts\":1,\"ts\":1}",
+	agent_rejects(&r,
+		      "{\"t\":\"check\",\"seq\":1,\"check\":\"x\","
+		      "\"state\":\"FINE\",\"type\":\"HARD\",\"attempt\":1,"
+		      "\"max_attempts\":1,\"ts\":1}",
 		      "malformed check");
-	agent_rejects(&r, "{\"t\":\"check\",\"seq\":1,\"check\":\"../x\","
-			  "\"state\":\"OK\",\"type\":\"HARD\",\"attempt\":1,"
-			  "\"max_attempts\":1,\"ts\":1}",
+	agent_rejects(&r,
+		      "{\"t\":\"check\",\"seq\":1,\"check\":\"../x\","
+		      "\"state\":\"OK\",\"type\":\"HARD\",\"attempt\":1,"
+		      "\"max_attempts\":1,\"ts\":1}",
 		      "malformed check");
-	agent_rejects(&r, "{\"t\":\"check\",\"seq\":1,\"check\":\"x\","
-			  "\"state\":\"OK\",\"type\":\"HARD\",\"attempt\":1,"
-			  "\"max_attempts\":1,\"ts\":1,\"perfdata\":{}}",
+	agent_rejects(&r,
+		      "{\"t\":\"check\",\"seq\":1,\"check\":\"x\","
+		      "\"state\":\"OK\",\"type\":\"HARD\",\"attempt\":1,"
+		      "\"max_attempts\":1,\"ts\":1,\"perfdata\":{}}",
 		      "malformed check");
 	agent_rejects(&r, "{\"t\":\"diag\",\"ticket\":7}", "malformed diag");
 	agent_rejects(&r, "{\"t\":\"join\",\"nameplate\":\"1\"}",
 		      "unknown message");
-	agent_rejects(&r, "{\"t\":\"auth\",\"agent\":\"raw-01\",\"sig\":\"00\"}",
+	agent_rejects(&r,
+		      "{\"t\":\"auth\",\"agent\":\"raw-01\",\"sig\":\"00\"}",
 		      "busy connection");
 
 	/* Long output is clipped, not refused; an unasked diag is ignored. */
@@ -834,11 +838,12 @@ Test(malformed, enrolled_agent_bad_messages, .timeout = 120)
 	{
 		char msg[4096];
 
-		snprintf(msg, sizeof(msg),
-			 "{\"t\":\"check\",\"seq\":1,\"check\":\"long\","
-			 "\"state\":\"WARNING\",\"type\":\"HARD\",\"attempt\":1,"
-			 "\"max_attempts\":1,\"ts\":1,\"output\":\"%s\"}",
-			 big);
+		snprintf(
+		    msg, sizeof(msg),
+		    "{\"t\":\"check\",\"seq\":1,\"check\":\"long\","
+		    "\"state\":\"WARNING\",\"type\":\"HARD\",\"attempt\":1,"
+		    "\"max_attempts\":1,\"ts\":1,\"output\":\"%s\"}",
+		    big);
 		cr_assert(raw_ctrl(&c, msg));
 	}
 	cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer, sizeof(answer)));
@@ -876,7 +881,7 @@ Test(malformed, enroll_and_auth_refusals, .timeout = 60)
 			       "00\"}"));
 	cr_assert(raw_read_until_close(&c, REJECT_MS));
 	cr_assert(got_error_frame(&c, why, sizeof(why)) &&
-		  strstr(why, "invalid or expired enrollment token"),
+		      strstr(why, "invalid or expired enrollment token"),
 		  "ERROR \"%s\"", why);
 	raw_free(&c);
 	/* A signature by nobody's key. */
@@ -898,7 +903,7 @@ Test(malformed, enroll_and_auth_refusals, .timeout = 60)
 	}
 	cr_assert(raw_read_until_close(&c, REJECT_MS));
 	cr_assert(got_error_frame(&c, why, sizeof(why)) &&
-		  strstr(why, "agent authentication failed"),
+		      strstr(why, "agent authentication failed"),
 		  "ERROR \"%s\"", why);
 	raw_free(&c);
 	expect_serving(&r);

@@ -29,9 +29,9 @@ struct metered {
 /* tether-relay run with an ephemeral metrics port, read from its stdout. */
 static void start(struct metered *m)
 {
-	const char *argv[] = { h_relay_bin(), "run", "--data", m->relay.data,
-			       "--listen", "127.0.0.1:0", "--metrics-listen",
-			       "127.0.0.1:0", NULL };
+	const char *argv[] = {h_relay_bin(),	  "run",	 "--data",
+			      m->relay.data,	  "--listen",	 "127.0.0.1:0",
+			      "--metrics-listen", "127.0.0.1:0", NULL};
 	char *out, *p;
 
 	h_relay_init(&m->relay, "relay");
@@ -41,12 +41,14 @@ static void start(struct metered *m)
 	out = h_proc_output(&m->relay.proc);
 	p = strstr(out, "listening on 127.0.0.1:");
 	cr_assert(p != NULL, "no listening line: %s", out);
-	m->relay.port = (int)h_number(p + strlen("listening on 127.0.0.1:"), NULL);
+	m->relay.port =
+	    (int)h_number(p + strlen("listening on 127.0.0.1:"), NULL);
 	snprintf(m->relay.addr, sizeof(m->relay.addr), "127.0.0.1:%d",
 		 m->relay.port);
 	p = strstr(out, "metrics on http://127.0.0.1:");
 	cr_assert(p != NULL, "no metrics line: %s", out);
-	m->metrics_port = (int)h_number(p + strlen("metrics on http://127.0.0.1:"), NULL);
+	m->metrics_port =
+	    (int)h_number(p + strlen("metrics on http://127.0.0.1:"), NULL);
 	free(out);
 	cr_assert(m->relay.port > 0 && m->metrics_port > 0);
 }
@@ -58,7 +60,7 @@ static void start(struct metered *m)
 static int http(const struct metered *m, const char *req, size_t len,
 		char **resp)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	size_t cap = 1 << 20, n = 0;
 	struct pollfd pfd;
 	char *buf = malloc(cap + 1);
@@ -69,8 +71,8 @@ static int http(const struct metered *m, const char *req, size_t len,
 	sa.sin_port = htons((uint16_t)m->metrics_port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(fd >= 0 && connect(fd, (struct sockaddr *)&sa,
-				      sizeof(sa)) == 0,
+	cr_assert(fd >= 0 &&
+		      connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
 		  "cannot connect to the metrics port");
 	if (len > 0)
 		cr_assert(write(fd, req, len) == (ssize_t)len);
@@ -93,8 +95,8 @@ static int http(const struct metered *m, const char *req, size_t len,
 static int get(const struct metered *m, const char *path, char **resp)
 {
 	char req[2048];
-	int n = snprintf(req, sizeof(req),
-			 "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
+			 path);
 
 	return http(m, req, (size_t)n, resp);
 }
@@ -110,9 +112,11 @@ static void expect_exposition_format(const char *body)
 	cr_assert_eq(regcomp(&sample,
 			     "^([a-z_]+)(\\{[a-z_]+=\"[a-z_]+\""
 			     "(,[a-z_]+=\"[a-z_]+\")*\\})? [0-9]+$",
-			     REG_EXTENDED), 0);
-	cr_assert_eq(regcomp(&type, "^# TYPE ([a-z_]+) (gauge|counter)$",
-			     REG_EXTENDED), 0);
+			     REG_EXTENDED),
+		     0);
+	cr_assert_eq(
+	    regcomp(&type, "^# TYPE ([a-z_]+) (gauge|counter)$", REG_EXTENDED),
+	    0);
 	for (line = strtok_r(copy, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
 		regmatch_t mt[2];
@@ -121,10 +125,10 @@ static void expect_exposition_format(const char *body)
 		if (strncmp(line, "# HELP ", 7) == 0)
 			continue;
 		if (regexec(&type, line, 2, mt, 0) == 0) {
-			used += (size_t)snprintf(typed + used,
-						 sizeof(typed) - used, "%.*s ",
-						 (int)(mt[1].rm_eo - mt[1].rm_so),
-						 line + mt[1].rm_so);
+			used += (size_t)snprintf(
+			    typed + used, sizeof(typed) - used, "%.*s ",
+			    (int)(mt[1].rm_eo - mt[1].rm_so),
+			    line + mt[1].rm_so);
 			cr_assert(used < sizeof(typed));
 			continue;
 		}
@@ -148,9 +152,9 @@ static void expect_exposition_format(const char *body)
  */
 static void expect_promtool_accepts(const char *exposition)
 {
-	const char *argv[] = { "promtool", "check", "metrics", NULL };
-	struct h_opts o = { .stdin_data = exposition,
-			    .stdin_len = strlen(exposition) };
+	const char *argv[] = {"promtool", "check", "metrics", NULL};
+	struct h_opts o = {.stdin_data = exposition,
+			   .stdin_len = strlen(exposition)};
 	struct h_res res;
 
 	if (access("/usr/bin/promtool", X_OK) != 0) {
@@ -179,10 +183,9 @@ static long long sample(const char *body, const char *name)
 
 Test(metrics, counts_a_session, .timeout = 120)
 {
-	const char *cmd[] = { "echo", "metered", NULL };
-	struct h_opts bad = { .env = (const char *const[]){
-				      "XDG_CONFIG_HOME=/nonexistent-tether",
-				      NULL } };
+	const char *cmd[] = {"echo", "metered", NULL};
+	struct h_opts bad = {.env = (const char *const[]){
+				 "XDG_CONFIG_HOME=/nonexistent-tether", NULL}};
 	char ticket[H_ID_MAX], code[H_CODE_MAX], *body;
 	struct h_proc agent;
 	struct metered m;
@@ -268,7 +271,8 @@ Test(metrics, counts_enrolled_agents_and_checks, .timeout = 120)
 	cr_assert_eq(sample(body, "tether_relay_checks{state=\"critical\"} "),
 		     1);
 	cr_assert_eq(sample(body, "tether_relay_enrolled_agents "), 1);
-	cr_assert_eq(sample(body, "tether_relay_enrolled_agents_connected "), 1);
+	cr_assert_eq(sample(body, "tether_relay_enrolled_agents_connected "),
+		     1);
 	cr_assert_eq(sample(body, "tether_relay_tickets{status=\"open\","
 				  "source=\"health\"} "),
 		     1);
@@ -279,11 +283,13 @@ Test(metrics, counts_enrolled_agents_and_checks, .timeout = 120)
 	for (waited = 0, body = NULL; waited < 5000; waited += 100) {
 		free(body);
 		cr_assert_eq(get(&m, "/metrics", &body), 200, "%s", body);
-		if (sample(body, "tether_relay_enrolled_agents_connected ") == 0)
+		if (sample(body, "tether_relay_enrolled_agents_connected ") ==
+		    0)
 			break;
 		usleep(100000);
 	}
-	cr_assert_eq(sample(body, "tether_relay_enrolled_agents_connected "), 0);
+	cr_assert_eq(sample(body, "tether_relay_enrolled_agents_connected "),
+		     0);
 	free(body);
 	h_relay_stop(&m.relay);
 }
@@ -292,7 +298,7 @@ Test(metrics, bad_requests_get_4xx, .timeout = 120)
 {
 	static const char big_header[] = "GET /metrics HTTP/1.1\r\nX-Pad: ";
 	static const char post[] =
-		"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+	    "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
 	static const char garbage[] = "\x16\x03\x01garbage\r\n\r\n";
 	char url[1200], *req, *body;
 	struct metered m;

@@ -98,8 +98,8 @@ static void begin(struct run *r, const char *title, bool null_seal,
 static void expect_absent(const char *path, const char *m, const char *what)
 {
 	cr_assert(!h_file_contains(path, m, strlen(m)),
-		  "\"%s\" found in %s (%s): the relay saw session plaintext",
-		  m, path, what);
+		  "\"%s\" found in %s (%s): the relay saw session plaintext", m,
+		  path, what);
 }
 
 /* Every file the relay writes, checked for the markers. */
@@ -129,13 +129,14 @@ static void verdict(struct run *r, const char *const *markers)
 {
 	if (r->null_seal) {
 		for (int i = 0; markers[i]; i++)
-			cr_assert(h_file_contains(r->dump, markers[i],
-						  strlen(markers[i])),
-				  "the dump %s lacks \"%s\" although it crossed "
-				  "in a DATA frame unsealed: the detector "
-				  "does not see channel content, so the "
-				  "sealed run would prove nothing",
-				  r->dump, markers[i]);
+			cr_assert(
+			    h_file_contains(r->dump, markers[i],
+					    strlen(markers[i])),
+			    "the dump %s lacks \"%s\" although it crossed "
+			    "in a DATA frame unsealed: the detector "
+			    "does not see channel content, so the "
+			    "sealed run would prove nothing",
+			    r->dump, markers[i]);
 		return;
 	}
 	expect_nowhere(&r->s.relay, r->dump, markers);

@@ -52,16 +52,15 @@ TestSuite(shell, .init = h_setup, .fini = fini);
  * test that finds it also finds the settings.  The pane then stays a
  * while so that its screen can be read; it goes with the tmux server.
  */
-static const char wrapper[] =
-	"tag=$1; shift\n"
-	"stty -g > \"$D/$tag.before\"\n"
-	"printf '%s\\n' \"$TERM\" > \"$D/$tag.term\"\n"
-	"\"$TETHER\" shell \"$TICKET\" \"$@\"\n"
-	"st=$?\n"
-	"stty -g > \"$D/$tag.after\"\n"
-	"printf '%s\\n' \"$st\" > \"$D/$tag.st\"\n"
-	"mv \"$D/$tag.st\" \"$D/$tag.exit\"\n"
-	"exec sleep 120\n";
+static const char wrapper[] = "tag=$1; shift\n"
+			      "stty -g > \"$D/$tag.before\"\n"
+			      "printf '%s\\n' \"$TERM\" > \"$D/$tag.term\"\n"
+			      "\"$TETHER\" shell \"$TICKET\" \"$@\"\n"
+			      "st=$?\n"
+			      "stty -g > \"$D/$tag.after\"\n"
+			      "printf '%s\\n' \"$st\" > \"$D/$tag.st\"\n"
+			      "mv \"$D/$tag.st\" \"$D/$tag.exit\"\n"
+			      "exec sleep 120\n";
 
 static void write_file(const char *path, const char *text)
 {
@@ -118,8 +117,8 @@ static void term_open(const char *name)
 {
 	char d[H_PATH_MAX + 8], bin[H_PATH_MAX + 16], ticket[H_ID_MAX + 16];
 	char cfg[H_PATH_MAX], xdg[H_PATH_MAX + 32];
-	const char *env[] = { d, bin, ticket, xdg, NULL };
-	const char *argv[] = { "sh", wrapper_path, name, NULL };
+	const char *env[] = {d, bin, ticket, xdg, NULL};
+	const char *argv[] = {"sh", wrapper_path, name, NULL};
 
 	snprintf(d, sizeof(d), "D=%s", h_dir());
 	snprintf(bin, sizeof(bin), "TETHER=%s", h_console_bin());
@@ -236,8 +235,9 @@ static pid_t remote_shell_pid(const char *name)
 	snprintf(line, sizeof(line), "echo $$ > %s; echo \"P=$((5+5)).\"",
 		 path);
 	type_line(name, line);
-	expect_screen(name, "P=10.", FIRST_MS, "the remote shell's first "
-					     "command");
+	expect_screen(name, "P=10.", FIRST_MS,
+		      "the remote shell's first "
+		      "command");
 	s = h_wait_file(path, 2000);
 	cr_assert(s, "the remote shell did not write %s", path);
 	pid = (pid_t)parse_long(s, "remote shell pid");
@@ -258,8 +258,9 @@ static void expect_first_line(const char *name, const char *want, int ms,
 		if (!strncmp(screen, want, n) &&
 		    (screen[n] == '\n' || !screen[n]))
 			break;
-		cr_assert(waited < ms, "%s: first line is not \"%s\".\n"
-				       "Screen of %s:\n%s",
+		cr_assert(waited < ms,
+			  "%s: first line is not \"%s\".\n"
+			  "Screen of %s:\n%s",
 			  what, want, name, screen);
 		usleep(50 * 1000);
 	}
@@ -323,8 +324,8 @@ static void check_resize(const char *name, int cols, int rows)
 
 	h_term_resize(&tmux, name, cols, rows);
 	h_term_size(&tmux, name, &c, &r);
-	cr_assert(c == cols && r == rows, "tmux resized to %dx%d, not %dx%d",
-		  c, r, cols, rows);
+	cr_assert(c == cols && r == rows, "tmux resized to %dx%d, not %dx%d", c,
+		  r, cols, rows);
 	for (int i = 0; i < 5; i++)
 		if (size_shown(name, 1500))
 			return;
@@ -414,8 +415,8 @@ static json_t *wait_shell_audit(const char *ticket)
 	}
 	names = h_audit_names(t);
 	cr_assert(h_audit_event(t, "channel_open", "shell"),
-		  "audit of %s has no channel_open with kind shell: %s",
-		  ticket, names);
+		  "audit of %s has no channel_open with kind shell: %s", ticket,
+		  names);
 	cr_assert(h_audit_event(t, "channel_close", "shell"),
 		  "audit of %s has no channel_close with kind shell: %s",
 		  ticket, names);
@@ -442,8 +443,8 @@ static void check_audit(const char *ticket)
 	char *dump = json_dumps(ev, JSON_COMPACT);
 
 	cr_assert(detail_int(ev, "duration_ms") > 0 &&
-			  detail_int(ev, "bytes_to_agent") > 0 &&
-			  detail_int(ev, "bytes_to_console") > 0,
+		      detail_int(ev, "bytes_to_agent") > 0 &&
+		      detail_int(ev, "bytes_to_console") > 0,
 		  "shell channel_close should have a duration and byte "
 		  "counts both ways: %s",
 		  dump);
@@ -493,9 +494,10 @@ Test(shell, escape_disconnect, .timeout = 90)
 		     st);
 	expect_sane("main", "after ~.");
 	st_gone = h_pid_wait_gone(shell, GONE_MS, false);
-	cr_assert(!st_gone, "the agent's shell (pid %d) is still there %d ms "
-			    "after ~. (state %c; Z: not reaped by the "
-			    "agent)\nAgent: %s",
+	cr_assert(!st_gone,
+		  "the agent's shell (pid %d) is still there %d ms "
+		  "after ~. (state %c; Z: not reaped by the "
+		  "agent)\nAgent: %s",
 		  (int)shell, GONE_MS, st_gone, agent_output());
 }
 
@@ -503,8 +505,7 @@ Test(shell, escape_disconnect, .timeout = 90)
 Test(shell, no_tty, .timeout = 90)
 {
 	static const char input[] = "echo hi; echo err >&2; exit 4\n";
-	struct h_opts o = { .stdin_data = input,
-			    .stdin_len = sizeof(input) - 1 };
+	struct h_opts o = {.stdin_data = input, .stdin_len = sizeof(input) - 1};
 	struct h_res res;
 	json_t *t;
 
@@ -522,8 +523,8 @@ Test(shell, binary, .timeout = 120)
 {
 	char local[H_PATH_MAX], remote[H_PATH_MAX], back[H_PATH_MAX];
 	char put[H_PATH_MAX + 16], h_local[65], h_remote[65], h_back[65];
-	struct h_opts up = { .stdin_file = local, .timeout_ms = 60000 };
-	struct h_opts down = { .stdout_file = back, .timeout_ms = 60000 };
+	struct h_opts up = {.stdin_file = local, .timeout_ms = 60000};
+	struct h_opts down = {.stdout_file = back, .timeout_ms = 60000};
 	json_t *t, *ev;
 	json_int_t to_agent = 0, to_console = 0;
 	struct h_res res;
@@ -537,17 +538,16 @@ Test(shell, binary, .timeout = 120)
 	h_sha256_file(local, h_local);
 
 	snprintf(put, sizeof(put), "cat > %s", remote);
-	h_console(&res, &up, "shell", sess.ticket, "--", "sh", "-c", put,
-		  NULL);
-	h_expect(&res, 0, "", "", "tether shell T -- sh -c 'cat > FILE' "
-				  "< 16 MiB");
+	h_console(&res, &up, "shell", sess.ticket, "--", "sh", "-c", put, NULL);
+	h_expect(&res, 0, "", "",
+		 "tether shell T -- sh -c 'cat > FILE' "
+		 "< 16 MiB");
 	h_res_free(&res);
 	h_sha256_file(remote, h_remote);
 	cr_assert_str_eq(h_remote, h_local,
 			 "16 MiB sent through tether shell arrived changed");
 
-	h_console(&res, &down, "shell", sess.ticket, "--", "cat", remote,
-		  NULL);
+	h_console(&res, &down, "shell", sess.ticket, "--", "cat", remote, NULL);
 	h_expect(&res, 0, "", "", "tether shell T -- cat FILE > back");
 	h_res_free(&res);
 	h_sha256_file(back, h_back);
@@ -556,11 +556,11 @@ Test(shell, binary, .timeout = 120)
 
 	/* The relay counts what it forwarded: at least the data. */
 	t = wait_shell_audit(sess.ticket);
-	json_array_foreach(json_object_get(t, "audit"), i, ev) {
+	json_array_foreach (json_object_get(t, "audit"), i, ev) {
 		const char *name =
-			json_string_value(json_object_get(ev, "event"));
-		const char *kind = json_string_value(json_object_get(
-			json_object_get(ev, "detail"), "kind"));
+		    json_string_value(json_object_get(ev, "event"));
+		const char *kind = json_string_value(
+		    json_object_get(json_object_get(ev, "detail"), "kind"));
 
 		if (!name || strcmp(name, "channel_close") || !kind ||
 		    strcmp(kind, "shell"))
@@ -584,8 +584,7 @@ Test(shell, binary, .timeout = 120)
 Test(shell, console_killed, .timeout = 90)
 {
 	static const char again[] = "echo ok\n";
-	struct h_opts o = { .stdin_data = again,
-			    .stdin_len = sizeof(again) - 1 };
+	struct h_opts o = {.stdin_data = again, .stdin_len = sizeof(again) - 1};
 	char *fds_before, *fds_after;
 	int base, now, st;
 	pid_t shell, sleeper, console;
@@ -611,14 +610,16 @@ Test(shell, console_killed, .timeout = 90)
 	kill(console, SIGKILL);
 
 	gone = h_pid_wait_gone(shell, GONE_MS, false);
-	cr_assert(!gone, "the agent's shell (pid %d) is still there %d ms "
-			 "after the console was killed (state %c; Z: not "
-			 "reaped by the agent)\nAgent: %s",
+	cr_assert(!gone,
+		  "the agent's shell (pid %d) is still there %d ms "
+		  "after the console was killed (state %c; Z: not "
+		  "reaped by the agent)\nAgent: %s",
 		  (int)shell, GONE_MS, gone, agent_output());
 	/* The sleep is not the agent's child: a zombie is not its fault. */
 	gone = h_pid_wait_gone(sleeper, GONE_MS, true);
-	cr_assert(!gone, "`sleep 1000` (pid %d) in the killed console's "
-			 "shell still runs (state %c)",
+	cr_assert(!gone,
+		  "`sleep 1000` (pid %d) in the killed console's "
+		  "shell still runs (state %c)",
 		  (int)sleeper, gone);
 
 	for (int i = 0; (now = h_pid_fds(sess.agent.pid, NULL)) > base &&
@@ -633,8 +634,9 @@ Test(shell, console_killed, .timeout = 90)
 	}
 	free(fds_before);
 
-	cr_assert(h_proc_alive(&sess.agent), "the agent died with the "
-					     "console: %s",
+	cr_assert(h_proc_alive(&sess.agent),
+		  "the agent died with the "
+		  "console: %s",
 		  agent_output());
 	h_console(&res, &o, "shell", sess.ticket, NULL);
 	h_expect(&res, 0, "ok\n", NULL, "tether shell after a killed console");
@@ -656,8 +658,9 @@ Test(shell, agent_killed, .timeout = 90)
 	h_proc_kill(&sess.agent);
 	st = wait_exit("main", EXIT_MS, "the agent was killed");
 	screen = h_term_screen(&tmux, "main", true);
-	cr_assert_eq(st, 255, "tether shell whose agent died exited %d, "
-			      "expected 255.\nScreen:\n%s",
+	cr_assert_eq(st, 255,
+		     "tether shell whose agent died exited %d, "
+		     "expected 255.\nScreen:\n%s",
 		     st, screen);
 	cr_assert(strstr(screen, "connection lost"),
 		  "tether shell whose agent died should say \"connection "
@@ -689,12 +692,14 @@ Test(shell, relay_killed, .timeout = 90)
 	h_proc_kill(&sess.relay.proc);
 	st = wait_exit("main", EXIT_MS, "the relay was killed");
 	screen = h_term_screen(&tmux, "main", true);
-	cr_assert_eq(st, 255, "tether shell whose relay died exited %d, "
-			      "expected 255.\nScreen:\n%s",
+	cr_assert_eq(st, 255,
+		     "tether shell whose relay died exited %d, "
+		     "expected 255.\nScreen:\n%s",
 		     st, screen);
 	msg = strstr(screen, "tether: ");
-	cr_assert(msg, "tether shell whose relay died printed no "
-		       "\"tether: ...\" message.\nScreen:\n%s",
+	cr_assert(msg,
+		  "tether shell whose relay died printed no "
+		  "\"tether: ...\" message.\nScreen:\n%s",
 		  screen);
 	eol = strchr(msg, '\n');
 	if (eol)
@@ -704,8 +709,9 @@ Test(shell, relay_killed, .timeout = 90)
 	expect_sane("main", "after the relay died");
 
 	gone = h_pid_wait_gone(shell, 2 * GONE_MS, false);
-	cr_assert(!gone, "the agent's shell (pid %d) is still there %d ms "
-			 "after the relay died (state %c)\nAgent: %s",
+	cr_assert(!gone,
+		  "the agent's shell (pid %d) is still there %d ms "
+		  "after the relay died (state %c)\nAgent: %s",
 		  (int)shell, 2 * GONE_MS, gone, agent_output());
 }
 
@@ -733,10 +739,9 @@ Test(shell, two_at_once, .timeout = 90)
 		      "the first shell while the second is open");
 	a = h_term_screen(&tmux, "a", true);
 	b = h_term_screen(&tmux, "b", true);
-	cr_assert(!strstr(a, "B=4.") && !strstr(b, "A=2.") &&
-			  !strstr(b, "D=8."),
-		  "the shells' output is mixed up.\nFirst:\n%s\nSecond:\n%s",
-		  a, b);
+	cr_assert(
+	    !strstr(a, "B=4.") && !strstr(b, "A=2.") && !strstr(b, "D=8."),
+	    "the shells' output is mixed up.\nFirst:\n%s\nSecond:\n%s", a, b);
 	free(a);
 	free(b);
 
@@ -749,8 +754,7 @@ Test(shell, two_at_once, .timeout = 90)
 		      "the first shell after the second one ended");
 	type_line("a", "exit 6");
 	st = wait_exit("a", EXIT_MS, "exit 6 in the first shell");
-	cr_assert_eq(st, 6, "the first tether shell exited %d, expected 6",
-		     st);
+	cr_assert_eq(st, 6, "the first tether shell exited %d, expected 6", st);
 	expect_sane("a", "first shell");
 	expect_sane("b", "second shell");
 }

@@ -310,8 +310,7 @@ static const char *const *stock_ssh(struct stock_ssh *x, int port,
 
 	snprintf(x->port, sizeof(x->port), "%d", port);
 	/* tether ssh's name for the sshd, which OpenSSH finds by alias. */
-	snprintf(x->alias, sizeof(x->alias), "HostKeyAlias=%s",
-		 known_name());
+	snprintf(x->alias, sizeof(x->alias), "HostKeyAlias=%s", known_name());
 	snprintf(x->kh, sizeof(x->kh), "UserKnownHostsFile=%s", kh);
 	snprintf(x->strict, sizeof(x->strict), "StrictHostKeyChecking=%s",
 		 strict);
@@ -923,7 +922,8 @@ Test(ssh, escapes_list_and_disconnect, .timeout = 180)
 	start("ssh ~.", true, KEY_AUTHORIZED);
 	term_open("esc", args);
 	check_shell("esc");
-	/* ~ counts only at the start of a line; ~? lists, then ~. still works. */
+	/* ~ counts only at the start of a line; ~? lists, then ~. still works.
+	 */
 	h_term_key(&tmux, "esc", "Enter");
 	h_term_type(&tmux, "esc", "~?");
 	expect_screen("esc", "Supported escape sequences:", SCREEN_MS,
@@ -990,8 +990,7 @@ static int forward_events(int port, bool want_ok, const char **reason)
 	int count = 0;
 	size_t i;
 
-	json_array_foreach(audit, i, ev)
-	{
+	json_array_foreach (audit, i, ev) {
 		const char *name =
 		    json_string_value(json_object_get(ev, "event"));
 		json_t *d = json_object_get(ev, "detail");
@@ -1345,17 +1344,17 @@ static void expect_summary(const struct h_res *res, const char *dir,
 	json_error_t jerr;
 	json_t *o = json_loads(res->out, 0, &jerr), *f;
 
-	cr_assert(o, "%s --json: not JSON (%s): %s", what, jerr.text,
-		  res->out);
+	cr_assert(o, "%s --json: not JSON (%s): %s", what, jerr.text, res->out);
 	f = json_array_get(json_object_get(o, "files"), 0);
-	cr_assert(json_is_true(json_object_get(o, "ok")) &&
-		      !strcmp(json_string_value(json_object_get(o, "direction")),
-			      dir) &&
-		      json_array_size(json_object_get(o, "files")) == 1 &&
-		      json_is_true(json_object_get(f, "ok")) &&
-		      json_integer_value(json_object_get(f, "size")) ==
-			  (json_int_t)BIG_MIB << 20,
-		  "%s --json: unexpected summary: %s", what, res->out);
+	cr_assert(
+	    json_is_true(json_object_get(o, "ok")) &&
+		!strcmp(json_string_value(json_object_get(o, "direction")),
+			dir) &&
+		json_array_size(json_object_get(o, "files")) == 1 &&
+		json_is_true(json_object_get(f, "ok")) &&
+		json_integer_value(json_object_get(f, "size")) ==
+		    (json_int_t)BIG_MIB << 20,
+	    "%s --json: unexpected summary: %s", what, res->out);
 	cr_assert_str_eq(json_string_value(json_object_get(f, "sha256")), sha,
 			 "%s --json: sha256 is not the file's: %s", what,
 			 res->out);
@@ -1378,8 +1377,8 @@ Test(ssh, sftp_put_get_verified, .timeout = 300)
 
 	/* put to a new name, with the summary. */
 	snprintf(rfile, sizeof(rfile), "%s/copy", remote);
-	h_console(&res, &sftp_opts, "sftp", sess.ticket, target,
-		  "--accept-new", "--json", "put", local, rfile, NULL);
+	h_console(&res, &sftp_opts, "sftp", sess.ticket, target, "--accept-new",
+		  "--json", "put", local, rfile, NULL);
 	expect_status(&res, 0, "tether sftp put 64 MiB");
 	expect_copy(rfile, sha, 0640, OLD_MTIME, "tether sftp put");
 	expect_summary(&res, "put", sha, "tether sftp put");

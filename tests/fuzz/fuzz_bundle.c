@@ -5,8 +5,8 @@
  * machine holds.
  *
  * Invariants: an accepted bundle is an object that packs and unpacks to
- * an equal object and passes the relay's check; redaction always returns a string, and so does
- * redacting its own output again.
+ * an equal object and passes the relay's check; redaction always returns a
+ * string, and so does redacting its own output again.
  */
 #include <stdint.h>
 #include <stdio.h>

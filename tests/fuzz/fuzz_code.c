@@ -71,7 +71,8 @@ static bool model_nameplate(const char *s)
 static void code(const char *s, size_t len)
 {
 	char out[TETHER_CODE_MAX], again[TETHER_CODE_MAX];
-	char np[TETHER_CODE_NAMEPLATE_MAX + 1], np2[TETHER_CODE_NAMEPLATE_MAX + 1];
+	char np[TETHER_CODE_NAMEPLATE_MAX + 1],
+	    np2[TETHER_CODE_NAMEPLATE_MAX + 1];
 	char *small, *inplace, *npsmall;
 	const char *why = "unset";
 	size_t n;

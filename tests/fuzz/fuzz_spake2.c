@@ -54,17 +54,17 @@
 static const char id_a[] = "server";
 static const char id_b[] = "client";
 static const char hex_w[] =
-	"2ee57912099d31560b3a44b1184b9b4866e904c49d12ac5042c97dca461b1a5f";
+    "2ee57912099d31560b3a44b1184b9b4866e904c49d12ac5042c97dca461b1a5f";
 static const char hex_x[] =
-	"43dd0fd7215bdcb482879fca3220c6a968e66d70b1356cac18bb26c84a78d729";
+    "43dd0fd7215bdcb482879fca3220c6a968e66d70b1356cac18bb26c84a78d729";
 static const char hex_y[] =
-	"dcb60106f276b02606d8ef0a328c02e4b629f84f89786af5befb0bc75b6e66be";
+    "dcb60106f276b02606d8ef0a328c02e4b629f84f89786af5befb0bc75b6e66be";
 static const char hex_ke[] = "0e0672dc86f8e45565d338b0540abe69";
 /* M and N, compressed (RFC 9382 section 6). */
 static const char hex_m[] =
-	"02886e2f97ace46e55ba9dd7242579f2993b64e16ef3dcab95afd497333d8fa12f";
+    "02886e2f97ace46e55ba9dd7242579f2993b64e16ef3dcab95afd497333d8fa12f";
 static const char hex_n[] =
-	"03d8bbd6c639c62937b04d997f38c3770719c629d7014d49a24b4f98baa1292b49";
+    "03d8bbd6c639c62937b04d997f38c3770719c629d7014d49a24b4f98baa1292b49";
 
 /* What every run shares, made once. */
 struct fixed {

@@ -364,7 +364,10 @@ Test(buf, reserve_counts_as_data)
 
 Test(buf, put_string_and_cstring_encoding)
 {
-	static const char want[] = "\0\0\0\3" "a\0b" "\0\0\0\2" "hi"
+	static const char want[] = "\0\0\0\3"
+				   "a\0b"
+				   "\0\0\0\2"
+				   "hi"
 				   "\0\0\0\0";
 	struct tether_buf *b = new_buf(64);
 

@@ -73,7 +73,8 @@ Test(bundle, compressible_logs_shrink_and_limit_holds)
 		size_t n = 2 * TETHER_BUNDLE_MAX;
 		char *r = malloc(n + 1);
 		for (size_t k = 0; k < n; k++)
-			r[k] = "abcdefghijklmnopqrstuvwxyz0123456789"[rand() % 36];
+			r[k] =
+			    "abcdefghijklmnopqrstuvwxyz0123456789"[rand() % 36];
 		r[n] = '\0';
 		json_object_set_new(b, "junk", json_string(r));
 		free(r);
@@ -125,7 +126,8 @@ Test(bundle, hostile_input_refused)
 	{
 		unsigned char raw[64];
 		int m = EVP_DecodeBlock(raw, (unsigned char *)q, (int)len);
-		size_t rl = (size_t)m - (q[len - 1] == '=') - (q[len - 2] == '=');
+		size_t rl =
+		    (size_t)m - (q[len - 1] == '=') - (q[len - 2] == '=');
 		raw[rl++] = 'X';
 		m = EVP_EncodeBlock((unsigned char *)q, raw, (int)rl);
 		q[m] = '\0';

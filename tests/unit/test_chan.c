@@ -828,13 +828,13 @@ static void probe_limits(struct tether_link *l)
 	cr_assert_eq(tether_link_send(l, TETHER_FRAME_CTRL, 0, payload,
 				      TETHER_FRAME_MAX + 1),
 		     TETHER_ERR_TOO_LARGE);
-	cr_assert_eq(tether_link_send2(l, hdr, HDR, payload,
-				       TETHER_FRAME_MAX + 1),
-		     TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(
+	    tether_link_send2(l, hdr, HDR, payload, TETHER_FRAME_MAX + 1),
+	    TETHER_ERR_TOO_LARGE);
 	cr_assert_eq(tether_link_pending(l), pending);
-	cr_assert_eq(tether_link_send2(l, hdr, HDR, payload,
-				       SIZE_MAX - HDR + 4),
-		     TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(
+	    tether_link_send2(l, hdr, HDR, payload, SIZE_MAX - HDR + 4),
+	    TETHER_ERR_TOO_LARGE);
 	tether_link_close(l, 0);
 }
 
@@ -1024,10 +1024,10 @@ static void on_drain_cb(struct tether_link *l)
 }
 
 static const struct tether_link_cbs cbs = {
-	.on_open = on_open_cb,
-	.on_frame = on_frame_cb,
-	.on_drain = on_drain_cb,
-	.on_close = on_close_cb,
+    .on_open = on_open_cb,
+    .on_frame = on_frame_cb,
+    .on_drain = on_drain_cb,
+    .on_close = on_close_cb,
 };
 
 static void on_connection(uv_stream_t *server, int status)
@@ -1236,9 +1236,9 @@ static void refused_on_open(struct tether_link *l)
 Test(link, connect_refused_reports_on_close)
 {
 	static const struct tether_link_cbs rcbs = {
-		.on_open = refused_on_open,
-		.on_frame = on_frame_cb,
-		.on_close = refused_on_close,
+	    .on_open = refused_on_open,
+	    .on_frame = on_frame_cb,
+	    .on_close = refused_on_close,
 	};
 	struct sockaddr_storage ss;
 	struct sockaddr_in addr;

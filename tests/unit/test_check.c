@@ -571,8 +571,7 @@ Test(check, config_loads_everything, .init = make_tmpdir, .fini = remove_tmpdir)
 	snprintf(want, sizeof(want), "%s/agent.key", tmpdir);
 	cr_expect_str_eq(c.key, want);
 	cr_expect_str_eq(agent_labels_get(&c.labels, "role"), "web");
-	cr_expect_str_eq(agent_labels_get(&c.labels, "site"),
-			 "Paris #3 \"x\"");
+	cr_expect_str_eq(agent_labels_get(&c.labels, "site"), "Paris #3 \"x\"");
 	cr_assert_eq(c.forward_targets.n, 2);
 	cr_expect_str_eq(c.forward_targets.t[0].host, "::1");
 	cr_expect_eq(c.forward_targets.t[0].port, 5432);
@@ -714,8 +713,7 @@ static json_t *run_checks(const char *text, double *secs)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	cr_expect_eq(uv_loop_close(&loop), 0, "handles left open");
 	cr_assert_eq(json_array_size(arr), c.nchecks);
-	json_array_foreach(arr, i, e)
-	{
+	json_array_foreach (arr, i, e) {
 		json_object_set(byname, str(e, "check"), e);
 	}
 	json_decref(arr);
@@ -747,8 +745,7 @@ static double perf_value(const json_t *r, const char *label)
 	const json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(r, "perfdata"), i, e)
-	{
+	json_array_foreach (json_object_get(r, "perfdata"), i, e) {
 		if (strcmp(str(e, "label"), label) == 0) {
 			cr_assert(json_is_number(json_object_get(e, "value")));
 			return json_number_value(json_object_get(e, "value"));

@@ -20,11 +20,11 @@
 #include <tether/tls.h>
 
 enum relay_act {
-	ACT_WELCOME,	  /* welcome, answer requests, ping once */
-	ACT_DROP_FIRST,	  /* welcome, then drop the first connection */
-	ACT_ERROR_FRAME,  /* ERROR "go away" to the hello */
-	ACT_BAD_WELCOME,  /* a welcome with a string version */
-	ACT_NEWER_MSG,	  /* welcome, then a message of a newer relay */
+	ACT_WELCOME,	 /* welcome, answer requests, ping once */
+	ACT_DROP_FIRST,	 /* welcome, then drop the first connection */
+	ACT_ERROR_FRAME, /* ERROR "go away" to the hello */
+	ACT_BAD_WELCOME, /* a welcome with a string version */
+	ACT_NEWER_MSG,	 /* welcome, then a message of a newer relay */
 };
 
 struct fake {
@@ -108,8 +108,8 @@ static void relay_frame(struct tether_link *l, const struct tether_frame *f0)
 	struct tether_ctrl_msg m;
 	char why[TETHER_CTRL_WHY_MAX];
 
-	cr_assert_eq(tether_ctrl_decode(f0->payload, f0->len,
-					TETHER_CTRL_C2R, &m, why, sizeof(why)),
+	cr_assert_eq(tether_ctrl_decode(f0->payload, f0->len, TETHER_CTRL_C2R,
+					&m, why, sizeof(why)),
 		     0, "%s", why);
 	switch (m.type) {
 	case TETHER_CTRL_HELLO:
@@ -122,7 +122,8 @@ static void relay_frame(struct tether_link *l, const struct tether_frame *f0)
 			break;
 		}
 		if (f->act == ACT_BAD_WELCOME) {
-			const char *bad = "{\"t\":\"welcome\",\"version\":\"1\"}";
+			const char *bad =
+			    "{\"t\":\"welcome\",\"version\":\"1\"}";
 
 			tether_link_send(l, TETHER_FRAME_CTRL, 0, bad,
 					 strlen(bad));
@@ -131,7 +132,8 @@ static void relay_frame(struct tether_link *l, const struct tether_frame *f0)
 		relay_send(f, TETHER_CTRL_WELCOME, &w);
 		relay_send(f, TETHER_CTRL_PING, NULL);
 		if (f->act == ACT_NEWER_MSG) {
-			const char *newer = "{\"t\":\"teleport\",\"to\":\"mars\"}";
+			const char *newer =
+			    "{\"t\":\"teleport\",\"to\":\"mars\"}";
 
 			tether_link_send(l, TETHER_FRAME_CTRL, 0, newer,
 					 strlen(newer));
@@ -162,10 +164,10 @@ static void relay_frame(struct tether_link *l, const struct tether_frame *f0)
 		size_t len;
 		char *text;
 
-		cr_assert_eq(tether_ctrl_encode_err(m.id, TETHER_CTRL_E_NOT_FOUND,
-						    "no such ticket T-9", &text,
-						    &len),
-			     0);
+		cr_assert_eq(
+		    tether_ctrl_encode_err(m.id, TETHER_CTRL_E_NOT_FOUND,
+					   "no such ticket T-9", &text, &len),
+		    0);
 		tether_link_send(l, TETHER_FRAME_CTRL, 0, text, len);
 		free(text);
 		break;
@@ -188,8 +190,8 @@ static void relay_close(struct tether_link *l, int reason)
 }
 
 static const struct tether_link_cbs relay_cbs = {
-	.on_frame = relay_frame,
-	.on_close = relay_close,
+    .on_frame = relay_frame,
+    .on_close = relay_close,
 };
 
 static void on_connection(uv_stream_t *server, int status)
@@ -296,11 +298,11 @@ static void on_down(struct tether_client *c, int err, const char *why,
 }
 
 static const struct tether_client_cbs owner_cbs = {
-	.on_open = on_open,
-	.on_trust = on_trust,
-	.on_welcome = on_welcome,
-	.on_ctrl = on_ctrl,
-	.on_down = on_down,
+    .on_open = on_open,
+    .on_trust = on_trust,
+    .on_welcome = on_welcome,
+    .on_ctrl = on_ctrl,
+    .on_down = on_down,
 };
 
 static struct tether_client *new_client(struct owner *o, struct fake *f,
@@ -328,7 +330,7 @@ static void spin(struct fake *f, unsigned ms)
 
 	while (uv_now(&f->loop) < end && !f->timed_out)
 		uv_run(&f->loop, UV_RUN_NOWAIT), usleep(1000),
-			uv_update_time(&f->loop);
+		    uv_update_time(&f->loop);
 }
 
 Test(client, pinned_hello_welcome_call_and_ping)
@@ -345,17 +347,15 @@ Test(client, pinned_hello_welcome_call_and_ping)
 	cr_assert(tether_client_ready(o.c));
 	cr_assert_eq(o.welcomes, 1);
 	cr_assert_str_eq(f.last_hello_token, "tt_1_secret");
-	cr_assert_eq(tether_client_call(o.c, TETHER_CTRL_TICKET_LIST, &req,
-					&ans),
-		     0);
+	cr_assert_eq(
+	    tether_client_call(o.c, TETHER_CTRL_TICKET_LIST, &req, &ans), 0);
 	cr_assert_eq(ans.type, TETHER_CTRL_OK);
 	cr_assert_eq(ans.body.ticket_list_ok.ntickets, 1);
 	cr_assert_eq(ans.body.ticket_list_ok.tickets[0].id, 7);
 	cr_assert_str_eq(ans.body.ticket_list_ok.tickets[0].title, "printer");
 	tether_ctrl_msg_free(&ans);
-	cr_assert_eq(tether_client_call(o.c, TETHER_CTRL_TICKET_SHOW, &show,
-					&ans),
-		     0);
+	cr_assert_eq(
+	    tether_client_call(o.c, TETHER_CTRL_TICKET_SHOW, &show, &ans), 0);
 	cr_assert_eq(ans.type, TETHER_CTRL_ERR);
 	cr_assert_eq(ans.body.err.code, TETHER_CTRL_E_NOT_FOUND);
 	cr_assert_str_eq(ans.body.err.message, "no such ticket T-9");
@@ -369,7 +369,8 @@ Test(client, pinned_hello_welcome_call_and_ping)
 
 Test(client, wrong_pin_says_nothing)
 {
-	const char *other = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+	const char *other =
+	    "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
 	struct owner o;
 	struct fake f;
 
@@ -448,7 +449,7 @@ Test(client, malformed_welcome_is_a_protocol_error)
 	cr_assert_eq(tether_client_wait_ready(o.c), TETHER_ERR_PROTOCOL);
 	spin(&f, 50);
 	cr_assert(strstr(f.error_seen, "malformed control message: welcome") !=
-			  NULL,
+		      NULL,
 		  "relay saw \"%s\"", f.error_seen);
 	tether_client_close(o.c);
 	fake_stop(&f);
@@ -479,8 +480,8 @@ Test(client, backoff_doubles_with_jitter)
 		cr_assert_geq(d, want - want / 4);
 		cr_assert_leq(d, want + want / 4);
 		want = want >= TETHER_CLIENT_BACKOFF_MAX_MS / 2
-			       ? TETHER_CLIENT_BACKOFF_MAX_MS
-			       : want * 2;
+			   ? TETHER_CLIENT_BACKOFF_MAX_MS
+			   : want * 2;
 		cr_assert_eq(base, want);
 	}
 	cr_assert_eq(base, TETHER_CLIENT_BACKOFF_MAX_MS);

@@ -26,98 +26,99 @@ struct sample {
 
 /* One canonical wire form per message type (members in schema order). */
 static const struct sample samples[] = {
-	{TETHER_CTRL_C2R, "{\"t\":\"ping\"}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"pong\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
-			  "\"token\":\"tt_1_abc\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}"},
-	{TETHER_CTRL_R2C, "{\"t\":\"welcome\",\"version\":1,\"technician\":"
-			  "\"alice\",\"role\":\"admin\"}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"welcome\",\"version\":1,\"challenge\":\"" HEX32
-			  "\"}"},
-	{TETHER_CTRL_R2C, "{\"t\":\"err\",\"id\":3,\"code\":\"no_agent\","
-			  "\"message\":\"no agent has joined T-1 yet\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"ticket_new\",\"id\":1,\"title\":\"Outlook\","
-			  "\"customer\":\"ACME / Jo\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2,\"status\":\"open\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"ticket_show\",\"id\":9,\"ticket\":\"T-12\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"ticket_close\",\"id\":4,\"ticket\":\"T-1\","
-			  "\"resolution\":\"fixed\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"invite\",\"id\":5,\"ticket\":\"T-1\","
-			  "\"expires\":600,\"info\":\"{}\",\"pake\":\"" HEX65
-			  "\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"attach\",\"id\":6,\"ticket\":\"T-1\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"confirm\",\"id\":7,\"session\":3,\"conf\":\"" HEX32
-			  "\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"pake_failed\",\"id\":8,\"session\":3}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"open\",\"id\":9,\"session\":3,\"kind\":"
-			  "\"shell\",\"nonce\":\"" HEX32 "\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"close\",\"id\":10,\"channel\":4}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"agents\",\"id\":11}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"health\",\"id\":12,\"agent\":\"web-01\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"diag_attach\",\"id\":13,\"ticket\":\"T-2\","
-			  "\"bundle\":\"eJyrrgUAAXUA+Q==\"}"},
-	{TETHER_CTRL_C2R, "{\"t\":\"diag_get\",\"id\":14,\"ticket\":\"T-2\"}"},
-	{TETHER_CTRL_R2C, "{\"t\":\"close\",\"channel\":4,\"reason\":\"agent "
-			  "disconnected\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"close\",\"channel\":4}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"join\",\"nameplate\":\"7\",\"facts\":{"
-			  "\"hostname\":\"pc\",\"os\":\"Debian\",\"user\":"
-			  "\"jo\"}}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"join_ok\",\"session\":3,\"pake_a\":\"" HEX65
-			  "\",\"info\":\"{}\",\"expires_at\":1765000000,"
-			  "\"nameplate\":\"7\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"pake\",\"pake_b\":\"" HEX65
-			  "\",\"conf_b\":\"" HEX32 "\"}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"pake_ok\",\"resume\":\"" HEX32 "\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"decline\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"resume\",\"session\":3,\"token\":\"" HEX32
-			  "\"}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"resume_ok\",\"state\":\"paired\"}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"confirm\",\"conf\":\"" HEX32 "\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"confirmed\",\"ok\":false}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"open\",\"channel\":4,\"kind\":\"file\","
-			  "\"nonce\":\"" HEX32 "\",\"technician\":\"alice\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"opened\",\"channel\":4,\"nonce\":\"" HEX32
-			  "\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"open_failed\",\"channel\":4,\"reason\":"
-			  "\"not allowed\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"xfer\",\"channel\":4,\"direction\":\"get\","
-			  "\"path\":\"a/b\",\"type\":\"file\",\"size\":10,"
-			  "\"sha256\":\"" HEX32 "\",\"offset\":0,\"sent\":10,"
-			  "\"ms\":3,\"ok\":true,\"reason\":\"\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"xfer\",\"channel\":4,\"direction\":\"put\","
-			  "\"path\":\"d\",\"type\":\"skip\",\"size\":0,"
-			  "\"sha256\":\"\",\"offset\":0,\"sent\":0,\"ms\":0,"
-			  "\"ok\":false,\"reason\":\"denied\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"forward\",\"channel\":5,\"host\":"
-			  "\"127.0.0.1\",\"port\":22,\"ok\":true,\"reason\":"
-			  "\"\"}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"ended\",\"reason\":\"ticket closed\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"leave\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"enroll\",\"token\":\"tte_x\",\"name\":"
-			  "\"web-01\",\"pubkey\":\"" HEX32 "\",\"labels\":{"
-			  "\"env\":\"prod\",\"rack\":\"b 2\"},\"facts\":{"
-			  "\"hostname\":\"web-01\"}}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"enrolled\",\"agent\":\"web-01\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"auth\",\"agent\":\"web-01\",\"sig\":\"" HEX64
-			  "\"}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"auth_ok\",\"acked\":17}"},
-	{TETHER_CTRL_A2R,
-	 "{\"t\":\"check\",\"seq\":18,\"check\":\"root\",\"state\":"
-	 "\"CRITICAL\",\"type\":\"HARD\",\"attempt\":3,\"max_attempts\":3,"
-	 "\"output\":\"DISK CRITICAL\",\"perfdata\":[{\"label\":\"/\","
-	 "\"value\":95.5,\"uom\":\"%\",\"warn\":\"80\",\"crit\":\"90\","
-	 "\"min\":0,\"max\":100},{\"label\":\"x\",\"value\":null,\"uom\":"
-	 "\"\",\"warn\":null,\"crit\":null,\"min\":null,\"max\":null}],\"ts\":"
-	 "1765000000,\"duration_ms\":12,\"ticket_on\":\"warning\",\"dropped\":"
-	 "2}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"check_ack\",\"seq\":18}"},
-	{TETHER_CTRL_R2A, "{\"t\":\"diag_request\",\"ticket\":\"T-3\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"diag\",\"ticket\":\"T-3\",\"bundle\":\"QQ==\"}"},
-	{TETHER_CTRL_A2R, "{\"t\":\"diag\",\"ticket\":\"T-3\",\"error\":"
-			  "\"timed out\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ping\"}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"pong\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
+		      "\"token\":\"tt_1_abc\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}"},
+    {TETHER_CTRL_R2C, "{\"t\":\"welcome\",\"version\":1,\"technician\":"
+		      "\"alice\",\"role\":\"admin\"}"},
+    {TETHER_CTRL_R2A,
+     "{\"t\":\"welcome\",\"version\":1,\"challenge\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_R2C, "{\"t\":\"err\",\"id\":3,\"code\":\"no_agent\","
+		      "\"message\":\"no agent has joined T-1 yet\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_new\",\"id\":1,\"title\":\"Outlook\","
+		      "\"customer\":\"ACME / Jo\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2,\"status\":\"open\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_show\",\"id\":9,\"ticket\":\"T-12\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_close\",\"id\":4,\"ticket\":\"T-1\","
+		      "\"resolution\":\"fixed\"}"},
+    {TETHER_CTRL_C2R,
+     "{\"t\":\"invite\",\"id\":5,\"ticket\":\"T-1\","
+     "\"expires\":600,\"info\":\"{}\",\"pake\":\"" HEX65 "\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"attach\",\"id\":6,\"ticket\":\"T-1\"}"},
+    {TETHER_CTRL_C2R,
+     "{\"t\":\"confirm\",\"id\":7,\"session\":3,\"conf\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"pake_failed\",\"id\":8,\"session\":3}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"open\",\"id\":9,\"session\":3,\"kind\":"
+		      "\"shell\",\"nonce\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"close\",\"id\":10,\"channel\":4}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"agents\",\"id\":11}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"health\",\"id\":12,\"agent\":\"web-01\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"diag_attach\",\"id\":13,\"ticket\":\"T-2\","
+		      "\"bundle\":\"eJyrrgUAAXUA+Q==\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"diag_get\",\"id\":14,\"ticket\":\"T-2\"}"},
+    {TETHER_CTRL_R2C, "{\"t\":\"close\",\"channel\":4,\"reason\":\"agent "
+		      "disconnected\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"close\",\"channel\":4}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"join\",\"nameplate\":\"7\",\"facts\":{"
+		      "\"hostname\":\"pc\",\"os\":\"Debian\",\"user\":"
+		      "\"jo\"}}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"join_ok\",\"session\":3,\"pake_a\":\"" HEX65
+		      "\",\"info\":\"{}\",\"expires_at\":1765000000,"
+		      "\"nameplate\":\"7\"}"},
+    {TETHER_CTRL_A2R,
+     "{\"t\":\"pake\",\"pake_b\":\"" HEX65 "\",\"conf_b\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"pake_ok\",\"resume\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"decline\"}"},
+    {TETHER_CTRL_A2R,
+     "{\"t\":\"resume\",\"session\":3,\"token\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"resume_ok\",\"state\":\"paired\"}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"confirm\",\"conf\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"confirmed\",\"ok\":false}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"open\",\"channel\":4,\"kind\":\"file\","
+		      "\"nonce\":\"" HEX32 "\",\"technician\":\"alice\"}"},
+    {TETHER_CTRL_A2R,
+     "{\"t\":\"opened\",\"channel\":4,\"nonce\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"open_failed\",\"channel\":4,\"reason\":"
+		      "\"not allowed\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"xfer\",\"channel\":4,\"direction\":\"get\","
+		      "\"path\":\"a/b\",\"type\":\"file\",\"size\":10,"
+		      "\"sha256\":\"" HEX32 "\",\"offset\":0,\"sent\":10,"
+		      "\"ms\":3,\"ok\":true,\"reason\":\"\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"xfer\",\"channel\":4,\"direction\":\"put\","
+		      "\"path\":\"d\",\"type\":\"skip\",\"size\":0,"
+		      "\"sha256\":\"\",\"offset\":0,\"sent\":0,\"ms\":0,"
+		      "\"ok\":false,\"reason\":\"denied\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"forward\",\"channel\":5,\"host\":"
+		      "\"127.0.0.1\",\"port\":22,\"ok\":true,\"reason\":"
+		      "\"\"}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"ended\",\"reason\":\"ticket closed\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"leave\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"enroll\",\"token\":\"tte_x\",\"name\":"
+		      "\"web-01\",\"pubkey\":\"" HEX32 "\",\"labels\":{"
+		      "\"env\":\"prod\",\"rack\":\"b 2\"},\"facts\":{"
+		      "\"hostname\":\"web-01\"}}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"enrolled\",\"agent\":\"web-01\"}"},
+    {TETHER_CTRL_A2R,
+     "{\"t\":\"auth\",\"agent\":\"web-01\",\"sig\":\"" HEX64 "\"}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"auth_ok\",\"acked\":17}"},
+    {TETHER_CTRL_A2R,
+     "{\"t\":\"check\",\"seq\":18,\"check\":\"root\",\"state\":"
+     "\"CRITICAL\",\"type\":\"HARD\",\"attempt\":3,\"max_attempts\":3,"
+     "\"output\":\"DISK CRITICAL\",\"perfdata\":[{\"label\":\"/\","
+     "\"value\":95.5,\"uom\":\"%\",\"warn\":\"80\",\"crit\":\"90\","
+     "\"min\":0,\"max\":100},{\"label\":\"x\",\"value\":null,\"uom\":"
+     "\"\",\"warn\":null,\"crit\":null,\"min\":null,\"max\":null}],\"ts\":"
+     "1765000000,\"duration_ms\":12,\"ticket_on\":\"warning\",\"dropped\":"
+     "2}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"check_ack\",\"seq\":18}"},
+    {TETHER_CTRL_R2A, "{\"t\":\"diag_request\",\"ticket\":\"T-3\"}"},
+    {TETHER_CTRL_A2R,
+     "{\"t\":\"diag\",\"ticket\":\"T-3\",\"bundle\":\"QQ==\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"diag\",\"ticket\":\"T-3\",\"error\":"
+		      "\"timed out\"}"},
 };
 
 /* Decodes text in dirs, re-encodes it and compares the JSON. */
@@ -156,8 +157,8 @@ Test(ctrl, every_message_round_trips)
 		tether_ctrl_msg_free(&m);
 	}
 	for (i = 0; i < TETHER_CTRL_TYPES; i++)
-		cr_assert(seen[i] || i == TETHER_CTRL_OK,
-			  "no sample of \"%s\"", tether_ctrl_type_name(i));
+		cr_assert(seen[i] || i == TETHER_CTRL_OK, "no sample of \"%s\"",
+			  tether_ctrl_type_name(i));
 }
 
 Test(ctrl, wire_names_are_unique_per_direction)
@@ -169,8 +170,8 @@ Test(ctrl, wire_names_are_unique_per_direction)
 		for (j = i + 1; j < TETHER_CTRL_TYPES; j++)
 			cr_assert((tether_ctrl_type_dirs(i) &
 				   tether_ctrl_type_dirs(j)) == 0 ||
-					  strcmp(tether_ctrl_type_name(i),
-						 tether_ctrl_type_name(j)) != 0,
+				      strcmp(tether_ctrl_type_name(i),
+					     tether_ctrl_type_name(j)) != 0,
 				  "\"%s\" twice in one direction",
 				  tether_ctrl_type_name(i));
 	}
@@ -218,10 +219,10 @@ Test(ctrl, refusals_say_why)
 	/* A console request is not an agent message. */
 	refused(TETHER_CTRL_A2R, "{\"t\":\"ticket_list\",\"id\":1}",
 		TETHER_ERR_NOT_FOUND, "unknown type");
-	refused(TETHER_CTRL_A2R, "{\"t\":\"ping\",\"x\":1}", TETHER_ERR_PROTOCOL,
-		"ping: unknown member \"x\"");
-	refused(TETHER_CTRL_A2R, "{\"t\":\"ping\",\"id\":1}", TETHER_ERR_PROTOCOL,
-		"unknown member \"id\"");
+	refused(TETHER_CTRL_A2R, "{\"t\":\"ping\",\"x\":1}",
+		TETHER_ERR_PROTOCOL, "ping: unknown member \"x\"");
+	refused(TETHER_CTRL_A2R, "{\"t\":\"ping\",\"id\":1}",
+		TETHER_ERR_PROTOCOL, "unknown member \"id\"");
 	refused(TETHER_CTRL_C2R, "{\"t\":\"ticket_list\"}", TETHER_ERR_FORMAT,
 		"ticket_list: no id");
 	refused(TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":0}",
@@ -238,42 +239,51 @@ Test(ctrl, refusals_say_why)
 		TETHER_ERR_FORMAT, "not an integer");
 	refused(TETHER_CTRL_R2A, "{\"t\":\"diag_request\",\"ticket\":7}",
 		TETHER_ERR_FORMAT, "not a ticket");
-	refused(TETHER_CTRL_R2A, "{\"t\":\"diag_request\",\"ticket\":\"T-007\"}",
+	refused(TETHER_CTRL_R2A,
+		"{\"t\":\"diag_request\",\"ticket\":\"T-007\"}",
 		TETHER_ERR_FORMAT, "not a ticket");
 	refused(TETHER_CTRL_R2A, "{\"t\":\"diag_request\",\"ticket\":\"T-+5\"}",
 		TETHER_ERR_FORMAT, "not a ticket");
-	refused(TETHER_CTRL_R2A,
-		"{\"t\":\"diag_request\",\"ticket\":\"T-99999999999999999999\"}",
-		TETHER_ERR_FORMAT, "not a ticket");
-	refused(TETHER_CTRL_A2R, "{\"t\":\"opened\",\"channel\":1,\"nonce\":"
-				 "\"00\"}",
+	refused(
+	    TETHER_CTRL_R2A,
+	    "{\"t\":\"diag_request\",\"ticket\":\"T-99999999999999999999\"}",
+	    TETHER_ERR_FORMAT, "not a ticket");
+	refused(TETHER_CTRL_A2R,
+		"{\"t\":\"opened\",\"channel\":1,\"nonce\":"
+		"\"00\"}",
 		TETHER_ERR_FORMAT, "not 32 bytes of hex");
-	refused(TETHER_CTRL_A2R, "{\"t\":\"check\",\"seq\":1,\"check\":\"a b\","
-				 "\"state\":\"OK\",\"type\":\"HARD\","
-				 "\"attempt\":1,\"max_attempts\":1,\"ts\":1}",
+	refused(TETHER_CTRL_A2R,
+		"{\"t\":\"check\",\"seq\":1,\"check\":\"a b\","
+		"\"state\":\"OK\",\"type\":\"HARD\","
+		"\"attempt\":1,\"max_attempts\":1,\"ts\":1}",
 		TETHER_ERR_FORMAT, "\"check\" is not a name");
-	refused(TETHER_CTRL_A2R, "{\"t\":\"check\",\"seq\":1,\"check\":\"a\","
-				 "\"state\":\"FINE\",\"type\":\"HARD\","
-				 "\"attempt\":1,\"max_attempts\":1,\"ts\":1}",
+	refused(TETHER_CTRL_A2R,
+		"{\"t\":\"check\",\"seq\":1,\"check\":\"a\","
+		"\"state\":\"FINE\",\"type\":\"HARD\","
+		"\"attempt\":1,\"max_attempts\":1,\"ts\":1}",
 		TETHER_ERR_FORMAT, "\"state\" is not one of its words");
 	refused(TETHER_CTRL_A2R, "{\"t\":\"join\",\"nameplate\":\"07\"}",
 		TETHER_ERR_FORMAT, "not a nameplate");
-	refused(TETHER_CTRL_A2R, "{\"t\":\"join\",\"nameplate\":\"7\",\"facts\":"
-				 "{\"kernel\":\"x\"}}",
+	refused(TETHER_CTRL_A2R,
+		"{\"t\":\"join\",\"nameplate\":\"7\",\"facts\":"
+		"{\"kernel\":\"x\"}}",
 		TETHER_ERR_PROTOCOL, "unknown member \"kernel\"");
-	refused(TETHER_CTRL_A2R, "{\"t\":\"enroll\",\"token\":\"x\",\"name\":"
-				 "\"a\",\"pubkey\":\"" HEX32 "\",\"labels\":"
-				 "{\"a b\":\"c\"}}",
+	refused(TETHER_CTRL_A2R,
+		"{\"t\":\"enroll\",\"token\":\"x\",\"name\":"
+		"\"a\",\"pubkey\":\"" HEX32 "\",\"labels\":"
+		"{\"a b\":\"c\"}}",
 		TETHER_ERR_FORMAT, "key that is not a name");
-	refused(TETHER_CTRL_A2R, "{\"t\":\"enroll\",\"token\":\"x\",\"name\":"
-				 "\"a\",\"pubkey\":\"" HEX32 "\",\"labels\":"
-				 "{\"a\":\"c\\u0007\"}}",
+	refused(TETHER_CTRL_A2R,
+		"{\"t\":\"enroll\",\"token\":\"x\",\"name\":"
+		"\"a\",\"pubkey\":\"" HEX32 "\",\"labels\":"
+		"{\"a\":\"c\\u0007\"}}",
 		TETHER_ERR_FORMAT, "without control characters");
 	refused(TETHER_CTRL_A2R,
 		"{\"t\":\"hello\",\"role\":\"agent\",\"version\":1,"
 		"\"role\":\"console\"}",
 		TETHER_ERR_PROTOCOL, "not JSON");
-	refused(TETHER_CTRL_C2R, "{\"t\":\"ticket_new\",\"id\":1,\"title\":\"\"}",
+	refused(TETHER_CTRL_C2R,
+		"{\"t\":\"ticket_new\",\"id\":1,\"title\":\"\"}",
 		TETHER_ERR_FORMAT, "\"title\" is empty");
 }
 
@@ -321,11 +331,12 @@ Test(ctrl, long_reports_are_clipped_on_a_character)
 
 Test(ctrl, check_defaults_and_perfdata)
 {
-	const char *text = "{\"t\":\"check\",\"seq\":1,\"check\":\"a\",\"state\":"
-			   "\"OK\",\"type\":\"SOFT\",\"attempt\":1,"
-			   "\"max_attempts\":3,\"ts\":5,\"perfdata\":[{"
-			   "\"label\":\"l\",\"value\":3,\"uom\":\"s\",\"warn\":"
-			   "null,\"crit\":\"2:\",\"min\":null,\"max\":1.5}]}";
+	const char *text =
+	    "{\"t\":\"check\",\"seq\":1,\"check\":\"a\",\"state\":"
+	    "\"OK\",\"type\":\"SOFT\",\"attempt\":1,"
+	    "\"max_attempts\":3,\"ts\":5,\"perfdata\":[{"
+	    "\"label\":\"l\",\"value\":3,\"uom\":\"s\",\"warn\":"
+	    "null,\"crit\":\"2:\",\"min\":null,\"max\":1.5}]}";
 	struct tether_ctrl_msg m;
 	const struct tether_ctrl_check *c = &m.body.check;
 
@@ -386,14 +397,13 @@ Test(ctrl, answers)
 	json_t *back, *want;
 	char why[TETHER_CTRL_WHY_MAX];
 
-	cr_assert_eq(tether_ctrl_decode(ok, strlen(ok), TETHER_CTRL_R2C, &m,
-					NULL, 0),
-		     0);
+	cr_assert_eq(
+	    tether_ctrl_decode(ok, strlen(ok), TETHER_CTRL_R2C, &m, NULL, 0),
+	    0);
 	cr_assert_eq(m.type, TETHER_CTRL_OK);
 	cr_assert_eq(m.id, 5);
-	cr_assert_eq(tether_ctrl_decode_answer(&m, TETHER_CTRL_TICKET_SHOW, NULL,
-					       0),
-		     0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_TICKET_SHOW, NULL, 0), 0);
 	cr_assert_eq(t->id, 3);
 	cr_assert_eq(t->status, TETHER_TICKET_CLOSED);
 	cr_assert_eq(t->created_at, 1796658845);
@@ -403,8 +413,7 @@ Test(ctrl, answers)
 	cr_assert(!t->sessions[0].has_agent);
 	cr_assert_eq(t->naudit, 2);
 	cr_assert(json_is_object(t->audit[0].detail));
-	back = tether_ctrl_answer_to_json(TETHER_CTRL_TICKET_SHOW, 5,
-					  &m.body);
+	back = tether_ctrl_answer_to_json(TETHER_CTRL_TICKET_SHOW, 5, &m.body);
 	want = json_loads(ok, 0, NULL);
 	cr_assert(json_equal(back, want), "%s", json_dumps(back, 0));
 	json_decref(back);
@@ -413,8 +422,7 @@ Test(ctrl, answers)
 	cr_assert_eq(tether_ctrl_decode_answer(&m, TETHER_CTRL_TICKET_LIST, why,
 					       sizeof(why)),
 		     TETHER_ERR_PROTOCOL);
-	cr_assert(strstr(why, "ticket_list: unknown member \"ticket\"") !=
-			  NULL,
+	cr_assert(strstr(why, "ticket_list: unknown member \"ticket\"") != NULL,
 		  "reason: %s", why);
 	tether_ctrl_msg_free(&m);
 }
@@ -430,9 +438,9 @@ Test(ctrl, members_sharing_a_flag_come_together)
 	cr_assert_eq(tether_ctrl_decode(half, strlen(half), TETHER_CTRL_R2C, &m,
 					NULL, 0),
 		     0);
-	cr_assert_eq(tether_ctrl_decode_answer(&m, TETHER_CTRL_ATTACH, why,
-					       sizeof(why)),
-		     TETHER_ERR_FORMAT);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_ATTACH, why, sizeof(why)),
+	    TETHER_ERR_FORMAT);
 	cr_assert(strstr(why, "\"conf_b\" missing") != NULL, "%s", why);
 	tether_ctrl_msg_free(&m);
 }
@@ -444,14 +452,15 @@ Test(ctrl, answer_without_members)
 	cr_assert_eq(tether_ctrl_decode("{\"t\":\"ok\",\"id\":2}", 17,
 					TETHER_CTRL_R2C, &m, NULL, 0),
 		     0);
-	cr_assert_eq(tether_ctrl_decode_answer(&m, TETHER_CTRL_CONFIRM, NULL, 0),
-		     0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_CONFIRM, NULL, 0), 0);
 	tether_ctrl_msg_free(&m);
 	cr_assert_eq(tether_ctrl_decode("{\"t\":\"ok\",\"id\":2,\"x\":1}", 23,
 					TETHER_CTRL_R2C, &m, NULL, 0),
 		     0);
-	cr_assert_eq(tether_ctrl_decode_answer(&m, TETHER_CTRL_CONFIRM, NULL, 0),
-		     TETHER_ERR_PROTOCOL);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_CONFIRM, NULL, 0),
+	    TETHER_ERR_PROTOCOL);
 	tether_ctrl_msg_free(&m);
 }
 
@@ -459,30 +468,29 @@ Test(ctrl, encoder_checks_the_schema)
 {
 	struct tether_ctrl_ticket_new tn = {.title = ""};
 	struct tether_ctrl_check_ack ack = {.seq = 0};
-	struct tether_ctrl_chan_open co = {.channel = 1,
-					   .kind = TETHER_KINDS,
-					   .technician = "alice"};
+	struct tether_ctrl_chan_open co = {
+	    .channel = 1, .kind = TETHER_KINDS, .technician = "alice"};
 	char *text = NULL;
 
-	cr_assert_eq(tether_ctrl_encode(TETHER_CTRL_TICKET_NEW, 1, &tn, &text,
-					NULL),
-		     TETHER_ERR_INVALID);
+	cr_assert_eq(
+	    tether_ctrl_encode(TETHER_CTRL_TICKET_NEW, 1, &tn, &text, NULL),
+	    TETHER_ERR_INVALID);
 	cr_assert_null(text);
-	cr_assert_eq(tether_ctrl_encode(TETHER_CTRL_CHECK_ACK, 0, &ack, &text,
-					NULL),
-		     TETHER_ERR_INVALID);
-	cr_assert_eq(tether_ctrl_encode(TETHER_CTRL_CHAN_OPEN, 0, &co, &text,
-					NULL),
-		     TETHER_ERR_INVALID);
+	cr_assert_eq(
+	    tether_ctrl_encode(TETHER_CTRL_CHECK_ACK, 0, &ack, &text, NULL),
+	    TETHER_ERR_INVALID);
+	cr_assert_eq(
+	    tether_ctrl_encode(TETHER_CTRL_CHAN_OPEN, 0, &co, &text, NULL),
+	    TETHER_ERR_INVALID);
 	tn.title = "ok";
 	/* A request needs an id. */
-	cr_assert_eq(tether_ctrl_encode(TETHER_CTRL_TICKET_NEW, 0, &tn, &text,
-					NULL),
-		     TETHER_ERR_INVALID);
-	cr_assert_eq(tether_ctrl_encode(TETHER_CTRL_TICKET_NEW, 7, &tn, &text,
-					NULL),
-		     0);
-	cr_assert_str_eq(text, "{\"title\":\"ok\",\"t\":\"ticket_new\",\"id\":7}");
+	cr_assert_eq(
+	    tether_ctrl_encode(TETHER_CTRL_TICKET_NEW, 0, &tn, &text, NULL),
+	    TETHER_ERR_INVALID);
+	cr_assert_eq(
+	    tether_ctrl_encode(TETHER_CTRL_TICKET_NEW, 7, &tn, &text, NULL), 0);
+	cr_assert_str_eq(text,
+			 "{\"title\":\"ok\",\"t\":\"ticket_new\",\"id\":7}");
 	tether_free(text);
 	cr_assert_eq(tether_ctrl_encode_err(3, TETHER_CTRL_E_DECLINED,
 					    "the customer declined", &text,
@@ -509,8 +517,8 @@ Test(ctrl, every_prefix_is_refused)
 							why, sizeof(why)),
 				     TETHER_ERR_PROTOCOL, "%.*s", (int)k,
 				     samples[i].json);
-			cr_assert(strstr(why, "not JSON") != NULL,
-				  "%.*s: %s", (int)k, samples[i].json, why);
+			cr_assert(strstr(why, "not JSON") != NULL, "%.*s: %s",
+				  (int)k, samples[i].json, why);
 			tether_ctrl_msg_free(&m);
 		}
 	}
@@ -553,11 +561,11 @@ Test(ctrl, out_of_memory_everywhere)
 			 * check its buffer's growth), which the schema
 			 * then refuses as malformed.
 			 */
-			cr_assert(r == TETHER_ERR_NOMEM ||
-					  r == TETHER_ERR_PROTOCOL ||
-					  r == TETHER_ERR_NOT_FOUND ||
-					  r == TETHER_ERR_FORMAT,
-				  "%s: %s", samples[i].json, tether_strerror(r));
+			cr_assert(
+			    r == TETHER_ERR_NOMEM || r == TETHER_ERR_PROTOCOL ||
+				r == TETHER_ERR_NOT_FOUND ||
+				r == TETHER_ERR_FORMAT,
+			    "%s: %s", samples[i].json, tether_strerror(r));
 		}
 	}
 }
@@ -584,15 +592,15 @@ Test(ctrl, parts)
 	cr_assert_str_eq(text, info);
 	tether_free(text);
 	tether_ctrl_part_free(&m);
-	cr_assert_eq(tether_ctrl_part_encode(TETHER_CTRL_PART_LABELS, &l, &text,
-					     NULL),
-		     0);
+	cr_assert_eq(
+	    tether_ctrl_part_encode(TETHER_CTRL_PART_LABELS, &l, &text, NULL),
+	    0);
 	cr_assert_str_eq(text, "{\"env\":\"prod\"}");
 	tether_free(text);
 	l.nlabels = 0;
-	cr_assert_eq(tether_ctrl_part_encode(TETHER_CTRL_PART_LABELS, &l, &text,
-					     NULL),
-		     0);
+	cr_assert_eq(
+	    tether_ctrl_part_encode(TETHER_CTRL_PART_LABELS, &l, &text, NULL),
+	    0);
 	cr_assert_str_eq(text, "{}");
 	tether_free(text);
 	cr_assert_eq(tether_ctrl_part_decode(TETHER_CTRL_PART_PERFDATA, "{}", 2,

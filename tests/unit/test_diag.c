@@ -125,8 +125,7 @@ Test(diag, sections_hold_this_machine)
 	/* The filesystem the tests run on is one of the disks. */
 	s = section(b, "disks");
 	cr_expect_gt(json_array_size(json_object_get(s, "filesystems")), 0);
-	json_array_foreach(json_object_get(s, "filesystems"), i, v)
-	{
+	json_array_foreach (json_object_get(s, "filesystems"), i, v) {
 		if (json_object_get(v, "use_pct") == NULL)
 			continue;
 		cr_expect_leq(json_integer_value(json_object_get(v, "use_pct")),
@@ -157,8 +156,7 @@ Test(diag, problems_well_formed_critical_first)
 	size_t i;
 
 	cr_assert(json_is_array(json_object_get(b, "problems")));
-	json_array_foreach(json_object_get(b, "problems"), i, p)
-	{
+	json_array_foreach (json_object_get(b, "problems"), i, p) {
 		sev = json_string_value(json_object_get(p, "severity"));
 		what = json_string_value(json_object_get(p, "what"));
 		cr_assert_not_null(sev);

@@ -30,29 +30,29 @@ static char *render(const char *json, const struct tether_diagview_opts *o)
 }
 
 static const char bundle[] =
-	"{\"version\":1,\"collected_at\":\"2026-12-07T10:00:00Z\","
-	"\"duration_ms\":210,"
-	"\"problems\":[{\"severity\":\"warning\",\"what\":\"load high\"},"
-	"{\"severity\":\"critical\",\"what\":\"/var is 97% full\\u001b[2J\"}],"
-	"\"sections\":{"
-	"\"os\":{\"hostname\":\"web-01\",\"pretty_name\":\"Debian 12\","
-	"\"kernel\":\"6.1\",\"arch\":\"x86_64\"},"
-	"\"uptime\":{\"seconds\":90061},"
-	"\"cpu\":{\"count\":4,\"model\":\"EPYC\",\"load\":[1,2,3],"
-	"\"usage_pct\":12},"
-	"\"memory\":{\"total\":8589934592,\"available\":4294967296,"
-	"\"swap_total\":0},"
-	"\"disks\":{\"filesystems\":[{\"mountpoint\":\"/var\",\"size\":"
-	"1073741824,\"use_pct\":97,\"inodes_use_pct\":3,\"fstype\":\"ext4\","
-	"\"device\":\"/dev/sda2\"}]},"
-	"\"network\":{\"interfaces\":[{\"name\":\"eth0\",\"state\":\"up\","
-	"\"addresses\":[\"10.0.0.5/24\"]}]},"
-	"\"routes\":{\"routes\":[{\"destination\":\"0.0.0.0/0\",\"gateway\":"
-	"\"10.0.0.1\",\"iface\":\"eth0\"}]},"
-	"\"dns\":{\"nameservers\":[\"10.0.0.2\"]},"
-	"\"systemd\":{\"failed\":[\"nginx.service\"]},"
-	"\"logs\":{\"error\":\"no journal\"},"
-	"\"time\":{\"synchronised\":true}}}";
+    "{\"version\":1,\"collected_at\":\"2026-12-07T10:00:00Z\","
+    "\"duration_ms\":210,"
+    "\"problems\":[{\"severity\":\"warning\",\"what\":\"load high\"},"
+    "{\"severity\":\"critical\",\"what\":\"/var is 97% full\\u001b[2J\"}],"
+    "\"sections\":{"
+    "\"os\":{\"hostname\":\"web-01\",\"pretty_name\":\"Debian 12\","
+    "\"kernel\":\"6.1\",\"arch\":\"x86_64\"},"
+    "\"uptime\":{\"seconds\":90061},"
+    "\"cpu\":{\"count\":4,\"model\":\"EPYC\",\"load\":[1,2,3],"
+    "\"usage_pct\":12},"
+    "\"memory\":{\"total\":8589934592,\"available\":4294967296,"
+    "\"swap_total\":0},"
+    "\"disks\":{\"filesystems\":[{\"mountpoint\":\"/var\",\"size\":"
+    "1073741824,\"use_pct\":97,\"inodes_use_pct\":3,\"fstype\":\"ext4\","
+    "\"device\":\"/dev/sda2\"}]},"
+    "\"network\":{\"interfaces\":[{\"name\":\"eth0\",\"state\":\"up\","
+    "\"addresses\":[\"10.0.0.5/24\"]}]},"
+    "\"routes\":{\"routes\":[{\"destination\":\"0.0.0.0/0\",\"gateway\":"
+    "\"10.0.0.1\",\"iface\":\"eth0\"}]},"
+    "\"dns\":{\"nameservers\":[\"10.0.0.2\"]},"
+    "\"systemd\":{\"failed\":[\"nginx.service\"]},"
+    "\"logs\":{\"error\":\"no journal\"},"
+    "\"time\":{\"synchronised\":true}}}";
 
 Test(diagview, problems_first_then_every_section)
 {
@@ -91,7 +91,7 @@ Test(diagview, this_machine_and_saved)
 	cr_assert(strstr(out, "Diagnostics of this machine") != NULL, "%s",
 		  out);
 	cr_assert(strstr(out, "; saved 2026-12-07T11:00:00Z by agent:web-01") !=
-			  NULL,
+		      NULL,
 		  "%s", out);
 	free(out);
 	out = render("{}", NULL);
@@ -102,13 +102,13 @@ Test(diagview, this_machine_and_saved)
 Test(diagview, survives_other_shapes)
 {
 	static const char *const odd[] = {
-		"{\"problems\":7,\"sections\":[]}",
-		"{\"sections\":{\"os\":[],\"cpu\":\"x\",\"memory\":{\"total\":"
-		"\"big\"},\"disks\":[{\"mount\":5}],\"network\":{\"interfaces\":"
-		"[1,null,{\"addresses\":{}}]},\"routes\":[{}],\"dns\":[3],"
-		"\"processes\":{\"top_cpu\":[{}]},\"logs\":[\"x\",{}],"
-		"\"time\":{\"offset_us\":\"no\"}}}",
-		"{\"problems\":[{},{\"severity\":1,\"what\":[]}]}",
+	    "{\"problems\":7,\"sections\":[]}",
+	    "{\"sections\":{\"os\":[],\"cpu\":\"x\",\"memory\":{\"total\":"
+	    "\"big\"},\"disks\":[{\"mount\":5}],\"network\":{\"interfaces\":"
+	    "[1,null,{\"addresses\":{}}]},\"routes\":[{}],\"dns\":[3],"
+	    "\"processes\":{\"top_cpu\":[{}]},\"logs\":[\"x\",{}],"
+	    "\"time\":{\"offset_us\":\"no\"}}}",
+	    "{\"problems\":[{},{\"severity\":1,\"what\":[]}]}",
 	};
 	size_t i;
 

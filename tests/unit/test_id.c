@@ -13,10 +13,21 @@
 
 Test(id, tickets)
 {
-	static const char *const bad[] = {
-		"", "T-", "T-0", "T-007", "T-+5", "T- 5", "T-5 ", "T--5", "T5",
-		"X-5", "T-5x", "T-9223372036854775808",
-		"T-99999999999999999999", "5", NULL};
+	static const char *const bad[] = {"",
+					  "T-",
+					  "T-0",
+					  "T-007",
+					  "T-+5",
+					  "T- 5",
+					  "T-5 ",
+					  "T--5",
+					  "T5",
+					  "X-5",
+					  "T-5x",
+					  "T-9223372036854775808",
+					  "T-99999999999999999999",
+					  "5",
+					  NULL};
 	char buf[TETHER_ID_TICKET_LEN];
 	int64_t id;
 	size_t i;
@@ -42,7 +53,8 @@ Test(id, tickets)
 	cr_assert_str_eq(buf, "T-9223372036854775807");
 	cr_assert_eq(tether_id_ticket_format(0, buf, sizeof(buf)),
 		     TETHER_ERR_INVALID);
-	cr_assert_eq(tether_id_ticket_format(123, buf, 5), TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(tether_id_ticket_format(123, buf, 5),
+		     TETHER_ERR_TOO_LARGE);
 	cr_assert_eq(tether_id_ticket_format(123, buf, 6), 0);
 	cr_assert_str_eq(buf, "T-123");
 }
@@ -70,30 +82,29 @@ Test(id, labels)
 	char key[TETHER_ID_NAME_MAX + 1];
 	const char *value, *why;
 
-	cr_assert_eq(tether_id_label_parse("env=prod 2", key, sizeof(key),
-					   &value, &why),
-		     0);
+	cr_assert_eq(
+	    tether_id_label_parse("env=prod 2", key, sizeof(key), &value, &why),
+	    0);
 	cr_assert_str_eq(key, "env");
 	cr_assert_str_eq(value, "prod 2");
-	cr_assert_eq(tether_id_label_parse("env=", key, sizeof(key), &value,
-					   &why),
-		     0);
+	cr_assert_eq(
+	    tether_id_label_parse("env=", key, sizeof(key), &value, &why), 0);
 	cr_assert_str_eq(value, "");
-	cr_assert_eq(tether_id_label_parse("env", key, sizeof(key), &value,
-					   &why),
-		     TETHER_ERR_FORMAT);
+	cr_assert_eq(
+	    tether_id_label_parse("env", key, sizeof(key), &value, &why),
+	    TETHER_ERR_FORMAT);
 	cr_assert_str_eq(why, "want KEY=VALUE");
-	cr_assert_eq(tether_id_label_parse("=x", key, sizeof(key), &value,
-					   &why),
-		     TETHER_ERR_FORMAT);
+	cr_assert_eq(
+	    tether_id_label_parse("=x", key, sizeof(key), &value, &why),
+	    TETHER_ERR_FORMAT);
 	cr_assert_str_eq(why, "want KEY=VALUE", "\"=x\": %s", why);
-	cr_assert_eq(tether_id_label_parse("a b=x", key, sizeof(key), &value,
-					   &why),
-		     TETHER_ERR_FORMAT);
+	cr_assert_eq(
+	    tether_id_label_parse("a b=x", key, sizeof(key), &value, &why),
+	    TETHER_ERR_FORMAT);
 	cr_assert(strstr(why, "label key") != NULL);
-	cr_assert_eq(tether_id_label_parse("a=x\ty", key, sizeof(key), &value,
-					   &why),
-		     TETHER_ERR_FORMAT);
+	cr_assert_eq(
+	    tether_id_label_parse("a=x\ty", key, sizeof(key), &value, &why),
+	    TETHER_ERR_FORMAT);
 	cr_assert(strstr(why, "control") != NULL);
 	cr_assert_null(value);
 }
@@ -101,18 +112,18 @@ Test(id, labels)
 Test(id, fingerprints)
 {
 	cr_assert(tether_id_fingerprint_valid(
-		"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"));
+	    "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"));
 	/* 43 characters, but the last one carries bits 32 bytes have not. */
 	cr_assert(!tether_id_fingerprint_valid(
-		"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV"));
+	    "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV"));
 	cr_assert(!tether_id_fingerprint_valid(
-		"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuF"));
+	    "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuF"));
 	cr_assert(!tether_id_fingerprint_valid(
-		"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFUA"));
+	    "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFUA"));
 	cr_assert(!tether_id_fingerprint_valid(
-		"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSu=U"));
+	    "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSu=U"));
 	cr_assert(!tether_id_fingerprint_valid(
-		"sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"));
+	    "sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"));
 	cr_assert(!tether_id_fingerprint_valid("SHA256:"));
 	cr_assert(!tether_id_fingerprint_valid(NULL));
 }
@@ -124,16 +135,16 @@ Test(num, whole_numbers)
 
 	cr_assert_eq(tether_num_parse_u64("0", 0, 10, &u), 0);
 	cr_assert_eq(u, 0);
-	cr_assert_eq(tether_num_parse_u64("18446744073709551615", 0, UINT64_MAX,
-					  &u),
-		     0);
+	cr_assert_eq(
+	    tether_num_parse_u64("18446744073709551615", 0, UINT64_MAX, &u), 0);
 	cr_assert_eq(u, UINT64_MAX);
 	u = 9;
-	cr_assert_eq(tether_num_parse_u64("18446744073709551616", 0, UINT64_MAX,
-					  &u),
-		     TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(
+	    tether_num_parse_u64("18446744073709551616", 0, UINT64_MAX, &u),
+	    TETHER_ERR_TOO_LARGE);
 	cr_assert_eq(u, 9);
-	cr_assert_eq(tether_num_parse_u64("11", 0, 10, &u), TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(tether_num_parse_u64("11", 0, 10, &u),
+		     TETHER_ERR_TOO_LARGE);
 	cr_assert_eq(tether_num_parse_u64("01", 0, 10, &u), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_u64("+1", 0, 10, &u), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_u64(" 1", 0, 10, &u), TETHER_ERR_FORMAT);
@@ -141,9 +152,9 @@ Test(num, whole_numbers)
 	cr_assert_eq(tether_num_parse_u64("", 0, 10, &u), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_u64("-1", 0, 10, &u), TETHER_ERR_FORMAT);
 	/* Not a number at all, however long (found by fuzz_code). */
-	cr_assert_eq(tether_num_parse_u64("99999999999999999999x", 0,
-					  UINT64_MAX, &u),
-		     TETHER_ERR_FORMAT);
+	cr_assert_eq(
+	    tether_num_parse_u64("99999999999999999999x", 0, UINT64_MAX, &u),
+	    TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_i64("-99999999999999999999-", INT64_MIN,
 					  INT64_MAX, &i),
 		     TETHER_ERR_FORMAT);
@@ -158,7 +169,8 @@ Test(num, whole_numbers)
 	cr_assert_eq(tether_num_parse_i64("-0", -5, 5, &i), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_i64("-5", -5, 5, &i), 0);
 	cr_assert_eq(i, -5);
-	cr_assert_eq(tether_num_parse_i64("-6", -5, 5, &i), TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(tether_num_parse_i64("-6", -5, 5, &i),
+		     TETHER_ERR_TOO_LARGE);
 }
 
 Test(num, scanning)
@@ -207,8 +219,10 @@ Test(num, doubles)
 	cr_assert_eq(tether_num_parse_double("nan", 3, &v), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_double("0x10", 4, &v), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_double(" 1", 2, &v), TETHER_ERR_FORMAT);
-	cr_assert_eq(tether_num_parse_double("1e999", 5, &v), TETHER_ERR_FORMAT);
+	cr_assert_eq(tether_num_parse_double("1e999", 5, &v),
+		     TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_double("", 0, &v), TETHER_ERR_FORMAT);
 	cr_assert_eq(tether_num_parse_double(".", 1, &v), TETHER_ERR_FORMAT);
-	cr_assert_eq(tether_num_parse_double("1.2.3", 5, &v), TETHER_ERR_FORMAT);
+	cr_assert_eq(tether_num_parse_double("1.2.3", 5, &v),
+		     TETHER_ERR_FORMAT);
 }

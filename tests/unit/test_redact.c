@@ -105,7 +105,8 @@ static const struct secret_case secrets[] = {
     {"id_token=eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJl&state=1",
      "eyJpc3MiOiJ4In0", "&state=1"},
     /* tether's own tokens, bare (not after a key) */
-    {"Enrollment token (one use): tte_Q2hhbmdlTWVQbGVhc2UtMDEyMzQ1Njc4OWFiY2RlZg="
+    {"Enrollment token (one use): "
+     "tte_Q2hhbmdlTWVQbGVhc2UtMDEyMzQ1Njc4OWFiY2RlZg="
      " valid until noon",
      "Q2hhbmdlTWVQbGVhc2UtMDEy", " valid until noon"},
     {"echo tt_12_0123456789abcdef0123456789abcdef0123456789abcdef01234567"

@@ -109,9 +109,8 @@ Test(seal, null_seal_empty_parts)
 		     0);
 	/* Plaintext and a zero tag: what the relay would see unsealed. */
 	cr_assert(memcmp(ct, "abcd", 4) == 0);
-	cr_assert_eq(tether_seal_decrypt(rx, hdr, sizeof(hdr), ct, sizeof(ct),
-					 pt),
-		     0);
+	cr_assert_eq(
+	    tether_seal_decrypt(rx, hdr, sizeof(hdr), ct, sizeof(ct), pt), 0);
 	cr_assert(memcmp(pt, "abcd", 4) == 0);
 	tether_seal_free(tx);
 	tether_seal_free(rx);

@@ -71,8 +71,7 @@ Test(sign, generate_load_sign_verify)
 	cr_assert_eq(memcmp(pub, pub2, 32), 0);
 	cr_assert_eq(tether_sign(k, "hello", 5, sig), 0);
 	cr_assert_eq(tether_sign_verify(pub, "hello", 5, sig), 0);
-	cr_assert_eq(tether_sign_verify(pub, "hellp", 5, sig),
-		     TETHER_ERR_AUTH);
+	cr_assert_eq(tether_sign_verify(pub, "hellp", 5, sig), TETHER_ERR_AUTH);
 	tether_sign_key_free(k);
 	tether_sign_key_free(NULL);
 
@@ -110,14 +109,12 @@ Test(sign, auth_message_layout)
 	size_t len = 0, ctx = sizeof(TETHER_AGENT_AUTH_CONTEXT);
 
 	memset(ch, 0xab, sizeof(ch));
-	cr_assert_eq(tether_sign_auth_message(ch, "web-01", out, sizeof(out),
-					      &len),
-		     0);
+	cr_assert_eq(
+	    tether_sign_auth_message(ch, "web-01", out, sizeof(out), &len), 0);
 	cr_assert_eq(len, ctx + sizeof(ch) + 6);
 	cr_assert_eq(memcmp(out, "tether/1 agent auth\0", ctx), 0);
 	cr_assert_eq(memcmp(out + ctx, ch, sizeof(ch)), 0);
 	cr_assert_eq(memcmp(out + ctx + sizeof(ch), "web-01", 6), 0);
-	cr_assert_eq(tether_sign_auth_message(ch, "web-01", out, len - 1,
-					      &len),
+	cr_assert_eq(tether_sign_auth_message(ch, "web-01", out, len - 1, &len),
 		     TETHER_ERR_TOO_LARGE);
 }

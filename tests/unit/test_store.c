@@ -169,15 +169,15 @@ Test(store, open_creates_private_wal_db)
 	cr_assert_eq(sb.st_mode & 0077, 0);
 
 	db = raw_open();
-	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt,
-					NULL),
-		     SQLITE_OK);
+	cr_assert_eq(
+	    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL),
+	    SQLITE_OK);
 	cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
 	cr_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), "wal");
 	sqlite3_finalize(stmt);
-	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt,
-					NULL),
-		     SQLITE_OK);
+	cr_assert_eq(
+	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL),
+	    SQLITE_OK);
 	cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
 	cr_assert_eq(sqlite3_column_int(stmt, 0), 1);
 	sqlite3_finalize(stmt);

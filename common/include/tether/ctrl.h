@@ -111,10 +111,13 @@
 	X(DIAG, "diag", TETHER_CTRL_A2R)
 
 enum tether_ctrl_type {
+/* An X-macro expansion is not an expression: kept as written. */
+/* clang-format off */
 #define TETHER_CTRL_ENUM_(name, wire, dirs) TETHER_CTRL_##name,
 	TETHER_CTRL_TYPE_MAP(TETHER_CTRL_ENUM_)
 #undef TETHER_CTRL_ENUM_
 	TETHER_CTRL_TYPES /* how many */
+	/* clang-format on */
 };
 
 /*
@@ -133,10 +136,13 @@ enum tether_ctrl_type {
 	X(INTERNAL, "internal")
 
 enum tether_ctrl_code {
+/* An X-macro expansion is not an expression: kept as written. */
+/* clang-format off */
 #define TETHER_CTRL_CODE_ENUM_(name, wire) TETHER_CTRL_E_##name,
 	TETHER_CTRL_CODE_MAP(TETHER_CTRL_CODE_ENUM_)
 #undef TETHER_CTRL_CODE_ENUM_
 	TETHER_CTRL_CODES
+	/* clang-format on */
 };
 
 /* Wire names; NULL for a value out of range. */
@@ -281,7 +287,7 @@ struct tether_ctrl_ticket {
 	enum tether_ticket_status status;
 	enum tether_ticket_source source;
 	int64_t created_at;
-	int64_t closed_at; /* 0: open */
+	int64_t closed_at;	/* 0: open */
 	const char *resolution; /* NULL: none */
 	const char *created_by; /* NULL: the relay (health tickets) */
 	/* ticket_show only (has_detail): */
@@ -370,7 +376,7 @@ struct tether_ctrl_ticket_close {
 
 struct tether_ctrl_invite {
 	int64_t ticket;
-	int64_t expires; /* seconds; default TETHER_INVITE_TTL_DEFAULT */
+	int64_t expires;  /* seconds; default TETHER_INVITE_TTL_DEFAULT */
 	const char *info; /* JSON text of struct tether_ctrl_info */
 	uint8_t pake[TETHER_SPAKE2_ELEM_LEN]; /* pA */
 };

@@ -34,9 +34,12 @@ enum tether_err {
 	TETHER_OK = 0,
 #define TETHER_ERR_ENUM(name, msg) TETHER_ERR_##name,
 	TETHER_ERR_FIRST_ = -1000,
+	/* An X-macro expansion is not an expression: kept as written. */
+	/* clang-format off */
 	TETHER_ERR_MAP(TETHER_ERR_ENUM)
 #undef TETHER_ERR_ENUM
 	TETHER_ERR_LAST_
+	/* clang-format on */
 };
 
 /* Returns a static string for any int; never NULL. */

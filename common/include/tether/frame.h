@@ -18,9 +18,10 @@ struct tether_buf;
 #define TETHER_FRAME_MAX_PREAUTH (16u * 1024)
 
 enum tether_frame_type {
-	TETHER_FRAME_CTRL = 1,  /* JSON control message, channel 0 */
-	TETHER_FRAME_DATA = 2,  /* sealed end-to-end payload, channel >= 1 */
-	TETHER_FRAME_ERROR = 3, /* UTF-8 reason, channel 0; sender then closes */
+	TETHER_FRAME_CTRL = 1, /* JSON control message, channel 0 */
+	TETHER_FRAME_DATA = 2, /* sealed end-to-end payload, channel >= 1 */
+	TETHER_FRAME_ERROR =
+	    3, /* UTF-8 reason, channel 0; sender then closes */
 };
 
 struct tether_frame {

@@ -45,7 +45,8 @@ int tether_id_label_parse(const char *spec, char *key, size_t keylen,
 int tether_id_ticket_parse(const char *s, int64_t *id);
 /* The same, also taking a bare N: what a user may type for a ticket. */
 int tether_id_ticket_parse_arg(const char *s, int64_t *id);
-/* "T-N" into out: TETHER_ERR_INVALID for id < 1, TOO_LARGE if it does not fit. */
+/* "T-N" into out: TETHER_ERR_INVALID for id < 1, TOO_LARGE if it does not fit.
+ */
 int tether_id_ticket_format(int64_t id, char *out, size_t outlen);
 
 /*

@@ -34,8 +34,8 @@ struct tether_link_cbs {
 	/*
 	 * The link is closed; reason is 0 for an orderly close or a
 	 * TETHER_ERR_* (TETHER_ERR_REFUSED: the peer sent an ERROR frame,
-	 * whose text is the reason); tether_link_close_reason() has words.  The link is
-	 * freed when this returns.
+	 * whose text is the reason); tether_link_close_reason() has words.  The
+	 * link is freed when this returns.
 	 */
 	void (*on_close)(struct tether_link *l, int reason);
 };
@@ -68,12 +68,10 @@ struct tether_link *tether_link_accept(uv_stream_t *server,
  * TETHER_ERR_FINGERPRINT before on_open.  Failures (DNS, refused, TLS) are
  * reported through on_close.  NULL only on immediate failure.
  */
-struct tether_link *tether_link_connect(uv_loop_t *loop,
-					struct tether_link_ctx *ctx,
-					const char *host, int port,
-					const char *pin,
-					const struct tether_link_cbs *cbs,
-					void *data);
+struct tether_link *
+tether_link_connect(uv_loop_t *loop, struct tether_link_ctx *ctx,
+		    const char *host, int port, const char *pin,
+		    const struct tether_link_cbs *cbs, void *data);
 
 void *tether_link_data(const struct tether_link *l);
 void tether_link_set_data(struct tether_link *l, void *data);
@@ -90,8 +88,8 @@ bool tether_link_is_open(const struct tether_link *l);
 int tether_link_send(struct tether_link *l, uint8_t type, uint32_t channel,
 		     const void *payload, size_t len);
 /* Sends a header and payload given separately (avoids a copy). */
-int tether_link_send2(struct tether_link *l, const uint8_t *hdr,
-		      size_t hdr_len, const void *payload, size_t len);
+int tether_link_send2(struct tether_link *l, const uint8_t *hdr, size_t hdr_len,
+		      const void *payload, size_t len);
 /* Sends a CTRL frame with the JSON object (compact encoding). */
 int tether_link_send_json(struct tether_link *l, const json_t *msg);
 /* Sends an already-encoded frame verbatim. */

@@ -17,15 +17,19 @@ void tether_log_set_level(enum tether_log_level level);
 void tether_log_set_ident(const char *ident);
 void tether_log(const char *file, const char *func, int line,
 		enum tether_log_level level, int err, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
+    __attribute__((format(printf, 6, 7)));
 
 #define tether_log_err(r, ...)                                                 \
-	tether_log(__FILE__, __func__, __LINE__, TETHER_LOG_ERR, (r), __VA_ARGS__)
+	tether_log(__FILE__, __func__, __LINE__, TETHER_LOG_ERR, (r),          \
+		   __VA_ARGS__)
 #define tether_log_warn(...)                                                   \
-	tether_log(__FILE__, __func__, __LINE__, TETHER_LOG_WARN, 0, __VA_ARGS__)
+	tether_log(__FILE__, __func__, __LINE__, TETHER_LOG_WARN, 0,           \
+		   __VA_ARGS__)
 #define tether_log_info(...)                                                   \
-	tether_log(__FILE__, __func__, __LINE__, TETHER_LOG_INFO, 0, __VA_ARGS__)
+	tether_log(__FILE__, __func__, __LINE__, TETHER_LOG_INFO, 0,           \
+		   __VA_ARGS__)
 #define tether_log_debug(...)                                                  \
-	tether_log(__FILE__, __func__, __LINE__, TETHER_LOG_DEBUG, 0, __VA_ARGS__)
+	tether_log(__FILE__, __func__, __LINE__, TETHER_LOG_DEBUG, 0,          \
+		   __VA_ARGS__)
 
 #endif /* TETHER_LOG_H */

@@ -19,8 +19,7 @@
 int tether_num_parse_u64(const char *s, uint64_t min, uint64_t max,
 			 uint64_t *out);
 /* The same with an optional leading '-'. */
-int tether_num_parse_i64(const char *s, int64_t min, int64_t max,
-			 int64_t *out);
+int tether_num_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 /*
  * Advance-on-success scanning for text formats (/proc, command output):
  * skips blanks (space, tab) at *pp, then reads digits (leading zeros

@@ -122,7 +122,6 @@ enum tether_session_state {
 	TETHER_SESSION_DECLINED
 };
 
-
 /* Channel kinds a console may open. */
 #define TETHER_KIND_NAME_EXEC "exec"
 #define TETHER_KIND_NAME_SHELL "shell"
