@@ -749,9 +749,49 @@ __attribute__((format(printf, 2, 3))) static json_t *bad(struct enc *e,
 
 static json_t *enc_obj(struct enc *e, const struct schema *s, const void *in);
 
+/*
+ * Whether s[0..n) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), as jansson requires.
+ */
+static bool utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k, len;
+	uint32_t c;
+
+	while (i < n) {
+		c = p[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2, c &= 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			len = 3, c &= 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			len = 4, c &= 0x07;
+		else
+			return false;
+		if (n - i < len)
+			return false;
+		for (k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			c = (c << 6) | (p[i + k] & 0x3f);
+		}
+		if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+		    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 static json_t *enc_str(struct enc *e, const struct member *m, const char *s)
 {
 	size_t n = strlen(s);
+	json_t *v;
 
 	if ((int64_t)n < m->min)
 		return bad(e, "member \"%s\" is empty", m->name);
@@ -764,8 +804,11 @@ static json_t *enc_str(struct enc *e, const struct member *m, const char *s)
 	if (m->ref != NULL && !((const struct strcheck *)m->ref)->ok(s))
 		return bad(e, "member \"%s\" is not %s", m->name,
 			   ((const struct strcheck *)m->ref)->what);
-	/* NULL for text that is not UTF-8 as well. */
-	return json_stringn(s, n);
+	v = json_stringn(s, n);
+	/* jansson's NULL is no memory or text that is not UTF-8. */
+	if (v == NULL && !utf8_valid(s, n))
+		return bad(e, "member \"%s\" is not UTF-8", m->name);
+	return v;
 }
 
 static json_t *enc_real(double v)
@@ -813,9 +856,14 @@ static json_t *enc_strs(struct enc *e, const struct member *m, const void *base)
 	if ((int64_t)n > m->dflt)
 		return bad(e, "member \"%s\" has over %lld items", m->name,
 			   (long long)m->dflt);
+	if (n > 0 && items == NULL)
+		return bad(e, "member \"%s\" has no items", m->name);
+	for (i = 0; i < n; i++)
+		if (items[i] == NULL)
+			return bad(e, "member \"%s\" has a NULL item", m->name);
 	arr = json_array();
 	for (i = 0; arr != NULL && i < n; i++) {
-		v = items[i] != NULL ? enc_str(e, m, items[i]) : NULL;
+		v = enc_str(e, m, items[i]);
 		if (v == NULL || json_array_append_new(arr, v) != 0) {
 			json_decref(arr);
 			arr = NULL;
@@ -835,6 +883,8 @@ static json_t *enc_labels(struct enc *e, const struct member *m,
 	if ((int64_t)n > m->dflt)
 		return bad(e, "member \"%s\" has over %lld entries", m->name,
 			   (long long)m->dflt);
+	if (n > 0 && items == NULL)
+		return bad(e, "member \"%s\" has no entries", m->name);
 	obj = json_object();
 	for (i = 0; obj != NULL && i < n; i++) {
 		if (!tether_id_name_valid(items[i].key) ||
@@ -1428,12 +1478,35 @@ static bool has_id(enum tether_ctrl_type t)
 
 /* ---- Public codec ---- */
 
-static int load(const void *payload, size_t len, json_t **root)
+/*
+ * Parses the payload; a member given twice is refused (which of two
+ * values would count is exactly what a cheating peer would exploit), and
+ * said so, since it is valid JSON.  d NULL: no reason is worded.
+ */
+static int load(struct dec *d, int code, const void *payload, size_t len,
+		json_t **root)
 {
 	json_error_t jerr;
+	const char *near;
+	size_t n;
 
 	*root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
-	return *root != NULL ? TETHER_OK : TETHER_ERR_PROTOCOL;
+	if (*root != NULL)
+		return TETHER_OK;
+	if (d == NULL)
+		return code;
+	/* jansson words it: duplicate object key near '"role"' */
+	near = strstr(jerr.text, "near '");
+	if (json_error_code(&jerr) == json_error_duplicate_key &&
+	    near != NULL) {
+		near += 6;
+		n = strlen(near);
+		if (n > 0 && near[n - 1] == '\'')
+			n--;
+		return fail(d, code, "duplicate member %.*s",
+			    (int)(n > 64 ? 64 : n), near);
+	}
+	return fail(d, code, "not JSON");
 }
 
 int tether_ctrl_decode(const void *payload, size_t len, unsigned dirs,
@@ -1452,8 +1525,8 @@ int tether_ctrl_decode(const void *payload, size_t len, unsigned dirs,
 	m->type = TETHER_CTRL_TYPES;
 	if (why != NULL && whylen > 0)
 		why[0] = '\0';
-	if (load(payload, len, &m->root_) != 0)
-		return fail(&d, TETHER_ERR_PROTOCOL, "not JSON");
+	if (load(&d, TETHER_ERR_PROTOCOL, payload, len, &m->root_) != 0)
+		return TETHER_ERR_PROTOCOL;
 	if (!json_is_object(m->root_)) {
 		r = fail(&d, TETHER_ERR_PROTOCOL, "not an object");
 		goto out;
@@ -1503,7 +1576,7 @@ int tether_ctrl_request_id(const void *payload, size_t len, int64_t *id)
 	int r = TETHER_ERR_NOT_FOUND;
 
 	*id = 0;
-	if (load(payload, len, &root) != 0)
+	if (load(NULL, TETHER_ERR_PROTOCOL, payload, len, &root) != 0)
 		return TETHER_ERR_PROTOCOL;
 	v = json_is_object(root) ? json_object_get(root, "id") : NULL;
 	if (json_is_integer(v) && json_integer_value(v) >= 1) {
@@ -1692,9 +1765,9 @@ int tether_ctrl_part_decode(enum tether_ctrl_part part, const void *text,
 		return TETHER_ERR_INVALID;
 	s = parts[part];
 	d.msg = s->name;
-	r = load(text, len, &m->root_);
+	r = load(&d, TETHER_ERR_FORMAT, text, len, &m->root_);
 	if (r != 0)
-		return fail(&d, TETHER_ERR_FORMAT, "not JSON");
+		return r;
 	if (s->root_list)
 		r = dec_value(&d, &s->m[0], m->root_, &m->body);
 	else if (!json_is_object(m->root_))

@@ -281,7 +281,7 @@ Test(ctrl, refusals_say_why)
 	refused(TETHER_CTRL_A2R,
 		"{\"t\":\"hello\",\"role\":\"agent\",\"version\":1,"
 		"\"role\":\"console\"}",
-		TETHER_ERR_PROTOCOL, "not JSON");
+		TETHER_ERR_PROTOCOL, "duplicate member \"role\"");
 	refused(TETHER_CTRL_C2R,
 		"{\"t\":\"ticket_new\",\"id\":1,\"title\":\"\"}",
 		TETHER_ERR_FORMAT, "\"title\" is empty");
@@ -498,6 +498,44 @@ Test(ctrl, encoder_checks_the_schema)
 		     0);
 	cr_assert_str_eq(text, "{\"code\":\"declined\",\"message\":\"the "
 			       "customer declined\",\"t\":\"err\",\"id\":3}");
+	tether_free(text);
+}
+
+/*
+ * Values no schema can carry are the program's bug: INVALID (and a log
+ * line), never NOMEM and never a crash on a NULL list.
+ */
+Test(ctrl, encoder_refuses_what_json_cannot_carry)
+{
+	struct tether_ctrl_ticket_new tn = {.title = "caf\xc3"};
+	struct tether_ctrl_enroll en = {
+	    .token = "tk", .name = "box", .labels = NULL, .nlabels = 1};
+	const char *caps[] = {"exec", NULL};
+	struct tether_ctrl_info info = {.technician = "alice",
+					.ticket = "T-1",
+					.title = "t",
+					.capabilities = NULL,
+					.ncapabilities = 2};
+	char *text = NULL;
+	size_t len;
+
+	cr_assert_eq(
+	    tether_ctrl_encode(TETHER_CTRL_TICKET_NEW, 1, &tn, &text, NULL),
+	    TETHER_ERR_INVALID, "text that is not UTF-8");
+	cr_assert_eq(
+	    tether_ctrl_encode(TETHER_CTRL_ENROLL, 0, &en, &text, NULL),
+	    TETHER_ERR_INVALID, "labels counted but not given");
+	cr_assert_eq(
+	    tether_ctrl_part_encode(TETHER_CTRL_PART_INFO, &info, &text, &len),
+	    TETHER_ERR_INVALID, "capabilities counted but not given");
+	info.capabilities = caps;
+	cr_assert_eq(
+	    tether_ctrl_part_encode(TETHER_CTRL_PART_INFO, &info, &text, &len),
+	    TETHER_ERR_INVALID, "a NULL capability");
+	info.ncapabilities = 1;
+	cr_assert_eq(
+	    tether_ctrl_part_encode(TETHER_CTRL_PART_INFO, &info, &text, &len),
+	    0);
 	tether_free(text);
 }
 
