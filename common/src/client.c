@@ -43,6 +43,8 @@ struct tether_client {
 	/* tether_client_wait_ready() / _call(): the last connection's end. */
 	bool down;
 	int down_err;
+	/* Inside one of them: uv_run() is not re-entrant. */
+	bool blocking;
 };
 
 static void on_open(struct tether_link *l);
@@ -417,9 +419,13 @@ int tether_client_wait_ready(struct tether_client *c)
 	enum tether_client_phase want =
 	    c->o.no_hello ? TETHER_CLIENT_OPEN : TETHER_CLIENT_READY;
 
+	if (c->blocking)
+		return TETHER_ERR_STATE;
 	c->down = false;
+	c->blocking = true;
 	while (!c->down && !c->closing && c->phase < want)
 		uv_run(c->loop, UV_RUN_ONCE);
+	c->blocking = false;
 	if (c->down)
 		return c->down_err;
 	return c->closing ? TETHER_ERR_CLOSED : TETHER_OK;
@@ -434,6 +440,8 @@ int tether_client_call(struct tether_client *c, enum tether_ctrl_type t,
 
 	memset(answer, 0, sizeof(*answer));
 	answer->type = TETHER_CTRL_TYPES;
+	if (c->blocking)
+		return TETHER_ERR_STATE;
 	c->down = false;
 	r = tether_client_request(c, t, body, &id);
 	if (r != 0)
@@ -441,8 +449,10 @@ int tether_client_call(struct tether_client *c, enum tether_ctrl_type t,
 	c->want_id = id;
 	c->answer = answer;
 	c->answered = false;
+	c->blocking = true;
 	while (!c->answered && !c->down && !c->closing)
 		uv_run(c->loop, UV_RUN_ONCE);
+	c->blocking = false;
 	c->want_id = 0;
 	c->answer = NULL;
 	if (!c->answered)

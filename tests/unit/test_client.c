@@ -52,6 +52,8 @@ struct owner {
 	enum tether_client_phase down_phase;
 	bool retry; /* reconnect after the first down */
 	bool done;
+	bool nest;     /* on_welcome tries the blocking calls */
+	int nested[2]; /* what _call() and _wait_ready() said there */
 };
 
 static char tmpdir[64] = "/tmp/tether-client-XXXXXX";
@@ -273,6 +275,14 @@ static void on_welcome(struct tether_client *c, const struct tether_ctrl_msg *w)
 
 	o->welcomes++;
 	cr_assert_str_eq(w->body.welcome.technician, "alice");
+	if (o->nest) {
+		struct tether_ctrl_ticket_list req = {0};
+		struct tether_ctrl_msg ans;
+
+		o->nested[0] =
+		    tether_client_call(c, TETHER_CTRL_TICKET_LIST, &req, &ans);
+		o->nested[1] = tether_client_wait_ready(c);
+	}
 }
 
 static void on_ctrl(struct tether_client *c, struct tether_ctrl_msg *m)
@@ -363,6 +373,33 @@ Test(client, pinned_hello_welcome_call_and_ping)
 	spin(&f, 50);
 	cr_assert_eq(f.pongs, 1, "the relay's ping was answered");
 	cr_assert_eq(o.downs, 0);
+	tether_client_close(o.c);
+	fake_stop(&f);
+}
+
+/*
+ * uv_run() must not be entered from one of its own callbacks: the
+ * blocking calls refuse there, instead of nesting the loop and losing
+ * the outer call's answer.
+ */
+Test(client, blocking_calls_refuse_inside_callbacks)
+{
+	struct tether_ctrl_ticket_list req = {0};
+	struct tether_ctrl_msg ans;
+	struct owner o;
+	struct fake f;
+
+	fake_start(&f, ACT_WELCOME);
+	new_client(&o, &f, cert_fp, false);
+	o.nest = true;
+	cr_assert_eq(tether_client_wait_ready(o.c), 0);
+	cr_assert_eq(o.nested[0], TETHER_ERR_STATE, "call from a callback");
+	cr_assert_eq(o.nested[1], TETHER_ERR_STATE, "wait from a callback");
+	/* Outside the callbacks both work as before. */
+	cr_assert_eq(
+	    tether_client_call(o.c, TETHER_CTRL_TICKET_LIST, &req, &ans), 0);
+	cr_assert_eq(ans.type, TETHER_CTRL_OK);
+	tether_ctrl_msg_free(&ans);
 	tether_client_close(o.c);
 	fake_stop(&f);
 }

@@ -143,6 +143,8 @@ int tether_client_request(struct tether_client *c, enum tether_ctrl_type t,
  * For short-lived programs that run the loop themselves: run it until the
  * client is welcomed (or, with no_hello, open), or until it is down:
  * 0, or the err on_down was given (on_down runs first, as always).
+ * TETHER_ERR_STATE from inside a callback of the client's loop (while
+ * either blocking call runs): uv_run() is not re-entrant.
  */
 int tether_client_wait_ready(struct tether_client *c);
 /*
@@ -153,7 +155,8 @@ int tether_client_wait_ready(struct tether_client *c);
  * the connection went down meanwhile (on_down ran) or the answer was
  * malformed (TETHER_ERR_PROTOCOL or TETHER_ERR_FORMAT, as
  * tether_ctrl_decode_answer() says; the connection is then closed).  Other
- * traffic meanwhile goes to the callbacks as usual.
+ * traffic meanwhile goes to the callbacks as usual; TETHER_ERR_STATE from
+ * inside one of them (nothing is sent), as for tether_client_wait_ready().
  */
 int tether_client_call(struct tether_client *c, enum tether_ctrl_type t,
 		       const void *body, struct tether_ctrl_msg *answer);
