@@ -7,6 +7,7 @@
 # Debian 12 ships libFuzzer and the ASan/UBSan runtimes for clang 14 in
 # libclang-rt-14-dev, which clang only recommends; llvm brings
 # llvm-symbolizer, so that sanitizer reports name functions and lines.
+# clang-format (14 on Debian 12) checks the layout of every C file.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
