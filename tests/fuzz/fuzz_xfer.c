@@ -35,14 +35,15 @@
  * The first error an engine returns ends the input, as it closes the
  * channel in the agent and the console.
  *
- * Invariants: every body that decodes encodes back to the same bytes;
- * what an engine sends is a message of its side that decodes, the
- * sender's BLOCKs within its window and the receiver's ACCEPT within the
- * file; the receiver credits back exactly the BLOCK it was handed, once,
- * and sends XFER_END once, as its last message; every finished entry is
- * reported consistently, and counted among the failures if it failed;
- * and nothing lands outside d/ (in the d/x setup, nothing in d/ but x and
- * its temporary files).
+ * Invariants: every body that decodes encodes back to the same bytes, and
+ * one that does not is refused with a documented error and an empty
+ * struct, and never taken by an engine; what an engine sends is a message
+ * of its side that decodes, the sender's BLOCKs within its window and the
+ * receiver's ACCEPT within the file; the receiver credits back exactly
+ * the BLOCK it was handed, once, and sends XFER_END once, as its last
+ * message; every finished entry is reported consistently, and counted
+ * among the failures if it failed; and nothing lands outside d/ (in the
+ * d/x setup, nothing in d/ but x and its temporary files).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -114,12 +115,15 @@ static bool round_trip(uint8_t msg, const uint8_t *body, size_t len,
 		struct tether_msg_result result;
 		struct tether_msg_skip skip;
 	} m;
+	static const uint8_t zero[sizeof(m)];
+	size_t size = 0;
 	int r, e;
 
 	CHECK(b != NULL);
 	switch (msg) {
 	case TETHER_MSG_ENTRY:
 		r = tether_msg_decode_entry(body, len, &m.entry);
+		size = sizeof(m.entry);
 		e = r == 0 ? tether_msg_encode_entry(b, &m.entry) : 0;
 		if (r == 0 && m.entry.type == TETHER_XFER_FILE)
 			*sizep = m.entry.size;
@@ -127,24 +131,29 @@ static bool round_trip(uint8_t msg, const uint8_t *body, size_t len,
 		break;
 	case TETHER_MSG_ACCEPT:
 		r = tether_msg_decode_accept(body, len, &m.accept);
+		size = sizeof(m.accept);
 		e = r == 0 ? tether_msg_encode_accept(b, &m.accept) : 0;
 		break;
 	case TETHER_MSG_BLOCK:
 		r = tether_msg_decode_block(body, len, &m.block);
+		size = sizeof(m.block);
 		e = r == 0 ? tether_msg_encode_block(b, &m.block) : 0;
 		break;
 	case TETHER_MSG_FILE_END:
 		r = tether_msg_decode_file_end(body, len, &m.file_end);
+		size = sizeof(m.file_end);
 		e = r == 0 ? tether_msg_encode_file_end(b, &m.file_end) : 0;
 		tether_msg_clear_file_end(&m.file_end);
 		break;
 	case TETHER_MSG_RESULT:
 		r = tether_msg_decode_result(body, len, &m.result);
+		size = sizeof(m.result);
 		e = r == 0 ? tether_msg_encode_result(b, &m.result) : 0;
 		tether_msg_clear_result(&m.result);
 		break;
 	case TETHER_MSG_SKIP:
 		r = tether_msg_decode_skip(body, len, &m.skip);
+		size = sizeof(m.skip);
 		e = r == 0 ? tether_msg_encode_skip(b, &m.skip) : 0;
 		tether_msg_clear_skip(&m.skip);
 		break;
@@ -161,6 +170,7 @@ static bool round_trip(uint8_t msg, const uint8_t *body, size_t len,
 		CHECK(r == TETHER_ERR_INCOMPLETE || r == TETHER_ERR_TOO_LARGE ||
 		      r == TETHER_ERR_FORMAT || r == TETHER_ERR_TRAILING_DATA ||
 		      r == TETHER_ERR_NOMEM);
+		CHECK(memcmp(&m, zero, size) == 0);
 	} else {
 		CHECK(e == 0);
 		CHECK(tether_buf_len(b) == len);
