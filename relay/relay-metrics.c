@@ -1,10 +1,10 @@
 /*
  * The relay's HTTP side door: /metrics in the Prometheus text exposition
  * format and /healthz, on a listener of its own (default 127.0.0.1:9464).
- * Requests are parsed with http-parser and bounded in size and time; bad
- * input gets a 4xx and the connection is closed, nothing else happens.
+ * Requests are parsed by relay-metrics-req.c (http-parser) and bounded in
+ * size and time; bad input gets a 4xx and the connection is closed,
+ * nothing else happens.
  */
-#include <http_parser.h>
 #include <stdarg.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -16,10 +16,9 @@
 #include <tether/log.h>
 #include <tether/proto.h>
 
+#include "relay-metrics-req.h"
 #include "relay.h"
 
-#define METRICS_REQUEST_MAX (16u * 1024)
-#define METRICS_URL_MAX 256
 #define METRICS_TIMEOUT_MS 5000
 #define METRICS_BODY_MAX (1u * 1024 * 1024)
 
@@ -27,15 +26,11 @@ struct metrics_conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_write_t wreq;
-	http_parser parser;
+	struct relay_metrics_req *req;
 	struct relay *relay;
 	struct tether_buf *out;
-	size_t received;
 	int handles;
 	bool answered;
-	char url[METRICS_URL_MAX];
-	size_t url_len;
-	bool url_too_long;
 };
 
 static void conn_closed(uv_handle_t *h)
@@ -44,6 +39,7 @@ static void conn_closed(uv_handle_t *h)
 
 	if (--c->handles > 0)
 		return;
+	relay_metrics_req_free(c->req);
 	tether_buf_free(c->out);
 	tether_free(c);
 }
@@ -242,44 +238,6 @@ static void serve_metrics(struct metrics_conn *c)
 	tether_buf_free(b);
 }
 
-static int on_url(http_parser *hp, const char *at, size_t len)
-{
-	struct metrics_conn *c = hp->data;
-
-	if (len >= sizeof(c->url) - c->url_len) {
-		c->url_too_long = true;
-		return 1;
-	}
-	memcpy(c->url + c->url_len, at, len);
-	c->url_len += len;
-	c->url[c->url_len] = '\0';
-	return 0;
-}
-
-static int on_message_complete(http_parser *hp)
-{
-	struct metrics_conn *c = hp->data;
-	char *q = strchr(c->url, '?');
-
-	if (q != NULL)
-		*q = '\0';
-	if (hp->method != HTTP_GET && hp->method != HTTP_HEAD)
-		respond(c, 405, "Method Not Allowed", "text/plain", NULL);
-	else if (strcmp(c->url, "/metrics") == 0)
-		serve_metrics(c);
-	else if (strcmp(c->url, "/healthz") == 0)
-		respond(c, 200, "ok", "text/plain", NULL);
-	else
-		respond(c, 404, "Not Found", "text/plain", NULL);
-	/* One request per connection: stop the parser here. */
-	return 1;
-}
-
-static const http_parser_settings settings = {
-    .on_url = on_url,
-    .on_message_complete = on_message_complete,
-};
-
 static void metrics_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	static char rbuf[4096];
@@ -292,7 +250,8 @@ static void metrics_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void metrics_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct metrics_conn *c = s->data;
-	size_t done;
+	const char *reason;
+	int r, code;
 
 	if (n < 0) {
 		conn_close(c);
@@ -300,17 +259,17 @@ static void metrics_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 	if (n == 0 || c->answered)
 		return;
-	c->received += (size_t)n;
-	done = http_parser_execute(&c->parser, &settings, buf->base, (size_t)n);
-	if (c->answered)
+	r = relay_metrics_req_feed(c->req, buf->base, (size_t)n);
+	if (r == 0)
 		return;
-	if (c->url_too_long)
-		respond(c, 414, "URI Too Long", "text/plain", NULL);
-	else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || done != (size_t)n)
-		respond(c, 400, "Bad Request", "text/plain", NULL);
-	else if (c->received > METRICS_REQUEST_MAX)
-		respond(c, 431, "Request Header Fields Too Large", "text/plain",
-			NULL);
+	if (r == RELAY_METRICS_PAGE_METRICS) {
+		serve_metrics(c);
+	} else if (r == RELAY_METRICS_PAGE_HEALTHZ) {
+		respond(c, 200, "ok", "text/plain", NULL);
+	} else {
+		code = relay_metrics_req_status(c->req, &reason);
+		respond(c, code, reason, "text/plain", NULL);
+	}
 }
 
 static void metrics_timeout(uv_timer_t *t)
@@ -333,16 +292,16 @@ static void metrics_accept(uv_stream_t *server, int status)
 		return;
 	c->relay = r;
 	c->out = tether_buf_new(METRICS_BODY_MAX + 1024);
+	c->req = relay_metrics_req_new();
 	uv_tcp_init(server->loop, &c->tcp);
 	uv_timer_init(server->loop, &c->timer);
 	c->tcp.data = c->timer.data = c;
 	c->handles = 2;
-	if (c->out == NULL || uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+	if (c->out == NULL || c->req == NULL ||
+	    uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
 		conn_close(c);
 		return;
 	}
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
 	uv_timer_start(&c->timer, metrics_timeout, METRICS_TIMEOUT_MS, 0);
 	uv_read_start((uv_stream_t *)&c->tcp, metrics_alloc, metrics_read);
 }

@@ -9,8 +9,9 @@
  * relay-listen.c at the bottom, then relay-limit.c, relay-route.c,
  * relay-session.c, relay-enroll.c, relay-health.c, the message modules
  * relay-hello.c, relay-agent.c and relay-console.c, relay-metrics.c, and
- * relay-server.c (the event loop) on top; the store (relay-store.h) is
- * below them all.
+ * relay-server.c (the event loop) on top; the store (relay-store.h) and
+ * the metrics listener's request parser (relay-metrics-req.h) are below
+ * them all.
  */
 #ifndef TETHER_RELAY_H
 #define TETHER_RELAY_H

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# A short fuzzing run: fuzz.sh [SECONDS_PER_TARGET] [BUILD_DIR]
+# A short fuzzing run: fuzz.sh [SECONDS_PER_TARGET] [BUILD_DIR] [TARGET...]
 #
 # Configures (once) a clang build with libFuzzer, ASan and UBSan
 # (-Dfuzzing=true instruments libtether too), builds every fuzz target
-# tests/fuzz/meson.build defines, and runs each in turn for SECONDS (20 by
-# default) from a fresh copy of its seed corpus, one process at a time.
+# tests/fuzz/meson.build defines (or only the TARGETs named, e.g.
+# fuzz_xfer), and runs each in turn for SECONDS (20 by default) from a
+# fresh copy of its seed corpus, one process at a time.
 # A target fails on a crash, a sanitizer report, a leak, an input slower
 # than 10 s or a run that does not end; what it found stays in
 # BUILD_DIR/fuzz-run/TARGET/ (artifacts/ holds the reproducers, log the
@@ -14,6 +15,7 @@
 set -euo pipefail
 secs=${1:-20}
 dir=${2:-build-fuzz}
+shift $(($# < 2 ? $# : 2))
 cd "$(dirname "$0")/.."
 root=$PWD
 case $secs in
@@ -34,6 +36,15 @@ for t in json.load(sys.stdin):
 if [ -z "$targets" ]; then
 	echo "fuzz.sh: no fuzz targets in $dir (is it a -Dfuzzing=true build?)" >&2
 	exit 2
+fi
+if [ $# -gt 0 ]; then
+	for want in "$@"; do
+		if ! grep -q "^$want " <<<"$targets"; then
+			echo "fuzz.sh: no fuzz target $want in $dir" >&2
+			exit 2
+		fi
+	done
+	targets=$(awk -v only=" $* " 'index(only, " " $1 " ")' <<<"$targets")
 fi
 # Only the targets: the rest of the tree is not needed here.
 bins=()
