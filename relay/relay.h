@@ -203,7 +203,12 @@ int relay_listen(struct relay *r, uv_tcp_t *tcp, const char *listen,
 /* "ip:port" (or "[ip]:port") a TCP handle is bound to. */
 void relay_sockname(uv_tcp_t *tcp, char *out, size_t len);
 
-/* relay-limit.c: per-address limits. */
+/*
+ * relay-limit.c: per-address limits.  Whether addr has used up its
+ * failures this minute (a lookup: asking takes no slot), and a failure of
+ * addr counted (its first takes a slot, evicting a run-out one first, else
+ * the one with the fewest failures).
+ */
 bool relay_rate_limited(struct relay *r, const char *addr);
 void relay_rate_fail(struct relay *r, const char *addr);
 bool relay_too_many_from(struct relay *r, const char *addr);
