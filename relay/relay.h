@@ -45,6 +45,8 @@ struct relay_peer {
 	struct relay_store_tech tech;  /* consoles */
 	struct relay_session *session; /* agents, once joined */
 	struct relay_peer *blocked_on; /* paused until this one drains */
+	uint64_t written;	       /* its link's output at the last tick */
+	uint64_t output_moved;	       /* ms: last written, or had none */
 	/* Enrolled agents, once authenticated (agent_id != 0). */
 	int64_t agent_id;
 	char agent_name[TETHER_ID_NAME_MAX + 1];
