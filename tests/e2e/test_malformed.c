@@ -1070,6 +1070,92 @@ Test(malformed, agent_that_never_reads, .timeout = 120)
 	h_relay_stop(&r);
 }
 
+/* The state of the ticket's session with this nameplate, as shown. */
+static char *session_state(const char *ticket, const char *nameplate)
+{
+	json_t *t = h_ticket_show(ticket), *s;
+	char *state = NULL;
+	size_t i;
+
+	json_array_foreach (json_object_get(t, "sessions"), i, s) {
+		if (strcmp(json_string_value(json_object_get(s, "nameplate")),
+			   nameplate) == 0)
+			state = strdup(
+			    json_string_value(json_object_get(s, "state")));
+	}
+	json_decref(t);
+	cr_assert(state != NULL, "no session %s on %s", nameplate, ticket);
+	return state;
+}
+
+/*
+ * An agent's decline after the customer said yes (its pake stored) or
+ * after pairing is out of order: ERROR, and the session is as it was,
+ * neither declined nor audited as such.
+ */
+static void decline_refused(struct raw_pair *p, const char *state)
+{
+	char why[256], *now;
+	json_t *t;
+
+	cr_assert(raw_ctrl(&p->ag, "{\"t\":\"decline\"}"));
+	cr_assert(raw_read_until_close(&p->ag, REJECT_MS),
+		  "a decline when %s was taken", state);
+	cr_assert(got_error_frame(&p->ag, why, sizeof(why)),
+		  "a decline when %s: closed without an ERROR frame", state);
+	cr_assert_str_eq(why, "decline out of order", "decline when %s", state);
+	now = session_state(p->ticket, p->nameplate);
+	cr_assert_str_eq(now, state, "a decline when %s made the session %s",
+			 state, now);
+	free(now);
+	t = h_ticket_show(p->ticket);
+	cr_assert(!h_audit_has(t, "declined"),
+		  "a refused decline when %s is in the audit: %s", state,
+		  h_audit_names(t));
+	json_decref(t);
+	pair_free(p);
+}
+
+/*
+ * decline is the customer's no to the consent screen: the relay takes it
+ * only between join_ok and pake (docs/protocol.md, "Agent messages").
+ */
+Test(malformed, decline_only_before_consent, .timeout = 90)
+{
+	char answer[RAW_FRAME_MAX], *state;
+	struct raw_pair p;
+	struct h_relay r;
+	json_t *t;
+
+	up(&r);
+	pair_invite(&p, &r);
+	pair_join(&p, &r);
+	pair_pake(&p);
+	decline_refused(&p, "joined");
+
+	pair_invite(&p, &r);
+	pair_join(&p, &r);
+	pair_pake(&p);
+	pair_confirm(&p);
+	decline_refused(&p, "paired");
+
+	/* In its place it ends the session as declined. */
+	pair_invite(&p, &r);
+	pair_join(&p, &r);
+	cr_assert(raw_ctrl(&p.ag, "{\"t\":\"decline\"}"));
+	raw_expect(&p.ag, "\"ended\"", answer, sizeof(answer), "decline");
+	state = session_state(p.ticket, p.nameplate);
+	cr_assert_str_eq(state, "declined");
+	free(state);
+	t = h_ticket_show(p.ticket);
+	cr_assert(h_audit_has(t, "declined"), "no declined in the audit: %s",
+		  h_audit_names(t));
+	json_decref(t);
+	pair_free(&p);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
 /* ---- Enrolled agents ------------------------------------------------------
  */
 
