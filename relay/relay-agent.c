@@ -288,13 +288,18 @@ static void opened(struct relay_peer *p, const struct tether_ctrl_msg *m)
 		relay_drop(p, TETHER_ERR_PROTOCOL, "unexpected opened");
 		return;
 	}
-	c->opened = true;
-	c->opened_at = relay_now_ms();
 	if (c->console == NULL) {
+		/*
+		 * The technician left before the channel opened for them: it
+		 * never opened, so it closes without the channel_close row
+		 * that stands for an audited channel_open.
+		 */
 		relay_channel_close(p->relay, c, "console disconnected", false,
 				    true);
 		return;
 	}
+	c->opened = true;
+	c->opened_at = relay_now_ms();
 	relay_audit(p->relay, "agent", c->ticket_id, c->session_id,
 		    "channel_open",
 		    json_pack("{s:I, s:s, s:s}", "channel", (json_int_t)c->id,

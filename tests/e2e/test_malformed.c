@@ -1156,6 +1156,115 @@ Test(malformed, decline_only_before_consent, .timeout = 90)
 	h_relay_stop(&r);
 }
 
+/* How many of the ticket's audit events are named event. */
+static size_t audit_count(const char *ticket, const char *event)
+{
+	json_t *t = h_ticket_show(ticket), *a;
+	size_t i, n = 0;
+
+	json_array_foreach (json_object_get(t, "audit"), i, a) {
+		if (strcmp(json_string_value(json_object_get(a, "event")),
+			   event) == 0)
+			n++;
+	}
+	json_decref(t);
+	return n;
+}
+
+/* The console's close for channel, whose answer must contain part. */
+static void console_close(struct raw_pair *p, long long channel,
+			  const char *part)
+{
+	char msg[128], id[32], answer[RAW_FRAME_MAX];
+
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"close\",\"id\":%d,\"channel\":%lld}", ++p->next_id,
+		 channel);
+	cr_assert(raw_ctrl(&p->con, msg));
+	snprintf(id, sizeof(id), "\"id\":%d", p->next_id);
+	raw_expect(&p->con, id, answer, sizeof(answer), msg);
+	cr_assert(strstr(answer, part), "%s answered %s, not %s", msg, answer,
+		  part);
+}
+
+/* Asserts the ticket's channel_open and channel_close audit rows. */
+static void expect_channel_rows(const struct raw_pair *p, size_t opens,
+				size_t closes, const char *after)
+{
+	size_t o = audit_count(p->ticket, "channel_open");
+	size_t c = audit_count(p->ticket, "channel_close");
+
+	cr_assert(o == opens && c == closes,
+		  "after %s: %zu channel_open and %zu channel_close rows, "
+		  "expected %zu and %zu",
+		  after, o, c, opens, closes);
+}
+
+/*
+ * A channel_close audit row stands for a channel that was opened (and
+ * audited so): closes of channels never opened, or closed already, from
+ * either end, write none and break nothing; neither does a channel whose
+ * console left before the agent's opened came, which never opened for
+ * the technician.
+ */
+Test(malformed, channel_close_rows_pair_with_opens, .timeout = 90)
+{
+	static const char *const args[] = {"-v", NULL};
+	char answer[RAW_FRAME_MAX], want[64], peer[64];
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	struct raw_pair p;
+	struct h_relay r;
+	long long late;
+	int64_t deadline;
+	bool gone = false;
+	char *log;
+
+	h_relay_init(&r, "relay");
+	h_relay_start_ex(&r, NULL, args, NULL);
+	h_login(&r);
+	pair_up(&p, &r);
+	expect_channel_rows(&p, 1, 0, "the open");
+	console_close(&p, 999, "not_found");
+	expect_channel_rows(&p, 1, 0, "a close of a channel never opened");
+	console_close(&p, p.channel, "\"ok\"");
+	snprintf(want, sizeof(want), "\"channel\":%lld", p.channel);
+	raw_expect(&p.ag, want, answer, sizeof(answer), "close at the agent");
+	cr_assert(strstr(answer, "\"close\""), "the agent got %s", answer);
+	expect_channel_rows(&p, 1, 1, "the close");
+	console_close(&p, p.channel, "not_found");
+	cr_assert(raw_ctrl(&p.ag, "{\"t\":\"close\",\"channel\":999}"));
+	snprintf(answer, sizeof(answer), "{\"t\":\"close\",\"channel\":%lld}",
+		 p.channel);
+	cr_assert(raw_ctrl(&p.ag, answer));
+	cr_assert(raw_ctrl(&p.ag, "{\"t\":\"ping\"}"));
+	raw_expect(&p.ag, "pong", answer, sizeof(answer), "agent ping");
+	expect_channel_rows(&p, 1, 1, "closes of a closed channel");
+
+	/* The console asks for a channel and leaves before it opens. */
+	late = pair_ask_open(&p);
+	cr_assert(getsockname(p.con.fd, (struct sockaddr *)&sa, &len) == 0);
+	snprintf(peer, sizeof(peer), "peer 127.0.0.1:%u closed",
+		 ntohs(sa.sin_port));
+	raw_free(&p.con);
+	deadline = now_ms() + REJECT_MS;
+	while (!gone && now_ms() < deadline) {
+		usleep(50 * 1000);
+		log = h_read_file(r.log, NULL);
+		gone = log != NULL && strstr(log, peer) != NULL;
+		free(log);
+	}
+	cr_assert(gone, "the relay's log never says \"%s\"", peer);
+	pair_opened(&p, late);
+	snprintf(want, sizeof(want), "\"channel\":%lld", late);
+	raw_expect(&p.ag, want, answer, sizeof(answer), "late close");
+	cr_assert(strstr(answer, "\"close\""), "the agent got %s", answer);
+	expect_channel_rows(&p, 1, 1, "an opened for a console that left");
+	raw_free(&p.ag);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
 /* ---- Enrolled agents ------------------------------------------------------
  */
 
