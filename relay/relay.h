@@ -244,9 +244,13 @@ struct relay_session *relay_session_add(struct relay *r,
  */
 void relay_session_end(struct relay *r, struct relay_session *s,
 		       enum tether_session_state state, const char *reason);
-/* Ends the ticket's live session, if any (TETHER_ERR_NOT_FOUND if none). */
-int relay_session_end_ticket(struct relay *r, int64_t ticket_id,
-			     const char *reason);
+/*
+ * Ends the ticket's live session, if any (TETHER_ERR_NOT_FOUND if none),
+ * for actor: audited as session_ended with its nameplate, the state it
+ * was in and reason.
+ */
+int relay_session_end_ticket(struct relay *r, const char *actor,
+			     int64_t ticket_id, const char *reason);
 /* p (a console) went: no session waits for its confirmation any more. */
 void relay_sessions_forget(struct relay *r, const struct relay_peer *p);
 /* Frees every live session (at shutdown). */
