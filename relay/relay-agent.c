@@ -288,13 +288,18 @@ static void opened(struct relay_peer *p, const struct tether_ctrl_msg *m)
 		relay_drop(p, TETHER_ERR_PROTOCOL, "unexpected opened");
 		return;
 	}
-	c->opened = true;
-	c->opened_at = relay_now_ms();
 	if (c->console == NULL) {
+		/*
+		 * The technician left before the channel opened for them: it
+		 * never opened, so it closes without the channel_close row
+		 * that stands for an audited channel_open.
+		 */
 		relay_channel_close(p->relay, c, "console disconnected", false,
 				    true);
 		return;
 	}
+	c->opened = true;
+	c->opened_at = relay_now_ms();
 	relay_audit(p->relay, "agent", c->ticket_id, c->session_id,
 		    "channel_open",
 		    json_pack("{s:I, s:s, s:s}", "channel", (json_int_t)c->id,
@@ -386,6 +391,7 @@ static void forward_report(struct relay_peer *p,
 			      f->reason != NULL ? f->reason : ""));
 }
 
+/* The customer said no at the consent screen (the table: claimed only). */
 static void decline(struct relay_peer *p, const struct tether_ctrl_msg *m)
 {
 	struct relay_session *s = p->session;
@@ -468,7 +474,10 @@ static const struct agent_route {
 				 "join first"},
     [TETHER_CTRL_FORWARD_REPORT] = {forward_report, AS_ATTENDED, AS_NEW,
 				    "join first"},
-    [TETHER_CTRL_DECLINE] = {decline, AS_ATTENDED, AS_NEW, "join first"},
+    /* The customer's no to the consent screen, which comes before pake:
+     * a decline later would rewrite a session the customer accepted. */
+    [TETHER_CTRL_DECLINE] = {decline, AS_CLAIMED, AS_NEW | AS_JOINED,
+			     "decline out of order"},
     [TETHER_CTRL_LEAVE] = {leave, AS_ATTENDED, AS_NEW, "join first"},
     [TETHER_CTRL_CHECK] = {relay_health_check, AS_ENROLLED, AS_NEW,
 			   "authenticate first"},

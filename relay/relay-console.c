@@ -260,7 +260,7 @@ static void ticket_close(struct relay_request *q)
 		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot close ticket");
 		return;
 	}
-	relay_session_end_ticket(q->r, tc->ticket, "ticket closed");
+	relay_session_end_ticket(q->r, q->actor, tc->ticket, "ticket closed");
 	relay_audit(q->r, q->actor, tc->ticket, 0, "ticket_closed",
 		    json_pack("{s:s}", "resolution", tc->resolution));
 	answer_ticket(q, tc->ticket, false);
@@ -330,7 +330,7 @@ static void invite(struct relay_request *q)
 				     name);
 			return;
 		}
-		relay_session_end_ticket(q->r, in->ticket,
+		relay_session_end_ticket(q->r, q->actor, in->ticket,
 					 "replaced by a new invite");
 	}
 	if (allocate_nameplate(q->r, nameplate, sizeof(nameplate)) != 0) {

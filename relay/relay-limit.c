@@ -30,55 +30,84 @@ static void limit_key(const char *addr, char *key, size_t len)
 	snprintf(key, len, "%.*s", (int)n, addr);
 }
 
-/* The slot for an address; a new one takes the oldest expired slot. */
-static struct relay_rate *rate_slot(struct relay *r, const char *addr)
+/* Whether a slot's window has run out (an empty slot has none). */
+static bool window_over(const struct relay_rate *s, uint64_t now)
 {
-	struct relay_rate *best = NULL;
-	uint64_t now = relay_now_ms();
-	char key[48];
+	return s->addr[0] == '\0' ||
+	       now - s->window_start > RELAY_JOIN_WINDOW_MS;
+}
+
+/* The slot that holds key, or NULL: a lookup, nothing is taken. */
+static struct relay_rate *find_slot(struct relay *r, const char *key)
+{
 	unsigned i;
 
-	limit_key(addr, key, sizeof(key));
-	for (i = 0; i < RELAY_RATE_SLOTS; i++) {
-		struct relay_rate *s = &r->rates[i];
+	for (i = 0; i < RELAY_RATE_SLOTS; i++)
+		if (r->rates[i].addr[0] != '\0' &&
+		    strcmp(r->rates[i].addr, key) == 0)
+			return &r->rates[i];
+	return NULL;
+}
 
-		if (strcmp(s->addr, key) == 0)
+/*
+ * The slot a new address's first failure takes.  Empty or run-out slots
+ * go first; in a table full of live windows the one with the fewest
+ * failures (the oldest of those), so that addresses which fail once and
+ * move on evict one another, and a throttled address goes only once every
+ * other slot is throttled too.  Some slot is always given: refusing would
+ * leave a newcomer's failures uncounted while the table is full.
+ */
+static struct relay_rate *victim_slot(struct relay *r, uint64_t now)
+{
+	struct relay_rate *best = NULL, *s;
+	unsigned i;
+
+	for (i = 0; i < RELAY_RATE_SLOTS; i++) {
+		s = &r->rates[i];
+		if (window_over(s, now))
 			return s;
-		if (now - s->window_start > RELAY_JOIN_WINDOW_MS &&
-		    (best == NULL || s->window_start < best->window_start))
+		if (best == NULL || s->fails < best->fails ||
+		    (s->fails == best->fails &&
+		     s->window_start < best->window_start))
 			best = s;
 	}
-	/*
-	 * Every slot still holds a live window: refuse rather than evict a
-	 * throttled address, or rotating addresses would wash out limits.
-	 */
-	if (best == NULL)
-		return NULL;
-	memset(best, 0, sizeof(*best));
-	snprintf(best->addr, sizeof(best->addr), "%s", key);
-	best->window_start = now;
 	return best;
 }
 
 bool relay_rate_limited(struct relay *r, const char *addr)
 {
-	struct relay_rate *s = rate_slot(r, addr);
+	const struct relay_rate *s;
+	char key[48];
 
-	if (s == NULL)
-		return true;
-	if (relay_now_ms() - s->window_start > RELAY_JOIN_WINDOW_MS) {
-		s->window_start = relay_now_ms();
-		s->fails = 0;
-	}
-	return s->fails >= RELAY_JOIN_FAILS_MAX;
+	/*
+	 * A pure lookup: every attempt asks, and an address that never
+	 * failed must take no room, or rotating source addresses would fill
+	 * the table and leave none for the addresses that do fail.
+	 */
+	limit_key(addr, key, sizeof(key));
+	s = find_slot(r, key);
+	return s != NULL && !window_over(s, relay_now_ms()) &&
+	       s->fails >= RELAY_JOIN_FAILS_MAX;
 }
 
 void relay_rate_fail(struct relay *r, const char *addr)
 {
-	struct relay_rate *s = rate_slot(r, addr);
+	uint64_t now = relay_now_ms();
+	struct relay_rate *s;
+	char key[48];
 
-	if (s != NULL)
-		s->fails++;
+	limit_key(addr, key, sizeof(key));
+	s = find_slot(r, key);
+	if (s == NULL) {
+		s = victim_slot(r, now);
+		memset(s, 0, sizeof(*s));
+		snprintf(s->addr, sizeof(s->addr), "%s", key);
+	}
+	if (s->fails == 0 || window_over(s, now)) {
+		s->window_start = now;
+		s->fails = 0;
+	}
+	s->fails++;
 }
 
 bool relay_too_many_from(struct relay *r, const char *addr)

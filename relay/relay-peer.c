@@ -26,7 +26,7 @@ struct relay_peer *relay_peer_new(struct relay *r)
 	if (p == NULL)
 		return NULL;
 	p->relay = r;
-	p->connected_at = p->last_seen = relay_now_ms();
+	p->connected_at = p->last_seen = p->output_moved = relay_now_ms();
 	p->next = r->peers;
 	if (r->peers != NULL)
 		r->peers->prev = p;

@@ -72,6 +72,7 @@ void relay_channel_close(struct relay *r, struct relay_channel *c,
 		tell_close(c->console, c->id, reason);
 	if (tell_agent)
 		tell_close(c->agent, c->id, reason);
+	/* Only an opened channel had its channel_open row to pair with. */
 	if (c->opened)
 		relay_audit(
 		    r, "relay", c->ticket_id, c->session_id, "channel_close",

@@ -2,7 +2,8 @@
  * The relay's event loop: the TLS listener and accept, each link's
  * callbacks (a CTRL frame decoded and handed to the module for the peer's
  * role, a DATA frame to routing), the tick (hello and join timeouts, idle
- * peers, invite expiry), and the signals that stop it.
+ * peers and peers that do not read, invite expiry), and the signals that
+ * stop it.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -138,6 +139,20 @@ static void on_connection(uv_stream_t *server, int status)
 			   "too many connections from your address");
 }
 
+/*
+ * Notes when p's output last moved: the socket took some of it, or none
+ * was waiting.  Output that waits and never moves is a peer that does
+ * not read, whoever filled its queue.
+ */
+static void watch_output(struct relay_peer *p, uint64_t now)
+{
+	uint64_t written = tether_link_written(p->link);
+
+	if (tether_link_pending(p->link) == 0 || written != p->written)
+		p->output_moved = now;
+	p->written = written;
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct relay *r = t->data;
@@ -147,7 +162,14 @@ static void on_tick(uv_timer_t *t)
 	for (p = r->peers; p != NULL; p = p->next) {
 		if (p->link == NULL)
 			continue;
-		/* We stopped reading a paused peer: its silence is ours. */
+		watch_output(p, now);
+		/*
+		 * We stopped reading a paused peer: its silence is ours.  A
+		 * peer paused on itself (its answers pile up unread) and one
+		 * that others wait on are held to their output moving instead,
+		 * below, or a peer that never reads would hold its queue, and
+		 * whoever waits on it, forever.
+		 */
 		if (p->blocked_on != NULL)
 			p->last_seen = now;
 		if (p->role == RELAY_PEER_NEW &&
@@ -157,6 +179,8 @@ static void on_tick(uv_timer_t *t)
 			 p->agent_id == 0 &&
 			 now - p->connected_at > RELAY_JOIN_TIMEOUT_MS)
 			relay_drop(p, TETHER_ERR_PROTOCOL, "no join in time");
+		else if (now - p->output_moved > r->idle_timeout_ms)
+			relay_drop(p, TETHER_ERR_CLOSED, "write timeout");
 		else if (now - p->last_seen > r->idle_timeout_ms)
 			relay_drop(p, TETHER_ERR_CLOSED, "idle timeout");
 	}

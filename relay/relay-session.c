@@ -70,8 +70,8 @@ void relay_session_end(struct relay *r, struct relay_session *s,
 	session_unlink(r, s);
 }
 
-int relay_session_end_ticket(struct relay *r, int64_t ticket_id,
-			     const char *reason)
+int relay_session_end_ticket(struct relay *r, const char *actor,
+			     int64_t ticket_id, const char *reason)
 {
 	struct relay_store_session ss;
 	struct relay_session *s;
@@ -80,6 +80,15 @@ int relay_session_end_ticket(struct relay *r, int64_t ticket_id,
 	rc = relay_store_session_live_for_ticket(r->store, ticket_id, &ss);
 	if (rc != 0)
 		return rc;
+	/*
+	 * The technician ends it, not the customer: no agent message says
+	 * so in the audit, this row does (whether or not an agent is on).
+	 */
+	relay_audit(r, actor, ticket_id, ss.id, "session_ended",
+		    json_pack("{s:s, s:s, s:s}", "nameplate", ss.nameplate,
+			      "was",
+			      tether_ctrl_name_of(session_state, ss.state),
+			      "reason", reason));
 	s = relay_session_find(r, ss.id);
 	if (s != NULL)
 		relay_session_end(r, s, TETHER_SESSION_ENDED, reason);

@@ -46,6 +46,8 @@ struct relay_peer {
 	struct relay_store_tech tech;  /* consoles */
 	struct relay_session *session; /* agents, once joined */
 	struct relay_peer *blocked_on; /* paused until this one drains */
+	uint64_t written;	       /* its link's output at the last tick */
+	uint64_t output_moved;	       /* ms: last written, or had none */
 	/* Enrolled agents, once authenticated (agent_id != 0). */
 	int64_t agent_id;
 	char agent_name[TETHER_ID_NAME_MAX + 1];
@@ -204,7 +206,12 @@ int relay_listen(struct relay *r, uv_tcp_t *tcp, const char *listen,
 /* "ip:port" (or "[ip]:port") a TCP handle is bound to. */
 void relay_sockname(uv_tcp_t *tcp, char *out, size_t len);
 
-/* relay-limit.c: per-address limits. */
+/*
+ * relay-limit.c: per-address limits.  Whether addr has used up its
+ * failures this minute (a lookup: asking takes no slot), and a failure of
+ * addr counted (its first takes a slot, evicting a run-out one first, else
+ * the one with the fewest failures).
+ */
 bool relay_rate_limited(struct relay *r, const char *addr);
 void relay_rate_fail(struct relay *r, const char *addr);
 bool relay_too_many_from(struct relay *r, const char *addr);
@@ -238,9 +245,13 @@ struct relay_session *relay_session_add(struct relay *r,
  */
 void relay_session_end(struct relay *r, struct relay_session *s,
 		       enum tether_session_state state, const char *reason);
-/* Ends the ticket's live session, if any (TETHER_ERR_NOT_FOUND if none). */
-int relay_session_end_ticket(struct relay *r, int64_t ticket_id,
-			     const char *reason);
+/*
+ * Ends the ticket's live session, if any (TETHER_ERR_NOT_FOUND if none),
+ * for actor: audited as session_ended with its nameplate, the state it
+ * was in and reason.
+ */
+int relay_session_end_ticket(struct relay *r, const char *actor,
+			     int64_t ticket_id, const char *reason);
 /* p (a console) went: no session waits for its confirmation any more. */
 void relay_sessions_forget(struct relay *r, const struct relay_peer *p);
 /* Frees every live session (at shutdown). */

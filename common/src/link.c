@@ -45,7 +45,8 @@ struct tether_link {
 	void *data;
 	struct tether_buf *in; /* decrypted bytes awaiting framing */
 	size_t max_payload;
-	size_t pending; /* bytes handed to uv_write, not yet written */
+	size_t pending;	 /* bytes handed to uv_write, not yet written */
+	uint64_t handed; /* bytes ever handed to uv_write */
 	enum link_state state;
 	int handles; /* open uv handles; freed at zero */
 	int close_reason;
@@ -235,6 +236,19 @@ bool tether_link_over_high_water(const struct tether_link *l)
 	return l->pending > TETHER_LINK_HIGH_WATER;
 }
 
+uint64_t tether_link_written(const struct tether_link *l)
+{
+	/*
+	 * libuv holds what the socket has not taken yet, partial writes
+	 * counted, so that a slow reader shows progress before a whole
+	 * write completes.
+	 */
+	if (!l->connected)
+		return l->handed;
+	return l->handed -
+	       uv_stream_get_write_queue_size((const uv_stream_t *)&l->tcp);
+}
+
 static struct link_write *write_new(struct tether_link_ctx *ctx, size_t n)
 {
 	struct link_write *w = ctx->spare_writes;
@@ -314,6 +328,7 @@ static int flush_tls(struct tether_link *l)
 		return TETHER_ERR_SYS;
 	}
 	l->pending += got;
+	l->handed += got;
 	if (l->pending > TETHER_LINK_HIGH_WATER)
 		l->above_high = 1;
 	return TETHER_OK;

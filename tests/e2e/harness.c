@@ -1313,14 +1313,30 @@ static bool parse_listening(struct h_relay *r, const char *s)
 void h_relay_start(struct h_relay *r, const char *listen,
 		   const char *const *env)
 {
-	const char *argv[] = {h_relay_bin(), "run",
-			      "--data",	     r->data,
-			      "--listen",    listen ? listen : "127.0.0.1:0",
-			      NULL};
+	h_relay_start_ex(r, listen, NULL, env);
+}
+
+/* The most arguments h_relay_start_ex() passes after run's own. */
+#define RELAY_EXTRA_ARGS 8
+
+void h_relay_start_ex(struct h_relay *r, const char *listen,
+		      const char *const *args, const char *const *env)
+{
+	const char *argv[6 + RELAY_EXTRA_ARGS + 1] = {
+	    h_relay_bin(), "run",      "--data",
+	    r->data,	   "--listen", listen ? listen : "127.0.0.1:0"};
+	size_t n = 6;
 	int64_t deadline = now_ms() + RELAY_START_MS;
 	char stdout_path[H_PATH_MAX + 8];
 	char *out;
 
+	for (; args != NULL && *args != NULL; args++) {
+		cr_assert(n < 6 + RELAY_EXTRA_ARGS,
+			  "h_relay_start_ex: more than %d arguments",
+			  RELAY_EXTRA_ARGS);
+		argv[n++] = *args;
+	}
+	argv[n] = NULL;
 	fmt(stdout_path, sizeof(stdout_path), "%s.out", r->data);
 	proc_spawn(&r->proc, stdout_path, r->log, argv, NULL, env);
 	for (;;) {

@@ -218,6 +218,9 @@ void h_relay_init(struct h_relay *r, const char *name);
  */
 void h_relay_start(struct h_relay *r, const char *listen,
 		   const char *const *env);
+/* The same with args (NULL-terminated, at most 8) after run's own. */
+void h_relay_start_ex(struct h_relay *r, const char *listen,
+		      const char *const *args, const char *const *env);
 /* Both of the above, for a relay named "relay". */
 void h_relay_up(struct h_relay *r, const char *const *env);
 /* h_proc_stop(SIGTERM): status 0 within 5 s, no sanitizer report. */

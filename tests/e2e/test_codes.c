@@ -328,3 +328,109 @@ Test(codes, expires_formats, .timeout = 60)
 		 "tether invite --expires soon");
 	h_res_free(&res);
 }
+
+/* The nameplate of a code ("7-word-word-word": "7") into out. */
+static const char *nameplate_of(const char *code, char *out, size_t len)
+{
+	size_t n = strcspn(code, "-");
+
+	cr_assert(n > 0 && n < len, "code %s", code);
+	memcpy(out, code, n);
+	out[n] = '\0';
+	return out;
+}
+
+/*
+ * The ticket's k-th session (nameplates come back once free, so they do
+ * not name one) is ended, and the k-th session_ended row says that it
+ * had nameplate, was in state was and ended for reason.
+ */
+static void expect_end_row(json_t *t, size_t k, const char *nameplate,
+			   const char *was, const char *reason)
+{
+	json_t *s = json_array_get(json_object_get(t, "sessions"), k);
+	json_t *a, *d = NULL;
+	const char *np, *w, *why;
+	size_t i, n = 0;
+
+	cr_assert(s != NULL, "no session %zu: %s", k, json_dumps(t, 0));
+	cr_assert_str_eq(json_string_value(json_object_get(s, "nameplate")),
+			 nameplate, "session %zu", k);
+	cr_assert_str_eq(json_string_value(json_object_get(s, "state")),
+			 "ended", "session %zu (%s)", k, nameplate);
+	json_array_foreach (json_object_get(t, "audit"), i, a) {
+		if (strcmp(json_string_value(json_object_get(a, "event")),
+			   "session_ended") == 0 &&
+		    n++ == k)
+			break;
+	}
+	cr_assert(a != NULL, "no session_ended row for session %zu: %s", k,
+		  h_audit_names(t));
+	cr_assert_str_eq(json_string_value(json_object_get(a, "actor")),
+			 "tech:admin");
+	d = json_object_get(a, "detail");
+	np = json_string_value(json_object_get(d, "nameplate"));
+	w = json_string_value(json_object_get(d, "was"));
+	why = json_string_value(json_object_get(d, "reason"));
+	cr_assert(np && strcmp(np, nameplate) == 0 && w &&
+		      strcmp(w, was) == 0 && why && strcmp(why, reason) == 0,
+		  "session_ended of %s (%s, %s): %s", nameplate, was, reason,
+		  json_dumps(a, 0));
+}
+
+/*
+ * A new invite replaces the ticket's live session when no agent is on
+ * it (one with its agent connected is refused): an invite nobody used,
+ * or a session whose agent dropped.  Closing the ticket ends its live
+ * session too.  Each ended session has its session_ended audit row.
+ */
+Test(codes, replaced_sessions_are_audited, .timeout = 90)
+{
+	char ticket[H_ID_MAX], code[H_CODE_MAX], np[3][16];
+	struct h_relay r;
+	struct h_proc a;
+	struct h_res res;
+	json_t *t = NULL;
+	int i;
+
+	relay_with_ticket(&r, ticket, sizeof(ticket));
+	h_invite(ticket, NULL, code, sizeof(code));
+	nameplate_of(code, np[0], sizeof(np[0]));
+	h_invite(ticket, NULL, code, sizeof(code));
+	nameplate_of(code, np[1], sizeof(np[1]));
+	t = h_ticket_show(ticket);
+	expect_end_row(t, 0, np[0], "waiting", "replaced by a new invite");
+	json_decref(t);
+
+	h_agent_start(&a, &r, code, NULL);
+	h_wait_joined(ticket, 15000, &a);
+	h_console(&res, NULL, "invite", ticket, NULL);
+	h_expect_fail(&res, -1, "an agent is connected",
+		      "invite while the agent is connected");
+	h_res_free(&res);
+	/* The connection drops (no leave): the session waits for it. */
+	h_proc_kill(&a);
+	for (i = 0, t = NULL; i < 50; i++) {
+		json_decref(t);
+		t = h_ticket_show(ticket);
+		if (h_audit_has(t, "agent_disconnected"))
+			break;
+		usleep(100 * 1000);
+	}
+	cr_assert(h_audit_has(t, "agent_disconnected"),
+		  "the relay did not see the agent go: %s", h_audit_names(t));
+	json_decref(t);
+	h_invite(ticket, NULL, code, sizeof(code));
+	nameplate_of(code, np[2], sizeof(np[2]));
+	t = h_ticket_show(ticket);
+	expect_end_row(t, 1, np[1], "joined", "replaced by a new invite");
+	json_decref(t);
+
+	h_console_ok(&res, NULL, "ticket", "close", ticket, "--resolution",
+		     "done", NULL);
+	h_res_free(&res);
+	t = h_ticket_show(ticket);
+	expect_end_row(t, 2, np[2], "waiting", "ticket closed");
+	json_decref(t);
+	h_relay_stop(&r);
+}

@@ -25,7 +25,9 @@
 #include <tether/crypto.h>
 #include <tether/frame.h>
 #include <tether/proto.h>
+#include <tether/seal.h>
 #include <tether/sign.h>
+#include <tether/spake2.h>
 
 #include "harness.h"
 
@@ -723,6 +725,542 @@ Test(malformed, console_requests_answered, .timeout = 60)
 	}
 	expect_answer(&c, "{\"t\":\"ping\"}", pong);
 	raw_free(&c);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+/* ---- Sessions of raw peers ------------------------------------------------
+ */
+
+/*
+ * The relay never looks inside SPAKE2 values or nonces, so raw peers can
+ * pair with made-up ones: these tests are about what the relay does with
+ * a session's messages, not about keys.
+ */
+#define RAW_FRAME_MAX 8192
+
+/* Reads frames until a CTRL frame containing part; its payload into out. */
+static void raw_expect(struct raw *c, const char *part, char *out, size_t len,
+		       const char *what)
+{
+	int64_t deadline = now_ms() + REJECT_MS;
+	uint8_t type = 0;
+
+	for (;;) {
+		int left = (int)(deadline - now_ms());
+
+		cr_assert(left > 0 && raw_read_frame(c, left, &type, out, len),
+			  "%s: no frame with %s", what, part);
+		if (type == TETHER_FRAME_CTRL && strstr(out, part))
+			return;
+		cr_assert(type == TETHER_FRAME_CTRL, "%s: frame of type %u: %s",
+			  what, type, out);
+	}
+}
+
+/* The integer member name of a JSON object in text. */
+static long long json_int_of(const char *text, const char *name)
+{
+	json_t *j = json_loads(text, 0, NULL);
+	json_t *v = json_object_get(j, name);
+	long long n;
+
+	cr_assert(json_is_integer(v), "no integer \"%s\" in %s", name, text);
+	n = json_integer_value(v);
+	json_decref(j);
+	return n;
+}
+
+/* n bytes of hex: 2n copies of digit. */
+static const char *hex_of(size_t n, char digit, char *buf, size_t len)
+{
+	cr_assert(2 * n < len);
+	memset(buf, digit, 2 * n);
+	buf[2 * n] = '\0';
+	return buf;
+}
+
+/* A console, an agent, and what pairs them on the relay. */
+struct raw_pair {
+	struct raw con;
+	struct raw ag;
+	char ticket[H_ID_MAX];
+	char nameplate[32];
+	long long session;
+	long long channel;
+	int next_id;
+};
+
+/* Sends the console's request req ("{...}" without an id), expects ok. */
+static void pair_ask(struct raw_pair *p, const char *req, char *answer,
+		     size_t len)
+{
+	char msg[1024], id[32];
+
+	cr_assert(req[0] == '{');
+	snprintf(msg, sizeof(msg), "{\"id\":%d,%s", ++p->next_id, req + 1);
+	cr_assert(raw_ctrl(&p->con, msg), "sending %s", msg);
+	snprintf(id, sizeof(id), "\"id\":%d", p->next_id);
+	raw_expect(&p->con, id, answer, len, msg);
+	cr_assert(strstr(answer, "\"ok\""), "%s answered %s", msg, answer);
+}
+
+/* A ticket (by the real console) and a raw console that invites to it. */
+static void pair_invite(struct raw_pair *p, struct h_relay *r)
+{
+	char msg[512], hex[256], answer[RAW_FRAME_MAX];
+	json_t *j;
+
+	memset(p, 0, sizeof(*p));
+	h_ticket_new("raw session", p->ticket, sizeof(p->ticket));
+	cr_assert(raw_tether(&p->con, r->port), "console: TLS failed");
+	raw_hello(&p->con, r);
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"invite\",\"ticket\":\"%s\",\"info\":\"{}\","
+		 "\"pake\":\"%s\"}",
+		 p->ticket,
+		 hex_of(TETHER_SPAKE2_ELEM_LEN, 'a', hex, sizeof(hex)));
+	pair_ask(p, msg, answer, sizeof(answer));
+	p->session = json_int_of(answer, "session");
+	j = json_loads(answer, 0, NULL);
+	snprintf(p->nameplate, sizeof(p->nameplate), "%s",
+		 json_string_value(json_object_get(j, "nameplate")));
+	json_decref(j);
+	cr_assert(p->nameplate[0] != '\0', "invite answered %s", answer);
+}
+
+/* The agent says hello and claims the nameplate: join_ok. */
+static void pair_join(struct raw_pair *p, struct h_relay *r)
+{
+	char msg[256], answer[RAW_FRAME_MAX];
+
+	cr_assert(raw_tether(&p->ag, r->port), "agent: TLS failed");
+	cr_assert(raw_ctrl(&p->ag, "{\"t\":\"hello\",\"role\":\"agent\","
+				   "\"version\":1}"));
+	raw_expect(&p->ag, "welcome", answer, sizeof(answer), "agent hello");
+	snprintf(msg, sizeof(msg), "{\"t\":\"join\",\"nameplate\":\"%s\"}",
+		 p->nameplate);
+	cr_assert(raw_ctrl(&p->ag, msg));
+	raw_expect(&p->ag, "join_ok", answer, sizeof(answer), "join");
+}
+
+/* The customer consented: the agent's half stored (session joined). */
+static void pair_pake(struct raw_pair *p)
+{
+	char msg[512], b[256], cb[128], answer[RAW_FRAME_MAX];
+
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"pake\",\"pake_b\":\"%s\",\"conf_b\":\"%s\"}",
+		 hex_of(TETHER_SPAKE2_ELEM_LEN, 'b', b, sizeof(b)),
+		 hex_of(TETHER_SPAKE2_CONF_LEN, 'c', cb, sizeof(cb)));
+	cr_assert(raw_ctrl(&p->ag, msg));
+	raw_expect(&p->ag, "pake_ok", answer, sizeof(answer), "pake");
+}
+
+/* Key confirmation both ways: the session is paired. */
+static void pair_confirm(struct raw_pair *p)
+{
+	char msg[512], hex[128], answer[RAW_FRAME_MAX];
+
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"confirm\",\"id\":%d,\"session\":%lld,"
+		 "\"conf\":\"%s\"}",
+		 ++p->next_id, p->session,
+		 hex_of(TETHER_SPAKE2_CONF_LEN, 'd', hex, sizeof(hex)));
+	cr_assert(raw_ctrl(&p->con, msg));
+	raw_expect(&p->ag, "\"confirm\"", answer, sizeof(answer),
+		   "confirm at the agent");
+	cr_assert(raw_ctrl(&p->ag, "{\"t\":\"confirmed\",\"ok\":true}"));
+	snprintf(msg, sizeof(msg), "\"id\":%d", p->next_id);
+	raw_expect(&p->con, msg, answer, sizeof(answer), "confirm");
+	cr_assert(strstr(answer, "\"ok\""), "confirm answered %s", answer);
+}
+
+/* The console asks for an exec channel; the agent gets its open. */
+static long long pair_ask_open(struct raw_pair *p)
+{
+	char msg[512], hex[128], answer[RAW_FRAME_MAX];
+
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"open\",\"id\":%d,\"session\":%lld,\"kind\":\"exec\","
+		 "\"nonce\":\"%s\"}",
+		 ++p->next_id, p->session,
+		 hex_of(TETHER_SEAL_NONCE_LEN, 'e', hex, sizeof(hex)));
+	cr_assert(raw_ctrl(&p->con, msg));
+	raw_expect(&p->ag, "\"open\"", answer, sizeof(answer),
+		   "open at the agent");
+	return json_int_of(answer, "channel");
+}
+
+/* The agent's opened for channel. */
+static void pair_opened(struct raw_pair *p, long long channel)
+{
+	char msg[512], hex[128];
+
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"opened\",\"channel\":%lld,\"nonce\":\"%s\"}",
+		 channel, hex_of(TETHER_SEAL_NONCE_LEN, 'f', hex, sizeof(hex)));
+	cr_assert(raw_ctrl(&p->ag, msg));
+}
+
+/* A channel open on both ends. */
+static void pair_open(struct raw_pair *p)
+{
+	char id[32], answer[RAW_FRAME_MAX];
+
+	p->channel = pair_ask_open(p);
+	pair_opened(p, p->channel);
+	snprintf(id, sizeof(id), "\"id\":%d", p->next_id);
+	raw_expect(&p->con, id, answer, sizeof(answer), "open");
+	cr_assert(strstr(answer, "\"ok\""), "open answered %s", answer);
+}
+
+/* All of the above: a paired session with one open channel. */
+static void pair_up(struct raw_pair *p, struct h_relay *r)
+{
+	pair_invite(p, r);
+	pair_join(p, r);
+	pair_pake(p);
+	pair_confirm(p);
+	pair_open(p);
+}
+
+static void pair_free(struct raw_pair *p)
+{
+	raw_free(&p->con);
+	raw_free(&p->ag);
+}
+
+/* A relay with --idle-timeout 5, and the console logged in to it. */
+static void up_idle(struct h_relay *r)
+{
+	static const char *const args[] = {"--idle-timeout", "5", NULL};
+
+	h_relay_init(r, "relay");
+	h_relay_start_ex(r, NULL, args, NULL);
+	h_login(r);
+}
+
+/* Polls the relay's log until a line says it closed a peer for reason. */
+static bool wait_log_closing(const struct h_relay *r, const char *reason,
+			     int timeout_ms, struct raw *keep_alive)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	bool found = false;
+	char *log;
+
+	while (!found && now_ms() < deadline) {
+		if (keep_alive != NULL)
+			raw_ctrl(keep_alive, "{\"t\":\"ping\"}");
+		usleep(250 * 1000);
+		log = h_read_file(r->log, NULL);
+		found = log != NULL && log_says_closing(log, reason);
+		free(log);
+	}
+	return found;
+}
+
+/* Asks for answers and never reads them, until the relay stops reading. */
+static void ask_without_reading(struct raw *c, int from_id)
+{
+	char msg[128];
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		snprintf(msg, sizeof(msg), "{\"t\":\"ticket_list\",\"id\":%d}",
+			 from_id + i);
+		if (!raw_ctrl(c, msg))
+			break;
+	}
+}
+
+/*
+ * A console that asks and never reads blocks itself: the relay stops
+ * reading it until its answers drain, which they never do.  Its silence
+ * is then the relay's doing, but its output not moving is its own: it
+ * must go when nothing of it has moved for the idle timeout, not stay
+ * forever holding its queue.
+ */
+Test(malformed, self_blocked_console_times_out, .timeout = 120)
+{
+	char msg[512], answer[1024], title[200];
+	struct h_relay r;
+	struct raw c;
+	int i;
+
+	up_idle(&r);
+	cr_assert(raw_tether(&c, r.port), "TLS handshake failed");
+	raw_hello(&c, &r);
+	memset(title, 'x', sizeof(title) - 1);
+	title[sizeof(title) - 1] = '\0';
+	for (i = 0; i < 60; i++) {
+		snprintf(msg, sizeof(msg),
+			 "{\"t\":\"ticket_new\",\"id\":%d,\"title\":\"%s\"}",
+			 i + 1, title);
+		cr_assert(raw_ctrl(&c, msg), "ticket_new %d", i);
+		raw_expect(&c, "\"ok\"", answer, sizeof(answer), "ticket_new");
+	}
+	ask_without_reading(&c, 100);
+	cr_assert(wait_log_closing(&r, "write timeout", 30000, NULL),
+		  "a console that never reads its answers is still "
+		  "connected");
+	cr_assert(raw_read_until_close(&c, REJECT_MS),
+		  "the relay said it closed the console, which is open");
+	raw_free(&c);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+/*
+ * An agent that never reads, and a console sending it data: the relay
+ * stops reading the console while the agent's queue is full.  The
+ * console's silence is the agent's doing and must not count against it;
+ * the agent, though its pings come in, moves none of its output and
+ * must go, which gives the console back its channel's close.
+ */
+Test(malformed, agent_that_never_reads, .timeout = 120)
+{
+	uint8_t frame[TETHER_FRAME_HEADER_LEN + 16384];
+	char answer[RAW_FRAME_MAX], want[64];
+	struct timeval snd = {1, 0};
+	struct raw_pair p;
+	struct h_relay r;
+	bool stalled = false;
+	int i;
+
+	up_idle(&r);
+	pair_up(&p, &r);
+	tether_frame_header_pack(frame, TETHER_FRAME_DATA, 0,
+				 (uint32_t)p.channel,
+				 sizeof(frame) - TETHER_FRAME_HEADER_LEN);
+	memset(frame + TETHER_FRAME_HEADER_LEN, 'z',
+	       sizeof(frame) - TETHER_FRAME_HEADER_LEN);
+	/*
+	 * A stalled write gives up after 1 s, well inside the idle timeout,
+	 * so that the agent's pings keep it from going for silence.  64 MiB
+	 * at most: far past the agent's queue and socket buffers.
+	 */
+	setsockopt(p.con.fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
+	for (i = 0; i < 4096 && !stalled; i++) {
+		if (i % 16 == 0)
+			raw_ctrl(&p.ag, "{\"t\":\"ping\"}");
+		stalled = !raw_send(&p.con, frame, sizeof(frame));
+	}
+	cr_assert(stalled, "the relay took 64 MiB for an agent that does "
+			   "not read");
+	cr_assert(wait_log_closing(&r, "write timeout", 30000, &p.ag),
+		  "an agent that never reads is still connected");
+	/*
+	 * The console was paused for longer than the idle timeout: it is
+	 * still there, gets its channel's close, and is served again (the
+	 * write that stalled goes first: OpenSSL wants it retried).
+	 */
+	for (i = 0; i < 10 && !raw_send(&p.con, frame, sizeof(frame)); i++)
+		;
+	cr_assert(i < 10, "the relay does not read the console again");
+	snprintf(want, sizeof(want), "\"channel\":%lld", p.channel);
+	raw_expect(&p.con, want, answer, sizeof(answer),
+		   "close at the console");
+	cr_assert(strstr(answer, "\"close\"") && strstr(answer, "agent"),
+		  "the console got %s", answer);
+	cr_assert(raw_ctrl(&p.con, "{\"t\":\"ping\"}"));
+	raw_expect(&p.con, "pong", answer, sizeof(answer), "ping");
+	pair_free(&p);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+/* The state of the ticket's session with this nameplate, as shown. */
+static char *session_state(const char *ticket, const char *nameplate)
+{
+	json_t *t = h_ticket_show(ticket), *s;
+	char *state = NULL;
+	size_t i;
+
+	json_array_foreach (json_object_get(t, "sessions"), i, s) {
+		if (strcmp(json_string_value(json_object_get(s, "nameplate")),
+			   nameplate) == 0)
+			state = strdup(
+			    json_string_value(json_object_get(s, "state")));
+	}
+	json_decref(t);
+	cr_assert(state != NULL, "no session %s on %s", nameplate, ticket);
+	return state;
+}
+
+/*
+ * An agent's decline after the customer said yes (its pake stored) or
+ * after pairing is out of order: ERROR, and the session is as it was,
+ * neither declined nor audited as such.
+ */
+static void decline_refused(struct raw_pair *p, const char *state)
+{
+	char why[256], *now;
+	json_t *t;
+
+	cr_assert(raw_ctrl(&p->ag, "{\"t\":\"decline\"}"));
+	cr_assert(raw_read_until_close(&p->ag, REJECT_MS),
+		  "a decline when %s was taken", state);
+	cr_assert(got_error_frame(&p->ag, why, sizeof(why)),
+		  "a decline when %s: closed without an ERROR frame", state);
+	cr_assert_str_eq(why, "decline out of order", "decline when %s", state);
+	now = session_state(p->ticket, p->nameplate);
+	cr_assert_str_eq(now, state, "a decline when %s made the session %s",
+			 state, now);
+	free(now);
+	t = h_ticket_show(p->ticket);
+	cr_assert(!h_audit_has(t, "declined"),
+		  "a refused decline when %s is in the audit: %s", state,
+		  h_audit_names(t));
+	json_decref(t);
+	pair_free(p);
+}
+
+/*
+ * decline is the customer's no to the consent screen: the relay takes it
+ * only between join_ok and pake (docs/protocol.md, "Agent messages").
+ */
+Test(malformed, decline_only_before_consent, .timeout = 90)
+{
+	char answer[RAW_FRAME_MAX], *state;
+	struct raw_pair p;
+	struct h_relay r;
+	json_t *t;
+
+	up(&r);
+	pair_invite(&p, &r);
+	pair_join(&p, &r);
+	pair_pake(&p);
+	decline_refused(&p, "joined");
+
+	pair_invite(&p, &r);
+	pair_join(&p, &r);
+	pair_pake(&p);
+	pair_confirm(&p);
+	decline_refused(&p, "paired");
+
+	/* In its place it ends the session as declined. */
+	pair_invite(&p, &r);
+	pair_join(&p, &r);
+	cr_assert(raw_ctrl(&p.ag, "{\"t\":\"decline\"}"));
+	raw_expect(&p.ag, "\"ended\"", answer, sizeof(answer), "decline");
+	state = session_state(p.ticket, p.nameplate);
+	cr_assert_str_eq(state, "declined");
+	free(state);
+	t = h_ticket_show(p.ticket);
+	cr_assert(h_audit_has(t, "declined"), "no declined in the audit: %s",
+		  h_audit_names(t));
+	json_decref(t);
+	pair_free(&p);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}
+
+/* How many of the ticket's audit events are named event. */
+static size_t audit_count(const char *ticket, const char *event)
+{
+	json_t *t = h_ticket_show(ticket), *a;
+	size_t i, n = 0;
+
+	json_array_foreach (json_object_get(t, "audit"), i, a) {
+		if (strcmp(json_string_value(json_object_get(a, "event")),
+			   event) == 0)
+			n++;
+	}
+	json_decref(t);
+	return n;
+}
+
+/* The console's close for channel, whose answer must contain part. */
+static void console_close(struct raw_pair *p, long long channel,
+			  const char *part)
+{
+	char msg[128], id[32], answer[RAW_FRAME_MAX];
+
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"close\",\"id\":%d,\"channel\":%lld}", ++p->next_id,
+		 channel);
+	cr_assert(raw_ctrl(&p->con, msg));
+	snprintf(id, sizeof(id), "\"id\":%d", p->next_id);
+	raw_expect(&p->con, id, answer, sizeof(answer), msg);
+	cr_assert(strstr(answer, part), "%s answered %s, not %s", msg, answer,
+		  part);
+}
+
+/* Asserts the ticket's channel_open and channel_close audit rows. */
+static void expect_channel_rows(const struct raw_pair *p, size_t opens,
+				size_t closes, const char *after)
+{
+	size_t o = audit_count(p->ticket, "channel_open");
+	size_t c = audit_count(p->ticket, "channel_close");
+
+	cr_assert(o == opens && c == closes,
+		  "after %s: %zu channel_open and %zu channel_close rows, "
+		  "expected %zu and %zu",
+		  after, o, c, opens, closes);
+}
+
+/*
+ * A channel_close audit row stands for a channel that was opened (and
+ * audited so): closes of channels never opened, or closed already, from
+ * either end, write none and break nothing; neither does a channel whose
+ * console left before the agent's opened came, which never opened for
+ * the technician.
+ */
+Test(malformed, channel_close_rows_pair_with_opens, .timeout = 90)
+{
+	static const char *const args[] = {"-v", NULL};
+	char answer[RAW_FRAME_MAX], want[64], peer[64];
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	struct raw_pair p;
+	struct h_relay r;
+	long long late;
+	int64_t deadline;
+	bool gone = false;
+	char *log;
+
+	h_relay_init(&r, "relay");
+	h_relay_start_ex(&r, NULL, args, NULL);
+	h_login(&r);
+	pair_up(&p, &r);
+	expect_channel_rows(&p, 1, 0, "the open");
+	console_close(&p, 999, "not_found");
+	expect_channel_rows(&p, 1, 0, "a close of a channel never opened");
+	console_close(&p, p.channel, "\"ok\"");
+	snprintf(want, sizeof(want), "\"channel\":%lld", p.channel);
+	raw_expect(&p.ag, want, answer, sizeof(answer), "close at the agent");
+	cr_assert(strstr(answer, "\"close\""), "the agent got %s", answer);
+	expect_channel_rows(&p, 1, 1, "the close");
+	console_close(&p, p.channel, "not_found");
+	cr_assert(raw_ctrl(&p.ag, "{\"t\":\"close\",\"channel\":999}"));
+	snprintf(answer, sizeof(answer), "{\"t\":\"close\",\"channel\":%lld}",
+		 p.channel);
+	cr_assert(raw_ctrl(&p.ag, answer));
+	cr_assert(raw_ctrl(&p.ag, "{\"t\":\"ping\"}"));
+	raw_expect(&p.ag, "pong", answer, sizeof(answer), "agent ping");
+	expect_channel_rows(&p, 1, 1, "closes of a closed channel");
+
+	/* The console asks for a channel and leaves before it opens. */
+	late = pair_ask_open(&p);
+	cr_assert(getsockname(p.con.fd, (struct sockaddr *)&sa, &len) == 0);
+	snprintf(peer, sizeof(peer), "peer 127.0.0.1:%u closed",
+		 ntohs(sa.sin_port));
+	raw_free(&p.con);
+	deadline = now_ms() + REJECT_MS;
+	while (!gone && now_ms() < deadline) {
+		usleep(50 * 1000);
+		log = h_read_file(r.log, NULL);
+		gone = log != NULL && strstr(log, peer) != NULL;
+		free(log);
+	}
+	cr_assert(gone, "the relay's log never says \"%s\"", peer);
+	pair_opened(&p, late);
+	snprintf(want, sizeof(want), "\"channel\":%lld", late);
+	raw_expect(&p.ag, want, answer, sizeof(answer), "late close");
+	cr_assert(strstr(answer, "\"close\""), "the agent got %s", answer);
+	expect_channel_rows(&p, 1, 1, "an opened for a console that left");
+	raw_free(&p.ag);
 	expect_serving(&r);
 	h_relay_stop(&r);
 }

@@ -97,6 +97,11 @@ int tether_link_send_raw(struct tether_link *l, const void *raw, size_t len);
 /* Bytes accepted by send but not yet written to the socket. */
 size_t tether_link_pending(const struct tether_link *l);
 bool tether_link_over_high_water(const struct tether_link *l);
+/*
+ * Bytes the socket has taken so far (it only grows): output that waits
+ * while this stands still is not being read.
+ */
+uint64_t tether_link_written(const struct tether_link *l);
 
 /* Stops delivering frames (and reading) until resumed. */
 void tether_link_pause(struct tether_link *l);
