@@ -205,7 +205,11 @@ static int add_technician(struct relay_store *st, const char *name,
 	if ((rc = relay_store_tech_add(st, name, role, hash, &id)) != 0)
 		goto out;
 	snprintf(token, toklen, "tt_%lld_%s", (long long)id, hex);
-	relay_store_audit(st, "relay", 0, 0, "technician_added", NULL);
+	/* Who was given access, and which role: the trail must say. */
+	relay_audit_to(st, "relay", 0, 0, "technician_added",
+		       json_pack("{s:s, s:s, s:I}", "technician", name, "role",
+				 tether_ctrl_tech_role_words[role], "id",
+				 (json_int_t)id));
 out:
 	tether_wipe(secret, sizeof(secret));
 	tether_wipe(hex, sizeof(hex));
@@ -313,7 +317,8 @@ static int tech_remove(struct relay_store *st, const char *name)
 						   : tether_strerror(rc));
 		return 1;
 	}
-	relay_store_audit(st, "relay", 0, 0, "technician_removed", NULL);
+	relay_audit_to(st, "relay", 0, 0, "technician_removed",
+		       json_pack("{s:s}", "technician", name));
 	printf("Removed %s\n", name);
 	return 0;
 }

@@ -195,13 +195,19 @@ const char *relay_actor(const struct relay_peer *p, char *buf, size_t len)
 void relay_audit(struct relay *r, const char *actor, int64_t ticket_id,
 		 int64_t session_id, const char *event, json_t *detail)
 {
+	relay_audit_to(r->store, actor, ticket_id, session_id, event, detail);
+}
+
+void relay_audit_to(struct relay_store *st, const char *actor,
+		    int64_t ticket_id, int64_t session_id, const char *event,
+		    json_t *detail)
+{
 	char *text = NULL;
 	int rc;
 
 	if (detail != NULL)
 		text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-	rc = relay_store_audit(r->store, actor, ticket_id, session_id, event,
-			       text);
+	rc = relay_store_audit(st, actor, ticket_id, session_id, event, text);
 	if (rc != 0)
 		tether_log_err(rc, "audit %s", event);
 	tether_free(text);

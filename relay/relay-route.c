@@ -175,6 +175,18 @@ unsigned relay_channels_pending(struct relay *r, int64_t session_id)
 	return n;
 }
 
+unsigned relay_channels_of(struct relay *r, const struct relay_peer *p)
+{
+	struct relay_channel *c;
+	unsigned i, n = 0;
+
+	for (i = 0; i < RELAY_CHANNEL_BUCKETS; i++)
+		for (c = r->channels[i]; c != NULL; c = c->next)
+			if (c->console == p)
+				n++;
+	return n;
+}
+
 void relay_hold_while_full(struct relay_peer *from, struct relay_peer *to)
 {
 	if (to == NULL || to->link == NULL || from->link == NULL ||

@@ -187,6 +187,12 @@ static void on_tick(uv_timer_t *t)
 	relay_store_session_expire(r->store, time(NULL), NULL);
 }
 
+/* A removed technician is cut off within this timer's period. */
+static void on_access(uv_timer_t *t)
+{
+	relay_access_recheck(t->data);
+}
+
 static void on_stop_signal(uv_signal_t *s, int signum)
 {
 	struct relay *r = s->data;
@@ -200,6 +206,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
 	if (r->metrics_on)
 		uv_close((uv_handle_t *)&r->metrics, NULL);
 	uv_close((uv_handle_t *)&r->tick, NULL);
+	uv_close((uv_handle_t *)&r->access, NULL);
 	uv_close((uv_handle_t *)&r->sigint, NULL);
 	uv_close((uv_handle_t *)&r->sigterm, NULL);
 	for (p = r->peers; p != NULL; p = p->next)
@@ -294,6 +301,10 @@ int relay_run(const struct relay_opts *o)
 	uv_timer_init(r.loop, &r.tick);
 	r.tick.data = &r;
 	uv_timer_start(&r.tick, on_tick, 1000, 1000);
+	uv_timer_init(r.loop, &r.access);
+	r.access.data = &r;
+	uv_timer_start(&r.access, on_access, RELAY_ACCESS_CHECK_MS,
+		       RELAY_ACCESS_CHECK_MS);
 	uv_signal_init(r.loop, &r.sigint);
 	uv_signal_init(r.loop, &r.sigterm);
 	r.sigint.data = r.sigterm.data = &r;

@@ -48,6 +48,8 @@
 struct sq_store {
 	struct relay_store base;
 	sqlite3 *db;
+	int64_t data_version; /* PRAGMA data_version at the last look */
+	bool data_version_known;
 };
 
 static struct sq_store *sq(struct relay_store *st)
@@ -788,6 +790,25 @@ static int sq_tech_remove(struct relay_store *st, const char *name)
 	if (!r && !changes)
 		r = TETHER_ERR_NOT_FOUND;
 	return r;
+}
+
+/*
+ * SQLite's data_version moves when another connection commits, never for
+ * this one's own writes: exactly "written elsewhere".
+ */
+static int sq_changed_elsewhere(struct relay_store *st, bool *changed)
+{
+	struct sq_store *s = sq(st);
+	int64_t v;
+	int r;
+
+	r = db_int(s, "PRAGMA data_version", NULL, 0, &v);
+	if (r)
+		return r;
+	*changed = !s->data_version_known || v != s->data_version;
+	s->data_version = v;
+	s->data_version_known = true;
+	return TETHER_OK;
 }
 
 /* id, name, role, created_at [, token_hash] */
@@ -1847,6 +1868,7 @@ static const struct relay_store_ops sq_ops = {
     .close = sq_close,
     .tech_add = sq_tech_add,
     .tech_remove = sq_tech_remove,
+    .changed_elsewhere = sq_changed_elsewhere,
     .tech_get = sq_tech_get,
     .tech_list = sq_tech_list,
     .ticket_new = sq_ticket_new,

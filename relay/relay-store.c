@@ -176,6 +176,14 @@ int relay_store_tech_remove(struct relay_store *st, const char *name)
 	return st->ops->tech_remove(st, name);
 }
 
+int relay_store_changed_elsewhere(struct relay_store *st, bool *changed)
+{
+	if (changed == NULL)
+		return TETHER_ERR_INVALID;
+	*changed = false;
+	return st->ops->changed_elsewhere(st, changed);
+}
+
 int relay_store_tech_get(struct relay_store *st, int64_t id,
 			 struct relay_store_tech *out)
 {

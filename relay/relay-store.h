@@ -75,6 +75,13 @@ int relay_store_tech_remove(struct relay_store *st, const char *name);
 /* Fills *out (nothing to free); TETHER_ERR_NOT_FOUND. */
 int relay_store_tech_get(struct relay_store *st, int64_t id,
 			 struct relay_store_tech *out);
+/*
+ * *changed: whether another process (tether-relay technician remove on
+ * the relay host) has committed to the store since the last call; the
+ * first call says true.  Cheap enough for a timer: the running relay
+ * re-checks its consoles' technicians only when it says so.
+ */
+int relay_store_changed_elsewhere(struct relay_store *st, bool *changed);
 /* *out: *n technicians by id, freed with relay_store_techs_free(). */
 int relay_store_tech_list(struct relay_store *st, struct relay_store_tech **out,
 			  size_t *n);
@@ -412,6 +419,7 @@ struct relay_store_ops {
 			struct relay_store_tech *out);
 	int (*tech_list)(struct relay_store *st, struct relay_store_tech **out,
 			 size_t *n);
+	int (*changed_elsewhere)(struct relay_store *st, bool *changed);
 	int (*ticket_new)(struct relay_store *st, const char *title,
 			  const char *customer,
 			  enum tether_ticket_source source, int64_t created_by,

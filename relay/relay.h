@@ -8,7 +8,8 @@
  * Rooms import downward only: relay-peer.c (a peer's life as data) and
  * relay-listen.c at the bottom, then relay-limit.c, relay-route.c,
  * relay-session.c, relay-enroll.c, relay-health.c, the message modules
- * relay-hello.c, relay-agent.c and relay-console.c, relay-metrics.c, and
+ * relay-hello.c, relay-agent.c and relay-console.c, relay-access.c (who
+ * may stay connected), relay-metrics.c, and
  * relay-server.c (the event loop) on top; the store (relay-store.h) and
  * the metrics listener's request parser (relay-metrics-req.h) are below
  * them all.
@@ -131,6 +132,7 @@ struct relay {
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
 	uv_timer_t tick;
+	uv_timer_t access; /* relay_access_recheck() */
 	struct relay_store *store;
 	struct tether_tls_ctx *tls;
 	struct tether_link_ctx *lctx;
@@ -192,6 +194,10 @@ void relay_drop_malformed(struct relay_peer *p, const char *why);
  */
 void relay_audit(struct relay *r, const char *actor, int64_t ticket_id,
 		 int64_t session_id, const char *event, json_t *detail);
+/* The same into a store without a running relay (tether-relay's commands). */
+void relay_audit_to(struct relay_store *st, const char *actor,
+		    int64_t ticket_id, int64_t session_id, const char *event,
+		    json_t *detail);
 /* "tech:NAME", "agent:NAME", "agent" or "peer:ADDR" (p NULL: "relay"). */
 const char *relay_actor(const struct relay_peer *p, char *buf, size_t len);
 
@@ -229,6 +235,8 @@ void relay_channels_close_peer(struct relay *r, struct relay_peer *p,
 			       const char *reason);
 void relay_forward(struct relay_peer *from, const struct tether_frame *f);
 unsigned relay_channels_pending(struct relay *r, int64_t session_id);
+/* How many channels console p has, open or waiting for the agent. */
+unsigned relay_channels_of(struct relay *r, const struct relay_peer *p);
 /* Pauses from while to's output queue is over the high-water mark. */
 void relay_hold_while_full(struct relay_peer *from, struct relay_peer *to);
 /* p drained (or went): whoever waited on it reads again. */
@@ -351,6 +359,13 @@ void relay_agent_gone(struct relay_peer *p);
 void relay_console_message(struct relay_peer *p, const struct tether_frame *f,
 			   int r, const struct tether_ctrl_msg *m,
 			   const char *why);
+
+/*
+ * relay-access.c: when another process wrote to the store, consoles whose
+ * technician is gone are cut off (channels, then connection; audited).
+ */
+#define RELAY_ACCESS_CHECK_MS 250
+void relay_access_recheck(struct relay *r);
 
 /* relay-metrics.c */
 int relay_metrics_start(struct relay *r, const char *listen, bool required);

@@ -993,18 +993,22 @@ void agent_chans_close(struct agent_chans *cs,
 {
 	struct agent_chan *ch = find(cs, (uint32_t)m->channel);
 	struct agent_term *t = cs->cfg.term;
+	/* The relay's word that the technician lost access, said as such. */
+	bool removed = m->reason != NULL &&
+		       strcmp(m->reason, TETHER_REASON_TECH_REMOVED) == 0;
+	const char *why = removed ? "the technician was removed from the relay"
+				  : "the technician went away";
 
 	if (ch == NULL || ch->dead)
 		return;
 	if (ch->state == CH_RUNNING && ch->kind == TETHER_KIND_SHELL)
-		agent_term_say(t, "the technician went away; closing the "
-				  "shell");
+		agent_term_say(t, "%s; closing the shell", why);
 	else if (ch->state == CH_RUNNING && ch->kind == TETHER_KIND_FILE)
-		agent_term_say(t, "the technician went away; stopping the file "
-				  "transfer");
+		agent_term_say(t, "%s; stopping the file transfer", why);
 	else if (ch->state == CH_RUNNING && ch->kind != TETHER_KIND_FORWARD)
-		agent_term_say(t, "the technician went away; stopping the "
-				  "command");
+		agent_term_say(t, "%s; stopping the command", why);
+	else if (removed && ch->kind == TETHER_KIND_FORWARD)
+		agent_term_say(t, "%s; closing the forward", why);
 	chan_drop(ch);
 }
 

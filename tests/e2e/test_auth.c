@@ -6,10 +6,12 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -293,4 +295,120 @@ Test(auth, agent_without_fingerprint, .timeout = 60)
 		  r.fingerprint, out);
 	free(out);
 	h_relay_stop(&r);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Removing a technician cuts the consoles they have open within a second
+ * (the relay looks every 250 ms): a running exec and a running forward
+ * end with the reason, the customer's agent says so and stops the
+ * command, and the trail says who lost access and what was closed.
+ */
+Test(auth, removal_cuts_live_consoles, .timeout = 120)
+{
+	const char *const sleeper[] = {"sleep", "60", NULL};
+	const char *const one[] = {"true", NULL};
+	char token[H_TOKEN_MAX], spec[64], *out;
+	struct h_session s;
+	struct h_proc ex, fwd;
+	struct h_res res;
+	int64_t t0, ex_ms = -1, fwd_ms = -1;
+	json_t *tk, *ev;
+	size_t i;
+	int st, cut;
+
+	h_session_start(&s, "revocation", NULL);
+	/* Paired by alice; carol then works on the same live session. */
+	h_exec(&res, NULL, s.ticket, one);
+	h_expect(&res, 0, "", "", "tether exec true");
+	h_res_free(&res);
+	h_technician_add(&s.relay, "carol", "technician", token, sizeof(token));
+	h_console_ok(&res, NULL, "login", s.relay.addr, "--token", token,
+		     "--fingerprint", s.relay.fingerprint, NULL);
+	h_res_free(&res);
+	h_console_start(&ex, "exec", "exec", s.ticket, "--", sleeper[0],
+			sleeper[1], NULL);
+	cr_assert(h_proc_wait_output(&s.agent, "carol runs: sleep 60", 20000),
+		  "the agent never ran carol's command: %s",
+		  h_proc_output(&s.agent));
+	snprintf(spec, sizeof(spec), "%d:127.0.0.1:%d", h_free_port(),
+		 s.relay.port);
+	h_console_start(&fwd, "forward", "forward", s.ticket, spec, NULL);
+	cr_assert(h_proc_wait_output(&fwd, "Forwarding 127.0.0.1:", 20000),
+		  "tether forward did not start: %s", h_proc_output(&fwd));
+
+	{
+		const char *rm[] = {h_relay_bin(), "technician", "remove",
+				    "carol",	   "--data",	 s.relay.data,
+				    NULL};
+
+		h_run(&res, NULL, rm);
+	}
+	h_expect(&res, 0, NULL, NULL, "tether-relay technician remove carol");
+	h_res_free(&res);
+	t0 = mono_ms();
+	while (mono_ms() - t0 < 5000 && (ex_ms < 0 || fwd_ms < 0)) {
+		if (ex_ms < 0 && h_proc_wait(&ex, 10) >= 0)
+			ex_ms = mono_ms() - t0;
+		if (fwd_ms < 0 && h_proc_wait(&fwd, 10) >= 0)
+			fwd_ms = mono_ms() - t0;
+	}
+	cr_assert(ex_ms >= 0 && fwd_ms >= 0,
+		  "still running 5 s after the removal: exec %s, forward %s",
+		  ex_ms < 0 ? "yes" : "no", fwd_ms < 0 ? "yes" : "no");
+	cr_log_info("cut off after removal: exec %lld ms, forward %lld ms",
+		    (long long)ex_ms, (long long)fwd_ms);
+	cr_assert_leq(ex_ms, 1000, "exec cut off after %lld ms",
+		      (long long)ex_ms);
+	cr_assert_leq(fwd_ms, 1000, "forward cut off after %lld ms",
+		      (long long)fwd_ms);
+	st = h_proc_wait(&ex, 0);
+	cr_assert_eq(st, 255, "exec exited with %d: %s", st,
+		     h_proc_output(&ex));
+	out = h_proc_output(&ex);
+	cr_assert(strstr(out, "technician removed") != NULL,
+		  "exec did not say why: %s", out);
+	out = h_proc_output(&fwd);
+	cr_assert(strstr(out, "technician removed") != NULL,
+		  "forward did not say why: %s", out);
+	cr_assert(h_proc_wait_output(&s.agent,
+				     "the technician was removed from the "
+				     "relay; stopping the command",
+				     5000),
+		  "the customer was not told: %s", h_proc_output(&s.agent));
+	/* Carol's token is refused from now on. */
+	h_console(&res, NULL, "ticket", "list", NULL);
+	h_expect_fail(&res, 255, "invalid token", "carol after removal");
+	h_res_free(&res);
+
+	cr_assert(h_file_contains(
+		      s.relay.log, "technician carol was removed: closing",
+		      strlen("technician carol was removed: closing")),
+		  "the relay did not log the cut");
+	h_login(&s.relay);
+	tk = h_ticket_show(s.ticket);
+	/* The exec channel's close row gives the reason. */
+	cut = 0;
+	json_array_foreach (json_object_get(tk, "audit"), i, ev) {
+		json_t *d = json_object_get(ev, "detail");
+		const char *why =
+		    json_string_value(json_object_get(d, "reason"));
+
+		if (strcmp(json_string_value(json_object_get(ev, "event")),
+			   "channel_close") == 0 &&
+		    why != NULL && strcmp(why, "technician removed") == 0)
+			cut++;
+	}
+	cr_assert_eq(cut, 1, "channel_close rows for the cut: %d (%s)", cut,
+		     h_audit_names(tk));
+	json_decref(tk);
+	h_proc_stop(&s.agent, SIGTERM);
+	h_relay_stop(&s.relay);
 }

@@ -877,6 +877,31 @@ Test(store, reopen_keeps_data)
 	cr_assert_eq(relay_store_audit_verify(st), 0);
 }
 
+/*
+ * Another process's commit (tether-relay technician remove next to the
+ * running relay) is seen; the store's own writes are not.
+ */
+Test(store, changed_elsewhere_sees_other_writers_only)
+{
+	struct relay_store *other = NULL;
+	bool changed = false;
+
+	cr_assert_eq(relay_store_changed_elsewhere(st, &changed), 0);
+	cr_assert(changed, "the first look says changed");
+	cr_assert_eq(relay_store_changed_elsewhere(st, &changed), 0);
+	cr_assert_not(changed);
+	add_tech("alice", TETHER_TECH_TECHNICIAN);
+	cr_assert_eq(relay_store_changed_elsewhere(st, &changed), 0);
+	cr_assert_not(changed, "our own write is not elsewhere");
+	cr_assert_eq(relay_store_open(path, &other), 0);
+	cr_assert_eq(relay_store_tech_remove(other, "alice"), 0);
+	relay_store_close(other);
+	cr_assert_eq(relay_store_changed_elsewhere(st, &changed), 0);
+	cr_assert(changed, "another connection's remove is seen");
+	cr_assert_eq(relay_store_changed_elsewhere(st, &changed), 0);
+	cr_assert_not(changed);
+}
+
 /* ---- Enrolled agents and health --------------------------------------- */
 
 static void token_hash(const char *token, uint8_t out[32])

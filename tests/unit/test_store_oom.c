@@ -258,6 +258,13 @@ static int op_tech_remove(void)
 	return relay_store_tech_remove(st, name);
 }
 
+static int op_changed_elsewhere(void)
+{
+	bool changed;
+
+	return relay_store_changed_elsewhere(st, &changed);
+}
+
 static int op_tech_get(void)
 {
 	struct relay_store_tech t;
@@ -672,6 +679,7 @@ static int op_attachment_latest(void)
 static const struct oom_op reads[] = {
     {"tech_get", NULL, op_tech_get},
     {"tech_list", NULL, op_tech_list},
+    {"changed_elsewhere", NULL, op_changed_elsewhere},
     {"ticket_get", NULL, op_ticket_get},
     {"ticket_list", NULL, op_ticket_list},
     {"ticket_sessions", NULL, op_ticket_sessions},

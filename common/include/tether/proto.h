@@ -20,6 +20,12 @@
 #define TETHER_INVITE_TTL_DEFAULT 600
 #define TETHER_INVITE_TTL_MAX (24 * 3600)
 
+/*
+ * The reason the relay gives a console (ERROR) and the agent (close of
+ * each channel) when the console's technician has been removed.
+ */
+#define TETHER_REASON_TECH_REMOVED "technician removed"
+
 /* Keepalive: clients ping this often; the relay drops silent peers. */
 #define TETHER_PING_INTERVAL_MS 15000
 #define TETHER_IDLE_TIMEOUT_MS 60000

@@ -1,0 +1,48 @@
+/*
+ * Who may stay connected.  `tether-relay technician remove` runs as
+ * another process on the relay host and only writes the store, so the
+ * running relay looks every RELAY_ACCESS_CHECK_MS: when the store says
+ * someone else wrote to it, the technician of every console is read
+ * again, and a console whose technician is gone is cut off at once, its
+ * channels closed towards the agents with the reason, and audited.
+ */
+#include <tether/crypto.h>
+#include <tether/err.h>
+#include <tether/log.h>
+#include <tether/proto.h>
+
+#include "relay.h"
+
+/* Cuts p off: every channel, then the connection, each with the reason. */
+static void cut_off(struct relay *r, struct relay_peer *p)
+{
+	unsigned n = relay_channels_of(r, p);
+
+	tether_log_info("technician %s was removed: closing %s (%u channel%s)",
+			p->tech.name, p->addr, n, n == 1 ? "" : "s");
+	relay_audit(r, "relay", 0, 0, "technician_cut_off",
+		    json_pack("{s:s, s:s, s:I}", "technician", p->tech.name,
+			      "addr", p->addr, "channels", (json_int_t)n));
+	relay_channels_close_peer(r, p, TETHER_REASON_TECH_REMOVED);
+	relay_drop(p, TETHER_ERR_AUTH, TETHER_REASON_TECH_REMOVED);
+}
+
+void relay_access_recheck(struct relay *r)
+{
+	struct relay_store_tech t;
+	struct relay_peer *p;
+	bool changed = false;
+
+	if (relay_store_changed_elsewhere(r->store, &changed) != 0 || !changed)
+		return;
+	for (p = r->peers; p != NULL; p = p->next) {
+		if (p->role != RELAY_PEER_CONSOLE || p->link == NULL)
+			continue;
+		/* Only "no such technician" cuts: a store error is no verdict.
+		 */
+		if (relay_store_tech_get(r->store, p->tech.id, &t) ==
+		    TETHER_ERR_NOT_FOUND)
+			cut_off(r, p);
+		tether_wipe(&t, sizeof(t));
+	}
+}
