@@ -8,6 +8,7 @@
  */
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/link.h>
 #include <tether/log.h>
 #include <tether/proto.h>
 
@@ -36,10 +37,11 @@ void relay_access_recheck(struct relay *r)
 	if (relay_store_changed_elsewhere(r->store, &changed) != 0 || !changed)
 		return;
 	for (p = r->peers; p != NULL; p = p->next) {
-		if (p->role != RELAY_PEER_CONSOLE || p->link == NULL)
+		/* One already closing was cut, or is going anyway. */
+		if (p->role != RELAY_PEER_CONSOLE || p->link == NULL ||
+		    !tether_link_is_open(p->link))
 			continue;
-		/* Only "no such technician" cuts: a store error is no verdict.
-		 */
+		/* Only NOT_FOUND cuts: a store error is no verdict. */
 		if (relay_store_tech_get(r->store, p->tech.id, &t) ==
 		    TETHER_ERR_NOT_FOUND)
 			cut_off(r, p);
