@@ -309,7 +309,12 @@ static int tech_add(struct relay_store *st, const char *name,
 
 static int tech_remove(struct relay_store *st, const char *name)
 {
-	int rc = relay_store_tech_remove(st, name);
+	struct relay_store_tech t = {0};
+	int rc;
+
+	/* Names come back; ids never do, so the trail records the id. */
+	relay_store_tech_by_name(st, name, &t);
+	rc = relay_store_tech_remove(st, name);
 
 	if (rc != 0) {
 		fprintf(stderr, "tether-relay: %s: %s\n", name,
@@ -318,7 +323,8 @@ static int tech_remove(struct relay_store *st, const char *name)
 		return 1;
 	}
 	relay_audit_to(st, "relay", 0, 0, "technician_removed",
-		       json_pack("{s:s}", "technician", name));
+		       json_pack("{s:s, s:I}", "technician", name, "id",
+				 (json_int_t)t.id));
 	printf("Removed %s\n", name);
 	return 0;
 }

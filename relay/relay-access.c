@@ -22,7 +22,8 @@ static void cut_off(struct relay *r, struct relay_peer *p)
 	tether_log_info("technician %s was removed: closing %s (%u channel%s)",
 			p->tech.name, p->addr, n, n == 1 ? "" : "s");
 	relay_audit(r, "relay", 0, 0, "technician_cut_off",
-		    json_pack("{s:s, s:s, s:I}", "technician", p->tech.name,
+		    json_pack("{s:s, s:I, s:s, s:I}", "technician",
+			      p->tech.name, "id", (json_int_t)p->tech.id,
 			      "addr", p->addr, "channels", (json_int_t)n));
 	relay_channels_close_peer(r, p, TETHER_REASON_TECH_REMOVED);
 	relay_drop(p, TETHER_ERR_AUTH, TETHER_REASON_TECH_REMOVED);
@@ -33,18 +34,26 @@ void relay_access_recheck(struct relay *r)
 	struct relay_store_tech t;
 	struct relay_peer *p;
 	bool changed = false;
+	int rc;
 
-	if (relay_store_changed_elsewhere(r->store, &changed) != 0 || !changed)
+	/* data_version has moved on: a console skipped on an error is
+	 * looked at again until its lookup answers. */
+	if (!r->access_retry &&
+	    (relay_store_changed_elsewhere(r->store, &changed) != 0 ||
+	     !changed))
 		return;
+	r->access_retry = false;
 	for (p = r->peers; p != NULL; p = p->next) {
 		/* One already closing was cut, or is going anyway. */
 		if (p->role != RELAY_PEER_CONSOLE || p->link == NULL ||
 		    !tether_link_is_open(p->link))
 			continue;
-		/* Only NOT_FOUND cuts: a store error is no verdict. */
-		if (relay_store_tech_get(r->store, p->tech.id, &t) ==
-		    TETHER_ERR_NOT_FOUND)
+		/* Only NOT_FOUND cuts: a store error is no verdict, yet. */
+		rc = relay_store_tech_get(r->store, p->tech.id, &t);
+		if (rc == TETHER_ERR_NOT_FOUND)
 			cut_off(r, p);
+		else if (rc != 0)
+			r->access_retry = true;
 		tether_wipe(&t, sizeof(t));
 	}
 }

@@ -176,6 +176,29 @@ int relay_store_tech_remove(struct relay_store *st, const char *name)
 	return st->ops->tech_remove(st, name);
 }
 
+int relay_store_tech_by_name(struct relay_store *st, const char *name,
+			     struct relay_store_tech *out)
+{
+	struct relay_store_tech *v = NULL;
+	size_t n = 0, i;
+	int r;
+
+	if (name == NULL || out == NULL)
+		return TETHER_ERR_INVALID;
+	memset(out, 0, sizeof(*out));
+	/* Rare (the command line's remove): the list is short, no new op. */
+	r = relay_store_tech_list(st, &v, &n);
+	for (i = 0; r == 0 && i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			break;
+	if (r == 0 && i == n)
+		r = TETHER_ERR_NOT_FOUND;
+	if (r == 0)
+		*out = v[i];
+	relay_store_techs_free(v, n);
+	return r;
+}
+
 int relay_store_changed_elsewhere(struct relay_store *st, bool *changed)
 {
 	if (changed == NULL)

@@ -75,6 +75,9 @@ int relay_store_tech_remove(struct relay_store *st, const char *name);
 /* Fills *out (nothing to free); TETHER_ERR_NOT_FOUND. */
 int relay_store_tech_get(struct relay_store *st, int64_t id,
 			 struct relay_store_tech *out);
+/* The same by name (token hash zero, as in lists); TETHER_ERR_NOT_FOUND. */
+int relay_store_tech_by_name(struct relay_store *st, const char *name,
+			     struct relay_store_tech *out);
 /*
  * *changed: whether another process (tether-relay technician remove on
  * the relay host) has committed to the store since the last call; the

@@ -133,6 +133,7 @@ struct relay {
 	uv_signal_t sigterm;
 	uv_timer_t tick;
 	uv_timer_t access; /* relay_access_recheck() */
+	bool access_retry; /* a lookup failed: look again without a change */
 	struct relay_store *store;
 	struct tether_tls_ctx *tls;
 	struct tether_link_ctx *lctx;

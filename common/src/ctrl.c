@@ -1496,9 +1496,11 @@ static int load(struct dec *d, int code, const void *payload, size_t len,
 	if (d == NULL)
 		return code;
 	/* jansson words it: duplicate object key near '"role"' */
+	if (json_error_code(&jerr) != json_error_duplicate_key)
+		return fail(d, code, "not JSON");
+	/* jansson names only keys of up to 20 bytes. */
 	near = strstr(jerr.text, "near '");
-	if (json_error_code(&jerr) == json_error_duplicate_key &&
-	    near != NULL) {
+	if (near != NULL) {
 		near += 6;
 		n = strlen(near);
 		if (n > 0 && near[n - 1] == '\'')
@@ -1506,7 +1508,7 @@ static int load(struct dec *d, int code, const void *payload, size_t len,
 		return fail(d, code, "duplicate member %.*s",
 			    (int)(n > 64 ? 64 : n), near);
 	}
-	return fail(d, code, "not JSON");
+	return fail(d, code, "duplicate member");
 }
 
 int tether_ctrl_decode(const void *payload, size_t len, unsigned dirs,

@@ -344,6 +344,8 @@ Test(auth, removal_cuts_live_consoles, .timeout = 120)
 	cr_assert(h_proc_wait_output(&fwd, "Forwarding 127.0.0.1:", 20000),
 		  "tether forward did not start: %s", h_proc_output(&fwd));
 
+	/* From before the command: its commit is what the relay sees. */
+	t0 = mono_ms();
 	{
 		const char *rm[] = {h_relay_bin(), "technician", "remove",
 				    "carol",	   "--data",	 s.relay.data,
@@ -353,7 +355,6 @@ Test(auth, removal_cuts_live_consoles, .timeout = 120)
 	}
 	h_expect(&res, 0, NULL, NULL, "tether-relay technician remove carol");
 	h_res_free(&res);
-	t0 = mono_ms();
 	while (mono_ms() - t0 < 5000 && (ex_ms < 0 || fwd_ms < 0)) {
 		if (ex_ms < 0 && h_proc_wait(&ex, 10) >= 0)
 			ex_ms = mono_ms() - t0;
@@ -365,10 +366,14 @@ Test(auth, removal_cuts_live_consoles, .timeout = 120)
 		  ex_ms < 0 ? "yes" : "no", fwd_ms < 0 ? "yes" : "no");
 	cr_log_info("cut off after removal: exec %lld ms, forward %lld ms",
 		    (long long)ex_ms, (long long)fwd_ms);
-	cr_assert_leq(ex_ms, 1000, "exec cut off after %lld ms",
-		      (long long)ex_ms);
-	cr_assert_leq(fwd_ms, 1000, "forward cut off after %lld ms",
-		      (long long)fwd_ms);
+	/*
+	 * Within a second of the command (the relay looks every 250 ms);
+	 * the sanitizer build's command itself may take a second more.
+	 */
+	cr_assert_leq(ex_ms, h_sanitized() ? 2000 : 1000,
+		      "exec cut off after %lld ms", (long long)ex_ms);
+	cr_assert_leq(fwd_ms, h_sanitized() ? 2000 : 1000,
+		      "forward cut off after %lld ms", (long long)fwd_ms);
 	st = h_proc_wait(&ex, 0);
 	cr_assert_eq(st, 255, "exec exited with %d: %s", st,
 		     h_proc_output(&ex));

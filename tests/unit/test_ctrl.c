@@ -282,6 +282,12 @@ Test(ctrl, refusals_say_why)
 		"{\"t\":\"hello\",\"role\":\"agent\",\"version\":1,"
 		"\"role\":\"console\"}",
 		TETHER_ERR_PROTOCOL, "duplicate member \"role\"");
+	/* A key too long for jansson to quote is still called a duplicate. */
+	refused(TETHER_CTRL_A2R,
+		"{\"t\":\"hello\",\"role\":\"agent\",\"version\":1,"
+		"\"a_rather_long_member_name\":1,"
+		"\"a_rather_long_member_name\":2}",
+		TETHER_ERR_PROTOCOL, "duplicate member");
 	refused(TETHER_CTRL_C2R,
 		"{\"t\":\"ticket_new\",\"id\":1,\"title\":\"\"}",
 		TETHER_ERR_FORMAT, "\"title\" is empty");

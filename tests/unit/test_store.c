@@ -223,6 +223,13 @@ Test(store, tech_add_get_remove)
 	cr_assert(is_now(t.created_at));
 	hash_of(h, 'a');
 	cr_assert_arr_eq(t.token_hash, h, 32);
+	memset(&t, 0x5a, sizeof(t));
+	cr_assert_eq(relay_store_tech_by_name(st, "alice", &t), 0);
+	cr_assert_eq(t.id, id);
+	cr_assert_eq(t.role, TETHER_TECH_ADMIN);
+	cr_assert_eq(relay_store_tech_by_name(st, "alicia", &t),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(t.id, 0, "a failed lookup leaves nothing behind");
 
 	cr_assert_eq(relay_store_tech_remove(st, "alice"), 0);
 	cr_assert_eq(relay_store_tech_get(st, id, &t), TETHER_ERR_NOT_FOUND);

@@ -144,7 +144,9 @@ int tether_client_request(struct tether_client *c, enum tether_ctrl_type t,
  * client is welcomed (or, with no_hello, open), or until it is down:
  * 0, or the err on_down was given (on_down runs first, as always).
  * TETHER_ERR_STATE from inside a callback of the client's loop (while
- * either blocking call runs): uv_run() is not re-entrant.
+ * either blocking call runs): uv_run() is not re-entrant.  The guard is
+ * this client's: a program that runs the loop itself, or holds several
+ * clients on one loop, must not call either from any loop callback.
  */
 int tether_client_wait_ready(struct tether_client *c);
 /*
