@@ -409,9 +409,11 @@ Test(auth, removal_cuts_live_consoles, .timeout = 120)
 	out = h_proc_output(&ex);
 	cr_assert(strstr(out, "technician removed") != NULL,
 		  "exec did not say why: %s", out);
+	free(out);
 	out = h_proc_output(&fwd);
 	cr_assert(strstr(out, "technician removed") != NULL,
 		  "forward did not say why: %s", out);
+	free(out);
 	cr_assert(h_proc_wait_output(&s.agent,
 				     "the technician was removed from the "
 				     "relay; stopping the command",
