@@ -102,6 +102,36 @@ static const struct tether_client_cbs client_cbs = {
     .on_down = on_down,
 };
 
+/*
+ * The certificate is not the one it had to be.  Given on the command line,
+ * the --fingerprint is at fault (nothing was pinned); pinned, the relay
+ * changed or someone is in between, and only a person who checked the new
+ * fingerprint with the relay's operator may pin it instead, as ssh leaves
+ * a changed host key to the person.
+ */
+static void report_mismatch(const struct console_client *c)
+{
+	const char *seen =
+	    c->tc != NULL ? tether_client_fingerprint(c->tc) : "";
+
+	if (seen[0] == '\0' || c->pin[0] == '\0')
+		/* The link's own "relay certificate fingerprint ...". */
+		console_error("%s", c->down_why);
+	else if (c->pin_given)
+		console_error("relay certificate fingerprint %s does not match "
+			      "the given --fingerprint %s (check it with the "
+			      "relay's operator; nothing was sent)",
+			      seen, c->pin);
+	else
+		console_error("relay certificate fingerprint %s does not match "
+			      "the pinned %s (relay replaced or connection "
+			      "intercepted; nothing was sent; if its "
+			      "certificate was changed, check %s out of band, "
+			      "then run: tether login %s --token TOKEN "
+			      "--fingerprint %s)",
+			      seen, c->pin, seen, c->relay, seen);
+}
+
 /* Explains why the connection ended before we were let in. */
 static void report_connect_failure(const struct console_client *c)
 {
@@ -110,8 +140,7 @@ static void report_connect_failure(const struct console_client *c)
 	size_t pl = sizeof(prefix) - 1, rl = strlen(c->relay);
 
 	if (c->down_err == TETHER_ERR_FINGERPRINT) {
-		/* Already "relay certificate fingerprint X does not ...". */
-		console_error("%s", reason);
+		report_mismatch(c);
 		return;
 	}
 	if (c->down_phase != TETHER_CLIENT_CONNECTING) {
@@ -138,6 +167,7 @@ static int connect_client(struct console_client *c, const char *host, int port,
 	    .token = token,
 	};
 
+	copy(c->pin, sizeof(c->pin), pin != NULL ? pin : "");
 	c->tc = tether_client_new(&c->loop, &opts, &client_cbs, c);
 	if (c->tc == NULL) {
 		console_error("cannot set up TLS");
@@ -175,11 +205,12 @@ static int start_loop(struct console_client *c, const char *relay)
 
 int console_client_connect(struct console_client *c, const char *relay,
 			   const char *host, int port, const char *pin,
-			   const char *token,
+			   bool pin_given, const char *token,
 			   int (*trust)(const char *relay, const char *fp))
 {
 	memset(c, 0, sizeof(*c));
 	c->trust = trust;
+	c->pin_given = pin_given;
 	if (start_loop(c, relay) != 0)
 		return -1;
 	return connect_client(c, host, port, pin, token);

@@ -442,6 +442,49 @@ out:
 	return ret;
 }
 
+int console_config_known_replace(const char *relay, const char *fp)
+{
+	char path[PATH_LEN];
+	char *data = NULL, *all = NULL, *line, *next;
+	size_t len, total, at = 0, klen = strlen(relay);
+	int n, ret = -1;
+
+	if (config_path(path, sizeof(path), "known_relays", true) != 0 ||
+	    read_known(path, &data, &len) != 0)
+		return -1;
+	total = len + klen + strlen(fp) + 4;
+	all = tether_malloc(total);
+	if (all == NULL) {
+		console_error("out of memory");
+		goto out;
+	}
+	/* Every other line as it was (comments too); relay's lines go. */
+	for (line = data; *line != '\0'; line = next) {
+		size_t ll, skip = strspn(line, " \t");
+
+		next = strchr(line, '\n');
+		next = next != NULL ? next + 1 : line + strlen(line);
+		ll = (size_t)(next - line);
+		if (strncmp(line + skip, relay, klen) == 0 &&
+		    strchr(" \t\r\n", line[skip + klen]) != NULL)
+			continue;
+		memcpy(all + at, line, ll);
+		at += ll;
+		if (all[at - 1] != '\n')
+			all[at++] = '\n';
+	}
+	n = snprintf(all + at, total - at, "%s %s\n", relay, fp);
+	if (n < 0 || (size_t)n >= total - at) {
+		console_error("known_relays: entry too long");
+		goto out;
+	}
+	ret = write_file(path, all, at + (size_t)n);
+out:
+	tether_free(all);
+	tether_free(data);
+	return ret;
+}
+
 static int session_path_ext(char *out, size_t outlen, int64_t session,
 			    const char *ext, bool create)
 {

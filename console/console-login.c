@@ -109,27 +109,29 @@ static int ask_trust(const char *relay, const char *fp)
 }
 
 /*
- * The pin for relay: known_relays first, then --fingerprint (given); ""
- * leaves it to the person at the terminal (ask_trust()).  0 or -1.
+ * The pin for relay: --fingerprint (given) if there is one, else the one
+ * in known_relays; "" leaves it to the person at the terminal
+ * (ask_trust()).  *old: the pin a --fingerprint replaces, or "".  A given
+ * fingerprint wins over the pinned one because only a person passes it,
+ * after checking a changed certificate out of band (the mismatch message
+ * says to); the relay must still present it.  0 or -1.
  */
 static int choose_pin(const char *relay, const char *given,
-		      char pin[TETHER_TLS_FP_LEN], bool *known)
+		      char pin[TETHER_TLS_FP_LEN], bool *known,
+		      char old[TETHER_TLS_FP_LEN])
 {
 	int r;
 
-	pin[0] = '\0';
+	pin[0] = old[0] = '\0';
 	r = console_config_known_lookup(relay, pin, TETHER_TLS_FP_LEN);
 	if (r < 0)
 		return -1;
 	*known = r == 0;
-	if (*known && given != NULL && strcmp(given, pin) != 0) {
-		console_error("relay certificate fingerprint %s does not match "
-			      "the pinned %s",
-			      given, pin);
-		return -1;
-	}
-	if (!*known && given != NULL)
-		snprintf(pin, TETHER_TLS_FP_LEN, "%s", given);
+	if (given == NULL || (*known && strcmp(given, pin) == 0))
+		return 0;
+	if (*known)
+		snprintf(old, TETHER_TLS_FP_LEN, "%s", pin);
+	snprintf(pin, TETHER_TLS_FP_LEN, "%s", given);
 	return 0;
 }
 
@@ -171,21 +173,27 @@ static int login(const char *relay, const char *host, int port,
 		 const char *given, const char *token)
 {
 	char pin[TETHER_TLS_FP_LEN], fp[TETHER_TLS_FP_LEN];
+	char old[TETHER_TLS_FP_LEN];
 	struct console_client c;
 	bool known = false;
 	int status = CONSOLE_EXIT_FAIL;
 
-	if (choose_pin(relay, given, pin, &known) != 0)
+	if (choose_pin(relay, given, pin, &known, old) != 0)
 		return status;
 	if (console_client_connect(&c, relay, host, port,
-				   pin[0] != '\0' ? pin : NULL, token,
-				   ask_trust) != 0)
+				   pin[0] != '\0' ? pin : NULL,
+				   given != NULL && (!known || old[0] != '\0'),
+				   token, ask_trust) != 0)
 		goto out;
 	/* What it presented: the pin, or what the person trusted. */
 	snprintf(fp, sizeof(fp), "%s", tether_client_fingerprint(c.tc));
 	if ((!known && console_config_known_add(relay, fp) != 0) ||
+	    (old[0] != '\0' && console_config_known_replace(relay, fp) != 0) ||
 	    console_config_save(relay, token, fp) != 0)
 		goto out;
+	if (old[0] != '\0')
+		console_error("the pinned fingerprint for %s was %s; now %s",
+			      relay, old, fp);
 	printf("Logged in to %s as ", relay);
 	tether_text_print_clean(stdout,
 				c.technician[0] != '\0' ? c.technician : "?");

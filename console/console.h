@@ -276,6 +276,8 @@ void console_config_clear(struct console_config *cfg);
 /* 0 with relay's pinned fingerprint, 1 if never trusted, -1 once said. */
 int console_config_known_lookup(const char *relay, char *fp, size_t fplen);
 int console_config_known_add(const char *relay, const char *fp);
+/* relay's entries in known_relays give way to one for fp. */
+int console_config_known_replace(const char *relay, const char *fp);
 /* sessions/<session>.json: 0; load: 1 without one, *out the object. */
 int console_config_session_save(int64_t session, const json_t *obj);
 int console_config_session_load(int64_t session, json_t **out);
@@ -317,6 +319,10 @@ struct console_client {
 	char down_why[CONSOLE_REASON_MAX];
 	int down_err;
 	enum tether_client_phase down_phase;
+	/* What the certificate had to match ("" for none), and whether it
+	 * was the technician's --fingerprint rather than a pin. */
+	char pin[TETHER_TLS_FP_LEN];
+	bool pin_given;
 	bool loop_ready;
 	bool welcomed;
 	bool down;	/* the connection is gone (down_why says why) */
@@ -332,11 +338,13 @@ int console_client_open(struct console_client *c);
 /*
  * The same for relay at host:port, pinned to pin or, without one,
  * trusting what trust() accepts (the probe says nothing to the relay).
- * host, pin and token stay the caller's until the client is closed.
+ * pin_given: pin is the technician's --fingerprint, not one pinned
+ * earlier (a mismatch is worded for it).  host, pin and token stay the
+ * caller's until the client is closed.
  */
 int console_client_connect(struct console_client *c, const char *relay,
 			   const char *host, int port, const char *pin,
-			   const char *token,
+			   bool pin_given, const char *token,
 			   int (*trust)(const char *relay, const char *fp));
 /* Closes the connection (if still open) and waits for every handle. */
 void console_client_close(struct console_client *c);

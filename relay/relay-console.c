@@ -187,7 +187,9 @@ static int want_ticket(struct relay_request *q, int64_t id, bool must_be_open,
 	else if (must_be_open && t.status != TETHER_TICKET_OPEN)
 		rc = TETHER_ERR_STATE;
 	if (rc == TETHER_ERR_STATE)
-		relay_refuse(q, TETHER_CTRL_E_STATE, "ticket %s is closed",
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "%s is closed (it cannot be reopened yet; run: "
+			     "tether ticket new TITLE for another)",
 			     name);
 	relay_store_ticket_clear(&t);
 	return rc;
@@ -353,6 +355,82 @@ static void invite(struct relay_request *q)
 /* ---- Sessions ---- */
 
 /*
+ * " at 14:02 UTC", or " on 2024-05-01 at 14:02 UTC" before today: the
+ * relay's clock in words that a console anywhere can place; "" for none.
+ */
+static void when_words(int64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t, now = time(NULL);
+	struct tm tm, today;
+	size_t n;
+
+	out[0] = '\0';
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+	    gmtime_r(&now, &today) == NULL)
+		return;
+	if (tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday)
+		n = strftime(out, len, " at %H:%M UTC", &tm);
+	else
+		n = strftime(out, len, " on %Y-%m-%d at %H:%M UTC", &tm);
+	if (n == 0)
+		out[0] = '\0';
+}
+
+/* How a session that is over came to its end, from its audit rows. */
+struct session_end {
+	int64_t at; /* 0: not recorded */
+	char event[32];
+	char reason[96]; /* session_ended's, or "" */
+};
+
+/* Events that end a session (relay-agent.c, relay-session.c write them). */
+static bool ends_session(const char *event)
+{
+	static const char *const ends[] = {"agent_left", "declined",
+					   "pake_failed", "join_abandoned",
+					   "session_ended"};
+	size_t i;
+
+	for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+		if (strcmp(event, ends[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The newest ending row of ss in its ticket's audit.  The sessions table
+ * keeps no end time, and the audit already has one per ending: reading
+ * it here, on a refusal only, spares the schema a column.
+ */
+static void find_end(struct relay *r, const struct relay_store_session *ss,
+		     struct session_end *e)
+{
+	struct relay_store_audit *rows = NULL;
+	size_t n = 0, i;
+
+	memset(e, 0, sizeof(*e));
+	if (relay_store_ticket_audit(r->store, ss->ticket_id, &rows, &n) != 0)
+		return;
+	for (i = n; i-- > 0;) {
+		const struct relay_store_audit *a = &rows[i];
+		json_t *d;
+
+		if (a->session_id != ss->id || !ends_session(a->event))
+			continue;
+		e->at = a->ts;
+		snprintf(e->event, sizeof(e->event), "%s", a->event);
+		d = a->detail != NULL ? json_loads(a->detail, 0, NULL) : NULL;
+		if (json_is_string(json_object_get(d, "reason")))
+			snprintf(
+			    e->reason, sizeof(e->reason), "%s",
+			    json_string_value(json_object_get(d, "reason")));
+		json_decref(d);
+		break;
+	}
+	relay_store_audits_free(rows, n);
+}
+
+/*
  * Refuses q for a session the customer declined; true if it was one.
  * Declining is final for that invite: the technician needs a new one.
  */
@@ -365,25 +443,86 @@ static bool refuse_declined(struct relay_request *q,
 		return false;
 	tether_id_ticket_format(ss->ticket_id, name, sizeof(name));
 	relay_refuse(q, TETHER_CTRL_E_DECLINED,
-		     "the customer declined the invite for %s", name);
+		     "the customer declined the invite for %s (run: tether "
+		     "invite %s to ask again)",
+		     name, name);
 	return true;
 }
 
-/* Why a ticket has no live session: declined, or no invite at all. */
+static void refuse_expired(struct relay_request *q, const char *name,
+			   int64_t expires_at)
+{
+	char when[48];
+
+	when_words(expires_at, when, sizeof(when));
+	relay_refuse(q, TETHER_CTRL_E_STATE,
+		     "the code for %s expired unused%s (run: tether invite %s)",
+		     name, when, name);
+}
+
+/* A session that is over: who or what ended it, when, and what next. */
+static void refuse_over(struct relay_request *q,
+			const struct relay_store_session *ss, const char *name)
+{
+	struct session_end e;
+	char when[48];
+
+	find_end(q->r, ss, &e);
+	when_words(e.at, when, sizeof(when));
+	if (ss->state == TETHER_SESSION_BURNED &&
+	    strcmp(e.event, "join_abandoned") == 0)
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "the code for %s was burned: the customer's "
+			     "agent left before pairing (run: tether invite "
+			     "%s for a new code)",
+			     name, name);
+	else if (ss->state == TETHER_SESSION_BURNED)
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "the code for %s was burned: a wrong code was "
+			     "entered (run: tether invite %s for a new code)",
+			     name, name);
+	else if (strcmp(e.event, "session_ended") == 0)
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "the session on %s was ended%s: %s (run: tether "
+			     "invite %s for a new code)",
+			     name, when,
+			     e.reason[0] ? e.reason : "by the relay", name);
+	else if (strcmp(e.event, "agent_left") == 0)
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "the customer ended the session on %s%s (run: "
+			     "tether invite %s for a new code)",
+			     name, when, name);
+	else
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "the session on %s has ended (run: tether invite "
+			     "%s for a new code)",
+			     name, name);
+}
+
+/*
+ * Why a ticket has no live session: its newest one was declined, ended,
+ * burned or expired, or there was never an invite.
+ */
 static void refuse_no_live(struct relay_request *q, int64_t tid,
 			   const char *name)
 {
 	struct relay_store_session ss;
 
-	if (relay_store_session_latest_for_ticket(q->r->store, tid, &ss) == 0 &&
-	    refuse_declined(q, &ss)) {
-		relay_store_session_clear(&ss);
+	if (relay_store_session_latest_for_ticket(q->r->store, tid, &ss) != 0) {
+		relay_refuse(
+		    q, TETHER_CTRL_E_STATE,
+		    "there is no invite for %s (run: tether invite %s)", name,
+		    name);
 		return;
 	}
+	if (refuse_declined(q, &ss))
+		goto out;
+	if (ss.state == TETHER_SESSION_EXPIRED)
+		refuse_expired(q, name, ss.expires_at);
+	else
+		refuse_over(q, &ss, name);
+out:
 	relay_store_session_clear(&ss);
-	relay_refuse(q, TETHER_CTRL_E_STATE,
-		     "there is no invite for %s (run: tether invite %s)", name,
-		     name);
 }
 
 /* The ticket's live session with its agent here; answers errors itself. */
@@ -402,11 +541,9 @@ static struct relay_session *want_live(struct relay_request *q,
 		return NULL;
 	}
 	if (ss->state == TETHER_SESSION_WAITING) {
+		/* Until the relay's sweep marks it expired. */
 		if (ss->expires_at <= time(NULL))
-			relay_refuse(q, TETHER_CTRL_E_STATE,
-				     "the invite for %s expired; run tether "
-				     "invite %s",
-				     name, name);
+			refuse_expired(q, name, ss->expires_at);
 		else
 			relay_refuse(q, TETHER_CTRL_E_NO_AGENT,
 				     "no agent has joined %s yet", name);

@@ -533,13 +533,24 @@ void relay_health_diag_get(struct relay_request *q)
 {
 	int64_t tid = q->m->body.ticket_ref.ticket;
 	struct tether_ctrl_diag_get_ok ok = {0};
-	struct relay_store_attachment att;
+	struct relay_store_attachment att = {0};
+	struct relay_store_ticket tk;
 	char t[TETHER_ID_TICKET_LEN];
 	int err;
 
-	err = relay_store_attachment_latest(q->r->store, tid, "diag", &att);
+	tether_id_ticket_format(tid, t, sizeof(t));
+	/* A ticket that is not there has no bundle either: say which. */
+	err = relay_store_ticket_get(q->r->store, tid, &tk);
+	relay_store_ticket_clear(&tk);
 	if (err == TETHER_ERR_NOT_FOUND) {
-		tether_id_ticket_format(tid, t, sizeof(t));
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no such ticket %s",
+			     t);
+		return;
+	}
+	err = err != 0 ? err
+		       : relay_store_attachment_latest(q->r->store, tid, "diag",
+						       &att);
+	if (err == TETHER_ERR_NOT_FOUND) {
 		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND,
 			     "no diagnostics saved on %s", t);
 	} else if (err != 0) {

@@ -1353,17 +1353,19 @@ static int audit_list_row(sqlite3_stmt *stmt, void *item)
 		r = TETHER_ERR_FORMAT;
 	if (!r)
 		r = col_dup(stmt, 3, &a->detail);
+	a->session_id = col_int(stmt, 4);
 	return r;
 }
 
 static int sq_ticket_audit(struct relay_store *st, int64_t ticket_id,
 			   struct relay_store_audit **out, size_t *n)
 {
-	return query_rows(sq(st),
-			  "SELECT ts, actor, event, detail FROM audit"
-			  " WHERE ticket_id = ? ORDER BY id",
-			  DB_ARGS(A_INT(ticket_id)), sizeof(**out),
-			  audit_list_row, (void **)out, n);
+	return query_rows(
+	    sq(st),
+	    "SELECT ts, actor, event, detail, session_id FROM audit"
+	    " WHERE ticket_id = ? ORDER BY id",
+	    DB_ARGS(A_INT(ticket_id)), sizeof(**out), audit_list_row,
+	    (void **)out, n);
 }
 
 /* ---- Counts for metrics ----------------------------------------------- */

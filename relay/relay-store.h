@@ -209,6 +209,7 @@ int relay_store_session_expire(struct relay_store *st, int64_t now, int *n);
 /* Strings are the row's own: relay_store_audits_free() frees them. */
 struct relay_store_audit {
 	int64_t ts;
+	int64_t session_id; /* 0: none */
 	char *actor;
 	char *event;
 	char *detail; /* as given (JSON text by the relay's habit), or NULL */

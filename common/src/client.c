@@ -402,6 +402,13 @@ static void on_link_close(struct tether_link *l, int reason)
 	}
 	/* The link is freed when this returns: keep its words. */
 	snprintf(why, sizeof(why), "%s", tether_link_close_reason(l));
+	/*
+	 * What a refused relay presented, so that the owner can word the
+	 * mismatch (which pin, and what to pin instead once checked).
+	 */
+	if (reason == TETHER_ERR_FINGERPRINT &&
+	    tether_link_peer_fingerprint(l, c->seen) != 0)
+		c->seen[0] = '\0';
 	c->phase = TETHER_CLIENT_CONNECTING;
 	if (c->probing && c->probed) {
 		if (c->cbs.on_trust != NULL)

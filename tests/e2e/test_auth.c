@@ -129,16 +129,20 @@ Test(auth, made_up_fingerprint, .timeout = 60)
 {
 	struct h_relay r;
 	struct h_res res;
+	char want[512];
 
 	h_relay_up(&r, NULL);
 	h_console(&res, NULL, "login", r.addr, "--token", r.admin_token,
 		  "--fingerprint", FAKE_FP, NULL);
-	h_expect_fail(&res, 255, "does not match",
+	/* Nothing was pinned: the fingerprint at fault is the one given. */
+	snprintf(want, sizeof(want),
+		 "tether: relay certificate fingerprint %s does not match the "
+		 "given --fingerprint %s",
+		 r.fingerprint, FAKE_FP);
+	h_expect_fail(&res, 255, want,
 		      "tether login with a made-up fingerprint");
-	cr_assert(strstr(res.err, r.fingerprint),
-		  "the mismatch message does not show the relay's "
-		  "fingerprint %s: %s",
-		  r.fingerprint, res.err);
+	cr_assert(strstr(res.err, "pinned") == NULL,
+		  "nothing was pinned, yet: %s", res.err);
 	h_res_free(&res);
 	h_relay_stop(&r);
 }
@@ -186,6 +190,13 @@ Test(auth, relay_replaced, .timeout = 60)
 		 two.fingerprint, one.fingerprint);
 	h_expect_fail(&res, 255, want,
 		      "tether ticket list against a replaced relay");
+	/* It says how to trust the new certificate, once checked. */
+	snprintf(want, sizeof(want),
+		 "run: tether login %s --token TOKEN --fingerprint %s)\n",
+		 one.addr, two.fingerprint);
+	cr_assert(strstr(res.err, want) != NULL &&
+		      strstr(res.err, "out of band") != NULL,
+		  "no re-pin hint \"%s\": %s", want, res.err);
 	h_res_free(&res);
 
 	/* Logging in again does not silently re-pin either. */
@@ -195,6 +206,29 @@ Test(auth, relay_replaced, .timeout = 60)
 		      "tether login to a replaced relay without "
 		      "--fingerprint");
 	h_res_free(&res);
+	/* Nor does a --fingerprint that is not the relay's. */
+	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
+		  "--fingerprint", FAKE_FP, NULL);
+	snprintf(want, sizeof(want),
+		 "does not match the given --fingerprint %s", FAKE_FP);
+	h_expect_fail(&res, 255, want,
+		      "tether login to a replaced relay with a made-up "
+		      "--fingerprint");
+	h_res_free(&res);
+	h_console(&res, NULL, "ticket", "list", NULL);
+	h_expect_fail(&res, 255, "does not match the pinned",
+		      "tether ticket list after a refused re-pin");
+	h_res_free(&res);
+
+	/* The new fingerprint given explicitly replaces the pin. */
+	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
+		  "--fingerprint", two.fingerprint, NULL);
+	snprintf(want, sizeof(want),
+		 "tether: the pinned fingerprint for %s was %s; now %s\n",
+		 two.addr, one.fingerprint, two.fingerprint);
+	h_expect(&res, 0, NULL, want, "tether login --fingerprint NEW");
+	h_res_free(&res);
+	expect_serving(&two);
 	h_relay_stop(&two);
 }
 

@@ -81,7 +81,7 @@ Test(codes, wrong_code, .timeout = 90)
 {
 	const char *cmd[] = {"true", NULL};
 	char ticket[H_ID_MAX], code[H_CODE_MAX], bad[H_CODE_MAX], *names;
-	char want[128];
+	char want[192];
 	struct h_relay r;
 	struct h_proc a;
 	struct h_res res;
@@ -112,10 +112,11 @@ Test(codes, wrong_code, .timeout = 90)
 	free(names);
 	json_decref(t);
 
-	/* A burned code is gone for good: the ticket needs a new invite. */
+	/* A burned code is gone for good, and the console says why. */
 	h_exec(&res, NULL, ticket, cmd);
 	snprintf(want, sizeof(want),
-		 "tether: there is no invite for %s (run: tether invite %s)\n",
+		 "tether: the code for %s was burned: a wrong code was "
+		 "entered (run: tether invite %s for a new code)\n",
 		 ticket, ticket);
 	h_expect(&res, 255, "", want, "exec on a burned session");
 	h_res_free(&res);
@@ -135,6 +136,83 @@ Test(codes, expired_code, .timeout = 60)
 	expect_agent_exit(&a, 1, "unknown or expired code",
 			  "agent with an expired code");
 	cr_assert(h_relay_alive(&r), "relay died");
+}
+
+/*
+ * A code nobody used runs out: the console says when, before the relay's
+ * sweep marks the session expired and after.
+ */
+Test(codes, expired_code_is_explained, .timeout = 60)
+{
+	const char *cmd[] = {"true", NULL};
+	char ticket[H_ID_MAX], code[H_CODE_MAX], want[128], hint[96];
+	struct h_relay r;
+	struct h_res res;
+	json_t *t = NULL;
+	int i;
+
+	relay_with_ticket(&r, ticket, sizeof(ticket));
+	h_invite(ticket, "1s", code, sizeof(code));
+	usleep(1500 * 1000);
+	snprintf(want, sizeof(want),
+		 "tether: the code for %s expired unused at ", ticket);
+	snprintf(hint, sizeof(hint), " UTC (run: tether invite %s)\n", ticket);
+	for (i = 0; i < 2; i++) {
+		h_exec(&res, NULL, ticket, cmd);
+		h_expect_fail(&res, 255, want, "exec after the code expired");
+		cr_assert(strstr(res.err, hint) != NULL &&
+			      strchr(res.err, '\n') ==
+				  res.err + strlen(res.err) - 1,
+			  "exec after the code expired: one line ending "
+			  "\"%s\" expected: %s",
+			  hint, res.err);
+		h_res_free(&res);
+		/* The relay's sweep runs each second or so. */
+		for (int k = 0; k < 50 && i == 0; k++) {
+			json_decref(t);
+			t = h_ticket_show(ticket);
+			if (has_session_state(t, "expired"))
+				break;
+			usleep(100 * 1000);
+		}
+		cr_assert(has_session_state(t, "expired"),
+			  "the session did not expire: %s", json_dumps(t, 0));
+	}
+	json_decref(t);
+	h_relay_stop(&r);
+}
+
+/* Neither an invite nor a closed ticket leaves the reason to guess. */
+Test(codes, no_invite_and_closed_ticket, .timeout = 60)
+{
+	const char *cmd[] = {"true", NULL};
+	char ticket[H_ID_MAX], code[H_CODE_MAX], want[192];
+	struct h_relay r;
+	struct h_res res;
+
+	relay_with_ticket(&r, ticket, sizeof(ticket));
+	h_exec(&res, NULL, ticket, cmd);
+	snprintf(want, sizeof(want),
+		 "tether: there is no invite for %s (run: tether invite %s)\n",
+		 ticket, ticket);
+	h_expect(&res, 255, "", want, "exec before any invite");
+	h_res_free(&res);
+
+	h_invite(ticket, NULL, code, sizeof(code));
+	h_console_ok(&res, NULL, "ticket", "close", ticket, "--resolution",
+		     "done", NULL);
+	h_res_free(&res);
+	snprintf(want, sizeof(want),
+		 "tether: %s is closed (it cannot be reopened yet; run: "
+		 "tether ticket new TITLE for another)\n",
+		 ticket);
+	h_exec(&res, NULL, ticket, cmd);
+	h_expect(&res, 255, "", want, "exec on a closed ticket");
+	h_res_free(&res);
+	h_console(&res, NULL, "invite", ticket, NULL);
+	h_expect(&res, 255, "", want, "invite on a closed ticket");
+	h_res_free(&res);
+	h_relay_stop(&r);
 }
 
 Test(codes, reused_code, .timeout = 60)
@@ -232,7 +310,7 @@ static void wait_session_state(const char *ticket, const char *state)
 Test(codes, no_consent_without_terminal, .timeout = 60)
 {
 	const char *cmd[] = {"true", NULL};
-	char ticket[H_ID_MAX], code[H_CODE_MAX], want[128];
+	char ticket[H_ID_MAX], code[H_CODE_MAX], want[192];
 	struct h_relay r;
 	struct h_proc a;
 	struct h_res res;
@@ -248,7 +326,9 @@ Test(codes, no_consent_without_terminal, .timeout = 60)
 	/* Declined, the code is spent: nothing can run on the ticket. */
 	h_exec(&res, NULL, ticket, cmd);
 	snprintf(want, sizeof(want),
-		 "tether: the customer declined the invite for %s\n", ticket);
+		 "tether: the customer declined the invite for %s (run: tether "
+		 "invite %s to ask again)\n",
+		 ticket, ticket);
 	h_expect(&res, 255, "", want,
 		 "exec after the customer could not consent");
 	h_res_free(&res);
@@ -262,7 +342,7 @@ Test(codes, no_consent_without_terminal, .timeout = 60)
 Test(codes, declined_at_the_prompt, .timeout = 90)
 {
 	const char *cmd[] = {"true", NULL};
-	char ticket[H_ID_MAX], code[H_CODE_MAX], want[96];
+	char ticket[H_ID_MAX], code[H_CODE_MAX], want[192];
 	char cfg[H_PATH_MAX], env0[H_PATH_MAX + 32];
 	const char *env[] = {env0, NULL};
 	struct h_relay r;
@@ -296,7 +376,9 @@ Test(codes, declined_at_the_prompt, .timeout = 90)
 	json_decref(t);
 
 	snprintf(want, sizeof(want),
-		 "tether: the customer declined the invite for %s", ticket);
+		 "tether: the customer declined the invite for %s (run: tether "
+		 "invite %s to ask again)",
+		 ticket, ticket);
 	h_exec(&res, NULL, ticket, cmd);
 	h_expect_fail(&res, 255, want, "exec after the customer said no");
 	h_res_free(&res);

@@ -184,6 +184,11 @@ Test(diag, nothing_saved_and_usage)
 	h_console(&res, NULL, "diag", ticket, "--saved", NULL);
 	h_expect_fail(&res, 1, "no diagnostics saved on", "diag --saved");
 	h_res_free(&res);
+	/* A ticket that does not exist is not one without diagnostics. */
+	h_console(&res, NULL, "diag", "T-999", "--saved", NULL);
+	h_expect(&res, 255, "", "tether: no such ticket T-999\n",
+		 "diag T-999 --saved");
+	h_res_free(&res);
 	/* A live diag needs an agent on the ticket. */
 	h_console(&res, NULL, "diag", ticket, NULL);
 	h_expect_fail(&res, 255, "tether: ", "diag without an agent");

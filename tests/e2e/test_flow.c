@@ -373,6 +373,7 @@ Test(flow, customer_leaves, .timeout = 60)
 	const char *cmd[] = {"true", NULL};
 	struct h_session s;
 	struct h_res res;
+	char want[192];
 	char *out;
 	int st;
 
@@ -388,8 +389,21 @@ Test(flow, customer_leaves, .timeout = 60)
 	free(out);
 	/* Leaving ends the session: the ticket needs a new invite. */
 	h_exec(&res, NULL, s.ticket, cmd);
-	h_expect_fail(&res, 255, "tether: there is no invite for ",
-		      "exec after the customer left");
+	snprintf(want, sizeof(want),
+		 "tether: the customer ended the session on %s at ", s.ticket);
+	h_expect_fail(&res, 255, want, "exec after the customer left");
+	snprintf(want, sizeof(want),
+		 " UTC (run: tether invite %s for a new code)\n", s.ticket);
+	cr_assert(strstr(res.err, want) != NULL &&
+		      strchr(res.err, '\n') == res.err + strlen(res.err) - 1,
+		  "exec after the customer left: one line ending \"%s\" "
+		  "expected: %s",
+		  want, res.err);
+	h_res_free(&res);
+	/* Every command that needs the session says the same. */
+	h_console(&res, NULL, "diag", s.ticket, NULL);
+	h_expect_fail(&res, 255, "tether: the customer ended the session on ",
+		      "diag after the customer left");
 	h_res_free(&res);
 	h_relay_stop(&s.relay);
 }

@@ -419,6 +419,8 @@ Test(client, wrong_pin_says_nothing)
 	cr_assert(strstr(o.down_why, "does not match") != NULL, "%s",
 		  o.down_why);
 	cr_assert_eq(o.opens, 0);
+	/* What the relay presented, for the owner's words about it. */
+	cr_assert_str_eq(tether_client_fingerprint(o.c), cert_fp);
 	spin(&f, 50);
 	cr_assert_eq(f.hellos, 0);
 	tether_client_close(o.c);

@@ -743,6 +743,10 @@ Test(store, ticket_detail_sessions_and_audit)
 	cr_assert_str_eq(aud[1].detail, "not json");
 	cr_assert_str_eq(aud[2].event, "ended");
 	cr_assert_null(aud[2].detail);
+	/* Each row names its session (0: none), so a session's end is found. */
+	cr_assert_eq(aud[0].session_id, 0);
+	cr_assert_eq(aud[1].session_id, id);
+	cr_assert_eq(aud[2].session_id, id);
 	relay_store_audits_free(aud, na);
 }
 

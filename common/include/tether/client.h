@@ -173,7 +173,10 @@ void tether_client_take(struct tether_ctrl_msg *m, struct tether_ctrl_msg *out);
 struct tether_link *tether_client_link(const struct tether_client *c);
 bool tether_client_ready(const struct tether_client *c);
 enum tether_client_phase tether_client_phase(const struct tether_client *c);
-/* The fingerprint of the relay's certificate ("" before the first open). */
+/*
+ * The fingerprint of the relay's certificate ("" before the first open),
+ * also the one it presented when refused with TETHER_ERR_FINGERPRINT.
+ */
 const char *tether_client_fingerprint(const struct tether_client *c);
 void *tether_client_arg(const struct tether_client *c);
 uv_loop_t *tether_client_loop(const struct tether_client *c);
