@@ -124,8 +124,8 @@ static int print_json(const char *code, const char *ticket,
 }
 
 /*
- * The ticket's previous code was burned (someone joined with its
- * nameplate and other words): the technician learns why it stopped
+ * The ticket's previous code was burned (a join with its nameplate and
+ * other words, or one abandoned): the technician learns why it stopped
  * working, and that the new code replaces it.
  */
 static void print_burned(const struct tether_ctrl_burned *b)
@@ -137,10 +137,16 @@ static void print_burned(const struct tether_ctrl_burned *b)
 	if (b->at != 0 && localtime_r(&t, &tm) != NULL &&
 	    strftime(when, sizeof(when), " at %H:%M", &tm) == 0)
 		when[0] = '\0';
-	fprintf(stderr,
-		"note: the previous code %s-... was burned by a wrong "
-		"entry%s\n",
-		b->nameplate, when);
+	if (b->reason != NULL && strcmp(b->reason, "wrong code") == 0)
+		fprintf(stderr,
+			"note: the previous code %s-... was burned by a wrong "
+			"entry%s\n",
+			b->nameplate, when);
+	else
+		fprintf(stderr,
+			"note: the previous code %s-... was burned%s (%s)\n",
+			b->nameplate, when,
+			b->reason != NULL ? b->reason : "reason not known");
 }
 
 static int print_code(const char *ticket, const char *code,

@@ -258,10 +258,14 @@ static void confirmed(struct relay_peer *p, const struct tether_ctrl_msg *m)
 				       NULL);
 		return;
 	}
+	r->stats.pake_failures++;
+	relay_audit(
+	    r, "agent", s->ticket_id, s->id, "pake_failed",
+	    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by", "agent"));
 	if (c != NULL)
 		relay_reply_err(c, s->confirm_id, TETHER_CTRL_E_PAKE_FAILED,
 				"key confirmation failed: wrong code?");
-	relay_session_burn(r, s, "agent", "agent");
+	relay_session_burn(r, s, "agent", "wrong code");
 }
 
 /* The channel of this id, if this agent is its end. */
@@ -435,8 +439,7 @@ void relay_agent_gone(struct relay_peer *p)
 		relay_rate_fail(p->relay, p->addr);
 		relay_audit(p->relay, "agent", s->ticket_id, s->id,
 			    "join_abandoned", NULL);
-		relay_session_end(p->relay, s, TETHER_SESSION_BURNED,
-				  "join abandoned");
+		relay_session_burn(p->relay, s, "agent", "join abandoned");
 		return;
 	}
 	relay_audit(p->relay, "agent", s->ticket_id, s->id,

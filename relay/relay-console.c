@@ -303,40 +303,54 @@ static int allocate_nameplate(struct relay *r, char *out, size_t len)
 				    len);
 }
 
+/* What burned_before() found, for the invite's answer to point into. */
+struct burned_note {
+	struct relay_store_session last;
+	char reason[64];
+};
+
 /*
- * If the ticket's last code was burned by a wrong entry, what the
- * technician is told with the new one: its nameplate and when (the
- * code_burned row's time), so they know why the old code stopped working.
+ * If the ticket's last code was burned (a wrong code, a join abandoned),
+ * what the technician is told with the new one: its nameplate, when and
+ * why (its code_burned row), so they know why the old code stopped
+ * working and that the new one replaces it.
  */
 static void burned_before(struct relay *r, int64_t ticket,
-			  struct relay_store_session *last,
+			  struct burned_note *b,
 			  struct tether_ctrl_invite_ok *ok)
 {
 	struct relay_store_audit *rows = NULL;
 	size_t n = 0, i;
 
-	if (relay_store_session_latest_for_ticket(r->store, ticket, last) !=
+	if (relay_store_session_latest_for_ticket(r->store, ticket, &b->last) !=
 		0 ||
-	    last->state != TETHER_SESSION_BURNED)
+	    b->last.state != TETHER_SESSION_BURNED)
 		return;
 	ok->has_burned = true;
-	ok->burned.nameplate = last->nameplate;
+	ok->burned.nameplate = b->last.nameplate;
 	if (relay_store_ticket_audit(r->store, ticket, &rows, &n) != 0)
 		return;
 	for (i = n; i-- > 0;) {
-		json_t *d = rows[i].detail != NULL
-				? json_loads(rows[i].detail, 0, NULL)
-				: NULL;
-		const char *np =
-		    json_string_value(json_object_get(d, "nameplate"));
-		bool mine = strcmp(rows[i].event, "code_burned") == 0 &&
-			    np != NULL && strcmp(np, last->nameplate) == 0;
+		json_t *d;
+		const char *np, *why;
 
-		json_decref(d);
-		if (mine) {
+		if (strcmp(rows[i].event, "code_burned") != 0 ||
+		    rows[i].detail == NULL)
+			continue;
+		d = json_loads(rows[i].detail, 0, NULL);
+		np = json_string_value(json_object_get(d, "nameplate"));
+		why = json_string_value(json_object_get(d, "reason"));
+		if (np != NULL && strcmp(np, b->last.nameplate) == 0) {
 			ok->burned.at = rows[i].ts;
-			break;
+			if (why != NULL) {
+				snprintf(b->reason, sizeof(b->reason), "%s",
+					 why);
+				ok->burned.reason = b->reason;
+			}
 		}
+		json_decref(d);
+		if (ok->burned.at != 0)
+			break;
 	}
 	relay_store_audits_free(rows, n);
 }
@@ -347,9 +361,10 @@ static void invite(struct relay_request *q)
 	char name[TETHER_ID_TICKET_LEN];
 	char nameplate[TETHER_CTRL_NAMEPLATE_MAX + 1];
 	struct tether_ctrl_invite_ok ok = {.nameplate = nameplate};
-	struct relay_store_session ss, last;
+	struct relay_store_session ss;
+	struct burned_note note;
 
-	memset(&last, 0, sizeof(last));
+	memset(&note, 0, sizeof(note));
 	if (want_ticket(q, in->ticket, true, name) != 0)
 		return;
 	if (relay_store_session_live_for_ticket(q->r->store, in->ticket, &ss) ==
@@ -368,7 +383,7 @@ static void invite(struct relay_request *q)
 					 "replaced by a new invite");
 	} else {
 		/* Only a ticket without a live session can have lost one. */
-		burned_before(q->r, in->ticket, &last, &ok);
+		burned_before(q->r, in->ticket, &note, &ok);
 	}
 	if (allocate_nameplate(q->r, nameplate, sizeof(nameplate)) != 0) {
 		relay_refuse(q, TETHER_CTRL_E_LIMIT, "no free nameplate");
@@ -386,7 +401,7 @@ static void invite(struct relay_request *q)
 			      "expires_in", (json_int_t)in->expires));
 	relay_answer(q, &ok);
 out:
-	relay_store_session_clear(&last);
+	relay_store_session_clear(&note.last);
 }
 
 /* ---- Sessions ---- */
@@ -556,7 +571,11 @@ static void pake_failed(struct relay_request *q)
 			 TETHER_SESSION_JOINED);
 	if (s == NULL)
 		return;
-	relay_session_burn(q->r, s, q->actor, "console");
+	q->r->stats.pake_failures++;
+	relay_audit(q->r, q->actor, s->ticket_id, s->id, "pake_failed",
+		    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by",
+			      "console"));
+	relay_session_burn(q->r, s, q->actor, "wrong code");
 	relay_answer(q, NULL);
 }
 

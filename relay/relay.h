@@ -284,13 +284,12 @@ struct relay_session *relay_session_add(struct relay *r,
 void relay_session_end(struct relay *r, struct relay_session *s,
 		       enum tether_session_state state, const char *reason);
 /*
- * s's code was wrong (key confirmation failed, reported by actor, "by"
- * the console or the agent): audited as pake_failed, then code_burned
- * with the nameplate and the address the wrong join came from, and ended
- * burned with reason "wrong code".  s is freed.
+ * s's code is spent without a pairing (a wrong code, a join abandoned):
+ * audited by actor as code_burned with the nameplate, the address the
+ * join came from and reason, then ended burned with reason.  s is freed.
  */
 void relay_session_burn(struct relay *r, struct relay_session *s,
-			const char *actor, const char *by);
+			const char *actor, const char *reason);
 /*
  * Ends the ticket's live session, if any (TETHER_ERR_NOT_FOUND if none),
  * for actor: audited as session_ended with its nameplate, the state it

@@ -1376,7 +1376,9 @@ SCHEMA(a_ticket_list, struct tether_ctrl_ticket_list_ok,
 
 SCHEMA(s_burned, struct tether_ctrl_burned,
        NAMEPLATE(struct tether_ctrl_burned, nameplate, REQUIRED),
-       TIME(struct tether_ctrl_burned, at, F_NULL));
+       TIME(struct tether_ctrl_burned, at, F_NULL),
+       STR(struct tether_ctrl_burned, reason, F_NULL | F_CLIP, 0,
+	   TETHER_CTRL_REASON_MAX));
 
 /* "burned" travels only when there was one: older consoles read the rest. */
 SCHEMA(a_invite, struct tether_ctrl_invite_ok,

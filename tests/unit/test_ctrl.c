@@ -433,10 +433,11 @@ Test(ctrl, answers)
  */
 Test(ctrl, invite_answer_tells_of_a_burned_code)
 {
-	const char *burned = "{\"t\":\"ok\",\"id\":5,\"nameplate\":\"417\","
-			     "\"session\":9,\"expires_at\":1765000600,"
-			     "\"burned\":{\"nameplate\":\"52\",\"at\":"
-			     "\"2026-12-07T15:54:05Z\"}}";
+	const char *burned =
+	    "{\"t\":\"ok\",\"id\":5,\"nameplate\":\"417\","
+	    "\"session\":9,\"expires_at\":1765000600,"
+	    "\"burned\":{\"nameplate\":\"52\",\"at\":"
+	    "\"2026-12-07T15:54:05Z\",\"reason\":\"wrong code\"}}";
 	const char *plain = "{\"t\":\"ok\",\"id\":5,\"nameplate\":\"417\","
 			    "\"session\":9,\"expires_at\":1765000600}";
 	const char *bad = "{\"t\":\"ok\",\"id\":5,\"nameplate\":\"417\","
@@ -460,6 +461,7 @@ Test(ctrl, invite_answer_tells_of_a_burned_code)
 	cr_assert(got->has_burned);
 	cr_assert_str_eq(got->burned.nameplate, "52");
 	cr_assert_eq(got->burned.at, 1796658845);
+	cr_assert_str_eq(got->burned.reason, "wrong code");
 	back = tether_ctrl_answer_to_json(TETHER_CTRL_INVITE, 5, &m.body);
 	want = json_loads(burned, 0, NULL);
 	cr_assert(json_equal(back, want), "%s", json_dumps(back, 0));
@@ -492,7 +494,7 @@ Test(ctrl, invite_answer_tells_of_a_burned_code)
 	    tether_ctrl_encode_answer(TETHER_CTRL_INVITE, 5, &ok, &text, NULL),
 	    0);
 	cr_assert(strstr(text, "\"burned\":{\"nameplate\":\"52\",\"at\":"
-			       "null}") != NULL,
+			       "null,\"reason\":null}") != NULL,
 		  "%s", text);
 	tether_free(text);
 	ok.burned.nameplate = "5x";

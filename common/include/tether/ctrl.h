@@ -578,7 +578,8 @@ struct tether_ctrl_ticket_list_ok {
 /* The ticket's previous code, burned by a wrong entry. */
 struct tether_ctrl_burned {
 	const char *nameplate;
-	int64_t at; /* Unix seconds; 0: not known (null on the wire) */
+	int64_t at;	    /* Unix seconds; 0: not known (null on the wire) */
+	const char *reason; /* "wrong code", "join abandoned"; NULL: unknown */
 };
 
 struct tether_ctrl_invite_ok {
