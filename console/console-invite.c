@@ -7,6 +7,7 @@
  * on stderr says CODE rather than repeat them.
  */
 #include <string.h>
+#include <time.h>
 
 #include <tether/alloc.h>
 #include <tether/code.h>
@@ -122,6 +123,32 @@ static int print_json(const char *code, const char *ticket,
 	return r;
 }
 
+/*
+ * The ticket's previous code was burned (a join with its nameplate and
+ * other words, or one abandoned): the technician learns why it stopped
+ * working, and that the new code replaces it.
+ */
+static void print_burned(const struct tether_ctrl_burned *b)
+{
+	char when[16] = "";
+	time_t t = (time_t)b->at;
+	struct tm tm;
+
+	if (b->at != 0 && localtime_r(&t, &tm) != NULL &&
+	    strftime(when, sizeof(when), " at %H:%M", &tm) == 0)
+		when[0] = '\0';
+	if (b->reason != NULL && strcmp(b->reason, "wrong code") == 0)
+		fprintf(stderr,
+			"note: the previous code %s-... was burned by a wrong "
+			"entry%s\n",
+			b->nameplate, when);
+	else
+		fprintf(stderr,
+			"note: the previous code %s-... was burned%s (%s)\n",
+			b->nameplate, when,
+			b->reason != NULL ? b->reason : "reason not known");
+}
+
 static int print_code(const char *ticket, const char *code,
 		      const struct tether_ctrl_invite_ok *ok,
 		      const struct console_config *cfg, int64_t secs,
@@ -137,6 +164,8 @@ static int print_code(const char *ticket, const char *code,
 	else
 		printf("%s\n", code);
 	fflush(stdout);
+	if (ok->has_burned)
+		print_burned(&ok->burned);
 	fprintf(stderr,
 		"Give the customer this code; on their machine they run:\n"
 		"  tether-agent join CODE --relay %s --fingerprint %s\n"

@@ -98,6 +98,7 @@ static void join(struct relay_peer *p, const struct tether_ctrl_msg *m)
 	}
 	s->agent = p;
 	p->session = s;
+	snprintf(s->agent_addr, sizeof(s->agent_addr), "%s", p->addr);
 	/* Facts are kept until pake, when the session row is written. */
 	if (j->has_facts)
 		tether_ctrl_part_encode(TETHER_CTRL_PART_FACTS, &j->facts,
@@ -219,6 +220,7 @@ static void resume(struct relay_peer *p, const struct tether_ctrl_msg *m)
 	}
 	s->agent = p;
 	p->session = s;
+	snprintf(s->agent_addr, sizeof(s->agent_addr), "%s", p->addr);
 	relay_audit(r, "agent", s->ticket_id, s->id, "agent_reconnected",
 		    json_pack("{s:s}", "addr", p->addr));
 	ok.state = ss.state;
@@ -263,7 +265,7 @@ static void confirmed(struct relay_peer *p, const struct tether_ctrl_msg *m)
 	if (c != NULL)
 		relay_reply_err(c, s->confirm_id, TETHER_CTRL_E_PAKE_FAILED,
 				"key confirmation failed: wrong code?");
-	relay_session_end(r, s, TETHER_SESSION_BURNED, "wrong code");
+	relay_session_burn(r, s, "agent", "wrong code");
 }
 
 /* The channel of this id, if this agent is its end. */
@@ -437,8 +439,7 @@ void relay_agent_gone(struct relay_peer *p)
 		relay_rate_fail(p->relay, p->addr);
 		relay_audit(p->relay, "agent", s->ticket_id, s->id,
 			    "join_abandoned", NULL);
-		relay_session_end(p->relay, s, TETHER_SESSION_BURNED,
-				  "join abandoned");
+		relay_session_burn(p->relay, s, "agent", "join abandoned");
 		return;
 	}
 	relay_audit(p->relay, "agent", s->ticket_id, s->id,

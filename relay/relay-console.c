@@ -271,8 +271,9 @@ static void ticket_close(struct relay_request *q)
 /* ---- Invites ---- */
 
 /* Whether a nameplate is taken, or burned too recently to hand out. */
-static bool nameplate_busy(struct relay *r, const char *nameplate)
+static bool nameplate_busy(void *ctx, const char *nameplate)
 {
+	struct relay *r = ctx;
 	struct relay_store_session ss;
 	bool busy;
 
@@ -287,27 +288,73 @@ static bool nameplate_busy(struct relay *r, const char *nameplate)
 }
 
 /*
- * The shortest free nameplate, picked at random among those of its length,
- * as magic-wormhole does; a burned one stays out of use for an hour so a
- * guesser cannot retry the same number at once.
+ * A free nameplate drawn at random from a range kept twenty times the
+ * nameplates held (relay-nameplate.c), so that a customer's one-digit
+ * slip seldom claims another ticket's code; a burned one stays out of use
+ * for an hour so a guesser cannot retry the same number at once.
  */
 static int allocate_nameplate(struct relay *r, char *out, size_t len)
 {
-	uint32_t lo = 1, span = 9, v;
-	int digits, tries;
+	int64_t held;
 
-	for (digits = 1; digits <= TETHER_CODE_NAMEPLATE_MAX; digits++) {
-		for (tries = 0; tries < 32; tries++) {
-			if (tether_random_uniform(span, &v) != 0)
-				return TETHER_ERR_CRYPTO;
-			snprintf(out, len, "%u", lo + v);
-			if (!nameplate_busy(r, out))
-				return TETHER_OK;
+	/* Not knowing, assume many: a wider range only lengthens codes. */
+	if (relay_store_nameplates_held(
+		r->store, time(NULL) - BURNED_NAMEPLATE_S, &held) != 0)
+		held = 1000;
+	return relay_nameplate_draw((uint64_t)held, nameplate_busy, r, out,
+				    len);
+}
+
+/* What burned_before() found, for the invite's answer to point into. */
+struct burned_note {
+	struct relay_store_session last;
+	char reason[64];
+};
+
+/*
+ * If the ticket's last code was burned (a wrong code, a join abandoned),
+ * what the technician is told with the new one: its nameplate, when and
+ * why (its code_burned row), so they know why the old code stopped
+ * working and that the new one replaces it.
+ */
+static void burned_before(struct relay *r, int64_t ticket,
+			  struct burned_note *b,
+			  struct tether_ctrl_invite_ok *ok)
+{
+	struct relay_store_audit *rows = NULL;
+	size_t n = 0, i;
+
+	if (relay_store_session_latest_for_ticket(r->store, ticket, &b->last) !=
+		0 ||
+	    b->last.state != TETHER_SESSION_BURNED)
+		return;
+	ok->has_burned = true;
+	ok->burned.nameplate = b->last.nameplate;
+	if (relay_store_ticket_audit(r->store, ticket, &rows, &n) != 0)
+		return;
+	for (i = n; i-- > 0;) {
+		json_t *d;
+		const char *np, *why;
+
+		if (strcmp(rows[i].event, "code_burned") != 0 ||
+		    rows[i].detail == NULL)
+			continue;
+		d = json_loads(rows[i].detail, 0, NULL);
+		np = json_string_value(json_object_get(d, "nameplate"));
+		why = json_string_value(json_object_get(d, "reason"));
+		if (np != NULL && strcmp(np, b->last.nameplate) == 0) {
+			ok->burned.at = rows[i].ts;
+			if (why != NULL) {
+				snprintf(b->reason, sizeof(b->reason), "%s",
+					 why);
+				ok->burned.reason = b->reason;
+			}
 		}
-		lo *= 10;
-		span *= 10;
+		json_decref(d);
+		if (ok->burned.at != 0)
+			break;
 	}
-	return TETHER_ERR_LIMIT;
+	relay_store_audits_free(rows, n);
 }
 
 static void invite(struct relay_request *q)
@@ -317,7 +364,9 @@ static void invite(struct relay_request *q)
 	char nameplate[TETHER_CTRL_NAMEPLATE_MAX + 1];
 	struct tether_ctrl_invite_ok ok = {.nameplate = nameplate};
 	struct relay_store_session ss;
+	struct burned_note note;
 
+	memset(&note, 0, sizeof(note));
 	if (want_ticket(q, in->ticket, true, name) != 0)
 		return;
 	if (relay_store_session_live_for_ticket(q->r->store, in->ticket, &ss) ==
@@ -334,22 +383,27 @@ static void invite(struct relay_request *q)
 		}
 		relay_session_end_ticket(q->r, q->actor, in->ticket,
 					 "replaced by a new invite");
+	} else {
+		/* Only a ticket without a live session can have lost one. */
+		burned_before(q->r, in->ticket, &note, &ok);
 	}
 	if (allocate_nameplate(q->r, nameplate, sizeof(nameplate)) != 0) {
 		relay_refuse(q, TETHER_CTRL_E_LIMIT, "no free nameplate");
-		return;
+		goto out;
 	}
 	ok.expires_at = time(NULL) + in->expires;
 	if (relay_store_session_new(q->r->store, in->ticket, q->p->tech.id,
 				    nameplate, ok.expires_at, in->info,
 				    in->pake, &ok.session) != 0) {
 		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot store invite");
-		return;
+		goto out;
 	}
 	relay_audit(q->r, q->actor, in->ticket, ok.session, "invite_created",
 		    json_pack("{s:s, s:I}", "nameplate", nameplate,
 			      "expires_in", (json_int_t)in->expires));
 	relay_answer(q, &ok);
+out:
+	relay_store_session_clear(&note.last);
 }
 
 /* ---- Sessions ---- */
@@ -658,7 +712,7 @@ static void pake_failed(struct relay_request *q)
 	relay_audit(q->r, q->actor, s->ticket_id, s->id, "pake_failed",
 		    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by",
 			      "console"));
-	relay_session_end(q->r, s, TETHER_SESSION_BURNED, "wrong code");
+	relay_session_burn(q->r, s, q->actor, "wrong code");
 	relay_answer(q, NULL);
 }
 

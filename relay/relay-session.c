@@ -70,6 +70,20 @@ void relay_session_end(struct relay *r, struct relay_session *s,
 	session_unlink(r, s);
 }
 
+void relay_session_burn(struct relay *r, struct relay_session *s,
+			const char *actor, const char *reason)
+{
+	/*
+	 * Its own row, so that whoever reads the ticket later (the next
+	 * invite, an attach) finds when the code went, why, and where the
+	 * join that burned it came from, the agent being gone by then.
+	 */
+	relay_audit(r, actor, s->ticket_id, s->id, "code_burned",
+		    json_pack("{s:s, s:s, s:s}", "nameplate", s->nameplate,
+			      "addr", s->agent_addr, "reason", reason));
+	relay_session_end(r, s, TETHER_SESSION_BURNED, reason);
+}
+
 int relay_session_end_ticket(struct relay *r, const char *actor,
 			     int64_t ticket_id, const char *reason)
 {

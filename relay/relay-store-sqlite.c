@@ -576,6 +576,9 @@ static const char schema_sql[] =
      * skips the in-use check or races another process. */
     "CREATE UNIQUE INDEX IF NOT EXISTS sessions_live_nameplate"
     " ON sessions(nameplate) WHERE state IN " LIVE_STATES ";"
+    /* Burned nameplates stay out of use a while: counted by age. */
+    "CREATE INDEX IF NOT EXISTS sessions_burned"
+    " ON sessions(created_at) WHERE state = 'burned';"
     "CREATE TABLE IF NOT EXISTS audit ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " ts INTEGER NOT NULL,"
@@ -1048,6 +1051,18 @@ static bool sq_nameplate_in_use(struct relay_store *st, const char *nameplate)
 		      " AND state IN " LIVE_STATES " LIMIT 1",
 		      DB_ARGS(A_TEXT(nameplate)));
 	return r != 0;
+}
+
+static int sq_nameplates_held(struct relay_store *st, int64_t burned_since,
+			      int64_t *n)
+{
+	/* Two counts, so that each can use its partial index. */
+	return db_int(
+	    sq(st),
+	    "SELECT (SELECT COUNT(*) FROM sessions WHERE state IN " LIVE_STATES
+	    ") + (SELECT COUNT(*) FROM sessions WHERE"
+	    " state = 'burned' AND created_at >= ?)",
+	    DB_ARGS(A_INT(burned_since)), n);
 }
 
 /* Why a join changed nothing: no session, expired, or not waiting. */
@@ -1883,6 +1898,7 @@ static const struct relay_store_ops sq_ops = {
     .session_for_ticket = sq_session_for_ticket,
     .ticket_sessions = sq_ticket_sessions,
     .nameplate_in_use = sq_nameplate_in_use,
+    .nameplates_held = sq_nameplates_held,
     .session_join = sq_session_join,
     .session_set_state = sq_session_set_state,
     .session_expire = sq_session_expire,

@@ -340,6 +340,15 @@ bool relay_store_nameplate_in_use(struct relay_store *st, const char *nameplate)
 	return nameplate == NULL || st->ops->nameplate_in_use(st, nameplate);
 }
 
+int relay_store_nameplates_held(struct relay_store *st, int64_t burned_since,
+				int64_t *n)
+{
+	if (n == NULL)
+		return TETHER_ERR_INVALID;
+	*n = 0;
+	return st->ops->nameplates_held(st, burned_since, n);
+}
+
 int relay_store_session_join(struct relay_store *st, int64_t id,
 			     const char *agent_facts,
 			     const uint8_t pake_b[TETHER_SPAKE2_ELEM_LEN],

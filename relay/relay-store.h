@@ -187,6 +187,13 @@ void relay_store_sessions_free(struct relay_store_session *v, size_t n);
 bool relay_store_nameplate_in_use(struct relay_store *st,
 				  const char *nameplate);
 /*
+ * How many nameplates are held into *n: by a waiting, joined or paired
+ * session, or by a burned session created at or after burned_since (the
+ * caller keeps those out of use for a while).
+ */
+int relay_store_nameplates_held(struct relay_store *st, int64_t burned_since,
+				int64_t *n);
+/*
  * Records the agent's side (facts may be NULL, resume_hash too): the
  * session becomes joined, if it is waiting and unexpired; else
  * TETHER_ERR_EXPIRED (still waiting, past its expiry), TETHER_ERR_STATE
@@ -450,6 +457,8 @@ struct relay_store_ops {
 	int (*ticket_sessions)(struct relay_store *st, int64_t ticket_id,
 			       struct relay_store_session **out, size_t *n);
 	bool (*nameplate_in_use)(struct relay_store *st, const char *nameplate);
+	int (*nameplates_held)(struct relay_store *st, int64_t burned_since,
+			       int64_t *n);
 	int (*session_join)(struct relay_store *st, int64_t id,
 			    const char *agent_facts, const uint8_t *pake_b,
 			    const uint8_t *conf_b, const uint8_t *resume_hash);

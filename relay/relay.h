@@ -6,7 +6,8 @@
  * frames verbatim; it never holds a channel key.
  *
  * Rooms import downward only: relay-peer.c (a peer's life as data) and
- * relay-listen.c at the bottom, then relay-limit.c, relay-route.c,
+ * relay-listen.c at the bottom, then relay-limit.c, relay-nameplate.c,
+ * relay-route.c,
  * relay-session.c, relay-enroll.c, relay-health.c, the message modules
  * relay-hello.c, relay-agent.c and relay-console.c, relay-access.c (who
  * may stay connected), relay-metrics.c, and
@@ -70,6 +71,7 @@ struct relay_session {
 	bool pake_sent;		      /* the agent's pB reached the store */
 	char *facts;		      /* agent facts (JSON) until pake */
 	struct relay_peer *agent;     /* NULL while disconnected */
+	char agent_addr[64];	      /* where it joined (or resumed) from */
 	struct relay_peer *confirmer; /* console waiting on "confirmed" */
 	int64_t confirm_id;
 	bool confirm_pending; /* cA sent to the agent, no answer yet */
@@ -223,6 +225,34 @@ bool relay_rate_limited(struct relay *r, const char *addr);
 void relay_rate_fail(struct relay *r, const char *addr);
 bool relay_too_many_from(struct relay *r, const char *addr);
 
+/*
+ * relay-nameplate.c: drawing nameplates.  They come from [LO, 10^k - 1],
+ * k the fewest digits (at least MIN_DIGITS) that make the range
+ * SPARSE times the nameplates held plus one, so that at most one in
+ * SPARSE is taken and a one-digit slip seldom finds a live code.
+ */
+#define RELAY_NAMEPLATE_LO 1
+#define RELAY_NAMEPLATE_MIN_DIGITS 2
+#define RELAY_NAMEPLATE_SPARSE 20
+/* Draws that may find a taken nameplate before the range grows. */
+#define RELAY_NAMEPLATE_TRIES 16
+/* Whether a drawn nameplate (decimal text) may not be handed out. */
+typedef bool (*relay_nameplate_busy_fn)(void *ctx, const char *nameplate);
+/*
+ * The range for held nameplates into *lo and *hi; TETHER_ERR_LIMIT (and
+ * the widest range) if even that is not sparse enough for held.
+ */
+int relay_nameplate_range(uint64_t held, uint32_t *lo, uint32_t *hi);
+/*
+ * A nameplate that busy(ctx, ...) says is free, into out (len at least
+ * TETHER_CODE_NAMEPLATE_MAX + 1): drawn uniformly from held's range,
+ * RELAY_NAMEPLATE_TRIES times, then from ten times the range, up to
+ * TETHER_CODE_NAMEPLATE_MAX digits; TETHER_ERR_LIMIT when all were busy,
+ * a tether_random() error, or TETHER_ERR_INVALID.
+ */
+int relay_nameplate_draw(uint64_t held, relay_nameplate_busy_fn busy, void *ctx,
+			 char *out, size_t len);
+
 /* relay-route.c: channels, forwarding, back-pressure. */
 struct relay_channel *relay_channel_new(struct relay *r, enum tether_kind kind,
 					struct relay_peer *console,
@@ -254,6 +284,13 @@ struct relay_session *relay_session_add(struct relay *r,
  */
 void relay_session_end(struct relay *r, struct relay_session *s,
 		       enum tether_session_state state, const char *reason);
+/*
+ * s's code is spent without a pairing (a wrong code, a join abandoned):
+ * audited by actor as code_burned with the nameplate, the address the
+ * join came from and reason, then ended burned with reason.  s is freed.
+ */
+void relay_session_burn(struct relay *r, struct relay_session *s,
+			const char *actor, const char *reason);
 /*
  * Ends the ticket's live session, if any (TETHER_ERR_NOT_FOUND if none),
  * for actor: audited as session_ended with its nameplate, the state it

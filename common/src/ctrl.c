@@ -1374,11 +1374,20 @@ SCHEMA(a_ticket_list, struct tether_ctrl_ticket_list_ok,
        LIST(struct tether_ctrl_ticket_list_ok, tickets, ntickets, REQUIRED,
 	    struct tether_ctrl_ticket, s_ticket, TETHER_CTRL_ROWS_MAX, 0));
 
+SCHEMA(s_burned, struct tether_ctrl_burned,
+       NAMEPLATE(struct tether_ctrl_burned, nameplate, REQUIRED),
+       TIME(struct tether_ctrl_burned, at, F_NULL),
+       STR(struct tether_ctrl_burned, reason, F_NULL | F_CLIP, 0,
+	   TETHER_CTRL_REASON_MAX));
+
+/* "burned" travels only when there was one: older consoles read the rest. */
 SCHEMA(a_invite, struct tether_ctrl_invite_ok,
        NAMEPLATE(struct tether_ctrl_invite_ok, nameplate, REQUIRED),
        INT(struct tether_ctrl_invite_ok, session, REQUIRED, 1, INT64_MAX, 0),
        INT(struct tether_ctrl_invite_ok, expires_at, REQUIRED, 0, INT64_MAX,
-	   0));
+	   0),
+       OBJ(struct tether_ctrl_invite_ok, burned, OPTIONAL, s_burned,
+	   has_burned));
 
 SCHEMA(a_attach, struct tether_ctrl_attach_ok,
        INT(struct tether_ctrl_attach_ok, session, REQUIRED, 1, INT64_MAX, 0),

@@ -433,6 +433,91 @@ Test(ctrl, answers)
 	tether_ctrl_msg_free(&m);
 }
 
+/*
+ * An invite's answer says when the ticket's previous code was burned,
+ * and only then: without it the answer reads as it always has.
+ */
+Test(ctrl, invite_answer_tells_of_a_burned_code)
+{
+	const char *burned =
+	    "{\"t\":\"ok\",\"id\":5,\"nameplate\":\"417\","
+	    "\"session\":9,\"expires_at\":1765000600,"
+	    "\"burned\":{\"nameplate\":\"52\",\"at\":"
+	    "\"2026-12-07T15:54:05Z\",\"reason\":\"wrong code\"}}";
+	const char *plain = "{\"t\":\"ok\",\"id\":5,\"nameplate\":\"417\","
+			    "\"session\":9,\"expires_at\":1765000600}";
+	const char *bad = "{\"t\":\"ok\",\"id\":5,\"nameplate\":\"417\","
+			  "\"session\":9,\"expires_at\":1765000600,"
+			  "\"burned\":{\"nameplate\":\"052\",\"at\":null}}";
+	struct tether_ctrl_invite_ok ok = {
+	    .nameplate = "417", .session = 9, .expires_at = 1765000600};
+	const struct tether_ctrl_invite_ok *got;
+	struct tether_ctrl_msg m;
+	char why[TETHER_CTRL_WHY_MAX];
+	json_t *back, *want;
+	char *text;
+
+	cr_assert_eq(tether_ctrl_decode(burned, strlen(burned), TETHER_CTRL_R2C,
+					&m, NULL, 0),
+		     0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_INVITE, why, sizeof(why)),
+	    0, "%s", why);
+	got = &m.body.invite_ok;
+	cr_assert(got->has_burned);
+	cr_assert_str_eq(got->burned.nameplate, "52");
+	cr_assert_eq(got->burned.at, 1796658845);
+	cr_assert_str_eq(got->burned.reason, "wrong code");
+	back = tether_ctrl_answer_to_json(TETHER_CTRL_INVITE, 5, &m.body);
+	want = json_loads(burned, 0, NULL);
+	cr_assert(json_equal(back, want), "%s", json_dumps(back, 0));
+	json_decref(back);
+	json_decref(want);
+	tether_ctrl_msg_free(&m);
+
+	/* Not burned: no member at all (older consoles read it as before). */
+	cr_assert_eq(
+	    tether_ctrl_encode_answer(TETHER_CTRL_INVITE, 5, &ok, &text, NULL),
+	    0);
+	want = json_loads(plain, 0, NULL);
+	back = json_loads(text, 0, NULL);
+	cr_assert(json_equal(back, want), "%s", text);
+	json_decref(back);
+	json_decref(want);
+	tether_free(text);
+	cr_assert_eq(tether_ctrl_decode(plain, strlen(plain), TETHER_CTRL_R2C,
+					&m, NULL, 0),
+		     0);
+	cr_assert_eq(tether_ctrl_decode_answer(&m, TETHER_CTRL_INVITE, NULL, 0),
+		     0);
+	cr_assert(!m.body.invite_ok.has_burned);
+	tether_ctrl_msg_free(&m);
+
+	/* A time not known travels as null; the nameplate is checked. */
+	ok.has_burned = true;
+	ok.burned.nameplate = "52";
+	cr_assert_eq(
+	    tether_ctrl_encode_answer(TETHER_CTRL_INVITE, 5, &ok, &text, NULL),
+	    0);
+	cr_assert(strstr(text, "\"burned\":{\"nameplate\":\"52\",\"at\":"
+			       "null,\"reason\":null}") != NULL,
+		  "%s", text);
+	tether_free(text);
+	ok.burned.nameplate = "5x";
+	cr_assert_eq(
+	    tether_ctrl_encode_answer(TETHER_CTRL_INVITE, 5, &ok, &text, NULL),
+	    TETHER_ERR_INVALID);
+	cr_assert_eq(
+	    tether_ctrl_decode(bad, strlen(bad), TETHER_CTRL_R2C, &m, NULL, 0),
+	    0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_INVITE, why, sizeof(why)),
+	    TETHER_ERR_FORMAT);
+	cr_assert(strstr(why, "\"nameplate\" is not a nameplate") != NULL, "%s",
+		  why);
+	tether_ctrl_msg_free(&m);
+}
+
 Test(ctrl, members_sharing_a_flag_come_together)
 {
 	const char *half = "{\"t\":\"ok\",\"id\":1,\"session\":3,\"state\":"

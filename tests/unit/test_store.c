@@ -678,6 +678,54 @@ Test(store, nameplate_in_use)
 	cr_assert_not(relay_store_nameplate_in_use(st, "51"));
 }
 
+/*
+ * Live nameplates count, ended ones do not, and a burned one only while
+ * it is younger than what the caller keeps burned ones out of use for.
+ */
+Test(store, nameplates_held)
+{
+	int64_t t = add_ticket("s", 0);
+	int64_t now = (int64_t)time(NULL);
+	int64_t waiting = add_session(t, "71", now + 600);
+	int64_t joined = add_session(t, "72", now + 600);
+	int64_t paired = add_session(t, "73", now + 600);
+	int64_t ended = add_session(t, "74", now + 600);
+	int64_t burned = add_session(t, "75", now + 600);
+	int64_t old = add_session(t, "76", now + 600);
+	sqlite3 *db;
+	int64_t n = -1;
+
+	(void)waiting;
+	cr_assert_eq(
+	    relay_store_session_join(st, joined, NULL, pake_b, conf_b, NULL),
+	    0);
+	cr_assert_eq(
+	    relay_store_session_set_state(st, paired, TETHER_SESSION_PAIRED),
+	    0);
+	cr_assert_eq(
+	    relay_store_session_set_state(st, ended, TETHER_SESSION_ENDED), 0);
+	cr_assert_eq(
+	    relay_store_session_set_state(st, burned, TETHER_SESSION_BURNED),
+	    0);
+	cr_assert_eq(
+	    relay_store_session_set_state(st, old, TETHER_SESSION_BURNED), 0);
+	db = raw_open();
+	cr_assert_eq(raw_exec(db, "UPDATE sessions SET created_at ="
+				  " created_at - 7200 WHERE nameplate = '76'"),
+		     SQLITE_OK);
+	sqlite3_close(db);
+
+	cr_assert_eq(relay_store_nameplates_held(st, now - 3600, &n), 0);
+	cr_assert_eq(n, 4, "waiting, joined, paired and the young burned: %lld",
+		     (long long)n);
+	cr_assert_eq(relay_store_nameplates_held(st, now - 10000, &n), 0);
+	cr_assert_eq(n, 5, "both burned: %lld", (long long)n);
+	cr_assert_eq(relay_store_nameplates_held(st, now + 10, &n), 0);
+	cr_assert_eq(n, 3, "no burned one: %lld", (long long)n);
+	cr_assert_eq(relay_store_nameplates_held(st, now, NULL),
+		     TETHER_ERR_INVALID);
+}
+
 Test(store, session_clear_frees_and_zeroes)
 {
 	int64_t t = add_ticket("s", 0);

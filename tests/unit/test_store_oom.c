@@ -431,6 +431,16 @@ static int op_nameplate_in_use(void)
 	return relay_store_nameplate_in_use(st, "99") ? TETHER_ERR_NOMEM : 0;
 }
 
+static int op_nameplates_held(void)
+{
+	int64_t n;
+	int r = relay_store_nameplates_held(st, time(NULL) - 3600, &n);
+
+	if (r == 0)
+		cr_assert_gt(n, 0, "the seed's joined session holds one");
+	return r;
+}
+
 static void prep_waiting(void)
 {
 	char nameplate[16];
@@ -689,6 +699,7 @@ static const struct oom_op reads[] = {
     {"session_by_nameplate", NULL, op_session_by_nameplate},
     {"session_for_ticket", NULL, op_session_for_ticket},
     {"nameplate_in_use", NULL, op_nameplate_in_use},
+    {"nameplates_held", NULL, op_nameplates_held},
     {"audit_verify", NULL, op_audit_verify},
     {"counts", NULL, op_counts},
     {"agent_get", NULL, op_agent_get},

@@ -575,10 +575,19 @@ struct tether_ctrl_ticket_list_ok {
 	size_t ntickets;
 };
 
+/* The ticket's previous code, burned by a wrong entry. */
+struct tether_ctrl_burned {
+	const char *nameplate;
+	int64_t at;	    /* Unix seconds; 0: not known (null on the wire) */
+	const char *reason; /* "wrong code", "join abandoned"; NULL: unknown */
+};
+
 struct tether_ctrl_invite_ok {
 	const char *nameplate;
 	int64_t session;
 	int64_t expires_at;
+	bool has_burned; /* "burned" is there only when it was */
+	struct tether_ctrl_burned burned;
 };
 
 struct tether_ctrl_attach_ok {
