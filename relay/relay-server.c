@@ -184,7 +184,7 @@ static void on_tick(uv_timer_t *t)
 		else if (now - p->last_seen > r->idle_timeout_ms)
 			relay_drop(p, TETHER_ERR_CLOSED, "idle timeout");
 	}
-	relay_store_session_expire(r->store, time(NULL), NULL);
+	relay_sessions_expire(r);
 }
 
 /* A removed technician is cut off within this timer's period. */

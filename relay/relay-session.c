@@ -6,9 +6,11 @@
  * closes or a new invite replaces it.
  */
 #include <stdio.h>
+#include <time.h>
 
 #include <tether/alloc.h>
 #include <tether/err.h>
+#include <tether/log.h>
 
 #include "relay.h"
 
@@ -111,6 +113,23 @@ int relay_session_end_ticket(struct relay *r, const char *actor,
 						   TETHER_SESSION_ENDED);
 	relay_store_session_clear(&ss);
 	return rc;
+}
+
+void relay_sessions_expire(struct relay *r)
+{
+	struct relay_store_session *v = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	rc = relay_store_session_expire(r->store, (int64_t)time(NULL), &v, &n);
+	if (rc != 0)
+		tether_log_err(rc, "expiring invites");
+	/* A code that ran out unused ends its session: the trail says so. */
+	for (i = 0; i < n; i++)
+		relay_audit(r, "relay", v[i].ticket_id, v[i].id,
+			    "invite_expired",
+			    json_pack("{s:s}", "nameplate", v[i].nameplate));
+	relay_store_sessions_free(v, n);
 }
 
 void relay_sessions_forget(struct relay *r, const struct relay_peer *p)

@@ -1124,17 +1124,18 @@ static int sq_session_set_state(struct relay_store *st, int64_t id,
 	return r;
 }
 
-static int sq_session_expire(struct relay_store *st, int64_t now, int *n)
+/* One statement: the sessions it expired are exactly the ones it returns. */
+static int sq_session_expire(struct relay_store *st, int64_t now,
+			     struct relay_store_session **out, size_t *n)
 {
-	int changes = 0;
-	int r;
-
-	r = db_run(sq(st),
-		   "UPDATE sessions SET state = 'expired'"
-		   " WHERE state = 'waiting' AND expires_at <= ?",
-		   DB_ARGS(A_INT(now)), &changes);
-	*n = r ? 0 : changes;
-	return r;
+	return query_rows(
+	    sq(st),
+	    "UPDATE sessions SET state = 'expired'"
+	    " WHERE state = 'waiting' AND expires_at <= ?"
+	    " RETURNING id, ticket_id, technician_id, nameplate, state,"
+	    " created_at, expires_at, info, pake_a, pake_b, conf_b,"
+	    " agent_facts, resume_hash",
+	    DB_ARGS(A_INT(now)), sizeof(**out), session_row, (void **)out, n);
 }
 
 /* ---- Audit ------------------------------------------------------------ */

@@ -369,14 +369,13 @@ int relay_store_session_set_state(struct relay_store *st, int64_t id,
 	return st->ops->session_set_state(st, id, state);
 }
 
-int relay_store_session_expire(struct relay_store *st, int64_t now, int *n)
+int relay_store_session_expire(struct relay_store *st, int64_t now,
+			       struct relay_store_session **out, size_t *n)
 {
-	int dummy;
-
-	if (n == NULL)
-		n = &dummy;
-	*n = 0;
-	return st->ops->session_expire(st, now, n);
+	if (out == NULL || n == NULL)
+		return TETHER_ERR_INVALID;
+	LIST_CALL(relay_store_sessions_free,
+		  st->ops->session_expire(st, now, out, n));
 }
 
 /* ---- Audit ---- */

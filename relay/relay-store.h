@@ -207,9 +207,13 @@ int relay_store_session_join(struct relay_store *st, int64_t id,
 /* TETHER_ERR_NOT_FOUND. */
 int relay_store_session_set_state(struct relay_store *st, int64_t id,
 				  enum tether_session_state state);
-/* Waiting sessions whose expiry is <= now become expired; *n (may be
- * NULL) says how many. */
-int relay_store_session_expire(struct relay_store *st, int64_t now, int *n);
+/*
+ * Waiting sessions whose expiry is <= now become expired; *out: the *n
+ * sessions that did, as they are now (for their audit rows), freed with
+ * relay_store_sessions_free().
+ */
+int relay_store_session_expire(struct relay_store *st, int64_t now,
+			       struct relay_store_session **out, size_t *n);
 
 /* ---- Audit ---- */
 
@@ -464,7 +468,8 @@ struct relay_store_ops {
 			    const uint8_t *conf_b, const uint8_t *resume_hash);
 	int (*session_set_state)(struct relay_store *st, int64_t id,
 				 enum tether_session_state state);
-	int (*session_expire)(struct relay_store *st, int64_t now, int *n);
+	int (*session_expire)(struct relay_store *st, int64_t now,
+			      struct relay_store_session **out, size_t *n);
 	int (*audit)(struct relay_store *st, const char *actor,
 		     int64_t ticket_id, int64_t session_id, const char *event,
 		     const char *detail);

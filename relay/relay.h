@@ -300,6 +300,8 @@ int relay_session_end_ticket(struct relay *r, const char *actor,
 			     int64_t ticket_id, const char *reason);
 /* p (a console) went: no session waits for its confirmation any more. */
 void relay_sessions_forget(struct relay *r, const struct relay_peer *p);
+/* Invites past their expiry, unused, become expired, each audited. */
+void relay_sessions_expire(struct relay *r);
 /* Frees every live session (at shutdown). */
 void relay_sessions_free(struct relay *r);
 

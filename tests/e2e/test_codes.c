@@ -245,6 +245,28 @@ Test(codes, expired_code_is_explained, .timeout = 60)
 		cr_assert(has_session_state(t, "expired"),
 			  "the session did not expire: %s", json_dumps(t, 0));
 	}
+	/* The sweep that expired it wrote its row, once. */
+	{
+		json_t *ev = h_audit_event(t, "invite_expired", NULL);
+		json_t *audit = json_object_get(t, "audit"), *row;
+		const char *np;
+		size_t k;
+		int rows = 0;
+
+		cr_assert(ev != NULL, "no invite_expired row: %s",
+			  h_audit_names(t));
+		np = json_string_value(json_object_get(
+		    json_object_get(ev, "detail"), "nameplate"));
+		cr_assert(np != NULL && strncmp(code, np, strlen(np)) == 0 &&
+			      code[strlen(np)] == '-',
+			  "invite_expired names nameplate %s, the code was %s",
+			  np, code);
+		json_array_foreach (audit, k, row)
+			rows += strcmp(json_string_value(
+					   json_object_get(row, "event")),
+				       "invite_expired") == 0;
+		cr_assert_eq(rows, 1, "invite_expired rows: %d", rows);
+	}
 	json_decref(t);
 	h_relay_stop(&r);
 }

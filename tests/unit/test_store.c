@@ -637,14 +637,22 @@ Test(store, session_expire)
 	int64_t edge = add_session(t, "42", now);
 	int64_t later = add_session(t, "43", now + 600);
 	int64_t joined = add_session(t, "44", now + 5);
-	struct relay_store_session s;
-	int n = -1;
+	struct relay_store_session s, *v = NULL;
+	size_t n = 9;
 
 	cr_assert_eq(
 	    relay_store_session_join(st, joined, NULL, pake_b, conf_b, NULL),
 	    0);
-	cr_assert_eq(relay_store_session_expire(st, now + 5, &n), 0);
+	cr_assert_eq(relay_store_session_expire(st, now + 5, &v, &n), 0);
 	cr_assert_eq(n, 2);
+	/* What expired comes back, for its audit rows. */
+	cr_assert(v[0].id == due || v[1].id == due);
+	cr_assert(v[0].id == edge || v[1].id == edge);
+	cr_assert_eq(v[0].ticket_id, t);
+	cr_assert_eq(v[0].state, TETHER_SESSION_EXPIRED);
+	cr_assert(strcmp(v[0].nameplate, "41") == 0 ||
+		  strcmp(v[0].nameplate, "42") == 0);
+	relay_store_sessions_free(v, n);
 	cr_assert_eq(relay_store_session_get(st, due, &s), 0);
 	cr_assert_eq(s.state, TETHER_SESSION_EXPIRED);
 	relay_store_session_clear(&s);
@@ -657,7 +665,9 @@ Test(store, session_expire)
 	cr_assert_eq(relay_store_session_get(st, joined, &s), 0);
 	cr_assert_eq(s.state, TETHER_SESSION_JOINED);
 	relay_store_session_clear(&s);
-	cr_assert_eq(relay_store_session_expire(st, now + 5, NULL), 0);
+	cr_assert_eq(relay_store_session_expire(st, now + 5, &v, &n), 0);
+	cr_assert_eq(n, 0, "expired once only");
+	cr_assert_null(v);
 }
 
 Test(store, nameplate_in_use)

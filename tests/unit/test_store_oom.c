@@ -467,9 +467,12 @@ static int op_session_set_state(void)
 
 static int op_session_expire(void)
 {
-	int n;
+	struct relay_store_session *v = NULL;
+	size_t n = 0;
+	int r = relay_store_session_expire(st, time(NULL), &v, &n);
 
-	return relay_store_session_expire(st, time(NULL), &n);
+	relay_store_sessions_free(v, n);
+	return r;
 }
 
 /* ---- Audit and counts ---- */
