@@ -6,6 +6,7 @@
  * Directories are 0700 and files 0600; every write goes to a temporary file
  * that is renamed over the old one, so a crash never leaves half a file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -308,6 +309,72 @@ int console_config_save(const char *relay, const char *token,
 	r = write_json(path, obj);
 	json_decref(obj);
 	return r;
+}
+
+/* Removes path; a file already gone counts as removed. */
+static int remove_file(const char *path, bool *was)
+{
+	*was = false;
+	if (unlink(path) == 0) {
+		*was = true;
+		return 0;
+	}
+	if (errno == ENOENT)
+		return 0;
+	console_error("cannot remove %s: %s", path, strerror(errno));
+	return -1;
+}
+
+int console_config_forget(char *relay, size_t relaylen, bool *had_login,
+			  unsigned *sessions)
+{
+	char dir[PATH_LEN], path[PATH_LEN];
+	json_error_t jerr;
+	struct dirent *e;
+	json_t *v;
+	bool was;
+	DIR *d;
+	int ret = 0;
+
+	*had_login = false;
+	*sessions = 0;
+	if (relaylen > 0)
+		relay[0] = '\0';
+	if (config_path(path, sizeof(path), "config.json", false) != 0)
+		return -1;
+	/* Which relay, for the message; a damaged file goes all the same. */
+	v = json_load_file(path, 0, &jerr);
+	if (copy_str(relay, relaylen,
+		     json_string_value(json_object_get(v, "relay"))) != 0 &&
+	    relaylen > 0)
+		relay[0] = '\0';
+	json_decref(v);
+	if (remove_file(path, had_login) != 0)
+		ret = -1;
+	if (config_path(dir, sizeof(dir), "sessions", false) != 0)
+		return -1;
+	d = opendir(dir);
+	if (d == NULL) {
+		if (errno == ENOENT)
+			return ret;
+		console_error("cannot read %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (join(path, sizeof(path), dir, e->d_name) != 0) {
+			ret = -1;
+			continue;
+		}
+		if (remove_file(path, &was) != 0)
+			ret = -1;
+		/* The .lock files hold no secret; the .json files do. */
+		else if (was && strstr(e->d_name, ".json") != NULL)
+			(*sessions)++;
+	}
+	closedir(d);
+	return ret;
 }
 
 void console_config_clear(struct console_config *cfg)

@@ -273,7 +273,19 @@ int console_config_load(struct console_config *cfg);
 int console_config_save(const char *relay, const char *token,
 			const char *fingerprint);
 void console_config_clear(struct console_config *cfg);
+/*
+ * Forgets the login (config.json) and every session file (sessions/: the
+ * SPAKE2 state and session keys), keeping known_relays (public pins, as
+ * ssh keeps known_hosts).  relay: the login's "HOST:PORT" ("" if none
+ * could be read); *had_login: config.json was there; *sessions: how many
+ * session files went.  0, or -1 after printing why (what could be removed
+ * is gone).
+ */
+int console_config_forget(char *relay, size_t relaylen, bool *had_login,
+			  unsigned *sessions);
 /* 0 with relay's pinned fingerprint, 1 if never trusted, -1 once said. */
+/* `tether logout` (console-logout.c). */
+int console_logout(int argc, char **argv);
 int console_config_known_lookup(const char *relay, char *fp, size_t fplen);
 int console_config_known_add(const char *relay, const char *fp);
 /* relay's entries in known_relays give way to one for fp. */

@@ -26,6 +26,8 @@ static const char usage[] =
     "Commands:\n"
     "  login HOST:PORT --token TOKEN [--fingerprint SHA256:...]\n"
     "      Check the token with the relay and pin its certificate.\n"
+    "  logout [--json]\n"
+    "      Forget the token and every session key (pins are kept).\n"
     "  ticket new TITLE [--customer NAME] [--json]\n"
     "  ticket list [--status open|closed] [--json]\n"
     "  ticket show T-N [--json]\n"
@@ -69,13 +71,13 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"login", console_login},	{"ticket", console_ticket},
-    {"invite", console_invite}, {"exec", console_exec},
-    {"shell", console_shell},	{"put", console_put},
-    {"get", console_get},	{"forward", console_forward},
-    {"ssh", console_ssh},	{"sftp", console_sftp},
-    {"diag", console_diag},	{"agents", console_agents},
-    {"health", console_health},
+    {"login", console_login},	  {"logout", console_logout},
+    {"ticket", console_ticket},	  {"invite", console_invite},
+    {"exec", console_exec},	  {"shell", console_shell},
+    {"put", console_put},	  {"get", console_get},
+    {"forward", console_forward}, {"ssh", console_ssh},
+    {"sftp", console_sftp},	  {"diag", console_diag},
+    {"agents", console_agents},	  {"health", console_health},
 };
 
 /*

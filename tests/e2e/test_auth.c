@@ -5,6 +5,7 @@
  * an unreachable relay, and the agent's own pin check (docs/cli.md).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -452,6 +453,73 @@ Test(auth, removal_cuts_live_consoles, .timeout = 120)
 	cr_assert_eq(cut, 1, "channel_close rows for the cut: %d (%s)", cut,
 		     h_audit_names(tk));
 	json_decref(tk);
+	h_proc_stop(&s.agent, SIGTERM);
+	h_relay_stop(&s.relay);
+}
+
+/* How many *.json files dir holds (-1: none such directory). */
+static int json_files(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += strstr(e->d_name, ".json") != NULL;
+	closedir(d);
+	return n;
+}
+
+/*
+ * `tether logout` forgets the token and the session keys, keeps the pin,
+ * and is no error when repeated.
+ */
+Test(auth, logout_forgets_token_and_session_keys, .timeout = 60)
+{
+	const char *const one[] = {"true", NULL};
+	char cfg[H_PATH_MAX], path[H_PATH_MAX + 32], want[128];
+	struct h_session s;
+	struct h_res res;
+	json_t *j;
+
+	h_session_start(&s, "logout", NULL);
+	h_exec(&res, NULL, s.ticket, one);
+	h_expect(&res, 0, "", "", "tether exec true");
+	h_res_free(&res);
+	h_path(cfg, sizeof(cfg), "config");
+	snprintf(path, sizeof(path), "%s/tether/sessions", cfg);
+	cr_assert_eq(json_files(path), 1, "the paired session's key file");
+
+	h_console_ok(&res, NULL, "logout", NULL);
+	snprintf(want, sizeof(want),
+		 "Logged out of %s; forgot 1 session file\n", s.relay.addr);
+	h_expect(&res, 0, want, "", "tether logout");
+	h_res_free(&res);
+	cr_assert_eq(json_files(path), 0, "session files left behind");
+	snprintf(path, sizeof(path), "%s/tether/config.json", cfg);
+	cr_assert(access(path, F_OK) != 0, "config.json left behind");
+	snprintf(path, sizeof(path), "%s/tether/known_relays", cfg);
+	cr_assert(h_file_contains(path, s.relay.fingerprint,
+				  strlen(s.relay.fingerprint)),
+		  "the pin went too");
+
+	h_exec(&res, NULL, s.ticket, one);
+	h_expect_fail(&res, 255, "not logged in", "exec after logout");
+	h_res_free(&res);
+	h_console_ok(&res, NULL, "logout", "--json", NULL);
+	j = json_loads(res.out, 0, NULL);
+	cr_assert(j != NULL, "logout --json: not JSON: %s", res.out);
+	cr_assert(json_is_null(json_object_get(j, "relay")));
+	cr_assert(json_is_false(json_object_get(j, "logged_out")));
+	cr_assert_eq(
+	    json_integer_value(json_object_get(j, "sessions_forgotten")), 0);
+	json_decref(j);
+	h_res_free(&res);
+	h_console(&res, NULL, "logout", "extra", NULL);
+	h_expect_fail(&res, 2, "takes no operands", "logout with an operand");
+	h_res_free(&res);
 	h_proc_stop(&s.agent, SIGTERM);
 	h_relay_stop(&s.relay);
 }
