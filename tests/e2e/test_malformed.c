@@ -619,6 +619,26 @@ static long peak_rss_kib(pid_t pid, int ms)
 	return peak;
 }
 
+/* n tickets with 199-byte titles, each answered "ok" (ids 1..n). */
+static void long_tickets(struct raw *c, int n)
+{
+	char title[200], msg[512], answer[1024];
+	uint8_t type;
+	int i;
+
+	memset(title, 'x', sizeof(title) - 1);
+	title[sizeof(title) - 1] = '\0';
+	for (i = 0; i < n; i++) {
+		snprintf(msg, sizeof(msg),
+			 "{\"t\":\"ticket_new\",\"id\":%d,\"title\":\"%s\"}",
+			 i + 1, title);
+		cr_assert(raw_ctrl(c, msg), "ticket_new %d", i);
+		cr_assert(
+		    raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)),
+		    "no answer to ticket_new");
+		cr_assert(strstr(answer, "\"ok\""), "ticket_new: %s", answer);
+	}
+}
 /*
  * A console that asks for a lot and never reads its answers: the relay
  * must bound what it queues for it ("about 4 MiB of output per
@@ -626,29 +646,17 @@ static long peak_rss_kib(pid_t pid, int ms)
  */
 Test(malformed, client_never_reads, .timeout = 120)
 {
-	char title[200], msg[512], answer[1024];
+	char msg[512];
 	struct h_relay r;
 	struct raw c;
 	long base, peak;
-	uint8_t type;
 	int i;
 
 	up(&r);
 	cr_assert(raw_tether(&c, r.port), "TLS handshake failed");
 	raw_hello(&c, &r);
 	/* 60 tickets with long titles make every list answer ~25 KiB. */
-	memset(title, 'x', sizeof(title) - 1);
-	title[sizeof(title) - 1] = '\0';
-	for (i = 0; i < 60; i++) {
-		snprintf(msg, sizeof(msg),
-			 "{\"t\":\"ticket_new\",\"id\":%d,\"title\":\"%s\"}",
-			 i + 1, title);
-		cr_assert(raw_ctrl(&c, msg), "ticket_new %d", i);
-		cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer,
-					 sizeof(answer)),
-			  "no answer to ticket_new");
-		cr_assert(strstr(answer, "\"ok\""), "ticket_new: %s", answer);
-	}
+	long_tickets(&c, 60);
 	base = rss_kib(r.proc.pid);
 	/*
 	 * 10000 list requests ask for some 250 MiB of answers: far more
@@ -983,23 +991,13 @@ static void ask_without_reading(struct raw *c, int from_id)
  */
 Test(malformed, self_blocked_console_times_out, .timeout = 120)
 {
-	char msg[512], answer[1024], title[200];
 	struct h_relay r;
 	struct raw c;
-	int i;
 
 	up_idle(&r);
 	cr_assert(raw_tether(&c, r.port), "TLS handshake failed");
 	raw_hello(&c, &r);
-	memset(title, 'x', sizeof(title) - 1);
-	title[sizeof(title) - 1] = '\0';
-	for (i = 0; i < 60; i++) {
-		snprintf(msg, sizeof(msg),
-			 "{\"t\":\"ticket_new\",\"id\":%d,\"title\":\"%s\"}",
-			 i + 1, title);
-		cr_assert(raw_ctrl(&c, msg), "ticket_new %d", i);
-		raw_expect(&c, "\"ok\"", answer, sizeof(answer), "ticket_new");
-	}
+	long_tickets(&c, 60);
 	ask_without_reading(&c, 100);
 	cr_assert(wait_log_closing(&r, "write timeout", 30000, NULL),
 		  "a console that never reads its answers is still "
