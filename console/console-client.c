@@ -302,7 +302,7 @@ void console_client_report_err(const struct tether_ctrl_err *e,
 				      ticket);
 		else
 			console_error("no agent has joined %s yet", ticket);
-	} else if (e->code == TETHER_CTRL_E_PAKE_FAILED) {
+	} else if (e->code == TETHER_CTRL_E_PAKE_FAILED && msg[0] == '\0') {
 		console_error("key confirmation failed: wrong code?");
 	} else if (msg[0] != '\0') {
 		console_error_text("", msg);

@@ -9,11 +9,13 @@
  */
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tether/alloc.h>
 #include <tether/code.h>
 #include <tether/crypto.h>
 #include <tether/proto.h>
+#include <tether/seal.h>
 #include <tether/spake2.h>
 
 #include "console.h"
@@ -140,13 +142,29 @@ static int simple_request(struct console_client *c, enum tether_ctrl_type t,
 	return r == 0 ? 0 : -1;
 }
 
-/* Tells the relay the code was wrong (the session is burned) and says so. */
-static int wrong_code(struct console_client *c, int64_t session)
+/*
+ * Tells the relay the code was wrong (the session is burned) and says so,
+ * with where the wrong guess came from and what to do next.
+ */
+static int wrong_code(struct console_client *c, const char *ticket,
+		      int64_t session)
 {
 	const struct tether_ctrl_session_ref req = {.session = session};
+	struct tether_ctrl_msg ans;
+	int r;
 
-	if (simple_request(c, TETHER_CTRL_PAKE_FAILED, &req) == 0)
-		console_error("key confirmation failed: wrong code?");
+	r = console_client_call(c, TETHER_CTRL_PAKE_FAILED, &req, &ans);
+	if (r == CONSOLE_EREMOTE)
+		console_client_report_err(&ans.body.err, NULL);
+	else if (r == 0)
+		console_error("the code for %s was burned by a wrong guess "
+			      "(from %s); run: tether invite %s for a new code",
+			      ticket,
+			      ans.body.pake_failed_ok.addr != NULL
+				  ? ans.body.pake_failed_ok.addr
+				  : "an unknown address",
+			      ticket);
+	tether_ctrl_msg_free(&ans);
 	return -1;
 }
 
@@ -165,7 +183,7 @@ static int finish(struct console_client *c,
 	uint8_t x[TETHER_SPAKE2_SCALAR_LEN], w[TETHER_SPAKE2_W_LEN];
 	uint8_t pa[TETHER_SPAKE2_ELEM_LEN];
 	struct tether_spake2 *s = NULL;
-	char *aad = NULL;
+	char *aad = NULL, *sealed = NULL;
 	size_t aad_len;
 	json_t *obj = NULL;
 	int ret = -1;
@@ -181,17 +199,18 @@ static int finish(struct console_client *c,
 		console_error("the relay sent a malformed pairing message");
 		goto out;
 	}
-	/* AAD binds the nameplate and what the customer was shown. */
-	aad_len = strlen(TETHER_PAKE_AAD_PREFIX) + strlen(nameplate) + 1 +
-		  strlen(info);
+	/*
+	 * The AAD binds the nameplate; what the customer is shown travels
+	 * sealed under Ke, only once this end has checked the agent's MAC.
+	 */
+	aad_len = strlen(TETHER_PAKE_AAD_PREFIX) + strlen(nameplate);
 	aad = tether_malloc(aad_len + 1);
 	s = new_party_a(w);
 	if (aad == NULL || s == NULL) {
 		console_error("out of memory");
 		goto out;
 	}
-	snprintf(aad, aad_len + 1, "%s%s %s", TETHER_PAKE_AAD_PREFIX, nameplate,
-		 info);
+	snprintf(aad, aad_len + 1, "%s%s", TETHER_PAKE_AAD_PREFIX, nameplate);
 	if (tether_spake2_set_scalar(s, x) != 0 ||
 	    tether_spake2_start(s, pa) != 0) {
 		console_error("cannot restore the key exchange for %" PRId64,
@@ -202,13 +221,26 @@ static int finish(struct console_client *c,
 	if (tether_spake2_finish(s, a->pake_b, aad, aad_len, confirm.conf) !=
 		0 ||
 	    tether_spake2_verify(s, a->conf_b) != 0) {
-		ret = wrong_code(c, a->session);
+		ret = wrong_code(c, ticket, a->session);
 		goto out;
 	}
+	if (tether_spake2_get_ke(s, ke) != 0 ||
+	    tether_seal_info(ke, TETHER_SPAKE2_KE_LEN, nameplate, info,
+			     &sealed) != 0) {
+		console_error("cannot seal the invitation for %s", ticket);
+		goto out;
+	}
+	confirm.info = sealed;
+	/* The customer reads who asks for what now, and answers. */
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr,
+			"tether: waiting for the customer to allow "
+			"%s\n",
+			ticket);
 	if (simple_request(c, TETHER_CTRL_CONFIRM, &confirm) != 0)
 		goto out;
 	obj = file_base(a->session, ticket, nameplate, info);
-	if (tether_spake2_get_ke(s, ke) != 0 || obj == NULL ||
+	if (obj == NULL ||
 	    json_object_set_new(obj, "ke",
 				secret_hex(ke, TETHER_SPAKE2_KE_LEN))) {
 		console_error("cannot keep the session key");
@@ -219,6 +251,7 @@ out:
 	json_decref(obj);
 	tether_spake2_free(s);
 	tether_free(aad);
+	tether_free(sealed);
 	tether_wipe(x, sizeof(x));
 	tether_wipe(w, sizeof(w));
 	return ret;

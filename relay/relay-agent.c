@@ -14,6 +14,7 @@
 #include <tether/alloc.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/id.h>
 #include <tether/log.h>
 #include <tether/proto.h>
 
@@ -105,7 +106,6 @@ static void join(struct relay_peer *p, const struct tether_ctrl_msg *m)
 					&s->facts, NULL);
 	ok.session = ss.id;
 	memcpy(ok.pake_a, ss.pake_a, sizeof(ok.pake_a));
-	ok.info = ss.info != NULL ? ss.info : "";
 	ok.expires_at = ss.expires_at;
 	ok.nameplate = j->nameplate;
 	relay_send(p, TETHER_CTRL_JOIN_OK, &ok);
@@ -229,8 +229,34 @@ out:
 	relay_store_session_clear(&ss);
 }
 
+/* The kinds the customer allowed, as bits; unknown words allow nothing. */
+static unsigned allowed_bits(const struct tether_ctrl_confirmed *cf)
+{
+	unsigned bits = 0;
+	size_t i;
+	int k;
+
+	for (i = 0; i < cf->nallowed; i++) {
+		k = tether_ctrl_word_of(kind, cf->allowed[i]);
+		if (k >= 0)
+			bits |= 1u << k;
+	}
+	return bits;
+}
+
+static json_t *word_array(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
 static void confirmed(struct relay_peer *p, const struct tether_ctrl_msg *m)
 {
+	const struct tether_ctrl_confirmed *cf = &m->body.confirmed;
 	struct relay *r = p->relay;
 	struct relay_session *s = p->session;
 	struct relay_peer *c;
@@ -239,33 +265,34 @@ static void confirmed(struct relay_peer *p, const struct tether_ctrl_msg *m)
 		relay_drop(p, TETHER_ERR_PROTOCOL, "unexpected confirmed");
 		return;
 	}
-	/*
-	 * The console may have gone meanwhile; the agent's verdict still
-	 * stands and is recorded.
-	 */
-	c = s->confirmer;
-	s->confirmer = NULL;
 	s->confirm_pending = false;
-	if (m->body.confirmed.ok) {
-		relay_store_session_set_state(r->store, s->id,
-					      TETHER_SESSION_PAIRED);
-		relay_audit(r, "agent", s->ticket_id, s->id, "paired",
+	if (!cf->ok) {
+		/*
+		 * The console may have gone meanwhile; the agent's verdict
+		 * still stands, and one still waiting hears what burned it.
+		 */
+		r->stats.pake_failures++;
+		relay_audit(r, "agent", s->ticket_id, s->id, "pake_failed",
 			    json_pack("{s:s, s:s}", "nameplate", s->nameplate,
-				      "technician",
-				      c != NULL ? c->tech.name : "?"));
-		if (c != NULL)
-			relay_reply_ok(c, TETHER_CTRL_CONFIRM, s->confirm_id,
-				       NULL);
+				      "by", "agent"));
+		relay_session_burn(r, s, "agent", "wrong code");
 		return;
 	}
-	r->stats.pake_failures++;
-	relay_audit(
-	    r, "agent", s->ticket_id, s->id, "pake_failed",
-	    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by", "agent"));
+	c = s->confirmer;
+	s->confirmer = NULL;
+	s->allowed = allowed_bits(cf);
+	relay_store_session_set_state(r->store, s->id, TETHER_SESSION_PAIRED);
+	relay_audit(r, "agent", s->ticket_id, s->id, "paired",
+		    json_pack("{s:s, s:s}", "nameplate", s->nameplate,
+			      "technician", c != NULL ? c->tech.name : "?"));
+	/* What the customer granted of what was asked, in the trail. */
+	relay_audit(r, "agent", s->ticket_id, s->id, "consent",
+		    json_pack("{s:o, s:o}", "allowed",
+			      word_array(cf->allowed, cf->nallowed),
+			      "requested",
+			      word_array(cf->requested, cf->nrequested)));
 	if (c != NULL)
-		relay_reply_err(c, s->confirm_id, TETHER_CTRL_E_PAKE_FAILED,
-				"key confirmation failed: wrong code?");
-	relay_session_burn(r, s, "agent", "wrong code");
+		relay_reply_ok(c, TETHER_CTRL_CONFIRM, s->confirm_id, NULL);
 }
 
 /* The channel of this id, if this agent is its end. */
@@ -393,12 +420,32 @@ static void forward_report(struct relay_peer *p,
 			      f->reason != NULL ? f->reason : ""));
 }
 
-/* The customer said no at the consent screen (the table: claimed only). */
+/*
+ * The customer said no at the consent screen, which the agent shows only
+ * once the console's confirmation came with the sealed info: a decline at
+ * any other time would rewrite a session nobody was asked about, or one
+ * the customer accepted.
+ */
 static void decline(struct relay_peer *p, const struct tether_ctrl_msg *m)
 {
 	struct relay_session *s = p->session;
+	char name[TETHER_ID_TICKET_LEN];
 
 	(void)m;
+	if (!s->confirm_pending) {
+		relay_drop(p, TETHER_ERR_PROTOCOL, "decline out of order");
+		return;
+	}
+	s->confirm_pending = false;
+	if (s->confirmer != NULL) {
+		tether_id_ticket_format(s->ticket_id, name, sizeof(name));
+		relay_reply_err(s->confirmer, s->confirm_id,
+				TETHER_CTRL_E_DECLINED,
+				"the customer declined the invite for %s (run: "
+				"tether invite %s to ask again)",
+				name, name);
+		s->confirmer = NULL;
+	}
 	relay_audit(p->relay, "agent", s->ticket_id, s->id, "declined", NULL);
 	relay_session_end(p->relay, s, TETHER_SESSION_DECLINED, "declined");
 }
@@ -475,9 +522,9 @@ static const struct agent_route {
 				 "join first"},
     [TETHER_CTRL_FORWARD_REPORT] = {forward_report, AS_ATTENDED, AS_NEW,
 				    "join first"},
-    /* The customer's no to the consent screen, which comes before pake:
-     * a decline later would rewrite a session the customer accepted. */
-    [TETHER_CTRL_DECLINE] = {decline, AS_CLAIMED, AS_NEW | AS_JOINED,
+    /* The customer's no to the consent screen, which comes after pake,
+     * with the console's confirmation (decline() checks that). */
+    [TETHER_CTRL_DECLINE] = {decline, AS_JOINED, AS_NEW | AS_CLAIMED,
 			     "decline out of order"},
     [TETHER_CTRL_LEAVE] = {leave, AS_ATTENDED, AS_NEW, "join first"},
     [TETHER_CTRL_CHECK] = {relay_health_check, AS_ENROLLED, AS_NEW,

@@ -5,6 +5,7 @@
  * the answer echoes.  Dispatch is a table indexed by the request's type.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -673,11 +674,32 @@ static struct relay_session *want_session(struct relay_request *q, int64_t sid,
 	return s;
 }
 
+#ifdef TETHER_TEST_HOOKS
+/*
+ * Test hook: with TETHER_TEST_TAMPER_INFO=1 the relay changes one hex
+ * digit of the sealed info it forwards, as a relay that wanted to show
+ * the customer another title would; the agent must refuse.  Never
+ * compiled into a real build.
+ */
+static char *tamper_info(const char *info)
+{
+	const char *v = getenv("TETHER_TEST_TAMPER_INFO");
+	char *t;
+
+	if (v == NULL || strcmp(v, "1") != 0 ||
+	    (t = tether_strdup(info)) == NULL)
+		return NULL;
+	t[0] = t[0] == '0' ? '1' : '0';
+	return t;
+}
+#endif
+
 static void confirm(struct relay_request *q)
 {
 	const struct tether_ctrl_confirm *cf = &q->m->body.confirm;
-	struct tether_ctrl_agent_confirm ac;
+	struct tether_ctrl_agent_confirm ac = {.info = cf->info};
 	struct relay_session *s;
+	char *tampered = NULL;
 
 	s = want_session(q, cf->session, TETHER_SESSION_JOINED);
 	if (s == NULL)
@@ -692,28 +714,43 @@ static void confirm(struct relay_request *q)
 			     "a confirmation is already under way");
 		return;
 	}
+	/*
+	 * The answer waits for the agent's verdict and then the customer's
+	 * consent: the info it carries is opaque here, sealed under Ke.
+	 */
 	s->confirmer = q->p;
 	s->confirm_id = q->m->id;
 	s->confirm_pending = true;
 	memcpy(ac.conf, cf->conf, sizeof(ac.conf));
+#ifdef TETHER_TEST_HOOKS
+	if ((tampered = tamper_info(cf->info)) != NULL)
+		ac.info = tampered;
+#endif
 	relay_send(s->agent, TETHER_CTRL_AGENT_CONFIRM, &ac);
 	relay_hold_while_full(q->p, s->agent);
+	tether_free(tampered);
 }
 
 static void pake_failed(struct relay_request *q)
 {
+	struct tether_ctrl_pake_failed_ok ok = {0};
+	char addr[TETHER_CTRL_ADDR_MAX + 1];
 	struct relay_session *s;
 
 	s = want_session(q, q->m->body.session_ref.session,
 			 TETHER_SESSION_JOINED);
 	if (s == NULL)
 		return;
+	/* The technician is told where the wrong guess came from. */
+	snprintf(addr, sizeof(addr), "%s", s->agent_addr);
+	if (addr[0] != '\0')
+		ok.addr = addr;
 	q->r->stats.pake_failures++;
 	relay_audit(q->r, q->actor, s->ticket_id, s->id, "pake_failed",
 		    json_pack("{s:s, s:s}", "nameplate", s->nameplate, "by",
 			      "console"));
 	relay_session_burn(q->r, s, q->actor, "wrong code");
-	relay_answer(q, NULL);
+	relay_answer(q, &ok);
 }
 
 /* ---- Channels ---- */
@@ -729,6 +766,21 @@ static void open_channel(struct relay_request *q)
 	s = want_session(q, o->session, TETHER_SESSION_PAIRED);
 	if (s == NULL)
 		return;
+	/* The customer's consent, as the agent reported it (it refuses too). */
+	if ((s->allowed & (1u << o->kind)) == 0) {
+		char name[TETHER_ID_TICKET_LEN];
+
+		tether_id_ticket_format(s->ticket_id, name, sizeof(name));
+		relay_refuse(q, TETHER_CTRL_E_DECLINED,
+			     "the customer did not allow %s for %s",
+			     tether_ctrl_name_of(kind, o->kind), name);
+		relay_audit(q->r, q->actor, s->ticket_id, s->id,
+			    "channel_refused",
+			    json_pack("{s:s, s:s}", "kind",
+				      tether_ctrl_name_of(kind, o->kind),
+				      "reason", "not allowed by the customer"));
+		return;
+	}
 	if (relay_channels_pending(q->r, s->id) >= RELAY_PENDING_OPENS_MAX) {
 		relay_refuse(q, TETHER_CTRL_E_LIMIT,
 			     "too many channels waiting for the agent");

@@ -10,6 +10,7 @@
 
 #include <tether/alloc.h>
 #include <tether/err.h>
+#include <tether/id.h>
 #include <tether/log.h>
 
 #include "relay.h"
@@ -33,6 +34,7 @@ struct relay_session *relay_session_add(struct relay *r,
 		return NULL;
 	s->id = ss->id;
 	s->ticket_id = ss->ticket_id;
+	s->allowed = ~0u;
 	snprintf(s->nameplate, sizeof(s->nameplate), "%s", ss->nameplate);
 	s->next = r->sessions;
 	r->sessions = s;
@@ -72,9 +74,24 @@ void relay_session_end(struct relay *r, struct relay_session *s,
 	session_unlink(r, s);
 }
 
+void relay_session_burned_words(const struct relay_session *s, char *out,
+				size_t len)
+{
+	char name[TETHER_ID_TICKET_LEN];
+
+	tether_id_ticket_format(s->ticket_id, name, sizeof(name));
+	snprintf(out, len,
+		 "the code for %s was burned by a wrong guess (from %s); run: "
+		 "tether invite %s for a new code",
+		 name, s->agent_addr[0] ? s->agent_addr : "an unknown address",
+		 name);
+}
+
 void relay_session_burn(struct relay *r, struct relay_session *s,
 			const char *actor, const char *reason)
 {
+	char words[TETHER_CTRL_MESSAGE_MAX];
+
 	/*
 	 * Its own row, so that whoever reads the ticket later (the next
 	 * invite, an attach) finds when the code went, why, and where the
@@ -83,6 +100,16 @@ void relay_session_burn(struct relay *r, struct relay_session *s,
 	relay_audit(r, actor, s->ticket_id, s->id, "code_burned",
 		    json_pack("{s:s, s:s, s:s}", "nameplate", s->nameplate,
 			      "addr", s->agent_addr, "reason", reason));
+	/*
+	 * A console waiting on the session hears it now, and what to do,
+	 * rather than a bare "session ended" or a timeout.
+	 */
+	if (s->confirmer != NULL) {
+		relay_session_burned_words(s, words, sizeof(words));
+		relay_reply_err(s->confirmer, s->confirm_id,
+				TETHER_CTRL_E_PAKE_FAILED, "%s", words);
+		s->confirmer = NULL;
+	}
 	relay_session_end(r, s, TETHER_SESSION_BURNED, reason);
 }
 

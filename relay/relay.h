@@ -75,6 +75,12 @@ struct relay_session {
 	struct relay_peer *confirmer; /* console waiting on "confirmed" */
 	int64_t confirm_id;
 	bool confirm_pending; /* cA sent to the agent, no answer yet */
+	/*
+	 * AGENT_CAP-like bits (1 << enum tether_kind) of what the customer
+	 * allowed, from the agent's "confirmed"; all when not known (a
+	 * session resumed after a relay restart), the agent refusing too.
+	 */
+	unsigned allowed;
 	struct relay_session *next;
 };
 
@@ -289,6 +295,13 @@ void relay_session_end(struct relay *r, struct relay_session *s,
  * audited by actor as code_burned with the nameplate, the address the
  * join came from and reason, then ended burned with reason.  s is freed.
  */
+/*
+ * What a technician is told when a wrong guess burned s's code: "the code
+ * for T-N was burned by a wrong guess (from ADDR); run: tether invite T-N
+ * for a new code".
+ */
+void relay_session_burned_words(const struct relay_session *s, char *out,
+				size_t len);
 void relay_session_burn(struct relay *r, struct relay_session *s,
 			const char *actor, const char *reason);
 /*

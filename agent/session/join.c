@@ -11,6 +11,7 @@
 
 #include <tether/code.h>
 #include <tether/crypto.h>
+#include <tether/ctrl.h>
 #include <tether/err.h>
 #include <tether/id.h>
 #include <tether/log.h>
@@ -30,6 +31,8 @@ struct join {
 	struct agent_target relay;
 	const char *pin;
 	bool yes;
+	bool has_allow;
+	unsigned allow; /* 1 << enum tether_kind */
 	enum agent_view view;
 	struct agent_file_policy files;
 	struct agent_targets forwards;
@@ -41,7 +44,8 @@ struct join {
 static const char usage_text[] =
     "usage: " AGENT_PROG " join CODE --relay HOST:PORT "
     "[--fingerprint SHA256:...] [--yes]\n"
-    "                    [--view | --no-view] [--allow-write DIR]... "
+    "                    [--allow CAP[,CAP]...] [--view | --no-view]\n"
+    "                    [--allow-write DIR]... "
     "[--allow-read DIR]...\n"
     "                    [--allow-forward HOST:PORT]...\n"
     "       " AGENT_PROG " enroll --relay HOST:PORT --token TOKEN "
@@ -65,6 +69,10 @@ static const char help_text[] =
     "                            you are shown it and asked\n"
     "  --yes                     do not ask: trust the relay and\n"
     "                            allow the connection\n"
+    "  --allow CAP[,CAP]...      allow only these of what the technician\n"
+    "                            asks for (exec, shell, file, forward,\n"
+    "                            diag) without asking; you are shown\n"
+    "                            what was asked and what was allowed\n"
     "  --no-view                 do not show what the technician's\n"
     "                            shells print (shown by default when\n"
     "                            the output is a terminal)\n"
@@ -112,6 +120,43 @@ static int help(void)
 }
 
 /*
+ * "exec,diag" into 1 << enum tether_kind bits; -1 with *why for a word
+ * that is not a capability, or none at all.
+ */
+static int parse_allow(const char *v, unsigned *bits, const char **why)
+{
+	char word[32];
+	size_t n;
+	int k;
+
+	*bits = 0;
+	while (*v != '\0') {
+		n = strcspn(v, ",");
+		if (n == 0 || n >= sizeof(word)) {
+			*why = "want a list such as exec,diag";
+			return -1;
+		}
+		memcpy(word, v, n);
+		word[n] = '\0';
+		k = tether_ctrl_word_of(kind, word);
+		if (k < 0) {
+			*why = "not a capability (exec, shell, file, forward, "
+			       "diag)";
+			return -1;
+		}
+		*bits |= 1u << k;
+		v += n;
+		if (*v == ',')
+			v++;
+	}
+	if (*bits == 0) {
+		*why = "want a list such as exec,diag";
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Fills j from the command line; *code_arg is the index of CODE.
  * Returns -1 to go on, else the exit status.
  */
@@ -144,6 +189,11 @@ static int parse_args(int argc, char **argv, struct join *j, int *code_arg)
 						&missing))) {
 			if (agent_file_allow(&j->files.read, v, &why) != 0)
 				return bad_root("--allow-read", v, why);
+		} else if ((v = agent_opt_value(argc, argv, &i, "--allow",
+						&missing))) {
+			if (parse_allow(v, &j->allow, &why) != 0)
+				return bad_root("--allow", v, why);
+			j->has_allow = true;
 		} else if ((v = agent_opt_value(argc, argv, &i,
 						"--allow-forward", &missing))) {
 			if (agent_forward_allow(&j->forwards, v, &why) != 0)
@@ -232,6 +282,8 @@ static int run(struct join *j)
 	    .port = j->relay.port,
 	    .pin = j->pin,
 	    .yes = j->yes,
+	    .has_allow = j->has_allow,
+	    .allow = j->allow,
 	    .view = j->view,
 	    .files = &j->files,
 	    .forwards = &j->forwards,

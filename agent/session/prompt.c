@@ -15,14 +15,14 @@
 
 #include "session/prompt.h"
 
-#define PROMPT_LINE 64
+#define PROMPT_LINE AGENT_PROMPT_LINE_MAX
 
 struct agent_prompt {
 	uv_poll_t poll;
 	int fd;
-	void (*cb)(void *ctx, bool yes);
+	void (*cb)(void *ctx, bool yes, const char *line);
 	void *ctx;
-	char line[PROMPT_LINE];
+	char line[PROMPT_LINE + 1];
 	size_t len;
 	bool overflow;
 };
@@ -51,30 +51,40 @@ static void on_closed(uv_handle_t *h)
 	tether_free(p);
 }
 
-static void finish(struct agent_prompt *p, bool yes)
+/* The line without the blanks around it, NUL-terminated in place. */
+static const char *trimmed(struct agent_prompt *p)
 {
-	void (*cb)(void *ctx, bool yes) = p->cb;
+	char *s = p->line;
+	size_t n = p->len;
+
+	if (p->overflow)
+		n = 0;
+	s[n] = '\0';
+	while (n > 0 &&
+	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* "y" or "yes" in any case. */
+static bool is_yes(const char *s)
+{
+	return strcasecmp(s, "y") == 0 || strcasecmp(s, "yes") == 0;
+}
+
+static void finish(struct agent_prompt *p, bool answered)
+{
+	void (*cb)(void *ctx, bool yes, const char *line) = p->cb;
+	const char *line = answered ? trimmed(p) : "";
 
 	p->cb = NULL;
 	uv_poll_stop(&p->poll);
 	uv_close((uv_handle_t *)&p->poll, on_closed);
+	/* The handle closes on a later turn: line is still ours. */
 	if (cb != NULL)
-		cb(p->ctx, yes);
-}
-
-/* "y" or "yes" in any case, blanks around allowed. */
-static bool is_yes(const char *s, size_t n)
-{
-	while (n > 0 && (*s == ' ' || *s == '\t')) {
-		s++;
-		n--;
-	}
-	while (n > 0 &&
-	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-		n--;
-	if (n == 1)
-		return s[0] == 'y' || s[0] == 'Y';
-	return n == 3 && strncasecmp(s, "yes", 3) == 0;
+		cb(p->ctx, is_yes(line), line);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -102,19 +112,19 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	nl = memchr(buf, '\n', (size_t)n);
 	take = nl != NULL ? (size_t)(nl - buf) : (size_t)n;
 	/* An answer longer than the buffer is not "yes" anyway. */
-	if (take > sizeof(p->line) - p->len) {
+	if (take > PROMPT_LINE - p->len) {
 		p->overflow = true;
 		take = 0;
 	}
 	memcpy(p->line + p->len, buf, take);
 	p->len += take;
 	if (nl != NULL)
-		finish(p, !p->overflow && is_yes(p->line, p->len));
+		finish(p, true);
 }
 
 int agent_prompt_start(uv_loop_t *loop, const char *question,
-		       void (*cb)(void *ctx, bool yes), void *ctx,
-		       struct agent_prompt **out)
+		       void (*cb)(void *ctx, bool yes, const char *line),
+		       void *ctx, struct agent_prompt **out)
 {
 	struct agent_prompt *p = NULL;
 	int fd, flags, r = 0;

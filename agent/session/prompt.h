@@ -12,14 +12,19 @@
 
 struct agent_prompt;
 
+/* The longest answer kept as typed (a list of capabilities fits). */
+#define AGENT_PROMPT_LINE_MAX 64
+
 /*
  * Writes question to the controlling terminal and reads one line without
- * blocking the loop; cb gets whether the answer was y/yes.  The prompt
- * frees itself after cb.  TETHER_ERR_NOT_FOUND if there is no terminal.
+ * blocking the loop; cb gets whether the answer was y/yes, and the line
+ * with the blanks around it taken off (borrowed for the call; "" at the
+ * end of input or for an answer too long to keep).  The prompt frees
+ * itself after cb.  TETHER_ERR_NOT_FOUND if there is no terminal.
  */
 int agent_prompt_start(uv_loop_t *loop, const char *question,
-		       void (*cb)(void *ctx, bool yes), void *ctx,
-		       struct agent_prompt **out);
+		       void (*cb)(void *ctx, bool yes, const char *line),
+		       void *ctx, struct agent_prompt **out);
 /*
  * Writes all n bytes of data to fd (the terminal, or the file the live
  * view goes to), through EINTR; it stops at an error or a full

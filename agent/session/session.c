@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <tether/alloc.h>
 #include <tether/buf.h>
@@ -21,6 +22,7 @@
 #include <tether/id.h>
 #include <tether/link.h>
 #include <tether/log.h>
+#include <tether/seal.h>
 
 #include "diag/text.h"
 #include "session/chan.h"
@@ -36,10 +38,10 @@
 /* How far the pairing has come; the session survives reconnects. */
 enum phase {
 	PH_START,   /* nothing claimed yet */
-	PH_CONSENT, /* join_ok in, asking the customer */
-	PH_PAKE,    /* pake sent, waiting for pake_ok */
-	PH_CONFIRM, /* resume token held, waiting for confirm */
-	PH_PAIRED,  /* Ke held: channels may open */
+	PH_PAKE,    /* join_ok in, pake sent, waiting for pake_ok */
+	PH_CONFIRM, /* resume token held, waiting for the console's confirm */
+	PH_CONSENT, /* code proven, info opened: asking the customer */
+	PH_PAIRED,  /* consent given: channels may open */
 };
 
 /* What the current connection is doing once welcomed. */
@@ -69,11 +71,12 @@ struct session {
 	/* The session, as the relay and the console described it. */
 	int64_t id;
 	uint8_t pake_a[TETHER_SPAKE2_ELEM_LEN];
-	char *info; /* console's info text: part of the AAD */
 	char technician[TETHER_ID_NAME_MAX + 1];
 	char ticket[TETHER_ID_NAME_MAX + 1];
 	char title[TITLE_MAX];
-	unsigned caps; /* AGENT_CAP() bits, as the customer consented */
+	unsigned requested; /* AGENT_CAP() bits the console asked for */
+	unsigned caps;	    /* AGENT_CAP() bits, as the customer consented */
+	int each_next;	    /* asking per capability: the next kind */
 
 	/* The trust or consent question, while it is asked. */
 	struct agent_question question;
@@ -222,70 +225,69 @@ static void on_welcome(struct tether_client *c, const struct tether_ctrl_msg *w)
 	send_ctrl(s, TETHER_CTRL_JOIN, &join);
 }
 
-/* AAD = prefix + nameplate + " " + info, as the console computed it. */
-static struct tether_buf *pake_aad(const struct session *s)
+/*
+ * The customer's answer to the consent question: the capabilities
+ * allowed, reported with those requested in "confirmed", and the
+ * channels they open from now on.
+ */
+static void grant(struct session *s, unsigned caps, const char *how)
 {
-	size_t plen = strlen(TETHER_PAKE_AAD_PREFIX);
-	size_t nlen = strlen(s->o->nameplate), ilen = strlen(s->info);
-	struct tether_buf *b = tether_buf_new(plen + nlen + 1 + ilen);
+	const char *allowed[TETHER_KINDS], *requested[TETHER_KINDS];
+	struct tether_ctrl_confirmed answer = {
+	    .ok = true, .allowed = allowed, .requested = requested};
+	char list[CAPS_MAX], refused[CAPS_MAX];
+	size_t lp = 0, rp = 0;
+	int k;
 
-	if (b == NULL)
-		return NULL;
-	if (tether_buf_put(b, TETHER_PAKE_AAD_PREFIX, plen) != 0 ||
-	    tether_buf_put(b, s->o->nameplate, nlen) != 0 ||
-	    tether_buf_put(b, " ", 1) != 0 ||
-	    tether_buf_put(b, s->info, ilen) != 0) {
-		tether_buf_free(b);
-		return NULL;
+	s->caps = caps & s->requested;
+	list[0] = refused[0] = '\0';
+	for (k = 0; k < TETHER_KINDS; k++) {
+		const char *w = tether_ctrl_name_of(kind, k);
+
+		if ((s->requested & AGENT_CAP(k)) == 0)
+			continue;
+		requested[answer.nrequested++] = w;
+		if ((s->caps & AGENT_CAP(k)) != 0) {
+			allowed[answer.nallowed++] = w;
+			lp += (size_t)snprintf(list + lp, sizeof(list) - lp,
+					       "%s%s", lp ? ", " : "", w);
+		} else {
+			rp +=
+			    (size_t)snprintf(refused + rp, sizeof(refused) - rp,
+					     "%s%s", rp ? ", " : "", w);
+		}
 	}
-	return b;
-}
-
-/* The customer said yes: SPAKE2 as party B, then pake {pB, cB}. */
-static void consented(struct session *s)
-{
-	struct tether_ctrl_pake m;
-	struct tether_buf *aad = NULL;
-	const char *fail = "internal error";
-	int r;
-
-	s->pake = tether_spake2_new(TETHER_SPAKE2_B, TETHER_PAKE_ID_A,
-				    strlen(TETHER_PAKE_ID_A), TETHER_PAKE_ID_B,
-				    strlen(TETHER_PAKE_ID_B), s->w);
-	/* The state holds what it needs; w is not needed again. */
-	tether_wipe(s->w, sizeof(s->w));
-	if (s->pake == NULL || tether_spake2_start(s->pake, m.pake_b) != 0)
-		goto fail;
-	if ((aad = pake_aad(s)) == NULL)
-		goto fail;
-	r = tether_spake2_finish(s->pake, s->pake_a, tether_buf_ptr(aad),
-				 tether_buf_len(aad), m.conf_b);
-	if (r != 0) {
-		fail = "invalid key exchange message from the relay";
-		goto fail;
-	}
-	s->phase = PH_PAKE;
-	send_ctrl(s, TETHER_CTRL_PAKE, &m);
-	goto out;
-fail:
-	agent_term_warn(s->term, "pairing failed: %s", fail);
-	send_ctrl(s, TETHER_CTRL_DECLINE, NULL);
-	finish(s, 1);
-out:
-	tether_buf_free(aad);
-	tether_wipe(&m, sizeof(m));
-}
-
-static void consent_answered(struct session *s, enum agent_answer a)
-{
-	if (a == AGENT_ANSWER_YES) {
-		consented(s);
+	if (s->caps == 0) {
+		agent_term_say(s->term,
+			       "nothing allowed (%s): connection "
+			       "declined",
+			       how);
+		send_ctrl(s, TETHER_CTRL_DECLINE, NULL);
+		finish(s, 1);
 		return;
 	}
+	if (rp > 0)
+		agent_term_say(s->term, "allowed: %s; not allowed: %s (%s)",
+			       list, refused, how);
+	else
+		agent_term_say(s->term, "allowed: %s (%s)", list, how);
+	send_ctrl(s, TETHER_CTRL_CONFIRMED, &answer);
+	s->phase = PH_PAIRED;
+	agent_chans_pair(s->chans, s->ke, sizeof(s->ke), s->caps);
+	tether_wipe(s->ke, sizeof(s->ke));
+	tether_spake2_free(s->pake);
+	s->pake = NULL;
+	agent_term_say(s->term, "paired with %s for %s \"%s\"", s->technician,
+		       s->ticket, s->title);
+}
+
+static void decline(struct session *s, enum agent_answer a)
+{
 	send_ctrl(s, TETHER_CTRL_DECLINE, NULL);
 	if (a == AGENT_ANSWER_NO_TERMINAL)
-		agent_term_warn(s->term, "no terminal to ask for consent; "
-					 "pass --yes to pre-approve");
+		agent_term_warn(s->term,
+				"no terminal to ask for consent; "
+				"pass --yes or --allow to pre-approve");
 	else
 		agent_term_say(s->term, "connection declined");
 	finish(s, 1);
@@ -332,10 +334,113 @@ static int describe_cap(const struct session *s, const char *cap, char *item,
 	return k;
 }
 
+static void ask_next_cap(struct session *s);
+
+static void each_answered(struct session *s, enum agent_answer a)
+{
+	if (a == AGENT_ANSWER_NO_TERMINAL) {
+		decline(s, a);
+		return;
+	}
+	if (a == AGENT_ANSWER_YES)
+		s->caps |= AGENT_CAP(s->each_next);
+	s->each_next++;
+	ask_next_cap(s);
+}
+
+/* Asking per capability: the next one requested, or the grant. */
+static void ask_next_cap(struct session *s)
+{
+	static char q[2 * TETHER_ID_NAME_MAX + 200];
+	char item[2 * TETHER_ID_NAME_MAX + 160];
+
+	while (s->each_next < TETHER_KINDS &&
+	       (s->requested & AGENT_CAP(s->each_next)) == 0)
+		s->each_next++;
+	if (s->each_next >= TETHER_KINDS) {
+		grant(s, s->caps, "answered one by one");
+		return;
+	}
+	describe_cap(s, tether_ctrl_name_of(kind, s->each_next), item,
+		     sizeof(item));
+	snprintf(q, sizeof(q), "Allow %s? [y/N] ", item);
+	ask(s, q, each_answered);
+}
+
+/*
+ * "exec,diag" (commas or blanks between) into AGENT_CAP() bits; false if
+ * a word is not one of the requested capabilities, named in *bad.
+ */
+static bool parse_list(const struct session *s, const char *text,
+		       unsigned *caps, char *bad, size_t badlen)
+{
+	char word[AGENT_PROMPT_LINE_MAX + 1];
+	size_t n;
+	int k;
+
+	*caps = 0;
+	while (*text != '\0') {
+		n = strcspn(text, ", \t");
+		if (n > 0) {
+			snprintf(word, sizeof(word), "%.*s", (int)n, text);
+			k = tether_ctrl_word_of(kind, word);
+			if (k < 0 || (s->requested & AGENT_CAP(k)) == 0) {
+				agent_text_clean(word, bad, badlen);
+				return false;
+			}
+			*caps |= AGENT_CAP(k);
+		}
+		text += n;
+		text += strspn(text, ", \t");
+	}
+	return true;
+}
+
+static void consent_answered(struct session *s, enum agent_answer a);
+
+static void ask_consent(struct session *s)
+{
+	ask(s, "Allow? [y/N, or some: exec,diag, or each] ", consent_answered);
+}
+
+static void consent_answered(struct session *s, enum agent_answer a)
+{
+	const char *reply = s->question.reply;
+	char bad[AGENT_PROMPT_LINE_MAX + 1];
+	unsigned caps;
+
+	if (a == AGENT_ANSWER_YES) {
+		grant(s, s->requested, "all");
+		return;
+	}
+	if (a != AGENT_ANSWER_NO || reply[0] == '\0' ||
+	    strcasecmp(reply, "n") == 0 || strcasecmp(reply, "no") == 0) {
+		decline(s, a);
+		return;
+	}
+	if (strcasecmp(reply, "each") == 0) {
+		s->caps = 0;
+		s->each_next = 0;
+		ask_next_cap(s);
+		return;
+	}
+	if (!parse_list(s, reply, &caps, bad, sizeof(bad))) {
+		agent_term_say(s->term,
+			       "%s was not requested; answer y, n, some of "
+			       "the requested capabilities (such as exec,diag) "
+			       "or each",
+			       bad);
+		ask_consent(s);
+		return;
+	}
+	grant(s, caps, "as answered");
+}
+
 /*
  * "exec (run commands as bob), shell (...), other" from the info's
- * capabilities, and the channel kinds they allow into s->caps.  The info
- * is part of the pairing AAD, so the relay cannot widen them.
+ * capabilities, and the channel kinds they name into s->requested.  The
+ * info came sealed under the key the code made, so the relay cannot
+ * widen them.
  */
 static void describe_caps(struct session *s, const struct tether_ctrl_info *in,
 			  char *out, size_t outlen)
@@ -362,7 +467,7 @@ static void describe_caps(struct session *s, const struct tether_ctrl_info *in,
 		memcpy(out + pos, item, n + 1);
 		pos += n;
 		if (k >= 0)
-			s->caps |= AGENT_CAP(k);
+			s->requested |= AGENT_CAP(k);
 	}
 }
 
@@ -387,11 +492,11 @@ static void tell_request(struct session *s, const struct tether_ctrl_info *in)
 		       s->technician, s->ticket, s->title);
 	agent_term_say(s->term, "requested capabilities: %s", caps);
 	/* What "file" means here is the customer's to know before yes. */
-	if ((s->caps & AGENT_CAP(TETHER_KIND_FILE)) != 0) {
+	if ((s->requested & AGENT_CAP(TETHER_KIND_FILE)) != 0) {
 		agent_file_describe_policy(s->o->files, policy, sizeof(policy));
 		agent_term_say(s->term, "file transfers may %s", policy);
 	}
-	if ((s->caps & AGENT_CAP(TETHER_KIND_FORWARD)) != 0) {
+	if ((s->requested & AGENT_CAP(TETHER_KIND_FORWARD)) != 0) {
 		agent_forward_describe_policy(s->o->forwards, policy,
 					      sizeof(policy));
 		agent_term_say(s->term, "forwarding may connect to %s; %s",
@@ -402,43 +507,82 @@ static void tell_request(struct session *s, const struct tether_ctrl_info *in)
 	}
 }
 
+/* The consent question, or the answer --yes or --allow gave before. */
+static void seek_consent(struct session *s)
+{
+	s->phase = PH_CONSENT;
+	if (s->o->yes)
+		grant(s, s->requested, "--yes");
+	else if (s->o->has_allow)
+		grant(s, s->o->allow, "--allow");
+	else
+		ask_consent(s);
+}
+
+/* AAD = prefix + nameplate, as the console computes it. */
+static struct tether_buf *pake_aad(const struct session *s)
+{
+	size_t plen = strlen(TETHER_PAKE_AAD_PREFIX);
+	size_t nlen = strlen(s->o->nameplate);
+	struct tether_buf *b = tether_buf_new(plen + nlen);
+
+	if (b == NULL)
+		return NULL;
+	if (tether_buf_put(b, TETHER_PAKE_AAD_PREFIX, plen) != 0 ||
+	    tether_buf_put(b, s->o->nameplate, nlen) != 0) {
+		tether_buf_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/*
+ * SPAKE2 as party B at once, then pake {pB, cB}: nothing is shown before
+ * the console has proven the same code (its confirmation, with the sealed
+ * info), so a mistyped code reveals no one else's ticket.
+ */
+static void start_pake(struct session *s)
+{
+	struct tether_ctrl_pake m;
+	struct tether_buf *aad = NULL;
+	const char *fail = "internal error";
+	int r;
+
+	s->pake = tether_spake2_new(TETHER_SPAKE2_B, TETHER_PAKE_ID_A,
+				    strlen(TETHER_PAKE_ID_A), TETHER_PAKE_ID_B,
+				    strlen(TETHER_PAKE_ID_B), s->w);
+	/* The state holds what it needs; w is not needed again. */
+	tether_wipe(s->w, sizeof(s->w));
+	if (s->pake == NULL || tether_spake2_start(s->pake, m.pake_b) != 0)
+		goto fail;
+	if ((aad = pake_aad(s)) == NULL)
+		goto fail;
+	r = tether_spake2_finish(s->pake, s->pake_a, tether_buf_ptr(aad),
+				 tether_buf_len(aad), m.conf_b);
+	if (r != 0) {
+		fail = "invalid key exchange message from the relay";
+		goto fail;
+	}
+	s->phase = PH_PAKE;
+	send_ctrl(s, TETHER_CTRL_PAKE, &m);
+	goto out;
+fail:
+	agent_term_warn(s->term, "pairing failed: %s", fail);
+	finish(s, 1);
+out:
+	tether_buf_free(aad);
+	tether_wipe(&m, sizeof(m));
+}
+
 static void on_join_ok(struct session *s, const struct tether_ctrl_join_ok *m)
 {
-	char why[TETHER_CTRL_WHY_MAX];
-	struct tether_ctrl_part_msg info;
-
 	if (s->phase != PH_START || s->conn != CONN_READY) {
 		out_of_turn(s, TETHER_CTRL_JOIN_OK);
 		return;
 	}
-	if (tether_ctrl_part_decode(TETHER_CTRL_PART_INFO, m->info,
-				    strlen(m->info), &info, why,
-				    sizeof(why)) != 0) {
-		tether_log_info("invitation info: %s", why);
-		agent_term_warn(s->term,
-				"the relay sent a malformed invitation");
-		send_ctrl(s, TETHER_CTRL_DECLINE, NULL);
-		finish(s, 1);
-		goto out;
-	}
 	s->id = m->session;
 	memcpy(s->pake_a, m->pake_a, sizeof(s->pake_a));
-	s->info = tether_strdup(m->info);
-	if (s->info == NULL) {
-		agent_term_warn(s->term, "out of memory");
-		finish(s, 1);
-		goto out;
-	}
-	tell_request(s, &info.body.info);
-	s->phase = PH_CONSENT;
-	if (s->o->yes) {
-		agent_term_say(s->term, "allowed (--yes)");
-		consented(s);
-		goto out;
-	}
-	ask(s, "Allow? [y/N] ", consent_answered);
-out:
-	tether_ctrl_part_free(&info);
+	start_pake(s);
 }
 
 /* ---- Pairing ------------------------------------------------------------- */
@@ -452,12 +596,46 @@ static void on_pake_ok(struct session *s, const struct tether_ctrl_pake_ok *m)
 	memcpy(s->resume, m->resume, sizeof(s->resume));
 	s->have_resume = true;
 	s->phase = PH_CONFIRM;
+	agent_term_say(s->term, "code accepted by the relay; waiting for your "
+				"technician to confirm it");
+}
+
+/* The one thing a wrong code tells the customer. */
+static void wrong_code(struct session *s)
+{
+	agent_term_warn(s->term, "the code is wrong; ask your technician for "
+				 "the code again");
+	finish(s, 1);
+}
+
+/* The console's sealed info, opened with Ke: 0, or -1 once refused. */
+static int open_info(struct session *s, const char *sealed,
+		     struct tether_ctrl_part_msg *info)
+{
+	char why[TETHER_CTRL_WHY_MAX];
+	char *text = NULL;
+	int r;
+
+	r = tether_seal_info_open(s->ke, sizeof(s->ke), s->o->nameplate, sealed,
+				  &text);
+	if (r == 0)
+		r = tether_ctrl_part_decode(TETHER_CTRL_PART_INFO, text,
+					    strlen(text), info, why,
+					    sizeof(why));
+	else
+		snprintf(why, sizeof(why), "%s", tether_strerror(r));
+	tether_free(text);
+	if (r == 0)
+		return 0;
+	tether_log_info("sealed invitation: %s", why);
+	return -1;
 }
 
 static void on_confirm(struct session *s,
 		       const struct tether_ctrl_agent_confirm *m)
 {
-	struct tether_ctrl_confirmed answer;
+	struct tether_ctrl_confirmed refused = {.ok = false};
+	struct tether_ctrl_part_msg info = {0};
 
 	/* pake_ok comes first, but nothing is lost by taking it early. */
 	if ((s->phase != PH_CONFIRM && s->phase != PH_PAKE) ||
@@ -465,21 +643,25 @@ static void on_confirm(struct session *s,
 		out_of_turn(s, TETHER_CTRL_AGENT_CONFIRM);
 		return;
 	}
-	answer.ok = tether_spake2_verify(s->pake, m->conf) == 0 &&
-		    tether_spake2_get_ke(s->pake, s->ke) == 0;
-	tether_spake2_free(s->pake);
-	s->pake = NULL;
-	send_ctrl(s, TETHER_CTRL_CONFIRMED, &answer);
-	if (!answer.ok) {
-		agent_term_warn(s->term, "session ended: wrong code");
-		finish(s, 1);
+	if (tether_spake2_verify(s->pake, m->conf) != 0 ||
+	    tether_spake2_get_ke(s->pake, s->ke) != 0) {
+		send_ctrl(s, TETHER_CTRL_CONFIRMED, &refused);
+		wrong_code(s);
 		return;
 	}
-	s->phase = PH_PAIRED;
-	agent_chans_pair(s->chans, s->ke, sizeof(s->ke), s->caps);
-	tether_wipe(s->ke, sizeof(s->ke));
-	agent_term_say(s->term, "paired with %s for %s \"%s\"", s->technician,
-		       s->ticket, s->title);
+	/* The code is proven; only now may the info be read, and shown. */
+	if (open_info(s, m->info, &info) != 0) {
+		send_ctrl(s, TETHER_CTRL_CONFIRMED, &refused);
+		agent_term_warn(s->term,
+				"the invitation did not arrive intact; ask "
+				"your technician for a new code");
+		finish(s, 1);
+		goto out;
+	}
+	tell_request(s, &info.body.info);
+	seek_consent(s);
+out:
+	tether_ctrl_part_free(&info);
 }
 
 static void on_resume_ok(struct session *s)
@@ -499,7 +681,9 @@ static void on_ended(struct session *s, const struct tether_ctrl_ended *m)
 
 	copy_clean(m->reason, "no reason given", reason, sizeof(reason));
 	/* Closing the ticket is the normal end; anything else is not. */
-	if (strcmp(reason, "ticket closed") == 0) {
+	if (strcmp(reason, "wrong code") == 0) {
+		wrong_code(s);
+	} else if (strcmp(reason, "ticket closed") == 0) {
 		agent_term_say(s->term, "session ended: %s", reason);
 		finish(s, 0);
 	} else {
@@ -576,6 +760,19 @@ static void on_down(struct tether_client *c, int err, const char *why,
 	/* Channels do not survive their connection. */
 	agent_chans_abort(s->chans);
 	/*
+	 * Nor does a consent question: the relay dropped the console's
+	 * confirmation with the connection, and the console asks again.
+	 */
+	if (s->phase == PH_CONSENT) {
+		if (s->asking) {
+			s->asking = false;
+			agent_term_withdraw(s->term, &s->question);
+		}
+		tether_wipe(s->ke, sizeof(s->ke));
+		s->requested = s->caps = 0;
+		s->phase = PH_CONFIRM;
+	}
+	/*
 	 * A session with a resume token reconnects, unless the relay is not
 	 * the pinned one or refused the resume itself.
 	 */
@@ -587,7 +784,12 @@ static void on_down(struct tether_client *c, int err, const char *why,
 			       delay / 1000, delay % 1000 / 100);
 		return;
 	}
-	agent_term_warn(s->term, "%s", why);
+	if (strcmp(why, "unknown or expired code") == 0)
+		agent_term_warn(s->term,
+				"unknown or expired code; check it, or ask "
+				"your technician for the code again");
+	else
+		agent_term_warn(s->term, "%s", why);
 	finish(s, 1);
 }
 
@@ -652,7 +854,7 @@ static void leave(struct session *s)
 
 	if (s->ended)
 		return;
-	if (talking && s->phase == PH_CONSENT)
+	if (talking && s->phase == PH_CONSENT && s->asking)
 		send_ctrl(s, TETHER_CTRL_DECLINE, NULL);
 	else if (talking && s->phase >= PH_PAKE)
 		send_ctrl(s, TETHER_CTRL_LEAVE, NULL);
@@ -763,6 +965,5 @@ out:
 	tether_wipe(s.ke, sizeof(s.ke));
 	tether_wipe(s.resume, sizeof(s.resume));
 	tether_spake2_free(s.pake);
-	tether_free(s.info);
 	return s.exit_code;
 }

@@ -25,6 +25,9 @@ struct agent_session_opts {
 	int port;
 	const char *pin; /* "SHA256:...", or NULL to ask (or --yes) */
 	bool yes;	 /* trust the relay and consent without asking */
+	/* --allow: consent to these (1 << enum tether_kind) without asking */
+	bool has_allow;
+	unsigned allow;
 	enum agent_view view;
 	const struct agent_file_policy *files;
 	const struct agent_targets *forwards;

@@ -682,11 +682,13 @@ static void answer(struct agent_term *t, enum agent_answer a)
 	show_next(t);
 }
 
-static void on_prompt(void *ctx, bool yes)
+static void on_prompt(void *ctx, bool yes, const char *line)
 {
 	struct agent_term *t = ctx;
 
 	t->prompt = NULL;
+	if (t->shown != NULL)
+		snprintf(t->shown->reply, sizeof(t->shown->reply), "%s", line);
 	answer(t, yes ? AGENT_ANSWER_YES : AGENT_ANSWER_NO);
 }
 
@@ -756,6 +758,7 @@ static void show_next(struct agent_term *t)
 
 void agent_term_ask(struct agent_term *t, struct agent_question *q)
 {
+	q->reply[0] = '\0';
 	q->next_ = NULL;
 	q->queued_ = true;
 	*t->tail = q;

@@ -20,6 +20,8 @@
 
 #include <uv.h>
 
+#include "session/prompt.h"
+
 struct agent_term;
 
 /* --view / --no-view; by default the view is on when stdout is a terminal. */
@@ -105,6 +107,8 @@ struct agent_question {
 	/* Called once, never from within agent_term_ask(). */
 	void (*answered)(struct agent_question *q, enum agent_answer a);
 	void *arg; /* the asker's */
+	/* The answer as typed, blanks around taken off, when answered. */
+	char reply[AGENT_PROMPT_LINE_MAX + 1];
 	/* The term's. */
 	struct agent_question *next_;
 	bool queued_;

@@ -1207,7 +1207,9 @@ SCHEMA(s_invite, struct tether_ctrl_invite,
 
 SCHEMA(s_confirm, struct tether_ctrl_confirm,
        INT(struct tether_ctrl_confirm, session, REQUIRED, 1, INT64_MAX, 0),
-       HEX(struct tether_ctrl_confirm, conf, REQUIRED, TETHER_SPAKE2_CONF_LEN));
+       HEX(struct tether_ctrl_confirm, conf, REQUIRED, TETHER_SPAKE2_CONF_LEN),
+       STR(struct tether_ctrl_confirm, info, REQUIRED, 1,
+	   TETHER_CTRL_SEALED_INFO_MAX));
 
 SCHEMA(s_session_ref, struct tether_ctrl_session_ref,
        INT(struct tether_ctrl_session_ref, session, REQUIRED, 1, INT64_MAX,
@@ -1244,7 +1246,6 @@ SCHEMA(s_join_ok, struct tether_ctrl_join_ok,
        INT(struct tether_ctrl_join_ok, session, REQUIRED, 1, INT64_MAX, 0),
        HEX(struct tether_ctrl_join_ok, pake_a, REQUIRED,
 	   TETHER_SPAKE2_ELEM_LEN),
-       STR(struct tether_ctrl_join_ok, info, REQUIRED, 0, TETHER_CTRL_INFO_MAX),
        INT(struct tether_ctrl_join_ok, expires_at, REQUIRED, 0, INT64_MAX, 0),
        NAMEPLATE(struct tether_ctrl_join_ok, nameplate, REQUIRED));
 
@@ -1266,10 +1267,16 @@ SCHEMA(s_resume_ok, struct tether_ctrl_resume_ok,
 
 SCHEMA(s_agent_confirm, struct tether_ctrl_agent_confirm,
        HEX(struct tether_ctrl_agent_confirm, conf, REQUIRED,
-	   TETHER_SPAKE2_CONF_LEN));
+	   TETHER_SPAKE2_CONF_LEN),
+       STR(struct tether_ctrl_agent_confirm, info, REQUIRED, 1,
+	   TETHER_CTRL_SEALED_INFO_MAX));
 
 SCHEMA(s_confirmed, struct tether_ctrl_confirmed,
-       BOOL(struct tether_ctrl_confirmed, ok, REQUIRED));
+       BOOL(struct tether_ctrl_confirmed, ok, REQUIRED),
+       STRS(struct tether_ctrl_confirmed, allowed, nallowed, OPTIONAL, 1, 32,
+	    TETHER_CTRL_CAPS_MAX),
+       STRS(struct tether_ctrl_confirmed, requested, nrequested, OPTIONAL, 1,
+	    32, TETHER_CTRL_CAPS_MAX));
 
 SCHEMA(s_chan_open, struct tether_ctrl_chan_open,
        INT(struct tether_ctrl_chan_open, channel, REQUIRED, 1, UINT32_MAX, 0),
@@ -1381,6 +1388,10 @@ SCHEMA(s_burned, struct tether_ctrl_burned,
 	   TETHER_CTRL_REASON_MAX));
 
 /* "burned" travels only when there was one: older consoles read the rest. */
+SCHEMA(a_pake_failed, struct tether_ctrl_pake_failed_ok,
+       STR(struct tether_ctrl_pake_failed_ok, addr, OPTIONAL, 1,
+	   TETHER_CTRL_ADDR_MAX));
+
 SCHEMA(a_invite, struct tether_ctrl_invite_ok,
        NAMEPLATE(struct tether_ctrl_invite_ok, nameplate, REQUIRED),
        INT(struct tether_ctrl_invite_ok, session, REQUIRED, 1, INT64_MAX, 0),
@@ -1442,7 +1453,7 @@ static const struct {
 	[TETHER_CTRL_INVITE] = {&s_invite, &a_invite},
 	[TETHER_CTRL_ATTACH] = {&s_ticket_ref, &a_attach},
 	[TETHER_CTRL_CONFIRM] = {&s_confirm, &s_empty},
-	[TETHER_CTRL_PAKE_FAILED] = {&s_session_ref, &s_empty},
+	[TETHER_CTRL_PAKE_FAILED] = {&s_session_ref, &a_pake_failed},
 	[TETHER_CTRL_OPEN] = {&s_open, &a_open},
 	[TETHER_CTRL_CLOSE] = {&s_channel_ref, &s_empty},
 	[TETHER_CTRL_AGENTS] = {&s_empty, &a_agents},

@@ -203,6 +203,14 @@ int tether_msg_encode_forward(struct tether_buf *b,
 	return put_done(b, start, r);
 }
 
+int tether_msg_encode_info(struct tether_buf *b,
+			   const struct tether_msg_info *m)
+{
+	size_t start = tether_buf_len(b);
+
+	return put_done(b, start, put_str(b, m->info));
+}
+
 int tether_msg_encode_get(struct tether_buf *b, const struct tether_msg_get *m)
 {
 	size_t start = tether_buf_len(b);
@@ -467,6 +475,21 @@ int tether_msg_decode_forward(const uint8_t *body, size_t len,
 	return r;
 }
 
+int tether_msg_decode_info(const uint8_t *body, size_t len,
+			   struct tether_msg_info *m)
+{
+	struct tether_buf *b;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	if ((b = tether_buf_from(body, len)) == NULL)
+		return TETHER_ERR_NOMEM;
+	r = get_str(b, &m->info, TETHER_MSG_INFO_MAX);
+	if ((r = get_done(b, r)) != 0)
+		tether_msg_clear_info(m);
+	return r;
+}
+
 int tether_msg_decode_get(const uint8_t *body, size_t len,
 			  struct tether_msg_get *m)
 {
@@ -667,6 +690,12 @@ void tether_msg_clear_error(struct tether_msg_error *m)
 void tether_msg_clear_forward(struct tether_msg_forward *m)
 {
 	free_str(m->host);
+	memset(m, 0, sizeof(*m));
+}
+
+void tether_msg_clear_info(struct tether_msg_info *m)
+{
+	free_str(m->info);
 	memset(m, 0, sizeof(*m));
 }
 

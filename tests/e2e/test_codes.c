@@ -162,12 +162,37 @@ Test(codes, wrong_code, .timeout = 90)
 	h_agent_start(&a, &r, bad, NULL);
 	h_wait_joined(ticket, 15000, &a);
 
+	/*
+	 * The technician's command is the one that finds out, and is told
+	 * at once who burned the code, from where, and what to do.
+	 */
 	h_exec(&res, NULL, ticket, cmd);
-	h_expect_fail(&res, 255, "key confirmation failed",
+	snprintf(want, sizeof(want),
+		 "tether: the code for %s was burned by a wrong guess (from "
+		 "127.0.0.1:",
+		 ticket);
+	h_expect_fail(&res, 255, want,
 		      "tether exec after a join with a wrong code");
+	snprintf(want, sizeof(want),
+		 "); run: tether invite %s for a new code\n", ticket);
+	cr_assert(strstr(res.err, want) != NULL &&
+		      strchr(res.err, '\n') == res.err + strlen(res.err) - 1,
+		  "one line ending \"%s\" expected: %s", want, res.err);
 	h_res_free(&res);
-	expect_agent_exit(&a, 1, "tether-agent: session ended: wrong code",
+	expect_agent_exit(&a, 1,
+			  "tether-agent: the code is wrong; ask your "
+			  "technician for the code again",
 			  "agent with a wrong code");
+	/* And nothing of the ticket reached the customer. */
+	{
+		char *out = h_proc_output(&a);
+
+		cr_assert(strstr(out, "cannot print") == NULL &&
+			      strstr(out, "wants to connect") == NULL &&
+			      strstr(out, ticket) == NULL,
+			  "a wrong code showed the ticket: %s", out);
+		free(out);
+	}
 
 	t = h_ticket_show(ticket);
 	names = h_audit_names(t);
@@ -395,7 +420,11 @@ static void wait_session_state(const char *ticket, const char *state)
 	json_decref(t);
 }
 
-/* Without a terminal and without --yes nobody can consent: declined. */
+/*
+ * Without a terminal and without --yes or --allow nobody can consent:
+ * declined once the technician's console proved the code (the question
+ * comes only then), and that console hears it.
+ */
 Test(codes, no_consent_without_terminal, .timeout = 60)
 {
 	const char *cmd[] = {"true", NULL};
@@ -407,17 +436,21 @@ Test(codes, no_consent_without_terminal, .timeout = 60)
 	relay_with_ticket(&r, ticket, sizeof(ticket));
 	h_invite(ticket, NULL, code, sizeof(code));
 	h_agent_start_opts(&a, &r, code, NULL, false);
-	expect_agent_exit(&a, 1,
-			  "tether-agent: no terminal to ask for consent; "
-			  "pass --yes to pre-approve",
-			  "agent without --yes or terminal");
-	wait_session_state(ticket, "declined");
-	/* Declined, the code is spent: nothing can run on the ticket. */
-	h_exec(&res, NULL, ticket, cmd);
+	h_wait_joined(ticket, 15000, &a);
 	snprintf(want, sizeof(want),
 		 "tether: the customer declined the invite for %s (run: tether "
 		 "invite %s to ask again)\n",
 		 ticket, ticket);
+	h_exec(&res, NULL, ticket, cmd);
+	h_expect(&res, 255, "", want, "exec when the customer cannot consent");
+	h_res_free(&res);
+	expect_agent_exit(&a, 1,
+			  "tether-agent: no terminal to ask for consent; "
+			  "pass --yes or --allow to pre-approve",
+			  "agent without --yes or terminal");
+	wait_session_state(ticket, "declined");
+	/* Declined, the code is spent: nothing can run on the ticket. */
+	h_exec(&res, NULL, ticket, cmd);
 	h_expect(&res, 255, "", want,
 		 "exec after the customer could not consent");
 	h_res_free(&res);
@@ -425,17 +458,20 @@ Test(codes, no_consent_without_terminal, .timeout = 60)
 }
 
 /*
- * The customer answers no at the prompt: the session is declined for good
- * (err declined, docs/protocol.md), and a new invite starts afresh.
+ * The customer answers no at the prompt, which comes once the technician's
+ * console has proven the code: the waiting command hears the decline, the
+ * session is declined for good (err declined, docs/protocol.md), and a
+ * new invite starts afresh.
  */
 Test(codes, declined_at_the_prompt, .timeout = 90)
 {
 	const char *cmd[] = {"true", NULL};
 	char ticket[H_ID_MAX], code[H_CODE_MAX], want[192];
-	char cfg[H_PATH_MAX], env0[H_PATH_MAX + 32];
+	char cfg[H_PATH_MAX], env0[H_PATH_MAX + 32], *err;
 	const char *env[] = {env0, NULL};
 	struct h_relay r;
 	struct h_tmux tmux = {0};
+	struct h_proc ex;
 	struct h_res res;
 	json_t *t;
 
@@ -453,21 +489,37 @@ Test(codes, declined_at_the_prompt, .timeout = 90)
 
 		h_term_new(&tmux, "customer", 100, 30, env, argv);
 	}
-	cr_assert(h_term_wait(&tmux, "customer", "Allow? [y/N]", 15000),
+	h_wait_joined(ticket, 15000, NULL);
+	/* Nothing about the ticket before the console proves the code. */
+	cr_assert(strstr(h_term_screen(&tmux, "customer", true),
+			 "cannot print") == NULL,
+		  "the title before confirmation: %s",
+		  h_term_screen(&tmux, "customer", true));
+	h_console_start(&ex, "exec-waits", "exec", ticket, "--", "true", NULL);
+	cr_assert(h_term_wait(&tmux, "customer", "Allow? [y/N", 15000),
 		  "no consent prompt: %s",
+		  h_term_screen(&tmux, "customer", true));
+	cr_assert(strstr(h_term_screen(&tmux, "customer", true),
+			 "\"cannot print\"") != NULL,
+		  "no title at the prompt: %s",
 		  h_term_screen(&tmux, "customer", true));
 	h_term_type(&tmux, "customer", "n");
 	h_term_key(&tmux, "customer", "Enter");
+	cr_assert_eq(h_proc_wait(&ex, 10000), 255, "the waiting exec");
+	snprintf(want, sizeof(want),
+		 "tether: the customer declined the invite for %s (run: tether "
+		 "invite %s to ask again)",
+		 ticket, ticket);
+	err = h_read_file(ex.err, NULL);
+	cr_assert(err != NULL && strstr(err, want) != NULL,
+		  "the waiting exec said: %s", err);
+	free(err);
 	wait_session_state(ticket, "declined");
 	t = h_ticket_show(ticket);
 	cr_assert(h_audit_has(t, "declined"), "no declined in the audit: %s",
 		  h_audit_names(t));
 	json_decref(t);
 
-	snprintf(want, sizeof(want),
-		 "tether: the customer declined the invite for %s (run: tether "
-		 "invite %s to ask again)",
-		 ticket, ticket);
 	h_exec(&res, NULL, ticket, cmd);
 	h_expect_fail(&res, 255, want, "exec after the customer said no");
 	h_res_free(&res);

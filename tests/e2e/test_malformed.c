@@ -865,20 +865,33 @@ static void pair_pake(struct raw_pair *p)
 	raw_expect(&p->ag, "pake_ok", answer, sizeof(answer), "pake");
 }
 
-/* Key confirmation both ways: the session is paired. */
-static void pair_confirm(struct raw_pair *p)
+/*
+ * The console's confirmation with its sealed info (opaque to the relay:
+ * any hex will do here) reaches the agent.
+ */
+static void pair_confirm_ask(struct raw_pair *p)
 {
 	char msg[512], hex[128], answer[RAW_FRAME_MAX];
 
 	snprintf(msg, sizeof(msg),
 		 "{\"t\":\"confirm\",\"id\":%d,\"session\":%lld,"
-		 "\"conf\":\"%s\"}",
+		 "\"conf\":\"%s\",\"info\":\"%s\"}",
 		 ++p->next_id, p->session,
-		 hex_of(TETHER_SPAKE2_CONF_LEN, 'd', hex, sizeof(hex)));
+		 hex_of(TETHER_SPAKE2_CONF_LEN, 'd', hex, sizeof(hex)), hex);
 	cr_assert(raw_ctrl(&p->con, msg));
 	raw_expect(&p->ag, "\"confirm\"", answer, sizeof(answer),
 		   "confirm at the agent");
-	cr_assert(raw_ctrl(&p->ag, "{\"t\":\"confirmed\",\"ok\":true}"));
+}
+
+/* Key confirmation both ways: the session is paired. */
+static void pair_confirm(struct raw_pair *p)
+{
+	char msg[512], answer[RAW_FRAME_MAX];
+
+	pair_confirm_ask(p);
+	cr_assert(raw_ctrl(&p->ag, "{\"t\":\"confirmed\",\"ok\":true,"
+				   "\"allowed\":[\"exec\",\"shell\",\"file\","
+				   "\"forward\",\"diag\"]}"));
 	snprintf(msg, sizeof(msg), "\"id\":%d", p->next_id);
 	raw_expect(&p->con, msg, answer, sizeof(answer), "confirm");
 	cr_assert(strstr(answer, "\"ok\""), "confirm answered %s", answer);
@@ -1115,12 +1128,14 @@ static void decline_refused(struct raw_pair *p, const char *state)
 }
 
 /*
- * decline is the customer's no to the consent screen: the relay takes it
- * only between join_ok and pake (docs/protocol.md, "Agent messages").
+ * decline is the customer's no to the consent screen, which the agent
+ * shows once the console's confirmation came: the relay takes it only
+ * while that confirmation waits for the agent's answer (docs/protocol.md,
+ * "Agent messages").
  */
-Test(malformed, decline_only_before_consent, .timeout = 90)
+Test(malformed, decline_only_at_consent, .timeout = 90)
 {
-	char answer[RAW_FRAME_MAX], *state;
+	char answer[RAW_FRAME_MAX], id[32], *state;
 	struct raw_pair p;
 	struct h_relay r;
 	json_t *t;
@@ -1140,8 +1155,16 @@ Test(malformed, decline_only_before_consent, .timeout = 90)
 	/* In its place it ends the session as declined. */
 	pair_invite(&p, &r);
 	pair_join(&p, &r);
+	pair_pake(&p);
+	pair_confirm_ask(&p);
 	cr_assert(raw_ctrl(&p.ag, "{\"t\":\"decline\"}"));
 	raw_expect(&p.ag, "\"ended\"", answer, sizeof(answer), "decline");
+	/* The console waiting on its confirmation hears why. */
+	snprintf(id, sizeof(id), "\"id\":%d", p.next_id);
+	raw_expect(&p.con, id, answer, sizeof(answer), "confirm");
+	cr_assert(strstr(answer, "\"declined\"") &&
+		      strstr(answer, "the customer declined the invite"),
+		  "confirm answered %s", answer);
 	state = session_state(p.ticket, p.nameplate);
 	cr_assert_str_eq(state, "declined");
 	free(state);

@@ -49,7 +49,8 @@ static const struct sample samples[] = {
      "\"expires\":600,\"info\":\"{}\",\"pake\":\"" HEX65 "\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"attach\",\"id\":6,\"ticket\":\"T-1\"}"},
     {TETHER_CTRL_C2R,
-     "{\"t\":\"confirm\",\"id\":7,\"session\":3,\"conf\":\"" HEX32 "\"}"},
+     "{\"t\":\"confirm\",\"id\":7,\"session\":3,\"conf\":\"" HEX32
+     "\",\"info\":\"" HEX32 "\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"pake_failed\",\"id\":8,\"session\":3}"},
     {TETHER_CTRL_C2R, "{\"t\":\"open\",\"id\":9,\"session\":3,\"kind\":"
 		      "\"shell\",\"nonce\":\"" HEX32 "\"}"},
@@ -66,7 +67,7 @@ static const struct sample samples[] = {
 		      "\"hostname\":\"pc\",\"os\":\"Debian\",\"user\":"
 		      "\"jo\"}}"},
     {TETHER_CTRL_R2A, "{\"t\":\"join_ok\",\"session\":3,\"pake_a\":\"" HEX65
-		      "\",\"info\":\"{}\",\"expires_at\":1765000000,"
+		      "\",\"expires_at\":1765000000,"
 		      "\"nameplate\":\"7\"}"},
     {TETHER_CTRL_A2R,
      "{\"t\":\"pake\",\"pake_b\":\"" HEX65 "\",\"conf_b\":\"" HEX32 "\"}"},
@@ -75,8 +76,13 @@ static const struct sample samples[] = {
     {TETHER_CTRL_A2R,
      "{\"t\":\"resume\",\"session\":3,\"token\":\"" HEX32 "\"}"},
     {TETHER_CTRL_R2A, "{\"t\":\"resume_ok\",\"state\":\"paired\"}"},
-    {TETHER_CTRL_R2A, "{\"t\":\"confirm\",\"conf\":\"" HEX32 "\"}"},
-    {TETHER_CTRL_A2R, "{\"t\":\"confirmed\",\"ok\":false}"},
+    {TETHER_CTRL_R2A,
+     "{\"t\":\"confirm\",\"conf\":\"" HEX32 "\",\"info\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"confirmed\",\"ok\":false,\"allowed\":[],"
+		      "\"requested\":[]}"},
+    {TETHER_CTRL_A2R, "{\"t\":\"confirmed\",\"ok\":true,\"allowed\":["
+		      "\"exec\",\"diag\"],\"requested\":[\"exec\","
+		      "\"shell\",\"diag\"]}"},
     {TETHER_CTRL_R2A, "{\"t\":\"open\",\"channel\":4,\"kind\":\"file\","
 		      "\"nonce\":\"" HEX32 "\",\"technician\":\"alice\"}"},
     {TETHER_CTRL_A2R,

@@ -211,6 +211,14 @@ const char *tether_ctrl_word_name(const char *const *words, size_t n, int v);
 #define TETHER_CTRL_PERFDATA_MAX 32
 #define TETHER_CTRL_RESUME_LEN 32 /* bytes of a resume token */
 #define TETHER_CTRL_NAMEPLATE_MAX 8
+/*
+ * The pairing info sealed under the PAKE key (tether_seal_info()): hex of
+ * its cstring body and the tag.
+ */
+#define TETHER_CTRL_SEALED_INFO_MAX                                            \
+	(2 * (4 + TETHER_CTRL_INFO_MAX + TETHER_SEAL_TAG_LEN))
+/* An address as the relay words it ("127.0.0.1", "2001:db8::1"). */
+#define TETHER_CTRL_ADDR_MAX 64
 /* Rows in one answer (tickets, audit events, agents, checks). */
 #define TETHER_CTRL_ROWS_MAX 100000
 
@@ -224,10 +232,11 @@ struct tether_ctrl_facts {
 };
 
 /*
- * What the console shows the customer, sent as JSON text in "invite" and
- * "join_ok" and bound into the pairing's confirmation (so the relay cannot
- * change it).  Unknown capability words are kept: the customer is shown
- * them as they are.
+ * What the console shows the customer, as JSON text: in "invite" for the
+ * relay's records, and to the agent only sealed under the PAKE key with the
+ * console's key confirmation ("confirm"), so that a wrong code shows
+ * nothing and the relay cannot change it.  Unknown capability words are
+ * kept: the customer is shown them as they are.
  */
 struct tether_ctrl_info {
 	const char *technician;
@@ -384,6 +393,7 @@ struct tether_ctrl_invite {
 struct tether_ctrl_confirm {
 	int64_t session;
 	uint8_t conf[TETHER_SPAKE2_CONF_LEN]; /* cA */
+	const char *info; /* the info sealed under Ke (tether_seal_info()) */
 };
 
 struct tether_ctrl_session_ref {
@@ -421,10 +431,10 @@ struct tether_ctrl_join {
 	struct tether_ctrl_facts facts;
 };
 
+/* No ticket info: that comes sealed, after key confirmation. */
 struct tether_ctrl_join_ok {
 	int64_t session;
 	uint8_t pake_a[TETHER_SPAKE2_ELEM_LEN];
-	const char *info;
 	int64_t expires_at;
 	const char *nameplate;
 };
@@ -449,10 +459,20 @@ struct tether_ctrl_resume_ok {
 
 struct tether_ctrl_agent_confirm {
 	uint8_t conf[TETHER_SPAKE2_CONF_LEN];
+	const char *info; /* the console's, forwarded opaque */
 };
 
+/*
+ * The agent's verdict on the console's confirmation and, when it checked
+ * out, the customer's consent: the capabilities requested (as the sealed
+ * info named them) and those the customer allowed, a subset.
+ */
 struct tether_ctrl_confirmed {
 	bool ok;
+	const char *const *allowed;
+	size_t nallowed;
+	const char *const *requested;
+	size_t nrequested;
 };
 
 struct tether_ctrl_chan_open {
@@ -602,6 +622,11 @@ struct tether_ctrl_attach_ok {
 	uint8_t conf_b[TETHER_SPAKE2_CONF_LEN];
 };
 
+/* pake_failed's answer: where the join that burned the code came from. */
+struct tether_ctrl_pake_failed_ok {
+	const char *addr; /* NULL: not known */
+};
+
 struct tether_ctrl_open_ok {
 	int64_t channel;
 	uint8_t nonce[TETHER_SEAL_NONCE_LEN]; /* nonce_a */
@@ -671,6 +696,7 @@ union tether_ctrl_body {
 	struct tether_ctrl_ticket_list_ok ticket_list_ok;
 	struct tether_ctrl_invite_ok invite_ok;
 	struct tether_ctrl_attach_ok attach_ok;
+	struct tether_ctrl_pake_failed_ok pake_failed_ok;
 	struct tether_ctrl_open_ok open_ok;
 	struct tether_ctrl_agents_ok agents_ok;
 	struct tether_ctrl_health_ok health_ok;

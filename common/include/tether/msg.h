@@ -70,6 +70,8 @@ struct tether_buf;
 #define TETHER_MSG_REASON_MAX 512
 /* GET: the paths or globs asked for. */
 #define TETHER_MSG_PATTERNS_MAX 1024
+/* INFO: the pairing info's JSON text (TETHER_CTRL_INFO_MAX). */
+#define TETHER_MSG_INFO_MAX 4096
 
 /* File transfer (the engine is tether/xfer.h).  ENTRY types. */
 #define TETHER_XFER_FILE 1
@@ -142,6 +144,15 @@ struct tether_msg_window {
 struct tether_msg_forward {
 	const char *host;
 	uint16_t port;
+};
+
+/*
+ * INFO: cstring, the pairing info (JSON text of struct tether_ctrl_info).
+ * Not a channel message: the plaintext that tether_seal_info() seals under
+ * the PAKE key for the agent, who reads it only after key confirmation.
+ */
+struct tether_msg_info {
+	const char *info;
 };
 
 /* GET: u8 flags (TETHER_XFER_RECURSIVE, _NO_COMPRESS), u32 n, n x cstring. */
@@ -227,6 +238,8 @@ int tether_msg_encode_window(struct tether_buf *b,
 			     const struct tether_msg_window *m);
 int tether_msg_encode_forward(struct tether_buf *b,
 			      const struct tether_msg_forward *m);
+int tether_msg_encode_info(struct tether_buf *b,
+			   const struct tether_msg_info *m);
 int tether_msg_encode_get(struct tether_buf *b, const struct tether_msg_get *m);
 int tether_msg_encode_put(struct tether_buf *b, const struct tether_msg_put *m);
 int tether_msg_encode_entry(struct tether_buf *b,
@@ -278,6 +291,8 @@ int tether_msg_decode_window(const uint8_t *body, size_t len,
 			     struct tether_msg_window *m);
 int tether_msg_decode_forward(const uint8_t *body, size_t len,
 			      struct tether_msg_forward *m);
+int tether_msg_decode_info(const uint8_t *body, size_t len,
+			   struct tether_msg_info *m);
 int tether_msg_decode_get(const uint8_t *body, size_t len,
 			  struct tether_msg_get *m);
 int tether_msg_decode_put(const uint8_t *body, size_t len,
@@ -306,6 +321,7 @@ void tether_msg_clear_exec(struct tether_msg_exec *m);
 void tether_msg_clear_shell(struct tether_msg_shell *m);
 void tether_msg_clear_error(struct tether_msg_error *m);
 void tether_msg_clear_forward(struct tether_msg_forward *m);
+void tether_msg_clear_info(struct tether_msg_info *m);
 void tether_msg_clear_get(struct tether_msg_get *m);
 void tether_msg_clear_put(struct tether_msg_put *m);
 void tether_msg_clear_entry(struct tether_msg_entry *m);

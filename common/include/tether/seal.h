@@ -65,4 +65,23 @@ int tether_seal_decrypt(struct tether_seal *s, const uint8_t *aad,
 			size_t aad_len, const uint8_t *in, size_t len,
 			uint8_t *out);
 
+/*
+ * The pairing info (docs/protocol.md, "Pairing"), sealed by the console
+ * with its key confirmation and opened by the agent only after that
+ * confirmation checked out: key = HKDF-SHA256(ikm = Ke, no salt, info =
+ * "tether/1 pairing info"), used once (counter 0), AAD = "tether/1 pairing
+ * info " + nameplate, plaintext the INFO body (tether/msg.h).  A wrong code
+ * gives another Ke, so nothing of the info is readable without the words.
+ *
+ * tether_seal_info(): *hex (lowercase, freed with tether_free()) is what
+ * "confirm" carries.  tether_seal_info_open(): *info (freed with
+ * tether_free()) is the JSON text; TETHER_ERR_AUTH if it was altered or
+ * sealed under another key or nameplate, TETHER_ERR_FORMAT for a hex text
+ * or body that is not one.
+ */
+int tether_seal_info(const uint8_t *ke, size_t ke_len, const char *nameplate,
+		     const char *info, char **hex);
+int tether_seal_info_open(const uint8_t *ke, size_t ke_len,
+			  const char *nameplate, const char *hex, char **info);
+
 #endif /* TETHER_SEAL_H */
