@@ -28,6 +28,7 @@
 
 #include "diag/text.h"
 #include "session/chan.h"
+#include "session/cli.h"
 #include "session/file.h"
 #include "session/forward.h"
 #include "session/term.h"
@@ -50,6 +51,8 @@ struct agent_chans {
 	uint8_t ke[TETHER_SPAKE2_KE_LEN];
 	size_t ke_len;
 	unsigned caps;
+	/* Forward targets the customer allowed when asked (forward.h). */
+	struct agent_targets granted;
 	bool freeing;
 };
 
@@ -134,6 +137,7 @@ static void table_maybe_free(struct agent_chans *cs)
 	if (!cs->freeing || cs->list != NULL)
 		return;
 	tether_wipe(cs->ke, sizeof(cs->ke));
+	agent_targets_free(&cs->granted);
 	tether_free(cs);
 }
 
@@ -743,6 +747,7 @@ static void fwd_msg(struct agent_chan *ch, uint8_t msg, const uint8_t *body,
 	    .loop = ch->cs->cfg.loop,
 	    .term = term_of(ch),
 	    .allowed = ch->cs->cfg.forwards,
+	    .granted = &ch->cs->granted,
 	    .channel = ch->id,
 	    .technician = ch->technician,
 	    .io = {.send = io_send,

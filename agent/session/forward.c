@@ -77,6 +77,7 @@ struct agent_forward {
 	uint32_t channel;
 	char technician[TETHER_ID_NAME_MAX + 1];
 	struct agent_forward_io io;
+	struct agent_targets *granted; /* the session's, borrowed */
 	char host[TETHER_MSG_HOST_MAX + 1];
 	uint16_t port;
 	char target[TARGET_MAX]; /* "host:port", for messages */
@@ -759,11 +760,20 @@ static void on_answered(struct agent_question *q, enum agent_answer a)
 	if (f->closing || f->state != FWD_ASKING)
 		return;
 	switch (a) {
-	case AGENT_ANSWER_YES:
+	case AGENT_ANSWER_YES: {
+		struct agent_target t = {.port = f->port};
+
+		snprintf(t.host, sizeof(t.host), "%s", f->host);
 		agent_term_say(f->term, "allowed: %s connects to %s",
 			       f->technician, f->target);
+		/* Once is enough: the session does not ask again. */
+		if (f->granted != NULL &&
+		    agent_targets_add(f->granted, &t) != 0)
+			tether_log_warn("cannot remember %s as allowed",
+					f->target);
 		start_connect(f);
 		return;
+	}
 	case AGENT_ANSWER_NO:
 		refuse_f(f, "refused by the customer", "you did not allow");
 		break;
@@ -863,6 +873,14 @@ int agent_forward_start(const struct agent_forward_env *env, uint8_t msg,
 	}
 	agent_target_name(host, port, target, sizeof(target));
 	ok = allowed(env->allowed, host, port);
+	if (!ok && env->granted != NULL &&
+	    agent_targets_have(env->granted, host, port)) {
+		agent_term_say(env->term,
+			       "%s connects to %s again (you allowed it "
+			       "earlier in this session)",
+			       env->technician, target);
+		ok = true;
+	}
 	if (!ok && !agent_term_attended(env->term)) {
 		refuse(&k, host, port, target,
 		       "not allowed by the customer's policy",
@@ -879,6 +897,7 @@ int agent_forward_start(const struct agent_forward_env *env, uint8_t msg,
 	f->channel = env->channel;
 	snprintf(f->technician, sizeof(f->technician), "%s", env->technician);
 	f->io = env->io;
+	f->granted = env->granted;
 	memcpy(f->host, host, sizeof(f->host));
 	f->port = port;
 	memcpy(f->target, target, sizeof(f->target));

@@ -46,6 +46,11 @@ struct agent_forward_env {
 	struct agent_term *term; /* lines and the customer's question */
 	/* --allow-forward targets, besides TETHER_FORWARD_HOST, localhost. */
 	const struct agent_targets *allowed;
+	/*
+	 * Targets the customer allowed when asked, for the whole session
+	 * (the channel table's): not asked about again; a yes adds to it.
+	 */
+	struct agent_targets *granted;
 	uint32_t channel;
 	const char *technician; /* copied */
 	struct agent_forward_io io;
