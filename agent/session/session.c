@@ -507,14 +507,15 @@ static void tell_request(struct session *s, const struct tether_ctrl_info *in)
 	}
 }
 
-/* The consent question, or the answer --yes or --allow gave before. */
+/* The consent question, or the answer --allow or --yes gave before. */
 static void seek_consent(struct session *s)
 {
 	s->phase = PH_CONSENT;
-	if (s->o->yes)
-		grant(s, s->requested, "--yes");
-	else if (s->o->has_allow)
+	/* --allow narrows --yes, which then only trusts the relay. */
+	if (s->o->has_allow)
 		grant(s, s->o->allow, "--allow");
+	else if (s->o->yes)
+		grant(s, s->requested, "--yes");
 	else
 		ask_consent(s);
 }
