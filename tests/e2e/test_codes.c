@@ -22,7 +22,10 @@
 #include <openssl/ssl.h>
 
 #include <tether/code.h>
+#include <tether/crypto.h>
 #include <tether/frame.h>
+#include <tether/proto.h>
+#include <tether/spake2.h>
 
 #include "harness.h"
 
@@ -665,115 +668,175 @@ Test(codes, replaced_sessions_are_audited, .timeout = 90)
 /* Failed joins a source may make before the relay's limit of 5. */
 #define SLIPS_PER_SOURCE 4
 
-/* One frame of the relay's into type and payload; false if none came. */
-static bool read_frame(SSL *ssl, uint8_t *type, char *payload, size_t len)
+/*
+ * A raw peer of the relay on one TLS connection, from a loopback source
+ * address of its own (the relay limits failures per address): what a
+ * customer's agent or a technician's console sends, without the
+ * programs, so that many joins fit in a test.  Every payload the relay
+ * sent it is kept in seen, to look for what it must never have sent.
+ */
+struct raw_peer {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	uint8_t in[65536];
+	size_t in_len;
+	char seen[65536];
+	size_t seen_len;
+	int next_id;
+};
+
+static void peer_open(struct raw_peer *p, const struct h_relay *r,
+		      const char *src)
 {
-	uint8_t buf[8192];
-	size_t have = 0, n;
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_in from = {.sin_family = AF_INET};
+	struct timeval tv = {5, 0};
+	int one = 1;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(p->fd >= 0, "socket: %s", strerror(errno));
+	cr_assert_eq(inet_pton(AF_INET, src, &from.sin_addr), 1, "%s", src);
+	cr_assert(bind(p->fd, (struct sockaddr *)&from, sizeof(from)) == 0,
+		  "bind %s: %s", src, strerror(errno));
+	sa.sin_port = htons((uint16_t)r->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(p->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* Small writes after the handshake's: no wait for a delayed ACK. */
+	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	cr_assert(connect(p->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+		  "connect from %s: %s", src, strerror(errno));
+	p->ctx = SSL_CTX_new(TLS_client_method());
+	cr_assert_not_null(p->ctx);
+	/* What is measured is the relay's answer, not the pinning. */
+	SSL_CTX_set_verify(p->ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_min_proto_version(p->ctx, TLS1_3_VERSION);
+	cr_assert_eq(SSL_CTX_set_alpn_protos(
+			 p->ctx, (const unsigned char *)"\x08tether/1", 9),
+		     0);
+	p->ssl = SSL_new(p->ctx);
+	cr_assert_not_null(p->ssl);
+	SSL_set_fd(p->ssl, p->fd);
+	cr_assert_eq(SSL_connect(p->ssl), 1, "TLS from %s", src);
+}
+
+static void peer_close(struct raw_peer *p)
+{
+	SSL_free(p->ssl);
+	SSL_CTX_free(p->ctx);
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+}
+
+/* One frame of the relay's into type and payload; false if none came. */
+static bool peer_read(struct raw_peer *p, uint8_t *type, char *payload,
+		      size_t len)
+{
+	size_t n, k;
 	int r;
 
 	for (;;) {
-		if (have >= TETHER_FRAME_HEADER_LEN) {
-			n = (size_t)buf[0] << 24 | (size_t)buf[1] << 16 |
-			    (size_t)buf[2] << 8 | buf[3];
-			if (n >= sizeof(buf) - TETHER_FRAME_HEADER_LEN)
+		if (p->in_len >= TETHER_FRAME_HEADER_LEN) {
+			n = (size_t)p->in[0] << 24 | (size_t)p->in[1] << 16 |
+			    (size_t)p->in[2] << 8 | p->in[3];
+			if (n >= sizeof(p->in) - TETHER_FRAME_HEADER_LEN)
 				return false;
-			if (have >= TETHER_FRAME_HEADER_LEN + n) {
-				*type = buf[4];
-				n = n < len - 1 ? n : len - 1;
-				memcpy(payload, buf + TETHER_FRAME_HEADER_LEN,
-				       n);
-				payload[n] = '\0';
-				return true;
-			}
+			if (p->in_len >= TETHER_FRAME_HEADER_LEN + n)
+				break;
 		}
 		ERR_clear_error();
-		r = SSL_read(ssl, buf + have, (int)(sizeof(buf) - have));
+		r = SSL_read(p->ssl, p->in + p->in_len,
+			     (int)(sizeof(p->in) - p->in_len));
 		if (r <= 0)
 			return false;
-		have += (size_t)r;
+		p->in_len += (size_t)r;
 	}
+	*type = p->in[4];
+	k = n < len - 1 ? n : len - 1;
+	memcpy(payload, p->in + TETHER_FRAME_HEADER_LEN, k);
+	payload[k] = '\0';
+	if (p->seen_len + k + 1 < sizeof(p->seen)) {
+		memcpy(p->seen + p->seen_len, payload, k);
+		p->seen_len += k;
+		p->seen[p->seen_len++] = '\n';
+		p->seen[p->seen_len] = '\0';
+	}
+	p->in_len -= TETHER_FRAME_HEADER_LEN + n;
+	memmove(p->in, p->in + TETHER_FRAME_HEADER_LEN + n, p->in_len);
+	return true;
 }
 
-static bool send_ctrl(SSL *ssl, const char *json)
+static bool peer_send(struct raw_peer *p, const char *json)
 {
-	uint8_t buf[TETHER_FRAME_HEADER_LEN + 256];
+	uint8_t buf[TETHER_FRAME_HEADER_LEN + 4096];
 	size_t n = strlen(json);
 
 	cr_assert_lt(n, sizeof(buf) - TETHER_FRAME_HEADER_LEN);
 	tether_frame_header_pack(buf, TETHER_FRAME_CTRL, 0, 0, (uint32_t)n);
 	memcpy(buf + TETHER_FRAME_HEADER_LEN, json, n);
 	ERR_clear_error();
-	return SSL_write(ssl, buf, (int)(TETHER_FRAME_HEADER_LEN + n)) ==
+	return SSL_write(p->ssl, buf, (int)(TETHER_FRAME_HEADER_LEN + n)) ==
 	       (int)(TETHER_FRAME_HEADER_LEN + n);
 }
 
+/* Sends json and reads one CTRL frame back into answer. */
+static void peer_call(struct raw_peer *p, const char *json, char *answer,
+		      size_t len, const char *what)
+{
+	uint8_t type = 0;
+
+	cr_assert(peer_send(p, json), "%s: cannot send", what);
+	cr_assert(peer_read(p, &type, answer, len), "%s: no answer", what);
+	cr_assert_eq(type, TETHER_FRAME_CTRL, "%s: type %u %s", what, type,
+		     answer);
+}
+
 /*
- * What a customer's agent does with a code up to the consent prompt,
- * from loopback source address src (the relay limits failures per
- * address): hello, then join nameplate.  True if the relay answered
- * join_ok (the nameplate led to a live code); the connection then drops,
- * as an agent whose customer gives up would.
+ * What a customer's agent does with a code up to the point where it waits
+ * for the technician's confirmation, from loopback source address src:
+ * hello, then join nameplate.  True if the relay answered join_ok (the
+ * nameplate led to a live code), with p still open; false (p closed) for
+ * "unknown or expired code".
  */
+static bool peer_join(struct raw_peer *p, const struct h_relay *r,
+		      const char *src, const char *nameplate, char *join_ok,
+		      size_t len)
+{
+	char msg[128];
+	uint8_t type = 0;
+
+	peer_open(p, r, src);
+	peer_call(p, "{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}",
+		  join_ok, len, "agent hello");
+	cr_assert(strstr(join_ok, "welcome") != NULL,
+		  "hello from %s answered %s", src, join_ok);
+	snprintf(msg, sizeof(msg), "{\"t\":\"join\",\"nameplate\":\"%s\"}",
+		 nameplate);
+	cr_assert(peer_send(p, msg));
+	cr_assert(peer_read(p, &type, join_ok, len),
+		  "no answer to join %s from %s", nameplate, src);
+	if (type == TETHER_FRAME_CTRL && strstr(join_ok, "\"join_ok\"") != NULL)
+		return true;
+	cr_assert(type == TETHER_FRAME_ERROR &&
+		      strstr(join_ok, "unknown or expired code") != NULL,
+		  "join %s from %s: type %u %s", nameplate, src, type, join_ok);
+	peer_close(p);
+	return false;
+}
+
+/* As peer_join(), and the connection then drops (the customer gave up). */
 static bool raw_join(const struct h_relay *r, const char *src,
 		     const char *nameplate)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	struct sockaddr_in from = {.sin_family = AF_INET};
-	struct timeval tv = {5, 0};
-	int one = 1;
-	char msg[128], answer[4096];
-	uint8_t type = 0;
-	bool joined = false;
-	SSL_CTX *ctx;
-	SSL *ssl;
-	int fd;
+	struct raw_peer p;
+	char answer[4096];
+	bool joined = peer_join(&p, r, src, nameplate, answer, sizeof(answer));
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert(fd >= 0, "socket: %s", strerror(errno));
-	cr_assert_eq(inet_pton(AF_INET, src, &from.sin_addr), 1, "%s", src);
-	cr_assert(bind(fd, (struct sockaddr *)&from, sizeof(from)) == 0,
-		  "bind %s: %s", src, strerror(errno));
-	sa.sin_port = htons((uint16_t)r->port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	/* Small writes after the handshake's: no wait for a delayed ACK. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
-		  "connect from %s: %s", src, strerror(errno));
-	ctx = SSL_CTX_new(TLS_client_method());
-	cr_assert_not_null(ctx);
-	/* What is measured is the relay's answer, not the pinning. */
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-	cr_assert_eq(SSL_CTX_set_alpn_protos(
-			 ctx, (const unsigned char *)"\x08tether/1", 9),
-		     0);
-	ssl = SSL_new(ctx);
-	cr_assert_not_null(ssl);
-	SSL_set_fd(ssl, fd);
-	cr_assert_eq(SSL_connect(ssl), 1, "TLS from %s", src);
-	cr_assert(send_ctrl(ssl, "{\"t\":\"hello\",\"role\":\"agent\","
-				 "\"version\":1}"));
-	cr_assert(read_frame(ssl, &type, answer, sizeof(answer)) &&
-		      strstr(answer, "welcome") != NULL,
-		  "hello from %s answered %s", src, answer);
-	snprintf(msg, sizeof(msg), "{\"t\":\"join\",\"nameplate\":\"%s\"}",
-		 nameplate);
-	cr_assert(send_ctrl(ssl, msg));
-	cr_assert(read_frame(ssl, &type, answer, sizeof(answer)),
-		  "no answer to join %s from %s", nameplate, src);
-	if (type == TETHER_FRAME_CTRL && strstr(answer, "\"join_ok\"") != NULL)
-		joined = true;
-	else
-		cr_assert(type == TETHER_FRAME_ERROR &&
-			      strstr(answer, "unknown or expired code") != NULL,
-			  "join %s from %s: type %u %s", nameplate, src, type,
-			  answer);
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	close(fd);
+	if (joined)
+		peer_close(&p);
 	return joined;
 }
 
@@ -928,5 +991,367 @@ Test(codes, one_digit_slips_rarely_hit_a_live_code, .timeout = 120)
 		}
 	}
 	cr_assert_eq(sessions_burned(&r), hits);
+	h_relay_stop(&r);
+}
+
+/* ---- Wrong codes show nothing (issue 13) ---- */
+
+#define SHOWN_LIVE 8
+#define WRONG_JOINS 1000
+
+/* The technician's side of a raw session: a console, hello with a token. */
+static void tech_open(struct raw_peer *c, const struct h_relay *r)
+{
+	char msg[512], answer[1024];
+
+	peer_open(c, r, "127.0.0.1");
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
+		 "\"token\":\"%s\"}",
+		 r->admin_token);
+	peer_call(c, msg, answer, sizeof(answer), "console hello");
+	cr_assert(strstr(answer, "welcome") != NULL, "hello: %s", answer);
+}
+
+/* req ("{...}" without an id) as the next request; its answer. */
+static json_t *tech_ask(struct raw_peer *c, const char *req)
+{
+	char msg[4096], answer[4096];
+	uint8_t type = 0;
+	json_t *j = NULL;
+
+	snprintf(msg, sizeof(msg), "{\"id\":%d,%s", ++c->next_id, req + 1);
+	cr_assert(peer_send(c, msg), "sending %s", msg);
+	for (;;) {
+		cr_assert(peer_read(c, &type, answer, sizeof(answer)),
+			  "no answer to %s", msg);
+		json_decref(j);
+		j = json_loads(answer, 0, NULL);
+		if (json_integer_value(json_object_get(j, "id")) == c->next_id)
+			return j;
+	}
+}
+
+/* A live invite the test holds party A of (random words: never typed). */
+struct live {
+	char ticket[H_ID_MAX];
+	char title[96];
+	char nameplate[16];
+	long long session;
+	struct tether_spake2 *a;
+};
+
+static struct tether_spake2 *pake_party(enum tether_spake2_role role,
+					uint8_t msg[TETHER_SPAKE2_ELEM_LEN])
+{
+	uint8_t w[TETHER_SPAKE2_W_LEN];
+	struct tether_spake2 *s;
+
+	cr_assert_eq(tether_random(w, sizeof(w)), 0);
+	/* Any scalar mod n will do as a password nobody knows. */
+	w[0] &= 0x7f;
+	s = tether_spake2_new(role, TETHER_PAKE_ID_A, strlen(TETHER_PAKE_ID_A),
+			      TETHER_PAKE_ID_B, strlen(TETHER_PAKE_ID_B), w);
+	cr_assert_not_null(s);
+	cr_assert_eq(tether_spake2_start(s, msg), 0);
+	return s;
+}
+
+/*
+ * What tether invite sends: pA and the info the customer is to see once
+ * the code is proven (technician, ticket, title, capabilities).
+ */
+static void live_invite(struct raw_peer *c, struct live *l)
+{
+	uint8_t pa[TETHER_SPAKE2_ELEM_LEN];
+	char hex[2 * TETHER_SPAKE2_ELEM_LEN + 1], *info, *req;
+	json_t *ans;
+
+	tether_spake2_free(l->a);
+	l->a = pake_party(TETHER_SPAKE2_A, pa);
+	cr_assert_eq(tether_hex_encode(pa, sizeof(pa), hex, sizeof(hex)), 0);
+	info = json_dumps(json_pack("{s:s, s:s, s:s, s:[s, s]}", "technician",
+				    "admin", "ticket", l->ticket, "title",
+				    l->title, "capabilities", "exec", "shell"),
+			  JSON_COMPACT);
+	req = json_dumps(json_pack("{s:s, s:s, s:s, s:s}", "t", "invite",
+				   "ticket", l->ticket, "info", info, "pake",
+				   hex),
+			 JSON_COMPACT);
+	ans = tech_ask(c, req);
+	cr_assert_str_eq(json_string_value(json_object_get(ans, "t")), "ok",
+			 "invite %s: %s", l->ticket, json_dumps(ans, 0));
+	snprintf(l->nameplate, sizeof(l->nameplate), "%s",
+		 json_string_value(json_object_get(ans, "nameplate")));
+	l->session = json_integer_value(json_object_get(ans, "session"));
+	json_decref(ans);
+	free(info);
+	free(req);
+}
+
+/*
+ * The technician's next command on l: attach, check the agent's MAC (it
+ * fails: the agent had other words), pake_failed, whose answer names the
+ * address the wrong guess came from.
+ */
+static void live_burn(struct raw_peer *c, struct live *l, const char *src)
+{
+	uint8_t pb[TETHER_SPAKE2_ELEM_LEN], cb[TETHER_SPAKE2_CONF_LEN];
+	uint8_t ca[TETHER_SPAKE2_CONF_LEN];
+	char req[256], aad[64];
+	const char *addr;
+	json_t *ans;
+
+	snprintf(req, sizeof(req), "{\"t\":\"attach\",\"ticket\":\"%s\"}",
+		 l->ticket);
+	ans = tech_ask(c, req);
+	cr_assert_str_eq(json_string_value(json_object_get(ans, "state")),
+			 "joined", "attach %s: %s", l->ticket,
+			 json_dumps(ans, 0));
+	cr_assert_eq(
+	    tether_hex_decode(json_string_value(json_object_get(ans, "pake_b")),
+			      pb, sizeof(pb)),
+	    0);
+	cr_assert_eq(
+	    tether_hex_decode(json_string_value(json_object_get(ans, "conf_b")),
+			      cb, sizeof(cb)),
+	    0);
+	json_decref(ans);
+	snprintf(aad, sizeof(aad), "%s%s", TETHER_PAKE_AAD_PREFIX,
+		 l->nameplate);
+	cr_assert_eq(tether_spake2_finish(l->a, pb, aad, strlen(aad), ca), 0);
+	cr_assert_neq(tether_spake2_verify(l->a, cb), 0,
+		      "a wrong code confirmed on %s", l->ticket);
+	snprintf(req, sizeof(req), "{\"t\":\"pake_failed\",\"session\":%lld}",
+		 l->session);
+	ans = tech_ask(c, req);
+	addr = json_string_value(json_object_get(ans, "addr"));
+	cr_assert(addr != NULL && strncmp(addr, src, strlen(src)) == 0 &&
+		      addr[strlen(src)] == ':',
+		  "pake_failed on %s answered %s (the join came from %s)",
+		  l->ticket, json_dumps(ans, 0), src);
+	json_decref(ans);
+}
+
+/* The agent's half with words of its own (a slip), then pake_ok. */
+static void wrong_pake(struct raw_peer *ag, const char *join_ok,
+		       const char *nameplate)
+{
+	uint8_t pa[TETHER_SPAKE2_ELEM_LEN], pb[TETHER_SPAKE2_ELEM_LEN];
+	uint8_t cb[TETHER_SPAKE2_CONF_LEN];
+	char hb[2 * sizeof(pb) + 1], hc[2 * sizeof(cb) + 1];
+	char msg[512], answer[1024], aad[64];
+	struct tether_spake2 *b;
+	json_t *j = json_loads(join_ok, 0, NULL);
+
+	cr_assert_eq(
+	    tether_hex_decode(json_string_value(json_object_get(j, "pake_a")),
+			      pa, sizeof(pa)),
+	    0, "join_ok: %s", join_ok);
+	json_decref(j);
+	b = pake_party(TETHER_SPAKE2_B, pb);
+	snprintf(aad, sizeof(aad), "%s%s", TETHER_PAKE_AAD_PREFIX, nameplate);
+	cr_assert_eq(tether_spake2_finish(b, pa, aad, strlen(aad), cb), 0);
+	tether_spake2_free(b);
+	tether_hex_encode(pb, sizeof(pb), hb, sizeof(hb));
+	tether_hex_encode(cb, sizeof(cb), hc, sizeof(hc));
+	snprintf(msg, sizeof(msg),
+		 "{\"t\":\"pake\",\"pake_b\":\"%s\",\"conf_b\":\"%s\"}", hb,
+		 hc);
+	peer_call(ag, msg, answer, sizeof(answer), "pake");
+	cr_assert(strstr(answer, "\"pake_ok\"") != NULL, "pake: %s", answer);
+}
+
+/* nameplate with one digit changed (never to a leading zero). */
+static void slip_digit(const char *nameplate, char *out, size_t len)
+{
+	size_t n = strlen(nameplate), at = (size_t)rand() % n;
+	char d;
+
+	snprintf(out, len, "%s", nameplate);
+	do
+		d = (char)('0' + rand() % 10);
+	while (d == nameplate[at] || (at == 0 && d == '0'));
+	out[at] = d;
+}
+
+/*
+ * Issue 13: WRONG_JOINS joins with a one-character slip, half in the
+ * nameplate (mostly unknown; now and then another live code), half in a
+ * word (the right nameplate, other words), against SHOWN_LIVE live
+ * tickets with distinctive titles.  No byte the relay sends such an agent
+ * carries a title, a technician or a ticket; every slip that reached a
+ * live code burns it when the technician's console checks the agent's
+ * confirmation, which names the address the guess came from, and the
+ * agent is told "wrong code" and nothing more.  Raw peers from 127.1.x.y
+ * stand for the programs (each failed join from an address of its own);
+ * real_slips_print_nothing runs the programs themselves.
+ */
+Test(codes, wrong_joins_never_show_a_ticket, .timeout = 120)
+{
+	struct live live[SHOWN_LIVE] = {0};
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	unsigned k, i, misses = 0, slips_hit = 0, words = 0;
+	char np[16], src[32], join_ok[4096], end[1024];
+	struct raw_peer tech, ag;
+	int64_t t0 = 0;
+	struct h_relay r;
+	uint8_t type;
+
+	h_relay_up(&r, NULL);
+	h_login(&r);
+	tech_open(&tech, &r);
+	for (i = 0; i < SHOWN_LIVE; i++) {
+		snprintf(live[i].title, sizeof(live[i].title),
+			 "Secret payroll %u of BigCorp QZX", i);
+		h_ticket_new(live[i].title, live[i].ticket,
+			     sizeof(live[i].ticket));
+		live_invite(&tech, &live[i]);
+	}
+	srand(seed);
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	}
+	for (k = 0; k < WRONG_JOINS; k++) {
+		int hit = -1;
+
+		i = (unsigned)rand() % SHOWN_LIVE;
+		if (k % 2 == 0) {
+			slip_digit(live[i].nameplate, np, sizeof(np));
+			for (unsigned j = 0; j < SHOWN_LIVE; j++)
+				if (strcmp(live[j].nameplate, np) == 0)
+					hit = (int)j;
+		} else {
+			snprintf(np, sizeof(np), "%s", live[i].nameplate);
+			hit = (int)i;
+			words++;
+		}
+		snprintf(src, sizeof(src), "127.1.%u.%u", k / 250, k % 250 + 1);
+		if (!peer_join(&ag, &r, src, np, join_ok, sizeof(join_ok))) {
+			cr_assert(hit < 0,
+				  "slip %u: %s from %s did not reach "
+				  "%s (seed %u)",
+				  k, np, src, live[hit].ticket, seed);
+			misses++;
+			continue;
+		}
+		cr_assert(hit >= 0,
+			  "slip %u: %s from %s joined no live code "
+			  "(seed %u)",
+			  k, np, src, seed);
+		slips_hit += k % 2 == 0;
+		wrong_pake(&ag, join_ok, np);
+		live_burn(&tech, &live[hit], src);
+		cr_assert(peer_read(&ag, &type, end, sizeof(end)) &&
+			      strstr(end, "\"ended\"") &&
+			      strstr(end, "wrong code"),
+			  "slip %u: the agent was told %s", k, end);
+		/* Nothing of any ticket ever reached the wrong agent. */
+		cr_assert(strstr(ag.seen, "QZX") == NULL &&
+			      strstr(ag.seen, "payroll") == NULL &&
+			      strstr(ag.seen, "admin") == NULL &&
+			      strstr(ag.seen, "T-") == NULL &&
+			      strstr(ag.seen, "title") == NULL &&
+			      strstr(ag.seen, "technician") == NULL,
+			  "slip %u (%s from %s) was sent: %s", k, np, src,
+			  ag.seen);
+		peer_close(&ag);
+		live_invite(&tech, &live[hit]);
+	}
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		cr_log_info("%u wrong joins in %lld ms: %u unknown nameplates, "
+			    "%u nameplate slips onto a live code, %u word "
+			    "slips (seed %u)",
+			    WRONG_JOINS,
+			    (long long)((int64_t)ts.tv_sec * 1000 +
+					ts.tv_nsec / 1000000 - t0),
+			    misses, slips_hit, words, seed);
+	}
+	cr_assert_eq(misses + slips_hit + words, WRONG_JOINS);
+	cr_assert_eq(sessions_burned(&r), slips_hit + words);
+	for (i = 0; i < SHOWN_LIVE; i++)
+		tether_spake2_free(live[i].a);
+	peer_close(&tech);
+	h_relay_stop(&r);
+}
+
+/* What a customer's agent printed must show nothing of these tickets. */
+static void expect_shows_nothing(struct h_proc *a, const char *what,
+				 const char *part)
+{
+	char *out;
+
+	expect_agent_exit(a, 1, part, what);
+	out = h_proc_output(a);
+	cr_assert(strstr(out, "QZX") == NULL && strstr(out, "admin") == NULL &&
+		      strstr(out, "T-") == NULL &&
+		      strstr(out, "wants to connect") == NULL &&
+		      strstr(out, "capabilities") == NULL,
+		  "%s showed: %s", what, out);
+	free(out);
+}
+
+/*
+ * The programs themselves: customers' agents with a code one digit off
+ * (a nameplate nobody holds) or one word off (the right nameplate), and
+ * the technician's tether exec that finds the latter out.  The agents
+ * print that the code is wrong and what to do, nothing of any ticket.
+ */
+Test(codes, real_slips_print_nothing, .timeout = 120)
+{
+	const char *cmd[] = {"true", NULL};
+	char ticket[2][H_ID_MAX], code[2][H_CODE_MAX], slip[H_CODE_MAX];
+	char np[2][16], want[192];
+	struct h_relay r;
+	struct h_proc a;
+	struct h_res res;
+	int round;
+
+	h_relay_up(&r, NULL);
+	h_login(&r);
+	for (int i = 0; i < 2; i++) {
+		h_ticket_new(i ? "Merger QZX two" : "Payroll QZX one",
+			     ticket[i], sizeof(ticket[i]));
+		h_invite(ticket[i], NULL, code[i], sizeof(code[i]));
+		nameplate_of(code[i], np[i], sizeof(np[i]));
+	}
+	for (round = 0; round < 3; round++) {
+		/* One digit off, onto no live nameplate. */
+		const char *rest = strchr(code[0], '-');
+		char slipped[16];
+
+		do
+			slip_digit(np[0], slipped, sizeof(slipped));
+		while (strcmp(slipped, np[1]) == 0);
+		snprintf(slip, sizeof(slip), "%s%s", slipped, rest);
+		h_agent_start(&a, &r, slip, NULL);
+		expect_shows_nothing(&a, "a nameplate slip",
+				     "tether-agent: unknown or expired code; "
+				     "check it, or ask your technician for "
+				     "the code again");
+
+		/* The right nameplate, a word off: the console finds out. */
+		wrong_code(code[1], slip, sizeof(slip));
+		h_agent_start(&a, &r, slip, NULL);
+		h_wait_joined(ticket[1], 15000, &a);
+		h_exec(&res, NULL, ticket[1], cmd);
+		snprintf(want, sizeof(want),
+			 "tether: the code for %s was burned by a wrong guess "
+			 "(from 127.0.0.1:",
+			 ticket[1]);
+		h_expect_fail(&res, 255, want, "exec after a word slip");
+		h_res_free(&res);
+		expect_shows_nothing(&a, "a word slip",
+				     "tether-agent: the code is wrong; ask "
+				     "your technician for the code again");
+		h_invite(ticket[1], NULL, code[1], sizeof(code[1]));
+		nameplate_of(code[1], np[1], sizeof(np[1]));
+	}
 	h_relay_stop(&r);
 }
