@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tether/alloc.h>
 #include <tether/buf.h>
 #include <tether/chan.h>
 #include <tether/err.h>
@@ -101,6 +102,27 @@ static void same_bytes(struct tether_buf *out, int r, const uint8_t *body,
 	} while (0)
 
 #define NOTHING(m) ((void)(m))
+
+/*
+ * The body as the hex text "confirm" carries, opened as the agent opens
+ * the sealed info: it must fail cleanly (no key made it), leaving no text.
+ */
+static void open_info(const uint8_t *body, size_t len)
+{
+	uint8_t ke[16], nc[TETHER_SEAL_NONCE_LEN], na[TETHER_SEAL_NONCE_LEN];
+	char *hex = malloc(len + 1), *info = (char *)1;
+	int r;
+
+	if (hex == NULL)
+		return;
+	memcpy(hex, body, len);
+	hex[len] = '\0';
+	fixed_keys(ke, nc, na);
+	r = tether_seal_info_open(ke, sizeof(ke), "7", hex, &info);
+	CHECK((r == 0) == (info != NULL));
+	tether_free(info);
+	free(hex);
+}
 
 /* Decodes any opened body by its message type; must never crash. */
 static void decode_body(struct tether_buf *out, uint8_t msg,
@@ -186,7 +208,15 @@ static void decode_body(struct tether_buf *out, uint8_t msg,
 		CHECK((tether_msg_decode_empty(body, len) == 0) == (len == 0));
 		break;
 	default:
-		/* Data, and types nobody sends: bytes with no structure. */
+		/*
+		 * Data, and types nobody sends: bytes with no structure, as
+		 * a channel has them.  The pairing info's body is no channel
+		 * message (the agent opens it from "confirm", seal.h), so
+		 * these bodies feed its decoder, and its opener as hex text.
+		 */
+		ROUND_TRIP(tether_msg_info, tether_msg_decode_info,
+			   tether_msg_encode_info, tether_msg_clear_info);
+		open_info(body, len);
 		break;
 	}
 }

@@ -108,6 +108,7 @@ CHECKED_DECODER(eof, NOTHING)
 CHECKED_DECODER(error, tether_msg_clear_error)
 CHECKED_DECODER(window, NOTHING)
 CHECKED_DECODER(forward, tether_msg_clear_forward)
+CHECKED_DECODER(info, tether_msg_clear_info)
 CHECKED_DECODER(get, tether_msg_clear_get)
 CHECKED_DECODER(put, tether_msg_clear_put)
 CHECKED_DECODER(entry, tether_msg_clear_entry)
@@ -218,6 +219,7 @@ static const uint8_t window_wire[] = {1, 2, 3, 4};
 static const uint8_t forward_wire[] = {
     0, 0, 0, 9, '1', '2', '7', '.', '0', '.', '0', '.', '1', 0, 22,
 };
+static const uint8_t info_wire[] = {0, 0, 0, 2, '{', '}'};
 static const uint8_t get_wire[] = {
     1, 0, 0, 0, 2, 0, 0, 0, 1, 'a', 0, 0, 0, 5, '*', '.', 'l', 'o', 'g',
 };
@@ -259,6 +261,7 @@ static const struct sample samples[] = {
     SAMPLE("error", check_error, error_wire),
     SAMPLE("window", check_window, window_wire),
     SAMPLE("forward", check_forward, forward_wire),
+    SAMPLE("info", check_info, info_wire),
     SAMPLE("get", check_get, get_wire),
     SAMPLE("put", check_put, put_wire),
     SAMPLE("entry", check_entry, entry_wire),
@@ -767,6 +770,32 @@ Test(msg, forward_cap)
 	put_fill(b, TETHER_MSG_HOST_MAX, 'h');
 	put_u16(b, 22);
 	assert_decode_buf(check_forward, b, 0);
+}
+
+/* ---- INFO (the pairing info, sealed apart from channels) ---------------- */
+
+Test(msg, info_round_trip_and_cap)
+{
+	const struct tether_msg_info in = {.info = "{}"};
+	struct tether_buf *b = new_buf(64);
+	struct tether_msg_info m;
+
+	cr_assert_eq(tether_msg_encode_info(b, &in), 0);
+	assert_bytes(b, info_wire, sizeof(info_wire));
+	cr_assert_eq(tether_msg_decode_info(info_wire, sizeof(info_wire), &m),
+		     0);
+	cr_assert_str_eq(m.info, "{}");
+	tether_msg_clear_info(&m);
+	tether_buf_free(b);
+
+	b = body_buf();
+	put_fill(b, TETHER_MSG_INFO_MAX + 1, 'i');
+	assert_refused_before_alloc(check_info, tether_buf_ptr(b),
+				    tether_buf_len(b), 1);
+	tether_buf_free(b);
+	b = body_buf();
+	put_fill(b, TETHER_MSG_INFO_MAX, 'i');
+	assert_decode_buf(check_info, b, 0);
 }
 
 /* ---- GET, PUT ---------------------------------------------------------- */
