@@ -15,7 +15,7 @@
 #include <tether/code.h>
 #include <tether/crypto.h>
 #include <tether/proto.h>
-#include <tether/seal.h>
+#include <tether/msg.h>
 #include <tether/spake2.h>
 
 #include "console.h"
@@ -225,8 +225,8 @@ static int finish(struct console_client *c,
 		goto out;
 	}
 	if (tether_spake2_get_ke(s, ke) != 0 ||
-	    tether_seal_info(ke, TETHER_SPAKE2_KE_LEN, nameplate, info,
-			     &sealed) != 0) {
+	    tether_msg_seal_info(ke, TETHER_SPAKE2_KE_LEN, nameplate, info,
+				 &sealed) != 0) {
 		console_error("cannot seal the invitation for %s", ticket);
 		goto out;
 	}

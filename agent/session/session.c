@@ -22,7 +22,7 @@
 #include <tether/id.h>
 #include <tether/link.h>
 #include <tether/log.h>
-#include <tether/seal.h>
+#include <tether/msg.h>
 
 #include "diag/text.h"
 #include "session/chan.h"
@@ -617,8 +617,8 @@ static int open_info(struct session *s, const char *sealed,
 	char *text = NULL;
 	int r;
 
-	r = tether_seal_info_open(s->ke, sizeof(s->ke), s->o->nameplate, sealed,
-				  &text);
+	r = tether_msg_open_info(s->ke, sizeof(s->ke), s->o->nameplate, sealed,
+				 &text);
 	if (r == 0)
 		r = tether_ctrl_part_decode(TETHER_CTRL_PART_INFO, text,
 					    strlen(text), info, why,

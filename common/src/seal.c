@@ -21,10 +21,8 @@
 #include <openssl/params.h>
 
 #include <tether/alloc.h>
-#include <tether/buf.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
-#include <tether/msg.h>
 #include <tether/seal.h>
 
 #define AEAD_NONCE_LEN 12
@@ -286,117 +284,19 @@ out:
 	return err;
 }
 
-/* ---- The pairing info -------------------------------------------------- */
+/* ---- The pairing info's key -------------------------------------------- */
 
-/* The info's seal: its own key from Ke, under its own label. */
-static struct tether_seal *info_seal(const uint8_t *ke, size_t ke_len)
+int tether_seal_derive_info(const uint8_t *ke, size_t ke_len,
+			    uint8_t key[TETHER_SEAL_KEY_LEN])
 {
-	uint8_t key[TETHER_SEAL_KEY_LEN];
-	struct tether_seal *s = NULL;
-
-	if (tether_hkdf_sha256(ke, ke_len, NULL, 0, (const uint8_t *)info_label,
-			       sizeof(info_label) - 1, key, sizeof(key)) == 0)
-		s = tether_seal_new(key);
-	OPENSSL_cleanse(key, sizeof(key));
-	return s;
-}
-
-/* "tether/1 pairing info " + nameplate: the info is for this code only. */
-static struct tether_buf *info_aad(const char *nameplate)
-{
-	struct tether_buf *b = tether_buf_new(64);
-
-	if (b != NULL &&
-	    (tether_buf_put(b, info_label, sizeof(info_label) - 1) != 0 ||
-	     tether_buf_put(b, " ", 1) != 0 ||
-	     tether_buf_put(b, nameplate, strlen(nameplate)) != 0)) {
-		tether_buf_free(b);
-		b = NULL;
-	}
-	return b;
-}
-
-int tether_seal_info(const uint8_t *ke, size_t ke_len, const char *nameplate,
-		     const char *info, char **hex)
-{
-	const struct tether_msg_info m = {.info = info};
-	struct tether_buf *body = NULL, *aad = NULL;
-	struct tether_seal *s = NULL;
-	uint8_t *sealed = NULL;
-	size_t n = 0;
 	int err;
 
-	*hex = NULL;
-	if (!ke || !nameplate || !info)
+	if (!ke || ke_len == 0 || !key)
 		return TETHER_ERR_INVALID;
-	body = tether_buf_new(strlen(info) + 4);
-	aad = info_aad(nameplate);
-	s = info_seal(ke, ke_len);
-	err = body && aad && s ? tether_msg_encode_info(body, &m)
-			       : TETHER_ERR_NOMEM;
-	if (!err) {
-		n = tether_buf_len(body) + TETHER_SEAL_TAG_LEN;
-		sealed = tether_malloc(n);
-		*hex = tether_malloc(2 * n + 1);
-		err = sealed && *hex ? 0 : TETHER_ERR_NOMEM;
-	}
-	if (!err)
-		err = tether_seal_encrypt(
-		    s, tether_buf_ptr(aad), tether_buf_len(aad),
-		    tether_buf_ptr(body), tether_buf_len(body), sealed);
-	if (!err)
-		err = tether_hex_encode(sealed, n, *hex, 2 * n + 1);
-	if (err) {
-		tether_free(*hex);
-		*hex = NULL;
-	}
-	tether_free(sealed);
-	tether_seal_free(s);
-	tether_buf_free(aad);
-	tether_buf_free(body);
-	return err;
-}
-
-int tether_seal_info_open(const uint8_t *ke, size_t ke_len,
-			  const char *nameplate, const char *hex, char **info)
-{
-	struct tether_msg_info m = {0};
-	struct tether_buf *aad = NULL;
-	struct tether_seal *s = NULL;
-	uint8_t *sealed = NULL, *plain = NULL;
-	size_t hlen, n;
-	int err;
-
-	*info = NULL;
-	if (!ke || !nameplate || !hex)
-		return TETHER_ERR_INVALID;
-	hlen = strlen(hex);
-	if (hlen % 2 != 0 || hlen / 2 < TETHER_SEAL_TAG_LEN)
-		return TETHER_ERR_FORMAT;
-	n = hlen / 2;
-	sealed = tether_malloc(n);
-	plain = tether_malloc(n - TETHER_SEAL_TAG_LEN + 1);
-	aad = info_aad(nameplate);
-	s = info_seal(ke, ke_len);
-	err = sealed && plain && aad && s ? 0 : TETHER_ERR_NOMEM;
-	if (!err && tether_hex_decode(hex, sealed, n) != 0)
-		err = TETHER_ERR_FORMAT;
-	if (!err)
-		err =
-		    tether_seal_decrypt(s, tether_buf_ptr(aad),
-					tether_buf_len(aad), sealed, n, plain);
-	if (!err)
-		err =
-		    tether_msg_decode_info(plain, n - TETHER_SEAL_TAG_LEN, &m);
-	if (!err) {
-		*info = tether_strdup(m.info);
-		err = *info ? 0 : TETHER_ERR_NOMEM;
-	}
-	tether_msg_clear_info(&m);
-	if (plain)
-		tether_freezero(plain, n - TETHER_SEAL_TAG_LEN + 1);
-	tether_free(sealed);
-	tether_seal_free(s);
-	tether_buf_free(aad);
+	err = tether_hkdf_sha256(
+	    ke, ke_len, NULL, 0, (const uint8_t *)info_label,
+	    sizeof(info_label) - 1, key, TETHER_SEAL_KEY_LEN);
+	if (err)
+		OPENSSL_cleanse(key, TETHER_SEAL_KEY_LEN);
 	return err;
 }

@@ -118,7 +118,7 @@ static void open_info(const uint8_t *body, size_t len)
 	memcpy(hex, body, len);
 	hex[len] = '\0';
 	fixed_keys(ke, nc, na);
-	r = tether_seal_info_open(ke, sizeof(ke), "7", hex, &info);
+	r = tether_msg_open_info(ke, sizeof(ke), "7", hex, &info);
 	CHECK((r == 0) == (info != NULL));
 	tether_free(info);
 	free(hex);

@@ -20,6 +20,7 @@
 #include <tether/err.h>
 #include <tether/frame.h>
 #include <tether/msg.h>
+#include <tether/seal.h>
 #include <tether/proto.h>
 #include <tether/xfer.h>
 
@@ -1210,4 +1211,72 @@ Test(msg, empty_bodies)
 	cr_assert_eq(tether_msg_decode_empty(NULL, 0), 0);
 	cr_assert_eq(tether_msg_decode_empty(&one, 1),
 		     TETHER_ERR_TRAILING_DATA);
+}
+
+/* ---- The pairing info, sealed ------------------------------------------ */
+
+static const char info_text[] =
+    "{\"technician\":\"alice\",\"ticket\":\"T-6\",\"title\":\"Secret "
+    "project\",\"capabilities\":[\"exec\"]}";
+
+static char *sealed_info(uint8_t fill, const char *nameplate)
+{
+	uint8_t ke[16];
+	char *hex = NULL;
+
+	memset(ke, fill, sizeof(ke));
+	cr_assert_eq(
+	    tether_msg_seal_info(ke, sizeof(ke), nameplate, info_text, &hex),
+	    0);
+	cr_assert_not_null(hex);
+	return hex;
+}
+
+static int open_info(uint8_t fill, const char *nameplate, const char *hex,
+		     char **info)
+{
+	uint8_t ke[16];
+
+	memset(ke, fill, sizeof(ke));
+	return tether_msg_open_info(ke, sizeof(ke), nameplate, hex, info);
+}
+
+Test(msg, info_opens_with_the_same_key_and_nameplate)
+{
+	char *hex = sealed_info(7, "42"), *info = NULL;
+
+	/* The relay sees hex of body and tag, never the text. */
+	cr_assert_eq(strlen(hex),
+		     2 * (4 + strlen(info_text) + TETHER_SEAL_TAG_LEN));
+	cr_assert_null(strstr(hex, "Secret"));
+	cr_assert_eq(open_info(7, "42", hex, &info), 0);
+	cr_assert_str_eq(info, info_text);
+	tether_free(info);
+	tether_free(hex);
+}
+
+/* Another code's key, another nameplate, one digit changed: nothing. */
+Test(msg, info_refused_under_any_other_key_nameplate_or_change)
+{
+	char *hex = sealed_info(7, "42"), *info = (char *)1;
+	size_t i;
+
+	cr_assert_eq(open_info(8, "42", hex, &info), TETHER_ERR_AUTH);
+	cr_assert_null(info);
+	cr_assert_eq(open_info(7, "43", hex, &info), TETHER_ERR_AUTH);
+	cr_assert_null(info);
+	for (i = 0; i < strlen(hex); i += 7) {
+		char saved = hex[i];
+
+		hex[i] = saved == '0' ? '1' : '0';
+		cr_assert_eq(open_info(7, "42", hex, &info), TETHER_ERR_AUTH,
+			     "digit %zu changed", i);
+		cr_assert_null(info);
+		hex[i] = saved;
+	}
+	hex[strlen(hex) - 1] = '\0';
+	cr_assert_eq(open_info(7, "42", hex, &info), TETHER_ERR_FORMAT);
+	cr_assert_eq(open_info(7, "42", "zz", &info), TETHER_ERR_FORMAT);
+	cr_assert_eq(open_info(7, "42", "", &info), TETHER_ERR_FORMAT);
+	tether_free(hex);
 }

@@ -9,7 +9,6 @@
 
 #include <criterion/criterion.h>
 
-#include <tether/alloc.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/seal.h>
@@ -409,70 +408,4 @@ Test(seal, derive_rejects_bad_args)
 	cr_assert_eq(tether_seal_derive(ke, sizeof(ke), n, n, 0,
 					(enum tether_seal_dir)7, key),
 		     TETHER_ERR_INVALID);
-}
-
-/* ---- The pairing info (seal.h) ----------------------------------------- */
-
-static const char info_text[] =
-    "{\"technician\":\"alice\",\"ticket\":\"T-6\",\"title\":\"Secret "
-    "project\",\"capabilities\":[\"exec\"]}";
-
-static char *sealed_info(uint8_t fill, const char *nameplate)
-{
-	uint8_t ke[16];
-	char *hex = NULL;
-
-	memset(ke, fill, sizeof(ke));
-	cr_assert_eq(
-	    tether_seal_info(ke, sizeof(ke), nameplate, info_text, &hex), 0);
-	cr_assert_not_null(hex);
-	return hex;
-}
-
-static int open_info(uint8_t fill, const char *nameplate, const char *hex,
-		     char **info)
-{
-	uint8_t ke[16];
-
-	memset(ke, fill, sizeof(ke));
-	return tether_seal_info_open(ke, sizeof(ke), nameplate, hex, info);
-}
-
-Test(seal, info_opens_with_the_same_key_and_nameplate)
-{
-	char *hex = sealed_info(7, "42"), *info = NULL;
-
-	/* The relay sees hex of body and tag, never the text. */
-	cr_assert_eq(strlen(hex), 2 * (4 + strlen(info_text) + TAG));
-	cr_assert_null(strstr(hex, "Secret"));
-	cr_assert_eq(open_info(7, "42", hex, &info), 0);
-	cr_assert_str_eq(info, info_text);
-	tether_free(info);
-	tether_free(hex);
-}
-
-/* Another code's key, another nameplate, one digit changed: nothing. */
-Test(seal, info_refused_under_any_other_key_nameplate_or_change)
-{
-	char *hex = sealed_info(7, "42"), *info = (char *)1;
-	size_t i;
-
-	cr_assert_eq(open_info(8, "42", hex, &info), TETHER_ERR_AUTH);
-	cr_assert_null(info);
-	cr_assert_eq(open_info(7, "43", hex, &info), TETHER_ERR_AUTH);
-	cr_assert_null(info);
-	for (i = 0; i < strlen(hex); i += 7) {
-		char saved = hex[i];
-
-		hex[i] = saved == '0' ? '1' : '0';
-		cr_assert_eq(open_info(7, "42", hex, &info), TETHER_ERR_AUTH,
-			     "digit %zu changed", i);
-		cr_assert_null(info);
-		hex[i] = saved;
-	}
-	hex[strlen(hex) - 1] = '\0';
-	cr_assert_eq(open_info(7, "42", hex, &info), TETHER_ERR_FORMAT);
-	cr_assert_eq(open_info(7, "42", "zz", &info), TETHER_ERR_FORMAT);
-	cr_assert_eq(open_info(7, "42", "", &info), TETHER_ERR_FORMAT);
-	tether_free(hex);
 }

@@ -212,7 +212,7 @@ const char *tether_ctrl_word_name(const char *const *words, size_t n, int v);
 #define TETHER_CTRL_RESUME_LEN 32 /* bytes of a resume token */
 #define TETHER_CTRL_NAMEPLATE_MAX 8
 /*
- * The pairing info sealed under the PAKE key (tether_seal_info()): hex of
+ * The pairing info sealed under the PAKE key (tether_msg_seal_info()): hex of
  * its cstring body and the tag.
  */
 #define TETHER_CTRL_SEALED_INFO_MAX                                            \
@@ -393,7 +393,8 @@ struct tether_ctrl_invite {
 struct tether_ctrl_confirm {
 	int64_t session;
 	uint8_t conf[TETHER_SPAKE2_CONF_LEN]; /* cA */
-	const char *info; /* the info sealed under Ke (tether_seal_info()) */
+	const char
+	    *info; /* the info sealed under Ke (tether_msg_seal_info()) */
 };
 
 struct tether_ctrl_session_ref {

@@ -148,8 +148,9 @@ struct tether_msg_forward {
 
 /*
  * INFO: cstring, the pairing info (JSON text of struct tether_ctrl_info).
- * Not a channel message: the plaintext that tether_seal_info() seals under
- * the PAKE key for the agent, who reads it only after key confirmation.
+ * Not a channel message: the plaintext that tether_msg_seal_info() seals
+ * under the PAKE key for the agent, who reads it only after key
+ * confirmation.
  */
 struct tether_msg_info {
 	const char *info;
@@ -312,6 +313,25 @@ int tether_msg_decode_skip(const uint8_t *body, size_t len,
 			   struct tether_msg_skip *m);
 /* CLOSE, CONNECTED, XFER_END: 0 for an empty body, else TRAILING_DATA. */
 int tether_msg_decode_empty(const uint8_t *body, size_t len);
+
+/*
+ * The pairing info (docs/protocol.md, "Pairing"), sealed by the console
+ * with its key confirmation and opened by the agent only after that
+ * confirmation checked out: the INFO body under the key
+ * tether_seal_derive_info() makes from Ke, used once (counter 0), AAD =
+ * "tether/1 pairing info " + nameplate.  A wrong code gives another Ke,
+ * so nothing of the info is readable without the words.
+ *
+ * tether_msg_seal_info(): *hex (lowercase hex of ciphertext and tag,
+ * freed with tether_free()) is what "confirm" carries.
+ * tether_msg_open_info(): *info (freed with tether_free()) is the JSON
+ * text; TETHER_ERR_AUTH if it was altered or sealed under another key or
+ * nameplate, TETHER_ERR_FORMAT for a hex text or body that is not one.
+ */
+int tether_msg_seal_info(const uint8_t *ke, size_t ke_len,
+			 const char *nameplate, const char *info, char **hex);
+int tether_msg_open_info(const uint8_t *ke, size_t ke_len,
+			 const char *nameplate, const char *hex, char **info);
 
 /*
  * Free what a decoder gave *m and zero it.  Safe on a zeroed struct and

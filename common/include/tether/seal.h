@@ -66,22 +66,11 @@ int tether_seal_decrypt(struct tether_seal *s, const uint8_t *aad,
 			uint8_t *out);
 
 /*
- * The pairing info (docs/protocol.md, "Pairing"), sealed by the console
- * with its key confirmation and opened by the agent only after that
- * confirmation checked out: key = HKDF-SHA256(ikm = Ke, no salt, info =
- * "tether/1 pairing info"), used once (counter 0), AAD = "tether/1 pairing
- * info " + nameplate, plaintext the INFO body (tether/msg.h).  A wrong code
- * gives another Ke, so nothing of the info is readable without the words.
- *
- * tether_seal_info(): *hex (lowercase, freed with tether_free()) is what
- * "confirm" carries.  tether_seal_info_open(): *info (freed with
- * tether_free()) is the JSON text; TETHER_ERR_AUTH if it was altered or
- * sealed under another key or nameplate, TETHER_ERR_FORMAT for a hex text
- * or body that is not one.
+ * The key of the pairing info (docs/protocol.md, "Pairing"; sealed and
+ * opened by tether_msg_seal_info() and _open_info(), tether/msg.h):
+ * HKDF-SHA256(ikm = Ke, no salt, info = "tether/1 pairing info"), 32 bytes.
  */
-int tether_seal_info(const uint8_t *ke, size_t ke_len, const char *nameplate,
-		     const char *info, char **hex);
-int tether_seal_info_open(const uint8_t *ke, size_t ke_len,
-			  const char *nameplate, const char *hex, char **info);
+int tether_seal_derive_info(const uint8_t *ke, size_t ke_len,
+			    uint8_t key[TETHER_SEAL_KEY_LEN]);
 
 #endif /* TETHER_SEAL_H */
