@@ -470,7 +470,7 @@ Test(codes, declined_at_the_prompt, .timeout = 90)
 {
 	const char *cmd[] = {"true", NULL};
 	char ticket[H_ID_MAX], code[H_CODE_MAX], want[192];
-	char cfg[H_PATH_MAX], env0[H_PATH_MAX + 32], *err;
+	char cfg[H_PATH_MAX], env0[H_PATH_MAX + 32], *err, *screen;
 	const char *env[] = {env0, NULL};
 	struct h_relay r;
 	struct h_tmux tmux = {0};
@@ -494,18 +494,18 @@ Test(codes, declined_at_the_prompt, .timeout = 90)
 	}
 	h_wait_joined(ticket, 15000, NULL);
 	/* Nothing about the ticket before the console proves the code. */
-	cr_assert(strstr(h_term_screen(&tmux, "customer", true),
-			 "cannot print") == NULL,
-		  "the title before confirmation: %s",
-		  h_term_screen(&tmux, "customer", true));
+	screen = h_term_screen(&tmux, "customer", true);
+	cr_assert(strstr(screen, "cannot print") == NULL,
+		  "the title before confirmation: %s", screen);
+	free(screen);
 	h_console_start(&ex, "exec-waits", "exec", ticket, "--", "true", NULL);
 	cr_assert(h_term_wait(&tmux, "customer", "Allow? [y/N", 15000),
 		  "no consent prompt: %s",
 		  h_term_screen(&tmux, "customer", true));
-	cr_assert(strstr(h_term_screen(&tmux, "customer", true),
-			 "\"cannot print\"") != NULL,
-		  "no title at the prompt: %s",
-		  h_term_screen(&tmux, "customer", true));
+	screen = h_term_screen(&tmux, "customer", true);
+	cr_assert(strstr(screen, "\"cannot print\"") != NULL,
+		  "no title at the prompt: %s", screen);
+	free(screen);
 	h_term_type(&tmux, "customer", "n");
 	h_term_key(&tmux, "customer", "Enter");
 	cr_assert_eq(h_proc_wait(&ex, 10000), 255, "the waiting exec");
@@ -1065,19 +1065,20 @@ static void live_invite(struct raw_peer *c, struct live *l)
 {
 	uint8_t pa[TETHER_SPAKE2_ELEM_LEN];
 	char hex[2 * TETHER_SPAKE2_ELEM_LEN + 1], *info, *req;
-	json_t *ans;
+	json_t *ans, *j;
 
 	tether_spake2_free(l->a);
 	l->a = pake_party(TETHER_SPAKE2_A, pa);
 	cr_assert_eq(tether_hex_encode(pa, sizeof(pa), hex, sizeof(hex)), 0);
-	info = json_dumps(json_pack("{s:s, s:s, s:s, s:[s, s]}", "technician",
-				    "admin", "ticket", l->ticket, "title",
-				    l->title, "capabilities", "exec", "shell"),
-			  JSON_COMPACT);
-	req = json_dumps(json_pack("{s:s, s:s, s:s, s:s}", "t", "invite",
-				   "ticket", l->ticket, "info", info, "pake",
-				   hex),
-			 JSON_COMPACT);
+	j = json_pack("{s:s, s:s, s:s, s:[s, s]}", "technician", "admin",
+		      "ticket", l->ticket, "title", l->title, "capabilities",
+		      "exec", "shell");
+	info = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	j = json_pack("{s:s, s:s, s:s, s:s}", "t", "invite", "ticket",
+		      l->ticket, "info", info, "pake", hex);
+	req = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
 	ans = tech_ask(c, req);
 	cr_assert_str_eq(json_string_value(json_object_get(ans, "t")), "ok",
 			 "invite %s: %s", l->ticket, json_dumps(ans, 0));
@@ -1187,7 +1188,7 @@ static void slip_digit(const char *nameplate, char *out, size_t len)
  * stand for the programs (each failed join from an address of its own);
  * real_slips_print_nothing runs the programs themselves.
  */
-Test(codes, wrong_joins_never_show_a_ticket, .timeout = 120)
+Test(codes, wrong_joins_never_show_a_ticket, .timeout = 300)
 {
 	struct live live[SHOWN_LIVE] = {0};
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();

@@ -301,6 +301,7 @@ static int screen_count(struct attended *a, const char *needle)
 		n++;
 		p += strlen(needle);
 	}
+	free(s);
 	return n;
 }
 
