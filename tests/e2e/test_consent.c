@@ -217,6 +217,25 @@ static void attended_stop(struct attended *a)
 	h_relay_stop(&a->r);
 }
 
+/*
+ * The customer allowed exec and diag (how: the words shown after): shown,
+ * the waiting exec ran, a shell is refused, the consent audited.
+ */
+static void expect_exec_and_diag(struct attended *a, const char *how)
+{
+	char want[160];
+
+	snprintf(want, sizeof(want),
+		 "allowed: exec, diag; not allowed: shell, file, forward (%s)",
+		 how);
+	cr_assert(h_term_wait(&a->tmux, "customer", want, 10000), "%s",
+		  h_term_screen(&a->tmux, "customer", true));
+	expect_waiting_exec_ran(a);
+	expect_exec_not_shell(a->ticket);
+	expect_consent(a->ticket, "exec,diag");
+	attended_stop(a);
+}
+
 /* At the prompt, a list allows some; a word not requested is asked again. */
 Test(consent, prompt_takes_a_list, .timeout = 90)
 {
@@ -232,15 +251,7 @@ Test(consent, prompt_takes_a_list, .timeout = 90)
 		  "no complaint about sudo: %s",
 		  h_term_screen(&a.tmux, "customer", true));
 	answer(&a, "exec, diag");
-	cr_assert(h_term_wait(&a.tmux, "customer",
-			      "allowed: exec, diag; not allowed: shell, file, "
-			      "forward (as answered)",
-			      10000),
-		  "%s", h_term_screen(&a.tmux, "customer", true));
-	expect_waiting_exec_ran(&a);
-	expect_exec_not_shell(a.ticket);
-	expect_consent(a.ticket, "exec,diag");
-	attended_stop(&a);
+	expect_exec_and_diag(&a, "as answered");
 }
 
 /* "each" asks for every capability in turn. */
@@ -263,15 +274,7 @@ Test(consent, prompt_asks_for_each, .timeout = 90)
 			  h_term_screen(&a.tmux, "customer", true));
 		answer(&a, answers[i]);
 	}
-	cr_assert(h_term_wait(&a.tmux, "customer",
-			      "allowed: exec, diag; not allowed: shell, file, "
-			      "forward (answered one by one)",
-			      10000),
-		  "%s", h_term_screen(&a.tmux, "customer", true));
-	expect_waiting_exec_ran(&a);
-	expect_exec_not_shell(a.ticket);
-	expect_consent(a.ticket, "exec,diag");
-	attended_stop(&a);
+	expect_exec_and_diag(&a, "answered one by one");
 }
 
 /* A listening socket on 127.0.0.1; its port into *port. */
