@@ -237,6 +237,16 @@ Test(ctrl, refusals_say_why)
 		"check: member \"seq\" missing");
 	refused(TETHER_CTRL_A2R, "{\"t\":\"confirmed\",\"ok\":1}",
 		TETHER_ERR_FORMAT, "member \"ok\" is not a boolean");
+	/* The ticket info reaches an agent only sealed, with confirm. */
+	refused(TETHER_CTRL_R2A,
+		"{\"t\":\"join_ok\",\"session\":3,\"pake_a\":\"" HEX65
+		"\",\"info\":\"{}\",\"expires_at\":1,\"nameplate\":\"7\"}",
+		TETHER_ERR_PROTOCOL, "join_ok: unknown member \"info\"");
+	refused(TETHER_CTRL_R2A, "{\"t\":\"confirm\",\"conf\":\"" HEX32 "\"}",
+		TETHER_ERR_FORMAT, "member \"info\" missing");
+	refused(TETHER_CTRL_A2R,
+		"{\"t\":\"confirmed\",\"ok\":true,\"allowed\":[\"\"]}",
+		TETHER_ERR_FORMAT, "allowed");
 	refused(TETHER_CTRL_A2R, "{\"t\":\"check_ack\",\"seq\":1}",
 		TETHER_ERR_NOT_FOUND, "unknown type");
 	refused(TETHER_CTRL_R2A, "{\"t\":\"check_ack\",\"seq\":0}",
