@@ -29,14 +29,15 @@ TestSuite(consent, .init = h_setup, .fini = h_teardown);
 static char *words_of(json_t *a)
 {
 	char buf[256] = "";
+	size_t i, pos = 0;
 	json_t *v;
-	size_t i;
 
 	json_array_foreach (a, i, v) {
-		if (i > 0)
-			strncat(buf, ",", sizeof(buf) - strlen(buf) - 1);
-		strncat(buf, json_string_value(v),
-			sizeof(buf) - strlen(buf) - 1);
+		int n = snprintf(buf + pos, sizeof(buf) - pos, "%s%s",
+				 i > 0 ? "," : "", json_string_value(v));
+
+		cr_assert(n > 0 && (size_t)n < sizeof(buf) - pos);
+		pos += (size_t)n;
 	}
 	return strdup(buf);
 }
