@@ -597,8 +597,9 @@ static void on_pake_ok(struct session *s, const struct tether_ctrl_pake_ok *m)
 	memcpy(s->resume, m->resume, sizeof(s->resume));
 	s->have_resume = true;
 	s->phase = PH_CONFIRM;
-	agent_term_say(s->term, "code accepted by the relay; waiting for your "
-				"technician to confirm it");
+	/* Not "accepted": only the technician's check tells a right code. */
+	agent_term_say(s->term,
+		       "waiting for your technician to check the code");
 }
 
 /* The one thing a wrong code tells the customer. */
