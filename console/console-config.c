@@ -588,7 +588,8 @@ int console_config_session_lock(int64_t session)
 		console_error("cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
-	/* Another console finishing the pairing holds it for one round trip. */
+	/* Another console finishing the pairing holds it while the customer
+	 * answers. */
 	for (tries = 0; tries < CONSOLE_LOCK_WAIT_MS / 20; tries++) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			return fd;

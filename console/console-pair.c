@@ -169,6 +169,32 @@ static int wrong_code(struct console_client *c, const char *ticket,
 }
 
 /*
+ * The session file with Ke, and x and w when given (a confirmation not yet
+ * answered); without them only Ke is kept, as once paired.
+ */
+static int save_key(int64_t session, const char *ticket, const char *nameplate,
+		    const char *info, const uint8_t ke[TETHER_SPAKE2_KE_LEN],
+		    const uint8_t *x, const uint8_t *w)
+{
+	json_t *obj = file_base(session, ticket, nameplate, info);
+	int r = -1;
+
+	if (obj == NULL ||
+	    json_object_set_new(obj, "ke",
+				secret_hex(ke, TETHER_SPAKE2_KE_LEN)) ||
+	    (x != NULL &&
+	     json_object_set_new(obj, "x",
+				 secret_hex(x, TETHER_SPAKE2_SCALAR_LEN))) ||
+	    (w != NULL &&
+	     json_object_set_new(obj, "w", secret_hex(w, TETHER_SPAKE2_W_LEN))))
+		console_error("cannot keep the session key");
+	else
+		r = console_config_session_save(session, obj);
+	json_decref(obj);
+	return r;
+}
+
+/*
  * Finishes SPAKE2 with the agent's pB and cB (state "joined"), confirms
  * to the agent through the relay, and stores Ke in place of x and w.
  */
@@ -185,7 +211,6 @@ static int finish(struct console_client *c,
 	struct tether_spake2 *s = NULL;
 	char *aad = NULL, *sealed = NULL;
 	size_t aad_len;
-	json_t *obj = NULL;
 	int ret = -1;
 
 	if (nameplate == NULL || info == NULL || ticket == NULL ||
@@ -231,6 +256,13 @@ static int finish(struct console_client *c,
 		goto out;
 	}
 	confirm.info = sealed;
+	/*
+	 * The customer may take a while, and this command may be stopped
+	 * meanwhile: Ke is kept from now, with x and w for a later command
+	 * to confirm again, until the relay says the session is paired.
+	 */
+	if (save_key(a->session, ticket, nameplate, info, ke, x, w) != 0)
+		goto out;
 	/* The customer reads who asks for what now, and answers. */
 	if (isatty(STDERR_FILENO))
 		fprintf(stderr,
@@ -239,16 +271,8 @@ static int finish(struct console_client *c,
 			ticket);
 	if (simple_request(c, TETHER_CTRL_CONFIRM, &confirm) != 0)
 		goto out;
-	obj = file_base(a->session, ticket, nameplate, info);
-	if (obj == NULL ||
-	    json_object_set_new(obj, "ke",
-				secret_hex(ke, TETHER_SPAKE2_KE_LEN))) {
-		console_error("cannot keep the session key");
-		goto out;
-	}
-	ret = console_config_session_save(a->session, obj);
+	ret = save_key(a->session, ticket, nameplate, info, ke, NULL, NULL);
 out:
-	json_decref(obj);
 	tether_spake2_free(s);
 	tether_free(aad);
 	tether_free(sealed);
@@ -280,12 +304,11 @@ int console_pair_key(struct console_client *c, const char *ticket,
 	const char *file_ticket;
 	json_t *file = NULL;
 	int r, ret = -1, lock;
-	bool live = a->state == TETHER_SESSION_JOINED ||
-		    a->state == TETHER_SESSION_PAIRED;
 
 	/*
 	 * Two consoles may attach before either has paired: the first to
-	 * take the lock confirms, the other then finds Ke in the file.
+	 * take the lock confirms (and waits for the customer), the other
+	 * then finds the session paired and Ke in the file.
 	 */
 	lock = console_config_session_lock(a->session);
 	if (lock < 0)
@@ -299,11 +322,21 @@ int console_pair_key(struct console_client *c, const char *ticket,
 			      ticket);
 		goto out;
 	}
-	if (live && json_object_get(file, "ke") != NULL)
-		ret = stored_key(file, ticket, true, a->session, ke);
-	else if (a->state == TETHER_SESSION_JOINED)
+	/*
+	 * Joined: confirm (again, if a command that did was stopped while
+	 * the customer decided; x and w are kept until paired).
+	 */
+	if (a->state == TETHER_SESSION_JOINED)
 		ret = finish(c, a, file, ke);
-	else if (a->state == TETHER_SESSION_PAIRED)
+	else if (a->state == TETHER_SESSION_PAIRED &&
+		 json_object_get(file, "ke") != NULL) {
+		ret = stored_key(file, ticket, true, a->session, ke);
+		/* Paired after its command stopped: only Ke stays. */
+		if (ret == 0 && json_object_get(file, "x") != NULL)
+			ret = save_key(a->session, ticket,
+				       file_str(file, "nameplate"),
+				       file_str(file, "info"), ke, NULL, NULL);
+	} else if (a->state == TETHER_SESSION_PAIRED)
 		ret = stored_key(file, ticket, false, a->session, ke);
 	else
 		fprintf(stderr, "tether: the session for %s is %s\n", ticket,

@@ -710,8 +710,20 @@ static void confirm(struct relay_request *q)
 		return;
 	}
 	if (s->confirm_pending) {
-		relay_refuse(q, TETHER_CTRL_E_STATE,
-			     "a confirmation is already under way");
+		/*
+		 * Its console left while the customer decides: the same
+		 * console's next command (the same cA: it is determined by
+		 * the transcript) waits for the answer in its place, and the
+		 * agent, already asking, is not asked again.
+		 */
+		if (!tether_ct_equal(cf->conf, s->confirm_conf,
+				     sizeof(s->confirm_conf))) {
+			relay_refuse(q, TETHER_CTRL_E_STATE,
+				     "a confirmation is already under way");
+			return;
+		}
+		s->confirmer = q->p;
+		s->confirm_id = q->m->id;
 		return;
 	}
 	/*
@@ -721,6 +733,7 @@ static void confirm(struct relay_request *q)
 	s->confirmer = q->p;
 	s->confirm_id = q->m->id;
 	s->confirm_pending = true;
+	memcpy(s->confirm_conf, cf->conf, sizeof(s->confirm_conf));
 	memcpy(ac.conf, cf->conf, sizeof(ac.conf));
 #ifdef TETHER_TEST_HOOKS
 	if ((tampered = tamper_info(cf->info)) != NULL)

@@ -75,6 +75,8 @@ struct relay_session {
 	struct relay_peer *confirmer; /* console waiting on "confirmed" */
 	int64_t confirm_id;
 	bool confirm_pending; /* cA sent to the agent, no answer yet */
+	/* That cA: the same console confirming again may take over. */
+	uint8_t confirm_conf[TETHER_SPAKE2_CONF_LEN];
 	/*
 	 * AGENT_CAP-like bits (1 << enum tether_kind) of what the customer
 	 * allowed, from the agent's "confirmed"; all when not known (a

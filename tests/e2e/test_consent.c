@@ -63,6 +63,11 @@ static void expect_consent(const char *ticket, const char *allowed)
 	json_decref(t);
 }
 
+static void expect_consent_all(const char *ticket)
+{
+	expect_consent(ticket, "exec,shell,file,forward,diag");
+}
+
 /* An exec that works, and a shell that the customer did not allow. */
 static void expect_exec_not_shell(const char *ticket)
 {
@@ -368,5 +373,33 @@ Test(consent, forward_target_asked_once, .timeout = 90)
 		     h_term_screen(&a.tmux, "customer", true));
 	h_proc_stop(&fwd, SIGTERM);
 	close(lfd);
+	attended_stop(&a);
+}
+
+/*
+ * The technician's command stops while the customer reads the prompt:
+ * the next command on the ticket waits for the same answer (the customer
+ * is not asked twice) and runs once it comes.
+ */
+Test(consent, a_stopped_command_leaves_the_answer_to_the_next, .timeout = 90)
+{
+	const char *cmd[] = {"echo", "granted", NULL};
+	struct attended a;
+
+	if (!h_tmux_available())
+		cr_skip_test("tmux is needed for a terminal to answer in");
+	attended_start(&a, cmd);
+	h_proc_kill(&a.ex);
+	h_console_start(&a.ex, "waiting-again", "exec", a.ticket, "--", "echo",
+			"granted", NULL);
+	/* The second command is waiting, not refused. */
+	cr_assert_eq(h_proc_wait(&a.ex, 1500), -1,
+		     "the second command did not wait: %d", a.ex.status);
+	answer(&a, "y");
+	expect_waiting_exec_ran(&a);
+	cr_assert_eq(screen_count(&a, "Allow? [y/N"), 1,
+		     "the customer was asked again: %s",
+		     h_term_screen(&a.tmux, "customer", true));
+	expect_consent_all(a.ticket);
 	attended_stop(&a);
 }
