@@ -324,9 +324,14 @@ int console_pair_key(struct console_client *c, const char *ticket,
 	}
 	/*
 	 * Joined: confirm (again, if a command that did was stopped while
-	 * the customer decided; x and w are kept until paired).
+	 * the customer decided: x and w are kept until paired), unless
+	 * another command paired it since our attach (only Ke is left).
 	 */
-	if (a->state == TETHER_SESSION_JOINED)
+	if (a->state == TETHER_SESSION_JOINED &&
+	    json_object_get(file, "x") == NULL &&
+	    json_object_get(file, "ke") != NULL)
+		ret = stored_key(file, ticket, true, a->session, ke);
+	else if (a->state == TETHER_SESSION_JOINED)
 		ret = finish(c, a, file, ke);
 	else if (a->state == TETHER_SESSION_PAIRED &&
 		 json_object_get(file, "ke") != NULL) {
