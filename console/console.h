@@ -62,6 +62,12 @@ int console_fd_write_all(int fd, const void *buf, size_t len);
 /* v, indented, and a newline on standard output; 0, or -1 once reported. */
 int console_json_print(const json_t *v);
 /*
+ * n rows of a list part (size bytes apart at rows, borrowed) printed as
+ * one JSON array, each as the protocol writes it; as console_json_print().
+ */
+int console_json_print_rows(enum tether_ctrl_part part, const void *rows,
+			    size_t n, size_t size);
+/*
  * A path as a new JSON string (NULL: ""): names need not be UTF-8 and
  * JSON strings must be, so such a name shows "?" for every byte outside
  * ASCII.  NULL on no memory.
@@ -670,5 +676,6 @@ int console_sftp(int argc, char **argv);
 int console_diag(int argc, char **argv);
 int console_agents(int argc, char **argv);
 int console_health(int argc, char **argv);
+int console_sessions(int argc, char **argv);
 
 #endif /* TETHER_CONSOLE_H */

@@ -60,6 +60,8 @@ static const char usage[] =
     "  agents [--json]\n"
     "  health [AGENT] [-v] [--json]\n"
     "      List the enrolled agents, and their health checks.\n"
+    "  sessions [--json]\n"
+    "      List the live sessions: technician, ticket, machine, channels.\n"
     "\n"
     "Options:\n"
     "  -h, --help      show this help (or: tether COMMAND --help)\n"
@@ -71,13 +73,14 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"login", console_login},	  {"logout", console_logout},
-    {"ticket", console_ticket},	  {"invite", console_invite},
-    {"exec", console_exec},	  {"shell", console_shell},
-    {"put", console_put},	  {"get", console_get},
-    {"forward", console_forward}, {"ssh", console_ssh},
-    {"sftp", console_sftp},	  {"diag", console_diag},
-    {"agents", console_agents},	  {"health", console_health},
+    {"login", console_login},	    {"logout", console_logout},
+    {"ticket", console_ticket},	    {"invite", console_invite},
+    {"exec", console_exec},	    {"shell", console_shell},
+    {"put", console_put},	    {"get", console_get},
+    {"forward", console_forward},   {"ssh", console_ssh},
+    {"sftp", console_sftp},	    {"diag", console_diag},
+    {"agents", console_agents},	    {"health", console_health},
+    {"sessions", console_sessions},
 };
 
 /*

@@ -777,6 +777,7 @@ static void (*const console_routes[TETHER_CTRL_TYPES])(
     [TETHER_CTRL_HEALTH] = relay_health_list,
     [TETHER_CTRL_DIAG_ATTACH] = relay_health_diag_attach,
     [TETHER_CTRL_DIAG_GET] = relay_health_diag_get,
+    [TETHER_CTRL_SESSIONS] = relay_sessions_list,
 };
 
 void relay_console_message(struct relay_peer *p, const struct tether_frame *f,

@@ -75,6 +75,7 @@ struct relay_session {
 	struct relay_peer *confirmer; /* console waiting on "confirmed" */
 	int64_t confirm_id;
 	bool confirm_pending; /* cA sent to the agent, no answer yet */
+	int64_t since;	      /* Unix seconds: claimed by its agent */
 	struct relay_session *next;
 };
 
@@ -268,6 +269,12 @@ void relay_forward(struct relay_peer *from, const struct tether_frame *f);
 unsigned relay_channels_pending(struct relay *r, int64_t session_id);
 /* How many channels console p has, open or waiting for the agent. */
 unsigned relay_channels_of(struct relay *r, const struct relay_peer *p);
+/*
+ * The kinds of session_id's open channels into kinds (at most max, the
+ * rest not named); returns how many it named.
+ */
+size_t relay_channels_kinds(struct relay *r, int64_t session_id,
+			    enum tether_kind *kinds, size_t max);
 /* Pauses from while to's output queue is over the high-water mark. */
 void relay_hold_while_full(struct relay_peer *from, struct relay_peer *to);
 /* p drained (or went): whoever waited on it reads again. */
@@ -298,6 +305,12 @@ void relay_session_burn(struct relay *r, struct relay_session *s,
  */
 int relay_session_end_ticket(struct relay *r, const char *actor,
 			     int64_t ticket_id, const char *reason);
+/*
+ * The "sessions" request: the live sessions with their technician,
+ * ticket, customer machine and open channels; an admin sees every one, a
+ * technician the ones they invited.
+ */
+void relay_sessions_list(struct relay_request *q);
 /* p (a console) went: no session waits for its confirmation any more. */
 void relay_sessions_forget(struct relay *r, const struct relay_peer *p);
 /* Invites past their expiry, unused, become expired, each audited. */

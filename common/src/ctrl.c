@@ -1116,6 +1116,19 @@ SCHEMA(s_agent_row, struct tether_ctrl_agent_row,
 	      has_worst),
        INT(struct tether_ctrl_agent_row, checks, REQUIRED, 0, INT64_MAX, 0));
 
+SCHEMA(s_live_row, struct tether_ctrl_live_row,
+       TICKET(struct tether_ctrl_live_row, ticket, REQUIRED),
+       STR(struct tether_ctrl_live_row, title, REQUIRED, 1, 256),
+       NAME(struct tether_ctrl_live_row, technician, F_NULL),
+       NAMEPLATE(struct tether_ctrl_live_row, nameplate, REQUIRED),
+       WORD(struct tether_ctrl_live_row, state, REQUIRED, w_session_state, 0),
+       BOOL(struct tether_ctrl_live_row, connected, REQUIRED),
+       STR(struct tether_ctrl_live_row, addr, F_NULL, 0, 64),
+       TIME(struct tether_ctrl_live_row, since, F_NULL),
+       OBJ(struct tether_ctrl_live_row, agent, F_NULL, s_facts, has_agent),
+       STRS(struct tether_ctrl_live_row, channels, nchannels, REQUIRED, 1, 32,
+	    TETHER_CTRL_LIVE_CHANNELS_MAX));
+
 SCHEMA(s_check_row, struct tether_ctrl_check_row,
        NAME(struct tether_ctrl_check_row, agent, REQUIRED),
        NAME(struct tether_ctrl_check_row, check, REQUIRED),
@@ -1153,6 +1166,7 @@ static const struct schema *const parts[] = {
 	[TETHER_CTRL_PART_TICKET] = &s_ticket,
 	[TETHER_CTRL_PART_AGENT_ROW] = &s_agent_row,
 	[TETHER_CTRL_PART_CHECK_ROW] = &s_check_row,
+	[TETHER_CTRL_PART_LIVE_ROW] = &s_live_row,
 };
 _Static_assert(ARRAY_SIZE(parts) == TETHER_CTRL_PARTS, "a schema per part");
 
@@ -1407,6 +1421,10 @@ SCHEMA(a_agents, struct tether_ctrl_agents_ok,
        LIST(struct tether_ctrl_agents_ok, agents, nagents, REQUIRED,
 	    struct tether_ctrl_agent_row, s_agent_row, TETHER_CTRL_ROWS_MAX, 0));
 
+SCHEMA(a_sessions, struct tether_ctrl_sessions_ok,
+       LIST(struct tether_ctrl_sessions_ok, sessions, nsessions, REQUIRED,
+	    struct tether_ctrl_live_row, s_live_row, TETHER_CTRL_ROWS_MAX, 0));
+
 SCHEMA(a_health, struct tether_ctrl_health_ok,
        LIST(struct tether_ctrl_health_ok, checks, nchecks, REQUIRED,
 	    struct tether_ctrl_check_row, s_check_row, TETHER_CTRL_ROWS_MAX, 0));
@@ -1449,6 +1467,7 @@ static const struct {
 	[TETHER_CTRL_HEALTH] = {&s_health, &a_health},
 	[TETHER_CTRL_DIAG_ATTACH] = {&s_diag_attach, &a_diag_attach},
 	[TETHER_CTRL_DIAG_GET] = {&s_ticket_ref, &a_diag_get},
+	[TETHER_CTRL_SESSIONS] = {&s_empty, &a_sessions},
 	[TETHER_CTRL_CHAN_CLOSE] = {&s_chan_close, NULL},
 	[TETHER_CTRL_JOIN] = {&s_join, NULL},
 	[TETHER_CTRL_JOIN_OK] = {&s_join_ok, NULL},

@@ -59,6 +59,7 @@ static const struct sample samples[] = {
     {TETHER_CTRL_C2R, "{\"t\":\"diag_attach\",\"id\":13,\"ticket\":\"T-2\","
 		      "\"bundle\":\"eJyrrgUAAXUA+Q==\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"diag_get\",\"id\":14,\"ticket\":\"T-2\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"sessions\",\"id\":15}"},
     {TETHER_CTRL_R2C, "{\"t\":\"close\",\"channel\":4,\"reason\":\"agent "
 		      "disconnected\"}"},
     {TETHER_CTRL_A2R, "{\"t\":\"close\",\"channel\":4}"},
@@ -430,6 +431,44 @@ Test(ctrl, answers)
 		     TETHER_ERR_PROTOCOL);
 	cr_assert(strstr(why, "ticket_list: unknown member \"ticket\"") != NULL,
 		  "reason: %s", why);
+	tether_ctrl_msg_free(&m);
+}
+
+/* The live sessions' answer: a row per session, channels by kind. */
+Test(ctrl, sessions_answer)
+{
+	const char *ok =
+	    "{\"t\":\"ok\",\"id\":2,\"sessions\":[{\"ticket\":\"T-4\","
+	    "\"title\":\"printer\",\"technician\":\"alice\",\"nameplate\":"
+	    "\"8\",\"state\":\"paired\",\"connected\":true,\"addr\":"
+	    "\"127.0.0.1\",\"since\":\"2026-12-07T15:54:05Z\",\"agent\":{"
+	    "\"hostname\":\"pc\"},\"channels\":[\"exec\",\"forward\"]},"
+	    "{\"ticket\":\"T-5\",\"title\":\"x\",\"technician\":null,"
+	    "\"nameplate\":\"9\",\"state\":\"joined\",\"connected\":false,"
+	    "\"addr\":null,\"since\":null,\"agent\":null,\"channels\":[]}]}";
+	const struct tether_ctrl_sessions_ok *s;
+	struct tether_ctrl_msg m;
+	json_t *back, *want;
+
+	cr_assert_eq(
+	    tether_ctrl_decode(ok, strlen(ok), TETHER_CTRL_R2C, &m, NULL, 0),
+	    0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_SESSIONS, NULL, 0), 0);
+	s = &m.body.sessions_ok;
+	cr_assert_eq(s->nsessions, 2);
+	cr_assert_eq(s->sessions[0].ticket, 4);
+	cr_assert_eq(s->sessions[0].state, TETHER_SESSION_PAIRED);
+	cr_assert(s->sessions[0].connected && s->sessions[0].has_agent);
+	cr_assert_eq(s->sessions[0].nchannels, 2);
+	cr_assert_str_eq(s->sessions[0].channels[1], "forward");
+	cr_assert_null(s->sessions[1].technician);
+	cr_assert(!s->sessions[1].has_agent);
+	back = tether_ctrl_answer_to_json(TETHER_CTRL_SESSIONS, 2, &m.body);
+	want = json_loads(ok, 0, NULL);
+	cr_assert(json_equal(back, want), "%s", json_dumps(back, 0));
+	json_decref(back);
+	json_decref(want);
 	tether_ctrl_msg_free(&m);
 }
 

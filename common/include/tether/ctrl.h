@@ -80,6 +80,7 @@
 	X(HEALTH, "health", TETHER_CTRL_C2R)                                   \
 	X(DIAG_ATTACH, "diag_attach", TETHER_CTRL_C2R)                         \
 	X(DIAG_GET, "diag_get", TETHER_CTRL_C2R)                               \
+	X(SESSIONS, "sessions", TETHER_CTRL_C2R)                               \
 	/* a channel ends (relay to either end, agent to relay) */             \
 	X(CHAN_CLOSE, "close",                                                 \
 	  TETHER_CTRL_R2C | TETHER_CTRL_R2A | TETHER_CTRL_A2R)                 \
@@ -213,6 +214,8 @@ const char *tether_ctrl_word_name(const char *const *words, size_t n, int v);
 #define TETHER_CTRL_NAMEPLATE_MAX 8
 /* Rows in one answer (tickets, audit events, agents, checks). */
 #define TETHER_CTRL_ROWS_MAX 100000
+/* Open channels listed for one live session (more are counted, not named). */
+#define TETHER_CTRL_LIVE_CHANNELS_MAX 1024
 
 /* ---- Parts ---- */
 
@@ -312,6 +315,25 @@ struct tether_ctrl_agent_row {
 	bool has_worst; /* false: no checks yet */
 	enum tether_check_state worst;
 	int64_t checks;
+};
+
+/*
+ * A live session as `tether sessions` lists it: who works on which ticket
+ * with which customer machine, since when, over which open channels.
+ */
+struct tether_ctrl_live_row {
+	int64_t ticket; /* T-N on the wire */
+	const char *title;
+	const char *technician; /* NULL: no longer a technician */
+	const char *nameplate;
+	enum tether_session_state state;
+	bool connected;	  /* the agent is on the relay now */
+	const char *addr; /* where the agent joined from */
+	int64_t since;	  /* Unix seconds: joined (or resumed) */
+	bool has_agent;
+	struct tether_ctrl_facts agent;
+	const char *const *channels; /* kinds of the open channels */
+	size_t nchannels;
 };
 
 struct tether_ctrl_check_row {
@@ -612,6 +634,11 @@ struct tether_ctrl_agents_ok {
 	size_t nagents;
 };
 
+struct tether_ctrl_sessions_ok {
+	const struct tether_ctrl_live_row *sessions;
+	size_t nsessions;
+};
+
 struct tether_ctrl_health_ok {
 	const struct tether_ctrl_check_row *checks;
 	size_t nchecks;
@@ -676,6 +703,7 @@ union tether_ctrl_body {
 	struct tether_ctrl_health_ok health_ok;
 	struct tether_ctrl_diag_attach_ok diag_attach_ok;
 	struct tether_ctrl_diag_get_ok diag_get_ok;
+	struct tether_ctrl_sessions_ok sessions_ok;
 };
 
 /*
@@ -766,6 +794,7 @@ enum tether_ctrl_part {
 	TETHER_CTRL_PART_TICKET,    /* struct tether_ctrl_ticket */
 	TETHER_CTRL_PART_AGENT_ROW, /* struct tether_ctrl_agent_row */
 	TETHER_CTRL_PART_CHECK_ROW, /* struct tether_ctrl_check_row */
+	TETHER_CTRL_PART_LIVE_ROW,  /* struct tether_ctrl_live_row */
 	TETHER_CTRL_PARTS
 };
 
@@ -790,6 +819,7 @@ struct tether_ctrl_part_msg {
 		struct tether_ctrl_ticket ticket;
 		struct tether_ctrl_agent_row agent_row;
 		struct tether_ctrl_check_row check_row;
+		struct tether_ctrl_live_row live_row;
 	} body;
 	json_t *root_;
 	void *blocks_;
