@@ -310,14 +310,18 @@ static int op_ticket_get(void)
 
 static int op_ticket_list(void)
 {
-	enum tether_ticket_status open = TETHER_TICKET_OPEN;
+	struct relay_store_ticket_filter open = {.has_status = true,
+						 .status = TETHER_TICKET_OPEN,
+						 .search = "o%_",
+						 .limit = 1};
 	struct relay_store_ticket *v;
+	int64_t more;
 	size_t n;
-	int r = relay_store_ticket_list(st, NULL, &v, &n);
+	int r = relay_store_ticket_list(st, NULL, &v, &n, NULL);
 
 	relay_store_tickets_free(v, n);
 	if (r == 0)
-		r = relay_store_ticket_list(st, &open, &v, &n);
+		r = relay_store_ticket_list(st, &open, &v, &n, &more);
 	relay_store_tickets_free(v, n);
 	return r;
 }
