@@ -915,6 +915,20 @@ static int sq_ticket_get(struct relay_store *st, int64_t id,
 			 DB_ARGS(A_INT(id)), ticket_row, out);
 }
 
+/* *more: what the count query finds beyond the n rows a page holds. */
+static int count_rest(struct sq_store *s, const char *sql,
+		      const struct db_arg *args, size_t nargs, size_t n,
+		      int64_t *more)
+{
+	int64_t total = 0;
+	int r;
+
+	r = db_int(s, sql, args, nargs, &total);
+	if (!r)
+		*more = total > (int64_t)n ? total - (int64_t)n : 0;
+	return r;
+}
+
 /*
  * A substring pattern for LIKE ... ESCAPE '\\' with the text's own % _ and
  * \\ taken literally; *out NULL for no text.  Freed with tether_free().
@@ -975,17 +989,14 @@ static int ticket_list_tx(struct sq_store *s,
 	    A_INT(f->limit != 0 && f->limit <= INT64_MAX ? (int64_t)f->limit
 							 : -1),
 	};
-	int64_t total = 0;
 	int r;
 
 	r = query_rows(
 	    s, TICKET_SELECT TICKET_WHERE " ORDER BY id DESC LIMIT ?6", args,
 	    ARRAY_SIZE(args), sizeof(**out), ticket_row, (void **)out, n);
 	if (!r)
-		r = db_int(s, "SELECT COUNT(*) FROM tickets" TICKET_WHERE, args,
-			   TICKET_WHERE_ARGS, &total);
-	if (!r)
-		*more = total > (int64_t)*n ? total - (int64_t)*n : 0;
+		r = count_rest(s, "SELECT COUNT(*) FROM tickets" TICKET_WHERE,
+			       args, TICKET_WHERE_ARGS, *n, more);
 	return r;
 }
 
@@ -1012,18 +1023,18 @@ static int sq_ticket_list(struct relay_store *st,
 	return r;
 }
 
-static int sq_ticket_close(struct relay_store *st, int64_t id,
-			   const char *resolution)
+/*
+ * Runs an UPDATE of ticket id that changes it only in the status it
+ * leaves: no change is TETHER_ERR_STATE (it is in the other status) or
+ * TETHER_ERR_NOT_FOUND.
+ */
+static int ticket_move(struct sq_store *s, int64_t id, const char *sql,
+		       const struct db_arg *args, size_t nargs)
 {
-	struct sq_store *s = sq(st);
 	int changes = 0;
 	int r;
 
-	r = db_run(s,
-		   "UPDATE tickets SET status = 'closed', closed_at = ?,"
-		   " resolution = ? WHERE id = ? AND status = 'open'",
-		   DB_ARGS(A_INT(time(NULL)), A_TEXT(resolution), A_INT(id)),
-		   &changes);
+	r = db_run(s, sql, args, nargs, &changes);
 	if (r || changes)
 		return r;
 	r = db_exists(s, "SELECT 1 FROM tickets WHERE id = ?",
@@ -1033,23 +1044,23 @@ static int sq_ticket_close(struct relay_store *st, int64_t id,
 	return r;
 }
 
+static int sq_ticket_close(struct relay_store *st, int64_t id,
+			   const char *resolution)
+{
+	return ticket_move(
+	    sq(st), id,
+	    "UPDATE tickets SET status = 'closed', closed_at = ?,"
+	    " resolution = ? WHERE id = ? AND status = 'open'",
+	    DB_ARGS(A_INT(time(NULL)), A_TEXT(resolution), A_INT(id)));
+}
+
 static int sq_ticket_reopen(struct relay_store *st, int64_t id)
 {
-	struct sq_store *s = sq(st);
-	int changes = 0;
-	int r;
-
-	r = db_run(s,
-		   "UPDATE tickets SET status = 'open', closed_at = NULL,"
-		   " resolution = NULL WHERE id = ? AND status = 'closed'",
-		   DB_ARGS(A_INT(id)), &changes);
-	if (r || changes)
-		return r;
-	r = db_exists(s, "SELECT 1 FROM tickets WHERE id = ?",
-		      DB_ARGS(A_INT(id)));
-	if (r >= 0)
-		r = r ? TETHER_ERR_STATE : TETHER_ERR_NOT_FOUND;
-	return r;
+	return ticket_move(
+	    sq(st), id,
+	    "UPDATE tickets SET status = 'open', closed_at = NULL,"
+	    " resolution = NULL WHERE id = ? AND status = 'closed'",
+	    DB_ARGS(A_INT(id)));
 }
 
 /* ---- Comments --------------------------------------------------------- */
@@ -1086,7 +1097,6 @@ static int comments_tx(struct sq_store *s, int64_t ticket_id, size_t limit,
 		       struct relay_store_comment **out, size_t *n,
 		       int64_t *more)
 {
-	int64_t total = 0;
 	int r;
 
 	r = query_rows(
@@ -1099,11 +1109,9 @@ static int comments_tx(struct sq_store *s, int64_t ticket_id, size_t limit,
 		A_INT(limit != 0 && limit <= INT64_MAX ? (int64_t)limit : -1)),
 	    sizeof(**out), comment_row, (void **)out, n);
 	if (!r)
-		r = db_int(s,
-			   "SELECT COUNT(*) FROM comments WHERE ticket_id = ?",
-			   DB_ARGS(A_INT(ticket_id)), &total);
-	if (!r)
-		*more = total > (int64_t)*n ? total - (int64_t)*n : 0;
+		r = count_rest(
+		    s, "SELECT COUNT(*) FROM comments WHERE ticket_id = ?",
+		    DB_ARGS(A_INT(ticket_id)), *n, more);
 	return r;
 }
 
