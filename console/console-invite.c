@@ -50,7 +50,9 @@ static int parse_duration(const char *arg, int64_t *secs)
 static int fetch_title(struct console_client *c, int64_t ticket,
 		       const char *name, char **title)
 {
-	const struct tether_ctrl_ticket_ref req = {.ticket = ticket};
+	/* The title alone is wanted: the smallest page of the audit. */
+	const struct tether_ctrl_ticket_show req = {.ticket = ticket,
+						    .limit = 1};
 	struct tether_ctrl_msg ans;
 	int r;
 

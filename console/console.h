@@ -171,6 +171,18 @@ struct console_tty_escapes {
 bool console_tty_escapes_filter(struct console_tty_escapes *e, const uint8_t *p,
 				size_t n, uint8_t *out, size_t *outlen);
 
+/* console-audit.c: a ticket's audit rows as lines for people. */
+/* What ev says, after its time and actor ("channel exec opened"). */
+void console_audit_describe(const struct tether_ctrl_audit_row *ev, char *buf,
+			    size_t len);
+/*
+ * Prints n rows as "  HH:MM:SS ACTOR WHAT", with a line for the date
+ * (UTC) whenever it changes from *day (days since 1970; start with 0),
+ * which it updates, so that pages printed one after another read as one.
+ */
+void console_audit_print(const struct tether_ctrl_audit_row *rows, size_t n,
+			 int64_t *day);
+
 /* console-table.c: aligned text tables for people. */
 #define CONSOLE_TABLE_COLS 8
 /*
@@ -182,9 +194,10 @@ struct console_table {
 	size_t ncell;
 	size_t cap;
 	char **cells;
-	const char **colors; /* escape sequence per cell, or NULL */
-	char **extra;	     /* a line under the row, or NULL */
-	bool failed;	     /* out of memory: printing says so */
+	const char **colors;		/* escape sequence per cell, or NULL */
+	char **extra;			/* a line under the row, or NULL */
+	bool failed;			/* out of memory: printing says so */
+	size_t max[CONSOLE_TABLE_COLS]; /* a column's widest; 0: any */
 };
 
 /* An empty table of ncol columns; heads (ncol of them) its first row. */
@@ -200,6 +213,11 @@ void console_table_add_json(struct console_table *t, const json_t *v);
 void console_table_add_time(struct console_table *t, int64_t when);
 /* A line printed under the row just completed (tether_malloc'd, owned). */
 void console_table_extra(struct console_table *t, char *line);
+/*
+ * Column col prints at most width columns: longer cells end in "..."
+ * (titles typed by anyone must not push a row past the terminal).
+ */
+void console_table_limit(struct console_table *t, size_t col, size_t width);
 /*
  * Prints the table, every line indented by indent spaces.  cut_last: the
  * terminal's width, the last column is cut to what remains of it (0:

@@ -12,6 +12,7 @@
 #include <tether/code.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/frame.h>
 #include <tether/log.h>
 #include <tether/proto.h>
 
@@ -45,10 +46,13 @@ struct ticket_detail {
 	size_t naudit;
 	struct relay_store_attachment *att;
 	size_t natt;
+	struct relay_store_comment *comments;
+	size_t ncomments;
 	struct tether_ctrl_session_row *session_rows;
 	struct tether_ctrl_part_msg *facts;
 	struct tether_ctrl_audit_row *audit_rows;
 	struct tether_ctrl_attachment_row *att_rows;
+	struct tether_ctrl_comment_row *comment_rows;
 };
 
 static void detail_free(struct ticket_detail *d)
@@ -63,6 +67,8 @@ static void detail_free(struct ticket_detail *d)
 	tether_free(d->session_rows);
 	tether_free(d->audit_rows);
 	tether_free(d->att_rows);
+	tether_free(d->comment_rows);
+	relay_store_comments_free(d->comments, d->ncomments);
 	relay_store_sessions_free(d->sessions, d->nsessions);
 	relay_store_audits_free(d->audit, d->naudit);
 	relay_store_attachments_free(d->att, d->natt);
@@ -92,6 +98,7 @@ static void session_view(const struct relay_store_session *s,
 static void audit_view(const struct relay_store_audit *a,
 		       struct tether_ctrl_audit_row *v)
 {
+	v->id = a->id;
 	v->ts = a->ts;
 	v->actor = a->actor;
 	v->event = a->event;
@@ -103,22 +110,56 @@ static void audit_view(const struct relay_store_audit *a,
 	}
 }
 
-static int fill_detail(struct relay *r, int64_t id, struct ticket_detail *d,
-		       struct tether_ctrl_ticket *v)
+static void comment_view(const struct relay_store_comment *c,
+			 struct tether_ctrl_comment_row *v)
 {
+	v->id = c->id;
+	v->by = c->author;
+	v->at = c->created_at;
+	v->text = c->text;
+}
+
+/* The page ticket_show asks for, in the store's terms. */
+static void audit_page_of(const struct tether_ctrl_ticket_show *sh,
+			  struct relay_store_audit_page *pg)
+{
+	pg->before = sh->before;
+	pg->after = sh->after;
+	pg->limit =
+	    sh->limit > 0 ? (size_t)sh->limit : TETHER_CTRL_PAGE_DEFAULT;
+}
+
+static int fill_detail(struct relay *r, int64_t id,
+		       const struct tether_ctrl_ticket_show *sh,
+		       struct ticket_detail *d, struct tether_ctrl_ticket *v)
+{
+	struct relay_store_audit_page pg;
 	size_t i;
 	int rc;
 
+	audit_page_of(sh, &pg);
 	rc = relay_store_ticket_sessions(r->store, id, &d->sessions,
 					 &d->nsessions);
 	if (!rc)
-		rc = relay_store_ticket_audit(r->store, id, &d->audit,
-					      &d->naudit);
+		rc = relay_store_ticket_audit_page(r->store, id, &pg, &d->audit,
+						   &d->naudit, &v->audit_more);
 	if (!rc)
 		rc = relay_store_ticket_attachments(r->store, id, &d->att,
 						    &d->natt);
+	if (!rc)
+		rc = relay_store_ticket_comments(
+		    r->store, id, TETHER_CTRL_COMMENTS_SHOWN, &d->comments,
+		    &d->ncomments, &v->comments_more);
 	if (rc)
 		return rc;
+	d->comment_rows =
+	    tether_calloc(d->ncomments + 1, sizeof(*d->comment_rows));
+	if (!d->comment_rows)
+		return TETHER_ERR_NOMEM;
+	for (i = 0; i < d->ncomments; i++)
+		comment_view(&d->comments[i], &d->comment_rows[i]);
+	v->comments = d->comment_rows;
+	v->ncomments = d->ncomments;
 	d->session_rows =
 	    tether_calloc(d->nsessions + 1, sizeof(*d->session_rows));
 	d->facts = tether_calloc(d->nsessions + 1, sizeof(*d->facts));
@@ -147,8 +188,54 @@ static int fill_detail(struct relay *r, int64_t id, struct ticket_detail *d,
 	return 0;
 }
 
-/* Answers q with ticket id, with its sessions and audit if detail. */
-static void answer_ticket(struct relay_request *q, int64_t id, bool detail)
+/*
+ * Shortens the answer's audit page (or, with no audit left, its comments)
+ * until it fits one frame, however many rows or however long their
+ * details: rows go from the far side of the page (the oldest of a page
+ * taken backwards, the newest of one taken with after), and the ticket's
+ * "more" counts them, so the next page asks for them again.
+ */
+static void fit_frame(struct relay_request *q, bool forward,
+		      struct tether_ctrl_ticket_ok *ok)
+{
+	struct tether_ctrl_ticket *v = &ok->ticket;
+	size_t len, drop, *n;
+	char *text;
+
+	for (;;) {
+		if (tether_ctrl_encode_answer(q->m->type, q->m->id, ok, &text,
+					      &len) != 0)
+			return;
+		tether_free(text);
+		if (len <= TETHER_FRAME_MAX)
+			return;
+		n = v->naudit > 0 ? &v->naudit : &v->ncomments;
+		if (*n == 0)
+			return; /* the reply says "narrow the request" */
+		/* In proportion to the excess, and at least one row. */
+		drop = (size_t)((double)*n * (double)(len - TETHER_FRAME_MAX) /
+				    (double)len +
+				1);
+		if (drop > *n)
+			drop = *n;
+		if (n == &v->naudit) {
+			if (!forward)
+				v->audit += drop;
+			v->audit_more += (int64_t)drop;
+		} else {
+			v->comments += drop; /* the oldest comments */
+			v->comments_more += (int64_t)drop;
+		}
+		*n -= drop;
+	}
+}
+
+/*
+ * Answers q with ticket id; with sh, its sessions, comments and the page
+ * of its audit that sh asks for.
+ */
+static void answer_ticket(struct relay_request *q, int64_t id,
+			  const struct tether_ctrl_ticket_show *sh)
 {
 	struct ticket_detail d = {0};
 	struct tether_ctrl_ticket_ok ok;
@@ -157,8 +244,11 @@ static void answer_ticket(struct relay_request *q, int64_t id, bool detail)
 
 	rc = relay_store_ticket_get(q->r->store, id, &t);
 	ticket_view(&t, &ok.ticket);
-	if (!rc && detail)
-		rc = fill_detail(q->r, id, &d, &ok.ticket);
+	if (!rc && sh != NULL) {
+		rc = fill_detail(q->r, id, sh, &d, &ok.ticket);
+		if (!rc)
+			fit_frame(q, sh->after != 0, &ok);
+	}
 	if (rc)
 		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot read ticket");
 	else
@@ -188,9 +278,9 @@ static int want_ticket(struct relay_request *q, int64_t id, bool must_be_open,
 		rc = TETHER_ERR_STATE;
 	if (rc == TETHER_ERR_STATE)
 		relay_refuse(q, TETHER_CTRL_E_STATE,
-			     "%s is closed (it cannot be reopened yet; run: "
-			     "tether ticket new TITLE for another)",
-			     name);
+			     "%s is closed (run: tether ticket reopen %s to "
+			     "work on it again)",
+			     name, name);
 	relay_store_ticket_clear(&t);
 	return rc;
 }
@@ -207,20 +297,30 @@ static void ticket_new(struct relay_request *q)
 		return;
 	}
 	relay_audit(q->r, q->actor, id, 0, "ticket_created", NULL);
-	answer_ticket(q, id, false);
+	answer_ticket(q, id, NULL);
 }
 
 static void ticket_list(struct relay_request *q)
 {
 	const struct tether_ctrl_ticket_list *tl = &q->m->body.ticket_list;
+	const struct relay_store_ticket_filter f = {
+	    .has_status = tl->has_status,
+	    .status = tl->status,
+	    .has_source = tl->has_source,
+	    .source = tl->source,
+	    .customer = tl->customer,
+	    .search = tl->search,
+	    .before = tl->before,
+	    .limit =
+		tl->limit > 0 ? (size_t)tl->limit : TETHER_CTRL_PAGE_DEFAULT,
+	};
 	struct tether_ctrl_ticket_list_ok ok = {0};
 	struct tether_ctrl_ticket *views = NULL;
 	struct relay_store_ticket *rows = NULL;
 	size_t n = 0, i;
 
-	if (relay_store_ticket_list(q->r->store,
-				    tl->has_status ? &tl->status : NULL, &rows,
-				    &n) != 0 ||
+	if (relay_store_ticket_list(q->r->store, &f, &rows, &n, &ok.more) !=
+		0 ||
 	    (views = tether_calloc(n + 1, sizeof(*views))) == NULL) {
 		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot list tickets");
 		goto out;
@@ -237,11 +337,16 @@ out:
 
 static void ticket_show(struct relay_request *q)
 {
+	const struct tether_ctrl_ticket_show *sh = &q->m->body.ticket_show;
 	char name[TETHER_ID_TICKET_LEN];
-	int64_t id = q->m->body.ticket_ref.ticket;
 
-	if (want_ticket(q, id, false, name) == 0)
-		answer_ticket(q, id, true);
+	if (sh->before != 0 && sh->after != 0) {
+		relay_refuse(q, TETHER_CTRL_E_BAD_REQUEST,
+			     "a page is before a row or after one, not both");
+		return;
+	}
+	if (want_ticket(q, sh->ticket, false, name) == 0)
+		answer_ticket(q, sh->ticket, sh);
 }
 
 static void ticket_close(struct relay_request *q)
@@ -265,7 +370,65 @@ static void ticket_close(struct relay_request *q)
 	relay_session_end_ticket(q->r, q->actor, tc->ticket, "ticket closed");
 	relay_audit(q->r, q->actor, tc->ticket, 0, "ticket_closed",
 		    json_pack("{s:s}", "resolution", tc->resolution));
-	answer_ticket(q, tc->ticket, false);
+	answer_ticket(q, tc->ticket, NULL);
+}
+
+/*
+ * The resolution and closing time are cleared on the ticket; its audit
+ * keeps them (ticket_closed, and ticket_reopened says what was undone).
+ */
+static void ticket_reopen(struct relay_request *q)
+{
+	int64_t id = q->m->body.ticket_ref.ticket;
+	char name[TETHER_ID_TICKET_LEN];
+	struct relay_store_ticket t;
+	int rc;
+
+	tether_id_ticket_format(id, name, sizeof(name));
+	rc = relay_store_ticket_get(q->r->store, id, &t);
+	if (rc == 0)
+		rc = relay_store_ticket_reopen(q->r->store, id);
+	if (rc == TETHER_ERR_NOT_FOUND)
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no such ticket %s",
+			     name);
+	else if (rc == TETHER_ERR_STATE)
+		relay_refuse(q, TETHER_CTRL_E_STATE, "%s is open already",
+			     name);
+	else if (rc != 0)
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot reopen ticket");
+	if (rc == 0) {
+		relay_audit(q->r, q->actor, id, 0, "ticket_reopened",
+			    json_pack("{s:s?, s:I}", "resolution", t.resolution,
+				      "closed_at", (json_int_t)t.closed_at));
+		answer_ticket(q, id, NULL);
+	}
+	relay_store_ticket_clear(&t);
+}
+
+/* The text is the comment table's; the audit says who commented when. */
+static void ticket_comment(struct relay_request *q)
+{
+	const struct tether_ctrl_ticket_comment *tc =
+	    &q->m->body.ticket_comment;
+	struct tether_ctrl_ticket_comment_ok ok = {.ticket = tc->ticket};
+	char name[TETHER_ID_TICKET_LEN];
+	int64_t id;
+
+	if (want_ticket(q, tc->ticket, false, name) != 0)
+		return;
+	if (relay_store_comment_add(q->r->store, tc->ticket, q->p->tech.name,
+				    tc->text, &id) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot store comment");
+		return;
+	}
+	relay_audit(q->r, q->actor, tc->ticket, 0, "ticket_comment",
+		    json_pack("{s:s, s:s, s:I}", "ticket", name, "by",
+			      q->p->tech.name, "comment", (json_int_t)id));
+	ok.comment.id = id;
+	ok.comment.by = q->p->tech.name;
+	ok.comment.at = time(NULL);
+	ok.comment.text = tc->text;
+	relay_answer(q, &ok);
 }
 
 /* ---- Invites ---- */
@@ -767,6 +930,8 @@ static void (*const console_routes[TETHER_CTRL_TYPES])(
     [TETHER_CTRL_TICKET_LIST] = ticket_list,
     [TETHER_CTRL_TICKET_SHOW] = ticket_show,
     [TETHER_CTRL_TICKET_CLOSE] = ticket_close,
+    [TETHER_CTRL_TICKET_COMMENT] = ticket_comment,
+    [TETHER_CTRL_TICKET_REOPEN] = ticket_reopen,
     [TETHER_CTRL_INVITE] = invite,
     [TETHER_CTRL_ATTACH] = attach,
     [TETHER_CTRL_CONFIRM] = confirm,

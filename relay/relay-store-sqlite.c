@@ -639,6 +639,15 @@ static const char schema_sql[] =
     " created_at INTEGER NOT NULL, data TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS attachments_ticket"
     " ON attachments(ticket_id, kind, id);"
+    /* Comments are notes, not evidence: the audit row of each says who
+     * commented when, and the text lives here. */
+    "CREATE TABLE IF NOT EXISTS comments ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " ticket_id INTEGER NOT NULL REFERENCES tickets(id),"
+    " author TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " text TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS comments_ticket ON comments(ticket_id, id);"
     "PRAGMA user_version = 1;";
 
 /* ---- Open and close --------------------------------------------------- */
@@ -906,35 +915,216 @@ static int sq_ticket_get(struct relay_store *st, int64_t id,
 			 DB_ARGS(A_INT(id)), ticket_row, out);
 }
 
-static int sq_ticket_list(struct relay_store *st,
-			  const enum tether_ticket_status *status,
-			  struct relay_store_ticket **out, size_t *n)
+/* *more: what the count query finds beyond the n rows a page holds. */
+static int count_rest(struct sq_store *s, const char *sql,
+		      const struct db_arg *args, size_t nargs, size_t n,
+		      int64_t *more)
 {
-	return query_rows(sq(st),
-			  TICKET_SELECT " WHERE ?1 IS NULL OR status = ?1"
-					" ORDER BY id DESC",
-			  DB_ARGS(A_TEXT(status ? status_w[*status] : NULL)),
-			  sizeof(**out), ticket_row, (void **)out, n);
+	int64_t total = 0;
+	int r;
+
+	r = db_int(s, sql, args, nargs, &total);
+	if (!r)
+		*more = total > (int64_t)n ? total - (int64_t)n : 0;
+	return r;
 }
 
-static int sq_ticket_close(struct relay_store *st, int64_t id,
-			   const char *resolution)
+/*
+ * A substring pattern for LIKE ... ESCAPE '\\' with the text's own % _ and
+ * \\ taken literally; *out NULL for no text.  Freed with tether_free().
+ */
+static int like_pattern(const char *text, char **out)
+{
+	size_t len, i, k = 0;
+	char *p;
+
+	*out = NULL;
+	if (text == NULL)
+		return 0;
+	len = strlen(text);
+	if (len > (SIZE_MAX - 3) / 2)
+		return TETHER_ERR_TOO_LARGE;
+	p = tether_malloc(2 * len + 3);
+	if (p == NULL)
+		return TETHER_ERR_NOMEM;
+	p[k++] = '%';
+	for (i = 0; i < len; i++) {
+		if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
+			p[k++] = '\\';
+		p[k++] = text[i];
+	}
+	p[k++] = '%';
+	p[k] = '\0';
+	*out = p;
+	return 0;
+}
+
+/*
+ * The one WHERE of ticket lists and of their count: ?1 status, ?2 source,
+ * ?3 customer pattern, ?4 title-or-customer pattern, ?5 id bound (0:
+ * none).  A new filter appends a clause with the next number.
+ */
+#define TICKET_WHERE                                                           \
+	" WHERE (?1 IS NULL OR status = ?1)"                                   \
+	" AND (?2 IS NULL OR source = ?2)"                                     \
+	" AND (?3 IS NULL OR customer LIKE ?3 ESCAPE '\\')"                    \
+	" AND (?4 IS NULL OR title LIKE ?4 ESCAPE '\\'"                        \
+	" OR customer LIKE ?4 ESCAPE '\\')"                                    \
+	" AND (?5 = 0 OR id < ?5)"
+#define TICKET_WHERE_ARGS 5
+
+static int ticket_list_tx(struct sq_store *s,
+			  const struct relay_store_ticket_filter *f,
+			  const char *customer, const char *search,
+			  struct relay_store_ticket **out, size_t *n,
+			  int64_t *more)
+{
+	const struct db_arg args[] = {
+	    A_TEXT(f->has_status ? status_w[f->status] : NULL),
+	    A_TEXT(f->has_source ? source_w[f->source] : NULL),
+	    A_TEXT(customer),
+	    A_TEXT(search),
+	    A_INT(f->before),
+	    /* LIMIT -1 is none */
+	    A_INT(f->limit != 0 && f->limit <= INT64_MAX ? (int64_t)f->limit
+							 : -1),
+	};
+	int r;
+
+	r = query_rows(
+	    s, TICKET_SELECT TICKET_WHERE " ORDER BY id DESC LIMIT ?6", args,
+	    ARRAY_SIZE(args), sizeof(**out), ticket_row, (void **)out, n);
+	if (!r)
+		r = count_rest(s, "SELECT COUNT(*) FROM tickets" TICKET_WHERE,
+			       args, TICKET_WHERE_ARGS, *n, more);
+	return r;
+}
+
+static int sq_ticket_list(struct relay_store *st,
+			  const struct relay_store_ticket_filter *f,
+			  struct relay_store_ticket **out, size_t *n,
+			  int64_t *more)
 {
 	struct sq_store *s = sq(st);
+	char *customer = NULL, *search = NULL;
+	int r;
+
+	r = like_pattern(f->customer, &customer);
+	if (!r)
+		r = like_pattern(f->search, &search);
+	/* One read transaction: the count is of the list's own snapshot. */
+	if (!r)
+		r = db_exec(s, "BEGIN");
+	if (!r)
+		r = db_end(
+		    s, ticket_list_tx(s, f, customer, search, out, n, more));
+	tether_free(customer);
+	tether_free(search);
+	return r;
+}
+
+/*
+ * Runs an UPDATE of ticket id that changes it only in the status it
+ * leaves: no change is TETHER_ERR_STATE (it is in the other status) or
+ * TETHER_ERR_NOT_FOUND.
+ */
+static int ticket_move(struct sq_store *s, int64_t id, const char *sql,
+		       const struct db_arg *args, size_t nargs)
+{
 	int changes = 0;
 	int r;
 
-	r = db_run(s,
-		   "UPDATE tickets SET status = 'closed', closed_at = ?,"
-		   " resolution = ? WHERE id = ? AND status = 'open'",
-		   DB_ARGS(A_INT(time(NULL)), A_TEXT(resolution), A_INT(id)),
-		   &changes);
+	r = db_run(s, sql, args, nargs, &changes);
 	if (r || changes)
 		return r;
 	r = db_exists(s, "SELECT 1 FROM tickets WHERE id = ?",
 		      DB_ARGS(A_INT(id)));
 	if (r >= 0)
 		r = r ? TETHER_ERR_STATE : TETHER_ERR_NOT_FOUND;
+	return r;
+}
+
+static int sq_ticket_close(struct relay_store *st, int64_t id,
+			   const char *resolution)
+{
+	return ticket_move(
+	    sq(st), id,
+	    "UPDATE tickets SET status = 'closed', closed_at = ?,"
+	    " resolution = ? WHERE id = ? AND status = 'open'",
+	    DB_ARGS(A_INT(time(NULL)), A_TEXT(resolution), A_INT(id)));
+}
+
+static int sq_ticket_reopen(struct relay_store *st, int64_t id)
+{
+	return ticket_move(
+	    sq(st), id,
+	    "UPDATE tickets SET status = 'open', closed_at = NULL,"
+	    " resolution = NULL WHERE id = ? AND status = 'closed'",
+	    DB_ARGS(A_INT(id)));
+}
+
+/* ---- Comments --------------------------------------------------------- */
+
+static int sq_comment_add(struct relay_store *st, int64_t ticket_id,
+			  const char *author, const char *text, int64_t *id)
+{
+	/* A missing ticket fails the foreign key: TETHER_ERR_NOT_FOUND. */
+	return db_insert(sq(st),
+			 "INSERT INTO comments (ticket_id, author, created_at,"
+			 " text) VALUES (?, ?, ?, ?)",
+			 DB_ARGS(A_INT(ticket_id), A_TEXT(author),
+				 A_INT(time(NULL)), A_TEXT(text)),
+			 id);
+}
+
+static int comment_row(sqlite3_stmt *stmt, void *item)
+{
+	struct relay_store_comment *c = item;
+	int r;
+
+	c->id = col_int(stmt, 0);
+	c->ticket_id = col_int(stmt, 1);
+	c->created_at = col_int(stmt, 2);
+	r = col_dup(stmt, 3, &c->author);
+	if (!r)
+		r = col_dup(stmt, 4, &c->text);
+	if (!r && (!c->author || !c->text))
+		r = TETHER_ERR_FORMAT;
+	return r;
+}
+
+static int comments_tx(struct sq_store *s, int64_t ticket_id, size_t limit,
+		       struct relay_store_comment **out, size_t *n,
+		       int64_t *more)
+{
+	int r;
+
+	r = query_rows(
+	    s,
+	    "SELECT id, ticket_id, created_at, author, text FROM"
+	    " (SELECT * FROM comments WHERE ticket_id = ?1"
+	    " ORDER BY id DESC LIMIT ?2) ORDER BY id",
+	    DB_ARGS(
+		A_INT(ticket_id),
+		A_INT(limit != 0 && limit <= INT64_MAX ? (int64_t)limit : -1)),
+	    sizeof(**out), comment_row, (void **)out, n);
+	if (!r)
+		r = count_rest(
+		    s, "SELECT COUNT(*) FROM comments WHERE ticket_id = ?",
+		    DB_ARGS(A_INT(ticket_id)), *n, more);
+	return r;
+}
+
+static int sq_ticket_comments(struct relay_store *st, int64_t ticket_id,
+			      size_t limit, struct relay_store_comment **out,
+			      size_t *n, int64_t *more)
+{
+	struct sq_store *s = sq(st);
+	int r;
+
+	r = db_exec(s, "BEGIN");
+	if (!r)
+		r = db_end(s, comments_tx(s, ticket_id, limit, out, n, more));
 	return r;
 }
 
@@ -1370,18 +1560,74 @@ static int audit_list_row(sqlite3_stmt *stmt, void *item)
 	if (!r)
 		r = col_dup(stmt, 3, &a->detail);
 	a->session_id = col_int(stmt, 4);
+	a->id = col_int(stmt, 5);
 	return r;
 }
+
+#define AUDIT_LIST_COLS "ts, actor, event, detail, session_id, id"
 
 static int sq_ticket_audit(struct relay_store *st, int64_t ticket_id,
 			   struct relay_store_audit **out, size_t *n)
 {
-	return query_rows(
-	    sq(st),
-	    "SELECT ts, actor, event, detail, session_id FROM audit"
-	    " WHERE ticket_id = ? ORDER BY id",
-	    DB_ARGS(A_INT(ticket_id)), sizeof(**out), audit_list_row,
-	    (void **)out, n);
+	return query_rows(sq(st),
+			  "SELECT " AUDIT_LIST_COLS " FROM audit"
+			  " WHERE ticket_id = ? ORDER BY id",
+			  DB_ARGS(A_INT(ticket_id)), sizeof(**out),
+			  audit_list_row, (void **)out, n);
+}
+
+static int audit_page_tx(struct sq_store *s, int64_t ticket_id,
+			 const struct relay_store_audit_page *pg,
+			 struct relay_store_audit **out, size_t *n,
+			 int64_t *more)
+{
+	int64_t limit = pg->limit <= INT64_MAX ? (int64_t)pg->limit : -1;
+	int r;
+
+	if (pg->after != 0)
+		r = query_rows(
+		    s,
+		    "SELECT " AUDIT_LIST_COLS " FROM audit"
+		    " WHERE ticket_id = ?1 AND id > ?2"
+		    " ORDER BY id LIMIT ?3",
+		    DB_ARGS(A_INT(ticket_id), A_INT(pg->after), A_INT(limit)),
+		    sizeof(**out), audit_list_row, (void **)out, n);
+	else
+		r = query_rows(
+		    s,
+		    "SELECT " AUDIT_LIST_COLS " FROM"
+		    " (SELECT * FROM audit WHERE ticket_id = ?1"
+		    " AND (?2 = 0 OR id < ?2)"
+		    " ORDER BY id DESC LIMIT ?3) ORDER BY id",
+		    DB_ARGS(A_INT(ticket_id), A_INT(pg->before), A_INT(limit)),
+		    sizeof(**out), audit_list_row, (void **)out, n);
+	if (r || *n == 0)
+		return r;
+	/* The rest on the far side: past the page's last row, or before
+	 * its first. */
+	if (pg->after != 0)
+		return db_int(
+		    s,
+		    "SELECT COUNT(*) FROM audit"
+		    " WHERE ticket_id = ? AND id > ?",
+		    DB_ARGS(A_INT(ticket_id), A_INT((*out)[*n - 1].id)), more);
+	return db_int(
+	    s, "SELECT COUNT(*) FROM audit WHERE ticket_id = ? AND id < ?",
+	    DB_ARGS(A_INT(ticket_id), A_INT((*out)[0].id)), more);
+}
+
+static int sq_ticket_audit_page(struct relay_store *st, int64_t ticket_id,
+				const struct relay_store_audit_page *pg,
+				struct relay_store_audit **out, size_t *n,
+				int64_t *more)
+{
+	struct sq_store *s = sq(st);
+	int r;
+
+	r = db_exec(s, "BEGIN");
+	if (!r)
+		r = db_end(s, audit_page_tx(s, ticket_id, pg, out, n, more));
+	return r;
 }
 
 /* ---- Counts for metrics ----------------------------------------------- */
@@ -1892,6 +2138,9 @@ static const struct relay_store_ops sq_ops = {
     .ticket_new = sq_ticket_new,
     .ticket_get = sq_ticket_get,
     .ticket_list = sq_ticket_list,
+    .ticket_reopen = sq_ticket_reopen,
+    .comment_add = sq_comment_add,
+    .ticket_comments = sq_ticket_comments,
     .ticket_close = sq_ticket_close,
     .session_new = sq_session_new,
     .session_get = sq_session_get,
@@ -1906,6 +2155,7 @@ static const struct relay_store_ops sq_ops = {
     .audit = sq_audit,
     .audit_verify = sq_audit_verify,
     .ticket_audit = sq_ticket_audit,
+    .ticket_audit_page = sq_ticket_audit_page,
     .counts = sq_counts,
     .enroll_token_new = sq_enroll_token_new,
     .agent_enroll = sq_agent_enroll,

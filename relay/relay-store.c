@@ -252,15 +252,71 @@ int relay_store_ticket_get(struct relay_store *st, int64_t id,
 }
 
 int relay_store_ticket_list(struct relay_store *st,
-			    const enum tether_ticket_status *status,
-			    struct relay_store_ticket **out, size_t *n)
+			    const struct relay_store_ticket_filter *f,
+			    struct relay_store_ticket **out, size_t *n,
+			    int64_t *more)
 {
+	static const struct relay_store_ticket_filter all = {0};
+	int64_t ignored;
+
 	*out = NULL;
 	*n = 0;
-	if (status != NULL && (unsigned)*status >= RELAY_STORE_STATUSES)
+	if (more == NULL)
+		more = &ignored;
+	*more = 0;
+	if (f == NULL)
+		f = &all;
+	if ((f->has_status && (unsigned)f->status >= RELAY_STORE_STATUSES) ||
+	    (f->has_source && (unsigned)f->source >= RELAY_STORE_SOURCES) ||
+	    f->before < 0)
 		return TETHER_ERR_INVALID;
 	LIST_CALL(relay_store_tickets_free,
-		  st->ops->ticket_list(st, status, out, n));
+		  st->ops->ticket_list(st, f, out, n, more));
+}
+
+int relay_store_ticket_reopen(struct relay_store *st, int64_t id)
+{
+	return st->ops->ticket_reopen(st, id);
+}
+
+/* ---- Comments ---- */
+
+int relay_store_comment_add(struct relay_store *st, int64_t ticket_id,
+			    const char *author, const char *text, int64_t *id)
+{
+	int64_t ignored;
+
+	if (id == NULL)
+		id = &ignored;
+	*id = 0;
+	if (author == NULL || author[0] == '\0' || text == NULL ||
+	    text[0] == '\0')
+		return TETHER_ERR_INVALID;
+	return st->ops->comment_add(st, ticket_id, author, text, id);
+}
+
+int relay_store_ticket_comments(struct relay_store *st, int64_t ticket_id,
+				size_t limit, struct relay_store_comment **out,
+				size_t *n, int64_t *more)
+{
+	int64_t ignored;
+
+	if (more == NULL)
+		more = &ignored;
+	*more = 0;
+	LIST_CALL(relay_store_comments_free,
+		  st->ops->ticket_comments(st, ticket_id, limit, out, n, more));
+}
+
+void relay_store_comments_free(struct relay_store_comment *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++) {
+		tether_free(v[i].author);
+		tether_free(v[i].text);
+	}
+	tether_free(v);
 }
 
 int relay_store_ticket_close(struct relay_store *st, int64_t id,
@@ -399,6 +455,25 @@ int relay_store_ticket_audit(struct relay_store *st, int64_t ticket_id,
 {
 	LIST_CALL(relay_store_audits_free,
 		  st->ops->ticket_audit(st, ticket_id, out, n));
+}
+
+int relay_store_ticket_audit_page(struct relay_store *st, int64_t ticket_id,
+				  const struct relay_store_audit_page *pg,
+				  struct relay_store_audit **out, size_t *n,
+				  int64_t *more)
+{
+	int64_t ignored;
+
+	*out = NULL;
+	*n = 0;
+	if (more == NULL)
+		more = &ignored;
+	*more = 0;
+	if (pg == NULL || pg->limit == 0 || pg->before < 0 || pg->after < 0 ||
+	    (pg->before != 0 && pg->after != 0))
+		return TETHER_ERR_INVALID;
+	LIST_CALL(relay_store_audits_free,
+		  st->ops->ticket_audit_page(st, ticket_id, pg, out, n, more));
 }
 
 int relay_store_counts(struct relay_store *st, struct relay_store_counts *out)

@@ -119,16 +119,70 @@ int relay_store_ticket_get(struct relay_store *st, int64_t id,
 /* Frees t's strings and zeroes it; NULL is fine. */
 void relay_store_ticket_clear(struct relay_store_ticket *t);
 /*
- * *out: *n tickets, newest first, of the given status (NULL: all), freed
- * with relay_store_tickets_free().
+ * Which tickets a list holds: every member narrows it (zero, false or
+ * NULL: not), all of them together.  Texts match as substrings, ignoring
+ * the case of ASCII letters, with LIKE's wildcards taken literally.  A
+ * new criterion (an assignee) is a new member here and a clause in the
+ * backend's one WHERE, which the count of the rest shares.
+ */
+struct relay_store_ticket_filter {
+	bool has_status;
+	enum tether_ticket_status status;
+	bool has_source;
+	enum tether_ticket_source source;
+	const char *customer; /* in the customer */
+	const char *search;   /* in the title or the customer */
+	int64_t before;	      /* ids below this one */
+	size_t limit;	      /* at most this many; 0: no limit */
+};
+
+/*
+ * *out: *n tickets, newest first, that f lets through (NULL: all), freed
+ * with relay_store_tickets_free(); *more (may be NULL): how many more
+ * match beyond the limit.  TETHER_ERR_INVALID for a status or source out
+ * of range.
  */
 int relay_store_ticket_list(struct relay_store *st,
-			    const enum tether_ticket_status *status,
-			    struct relay_store_ticket **out, size_t *n);
+			    const struct relay_store_ticket_filter *f,
+			    struct relay_store_ticket **out, size_t *n,
+			    int64_t *more);
 void relay_store_tickets_free(struct relay_store_ticket *v, size_t n);
 /* TETHER_ERR_NOT_FOUND; TETHER_ERR_STATE if already closed. */
 int relay_store_ticket_close(struct relay_store *st, int64_t id,
 			     const char *resolution);
+/*
+ * A closed ticket becomes open again, its closed_at and resolution
+ * cleared (the audit keeps them).  TETHER_ERR_NOT_FOUND; TETHER_ERR_STATE
+ * if it is open.
+ */
+int relay_store_ticket_reopen(struct relay_store *st, int64_t id);
+
+/* ---- Comments on tickets ---- */
+
+/* Strings are the comment's own: relay_store_comments_free() frees them. */
+struct relay_store_comment {
+	int64_t id;
+	int64_t ticket_id;
+	int64_t created_at;
+	char *author; /* the technician's name then */
+	char *text;
+};
+
+/*
+ * Adds a comment by author (a name, kept as text) to a ticket: *id (may
+ * be NULL) its id.  TETHER_ERR_NOT_FOUND for a missing ticket,
+ * TETHER_ERR_INVALID without author or text.
+ */
+int relay_store_comment_add(struct relay_store *st, int64_t ticket_id,
+			    const char *author, const char *text, int64_t *id);
+/*
+ * *out: the newest *n (at most limit; 0: all) comments of a ticket, oldest
+ * first; *more (may be NULL): how many older ones there are besides.
+ */
+int relay_store_ticket_comments(struct relay_store *st, int64_t ticket_id,
+				size_t limit, struct relay_store_comment **out,
+				size_t *n, int64_t *more);
+void relay_store_comments_free(struct relay_store_comment *v, size_t n);
 
 /* ---- Sessions ---- */
 
@@ -219,6 +273,7 @@ int relay_store_session_expire(struct relay_store *st, int64_t now,
 
 /* Strings are the row's own: relay_store_audits_free() frees them. */
 struct relay_store_audit {
+	int64_t id; /* its place in the whole trail */
 	int64_t ts;
 	int64_t session_id; /* 0: none */
 	char *actor;
@@ -241,6 +296,28 @@ int relay_store_audit_verify(struct relay_store *st);
 int relay_store_ticket_audit(struct relay_store *st, int64_t ticket_id,
 			     struct relay_store_audit **out, size_t *n);
 void relay_store_audits_free(struct relay_store_audit *v, size_t n);
+
+/*
+ * A page of a ticket's audit, keyed by row id.  Neither bound: the newest
+ * limit rows; before: the newest limit rows with a lower id; after: the
+ * oldest limit rows with a higher id (not both).
+ */
+struct relay_store_audit_page {
+	int64_t before; /* 0: none */
+	int64_t after;	/* 0: none */
+	size_t limit;	/* >= 1 */
+};
+
+/*
+ * *out: the page's *n rows, oldest first; *more (may be NULL): the
+ * ticket's rows beyond the page on the side it was taken from (older
+ * ones, or newer ones with after).  TETHER_ERR_INVALID for both bounds or
+ * no limit.
+ */
+int relay_store_ticket_audit_page(struct relay_store *st, int64_t ticket_id,
+				  const struct relay_store_audit_page *pg,
+				  struct relay_store_audit **out, size_t *n,
+				  int64_t *more);
 
 /* ---- Counts, for metrics ---- */
 
@@ -442,10 +519,17 @@ struct relay_store_ops {
 	int (*ticket_get)(struct relay_store *st, int64_t id,
 			  struct relay_store_ticket *out);
 	int (*ticket_list)(struct relay_store *st,
-			   const enum tether_ticket_status *status,
-			   struct relay_store_ticket **out, size_t *n);
+			   const struct relay_store_ticket_filter *f,
+			   struct relay_store_ticket **out, size_t *n,
+			   int64_t *more);
 	int (*ticket_close)(struct relay_store *st, int64_t id,
 			    const char *resolution);
+	int (*ticket_reopen)(struct relay_store *st, int64_t id);
+	int (*comment_add)(struct relay_store *st, int64_t ticket_id,
+			   const char *author, const char *text, int64_t *id);
+	int (*ticket_comments)(struct relay_store *st, int64_t ticket_id,
+			       size_t limit, struct relay_store_comment **out,
+			       size_t *n, int64_t *more);
 	int (*session_new)(struct relay_store *st, int64_t ticket_id,
 			   int64_t technician_id, const char *nameplate,
 			   int64_t expires_at, const char *info,
@@ -476,6 +560,10 @@ struct relay_store_ops {
 	int (*audit_verify)(struct relay_store *st);
 	int (*ticket_audit)(struct relay_store *st, int64_t ticket_id,
 			    struct relay_store_audit **out, size_t *n);
+	int (*ticket_audit_page)(struct relay_store *st, int64_t ticket_id,
+				 const struct relay_store_audit_page *pg,
+				 struct relay_store_audit **out, size_t *n,
+				 int64_t *more);
 	int (*counts)(struct relay_store *st, struct relay_store_counts *out);
 	int (*enroll_token_new)(struct relay_store *st,
 				const uint8_t *token_hash, int64_t expires_at);

@@ -207,6 +207,7 @@ enum kind {
 #define F_NULL 0x02u  /* absent travels as null, and null reads as absent */
 #define F_CLIP 0x04u  /* longer strings and lists are cut, not refused */
 #define F_EMPTY 0x08u /* K_HEX: "" stands for absent */
+#define F_ZERO 0x10u  /* K_INT: 0 travels as absent (the default) */
 
 struct schema;
 
@@ -927,6 +928,10 @@ static json_t *enc_value(struct enc *e, const struct member *m,
 	}
 	case K_INT:
 		x = *CAT(base, m->off, int64_t);
+		if (absent || (x == 0 && (m->flags & F_ZERO))) {
+			absent = true;
+			break;
+		}
 		if (x < m->min || x > m->max)
 			return bad(e, "member \"%s\" is out of range", m->name);
 		return json_integer(x);
@@ -1072,6 +1077,7 @@ SCHEMA(s_session_row, struct tether_ctrl_session_row,
        OBJ(struct tether_ctrl_session_row, agent, F_NULL, s_facts, has_agent));
 
 SCHEMA(s_audit_row, struct tether_ctrl_audit_row,
+       INT(struct tether_ctrl_audit_row, id, F_ZERO, 0, INT64_MAX, 0),
        TIME(struct tether_ctrl_audit_row, ts, F_NULL),
        STR(struct tether_ctrl_audit_row, actor, REQUIRED, 1, 128),
        STR(struct tether_ctrl_audit_row, event, REQUIRED, 1, 64),
@@ -1083,6 +1089,13 @@ SCHEMA(s_attachment_row, struct tether_ctrl_attachment_row,
        TIME(struct tether_ctrl_attachment_row, created_at, F_NULL),
        INT(struct tether_ctrl_attachment_row, size, REQUIRED, 0, INT64_MAX,
 	   0));
+
+SCHEMA(s_comment_row, struct tether_ctrl_comment_row,
+       INT(struct tether_ctrl_comment_row, id, REQUIRED, 1, INT64_MAX, 0),
+       NAME(struct tether_ctrl_comment_row, by, REQUIRED),
+       TIME(struct tether_ctrl_comment_row, at, F_NULL),
+       STR(struct tether_ctrl_comment_row, text, REQUIRED, 1,
+	   TETHER_CTRL_COMMENT_MAX));
 
 SCHEMA(s_ticket, struct tether_ctrl_ticket,
        TICKET(struct tether_ctrl_ticket, id, REQUIRED),
@@ -1103,7 +1116,13 @@ SCHEMA(s_ticket, struct tether_ctrl_ticket,
 	    TETHER_CTRL_ROWS_MAX, HAS_(struct tether_ctrl_ticket, has_detail)),
        LIST(struct tether_ctrl_ticket, audit, naudit, OPTIONAL,
 	    struct tether_ctrl_audit_row, s_audit_row, TETHER_CTRL_ROWS_MAX,
-	    HAS_(struct tether_ctrl_ticket, has_detail)));
+	    HAS_(struct tether_ctrl_ticket, has_detail)),
+       INT(struct tether_ctrl_ticket, audit_more, F_ZERO, 0, INT64_MAX, 0),
+       LIST(struct tether_ctrl_ticket, comments, ncomments, OPTIONAL,
+	    struct tether_ctrl_comment_row, s_comment_row, TETHER_CTRL_ROWS_MAX,
+	    HAS_(struct tether_ctrl_ticket, has_detail)),
+       INT(struct tether_ctrl_ticket, comments_more, F_ZERO, 0, INT64_MAX,
+	   0));
 
 SCHEMA(s_agent_row, struct tether_ctrl_agent_row,
        NAME(struct tether_ctrl_agent_row, name, REQUIRED),
@@ -1202,7 +1221,28 @@ SCHEMA(s_ticket_new, struct tether_ctrl_ticket_new,
 
 SCHEMA(s_ticket_list, struct tether_ctrl_ticket_list,
        WORD_H(struct tether_ctrl_ticket_list, status, OPTIONAL, w_status,
-	      has_status));
+	      has_status),
+       WORD_H(struct tether_ctrl_ticket_list, source, OPTIONAL, w_source,
+	      has_source),
+       STR(struct tether_ctrl_ticket_list, customer, OPTIONAL, 1,
+	   TETHER_CTRL_TITLE_MAX),
+       STR(struct tether_ctrl_ticket_list, search, OPTIONAL, 1,
+	   TETHER_CTRL_TITLE_MAX),
+       INT(struct tether_ctrl_ticket_list, limit, F_ZERO, 0,
+	   TETHER_CTRL_PAGE_MAX, 0),
+       TICKET(struct tether_ctrl_ticket_list, before, OPTIONAL));
+
+SCHEMA(s_ticket_show, struct tether_ctrl_ticket_show,
+       TICKET(struct tether_ctrl_ticket_show, ticket, REQUIRED),
+       INT(struct tether_ctrl_ticket_show, limit, F_ZERO, 0,
+	   TETHER_CTRL_PAGE_MAX, 0),
+       INT(struct tether_ctrl_ticket_show, before, F_ZERO, 0, INT64_MAX, 0),
+       INT(struct tether_ctrl_ticket_show, after, F_ZERO, 0, INT64_MAX, 0));
+
+SCHEMA(s_ticket_comment, struct tether_ctrl_ticket_comment,
+       TICKET(struct tether_ctrl_ticket_comment, ticket, REQUIRED),
+       STR(struct tether_ctrl_ticket_comment, text, REQUIRED, 1,
+	   TETHER_CTRL_COMMENT_MAX));
 
 SCHEMA(s_ticket_ref, struct tether_ctrl_ticket_ref,
        TICKET(struct tether_ctrl_ticket_ref, ticket, REQUIRED));
@@ -1386,7 +1426,13 @@ SCHEMA(a_ticket, struct tether_ctrl_ticket_ok,
 
 SCHEMA(a_ticket_list, struct tether_ctrl_ticket_list_ok,
        LIST(struct tether_ctrl_ticket_list_ok, tickets, ntickets, REQUIRED,
-	    struct tether_ctrl_ticket, s_ticket, TETHER_CTRL_ROWS_MAX, 0));
+	    struct tether_ctrl_ticket, s_ticket, TETHER_CTRL_ROWS_MAX, 0),
+       INT(struct tether_ctrl_ticket_list_ok, more, OPTIONAL, 0, INT64_MAX,
+	   0));
+
+SCHEMA(a_ticket_comment, struct tether_ctrl_ticket_comment_ok,
+       TICKET(struct tether_ctrl_ticket_comment_ok, ticket, REQUIRED),
+       OBJ_REQ(struct tether_ctrl_ticket_comment_ok, comment, s_comment_row));
 
 SCHEMA(s_burned, struct tether_ctrl_burned,
        NAMEPLATE(struct tether_ctrl_burned, nameplate, REQUIRED),
@@ -1455,7 +1501,7 @@ static const struct {
 	[TETHER_CTRL_ERR] = {&s_err, NULL},
 	[TETHER_CTRL_TICKET_NEW] = {&s_ticket_new, &a_ticket},
 	[TETHER_CTRL_TICKET_LIST] = {&s_ticket_list, &a_ticket_list},
-	[TETHER_CTRL_TICKET_SHOW] = {&s_ticket_ref, &a_ticket},
+	[TETHER_CTRL_TICKET_SHOW] = {&s_ticket_show, &a_ticket},
 	[TETHER_CTRL_TICKET_CLOSE] = {&s_ticket_close, &a_ticket},
 	[TETHER_CTRL_INVITE] = {&s_invite, &a_invite},
 	[TETHER_CTRL_ATTACH] = {&s_ticket_ref, &a_attach},
@@ -1468,6 +1514,8 @@ static const struct {
 	[TETHER_CTRL_DIAG_ATTACH] = {&s_diag_attach, &a_diag_attach},
 	[TETHER_CTRL_DIAG_GET] = {&s_ticket_ref, &a_diag_get},
 	[TETHER_CTRL_SESSIONS] = {&s_empty, &a_sessions},
+	[TETHER_CTRL_TICKET_COMMENT] = {&s_ticket_comment, &a_ticket_comment},
+	[TETHER_CTRL_TICKET_REOPEN] = {&s_ticket_ref, &a_ticket},
 	[TETHER_CTRL_CHAN_CLOSE] = {&s_chan_close, NULL},
 	[TETHER_CTRL_JOIN] = {&s_join, NULL},
 	[TETHER_CTRL_JOIN_OK] = {&s_join_ok, NULL},

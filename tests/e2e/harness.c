@@ -1453,7 +1453,8 @@ json_t *h_ticket_show(const char *ticket)
 	struct h_res res;
 	json_t *j, *t;
 
-	h_console_ok(&res, NULL, "ticket", "show", ticket, "--json", NULL);
+	h_console_ok(&res, NULL, "ticket", "show", ticket, "--all", "--json",
+		     NULL);
 	j = json_loads(res.out, 0, &jerr);
 	cr_assert(json_is_object(j), "ticket show --json: not an object: %s",
 		  res.out);

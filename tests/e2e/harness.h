@@ -242,7 +242,8 @@ void h_login(const struct h_relay *r);
 void h_ticket_new(const char *title, char *id, size_t len);
 /* tether invite T-N [--expires E]; code gets the code. */
 void h_invite(const char *ticket, const char *expires, char *code, size_t len);
-/* tether ticket show T-N --json; the ticket object (caller decrefs). */
+/* tether ticket show T-N --all --json: the ticket with its whole audit
+ * trail (caller decrefs). */
 json_t *h_ticket_show(const char *ticket);
 /* True if some audit event name of the ticket contains part. */
 bool h_audit_has(json_t *ticket, const char *part);

@@ -292,9 +292,9 @@ Test(codes, no_invite_and_closed_ticket, .timeout = 60)
 		     "done", NULL);
 	h_res_free(&res);
 	snprintf(want, sizeof(want),
-		 "tether: %s is closed (it cannot be reopened yet; run: "
-		 "tether ticket new TITLE for another)\n",
-		 ticket);
+		 "tether: %s is closed (run: tether ticket reopen %s to work "
+		 "on it again)\n",
+		 ticket, ticket);
 	h_exec(&res, NULL, ticket, cmd);
 	h_expect(&res, 255, "", want, "exec on a closed ticket");
 	h_res_free(&res);

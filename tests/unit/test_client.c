@@ -151,7 +151,7 @@ static void relay_frame(struct tether_link *l, const struct tether_frame *f0)
 					       .title = "printer",
 					       .status = TETHER_TICKET_OPEN,
 					       .created_at = 1765000000};
-		struct tether_ctrl_ticket_list_ok ok = {&t, 1};
+		struct tether_ctrl_ticket_list_ok ok = {&t, 1, 0};
 		size_t len;
 		char *text;
 
@@ -346,7 +346,7 @@ static void spin(struct fake *f, unsigned ms)
 Test(client, pinned_hello_welcome_call_and_ping)
 {
 	struct tether_ctrl_ticket_list req = {0};
-	struct tether_ctrl_ticket_ref show = {.ticket = 9};
+	struct tether_ctrl_ticket_show show = {.ticket = 9};
 	struct tether_ctrl_msg ans;
 	struct owner o;
 	struct fake f;

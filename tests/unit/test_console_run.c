@@ -407,7 +407,7 @@ static int sink_end(struct console_run *r, void *arg,
 /* The connection is still there: one more request on it. */
 static int sink_after(struct console_run *r, void *arg, int status)
 {
-	const struct tether_ctrl_ticket_ref req = {.ticket = TICKET};
+	const struct tether_ctrl_ticket_show req = {.ticket = TICKET};
 	struct tether_ctrl_msg ans;
 	struct sink *s = arg;
 

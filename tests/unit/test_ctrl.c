@@ -41,7 +41,18 @@ static const struct sample samples[] = {
 		      "\"customer\":\"ACME / Jo\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2,\"status\":\"open\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2}"},
+    {TETHER_CTRL_C2R,
+     "{\"t\":\"ticket_list\",\"id\":2,\"status\":\"closed\",\"source\":"
+     "\"health\",\"customer\":\"ACME\",\"search\":\"50%\",\"limit\":500,"
+     "\"before\":\"T-113\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"ticket_show\",\"id\":9,\"ticket\":\"T-12\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_show\",\"id\":9,\"ticket\":\"T-12\","
+		      "\"limit\":10,\"before\":4000}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_show\",\"id\":9,\"ticket\":\"T-12\","
+		      "\"limit\":500,\"after\":17}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"comment\",\"id\":9,\"ticket\":"
+		      "\"T-12\",\"text\":\"called back, no answer\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_reopen\",\"id\":9,\"ticket\":\"T-12\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"ticket_close\",\"id\":4,\"ticket\":\"T-1\","
 		      "\"resolution\":\"fixed\"}"},
     {TETHER_CTRL_C2R,
@@ -397,8 +408,11 @@ Test(ctrl, answers)
 			 "\"expires_at\":null,\"agent\":null}],\"attachments\":"
 			 "[],\"audit\":[{\"ts\":\"2026-12-07T15:54:06Z\","
 			 "\"actor\":\"tech:alice\",\"event\":\"x\",\"detail\":"
-			 "{\"a\":[1,2]}},{\"ts\":null,\"actor\":\"relay\","
-			 "\"event\":\"y\",\"detail\":null}]}}";
+			 "{\"a\":[1,2]}},{\"id\":8,\"ts\":null,\"actor\":"
+			 "\"relay\",\"event\":\"y\",\"detail\":null}],"
+			 "\"audit_more\":40,\"comments\":[{\"id\":2,\"by\":"
+			 "\"alice\",\"at\":\"2026-12-07T15:54:07Z\",\"text\":"
+			 "\"rebooted\"}],\"comments_more\":1}}";
 	struct tether_ctrl_msg m;
 	const struct tether_ctrl_ticket *t = &m.body.ticket_ok.ticket;
 	json_t *back, *want;
@@ -420,6 +434,13 @@ Test(ctrl, answers)
 	cr_assert(!t->sessions[0].has_agent);
 	cr_assert_eq(t->naudit, 2);
 	cr_assert(json_is_object(t->audit[0].detail));
+	cr_assert_eq(t->audit[0].id, 0);
+	cr_assert_eq(t->audit[1].id, 8);
+	cr_assert_eq(t->audit_more, 40);
+	cr_assert_eq(t->ncomments, 1);
+	cr_assert_str_eq(t->comments[0].by, "alice");
+	cr_assert_str_eq(t->comments[0].text, "rebooted");
+	cr_assert_eq(t->comments_more, 1);
 	back = tether_ctrl_answer_to_json(TETHER_CTRL_TICKET_SHOW, 5, &m.body);
 	want = json_loads(ok, 0, NULL);
 	cr_assert(json_equal(back, want), "%s", json_dumps(back, 0));

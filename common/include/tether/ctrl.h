@@ -109,7 +109,10 @@
 	X(CHECK, "check", TETHER_CTRL_A2R)                                     \
 	X(CHECK_ACK, "check_ack", TETHER_CTRL_R2A)                             \
 	X(DIAG_REQUEST, "diag_request", TETHER_CTRL_R2A)                       \
-	X(DIAG, "diag", TETHER_CTRL_A2R)
+	X(DIAG, "diag", TETHER_CTRL_A2R)                                       \
+	/* console requests, continued */                                      \
+	X(TICKET_COMMENT, "comment", TETHER_CTRL_C2R)                          \
+	X(TICKET_REOPEN, "ticket_reopen", TETHER_CTRL_C2R)
 
 enum tether_ctrl_type {
 /* An X-macro expansion is not an expression: kept as written. */
@@ -216,6 +219,12 @@ const char *tether_ctrl_word_name(const char *const *words, size_t n, int v);
 #define TETHER_CTRL_ROWS_MAX 100000
 /* Open channels listed for one live session (more are counted, not named). */
 #define TETHER_CTRL_LIVE_CHANNELS_MAX 1024
+#define TETHER_CTRL_COMMENT_MAX 2000
+/* A page of ticket_list or of ticket_show's audit: default and most. */
+#define TETHER_CTRL_PAGE_DEFAULT 50
+#define TETHER_CTRL_PAGE_MAX 500
+/* The newest comments ticket_show carries (comments_more: the rest). */
+#define TETHER_CTRL_COMMENTS_SHOWN 100
 
 /* ---- Parts ---- */
 
@@ -270,6 +279,7 @@ struct tether_ctrl_session_row {
 };
 
 struct tether_ctrl_audit_row {
+	int64_t id; /* the row's place in the trail: the key of pages */
 	int64_t ts;
 	const char *actor;
 	const char *event;
@@ -281,6 +291,14 @@ struct tether_ctrl_attachment_row {
 	const char *source;
 	int64_t created_at;
 	int64_t size;
+};
+
+/* A note a technician left on a ticket. */
+struct tether_ctrl_comment_row {
+	int64_t id;
+	const char *by; /* the technician's name then */
+	int64_t at;
+	const char *text; /* 1 to TETHER_CTRL_COMMENT_MAX bytes */
 };
 
 struct tether_ctrl_ticket {
@@ -299,8 +317,13 @@ struct tether_ctrl_ticket {
 	size_t nsessions;
 	const struct tether_ctrl_attachment_row *attachments;
 	size_t nattachments;
+	/* one page of the trail, oldest first (ticket_show's before/after) */
 	const struct tether_ctrl_audit_row *audit;
 	size_t naudit;
+	int64_t audit_more; /* rows beyond the page, on the side paged to */
+	const struct tether_ctrl_comment_row *comments; /* oldest first */
+	size_t ncomments;
+	int64_t comments_more; /* older comments not carried */
 };
 
 struct tether_ctrl_agent_row {
@@ -381,9 +404,40 @@ struct tether_ctrl_ticket_new {
 	const char *customer; /* optional */
 };
 
+/*
+ * Filters of ticket_list, all optional and combined with "and"; the
+ * answer is newest first.  New filters are appended as optional members.
+ */
 struct tether_ctrl_ticket_list {
-	bool has_status;
+	bool has_status; /* absent: open and closed */
 	enum tether_ticket_status status;
+	bool has_source;
+	enum tether_ticket_source source;
+	const char *customer; /* substring of the customer, any case */
+	const char *search;   /* substring of the title or the customer */
+	int64_t limit;	      /* at most TETHER_CTRL_PAGE_MAX; 0: 50 */
+	int64_t before;	      /* only tickets with a lower id; 0: none */
+};
+
+/*
+ * ticket_show: the ticket with a page of its audit trail keyed by audit
+ * row id.  Neither before nor after: the newest limit rows; before: the
+ * newest limit rows below it; after: the oldest limit rows above it
+ * (a zeroed struct asks for the newest page, so callers that want the
+ * ticket alone need set nothing else).
+ * The page may hold fewer rows than limit so that the answer fits one
+ * frame; audit_more then counts the rest.
+ */
+struct tether_ctrl_ticket_show {
+	int64_t ticket;
+	int64_t limit;	/* at most TETHER_CTRL_PAGE_MAX; 0: 50 */
+	int64_t before; /* 0: none */
+	int64_t after;	/* 0: none; not with before */
+};
+
+struct tether_ctrl_ticket_comment {
+	int64_t ticket;
+	const char *text; /* 1 to TETHER_CTRL_COMMENT_MAX bytes */
 };
 
 /* ticket_show, attach, diag_get */
@@ -587,7 +641,7 @@ struct tether_ctrl_diag {
 
 /* ---- Answers ("ok" to each request) ---- */
 
-/* ticket_new, ticket_show, ticket_close */
+/* ticket_new, ticket_show, ticket_close, ticket_reopen */
 struct tether_ctrl_ticket_ok {
 	struct tether_ctrl_ticket ticket;
 };
@@ -595,6 +649,12 @@ struct tether_ctrl_ticket_ok {
 struct tether_ctrl_ticket_list_ok {
 	const struct tether_ctrl_ticket *tickets;
 	size_t ntickets;
+	int64_t more; /* tickets that match beyond this page */
+};
+
+struct tether_ctrl_ticket_comment_ok {
+	int64_t ticket;
+	struct tether_ctrl_comment_row comment;
 };
 
 /* The ticket's previous code, burned by a wrong entry. */
@@ -661,6 +721,8 @@ union tether_ctrl_body {
 	struct tether_ctrl_err err;
 	struct tether_ctrl_ticket_new ticket_new;
 	struct tether_ctrl_ticket_list ticket_list;
+	struct tether_ctrl_ticket_show ticket_show;
+	struct tether_ctrl_ticket_comment ticket_comment;
 	struct tether_ctrl_ticket_ref ticket_ref;
 	struct tether_ctrl_ticket_close ticket_close;
 	struct tether_ctrl_invite invite;
@@ -696,6 +758,7 @@ union tether_ctrl_body {
 	/* answers */
 	struct tether_ctrl_ticket_ok ticket_ok;
 	struct tether_ctrl_ticket_list_ok ticket_list_ok;
+	struct tether_ctrl_ticket_comment_ok ticket_comment_ok;
 	struct tether_ctrl_invite_ok invite_ok;
 	struct tether_ctrl_attach_ok attach_ok;
 	struct tether_ctrl_open_ok open_ok;
