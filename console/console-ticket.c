@@ -1,9 +1,8 @@
 /*
- * `tether ticket new|list|show|close`: one request each, printed either as
- * JSON (--json, for scripts: the tickets as the protocol writes them) or
- * as aligned text for people.  Text from the relay (titles, names, audit
- * details) may have been typed by anyone, so the readable forms print it
- * cleaned.
+ * `tether ticket new|list|show|close|assign`: one request each, printed either
+ * as JSON (--json, for scripts: the tickets as the protocol writes them) or as
+ * aligned text for people.  Text from the relay (titles, names, audit details)
+ * may have been typed by anyone, so the readable forms print it cleaned.
  */
 #include <string.h>
 
@@ -15,11 +14,18 @@ static const char ticket_usage[] =
     "Usage: tether ticket new TITLE [--customer NAME] [--json]\n"
     "       tether ticket list [--status open|closed] [--json]\n"
     "       tether ticket show T-N [--json]\n"
-    "       tether ticket close T-N --resolution TEXT [--json]\n";
+    "       tether ticket close T-N --resolution TEXT [--json]\n"
+    "       tether ticket assign T-N NAME|me|none [--json]\n"
+    "\n"
+    "assign gives the ticket to a technician (me: yourself, none: back to\n"
+    "the unassigned queue).  Admins may assign any ticket; a technician\n"
+    "may take an unassigned one and give their own away.  Whoever loses\n"
+    "a ticket loses their open channels and session on it at once.\n";
 
-enum sub { SUB_NEW, SUB_LIST, SUB_SHOW, SUB_CLOSE };
+enum sub { SUB_NEW, SUB_LIST, SUB_SHOW, SUB_CLOSE, SUB_ASSIGN, SUBS };
 
-static const char *const sub_names[] = {"new", "list", "show", "close"};
+static const char *const sub_names[] = {"new", "list", "show", "close",
+					"assign"};
 
 /* Options every ticket subcommand understands, and their values. */
 struct ticket_args {
@@ -37,6 +43,7 @@ struct ticket_request {
 		struct tether_ctrl_ticket_list list;
 		struct tether_ctrl_ticket_ref show;
 		struct tether_ctrl_ticket_close close;
+		struct tether_ctrl_ticket_assign assign;
 	} body;
 	char name[TETHER_ID_TICKET_LEN]; /* T-N, for the error messages */
 };
@@ -68,13 +75,13 @@ static void table_add_ticket_id(struct console_table *t, int64_t id)
 
 static int print_list(const struct tether_ctrl_ticket_list_ok *ok)
 {
-	static const char *const heads[] = {"ID", "STATUS", "TITLE", "CUSTOMER",
-					    "CREATED"};
+	static const char *const heads[] = {"ID",	"STATUS",   "TITLE",
+					    "CUSTOMER", "ASSIGNEE", "CREATED"};
 	struct console_table t;
 	size_t i;
 	int r;
 
-	console_table_init(&t, 5, heads);
+	console_table_init(&t, 6, heads);
 	for (i = 0; i < ok->ntickets; i++) {
 		const struct tether_ctrl_ticket *tk = &ok->tickets[i];
 
@@ -82,6 +89,7 @@ static int print_list(const struct tether_ctrl_ticket_list_ok *ok)
 		console_table_add(&t, tether_ctrl_name_of(status, tk->status));
 		console_table_add(&t, tk->title);
 		console_table_add(&t, tk->customer);
+		console_table_add(&t, tk->assignee);
 		console_table_add_time(&t, tk->created_at);
 	}
 	r = console_table_print(&t, 0, 0);
@@ -118,6 +126,9 @@ static void print_head(const struct tether_ctrl_ticket *tk)
 	print_field("Source:", tether_ctrl_name_of(source, tk->source));
 	print_time("Created:", tk->created_at);
 	print_field("Created by:", tk->created_by);
+	print_field("Assigned to:", tk->assignee != NULL
+					? tk->assignee
+					: "nobody (unassigned)");
 	print_time("Closed:", tk->closed_at);
 	print_field("Resolution:", tk->resolution);
 }
@@ -213,12 +224,15 @@ static int print_show(const struct tether_ctrl_ticket *tk)
 	return print_audit(tk);
 }
 
-/* One positional T-N argument into the request. */
+/* One positional T-N argument into the request (n operands in all). */
 static int want_ticket(const struct ticket_args *a, int64_t *ticket,
-		       struct ticket_request *q)
+		       struct ticket_request *q, int n)
 {
-	if (a->args.argc != 1)
-		return console_usage_error("ticket", "expected one T-N");
+	if (a->args.argc != n)
+		return console_usage_error("ticket", n == 1
+							 ? "expected one T-N"
+							 : "expected T-N and "
+							   "NAME, me or none");
 	return console_opts_ticket("ticket", a->args.argv[0], ticket, q->name,
 				   sizeof(q->name));
 }
@@ -296,17 +310,31 @@ static int build_request(const char *name, int sub, const struct ticket_args *a,
 		break;
 	case SUB_SHOW:
 		q->type = TETHER_CTRL_TICKET_SHOW;
-		if (want_ticket(a, &q->body.show.ticket, q) != 0)
+		if (want_ticket(a, &q->body.show.ticket, q, 1) != 0)
 			return CONSOLE_EXIT_USAGE;
 		break;
 	case SUB_CLOSE:
 		q->type = TETHER_CTRL_TICKET_CLOSE;
-		if (want_ticket(a, &q->body.close.ticket, q) != 0)
+		if (want_ticket(a, &q->body.close.ticket, q, 1) != 0)
 			return CONSOLE_EXIT_USAGE;
 		if (a->resolution == NULL || a->resolution[0] == '\0')
 			return console_usage_error("ticket",
 						   "--resolution needed");
 		q->body.close.resolution = a->resolution;
+		break;
+	case SUB_ASSIGN:
+		q->type = TETHER_CTRL_TICKET_ASSIGN;
+		if (want_ticket(a, &q->body.assign.ticket, q, 2) != 0)
+			return CONSOLE_EXIT_USAGE;
+		if (strcmp(a->args.argv[1], "me") == 0)
+			q->body.assign.me = true;
+		else if (strcmp(a->args.argv[1], "none") != 0 &&
+			 !tether_id_name_valid(a->args.argv[1]))
+			return console_usage_error(
+			    "ticket", "assign wants a technician's name, me or "
+				      "none");
+		else if (strcmp(a->args.argv[1], "none") != 0)
+			q->body.assign.to = a->args.argv[1];
 		break;
 	default:
 		return console_usage_error("ticket", "unknown subcommand %s",
@@ -351,6 +379,14 @@ static int print_answer(enum sub sub, const struct ticket_args *a,
 		return print_list(&ans->body.ticket_list_ok);
 	if (sub == SUB_SHOW)
 		return print_show(tk);
+	if (sub == SUB_ASSIGN &&
+	    tether_id_ticket_format(tk->id, name, sizeof(name)) == 0) {
+		if (tk->assignee != NULL)
+			printf("%s is assigned to %s\n", name, tk->assignee);
+		else
+			printf("%s is unassigned\n", name);
+		return 0;
+	}
 	/* new and close: the id alone, for scripts. */
 	if (tether_id_ticket_format(tk->id, name, sizeof(name)) != 0) {
 		console_error("the relay sent a malformed ticket");
@@ -413,7 +449,7 @@ int console_ticket(int argc, char **argv)
 	    console_opts_parse(&ticket_opts, argc - 1, argv + 1, &a, &a.args);
 	if (status >= 0)
 		return status;
-	sub = tether_ctrl_word(sub_names, 4, argv[1]);
+	sub = tether_ctrl_word(sub_names, SUBS, argv[1]);
 	status = build_request(argv[1], sub, &a, &q);
 	if (status != 0)
 		return status;
