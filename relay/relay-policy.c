@@ -15,6 +15,7 @@
 #include <tether/id.h>
 #include <tether/link.h>
 #include <tether/log.h>
+#include <tether/num.h>
 #include <tether/proto.h>
 
 #include "relay.h"
@@ -166,9 +167,11 @@ static uint64_t refused_window(struct relay *r)
 #ifdef TETHER_TEST_HOOKS
 		{
 			const char *w = getenv("TETHER_TEST_REFUSED_WINDOW_MS");
+			uint64_t v;
 
-			if (w != NULL && atoi(w) > 0)
-				r->refused_window_ms = (uint64_t)atoi(w);
+			if (w != NULL &&
+			    tether_num_parse_u64(w, 1, 3600000, &v) == 0)
+				r->refused_window_ms = v;
 		}
 #endif
 	}
