@@ -299,8 +299,9 @@ static void ticket_assign(struct relay_request *q)
 	char name[TETHER_ID_TICKET_LEN], why[TETHER_CTRL_REASON_MAX];
 	struct relay_store_tech to = {0};
 	struct relay_store_ticket t;
-	int64_t from_id;
+	int64_t from_id, losers[2];
 	char from[TETHER_ID_NAME_MAX + 1] = "";
+	size_t i;
 
 	if (want_ticket(q, a->ticket, false, name) != 0)
 		return;
@@ -321,6 +322,10 @@ static void ticket_assign(struct relay_request *q)
 		return;
 	}
 	from_id = t.assignee_id;
+	/* Who may lose it: whoever had it, or its creator while it was in
+	 * the queue (relay-policy.c says whether they keep it). */
+	losers[0] = from_id;
+	losers[1] = from_id == 0 ? t.created_by_id : 0;
 	if (t.assignee != NULL)
 		snprintf(from, sizeof(from), "%s", t.assignee);
 	relay_store_ticket_clear(&t);
@@ -333,19 +338,19 @@ static void ticket_assign(struct relay_request *q)
 		return;
 	}
 	audit_assigned(q, a->ticket, from_id != 0 ? from : NULL, to_name);
-	if (from_id != 0) {
+	if (to_name != NULL)
+		snprintf(why, sizeof(why), "%s was reassigned to %s by %s",
+			 name, to_name, q->p->tech.name);
+	else
+		snprintf(why, sizeof(why), "%s was unassigned by %s", name,
+			 q->p->tech.name);
+	for (i = 0; i < 2; i++) {
 		struct relay_store_tech old;
 
-		if (to_name != NULL)
-			snprintf(why, sizeof(why),
-				 "%s was reassigned to %s by %s", name, to_name,
-				 q->p->tech.name);
-		else
-			snprintf(why, sizeof(why), "%s was unassigned by %s",
-				 name, q->p->tech.name);
-		if (relay_store_tech_get(q->r->store, from_id, &old) == 0)
-			relay_policy_revoke(q->r, from_id, old.role, q->actor,
-					    why);
+		if (losers[i] == 0 || losers[i] == to.id ||
+		    relay_store_tech_get(q->r->store, losers[i], &old) != 0)
+			continue;
+		relay_policy_revoke(q->r, losers[i], old.role, q->actor, why);
 		tether_wipe(&old, sizeof(old));
 	}
 	answer_ticket(q, a->ticket, false);
