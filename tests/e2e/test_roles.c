@@ -89,23 +89,11 @@ static void new_ticket(const struct who *w, const char *title, char *id,
 	h_res_free(&res);
 }
 
-static sqlite3 *db_open(const struct h_relay *r)
-{
-	char db[H_PATH_MAX + 16];
-	sqlite3 *h = NULL;
-
-	snprintf(db, sizeof(db), "%s/tether.db", r->data);
-	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
-		     SQLITE_OK, "%s", db);
-	sqlite3_busy_timeout(h, 2000);
-	return h;
-}
-
 /* Audit rows of event whose detail holds every one of the parts. */
 static int audit_rows(const struct h_relay *r, const char *event,
 		      const char *part1, const char *part2, const char *part3)
 {
-	sqlite3 *h = db_open(r);
+	sqlite3 *h = h_db_open(r);
 	sqlite3_stmt *st = NULL;
 	int n = 0;
 
@@ -675,45 +663,49 @@ Test(roles, lowered_on_the_relay_host_cuts_live_work, .timeout = 120)
 	work_end(&w);
 }
 
+/*
+ * The admin gives carol's ticket to "to": her work is cut, saying "T-N
+ * what".
+ */
+static void give_away(struct work *w, const char *to, const char *what)
+{
+	struct h_res res;
+	char why[128];
+	int64_t t0 = mono_ms();
+
+	AS_ADMIN(&res, "ticket", "assign", w->ticket, to, "--json");
+	h_expect(&res, 0, NULL, NULL, "ticket assign");
+	cr_assert(strstr(res.out, "\"assignee\"") != NULL, "%s", res.out);
+	h_res_free(&res);
+	snprintf(why, sizeof(why), "%s %s", w->ticket, what);
+	expect_cut(w, t0, why);
+	AS(&w->carol, &res, "exec", w->ticket, "--", "true");
+	expect_refused(&res, "carol after losing the ticket: exec");
+	h_res_free(&res);
+}
+
 Test(roles, reassigned_ticket_cuts_live_work, .timeout = 120)
 {
 	struct work w;
-	struct h_res res;
-	char why[128];
-	int64_t t0;
 
 	carol_at_work(&w, false);
-	t0 = mono_ms();
-	AS_ADMIN(&res, "ticket", "assign", w.ticket, "bob");
-	h_expect(&res, 0, NULL, NULL, "ticket assign to bob");
-	h_res_free(&res);
-	snprintf(why, sizeof(why), "%s was reassigned to bob by admin",
-		 w.ticket);
-	expect_cut(&w, t0, why);
+	give_away(&w, "bob", "was reassigned to bob by admin");
 	cr_assert_eq(audit_rows(&w.r, "ticket_assigned", "\"from\":\"carol\"",
 				"\"to\":\"bob\"", "\"by\":\"admin\""),
 		     1);
-	AS(&w.carol, &res, "exec", w.ticket, "--", "true");
-	expect_refused(&res, "carol after the reassignment: exec");
-	h_res_free(&res);
 	work_end(&w);
 }
 
+/* The admin's ticket, given to carol and taken back to the queue. */
 Test(roles, unassigned_ticket_cuts_live_work, .timeout = 120)
 {
 	struct work w;
-	struct h_res res;
-	char why[128];
-	int64_t t0;
 
 	carol_at_work(&w, true);
-	t0 = mono_ms();
-	AS_ADMIN(&res, "ticket", "assign", w.ticket, "none", "--json");
-	h_expect(&res, 0, NULL, NULL, "ticket assign none");
-	cr_assert(strstr(res.out, "\"assignee\": null") != NULL, "%s", res.out);
-	h_res_free(&res);
-	snprintf(why, sizeof(why), "%s was unassigned by admin", w.ticket);
-	expect_cut(&w, t0, why);
+	give_away(&w, "none", "was unassigned by admin");
+	cr_assert_eq(audit_rows(&w.r, "ticket_assigned", "\"from\":\"carol\"",
+				"\"by\":\"admin\"", "\"to\":null"),
+		     1);
 	work_end(&w);
 }
 
