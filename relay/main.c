@@ -278,18 +278,26 @@ static int tech_add(struct relay_store *st, const char *name,
 	return 0;
 }
 
+/* What relay-admin.c refused, in words: exit 1. */
+static int admin_failed(const char *name, int rc)
+{
+	fprintf(stderr, "tether-relay: %s: %s\n", name,
+		rc == TETHER_ERR_NOT_FOUND ? "no such technician"
+		: rc == TETHER_ERR_STATE
+		    ? "the only admin cannot be removed or lowered (make "
+		      "another admin first)"
+		    : tether_strerror(rc));
+	return 1;
+}
+
 static int tech_remove(struct relay_store *st, const char *name)
 {
 	struct relay_store_tech t;
 	int rc;
 
 	rc = relay_admin_tech_remove(st, "relay", "relay", name, &t);
-	if (rc != 0) {
-		fprintf(stderr, "tether-relay: %s: %s\n", name,
-			rc == TETHER_ERR_NOT_FOUND ? "no such technician"
-						   : tether_strerror(rc));
-		return 1;
-	}
+	if (rc != 0)
+		return admin_failed(name, rc);
 	printf("Removed %s\n", name);
 	return 0;
 }
@@ -308,12 +316,8 @@ static int tech_role(struct relay_store *st, const char *name,
 
 	rc = relay_admin_tech_role(st, "relay", "relay", name,
 				   (enum tether_tech_role)role, &t, &from);
-	if (rc != 0) {
-		fprintf(stderr, "tether-relay: %s: %s\n", name,
-			rc == TETHER_ERR_NOT_FOUND ? "no such technician"
-						   : tether_strerror(rc));
-		return 1;
-	}
+	if (rc != 0)
+		return admin_failed(name, rc);
 	if (o->json)
 		print_json(json_pack("{s:s, s:s, s:s}", "name", name, "from",
 				     tether_ctrl_name_of(tech_role, from),

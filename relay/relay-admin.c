@@ -56,6 +56,27 @@ out:
 	return rc;
 }
 
+/*
+ * Whether t is the relay's only admin: removing or lowering them would
+ * leave nobody to administer it over the network.
+ */
+static int last_admin(struct relay_store *st, const struct relay_store_tech *t)
+{
+	struct relay_store_tech *v = NULL;
+	size_t n = 0, i, admins = 0;
+	int rc;
+
+	if (t->role != TETHER_TECH_ADMIN)
+		return 0;
+	rc = relay_store_tech_list(st, &v, &n);
+	for (i = 0; rc == 0 && i < n; i++)
+		admins += v[i].role == TETHER_TECH_ADMIN;
+	relay_store_techs_free(v, n);
+	if (rc != 0)
+		return rc;
+	return admins <= 1 ? TETHER_ERR_STATE : 0;
+}
+
 int relay_admin_tech_remove(struct relay_store *st, const char *actor,
 			    const char *by, const char *name,
 			    struct relay_store_tech *out)
@@ -64,6 +85,8 @@ int relay_admin_tech_remove(struct relay_store *st, const char *actor,
 
 	/* Names come back; ids never do, so the trail records the id. */
 	rc = relay_store_tech_by_name(st, name, out);
+	if (rc == 0)
+		rc = last_admin(st, out);
 	if (rc == 0)
 		rc = relay_store_tech_remove(st, name);
 	if (rc != 0)
@@ -88,7 +111,9 @@ int relay_admin_tech_role(struct relay_store *st, const char *actor,
 	*from = out->role;
 	if (out->role == role)
 		return 0;
-	rc = relay_store_tech_set_role(st, out->id, role);
+	rc = last_admin(st, out);
+	if (rc == 0)
+		rc = relay_store_tech_set_role(st, out->id, role);
 	if (rc != 0)
 		return rc;
 	out->role = role;

@@ -868,6 +868,10 @@ static void refuse_admin(struct relay_request *q, int rc, const char *name)
 	else if (rc == TETHER_ERR_NOT_FOUND)
 		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no technician %s",
 			     name);
+	else if (rc == TETHER_ERR_STATE)
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "%s is the only admin (make another admin first)",
+			     name);
 	else
 		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot change %s: %s",
 			     name, tether_strerror(rc));

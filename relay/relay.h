@@ -331,7 +331,8 @@ void relay_sessions_free(struct relay *r);
  * `tether technician ...` over the network.  Each writes the store and its
  * audit row (actor: "relay" or "tech:NAME"; by: who, in the row's detail).
  * 0 or the store's error: TETHER_ERR_EXISTS (a name taken),
- * TETHER_ERR_NOT_FOUND (no such technician), TETHER_ERR_INVALID.
+ * TETHER_ERR_NOT_FOUND (no such technician), TETHER_ERR_STATE (the only
+ * admin would be removed or lowered), TETHER_ERR_INVALID.
  */
 #define RELAY_ADMIN_TOKEN_MAX 128
 /*

@@ -432,6 +432,16 @@ Test(roles, admin_commands_json, .timeout = 120)
 	AS_ADMIN(&res, "enroll-token", "--ttl", "99d");
 	cr_assert_eq(res.status, 2, "--ttl 99d: %d", res.status);
 	h_res_free(&res);
+	/* The relay keeps an admin: the only one is neither lowered nor
+	 * removed. */
+	AS_ADMIN(&res, "technician", "role", "admin", "technician");
+	h_expect_fail(&res, 255, "admin is the only admin",
+		      "lowering the only admin");
+	h_res_free(&res);
+	AS_ADMIN(&res, "technician", "remove", "admin");
+	h_expect_fail(&res, 255, "admin is the only admin",
+		      "removing the only admin");
+	h_res_free(&res);
 	AS_ADMIN(&res, "technician", "remove", "dave", "--json");
 	h_expect(&res, 0, NULL, NULL, "technician remove --json");
 	j = json_of(&res, "technician remove");
