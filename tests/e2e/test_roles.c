@@ -616,6 +616,9 @@ static void expect_cut(struct work *w, int64_t t0, const char *why)
 
 static void work_end(struct work *w)
 {
+	/* An agent whose session the relay ended exits by itself. */
+	if (h_proc_wait_output(&w->agent, "session ended", 0))
+		h_proc_wait(&w->agent, 5000);
 	h_proc_stop(&w->agent, SIGTERM);
 	h_relay_stop(&w->r);
 }
