@@ -47,7 +47,8 @@ static void setup(void)
 	cr_assert_eq(relay_store_open(path, &st), 0);
 }
 
-static void teardown(void)
+/* Closes the store and removes its files (the database, -wal, -shm). */
+static void remove_db(void)
 {
 	static const char *const suffixes[] = {"", "-wal", "-shm"};
 	char file[160];
@@ -59,6 +60,11 @@ static void teardown(void)
 		path_with(file, sizeof(file), suffixes[i]);
 		unlink(file);
 	}
+}
+
+static void teardown(void)
+{
+	remove_db();
 	rmdir(dir);
 }
 
@@ -1344,21 +1350,13 @@ Test(store, tech_role_and_ticket_assignee)
  */
 Test(store, upgrades_version_1)
 {
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
 	struct relay_store_ticket tk;
 	struct relay_store_tech tech;
-	char file[160];
 	uint8_t h[32];
 	int64_t id = 0;
 	sqlite3 *db;
-	size_t i;
 
-	relay_store_close(st);
-	st = NULL;
-	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		path_with(file, sizeof(file), suffixes[i]);
-		unlink(file);
-	}
+	remove_db();
 	cr_assert_eq(sqlite3_open_v2(path, &db,
 				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 				     NULL),
