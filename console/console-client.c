@@ -302,6 +302,12 @@ void console_client_report_err(const struct tether_ctrl_err *e,
 				      ticket);
 		else
 			console_error("no agent has joined %s yet", ticket);
+	} else if (e->code == TETHER_CTRL_E_FORBIDDEN) {
+		/* The relay words who may not do what, and why. */
+		if (msg[0] != '\0')
+			console_error_text("", msg);
+		else
+			console_error("your role does not allow this");
 	} else if (e->code == TETHER_CTRL_E_PAKE_FAILED) {
 		console_error("key confirmation failed: wrong code?");
 	} else if (msg[0] != '\0') {

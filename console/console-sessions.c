@@ -1,8 +1,9 @@
 /*
  * `tether sessions [--json]`: the live sessions on the relay right now
  * (docs/cli.md): who works on which ticket with which customer machine,
- * since when, over which open channels.  An admin sees every session, a
- * technician the ones they invited: the relay decides, this prints.
+ * since when, over which open channels.  Admins and auditors see every
+ * session, a technician the ones they invited: the relay decides, this
+ * prints.
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +15,7 @@ static const char sessions_usage[] =
     "\n"
     "Lists the live sessions: ticket, technician, the customer's machine,\n"
     "whether its agent is connected, since when, and the open channels.\n"
-    "An admin sees every session, a technician their own.\n";
+    "Admins and auditors see every session, a technician their own.\n";
 
 /* "host (os)" of the customer's machine and where it joined from. */
 static void machine_text(const struct tether_ctrl_live_row *s, char *out,

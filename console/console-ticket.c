@@ -1,5 +1,5 @@
 /*
- * `tether ticket new|list|show|comment|close|reopen`: printed either as
+ * `tether ticket new|list|show|comment|close|reopen|assign`: printed either as
  * JSON (--json, for scripts: the tickets as the protocol writes them) or
  * as aligned text for people.  Text from the relay (titles, names, audit
  * details, comments) may have been typed by anyone, so the readable forms
@@ -25,12 +25,26 @@ static const char ticket_usage[] =
     "[--json]\n"
     "       tether ticket comment T-N TEXT [--json]\n"
     "       tether ticket close T-N --resolution TEXT [--json]\n"
-    "       tether ticket reopen T-N [--json]\n";
+    "       tether ticket reopen T-N [--json]\n"
+    "       tether ticket assign T-N NAME|me|none [--json]\n"
+    "\n"
+    "assign gives the ticket to a technician (me: yourself, none: back to\n"
+    "the unassigned queue).  Admins may assign any ticket; a technician\n"
+    "may take an unassigned one and give their own away.  Whoever loses\n"
+    "a ticket loses their open channels and session on it at once.\n";
 
-enum sub { SUB_NEW, SUB_LIST, SUB_SHOW, SUB_CLOSE, SUB_COMMENT, SUB_REOPEN };
+enum sub {
+	SUB_NEW,
+	SUB_LIST,
+	SUB_SHOW,
+	SUB_CLOSE,
+	SUB_COMMENT,
+	SUB_REOPEN,
+	SUB_ASSIGN
+};
 
-static const char *const sub_names[] = {"new",	 "list",    "show",
-					"close", "comment", "reopen"};
+static const char *const sub_names[] = {"new",	   "list",   "show",  "close",
+					"comment", "reopen", "assign"};
 
 /* Titles and customers in the list table: a row fits 120 columns. */
 #define LIST_TITLE_COLS 50
@@ -68,6 +82,7 @@ struct ticket_request {
 		struct tether_ctrl_ticket_close close;
 		struct tether_ctrl_ticket_comment comment;
 		struct tether_ctrl_ticket_ref ref;
+		struct tether_ctrl_ticket_assign assign;
 	} body;
 	char name[TETHER_ID_TICKET_LEN]; /* T-N, for the error messages */
 };
@@ -156,13 +171,13 @@ static void print_more(FILE *fp, const struct ticket_args *a,
 static int print_list(const struct ticket_args *a,
 		      const struct tether_ctrl_ticket_list_ok *ok)
 {
-	static const char *const heads[] = {"ID", "STATUS", "TITLE", "CUSTOMER",
-					    "CREATED"};
+	static const char *const heads[] = {"ID",	"STATUS",   "TITLE",
+					    "CUSTOMER", "ASSIGNEE", "CREATED"};
 	struct console_table t;
 	size_t i;
 	int r;
 
-	console_table_init(&t, 5, heads);
+	console_table_init(&t, 6, heads);
 	console_table_limit(&t, 2, LIST_TITLE_COLS);
 	console_table_limit(&t, 3, LIST_CUSTOMER_COLS);
 	for (i = 0; i < ok->ntickets; i++) {
@@ -172,6 +187,7 @@ static int print_list(const struct ticket_args *a,
 		console_table_add(&t, tether_ctrl_name_of(status, tk->status));
 		console_table_add(&t, tk->title);
 		console_table_add(&t, tk->customer);
+		console_table_add(&t, tk->assignee);
 		console_table_add_time(&t, tk->created_at);
 	}
 	r = console_table_print(&t, 0, 0);
@@ -210,6 +226,9 @@ static void print_head(const struct tether_ctrl_ticket *tk)
 	print_field("Source:", tether_ctrl_name_of(source, tk->source));
 	print_time("Created:", tk->created_at);
 	print_field("Created by:", tk->created_by);
+	print_field("Assigned to:", tk->assignee != NULL
+					? tk->assignee
+					: "nobody (unassigned)");
 	print_time("Closed:", tk->closed_at);
 	print_field("Resolution:", tk->resolution);
 }
@@ -688,6 +707,25 @@ static int build_request(const char *name, int sub, const struct ticket_args *a,
 		if (want_ticket(a, &q->body.ref.ticket, q) != 0)
 			return CONSOLE_EXIT_USAGE;
 		break;
+	case SUB_ASSIGN:
+		q->type = TETHER_CTRL_TICKET_ASSIGN;
+		if (n != 2)
+			return console_usage_error(
+			    "ticket", "expected T-N and NAME, me or none");
+		if (console_opts_ticket("ticket", a->args.argv[0],
+					&q->body.assign.ticket, q->name,
+					sizeof(q->name)) != 0)
+			return CONSOLE_EXIT_USAGE;
+		if (strcmp(a->args.argv[1], "me") == 0)
+			q->body.assign.me = true;
+		else if (strcmp(a->args.argv[1], "none") != 0 &&
+			 !tether_id_name_valid(a->args.argv[1]))
+			return console_usage_error(
+			    "ticket", "assign wants a technician's name, me or "
+				      "none");
+		else if (strcmp(a->args.argv[1], "none") != 0)
+			q->body.assign.to = a->args.argv[1];
+		break;
 	case SUB_CLOSE:
 		q->type = TETHER_CTRL_TICKET_CLOSE;
 		if (want_ticket(a, &q->body.close.ticket, q) != 0)
@@ -753,6 +791,14 @@ static int print_answer(enum sub sub, const struct ticket_args *a,
 	}
 	if (sub == SUB_LIST)
 		return print_list(a, &ans->body.ticket_list_ok);
+	if (sub == SUB_ASSIGN &&
+	    tether_id_ticket_format(tk->id, name, sizeof(name)) == 0) {
+		if (tk->assignee != NULL)
+			printf("%s is assigned to %s\n", name, tk->assignee);
+		else
+			printf("%s is unassigned\n", name);
+		return 0;
+	}
 	/* new, close, reopen and comment: the id alone, for scripts. */
 	if (tether_id_ticket_format(sub == SUB_COMMENT
 					? ans->body.ticket_comment_ok.ticket

@@ -141,6 +141,11 @@ int console_bad_option(const char *cmd, int opt, char **argv);
  */
 int console_opts_number(const char *s, uint64_t min, uint64_t max,
 			uint64_t *out);
+/*
+ * A duration typed on the command line: "90s", "10m", "2h", "2d" or
+ * plain seconds, from 1 to max seconds: 0, or -1 (not reported).
+ */
+int console_opts_duration(const char *arg, uint64_t max, int64_t *secs);
 /* A T-N (or N) operand into *id and name: 0, or the usage status. */
 int console_opts_ticket(const char *cmd, const char *arg, int64_t *id,
 			char *name, size_t len);
@@ -683,6 +688,12 @@ void console_ssh_wait_socket(struct _LIBSSH2_SESSION *s, int fd);
 /* Commands, one file each; argv[0] is the command's own name. */
 int console_login(int argc, char **argv);
 int console_ticket(int argc, char **argv);
+/*
+ * console-admin.c: `tether technician add|remove|list|role` and `tether
+ * enroll-token`, for admins, over the network.
+ */
+int console_technician(int argc, char **argv);
+int console_enroll_token(int argc, char **argv);
 int console_invite(int argc, char **argv);
 int console_exec(int argc, char **argv);
 int console_shell(int argc, char **argv);

@@ -13,6 +13,7 @@
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/frame.h>
+#include <tether/link.h>
 #include <tether/log.h>
 #include <tether/proto.h>
 
@@ -36,6 +37,7 @@ static void ticket_view(const struct relay_store_ticket *t,
 	v->closed_at = t->closed_at;
 	v->resolution = t->resolution;
 	v->created_by = t->created_by;
+	v->assignee = t->assignee;
 }
 
 /* What ticket_show's answer points into, freed by detail_free(). */
@@ -285,6 +287,18 @@ static int want_ticket(struct relay_request *q, int64_t id, bool must_be_open,
 	return rc;
 }
 
+/* The ticket_assigned row: from and to are names, NULL for nobody. */
+static void audit_assigned(struct relay_request *q, int64_t id,
+			   const char *from, const char *to)
+{
+	char name[TETHER_ID_TICKET_LEN];
+
+	tether_id_ticket_format(id, name, sizeof(name));
+	relay_audit(q->r, q->actor, id, 0, "ticket_assigned",
+		    json_pack("{s:s, s:s?, s:s?, s:s}", "ticket", name, "from",
+			      from, "to", to, "by", q->p->tech.name));
+}
+
 static void ticket_new(struct relay_request *q)
 {
 	const struct tether_ctrl_ticket_new *tn = &q->m->body.ticket_new;
@@ -297,6 +311,9 @@ static void ticket_new(struct relay_request *q)
 		return;
 	}
 	relay_audit(q->r, q->actor, id, 0, "ticket_created", NULL);
+	/* Whoever opens a ticket works it until it is given away. */
+	if (relay_store_ticket_assign(q->r->store, id, q->p->tech.id) == 0)
+		audit_assigned(q, id, NULL, q->p->tech.name);
 	answer_ticket(q, id, NULL);
 }
 
@@ -325,10 +342,12 @@ static void ticket_list(struct relay_request *q)
 		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot list tickets");
 		goto out;
 	}
+	/* Technicians see theirs and the unassigned queue (relay-policy.c);
+	 * filtered here so that the store's list stays one query. */
 	for (i = 0; i < n; i++)
-		ticket_view(&rows[i], &views[i]);
+		if (relay_policy_sees(q->p, &rows[i]))
+			ticket_view(&rows[i], &views[ok.ntickets++]);
 	ok.tickets = views;
-	ok.ntickets = n;
 	relay_answer(q, &ok);
 out:
 	tether_free(views);
@@ -429,6 +448,75 @@ static void ticket_comment(struct relay_request *q)
 	ok.comment.at = time(NULL);
 	ok.comment.text = tc->text;
 	relay_answer(q, &ok);
+}
+
+/*
+ * Who may give what to whom is relay-policy.c's; here the technician it
+ * goes to must exist and may work tickets (an auditor opens no channel),
+ * and whoever loses it loses their channels and sessions on it at once.
+ */
+static void ticket_assign(struct relay_request *q)
+{
+	const struct tether_ctrl_ticket_assign *a = &q->m->body.ticket_assign;
+	const char *to_name = a->me ? q->p->tech.name : a->to;
+	char name[TETHER_ID_TICKET_LEN], why[TETHER_CTRL_REASON_MAX];
+	struct relay_store_tech to = {0};
+	struct relay_store_ticket t;
+	int64_t from_id, losers[2];
+	char from[TETHER_ID_NAME_MAX + 1] = "";
+	size_t i;
+
+	if (want_ticket(q, a->ticket, false, name) != 0)
+		return;
+	if (to_name != NULL &&
+	    relay_store_tech_by_name(q->r->store, to_name, &to) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no technician %s",
+			     to_name);
+		return;
+	}
+	if (to_name != NULL && to.role == TETHER_TECH_AUDITOR) {
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "%s is an auditor and cannot work tickets",
+			     to_name);
+		return;
+	}
+	if (relay_store_ticket_get(q->r->store, a->ticket, &t) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot read ticket");
+		return;
+	}
+	from_id = t.assignee_id;
+	/* Who may lose it: whoever had it, or its creator while it was in
+	 * the queue (relay-policy.c says whether they keep it). */
+	losers[0] = from_id;
+	losers[1] = from_id == 0 ? t.created_by_id : 0;
+	if (t.assignee != NULL)
+		snprintf(from, sizeof(from), "%s", t.assignee);
+	relay_store_ticket_clear(&t);
+	if (from_id == to.id) {
+		answer_ticket(q, a->ticket, NULL);
+		return;
+	}
+	if (relay_store_ticket_assign(q->r->store, a->ticket, to.id) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot assign ticket");
+		return;
+	}
+	audit_assigned(q, a->ticket, from_id != 0 ? from : NULL, to_name);
+	if (to_name != NULL)
+		snprintf(why, sizeof(why), "%s was reassigned to %s by %s",
+			 name, to_name, q->p->tech.name);
+	else
+		snprintf(why, sizeof(why), "%s was unassigned by %s", name,
+			 q->p->tech.name);
+	for (i = 0; i < 2; i++) {
+		struct relay_store_tech old;
+
+		if (losers[i] == 0 || losers[i] == to.id ||
+		    relay_store_tech_get(q->r->store, losers[i], &old) != 0)
+			continue;
+		relay_policy_revoke(q->r, losers[i], old.role, q->actor, why);
+		tether_wipe(&old, sizeof(old));
+	}
+	answer_ticket(q, a->ticket, NULL);
 }
 
 /* ---- Invites ---- */
@@ -923,7 +1011,141 @@ static void close_channel(struct relay_request *q)
 	relay_answer(q, NULL);
 }
 
-/* Each request's handler; roles are checked before (hello), not here. */
+/* ---- Technicians and tokens (admins; relay-admin.c does the work) ---- */
+
+static void tech_row(const struct relay_store_tech *t,
+		     struct tether_ctrl_tech_row *v)
+{
+	v->id = t->id;
+	v->name = t->name;
+	v->role = t->role;
+	v->created_at = t->created_at;
+}
+
+/* A store error of relay-admin.c in the console's words. */
+static void refuse_admin(struct relay_request *q, int rc, const char *name)
+{
+	if (rc == TETHER_ERR_EXISTS)
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "technician %s already exists", name);
+	else if (rc == TETHER_ERR_NOT_FOUND)
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no technician %s",
+			     name);
+	else if (rc == TETHER_ERR_STATE)
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "%s is the only admin (make another admin first)",
+			     name);
+	else
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot change %s: %s",
+			     name, tether_strerror(rc));
+}
+
+static void tech_add(struct relay_request *q)
+{
+	const struct tether_ctrl_tech_add *a = &q->m->body.tech_add;
+	char token[RELAY_ADMIN_TOKEN_MAX];
+	struct tether_ctrl_tech_add_ok ok = {.token = token};
+	struct relay_store_tech t;
+	int rc;
+
+	rc = relay_admin_tech_add(q->r->store, q->actor, q->p->tech.name,
+				  a->name, a->role, token, sizeof(token), &t);
+	if (rc != 0) {
+		refuse_admin(q, rc, a->name);
+		return;
+	}
+	tech_row(&t, &ok.technician);
+	relay_answer(q, &ok);
+	tether_wipe(token, sizeof(token));
+}
+
+static void tech_remove(struct relay_request *q)
+{
+	const char *name = q->m->body.tech_ref.name;
+	struct tether_ctrl_tech_ok ok = {0};
+	struct relay_store_tech t;
+	struct relay_peer *p;
+	int rc;
+
+	rc = relay_admin_tech_remove(q->r->store, q->actor, q->p->tech.name,
+				     name, &t);
+	if (rc != 0) {
+		refuse_admin(q, rc, name);
+		return;
+	}
+	tech_row(&t, &ok.technician);
+	relay_answer(q, &ok);
+	/* This process wrote it: relay-access.c would not notice. */
+	for (p = q->r->peers; p != NULL; p = p->next)
+		if (p->role == RELAY_PEER_CONSOLE && p->tech.id == t.id &&
+		    p->link != NULL && tether_link_is_open(p->link))
+			relay_policy_cut_off(q->r, p, q->actor);
+}
+
+static void tech_list(struct relay_request *q)
+{
+	struct tether_ctrl_tech_list_ok ok = {0};
+	struct tether_ctrl_tech_row *rows = NULL;
+	struct relay_store_tech *v = NULL;
+	size_t n = 0, i;
+
+	if (relay_store_tech_list(q->r->store, &v, &n) != 0 ||
+	    (rows = tether_calloc(n + 1, sizeof(*rows))) == NULL) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL,
+			     "cannot list technicians");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		tech_row(&v[i], &rows[i]);
+	ok.technicians = rows;
+	ok.ntechnicians = n;
+	relay_answer(q, &ok);
+out:
+	tether_free(rows);
+	relay_store_techs_free(v, n);
+}
+
+static void tech_role(struct relay_request *q)
+{
+	const struct tether_ctrl_tech_role *a = &q->m->body.tech_role;
+	struct tether_ctrl_tech_ok ok = {.has_from = true};
+	struct relay_store_tech t;
+	char why[TETHER_CTRL_REASON_MAX];
+	int rc;
+
+	rc = relay_admin_tech_role(q->r->store, q->actor, q->p->tech.name,
+				   a->name, a->role, &t, &ok.from);
+	if (rc != 0) {
+		refuse_admin(q, rc, a->name);
+		return;
+	}
+	tech_row(&t, &ok.technician);
+	relay_answer(q, &ok);
+	if (ok.from == a->role)
+		return;
+	snprintf(why, sizeof(why), "your role was changed to %s by %s",
+		 tether_ctrl_name_of(tech_role, a->role), q->p->tech.name);
+	relay_policy_revoke(q->r, t.id, a->role, q->actor, why);
+}
+
+static void enroll_token(struct relay_request *q)
+{
+	char token[RELAY_ADMIN_TOKEN_MAX];
+	struct tether_ctrl_enroll_token_ok ok = {
+	    .token = token, .fingerprint = q->r->fingerprint};
+	int rc;
+
+	rc = relay_admin_enroll_token(q->r->store, q->actor, q->p->tech.name,
+				      q->m->body.enroll_token.ttl, token,
+				      sizeof(token), &ok.expires_at);
+	if (rc != 0)
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot make a token");
+	else
+		relay_answer(q, &ok);
+	tether_wipe(token, sizeof(token));
+}
+
+/* Each request's handler; relay_policy_check() has let it through. */
 static void (*const console_routes[TETHER_CTRL_TYPES])(
     struct relay_request *) = {
     [TETHER_CTRL_TICKET_NEW] = ticket_new,
@@ -943,6 +1165,12 @@ static void (*const console_routes[TETHER_CTRL_TYPES])(
     [TETHER_CTRL_DIAG_ATTACH] = relay_health_diag_attach,
     [TETHER_CTRL_DIAG_GET] = relay_health_diag_get,
     [TETHER_CTRL_SESSIONS] = relay_sessions_list,
+    [TETHER_CTRL_TICKET_ASSIGN] = ticket_assign,
+    [TETHER_CTRL_TECH_ADD] = tech_add,
+    [TETHER_CTRL_TECH_REMOVE] = tech_remove,
+    [TETHER_CTRL_TECH_LIST] = tech_list,
+    [TETHER_CTRL_TECH_ROLE] = tech_role,
+    [TETHER_CTRL_ENROLL_TOKEN] = enroll_token,
 };
 
 void relay_console_message(struct relay_peer *p, const struct tether_frame *f,
@@ -972,5 +1200,6 @@ void relay_console_message(struct relay_peer *p, const struct tether_frame *f,
 		return;
 	}
 	relay_request_init(&q, p, m);
-	console_routes[m->type](&q);
+	if (relay_policy_check(&q) == 0)
+		console_routes[m->type](&q);
 }

@@ -183,7 +183,8 @@ static int live_view(struct relay_request *q, const struct relay_session *s,
 	rc = relay_store_session_get(q->r->store, s->id, &lp->ss);
 	if (rc != 0)
 		return rc;
-	if (q->p->tech.role != TETHER_TECH_ADMIN &&
+	/* Admins and auditors see every session, a technician their own. */
+	if (q->p->tech.role == TETHER_TECH_TECHNICIAN &&
 	    lp->ss.technician_id != q->p->tech.id)
 		return 1;
 	rc = relay_store_ticket_get(q->r->store, s->ticket_id, &lp->t);

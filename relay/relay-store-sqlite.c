@@ -39,7 +39,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define LIVE_STATES "('waiting','joined','paired')"
 /* Results kept per check in health_history. */
@@ -156,6 +156,7 @@ struct sq_words {
 static const char *const role_w[] = {
     [TETHER_TECH_ADMIN] = "admin",
     [TETHER_TECH_TECHNICIAN] = "technician",
+    [TETHER_TECH_AUDITOR] = "auditor",
 };
 static const char *const status_w[] = {
     [TETHER_TICKET_OPEN] = "open",
@@ -545,7 +546,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS technicians ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " name TEXT UNIQUE NOT NULL,"
-    " role TEXT NOT NULL CHECK(role IN ('admin','technician')),"
+    " role TEXT NOT NULL CHECK(role IN ('admin','technician','auditor')),"
     " token_hash BLOB NOT NULL CHECK(length(token_hash) = 32),"
     " created_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tickets ("
@@ -557,7 +558,10 @@ static const char schema_sql[] =
     " created_by TEXT,"
     " created_at INTEGER NOT NULL,"
     " closed_at INTEGER,"
-    " resolution TEXT);"
+    " resolution TEXT,"
+    " created_by_id INTEGER,"
+    " assignee_id INTEGER,"
+    " assignee TEXT);"
     "CREATE TABLE IF NOT EXISTS sessions ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " ticket_id INTEGER NOT NULL REFERENCES tickets(id),"
@@ -648,7 +652,31 @@ static const char schema_sql[] =
     " created_at INTEGER NOT NULL,"
     " text TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS comments_ticket ON comments(ticket_id, id);"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = 2;";
+
+/*
+ * Version 1 to 2: the auditor role, and tickets' creator id and assignee.
+ * A CHECK cannot be altered in SQLite, so the technicians table is set
+ * aside, made again by schema_sql and refilled; its AUTOINCREMENT
+ * high-water mark is carried over, so that a removed technician's id is
+ * never handed out again.  A ticket's creator is found by the name it
+ * kept, which is as good as version 1 knew.
+ */
+static const char migrate_v2_before[] =
+    "ALTER TABLE technicians RENAME TO technicians_v1;"
+    "ALTER TABLE tickets ADD COLUMN created_by_id INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN assignee_id INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN assignee TEXT;";
+static const char migrate_v2_after[] =
+    "INSERT INTO technicians (id, name, role, token_hash, created_at)"
+    " SELECT id, name, role, token_hash, created_at FROM technicians_v1;"
+    "DELETE FROM sqlite_sequence WHERE name = 'technicians';"
+    "UPDATE sqlite_sequence SET name = 'technicians'"
+    " WHERE name = 'technicians_v1';"
+    "DROP TABLE technicians_v1;"
+    "UPDATE tickets SET created_by_id ="
+    " (SELECT id FROM technicians WHERE technicians.name ="
+    "  tickets.created_by);";
 
 /* ---- Open and close --------------------------------------------------- */
 
@@ -712,6 +740,22 @@ static int check_version(struct sq_store *s)
 	return r;
 }
 
+/* Inside the opening transaction: older schemas upgraded, then created. */
+static int migrate(struct sq_store *s)
+{
+	int64_t v;
+	int r;
+
+	r = db_int(s, "PRAGMA user_version", NULL, 0, &v);
+	if (!r && v == 1)
+		r = db_exec(s, migrate_v2_before);
+	if (!r)
+		r = db_exec(s, schema_sql);
+	if (!r && v == 1)
+		r = db_exec(s, migrate_v2_after);
+	return r;
+}
+
 static int configure(struct sq_store *s, const char *path)
 {
 	int r;
@@ -732,7 +776,7 @@ static int configure(struct sq_store *s, const char *path)
 	if (!r)
 		r = db_exec(s, "BEGIN IMMEDIATE");
 	if (!r)
-		r = db_end(s, db_exec(s, schema_sql));
+		r = db_end(s, migrate(s));
 	return r;
 }
 
@@ -790,6 +834,19 @@ static int sq_tech_add(struct relay_store *st, const char *name,
 			 DB_ARGS(A_TEXT(name), A_TEXT(role_w[role]),
 				 A_HASH(token_hash), A_INT(time(NULL))),
 			 id);
+}
+
+static int sq_tech_set_role(struct relay_store *st, int64_t id,
+			    enum tether_tech_role role)
+{
+	int changes = 0;
+	int r;
+
+	r = db_run(sq(st), "UPDATE technicians SET role = ? WHERE id = ?",
+		   DB_ARGS(A_TEXT(role_w[role]), A_INT(id)), &changes);
+	if (!r && !changes)
+		r = TETHER_ERR_NOT_FOUND;
+	return r;
 }
 
 static int sq_tech_remove(struct relay_store *st, const char *name)
@@ -864,7 +921,8 @@ static int sq_tech_list(struct relay_store *st, struct relay_store_tech **out,
 
 #define TICKET_SELECT                                                          \
 	"SELECT id, title, customer, status, source, created_at, closed_at,"   \
-	" resolution, created_by FROM tickets"
+	" resolution, created_by, created_by_id, assignee_id, assignee"        \
+	" FROM tickets"
 
 static int ticket_row(sqlite3_stmt *stmt, void *item)
 {
@@ -887,6 +945,10 @@ static int ticket_row(sqlite3_stmt *stmt, void *item)
 		r = col_dup(stmt, 7, &t->resolution);
 	if (!r)
 		r = col_dup(stmt, 8, &t->created_by);
+	t->created_by_id = col_int(stmt, 9);
+	t->assignee_id = col_int(stmt, 10);
+	if (!r)
+		r = col_dup(stmt, 11, &t->assignee);
 	return r;
 }
 
@@ -900,8 +962,10 @@ static int sq_ticket_new(struct relay_store *st, const char *title,
 	 * an unknown id (or 0) leaves it NULL. */
 	return db_insert(s,
 			 "INSERT INTO tickets (title, customer, status, source,"
-			 " created_by, created_at) VALUES (?, ?, 'open', ?,"
-			 " (SELECT name FROM technicians WHERE id = ?), ?)",
+			 " created_by, created_by_id, created_at)"
+			 " VALUES (?1, ?2, 'open', ?3,"
+			 " (SELECT name FROM technicians WHERE id = ?4),"
+			 " (SELECT id FROM technicians WHERE id = ?4), ?5)",
 			 DB_ARGS(A_TEXT(title), A_TEXT(customer),
 				 A_TEXT(source_w[source]), A_INT(created_by),
 				 A_INT(time(NULL))),
@@ -926,6 +990,29 @@ static int count_rest(struct sq_store *s, const char *sql,
 	r = db_int(s, sql, args, nargs, &total);
 	if (!r)
 		*more = total > (int64_t)n ? total - (int64_t)n : 0;
+	return r;
+}
+
+static int sq_ticket_assign(struct relay_store *st, int64_t id, int64_t tech_id)
+{
+	struct sq_store *s = sq(st);
+	int changes = 0;
+	int r;
+
+	if (tech_id != 0) {
+		r = db_exists(s, "SELECT 1 FROM technicians WHERE id = ?",
+			      DB_ARGS(A_INT(tech_id)));
+		if (r <= 0)
+			return r < 0 ? r : TETHER_ERR_NOT_FOUND;
+	}
+	/* The name is copied, as created_by is, to outlive the technician. */
+	r = db_run(s,
+		   "UPDATE tickets SET assignee_id = ?1, assignee ="
+		   " (SELECT name FROM technicians WHERE id = ?1)"
+		   " WHERE id = ?2",
+		   DB_ARGS(A_ID(tech_id), A_INT(id)), &changes);
+	if (!r && !changes)
+		r = TETHER_ERR_NOT_FOUND;
 	return r;
 }
 
@@ -2132,6 +2219,7 @@ static const struct relay_store_ops sq_ops = {
     .close = sq_close,
     .tech_add = sq_tech_add,
     .tech_remove = sq_tech_remove,
+    .tech_set_role = sq_tech_set_role,
     .changed_elsewhere = sq_changed_elsewhere,
     .tech_get = sq_tech_get,
     .tech_list = sq_tech_list,
@@ -2142,6 +2230,7 @@ static const struct relay_store_ops sq_ops = {
     .comment_add = sq_comment_add,
     .ticket_comments = sq_ticket_comments,
     .ticket_close = sq_ticket_close,
+    .ticket_assign = sq_ticket_assign,
     .session_new = sq_session_new,
     .session_get = sq_session_get,
     .session_by_nameplate = sq_session_by_nameplate,

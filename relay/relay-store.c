@@ -57,6 +57,7 @@ void relay_store_ticket_clear(struct relay_store_ticket *t)
 	tether_free(t->customer);
 	tether_free(t->resolution);
 	tether_free(t->created_by);
+	tether_free(t->assignee);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -164,9 +165,17 @@ int relay_store_tech_add(struct relay_store *st, const char *name,
 	if (id != NULL)
 		*id = 0;
 	if (!tether_id_name_valid(name) ||
-	    (unsigned)role > TETHER_TECH_TECHNICIAN || token_hash == NULL)
+	    (unsigned)role > TETHER_TECH_AUDITOR || token_hash == NULL)
 		return TETHER_ERR_INVALID;
 	return st->ops->tech_add(st, name, role, token_hash, id);
+}
+
+int relay_store_tech_set_role(struct relay_store *st, int64_t id,
+			      enum tether_tech_role role)
+{
+	if (id <= 0 || (unsigned)role > TETHER_TECH_AUDITOR)
+		return TETHER_ERR_INVALID;
+	return st->ops->tech_set_role(st, id, role);
 }
 
 int relay_store_tech_remove(struct relay_store *st, const char *name)
@@ -317,6 +326,14 @@ void relay_store_comments_free(struct relay_store_comment *v, size_t n)
 		tether_free(v[i].text);
 	}
 	tether_free(v);
+}
+
+int relay_store_ticket_assign(struct relay_store *st, int64_t id,
+			      int64_t tech_id)
+{
+	if (id <= 0 || tech_id < 0)
+		return TETHER_ERR_INVALID;
+	return st->ops->ticket_assign(st, id, tech_id);
 }
 
 int relay_store_ticket_close(struct relay_store *st, int64_t id,

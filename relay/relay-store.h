@@ -72,6 +72,9 @@ int relay_store_tech_add(struct relay_store *st, const char *name,
 			 int64_t *id);
 /* TETHER_ERR_NOT_FOUND if no technician has this name. */
 int relay_store_tech_remove(struct relay_store *st, const char *name);
+/* The technician with this id gets role; TETHER_ERR_NOT_FOUND. */
+int relay_store_tech_set_role(struct relay_store *st, int64_t id,
+			      enum tether_tech_role role);
 /* Fills *out (nothing to free); TETHER_ERR_NOT_FOUND. */
 int relay_store_tech_get(struct relay_store *st, int64_t id,
 			 struct relay_store_tech *out);
@@ -100,9 +103,12 @@ struct relay_store_ticket {
 	enum tether_ticket_status status;
 	enum tether_ticket_source source;
 	int64_t created_at;
-	int64_t closed_at; /* 0: open */
-	char *resolution;  /* NULL: none */
-	char *created_by;  /* the technician's name then; NULL: the relay */
+	int64_t closed_at;     /* 0: open */
+	char *resolution;      /* NULL: none */
+	char *created_by;      /* the technician's name then; NULL: the relay */
+	int64_t created_by_id; /* their id (never reused); 0: the relay */
+	int64_t assignee_id;   /* the technician it is assigned to; 0: none */
+	char *assignee;	       /* their name then; NULL: unassigned */
 };
 
 /*
@@ -147,6 +153,13 @@ int relay_store_ticket_list(struct relay_store *st,
 			    struct relay_store_ticket **out, size_t *n,
 			    int64_t *more);
 void relay_store_tickets_free(struct relay_store_ticket *v, size_t n);
+/*
+ * Assigns the ticket to technician tech_id, whose name it keeps (0:
+ * nobody).  TETHER_ERR_NOT_FOUND for no such ticket, or no such
+ * technician (nothing changes then).
+ */
+int relay_store_ticket_assign(struct relay_store *st, int64_t id,
+			      int64_t tech_id);
 /* TETHER_ERR_NOT_FOUND; TETHER_ERR_STATE if already closed. */
 int relay_store_ticket_close(struct relay_store *st, int64_t id,
 			     const char *resolution);
@@ -507,6 +520,8 @@ struct relay_store_ops {
 			enum tether_tech_role role, const uint8_t *token_hash,
 			int64_t *id);
 	int (*tech_remove)(struct relay_store *st, const char *name);
+	int (*tech_set_role)(struct relay_store *st, int64_t id,
+			     enum tether_tech_role role);
 	int (*tech_get)(struct relay_store *st, int64_t id,
 			struct relay_store_tech *out);
 	int (*tech_list)(struct relay_store *st, struct relay_store_tech **out,
@@ -530,6 +545,8 @@ struct relay_store_ops {
 	int (*ticket_comments)(struct relay_store *st, int64_t ticket_id,
 			       size_t limit, struct relay_store_comment **out,
 			       size_t *n, int64_t *more);
+	int (*ticket_assign)(struct relay_store *st, int64_t id,
+			     int64_t tech_id);
 	int (*session_new)(struct relay_store *st, int64_t ticket_id,
 			   int64_t technician_id, const char *nameplate,
 			   int64_t expires_at, const char *info,

@@ -85,7 +85,7 @@ _Static_assert((int)status_nwords_ == (int)(TETHER_TICKET_CLOSED + 1),
 	       "ticket status");
 _Static_assert((int)source_nwords_ == (int)(TETHER_SOURCE_HEALTH + 1),
 	       "ticket source");
-_Static_assert((int)tech_role_nwords_ == (int)(TETHER_TECH_TECHNICIAN + 1),
+_Static_assert((int)tech_role_nwords_ == (int)(TETHER_TECH_AUDITOR + 1),
 	       "tech roles");
 _Static_assert((int)session_state_nwords_ == (int)(TETHER_SESSION_DECLINED + 1),
 	       "session states");
@@ -1108,6 +1108,7 @@ SCHEMA(s_ticket, struct tether_ctrl_ticket,
        STR(struct tether_ctrl_ticket, resolution, F_NULL, 0,
 	   TETHER_CTRL_RESOLUTION_MAX),
        NAME(struct tether_ctrl_ticket, created_by, F_NULL),
+       NAME(struct tether_ctrl_ticket, assignee, F_NULL),
        LIST(struct tether_ctrl_ticket, sessions, nsessions, OPTIONAL,
 	    struct tether_ctrl_session_row, s_session_row, TETHER_CTRL_ROWS_MAX,
 	    HAS_(struct tether_ctrl_ticket, has_detail)),
@@ -1419,7 +1420,55 @@ SCHEMA(s_diag, struct tether_ctrl_diag,
        STR(struct tether_ctrl_diag, bundle, OPTIONAL, 1, TETHER_BUNDLE_MAX),
        STR(struct tether_ctrl_diag, error, F_CLIP, 0, TETHER_CTRL_REASON_MAX));
 
+SCHEMA(s_ticket_assign, struct tether_ctrl_ticket_assign,
+       TICKET(struct tether_ctrl_ticket_assign, ticket, REQUIRED),
+       NAME(struct tether_ctrl_ticket_assign, to, F_NULL),
+       BOOL(struct tether_ctrl_ticket_assign, me, OPTIONAL));
+
+SCHEMA(s_tech_add, struct tether_ctrl_tech_add,
+       NAME(struct tether_ctrl_tech_add, name, REQUIRED),
+       WORD(struct tether_ctrl_tech_add, role, OPTIONAL, w_tech_role,
+	    TETHER_TECH_TECHNICIAN));
+
+SCHEMA(s_tech_ref, struct tether_ctrl_tech_ref,
+       NAME(struct tether_ctrl_tech_ref, name, REQUIRED));
+
+SCHEMA(s_tech_role, struct tether_ctrl_tech_role,
+       NAME(struct tether_ctrl_tech_role, name, REQUIRED),
+       WORD(struct tether_ctrl_tech_role, role, REQUIRED, w_tech_role, 0));
+
+SCHEMA(s_enroll_token, struct tether_ctrl_enroll_token,
+       INT(struct tether_ctrl_enroll_token, ttl, OPTIONAL, 1, 30 * 86400,
+	   TETHER_ENROLL_TTL_DEFAULT));
+
 /* ---- Schemas: answers ---- */
+
+SCHEMA(s_tech_row, struct tether_ctrl_tech_row,
+       INT(struct tether_ctrl_tech_row, id, REQUIRED, 1, INT64_MAX, 0),
+       NAME(struct tether_ctrl_tech_row, name, REQUIRED),
+       WORD(struct tether_ctrl_tech_row, role, REQUIRED, w_tech_role, 0),
+       TIME(struct tether_ctrl_tech_row, created_at, F_NULL));
+
+SCHEMA(a_tech_add, struct tether_ctrl_tech_add_ok,
+       OBJ_REQ(struct tether_ctrl_tech_add_ok, technician, s_tech_row),
+       STR(struct tether_ctrl_tech_add_ok, token, REQUIRED, 1,
+	   TETHER_CTRL_TOKEN_MAX));
+
+SCHEMA(a_tech, struct tether_ctrl_tech_ok,
+       OBJ_REQ(struct tether_ctrl_tech_ok, technician, s_tech_row),
+       WORD_H(struct tether_ctrl_tech_ok, from, OPTIONAL, w_tech_role,
+	      has_from));
+
+SCHEMA(a_tech_list, struct tether_ctrl_tech_list_ok,
+       LIST(struct tether_ctrl_tech_list_ok, technicians, ntechnicians,
+	    REQUIRED, struct tether_ctrl_tech_row, s_tech_row,
+	    TETHER_CTRL_ROWS_MAX, 0));
+
+SCHEMA(a_enroll_token, struct tether_ctrl_enroll_token_ok,
+       STR(struct tether_ctrl_enroll_token_ok, token, REQUIRED, 1,
+	   TETHER_CTRL_TOKEN_MAX),
+       TIME(struct tether_ctrl_enroll_token_ok, expires_at, REQUIRED),
+       STR(struct tether_ctrl_enroll_token_ok, fingerprint, REQUIRED, 0, 128));
 
 SCHEMA(a_ticket, struct tether_ctrl_ticket_ok,
        OBJ_REQ(struct tether_ctrl_ticket_ok, ticket, s_ticket));
@@ -1541,6 +1590,12 @@ static const struct {
 	[TETHER_CTRL_CHECK_ACK] = {&s_check_ack, NULL},
 	[TETHER_CTRL_DIAG_REQUEST] = {&s_diag_request, NULL},
 	[TETHER_CTRL_DIAG] = {&s_diag, NULL},
+	[TETHER_CTRL_TICKET_ASSIGN] = {&s_ticket_assign, &a_ticket},
+	[TETHER_CTRL_TECH_ADD] = {&s_tech_add, &a_tech_add},
+	[TETHER_CTRL_TECH_REMOVE] = {&s_tech_ref, &a_tech},
+	[TETHER_CTRL_TECH_LIST] = {&s_empty, &a_tech_list},
+	[TETHER_CTRL_TECH_ROLE] = {&s_tech_role, &a_tech},
+	[TETHER_CTRL_ENROLL_TOKEN] = {&s_enroll_token, &a_enroll_token},
 };
 
 /* clang-format on */

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -1401,6 +1402,18 @@ void h_technician_add(const struct h_relay *r, const char *name,
 	cr_assert(strncmp(token, "tt_", 3) == 0, "technician token %s", token);
 	json_decref(j);
 	h_res_free(&res);
+}
+
+struct sqlite3 *h_db_open(const struct h_relay *r)
+{
+	char db[H_PATH_MAX + 16];
+	sqlite3 *h = NULL;
+
+	fmt(db, sizeof(db), "%s/tether.db", r->data);
+	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
+		     SQLITE_OK, "%s", db);
+	sqlite3_busy_timeout(h, 2000);
+	return h;
 }
 
 /* ---- User actions ------------------------------------------------------ */

@@ -233,6 +233,9 @@ bool h_relay_alive(struct h_relay *r);
  */
 void h_technician_add(const struct h_relay *r, const char *name,
 		      const char *role, char *token, size_t len);
+/* The relay's database, opened read-only (busy timeout 2 s): close it. */
+struct sqlite3;
+struct sqlite3 *h_db_open(const struct h_relay *r);
 
 /* ---- User actions ----------------------------------------------------- */
 

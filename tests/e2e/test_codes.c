@@ -725,22 +725,9 @@ static bool raw_join(const struct h_relay *r, const char *src,
 	return joined;
 }
 
-/* One number or text from the relay's database, read-only. */
-static sqlite3 *db_open(const struct h_relay *r)
-{
-	char db[H_PATH_MAX + 16];
-	sqlite3 *h = NULL;
-
-	snprintf(db, sizeof(db), "%s/tether.db", r->data);
-	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
-		     SQLITE_OK, "%s", db);
-	sqlite3_busy_timeout(h, 2000);
-	return h;
-}
-
 static unsigned sessions_burned(const struct h_relay *r)
 {
-	sqlite3 *h = db_open(r);
+	sqlite3 *h = h_db_open(r);
 	sqlite3_stmt *st = NULL;
 	unsigned n = 0;
 
@@ -761,7 +748,7 @@ static const char *state_of_nameplate(const struct h_relay *r,
 				      const char *nameplate, char *out,
 				      size_t len)
 {
-	sqlite3 *h = db_open(r);
+	sqlite3 *h = h_db_open(r);
 	sqlite3_stmt *st = NULL;
 
 	out[0] = '\0';

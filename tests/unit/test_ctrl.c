@@ -131,6 +131,18 @@ static const struct sample samples[] = {
      "{\"t\":\"diag\",\"ticket\":\"T-3\",\"bundle\":\"QQ==\"}"},
     {TETHER_CTRL_A2R, "{\"t\":\"diag\",\"ticket\":\"T-3\",\"error\":"
 		      "\"timed out\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_assign\",\"id\":15,\"ticket\":"
+		      "\"T-3\",\"to\":\"bob\",\"me\":false}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_assign\",\"id\":15,\"ticket\":"
+		      "\"T-3\",\"to\":null,\"me\":true}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"technician_create\",\"id\":16,\"name\":"
+		      "\"carol\",\"role\":\"auditor\"}"},
+    {TETHER_CTRL_C2R,
+     "{\"t\":\"technician_remove\",\"id\":17,\"name\":\"carol\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"technician_list\",\"id\":18}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"technician_role\",\"id\":19,\"name\":"
+		      "\"carol\",\"role\":\"technician\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"enroll_token\",\"id\":20,\"ttl\":3600}"},
 };
 
 /* Decodes text in dirs, re-encodes it and compares the JSON. */
@@ -171,6 +183,55 @@ Test(ctrl, every_message_round_trips)
 	for (i = 0; i < TETHER_CTRL_TYPES; i++)
 		cr_assert(seen[i] || i == TETHER_CTRL_OK, "no sample of \"%s\"",
 			  tether_ctrl_type_name(i));
+}
+
+/* The administration answers: a token shown once, roles as words. */
+Test(ctrl, technician_answers)
+{
+	const char *add = "{\"t\":\"ok\",\"id\":16,\"technician\":{\"id\":4,"
+			  "\"name\":\"carol\",\"role\":\"auditor\","
+			  "\"created_at\":\"2026-12-07T15:54:05Z\"},"
+			  "\"token\":\"tt_4_ab\"}";
+	const char *role = "{\"t\":\"ok\",\"id\":19,\"technician\":{\"id\":4,"
+			   "\"name\":\"carol\",\"role\":\"technician\","
+			   "\"created_at\":null},\"from\":\"auditor\"}";
+	const char *bad = "{\"t\":\"ok\",\"id\":19,\"technician\":{\"id\":4,"
+			  "\"name\":\"carol\",\"role\":\"owner\","
+			  "\"created_at\":null}}";
+	struct tether_ctrl_msg m;
+	json_t *back, *want;
+
+	cr_assert_eq(
+	    tether_ctrl_decode(add, strlen(add), TETHER_CTRL_R2C, &m, NULL, 0),
+	    0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_TECH_ADD, NULL, 0), 0);
+	cr_assert_eq(m.body.tech_add_ok.technician.role, TETHER_TECH_AUDITOR);
+	cr_assert_str_eq(m.body.tech_add_ok.token, "tt_4_ab");
+	back = tether_ctrl_answer_to_json(TETHER_CTRL_TECH_ADD, 16, &m.body);
+	want = json_loads(add, 0, NULL);
+	cr_assert(json_equal(back, want), "%s", json_dumps(back, 0));
+	json_decref(back);
+	json_decref(want);
+	tether_ctrl_msg_free(&m);
+	cr_assert_eq(tether_ctrl_decode(role, strlen(role), TETHER_CTRL_R2C, &m,
+					NULL, 0),
+		     0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_TECH_ROLE, NULL, 0), 0);
+	cr_assert(m.body.tech_ok.has_from);
+	cr_assert_eq(m.body.tech_ok.from, TETHER_TECH_AUDITOR);
+	cr_assert_eq(m.body.tech_ok.technician.role, TETHER_TECH_TECHNICIAN);
+	tether_ctrl_msg_free(&m);
+	cr_assert_eq(
+	    tether_ctrl_decode(bad, strlen(bad), TETHER_CTRL_R2C, &m, NULL, 0),
+	    0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_TECH_ROLE, NULL, 0),
+	    TETHER_ERR_FORMAT);
+	tether_ctrl_msg_free(&m);
+	cr_assert_str_eq(tether_ctrl_code_name(TETHER_CTRL_E_FORBIDDEN),
+			 "forbidden");
 }
 
 Test(ctrl, wire_names_are_unique_per_direction)
@@ -402,7 +463,8 @@ Test(ctrl, answers)
 			 "\"title\":\"x\",\"customer\":null,\"status\":"
 			 "\"closed\",\"source\":\"health\",\"created_at\":"
 			 "\"2026-12-07T15:54:05Z\",\"closed_at\":null,"
-			 "\"resolution\":null,\"created_by\":null,\"sessions\":"
+			 "\"resolution\":null,\"created_by\":null,"
+			 "\"assignee\":null,\"sessions\":"
 			 "[{\"nameplate\":\"4\",\"state\":\"burned\","
 			 "\"created_at\":\"2026-12-07T15:54:05Z\","
 			 "\"expires_at\":null,\"agent\":null}],\"attachments\":"

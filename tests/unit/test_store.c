@@ -47,7 +47,8 @@ static void setup(void)
 	cr_assert_eq(relay_store_open(path, &st), 0);
 }
 
-static void teardown(void)
+/* Closes the store and removes its files (the database, -wal, -shm). */
+static void remove_db(void)
 {
 	static const char *const suffixes[] = {"", "-wal", "-shm"};
 	char file[160];
@@ -59,6 +60,11 @@ static void teardown(void)
 		path_with(file, sizeof(file), suffixes[i]);
 		unlink(file);
 	}
+}
+
+static void teardown(void)
+{
+	remove_db();
 	rmdir(dir);
 }
 
@@ -179,7 +185,7 @@ Test(store, open_creates_private_wal_db)
 	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL),
 	    SQLITE_OK);
 	cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
-	cr_assert_eq(sqlite3_column_int(stmt, 0), 1);
+	cr_assert_eq(sqlite3_column_int(stmt, 0), 2);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 }
@@ -1508,4 +1514,111 @@ Test(store, counts_by_state)
 	cr_assert_eq(c.tickets[TETHER_TICKET_OPEN][TETHER_SOURCE_MANUAL], 1);
 	cr_assert_eq(c.agents, 1);
 	cr_assert_eq(c.checks[TETHER_CHECK_OK], 0);
+}
+
+/* Roles change in place; a ticket keeps its assignee's name and id. */
+Test(store, tech_role_and_ticket_assignee)
+{
+	int64_t alice = add_tech("alice", TETHER_TECH_ADMIN);
+	int64_t bob = add_tech("bob", TETHER_TECH_TECHNICIAN);
+	int64_t t = add_ticket("printer", alice);
+	struct relay_store_tech tech;
+	struct relay_store_ticket tk;
+
+	cr_assert_eq(relay_store_tech_set_role(st, bob, TETHER_TECH_AUDITOR),
+		     0);
+	cr_assert_eq(relay_store_tech_get(st, bob, &tech), 0);
+	cr_assert_eq(tech.role, TETHER_TECH_AUDITOR);
+	cr_assert_eq(relay_store_tech_set_role(st, 999, TETHER_TECH_ADMIN),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(
+	    relay_store_tech_set_role(st, bob, (enum tether_tech_role)9),
+	    TETHER_ERR_INVALID);
+	cr_assert_eq(relay_store_ticket_get(st, t, &tk), 0);
+	cr_assert_eq(tk.created_by_id, alice);
+	cr_assert_eq(tk.assignee_id, 0);
+	cr_assert_null(tk.assignee);
+	relay_store_ticket_clear(&tk);
+	cr_assert_eq(relay_store_ticket_assign(st, t, bob), 0);
+	cr_assert_eq(relay_store_ticket_assign(st, t, 999),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(relay_store_ticket_assign(st, 999, bob),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(relay_store_tech_remove(st, "bob"), 0);
+	/* The name outlives the technician, as created_by does. */
+	cr_assert_eq(relay_store_ticket_get(st, t, &tk), 0);
+	cr_assert_eq(tk.assignee_id, bob);
+	cr_assert_str_eq(tk.assignee, "bob");
+	relay_store_ticket_clear(&tk);
+	cr_assert_eq(relay_store_ticket_assign(st, t, 0), 0);
+	cr_assert_eq(relay_store_ticket_get(st, t, &tk), 0);
+	cr_assert_eq(tk.assignee_id, 0);
+	cr_assert_null(tk.assignee);
+	relay_store_ticket_clear(&tk);
+}
+
+/*
+ * A version 1 database (two roles, tickets without an assignee) is
+ * upgraded on open: rows kept, the auditor role accepted, a creator's id
+ * found by name, and a removed technician's id still never reused.
+ */
+Test(store, upgrades_version_1)
+{
+	struct relay_store_ticket tk;
+	struct relay_store_tech tech;
+	uint8_t h[32];
+	int64_t id = 0;
+	sqlite3 *db;
+
+	remove_db();
+	cr_assert_eq(sqlite3_open_v2(path, &db,
+				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+				     NULL),
+		     SQLITE_OK);
+	cr_assert_eq(
+	    raw_exec(
+		db, "CREATE TABLE technicians (id INTEGER PRIMARY KEY "
+		    "AUTOINCREMENT, name TEXT UNIQUE NOT NULL, role TEXT NOT "
+		    "NULL CHECK(role IN ('admin','technician')), token_hash "
+		    "BLOB NOT NULL CHECK(length(token_hash) = 32), created_at "
+		    "INTEGER NOT NULL);"
+		    "CREATE TABLE tickets (id INTEGER PRIMARY KEY "
+		    "AUTOINCREMENT, title TEXT NOT NULL, customer TEXT, status "
+		    "TEXT NOT NULL, source TEXT NOT NULL, created_by TEXT, "
+		    "created_at INTEGER NOT NULL, closed_at INTEGER, "
+		    "resolution TEXT);"
+		    "INSERT INTO technicians VALUES (1, 'alice', 'admin', "
+		    "zeroblob(32), 1), (2, 'bob', 'technician', zeroblob(32), "
+		    "2), (3, 'eve', 'technician', zeroblob(32), 3);"
+		    "DELETE FROM technicians WHERE name = 'eve';"
+		    "INSERT INTO tickets (title, status, source, created_by, "
+		    "created_at) VALUES ('old', 'open', 'manual', 'bob', 5);"
+		    "PRAGMA user_version = 1;"),
+	    SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	cr_assert_eq(relay_store_open(path, &st), 0);
+	cr_assert_eq(relay_store_tech_get(st, 2, &tech), 0);
+	cr_assert_str_eq(tech.name, "bob");
+	cr_assert_eq(relay_store_tech_set_role(st, 2, TETHER_TECH_AUDITOR), 0);
+	hash_of(h, 7);
+	cr_assert_eq(
+	    relay_store_tech_add(st, "carol", TETHER_TECH_AUDITOR, h, &id), 0);
+	cr_assert_eq(id, 4, "eve's id 3 was handed out again: %lld",
+		     (long long)id);
+	cr_assert_eq(relay_store_ticket_get(st, 1, &tk), 0);
+	cr_assert_eq(tk.created_by_id, 2);
+	cr_assert_eq(tk.assignee_id, 0);
+	relay_store_ticket_clear(&tk);
+	db = raw_open();
+	{
+		sqlite3_stmt *stmt;
+
+		cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
+						&stmt, NULL),
+			     SQLITE_OK);
+		cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
+		cr_assert_eq(sqlite3_column_int(stmt, 0), 2);
+		sqlite3_finalize(stmt);
+	}
+	sqlite3_close(db);
 }

@@ -110,9 +110,17 @@
 	X(CHECK_ACK, "check_ack", TETHER_CTRL_R2A)                             \
 	X(DIAG_REQUEST, "diag_request", TETHER_CTRL_R2A)                       \
 	X(DIAG, "diag", TETHER_CTRL_A2R)                                       \
-	/* console requests, continued */                                      \
+	/* console requests, continued ("technician_add" would be 14 bytes:    \
+	 * jansson 2.14 overflows its lexer's buffer on a 14-byte string       \
+	 * when an allocation fails, as the OOM tests make) */                 \
 	X(TICKET_COMMENT, "comment", TETHER_CTRL_C2R)                          \
-	X(TICKET_REOPEN, "ticket_reopen", TETHER_CTRL_C2R)
+	X(TICKET_REOPEN, "ticket_reopen", TETHER_CTRL_C2R)                     \
+	X(TICKET_ASSIGN, "ticket_assign", TETHER_CTRL_C2R)                     \
+	X(TECH_ADD, "technician_create", TETHER_CTRL_C2R)                      \
+	X(TECH_REMOVE, "technician_remove", TETHER_CTRL_C2R)                   \
+	X(TECH_LIST, "technician_list", TETHER_CTRL_C2R)                       \
+	X(TECH_ROLE, "technician_role", TETHER_CTRL_C2R)                       \
+	X(ENROLL_TOKEN, "enroll_token", TETHER_CTRL_C2R)
 
 enum tether_ctrl_type {
 /* An X-macro expansion is not an expression: kept as written. */
@@ -137,7 +145,8 @@ enum tether_ctrl_type {
 	X(PAKE_FAILED, "pake_failed")                                          \
 	X(DECLINED, "declined")                                                \
 	X(LIMIT, "limit")                                                      \
-	X(INTERNAL, "internal")
+	X(INTERNAL, "internal")                                                \
+	X(FORBIDDEN, "forbidden")
 
 enum tether_ctrl_code {
 /* An X-macro expansion is not an expression: kept as written. */
@@ -170,7 +179,7 @@ const char *tether_ctrl_code_name(enum tether_ctrl_code c);
 	X(xfer_type, XFER_TYPE, "skip", "file", "dir", "symlink")              \
 	X(status, STATUS, "open", "closed")                                    \
 	X(source, SOURCE, "manual", "health")                                  \
-	X(tech_role, TECH_ROLE, "admin", "technician")                         \
+	X(tech_role, TECH_ROLE, "admin", "technician", "auditor")              \
 	X(session_state, SESSION_STATE, "waiting", "joined", "paired",         \
 	  "ended", "burned", "expired", "declined")
 
@@ -311,6 +320,7 @@ struct tether_ctrl_ticket {
 	int64_t closed_at;	/* 0: open */
 	const char *resolution; /* NULL: none */
 	const char *created_by; /* NULL: the relay (health tickets) */
+	const char *assignee;	/* NULL: unassigned (the queue) */
 	/* ticket_show only (has_detail): */
 	bool has_detail;
 	const struct tether_ctrl_session_row *sessions;
@@ -639,7 +649,66 @@ struct tether_ctrl_diag {
 	const char *error;
 };
 
+struct tether_ctrl_ticket_assign {
+	int64_t ticket;
+	const char *to; /* a technician's name; NULL: nobody (unless me) */
+	bool me;	/* to the technician asking */
+};
+
+/* technician_add */
+struct tether_ctrl_tech_add {
+	const char *name;
+	enum tether_tech_role role; /* default technician */
+};
+
+/* technician_remove */
+struct tether_ctrl_tech_ref {
+	const char *name;
+};
+
+/* technician_role */
+struct tether_ctrl_tech_role {
+	const char *name;
+	enum tether_tech_role role;
+};
+
+struct tether_ctrl_enroll_token {
+	int64_t ttl; /* seconds; default TETHER_ENROLL_TTL_DEFAULT */
+};
+
 /* ---- Answers ("ok" to each request) ---- */
+
+/* A technician as the relay lists them (never a token or its hash). */
+struct tether_ctrl_tech_row {
+	int64_t id;
+	const char *name;
+	enum tether_tech_role role;
+	int64_t created_at;
+};
+
+/* technician_add: the one-time login token, shown once. */
+struct tether_ctrl_tech_add_ok {
+	struct tether_ctrl_tech_row technician;
+	const char *token;
+};
+
+/* technician_remove, technician_role (from: the role before). */
+struct tether_ctrl_tech_ok {
+	struct tether_ctrl_tech_row technician;
+	bool has_from;
+	enum tether_tech_role from;
+};
+
+struct tether_ctrl_tech_list_ok {
+	const struct tether_ctrl_tech_row *technicians;
+	size_t ntechnicians;
+};
+
+struct tether_ctrl_enroll_token_ok {
+	const char *token;
+	int64_t expires_at;
+	const char *fingerprint;
+};
 
 /* ticket_new, ticket_show, ticket_close, ticket_reopen */
 struct tether_ctrl_ticket_ok {
@@ -755,6 +824,11 @@ union tether_ctrl_body {
 	struct tether_ctrl_check_ack check_ack;
 	struct tether_ctrl_diag_request diag_request;
 	struct tether_ctrl_diag diag;
+	struct tether_ctrl_ticket_assign ticket_assign;
+	struct tether_ctrl_tech_add tech_add;
+	struct tether_ctrl_tech_ref tech_ref;
+	struct tether_ctrl_tech_role tech_role;
+	struct tether_ctrl_enroll_token enroll_token;
 	/* answers */
 	struct tether_ctrl_ticket_ok ticket_ok;
 	struct tether_ctrl_ticket_list_ok ticket_list_ok;
@@ -767,6 +841,10 @@ union tether_ctrl_body {
 	struct tether_ctrl_diag_attach_ok diag_attach_ok;
 	struct tether_ctrl_diag_get_ok diag_get_ok;
 	struct tether_ctrl_sessions_ok sessions_ok;
+	struct tether_ctrl_tech_add_ok tech_add_ok;
+	struct tether_ctrl_tech_ok tech_ok;
+	struct tether_ctrl_tech_list_ok tech_list_ok;
+	struct tether_ctrl_enroll_token_ok enroll_token_ok;
 };
 
 /*

@@ -25,6 +25,12 @@
  * each channel) when the console's technician has been removed.
  */
 #define TETHER_REASON_TECH_REMOVED "technician removed"
+/*
+ * The start of the reason the relay gives when a technician may no longer
+ * act on a ticket (their role was lowered, the ticket was given to someone
+ * else): "access revoked: T-3 was reassigned to bob by admin".
+ */
+#define TETHER_REASON_REVOKED "access revoked: "
 
 /* Keepalive: clients ping this often; the relay drops silent peers. */
 #define TETHER_PING_INTERVAL_MS 15000
@@ -117,7 +123,12 @@ enum tether_xfer_type {
 };
 enum tether_ticket_status { TETHER_TICKET_OPEN, TETHER_TICKET_CLOSED };
 enum tether_ticket_source { TETHER_SOURCE_MANUAL, TETHER_SOURCE_HEALTH };
-enum tether_tech_role { TETHER_TECH_ADMIN, TETHER_TECH_TECHNICIAN };
+/* What a technician may do: docs/security.md, "Roles" (relay-policy.c). */
+enum tether_tech_role {
+	TETHER_TECH_ADMIN,
+	TETHER_TECH_TECHNICIAN,
+	TETHER_TECH_AUDITOR
+};
 enum tether_session_state {
 	TETHER_SESSION_WAITING,
 	TETHER_SESSION_JOINED,
