@@ -1,6 +1,7 @@
 /*
  * tether-relay: command line.  `init` makes the data directory (database,
- * certificate, first admin), `technician` manages tokens, `run` serves.
+ * certificate, first admin), `technician` manages technicians and their
+ * login tokens, `run` serves.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,6 +32,7 @@ static const char usage[] =
     "--data DIR [--json]\n"
     "       tether-relay technician list --data DIR [--json]\n"
     "       tether-relay technician remove NAME --data DIR\n"
+    "       tether-relay technician token NAME --data DIR [--json]\n"
     "       tether-relay enroll-token --data DIR [--ttl DURATION] "
     "[--json]\n"
     "       tether-relay run --data DIR [--listen HOST:PORT] "
@@ -184,17 +186,17 @@ static struct relay_store *open_store(const char *dir)
 }
 
 /*
- * Makes a technician and prints its token "tt_<id>_<secret>" once; only the
- * secret's SHA-256 is stored.  The row is added with the hash first, so the
- * id is known only afterwards; the id is not secret.
+ * Makes a technician, or a new login token for one (set_token), and
+ * writes its login token "tt_<id>_<secret>" into token, to be shown once;
+ * only the secret's SHA-256 is stored.  A new row is added with the hash
+ * first, so the id is known only afterwards; the id is not secret.
  */
-static int add_technician(struct relay_store *st, const char *name,
-			  enum tether_tech_role role, char *token,
-			  size_t toklen)
+static int store_token(struct relay_store *st, const char *name,
+		       enum tether_tech_role role, bool set_token, char *token,
+		       size_t toklen, int64_t *id)
 {
 	uint8_t secret[SECRET_LEN], hash[TETHER_SHA256_LEN];
 	char hex[2 * SECRET_LEN + 1];
-	int64_t id;
 	int rc;
 
 	if ((rc = tether_random(secret, sizeof(secret))) != 0 ||
@@ -202,18 +204,31 @@ static int add_technician(struct relay_store *st, const char *name,
 				    sizeof(hex))) != 0 ||
 	    (rc = tether_sha256(hex, strlen(hex), hash)) != 0)
 		goto out;
-	if ((rc = relay_store_tech_add(st, name, role, hash, &id)) != 0)
-		goto out;
-	snprintf(token, toklen, "tt_%lld_%s", (long long)id, hex);
+	rc = set_token ? relay_store_tech_set_token(st, name, hash, id)
+		       : relay_store_tech_add(st, name, role, hash, id);
+	if (rc == 0)
+		snprintf(token, toklen, "tt_%lld_%s", (long long)*id, hex);
+out:
+	tether_wipe(secret, sizeof(secret));
+	tether_wipe(hex, sizeof(hex));
+	return rc;
+}
+
+static int add_technician(struct relay_store *st, const char *name,
+			  enum tether_tech_role role, char *token,
+			  size_t toklen)
+{
+	int64_t id = 0;
+	int rc;
+
+	if ((rc = store_token(st, name, role, false, token, toklen, &id)) != 0)
+		return rc;
 	/* Who was given access, and which role: the trail must say. */
 	relay_audit_to(st, "relay", 0, 0, "technician_added",
 		       json_pack("{s:s, s:s, s:I}", "technician", name, "role",
 				 tether_ctrl_tech_role_words[role], "id",
 				 (json_int_t)id));
-out:
-	tether_wipe(secret, sizeof(secret));
-	tether_wipe(hex, sizeof(hex));
-	return rc;
+	return 0;
 }
 
 /* Prints a --json answer (taken) for scripts: indented, one newline. */
@@ -307,6 +322,40 @@ static int tech_add(struct relay_store *st, const char *name,
 	return 0;
 }
 
+/*
+ * A fresh one-time login token for an existing technician (a new laptop,
+ * a lost key): the login it makes replaces the registered key, and the
+ * running relay then cuts the consoles still signing with the old one.
+ */
+static int tech_token(struct relay_store *st, const char *name,
+		      const struct opts *o)
+{
+	char token[128];
+	int64_t id = 0;
+	int rc;
+
+	rc = store_token(st, name, TETHER_TECH_TECHNICIAN, true, token,
+			 sizeof(token), &id);
+	if (rc != 0) {
+		fprintf(stderr, "tether-relay: %s: %s\n", name,
+			rc == TETHER_ERR_NOT_FOUND ? "no such technician"
+						   : tether_strerror(rc));
+		return 1;
+	}
+	relay_audit_to(
+	    st, "relay", 0, 0, "technician_token_issued",
+	    json_pack("{s:s, s:I}", "technician", name, "id", (json_int_t)id));
+	if (o->json)
+		print_json(json_pack("{s:s, s:I, s:s}", "name", name, "id",
+				     (json_int_t)id, "token", token));
+	else
+		printf("Login token for %s, shown once (one login; it "
+		       "replaces the registered key): %s\n",
+		       name, token);
+	tether_wipe(token, sizeof(token));
+	return 0;
+}
+
 static int tech_remove(struct relay_store *st, const char *name)
 {
 	struct relay_store_tech t = {0};
@@ -385,8 +434,9 @@ static int cmd_technician(int argc, char **argv, struct opts *o)
 	int ret = 1;
 
 	if (verb == NULL)
-		return die_usage("%s", "technician add|list|remove");
-	if ((strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0) &&
+		return die_usage("%s", "technician add|list|remove|token");
+	if ((strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0 ||
+	     strcmp(verb, "token") == 0) &&
 	    argc != 2)
 		return die_usage("technician %s needs one NAME", verb);
 	if (strcmp(verb, "add") == 0 && !tether_id_name_valid(argv[1]))
@@ -402,6 +452,8 @@ static int cmd_technician(int argc, char **argv, struct opts *o)
 		ret = tech_add(st, argv[1], o);
 	else if (strcmp(verb, "remove") == 0)
 		ret = tech_remove(st, argv[1]);
+	else if (strcmp(verb, "token") == 0)
+		ret = tech_token(st, argv[1], o);
 	else if (strcmp(verb, "list") == 0)
 		ret = tech_list(st, o);
 	else

@@ -55,6 +55,13 @@ struct relay_peer {
 	char agent_name[TETHER_ID_NAME_MAX + 1];
 	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN]; /* sent in welcome,
 							  signed in auth */
+	/*
+	 * A console between welcome and auth: tech is the technician its
+	 * hello named, or its login token's, with tech.pubkey the key to
+	 * check the signature with (registering: the key it brought).
+	 */
+	bool console_pending;
+	bool registering;
 	bool checks_over_limit; /* warned about more checks than kept */
 	uint64_t connected_at;	/* ms */
 	uint64_t last_seen;	/* ms */

@@ -274,10 +274,12 @@ static void on_welcome(struct tether_client *c, const struct tether_ctrl_msg *w)
 
 static void on_auth_ok(struct svc *s, const struct tether_ctrl_auth_ok *m)
 {
-	if (s->conn != SVC_AUTH) {
-		tether_link_close_error(tether_client_link(s->client),
-					TETHER_ERR_PROTOCOL,
-					"unexpected auth_ok");
+	/* acked is optional only because consoles get auth_ok too. */
+	if (s->conn != SVC_AUTH || !m->has_acked) {
+		tether_link_close_error(
+		    tether_client_link(s->client), TETHER_ERR_PROTOCOL,
+		    s->conn != SVC_AUTH ? "unexpected auth_ok"
+					: "auth_ok without acked");
 		return;
 	}
 	/*

@@ -103,13 +103,15 @@ Test(auth, revoked_token, .timeout = 60)
 	h_res_free(&res);
 	expect_serving(&r);
 
-	/* Removing the technician revokes the token at once. */
+	/* Removing the technician revokes the key at once. */
 	h_run(&res, NULL, rm);
 	h_expect(&res, 0, NULL, NULL, "tether-relay technician remove carol");
 	h_res_free(&res);
 	h_console(&res, NULL, "ticket", "list", NULL);
-	h_expect_fail(&res, 255, "invalid token",
-		      "tether ticket list with a removed technician's token");
+	h_expect_fail(&res, 255,
+		      "tether: relay refused: technician carol is not known "
+		      "to this relay (removed, or never added; ask an admin)",
+		      "tether ticket list with a removed technician's key");
 	h_res_free(&res);
 	h_relay_stop(&r);
 }
@@ -192,8 +194,7 @@ Test(auth, relay_replaced, .timeout = 60)
 	h_expect_fail(&res, 255, want,
 		      "tether ticket list against a replaced relay");
 	/* It says how to trust the new certificate, once checked. */
-	snprintf(want, sizeof(want),
-		 "run: tether login %s --token TOKEN --fingerprint %s)\n",
+	snprintf(want, sizeof(want), "run: tether login %s --fingerprint %s)\n",
 		 one.addr, two.fingerprint);
 	cr_assert(strstr(res.err, want) != NULL &&
 		      strstr(res.err, "out of band") != NULL,
@@ -201,15 +202,14 @@ Test(auth, relay_replaced, .timeout = 60)
 	h_res_free(&res);
 
 	/* Logging in again does not silently re-pin either. */
-	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
-		  NULL);
+	h_console(&res, NULL, "login", two.addr, NULL);
 	h_expect_fail(&res, 255, "does not match",
 		      "tether login to a replaced relay without "
 		      "--fingerprint");
 	h_res_free(&res);
 	/* Nor does a --fingerprint that is not the relay's. */
-	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
-		  "--fingerprint", FAKE_FP, NULL);
+	h_console(&res, NULL, "login", two.addr, "--fingerprint", FAKE_FP,
+		  NULL);
 	snprintf(want, sizeof(want),
 		 "does not match the given --fingerprint %s", FAKE_FP);
 	h_expect_fail(&res, 255, want,
@@ -221,6 +221,26 @@ Test(auth, relay_replaced, .timeout = 60)
 		      "tether ticket list after a refused re-pin");
 	h_res_free(&res);
 
+	/*
+	 * The right fingerprint reaches relay two, which has no key for
+	 * this console's admin (it is another relay): nothing is stored.
+	 */
+	h_console(&res, NULL, "login", two.addr, "--fingerprint",
+		  two.fingerprint, NULL);
+	h_expect_fail(&res, 255, "technician admin has no key registered",
+		      "tether login --fingerprint NEW with relay one's key");
+	h_res_free(&res);
+	/* A key here is said so before any token is sent. */
+	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
+		  "--fingerprint", two.fingerprint, NULL);
+	snprintf(want, sizeof(want),
+		 "tether: already logged in to %s as admin with a key of this "
+		 "console (tether logout forgets it",
+		 two.addr);
+	h_expect_fail(&res, 255, want, "tether login over a key");
+	h_res_free(&res);
+	h_console_ok(&res, NULL, "logout", NULL);
+	h_res_free(&res);
 	/* The new fingerprint given explicitly replaces the pin. */
 	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
 		  "--fingerprint", two.fingerprint, NULL);
@@ -365,9 +385,7 @@ Test(auth, removal_cuts_live_consoles, .timeout = 120)
 	h_expect(&res, 0, "", "", "tether exec true");
 	h_res_free(&res);
 	h_technician_add(&s.relay, "carol", "technician", token, sizeof(token));
-	h_console_ok(&res, NULL, "login", s.relay.addr, "--token", token,
-		     "--fingerprint", s.relay.fingerprint, NULL);
-	h_res_free(&res);
+	h_login_as(&s.relay, token);
 	h_console_start(&ex, "exec", "exec", s.ticket, "--", sleeper[0],
 			sleeper[1], NULL);
 	cr_assert(h_proc_wait_output(&s.agent, "carol runs: sleep 60", 20000),
@@ -427,9 +445,10 @@ Test(auth, removal_cuts_live_consoles, .timeout = 120)
 				     "relay; stopping the command",
 				     5000),
 		  "the customer was not told: %s", h_proc_output(&s.agent));
-	/* Carol's token is refused from now on. */
+	/* Carol's key is refused from now on. */
 	h_console(&res, NULL, "ticket", "list", NULL);
-	h_expect_fail(&res, 255, "invalid token", "carol after removal");
+	h_expect_fail(&res, 255, "technician carol is not known to this relay",
+		      "carol after removal");
 	h_res_free(&res);
 
 	cr_assert(h_file_contains(
@@ -473,10 +492,11 @@ static int json_files(const char *dir)
 }
 
 /*
- * `tether logout` forgets the token and the session keys, keeps the pin,
+ * `tether logout` forgets the technician key and the session keys, keeps
+ * the pin,
  * and is no error when repeated.
  */
-Test(auth, logout_forgets_token_and_session_keys, .timeout = 60)
+Test(auth, logout_forgets_key_and_session_keys, .timeout = 60)
 {
 	const char *const one[] = {"true", NULL};
 	char cfg[H_PATH_MAX], path[H_PATH_MAX + 32], want[128];
@@ -494,10 +514,14 @@ Test(auth, logout_forgets_token_and_session_keys, .timeout = 60)
 
 	h_console_ok(&res, NULL, "logout", NULL);
 	snprintf(want, sizeof(want),
-		 "Logged out of %s; forgot 1 session file\n", s.relay.addr);
+		 "Logged out of %s; forgot the technician key and 1 session "
+		 "file\n",
+		 s.relay.addr);
 	h_expect(&res, 0, want, "", "tether logout");
 	h_res_free(&res);
 	cr_assert_eq(json_files(path), 0, "session files left behind");
+	snprintf(path, sizeof(path), "%s/tether/technician.key", cfg);
+	cr_assert(access(path, F_OK) != 0, "the technician key left behind");
 	snprintf(path, sizeof(path), "%s/tether/config.json", cfg);
 	cr_assert(access(path, F_OK) != 0, "config.json left behind");
 	snprintf(path, sizeof(path), "%s/tether/known_relays", cfg);
@@ -513,6 +537,7 @@ Test(auth, logout_forgets_token_and_session_keys, .timeout = 60)
 	cr_assert(j != NULL, "logout --json: not JSON: %s", res.out);
 	cr_assert(json_is_null(json_object_get(j, "relay")));
 	cr_assert(json_is_false(json_object_get(j, "logged_out")));
+	cr_assert(json_is_false(json_object_get(j, "key_forgotten")));
 	cr_assert_eq(
 	    json_integer_value(json_object_get(j, "sessions_forgotten")), 0);
 	json_decref(j);

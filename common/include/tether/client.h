@@ -42,9 +42,18 @@ struct tether_client_opts {
 	 * on_trust and says nothing.
 	 */
 	bool accept_any;
-	/* Who says hello: consoles with token, agents without. */
+	/* Who says hello. */
 	enum tether_role role;
-	const char *token; /* borrowed until the hello is sent */
+	/*
+	 * Consoles: the key that signs the relay's challenge (borrowed
+	 * until the client is closed), and either the technician it is
+	 * registered for, or a one-time login token (borrowed until the
+	 * hello is sent) that registers it.  With a key the client answers
+	 * the challenge itself and on_welcome comes with the auth_ok.
+	 */
+	const struct tether_sign_key *key;
+	const char *technician;
+	const char *token;
 	/* Only TLS, no hello: on_open, then the owner closes (a probe). */
 	bool no_hello;
 };
@@ -53,6 +62,7 @@ struct tether_client_opts {
 enum tether_client_phase {
 	TETHER_CLIENT_CONNECTING, /* TCP and TLS under way */
 	TETHER_CLIENT_OPEN,	  /* TLS up, the pin matched; hello sent */
+	TETHER_CLIENT_AUTH,	  /* the challenge's signature sent */
 	TETHER_CLIENT_READY,	  /* welcomed */
 };
 
@@ -72,7 +82,8 @@ struct tether_client_cbs {
 	void (*on_trust)(struct tether_client *c, const char *fp);
 	/*
 	 * Welcomed (every time, after each reconnect): the place to join,
-	 * resume, authenticate or make requests.  w is valid during the call.
+	 * resume, authenticate or make requests.  w is the welcome, or with
+	 * a key the auth_ok that let us in; valid during the call.
 	 */
 	void (*on_welcome)(struct tether_client *c,
 			   const struct tether_ctrl_msg *w);
