@@ -252,21 +252,51 @@ static bool got_error_frame(const struct raw *c, char *why, size_t len)
 	return false;
 }
 
-/* hello with the admin token; asserts the relay welcomes us. */
+/*
+ * hello as admin, whose key the console's login stored in the test's
+ * config, and the welcome's challenge signed with it as tether/sign.h
+ * says; asserts the relay lets us in.
+ */
 static void raw_hello(struct raw *c, const struct h_relay *r)
 {
-	char msg[512], answer[1024];
+	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN], sig[TETHER_SIGN_SIG_LEN];
+	uint8_t pub[TETHER_SIGN_PUB_LEN], signed_msg[256];
+	char key[H_PATH_MAX + 32], cfg[H_PATH_MAX], answer[1024];
+	char hex[2 * TETHER_SIGN_SIG_LEN + 1], msg[512];
+	struct tether_sign_key *k = NULL;
+	const char *ch;
 	uint8_t type = 0;
+	size_t len = 0;
+	json_t *j;
 
-	snprintf(msg, sizeof(msg),
-		 "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
-		 "\"token\":\"%s\"}",
-		 r->admin_token);
-	cr_assert(raw_ctrl(c, msg), "sending hello failed");
+	(void)r;
+	cr_assert(raw_ctrl(c, "{\"t\":\"hello\",\"role\":\"console\","
+			      "\"version\":1,\"technician\":\"admin\"}"),
+		  "sending hello failed");
 	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)),
 		  "no answer to hello");
 	cr_assert(type == TETHER_FRAME_CTRL && strstr(answer, "welcome"),
 		  "hello answered with type %u: %s", type, answer);
+	j = json_loads(answer, 0, NULL);
+	ch = json_string_value(json_object_get(j, "challenge"));
+	cr_assert(ch != NULL, "welcome without a challenge: %s", answer);
+	cr_assert_eq(tether_hex_decode(ch, challenge, sizeof(challenge)), 0);
+	json_decref(j);
+	h_path(cfg, sizeof(cfg), "config");
+	snprintf(key, sizeof(key), "%s/tether/technician.key", cfg);
+	cr_assert_eq(tether_sign_key_load(key, &k, pub), 0);
+	cr_assert_eq(tether_sign_console_auth_message(
+			 challenge, pub, signed_msg, sizeof(signed_msg), &len),
+		     0);
+	cr_assert_eq(tether_sign(k, signed_msg, len, sig), 0);
+	tether_sign_key_free(k);
+	cr_assert_eq(tether_hex_encode(sig, sizeof(sig), hex, sizeof(hex)), 0);
+	snprintf(msg, sizeof(msg), "{\"t\":\"auth\",\"sig\":\"%s\"}", hex);
+	cr_assert(raw_ctrl(c, msg), "sending auth failed");
+	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)),
+		  "no answer to auth");
+	cr_assert(type == TETHER_FRAME_CTRL && strstr(answer, "auth_ok"),
+		  "auth answered with type %u: %s", type, answer);
 }
 
 /* The relay is alive and a normal console still gets answers. */
