@@ -320,28 +320,41 @@ static void protocol_error(struct tether_client *c, const char *why)
 	tether_link_close_error(c->link, TETHER_ERR_PROTOCOL, text);
 }
 
-/*
- * Signs the welcome's challenge as a console does (the agent's label is
- * another: tether/sign.h) and sends it in auth.
- */
+/* What this client signs: an agent's message or a console's. */
+static int auth_message(const struct tether_client *c, const uint8_t *challenge,
+			uint8_t *msg, size_t cap, size_t *len)
+{
+	uint8_t pub[TETHER_SIGN_PUB_LEN];
+
+	if (c->o.role == TETHER_ROLE_AGENT)
+		return c->o.agent != NULL
+			   ? tether_sign_auth_message(challenge, c->o.agent,
+						      msg, cap, len)
+			   : TETHER_ERR_INVALID;
+	if (tether_sign_key_public(c->o.key, pub) != 0)
+		return TETHER_ERR_CRYPTO;
+	return tether_sign_console_auth_message(challenge, pub, msg, cap, len);
+}
+
+/* Signs the welcome's challenge and sends it in auth. */
 static void answer_challenge(struct tether_client *c,
 			     const struct tether_ctrl_welcome *w)
 {
-	uint8_t msg[sizeof(TETHER_CONSOLE_AUTH_CONTEXT) +
-		    TETHER_AGENT_CHALLENGE_LEN + TETHER_SIGN_PUB_LEN];
-	uint8_t pub[TETHER_SIGN_PUB_LEN];
-	struct tether_ctrl_auth a = {.agent = NULL};
+	uint8_t msg[sizeof(TETHER_AGENT_AUTH_CONTEXT) +
+		    TETHER_AGENT_CHALLENGE_LEN + TETHER_ID_NAME_MAX +
+		    TETHER_SIGN_PUB_LEN];
+	struct tether_ctrl_auth a = {
+	    .agent = c->o.role == TETHER_ROLE_AGENT ? c->o.agent : NULL};
 	size_t len = 0;
 	int r;
 
+	/* An older relay's welcome, or one that knows no enrolled agents. */
 	if (!w->has_challenge) {
 		tether_link_close_error(c->link, TETHER_ERR_PROTOCOL,
-					"expected a challenge in welcome");
+					"the relay sent no challenge to sign");
 		return;
 	}
-	if (tether_sign_key_public(c->o.key, pub) != 0 ||
-	    tether_sign_console_auth_message(w->challenge, pub, msg,
-					     sizeof(msg), &len) != 0 ||
+	if (auth_message(c, w->challenge, msg, sizeof(msg), &len) != 0 ||
 	    tether_sign(c->o.key, msg, len, a.sig) != 0) {
 		tether_link_set_close_reason(c->link,
 					     "cannot sign the challenge");
@@ -356,7 +369,7 @@ static void answer_challenge(struct tether_client *c,
 
 static void welcome(struct tether_client *c, struct tether_ctrl_msg *m)
 {
-	bool keyed = c->o.key != NULL && c->o.role == TETHER_ROLE_CONSOLE;
+	bool keyed = c->o.key != NULL;
 
 	if (c->phase == TETHER_CLIENT_AUTH) {
 		if (m->type != TETHER_CTRL_AUTH_OK) {
