@@ -65,22 +65,27 @@ static void refuse_console(struct relay_peer *p, const char *technician,
 	relay_drop(p, TETHER_ERR_AUTH, message);
 }
 
-/* Logging in: the token must be the technician's and unspent. */
-static int login_tech(struct relay_peer *p, const struct tether_ctrl_hello *h)
+/* A login token that registered a key already: what to ask for. */
+static void refuse_spent(struct relay_peer *p)
 {
 	char msg[160 + TETHER_ID_NAME_MAX];
 
+	snprintf(msg, sizeof(msg),
+		 "this login token was already used; ask an admin for a new "
+		 "one (tether-relay technician token %s)",
+		 p->tech.name);
+	refuse_console(p, p->tech.name, "login token already used", msg);
+}
+
+/* Logging in: the token must be the technician's and unspent. */
+static int login_tech(struct relay_peer *p, const struct tether_ctrl_hello *h)
+{
 	if (token_tech(p->relay, h->token, &p->tech) != 0) {
 		refuse_console(p, NULL, "invalid login token", "invalid token");
 		return -1;
 	}
 	if (p->tech.token_spent) {
-		snprintf(msg, sizeof(msg),
-			 "this login token was already used; ask an admin for "
-			 "a new one (tether-relay technician token %s)",
-			 p->tech.name);
-		refuse_console(p, p->tech.name, "login token already used",
-			       msg);
+		refuse_spent(p);
 		return -1;
 	}
 	memcpy(p->tech.pubkey, h->pubkey, sizeof(p->tech.pubkey));
@@ -88,10 +93,19 @@ static int login_tech(struct relay_peer *p, const struct tether_ctrl_hello *h)
 	return 0;
 }
 
+/* Refused for what the store says of name: "technician NAME SAYS". */
+static void refuse_tech(struct relay_peer *p, const char *name, const char *why,
+			const char *says)
+{
+	char msg[160 + TETHER_ID_NAME_MAX];
+
+	snprintf(msg, sizeof(msg), "technician %s %s", name, says);
+	refuse_console(p, name, why, msg);
+}
+
 /* Signing in with a key: the technician must exist and have one. */
 static int key_tech(struct relay_peer *p, const char *name)
 {
-	char msg[160 + TETHER_ID_NAME_MAX];
 	int rc;
 
 	rc = relay_store_tech_by_name(p->relay->store, name, &p->tech);
@@ -101,19 +115,17 @@ static int key_tech(struct relay_peer *p, const char *name)
 	}
 	/* Removed or never added: the row is gone either way. */
 	if (rc == TETHER_ERR_NOT_FOUND) {
-		snprintf(msg, sizeof(msg),
-			 "technician %s is not known to this relay (removed, "
-			 "or never added; ask an admin)",
-			 name);
-		refuse_console(p, name, "unknown technician", msg);
+		refuse_tech(p, name, "unknown technician",
+			    "is not known to this relay (removed, or never "
+			    "added; ask an admin)");
 		return -1;
 	}
+	/* Only a login spends the token: its hash has no business here. */
+	tether_wipe(p->tech.token_hash, sizeof(p->tech.token_hash));
 	if (!p->tech.has_key) {
-		snprintf(msg, sizeof(msg),
-			 "technician %s has no key registered (log in with a "
-			 "login token: tether login HOST:PORT --token TOKEN)",
-			 name);
-		refuse_console(p, name, "no key registered", msg);
+		refuse_tech(p, name, "no key registered",
+			    "has no key registered (log in with a login "
+			    "token: tether login HOST:PORT --token TOKEN)");
 		return -1;
 	}
 	return 0;
@@ -161,19 +173,14 @@ static void hello_console(struct relay_peer *p,
 static int register_key(struct relay_peer *p)
 {
 	struct relay *r = p->relay;
-	char fp[TETHER_ID_FINGERPRINT_LEN], msg[160 + TETHER_ID_NAME_MAX];
+	char fp[TETHER_ID_FINGERPRINT_LEN];
 	int rc;
 
 	rc = relay_store_tech_register_key(r->store, p->tech.id,
 					   p->tech.token_hash, p->tech.pubkey);
 	/* Spent by a login racing this one, or replaced meanwhile. */
 	if (rc == TETHER_ERR_EXPIRED) {
-		snprintf(msg, sizeof(msg),
-			 "this login token was already used; ask an admin for "
-			 "a new one (tether-relay technician token %s)",
-			 p->tech.name);
-		refuse_console(p, p->tech.name, "login token already used",
-			       msg);
+		refuse_spent(p);
 		return -1;
 	}
 	if (rc != 0 ||
