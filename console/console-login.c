@@ -182,22 +182,16 @@ static const struct console_opts login_opts = {
 };
 
 /*
- * The key to sign in with: with a token a fresh one, made beside the
- * stored one (technician.key.new) until the relay registered it; without,
- * the one this relay's login stored.  0, or -1 once reported.
+ * The key to sign in with, from the file at path: with fresh a new one
+ * made there first.  0, or -1 once reported.
  */
-static int key_for(const char *token, const char *pending,
-		   struct tether_sign_key **key)
+static int key_for(bool fresh, const char *path, struct tether_sign_key **key)
 {
-	char path[4096];
 	uint8_t pub[TETHER_SIGN_PUB_LEN];
 	int r;
 
-	if (console_config_key_path(path, sizeof(path), token != NULL) != 0)
-		return -1;
-	if (token != NULL &&
-	    (r = tether_sign_key_generate(pending, pub)) != 0) {
-		console_error("cannot make a technician key in %s: %s", pending,
+	if (fresh && (r = tether_sign_key_generate(path, pub)) != 0) {
+		console_error("cannot make a technician key in %s: %s", path,
 			      tether_strerror(r));
 		return -1;
 	}
@@ -210,7 +204,8 @@ static int key_for(const char *token, const char *pending,
 
 /* Connects and, only once the relay let the key in, stores it all. */
 static int login(const char *relay, const char *host, int port,
-		 const char *given, const char *technician, const char *token)
+		 const char *given, const char *technician, const char *token,
+		 const char *replaced)
 {
 	char pin[TETHER_TLS_FP_LEN], fp[TETHER_TLS_FP_LEN];
 	char old[TETHER_TLS_FP_LEN], pending[4096], path[4096];
@@ -221,10 +216,11 @@ static int login(const char *relay, const char *host, int port,
 
 	memset(&c, 0, sizeof(c));
 	pending[0] = '\0';
+	/* A new key waits beside the stored one until the relay took it. */
 	if (choose_pin(relay, given, pin, &known, old) != 0 ||
 	    console_config_key_path(pending, sizeof(pending), true) != 0 ||
 	    console_config_key_path(path, sizeof(path), false) != 0 ||
-	    key_for(token, pending, &key) != 0)
+	    key_for(token != NULL, token != NULL ? pending : path, &key) != 0)
 		goto out;
 	if (console_client_connect(&c, relay, host, port,
 				   pin[0] != '\0' ? pin : NULL,
@@ -245,6 +241,10 @@ static int login(const char *relay, const char *host, int port,
 	if (old[0] != '\0')
 		console_error("the pinned fingerprint for %s was %s; now %s",
 			      relay, old, fp);
+	if (replaced[0] != '\0')
+		console_error("this replaces the login to %s (its key is "
+			      "forgotten)",
+			      replaced);
 	printf("Logged in to %s as ", relay);
 	tether_text_print_clean(stdout,
 				c.technician[0] != '\0' ? c.technician : "?");
@@ -263,21 +263,26 @@ out:
 
 /*
  * What is logged in here already: with a token, a key for this relay is
- * refused (logging in again is a choice: logout first); without one,
- * this relay's technician, whose key signs in.  0, or an exit status.
+ * refused (logging in again is a choice: logout first), and one for
+ * another relay is replaced (other: "RELAY as NAME", else ""); without
+ * a token, this relay's technician, whose key signs in.  0, or an exit
+ * status.
  */
 static int check_existing(const char *relay, const char *token,
-			  char *technician, size_t len)
+			  char *technician, size_t len, char *other,
+			  size_t otherlen)
 {
 	char have[CONSOLE_HOSTPORT_MAX], tech[TETHER_ID_NAME_MAX + 1];
 	bool has_key = false;
 	int r;
 
-	technician[0] = '\0';
+	technician[0] = other[0] = '\0';
 	r = console_config_peek(have, sizeof(have), tech, sizeof(tech),
 				&has_key);
 	if (r < 0)
 		return CONSOLE_EXIT_FAIL;
+	if (r == 0 && strcmp(have, relay) != 0 && has_key)
+		snprintf(other, otherlen, "%s as %s", have, tech);
 	if (r == 0 && strcmp(have, relay) == 0 && has_key) {
 		if (token == NULL) {
 			snprintf(technician, len, "%s", tech);
@@ -303,6 +308,7 @@ int console_login(int argc, char **argv)
 {
 	char host[CONSOLE_HOST_MAX], relay[CONSOLE_HOSTPORT_MAX];
 	char tech[TETHER_ID_NAME_MAX + 1];
+	char other[CONSOLE_HOSTPORT_MAX + TETHER_ID_NAME_MAX + 8];
 	struct login_args l = {NULL, NULL};
 	struct console_args a;
 	char *token = NULL;
@@ -321,11 +327,12 @@ int console_login(int argc, char **argv)
 					   "bad fingerprint (expected "
 					   "SHA256: and 43 base64 characters)");
 
-	status = check_existing(relay, l.token, tech, sizeof(tech));
+	status = check_existing(relay, l.token, tech, sizeof(tech), other,
+				sizeof(other));
 	if (status != 0)
 		return status;
 	if (l.token == NULL)
-		return login(relay, host, port, l.fingerprint, tech, NULL);
+		return login(relay, host, port, l.fingerprint, tech, NULL, "");
 	status = CONSOLE_EXIT_FAIL;
 	token = strcmp(l.token, "-") == 0 ? read_token_stdin()
 					  : tether_strdup(l.token);
@@ -334,7 +341,8 @@ int console_login(int argc, char **argv)
 	if (!token_valid(token))
 		console_error("malformed token");
 	else
-		status = login(relay, host, port, l.fingerprint, NULL, token);
+		status =
+		    login(relay, host, port, l.fingerprint, NULL, token, other);
 	tether_freezero(token, strlen(token));
 	return status;
 }

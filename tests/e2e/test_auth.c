@@ -654,7 +654,7 @@ Test(auth, login_registers_key_and_spends_token, .timeout = 90)
 {
 	char token[H_TOKEN_MAX], path[H_PATH_MAX + 32], want[1024];
 	char fp[TETHER_ID_FINGERPRINT_LEN], *text;
-	struct h_relay r;
+	struct h_relay r, two;
 	struct h_res res;
 	struct desk other;
 	struct stat st;
@@ -721,6 +721,22 @@ Test(auth, login_registers_key_and_spends_token, .timeout = 90)
 	}
 	cr_assert_eq(audit_rows(&r, "auth_failed", "carol"), 1,
 		     "a keyed command was refused");
+
+	/* A login to another relay replaces this one, and says so. */
+	h_relay_init(&two, "two");
+	h_relay_start(&two, NULL, NULL);
+	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
+		  "--fingerprint", two.fingerprint, NULL);
+	snprintf(want, sizeof(want),
+		 "tether: this replaces the login to %s as carol (its key is "
+		 "forgotten)\n",
+		 r.addr);
+	h_expect(&res, 0, NULL, want, "tether login to another relay");
+	h_res_free(&res);
+	h_console(&res, NULL, "ticket", "list", NULL);
+	h_expect(&res, 0, NULL, "", "tether ticket list on relay two");
+	h_res_free(&res);
+	h_relay_stop(&two);
 	h_relay_stop(&r);
 }
 
