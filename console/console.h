@@ -24,6 +24,7 @@
 #include <tether/frame.h>
 #include <tether/id.h>
 #include <tether/seal.h>
+#include <tether/sign.h>
 #include <tether/spake2.h>
 #include <tether/tls.h>
 
@@ -280,13 +281,17 @@ void console_progress_finish(struct console_progress *p, bool summary);
 double console_progress_seconds(const struct console_progress *p);
 
 /* console-config.c: the console's files (docs/cli.md). */
-/* What `tether login` stored: the relay, our token, the pinned cert. */
+/*
+ * What `tether login` stored: the relay, the technician, the pinned cert,
+ * and the technician's key (never the login token, which is spent).
+ */
 struct console_config {
 	char relay[CONSOLE_HOSTPORT_MAX]; /* normalised "HOST:PORT" */
 	char host[CONSOLE_HOST_MAX];
 	int port;
 	char fingerprint[TETHER_TLS_FP_LEN];
-	char *token; /* secret: wiped by console_config_clear() */
+	char technician[TETHER_ID_NAME_MAX + 1];
+	struct tether_sign_key *key; /* freed by console_config_clear() */
 };
 
 /*
@@ -299,11 +304,25 @@ int console_config_parse_relay(const char *arg, char *host, size_t hostlen,
 int console_config_dir(char *out, size_t outlen, bool create);
 /* cfg is cleared first; 0, or -1 once reported ("not logged in ..."). */
 int console_config_load(struct console_config *cfg);
-int console_config_save(const char *relay, const char *token,
+int console_config_save(const char *relay, const char *technician,
 			const char *fingerprint);
+/*
+ * The technician's private key (technician.key, 0600), or with pending
+ * the one a login is making (technician.key.new), renamed over it only
+ * once the relay registered it.  0, or -1 once reported.
+ */
+int console_config_key_path(char *out, size_t outlen, bool pending);
+/*
+ * The login stored here, without loading the key: 0 with its relay and
+ * technician and *has_key (the key file is there), 1 if there is none
+ * (or it cannot be read), -1 once reported.
+ */
+int console_config_peek(char *relay, size_t relaylen, char *technician,
+			size_t techlen, bool *has_key);
 void console_config_clear(struct console_config *cfg);
 /*
- * Forgets the login (config.json) and every session file (sessions/: the
+ * Forgets the login (config.json), the technician's key (*had_key: it was
+ * there) and every session file (sessions/: the
  * SPAKE2 state and session keys), keeping known_relays (public pins, as
  * ssh keeps known_hosts).  relay: the login's "HOST:PORT" ("" if none
  * could be read); *had_login: config.json was there; *sessions: how many
@@ -311,7 +330,7 @@ void console_config_clear(struct console_config *cfg);
  * is gone).
  */
 int console_config_forget(char *relay, size_t relaylen, bool *had_login,
-			  unsigned *sessions);
+			  bool *had_key, unsigned *sessions);
 /* 0 with relay's pinned fingerprint, 1 if never trusted, -1 once said. */
 /* `tether logout` (console-logout.c). */
 int console_logout(int argc, char **argv);
@@ -380,12 +399,15 @@ int console_client_open(struct console_client *c);
  * The same for relay at host:port, pinned to pin or, without one,
  * trusting what trust() accepts (the probe says nothing to the relay).
  * pin_given: pin is the technician's --fingerprint, not one pinned
- * earlier (a mismatch is worded for it).  host, pin and token stay the
- * caller's until the client is closed.
+ * earlier (a mismatch is worded for it).  key signs the challenge, for
+ * technician or, logging in, registered with the login token.  host,
+ * pin, key, technician and token stay the caller's until the client is
+ * closed.
  */
 int console_client_connect(struct console_client *c, const char *relay,
 			   const char *host, int port, const char *pin,
-			   bool pin_given, const char *token,
+			   bool pin_given, const struct tether_sign_key *key,
+			   const char *technician, const char *token,
 			   int (*trust)(const char *relay, const char *fp));
 /* Closes the connection (if still open) and waits for every handle. */
 void console_client_close(struct console_client *c);

@@ -1,6 +1,7 @@
 /*
  * tether-relay: command line.  `init` makes the data directory (database,
- * certificate, first admin), `technician` manages tokens, `run` serves.
+ * certificate, first admin), `technician` manages technicians and their
+ * login tokens, `run` serves.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,6 +32,7 @@ static const char usage[] =
     "--data DIR [--json]\n"
     "       tether-relay technician list --data DIR [--json]\n"
     "       tether-relay technician remove NAME --data DIR\n"
+    "       tether-relay technician token NAME --data DIR [--json]\n"
     "       tether-relay enroll-token --data DIR [--ttl DURATION] "
     "[--json]\n"
     "       tether-relay run --data DIR [--listen HOST:PORT] "
@@ -290,6 +292,33 @@ static int admin_failed(const char *name, int rc)
 	return 1;
 }
 
+/*
+ * A fresh one-time login token for an existing technician (a new laptop,
+ * a lost key): the login it makes replaces the registered key, and the
+ * running relay then cuts the consoles still signing with the old one.
+ */
+static int tech_token(struct relay_store *st, const char *name,
+		      const struct opts *o)
+{
+	char token[128];
+	int64_t id = 0;
+	int rc;
+
+	rc = relay_admin_tech_token(st, "relay", "relay", name, token,
+				    sizeof(token), &id);
+	if (rc != 0)
+		return admin_failed(name, rc);
+	if (o->json)
+		print_json(json_pack("{s:s, s:I, s:s}", "name", name, "id",
+				     (json_int_t)id, "token", token));
+	else
+		printf("Login token for %s, shown once (one login; it "
+		       "replaces the registered key): %s\n",
+		       name, token);
+	tether_wipe(token, sizeof(token));
+	return 0;
+}
+
 static int tech_remove(struct relay_store *st, const char *name)
 {
 	struct relay_store_tech t;
@@ -387,13 +416,14 @@ static int cmd_technician(int argc, char **argv, struct opts *o)
 	int ret = 1;
 
 	if (verb == NULL)
-		return die_usage("%s", "technician add|list|remove|role");
+		return die_usage("%s", "technician add|list|remove|role|token");
 	if (strcmp(verb, "role") == 0) {
 		if (argc != 3)
 			return die_usage("%s", "technician role needs NAME and "
 					       "ROLE");
 		o->role = argv[2];
-	} else if ((strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0) &&
+	} else if ((strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0 ||
+		    strcmp(verb, "token") == 0) &&
 		   argc != 2) {
 		return die_usage("technician %s needs one NAME", verb);
 	}
@@ -411,6 +441,8 @@ static int cmd_technician(int argc, char **argv, struct opts *o)
 		ret = tech_add(st, argv[1], o);
 	else if (strcmp(verb, "remove") == 0)
 		ret = tech_remove(st, argv[1]);
+	else if (strcmp(verb, "token") == 0)
+		ret = tech_token(st, argv[1], o);
 	else if (strcmp(verb, "list") == 0)
 		ret = tech_list(st, o);
 	else if (strcmp(verb, "role") == 0)

@@ -2,10 +2,12 @@
  * Who may stay connected.  `tether-relay technician remove` runs as
  * another process on the relay host and only writes the store, so the
  * running relay looks every RELAY_ACCESS_CHECK_MS: when the store says
- * someone else wrote to it, the technician of every console is read
- * again: a console whose technician is gone is cut off at once, its
- * channels closed towards the agents with the reason, and audited; one
- * whose role changed loses what the new role may not do (relay-policy.c).
+ * someone else wrote to it (or a login here registered a new key), the
+ * technician of every console is read again: a console whose technician
+ * is gone, or whose key is no longer the registered one, is cut off at
+ * once, its channels closed towards the agents with the reason, and
+ * audited; one whose role changed loses what the new role may not do
+ * (relay-policy.c).
  */
 #include <stdio.h>
 
@@ -56,7 +58,14 @@ void relay_access_recheck(struct relay *r)
 		/* Only NOT_FOUND cuts: a store error is no verdict, yet. */
 		rc = relay_store_tech_get(r->store, p->tech.id, &t);
 		if (rc == TETHER_ERR_NOT_FOUND)
-			relay_policy_cut_off(r, p, "relay");
+			relay_policy_cut_off(r, p, "relay", "was removed",
+					     TETHER_REASON_TECH_REMOVED);
+		else if (rc == 0 && (!t.has_key ||
+				     !tether_ct_equal(t.pubkey, p->tech.pubkey,
+						      sizeof(t.pubkey))))
+			relay_policy_cut_off(r, p, "relay",
+					     "logged in with a new key",
+					     TETHER_REASON_TECH_KEY_REPLACED);
 		else if (rc != 0)
 			r->access_retry = true;
 		else if (t.role != p->tech.role)

@@ -20,27 +20,41 @@
 #define SECRET_LEN 32
 
 /*
- * Only the secret's SHA-256 is stored.  The row is added with the hash
- * first, so the id is known only afterwards; the id is not secret.
+ * A login token's secret, as hex into hex, and its SHA-256, which is all
+ * the store keeps.
+ */
+static int new_secret(char hex[2 * SECRET_LEN + 1],
+		      uint8_t hash[TETHER_SHA256_LEN])
+{
+	uint8_t secret[SECRET_LEN];
+	int rc;
+
+	if ((rc = tether_random(secret, sizeof(secret))) == 0 &&
+	    (rc = tether_hex_encode(secret, sizeof(secret), hex,
+				    2 * SECRET_LEN + 1)) == 0)
+		rc = tether_sha256(hex, strlen(hex), hash);
+	tether_wipe(secret, sizeof(secret));
+	return rc;
+}
+
+/*
+ * The row is added with the hash first, so the id is known only
+ * afterwards; the id is not secret.
  */
 int relay_admin_tech_add(struct relay_store *st, const char *actor,
 			 const char *by, const char *name,
 			 enum tether_tech_role role, char *token, size_t toklen,
 			 struct relay_store_tech *out)
 {
-	uint8_t secret[SECRET_LEN], hash[TETHER_SHA256_LEN];
+	uint8_t hash[TETHER_SHA256_LEN];
 	char hex[2 * SECRET_LEN + 1];
 	int64_t id;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	token[0] = '\0';
-	if ((rc = tether_random(secret, sizeof(secret))) != 0 ||
-	    (rc = tether_hex_encode(secret, sizeof(secret), hex,
-				    sizeof(hex))) != 0 ||
-	    (rc = tether_sha256(hex, strlen(hex), hash)) != 0)
-		goto out;
-	if ((rc = relay_store_tech_add(st, name, role, hash, &id)) != 0)
+	if ((rc = new_secret(hex, hash)) != 0 ||
+	    (rc = relay_store_tech_add(st, name, role, hash, &id)) != 0)
 		goto out;
 	snprintf(token, toklen, "tt_%lld_%s", (long long)id, hex);
 	rc = relay_store_tech_get(st, id, out);
@@ -50,7 +64,28 @@ int relay_admin_tech_add(struct relay_store *st, const char *actor,
 				 "role", tether_ctrl_name_of(tech_role, role),
 				 "id", (json_int_t)id, "by", by));
 out:
-	tether_wipe(secret, sizeof(secret));
+	tether_wipe(hex, sizeof(hex));
+	tether_wipe(hash, sizeof(hash));
+	return rc;
+}
+
+int relay_admin_tech_token(struct relay_store *st, const char *actor,
+			   const char *by, const char *name, char *token,
+			   size_t toklen, int64_t *id)
+{
+	uint8_t hash[TETHER_SHA256_LEN];
+	char hex[2 * SECRET_LEN + 1];
+	int rc;
+
+	token[0] = '\0';
+	if ((rc = new_secret(hex, hash)) != 0 ||
+	    (rc = relay_store_tech_set_token(st, name, hash, id)) != 0)
+		goto out;
+	snprintf(token, toklen, "tt_%lld_%s", (long long)*id, hex);
+	relay_audit_to(st, actor, 0, 0, "technician_token_issued",
+		       json_pack("{s:s, s:I, s:s}", "technician", name, "id",
+				 (json_int_t)*id, "by", by));
+out:
 	tether_wipe(hex, sizeof(hex));
 	tether_wipe(hash, sizeof(hash));
 	return rc;

@@ -1079,7 +1079,8 @@ static void tech_remove(struct relay_request *q)
 	for (p = q->r->peers; p != NULL; p = p->next)
 		if (p->role == RELAY_PEER_CONSOLE && p->tech.id == t.id &&
 		    p->link != NULL && tether_link_is_open(p->link))
-			relay_policy_cut_off(q->r, p, q->actor);
+			relay_policy_cut_off(q->r, p, q->actor, "was removed",
+					     TETHER_REASON_TECH_REMOVED);
 }
 
 static void tech_list(struct relay_request *q)

@@ -349,18 +349,20 @@ int relay_policy_check(struct relay_request *q)
 /* ---- Revocation ---- */
 
 void relay_policy_cut_off(struct relay *r, struct relay_peer *p,
-			  const char *actor)
+			  const char *actor, const char *why,
+			  const char *reason)
 {
 	unsigned n = relay_channels_of(r, p);
 
-	tether_log_info("technician %s was removed: closing %s (%u channel%s)",
-			p->tech.name, p->addr, n, n == 1 ? "" : "s");
+	tether_log_info("technician %s %s: closing %s (%u channel%s)",
+			p->tech.name, why, p->addr, n, n == 1 ? "" : "s");
 	relay_audit(r, actor, 0, 0, "technician_cut_off",
-		    json_pack("{s:s, s:I, s:s, s:I}", "technician",
+		    json_pack("{s:s, s:I, s:s, s:I, s:s}", "technician",
 			      p->tech.name, "id", (json_int_t)p->tech.id,
-			      "addr", p->addr, "channels", (json_int_t)n));
-	relay_channels_close_peer(r, p, TETHER_REASON_TECH_REMOVED);
-	relay_drop(p, TETHER_ERR_AUTH, TETHER_REASON_TECH_REMOVED);
+			      "addr", p->addr, "channels", (json_int_t)n,
+			      "reason", reason));
+	relay_channels_close_peer(r, p, reason);
+	relay_drop(p, TETHER_ERR_AUTH, reason);
 }
 
 /* Whether tech w may still act on ticket id (true if it cannot be read:

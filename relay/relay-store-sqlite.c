@@ -549,6 +549,15 @@ static const char schema_sql[] =
     " role TEXT NOT NULL CHECK(role IN ('admin','technician','auditor')),"
     " token_hash BLOB NOT NULL CHECK(length(token_hash) = 32),"
     " created_at INTEGER NOT NULL);"
+    /* A technician's key, and the hash of the login token that
+     * registered it: the token in technicians.token_hash is spent while
+     * they are equal; a new token makes them differ. */
+    "CREATE TABLE IF NOT EXISTS technician_keys ("
+    " technician_id INTEGER PRIMARY KEY"
+    "  REFERENCES technicians(id) ON DELETE CASCADE,"
+    " pubkey BLOB NOT NULL CHECK(length(pubkey) = 32),"
+    " token_hash BLOB NOT NULL CHECK(length(token_hash) = 32),"
+    " registered_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tickets ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " title TEXT NOT NULL,"
@@ -880,13 +889,15 @@ static int sq_changed_elsewhere(struct relay_store *st, bool *changed)
 	return TETHER_OK;
 }
 
-/* id, name, role, created_at [, token_hash] */
+/* id, name, role, created_at [, token_hash, key, spent] */
 static int tech_row(sqlite3_stmt *stmt, void *item)
 {
 	struct relay_store_tech *t = item;
 	bool has = true;
 	int r;
 
+	_Static_assert(TETHER_SIGN_PUB_LEN == TETHER_SHA256_LEN,
+		       "a key reads as a hash column");
 	t->id = col_int(stmt, 0);
 	t->created_at = col_int(stmt, 3);
 	r = col_copy(stmt, 1, t->name, sizeof(t->name));
@@ -896,16 +907,70 @@ static int tech_row(sqlite3_stmt *stmt, void *item)
 		r = col_hash(stmt, 4, &has, t->token_hash);
 	if (!r && !has)
 		r = TETHER_ERR_FORMAT;
+	if (!r && sqlite3_column_count(stmt) > 6) {
+		r = col_hash(stmt, 5, &t->has_key, t->pubkey);
+		t->token_spent = col_int(stmt, 6) != 0;
+	}
 	return r;
 }
+
+#define TECH_SELECT                                                            \
+	"SELECT t.id, t.name, t.role, t.created_at, t.token_hash, k.pubkey,"   \
+	" coalesce(k.token_hash = t.token_hash, 0) FROM technicians t"         \
+	" LEFT JOIN technician_keys k ON k.technician_id = t.id"
 
 static int sq_tech_get(struct relay_store *st, int64_t id,
 		       struct relay_store_tech *out)
 {
-	return query_one(sq(st),
-			 "SELECT id, name, role, created_at, token_hash"
-			 " FROM technicians WHERE id = ?",
+	return query_one(sq(st), TECH_SELECT " WHERE t.id = ?",
 			 DB_ARGS(A_INT(id)), tech_row, out);
+}
+
+static int sq_tech_by_name(struct relay_store *st, const char *name,
+			   struct relay_store_tech *out)
+{
+	return query_one(sq(st), TECH_SELECT " WHERE t.name = ?",
+			 DB_ARGS(A_TEXT(name)), tech_row, out);
+}
+
+/* One statement: the check that the token is unspent and the spend. */
+static int sq_tech_register_key(struct relay_store *st, int64_t id,
+				const uint8_t *token_hash,
+				const uint8_t *pubkey)
+{
+	int changes = 0;
+	int r;
+
+	r = db_run(sq(st),
+		   "INSERT OR REPLACE INTO technician_keys (technician_id,"
+		   " pubkey, token_hash, registered_at)"
+		   " SELECT t.id, ?, t.token_hash, ? FROM technicians t"
+		   " WHERE t.id = ? AND t.token_hash = ? AND NOT EXISTS"
+		   " (SELECT 1 FROM technician_keys k WHERE"
+		   " k.technician_id = t.id AND k.token_hash = t.token_hash)",
+		   DB_ARGS(A_HASH(pubkey), A_INT(time(NULL)), A_INT(id),
+			   A_HASH(token_hash)),
+		   &changes);
+	if (!r && !changes)
+		r = TETHER_ERR_EXPIRED;
+	return r;
+}
+
+static int sq_tech_set_token(struct relay_store *st, const char *name,
+			     const uint8_t *token_hash, int64_t *id)
+{
+	struct sq_store *s = sq(st);
+	int changes = 0;
+	int r;
+
+	r = db_run(s, "UPDATE technicians SET token_hash = ? WHERE name = ?",
+		   DB_ARGS(A_HASH(token_hash), A_TEXT(name)), &changes);
+	if (!r && !changes)
+		return TETHER_ERR_NOT_FOUND;
+	if (!r && id != NULL)
+		r = db_int(s, "SELECT id FROM technicians WHERE name = ?",
+			   DB_ARGS(A_TEXT(name)), id);
+	return r;
 }
 
 static int sq_tech_list(struct relay_store *st, struct relay_store_tech **out,
@@ -2222,6 +2287,9 @@ static const struct relay_store_ops sq_ops = {
     .tech_set_role = sq_tech_set_role,
     .changed_elsewhere = sq_changed_elsewhere,
     .tech_get = sq_tech_get,
+    .tech_by_name = sq_tech_by_name,
+    .tech_register_key = sq_tech_register_key,
+    .tech_set_token = sq_tech_set_token,
     .tech_list = sq_tech_list,
     .ticket_new = sq_ticket_new,
     .ticket_get = sq_ticket_get,

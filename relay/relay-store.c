@@ -188,24 +188,36 @@ int relay_store_tech_remove(struct relay_store *st, const char *name)
 int relay_store_tech_by_name(struct relay_store *st, const char *name,
 			     struct relay_store_tech *out)
 {
-	struct relay_store_tech *v = NULL;
-	size_t n = 0, i;
 	int r;
 
 	if (name == NULL || out == NULL)
 		return TETHER_ERR_INVALID;
 	memset(out, 0, sizeof(*out));
-	/* Rare (the command line's remove): the list is short, no new op. */
-	r = relay_store_tech_list(st, &v, &n);
-	for (i = 0; r == 0 && i < n; i++)
-		if (strcmp(v[i].name, name) == 0)
-			break;
-	if (r == 0 && i == n)
-		r = TETHER_ERR_NOT_FOUND;
-	if (r == 0)
-		*out = v[i];
-	relay_store_techs_free(v, n);
+	r = st->ops->tech_by_name(st, name, out);
+	if (r != 0)
+		tether_wipe(out, sizeof(*out));
 	return r;
+}
+
+int relay_store_tech_register_key(
+    struct relay_store *st, int64_t id,
+    const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+    const uint8_t pubkey[TETHER_SIGN_PUB_LEN])
+{
+	if (id < 1 || token_hash == NULL || pubkey == NULL)
+		return TETHER_ERR_INVALID;
+	return st->ops->tech_register_key(st, id, token_hash, pubkey);
+}
+
+int relay_store_tech_set_token(struct relay_store *st, const char *name,
+			       const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+			       int64_t *id)
+{
+	if (id != NULL)
+		*id = 0;
+	if (name == NULL || token_hash == NULL)
+		return TETHER_ERR_INVALID;
+	return st->ops->tech_set_token(st, name, token_hash, id);
 }
 
 int relay_store_changed_elsewhere(struct relay_store *st, bool *changed)

@@ -57,8 +57,14 @@ struct relay_store_tech {
 	char name[TETHER_ID_NAME_MAX + 1];
 	enum tether_tech_role role;
 	int64_t created_at;
-	uint8_t token_hash[RELAY_STORE_HASH_LEN]; /* SHA-256 of the secret;
-						     zero in lists */
+	uint8_t token_hash[RELAY_STORE_HASH_LEN]; /* SHA-256 of the login
+						     token's secret; zero in
+						     lists */
+	/* The key `tether login` registered; not in lists. */
+	bool has_key;
+	uint8_t pubkey[TETHER_SIGN_PUB_LEN];
+	/* token_hash registered a key already: the token is spent. */
+	bool token_spent;
 };
 
 /*
@@ -78,9 +84,27 @@ int relay_store_tech_set_role(struct relay_store *st, int64_t id,
 /* Fills *out (nothing to free); TETHER_ERR_NOT_FOUND. */
 int relay_store_tech_get(struct relay_store *st, int64_t id,
 			 struct relay_store_tech *out);
-/* The same by name (token hash zero, as in lists); TETHER_ERR_NOT_FOUND. */
+/* The same by name; TETHER_ERR_NOT_FOUND. */
 int relay_store_tech_by_name(struct relay_store *st, const char *name,
 			     struct relay_store_tech *out);
+/*
+ * Registers pubkey as technician id's key (replacing any earlier one) and
+ * so spends the login token whose hash is token_hash, in one write:
+ * TETHER_ERR_EXPIRED if that is no longer the technician's unspent token
+ * (spent meanwhile, replaced, or the technician removed).
+ */
+int relay_store_tech_register_key(
+    struct relay_store *st, int64_t id,
+    const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+    const uint8_t pubkey[TETHER_SIGN_PUB_LEN]);
+/*
+ * Gives technician name a new login token (its hash), unspent; the
+ * registered key stays until the token registers another.  *id (may be
+ * NULL): the technician's.  TETHER_ERR_NOT_FOUND if there is none.
+ */
+int relay_store_tech_set_token(struct relay_store *st, const char *name,
+			       const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+			       int64_t *id);
 /*
  * *changed: whether another process (tether-relay technician remove on
  * the relay host) has committed to the store since the last call; the
@@ -524,6 +548,13 @@ struct relay_store_ops {
 			     enum tether_tech_role role);
 	int (*tech_get)(struct relay_store *st, int64_t id,
 			struct relay_store_tech *out);
+	int (*tech_by_name)(struct relay_store *st, const char *name,
+			    struct relay_store_tech *out);
+	int (*tech_register_key)(struct relay_store *st, int64_t id,
+				 const uint8_t *token_hash,
+				 const uint8_t *pubkey);
+	int (*tech_set_token)(struct relay_store *st, const char *name,
+			      const uint8_t *token_hash, int64_t *id);
 	int (*tech_list)(struct relay_store *st, struct relay_store_tech **out,
 			 size_t *n);
 	int (*changed_elsewhere)(struct relay_store *st, bool *changed);

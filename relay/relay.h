@@ -60,6 +60,13 @@ struct relay_peer {
 	char agent_name[TETHER_ID_NAME_MAX + 1];
 	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN]; /* sent in welcome,
 							  signed in auth */
+	/*
+	 * A console between welcome and auth: tech is the technician its
+	 * hello named, or its login token's, with tech.pubkey the key to
+	 * check the signature with (registering: the key it brought).
+	 */
+	bool console_pending;
+	bool registering;
 	bool checks_over_limit; /* warned about more checks than kept */
 	uint64_t connected_at;	/* ms */
 	uint64_t last_seen;	/* ms */
@@ -356,6 +363,14 @@ int relay_admin_tech_add(struct relay_store *st, const char *actor,
 			 const char *by, const char *name,
 			 enum tether_tech_role role, char *token, size_t toklen,
 			 struct relay_store_tech *out);
+/*
+ * A fresh one-time login token for technician name (a new laptop, a lost
+ * key), into token as above: the login it makes replaces the registered
+ * key.  *id: the technician's.  Audited technician_token_issued.
+ */
+int relay_admin_tech_token(struct relay_store *st, const char *actor,
+			   const char *by, const char *name, char *token,
+			   size_t toklen, int64_t *id);
 /* *out: the technician that was removed. */
 int relay_admin_tech_remove(struct relay_store *st, const char *actor,
 			    const char *by, const char *name,
@@ -403,11 +418,13 @@ void relay_policy_revoke(struct relay *r, int64_t tech_id,
 			 enum tether_tech_role role, const char *actor,
 			 const char *why);
 /*
- * The technician of console p was removed: every channel, then the
- * connection, each with TETHER_REASON_TECH_REMOVED; audited by actor.
+ * Console p may no longer be connected (its technician was removed, or
+ * logged in with a new key): every channel, then the connection, each
+ * with reason; logged with why ("was removed"), audited by actor.
  */
 void relay_policy_cut_off(struct relay *r, struct relay_peer *p,
-			  const char *actor);
+			  const char *actor, const char *why,
+			  const char *reason);
 
 /* relay-enroll.c: enrolment and authentication of enrolled agents. */
 void relay_enroll(struct relay_peer *p, const struct tether_ctrl_msg *m);

@@ -272,6 +272,8 @@ struct schema {
 	STRV(T, f, fl, 1, TETHER_CTRL_NAMEPLATE_MAX, c_nameplate)
 #define INT(T, f, fl, lo, hi, d)                                               \
 	{#f, K_INT, fl, TYPED_(T, f, int64_t), 0, 0, lo, hi, d, NULL}
+#define INT_H(T, f, fl, lo, hi, h)                                             \
+	{#f, K_INT, fl, TYPED_(T, f, int64_t), HAS_(T, h), 0, lo, hi, 0, NULL}
 #define BOOL(T, f, fl) {#f, K_BOOL, fl, TYPED_(T, f, bool), 0, 0, 0, 0, 0, NULL}
 #define REAL(T, f, fl)                                                         \
 	{#f, K_REAL, fl, TYPED_(T, f, double), 0, 0, 0, 0, 0, NULL}
@@ -568,7 +570,10 @@ static int dec_value(struct dec *d, const struct member *m, const json_t *v,
 	case K_STR:
 		return dec_str(d, m, v, AT(base, m->off, const char *));
 	case K_INT:
-		return dec_int(d, m, v, AT(base, m->off, int64_t));
+		r = dec_int(d, m, v, AT(base, m->off, int64_t));
+		if (r == 0 && m->has != 0)
+			*AT(base, m->has - 1, bool) = true;
+		return r;
 	case K_BOOL:
 		if (!json_is_boolean(v))
 			return fail(d, TETHER_ERR_FORMAT,
@@ -927,6 +932,8 @@ static json_t *enc_value(struct enc *e, const struct member *m,
 		break;
 	}
 	case K_INT:
+		if (absent)
+			break;
 		x = *CAT(base, m->off, int64_t);
 		if (absent || (x == 0 && (m->flags & F_ZERO))) {
 			absent = true;
@@ -1197,13 +1204,13 @@ EMPTY_SCHEMA(s_empty);
 SCHEMA(s_hello, struct tether_ctrl_hello,
        WORD(struct tether_ctrl_hello, role, REQUIRED, w_role, 0),
        INT(struct tether_ctrl_hello, version, REQUIRED, 0, INT32_MAX, 0),
-       STR(struct tether_ctrl_hello, token, OPTIONAL, 1, TETHER_CTRL_TOKEN_MAX));
+       NAME(struct tether_ctrl_hello, technician, OPTIONAL),
+       STR(struct tether_ctrl_hello, token, OPTIONAL, 1, TETHER_CTRL_TOKEN_MAX),
+       HEX_H(struct tether_ctrl_hello, pubkey, OPTIONAL, TETHER_SIGN_PUB_LEN,
+	     has_pubkey));
 
 SCHEMA(s_welcome, struct tether_ctrl_welcome,
        INT(struct tether_ctrl_welcome, version, REQUIRED, 0, INT32_MAX, 0),
-       NAME(struct tether_ctrl_welcome, technician, OPTIONAL),
-       WORD_H(struct tether_ctrl_welcome, role, OPTIONAL, w_tech_role,
-	      has_role),
        HEX_H(struct tether_ctrl_welcome, challenge, OPTIONAL,
 	     TETHER_AGENT_CHALLENGE_LEN, has_challenge));
 
@@ -1387,11 +1394,15 @@ SCHEMA(s_enrolled, struct tether_ctrl_enrolled,
        NAME(struct tether_ctrl_enrolled, agent, REQUIRED));
 
 SCHEMA(s_auth, struct tether_ctrl_auth,
-       NAME(struct tether_ctrl_auth, agent, REQUIRED),
+       NAME(struct tether_ctrl_auth, agent, OPTIONAL),
        HEX(struct tether_ctrl_auth, sig, REQUIRED, TETHER_SIGN_SIG_LEN));
 
 SCHEMA(s_auth_ok, struct tether_ctrl_auth_ok,
-       INT(struct tether_ctrl_auth_ok, acked, REQUIRED, 0, INT64_MAX, 0));
+       INT_H(struct tether_ctrl_auth_ok, acked, OPTIONAL, 0, INT64_MAX,
+	     has_acked),
+       NAME(struct tether_ctrl_auth_ok, technician, OPTIONAL),
+       WORD_H(struct tether_ctrl_auth_ok, role, OPTIONAL, w_tech_role,
+	      has_role));
 
 SCHEMA(s_check, struct tether_ctrl_check,
        INT(struct tether_ctrl_check, seq, REQUIRED, 1, INT64_MAX, 0),

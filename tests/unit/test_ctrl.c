@@ -29,10 +29,15 @@ static const struct sample samples[] = {
     {TETHER_CTRL_C2R, "{\"t\":\"ping\"}"},
     {TETHER_CTRL_R2A, "{\"t\":\"pong\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
-		      "\"token\":\"tt_1_abc\"}"},
+		      "\"token\":\"tt_1_abc\",\"pubkey\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
+		      "\"technician\":\"alice\"}"},
     {TETHER_CTRL_A2R, "{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}"},
-    {TETHER_CTRL_R2C, "{\"t\":\"welcome\",\"version\":1,\"technician\":"
-		      "\"alice\",\"role\":\"admin\"}"},
+    {TETHER_CTRL_R2C,
+     "{\"t\":\"welcome\",\"version\":1,\"challenge\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"auth\",\"sig\":\"" HEX64 "\"}"},
+    {TETHER_CTRL_R2C,
+     "{\"t\":\"auth_ok\",\"technician\":\"alice\",\"role\":\"admin\"}"},
     {TETHER_CTRL_R2A,
      "{\"t\":\"welcome\",\"version\":1,\"challenge\":\"" HEX32 "\"}"},
     {TETHER_CTRL_R2C, "{\"t\":\"err\",\"id\":3,\"code\":\"no_agent\","

@@ -317,6 +317,69 @@ Test(store, tech_token_hash_stored_exactly)
 	cr_assert_not(file_contains(wal, token));
 }
 
+/*
+ * A login token registers one key and is spent by it; a new token (the
+ * admin's technician token NAME) lets the next login replace the key;
+ * removing the technician takes the key with it.
+ */
+Test(store, tech_key_registration_spends_the_token)
+{
+	uint8_t tok1[32], tok2[32], key1[32], key2[32];
+	struct relay_store_tech t;
+	int64_t id, id2 = 0;
+
+	hash_of(tok1, 1);
+	hash_of(tok2, 2);
+	memset(key1, 0x11, sizeof(key1));
+	memset(key2, 0x22, sizeof(key2));
+	cr_assert_eq(relay_store_tech_add(st, "carol", TETHER_TECH_TECHNICIAN,
+					  tok1, &id),
+		     0);
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert_not(t.has_key);
+	cr_assert_not(t.token_spent);
+
+	/* Only the technician's own token, once. */
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok2, key1),
+		     TETHER_ERR_EXPIRED);
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok1, key1), 0);
+	cr_assert_eq(relay_store_tech_by_name(st, "carol", &t), 0);
+	cr_assert(t.has_key);
+	cr_assert(t.token_spent);
+	cr_assert_arr_eq(t.pubkey, key1, 32);
+	cr_assert_arr_eq(t.token_hash, tok1, 32);
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok1, key2),
+		     TETHER_ERR_EXPIRED, "a spent token registers nothing");
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert_arr_eq(t.pubkey, key1, 32, "the key stays");
+
+	/* A new token: unspent, the old key still registered until used. */
+	cr_assert_eq(relay_store_tech_set_token(st, "carol", tok2, &id2), 0);
+	cr_assert_eq(id2, id);
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert_not(t.token_spent);
+	cr_assert(t.has_key);
+	cr_assert_arr_eq(t.pubkey, key1, 32);
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok1, key2),
+		     TETHER_ERR_EXPIRED, "the old token is gone");
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok2, key2), 0);
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert(t.token_spent);
+	cr_assert_arr_eq(t.pubkey, key2, 32, "the new login replaced it");
+	cr_assert_eq(relay_store_tech_set_token(st, "nobody", tok1, NULL),
+		     TETHER_ERR_NOT_FOUND);
+
+	/* The key goes with the technician; a new one of that name has none. */
+	cr_assert_eq(relay_store_tech_remove(st, "carol"), 0);
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok2, key2),
+		     TETHER_ERR_EXPIRED);
+	cr_assert_eq(relay_store_tech_add(st, "carol", TETHER_TECH_TECHNICIAN,
+					  tok1, &id2),
+		     0);
+	cr_assert_eq(relay_store_tech_get(st, id2, &t), 0);
+	cr_assert_not(t.has_key);
+}
+
 Test(store, tech_list)
 {
 	static const uint8_t zero[32];

@@ -104,8 +104,8 @@
 	/* enrolled agents */                                                  \
 	X(ENROLL, "enroll", TETHER_CTRL_A2R)                                   \
 	X(ENROLLED, "enrolled", TETHER_CTRL_R2A)                               \
-	X(AUTH, "auth", TETHER_CTRL_A2R)                                       \
-	X(AUTH_OK, "auth_ok", TETHER_CTRL_R2A)                                 \
+	X(AUTH, "auth", TETHER_CTRL_A2R | TETHER_CTRL_C2R)                     \
+	X(AUTH_OK, "auth_ok", TETHER_CTRL_R2A | TETHER_CTRL_R2C)               \
 	X(CHECK, "check", TETHER_CTRL_A2R)                                     \
 	X(CHECK_ACK, "check_ack", TETHER_CTRL_R2A)                             \
 	X(DIAG_REQUEST, "diag_request", TETHER_CTRL_R2A)                       \
@@ -387,19 +387,23 @@ struct tether_ctrl_check_row {
 
 /* ---- Messages; strings are UTF-8 without NUL ---- */
 
+/*
+ * A console names its technician, whose registered key then signs the
+ * challenge in auth; or, logging in, brings the one-time login token and
+ * the public key to register (and signs with its private half).
+ */
 struct tether_ctrl_hello {
 	enum tether_role role;
-	int64_t version;   /* TETHER_PROTOCOL_VERSION */
-	const char *token; /* consoles; NULL for agents */
+	int64_t version;	/* TETHER_PROTOCOL_VERSION */
+	const char *technician; /* consoles with a registered key */
+	const char *token;	/* consoles logging in; NULL else */
+	bool has_pubkey;	/* with token: the key to register */
+	uint8_t pubkey[TETHER_SIGN_PUB_LEN];
 };
 
 struct tether_ctrl_welcome {
 	int64_t version;
-	/* consoles: */
-	const char *technician;
-	bool has_role;
-	enum tether_tech_role role;
-	/* agents: the fresh challenge an enrolled agent signs */
+	/* The fresh challenge an enrolled agent or a console signs. */
 	bool has_challenge;
 	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN];
 };
@@ -604,13 +608,20 @@ struct tether_ctrl_enrolled {
 	const char *agent;
 };
 
+/* An enrolled agent's or a console's signature of the challenge. */
 struct tether_ctrl_auth {
-	const char *agent;
+	const char *agent; /* agents; NULL from consoles (hello named them) */
 	uint8_t sig[TETHER_SIGN_SIG_LEN];
 };
 
 struct tether_ctrl_auth_ok {
-	int64_t acked; /* the last check result seq the relay holds */
+	/* agents: the last check result seq the relay holds */
+	bool has_acked;
+	int64_t acked;
+	/* consoles: who they are now */
+	const char *technician;
+	bool has_role;
+	enum tether_tech_role role;
 };
 
 /*

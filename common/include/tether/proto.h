@@ -31,6 +31,8 @@
  * else): "access revoked: T-3 was reassigned to bob by admin".
  */
 #define TETHER_REASON_REVOKED "access revoked: "
+/* The same when the technician logged in again with a new key. */
+#define TETHER_REASON_TECH_KEY_REPLACED "technician key replaced by a new login"
 
 /* Keepalive: clients ping this often; the relay drops silent peers. */
 #define TETHER_PING_INTERVAL_MS 15000
@@ -169,6 +171,12 @@ enum tether_session_state {
 /* What an enrolled agent signs: this (with its NUL), challenge, name. */
 #define TETHER_AGENT_AUTH_CONTEXT "tether/1 agent auth"
 #define TETHER_AGENT_CHALLENGE_LEN 32
+/*
+ * What a console signs instead (tether_sign_console_auth_message()): a
+ * label of its own, so that no signature a technician's key makes can
+ * pass for an agent's, or the other way round.
+ */
+#define TETHER_CONSOLE_AUTH_CONTEXT "tether/1 console auth"
 #define TETHER_ENROLL_TTL_DEFAULT 3600
 
 #endif /* TETHER_PROTO_H */
