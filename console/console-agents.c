@@ -253,33 +253,6 @@ static int print_health(const struct tether_ctrl_health_ok *ok, bool verbose)
 	return r;
 }
 
-/* n rows of size bytes at rows, each as JSON: the protocol's own. */
-static json_t *rows_json(enum tether_ctrl_part part, const void *rows, size_t n,
-			 size_t size)
-{
-	json_t *arr = json_array();
-	size_t i;
-
-	for (i = 0; arr != NULL && i < n; i++)
-		if (json_array_append_new(
-			arr, tether_ctrl_part_to_json(
-				 part, (const char *)rows + i * size)) != 0) {
-			json_decref(arr);
-			arr = NULL;
-		}
-	return arr;
-}
-
-static int print_json(enum tether_ctrl_part part, const void *rows, size_t n,
-		      size_t size)
-{
-	json_t *v = rows_json(part, rows, n, size);
-	int r = console_json_print(v);
-
-	json_decref(v);
-	return r;
-}
-
 static const struct console_opts agents_opts = {
     .name = "agents",
     .usage = agents_usage,
@@ -303,8 +276,9 @@ int console_agents(int argc, char **argv)
 	if (console_call(TETHER_CTRL_AGENTS, NULL, NULL, &ans) != 0)
 		return CONSOLE_EXIT_FAIL;
 	ok = &ans.body.agents_ok;
-	r = a.json ? print_json(TETHER_CTRL_PART_AGENT_ROW, ok->agents,
-				ok->nagents, sizeof(ok->agents[0]))
+	r = a.json ? console_json_print_rows(TETHER_CTRL_PART_AGENT_ROW,
+					     ok->agents, ok->nagents,
+					     sizeof(ok->agents[0]))
 		   : print_agents(ok);
 	tether_ctrl_msg_free(&ans);
 	return r == 0 ? 0 : CONSOLE_EXIT_FAIL;
@@ -418,8 +392,9 @@ int console_health(int argc, char **argv)
 	console_client_close(&c);
 	if (r == 0) {
 		ok = &ans.body.health_ok;
-		r = a.json ? print_json(TETHER_CTRL_PART_CHECK_ROW, ok->checks,
-					ok->nchecks, sizeof(ok->checks[0]))
+		r = a.json ? console_json_print_rows(TETHER_CTRL_PART_CHECK_ROW,
+						     ok->checks, ok->nchecks,
+						     sizeof(ok->checks[0]))
 			   : print_health(ok, verbose);
 		r = r == 0 ? 0 : CONSOLE_EXIT_FAIL;
 	}

@@ -41,11 +41,12 @@ static void on_trust(struct tether_client *tc, const char *fp)
 	}
 }
 
+/* w is the auth_ok that followed the welcome: the key was accepted. */
 static void on_welcome(struct tether_client *tc,
 		       const struct tether_ctrl_msg *w)
 {
 	struct console_client *c = owner(tc);
-	const struct tether_ctrl_welcome *b = &w->body.welcome;
+	const struct tether_ctrl_auth_ok *b = &w->body.auth_ok;
 
 	copy(c->technician, sizeof(c->technician), b->technician);
 	copy(c->role, sizeof(c->role),
@@ -127,7 +128,7 @@ static void report_mismatch(const struct console_client *c)
 			      "the pinned %s (relay replaced or connection "
 			      "intercepted; nothing was sent; if its "
 			      "certificate was changed, check %s out of band, "
-			      "then run: tether login %s --token TOKEN "
+			      "then run: tether login %s "
 			      "--fingerprint %s)",
 			      seen, c->pin, seen, c->relay, seen);
 }
@@ -157,13 +158,16 @@ static void report_connect_failure(const struct console_client *c)
 
 /* Connects on c's loop, which the caller has made ready. */
 static int connect_client(struct console_client *c, const char *host, int port,
-			  const char *pin, const char *token)
+			  const char *pin, const struct tether_sign_key *key,
+			  const char *technician, const char *token)
 {
 	const struct tether_client_opts opts = {
 	    .host = host,
 	    .port = port,
 	    .pin = pin,
 	    .role = TETHER_ROLE_CONSOLE,
+	    .key = key,
+	    .technician = technician,
 	    .token = token,
 	};
 
@@ -205,7 +209,8 @@ static int start_loop(struct console_client *c, const char *relay)
 
 int console_client_connect(struct console_client *c, const char *relay,
 			   const char *host, int port, const char *pin,
-			   bool pin_given, const char *token,
+			   bool pin_given, const struct tether_sign_key *key,
+			   const char *technician, const char *token,
 			   int (*trust)(const char *relay, const char *fp))
 {
 	memset(c, 0, sizeof(*c));
@@ -213,7 +218,7 @@ int console_client_connect(struct console_client *c, const char *relay,
 	c->pin_given = pin_given;
 	if (start_loop(c, relay) != 0)
 		return -1;
-	return connect_client(c, host, port, pin, token);
+	return connect_client(c, host, port, pin, key, technician, token);
 }
 
 int console_client_open(struct console_client *c)
@@ -223,7 +228,7 @@ int console_client_open(struct console_client *c)
 	    start_loop(c, c->cfg.relay) != 0)
 		return -1;
 	return connect_client(c, c->cfg.host, c->cfg.port, c->cfg.fingerprint,
-			      c->cfg.token);
+			      c->cfg.key, c->cfg.technician, NULL);
 }
 
 void console_client_close(struct console_client *c)
@@ -302,6 +307,12 @@ void console_client_report_err(const struct tether_ctrl_err *e,
 				      ticket);
 		else
 			console_error("no agent has joined %s yet", ticket);
+	} else if (e->code == TETHER_CTRL_E_FORBIDDEN) {
+		/* The relay words who may not do what, and why. */
+		if (msg[0] != '\0')
+			console_error_text("", msg);
+		else
+			console_error("your role does not allow this");
 	} else if (e->code == TETHER_CTRL_E_PAKE_FAILED && msg[0] == '\0') {
 		console_error("key confirmation failed: wrong code?");
 	} else if (msg[0] != '\0') {

@@ -1,6 +1,7 @@
 /*
  * The console's files under $XDG_CONFIG_HOME/tether (else ~/.config/tether):
- * config.json (relay, token, pinned fingerprint), known_relays (one
+ * config.json (relay, technician, pinned fingerprint), technician.key (the
+ * technician's Ed25519 private key, PKCS#8 PEM), known_relays (one
  * "HOST:PORT SHA256:..." line per relay ever trusted, like ssh's
  * known_hosts) and sessions/<id>.json (SPAKE2 state, later the session key).
  * Directories are 0700 and files 0600; every write goes to a temporary file
@@ -19,7 +20,9 @@
 
 #include <tether/alloc.h>
 #include <tether/crypto.h>
+#include <tether/err.h>
 #include <tether/proto.h>
+#include <tether/sign.h>
 
 #include "console.h"
 
@@ -27,6 +30,8 @@
 
 static const char not_logged_in[] =
     "not logged in (run: tether login HOST:PORT --token TOKEN)";
+static const char key_name[] = "technician.key";
+static const char key_pending_name[] = "technician.key.new";
 
 int console_config_parse_relay(const char *arg, char *host, size_t hostlen,
 			       int *port, char *norm, size_t normlen)
@@ -253,10 +258,47 @@ static int copy_str(char *out, size_t outlen, const char *s)
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
+int console_config_key_path(char *out, size_t outlen, bool pending)
+{
+	return config_path(out, outlen, pending ? key_pending_name : key_name,
+			   true);
+}
+
+/* Loads the key, or says what is wrong with its file and what to do. */
+static int load_key(const char *relay, struct tether_sign_key **key)
+{
+	char path[PATH_LEN];
+	int r;
+
+	if (config_path(path, sizeof(path), key_name, false) != 0)
+		return -1;
+	r = tether_sign_key_load(path, key, NULL);
+	if (r == TETHER_ERR_NOT_FOUND)
+		console_error("the technician key %s is missing; log in again "
+			      "with a new login token from an admin (run: "
+			      "tether logout, then tether login %s --token "
+			      "TOKEN)",
+			      path, relay);
+	else if (r == TETHER_ERR_PERM)
+		console_error("the technician key %s may be read by others; "
+			      "refusing to use it (run: chmod 600 %s)",
+			      path, path);
+	else if (r == TETHER_ERR_FORMAT)
+		console_error("the technician key %s is damaged (not an "
+			      "Ed25519 key); log in again with a new login "
+			      "token from an admin (run: tether logout, then "
+			      "tether login %s --token TOKEN)",
+			      path, relay);
+	else if (r != 0)
+		console_error("cannot read the technician key %s: %s", path,
+			      tether_strerror(r));
+	return r == 0 ? 0 : -1;
+}
+
 int console_config_load(struct console_config *cfg)
 {
 	char path[PATH_LEN], norm[CONSOLE_HOSTPORT_MAX];
-	const char *relay, *token, *fp;
+	const char *relay, *tech, *fp;
 	json_t *obj = NULL;
 	int r, ret = -1;
 
@@ -269,29 +311,52 @@ int console_config_load(struct console_config *cfg)
 	if (r != 0)
 		return -1;
 	relay = json_string_value(json_object_get(obj, "relay"));
-	token = json_string_value(json_object_get(obj, "token"));
+	tech = json_string_value(json_object_get(obj, "technician"));
 	fp = json_string_value(json_object_get(obj, "fingerprint"));
-	if (relay == NULL || token == NULL || token[0] == '\0' ||
+	if (relay == NULL || !tether_id_name_valid(tech) ||
 	    !tether_id_fingerprint_valid(fp) ||
 	    console_config_parse_relay(relay, cfg->host, sizeof(cfg->host),
 				       &cfg->port, norm, sizeof(norm)) != 0 ||
 	    copy_str(cfg->relay, sizeof(cfg->relay), norm) != 0 ||
+	    copy_str(cfg->technician, sizeof(cfg->technician), tech) != 0 ||
 	    copy_str(cfg->fingerprint, sizeof(cfg->fingerprint), fp) != 0) {
 		console_error("%s is damaged; %s", path, not_logged_in);
 		goto out;
 	}
-	cfg->token = tether_strdup(token);
-	if (cfg->token == NULL) {
-		console_error("out of memory");
-		goto out;
-	}
-	ret = 0;
+	ret = load_key(cfg->relay, &cfg->key);
 out:
 	json_decref(obj);
 	return ret;
 }
 
-int console_config_save(const char *relay, const char *token,
+int console_config_peek(char *relay, size_t relaylen, char *technician,
+			size_t techlen, bool *has_key)
+{
+	char path[PATH_LEN];
+	json_t *obj = NULL;
+	int r;
+
+	*has_key = false;
+	if (config_path(path, sizeof(path), "config.json", false) != 0)
+		return -1;
+	/* A damaged file is no login: the new one replaces it. */
+	if (access(path, F_OK) != 0 ||
+	    (obj = json_load_file(path, 0, NULL)) == NULL)
+		return 1;
+	r = copy_str(relay, relaylen,
+		     json_string_value(json_object_get(obj, "relay"))) != 0 ||
+		    copy_str(technician, techlen,
+			     json_string_value(
+				 json_object_get(obj, "technician"))) != 0
+		? 1
+		: 0;
+	json_decref(obj);
+	if (r == 0 && config_path(path, sizeof(path), key_name, false) == 0)
+		*has_key = access(path, F_OK) == 0;
+	return r;
+}
+
+int console_config_save(const char *relay, const char *technician,
 			const char *fingerprint)
 {
 	char path[PATH_LEN];
@@ -300,8 +365,8 @@ int console_config_save(const char *relay, const char *token,
 
 	if (config_path(path, sizeof(path), "config.json", true) != 0)
 		return -1;
-	obj = json_pack("{s:s, s:s, s:s}", "relay", relay, "token", token,
-			"fingerprint", fingerprint);
+	obj = json_pack("{s:s, s:s, s:s}", "relay", relay, "technician",
+			technician, "fingerprint", fingerprint);
 	if (obj == NULL) {
 		console_error("out of memory");
 		return -1;
@@ -326,7 +391,7 @@ static int remove_file(const char *path, bool *was)
 }
 
 int console_config_forget(char *relay, size_t relaylen, bool *had_login,
-			  unsigned *sessions)
+			  bool *had_key, unsigned *sessions)
 {
 	char dir[PATH_LEN], path[PATH_LEN];
 	json_error_t jerr;
@@ -350,6 +415,14 @@ int console_config_forget(char *relay, size_t relaylen, bool *had_login,
 		relay[0] = '\0';
 	json_decref(v);
 	if (remove_file(path, had_login) != 0)
+		ret = -1;
+	/* The key is the technician's identity here: it goes too. */
+	*had_key = false;
+	if (config_path(path, sizeof(path), key_name, false) != 0 ||
+	    remove_file(path, had_key) != 0)
+		ret = -1;
+	if (config_path(path, sizeof(path), key_pending_name, false) != 0 ||
+	    remove_file(path, &was) != 0)
 		ret = -1;
 	if (config_path(dir, sizeof(dir), "sessions", false) != 0)
 		return -1;
@@ -379,9 +452,8 @@ int console_config_forget(char *relay, size_t relaylen, bool *had_login,
 
 void console_config_clear(struct console_config *cfg)
 {
-	if (cfg->token != NULL)
-		tether_freezero(cfg->token, strlen(cfg->token));
-	cfg->token = NULL;
+	tether_sign_key_free(cfg->key);
+	cfg->key = NULL;
 }
 
 /*

@@ -23,34 +23,13 @@ static const char invite_usage[] =
     "tether-agent join CODE.  DURATION is 90s, 10m, 2h or seconds\n"
     "(default 10m, at most 24h).\n";
 
-/* "90s", "10m", "2h" or plain seconds, within what an invite may last. */
-static int parse_duration(const char *arg, int64_t *secs)
-{
-	char num[16];
-	size_t len;
-	uint64_t v, mult = 1;
-
-	if (arg == NULL || (len = strlen(arg)) == 0 || len >= sizeof(num))
-		return -1;
-	memcpy(num, arg, len + 1);
-	if (num[len - 1] == 'm')
-		mult = 60;
-	else if (num[len - 1] == 'h')
-		mult = 3600;
-	if (num[len - 1] == 's' || mult != 1)
-		num[len - 1] = '\0';
-	if (console_opts_number(num, 1, TETHER_INVITE_TTL_MAX, &v) != 0 ||
-	    v > TETHER_INVITE_TTL_MAX / mult)
-		return -1;
-	*secs = (int64_t)(v * mult);
-	return 0;
-}
-
 /* The ticket's title, which the customer is shown: *title to free. */
 static int fetch_title(struct console_client *c, int64_t ticket,
 		       const char *name, char **title)
 {
-	const struct tether_ctrl_ticket_ref req = {.ticket = ticket};
+	/* The title alone is wanted: the smallest page of the audit. */
+	const struct tether_ctrl_ticket_show req = {.ticket = ticket,
+						    .limit = 1};
 	struct tether_ctrl_msg ans;
 	int r;
 
@@ -222,7 +201,7 @@ out:
 static int invite_option(void *arg, int opt, char *optarg)
 {
 	(void)opt;
-	if (parse_duration(optarg, arg) != 0)
+	if (console_opts_duration(optarg, TETHER_INVITE_TTL_MAX, arg) != 0)
 		return console_usage_error("invite",
 					   "bad --expires %s (90s, 10m, 2h or "
 					   "seconds, at most 24h)",

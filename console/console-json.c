@@ -45,3 +45,22 @@ json_t *console_json_path(const char *s)
 	tether_free(copy);
 	return v;
 }
+
+int console_json_print_rows(enum tether_ctrl_part part, const void *rows,
+			    size_t n, size_t size)
+{
+	json_t *arr = json_array();
+	size_t i;
+	int r;
+
+	for (i = 0; arr != NULL && i < n; i++)
+		if (json_array_append_new(
+			arr, tether_ctrl_part_to_json(
+				 part, (const char *)rows + i * size)) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	r = console_json_print(arr);
+	json_decref(arr);
+	return r;
+}

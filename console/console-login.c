@@ -3,11 +3,16 @@
  * which certificate to trust (known_relays first, then --fingerprint, else
  * ask the person at the terminal, trust on first use: the client's probe
  * fetches the certificate without saying a word, and its on_trust asks),
- * proves the token with a hello, and only then stores the relay, token and
- * pin.  A relay whose certificate differs from the one pinned for
- * HOST:PORT is refused outright, as ssh refuses a changed host key; the
- * token is never sent to it.
+ * makes the technician's Ed25519 key and registers it with a hello that
+ * spends the one-time login token, and only then stores the relay, the
+ * technician, the key and the pin; the token is not kept.  Without
+ * --token, an existing login's key signs in instead (to re-pin a changed
+ * certificate with --fingerprint).  A relay whose certificate differs
+ * from the one pinned for HOST:PORT is refused outright, as ssh refuses a
+ * changed host key; nothing is sent to it.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +20,8 @@
 
 #include <tether/alloc.h>
 #include <tether/crypto.h>
+#include <tether/err.h>
+#include <tether/sign.h>
 #include <tether/text.h>
 
 #include "console.h"
@@ -24,12 +31,18 @@
 static const char login_usage[] =
     "Usage: tether login HOST:PORT --token TOKEN\n"
     "                    [--fingerprint SHA256:...]\n"
+    "       tether login HOST:PORT --fingerprint SHA256:...\n"
     "\n"
-    "Checks TOKEN with the relay at HOST:PORT and stores it with the\n"
-    "relay's certificate fingerprint in $XDG_CONFIG_HOME/tether.\n"
-    "Without --fingerprint the fingerprint is shown and you are asked to\n"
+    "Makes a technician key (technician.key, mode 0600, in\n"
+    "$XDG_CONFIG_HOME/tether) and registers it with the relay at\n"
+    "HOST:PORT using TOKEN, the one-time login token an admin issued\n"
+    "(tether-relay technician add|token NAME); the token is then spent and\n"
+    "not stored.  Later commands sign in with the key.  Without\n"
+    "--fingerprint the relay's fingerprint is shown and you are asked to\n"
     "trust it (a terminal is needed).  `--token -` reads the token from\n"
-    "standard input, keeping it out of the process list.\n";
+    "standard input, keeping it out of the process list.  Without --token,\n"
+    "the key of this relay's login signs in and --fingerprint replaces\n"
+    "its pin (after a certificate change checked with the operator).\n";
 
 /* Printable ASCII without blanks: what the relay hands out. */
 static bool token_valid(const char *t)
@@ -168,47 +181,134 @@ static const struct console_opts login_opts = {
     .option = login_option,
 };
 
-/* Connects with token and, only once it was accepted, stores it all. */
+/*
+ * The key to sign in with, from the file at path: with fresh a new one
+ * made there first.  0, or -1 once reported.
+ */
+static int key_for(bool fresh, const char *path, struct tether_sign_key **key)
+{
+	uint8_t pub[TETHER_SIGN_PUB_LEN];
+	int r;
+
+	if (fresh && (r = tether_sign_key_generate(path, pub)) != 0) {
+		console_error("cannot make a technician key in %s: %s", path,
+			      tether_strerror(r));
+		return -1;
+	}
+	r = tether_sign_key_load(path, key, NULL);
+	if (r != 0)
+		console_error("cannot read the technician key %s: %s", path,
+			      tether_strerror(r));
+	return r == 0 ? 0 : -1;
+}
+
+/* Connects and, only once the relay let the key in, stores it all. */
 static int login(const char *relay, const char *host, int port,
-		 const char *given, const char *token)
+		 const char *given, const char *technician, const char *token,
+		 const char *replaced)
 {
 	char pin[TETHER_TLS_FP_LEN], fp[TETHER_TLS_FP_LEN];
-	char old[TETHER_TLS_FP_LEN];
+	char old[TETHER_TLS_FP_LEN], pending[4096], path[4096];
+	struct tether_sign_key *key = NULL;
 	struct console_client c;
 	bool known = false;
 	int status = CONSOLE_EXIT_FAIL;
 
-	if (choose_pin(relay, given, pin, &known, old) != 0)
-		return status;
+	memset(&c, 0, sizeof(c));
+	pending[0] = '\0';
+	/* A new key waits beside the stored one until the relay took it. */
+	if (choose_pin(relay, given, pin, &known, old) != 0 ||
+	    console_config_key_path(pending, sizeof(pending), true) != 0 ||
+	    console_config_key_path(path, sizeof(path), false) != 0 ||
+	    key_for(token != NULL, token != NULL ? pending : path, &key) != 0)
+		goto out;
 	if (console_client_connect(&c, relay, host, port,
 				   pin[0] != '\0' ? pin : NULL,
 				   given != NULL && (!known || old[0] != '\0'),
-				   token, ask_trust) != 0)
+				   key, technician, token, ask_trust) != 0)
 		goto out;
 	/* What it presented: the pin, or what the person trusted. */
 	snprintf(fp, sizeof(fp), "%s", tether_client_fingerprint(c.tc));
+	if (token != NULL && rename(pending, path) != 0) {
+		console_error("cannot rename %s to %s: %s", pending, path,
+			      strerror(errno));
+		goto out;
+	}
 	if ((!known && console_config_known_add(relay, fp) != 0) ||
 	    (old[0] != '\0' && console_config_known_replace(relay, fp) != 0) ||
-	    console_config_save(relay, token, fp) != 0)
+	    console_config_save(relay, c.technician, fp) != 0)
 		goto out;
 	if (old[0] != '\0')
 		console_error("the pinned fingerprint for %s was %s; now %s",
 			      relay, old, fp);
+	if (replaced[0] != '\0')
+		console_error("this replaces the login to %s (its key is "
+			      "forgotten)",
+			      replaced);
 	printf("Logged in to %s as ", relay);
 	tether_text_print_clean(stdout,
 				c.technician[0] != '\0' ? c.technician : "?");
 	printf(" (");
 	tether_text_print_clean(stdout, c.role[0] != '\0' ? c.role : "?");
-	printf(")\n");
+	printf(")%s\n", token != NULL ? "; the login token is now spent" : "");
 	status = 0;
 out:
 	console_client_close(&c);
+	tether_sign_key_free(key);
+	/* A key the relay did not take is nobody's. */
+	if (token != NULL && pending[0] != '\0')
+		unlink(pending);
 	return status;
+}
+
+/*
+ * What is logged in here already: with a token, a key for this relay is
+ * refused (logging in again is a choice: logout first), and one for
+ * another relay is replaced (other: "RELAY as NAME", else ""); without
+ * a token, this relay's technician, whose key signs in.  0, or an exit
+ * status.
+ */
+static int check_existing(const char *relay, const char *token,
+			  char *technician, size_t len, char *other,
+			  size_t otherlen)
+{
+	char have[CONSOLE_HOSTPORT_MAX], tech[TETHER_ID_NAME_MAX + 1];
+	bool has_key = false;
+	int r;
+
+	technician[0] = other[0] = '\0';
+	r = console_config_peek(have, sizeof(have), tech, sizeof(tech),
+				&has_key);
+	if (r < 0)
+		return CONSOLE_EXIT_FAIL;
+	if (r == 0 && strcmp(have, relay) != 0 && has_key)
+		snprintf(other, otherlen, "%s as %s", have, tech);
+	if (r == 0 && strcmp(have, relay) == 0 && has_key) {
+		if (token == NULL) {
+			snprintf(technician, len, "%s", tech);
+			return 0;
+		}
+		console_error("already logged in to %s as %s with a key of "
+			      "this console (tether logout forgets it, then "
+			      "tether login %s --token TOKEN registers a new "
+			      "one; an admin issues the token with: "
+			      "tether-relay technician token %s)",
+			      relay, tech, relay, tech);
+		return CONSOLE_EXIT_FAIL;
+	}
+	if (token == NULL)
+		return console_usage_error("login",
+					   "--token is required: there is no "
+					   "key for %s here yet",
+					   relay);
+	return 0;
 }
 
 int console_login(int argc, char **argv)
 {
 	char host[CONSOLE_HOST_MAX], relay[CONSOLE_HOSTPORT_MAX];
+	char tech[TETHER_ID_NAME_MAX + 1];
+	char other[CONSOLE_HOSTPORT_MAX + TETHER_ID_NAME_MAX + 8];
 	struct login_args l = {NULL, NULL};
 	struct console_args a;
 	char *token = NULL;
@@ -221,14 +321,18 @@ int console_login(int argc, char **argv)
 				       relay, sizeof(relay)) != 0)
 		return console_usage_error("login", "bad relay address %s",
 					   a.argv[0]);
-	if (l.token == NULL)
-		return console_usage_error("login", "--token is required");
 	if (l.fingerprint != NULL &&
 	    !tether_id_fingerprint_valid(l.fingerprint))
 		return console_usage_error("login",
 					   "bad fingerprint (expected "
 					   "SHA256: and 43 base64 characters)");
 
+	status = check_existing(relay, l.token, tech, sizeof(tech), other,
+				sizeof(other));
+	if (status != 0)
+		return status;
+	if (l.token == NULL)
+		return login(relay, host, port, l.fingerprint, tech, NULL, "");
 	status = CONSOLE_EXIT_FAIL;
 	token = strcmp(l.token, "-") == 0 ? read_token_stdin()
 					  : tether_strdup(l.token);
@@ -237,7 +341,8 @@ int console_login(int argc, char **argv)
 	if (!token_valid(token))
 		console_error("malformed token");
 	else
-		status = login(relay, host, port, l.fingerprint, token);
+		status =
+		    login(relay, host, port, l.fingerprint, NULL, token, other);
 	tether_freezero(token, strlen(token));
 	return status;
 }

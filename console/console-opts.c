@@ -167,3 +167,26 @@ int console_opts_parse(const struct console_opts *o, int argc, char **argv,
 	}
 	return operands(o, argc, nargs, argv, a);
 }
+
+int console_opts_duration(const char *arg, uint64_t max, int64_t *secs)
+{
+	static const char units[] = "smhd";
+	static const uint64_t scale[] = {1, 60, 3600, 86400};
+	const char *u;
+	char num[16];
+	size_t len;
+	uint64_t v, mult = 1;
+
+	if (arg == NULL || (len = strlen(arg)) == 0 || len >= sizeof(num))
+		return -1;
+	memcpy(num, arg, len + 1);
+	u = strchr(units, num[len - 1]);
+	if (u != NULL && *u != '\0') {
+		mult = scale[u - units];
+		num[len - 1] = '\0';
+	}
+	if (console_opts_number(num, 1, max, &v) != 0 || v > max / mult)
+		return -1;
+	*secs = (int64_t)(v * mult);
+	return 0;
+}

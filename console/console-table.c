@@ -103,6 +103,13 @@ void console_table_extra(struct console_table *t, char *line)
 	t->extra[t->ncell - 1] = line;
 }
 
+void console_table_limit(struct console_table *t, size_t col, size_t width)
+{
+	/* Room for one character and the "..." at least. */
+	if (col < CONSOLE_TABLE_COLS)
+		t->max[col] = width != 0 && width < 4 ? 4 : width;
+}
+
 void console_table_free(struct console_table *t)
 {
 	size_t i;
@@ -155,9 +162,12 @@ int console_table_print(const struct console_table *t, int indent,
 		return -1;
 	}
 	for (i = 0; i < t->ncell; i++) {
+		col = i % t->ncol;
 		w = tether_text_width(t->cells[i]);
-		if (w > width[i % t->ncol])
-			width[i % t->ncol] = w;
+		if (t->max[col] != 0 && w > t->max[col])
+			w = t->max[col];
+		if (w > width[col])
+			width[col] = w;
 	}
 	if (cut_last != 0) {
 		for (col = 0; col + 1 < t->ncol; col++)
@@ -173,9 +183,13 @@ int console_table_print(const struct console_table *t, int indent,
 		if (t->colors[i] != NULL)
 			fputs(t->colors[i], stdout);
 		if (col + 1 == t->ncol)
-			print_cut(t->cells[i], room);
+			print_cut(t->cells[i],
+				  t->max[col] != 0 &&
+					  (room == 0 || t->max[col] < room)
+				      ? t->max[col]
+				      : room);
 		else
-			tether_text_print_clean(stdout, t->cells[i]);
+			print_cut(t->cells[i], t->max[col]);
 		if (t->colors[i] != NULL)
 			fputs("\033[0m", stdout);
 		if (col + 1 == t->ncol) {
@@ -188,8 +202,10 @@ int console_table_print(const struct console_table *t, int indent,
 			continue;
 		}
 		/* Pad by columns, not bytes: cells may be UTF-8. */
-		for (w = tether_text_width(t->cells[i]); w < width[col] + 2;
-		     w++)
+		w = tether_text_width(t->cells[i]);
+		if (t->max[col] != 0 && w > t->max[col])
+			w = t->max[col];
+		for (; w < width[col] + 2; w++)
 			putchar(' ');
 	}
 	return 0;

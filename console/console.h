@@ -24,6 +24,7 @@
 #include <tether/frame.h>
 #include <tether/id.h>
 #include <tether/seal.h>
+#include <tether/sign.h>
 #include <tether/spake2.h>
 #include <tether/tls.h>
 
@@ -61,6 +62,12 @@ int console_fd_write_all(int fd, const void *buf, size_t len);
 /* console-json.c: --json output. */
 /* v, indented, and a newline on standard output; 0, or -1 once reported. */
 int console_json_print(const json_t *v);
+/*
+ * n rows of a list part (size bytes apart at rows, borrowed) printed as
+ * one JSON array, each as the protocol writes it; as console_json_print().
+ */
+int console_json_print_rows(enum tether_ctrl_part part, const void *rows,
+			    size_t n, size_t size);
 /*
  * A path as a new JSON string (NULL: ""): names need not be UTF-8 and
  * JSON strings must be, so such a name shows "?" for every byte outside
@@ -135,6 +142,11 @@ int console_bad_option(const char *cmd, int opt, char **argv);
  */
 int console_opts_number(const char *s, uint64_t min, uint64_t max,
 			uint64_t *out);
+/*
+ * A duration typed on the command line: "90s", "10m", "2h", "2d" or
+ * plain seconds, from 1 to max seconds: 0, or -1 (not reported).
+ */
+int console_opts_duration(const char *arg, uint64_t max, int64_t *secs);
 /* A T-N (or N) operand into *id and name: 0, or the usage status. */
 int console_opts_ticket(const char *cmd, const char *arg, int64_t *id,
 			char *name, size_t len);
@@ -165,6 +177,18 @@ struct console_tty_escapes {
 bool console_tty_escapes_filter(struct console_tty_escapes *e, const uint8_t *p,
 				size_t n, uint8_t *out, size_t *outlen);
 
+/* console-audit.c: a ticket's audit rows as lines for people. */
+/* What ev says, after its time and actor ("channel exec opened"). */
+void console_audit_describe(const struct tether_ctrl_audit_row *ev, char *buf,
+			    size_t len);
+/*
+ * Prints n rows as "  HH:MM:SS ACTOR WHAT", with a line for the date
+ * (UTC) whenever it changes from *day (days since 1970; start with 0),
+ * which it updates, so that pages printed one after another read as one.
+ */
+void console_audit_print(const struct tether_ctrl_audit_row *rows, size_t n,
+			 int64_t *day);
+
 /* console-table.c: aligned text tables for people. */
 #define CONSOLE_TABLE_COLS 8
 /*
@@ -176,9 +200,10 @@ struct console_table {
 	size_t ncell;
 	size_t cap;
 	char **cells;
-	const char **colors; /* escape sequence per cell, or NULL */
-	char **extra;	     /* a line under the row, or NULL */
-	bool failed;	     /* out of memory: printing says so */
+	const char **colors;		/* escape sequence per cell, or NULL */
+	char **extra;			/* a line under the row, or NULL */
+	bool failed;			/* out of memory: printing says so */
+	size_t max[CONSOLE_TABLE_COLS]; /* a column's widest; 0: any */
 };
 
 /* An empty table of ncol columns; heads (ncol of them) its first row. */
@@ -194,6 +219,11 @@ void console_table_add_json(struct console_table *t, const json_t *v);
 void console_table_add_time(struct console_table *t, int64_t when);
 /* A line printed under the row just completed (tether_malloc'd, owned). */
 void console_table_extra(struct console_table *t, char *line);
+/*
+ * Column col prints at most width columns: longer cells end in "..."
+ * (titles typed by anyone must not push a row past the terminal).
+ */
+void console_table_limit(struct console_table *t, size_t col, size_t width);
 /*
  * Prints the table, every line indented by indent spaces.  cut_last: the
  * terminal's width, the last column is cut to what remains of it (0:
@@ -251,13 +281,17 @@ void console_progress_finish(struct console_progress *p, bool summary);
 double console_progress_seconds(const struct console_progress *p);
 
 /* console-config.c: the console's files (docs/cli.md). */
-/* What `tether login` stored: the relay, our token, the pinned cert. */
+/*
+ * What `tether login` stored: the relay, the technician, the pinned cert,
+ * and the technician's key (never the login token, which is spent).
+ */
 struct console_config {
 	char relay[CONSOLE_HOSTPORT_MAX]; /* normalised "HOST:PORT" */
 	char host[CONSOLE_HOST_MAX];
 	int port;
 	char fingerprint[TETHER_TLS_FP_LEN];
-	char *token; /* secret: wiped by console_config_clear() */
+	char technician[TETHER_ID_NAME_MAX + 1];
+	struct tether_sign_key *key; /* freed by console_config_clear() */
 };
 
 /*
@@ -270,11 +304,25 @@ int console_config_parse_relay(const char *arg, char *host, size_t hostlen,
 int console_config_dir(char *out, size_t outlen, bool create);
 /* cfg is cleared first; 0, or -1 once reported ("not logged in ..."). */
 int console_config_load(struct console_config *cfg);
-int console_config_save(const char *relay, const char *token,
+int console_config_save(const char *relay, const char *technician,
 			const char *fingerprint);
+/*
+ * The technician's private key (technician.key, 0600), or with pending
+ * the one a login is making (technician.key.new), renamed over it only
+ * once the relay registered it.  0, or -1 once reported.
+ */
+int console_config_key_path(char *out, size_t outlen, bool pending);
+/*
+ * The login stored here, without loading the key: 0 with its relay and
+ * technician and *has_key (the key file is there), 1 if there is none
+ * (or it cannot be read), -1 once reported.
+ */
+int console_config_peek(char *relay, size_t relaylen, char *technician,
+			size_t techlen, bool *has_key);
 void console_config_clear(struct console_config *cfg);
 /*
- * Forgets the login (config.json) and every session file (sessions/: the
+ * Forgets the login (config.json), the technician's key (*had_key: it was
+ * there) and every session file (sessions/: the
  * SPAKE2 state and session keys), keeping known_relays (public pins, as
  * ssh keeps known_hosts).  relay: the login's "HOST:PORT" ("" if none
  * could be read); *had_login: config.json was there; *sessions: how many
@@ -282,7 +330,7 @@ void console_config_clear(struct console_config *cfg);
  * is gone).
  */
 int console_config_forget(char *relay, size_t relaylen, bool *had_login,
-			  unsigned *sessions);
+			  bool *had_key, unsigned *sessions);
 /* 0 with relay's pinned fingerprint, 1 if never trusted, -1 once said. */
 /* `tether logout` (console-logout.c). */
 int console_logout(int argc, char **argv);
@@ -351,12 +399,15 @@ int console_client_open(struct console_client *c);
  * The same for relay at host:port, pinned to pin or, without one,
  * trusting what trust() accepts (the probe says nothing to the relay).
  * pin_given: pin is the technician's --fingerprint, not one pinned
- * earlier (a mismatch is worded for it).  host, pin and token stay the
- * caller's until the client is closed.
+ * earlier (a mismatch is worded for it).  key signs the challenge, for
+ * technician or, logging in, registered with the login token.  host,
+ * pin, key, technician and token stay the caller's until the client is
+ * closed.
  */
 int console_client_connect(struct console_client *c, const char *relay,
 			   const char *host, int port, const char *pin,
-			   bool pin_given, const char *token,
+			   bool pin_given, const struct tether_sign_key *key,
+			   const char *technician, const char *token,
 			   int (*trust)(const char *relay, const char *fp));
 /* Closes the connection (if still open) and waits for every handle. */
 void console_client_close(struct console_client *c);
@@ -659,6 +710,12 @@ void console_ssh_wait_socket(struct _LIBSSH2_SESSION *s, int fd);
 /* Commands, one file each; argv[0] is the command's own name. */
 int console_login(int argc, char **argv);
 int console_ticket(int argc, char **argv);
+/*
+ * console-admin.c: `tether technician add|remove|list|role` and `tether
+ * enroll-token`, for admins, over the network.
+ */
+int console_technician(int argc, char **argv);
+int console_enroll_token(int argc, char **argv);
 int console_invite(int argc, char **argv);
 int console_exec(int argc, char **argv);
 int console_shell(int argc, char **argv);
@@ -670,5 +727,6 @@ int console_sftp(int argc, char **argv);
 int console_diag(int argc, char **argv);
 int console_agents(int argc, char **argv);
 int console_health(int argc, char **argv);
+int console_sessions(int argc, char **argv);
 
 #endif /* TETHER_CONSOLE_H */

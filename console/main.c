@@ -1,7 +1,7 @@
 /*
  * `tether`, the technician's console: entry point, top-level help and
  * dispatch to the commands (login, ticket, invite, exec, shell, put, get,
- * forward, ssh, sftp, diag, agents, health).
+ * forward, ssh, sftp, diag, agents, health, technician, enroll-token).
  * Each command parses its own options (console-opts.c) and returns the
  * exit status: 0, the remote status for exec, shell and ssh, 1 for put,
  * get and sftp when some entries failed, 2 for bad usage, 255 for our own
@@ -32,6 +32,7 @@ static const char usage[] =
     "  ticket list [--status open|closed] [--json]\n"
     "  ticket show T-N [--json]\n"
     "  ticket close T-N --resolution TEXT\n"
+    "  ticket assign T-N NAME|me|none [--json]\n"
     "      Manage tickets.\n"
     "  invite T-N [--expires 10m] [--json]\n"
     "      Make a one-time code the customer gives to tether-agent.\n"
@@ -60,6 +61,12 @@ static const char usage[] =
     "  agents [--json]\n"
     "  health [AGENT] [-v] [--json]\n"
     "      List the enrolled agents, and their health checks.\n"
+    "  sessions [--json]\n"
+    "      List the live sessions: technician, ticket, machine, channels.\n"
+    "  technician add NAME [--role admin|technician|auditor] [--json]\n"
+    "  technician remove NAME | list | role NAME ROLE [--json]\n"
+    "  enroll-token [--ttl 1h] [--json]\n"
+    "      Manage technicians and enrolment tokens (admins).\n"
     "\n"
     "Options:\n"
     "  -h, --help      show this help (or: tether COMMAND --help)\n"
@@ -71,13 +78,23 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"login", console_login},	  {"logout", console_logout},
-    {"ticket", console_ticket},	  {"invite", console_invite},
-    {"exec", console_exec},	  {"shell", console_shell},
-    {"put", console_put},	  {"get", console_get},
-    {"forward", console_forward}, {"ssh", console_ssh},
-    {"sftp", console_sftp},	  {"diag", console_diag},
-    {"agents", console_agents},	  {"health", console_health},
+    {"login", console_login},
+    {"logout", console_logout},
+    {"ticket", console_ticket},
+    {"invite", console_invite},
+    {"exec", console_exec},
+    {"shell", console_shell},
+    {"put", console_put},
+    {"get", console_get},
+    {"forward", console_forward},
+    {"ssh", console_ssh},
+    {"sftp", console_sftp},
+    {"diag", console_diag},
+    {"agents", console_agents},
+    {"health", console_health},
+    {"sessions", console_sessions},
+    {"technician", console_technician},
+    {"enroll-token", console_enroll_token},
 };
 
 /*

@@ -1,6 +1,7 @@
 /*
  * tether-relay: command line.  `init` makes the data directory (database,
- * certificate, first admin), `technician` manages tokens, `run` serves.
+ * certificate, first admin), `technician` manages technicians and their
+ * login tokens, `run` serves.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,14 +24,15 @@
 
 #include "relay.h"
 
-#define SECRET_LEN 32
-
 static const char usage[] =
     "usage: tether-relay init --data DIR [--json]\n"
-    "       tether-relay technician add NAME [--role admin|technician] "
+    "       tether-relay technician add NAME "
+    "[--role admin|technician|auditor] --data DIR [--json]\n"
+    "       tether-relay technician role NAME admin|technician|auditor "
     "--data DIR [--json]\n"
     "       tether-relay technician list --data DIR [--json]\n"
     "       tether-relay technician remove NAME --data DIR\n"
+    "       tether-relay technician token NAME --data DIR [--json]\n"
     "       tether-relay enroll-token --data DIR [--ttl DURATION] "
     "[--json]\n"
     "       tether-relay run --data DIR [--listen HOST:PORT] "
@@ -183,39 +185,6 @@ static struct relay_store *open_store(const char *dir)
 	return st;
 }
 
-/*
- * Makes a technician and prints its token "tt_<id>_<secret>" once; only the
- * secret's SHA-256 is stored.  The row is added with the hash first, so the
- * id is known only afterwards; the id is not secret.
- */
-static int add_technician(struct relay_store *st, const char *name,
-			  enum tether_tech_role role, char *token,
-			  size_t toklen)
-{
-	uint8_t secret[SECRET_LEN], hash[TETHER_SHA256_LEN];
-	char hex[2 * SECRET_LEN + 1];
-	int64_t id;
-	int rc;
-
-	if ((rc = tether_random(secret, sizeof(secret))) != 0 ||
-	    (rc = tether_hex_encode(secret, sizeof(secret), hex,
-				    sizeof(hex))) != 0 ||
-	    (rc = tether_sha256(hex, strlen(hex), hash)) != 0)
-		goto out;
-	if ((rc = relay_store_tech_add(st, name, role, hash, &id)) != 0)
-		goto out;
-	snprintf(token, toklen, "tt_%lld_%s", (long long)id, hex);
-	/* Who was given access, and which role: the trail must say. */
-	relay_audit_to(st, "relay", 0, 0, "technician_added",
-		       json_pack("{s:s, s:s, s:I}", "technician", name, "role",
-				 tether_ctrl_tech_role_words[role], "id",
-				 (json_int_t)id));
-out:
-	tether_wipe(secret, sizeof(secret));
-	tether_wipe(hex, sizeof(hex));
-	return rc;
-}
-
 /* Prints a --json answer (taken) for scripts: indented, one newline. */
 static void print_json(json_t *j)
 {
@@ -227,8 +196,9 @@ static void print_json(json_t *j)
 static int cmd_init(struct opts *o)
 {
 	char db[4096], cert[4096], key[4096], fp[TETHER_TLS_FP_LEN];
-	char token[128];
+	char token[RELAY_ADMIN_TOKEN_MAX];
 	struct relay_store *st = NULL;
+	struct relay_store_tech t;
 	int rc, ret = 1;
 
 	if (mkdir(o->data, 0700) != 0 && errno != EEXIST) {
@@ -254,8 +224,9 @@ static int cmd_init(struct opts *o)
 		return 1;
 	}
 	if ((rc = relay_store_open(db, &st)) != 0 ||
-	    (rc = add_technician(st, "admin", TETHER_TECH_ADMIN, token,
-				 sizeof(token))) != 0) {
+	    (rc = relay_admin_tech_add(st, "relay", "relay", "admin",
+				       TETHER_TECH_ADMIN, token, sizeof(token),
+				       &t)) != 0) {
 		fprintf(stderr,
 			"tether-relay: cannot create the database: "
 			"%s\n",
@@ -283,11 +254,13 @@ static int tech_add(struct relay_store *st, const char *name,
 		    const struct opts *o)
 {
 	int role = tether_ctrl_word_of(tech_role, o->role);
-	char token[128];
+	char token[RELAY_ADMIN_TOKEN_MAX];
+	struct relay_store_tech t;
 	int rc;
 
-	rc = add_technician(st, name, (enum tether_tech_role)role, token,
-			    sizeof(token));
+	rc = relay_admin_tech_add(st, "relay", "relay", name,
+				  (enum tether_tech_role)role, token,
+				  sizeof(token), &t);
 	if (rc == TETHER_ERR_EXISTS) {
 		fprintf(stderr, "tether-relay: technician %s already exists\n",
 			name);
@@ -307,25 +280,83 @@ static int tech_add(struct relay_store *st, const char *name,
 	return 0;
 }
 
-static int tech_remove(struct relay_store *st, const char *name)
+/* What relay-admin.c refused, in words: exit 1. */
+static int admin_failed(const char *name, int rc)
 {
-	struct relay_store_tech t = {0};
+	fprintf(stderr, "tether-relay: %s: %s\n", name,
+		rc == TETHER_ERR_NOT_FOUND ? "no such technician"
+		: rc == TETHER_ERR_STATE
+		    ? "the only admin cannot be removed or lowered (make "
+		      "another admin first)"
+		    : tether_strerror(rc));
+	return 1;
+}
+
+/*
+ * A fresh one-time login token for an existing technician (a new laptop,
+ * a lost key): the login it makes replaces the registered key, and the
+ * running relay then cuts the consoles still signing with the old one.
+ */
+static int tech_token(struct relay_store *st, const char *name,
+		      const struct opts *o)
+{
+	char token[128];
+	int64_t id = 0;
 	int rc;
 
-	/* Names come back; ids never do, so the trail records the id. */
-	relay_store_tech_by_name(st, name, &t);
-	rc = relay_store_tech_remove(st, name);
+	rc = relay_admin_tech_token(st, "relay", "relay", name, token,
+				    sizeof(token), &id);
+	if (rc != 0)
+		return admin_failed(name, rc);
+	if (o->json)
+		print_json(json_pack("{s:s, s:I, s:s}", "name", name, "id",
+				     (json_int_t)id, "token", token));
+	else
+		printf("Login token for %s, shown once (one login; it "
+		       "replaces the registered key): %s\n",
+		       name, token);
+	tether_wipe(token, sizeof(token));
+	return 0;
+}
 
-	if (rc != 0) {
-		fprintf(stderr, "tether-relay: %s: %s\n", name,
-			rc == TETHER_ERR_NOT_FOUND ? "no such technician"
-						   : tether_strerror(rc));
-		return 1;
-	}
-	relay_audit_to(st, "relay", 0, 0, "technician_removed",
-		       json_pack("{s:s, s:I}", "technician", name, "id",
-				 (json_int_t)t.id));
+static int tech_remove(struct relay_store *st, const char *name)
+{
+	struct relay_store_tech t;
+	int rc;
+
+	rc = relay_admin_tech_remove(st, "relay", "relay", name, &t);
+	if (rc != 0)
+		return admin_failed(name, rc);
 	printf("Removed %s\n", name);
+	return 0;
+}
+
+/*
+ * The running relay sees the change within RELAY_ACCESS_CHECK_MS and cuts
+ * what the technician may no longer do (relay-access.c).
+ */
+static int tech_role(struct relay_store *st, const char *name,
+		     const struct opts *o)
+{
+	int role = tether_ctrl_word_of(tech_role, o->role);
+	enum tether_tech_role from;
+	struct relay_store_tech t;
+	int rc;
+
+	rc = relay_admin_tech_role(st, "relay", "relay", name,
+				   (enum tether_tech_role)role, &t, &from);
+	if (rc != 0)
+		return admin_failed(name, rc);
+	if (o->json)
+		print_json(json_pack("{s:s, s:s, s:s}", "name", name, "from",
+				     tether_ctrl_name_of(tech_role, from),
+				     "role",
+				     tether_ctrl_name_of(tech_role, role)));
+	else if (from == (enum tether_tech_role)role)
+		printf("%s is already %s\n", name, o->role);
+	else
+		printf("%s is now %s (was %s)\n", name, o->role,
+		       tether_ctrl_name_of(tech_role, from));
 	return 0;
 }
 
@@ -385,15 +416,23 @@ static int cmd_technician(int argc, char **argv, struct opts *o)
 	int ret = 1;
 
 	if (verb == NULL)
-		return die_usage("%s", "technician add|list|remove");
-	if ((strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0) &&
-	    argc != 2)
+		return die_usage("%s", "technician add|list|remove|role|token");
+	if (strcmp(verb, "role") == 0) {
+		if (argc != 3)
+			return die_usage("%s", "technician role needs NAME and "
+					       "ROLE");
+		o->role = argv[2];
+	} else if ((strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0 ||
+		    strcmp(verb, "token") == 0) &&
+		   argc != 2) {
 		return die_usage("technician %s needs one NAME", verb);
+	}
 	if (strcmp(verb, "add") == 0 && !tether_id_name_valid(argv[1]))
 		return die_usage("bad name '%s' (letters, digits, -_. only)",
 				 argv[1]);
 	if (tether_ctrl_word_of(tech_role, o->role) < 0)
-		return die_usage("--role is admin or technician, not '%s'",
+		return die_usage("the role is admin, technician or auditor, "
+				 "not '%s'",
 				 o->role);
 	st = open_store(o->data);
 	if (st == NULL)
@@ -402,8 +441,12 @@ static int cmd_technician(int argc, char **argv, struct opts *o)
 		ret = tech_add(st, argv[1], o);
 	else if (strcmp(verb, "remove") == 0)
 		ret = tech_remove(st, argv[1]);
+	else if (strcmp(verb, "token") == 0)
+		ret = tech_token(st, argv[1], o);
 	else if (strcmp(verb, "list") == 0)
 		ret = tech_list(st, o);
+	else if (strcmp(verb, "role") == 0)
+		ret = tech_role(st, argv[1], o);
 	else
 		fprintf(stderr,
 			"tether-relay: unknown technician command '%s'\n",
@@ -418,29 +461,21 @@ static int cmd_technician(int argc, char **argv, struct opts *o)
  */
 static int cmd_enroll_token(struct opts *o)
 {
-	uint8_t secret[SECRET_LEN], hash[TETHER_SHA256_LEN];
-	char b64[64], token[80], cert[4096], fp[TETHER_TLS_FP_LEN] = "";
-	struct relay_store *st;
-	int64_t expires = (int64_t)time(NULL) + o->ttl_s;
+	char token[RELAY_ADMIN_TOKEN_MAX], cert[4096],
+	    fp[TETHER_TLS_FP_LEN] = "";
 	char when[TETHER_CTRL_TIME_LEN];
-	size_t i;
+	struct relay_store *st;
+	int64_t expires;
 	int rc, ret = 1;
 
 	st = open_store(o->data);
 	if (st == NULL)
 		return 1;
-	if ((rc = tether_random(secret, sizeof(secret))) != 0 ||
-	    (rc = tether_base64_encode(secret, sizeof(secret), b64,
-				       sizeof(b64))) != 0)
-		goto out;
-	for (i = 0; b64[i] != '\0'; i++)
-		b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
-	snprintf(token, sizeof(token), "tte_%s", b64);
-	if ((rc = tether_sha256(token, strlen(token), hash)) != 0 ||
-	    (rc = relay_store_enroll_token_new(st, hash, expires)) != 0 ||
+	if ((rc = relay_admin_enroll_token(st, "relay", "relay", o->ttl_s,
+					   token, sizeof(token), &expires)) !=
+		0 ||
 	    (rc = tether_ctrl_time_format(expires, when)) != 0)
 		goto out;
-	relay_store_audit(st, "relay", 0, 0, "enroll_token", NULL);
 	if (data_path(cert, sizeof(cert), o->data, "cert.pem") == 0)
 		tether_tls_cert_fingerprint(cert, fp);
 	if (o->json) {
@@ -458,8 +493,6 @@ out:
 	if (ret != 0)
 		fprintf(stderr, "tether-relay: cannot make a token: %s\n",
 			tether_strerror(rc));
-	tether_wipe(secret, sizeof(secret));
-	tether_wipe(b64, sizeof(b64));
 	tether_wipe(token, sizeof(token));
 	relay_store_close(st);
 	return ret;

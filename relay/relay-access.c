@@ -2,10 +2,15 @@
  * Who may stay connected.  `tether-relay technician remove` runs as
  * another process on the relay host and only writes the store, so the
  * running relay looks every RELAY_ACCESS_CHECK_MS: when the store says
- * someone else wrote to it, the technician of every console is read
- * again, and a console whose technician is gone is cut off at once, its
- * channels closed towards the agents with the reason, and audited.
+ * someone else wrote to it (or a login here registered a new key), the
+ * technician of every console is read again: a console whose technician
+ * is gone, or whose key is no longer the registered one, is cut off at
+ * once, its channels closed towards the agents with the reason, and
+ * audited; one whose role changed loses what the new role may not do
+ * (relay-policy.c).
  */
+#include <stdio.h>
+
 #include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/link.h>
@@ -14,19 +19,21 @@
 
 #include "relay.h"
 
-/* Cuts p off: every channel, then the connection, each with the reason. */
-static void cut_off(struct relay *r, struct relay_peer *p)
+/*
+ * A role changed on the relay host: what the technician may no longer do
+ * is cut (relay-policy.c), once per technician.
+ */
+static void role_changed(struct relay *r, struct relay_peer *p,
+			 const struct relay_store_tech *t)
 {
-	unsigned n = relay_channels_of(r, p);
+	char why[TETHER_CTRL_REASON_MAX];
 
-	tether_log_info("technician %s was removed: closing %s (%u channel%s)",
-			p->tech.name, p->addr, n, n == 1 ? "" : "s");
-	relay_audit(r, "relay", 0, 0, "technician_cut_off",
-		    json_pack("{s:s, s:I, s:s, s:I}", "technician",
-			      p->tech.name, "id", (json_int_t)p->tech.id,
-			      "addr", p->addr, "channels", (json_int_t)n));
-	relay_channels_close_peer(r, p, TETHER_REASON_TECH_REMOVED);
-	relay_drop(p, TETHER_ERR_AUTH, TETHER_REASON_TECH_REMOVED);
+	tether_log_info("technician %s is now %s", t->name,
+			tether_ctrl_name_of(tech_role, t->role));
+	snprintf(why, sizeof(why),
+		 "your role was changed to %s on the relay host",
+		 tether_ctrl_name_of(tech_role, t->role));
+	relay_policy_revoke(r, p->tech.id, t->role, "relay", why);
 }
 
 void relay_access_recheck(struct relay *r)
@@ -51,9 +58,18 @@ void relay_access_recheck(struct relay *r)
 		/* Only NOT_FOUND cuts: a store error is no verdict, yet. */
 		rc = relay_store_tech_get(r->store, p->tech.id, &t);
 		if (rc == TETHER_ERR_NOT_FOUND)
-			cut_off(r, p);
+			relay_policy_cut_off(r, p, "relay", "was removed",
+					     TETHER_REASON_TECH_REMOVED);
+		else if (rc == 0 && (!t.has_key ||
+				     !tether_ct_equal(t.pubkey, p->tech.pubkey,
+						      sizeof(t.pubkey))))
+			relay_policy_cut_off(r, p, "relay",
+					     "logged in with a new key",
+					     TETHER_REASON_TECH_KEY_REPLACED);
 		else if (rc != 0)
 			r->access_retry = true;
+		else if (t.role != p->tech.role)
+			role_changed(r, p, &t);
 		tether_wipe(&t, sizeof(t));
 	}
 }

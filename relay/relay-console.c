@@ -13,6 +13,8 @@
 #include <tether/code.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/frame.h>
+#include <tether/link.h>
 #include <tether/log.h>
 #include <tether/proto.h>
 
@@ -36,6 +38,7 @@ static void ticket_view(const struct relay_store_ticket *t,
 	v->closed_at = t->closed_at;
 	v->resolution = t->resolution;
 	v->created_by = t->created_by;
+	v->assignee = t->assignee;
 }
 
 /* What ticket_show's answer points into, freed by detail_free(). */
@@ -46,10 +49,13 @@ struct ticket_detail {
 	size_t naudit;
 	struct relay_store_attachment *att;
 	size_t natt;
+	struct relay_store_comment *comments;
+	size_t ncomments;
 	struct tether_ctrl_session_row *session_rows;
 	struct tether_ctrl_part_msg *facts;
 	struct tether_ctrl_audit_row *audit_rows;
 	struct tether_ctrl_attachment_row *att_rows;
+	struct tether_ctrl_comment_row *comment_rows;
 };
 
 static void detail_free(struct ticket_detail *d)
@@ -64,6 +70,8 @@ static void detail_free(struct ticket_detail *d)
 	tether_free(d->session_rows);
 	tether_free(d->audit_rows);
 	tether_free(d->att_rows);
+	tether_free(d->comment_rows);
+	relay_store_comments_free(d->comments, d->ncomments);
 	relay_store_sessions_free(d->sessions, d->nsessions);
 	relay_store_audits_free(d->audit, d->naudit);
 	relay_store_attachments_free(d->att, d->natt);
@@ -93,6 +101,7 @@ static void session_view(const struct relay_store_session *s,
 static void audit_view(const struct relay_store_audit *a,
 		       struct tether_ctrl_audit_row *v)
 {
+	v->id = a->id;
 	v->ts = a->ts;
 	v->actor = a->actor;
 	v->event = a->event;
@@ -104,22 +113,56 @@ static void audit_view(const struct relay_store_audit *a,
 	}
 }
 
-static int fill_detail(struct relay *r, int64_t id, struct ticket_detail *d,
-		       struct tether_ctrl_ticket *v)
+static void comment_view(const struct relay_store_comment *c,
+			 struct tether_ctrl_comment_row *v)
 {
+	v->id = c->id;
+	v->by = c->author;
+	v->at = c->created_at;
+	v->text = c->text;
+}
+
+/* The page ticket_show asks for, in the store's terms. */
+static void audit_page_of(const struct tether_ctrl_ticket_show *sh,
+			  struct relay_store_audit_page *pg)
+{
+	pg->before = sh->before;
+	pg->after = sh->after;
+	pg->limit =
+	    sh->limit > 0 ? (size_t)sh->limit : TETHER_CTRL_PAGE_DEFAULT;
+}
+
+static int fill_detail(struct relay *r, int64_t id,
+		       const struct tether_ctrl_ticket_show *sh,
+		       struct ticket_detail *d, struct tether_ctrl_ticket *v)
+{
+	struct relay_store_audit_page pg;
 	size_t i;
 	int rc;
 
+	audit_page_of(sh, &pg);
 	rc = relay_store_ticket_sessions(r->store, id, &d->sessions,
 					 &d->nsessions);
 	if (!rc)
-		rc = relay_store_ticket_audit(r->store, id, &d->audit,
-					      &d->naudit);
+		rc = relay_store_ticket_audit_page(r->store, id, &pg, &d->audit,
+						   &d->naudit, &v->audit_more);
 	if (!rc)
 		rc = relay_store_ticket_attachments(r->store, id, &d->att,
 						    &d->natt);
+	if (!rc)
+		rc = relay_store_ticket_comments(
+		    r->store, id, TETHER_CTRL_COMMENTS_SHOWN, &d->comments,
+		    &d->ncomments, &v->comments_more);
 	if (rc)
 		return rc;
+	d->comment_rows =
+	    tether_calloc(d->ncomments + 1, sizeof(*d->comment_rows));
+	if (!d->comment_rows)
+		return TETHER_ERR_NOMEM;
+	for (i = 0; i < d->ncomments; i++)
+		comment_view(&d->comments[i], &d->comment_rows[i]);
+	v->comments = d->comment_rows;
+	v->ncomments = d->ncomments;
 	d->session_rows =
 	    tether_calloc(d->nsessions + 1, sizeof(*d->session_rows));
 	d->facts = tether_calloc(d->nsessions + 1, sizeof(*d->facts));
@@ -148,8 +191,54 @@ static int fill_detail(struct relay *r, int64_t id, struct ticket_detail *d,
 	return 0;
 }
 
-/* Answers q with ticket id, with its sessions and audit if detail. */
-static void answer_ticket(struct relay_request *q, int64_t id, bool detail)
+/*
+ * Shortens the answer's audit page (or, with no audit left, its comments)
+ * until it fits one frame, however many rows or however long their
+ * details: rows go from the far side of the page (the oldest of a page
+ * taken backwards, the newest of one taken with after), and the ticket's
+ * "more" counts them, so the next page asks for them again.
+ */
+static void fit_frame(struct relay_request *q, bool forward,
+		      struct tether_ctrl_ticket_ok *ok)
+{
+	struct tether_ctrl_ticket *v = &ok->ticket;
+	size_t len, drop, *n;
+	char *text;
+
+	for (;;) {
+		if (tether_ctrl_encode_answer(q->m->type, q->m->id, ok, &text,
+					      &len) != 0)
+			return;
+		tether_free(text);
+		if (len <= TETHER_FRAME_MAX)
+			return;
+		n = v->naudit > 0 ? &v->naudit : &v->ncomments;
+		if (*n == 0)
+			return; /* the reply says "narrow the request" */
+		/* In proportion to the excess, and at least one row. */
+		drop = (size_t)((double)*n * (double)(len - TETHER_FRAME_MAX) /
+				    (double)len +
+				1);
+		if (drop > *n)
+			drop = *n;
+		if (n == &v->naudit) {
+			if (!forward)
+				v->audit += drop;
+			v->audit_more += (int64_t)drop;
+		} else {
+			v->comments += drop; /* the oldest comments */
+			v->comments_more += (int64_t)drop;
+		}
+		*n -= drop;
+	}
+}
+
+/*
+ * Answers q with ticket id; with sh, its sessions, comments and the page
+ * of its audit that sh asks for.
+ */
+static void answer_ticket(struct relay_request *q, int64_t id,
+			  const struct tether_ctrl_ticket_show *sh)
 {
 	struct ticket_detail d = {0};
 	struct tether_ctrl_ticket_ok ok;
@@ -158,8 +247,11 @@ static void answer_ticket(struct relay_request *q, int64_t id, bool detail)
 
 	rc = relay_store_ticket_get(q->r->store, id, &t);
 	ticket_view(&t, &ok.ticket);
-	if (!rc && detail)
-		rc = fill_detail(q->r, id, &d, &ok.ticket);
+	if (!rc && sh != NULL) {
+		rc = fill_detail(q->r, id, sh, &d, &ok.ticket);
+		if (!rc)
+			fit_frame(q, sh->after != 0, &ok);
+	}
 	if (rc)
 		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot read ticket");
 	else
@@ -189,11 +281,23 @@ static int want_ticket(struct relay_request *q, int64_t id, bool must_be_open,
 		rc = TETHER_ERR_STATE;
 	if (rc == TETHER_ERR_STATE)
 		relay_refuse(q, TETHER_CTRL_E_STATE,
-			     "%s is closed (it cannot be reopened yet; run: "
-			     "tether ticket new TITLE for another)",
-			     name);
+			     "%s is closed (run: tether ticket reopen %s to "
+			     "work on it again)",
+			     name, name);
 	relay_store_ticket_clear(&t);
 	return rc;
+}
+
+/* The ticket_assigned row: from and to are names, NULL for nobody. */
+static void audit_assigned(struct relay_request *q, int64_t id,
+			   const char *from, const char *to)
+{
+	char name[TETHER_ID_TICKET_LEN];
+
+	tether_id_ticket_format(id, name, sizeof(name));
+	relay_audit(q->r, q->actor, id, 0, "ticket_assigned",
+		    json_pack("{s:s, s:s?, s:s?, s:s}", "ticket", name, "from",
+			      from, "to", to, "by", q->p->tech.name));
 }
 
 static void ticket_new(struct relay_request *q)
@@ -208,28 +312,43 @@ static void ticket_new(struct relay_request *q)
 		return;
 	}
 	relay_audit(q->r, q->actor, id, 0, "ticket_created", NULL);
-	answer_ticket(q, id, false);
+	/* Whoever opens a ticket works it until it is given away. */
+	if (relay_store_ticket_assign(q->r->store, id, q->p->tech.id) == 0)
+		audit_assigned(q, id, NULL, q->p->tech.name);
+	answer_ticket(q, id, NULL);
 }
 
 static void ticket_list(struct relay_request *q)
 {
 	const struct tether_ctrl_ticket_list *tl = &q->m->body.ticket_list;
+	const struct relay_store_ticket_filter f = {
+	    .has_status = tl->has_status,
+	    .status = tl->status,
+	    .has_source = tl->has_source,
+	    .source = tl->source,
+	    .customer = tl->customer,
+	    .search = tl->search,
+	    .before = tl->before,
+	    .limit =
+		tl->limit > 0 ? (size_t)tl->limit : TETHER_CTRL_PAGE_DEFAULT,
+	};
 	struct tether_ctrl_ticket_list_ok ok = {0};
 	struct tether_ctrl_ticket *views = NULL;
 	struct relay_store_ticket *rows = NULL;
 	size_t n = 0, i;
 
-	if (relay_store_ticket_list(q->r->store,
-				    tl->has_status ? &tl->status : NULL, &rows,
-				    &n) != 0 ||
+	if (relay_store_ticket_list(q->r->store, &f, &rows, &n, &ok.more) !=
+		0 ||
 	    (views = tether_calloc(n + 1, sizeof(*views))) == NULL) {
 		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot list tickets");
 		goto out;
 	}
+	/* Technicians see theirs and the unassigned queue (relay-policy.c);
+	 * filtered here so that the store's list stays one query. */
 	for (i = 0; i < n; i++)
-		ticket_view(&rows[i], &views[i]);
+		if (relay_policy_sees(q->p, &rows[i]))
+			ticket_view(&rows[i], &views[ok.ntickets++]);
 	ok.tickets = views;
-	ok.ntickets = n;
 	relay_answer(q, &ok);
 out:
 	tether_free(views);
@@ -238,11 +357,16 @@ out:
 
 static void ticket_show(struct relay_request *q)
 {
+	const struct tether_ctrl_ticket_show *sh = &q->m->body.ticket_show;
 	char name[TETHER_ID_TICKET_LEN];
-	int64_t id = q->m->body.ticket_ref.ticket;
 
-	if (want_ticket(q, id, false, name) == 0)
-		answer_ticket(q, id, true);
+	if (sh->before != 0 && sh->after != 0) {
+		relay_refuse(q, TETHER_CTRL_E_BAD_REQUEST,
+			     "a page is before a row or after one, not both");
+		return;
+	}
+	if (want_ticket(q, sh->ticket, false, name) == 0)
+		answer_ticket(q, sh->ticket, sh);
 }
 
 static void ticket_close(struct relay_request *q)
@@ -266,7 +390,134 @@ static void ticket_close(struct relay_request *q)
 	relay_session_end_ticket(q->r, q->actor, tc->ticket, "ticket closed");
 	relay_audit(q->r, q->actor, tc->ticket, 0, "ticket_closed",
 		    json_pack("{s:s}", "resolution", tc->resolution));
-	answer_ticket(q, tc->ticket, false);
+	answer_ticket(q, tc->ticket, NULL);
+}
+
+/*
+ * The resolution and closing time are cleared on the ticket; its audit
+ * keeps them (ticket_closed, and ticket_reopened says what was undone).
+ */
+static void ticket_reopen(struct relay_request *q)
+{
+	int64_t id = q->m->body.ticket_ref.ticket;
+	char name[TETHER_ID_TICKET_LEN];
+	struct relay_store_ticket t;
+	int rc;
+
+	tether_id_ticket_format(id, name, sizeof(name));
+	rc = relay_store_ticket_get(q->r->store, id, &t);
+	if (rc == 0)
+		rc = relay_store_ticket_reopen(q->r->store, id);
+	if (rc == TETHER_ERR_NOT_FOUND)
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no such ticket %s",
+			     name);
+	else if (rc == TETHER_ERR_STATE)
+		relay_refuse(q, TETHER_CTRL_E_STATE, "%s is open already",
+			     name);
+	else if (rc != 0)
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot reopen ticket");
+	if (rc == 0) {
+		relay_audit(q->r, q->actor, id, 0, "ticket_reopened",
+			    json_pack("{s:s?, s:I}", "resolution", t.resolution,
+				      "closed_at", (json_int_t)t.closed_at));
+		answer_ticket(q, id, NULL);
+	}
+	relay_store_ticket_clear(&t);
+}
+
+/* The text is the comment table's; the audit says who commented when. */
+static void ticket_comment(struct relay_request *q)
+{
+	const struct tether_ctrl_ticket_comment *tc =
+	    &q->m->body.ticket_comment;
+	struct tether_ctrl_ticket_comment_ok ok = {.ticket = tc->ticket};
+	char name[TETHER_ID_TICKET_LEN];
+	int64_t id;
+
+	if (want_ticket(q, tc->ticket, false, name) != 0)
+		return;
+	if (relay_store_comment_add(q->r->store, tc->ticket, q->p->tech.name,
+				    tc->text, &id) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot store comment");
+		return;
+	}
+	relay_audit(q->r, q->actor, tc->ticket, 0, "ticket_comment",
+		    json_pack("{s:s, s:s, s:I}", "ticket", name, "by",
+			      q->p->tech.name, "comment", (json_int_t)id));
+	ok.comment.id = id;
+	ok.comment.by = q->p->tech.name;
+	ok.comment.at = time(NULL);
+	ok.comment.text = tc->text;
+	relay_answer(q, &ok);
+}
+
+/*
+ * Who may give what to whom is relay-policy.c's; here the technician it
+ * goes to must exist and may work tickets (an auditor opens no channel),
+ * and whoever loses it loses their channels and sessions on it at once.
+ */
+static void ticket_assign(struct relay_request *q)
+{
+	const struct tether_ctrl_ticket_assign *a = &q->m->body.ticket_assign;
+	const char *to_name = a->me ? q->p->tech.name : a->to;
+	char name[TETHER_ID_TICKET_LEN], why[TETHER_CTRL_REASON_MAX];
+	struct relay_store_tech to = {0};
+	struct relay_store_ticket t;
+	int64_t from_id, losers[2];
+	char from[TETHER_ID_NAME_MAX + 1] = "";
+	size_t i;
+
+	if (want_ticket(q, a->ticket, false, name) != 0)
+		return;
+	if (to_name != NULL &&
+	    relay_store_tech_by_name(q->r->store, to_name, &to) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no technician %s",
+			     to_name);
+		return;
+	}
+	if (to_name != NULL && to.role == TETHER_TECH_AUDITOR) {
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "%s is an auditor and cannot work tickets",
+			     to_name);
+		return;
+	}
+	if (relay_store_ticket_get(q->r->store, a->ticket, &t) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot read ticket");
+		return;
+	}
+	from_id = t.assignee_id;
+	/* Who may lose it: whoever had it, or its creator while it was in
+	 * the queue (relay-policy.c says whether they keep it). */
+	losers[0] = from_id;
+	losers[1] = from_id == 0 ? t.created_by_id : 0;
+	if (t.assignee != NULL)
+		snprintf(from, sizeof(from), "%s", t.assignee);
+	relay_store_ticket_clear(&t);
+	if (from_id == to.id) {
+		answer_ticket(q, a->ticket, NULL);
+		return;
+	}
+	if (relay_store_ticket_assign(q->r->store, a->ticket, to.id) != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot assign ticket");
+		return;
+	}
+	audit_assigned(q, a->ticket, from_id != 0 ? from : NULL, to_name);
+	if (to_name != NULL)
+		snprintf(why, sizeof(why), "%s was reassigned to %s by %s",
+			 name, to_name, q->p->tech.name);
+	else
+		snprintf(why, sizeof(why), "%s was unassigned by %s", name,
+			 q->p->tech.name);
+	for (i = 0; i < 2; i++) {
+		struct relay_store_tech old;
+
+		if (losers[i] == 0 || losers[i] == to.id ||
+		    relay_store_tech_get(q->r->store, losers[i], &old) != 0)
+			continue;
+		relay_policy_revoke(q->r, losers[i], old.role, q->actor, why);
+		tether_wipe(&old, sizeof(old));
+	}
+	answer_ticket(q, a->ticket, NULL);
 }
 
 /* ---- Invites ---- */
@@ -825,13 +1076,150 @@ static void close_channel(struct relay_request *q)
 	relay_answer(q, NULL);
 }
 
-/* Each request's handler; roles are checked before (hello), not here. */
+/* ---- Technicians and tokens (admins; relay-admin.c does the work) ---- */
+
+static void tech_row(const struct relay_store_tech *t,
+		     struct tether_ctrl_tech_row *v)
+{
+	v->id = t->id;
+	v->name = t->name;
+	v->role = t->role;
+	v->created_at = t->created_at;
+}
+
+/* A store error of relay-admin.c in the console's words. */
+static void refuse_admin(struct relay_request *q, int rc, const char *name)
+{
+	if (rc == TETHER_ERR_EXISTS)
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "technician %s already exists", name);
+	else if (rc == TETHER_ERR_NOT_FOUND)
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no technician %s",
+			     name);
+	else if (rc == TETHER_ERR_STATE)
+		relay_refuse(q, TETHER_CTRL_E_STATE,
+			     "%s is the only admin (make another admin first)",
+			     name);
+	else
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot change %s: %s",
+			     name, tether_strerror(rc));
+}
+
+static void tech_add(struct relay_request *q)
+{
+	const struct tether_ctrl_tech_add *a = &q->m->body.tech_add;
+	char token[RELAY_ADMIN_TOKEN_MAX];
+	struct tether_ctrl_tech_add_ok ok = {.token = token};
+	struct relay_store_tech t;
+	int rc;
+
+	rc = relay_admin_tech_add(q->r->store, q->actor, q->p->tech.name,
+				  a->name, a->role, token, sizeof(token), &t);
+	if (rc != 0) {
+		refuse_admin(q, rc, a->name);
+		return;
+	}
+	tech_row(&t, &ok.technician);
+	relay_answer(q, &ok);
+	tether_wipe(token, sizeof(token));
+}
+
+static void tech_remove(struct relay_request *q)
+{
+	const char *name = q->m->body.tech_ref.name;
+	struct tether_ctrl_tech_ok ok = {0};
+	struct relay_store_tech t;
+	struct relay_peer *p;
+	int rc;
+
+	rc = relay_admin_tech_remove(q->r->store, q->actor, q->p->tech.name,
+				     name, &t);
+	if (rc != 0) {
+		refuse_admin(q, rc, name);
+		return;
+	}
+	tech_row(&t, &ok.technician);
+	relay_answer(q, &ok);
+	/* This process wrote it: relay-access.c would not notice. */
+	for (p = q->r->peers; p != NULL; p = p->next)
+		if (p->role == RELAY_PEER_CONSOLE && p->tech.id == t.id &&
+		    p->link != NULL && tether_link_is_open(p->link))
+			relay_policy_cut_off(q->r, p, q->actor, "was removed",
+					     TETHER_REASON_TECH_REMOVED);
+}
+
+static void tech_list(struct relay_request *q)
+{
+	struct tether_ctrl_tech_list_ok ok = {0};
+	struct tether_ctrl_tech_row *rows = NULL;
+	struct relay_store_tech *v = NULL;
+	size_t n = 0, i;
+
+	if (relay_store_tech_list(q->r->store, &v, &n) != 0 ||
+	    (rows = tether_calloc(n + 1, sizeof(*rows))) == NULL) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL,
+			     "cannot list technicians");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		tech_row(&v[i], &rows[i]);
+	ok.technicians = rows;
+	ok.ntechnicians = n;
+	relay_answer(q, &ok);
+out:
+	tether_free(rows);
+	relay_store_techs_free(v, n);
+}
+
+static void tech_role(struct relay_request *q)
+{
+	const struct tether_ctrl_tech_role *a = &q->m->body.tech_role;
+	struct tether_ctrl_tech_ok ok = {.has_from = true};
+	struct relay_store_tech t;
+	char why[TETHER_CTRL_REASON_MAX];
+	int rc;
+
+	rc = relay_admin_tech_role(q->r->store, q->actor, q->p->tech.name,
+				   a->name, a->role, &t, &ok.from);
+	if (rc != 0) {
+		refuse_admin(q, rc, a->name);
+		return;
+	}
+	tech_row(&t, &ok.technician);
+	relay_answer(q, &ok);
+	if (ok.from == a->role)
+		return;
+	snprintf(why, sizeof(why), "your role was changed to %s by %s",
+		 tether_ctrl_name_of(tech_role, a->role), q->p->tech.name);
+	relay_policy_revoke(q->r, t.id, a->role, q->actor, why);
+}
+
+static void enroll_token(struct relay_request *q)
+{
+	char token[RELAY_ADMIN_TOKEN_MAX];
+	struct tether_ctrl_enroll_token_ok ok = {
+	    .token = token, .fingerprint = q->r->fingerprint};
+	int rc;
+
+	rc = relay_admin_enroll_token(q->r->store, q->actor, q->p->tech.name,
+				      q->m->body.enroll_token.ttl, token,
+				      sizeof(token), &ok.expires_at);
+	if (rc != 0)
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot make a token");
+	else
+		relay_answer(q, &ok);
+	tether_wipe(token, sizeof(token));
+}
+
+/* Each request's handler; relay_policy_check() has let it through. */
 static void (*const console_routes[TETHER_CTRL_TYPES])(
     struct relay_request *) = {
     [TETHER_CTRL_TICKET_NEW] = ticket_new,
     [TETHER_CTRL_TICKET_LIST] = ticket_list,
     [TETHER_CTRL_TICKET_SHOW] = ticket_show,
     [TETHER_CTRL_TICKET_CLOSE] = ticket_close,
+    [TETHER_CTRL_TICKET_COMMENT] = ticket_comment,
+    [TETHER_CTRL_TICKET_REOPEN] = ticket_reopen,
     [TETHER_CTRL_INVITE] = invite,
     [TETHER_CTRL_ATTACH] = attach,
     [TETHER_CTRL_CONFIRM] = confirm,
@@ -842,6 +1230,13 @@ static void (*const console_routes[TETHER_CTRL_TYPES])(
     [TETHER_CTRL_HEALTH] = relay_health_list,
     [TETHER_CTRL_DIAG_ATTACH] = relay_health_diag_attach,
     [TETHER_CTRL_DIAG_GET] = relay_health_diag_get,
+    [TETHER_CTRL_SESSIONS] = relay_sessions_list,
+    [TETHER_CTRL_TICKET_ASSIGN] = ticket_assign,
+    [TETHER_CTRL_TECH_ADD] = tech_add,
+    [TETHER_CTRL_TECH_REMOVE] = tech_remove,
+    [TETHER_CTRL_TECH_LIST] = tech_list,
+    [TETHER_CTRL_TECH_ROLE] = tech_role,
+    [TETHER_CTRL_ENROLL_TOKEN] = enroll_token,
 };
 
 void relay_console_message(struct relay_peer *p, const struct tether_frame *f,
@@ -871,5 +1266,6 @@ void relay_console_message(struct relay_peer *p, const struct tether_frame *f,
 		return;
 	}
 	relay_request_init(&q, p, m);
-	console_routes[m->type](&q);
+	if (relay_policy_check(&q) == 0)
+		console_routes[m->type](&q);
 }

@@ -129,6 +129,11 @@ void relay_enroll_auth(struct relay_peer *p, const struct tether_ctrl_msg *m)
 			   "too many attempts, wait a minute");
 		return;
 	}
+	/* The member is optional only because consoles send auth too. */
+	if (a->agent == NULL) {
+		relay_drop_malformed(p, "auth: member agent is missing");
+		return;
+	}
 	/* An unknown name costs the same as a bad signature. */
 	if (relay_store_agent_get(r->store, a->agent, &agent) != 0 ||
 	    tether_sign_auth_message(p->challenge, a->agent, signed_msg,
@@ -147,6 +152,7 @@ void relay_enroll_auth(struct relay_peer *p, const struct tether_ctrl_msg *m)
 	snprintf(p->agent_name, sizeof(p->agent_name), "%s", agent.name);
 	relay_store_agent_seen(r->store, agent.id);
 	tether_log_info("agent %s connected from %s", a->agent, p->addr);
-	ok.acked = agent.last_seq;
+	ok = (struct tether_ctrl_auth_ok){.has_acked = true,
+					  .acked = agent.last_seq};
 	relay_send(p, TETHER_CTRL_AUTH_OK, &ok);
 }

@@ -1,8 +1,11 @@
 /*
  * A new peer's opening (docs/protocol.md, "Opening"): hello says who it
- * is; a console proves it with its technician token, an agent gets the
- * challenge an enrolled one signs.  Until then nothing but hello, ping and
- * pong is accepted.
+ * is and welcome carries a fresh challenge.  A console signs it with its
+ * technician's registered key, or, logging in, with the key it registers
+ * by spending a one-time login token; an enrolled agent signs it with its
+ * key (relay-enroll.c).  Until then nothing but hello, auth, ping and
+ * pong is accepted.  Every refusal counts in the limiter that guards codes
+ * and tokens, and is audited (but a throttled source writes no rows).
  */
 #include <string.h>
 
@@ -11,6 +14,7 @@
 #include <tether/log.h>
 #include <tether/num.h>
 #include <tether/proto.h>
+#include <tether/sign.h>
 
 #include "relay.h"
 
@@ -44,50 +48,197 @@ static int token_tech(struct relay *r, const char *token,
 	return TETHER_OK;
 }
 
-static void welcome_console(struct relay_peer *p, const char *token)
+/* A console refused: counted, audited with the reason, dropped. */
+static void refuse_console(struct relay_peer *p, const char *technician,
+			   const char *why, const char *message)
 {
 	struct relay *r = p->relay;
-	struct tether_ctrl_welcome w = {.version = TETHER_PROTOCOL_VERSION};
 	char actor[RELAY_ACTOR_MAX];
 
-	/* Token guessing costs a slot in the same limiter as code guessing,
-	 * and a throttled source writes no audit rows. */
-	if (relay_rate_limited(r, p->addr)) {
-		r->stats.auth_failures++;
-		relay_drop(p, TETHER_ERR_LIMIT,
-			   "too many attempts, wait a minute");
-		return;
-	}
-	if (token_tech(r, token, &p->tech) != 0) {
-		r->stats.auth_failures++;
-		relay_rate_fail(r, p->addr);
-		relay_audit(r, relay_actor(p, actor, sizeof(actor)), 0, 0,
-			    "auth_failed", json_pack("{s:s}", "addr", p->addr));
-		relay_drop(p, TETHER_ERR_AUTH, "invalid token");
-		return;
-	}
-	p->role = RELAY_PEER_CONSOLE;
-	tether_link_set_max_payload(p->link, TETHER_FRAME_MAX);
-	w.technician = p->tech.name;
-	w.has_role = true;
-	w.role = p->tech.role;
-	relay_send(p, TETHER_CTRL_WELCOME, &w);
+	r->stats.auth_failures++;
+	relay_rate_fail(r, p->addr);
+	relay_audit(r, relay_actor(p, actor, sizeof(actor)), 0, 0,
+		    "auth_failed",
+		    json_pack("{s:s, s:s?, s:s}", "addr", p->addr, "technician",
+			      technician, "reason", why));
+	tether_wipe(&p->tech, sizeof(p->tech));
+	relay_drop(p, TETHER_ERR_AUTH, message);
 }
 
-static void welcome_agent(struct relay_peer *p)
+/* A login token that registered a key already: what to ask for. */
+static void refuse_spent(struct relay_peer *p)
+{
+	char msg[160 + TETHER_ID_NAME_MAX];
+
+	snprintf(msg, sizeof(msg),
+		 "this login token was already used; ask an admin for a new "
+		 "one (tether-relay technician token %s)",
+		 p->tech.name);
+	refuse_console(p, p->tech.name, "login token already used", msg);
+}
+
+/* Logging in: the token must be the technician's and unspent. */
+static int login_tech(struct relay_peer *p, const struct tether_ctrl_hello *h)
+{
+	if (token_tech(p->relay, h->token, &p->tech) != 0) {
+		refuse_console(p, NULL, "invalid login token", "invalid token");
+		return -1;
+	}
+	if (p->tech.token_spent) {
+		refuse_spent(p);
+		return -1;
+	}
+	memcpy(p->tech.pubkey, h->pubkey, sizeof(p->tech.pubkey));
+	p->registering = true;
+	return 0;
+}
+
+/* Refused for what the store says of name: "technician NAME SAYS". */
+static void refuse_tech(struct relay_peer *p, const char *name, const char *why,
+			const char *says)
+{
+	char msg[160 + TETHER_ID_NAME_MAX];
+
+	snprintf(msg, sizeof(msg), "technician %s %s", name, says);
+	refuse_console(p, name, why, msg);
+}
+
+/* Signing in with a key: the technician must exist and have one. */
+static int key_tech(struct relay_peer *p, const char *name)
+{
+	int rc;
+
+	rc = relay_store_tech_by_name(p->relay->store, name, &p->tech);
+	if (rc != 0 && rc != TETHER_ERR_NOT_FOUND) {
+		relay_drop(p, TETHER_ERR_INTERNAL, "internal error");
+		return -1;
+	}
+	/* Removed or never added: the row is gone either way. */
+	if (rc == TETHER_ERR_NOT_FOUND) {
+		refuse_tech(p, name, "unknown technician",
+			    "is not known to this relay (removed, or never "
+			    "added; ask an admin)");
+		return -1;
+	}
+	/* Only a login spends the token: its hash has no business here. */
+	tether_wipe(p->tech.token_hash, sizeof(p->tech.token_hash));
+	if (!p->tech.has_key) {
+		refuse_tech(p, name, "no key registered",
+			    "has no key registered (log in with a login "
+			    "token: tether login HOST:PORT --token TOKEN)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Sends the fresh challenge: a signature cannot be replayed. */
+static int send_challenge(struct relay_peer *p)
 {
 	struct tether_ctrl_welcome w = {.version = TETHER_PROTOCOL_VERSION,
 					.has_challenge = true};
 
-	/* Fresh per connection: a signature cannot be replayed. */
 	if (tether_random(p->challenge, sizeof(p->challenge)) != 0) {
 		relay_drop(p, TETHER_ERR_INTERNAL, "internal error");
-		return;
+		return -1;
 	}
-	p->role = RELAY_PEER_AGENT;
-	tether_link_set_max_payload(p->link, TETHER_FRAME_MAX);
 	memcpy(w.challenge, p->challenge, sizeof(w.challenge));
 	relay_send(p, TETHER_CTRL_WELCOME, &w);
+	return 0;
+}
+
+static void hello_console(struct relay_peer *p,
+			  const struct tether_ctrl_hello *h)
+{
+	/* Token and key guessing cost a slot in the limiter of codes. */
+	if (relay_rate_limited(p->relay, p->addr)) {
+		p->relay->stats.auth_failures++;
+		relay_drop(p, TETHER_ERR_LIMIT,
+			   "too many attempts, wait a minute");
+		return;
+	}
+	if (h->token != NULL && !h->has_pubkey) {
+		relay_drop(p, TETHER_ERR_PROTOCOL,
+			   "a login token comes with the public key to "
+			   "register (this tether is older than the relay)");
+		return;
+	}
+	if ((h->token != NULL ? login_tech(p, h)
+			      : key_tech(p, h->technician)) != 0)
+		return;
+	if (send_challenge(p) == 0)
+		p->console_pending = true;
+}
+
+/* Registers the key the console just proved it holds; spends the token. */
+static int register_key(struct relay_peer *p)
+{
+	struct relay *r = p->relay;
+	char fp[TETHER_ID_FINGERPRINT_LEN];
+	int rc;
+
+	rc = relay_store_tech_register_key(r->store, p->tech.id,
+					   p->tech.token_hash, p->tech.pubkey);
+	/* Spent by a login racing this one, or replaced meanwhile. */
+	if (rc == TETHER_ERR_EXPIRED) {
+		refuse_spent(p);
+		return -1;
+	}
+	if (rc != 0 ||
+	    tether_sign_key_fingerprint(p->tech.pubkey, fp, sizeof(fp)) != 0) {
+		relay_drop(p, TETHER_ERR_INTERNAL, "cannot store the key");
+		return -1;
+	}
+	tether_wipe(p->tech.token_hash, sizeof(p->tech.token_hash));
+	p->tech.has_key = true;
+	tether_log_info("technician %s registered key %s from %s", p->tech.name,
+			fp, p->addr);
+	relay_audit(r, "relay", 0, 0, "technician_key_registered",
+		    json_pack("{s:s, s:I, s:s, s:s}", "technician",
+			      p->tech.name, "id", (json_int_t)p->tech.id, "key",
+			      fp, "addr", p->addr));
+	/* Consoles still on the old key are cut on the next look. */
+	r->access_retry = true;
+	return 0;
+}
+
+static void auth_console(struct relay_peer *p, const struct tether_ctrl_auth *a)
+{
+	uint8_t msg[sizeof(TETHER_CONSOLE_AUTH_CONTEXT) +
+		    TETHER_AGENT_CHALLENGE_LEN + TETHER_SIGN_PUB_LEN];
+	struct tether_ctrl_auth_ok ok = {.has_role = true};
+	char why[96 + 2 * TETHER_ID_NAME_MAX];
+	size_t len = 0;
+
+	p->console_pending = false;
+	if (a->agent != NULL) {
+		relay_drop_malformed(p, "auth: a console names no agent");
+		return;
+	}
+	if (tether_sign_console_auth_message(p->challenge, p->tech.pubkey, msg,
+					     sizeof(msg), &len) != 0 ||
+	    tether_sign_verify(p->tech.pubkey, msg, len, a->sig) != 0) {
+		snprintf(why, sizeof(why),
+			 "this console's key is not the one registered for "
+			 "technician %s",
+			 p->tech.name);
+		refuse_console(p, p->tech.name, "wrong key", why);
+		return;
+	}
+	if (p->registering && register_key(p) != 0)
+		return;
+	p->registering = false;
+	p->role = RELAY_PEER_CONSOLE;
+	tether_link_set_max_payload(p->link, TETHER_FRAME_MAX);
+	ok.technician = p->tech.name;
+	ok.role = p->tech.role;
+	relay_send(p, TETHER_CTRL_AUTH_OK, &ok);
+}
+
+static void welcome_agent(struct relay_peer *p)
+{
+	p->role = RELAY_PEER_AGENT;
+	tether_link_set_max_payload(p->link, TETHER_FRAME_MAX);
+	send_challenge(p);
 }
 
 void relay_hello_message(struct relay_peer *p, int r,
@@ -95,22 +246,27 @@ void relay_hello_message(struct relay_peer *p, int r,
 {
 	const struct tether_ctrl_hello *h = &m->body.hello;
 
-	/* A hello with bad members, or what is no message at all. */
+	/* A hello or auth with bad members, or what is no message at all. */
 	if (r != 0 &&
 	    (m->type == TETHER_CTRL_HELLO ||
+	     (m->type == TETHER_CTRL_AUTH && p->console_pending) ||
 	     (m->type == TETHER_CTRL_TYPES && r != TETHER_ERR_NOT_FOUND))) {
 		relay_drop_malformed(p, why);
 		return;
 	}
-	if (r != 0 || m->type != TETHER_CTRL_HELLO ||
+	if (r == 0 && p->console_pending && m->type == TETHER_CTRL_AUTH) {
+		auth_console(p, &m->body.auth);
+		return;
+	}
+	if (r != 0 || m->type != TETHER_CTRL_HELLO || p->console_pending ||
 	    h->version != TETHER_PROTOCOL_VERSION) {
 		relay_drop(p, TETHER_ERR_PROTOCOL, EXPECTED_HELLO);
 		return;
 	}
 	if (h->role == TETHER_ROLE_AGENT)
 		welcome_agent(p);
-	else if (h->token != NULL)
-		welcome_console(p, h->token);
+	else if (h->token != NULL || h->technician != NULL)
+		hello_console(p, h);
 	else
 		relay_drop(p, TETHER_ERR_PROTOCOL, EXPECTED_HELLO);
 }

@@ -220,7 +220,8 @@ static void serve_metrics(struct metrics_conn *c)
 		"Connections that failed before TLS was up.",
 		r->stats.handshake_failures);
 	counter(b, "tether_relay_auth_failures_total",
-		"Consoles refused for a bad token.", r->stats.auth_failures);
+		"Peers refused: a bad token, key or signature.",
+		r->stats.auth_failures);
 	counter(b, "tether_relay_code_failures_total",
 		"Failed joins and resumes (wrong, expired or used codes).",
 		r->stats.code_failures);

@@ -187,6 +187,20 @@ unsigned relay_channels_of(struct relay *r, const struct relay_peer *p)
 	return n;
 }
 
+size_t relay_channels_kinds(struct relay *r, int64_t session_id,
+			    enum tether_kind *kinds, size_t max)
+{
+	struct relay_channel *c;
+	size_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < RELAY_CHANNEL_BUCKETS; i++)
+		for (c = r->channels[i]; c != NULL && n < max; c = c->next)
+			if (c->session_id == session_id && c->opened)
+				kinds[n++] = c->kind;
+	return n;
+}
+
 void relay_hold_while_full(struct relay_peer *from, struct relay_peer *to)
 {
 	if (to == NULL || to->link == NULL || from->link == NULL ||

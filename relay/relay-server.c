@@ -185,6 +185,7 @@ static void on_tick(uv_timer_t *t)
 			relay_drop(p, TETHER_ERR_CLOSED, "idle timeout");
 	}
 	relay_sessions_expire(r);
+	relay_policy_tick(r);
 }
 
 /* A removed technician is cut off within this timer's period. */
@@ -287,6 +288,7 @@ int relay_run(const struct relay_opts *o)
 		rc = 1;
 		goto out;
 	}
+	memcpy(r.fingerprint, fp, sizeof(r.fingerprint));
 #ifdef TETHER_TEST_HOOKS
 	tether_link_ctx_enable_dump(r.lctx, getenv("TETHER_PLAINTEXT_DUMP"));
 #endif

@@ -3,12 +3,14 @@
  * waiting for its reconnect), found by id, added on join or resume, and
  * ended with their state stored, the agent told why and its channels
  * closed; a ticket's live session ends the same way when the ticket
- * closes or a new invite replaces it.
+ * closes or a new invite replaces it; the "sessions" request lists them.
  */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <tether/alloc.h>
+#include <tether/crypto.h>
 #include <tether/err.h>
 #include <tether/id.h>
 #include <tether/log.h>
@@ -36,6 +38,7 @@ struct relay_session *relay_session_add(struct relay *r,
 	s->ticket_id = ss->ticket_id;
 	s->allowed = ~0u;
 	snprintf(s->nameplate, sizeof(s->nameplate), "%s", ss->nameplate);
+	s->since = (int64_t)time(NULL);
 	s->next = r->sessions;
 	r->sessions = s;
 	return s;
@@ -175,4 +178,111 @@ void relay_sessions_free(struct relay *r)
 		r->sessions->agent = NULL;
 		session_unlink(r, r->sessions);
 	}
+}
+
+/* What one row of the sessions answer points into. */
+struct live_parts {
+	struct relay_store_session ss;
+	struct relay_store_ticket t;
+	struct relay_store_tech tech;
+	struct tether_ctrl_part_msg facts;
+	const char **kinds;
+};
+
+static void live_parts_free(struct live_parts *lp)
+{
+	relay_store_session_clear(&lp->ss);
+	relay_store_ticket_clear(&lp->t);
+	tether_wipe(&lp->tech, sizeof(lp->tech));
+	tether_ctrl_part_free(&lp->facts);
+	tether_free(lp->kinds);
+}
+
+/* Fills v from s; 0, 1 when q's technician may not see it, else error. */
+static int live_view(struct relay_request *q, const struct relay_session *s,
+		     struct live_parts *lp, struct tether_ctrl_live_row *v)
+{
+	enum tether_kind kinds[TETHER_CTRL_LIVE_CHANNELS_MAX];
+	char why[TETHER_CTRL_WHY_MAX];
+	size_t n, i;
+	int rc;
+
+	rc = relay_store_session_get(q->r->store, s->id, &lp->ss);
+	if (rc != 0)
+		return rc;
+	/* Admins and auditors see every session, a technician their own. */
+	if (q->p->tech.role == TETHER_TECH_TECHNICIAN &&
+	    lp->ss.technician_id != q->p->tech.id)
+		return 1;
+	rc = relay_store_ticket_get(q->r->store, s->ticket_id, &lp->t);
+	if (rc != 0)
+		return rc;
+	memset(v, 0, sizeof(*v));
+	v->ticket = s->ticket_id;
+	v->title = lp->t.title;
+	if (relay_store_tech_get(q->r->store, lp->ss.technician_id,
+				 &lp->tech) == 0)
+		v->technician = lp->tech.name;
+	v->nameplate = lp->ss.nameplate;
+	v->state = lp->ss.state;
+	v->connected = s->agent != NULL;
+	v->addr = s->agent_addr[0] != '\0' ? s->agent_addr : NULL;
+	v->since = s->since;
+	v->has_agent =
+	    lp->ss.agent_facts != NULL &&
+	    tether_ctrl_part_decode(TETHER_CTRL_PART_FACTS, lp->ss.agent_facts,
+				    strlen(lp->ss.agent_facts), &lp->facts, why,
+				    sizeof(why)) == 0;
+	if (v->has_agent)
+		v->agent = lp->facts.body.facts;
+	n = relay_channels_kinds(q->r, s->id, kinds,
+				 TETHER_CTRL_LIVE_CHANNELS_MAX);
+	if (n > 0) {
+		lp->kinds = tether_calloc(n, sizeof(*lp->kinds));
+		if (lp->kinds == NULL)
+			return TETHER_ERR_NOMEM;
+		for (i = 0; i < n; i++)
+			lp->kinds[i] = tether_ctrl_name_of(kind, kinds[i]);
+	}
+	v->channels = lp->kinds;
+	v->nchannels = n;
+	return 0;
+}
+
+void relay_sessions_list(struct relay_request *q)
+{
+	struct tether_ctrl_sessions_ok ok = {0};
+	struct tether_ctrl_live_row *views = NULL;
+	struct live_parts *parts = NULL;
+	struct relay_session *s;
+	size_t n = 0, i, live = 0;
+	int rc = 0;
+
+	for (s = q->r->sessions; s != NULL; s = s->next)
+		live++;
+	if (live > 0 &&
+	    ((views = tether_calloc(live, sizeof(*views))) == NULL ||
+	     (parts = tether_calloc(live, sizeof(*parts))) == NULL))
+		rc = TETHER_ERR_NOMEM;
+	for (s = q->r->sessions; rc == 0 && s != NULL; s = s->next) {
+		rc = live_view(q, s, &parts[n], &views[n]);
+		if (rc == 1) {
+			live_parts_free(&parts[n]);
+			memset(&parts[n], 0, sizeof(parts[n]));
+			rc = 0;
+		} else if (rc == 0) {
+			n++;
+		}
+	}
+	if (rc != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot list sessions");
+	} else {
+		ok.sessions = views;
+		ok.nsessions = n;
+		relay_answer(q, &ok);
+	}
+	for (i = 0; parts != NULL && i < live; i++)
+		live_parts_free(&parts[i]);
+	tether_free(parts);
+	tether_free(views);
 }

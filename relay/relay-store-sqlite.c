@@ -39,7 +39,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define LIVE_STATES "('waiting','joined','paired')"
 /* Results kept per check in health_history. */
@@ -156,6 +156,7 @@ struct sq_words {
 static const char *const role_w[] = {
     [TETHER_TECH_ADMIN] = "admin",
     [TETHER_TECH_TECHNICIAN] = "technician",
+    [TETHER_TECH_AUDITOR] = "auditor",
 };
 static const char *const status_w[] = {
     [TETHER_TICKET_OPEN] = "open",
@@ -545,9 +546,18 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS technicians ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " name TEXT UNIQUE NOT NULL,"
-    " role TEXT NOT NULL CHECK(role IN ('admin','technician')),"
+    " role TEXT NOT NULL CHECK(role IN ('admin','technician','auditor')),"
     " token_hash BLOB NOT NULL CHECK(length(token_hash) = 32),"
     " created_at INTEGER NOT NULL);"
+    /* A technician's key, and the hash of the login token that
+     * registered it: the token in technicians.token_hash is spent while
+     * they are equal; a new token makes them differ. */
+    "CREATE TABLE IF NOT EXISTS technician_keys ("
+    " technician_id INTEGER PRIMARY KEY"
+    "  REFERENCES technicians(id) ON DELETE CASCADE,"
+    " pubkey BLOB NOT NULL CHECK(length(pubkey) = 32),"
+    " token_hash BLOB NOT NULL CHECK(length(token_hash) = 32),"
+    " registered_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tickets ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " title TEXT NOT NULL,"
@@ -557,7 +567,10 @@ static const char schema_sql[] =
     " created_by TEXT,"
     " created_at INTEGER NOT NULL,"
     " closed_at INTEGER,"
-    " resolution TEXT);"
+    " resolution TEXT,"
+    " created_by_id INTEGER,"
+    " assignee_id INTEGER,"
+    " assignee TEXT);"
     "CREATE TABLE IF NOT EXISTS sessions ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " ticket_id INTEGER NOT NULL REFERENCES tickets(id),"
@@ -639,7 +652,40 @@ static const char schema_sql[] =
     " created_at INTEGER NOT NULL, data TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS attachments_ticket"
     " ON attachments(ticket_id, kind, id);"
-    "PRAGMA user_version = 1;";
+    /* Comments are notes, not evidence: the audit row of each says who
+     * commented when, and the text lives here. */
+    "CREATE TABLE IF NOT EXISTS comments ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " ticket_id INTEGER NOT NULL REFERENCES tickets(id),"
+    " author TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " text TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS comments_ticket ON comments(ticket_id, id);"
+    "PRAGMA user_version = 2;";
+
+/*
+ * Version 1 to 2: the auditor role, and tickets' creator id and assignee.
+ * A CHECK cannot be altered in SQLite, so the technicians table is set
+ * aside, made again by schema_sql and refilled; its AUTOINCREMENT
+ * high-water mark is carried over, so that a removed technician's id is
+ * never handed out again.  A ticket's creator is found by the name it
+ * kept, which is as good as version 1 knew.
+ */
+static const char migrate_v2_before[] =
+    "ALTER TABLE technicians RENAME TO technicians_v1;"
+    "ALTER TABLE tickets ADD COLUMN created_by_id INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN assignee_id INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN assignee TEXT;";
+static const char migrate_v2_after[] =
+    "INSERT INTO technicians (id, name, role, token_hash, created_at)"
+    " SELECT id, name, role, token_hash, created_at FROM technicians_v1;"
+    "DELETE FROM sqlite_sequence WHERE name = 'technicians';"
+    "UPDATE sqlite_sequence SET name = 'technicians'"
+    " WHERE name = 'technicians_v1';"
+    "DROP TABLE technicians_v1;"
+    "UPDATE tickets SET created_by_id ="
+    " (SELECT id FROM technicians WHERE technicians.name ="
+    "  tickets.created_by);";
 
 /* ---- Open and close --------------------------------------------------- */
 
@@ -703,6 +749,22 @@ static int check_version(struct sq_store *s)
 	return r;
 }
 
+/* Inside the opening transaction: older schemas upgraded, then created. */
+static int migrate(struct sq_store *s)
+{
+	int64_t v;
+	int r;
+
+	r = db_int(s, "PRAGMA user_version", NULL, 0, &v);
+	if (!r && v == 1)
+		r = db_exec(s, migrate_v2_before);
+	if (!r)
+		r = db_exec(s, schema_sql);
+	if (!r && v == 1)
+		r = db_exec(s, migrate_v2_after);
+	return r;
+}
+
 static int configure(struct sq_store *s, const char *path)
 {
 	int r;
@@ -723,7 +785,7 @@ static int configure(struct sq_store *s, const char *path)
 	if (!r)
 		r = db_exec(s, "BEGIN IMMEDIATE");
 	if (!r)
-		r = db_end(s, db_exec(s, schema_sql));
+		r = db_end(s, migrate(s));
 	return r;
 }
 
@@ -783,6 +845,19 @@ static int sq_tech_add(struct relay_store *st, const char *name,
 			 id);
 }
 
+static int sq_tech_set_role(struct relay_store *st, int64_t id,
+			    enum tether_tech_role role)
+{
+	int changes = 0;
+	int r;
+
+	r = db_run(sq(st), "UPDATE technicians SET role = ? WHERE id = ?",
+		   DB_ARGS(A_TEXT(role_w[role]), A_INT(id)), &changes);
+	if (!r && !changes)
+		r = TETHER_ERR_NOT_FOUND;
+	return r;
+}
+
 static int sq_tech_remove(struct relay_store *st, const char *name)
 {
 	int changes = 0;
@@ -814,13 +889,15 @@ static int sq_changed_elsewhere(struct relay_store *st, bool *changed)
 	return TETHER_OK;
 }
 
-/* id, name, role, created_at [, token_hash] */
+/* id, name, role, created_at [, token_hash, key, spent] */
 static int tech_row(sqlite3_stmt *stmt, void *item)
 {
 	struct relay_store_tech *t = item;
 	bool has = true;
 	int r;
 
+	_Static_assert(TETHER_SIGN_PUB_LEN == TETHER_SHA256_LEN,
+		       "a key reads as a hash column");
 	t->id = col_int(stmt, 0);
 	t->created_at = col_int(stmt, 3);
 	r = col_copy(stmt, 1, t->name, sizeof(t->name));
@@ -830,16 +907,70 @@ static int tech_row(sqlite3_stmt *stmt, void *item)
 		r = col_hash(stmt, 4, &has, t->token_hash);
 	if (!r && !has)
 		r = TETHER_ERR_FORMAT;
+	if (!r && sqlite3_column_count(stmt) > 6) {
+		r = col_hash(stmt, 5, &t->has_key, t->pubkey);
+		t->token_spent = col_int(stmt, 6) != 0;
+	}
 	return r;
 }
+
+#define TECH_SELECT                                                            \
+	"SELECT t.id, t.name, t.role, t.created_at, t.token_hash, k.pubkey,"   \
+	" coalesce(k.token_hash = t.token_hash, 0) FROM technicians t"         \
+	" LEFT JOIN technician_keys k ON k.technician_id = t.id"
 
 static int sq_tech_get(struct relay_store *st, int64_t id,
 		       struct relay_store_tech *out)
 {
-	return query_one(sq(st),
-			 "SELECT id, name, role, created_at, token_hash"
-			 " FROM technicians WHERE id = ?",
+	return query_one(sq(st), TECH_SELECT " WHERE t.id = ?",
 			 DB_ARGS(A_INT(id)), tech_row, out);
+}
+
+static int sq_tech_by_name(struct relay_store *st, const char *name,
+			   struct relay_store_tech *out)
+{
+	return query_one(sq(st), TECH_SELECT " WHERE t.name = ?",
+			 DB_ARGS(A_TEXT(name)), tech_row, out);
+}
+
+/* One statement: the check that the token is unspent and the spend. */
+static int sq_tech_register_key(struct relay_store *st, int64_t id,
+				const uint8_t *token_hash,
+				const uint8_t *pubkey)
+{
+	int changes = 0;
+	int r;
+
+	r = db_run(sq(st),
+		   "INSERT OR REPLACE INTO technician_keys (technician_id,"
+		   " pubkey, token_hash, registered_at)"
+		   " SELECT t.id, ?, t.token_hash, ? FROM technicians t"
+		   " WHERE t.id = ? AND t.token_hash = ? AND NOT EXISTS"
+		   " (SELECT 1 FROM technician_keys k WHERE"
+		   " k.technician_id = t.id AND k.token_hash = t.token_hash)",
+		   DB_ARGS(A_HASH(pubkey), A_INT(time(NULL)), A_INT(id),
+			   A_HASH(token_hash)),
+		   &changes);
+	if (!r && !changes)
+		r = TETHER_ERR_EXPIRED;
+	return r;
+}
+
+static int sq_tech_set_token(struct relay_store *st, const char *name,
+			     const uint8_t *token_hash, int64_t *id)
+{
+	struct sq_store *s = sq(st);
+	int changes = 0;
+	int r;
+
+	r = db_run(s, "UPDATE technicians SET token_hash = ? WHERE name = ?",
+		   DB_ARGS(A_HASH(token_hash), A_TEXT(name)), &changes);
+	if (!r && !changes)
+		return TETHER_ERR_NOT_FOUND;
+	if (!r && id != NULL)
+		r = db_int(s, "SELECT id FROM technicians WHERE name = ?",
+			   DB_ARGS(A_TEXT(name)), id);
+	return r;
 }
 
 static int sq_tech_list(struct relay_store *st, struct relay_store_tech **out,
@@ -855,7 +986,8 @@ static int sq_tech_list(struct relay_store *st, struct relay_store_tech **out,
 
 #define TICKET_SELECT                                                          \
 	"SELECT id, title, customer, status, source, created_at, closed_at,"   \
-	" resolution, created_by FROM tickets"
+	" resolution, created_by, created_by_id, assignee_id, assignee"        \
+	" FROM tickets"
 
 static int ticket_row(sqlite3_stmt *stmt, void *item)
 {
@@ -878,6 +1010,10 @@ static int ticket_row(sqlite3_stmt *stmt, void *item)
 		r = col_dup(stmt, 7, &t->resolution);
 	if (!r)
 		r = col_dup(stmt, 8, &t->created_by);
+	t->created_by_id = col_int(stmt, 9);
+	t->assignee_id = col_int(stmt, 10);
+	if (!r)
+		r = col_dup(stmt, 11, &t->assignee);
 	return r;
 }
 
@@ -891,8 +1027,10 @@ static int sq_ticket_new(struct relay_store *st, const char *title,
 	 * an unknown id (or 0) leaves it NULL. */
 	return db_insert(s,
 			 "INSERT INTO tickets (title, customer, status, source,"
-			 " created_by, created_at) VALUES (?, ?, 'open', ?,"
-			 " (SELECT name FROM technicians WHERE id = ?), ?)",
+			 " created_by, created_by_id, created_at)"
+			 " VALUES (?1, ?2, 'open', ?3,"
+			 " (SELECT name FROM technicians WHERE id = ?4),"
+			 " (SELECT id FROM technicians WHERE id = ?4), ?5)",
 			 DB_ARGS(A_TEXT(title), A_TEXT(customer),
 				 A_TEXT(source_w[source]), A_INT(created_by),
 				 A_INT(time(NULL))),
@@ -906,35 +1044,239 @@ static int sq_ticket_get(struct relay_store *st, int64_t id,
 			 DB_ARGS(A_INT(id)), ticket_row, out);
 }
 
-static int sq_ticket_list(struct relay_store *st,
-			  const enum tether_ticket_status *status,
-			  struct relay_store_ticket **out, size_t *n)
+/* *more: what the count query finds beyond the n rows a page holds. */
+static int count_rest(struct sq_store *s, const char *sql,
+		      const struct db_arg *args, size_t nargs, size_t n,
+		      int64_t *more)
 {
-	return query_rows(sq(st),
-			  TICKET_SELECT " WHERE ?1 IS NULL OR status = ?1"
-					" ORDER BY id DESC",
-			  DB_ARGS(A_TEXT(status ? status_w[*status] : NULL)),
-			  sizeof(**out), ticket_row, (void **)out, n);
+	int64_t total = 0;
+	int r;
+
+	r = db_int(s, sql, args, nargs, &total);
+	if (!r)
+		*more = total > (int64_t)n ? total - (int64_t)n : 0;
+	return r;
 }
 
-static int sq_ticket_close(struct relay_store *st, int64_t id,
-			   const char *resolution)
+static int sq_ticket_assign(struct relay_store *st, int64_t id, int64_t tech_id)
 {
 	struct sq_store *s = sq(st);
 	int changes = 0;
 	int r;
 
+	if (tech_id != 0) {
+		r = db_exists(s, "SELECT 1 FROM technicians WHERE id = ?",
+			      DB_ARGS(A_INT(tech_id)));
+		if (r <= 0)
+			return r < 0 ? r : TETHER_ERR_NOT_FOUND;
+	}
+	/* The name is copied, as created_by is, to outlive the technician. */
 	r = db_run(s,
-		   "UPDATE tickets SET status = 'closed', closed_at = ?,"
-		   " resolution = ? WHERE id = ? AND status = 'open'",
-		   DB_ARGS(A_INT(time(NULL)), A_TEXT(resolution), A_INT(id)),
-		   &changes);
+		   "UPDATE tickets SET assignee_id = ?1, assignee ="
+		   " (SELECT name FROM technicians WHERE id = ?1)"
+		   " WHERE id = ?2",
+		   DB_ARGS(A_ID(tech_id), A_INT(id)), &changes);
+	if (!r && !changes)
+		r = TETHER_ERR_NOT_FOUND;
+	return r;
+}
+
+/*
+ * A substring pattern for LIKE ... ESCAPE '\\' with the text's own % _ and
+ * \\ taken literally; *out NULL for no text.  Freed with tether_free().
+ */
+static int like_pattern(const char *text, char **out)
+{
+	size_t len, i, k = 0;
+	char *p;
+
+	*out = NULL;
+	if (text == NULL)
+		return 0;
+	len = strlen(text);
+	if (len > (SIZE_MAX - 3) / 2)
+		return TETHER_ERR_TOO_LARGE;
+	p = tether_malloc(2 * len + 3);
+	if (p == NULL)
+		return TETHER_ERR_NOMEM;
+	p[k++] = '%';
+	for (i = 0; i < len; i++) {
+		if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
+			p[k++] = '\\';
+		p[k++] = text[i];
+	}
+	p[k++] = '%';
+	p[k] = '\0';
+	*out = p;
+	return 0;
+}
+
+/*
+ * The one WHERE of ticket lists and of their count: ?1 status, ?2 source,
+ * ?3 customer pattern, ?4 title-or-customer pattern, ?5 id bound (0:
+ * none).  A new filter appends a clause with the next number.
+ */
+#define TICKET_WHERE                                                           \
+	" WHERE (?1 IS NULL OR status = ?1)"                                   \
+	" AND (?2 IS NULL OR source = ?2)"                                     \
+	" AND (?3 IS NULL OR customer LIKE ?3 ESCAPE '\\')"                    \
+	" AND (?4 IS NULL OR title LIKE ?4 ESCAPE '\\'"                        \
+	" OR customer LIKE ?4 ESCAPE '\\')"                                    \
+	" AND (?5 = 0 OR id < ?5)"
+#define TICKET_WHERE_ARGS 5
+
+static int ticket_list_tx(struct sq_store *s,
+			  const struct relay_store_ticket_filter *f,
+			  const char *customer, const char *search,
+			  struct relay_store_ticket **out, size_t *n,
+			  int64_t *more)
+{
+	const struct db_arg args[] = {
+	    A_TEXT(f->has_status ? status_w[f->status] : NULL),
+	    A_TEXT(f->has_source ? source_w[f->source] : NULL),
+	    A_TEXT(customer),
+	    A_TEXT(search),
+	    A_INT(f->before),
+	    /* LIMIT -1 is none */
+	    A_INT(f->limit != 0 && f->limit <= INT64_MAX ? (int64_t)f->limit
+							 : -1),
+	};
+	int r;
+
+	r = query_rows(
+	    s, TICKET_SELECT TICKET_WHERE " ORDER BY id DESC LIMIT ?6", args,
+	    ARRAY_SIZE(args), sizeof(**out), ticket_row, (void **)out, n);
+	if (!r)
+		r = count_rest(s, "SELECT COUNT(*) FROM tickets" TICKET_WHERE,
+			       args, TICKET_WHERE_ARGS, *n, more);
+	return r;
+}
+
+static int sq_ticket_list(struct relay_store *st,
+			  const struct relay_store_ticket_filter *f,
+			  struct relay_store_ticket **out, size_t *n,
+			  int64_t *more)
+{
+	struct sq_store *s = sq(st);
+	char *customer = NULL, *search = NULL;
+	int r;
+
+	r = like_pattern(f->customer, &customer);
+	if (!r)
+		r = like_pattern(f->search, &search);
+	/* One read transaction: the count is of the list's own snapshot. */
+	if (!r)
+		r = db_exec(s, "BEGIN");
+	if (!r)
+		r = db_end(
+		    s, ticket_list_tx(s, f, customer, search, out, n, more));
+	tether_free(customer);
+	tether_free(search);
+	return r;
+}
+
+/*
+ * Runs an UPDATE of ticket id that changes it only in the status it
+ * leaves: no change is TETHER_ERR_STATE (it is in the other status) or
+ * TETHER_ERR_NOT_FOUND.
+ */
+static int ticket_move(struct sq_store *s, int64_t id, const char *sql,
+		       const struct db_arg *args, size_t nargs)
+{
+	int changes = 0;
+	int r;
+
+	r = db_run(s, sql, args, nargs, &changes);
 	if (r || changes)
 		return r;
 	r = db_exists(s, "SELECT 1 FROM tickets WHERE id = ?",
 		      DB_ARGS(A_INT(id)));
 	if (r >= 0)
 		r = r ? TETHER_ERR_STATE : TETHER_ERR_NOT_FOUND;
+	return r;
+}
+
+static int sq_ticket_close(struct relay_store *st, int64_t id,
+			   const char *resolution)
+{
+	return ticket_move(
+	    sq(st), id,
+	    "UPDATE tickets SET status = 'closed', closed_at = ?,"
+	    " resolution = ? WHERE id = ? AND status = 'open'",
+	    DB_ARGS(A_INT(time(NULL)), A_TEXT(resolution), A_INT(id)));
+}
+
+static int sq_ticket_reopen(struct relay_store *st, int64_t id)
+{
+	return ticket_move(
+	    sq(st), id,
+	    "UPDATE tickets SET status = 'open', closed_at = NULL,"
+	    " resolution = NULL WHERE id = ? AND status = 'closed'",
+	    DB_ARGS(A_INT(id)));
+}
+
+/* ---- Comments --------------------------------------------------------- */
+
+static int sq_comment_add(struct relay_store *st, int64_t ticket_id,
+			  const char *author, const char *text, int64_t *id)
+{
+	/* A missing ticket fails the foreign key: TETHER_ERR_NOT_FOUND. */
+	return db_insert(sq(st),
+			 "INSERT INTO comments (ticket_id, author, created_at,"
+			 " text) VALUES (?, ?, ?, ?)",
+			 DB_ARGS(A_INT(ticket_id), A_TEXT(author),
+				 A_INT(time(NULL)), A_TEXT(text)),
+			 id);
+}
+
+static int comment_row(sqlite3_stmt *stmt, void *item)
+{
+	struct relay_store_comment *c = item;
+	int r;
+
+	c->id = col_int(stmt, 0);
+	c->ticket_id = col_int(stmt, 1);
+	c->created_at = col_int(stmt, 2);
+	r = col_dup(stmt, 3, &c->author);
+	if (!r)
+		r = col_dup(stmt, 4, &c->text);
+	if (!r && (!c->author || !c->text))
+		r = TETHER_ERR_FORMAT;
+	return r;
+}
+
+static int comments_tx(struct sq_store *s, int64_t ticket_id, size_t limit,
+		       struct relay_store_comment **out, size_t *n,
+		       int64_t *more)
+{
+	int r;
+
+	r = query_rows(
+	    s,
+	    "SELECT id, ticket_id, created_at, author, text FROM"
+	    " (SELECT * FROM comments WHERE ticket_id = ?1"
+	    " ORDER BY id DESC LIMIT ?2) ORDER BY id",
+	    DB_ARGS(
+		A_INT(ticket_id),
+		A_INT(limit != 0 && limit <= INT64_MAX ? (int64_t)limit : -1)),
+	    sizeof(**out), comment_row, (void **)out, n);
+	if (!r)
+		r = count_rest(
+		    s, "SELECT COUNT(*) FROM comments WHERE ticket_id = ?",
+		    DB_ARGS(A_INT(ticket_id)), *n, more);
+	return r;
+}
+
+static int sq_ticket_comments(struct relay_store *st, int64_t ticket_id,
+			      size_t limit, struct relay_store_comment **out,
+			      size_t *n, int64_t *more)
+{
+	struct sq_store *s = sq(st);
+	int r;
+
+	r = db_exec(s, "BEGIN");
+	if (!r)
+		r = db_end(s, comments_tx(s, ticket_id, limit, out, n, more));
 	return r;
 }
 
@@ -1370,18 +1712,74 @@ static int audit_list_row(sqlite3_stmt *stmt, void *item)
 	if (!r)
 		r = col_dup(stmt, 3, &a->detail);
 	a->session_id = col_int(stmt, 4);
+	a->id = col_int(stmt, 5);
 	return r;
 }
+
+#define AUDIT_LIST_COLS "ts, actor, event, detail, session_id, id"
 
 static int sq_ticket_audit(struct relay_store *st, int64_t ticket_id,
 			   struct relay_store_audit **out, size_t *n)
 {
-	return query_rows(
-	    sq(st),
-	    "SELECT ts, actor, event, detail, session_id FROM audit"
-	    " WHERE ticket_id = ? ORDER BY id",
-	    DB_ARGS(A_INT(ticket_id)), sizeof(**out), audit_list_row,
-	    (void **)out, n);
+	return query_rows(sq(st),
+			  "SELECT " AUDIT_LIST_COLS " FROM audit"
+			  " WHERE ticket_id = ? ORDER BY id",
+			  DB_ARGS(A_INT(ticket_id)), sizeof(**out),
+			  audit_list_row, (void **)out, n);
+}
+
+static int audit_page_tx(struct sq_store *s, int64_t ticket_id,
+			 const struct relay_store_audit_page *pg,
+			 struct relay_store_audit **out, size_t *n,
+			 int64_t *more)
+{
+	int64_t limit = pg->limit <= INT64_MAX ? (int64_t)pg->limit : -1;
+	int r;
+
+	if (pg->after != 0)
+		r = query_rows(
+		    s,
+		    "SELECT " AUDIT_LIST_COLS " FROM audit"
+		    " WHERE ticket_id = ?1 AND id > ?2"
+		    " ORDER BY id LIMIT ?3",
+		    DB_ARGS(A_INT(ticket_id), A_INT(pg->after), A_INT(limit)),
+		    sizeof(**out), audit_list_row, (void **)out, n);
+	else
+		r = query_rows(
+		    s,
+		    "SELECT " AUDIT_LIST_COLS " FROM"
+		    " (SELECT * FROM audit WHERE ticket_id = ?1"
+		    " AND (?2 = 0 OR id < ?2)"
+		    " ORDER BY id DESC LIMIT ?3) ORDER BY id",
+		    DB_ARGS(A_INT(ticket_id), A_INT(pg->before), A_INT(limit)),
+		    sizeof(**out), audit_list_row, (void **)out, n);
+	if (r || *n == 0)
+		return r;
+	/* The rest on the far side: past the page's last row, or before
+	 * its first. */
+	if (pg->after != 0)
+		return db_int(
+		    s,
+		    "SELECT COUNT(*) FROM audit"
+		    " WHERE ticket_id = ? AND id > ?",
+		    DB_ARGS(A_INT(ticket_id), A_INT((*out)[*n - 1].id)), more);
+	return db_int(
+	    s, "SELECT COUNT(*) FROM audit WHERE ticket_id = ? AND id < ?",
+	    DB_ARGS(A_INT(ticket_id), A_INT((*out)[0].id)), more);
+}
+
+static int sq_ticket_audit_page(struct relay_store *st, int64_t ticket_id,
+				const struct relay_store_audit_page *pg,
+				struct relay_store_audit **out, size_t *n,
+				int64_t *more)
+{
+	struct sq_store *s = sq(st);
+	int r;
+
+	r = db_exec(s, "BEGIN");
+	if (!r)
+		r = db_end(s, audit_page_tx(s, ticket_id, pg, out, n, more));
+	return r;
 }
 
 /* ---- Counts for metrics ----------------------------------------------- */
@@ -1886,13 +2284,21 @@ static const struct relay_store_ops sq_ops = {
     .close = sq_close,
     .tech_add = sq_tech_add,
     .tech_remove = sq_tech_remove,
+    .tech_set_role = sq_tech_set_role,
     .changed_elsewhere = sq_changed_elsewhere,
     .tech_get = sq_tech_get,
+    .tech_by_name = sq_tech_by_name,
+    .tech_register_key = sq_tech_register_key,
+    .tech_set_token = sq_tech_set_token,
     .tech_list = sq_tech_list,
     .ticket_new = sq_ticket_new,
     .ticket_get = sq_ticket_get,
     .ticket_list = sq_ticket_list,
+    .ticket_reopen = sq_ticket_reopen,
+    .comment_add = sq_comment_add,
+    .ticket_comments = sq_ticket_comments,
     .ticket_close = sq_ticket_close,
+    .ticket_assign = sq_ticket_assign,
     .session_new = sq_session_new,
     .session_get = sq_session_get,
     .session_by_nameplate = sq_session_by_nameplate,
@@ -1906,6 +2312,7 @@ static const struct relay_store_ops sq_ops = {
     .audit = sq_audit,
     .audit_verify = sq_audit_verify,
     .ticket_audit = sq_ticket_audit,
+    .ticket_audit_page = sq_ticket_audit_page,
     .counts = sq_counts,
     .enroll_token_new = sq_enroll_token_new,
     .agent_enroll = sq_agent_enroll,

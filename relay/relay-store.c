@@ -57,6 +57,7 @@ void relay_store_ticket_clear(struct relay_store_ticket *t)
 	tether_free(t->customer);
 	tether_free(t->resolution);
 	tether_free(t->created_by);
+	tether_free(t->assignee);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -164,9 +165,17 @@ int relay_store_tech_add(struct relay_store *st, const char *name,
 	if (id != NULL)
 		*id = 0;
 	if (!tether_id_name_valid(name) ||
-	    (unsigned)role > TETHER_TECH_TECHNICIAN || token_hash == NULL)
+	    (unsigned)role > TETHER_TECH_AUDITOR || token_hash == NULL)
 		return TETHER_ERR_INVALID;
 	return st->ops->tech_add(st, name, role, token_hash, id);
+}
+
+int relay_store_tech_set_role(struct relay_store *st, int64_t id,
+			      enum tether_tech_role role)
+{
+	if (id <= 0 || (unsigned)role > TETHER_TECH_AUDITOR)
+		return TETHER_ERR_INVALID;
+	return st->ops->tech_set_role(st, id, role);
 }
 
 int relay_store_tech_remove(struct relay_store *st, const char *name)
@@ -179,24 +188,36 @@ int relay_store_tech_remove(struct relay_store *st, const char *name)
 int relay_store_tech_by_name(struct relay_store *st, const char *name,
 			     struct relay_store_tech *out)
 {
-	struct relay_store_tech *v = NULL;
-	size_t n = 0, i;
 	int r;
 
 	if (name == NULL || out == NULL)
 		return TETHER_ERR_INVALID;
 	memset(out, 0, sizeof(*out));
-	/* Rare (the command line's remove): the list is short, no new op. */
-	r = relay_store_tech_list(st, &v, &n);
-	for (i = 0; r == 0 && i < n; i++)
-		if (strcmp(v[i].name, name) == 0)
-			break;
-	if (r == 0 && i == n)
-		r = TETHER_ERR_NOT_FOUND;
-	if (r == 0)
-		*out = v[i];
-	relay_store_techs_free(v, n);
+	r = st->ops->tech_by_name(st, name, out);
+	if (r != 0)
+		tether_wipe(out, sizeof(*out));
 	return r;
+}
+
+int relay_store_tech_register_key(
+    struct relay_store *st, int64_t id,
+    const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+    const uint8_t pubkey[TETHER_SIGN_PUB_LEN])
+{
+	if (id < 1 || token_hash == NULL || pubkey == NULL)
+		return TETHER_ERR_INVALID;
+	return st->ops->tech_register_key(st, id, token_hash, pubkey);
+}
+
+int relay_store_tech_set_token(struct relay_store *st, const char *name,
+			       const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+			       int64_t *id)
+{
+	if (id != NULL)
+		*id = 0;
+	if (name == NULL || token_hash == NULL)
+		return TETHER_ERR_INVALID;
+	return st->ops->tech_set_token(st, name, token_hash, id);
 }
 
 int relay_store_changed_elsewhere(struct relay_store *st, bool *changed)
@@ -252,15 +273,79 @@ int relay_store_ticket_get(struct relay_store *st, int64_t id,
 }
 
 int relay_store_ticket_list(struct relay_store *st,
-			    const enum tether_ticket_status *status,
-			    struct relay_store_ticket **out, size_t *n)
+			    const struct relay_store_ticket_filter *f,
+			    struct relay_store_ticket **out, size_t *n,
+			    int64_t *more)
 {
+	static const struct relay_store_ticket_filter all = {0};
+	int64_t ignored;
+
 	*out = NULL;
 	*n = 0;
-	if (status != NULL && (unsigned)*status >= RELAY_STORE_STATUSES)
+	if (more == NULL)
+		more = &ignored;
+	*more = 0;
+	if (f == NULL)
+		f = &all;
+	if ((f->has_status && (unsigned)f->status >= RELAY_STORE_STATUSES) ||
+	    (f->has_source && (unsigned)f->source >= RELAY_STORE_SOURCES) ||
+	    f->before < 0)
 		return TETHER_ERR_INVALID;
 	LIST_CALL(relay_store_tickets_free,
-		  st->ops->ticket_list(st, status, out, n));
+		  st->ops->ticket_list(st, f, out, n, more));
+}
+
+int relay_store_ticket_reopen(struct relay_store *st, int64_t id)
+{
+	return st->ops->ticket_reopen(st, id);
+}
+
+/* ---- Comments ---- */
+
+int relay_store_comment_add(struct relay_store *st, int64_t ticket_id,
+			    const char *author, const char *text, int64_t *id)
+{
+	int64_t ignored;
+
+	if (id == NULL)
+		id = &ignored;
+	*id = 0;
+	if (author == NULL || author[0] == '\0' || text == NULL ||
+	    text[0] == '\0')
+		return TETHER_ERR_INVALID;
+	return st->ops->comment_add(st, ticket_id, author, text, id);
+}
+
+int relay_store_ticket_comments(struct relay_store *st, int64_t ticket_id,
+				size_t limit, struct relay_store_comment **out,
+				size_t *n, int64_t *more)
+{
+	int64_t ignored;
+
+	if (more == NULL)
+		more = &ignored;
+	*more = 0;
+	LIST_CALL(relay_store_comments_free,
+		  st->ops->ticket_comments(st, ticket_id, limit, out, n, more));
+}
+
+void relay_store_comments_free(struct relay_store_comment *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++) {
+		tether_free(v[i].author);
+		tether_free(v[i].text);
+	}
+	tether_free(v);
+}
+
+int relay_store_ticket_assign(struct relay_store *st, int64_t id,
+			      int64_t tech_id)
+{
+	if (id <= 0 || tech_id < 0)
+		return TETHER_ERR_INVALID;
+	return st->ops->ticket_assign(st, id, tech_id);
 }
 
 int relay_store_ticket_close(struct relay_store *st, int64_t id,
@@ -399,6 +484,25 @@ int relay_store_ticket_audit(struct relay_store *st, int64_t ticket_id,
 {
 	LIST_CALL(relay_store_audits_free,
 		  st->ops->ticket_audit(st, ticket_id, out, n));
+}
+
+int relay_store_ticket_audit_page(struct relay_store *st, int64_t ticket_id,
+				  const struct relay_store_audit_page *pg,
+				  struct relay_store_audit **out, size_t *n,
+				  int64_t *more)
+{
+	int64_t ignored;
+
+	*out = NULL;
+	*n = 0;
+	if (more == NULL)
+		more = &ignored;
+	*more = 0;
+	if (pg == NULL || pg->limit == 0 || pg->before < 0 || pg->after < 0 ||
+	    (pg->before != 0 && pg->after != 0))
+		return TETHER_ERR_INVALID;
+	LIST_CALL(relay_store_audits_free,
+		  st->ops->ticket_audit_page(st, ticket_id, pg, out, n, more));
 }
 
 int relay_store_counts(struct relay_store *st, struct relay_store_counts *out)

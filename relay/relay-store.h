@@ -57,8 +57,14 @@ struct relay_store_tech {
 	char name[TETHER_ID_NAME_MAX + 1];
 	enum tether_tech_role role;
 	int64_t created_at;
-	uint8_t token_hash[RELAY_STORE_HASH_LEN]; /* SHA-256 of the secret;
-						     zero in lists */
+	uint8_t token_hash[RELAY_STORE_HASH_LEN]; /* SHA-256 of the login
+						     token's secret; zero in
+						     lists */
+	/* The key `tether login` registered; not in lists. */
+	bool has_key;
+	uint8_t pubkey[TETHER_SIGN_PUB_LEN];
+	/* token_hash registered a key already: the token is spent. */
+	bool token_spent;
 };
 
 /*
@@ -72,12 +78,33 @@ int relay_store_tech_add(struct relay_store *st, const char *name,
 			 int64_t *id);
 /* TETHER_ERR_NOT_FOUND if no technician has this name. */
 int relay_store_tech_remove(struct relay_store *st, const char *name);
+/* The technician with this id gets role; TETHER_ERR_NOT_FOUND. */
+int relay_store_tech_set_role(struct relay_store *st, int64_t id,
+			      enum tether_tech_role role);
 /* Fills *out (nothing to free); TETHER_ERR_NOT_FOUND. */
 int relay_store_tech_get(struct relay_store *st, int64_t id,
 			 struct relay_store_tech *out);
-/* The same by name (token hash zero, as in lists); TETHER_ERR_NOT_FOUND. */
+/* The same by name; TETHER_ERR_NOT_FOUND. */
 int relay_store_tech_by_name(struct relay_store *st, const char *name,
 			     struct relay_store_tech *out);
+/*
+ * Registers pubkey as technician id's key (replacing any earlier one) and
+ * so spends the login token whose hash is token_hash, in one write:
+ * TETHER_ERR_EXPIRED if that is no longer the technician's unspent token
+ * (spent meanwhile, replaced, or the technician removed).
+ */
+int relay_store_tech_register_key(
+    struct relay_store *st, int64_t id,
+    const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+    const uint8_t pubkey[TETHER_SIGN_PUB_LEN]);
+/*
+ * Gives technician name a new login token (its hash), unspent; the
+ * registered key stays until the token registers another.  *id (may be
+ * NULL): the technician's.  TETHER_ERR_NOT_FOUND if there is none.
+ */
+int relay_store_tech_set_token(struct relay_store *st, const char *name,
+			       const uint8_t token_hash[RELAY_STORE_HASH_LEN],
+			       int64_t *id);
 /*
  * *changed: whether another process (tether-relay technician remove on
  * the relay host) has committed to the store since the last call; the
@@ -100,9 +127,12 @@ struct relay_store_ticket {
 	enum tether_ticket_status status;
 	enum tether_ticket_source source;
 	int64_t created_at;
-	int64_t closed_at; /* 0: open */
-	char *resolution;  /* NULL: none */
-	char *created_by;  /* the technician's name then; NULL: the relay */
+	int64_t closed_at;     /* 0: open */
+	char *resolution;      /* NULL: none */
+	char *created_by;      /* the technician's name then; NULL: the relay */
+	int64_t created_by_id; /* their id (never reused); 0: the relay */
+	int64_t assignee_id;   /* the technician it is assigned to; 0: none */
+	char *assignee;	       /* their name then; NULL: unassigned */
 };
 
 /*
@@ -119,16 +149,77 @@ int relay_store_ticket_get(struct relay_store *st, int64_t id,
 /* Frees t's strings and zeroes it; NULL is fine. */
 void relay_store_ticket_clear(struct relay_store_ticket *t);
 /*
- * *out: *n tickets, newest first, of the given status (NULL: all), freed
- * with relay_store_tickets_free().
+ * Which tickets a list holds: every member narrows it (zero, false or
+ * NULL: not), all of them together.  Texts match as substrings, ignoring
+ * the case of ASCII letters, with LIKE's wildcards taken literally.  A
+ * new criterion (an assignee) is a new member here and a clause in the
+ * backend's one WHERE, which the count of the rest shares.
+ */
+struct relay_store_ticket_filter {
+	bool has_status;
+	enum tether_ticket_status status;
+	bool has_source;
+	enum tether_ticket_source source;
+	const char *customer; /* in the customer */
+	const char *search;   /* in the title or the customer */
+	int64_t before;	      /* ids below this one */
+	size_t limit;	      /* at most this many; 0: no limit */
+};
+
+/*
+ * *out: *n tickets, newest first, that f lets through (NULL: all), freed
+ * with relay_store_tickets_free(); *more (may be NULL): how many more
+ * match beyond the limit.  TETHER_ERR_INVALID for a status or source out
+ * of range.
  */
 int relay_store_ticket_list(struct relay_store *st,
-			    const enum tether_ticket_status *status,
-			    struct relay_store_ticket **out, size_t *n);
+			    const struct relay_store_ticket_filter *f,
+			    struct relay_store_ticket **out, size_t *n,
+			    int64_t *more);
 void relay_store_tickets_free(struct relay_store_ticket *v, size_t n);
+/*
+ * Assigns the ticket to technician tech_id, whose name it keeps (0:
+ * nobody).  TETHER_ERR_NOT_FOUND for no such ticket, or no such
+ * technician (nothing changes then).
+ */
+int relay_store_ticket_assign(struct relay_store *st, int64_t id,
+			      int64_t tech_id);
 /* TETHER_ERR_NOT_FOUND; TETHER_ERR_STATE if already closed. */
 int relay_store_ticket_close(struct relay_store *st, int64_t id,
 			     const char *resolution);
+/*
+ * A closed ticket becomes open again, its closed_at and resolution
+ * cleared (the audit keeps them).  TETHER_ERR_NOT_FOUND; TETHER_ERR_STATE
+ * if it is open.
+ */
+int relay_store_ticket_reopen(struct relay_store *st, int64_t id);
+
+/* ---- Comments on tickets ---- */
+
+/* Strings are the comment's own: relay_store_comments_free() frees them. */
+struct relay_store_comment {
+	int64_t id;
+	int64_t ticket_id;
+	int64_t created_at;
+	char *author; /* the technician's name then */
+	char *text;
+};
+
+/*
+ * Adds a comment by author (a name, kept as text) to a ticket: *id (may
+ * be NULL) its id.  TETHER_ERR_NOT_FOUND for a missing ticket,
+ * TETHER_ERR_INVALID without author or text.
+ */
+int relay_store_comment_add(struct relay_store *st, int64_t ticket_id,
+			    const char *author, const char *text, int64_t *id);
+/*
+ * *out: the newest *n (at most limit; 0: all) comments of a ticket, oldest
+ * first; *more (may be NULL): how many older ones there are besides.
+ */
+int relay_store_ticket_comments(struct relay_store *st, int64_t ticket_id,
+				size_t limit, struct relay_store_comment **out,
+				size_t *n, int64_t *more);
+void relay_store_comments_free(struct relay_store_comment *v, size_t n);
 
 /* ---- Sessions ---- */
 
@@ -219,6 +310,7 @@ int relay_store_session_expire(struct relay_store *st, int64_t now,
 
 /* Strings are the row's own: relay_store_audits_free() frees them. */
 struct relay_store_audit {
+	int64_t id; /* its place in the whole trail */
 	int64_t ts;
 	int64_t session_id; /* 0: none */
 	char *actor;
@@ -241,6 +333,28 @@ int relay_store_audit_verify(struct relay_store *st);
 int relay_store_ticket_audit(struct relay_store *st, int64_t ticket_id,
 			     struct relay_store_audit **out, size_t *n);
 void relay_store_audits_free(struct relay_store_audit *v, size_t n);
+
+/*
+ * A page of a ticket's audit, keyed by row id.  Neither bound: the newest
+ * limit rows; before: the newest limit rows with a lower id; after: the
+ * oldest limit rows with a higher id (not both).
+ */
+struct relay_store_audit_page {
+	int64_t before; /* 0: none */
+	int64_t after;	/* 0: none */
+	size_t limit;	/* >= 1 */
+};
+
+/*
+ * *out: the page's *n rows, oldest first; *more (may be NULL): the
+ * ticket's rows beyond the page on the side it was taken from (older
+ * ones, or newer ones with after).  TETHER_ERR_INVALID for both bounds or
+ * no limit.
+ */
+int relay_store_ticket_audit_page(struct relay_store *st, int64_t ticket_id,
+				  const struct relay_store_audit_page *pg,
+				  struct relay_store_audit **out, size_t *n,
+				  int64_t *more);
 
 /* ---- Counts, for metrics ---- */
 
@@ -430,8 +544,17 @@ struct relay_store_ops {
 			enum tether_tech_role role, const uint8_t *token_hash,
 			int64_t *id);
 	int (*tech_remove)(struct relay_store *st, const char *name);
+	int (*tech_set_role)(struct relay_store *st, int64_t id,
+			     enum tether_tech_role role);
 	int (*tech_get)(struct relay_store *st, int64_t id,
 			struct relay_store_tech *out);
+	int (*tech_by_name)(struct relay_store *st, const char *name,
+			    struct relay_store_tech *out);
+	int (*tech_register_key)(struct relay_store *st, int64_t id,
+				 const uint8_t *token_hash,
+				 const uint8_t *pubkey);
+	int (*tech_set_token)(struct relay_store *st, const char *name,
+			      const uint8_t *token_hash, int64_t *id);
 	int (*tech_list)(struct relay_store *st, struct relay_store_tech **out,
 			 size_t *n);
 	int (*changed_elsewhere)(struct relay_store *st, bool *changed);
@@ -442,10 +565,19 @@ struct relay_store_ops {
 	int (*ticket_get)(struct relay_store *st, int64_t id,
 			  struct relay_store_ticket *out);
 	int (*ticket_list)(struct relay_store *st,
-			   const enum tether_ticket_status *status,
-			   struct relay_store_ticket **out, size_t *n);
+			   const struct relay_store_ticket_filter *f,
+			   struct relay_store_ticket **out, size_t *n,
+			   int64_t *more);
 	int (*ticket_close)(struct relay_store *st, int64_t id,
 			    const char *resolution);
+	int (*ticket_reopen)(struct relay_store *st, int64_t id);
+	int (*comment_add)(struct relay_store *st, int64_t ticket_id,
+			   const char *author, const char *text, int64_t *id);
+	int (*ticket_comments)(struct relay_store *st, int64_t ticket_id,
+			       size_t limit, struct relay_store_comment **out,
+			       size_t *n, int64_t *more);
+	int (*ticket_assign)(struct relay_store *st, int64_t id,
+			     int64_t tech_id);
 	int (*session_new)(struct relay_store *st, int64_t ticket_id,
 			   int64_t technician_id, const char *nameplate,
 			   int64_t expires_at, const char *info,
@@ -476,6 +608,10 @@ struct relay_store_ops {
 	int (*audit_verify)(struct relay_store *st);
 	int (*ticket_audit)(struct relay_store *st, int64_t ticket_id,
 			    struct relay_store_audit **out, size_t *n);
+	int (*ticket_audit_page)(struct relay_store *st, int64_t ticket_id,
+				 const struct relay_store_audit_page *pg,
+				 struct relay_store_audit **out, size_t *n,
+				 int64_t *more);
 	int (*counts)(struct relay_store *st, struct relay_store_counts *out);
 	int (*enroll_token_new)(struct relay_store *st,
 				const uint8_t *token_hash, int64_t expires_at);

@@ -8,7 +8,9 @@
  * Rooms import downward only: relay-peer.c (a peer's life as data) and
  * relay-listen.c at the bottom, then relay-limit.c, relay-nameplate.c,
  * relay-route.c,
- * relay-session.c, relay-enroll.c, relay-health.c, the message modules
+ * relay-session.c, relay-admin.c (technicians and tokens, for both the
+ * command line and the console), relay-policy.c (who may do what, and
+ * revocation), relay-enroll.c, relay-health.c, the message modules
  * relay-hello.c, relay-agent.c and relay-console.c, relay-access.c (who
  * may stay connected), relay-metrics.c, and
  * relay-server.c (the event loop) on top; the store (relay-store.h) and
@@ -28,7 +30,9 @@
 #include <tether/frame.h>
 #include <tether/id.h>
 #include <tether/link.h>
+#include <tether/tls.h>
 
+#include "relay-policy.h"
 #include "relay-store.h"
 
 enum relay_role {
@@ -45,7 +49,8 @@ struct relay_peer {
 	struct relay *relay;
 	struct tether_link *link; /* NULL once the link has closed */
 	enum relay_role role;
-	struct relay_store_tech tech;  /* consoles */
+	struct relay_store_tech tech; /* consoles */
+	int64_t ticket_id; /* consoles: the ticket last acted on; 0: none */
 	struct relay_session *session; /* agents, once joined */
 	struct relay_peer *blocked_on; /* paused until this one drains */
 	uint64_t written;	       /* its link's output at the last tick */
@@ -55,6 +60,13 @@ struct relay_peer {
 	char agent_name[TETHER_ID_NAME_MAX + 1];
 	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN]; /* sent in welcome,
 							  signed in auth */
+	/*
+	 * A console between welcome and auth: tech is the technician its
+	 * hello named, or its login token's, with tech.pubkey the key to
+	 * check the signature with (registering: the key it brought).
+	 */
+	bool console_pending;
+	bool registering;
 	bool checks_over_limit; /* warned about more checks than kept */
 	uint64_t connected_at;	/* ms */
 	uint64_t last_seen;	/* ms */
@@ -75,6 +87,7 @@ struct relay_session {
 	struct relay_peer *confirmer; /* console waiting on "confirmed" */
 	int64_t confirm_id;
 	bool confirm_pending; /* cA sent to the agent, no answer yet */
+	int64_t since;	      /* Unix seconds: claimed by its agent */
 	/* That cA: the same console confirming again may take over. */
 	uint8_t confirm_conf[TETHER_SPAKE2_CONF_LEN];
 	/*
@@ -121,6 +134,18 @@ struct relay_rate {
 	unsigned fails;
 };
 
+/* Refusals by role recorded per technician and window (relay-policy.c). */
+#define RELAY_REFUSED_ROWS_MAX 10
+#define RELAY_REFUSED_WINDOW_MS 60000
+#define RELAY_REFUSED_SLOTS 64
+struct relay_refusals {
+	int64_t tech_id; /* 0: a free slot */
+	char name[TETHER_ID_NAME_MAX + 1];
+	uint64_t window_start;
+	unsigned rows;	     /* refused rows written in the window */
+	unsigned unrecorded; /* refusals past RELAY_REFUSED_ROWS_MAX */
+};
+
 /* Counters for /metrics; they only grow. */
 struct relay_stats {
 	uint64_t handshakes;
@@ -153,6 +178,9 @@ struct relay {
 	struct relay_channel *channels[RELAY_CHANNEL_BUCKETS];
 	uint32_t next_channel;
 	struct relay_rate rates[RELAY_RATE_SLOTS];
+	struct relay_refusals refusals[RELAY_REFUSED_SLOTS];
+	uint64_t refused_window_ms; /* RELAY_REFUSED_WINDOW_MS (tests: less) */
+	char fingerprint[TETHER_TLS_FP_LEN]; /* the certificate's, for tokens */
 	unsigned max_peers; /* RELAY_MAX_PEERS, less if descriptors are few */
 	uint64_t idle_timeout_ms;
 	bool stopping;
@@ -276,6 +304,12 @@ void relay_forward(struct relay_peer *from, const struct tether_frame *f);
 unsigned relay_channels_pending(struct relay *r, int64_t session_id);
 /* How many channels console p has, open or waiting for the agent. */
 unsigned relay_channels_of(struct relay *r, const struct relay_peer *p);
+/*
+ * The kinds of session_id's open channels into kinds (at most max, the
+ * rest not named); returns how many it named.
+ */
+size_t relay_channels_kinds(struct relay *r, int64_t session_id,
+			    enum tether_kind *kinds, size_t max);
 /* Pauses from while to's output queue is over the high-water mark. */
 void relay_hold_while_full(struct relay_peer *from, struct relay_peer *to);
 /* p drained (or went): whoever waited on it reads again. */
@@ -313,12 +347,99 @@ void relay_session_burn(struct relay *r, struct relay_session *s,
  */
 int relay_session_end_ticket(struct relay *r, const char *actor,
 			     int64_t ticket_id, const char *reason);
+/*
+ * The "sessions" request: the live sessions with their technician,
+ * ticket, customer machine and open channels; admins and auditors see
+ * every one, a technician the ones they invited.
+ */
+void relay_sessions_list(struct relay_request *q);
 /* p (a console) went: no session waits for its confirmation any more. */
 void relay_sessions_forget(struct relay *r, const struct relay_peer *p);
 /* Invites past their expiry, unused, become expired, each audited. */
 void relay_sessions_expire(struct relay *r);
 /* Frees every live session (at shutdown). */
 void relay_sessions_free(struct relay *r);
+
+/*
+ * relay-admin.c: technicians and enrolment tokens, the one code path of
+ * `tether-relay technician ...` on the relay host and of the console's
+ * `tether technician ...` over the network.  Each writes the store and its
+ * audit row (actor: "relay" or "tech:NAME"; by: who, in the row's detail).
+ * 0 or the store's error: TETHER_ERR_EXISTS (a name taken),
+ * TETHER_ERR_NOT_FOUND (no such technician), TETHER_ERR_STATE (the only
+ * admin would be removed or lowered), TETHER_ERR_INVALID.
+ */
+#define RELAY_ADMIN_TOKEN_MAX 128
+/*
+ * A new technician and its one-time login token "tt_<id>_<secret>" into
+ * token (only the secret's SHA-256 is stored); *out: the technician.
+ */
+int relay_admin_tech_add(struct relay_store *st, const char *actor,
+			 const char *by, const char *name,
+			 enum tether_tech_role role, char *token, size_t toklen,
+			 struct relay_store_tech *out);
+/*
+ * A fresh one-time login token for technician name (a new laptop, a lost
+ * key), into token as above: the login it makes replaces the registered
+ * key.  *id: the technician's.  Audited technician_token_issued.
+ */
+int relay_admin_tech_token(struct relay_store *st, const char *actor,
+			   const char *by, const char *name, char *token,
+			   size_t toklen, int64_t *id);
+/* *out: the technician that was removed. */
+int relay_admin_tech_remove(struct relay_store *st, const char *actor,
+			    const char *by, const char *name,
+			    struct relay_store_tech *out);
+/* *out: the technician with its new role; *from: the role before. */
+int relay_admin_tech_role(struct relay_store *st, const char *actor,
+			  const char *by, const char *name,
+			  enum tether_tech_role role,
+			  struct relay_store_tech *out,
+			  enum tether_tech_role *from);
+/*
+ * A one-time enrolment token "tte_" + 43 base64url characters valid for
+ * ttl_s seconds into token (len >= RELAY_ADMIN_TOKEN_MAX); *expires_at.
+ */
+int relay_admin_enroll_token(struct relay_store *st, const char *actor,
+			     const char *by, int64_t ttl_s, char *token,
+			     size_t len, int64_t *expires_at);
+
+/*
+ * relay-policy.c: the one check before every console request (the table
+ * in relay-policy.h), refusals audited per technician at a bounded rate,
+ * and revocation: consoles cut off, or cut off the tickets they may no
+ * longer act on.
+ */
+/*
+ * Whether q may go on: 0, else it was answered "forbidden" with a reason
+ * line and audited as refused.  A request that names a session or a
+ * channel is judged by its ticket; one whose ticket, session or channel
+ * does not exist goes on, for its handler to say so.
+ */
+int relay_policy_check(struct relay_request *q);
+/* Whether the console p may see ticket t (ticket_list's filter). */
+bool relay_policy_sees(const struct relay_peer *p,
+		       const struct relay_store_ticket *t);
+/* A window of refusals that ran out gets its row counting the rest. */
+void relay_policy_tick(struct relay *r);
+/*
+ * Technician tech_id now has role: each of their consoles (their role
+ * updated) loses the channels on tickets they may no longer act on, the
+ * live sessions they opened there end, and a console that had any is
+ * dropped; the agent and the console get TETHER_REASON_REVOKED + why,
+ * and each ticket gets an access_revoked row by actor.
+ */
+void relay_policy_revoke(struct relay *r, int64_t tech_id,
+			 enum tether_tech_role role, const char *actor,
+			 const char *why);
+/*
+ * Console p may no longer be connected (its technician was removed, or
+ * logged in with a new key): every channel, then the connection, each
+ * with reason; logged with why ("was removed"), audited by actor.
+ */
+void relay_policy_cut_off(struct relay *r, struct relay_peer *p,
+			  const char *actor, const char *why,
+			  const char *reason);
 
 /* relay-enroll.c: enrolment and authentication of enrolled agents. */
 void relay_enroll(struct relay_peer *p, const struct tether_ctrl_msg *m);

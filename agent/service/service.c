@@ -2,13 +2,13 @@
  * tether-agent run: the enrolled agent as a long-running service
  * (docs/protocol.md, "Enrolled agents").  As the attended session does, it
  * runs on the relay client (tether/client.h), here always pinned to the
- * fingerprint of its enrolment: the client connects, says hello, pings and
- * reconnects forever with back-off, and this file proves the agent's
- * identity by signing the welcome's challenge, sends the results of its
- * health checks in order (queued while the relay is away, dropped only
- * when the bound forces it) and answers the relay's diag_request with a
- * bundle collected by a child process (diagjob.c).  It opens no channels:
- * technicians reach an enrolled machine only through what it reports.
+ * fingerprint of its enrolment: the client connects, says hello, proves the
+ * agent's identity by signing the welcome's challenge with the agent's key,
+ * pings and reconnects forever with back-off, and this file sends the
+ * results of its health checks in order (queued while the relay is away,
+ * dropped only when the bound forces it) and answers the relay's diag_request
+ * with a bundle collected by a child process (diagjob.c).  It opens no
+ * channels: technicians reach an enrolled machine only through what it reports.
  * One line per event goes to stderr, for the journal.
  */
 #include <signal.h>
@@ -43,8 +43,7 @@
 #define DIAG_PENDING_MAX 4
 
 enum svc_conn {
-	SVC_DOWN,  /* connecting, or backing off */
-	SVC_AUTH,  /* auth sent, waiting for auth_ok */
+	SVC_DOWN,  /* connecting, authenticating, or backing off */
 	SVC_READY, /* authenticated: results flow */
 };
 
@@ -236,48 +235,20 @@ static void on_open(struct tether_client *c, const char *fp, bool newly)
 	agent_term_warn(NULL, "connected to %s", s->cfg.relay);
 }
 
-/* Ends this connection with a reason the journal gets from on_down. */
-static void drop(struct svc *s, int err, const char *why)
-{
-	struct tether_link *l = tether_client_link(s->client);
-
-	if (l == NULL)
-		return;
-	tether_link_set_close_reason(l, why);
-	tether_link_close(l, err);
-}
-
+/*
+ * Let in: the client signed the relay's challenge with our key, and w is
+ * the auth_ok that answered it.
+ */
 static void on_welcome(struct tether_client *c, const struct tether_ctrl_msg *w)
 {
 	struct svc *s = tether_client_arg(c);
-	uint8_t m[sizeof(TETHER_AGENT_AUTH_CONTEXT) +
-		  TETHER_AGENT_CHALLENGE_LEN + TETHER_ID_NAME_MAX + 1];
-	struct tether_ctrl_auth auth = {.agent = s->cfg.name};
-	size_t mlen;
+	const struct tether_ctrl_auth_ok *m = &w->body.auth_ok;
 
-	if (!w->body.welcome.has_challenge) {
-		drop(s, TETHER_ERR_PROTOCOL,
-		     "the relay sent no valid challenge (does it know "
-		     "enrolled agents?)");
-		return;
-	}
-	if (tether_sign_auth_message(w->body.welcome.challenge, s->cfg.name, m,
-				     sizeof(m), &mlen) != 0 ||
-	    tether_sign(s->key, m, mlen, auth.sig) != 0) {
-		drop(s, TETHER_ERR_CRYPTO, "cannot sign the challenge");
-		return;
-	}
-	s->conn = SVC_AUTH;
-	if (send_msg(s, TETHER_CTRL_AUTH, &auth) != 0)
-		drop(s, TETHER_ERR_NOMEM, "cannot send the signature");
-}
-
-static void on_auth_ok(struct svc *s, const struct tether_ctrl_auth_ok *m)
-{
-	if (s->conn != SVC_AUTH) {
-		tether_link_close_error(tether_client_link(s->client),
+	/* acked is optional only because consoles get auth_ok too. */
+	if (!m->has_acked) {
+		tether_link_close_error(tether_client_link(c),
 					TETHER_ERR_PROTOCOL,
-					"unexpected auth_ok");
+					"auth_ok without acked");
 		return;
 	}
 	/*
@@ -303,9 +274,7 @@ static void on_ctrl(struct tether_client *c, struct tether_ctrl_msg *m)
 {
 	struct svc *s = tether_client_arg(c);
 
-	if (m->type == TETHER_CTRL_AUTH_OK)
-		on_auth_ok(s, &m->body.auth_ok);
-	else if (m->type == TETHER_CTRL_CHECK_ACK && s->conn == SVC_READY)
+	if (m->type == TETHER_CTRL_CHECK_ACK && s->conn == SVC_READY)
 		agent_queue_ack(s->queue, m->body.check_ack.seq);
 	else if (m->type == TETHER_CTRL_DIAG_REQUEST && s->conn == SVC_READY)
 		agent_diagjobs_request(s->diag, m->body.diag_request.ticket);
@@ -471,6 +440,9 @@ static bool make_parts(struct svc *s)
 	    /* The saved pin, always: a run never trusts on first use. */
 	    .pin = s->cfg.fingerprint,
 	    .role = TETHER_ROLE_AGENT,
+	    /* The client signs each connection's challenge with it. */
+	    .key = s->key,
+	    .agent = s->cfg.name,
 	};
 
 	s->queue = agent_queue_new(TETHER_CHECK_QUEUE_MAX);

@@ -1001,8 +1001,24 @@ void agent_chans_close(struct agent_chans *cs,
 	/* The relay's word that the technician lost access, said as such. */
 	bool removed = m->reason != NULL &&
 		       strcmp(m->reason, TETHER_REASON_TECH_REMOVED) == 0;
+	bool revoked =
+	    m->reason != NULL && strncmp(m->reason, TETHER_REASON_REVOKED,
+					 strlen(TETHER_REASON_REVOKED)) == 0;
+	char said[TETHER_CTRL_REASON_MAX + 64];
 	const char *why = removed ? "the technician was removed from the relay"
 				  : "the technician went away";
+
+	if (revoked) {
+		/* The relay's words (names and a ticket), cleaned. */
+		char clean[TETHER_CTRL_REASON_MAX];
+
+		agent_text_clean(m->reason + strlen(TETHER_REASON_REVOKED),
+				 clean, sizeof(clean));
+		snprintf(said, sizeof(said),
+			 "the technician's access was revoked (%s)", clean);
+		why = said;
+		removed = true;
+	}
 
 	if (ch == NULL || ch->dead)
 		return;

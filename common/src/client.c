@@ -1,9 +1,11 @@
 /*
  * The relay client (tether/client.h): one state machine for every program
  * that dials the relay.  A connection goes CONNECTING -> OPEN (TLS up, pin
- * checked, hello sent) -> READY (welcomed); a probe connection stops at
- * OPEN and hands the fingerprint to on_trust.  Whatever ends a connection
- * ends up in on_link_close, which tells the owner once through on_down.
+ * checked, hello sent) -> READY (welcomed), by way of AUTH (the challenge
+ * signed, auth_ok awaited) for a client with a key; a probe connection
+ * stops at OPEN and hands the fingerprint to on_trust.  Whatever ends a
+ * connection ends up in on_link_close, which tells the owner once through
+ * on_down.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,9 +14,11 @@
 #include <tether/client.h>
 #include <tether/crypto.h>
 #include <tether/err.h>
+#include <tether/id.h>
 #include <tether/link.h>
 #include <tether/log.h>
 #include <tether/proto.h>
+#include <tether/sign.h>
 
 struct tether_client {
 	uv_loop_t *loop;
@@ -33,6 +37,8 @@ struct tether_client {
 	bool closing;
 	char pin[TETHER_TLS_FP_LEN]; /* "" until known */
 	char seen[TETHER_TLS_FP_LEN];
+	/* Who the relay let in: a registered key signs in as this again. */
+	char technician[TETHER_ID_NAME_MAX + 1];
 	uint64_t last_rx; /* uv_now() of the last frame */
 	unsigned backoff_ms;
 	int64_t next_id;
@@ -262,6 +268,7 @@ static void on_open(struct tether_link *l)
 	struct tether_ctrl_hello hello = {
 	    .role = c->o.role,
 	    .version = TETHER_PROTOCOL_VERSION,
+	    .technician = c->o.token == NULL ? c->o.technician : NULL,
 	    .token = c->o.token,
 	};
 	bool newly = false;
@@ -290,6 +297,9 @@ static void on_open(struct tether_link *l)
 		c->cbs.on_open(c, c->seen, newly);
 	if (c->link != l || c->closing || c->o.no_hello)
 		return;
+	/* Logging in: the key to register comes with the token. */
+	hello.has_pubkey = c->o.token != NULL && c->o.key != NULL &&
+			   tether_sign_key_public(c->o.key, hello.pubkey) == 0;
 	r = tether_client_send(c, TETHER_CTRL_HELLO, &hello);
 	/* The token is not needed again on this connection. */
 	c->o.token = NULL;
@@ -310,12 +320,75 @@ static void protocol_error(struct tether_client *c, const char *why)
 	tether_link_close_error(c->link, TETHER_ERR_PROTOCOL, text);
 }
 
+/* What this client signs: an agent's message or a console's. */
+static int auth_message(const struct tether_client *c, const uint8_t *challenge,
+			uint8_t *msg, size_t cap, size_t *len)
+{
+	uint8_t pub[TETHER_SIGN_PUB_LEN];
+
+	if (c->o.role == TETHER_ROLE_AGENT)
+		return c->o.agent != NULL
+			   ? tether_sign_auth_message(challenge, c->o.agent,
+						      msg, cap, len)
+			   : TETHER_ERR_INVALID;
+	if (tether_sign_key_public(c->o.key, pub) != 0)
+		return TETHER_ERR_CRYPTO;
+	return tether_sign_console_auth_message(challenge, pub, msg, cap, len);
+}
+
+/* Signs the welcome's challenge and sends it in auth. */
+static void answer_challenge(struct tether_client *c,
+			     const struct tether_ctrl_welcome *w)
+{
+	uint8_t msg[sizeof(TETHER_AGENT_AUTH_CONTEXT) +
+		    TETHER_AGENT_CHALLENGE_LEN + TETHER_ID_NAME_MAX +
+		    TETHER_SIGN_PUB_LEN];
+	struct tether_ctrl_auth a = {
+	    .agent = c->o.role == TETHER_ROLE_AGENT ? c->o.agent : NULL};
+	size_t len = 0;
+	int r;
+
+	/* An older relay's welcome, or one that knows no enrolled agents. */
+	if (!w->has_challenge) {
+		tether_link_close_error(c->link, TETHER_ERR_PROTOCOL,
+					"the relay sent no challenge to sign");
+		return;
+	}
+	if (auth_message(c, w->challenge, msg, sizeof(msg), &len) != 0 ||
+	    tether_sign(c->o.key, msg, len, a.sig) != 0) {
+		tether_link_set_close_reason(c->link,
+					     "cannot sign the challenge");
+		tether_link_close(c->link, TETHER_ERR_CRYPTO);
+		return;
+	}
+	c->phase = TETHER_CLIENT_AUTH;
+	r = tether_client_send(c, TETHER_CTRL_AUTH, &a);
+	if (r != 0)
+		tether_link_close(c->link, r);
+}
+
 static void welcome(struct tether_client *c, struct tether_ctrl_msg *m)
 {
-	if (m->type != TETHER_CTRL_WELCOME ||
-	    m->body.welcome.version != TETHER_PROTOCOL_VERSION) {
+	bool keyed = c->o.key != NULL;
+
+	if (c->phase == TETHER_CLIENT_AUTH) {
+		if (m->type != TETHER_CTRL_AUTH_OK) {
+			tether_link_close_error(c->link, TETHER_ERR_PROTOCOL,
+						"expected auth_ok");
+			return;
+		}
+		if (m->body.auth_ok.technician != NULL) {
+			snprintf(c->technician, sizeof(c->technician), "%s",
+				 m->body.auth_ok.technician);
+			c->o.technician = c->technician;
+		}
+	} else if (m->type != TETHER_CTRL_WELCOME ||
+		   m->body.welcome.version != TETHER_PROTOCOL_VERSION) {
 		tether_link_close_error(c->link, TETHER_ERR_PROTOCOL,
 					"expected welcome for version 1");
+		return;
+	} else if (keyed) {
+		answer_challenge(c, &m->body.welcome);
 		return;
 	}
 	c->phase = TETHER_CLIENT_READY;

@@ -85,7 +85,7 @@ _Static_assert((int)status_nwords_ == (int)(TETHER_TICKET_CLOSED + 1),
 	       "ticket status");
 _Static_assert((int)source_nwords_ == (int)(TETHER_SOURCE_HEALTH + 1),
 	       "ticket source");
-_Static_assert((int)tech_role_nwords_ == (int)(TETHER_TECH_TECHNICIAN + 1),
+_Static_assert((int)tech_role_nwords_ == (int)(TETHER_TECH_AUDITOR + 1),
 	       "tech roles");
 _Static_assert((int)session_state_nwords_ == (int)(TETHER_SESSION_DECLINED + 1),
 	       "session states");
@@ -207,6 +207,7 @@ enum kind {
 #define F_NULL 0x02u  /* absent travels as null, and null reads as absent */
 #define F_CLIP 0x04u  /* longer strings and lists are cut, not refused */
 #define F_EMPTY 0x08u /* K_HEX: "" stands for absent */
+#define F_ZERO 0x10u  /* K_INT: 0 travels as absent (the default) */
 
 struct schema;
 
@@ -271,6 +272,8 @@ struct schema {
 	STRV(T, f, fl, 1, TETHER_CTRL_NAMEPLATE_MAX, c_nameplate)
 #define INT(T, f, fl, lo, hi, d)                                               \
 	{#f, K_INT, fl, TYPED_(T, f, int64_t), 0, 0, lo, hi, d, NULL}
+#define INT_H(T, f, fl, lo, hi, h)                                             \
+	{#f, K_INT, fl, TYPED_(T, f, int64_t), HAS_(T, h), 0, lo, hi, 0, NULL}
 #define BOOL(T, f, fl) {#f, K_BOOL, fl, TYPED_(T, f, bool), 0, 0, 0, 0, 0, NULL}
 #define REAL(T, f, fl)                                                         \
 	{#f, K_REAL, fl, TYPED_(T, f, double), 0, 0, 0, 0, 0, NULL}
@@ -567,7 +570,10 @@ static int dec_value(struct dec *d, const struct member *m, const json_t *v,
 	case K_STR:
 		return dec_str(d, m, v, AT(base, m->off, const char *));
 	case K_INT:
-		return dec_int(d, m, v, AT(base, m->off, int64_t));
+		r = dec_int(d, m, v, AT(base, m->off, int64_t));
+		if (r == 0 && m->has != 0)
+			*AT(base, m->has - 1, bool) = true;
+		return r;
 	case K_BOOL:
 		if (!json_is_boolean(v))
 			return fail(d, TETHER_ERR_FORMAT,
@@ -926,7 +932,13 @@ static json_t *enc_value(struct enc *e, const struct member *m,
 		break;
 	}
 	case K_INT:
+		if (absent)
+			break;
 		x = *CAT(base, m->off, int64_t);
+		if (absent || (x == 0 && (m->flags & F_ZERO))) {
+			absent = true;
+			break;
+		}
 		if (x < m->min || x > m->max)
 			return bad(e, "member \"%s\" is out of range", m->name);
 		return json_integer(x);
@@ -1072,6 +1084,7 @@ SCHEMA(s_session_row, struct tether_ctrl_session_row,
        OBJ(struct tether_ctrl_session_row, agent, F_NULL, s_facts, has_agent));
 
 SCHEMA(s_audit_row, struct tether_ctrl_audit_row,
+       INT(struct tether_ctrl_audit_row, id, F_ZERO, 0, INT64_MAX, 0),
        TIME(struct tether_ctrl_audit_row, ts, F_NULL),
        STR(struct tether_ctrl_audit_row, actor, REQUIRED, 1, 128),
        STR(struct tether_ctrl_audit_row, event, REQUIRED, 1, 64),
@@ -1084,6 +1097,13 @@ SCHEMA(s_attachment_row, struct tether_ctrl_attachment_row,
        INT(struct tether_ctrl_attachment_row, size, REQUIRED, 0, INT64_MAX,
 	   0));
 
+SCHEMA(s_comment_row, struct tether_ctrl_comment_row,
+       INT(struct tether_ctrl_comment_row, id, REQUIRED, 1, INT64_MAX, 0),
+       NAME(struct tether_ctrl_comment_row, by, REQUIRED),
+       TIME(struct tether_ctrl_comment_row, at, F_NULL),
+       STR(struct tether_ctrl_comment_row, text, REQUIRED, 1,
+	   TETHER_CTRL_COMMENT_MAX));
+
 SCHEMA(s_ticket, struct tether_ctrl_ticket,
        TICKET(struct tether_ctrl_ticket, id, REQUIRED),
        STR(struct tether_ctrl_ticket, title, REQUIRED, 1, 256),
@@ -1095,6 +1115,7 @@ SCHEMA(s_ticket, struct tether_ctrl_ticket,
        STR(struct tether_ctrl_ticket, resolution, F_NULL, 0,
 	   TETHER_CTRL_RESOLUTION_MAX),
        NAME(struct tether_ctrl_ticket, created_by, F_NULL),
+       NAME(struct tether_ctrl_ticket, assignee, F_NULL),
        LIST(struct tether_ctrl_ticket, sessions, nsessions, OPTIONAL,
 	    struct tether_ctrl_session_row, s_session_row, TETHER_CTRL_ROWS_MAX,
 	    HAS_(struct tether_ctrl_ticket, has_detail)),
@@ -1103,7 +1124,13 @@ SCHEMA(s_ticket, struct tether_ctrl_ticket,
 	    TETHER_CTRL_ROWS_MAX, HAS_(struct tether_ctrl_ticket, has_detail)),
        LIST(struct tether_ctrl_ticket, audit, naudit, OPTIONAL,
 	    struct tether_ctrl_audit_row, s_audit_row, TETHER_CTRL_ROWS_MAX,
-	    HAS_(struct tether_ctrl_ticket, has_detail)));
+	    HAS_(struct tether_ctrl_ticket, has_detail)),
+       INT(struct tether_ctrl_ticket, audit_more, F_ZERO, 0, INT64_MAX, 0),
+       LIST(struct tether_ctrl_ticket, comments, ncomments, OPTIONAL,
+	    struct tether_ctrl_comment_row, s_comment_row, TETHER_CTRL_ROWS_MAX,
+	    HAS_(struct tether_ctrl_ticket, has_detail)),
+       INT(struct tether_ctrl_ticket, comments_more, F_ZERO, 0, INT64_MAX,
+	   0));
 
 SCHEMA(s_agent_row, struct tether_ctrl_agent_row,
        NAME(struct tether_ctrl_agent_row, name, REQUIRED),
@@ -1115,6 +1142,19 @@ SCHEMA(s_agent_row, struct tether_ctrl_agent_row,
        WORD_H(struct tether_ctrl_agent_row, worst, F_NULL, w_check_state,
 	      has_worst),
        INT(struct tether_ctrl_agent_row, checks, REQUIRED, 0, INT64_MAX, 0));
+
+SCHEMA(s_live_row, struct tether_ctrl_live_row,
+       TICKET(struct tether_ctrl_live_row, ticket, REQUIRED),
+       STR(struct tether_ctrl_live_row, title, REQUIRED, 1, 256),
+       NAME(struct tether_ctrl_live_row, technician, F_NULL),
+       NAMEPLATE(struct tether_ctrl_live_row, nameplate, REQUIRED),
+       WORD(struct tether_ctrl_live_row, state, REQUIRED, w_session_state, 0),
+       BOOL(struct tether_ctrl_live_row, connected, REQUIRED),
+       STR(struct tether_ctrl_live_row, addr, F_NULL, 0, 64),
+       TIME(struct tether_ctrl_live_row, since, F_NULL),
+       OBJ(struct tether_ctrl_live_row, agent, F_NULL, s_facts, has_agent),
+       STRS(struct tether_ctrl_live_row, channels, nchannels, REQUIRED, 1, 32,
+	    TETHER_CTRL_LIVE_CHANNELS_MAX));
 
 SCHEMA(s_check_row, struct tether_ctrl_check_row,
        NAME(struct tether_ctrl_check_row, agent, REQUIRED),
@@ -1153,6 +1193,7 @@ static const struct schema *const parts[] = {
 	[TETHER_CTRL_PART_TICKET] = &s_ticket,
 	[TETHER_CTRL_PART_AGENT_ROW] = &s_agent_row,
 	[TETHER_CTRL_PART_CHECK_ROW] = &s_check_row,
+	[TETHER_CTRL_PART_LIVE_ROW] = &s_live_row,
 };
 _Static_assert(ARRAY_SIZE(parts) == TETHER_CTRL_PARTS, "a schema per part");
 
@@ -1163,13 +1204,13 @@ EMPTY_SCHEMA(s_empty);
 SCHEMA(s_hello, struct tether_ctrl_hello,
        WORD(struct tether_ctrl_hello, role, REQUIRED, w_role, 0),
        INT(struct tether_ctrl_hello, version, REQUIRED, 0, INT32_MAX, 0),
-       STR(struct tether_ctrl_hello, token, OPTIONAL, 1, TETHER_CTRL_TOKEN_MAX));
+       NAME(struct tether_ctrl_hello, technician, OPTIONAL),
+       STR(struct tether_ctrl_hello, token, OPTIONAL, 1, TETHER_CTRL_TOKEN_MAX),
+       HEX_H(struct tether_ctrl_hello, pubkey, OPTIONAL, TETHER_SIGN_PUB_LEN,
+	     has_pubkey));
 
 SCHEMA(s_welcome, struct tether_ctrl_welcome,
        INT(struct tether_ctrl_welcome, version, REQUIRED, 0, INT32_MAX, 0),
-       NAME(struct tether_ctrl_welcome, technician, OPTIONAL),
-       WORD_H(struct tether_ctrl_welcome, role, OPTIONAL, w_tech_role,
-	      has_role),
        HEX_H(struct tether_ctrl_welcome, challenge, OPTIONAL,
 	     TETHER_AGENT_CHALLENGE_LEN, has_challenge));
 
@@ -1188,7 +1229,28 @@ SCHEMA(s_ticket_new, struct tether_ctrl_ticket_new,
 
 SCHEMA(s_ticket_list, struct tether_ctrl_ticket_list,
        WORD_H(struct tether_ctrl_ticket_list, status, OPTIONAL, w_status,
-	      has_status));
+	      has_status),
+       WORD_H(struct tether_ctrl_ticket_list, source, OPTIONAL, w_source,
+	      has_source),
+       STR(struct tether_ctrl_ticket_list, customer, OPTIONAL, 1,
+	   TETHER_CTRL_TITLE_MAX),
+       STR(struct tether_ctrl_ticket_list, search, OPTIONAL, 1,
+	   TETHER_CTRL_TITLE_MAX),
+       INT(struct tether_ctrl_ticket_list, limit, F_ZERO, 0,
+	   TETHER_CTRL_PAGE_MAX, 0),
+       TICKET(struct tether_ctrl_ticket_list, before, OPTIONAL));
+
+SCHEMA(s_ticket_show, struct tether_ctrl_ticket_show,
+       TICKET(struct tether_ctrl_ticket_show, ticket, REQUIRED),
+       INT(struct tether_ctrl_ticket_show, limit, F_ZERO, 0,
+	   TETHER_CTRL_PAGE_MAX, 0),
+       INT(struct tether_ctrl_ticket_show, before, F_ZERO, 0, INT64_MAX, 0),
+       INT(struct tether_ctrl_ticket_show, after, F_ZERO, 0, INT64_MAX, 0));
+
+SCHEMA(s_ticket_comment, struct tether_ctrl_ticket_comment,
+       TICKET(struct tether_ctrl_ticket_comment, ticket, REQUIRED),
+       STR(struct tether_ctrl_ticket_comment, text, REQUIRED, 1,
+	   TETHER_CTRL_COMMENT_MAX));
 
 SCHEMA(s_ticket_ref, struct tether_ctrl_ticket_ref,
        TICKET(struct tether_ctrl_ticket_ref, ticket, REQUIRED));
@@ -1339,11 +1401,15 @@ SCHEMA(s_enrolled, struct tether_ctrl_enrolled,
        NAME(struct tether_ctrl_enrolled, agent, REQUIRED));
 
 SCHEMA(s_auth, struct tether_ctrl_auth,
-       NAME(struct tether_ctrl_auth, agent, REQUIRED),
+       NAME(struct tether_ctrl_auth, agent, OPTIONAL),
        HEX(struct tether_ctrl_auth, sig, REQUIRED, TETHER_SIGN_SIG_LEN));
 
 SCHEMA(s_auth_ok, struct tether_ctrl_auth_ok,
-       INT(struct tether_ctrl_auth_ok, acked, REQUIRED, 0, INT64_MAX, 0));
+       INT_H(struct tether_ctrl_auth_ok, acked, OPTIONAL, 0, INT64_MAX,
+	     has_acked),
+       NAME(struct tether_ctrl_auth_ok, technician, OPTIONAL),
+       WORD_H(struct tether_ctrl_auth_ok, role, OPTIONAL, w_tech_role,
+	      has_role));
 
 SCHEMA(s_check, struct tether_ctrl_check,
        INT(struct tether_ctrl_check, seq, REQUIRED, 1, INT64_MAX, 0),
@@ -1372,14 +1438,68 @@ SCHEMA(s_diag, struct tether_ctrl_diag,
        STR(struct tether_ctrl_diag, bundle, OPTIONAL, 1, TETHER_BUNDLE_MAX),
        STR(struct tether_ctrl_diag, error, F_CLIP, 0, TETHER_CTRL_REASON_MAX));
 
+SCHEMA(s_ticket_assign, struct tether_ctrl_ticket_assign,
+       TICKET(struct tether_ctrl_ticket_assign, ticket, REQUIRED),
+       NAME(struct tether_ctrl_ticket_assign, to, F_NULL),
+       BOOL(struct tether_ctrl_ticket_assign, me, OPTIONAL));
+
+SCHEMA(s_tech_add, struct tether_ctrl_tech_add,
+       NAME(struct tether_ctrl_tech_add, name, REQUIRED),
+       WORD(struct tether_ctrl_tech_add, role, OPTIONAL, w_tech_role,
+	    TETHER_TECH_TECHNICIAN));
+
+SCHEMA(s_tech_ref, struct tether_ctrl_tech_ref,
+       NAME(struct tether_ctrl_tech_ref, name, REQUIRED));
+
+SCHEMA(s_tech_role, struct tether_ctrl_tech_role,
+       NAME(struct tether_ctrl_tech_role, name, REQUIRED),
+       WORD(struct tether_ctrl_tech_role, role, REQUIRED, w_tech_role, 0));
+
+SCHEMA(s_enroll_token, struct tether_ctrl_enroll_token,
+       INT(struct tether_ctrl_enroll_token, ttl, OPTIONAL, 1, 30 * 86400,
+	   TETHER_ENROLL_TTL_DEFAULT));
+
 /* ---- Schemas: answers ---- */
+
+SCHEMA(s_tech_row, struct tether_ctrl_tech_row,
+       INT(struct tether_ctrl_tech_row, id, REQUIRED, 1, INT64_MAX, 0),
+       NAME(struct tether_ctrl_tech_row, name, REQUIRED),
+       WORD(struct tether_ctrl_tech_row, role, REQUIRED, w_tech_role, 0),
+       TIME(struct tether_ctrl_tech_row, created_at, F_NULL));
+
+SCHEMA(a_tech_add, struct tether_ctrl_tech_add_ok,
+       OBJ_REQ(struct tether_ctrl_tech_add_ok, technician, s_tech_row),
+       STR(struct tether_ctrl_tech_add_ok, token, REQUIRED, 1,
+	   TETHER_CTRL_TOKEN_MAX));
+
+SCHEMA(a_tech, struct tether_ctrl_tech_ok,
+       OBJ_REQ(struct tether_ctrl_tech_ok, technician, s_tech_row),
+       WORD_H(struct tether_ctrl_tech_ok, from, OPTIONAL, w_tech_role,
+	      has_from));
+
+SCHEMA(a_tech_list, struct tether_ctrl_tech_list_ok,
+       LIST(struct tether_ctrl_tech_list_ok, technicians, ntechnicians,
+	    REQUIRED, struct tether_ctrl_tech_row, s_tech_row,
+	    TETHER_CTRL_ROWS_MAX, 0));
+
+SCHEMA(a_enroll_token, struct tether_ctrl_enroll_token_ok,
+       STR(struct tether_ctrl_enroll_token_ok, token, REQUIRED, 1,
+	   TETHER_CTRL_TOKEN_MAX),
+       TIME(struct tether_ctrl_enroll_token_ok, expires_at, REQUIRED),
+       STR(struct tether_ctrl_enroll_token_ok, fingerprint, REQUIRED, 0, 128));
 
 SCHEMA(a_ticket, struct tether_ctrl_ticket_ok,
        OBJ_REQ(struct tether_ctrl_ticket_ok, ticket, s_ticket));
 
 SCHEMA(a_ticket_list, struct tether_ctrl_ticket_list_ok,
        LIST(struct tether_ctrl_ticket_list_ok, tickets, ntickets, REQUIRED,
-	    struct tether_ctrl_ticket, s_ticket, TETHER_CTRL_ROWS_MAX, 0));
+	    struct tether_ctrl_ticket, s_ticket, TETHER_CTRL_ROWS_MAX, 0),
+       INT(struct tether_ctrl_ticket_list_ok, more, OPTIONAL, 0, INT64_MAX,
+	   0));
+
+SCHEMA(a_ticket_comment, struct tether_ctrl_ticket_comment_ok,
+       TICKET(struct tether_ctrl_ticket_comment_ok, ticket, REQUIRED),
+       OBJ_REQ(struct tether_ctrl_ticket_comment_ok, comment, s_comment_row));
 
 SCHEMA(s_burned, struct tether_ctrl_burned,
        NAMEPLATE(struct tether_ctrl_burned, nameplate, REQUIRED),
@@ -1418,6 +1538,10 @@ SCHEMA(a_agents, struct tether_ctrl_agents_ok,
        LIST(struct tether_ctrl_agents_ok, agents, nagents, REQUIRED,
 	    struct tether_ctrl_agent_row, s_agent_row, TETHER_CTRL_ROWS_MAX, 0));
 
+SCHEMA(a_sessions, struct tether_ctrl_sessions_ok,
+       LIST(struct tether_ctrl_sessions_ok, sessions, nsessions, REQUIRED,
+	    struct tether_ctrl_live_row, s_live_row, TETHER_CTRL_ROWS_MAX, 0));
+
 SCHEMA(a_health, struct tether_ctrl_health_ok,
        LIST(struct tether_ctrl_health_ok, checks, nchecks, REQUIRED,
 	    struct tether_ctrl_check_row, s_check_row, TETHER_CTRL_ROWS_MAX, 0));
@@ -1448,7 +1572,7 @@ static const struct {
 	[TETHER_CTRL_ERR] = {&s_err, NULL},
 	[TETHER_CTRL_TICKET_NEW] = {&s_ticket_new, &a_ticket},
 	[TETHER_CTRL_TICKET_LIST] = {&s_ticket_list, &a_ticket_list},
-	[TETHER_CTRL_TICKET_SHOW] = {&s_ticket_ref, &a_ticket},
+	[TETHER_CTRL_TICKET_SHOW] = {&s_ticket_show, &a_ticket},
 	[TETHER_CTRL_TICKET_CLOSE] = {&s_ticket_close, &a_ticket},
 	[TETHER_CTRL_INVITE] = {&s_invite, &a_invite},
 	[TETHER_CTRL_ATTACH] = {&s_ticket_ref, &a_attach},
@@ -1460,6 +1584,9 @@ static const struct {
 	[TETHER_CTRL_HEALTH] = {&s_health, &a_health},
 	[TETHER_CTRL_DIAG_ATTACH] = {&s_diag_attach, &a_diag_attach},
 	[TETHER_CTRL_DIAG_GET] = {&s_ticket_ref, &a_diag_get},
+	[TETHER_CTRL_SESSIONS] = {&s_empty, &a_sessions},
+	[TETHER_CTRL_TICKET_COMMENT] = {&s_ticket_comment, &a_ticket_comment},
+	[TETHER_CTRL_TICKET_REOPEN] = {&s_ticket_ref, &a_ticket},
 	[TETHER_CTRL_CHAN_CLOSE] = {&s_chan_close, NULL},
 	[TETHER_CTRL_JOIN] = {&s_join, NULL},
 	[TETHER_CTRL_JOIN_OK] = {&s_join_ok, NULL},
@@ -1485,6 +1612,12 @@ static const struct {
 	[TETHER_CTRL_CHECK_ACK] = {&s_check_ack, NULL},
 	[TETHER_CTRL_DIAG_REQUEST] = {&s_diag_request, NULL},
 	[TETHER_CTRL_DIAG] = {&s_diag, NULL},
+	[TETHER_CTRL_TICKET_ASSIGN] = {&s_ticket_assign, &a_ticket},
+	[TETHER_CTRL_TECH_ADD] = {&s_tech_add, &a_tech_add},
+	[TETHER_CTRL_TECH_REMOVE] = {&s_tech_ref, &a_tech},
+	[TETHER_CTRL_TECH_LIST] = {&s_empty, &a_tech_list},
+	[TETHER_CTRL_TECH_ROLE] = {&s_tech_role, &a_tech},
+	[TETHER_CTRL_ENROLL_TOKEN] = {&s_enroll_token, &a_enroll_token},
 };
 
 /* clang-format on */

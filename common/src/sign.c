@@ -153,6 +153,32 @@ void tether_sign_key_free(struct tether_sign_key *k)
 	tether_free(k);
 }
 
+int tether_sign_key_public(const struct tether_sign_key *k,
+			   uint8_t pub[TETHER_SIGN_PUB_LEN])
+{
+	if (!k || !pub)
+		return TETHER_ERR_INVALID;
+	return public_half(k->pkey, pub);
+}
+
+int tether_sign_key_fingerprint(const uint8_t pub[TETHER_SIGN_PUB_LEN],
+				char *out, size_t outlen)
+{
+	static const char prefix[] = "SHA256:";
+	uint8_t hash[TETHER_SHA256_LEN];
+	int r;
+
+	if (!pub || !out || outlen < sizeof(prefix))
+		return TETHER_ERR_INVALID;
+	r = tether_sha256(pub, TETHER_SIGN_PUB_LEN, hash);
+	if (r != 0)
+		return r;
+	memcpy(out, prefix, sizeof(prefix) - 1);
+	return tether_base64_encode(hash, sizeof(hash),
+				    out + sizeof(prefix) - 1,
+				    outlen - (sizeof(prefix) - 1));
+}
+
 int tether_sign(const struct tether_sign_key *k, const void *msg, size_t n,
 		uint8_t sig[TETHER_SIGN_SIG_LEN])
 {
@@ -200,21 +226,38 @@ int tether_sign_verify(const uint8_t pub[TETHER_SIGN_PUB_LEN], const void *msg,
 	return err;
 }
 
+/* context with its NUL, the challenge, then tail: one layout for both. */
+static int auth_message(const char *context, const uint8_t *challenge,
+			const void *tail, size_t tail_len, uint8_t *out,
+			size_t outlen, size_t *len)
+{
+	size_t ctx_len = strlen(context) + 1;
+
+	if (outlen < ctx_len + TETHER_AGENT_CHALLENGE_LEN ||
+	    outlen - ctx_len - TETHER_AGENT_CHALLENGE_LEN < tail_len)
+		return TETHER_ERR_TOO_LARGE;
+	memcpy(out, context, ctx_len);
+	memcpy(out + ctx_len, challenge, TETHER_AGENT_CHALLENGE_LEN);
+	memcpy(out + ctx_len + TETHER_AGENT_CHALLENGE_LEN, tail, tail_len);
+	*len = ctx_len + TETHER_AGENT_CHALLENGE_LEN + tail_len;
+	return 0;
+}
+
 int tether_sign_auth_message(const uint8_t *challenge, const char *name,
 			     uint8_t *out, size_t outlen, size_t *len)
 {
-	size_t ctx_len = sizeof(TETHER_AGENT_AUTH_CONTEXT); /* with its NUL */
-	size_t name_len;
-
 	if (!challenge || !name || !out || !len)
 		return TETHER_ERR_INVALID;
-	name_len = strlen(name);
-	if (outlen < ctx_len + TETHER_AGENT_CHALLENGE_LEN ||
-	    outlen - ctx_len - TETHER_AGENT_CHALLENGE_LEN < name_len)
-		return TETHER_ERR_TOO_LARGE;
-	memcpy(out, TETHER_AGENT_AUTH_CONTEXT, ctx_len);
-	memcpy(out + ctx_len, challenge, TETHER_AGENT_CHALLENGE_LEN);
-	memcpy(out + ctx_len + TETHER_AGENT_CHALLENGE_LEN, name, name_len);
-	*len = ctx_len + TETHER_AGENT_CHALLENGE_LEN + name_len;
-	return 0;
+	return auth_message(TETHER_AGENT_AUTH_CONTEXT, challenge, name,
+			    strlen(name), out, outlen, len);
+}
+
+int tether_sign_console_auth_message(const uint8_t *challenge,
+				     const uint8_t pub[TETHER_SIGN_PUB_LEN],
+				     uint8_t *out, size_t outlen, size_t *len)
+{
+	if (!challenge || !pub || !out || !len)
+		return TETHER_ERR_INVALID;
+	return auth_message(TETHER_CONSOLE_AUTH_CONTEXT, challenge, pub,
+			    TETHER_SIGN_PUB_LEN, out, outlen, len);
 }

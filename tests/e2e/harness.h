@@ -233,16 +233,33 @@ bool h_relay_alive(struct h_relay *r);
  */
 void h_technician_add(const struct h_relay *r, const char *name,
 		      const char *role, char *token, size_t len);
+/* The relay's database, opened read-only (busy timeout 2 s): close it. */
+struct sqlite3;
+struct sqlite3 *h_db_open(const struct h_relay *r);
 
 /* ---- User actions ----------------------------------------------------- */
 
-/* tether login ADDR --token admin --fingerprint FP; asserts success. */
+/*
+ * tether-relay technician token NAME --data DIR --json: a fresh one-time
+ * login token; checks the answer.
+ */
+void h_technician_token(const struct h_relay *r, const char *name, char *token,
+			size_t len);
+/*
+ * tether login ADDR --token TOKEN --fingerprint FP in the test's config,
+ * after forgetting whoever was logged in there (config.json and the key;
+ * session files stay, as for a second technician at the same desk);
+ * asserts success.
+ */
+void h_login_as(const struct h_relay *r, const char *token);
+/* h_login_as() with a fresh login token for admin. */
 void h_login(const struct h_relay *r);
 /* tether ticket new TITLE; id gets "T-N". */
 void h_ticket_new(const char *title, char *id, size_t len);
 /* tether invite T-N [--expires E]; code gets the code. */
 void h_invite(const char *ticket, const char *expires, char *code, size_t len);
-/* tether ticket show T-N --json; the ticket object (caller decrefs). */
+/* tether ticket show T-N --all --json: the ticket with its whole audit
+ * trail (caller decrefs). */
 json_t *h_ticket_show(const char *ticket);
 /* True if some audit event name of the ticket contains part. */
 bool h_audit_has(json_t *ticket, const char *part);

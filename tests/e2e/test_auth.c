@@ -1,8 +1,10 @@
 /*
  * End-to-end: who may talk to the relay and which relay the programs trust.
- * Tokens (bad, revoked), certificate pinning (a made-up fingerprint,
- * another relay's fingerprint, a relay replaced behind a pinned address),
- * an unreachable relay, and the agent's own pin check (docs/cli.md).
+ * Login tokens (bad, spent, revoked) and technician keys (registered at
+ * login, 0600, another technician's, damaged, replaced by a new login),
+ * certificate pinning (a made-up fingerprint, another relay's fingerprint,
+ * a relay replaced behind a pinned address), an unreachable relay, and the
+ * agent's own pin check (docs/cli.md).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -12,14 +14,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include <tether/id.h>
+#include <tether/sign.h>
 
 #include "harness.h"
 
 TestSuite(auth, .init = h_setup, .fini = h_teardown);
+
+static int audit_rows(const struct h_relay *r, const char *event,
+		      const char *part);
 
 /* Well-formed but belongs to no certificate. */
 #define FAKE_FP "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -103,14 +113,18 @@ Test(auth, revoked_token, .timeout = 60)
 	h_res_free(&res);
 	expect_serving(&r);
 
-	/* Removing the technician revokes the token at once. */
+	/* Removing the technician revokes the key at once. */
 	h_run(&res, NULL, rm);
 	h_expect(&res, 0, NULL, NULL, "tether-relay technician remove carol");
 	h_res_free(&res);
 	h_console(&res, NULL, "ticket", "list", NULL);
-	h_expect_fail(&res, 255, "invalid token",
-		      "tether ticket list with a removed technician's token");
+	h_expect_fail(&res, 255,
+		      "tether: relay refused: technician carol is not known "
+		      "to this relay (removed, or never added; ask an admin)",
+		      "tether ticket list with a removed technician's key");
 	h_res_free(&res);
+	cr_assert_eq(audit_rows(&r, "auth_failed", "\"unknown technician\""),
+		     1);
 	h_relay_stop(&r);
 }
 
@@ -192,8 +206,7 @@ Test(auth, relay_replaced, .timeout = 60)
 	h_expect_fail(&res, 255, want,
 		      "tether ticket list against a replaced relay");
 	/* It says how to trust the new certificate, once checked. */
-	snprintf(want, sizeof(want),
-		 "run: tether login %s --token TOKEN --fingerprint %s)\n",
+	snprintf(want, sizeof(want), "run: tether login %s --fingerprint %s)\n",
 		 one.addr, two.fingerprint);
 	cr_assert(strstr(res.err, want) != NULL &&
 		      strstr(res.err, "out of band") != NULL,
@@ -201,15 +214,14 @@ Test(auth, relay_replaced, .timeout = 60)
 	h_res_free(&res);
 
 	/* Logging in again does not silently re-pin either. */
-	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
-		  NULL);
+	h_console(&res, NULL, "login", two.addr, NULL);
 	h_expect_fail(&res, 255, "does not match",
 		      "tether login to a replaced relay without "
 		      "--fingerprint");
 	h_res_free(&res);
 	/* Nor does a --fingerprint that is not the relay's. */
-	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
-		  "--fingerprint", FAKE_FP, NULL);
+	h_console(&res, NULL, "login", two.addr, "--fingerprint", FAKE_FP,
+		  NULL);
 	snprintf(want, sizeof(want),
 		 "does not match the given --fingerprint %s", FAKE_FP);
 	h_expect_fail(&res, 255, want,
@@ -221,6 +233,26 @@ Test(auth, relay_replaced, .timeout = 60)
 		      "tether ticket list after a refused re-pin");
 	h_res_free(&res);
 
+	/*
+	 * The right fingerprint reaches relay two, which has no key for
+	 * this console's admin (it is another relay): nothing is stored.
+	 */
+	h_console(&res, NULL, "login", two.addr, "--fingerprint",
+		  two.fingerprint, NULL);
+	h_expect_fail(&res, 255, "technician admin has no key registered",
+		      "tether login --fingerprint NEW with relay one's key");
+	h_res_free(&res);
+	/* A key here is said so before any token is sent. */
+	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
+		  "--fingerprint", two.fingerprint, NULL);
+	snprintf(want, sizeof(want),
+		 "tether: already logged in to %s as admin with a key of this "
+		 "console (tether logout forgets it",
+		 two.addr);
+	h_expect_fail(&res, 255, want, "tether login over a key");
+	h_res_free(&res);
+	h_console_ok(&res, NULL, "logout", NULL);
+	h_res_free(&res);
 	/* The new fingerprint given explicitly replaces the pin. */
 	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
 		  "--fingerprint", two.fingerprint, NULL);
@@ -365,9 +397,10 @@ Test(auth, removal_cuts_live_consoles, .timeout = 120)
 	h_expect(&res, 0, "", "", "tether exec true");
 	h_res_free(&res);
 	h_technician_add(&s.relay, "carol", "technician", token, sizeof(token));
-	h_console_ok(&res, NULL, "login", s.relay.addr, "--token", token,
-		     "--fingerprint", s.relay.fingerprint, NULL);
+	/* The admin's ticket is carol's once given to her (relay-policy.c). */
+	h_console_ok(&res, NULL, "ticket", "assign", s.ticket, "carol", NULL);
 	h_res_free(&res);
+	h_login_as(&s.relay, token);
 	h_console_start(&ex, "exec", "exec", s.ticket, "--", sleeper[0],
 			sleeper[1], NULL);
 	cr_assert(h_proc_wait_output(&s.agent, "carol runs: sleep 60", 20000),
@@ -427,9 +460,10 @@ Test(auth, removal_cuts_live_consoles, .timeout = 120)
 				     "relay; stopping the command",
 				     5000),
 		  "the customer was not told: %s", h_proc_output(&s.agent));
-	/* Carol's token is refused from now on. */
+	/* Carol's key is refused from now on. */
 	h_console(&res, NULL, "ticket", "list", NULL);
-	h_expect_fail(&res, 255, "invalid token", "carol after removal");
+	h_expect_fail(&res, 255, "technician carol is not known to this relay",
+		      "carol after removal");
 	h_res_free(&res);
 
 	cr_assert(h_file_contains(
@@ -473,10 +507,11 @@ static int json_files(const char *dir)
 }
 
 /*
- * `tether logout` forgets the token and the session keys, keeps the pin,
+ * `tether logout` forgets the technician key and the session keys, keeps
+ * the pin,
  * and is no error when repeated.
  */
-Test(auth, logout_forgets_token_and_session_keys, .timeout = 60)
+Test(auth, logout_forgets_key_and_session_keys, .timeout = 60)
 {
 	const char *const one[] = {"true", NULL};
 	char cfg[H_PATH_MAX], path[H_PATH_MAX + 32], want[128];
@@ -494,10 +529,14 @@ Test(auth, logout_forgets_token_and_session_keys, .timeout = 60)
 
 	h_console_ok(&res, NULL, "logout", NULL);
 	snprintf(want, sizeof(want),
-		 "Logged out of %s; forgot 1 session file\n", s.relay.addr);
+		 "Logged out of %s; forgot the technician key and 1 session "
+		 "file\n",
+		 s.relay.addr);
 	h_expect(&res, 0, want, "", "tether logout");
 	h_res_free(&res);
 	cr_assert_eq(json_files(path), 0, "session files left behind");
+	snprintf(path, sizeof(path), "%s/tether/technician.key", cfg);
+	cr_assert(access(path, F_OK) != 0, "the technician key left behind");
 	snprintf(path, sizeof(path), "%s/tether/config.json", cfg);
 	cr_assert(access(path, F_OK) != 0, "config.json left behind");
 	snprintf(path, sizeof(path), "%s/tether/known_relays", cfg);
@@ -513,6 +552,7 @@ Test(auth, logout_forgets_token_and_session_keys, .timeout = 60)
 	cr_assert(j != NULL, "logout --json: not JSON: %s", res.out);
 	cr_assert(json_is_null(json_object_get(j, "relay")));
 	cr_assert(json_is_false(json_object_get(j, "logged_out")));
+	cr_assert(json_is_false(json_object_get(j, "key_forgotten")));
 	cr_assert_eq(
 	    json_integer_value(json_object_get(j, "sessions_forgotten")), 0);
 	json_decref(j);
@@ -520,6 +560,352 @@ Test(auth, logout_forgets_token_and_session_keys, .timeout = 60)
 	h_console(&res, NULL, "logout", "extra", NULL);
 	h_expect_fail(&res, 2, "takes no operands", "logout with an operand");
 	h_res_free(&res);
+	h_proc_stop(&s.agent, SIGTERM);
+	h_relay_stop(&s.relay);
+}
+
+/* ---- Technician keys -------------------------------------------------- */
+
+/*
+ * Audit rows of event whose detail holds part (NULL: any), read-only from
+ * the relay's database: the rows without a ticket are nowhere else.
+ */
+static int audit_rows(const struct h_relay *r, const char *event,
+		      const char *part)
+{
+	char db[H_PATH_MAX + 16];
+	sqlite3_stmt *st = NULL;
+	sqlite3 *h = NULL;
+	int n = -1;
+
+	snprintf(db, sizeof(db), "%s/tether.db", r->data);
+	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
+		     SQLITE_OK, "%s", db);
+	sqlite3_busy_timeout(h, 2000);
+	cr_assert_eq(sqlite3_prepare_v2(h,
+					"SELECT COUNT(*) FROM audit WHERE"
+					" event = ?1 AND (?2 IS NULL OR"
+					" instr(detail, ?2) > 0)",
+					-1, &st, NULL),
+		     SQLITE_OK);
+	sqlite3_bind_text(st, 1, event, -1, SQLITE_STATIC);
+	if (part != NULL)
+		sqlite3_bind_text(st, 2, part, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
+}
+
+/* Replaces path with len bytes of data. */
+static void write_bytes(const char *path, const void *data, size_t len)
+{
+	FILE *fp = fopen(path, "w");
+
+	cr_assert(fp != NULL, "cannot write %s", path);
+	cr_assert_eq(fwrite(data, 1, len, fp), len);
+	cr_assert_eq(fclose(fp), 0);
+}
+
+/* A console configuration of its own (XDG_CONFIG_HOME) under name. */
+struct desk {
+	char cfg[H_PATH_MAX];
+	char env[H_PATH_MAX + 32];
+	const char *envv[2];
+	struct h_opts o;
+};
+
+static void desk_init(struct desk *d, const char *name)
+{
+	h_path(d->cfg, sizeof(d->cfg), name);
+	cr_assert(mkdir(d->cfg, 0700) == 0, "mkdir %s", d->cfg);
+	snprintf(d->env, sizeof(d->env), "XDG_CONFIG_HOME=%s", d->cfg);
+	d->envv[0] = d->env;
+	d->envv[1] = NULL;
+	memset(&d->o, 0, sizeof(d->o));
+	d->o.env = d->envv;
+}
+
+/* The test's own configuration's file name, into path. */
+static const char *cfg_file(char *path, size_t len, const char *name)
+{
+	char cfg[H_PATH_MAX];
+
+	h_path(cfg, sizeof(cfg), "config");
+	snprintf(path, len, "%s/tether/%s", cfg, name);
+	return path;
+}
+
+/* The fingerprint of the key in the file at path. */
+static void key_fingerprint(const char *path, char *fp, size_t len)
+{
+	uint8_t pub[TETHER_SIGN_PUB_LEN];
+	struct tether_sign_key *k = NULL;
+
+	cr_assert_eq(tether_sign_key_load(path, &k, pub), 0, "%s", path);
+	tether_sign_key_free(k);
+	cr_assert_eq(tether_sign_key_fingerprint(pub, fp, len), 0);
+}
+
+/*
+ * tether login makes the key (0600) and registers it; the config keeps
+ * no token, the token is spent (a second login with it is refused and
+ * audited), and command after command signs in with the key.
+ */
+Test(auth, login_registers_key_and_spends_token, .timeout = 90)
+{
+	char token[H_TOKEN_MAX], path[H_PATH_MAX + 32], want[1024];
+	char fp[TETHER_ID_FINGERPRINT_LEN], *text;
+	struct h_relay r, two;
+	struct h_res res;
+	struct desk other;
+	struct stat st;
+	int i;
+
+	h_relay_up(&r, NULL);
+	h_technician_add(&r, "carol", "technician", token, sizeof(token));
+	h_console_ok(&res, NULL, "login", r.addr, "--token", token,
+		     "--fingerprint", r.fingerprint, NULL);
+	snprintf(want, sizeof(want),
+		 "Logged in to %s as carol (technician); the login token is "
+		 "now spent\n",
+		 r.addr);
+	h_expect(&res, 0, want, "", "tether login as carol");
+	h_res_free(&res);
+
+	cfg_file(path, sizeof(path), "technician.key");
+	cr_assert_eq(stat(path, &st), 0, "no key file %s", path);
+	cr_assert_eq(st.st_mode & 0777, 0600, "key file mode %o",
+		     (unsigned)(st.st_mode & 0777));
+	key_fingerprint(path, fp, sizeof(fp));
+	cfg_file(path, sizeof(path), "config.json");
+	text = h_read_file(path, NULL);
+	cr_assert(strstr(text, "\"technician\": \"carol\"") != NULL,
+		  "config.json: %s", text);
+	cr_assert(strstr(text, "token") == NULL &&
+		      strstr(text, token + 3) == NULL,
+		  "config.json keeps the token: %s", text);
+	free(text);
+	cr_assert_eq(audit_rows(&r, "technician_key_registered", fp), 1,
+		     "no technician_key_registered row with key %s", fp);
+	cr_assert_eq(audit_rows(&r, "technician_key_registered",
+				"\"technician\":\"carol\""),
+		     1);
+
+	/* Spent: from another desk too, with what to ask for. */
+	desk_init(&other, "other-desk");
+	h_console(&res, &other.o, "login", r.addr, "--token", token,
+		  "--fingerprint", r.fingerprint, NULL);
+	h_expect_fail(&res, 255,
+		      "tether: relay refused: this login token was already "
+		      "used; ask an admin for a new one (tether-relay "
+		      "technician token carol)",
+		      "a second login with a spent token");
+	h_res_free(&res);
+	cr_assert_eq(
+	    audit_rows(&r, "auth_failed", "\"login token already used\""), 1);
+	/* Here, over the key: said before anything is sent. */
+	h_console(&res, NULL, "login", r.addr, "--token", token,
+		  "--fingerprint", r.fingerprint, NULL);
+	snprintf(want, sizeof(want),
+		 "tether: already logged in to %s as carol with a key of this "
+		 "console (tether logout forgets it, then tether login %s "
+		 "--token TOKEN registers a new one; an admin issues the token "
+		 "with: tether-relay technician token carol)",
+		 r.addr, r.addr);
+	h_expect_fail(&res, 255, want, "tether login over a stored key");
+	h_res_free(&res);
+
+	/* Each command signs a fresh challenge with the key. */
+	for (i = 0; i < 5; i++) {
+		h_console_ok(&res, NULL, "ticket", "list", "--json", NULL);
+		h_res_free(&res);
+	}
+	cr_assert_eq(audit_rows(&r, "auth_failed", "carol"), 1,
+		     "a keyed command was refused");
+
+	/* A login to another relay replaces this one, and says so. */
+	h_relay_init(&two, "two");
+	h_relay_start(&two, NULL, NULL);
+	h_console(&res, NULL, "login", two.addr, "--token", two.admin_token,
+		  "--fingerprint", two.fingerprint, NULL);
+	snprintf(want, sizeof(want),
+		 "tether: this replaces the login to %s as carol (its key is "
+		 "forgotten)\n",
+		 r.addr);
+	h_expect(&res, 0, NULL, want, "tether login to another relay");
+	h_res_free(&res);
+	h_console(&res, NULL, "ticket", "list", NULL);
+	h_expect(&res, 0, NULL, "", "tether ticket list on relay two");
+	h_res_free(&res);
+	h_relay_stop(&two);
+	h_relay_stop(&r);
+}
+
+/*
+ * A config whose key is another technician's, a damaged key and one that
+ * others may read are refused, each with what to do; the relay audits the
+ * wrong key and counts it in the limiter like token guessing.
+ */
+Test(auth, foreign_or_damaged_key_refused, .timeout = 90)
+{
+	char token[H_TOKEN_MAX], path[H_PATH_MAX + 32], mine[H_PATH_MAX + 32];
+	char want[3 * H_PATH_MAX], *text;
+	struct h_relay r;
+	struct h_res res;
+	struct desk carol;
+	int i;
+
+	h_relay_up(&r, NULL);
+	h_login(&r);
+	h_technician_add(&r, "carol", "technician", token, sizeof(token));
+	desk_init(&carol, "carol-desk");
+	h_console(&res, &carol.o, "login", r.addr, "--token", token,
+		  "--fingerprint", r.fingerprint, NULL);
+	h_expect(&res, 0, NULL, "", "tether login as carol");
+	h_res_free(&res);
+
+	/* admin's config, carol's key. */
+	cfg_file(mine, sizeof(mine), "technician.key");
+	snprintf(path, sizeof(path), "%s/tether/technician.key", carol.cfg);
+	text = h_read_file(path, NULL);
+	write_bytes(mine, text, strlen(text));
+	free(text);
+	cr_assert_eq(chmod(mine, 0600), 0);
+	h_console(&res, NULL, "ticket", "list", NULL);
+	h_expect_fail(&res, 255,
+		      "tether: relay refused: this console's key is not the "
+		      "one registered for technician admin",
+		      "admin's config with carol's key");
+	h_res_free(&res);
+	cr_assert_eq(audit_rows(&r, "auth_failed", "\"wrong key\""), 1);
+	/* Carol's own desk is not affected. */
+	h_console_ok(&res, &carol.o, "ticket", "list", NULL);
+	h_res_free(&res);
+
+	/* Damaged, then readable by others: refused before connecting. */
+	write_bytes(mine, "-----BEGIN PRIVATE KEY-----\nnot a key\n", 38);
+	cr_assert_eq(chmod(mine, 0600), 0);
+	h_console(&res, NULL, "ticket", "list", NULL);
+	snprintf(want, sizeof(want),
+		 "tether: the technician key %s is damaged (not an Ed25519 "
+		 "key); log in again with a new login token from an admin",
+		 mine);
+	h_expect_fail(&res, 255, want, "a damaged key");
+	h_res_free(&res);
+	snprintf(path, sizeof(path), "%s/tether/technician.key", carol.cfg);
+	text = h_read_file(path, NULL);
+	write_bytes(mine, text, strlen(text));
+	free(text);
+	cr_assert_eq(chmod(mine, 0644), 0);
+	h_console(&res, NULL, "ticket", "list", NULL);
+	snprintf(want, sizeof(want),
+		 "tether: the technician key %s may be read by others; "
+		 "refusing to use it (run: chmod 600 %s)",
+		 mine, mine);
+	h_expect_fail(&res, 255, want, "a key others may read");
+	h_res_free(&res);
+
+	/* Wrong keys cost slots in the limiter, as wrong tokens do. */
+	cr_assert_eq(chmod(mine, 0600), 0);
+	for (i = 0; i < 4; i++) {
+		h_console(&res, NULL, "ticket", "list", NULL);
+		h_expect_fail(&res, 255, "is not the one registered",
+			      "a wrong key again");
+		h_res_free(&res);
+	}
+	h_console(&res, NULL, "ticket", "list", NULL);
+	h_expect_fail(&res, 255, "too many attempts",
+		      "the sixth wrong key in a minute");
+	h_res_free(&res);
+	h_relay_stop(&r);
+}
+
+/*
+ * technician token NAME: a fresh login token (audited); the login it makes
+ * replaces the key, the console still on the old key is cut within a
+ * second and refused afterwards.
+ */
+Test(auth, new_token_replaces_key_and_cuts_old, .timeout = 120)
+{
+	const char *const sleeper[] = {"sleep", "60", NULL};
+	char token[H_TOKEN_MAX], path[H_PATH_MAX + 32];
+	char old_fp[TETHER_ID_FINGERPRINT_LEN],
+	    new_fp[TETHER_ID_FINGERPRINT_LEN];
+	struct h_session s;
+	struct h_proc ex;
+	struct h_res res;
+	struct desk laptop;
+	int64_t t0, ms = -1;
+	char *out;
+	int st;
+
+	h_session_start(&s, "new laptop", NULL);
+	cfg_file(path, sizeof(path), "technician.key");
+	key_fingerprint(path, old_fp, sizeof(old_fp));
+	h_console_start(&ex, "exec", "exec", s.ticket, "--", sleeper[0],
+			sleeper[1], NULL);
+	cr_assert(h_proc_wait_output(&s.agent, "runs: sleep 60", 20000),
+		  "the agent never ran the command: %s",
+		  h_proc_output(&s.agent));
+
+	{
+		const char *argv[] = {h_relay_bin(), "technician", "token",
+				      "nobody",	     "--data",	   s.relay.data,
+				      NULL};
+
+		h_run(&res, NULL, argv);
+		h_expect_fail(&res, 1,
+			      "tether-relay: nobody: no such technician",
+			      "technician token for nobody");
+		h_res_free(&res);
+	}
+	h_technician_token(&s.relay, "admin", token, sizeof(token));
+	cr_assert_eq(audit_rows(&s.relay, "technician_token_issued",
+				"\"technician\":\"admin\""),
+		     1 + 1, "h_session_start's login took one too");
+	/* The old key still works until the new login. */
+	h_console_ok(&res, NULL, "ticket", "list", NULL);
+	h_res_free(&res);
+
+	desk_init(&laptop, "new-laptop");
+	t0 = mono_ms();
+	h_console(&res, &laptop.o, "login", s.relay.addr, "--token", token,
+		  "--fingerprint", s.relay.fingerprint, NULL);
+	h_expect(&res, 0, NULL, "", "tether login on the new laptop");
+	h_res_free(&res);
+	while (mono_ms() - t0 < 5000 && ms < 0)
+		if (h_proc_wait(&ex, 10) >= 0)
+			ms = mono_ms() - t0;
+	cr_assert(ms >= 0, "the old key's exec still runs 5 s after the login");
+	fprintf(stderr, "cut off after a new login: exec %lld ms\n",
+		(long long)ms);
+	cr_assert_leq(ms, h_sanitized() ? 3000 : 1500,
+		      "exec cut off after %lld ms", (long long)ms);
+	st = h_proc_wait(&ex, 0);
+	out = h_proc_output(&ex);
+	cr_assert(st == 255 && strstr(out, "technician key replaced by a new "
+					   "login") != NULL,
+		  "exec: status %d: %s", st, out);
+	free(out);
+
+	h_console(&res, NULL, "ticket", "list", NULL);
+	h_expect_fail(&res, 255,
+		      "this console's key is not the one registered for "
+		      "technician admin",
+		      "the old key after the new login");
+	h_res_free(&res);
+	h_console_ok(&res, &laptop.o, "ticket", "list", NULL);
+	h_res_free(&res);
+	snprintf(path, sizeof(path), "%s/tether/technician.key", laptop.cfg);
+	key_fingerprint(path, new_fp, sizeof(new_fp));
+	cr_assert_str_neq(old_fp, new_fp);
+	cr_assert_eq(audit_rows(&s.relay, "technician_key_registered", new_fp),
+		     1);
+	cr_assert_eq(audit_rows(&s.relay, "technician_cut_off",
+				"technician key replaced"),
+		     1);
 	h_proc_stop(&s.agent, SIGTERM);
 	h_relay_stop(&s.relay);
 }

@@ -25,6 +25,7 @@
 #include <tether/crypto.h>
 #include <tether/frame.h>
 #include <tether/proto.h>
+#include <tether/sign.h>
 #include <tether/spake2.h>
 
 #include "harness.h"
@@ -320,9 +321,9 @@ Test(codes, no_invite_and_closed_ticket, .timeout = 60)
 		     "done", NULL);
 	h_res_free(&res);
 	snprintf(want, sizeof(want),
-		 "tether: %s is closed (it cannot be reopened yet; run: "
-		 "tether ticket new TITLE for another)\n",
-		 ticket);
+		 "tether: %s is closed (run: tether ticket reopen %s to work "
+		 "on it again)\n",
+		 ticket, ticket);
 	h_exec(&res, NULL, ticket, cmd);
 	h_expect(&res, 255, "", want, "exec on a closed ticket");
 	h_res_free(&res);
@@ -840,22 +841,9 @@ static bool raw_join(const struct h_relay *r, const char *src,
 	return joined;
 }
 
-/* One number or text from the relay's database, read-only. */
-static sqlite3 *db_open(const struct h_relay *r)
-{
-	char db[H_PATH_MAX + 16];
-	sqlite3 *h = NULL;
-
-	snprintf(db, sizeof(db), "%s/tether.db", r->data);
-	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
-		     SQLITE_OK, "%s", db);
-	sqlite3_busy_timeout(h, 2000);
-	return h;
-}
-
 static unsigned sessions_burned(const struct h_relay *r)
 {
-	sqlite3 *h = db_open(r);
+	sqlite3 *h = h_db_open(r);
 	sqlite3_stmt *st = NULL;
 	unsigned n = 0;
 
@@ -876,7 +864,7 @@ static const char *state_of_nameplate(const struct h_relay *r,
 				      const char *nameplate, char *out,
 				      size_t len)
 {
-	sqlite3 *h = db_open(r);
+	sqlite3 *h = h_db_open(r);
 	sqlite3_stmt *st = NULL;
 
 	out[0] = '\0';
@@ -1011,18 +999,45 @@ static unsigned wrong_joins(void)
 	return n > 0 && n <= 10000000 ? (unsigned)n : WRONG_JOINS;
 }
 
-/* The technician's side of a raw session: a console, hello with a token. */
+/*
+ * The technician's side of a raw session: a console that says hello as
+ * admin and signs the welcome's challenge with the key the console's
+ * login stored in the test's config (tether/sign.h).
+ */
 static void tech_open(struct raw_peer *c, const struct h_relay *r)
 {
-	char msg[512], answer[1024];
+	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN], msg[256];
+	uint8_t pub[TETHER_SIGN_PUB_LEN], sig[TETHER_SIGN_SIG_LEN];
+	char key[H_PATH_MAX + 32], cfg[H_PATH_MAX], answer[1024];
+	char hex[2 * TETHER_SIGN_SIG_LEN + 1], text[512];
+	struct tether_sign_key *k = NULL;
+	size_t len = 0;
+	json_t *j;
 
 	peer_open(c, r, "127.0.0.1");
-	snprintf(msg, sizeof(msg),
-		 "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
-		 "\"token\":\"%s\"}",
-		 r->admin_token);
-	peer_call(c, msg, answer, sizeof(answer), "console hello");
-	cr_assert(strstr(answer, "welcome") != NULL, "hello: %s", answer);
+	peer_call(c,
+		  "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
+		  "\"technician\":\"admin\"}",
+		  answer, sizeof(answer), "console hello");
+	j = json_loads(answer, 0, NULL);
+	cr_assert(strstr(answer, "welcome") != NULL &&
+		      tether_hex_decode(
+			  json_string_value(json_object_get(j, "challenge")),
+			  challenge, sizeof(challenge)) == 0,
+		  "hello: %s", answer);
+	json_decref(j);
+	snprintf(key, sizeof(key), "%s/tether/technician.key",
+		 h_path(cfg, sizeof(cfg), "config"));
+	cr_assert_eq(tether_sign_key_load(key, &k, pub), 0, "%s", key);
+	cr_assert_eq(tether_sign_console_auth_message(challenge, pub, msg,
+						      sizeof(msg), &len),
+		     0);
+	cr_assert_eq(tether_sign(k, msg, len, sig), 0);
+	tether_sign_key_free(k);
+	tether_hex_encode(sig, sizeof(sig), hex, sizeof(hex));
+	snprintf(text, sizeof(text), "{\"t\":\"auth\",\"sig\":\"%s\"}", hex);
+	peer_call(c, text, answer, sizeof(answer), "console auth");
+	cr_assert(strstr(answer, "auth_ok") != NULL, "auth: %s", answer);
 }
 
 /* req ("{...}" without an id) as the next request; its answer. */

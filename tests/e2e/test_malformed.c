@@ -252,21 +252,82 @@ static bool got_error_frame(const struct raw *c, char *why, size_t len)
 	return false;
 }
 
-/* hello with the admin token; asserts the relay welcomes us. */
-static void raw_hello(struct raw *c, const struct h_relay *r)
+/* The welcome to a raw hello: its challenge into challenge. */
+static void raw_challenge(struct raw *c,
+			  uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN])
 {
-	char msg[512], answer[1024];
+	char answer[1024];
 	uint8_t type = 0;
+	const char *ch;
+	json_t *j;
 
-	snprintf(msg, sizeof(msg),
-		 "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
-		 "\"token\":\"%s\"}",
-		 r->admin_token);
-	cr_assert(raw_ctrl(c, msg), "sending hello failed");
 	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)),
 		  "no answer to hello");
 	cr_assert(type == TETHER_FRAME_CTRL && strstr(answer, "welcome"),
 		  "hello answered with type %u: %s", type, answer);
+	j = json_loads(answer, 0, NULL);
+	ch = json_string_value(json_object_get(j, "challenge"));
+	cr_assert(ch != NULL, "welcome without a challenge: %s", answer);
+	cr_assert_eq(
+	    tether_hex_decode(ch, challenge, TETHER_AGENT_CHALLENGE_LEN), 0);
+	json_decref(j);
+}
+
+/*
+ * Signs msg (len bytes) with the key in the file at path and sends it in
+ * auth (with "agent":agent unless NULL); asserts auth_ok comes back.
+ */
+static void raw_auth(struct raw *c, const char *path, const uint8_t *msg,
+		     size_t len, const char *agent)
+{
+	char hex[2 * TETHER_SIGN_SIG_LEN + 1], text[512], answer[1024];
+	uint8_t sig[TETHER_SIGN_SIG_LEN], type = 0;
+	struct tether_sign_key *k = NULL;
+
+	cr_assert_eq(tether_sign_key_load(path, &k, NULL), 0, "%s", path);
+	cr_assert_eq(tether_sign(k, msg, len, sig), 0);
+	tether_sign_key_free(k);
+	cr_assert_eq(tether_hex_encode(sig, sizeof(sig), hex, sizeof(hex)), 0);
+	if (agent != NULL)
+		snprintf(text, sizeof(text),
+			 "{\"t\":\"auth\",\"agent\":\"%s\",\"sig\":\"%s\"}",
+			 agent, hex);
+	else
+		snprintf(text, sizeof(text), "{\"t\":\"auth\",\"sig\":\"%s\"}",
+			 hex);
+	cr_assert(raw_ctrl(c, text), "sending auth failed");
+	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)),
+		  "no answer to auth");
+	cr_assert(type == TETHER_FRAME_CTRL && strstr(answer, "auth_ok"),
+		  "auth answered with type %u: %s", type, answer);
+}
+
+/*
+ * hello as admin, whose key the console's login stored in the test's
+ * config, and the welcome's challenge signed with it as tether/sign.h
+ * says; asserts the relay lets us in.
+ */
+static void raw_hello(struct raw *c, const struct h_relay *r)
+{
+	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN], signed_msg[256];
+	uint8_t pub[TETHER_SIGN_PUB_LEN];
+	char key[H_PATH_MAX + 32], cfg[H_PATH_MAX];
+	struct tether_sign_key *k = NULL;
+	size_t len = 0;
+
+	(void)r;
+	cr_assert(raw_ctrl(c, "{\"t\":\"hello\",\"role\":\"console\","
+			      "\"version\":1,\"technician\":\"admin\"}"),
+		  "sending hello failed");
+	raw_challenge(c, challenge);
+	h_path(cfg, sizeof(cfg), "config");
+	snprintf(key, sizeof(key), "%s/tether/technician.key", cfg);
+	cr_assert_eq(tether_sign_key_load(key, &k, pub), 0);
+	tether_sign_key_free(k);
+	cr_assert_eq(tether_sign_console_auth_message(
+			 challenge, pub, signed_msg, sizeof(signed_msg), &len),
+		     0);
+	raw_auth(c, key, signed_msg, len, NULL);
 }
 
 /* The relay is alive and a normal console still gets answers. */
@@ -1297,40 +1358,19 @@ Test(malformed, channel_close_rows_pair_with_opens, .timeout = 90)
 static void raw_enrolled(struct raw *c, const struct h_relay *r,
 			 const char *name)
 {
-	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN], sig[TETHER_SIGN_SIG_LEN];
-	uint8_t signed_msg[256];
-	char key[H_PATH_MAX], answer[2048], hex[2 * TETHER_SIGN_SIG_LEN + 1];
-	char msg[512];
-	struct tether_sign_key *k = NULL;
-	const char *ch;
+	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN], signed_msg[256];
+	char key[H_PATH_MAX];
 	size_t len = 0;
-	uint8_t type = 0;
-	json_t *j;
 
 	cr_assert(raw_tether(c, r->port), "TLS handshake failed");
 	cr_assert(raw_ctrl(c, "{\"t\":\"hello\",\"role\":\"agent\","
 			      "\"version\":1}"));
-	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)));
-	j = json_loads(answer, 0, NULL);
-	ch = json_string_value(json_object_get(j, "challenge"));
-	cr_assert(ch != NULL, "welcome without a challenge: %s", answer);
-	cr_assert_eq(tether_hex_decode(ch, challenge, sizeof(challenge)), 0);
-	json_decref(j);
+	raw_challenge(c, challenge);
 	h_path(key, sizeof(key), "agent.key");
-	cr_assert_eq(tether_sign_key_load(key, &k, NULL), 0);
 	cr_assert_eq(tether_sign_auth_message(challenge, name, signed_msg,
 					      sizeof(signed_msg), &len),
 		     0);
-	cr_assert_eq(tether_sign(k, signed_msg, len, sig), 0);
-	tether_sign_key_free(k);
-	cr_assert_eq(tether_hex_encode(sig, sizeof(sig), hex, sizeof(hex)), 0);
-	snprintf(msg, sizeof(msg),
-		 "{\"t\":\"auth\",\"agent\":\"%s\","
-		 "\"sig\":\"%s\"}",
-		 name, hex);
-	cr_assert(raw_ctrl(c, msg));
-	cr_assert(raw_read_frame(c, REJECT_MS, &type, answer, sizeof(answer)));
-	cr_assert(strstr(answer, "auth_ok"), "auth answered: %s", answer);
+	raw_auth(c, key, signed_msg, len, name);
 }
 
 /* One message from an authenticated agent must close it with an ERROR. */

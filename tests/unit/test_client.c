@@ -2,6 +2,7 @@
  * The relay client against a small relay of the test's own on loopback:
  * pinning, the trust-on-first-use probe that says nothing, taking the
  * first certificate and keeping it for reconnects, hello and welcome,
+ * the challenge signed with the console's key (with the console's label),
  * requests and their answers, pings, newer messages ignored, malformed
  * ones refused, an ERROR frame from the relay, and the back-off.
  */
@@ -17,6 +18,7 @@
 #include <tether/err.h>
 #include <tether/link.h>
 #include <tether/proto.h>
+#include <tether/sign.h>
 #include <tether/tls.h>
 
 enum relay_act {
@@ -38,7 +40,10 @@ struct fake {
 	unsigned hellos;
 	unsigned pongs;
 	char last_hello_token[64];
-	char error_seen[256]; /* an ERROR frame the client sent */
+	uint8_t pubkey[TETHER_SIGN_PUB_LEN]; /* the hello's */
+	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN];
+	unsigned signatures_ok; /* auths whose signature verified */
+	char error_seen[256];	/* an ERROR frame the client sent */
 	bool timed_out;
 };
 
@@ -57,7 +62,8 @@ struct owner {
 };
 
 static char tmpdir[64] = "/tmp/tether-client-XXXXXX";
-static char cert_path[128], key_path[128];
+static char cert_path[128], key_path[128], tech_key_path[128];
+static struct tether_sign_key *tech_key;
 static char cert_fp[TETHER_TLS_FP_LEN];
 static struct tether_tls_ctx *stls;
 static struct tether_link_ctx *sctx;
@@ -71,6 +77,10 @@ static void setup(void)
 	cr_assert_eq(tether_tls_cert_generate(cert_path, key_path, "relay.test",
 					      cert_fp),
 		     0);
+	snprintf(tech_key_path, sizeof(tech_key_path), "%s/tech.key", tmpdir);
+	cr_assert_eq(tether_sign_key_generate(tech_key_path, (uint8_t[32]){0}),
+		     0);
+	cr_assert_eq(tether_sign_key_load(tech_key_path, &tech_key, NULL), 0);
 	stls = tether_tls_ctx_new_server(cert_path, key_path);
 	cr_assert_not_null(stls);
 	sctx = tether_link_ctx_new(stls);
@@ -81,6 +91,8 @@ static void teardown(void)
 {
 	tether_link_ctx_free(sctx);
 	tether_tls_ctx_free(stls);
+	tether_sign_key_free(tech_key);
+	unlink(tech_key_path);
 	unlink(cert_path);
 	unlink(key_path);
 	rmdir(tmpdir);
@@ -104,11 +116,13 @@ static void relay_frame(struct tether_link *l, const struct tether_frame *f0)
 {
 	struct fake *f = tether_link_data(l);
 	struct tether_ctrl_welcome w = {.version = TETHER_PROTOCOL_VERSION,
-					.technician = "alice",
-					.has_role = true,
-					.role = TETHER_TECH_ADMIN};
+					.has_challenge = true};
+	struct tether_ctrl_auth_ok let_in = {
+	    .technician = "alice", .has_role = true, .role = TETHER_TECH_ADMIN};
+	uint8_t signed_msg[128];
 	struct tether_ctrl_msg m;
 	char why[TETHER_CTRL_WHY_MAX];
+	size_t n = 0;
 
 	cr_assert_eq(tether_ctrl_decode(f0->payload, f0->len, TETHER_CTRL_C2R,
 					&m, why, sizeof(why)),
@@ -119,6 +133,14 @@ static void relay_frame(struct tether_link *l, const struct tether_frame *f0)
 		cr_assert_eq(m.body.hello.role, TETHER_ROLE_CONSOLE);
 		snprintf(f->last_hello_token, sizeof(f->last_hello_token), "%s",
 			 m.body.hello.token ? m.body.hello.token : "");
+		/* A token registers the key; a reconnect signs in with it. */
+		if (m.body.hello.token != NULL) {
+			cr_assert(m.body.hello.has_pubkey);
+			memcpy(f->pubkey, m.body.hello.pubkey,
+			       sizeof(f->pubkey));
+		} else {
+			cr_assert_str_eq(m.body.hello.technician, "alice");
+		}
 		if (f->act == ACT_ERROR_FRAME) {
 			tether_link_close_error(l, TETHER_ERR_AUTH, "go away");
 			break;
@@ -131,7 +153,22 @@ static void relay_frame(struct tether_link *l, const struct tether_frame *f0)
 					 strlen(bad));
 			break;
 		}
+		memset(f->challenge, f->connections, sizeof(f->challenge));
+		memcpy(w.challenge, f->challenge, sizeof(w.challenge));
 		relay_send(f, TETHER_CTRL_WELCOME, &w);
+		break;
+	case TETHER_CTRL_AUTH:
+		/* The console's label and key: an agent's would not pass. */
+		cr_assert_null(m.body.auth.agent);
+		cr_assert_eq(tether_sign_console_auth_message(
+				 f->challenge, f->pubkey, signed_msg,
+				 sizeof(signed_msg), &n),
+			     0);
+		cr_assert_eq(tether_sign_verify(f->pubkey, signed_msg, n,
+						m.body.auth.sig),
+			     0, "the challenge signed with the hello's key");
+		f->signatures_ok++;
+		relay_send(f, TETHER_CTRL_AUTH_OK, &let_in);
 		relay_send(f, TETHER_CTRL_PING, NULL);
 		if (f->act == ACT_NEWER_MSG) {
 			const char *newer =
@@ -151,7 +188,7 @@ static void relay_frame(struct tether_link *l, const struct tether_frame *f0)
 					       .title = "printer",
 					       .status = TETHER_TICKET_OPEN,
 					       .created_at = 1765000000};
-		struct tether_ctrl_ticket_list_ok ok = {&t, 1};
+		struct tether_ctrl_ticket_list_ok ok = {&t, 1, 0};
 		size_t len;
 		char *text;
 
@@ -274,7 +311,8 @@ static void on_welcome(struct tether_client *c, const struct tether_ctrl_msg *w)
 	struct owner *o = tether_client_arg(c);
 
 	o->welcomes++;
-	cr_assert_str_eq(w->body.welcome.technician, "alice");
+	cr_assert_eq(w->type, TETHER_CTRL_AUTH_OK);
+	cr_assert_str_eq(w->body.auth_ok.technician, "alice");
 	if (o->nest) {
 		struct tether_ctrl_ticket_list req = {0};
 		struct tether_ctrl_msg ans;
@@ -323,6 +361,7 @@ static struct tether_client *new_client(struct owner *o, struct fake *f,
 					  .pin = pin,
 					  .accept_any = accept_any,
 					  .role = TETHER_ROLE_CONSOLE,
+					  .key = tech_key,
 					  .token = "tt_1_secret"};
 
 	memset(o, 0, sizeof(*o));
@@ -346,7 +385,7 @@ static void spin(struct fake *f, unsigned ms)
 Test(client, pinned_hello_welcome_call_and_ping)
 {
 	struct tether_ctrl_ticket_list req = {0};
-	struct tether_ctrl_ticket_ref show = {.ticket = 9};
+	struct tether_ctrl_ticket_show show = {.ticket = 9};
 	struct tether_ctrl_msg ans;
 	struct owner o;
 	struct fake f;
@@ -357,6 +396,7 @@ Test(client, pinned_hello_welcome_call_and_ping)
 	cr_assert(tether_client_ready(o.c));
 	cr_assert_eq(o.welcomes, 1);
 	cr_assert_str_eq(f.last_hello_token, "tt_1_secret");
+	cr_assert_eq(f.signatures_ok, 1);
 	cr_assert_eq(
 	    tether_client_call(o.c, TETHER_CTRL_TICKET_LIST, &req, &ans), 0);
 	cr_assert_eq(ans.type, TETHER_CTRL_OK);

@@ -265,3 +265,26 @@ Test(console_opts, numbers)
 	    -1);
 	cr_assert_eq(v, 22, "a failed parse writes nothing");
 }
+
+/* Durations of --expires and --ttl: a unit or seconds, within a bound. */
+Test(console_opts, durations)
+{
+	int64_t s = 0;
+
+	cr_assert_eq(console_opts_duration("90s", 3600, &s), 0);
+	cr_assert_eq(s, 90);
+	cr_assert_eq(console_opts_duration("10m", 3600, &s), 0);
+	cr_assert_eq(s, 600);
+	cr_assert_eq(console_opts_duration("2h", 86400, &s), 0);
+	cr_assert_eq(s, 7200);
+	cr_assert_eq(console_opts_duration("2d", 30 * 86400, &s), 0);
+	cr_assert_eq(s, 172800);
+	cr_assert_eq(console_opts_duration("45", 3600, &s), 0);
+	cr_assert_eq(s, 45);
+	cr_assert_eq(console_opts_duration("2h", 3600, &s), -1);
+	cr_assert_eq(console_opts_duration("0", 3600, &s), -1);
+	cr_assert_eq(console_opts_duration("m", 3600, &s), -1);
+	cr_assert_eq(console_opts_duration("5x", 3600, &s), -1);
+	cr_assert_eq(console_opts_duration("", 3600, &s), -1);
+	cr_assert_eq(console_opts_duration(NULL, 3600, &s), -1);
+}

@@ -27,6 +27,7 @@
 #include <tether/link.h>
 #include <tether/msg.h>
 #include <tether/proto.h>
+#include <tether/sign.h>
 #include <tether/tls.h>
 
 #include "console.h"
@@ -69,6 +70,8 @@ struct fake {
 static char dir[64] = "/tmp/tether-console-run-XXXXXX";
 static char cert_path[128], key_path[128];
 static char cert_fp[TETHER_TLS_FP_LEN];
+static uint8_t tech_pub[TETHER_SIGN_PUB_LEN]; /* the console's key */
+static uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN];
 static struct tether_tls_ctx *stls;
 static struct tether_link_ctx *sctx;
 static const uint8_t ke[TETHER_SPAKE2_KE_LEN] = {1, 2,	3,  4,	5,  6,	7,  8,
@@ -93,10 +96,12 @@ static void write_config(int port)
 
 	cr_assert_eq(tether_hex_encode(ke, sizeof(ke), hex, sizeof(hex)), 0);
 	snprintf(text, sizeof(text),
-		 "{\"relay\":\"127.0.0.1:%d\",\"token\":\"tt_1_x\","
+		 "{\"relay\":\"127.0.0.1:%d\",\"technician\":\"alice\","
 		 "\"fingerprint\":\"%s\"}\n",
 		 port, cert_fp);
 	write_text("tether/config.json", text);
+	snprintf(text, sizeof(text), "%s/tether/technician.key", dir);
+	cr_assert_eq(tether_sign_key_generate(text, tech_pub), 0);
 	snprintf(text, sizeof(text),
 		 "{\"session\":%d,\"ticket\":\"T-%d\",\"nameplate\":\"3\","
 		 "\"info\":\"{}\",\"ke\":\"%s\"}\n",
@@ -172,11 +177,12 @@ static void open_channel(struct fake *f, const struct tether_ctrl_msg *m)
 
 static void relay_ctrl(struct fake *f, const struct tether_frame *fr)
 {
-	const struct tether_ctrl_welcome w = {.version =
-						  TETHER_PROTOCOL_VERSION,
-					      .technician = "alice",
-					      .has_role = true,
-					      .role = TETHER_TECH_ADMIN};
+	struct tether_ctrl_welcome w = {.version = TETHER_PROTOCOL_VERSION,
+					.has_challenge = true};
+	const struct tether_ctrl_auth_ok let_in = {
+	    .technician = "alice", .has_role = true, .role = TETHER_TECH_ADMIN};
+	uint8_t signed_msg[128];
+	size_t n = 0;
 	const struct tether_ctrl_attach_ok att = {.session = SESSION,
 						  .state =
 						      TETHER_SESSION_PAIRED,
@@ -190,8 +196,20 @@ static void relay_ctrl(struct fake *f, const struct tether_frame *fr)
 				    why, sizeof(why)) == 0);
 	switch (m.type) {
 	case TETHER_CTRL_HELLO:
-		CHECK(f, strcmp(m.body.hello.token, "tt_1_x") == 0);
+		/* The key signs in: no token is kept to send. */
+		CHECK(f, m.body.hello.token == NULL);
+		CHECK(f, strcmp(m.body.hello.technician, "alice") == 0);
+		CHECK(f, tether_random(challenge, sizeof(challenge)) == 0);
+		memcpy(w.challenge, challenge, sizeof(challenge));
 		send_ctrl(f, TETHER_CTRL_WELCOME, 0, &w, false);
+		break;
+	case TETHER_CTRL_AUTH:
+		CHECK(f, tether_sign_console_auth_message(
+			     challenge, tech_pub, signed_msg,
+			     sizeof(signed_msg), &n) == 0);
+		CHECK(f, tether_sign_verify(tech_pub, signed_msg, n,
+					    m.body.auth.sig) == 0);
+		send_ctrl(f, TETHER_CTRL_AUTH_OK, 0, &let_in, false);
 		break;
 	case TETHER_CTRL_ATTACH:
 		CHECK(f, m.body.ticket_ref.ticket == TICKET);
@@ -407,7 +425,7 @@ static int sink_end(struct console_run *r, void *arg,
 /* The connection is still there: one more request on it. */
 static int sink_after(struct console_run *r, void *arg, int status)
 {
-	const struct tether_ctrl_ticket_ref req = {.ticket = TICKET};
+	const struct tether_ctrl_ticket_show req = {.ticket = TICKET};
 	struct tether_ctrl_msg ans;
 	struct sink *s = arg;
 

@@ -29,10 +29,15 @@ static const struct sample samples[] = {
     {TETHER_CTRL_C2R, "{\"t\":\"ping\"}"},
     {TETHER_CTRL_R2A, "{\"t\":\"pong\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
-		      "\"token\":\"tt_1_abc\"}"},
+		      "\"token\":\"tt_1_abc\",\"pubkey\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
+		      "\"technician\":\"alice\"}"},
     {TETHER_CTRL_A2R, "{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}"},
-    {TETHER_CTRL_R2C, "{\"t\":\"welcome\",\"version\":1,\"technician\":"
-		      "\"alice\",\"role\":\"admin\"}"},
+    {TETHER_CTRL_R2C,
+     "{\"t\":\"welcome\",\"version\":1,\"challenge\":\"" HEX32 "\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"auth\",\"sig\":\"" HEX64 "\"}"},
+    {TETHER_CTRL_R2C,
+     "{\"t\":\"auth_ok\",\"technician\":\"alice\",\"role\":\"admin\"}"},
     {TETHER_CTRL_R2A,
      "{\"t\":\"welcome\",\"version\":1,\"challenge\":\"" HEX32 "\"}"},
     {TETHER_CTRL_R2C, "{\"t\":\"err\",\"id\":3,\"code\":\"no_agent\","
@@ -41,7 +46,18 @@ static const struct sample samples[] = {
 		      "\"customer\":\"ACME / Jo\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2,\"status\":\"open\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2}"},
+    {TETHER_CTRL_C2R,
+     "{\"t\":\"ticket_list\",\"id\":2,\"status\":\"closed\",\"source\":"
+     "\"health\",\"customer\":\"ACME\",\"search\":\"50%\",\"limit\":500,"
+     "\"before\":\"T-113\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"ticket_show\",\"id\":9,\"ticket\":\"T-12\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_show\",\"id\":9,\"ticket\":\"T-12\","
+		      "\"limit\":10,\"before\":4000}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_show\",\"id\":9,\"ticket\":\"T-12\","
+		      "\"limit\":500,\"after\":17}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"comment\",\"id\":9,\"ticket\":"
+		      "\"T-12\",\"text\":\"called back, no answer\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_reopen\",\"id\":9,\"ticket\":\"T-12\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"ticket_close\",\"id\":4,\"ticket\":\"T-1\","
 		      "\"resolution\":\"fixed\"}"},
     {TETHER_CTRL_C2R,
@@ -60,6 +76,7 @@ static const struct sample samples[] = {
     {TETHER_CTRL_C2R, "{\"t\":\"diag_attach\",\"id\":13,\"ticket\":\"T-2\","
 		      "\"bundle\":\"eJyrrgUAAXUA+Q==\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"diag_get\",\"id\":14,\"ticket\":\"T-2\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"sessions\",\"id\":15}"},
     {TETHER_CTRL_R2C, "{\"t\":\"close\",\"channel\":4,\"reason\":\"agent "
 		      "disconnected\"}"},
     {TETHER_CTRL_A2R, "{\"t\":\"close\",\"channel\":4}"},
@@ -125,6 +142,18 @@ static const struct sample samples[] = {
      "{\"t\":\"diag\",\"ticket\":\"T-3\",\"bundle\":\"QQ==\"}"},
     {TETHER_CTRL_A2R, "{\"t\":\"diag\",\"ticket\":\"T-3\",\"error\":"
 		      "\"timed out\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_assign\",\"id\":15,\"ticket\":"
+		      "\"T-3\",\"to\":\"bob\",\"me\":false}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_assign\",\"id\":15,\"ticket\":"
+		      "\"T-3\",\"to\":null,\"me\":true}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"technician_create\",\"id\":16,\"name\":"
+		      "\"carol\",\"role\":\"auditor\"}"},
+    {TETHER_CTRL_C2R,
+     "{\"t\":\"technician_remove\",\"id\":17,\"name\":\"carol\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"technician_list\",\"id\":18}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"technician_role\",\"id\":19,\"name\":"
+		      "\"carol\",\"role\":\"technician\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"enroll_token\",\"id\":20,\"ttl\":3600}"},
 };
 
 /* Decodes text in dirs, re-encodes it and compares the JSON. */
@@ -165,6 +194,55 @@ Test(ctrl, every_message_round_trips)
 	for (i = 0; i < TETHER_CTRL_TYPES; i++)
 		cr_assert(seen[i] || i == TETHER_CTRL_OK, "no sample of \"%s\"",
 			  tether_ctrl_type_name(i));
+}
+
+/* The administration answers: a token shown once, roles as words. */
+Test(ctrl, technician_answers)
+{
+	const char *add = "{\"t\":\"ok\",\"id\":16,\"technician\":{\"id\":4,"
+			  "\"name\":\"carol\",\"role\":\"auditor\","
+			  "\"created_at\":\"2026-12-07T15:54:05Z\"},"
+			  "\"token\":\"tt_4_ab\"}";
+	const char *role = "{\"t\":\"ok\",\"id\":19,\"technician\":{\"id\":4,"
+			   "\"name\":\"carol\",\"role\":\"technician\","
+			   "\"created_at\":null},\"from\":\"auditor\"}";
+	const char *bad = "{\"t\":\"ok\",\"id\":19,\"technician\":{\"id\":4,"
+			  "\"name\":\"carol\",\"role\":\"owner\","
+			  "\"created_at\":null}}";
+	struct tether_ctrl_msg m;
+	json_t *back, *want;
+
+	cr_assert_eq(
+	    tether_ctrl_decode(add, strlen(add), TETHER_CTRL_R2C, &m, NULL, 0),
+	    0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_TECH_ADD, NULL, 0), 0);
+	cr_assert_eq(m.body.tech_add_ok.technician.role, TETHER_TECH_AUDITOR);
+	cr_assert_str_eq(m.body.tech_add_ok.token, "tt_4_ab");
+	back = tether_ctrl_answer_to_json(TETHER_CTRL_TECH_ADD, 16, &m.body);
+	want = json_loads(add, 0, NULL);
+	cr_assert(json_equal(back, want), "%s", json_dumps(back, 0));
+	json_decref(back);
+	json_decref(want);
+	tether_ctrl_msg_free(&m);
+	cr_assert_eq(tether_ctrl_decode(role, strlen(role), TETHER_CTRL_R2C, &m,
+					NULL, 0),
+		     0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_TECH_ROLE, NULL, 0), 0);
+	cr_assert(m.body.tech_ok.has_from);
+	cr_assert_eq(m.body.tech_ok.from, TETHER_TECH_AUDITOR);
+	cr_assert_eq(m.body.tech_ok.technician.role, TETHER_TECH_TECHNICIAN);
+	tether_ctrl_msg_free(&m);
+	cr_assert_eq(
+	    tether_ctrl_decode(bad, strlen(bad), TETHER_CTRL_R2C, &m, NULL, 0),
+	    0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_TECH_ROLE, NULL, 0),
+	    TETHER_ERR_FORMAT);
+	tether_ctrl_msg_free(&m);
+	cr_assert_str_eq(tether_ctrl_code_name(TETHER_CTRL_E_FORBIDDEN),
+			 "forbidden");
 }
 
 Test(ctrl, wire_names_are_unique_per_direction)
@@ -406,14 +484,18 @@ Test(ctrl, answers)
 			 "\"title\":\"x\",\"customer\":null,\"status\":"
 			 "\"closed\",\"source\":\"health\",\"created_at\":"
 			 "\"2026-12-07T15:54:05Z\",\"closed_at\":null,"
-			 "\"resolution\":null,\"created_by\":null,\"sessions\":"
+			 "\"resolution\":null,\"created_by\":null,"
+			 "\"assignee\":null,\"sessions\":"
 			 "[{\"nameplate\":\"4\",\"state\":\"burned\","
 			 "\"created_at\":\"2026-12-07T15:54:05Z\","
 			 "\"expires_at\":null,\"agent\":null}],\"attachments\":"
 			 "[],\"audit\":[{\"ts\":\"2026-12-07T15:54:06Z\","
 			 "\"actor\":\"tech:alice\",\"event\":\"x\",\"detail\":"
-			 "{\"a\":[1,2]}},{\"ts\":null,\"actor\":\"relay\","
-			 "\"event\":\"y\",\"detail\":null}]}}";
+			 "{\"a\":[1,2]}},{\"id\":8,\"ts\":null,\"actor\":"
+			 "\"relay\",\"event\":\"y\",\"detail\":null}],"
+			 "\"audit_more\":40,\"comments\":[{\"id\":2,\"by\":"
+			 "\"alice\",\"at\":\"2026-12-07T15:54:07Z\",\"text\":"
+			 "\"rebooted\"}],\"comments_more\":1}}";
 	struct tether_ctrl_msg m;
 	const struct tether_ctrl_ticket *t = &m.body.ticket_ok.ticket;
 	json_t *back, *want;
@@ -435,6 +517,13 @@ Test(ctrl, answers)
 	cr_assert(!t->sessions[0].has_agent);
 	cr_assert_eq(t->naudit, 2);
 	cr_assert(json_is_object(t->audit[0].detail));
+	cr_assert_eq(t->audit[0].id, 0);
+	cr_assert_eq(t->audit[1].id, 8);
+	cr_assert_eq(t->audit_more, 40);
+	cr_assert_eq(t->ncomments, 1);
+	cr_assert_str_eq(t->comments[0].by, "alice");
+	cr_assert_str_eq(t->comments[0].text, "rebooted");
+	cr_assert_eq(t->comments_more, 1);
 	back = tether_ctrl_answer_to_json(TETHER_CTRL_TICKET_SHOW, 5, &m.body);
 	want = json_loads(ok, 0, NULL);
 	cr_assert(json_equal(back, want), "%s", json_dumps(back, 0));
@@ -446,6 +535,44 @@ Test(ctrl, answers)
 		     TETHER_ERR_PROTOCOL);
 	cr_assert(strstr(why, "ticket_list: unknown member \"ticket\"") != NULL,
 		  "reason: %s", why);
+	tether_ctrl_msg_free(&m);
+}
+
+/* The live sessions' answer: a row per session, channels by kind. */
+Test(ctrl, sessions_answer)
+{
+	const char *ok =
+	    "{\"t\":\"ok\",\"id\":2,\"sessions\":[{\"ticket\":\"T-4\","
+	    "\"title\":\"printer\",\"technician\":\"alice\",\"nameplate\":"
+	    "\"8\",\"state\":\"paired\",\"connected\":true,\"addr\":"
+	    "\"127.0.0.1\",\"since\":\"2026-12-07T15:54:05Z\",\"agent\":{"
+	    "\"hostname\":\"pc\"},\"channels\":[\"exec\",\"forward\"]},"
+	    "{\"ticket\":\"T-5\",\"title\":\"x\",\"technician\":null,"
+	    "\"nameplate\":\"9\",\"state\":\"joined\",\"connected\":false,"
+	    "\"addr\":null,\"since\":null,\"agent\":null,\"channels\":[]}]}";
+	const struct tether_ctrl_sessions_ok *s;
+	struct tether_ctrl_msg m;
+	json_t *back, *want;
+
+	cr_assert_eq(
+	    tether_ctrl_decode(ok, strlen(ok), TETHER_CTRL_R2C, &m, NULL, 0),
+	    0);
+	cr_assert_eq(
+	    tether_ctrl_decode_answer(&m, TETHER_CTRL_SESSIONS, NULL, 0), 0);
+	s = &m.body.sessions_ok;
+	cr_assert_eq(s->nsessions, 2);
+	cr_assert_eq(s->sessions[0].ticket, 4);
+	cr_assert_eq(s->sessions[0].state, TETHER_SESSION_PAIRED);
+	cr_assert(s->sessions[0].connected && s->sessions[0].has_agent);
+	cr_assert_eq(s->sessions[0].nchannels, 2);
+	cr_assert_str_eq(s->sessions[0].channels[1], "forward");
+	cr_assert_null(s->sessions[1].technician);
+	cr_assert(!s->sessions[1].has_agent);
+	back = tether_ctrl_answer_to_json(TETHER_CTRL_SESSIONS, 2, &m.body);
+	want = json_loads(ok, 0, NULL);
+	cr_assert(json_equal(back, want), "%s", json_dumps(back, 0));
+	json_decref(back);
+	json_decref(want);
 	tether_ctrl_msg_free(&m);
 }
 

@@ -103,6 +103,59 @@ Test(sign, load_refuses_open_permissions_and_junk)
 	cr_assert_null(k);
 }
 
+/*
+ * A console signs under a label of its own, over the challenge and its
+ * public key: no signature made for one kind of peer passes for the other.
+ */
+Test(sign, console_auth_message_is_not_an_agents)
+{
+	uint8_t ch[TETHER_AGENT_CHALLENGE_LEN], pub[TETHER_SIGN_PUB_LEN];
+	uint8_t out[128], agent[128], sig[TETHER_SIGN_SIG_LEN];
+	size_t len = 0, alen = 0, ctx = sizeof(TETHER_CONSOLE_AUTH_CONTEXT);
+	char path[] = "/tmp/tether-sign-console-XXXXXX", fp[64];
+	struct tether_sign_key *k = NULL;
+	int fd;
+
+	memset(ch, 0xcd, sizeof(ch));
+	fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	close(fd);
+	unlink(path);
+	cr_assert_eq(tether_sign_key_generate(path, pub), 0);
+	cr_assert_eq(tether_sign_key_load(path, &k, NULL), 0);
+	unlink(path);
+	cr_assert_eq(
+	    tether_sign_console_auth_message(ch, pub, out, sizeof(out), &len),
+	    0);
+	cr_assert_eq(len, ctx + sizeof(ch) + sizeof(pub));
+	cr_assert_eq(memcmp(out, "tether/1 console auth\0", ctx), 0);
+	cr_assert_eq(memcmp(out + ctx, ch, sizeof(ch)), 0);
+	cr_assert_eq(memcmp(out + ctx + sizeof(ch), pub, sizeof(pub)), 0);
+	cr_assert_eq(
+	    tether_sign_console_auth_message(ch, pub, out, len - 1, &len),
+	    TETHER_ERR_TOO_LARGE);
+	cr_assert_eq(
+	    tether_sign_console_auth_message(ch, pub, out, sizeof(out), &len),
+	    0);
+	cr_assert_eq(tether_sign(k, out, len, sig), 0);
+	cr_assert_eq(tether_sign_verify(pub, out, len, sig), 0);
+	/* The same challenge as an agent's message: the signature fails. */
+	cr_assert_eq(
+	    tether_sign_auth_message(ch, "web-01", agent, sizeof(agent), &alen),
+	    0);
+	cr_assert_eq(tether_sign_verify(pub, agent, alen, sig),
+		     TETHER_ERR_AUTH);
+	/* Its public half and fingerprint, as OpenSSH words them. */
+	cr_assert_eq(tether_sign_key_public(k, out), 0);
+	cr_assert_arr_eq(out, pub, sizeof(pub));
+	cr_assert_eq(tether_sign_key_fingerprint(pub, fp, sizeof(fp)), 0);
+	cr_assert_eq(strlen(fp), 7 + 43, "%s", fp);
+	cr_assert_eq(strncmp(fp, "SHA256:", 7), 0);
+	cr_assert_eq(tether_sign_key_fingerprint(pub, fp, 20),
+		     TETHER_ERR_TOO_LARGE);
+	tether_sign_key_free(k);
+}
+
 Test(sign, auth_message_layout)
 {
 	uint8_t ch[TETHER_AGENT_CHALLENGE_LEN], out[128];

@@ -47,7 +47,8 @@ static void setup(void)
 	cr_assert_eq(relay_store_open(path, &st), 0);
 }
 
-static void teardown(void)
+/* Closes the store and removes its files (the database, -wal, -shm). */
+static void remove_db(void)
 {
 	static const char *const suffixes[] = {"", "-wal", "-shm"};
 	char file[160];
@@ -59,6 +60,11 @@ static void teardown(void)
 		path_with(file, sizeof(file), suffixes[i]);
 		unlink(file);
 	}
+}
+
+static void teardown(void)
+{
+	remove_db();
 	rmdir(dir);
 }
 
@@ -179,7 +185,7 @@ Test(store, open_creates_private_wal_db)
 	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL),
 	    SQLITE_OK);
 	cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
-	cr_assert_eq(sqlite3_column_int(stmt, 0), 1);
+	cr_assert_eq(sqlite3_column_int(stmt, 0), 2);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 }
@@ -311,6 +317,69 @@ Test(store, tech_token_hash_stored_exactly)
 	cr_assert_not(file_contains(wal, token));
 }
 
+/*
+ * A login token registers one key and is spent by it; a new token (the
+ * admin's technician token NAME) lets the next login replace the key;
+ * removing the technician takes the key with it.
+ */
+Test(store, tech_key_registration_spends_the_token)
+{
+	uint8_t tok1[32], tok2[32], key1[32], key2[32];
+	struct relay_store_tech t;
+	int64_t id, id2 = 0;
+
+	hash_of(tok1, 1);
+	hash_of(tok2, 2);
+	memset(key1, 0x11, sizeof(key1));
+	memset(key2, 0x22, sizeof(key2));
+	cr_assert_eq(relay_store_tech_add(st, "carol", TETHER_TECH_TECHNICIAN,
+					  tok1, &id),
+		     0);
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert_not(t.has_key);
+	cr_assert_not(t.token_spent);
+
+	/* Only the technician's own token, once. */
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok2, key1),
+		     TETHER_ERR_EXPIRED);
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok1, key1), 0);
+	cr_assert_eq(relay_store_tech_by_name(st, "carol", &t), 0);
+	cr_assert(t.has_key);
+	cr_assert(t.token_spent);
+	cr_assert_arr_eq(t.pubkey, key1, 32);
+	cr_assert_arr_eq(t.token_hash, tok1, 32);
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok1, key2),
+		     TETHER_ERR_EXPIRED, "a spent token registers nothing");
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert_arr_eq(t.pubkey, key1, 32, "the key stays");
+
+	/* A new token: unspent, the old key still registered until used. */
+	cr_assert_eq(relay_store_tech_set_token(st, "carol", tok2, &id2), 0);
+	cr_assert_eq(id2, id);
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert_not(t.token_spent);
+	cr_assert(t.has_key);
+	cr_assert_arr_eq(t.pubkey, key1, 32);
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok1, key2),
+		     TETHER_ERR_EXPIRED, "the old token is gone");
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok2, key2), 0);
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert(t.token_spent);
+	cr_assert_arr_eq(t.pubkey, key2, 32, "the new login replaced it");
+	cr_assert_eq(relay_store_tech_set_token(st, "nobody", tok1, NULL),
+		     TETHER_ERR_NOT_FOUND);
+
+	/* The key goes with the technician; a new one of that name has none. */
+	cr_assert_eq(relay_store_tech_remove(st, "carol"), 0);
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok2, key2),
+		     TETHER_ERR_EXPIRED);
+	cr_assert_eq(relay_store_tech_add(st, "carol", TETHER_TECH_TECHNICIAN,
+					  tok1, &id2),
+		     0);
+	cr_assert_eq(relay_store_tech_get(st, id2, &t), 0);
+	cr_assert_not(t.has_key);
+}
+
 Test(store, tech_list)
 {
 	static const uint8_t zero[32];
@@ -399,9 +468,12 @@ Test(store, ticket_rejects_bad_source)
 
 Test(store, ticket_list_by_status)
 {
-	enum tether_ticket_status open = TETHER_TICKET_OPEN;
-	enum tether_ticket_status closed = TETHER_TICKET_CLOSED;
-	enum tether_ticket_status bogus = (enum tether_ticket_status)5;
+	struct relay_store_ticket_filter open = {.has_status = true,
+						 .status = TETHER_TICKET_OPEN};
+	struct relay_store_ticket_filter closed = {
+	    .has_status = true, .status = TETHER_TICKET_CLOSED};
+	struct relay_store_ticket_filter bogus = {
+	    .has_status = true, .status = (enum tether_ticket_status)5};
 	struct relay_store_ticket *v = NULL;
 	size_t n = 0;
 
@@ -410,25 +482,25 @@ Test(store, ticket_list_by_status)
 	add_ticket("three", 0);
 	cr_assert_eq(relay_store_ticket_close(st, 2, "fixed"), 0);
 
-	cr_assert_eq(relay_store_ticket_list(st, NULL, &v, &n), 0);
+	cr_assert_eq(relay_store_ticket_list(st, NULL, &v, &n, NULL), 0);
 	cr_assert_eq(n, 3);
 	/* newest first */
 	cr_assert_eq(v[0].id, 3);
 	cr_assert_eq(v[2].id, 1);
 	relay_store_tickets_free(v, n);
 
-	cr_assert_eq(relay_store_ticket_list(st, &open, &v, &n), 0);
+	cr_assert_eq(relay_store_ticket_list(st, &open, &v, &n, NULL), 0);
 	cr_assert_eq(n, 2);
 	cr_assert_eq(v[0].id, 3);
 	cr_assert_eq(v[1].id, 1);
 	relay_store_tickets_free(v, n);
 
-	cr_assert_eq(relay_store_ticket_list(st, &closed, &v, &n), 0);
+	cr_assert_eq(relay_store_ticket_list(st, &closed, &v, &n, NULL), 0);
 	cr_assert_eq(n, 1);
 	cr_assert_str_eq(v[0].title, "two");
 	relay_store_tickets_free(v, n);
 
-	cr_assert_eq(relay_store_ticket_list(st, &bogus, &v, &n),
+	cr_assert_eq(relay_store_ticket_list(st, &bogus, &v, &n, NULL),
 		     TETHER_ERR_INVALID);
 	cr_assert_null(v);
 	cr_assert_eq(n, 0);
@@ -451,6 +523,217 @@ Test(store, ticket_close)
 	cr_assert(is_now(t.closed_at));
 	cr_assert_str_eq(t.title, "close me");
 	relay_store_ticket_clear(&t);
+}
+
+Test(store, ticket_reopen_clears_closing)
+{
+	int64_t id = add_ticket("reopen me", 0);
+	struct relay_store_ticket t;
+
+	cr_assert_eq(relay_store_ticket_reopen(st, id), TETHER_ERR_STATE,
+		     "an open ticket is not reopened");
+	cr_assert_eq(relay_store_ticket_reopen(st, 77), TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(relay_store_ticket_close(st, id, "rebooted"), 0);
+	cr_assert_eq(relay_store_ticket_reopen(st, id), 0);
+	cr_assert_eq(relay_store_ticket_get(st, id, &t), 0);
+	cr_assert_eq(t.status, TETHER_TICKET_OPEN);
+	cr_assert_null(t.resolution);
+	cr_assert_eq(t.closed_at, 0);
+	relay_store_ticket_clear(&t);
+	cr_assert_eq(relay_store_ticket_close(st, id, "again"), 0,
+		     "a reopened ticket closes again");
+}
+
+/* The tickets a filter lets through, as "3,1" (newest first); *more. */
+static void list_ids(const struct relay_store_ticket_filter *f, char *buf,
+		     size_t len, int64_t *more)
+{
+	struct relay_store_ticket *v = NULL;
+	size_t n = 0, i, k = 0;
+
+	cr_assert_eq(relay_store_ticket_list(st, f, &v, &n, more), 0);
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		k += (size_t)snprintf(buf + k, len - k, "%s%lld",
+				      i > 0 ? "," : "", (long long)v[i].id);
+	relay_store_tickets_free(v, n);
+}
+
+static int64_t add_ticket_for(const char *title, const char *customer,
+			      enum tether_ticket_source source)
+{
+	int64_t id = 0;
+
+	cr_assert_eq(
+	    relay_store_ticket_new(st, title, customer, source, 0, &id), 0);
+	return id;
+}
+
+Test(store, ticket_list_filters_in_sql)
+{
+	struct relay_store_ticket_filter f = {0};
+	char ids[256];
+	int64_t more = -1;
+
+	add_ticket_for("Printer jams", "ACME / Jo", TETHER_SOURCE_MANUAL);
+	add_ticket_for("disk 90% full", "Globex", TETHER_SOURCE_HEALTH);
+	add_ticket_for("VPN_down", NULL, TETHER_SOURCE_MANUAL);
+	add_ticket_for("printer driver", "acme / Bo", TETHER_SOURCE_MANUAL);
+	add_ticket_for("disk 90x full", "Initech", TETHER_SOURCE_HEALTH);
+	cr_assert_eq(relay_store_ticket_close(st, 4, "fixed"), 0);
+
+	list_ids(NULL, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "5,4,3,2,1");
+	cr_assert_eq(more, 0);
+
+	f.has_status = true;
+	f.status = TETHER_TICKET_CLOSED;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "4");
+	f.status = TETHER_TICKET_OPEN;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "5,3,2,1");
+
+	memset(&f, 0, sizeof(f));
+	f.has_source = true;
+	f.source = TETHER_SOURCE_HEALTH;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "5,2");
+
+	memset(&f, 0, sizeof(f));
+	f.customer = "ACME";
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "4,1", "customer: a substring, any case");
+
+	memset(&f, 0, sizeof(f));
+	f.search = "PRINTER";
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "4,1", "search: the title, any case");
+	f.search = "globex";
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "2", "search: the customer too");
+	f.search = "90%";
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "2", "%% is a percent sign, not a wildcard");
+	f.search = "N_d";
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "3", "_ is an underscore, not any character");
+	f.search = "\\";
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "", "a backslash matches only itself");
+
+	/* Filters combine, and the count of the rest keeps to them. */
+	memset(&f, 0, sizeof(f));
+	f.has_status = true;
+	f.status = TETHER_TICKET_OPEN;
+	f.search = "i";
+	f.limit = 2;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "5,2", "3 has no i, 4 is closed");
+	cr_assert_eq(more, 1, "1 (Printer) is left");
+	f.before = 2;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "1");
+	cr_assert_eq(more, 0);
+
+	f.has_source = true;
+	f.source = (enum tether_ticket_source)9;
+	cr_assert_eq(relay_store_ticket_list(
+			 st, &f, &(struct relay_store_ticket *){NULL},
+			 &(size_t){0}, NULL),
+		     TETHER_ERR_INVALID);
+}
+
+Test(store, comments_newest_kept_oldest_first)
+{
+	struct relay_store_comment *v = NULL;
+	int64_t t = add_ticket("noted", 0), id = 0, more = -1;
+	size_t n = 0;
+
+	cr_assert_eq(relay_store_comment_add(st, 99, "alice", "x", &id),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(relay_store_comment_add(st, t, "alice", "", &id),
+		     TETHER_ERR_INVALID);
+	cr_assert_eq(relay_store_comment_add(st, t, "alice", "one", &id), 0);
+	cr_assert_eq(id, 1);
+	cr_assert_eq(relay_store_comment_add(st, t, "bob", "two", NULL), 0);
+	cr_assert_eq(relay_store_comment_add(st, t, "alice", "three", NULL), 0);
+
+	cr_assert_eq(relay_store_ticket_comments(st, t, 0, &v, &n, &more), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(more, 0);
+	cr_assert_str_eq(v[0].text, "one");
+	cr_assert_str_eq(v[1].author, "bob");
+	cr_assert(is_now(v[2].created_at));
+	relay_store_comments_free(v, n);
+
+	cr_assert_eq(relay_store_ticket_comments(st, t, 2, &v, &n, &more), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(more, 1);
+	cr_assert_str_eq(v[0].text, "two");
+	cr_assert_str_eq(v[1].text, "three");
+	relay_store_comments_free(v, n);
+}
+
+/* The ids of an audit page, as "4,5,6"; *more. */
+static void page_ids(int64_t ticket, int64_t before, int64_t after,
+		     size_t limit, char *buf, size_t len, int64_t *more)
+{
+	const struct relay_store_audit_page pg = {before, after, limit};
+	struct relay_store_audit *v = NULL;
+	size_t n = 0, i, k = 0;
+
+	cr_assert_eq(
+	    relay_store_ticket_audit_page(st, ticket, &pg, &v, &n, more), 0);
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		k += (size_t)snprintf(buf + k, len - k, "%s%lld",
+				      i > 0 ? "," : "", (long long)v[i].id);
+	relay_store_audits_free(v, n);
+}
+
+Test(store, audit_pages_by_row_id)
+{
+	const struct relay_store_audit_page both = {3, 2, 5}, none = {0, 0, 0};
+	int64_t a = add_ticket("a", 0), b = add_ticket("b", 0), more = -1;
+	struct relay_store_audit *v = NULL;
+	char ids[256];
+	size_t n = 0;
+	int i;
+
+	/* Rows 1..10 alternate between the two tickets: a has the odd. */
+	for (i = 1; i <= 10; i++)
+		cr_assert_eq(relay_store_audit(st, "alice", i % 2 ? a : b, 0,
+					       "step", NULL),
+			     0);
+	page_ids(a, 0, 0, 2, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "7,9", "the newest, oldest first");
+	cr_assert_eq(more, 3);
+	page_ids(a, 7, 0, 2, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "3,5");
+	cr_assert_eq(more, 1);
+	page_ids(a, 3, 0, 2, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "1");
+	cr_assert_eq(more, 0);
+	page_ids(a, 1, 0, 2, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "");
+	cr_assert_eq(more, 0);
+
+	page_ids(b, 0, 0, 50, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "2,4,6,8,10");
+	cr_assert_eq(more, 0);
+	page_ids(b, 0, 2, 3, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "4,6,8", "after: the oldest above the row");
+	cr_assert_eq(more, 1, "and how many newer are left");
+	page_ids(b, 0, 8, 3, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "10");
+	cr_assert_eq(more, 0);
+
+	cr_assert_eq(relay_store_ticket_audit_page(st, a, &both, &v, &n, NULL),
+		     TETHER_ERR_INVALID);
+	cr_assert_eq(relay_store_ticket_audit_page(st, a, &none, &v, &n, NULL),
+		     TETHER_ERR_INVALID);
+	cr_assert_null(v);
 }
 
 /* What the relay reads to check a ticket a request names. */
@@ -1294,4 +1577,111 @@ Test(store, counts_by_state)
 	cr_assert_eq(c.tickets[TETHER_TICKET_OPEN][TETHER_SOURCE_MANUAL], 1);
 	cr_assert_eq(c.agents, 1);
 	cr_assert_eq(c.checks[TETHER_CHECK_OK], 0);
+}
+
+/* Roles change in place; a ticket keeps its assignee's name and id. */
+Test(store, tech_role_and_ticket_assignee)
+{
+	int64_t alice = add_tech("alice", TETHER_TECH_ADMIN);
+	int64_t bob = add_tech("bob", TETHER_TECH_TECHNICIAN);
+	int64_t t = add_ticket("printer", alice);
+	struct relay_store_tech tech;
+	struct relay_store_ticket tk;
+
+	cr_assert_eq(relay_store_tech_set_role(st, bob, TETHER_TECH_AUDITOR),
+		     0);
+	cr_assert_eq(relay_store_tech_get(st, bob, &tech), 0);
+	cr_assert_eq(tech.role, TETHER_TECH_AUDITOR);
+	cr_assert_eq(relay_store_tech_set_role(st, 999, TETHER_TECH_ADMIN),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(
+	    relay_store_tech_set_role(st, bob, (enum tether_tech_role)9),
+	    TETHER_ERR_INVALID);
+	cr_assert_eq(relay_store_ticket_get(st, t, &tk), 0);
+	cr_assert_eq(tk.created_by_id, alice);
+	cr_assert_eq(tk.assignee_id, 0);
+	cr_assert_null(tk.assignee);
+	relay_store_ticket_clear(&tk);
+	cr_assert_eq(relay_store_ticket_assign(st, t, bob), 0);
+	cr_assert_eq(relay_store_ticket_assign(st, t, 999),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(relay_store_ticket_assign(st, 999, bob),
+		     TETHER_ERR_NOT_FOUND);
+	cr_assert_eq(relay_store_tech_remove(st, "bob"), 0);
+	/* The name outlives the technician, as created_by does. */
+	cr_assert_eq(relay_store_ticket_get(st, t, &tk), 0);
+	cr_assert_eq(tk.assignee_id, bob);
+	cr_assert_str_eq(tk.assignee, "bob");
+	relay_store_ticket_clear(&tk);
+	cr_assert_eq(relay_store_ticket_assign(st, t, 0), 0);
+	cr_assert_eq(relay_store_ticket_get(st, t, &tk), 0);
+	cr_assert_eq(tk.assignee_id, 0);
+	cr_assert_null(tk.assignee);
+	relay_store_ticket_clear(&tk);
+}
+
+/*
+ * A version 1 database (two roles, tickets without an assignee) is
+ * upgraded on open: rows kept, the auditor role accepted, a creator's id
+ * found by name, and a removed technician's id still never reused.
+ */
+Test(store, upgrades_version_1)
+{
+	struct relay_store_ticket tk;
+	struct relay_store_tech tech;
+	uint8_t h[32];
+	int64_t id = 0;
+	sqlite3 *db;
+
+	remove_db();
+	cr_assert_eq(sqlite3_open_v2(path, &db,
+				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+				     NULL),
+		     SQLITE_OK);
+	cr_assert_eq(
+	    raw_exec(
+		db, "CREATE TABLE technicians (id INTEGER PRIMARY KEY "
+		    "AUTOINCREMENT, name TEXT UNIQUE NOT NULL, role TEXT NOT "
+		    "NULL CHECK(role IN ('admin','technician')), token_hash "
+		    "BLOB NOT NULL CHECK(length(token_hash) = 32), created_at "
+		    "INTEGER NOT NULL);"
+		    "CREATE TABLE tickets (id INTEGER PRIMARY KEY "
+		    "AUTOINCREMENT, title TEXT NOT NULL, customer TEXT, status "
+		    "TEXT NOT NULL, source TEXT NOT NULL, created_by TEXT, "
+		    "created_at INTEGER NOT NULL, closed_at INTEGER, "
+		    "resolution TEXT);"
+		    "INSERT INTO technicians VALUES (1, 'alice', 'admin', "
+		    "zeroblob(32), 1), (2, 'bob', 'technician', zeroblob(32), "
+		    "2), (3, 'eve', 'technician', zeroblob(32), 3);"
+		    "DELETE FROM technicians WHERE name = 'eve';"
+		    "INSERT INTO tickets (title, status, source, created_by, "
+		    "created_at) VALUES ('old', 'open', 'manual', 'bob', 5);"
+		    "PRAGMA user_version = 1;"),
+	    SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	cr_assert_eq(relay_store_open(path, &st), 0);
+	cr_assert_eq(relay_store_tech_get(st, 2, &tech), 0);
+	cr_assert_str_eq(tech.name, "bob");
+	cr_assert_eq(relay_store_tech_set_role(st, 2, TETHER_TECH_AUDITOR), 0);
+	hash_of(h, 7);
+	cr_assert_eq(
+	    relay_store_tech_add(st, "carol", TETHER_TECH_AUDITOR, h, &id), 0);
+	cr_assert_eq(id, 4, "eve's id 3 was handed out again: %lld",
+		     (long long)id);
+	cr_assert_eq(relay_store_ticket_get(st, 1, &tk), 0);
+	cr_assert_eq(tk.created_by_id, 2);
+	cr_assert_eq(tk.assignee_id, 0);
+	relay_store_ticket_clear(&tk);
+	db = raw_open();
+	{
+		sqlite3_stmt *stmt;
+
+		cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
+						&stmt, NULL),
+			     SQLITE_OK);
+		cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
+		cr_assert_eq(sqlite3_column_int(stmt, 0), 2);
+		sqlite3_finalize(stmt);
+	}
+	sqlite3_close(db);
 }

@@ -125,6 +125,9 @@ static void seed_store(void)
 	cr_assert_eq(relay_store_audit(st, "tech:alice", seed.ticket,
 				       seed.session, "seeded", "{\"n\":1}"),
 		     0);
+	cr_assert_eq(relay_store_comment_add(st, seed.ticket, "alice",
+					     "seeded note", NULL),
+		     0);
 	cr_assert_eq(relay_store_enroll_token_new(st, h, time(NULL) + 600), 0);
 	cr_assert_eq(
 	    relay_store_agent_enroll(st, h, "db-01", pub, "{\"env\":\"prod\"}",
@@ -310,14 +313,18 @@ static int op_ticket_get(void)
 
 static int op_ticket_list(void)
 {
-	enum tether_ticket_status open = TETHER_TICKET_OPEN;
+	struct relay_store_ticket_filter open = {.has_status = true,
+						 .status = TETHER_TICKET_OPEN,
+						 .search = "o%_",
+						 .limit = 1};
 	struct relay_store_ticket *v;
+	int64_t more;
 	size_t n;
-	int r = relay_store_ticket_list(st, NULL, &v, &n);
+	int r = relay_store_ticket_list(st, NULL, &v, &n, NULL);
 
 	relay_store_tickets_free(v, n);
 	if (r == 0)
-		r = relay_store_ticket_list(st, &open, &v, &n);
+		r = relay_store_ticket_list(st, &open, &v, &n, &more);
 	relay_store_tickets_free(v, n);
 	return r;
 }
@@ -357,6 +364,51 @@ static int op_ticket_audit(void)
 		cr_assert_str_eq(v[0].detail, "{\"n\":1}");
 	relay_store_audits_free(v, n);
 	return r;
+}
+
+static int op_ticket_audit_page(void)
+{
+	const struct relay_store_audit_page pg = {.limit = 1};
+	struct relay_store_audit *v;
+	int64_t more;
+	size_t n;
+	int r =
+	    relay_store_ticket_audit_page(st, seed.ticket, &pg, &v, &n, &more);
+
+	if (r == 0)
+		cr_assert_str_eq(v[0].detail, "{\"n\":1}");
+	relay_store_audits_free(v, n);
+	return r;
+}
+
+static int op_ticket_comments(void)
+{
+	struct relay_store_comment *v;
+	int64_t more;
+	size_t n;
+	int r = relay_store_ticket_comments(st, seed.ticket, 1, &v, &n, &more);
+
+	if (r == 0)
+		cr_assert_str_eq(v[0].text, "seeded note");
+	relay_store_comments_free(v, n);
+	return r;
+}
+
+static int op_comment_add(void)
+{
+	return relay_store_comment_add(st, seed.ticket, "alice", "one more",
+				       NULL);
+}
+
+static void prep_closed(void)
+{
+	prep_ticket();
+	cr_assert_eq(relay_store_ticket_close(st, seed.scratch, "done"), 0);
+}
+
+static int op_ticket_reopen(void)
+{
+	return relay_store_ticket_reopen(st, seed.scratch);
 }
 
 static int op_ticket_attachments(void)
@@ -697,6 +749,8 @@ static const struct oom_op reads[] = {
     {"ticket_list", NULL, op_ticket_list},
     {"ticket_sessions", NULL, op_ticket_sessions},
     {"ticket_audit", NULL, op_ticket_audit},
+    {"ticket_audit_page", NULL, op_ticket_audit_page},
+    {"ticket_comments", NULL, op_ticket_comments},
     {"ticket_attachments", NULL, op_ticket_attachments},
     {"session_get", NULL, op_session_get},
     {"session_by_nameplate", NULL, op_session_by_nameplate},
@@ -719,6 +773,8 @@ static const struct oom_op writes[] = {
     {"tech_remove", prep_tech_remove, op_tech_remove},
     {"ticket_new", NULL, op_ticket_new},
     {"ticket_close", prep_ticket, op_ticket_close},
+    {"ticket_reopen", prep_closed, op_ticket_reopen},
+    {"comment_add", NULL, op_comment_add},
     {"session_new", NULL, op_session_new},
     {"session_join", prep_waiting, op_session_join},
     {"session_set_state", NULL, op_session_set_state},

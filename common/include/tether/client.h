@@ -1,12 +1,14 @@
 /*
  * The one relay client, on top of link: connecting with a pinned relay
  * certificate (or asking whoever runs us to trust the one presented, or
- * taking it when told to), hello and welcome, keepalive pings and the idle
- * limit, reconnecting with jittered exponential back-off, and control
- * messages decoded through ctrl.  The attended agent, the enrolled
- * service, enrolment and the console all talk to the relay through it;
- * what they say after welcome (join, resume, auth, enroll, requests) is
- * theirs, in on_welcome: that is where a reconnect resumes.
+ * taking it when told to), hello and welcome, the signature of the
+ * welcome's challenge for a client with a key (consoles, enrolled agents),
+ * keepalive pings and the idle limit, reconnecting with jittered
+ * exponential back-off, and control messages decoded through ctrl.  The
+ * attended agent, the enrolled service, enrolment and the console all talk
+ * to the relay through it; what they say once let in (join, resume,
+ * enroll, requests) is theirs, in on_welcome: that is where a reconnect
+ * resumes.
  *
  * A client runs on its owner's libuv loop and owns its handles; it frees
  * itself after tether_client_close(), once they have closed.
@@ -42,9 +44,21 @@ struct tether_client_opts {
 	 * on_trust and says nothing.
 	 */
 	bool accept_any;
-	/* Who says hello: consoles with token, agents without. */
+	/* Who says hello. */
 	enum tether_role role;
-	const char *token; /* borrowed until the hello is sent */
+	/*
+	 * The key that signs the relay's challenge (borrowed until the
+	 * client is closed; strings too): an enrolled agent's, for agent,
+	 * the name it is enrolled as; a console's, for technician, the one
+	 * it is registered for, or with a one-time login token (borrowed
+	 * until the hello is sent) that registers it.  With a key the
+	 * client answers the challenge itself, each under its own label
+	 * (tether/sign.h), and on_welcome comes with the auth_ok.
+	 */
+	const struct tether_sign_key *key;
+	const char *agent;
+	const char *technician;
+	const char *token;
 	/* Only TLS, no hello: on_open, then the owner closes (a probe). */
 	bool no_hello;
 };
@@ -53,6 +67,7 @@ struct tether_client_opts {
 enum tether_client_phase {
 	TETHER_CLIENT_CONNECTING, /* TCP and TLS under way */
 	TETHER_CLIENT_OPEN,	  /* TLS up, the pin matched; hello sent */
+	TETHER_CLIENT_AUTH,	  /* the challenge's signature sent */
 	TETHER_CLIENT_READY,	  /* welcomed */
 };
 
@@ -72,7 +87,8 @@ struct tether_client_cbs {
 	void (*on_trust)(struct tether_client *c, const char *fp);
 	/*
 	 * Welcomed (every time, after each reconnect): the place to join,
-	 * resume, authenticate or make requests.  w is valid during the call.
+	 * resume, authenticate or make requests.  w is the welcome, or with
+	 * a key the auth_ok that let us in; valid during the call.
 	 */
 	void (*on_welcome)(struct tether_client *c,
 			   const struct tether_ctrl_msg *w);

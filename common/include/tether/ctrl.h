@@ -80,6 +80,7 @@
 	X(HEALTH, "health", TETHER_CTRL_C2R)                                   \
 	X(DIAG_ATTACH, "diag_attach", TETHER_CTRL_C2R)                         \
 	X(DIAG_GET, "diag_get", TETHER_CTRL_C2R)                               \
+	X(SESSIONS, "sessions", TETHER_CTRL_C2R)                               \
 	/* a channel ends (relay to either end, agent to relay) */             \
 	X(CHAN_CLOSE, "close",                                                 \
 	  TETHER_CTRL_R2C | TETHER_CTRL_R2A | TETHER_CTRL_A2R)                 \
@@ -103,12 +104,23 @@
 	/* enrolled agents */                                                  \
 	X(ENROLL, "enroll", TETHER_CTRL_A2R)                                   \
 	X(ENROLLED, "enrolled", TETHER_CTRL_R2A)                               \
-	X(AUTH, "auth", TETHER_CTRL_A2R)                                       \
-	X(AUTH_OK, "auth_ok", TETHER_CTRL_R2A)                                 \
+	X(AUTH, "auth", TETHER_CTRL_A2R | TETHER_CTRL_C2R)                     \
+	X(AUTH_OK, "auth_ok", TETHER_CTRL_R2A | TETHER_CTRL_R2C)               \
 	X(CHECK, "check", TETHER_CTRL_A2R)                                     \
 	X(CHECK_ACK, "check_ack", TETHER_CTRL_R2A)                             \
 	X(DIAG_REQUEST, "diag_request", TETHER_CTRL_R2A)                       \
-	X(DIAG, "diag", TETHER_CTRL_A2R)
+	X(DIAG, "diag", TETHER_CTRL_A2R)                                       \
+	/* console requests, continued ("technician_add" would be 14 bytes:    \
+	 * jansson 2.14 overflows its lexer's buffer on a 14-byte string       \
+	 * when an allocation fails, as the OOM tests make) */                 \
+	X(TICKET_COMMENT, "comment", TETHER_CTRL_C2R)                          \
+	X(TICKET_REOPEN, "ticket_reopen", TETHER_CTRL_C2R)                     \
+	X(TICKET_ASSIGN, "ticket_assign", TETHER_CTRL_C2R)                     \
+	X(TECH_ADD, "technician_create", TETHER_CTRL_C2R)                      \
+	X(TECH_REMOVE, "technician_remove", TETHER_CTRL_C2R)                   \
+	X(TECH_LIST, "technician_list", TETHER_CTRL_C2R)                       \
+	X(TECH_ROLE, "technician_role", TETHER_CTRL_C2R)                       \
+	X(ENROLL_TOKEN, "enroll_token", TETHER_CTRL_C2R)
 
 enum tether_ctrl_type {
 /* An X-macro expansion is not an expression: kept as written. */
@@ -133,7 +145,8 @@ enum tether_ctrl_type {
 	X(PAKE_FAILED, "pake_failed")                                          \
 	X(DECLINED, "declined")                                                \
 	X(LIMIT, "limit")                                                      \
-	X(INTERNAL, "internal")
+	X(INTERNAL, "internal")                                                \
+	X(FORBIDDEN, "forbidden")
 
 enum tether_ctrl_code {
 /* An X-macro expansion is not an expression: kept as written. */
@@ -166,7 +179,7 @@ const char *tether_ctrl_code_name(enum tether_ctrl_code c);
 	X(xfer_type, XFER_TYPE, "skip", "file", "dir", "symlink")              \
 	X(status, STATUS, "open", "closed")                                    \
 	X(source, SOURCE, "manual", "health")                                  \
-	X(tech_role, TECH_ROLE, "admin", "technician")                         \
+	X(tech_role, TECH_ROLE, "admin", "technician", "auditor")              \
 	X(session_state, SESSION_STATE, "waiting", "joined", "paired",         \
 	  "ended", "burned", "expired", "declined")
 
@@ -221,6 +234,14 @@ const char *tether_ctrl_word_name(const char *const *words, size_t n, int v);
 #define TETHER_CTRL_ADDR_MAX 64
 /* Rows in one answer (tickets, audit events, agents, checks). */
 #define TETHER_CTRL_ROWS_MAX 100000
+/* Open channels listed for one live session (more are counted, not named). */
+#define TETHER_CTRL_LIVE_CHANNELS_MAX 1024
+#define TETHER_CTRL_COMMENT_MAX 2000
+/* A page of ticket_list or of ticket_show's audit: default and most. */
+#define TETHER_CTRL_PAGE_DEFAULT 50
+#define TETHER_CTRL_PAGE_MAX 500
+/* The newest comments ticket_show carries (comments_more: the rest). */
+#define TETHER_CTRL_COMMENTS_SHOWN 100
 
 /* ---- Parts ---- */
 
@@ -276,6 +297,7 @@ struct tether_ctrl_session_row {
 };
 
 struct tether_ctrl_audit_row {
+	int64_t id; /* the row's place in the trail: the key of pages */
 	int64_t ts;
 	const char *actor;
 	const char *event;
@@ -289,6 +311,14 @@ struct tether_ctrl_attachment_row {
 	int64_t size;
 };
 
+/* A note a technician left on a ticket. */
+struct tether_ctrl_comment_row {
+	int64_t id;
+	const char *by; /* the technician's name then */
+	int64_t at;
+	const char *text; /* 1 to TETHER_CTRL_COMMENT_MAX bytes */
+};
+
 struct tether_ctrl_ticket {
 	int64_t id; /* T-N on the wire */
 	const char *title;
@@ -299,14 +329,20 @@ struct tether_ctrl_ticket {
 	int64_t closed_at;	/* 0: open */
 	const char *resolution; /* NULL: none */
 	const char *created_by; /* NULL: the relay (health tickets) */
+	const char *assignee;	/* NULL: unassigned (the queue) */
 	/* ticket_show only (has_detail): */
 	bool has_detail;
 	const struct tether_ctrl_session_row *sessions;
 	size_t nsessions;
 	const struct tether_ctrl_attachment_row *attachments;
 	size_t nattachments;
+	/* one page of the trail, oldest first (ticket_show's before/after) */
 	const struct tether_ctrl_audit_row *audit;
 	size_t naudit;
+	int64_t audit_more; /* rows beyond the page, on the side paged to */
+	const struct tether_ctrl_comment_row *comments; /* oldest first */
+	size_t ncomments;
+	int64_t comments_more; /* older comments not carried */
 };
 
 struct tether_ctrl_agent_row {
@@ -321,6 +357,25 @@ struct tether_ctrl_agent_row {
 	bool has_worst; /* false: no checks yet */
 	enum tether_check_state worst;
 	int64_t checks;
+};
+
+/*
+ * A live session as `tether sessions` lists it: who works on which ticket
+ * with which customer machine, since when, over which open channels.
+ */
+struct tether_ctrl_live_row {
+	int64_t ticket; /* T-N on the wire */
+	const char *title;
+	const char *technician; /* NULL: no longer a technician */
+	const char *nameplate;
+	enum tether_session_state state;
+	bool connected;	  /* the agent is on the relay now */
+	const char *addr; /* where the agent joined from */
+	int64_t since;	  /* Unix seconds: joined (or resumed) */
+	bool has_agent;
+	struct tether_ctrl_facts agent;
+	const char *const *channels; /* kinds of the open channels */
+	size_t nchannels;
 };
 
 struct tether_ctrl_check_row {
@@ -341,19 +396,23 @@ struct tether_ctrl_check_row {
 
 /* ---- Messages; strings are UTF-8 without NUL ---- */
 
+/*
+ * A console names its technician, whose registered key then signs the
+ * challenge in auth; or, logging in, brings the one-time login token and
+ * the public key to register (and signs with its private half).
+ */
 struct tether_ctrl_hello {
 	enum tether_role role;
-	int64_t version;   /* TETHER_PROTOCOL_VERSION */
-	const char *token; /* consoles; NULL for agents */
+	int64_t version;	/* TETHER_PROTOCOL_VERSION */
+	const char *technician; /* consoles with a registered key */
+	const char *token;	/* consoles logging in; NULL else */
+	bool has_pubkey;	/* with token: the key to register */
+	uint8_t pubkey[TETHER_SIGN_PUB_LEN];
 };
 
 struct tether_ctrl_welcome {
 	int64_t version;
-	/* consoles: */
-	const char *technician;
-	bool has_role;
-	enum tether_tech_role role;
-	/* agents: the fresh challenge an enrolled agent signs */
+	/* The fresh challenge an enrolled agent or a console signs. */
 	bool has_challenge;
 	uint8_t challenge[TETHER_AGENT_CHALLENGE_LEN];
 };
@@ -368,9 +427,40 @@ struct tether_ctrl_ticket_new {
 	const char *customer; /* optional */
 };
 
+/*
+ * Filters of ticket_list, all optional and combined with "and"; the
+ * answer is newest first.  New filters are appended as optional members.
+ */
 struct tether_ctrl_ticket_list {
-	bool has_status;
+	bool has_status; /* absent: open and closed */
 	enum tether_ticket_status status;
+	bool has_source;
+	enum tether_ticket_source source;
+	const char *customer; /* substring of the customer, any case */
+	const char *search;   /* substring of the title or the customer */
+	int64_t limit;	      /* at most TETHER_CTRL_PAGE_MAX; 0: 50 */
+	int64_t before;	      /* only tickets with a lower id; 0: none */
+};
+
+/*
+ * ticket_show: the ticket with a page of its audit trail keyed by audit
+ * row id.  Neither before nor after: the newest limit rows; before: the
+ * newest limit rows below it; after: the oldest limit rows above it
+ * (a zeroed struct asks for the newest page, so callers that want the
+ * ticket alone need set nothing else).
+ * The page may hold fewer rows than limit so that the answer fits one
+ * frame; audit_more then counts the rest.
+ */
+struct tether_ctrl_ticket_show {
+	int64_t ticket;
+	int64_t limit;	/* at most TETHER_CTRL_PAGE_MAX; 0: 50 */
+	int64_t before; /* 0: none */
+	int64_t after;	/* 0: none; not with before */
+};
+
+struct tether_ctrl_ticket_comment {
+	int64_t ticket;
+	const char *text; /* 1 to TETHER_CTRL_COMMENT_MAX bytes */
 };
 
 /* ticket_show, attach, diag_get */
@@ -539,13 +629,20 @@ struct tether_ctrl_enrolled {
 	const char *agent;
 };
 
+/* An enrolled agent's or a console's signature of the challenge. */
 struct tether_ctrl_auth {
-	const char *agent;
+	const char *agent; /* agents; NULL from consoles (hello named them) */
 	uint8_t sig[TETHER_SIGN_SIG_LEN];
 };
 
 struct tether_ctrl_auth_ok {
-	int64_t acked; /* the last check result seq the relay holds */
+	/* agents: the last check result seq the relay holds */
+	bool has_acked;
+	int64_t acked;
+	/* consoles: who they are now */
+	const char *technician;
+	bool has_role;
+	enum tether_tech_role role;
 };
 
 /*
@@ -584,9 +681,68 @@ struct tether_ctrl_diag {
 	const char *error;
 };
 
+struct tether_ctrl_ticket_assign {
+	int64_t ticket;
+	const char *to; /* a technician's name; NULL: nobody (unless me) */
+	bool me;	/* to the technician asking */
+};
+
+/* technician_add */
+struct tether_ctrl_tech_add {
+	const char *name;
+	enum tether_tech_role role; /* default technician */
+};
+
+/* technician_remove */
+struct tether_ctrl_tech_ref {
+	const char *name;
+};
+
+/* technician_role */
+struct tether_ctrl_tech_role {
+	const char *name;
+	enum tether_tech_role role;
+};
+
+struct tether_ctrl_enroll_token {
+	int64_t ttl; /* seconds; default TETHER_ENROLL_TTL_DEFAULT */
+};
+
 /* ---- Answers ("ok" to each request) ---- */
 
-/* ticket_new, ticket_show, ticket_close */
+/* A technician as the relay lists them (never a token or its hash). */
+struct tether_ctrl_tech_row {
+	int64_t id;
+	const char *name;
+	enum tether_tech_role role;
+	int64_t created_at;
+};
+
+/* technician_add: the one-time login token, shown once. */
+struct tether_ctrl_tech_add_ok {
+	struct tether_ctrl_tech_row technician;
+	const char *token;
+};
+
+/* technician_remove, technician_role (from: the role before). */
+struct tether_ctrl_tech_ok {
+	struct tether_ctrl_tech_row technician;
+	bool has_from;
+	enum tether_tech_role from;
+};
+
+struct tether_ctrl_tech_list_ok {
+	const struct tether_ctrl_tech_row *technicians;
+	size_t ntechnicians;
+};
+
+struct tether_ctrl_enroll_token_ok {
+	const char *token;
+	int64_t expires_at;
+	const char *fingerprint;
+};
+
+/* ticket_new, ticket_show, ticket_close, ticket_reopen */
 struct tether_ctrl_ticket_ok {
 	struct tether_ctrl_ticket ticket;
 };
@@ -594,6 +750,12 @@ struct tether_ctrl_ticket_ok {
 struct tether_ctrl_ticket_list_ok {
 	const struct tether_ctrl_ticket *tickets;
 	size_t ntickets;
+	int64_t more; /* tickets that match beyond this page */
+};
+
+struct tether_ctrl_ticket_comment_ok {
+	int64_t ticket;
+	struct tether_ctrl_comment_row comment;
 };
 
 /* The ticket's previous code, burned by a wrong entry. */
@@ -638,6 +800,11 @@ struct tether_ctrl_agents_ok {
 	size_t nagents;
 };
 
+struct tether_ctrl_sessions_ok {
+	const struct tether_ctrl_live_row *sessions;
+	size_t nsessions;
+};
+
 struct tether_ctrl_health_ok {
 	const struct tether_ctrl_check_row *checks;
 	size_t nchecks;
@@ -660,6 +827,8 @@ union tether_ctrl_body {
 	struct tether_ctrl_err err;
 	struct tether_ctrl_ticket_new ticket_new;
 	struct tether_ctrl_ticket_list ticket_list;
+	struct tether_ctrl_ticket_show ticket_show;
+	struct tether_ctrl_ticket_comment ticket_comment;
 	struct tether_ctrl_ticket_ref ticket_ref;
 	struct tether_ctrl_ticket_close ticket_close;
 	struct tether_ctrl_invite invite;
@@ -692,9 +861,15 @@ union tether_ctrl_body {
 	struct tether_ctrl_check_ack check_ack;
 	struct tether_ctrl_diag_request diag_request;
 	struct tether_ctrl_diag diag;
+	struct tether_ctrl_ticket_assign ticket_assign;
+	struct tether_ctrl_tech_add tech_add;
+	struct tether_ctrl_tech_ref tech_ref;
+	struct tether_ctrl_tech_role tech_role;
+	struct tether_ctrl_enroll_token enroll_token;
 	/* answers */
 	struct tether_ctrl_ticket_ok ticket_ok;
 	struct tether_ctrl_ticket_list_ok ticket_list_ok;
+	struct tether_ctrl_ticket_comment_ok ticket_comment_ok;
 	struct tether_ctrl_invite_ok invite_ok;
 	struct tether_ctrl_attach_ok attach_ok;
 	struct tether_ctrl_pake_failed_ok pake_failed_ok;
@@ -703,6 +878,11 @@ union tether_ctrl_body {
 	struct tether_ctrl_health_ok health_ok;
 	struct tether_ctrl_diag_attach_ok diag_attach_ok;
 	struct tether_ctrl_diag_get_ok diag_get_ok;
+	struct tether_ctrl_sessions_ok sessions_ok;
+	struct tether_ctrl_tech_add_ok tech_add_ok;
+	struct tether_ctrl_tech_ok tech_ok;
+	struct tether_ctrl_tech_list_ok tech_list_ok;
+	struct tether_ctrl_enroll_token_ok enroll_token_ok;
 };
 
 /*
@@ -793,6 +973,7 @@ enum tether_ctrl_part {
 	TETHER_CTRL_PART_TICKET,    /* struct tether_ctrl_ticket */
 	TETHER_CTRL_PART_AGENT_ROW, /* struct tether_ctrl_agent_row */
 	TETHER_CTRL_PART_CHECK_ROW, /* struct tether_ctrl_check_row */
+	TETHER_CTRL_PART_LIVE_ROW,  /* struct tether_ctrl_live_row */
 	TETHER_CTRL_PARTS
 };
 
@@ -817,6 +998,7 @@ struct tether_ctrl_part_msg {
 		struct tether_ctrl_ticket ticket;
 		struct tether_ctrl_agent_row agent_row;
 		struct tether_ctrl_check_row check_row;
+		struct tether_ctrl_live_row live_row;
 	} body;
 	json_t *root_;
 	void *blocks_;

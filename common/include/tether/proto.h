@@ -25,6 +25,14 @@
  * each channel) when the console's technician has been removed.
  */
 #define TETHER_REASON_TECH_REMOVED "technician removed"
+/*
+ * The start of the reason the relay gives when a technician may no longer
+ * act on a ticket (their role was lowered, the ticket was given to someone
+ * else): "access revoked: T-3 was reassigned to bob by admin".
+ */
+#define TETHER_REASON_REVOKED "access revoked: "
+/* The same when the technician logged in again with a new key. */
+#define TETHER_REASON_TECH_KEY_REPLACED "technician key replaced by a new login"
 
 /* Keepalive: clients ping this often; the relay drops silent peers. */
 #define TETHER_PING_INTERVAL_MS 15000
@@ -117,7 +125,12 @@ enum tether_xfer_type {
 };
 enum tether_ticket_status { TETHER_TICKET_OPEN, TETHER_TICKET_CLOSED };
 enum tether_ticket_source { TETHER_SOURCE_MANUAL, TETHER_SOURCE_HEALTH };
-enum tether_tech_role { TETHER_TECH_ADMIN, TETHER_TECH_TECHNICIAN };
+/* What a technician may do: docs/security.md, "Roles" (relay-policy.c). */
+enum tether_tech_role {
+	TETHER_TECH_ADMIN,
+	TETHER_TECH_TECHNICIAN,
+	TETHER_TECH_AUDITOR
+};
 enum tether_session_state {
 	TETHER_SESSION_WAITING,
 	TETHER_SESSION_JOINED,
@@ -158,6 +171,12 @@ enum tether_session_state {
 /* What an enrolled agent signs: this (with its NUL), challenge, name. */
 #define TETHER_AGENT_AUTH_CONTEXT "tether/1 agent auth"
 #define TETHER_AGENT_CHALLENGE_LEN 32
+/*
+ * What a console signs instead (tether_sign_console_auth_message()): a
+ * label of its own, so that no signature a technician's key makes can
+ * pass for an agent's, or the other way round.
+ */
+#define TETHER_CONSOLE_AUTH_CONTEXT "tether/1 console auth"
 #define TETHER_ENROLL_TTL_DEFAULT 3600
 
 #endif /* TETHER_PROTO_H */
