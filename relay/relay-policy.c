@@ -18,6 +18,7 @@
 #include <tether/num.h>
 #include <tether/proto.h>
 
+#include "relay-policy.h"
 #include "relay.h"
 
 #define AT(member) offsetof(union tether_ctrl_body, member)

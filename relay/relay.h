@@ -32,7 +32,6 @@
 #include <tether/link.h>
 #include <tether/tls.h>
 
-#include "relay-policy.h"
 #include "relay-store.h"
 
 enum relay_role {

@@ -6,7 +6,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "relay.h"
+#include "relay-policy.h"
 
 static const struct relay_policy_tech admin = {1, "ann", TETHER_TECH_ADMIN};
 static const struct relay_policy_tech carol = {2, "carol",
