@@ -18,7 +18,8 @@
 
 #include "relay.h"
 
-#define EXPECTED_HELLO "expected hello with protocol version 1"
+#define EXPECTED_HELLO                                                         \
+	"expected hello with protocol version " TETHER_PROTOCOL_VERSION_TEXT
 
 /*
  * The technician of a token tt_<id>_<secret>: the id is looked up and the

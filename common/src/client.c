@@ -384,8 +384,10 @@ static void welcome(struct tether_client *c, struct tether_ctrl_msg *m)
 		}
 	} else if (m->type != TETHER_CTRL_WELCOME ||
 		   m->body.welcome.version != TETHER_PROTOCOL_VERSION) {
-		tether_link_close_error(c->link, TETHER_ERR_PROTOCOL,
-					"expected welcome for version 1");
+		tether_link_close_error(
+		    c->link, TETHER_ERR_PROTOCOL,
+		    "expected welcome for "
+		    "version " TETHER_PROTOCOL_VERSION_TEXT);
 		return;
 	} else if (keyed) {
 		answer_challenge(c, &m->body.welcome);

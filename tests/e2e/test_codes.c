@@ -810,7 +810,7 @@ static bool peer_join(struct raw_peer *p, const struct h_relay *r,
 	uint8_t type = 0;
 
 	peer_open(p, r, src);
-	peer_call(p, "{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}",
+	peer_call(p, "{\"t\":\"hello\",\"role\":\"agent\",\"version\":2}",
 		  join_ok, len, "agent hello");
 	cr_assert(strstr(join_ok, "welcome") != NULL,
 		  "hello from %s answered %s", src, join_ok);
@@ -1016,7 +1016,7 @@ static void tech_open(struct raw_peer *c, const struct h_relay *r)
 
 	peer_open(c, r, "127.0.0.1");
 	peer_call(c,
-		  "{\"t\":\"hello\",\"role\":\"console\",\"version\":1,"
+		  "{\"t\":\"hello\",\"role\":\"console\",\"version\":2,"
 		  "\"technician\":\"admin\"}",
 		  answer, sizeof(answer), "console hello");
 	j = json_loads(answer, 0, NULL);

@@ -317,7 +317,7 @@ static void raw_hello(struct raw *c, const struct h_relay *r)
 
 	(void)r;
 	cr_assert(raw_ctrl(c, "{\"t\":\"hello\",\"role\":\"console\","
-			      "\"version\":1,\"technician\":\"admin\"}"),
+			      "\"version\":2,\"technician\":\"admin\"}"),
 		  "sending hello failed");
 	raw_challenge(c, challenge);
 	h_path(cfg, sizeof(cfg), "config");
@@ -494,7 +494,7 @@ Test(malformed, data_before_hello, .timeout = 60)
 Test(malformed, nonzero_flags, .timeout = 60)
 {
 	static const char hello[] =
-	    "{\"t\":\"hello\",\"role\":\"agent\",\"version\":1}";
+	    "{\"t\":\"hello\",\"role\":\"agent\",\"version\":2}";
 
 	check_frame(false, TETHER_FRAME_CTRL, 0x80, 0, sizeof(hello) - 1, hello,
 		    "malformed frame", "hello with flags 0x80");
@@ -575,7 +575,7 @@ Test(malformed, agent_that_never_joins, .timeout = 60)
 	up(&r);
 	cr_assert(raw_tether(&c, r.port), "TLS handshake failed");
 	cr_assert(raw_ctrl(&c, "{\"t\":\"hello\",\"role\":\"agent\","
-			       "\"version\":1}"));
+			       "\"version\":2}"));
 	deadline = now_ms() + 25000;
 	while (!closed && now_ms() < deadline) {
 		if (!raw_ctrl(&c, "{\"t\":\"ping\"}"))
@@ -905,7 +905,7 @@ static void pair_join(struct raw_pair *p, struct h_relay *r)
 
 	cr_assert(raw_tether(&p->ag, r->port), "agent: TLS failed");
 	cr_assert(raw_ctrl(&p->ag, "{\"t\":\"hello\",\"role\":\"agent\","
-				   "\"version\":1}"));
+				   "\"version\":2}"));
 	raw_expect(&p->ag, "welcome", answer, sizeof(answer), "agent hello");
 	snprintf(msg, sizeof(msg), "{\"t\":\"join\",\"nameplate\":\"%s\"}",
 		 p->nameplate);
@@ -1364,7 +1364,7 @@ static void raw_enrolled(struct raw *c, const struct h_relay *r,
 
 	cr_assert(raw_tether(c, r->port), "TLS handshake failed");
 	cr_assert(raw_ctrl(c, "{\"t\":\"hello\",\"role\":\"agent\","
-			      "\"version\":1}"));
+			      "\"version\":2}"));
 	raw_challenge(c, challenge);
 	h_path(key, sizeof(key), "agent.key");
 	cr_assert_eq(tether_sign_auth_message(challenge, name, signed_msg,
@@ -1472,7 +1472,7 @@ Test(malformed, enroll_and_auth_refusals, .timeout = 60)
 	/* A made-up token. */
 	cr_assert(raw_tether(&c, r.port));
 	cr_assert(raw_ctrl(&c, "{\"t\":\"hello\",\"role\":\"agent\","
-			       "\"version\":1}"));
+			       "\"version\":2}"));
 	cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer, sizeof(answer)));
 	cr_assert(raw_ctrl(&c, "{\"t\":\"enroll\",\"token\":\"tte_nope\","
 			       "\"name\":\"x\",\"pubkey\":\"00000000000000000"
@@ -1488,7 +1488,7 @@ Test(malformed, enroll_and_auth_refusals, .timeout = 60)
 	h_enroll(&r, "raw-02", conf);
 	cr_assert(raw_tether(&c, r.port));
 	cr_assert(raw_ctrl(&c, "{\"t\":\"hello\",\"role\":\"agent\","
-			       "\"version\":1}"));
+			       "\"version\":2}"));
 	cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer, sizeof(answer)));
 	{
 		char msg[512], hex[129];

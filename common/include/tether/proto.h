@@ -5,7 +5,13 @@
 #ifndef TETHER_PROTO_H
 #define TETHER_PROTO_H
 
-#define TETHER_PROTOCOL_VERSION 1
+/*
+ * 2: consoles sign a challenge with a technician key (hello, auth), the
+ * pairing info travels sealed in confirm, confirmed carries the consent.
+ */
+#define TETHER_PROTOCOL_VERSION 2
+/* The same as text, for the words of refusals. */
+#define TETHER_PROTOCOL_VERSION_TEXT "2"
 #define TETHER_DEFAULT_PORT 7443
 #define TETHER_DEFAULT_LISTEN "127.0.0.1:7443"
 #define TETHER_DEFAULT_METRICS "127.0.0.1:9464"
