@@ -2,6 +2,7 @@
 # The main job end to end on the embedded defaults: a relay on SQLite in a
 # temporary directory, a technician, a ticket and an invite, an agent joining
 # with the code, commands, a shell and files on the ticket, diagnostics, the
+# live sessions, a comment, a technician added over the network, the
 # audit trail; then an enrolled agent whose failing health check opens a
 # ticket by itself with diagnostics attached; and clean-up.
 set -euo pipefail
@@ -92,6 +93,17 @@ cmp "$tmp/fix/addin.bin" "$tmp/back/addin.bin" && echo "addin.bin came back iden
 step "tether diag $ticket   (a diagnostics bundle, problems first; saved on the ticket)"
 "$bin/console/tether" diag "$ticket" >"$tmp/diag.txt"
 head -40 "$tmp/diag.txt"
+
+step "tether sessions   (who is connected to what, right now)"
+"$bin/console/tether" sessions
+
+step "tether ticket comment $ticket 'Add-in 2.3 crashes on load; reinstalled it'"
+"$bin/console/tether" ticket comment "$ticket" "Add-in 2.3 crashes on load; reinstalled it"
+
+step "tether technician add bob --role technician; tether technician list   (an admin, over the network)"
+"$bin/console/tether" technician add bob --role technician >/dev/null
+echo "bob's one-time login token created (not shown)"
+"$bin/console/tether" technician list
 
 step "what the customer saw (tether-agent output)"
 cat "$tmp/agent.out"
