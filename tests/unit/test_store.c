@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "relay-policy.h"
 #include "relay.h"
 #include "tether/alloc.h"
 #include "tether/crypto.h"
