@@ -18,9 +18,9 @@ static const char ticket_usage[] =
     "Usage: tether ticket new TITLE [--customer NAME] [--json]\n"
     "       tether ticket list [--status open|closed|all] "
     "[--source manual|health]\n"
-    "                          [--customer TEXT] [--search TEXT] "
-    "[--limit N]\n"
-    "                          [--before T-N] [--json]\n"
+    "                          [--assignee NAME|me|none] [--customer TEXT]\n"
+    "                          [--search TEXT] [--limit N] [--before T-N] "
+    "[--json]\n"
     "       tether ticket show T-N [--limit N] [--before ROW] [--all] "
     "[--json]\n"
     "       tether ticket comment T-N TEXT [--json]\n"
@@ -31,7 +31,10 @@ static const char ticket_usage[] =
     "assign gives the ticket to a technician (me: yourself, none: back to\n"
     "the unassigned queue).  Admins may assign any ticket; a technician\n"
     "may take an unassigned one and give their own away.  Whoever loses\n"
-    "a ticket loses their open channels and session on it at once.\n";
+    "a ticket loses their open channels and session on it at once.\n"
+    "list --assignee picks the tickets of one technician (me: yours,\n"
+    "none: the unassigned queue); a technician lists only the tickets\n"
+    "they may see.\n";
 
 enum sub {
 	SUB_NEW,
@@ -57,6 +60,7 @@ enum {
 	OPT_LIMIT,
 	OPT_BEFORE,
 	OPT_ALL,
+	OPT_ASSIGNEE,
 };
 
 /* Options every ticket subcommand understands, and their values. */
@@ -68,6 +72,7 @@ struct ticket_args {
 	const char *search;
 	const char *limit;
 	const char *before;
+	const char *assignee;
 	bool all;
 	struct console_args args;
 };
@@ -148,8 +153,8 @@ static void print_more(FILE *fp, const struct ticket_args *a,
 		const char *value;
 	} kept[] = {
 	    {"--status", a->status},	 {"--source", a->source},
-	    {"--customer", a->customer}, {"--search", a->search},
-	    {"--limit", a->limit},
+	    {"--assignee", a->assignee}, {"--customer", a->customer},
+	    {"--search", a->search},	 {"--limit", a->limit},
 	};
 	char name[TETHER_ID_TICKET_LEN];
 	size_t i;
@@ -581,6 +586,27 @@ static int want_limit(const struct ticket_args *a, int64_t *limit)
 	return 0;
 }
 
+/*
+ * --assignee NAME|me|none into l: 0, or the usage status.  me and none
+ * go as flags, never as a technician's name.
+ */
+static int want_assignee(const char *assignee,
+			 struct tether_ctrl_ticket_list *l)
+{
+	if (assignee == NULL)
+		return 0;
+	if (strcmp(assignee, "me") == 0)
+		l->assignee_me = true;
+	else if (strcmp(assignee, "none") == 0)
+		l->unassigned = true;
+	else if (tether_id_name_valid(assignee))
+		l->assignee = assignee;
+	else
+		return console_usage_error(
+		    "ticket", "--assignee is a technician's name, me or none");
+	return 0;
+}
+
 /* list's filters into its request: 0, or the usage status. */
 static int build_list(const struct ticket_args *a,
 		      struct tether_ctrl_ticket_list *l)
@@ -610,6 +636,8 @@ static int build_list(const struct ticket_args *a,
 		    "ticket", "--customer and --search need some text");
 	l->customer = a->customer;
 	l->search = a->search;
+	if (want_assignee(a->assignee, l) != 0)
+		return CONSOLE_EXIT_USAGE;
 	if (a->before != NULL &&
 	    console_opts_ticket("ticket", a->before, &l->before, name,
 				sizeof(name)) != 0)
@@ -644,7 +672,8 @@ static int build_show(const struct ticket_args *a,
 static bool options_fit(int sub, const struct ticket_args *a)
 {
 	return (a->customer == NULL || sub == SUB_NEW || sub == SUB_LIST) &&
-	       ((a->status == NULL && a->source == NULL && a->search == NULL) ||
+	       ((a->status == NULL && a->source == NULL && a->search == NULL &&
+		 a->assignee == NULL) ||
 		sub == SUB_LIST) &&
 	       ((a->limit == NULL && a->before == NULL) || sub == SUB_LIST ||
 		sub == SUB_SHOW) &&
@@ -837,6 +866,9 @@ static int ticket_option(void *arg, int opt, char *optarg)
 	case OPT_BEFORE:
 		a->before = optarg;
 		break;
+	case OPT_ASSIGNEE:
+		a->assignee = optarg;
+		break;
 	default:
 		a->all = true;
 		break;
@@ -853,6 +885,7 @@ static const struct option ticket_longs[] = {
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"before", required_argument, NULL, OPT_BEFORE},
     {"all", no_argument, NULL, OPT_ALL},
+    {"assignee", required_argument, NULL, OPT_ASSIGNEE},
     {NULL, 0, NULL, 0},
 };
 

@@ -89,7 +89,7 @@ json_t *console_json_path(const char *s);
 #define CONSOLE_OPTS_TICKET 0x2u   /* the first operand is T-N */
 #define CONSOLE_OPTS_IN_ORDER 0x4u /* options end at the first operand */
 #define CONSOLE_OPTS_REST 0x8u	   /* the first "--" ends what is parsed */
-#define CONSOLE_OPTS_LONG_MAX 8	   /* a command's own long options */
+#define CONSOLE_OPTS_LONG_MAX 12   /* a command's own long options */
 
 /* A command's options and operands, as console_opts_parse() reads them. */
 struct console_opts {

@@ -318,10 +318,49 @@ static void ticket_new(struct relay_request *q)
 	answer_ticket(q, id, NULL);
 }
 
+/*
+ * The assignee ticket_list asks for into f; answers the error itself.
+ * "me" and "nobody" are flags on the wire, so a technician named "me"
+ * is found by name like any other.
+ */
+static int want_assignee(struct relay_request *q,
+			 const struct tether_ctrl_ticket_list *tl,
+			 struct relay_store_ticket_filter *f)
+{
+	struct relay_store_tech t;
+	int rc = 0;
+
+	if ((tl->assignee != NULL) + tl->assignee_me + tl->unassigned > 1) {
+		relay_refuse(q, TETHER_CTRL_E_BAD_REQUEST,
+			     "a list is of one assignee: a name, me or none");
+		return TETHER_ERR_INVALID;
+	}
+	f->has_assignee = true;
+	if (tl->assignee_me)
+		f->assignee_id = q->p->tech.id;
+	else if (tl->unassigned)
+		f->assignee_id = 0;
+	else if (tl->assignee == NULL)
+		f->has_assignee = false;
+	else
+		rc = relay_store_tech_by_name(q->r->store, tl->assignee, &t);
+	if (rc == 0 && tl->assignee != NULL) {
+		f->assignee_id = t.id;
+		tether_wipe(&t, sizeof(t));
+	} else if (rc == TETHER_ERR_NOT_FOUND) {
+		relay_refuse(q, TETHER_CTRL_E_NOT_FOUND, "no technician %s",
+			     tl->assignee);
+	} else if (rc != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL,
+			     "cannot read technicians");
+	}
+	return rc;
+}
+
 static void ticket_list(struct relay_request *q)
 {
 	const struct tether_ctrl_ticket_list *tl = &q->m->body.ticket_list;
-	const struct relay_store_ticket_filter f = {
+	struct relay_store_ticket_filter f = {
 	    .has_status = tl->has_status,
 	    .status = tl->status,
 	    .has_source = tl->has_source,
@@ -331,24 +370,27 @@ static void ticket_list(struct relay_request *q)
 	    .before = tl->before,
 	    .limit =
 		tl->limit > 0 ? (size_t)tl->limit : TETHER_CTRL_PAGE_DEFAULT,
+	    /* In the store's one query, so that pages are full and the
+	     * count of the rest is of what this console may see. */
+	    .visible_to = relay_policy_visible_to(q->p),
 	};
 	struct tether_ctrl_ticket_list_ok ok = {0};
 	struct tether_ctrl_ticket *views = NULL;
 	struct relay_store_ticket *rows = NULL;
 	size_t n = 0, i;
 
+	if (want_assignee(q, tl, &f) != 0)
+		return;
 	if (relay_store_ticket_list(q->r->store, &f, &rows, &n, &ok.more) !=
 		0 ||
 	    (views = tether_calloc(n + 1, sizeof(*views))) == NULL) {
 		relay_refuse(q, TETHER_CTRL_E_INTERNAL, "cannot list tickets");
 		goto out;
 	}
-	/* Technicians see theirs and the unassigned queue (relay-policy.c);
-	 * filtered here so that the store's list stays one query. */
 	for (i = 0; i < n; i++)
-		if (relay_policy_sees(q->p, &rows[i]))
-			ticket_view(&rows[i], &views[ok.ntickets++]);
+		ticket_view(&rows[i], &views[i]);
 	ok.tickets = views;
+	ok.ntickets = n;
 	relay_answer(q, &ok);
 out:
 	tether_free(views);

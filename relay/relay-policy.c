@@ -60,6 +60,11 @@ static bool unassigned(const struct relay_policy_ticket *t)
 	return t->assignee_id == 0;
 }
 
+/*
+ * relay_store_ticket_filter's visible_to is this rule in the store's SQL
+ * (relay-store-sqlite.c, TICKET_WHERE), for ticket lists: change the two
+ * together.
+ */
 bool relay_policy_may_see(const struct relay_policy_tech *who,
 			  const struct relay_policy_ticket *t)
 {
@@ -271,15 +276,10 @@ static void policy_tech(const struct relay_peer *p, struct relay_policy_tech *w)
 	w->role = p->tech.role;
 }
 
-bool relay_policy_sees(const struct relay_peer *p,
-		       const struct relay_store_ticket *t)
+int64_t relay_policy_visible_to(const struct relay_peer *p)
 {
-	struct relay_policy_ticket pt;
-	struct relay_policy_tech w;
-
-	policy_ticket(t, &pt);
-	policy_tech(p, &w);
-	return relay_policy_may_see(&w, &pt);
+	/* Admins and auditors see every ticket (relay_policy_may_see()). */
+	return p->tech.role == TETHER_TECH_TECHNICIAN ? p->tech.id : 0;
 }
 
 /* The ticket id a request names (0: none, or none found). */

@@ -1114,7 +1114,11 @@ static int like_pattern(const char *text, char **out)
 /*
  * The one WHERE of ticket lists and of their count: ?1 status, ?2 source,
  * ?3 customer pattern, ?4 title-or-customer pattern, ?5 id bound (0:
- * none).  A new filter appends a clause with the next number.
+ * none), ?6 1 to filter on the assignee ?7 (0: nobody), ?8 the
+ * technician whose view it is (0: everyone's).  ?8's clause is
+ * relay_policy_may_see() (relay-policy.c) in SQL, a NULL id read as 0
+ * as col_int() reads it: change the two together.  A new filter
+ * appends a clause with the next number.
  */
 #define TICKET_WHERE                                                           \
 	" WHERE (?1 IS NULL OR status = ?1)"                                   \
@@ -1122,8 +1126,11 @@ static int like_pattern(const char *text, char **out)
 	" AND (?3 IS NULL OR customer LIKE ?3 ESCAPE '\\')"                    \
 	" AND (?4 IS NULL OR title LIKE ?4 ESCAPE '\\'"                        \
 	" OR customer LIKE ?4 ESCAPE '\\')"                                    \
-	" AND (?5 = 0 OR id < ?5)"
-#define TICKET_WHERE_ARGS 5
+	" AND (?5 = 0 OR id < ?5)"                                             \
+	" AND (?6 = 0 OR IFNULL(assignee_id, 0) = ?7)"                         \
+	" AND (?8 = 0 OR IFNULL(assignee_id, 0) IN (0, ?8)"                    \
+	" OR created_by_id = ?8)"
+#define TICKET_WHERE_ARGS 8
 
 static int ticket_list_tx(struct sq_store *s,
 			  const struct relay_store_ticket_filter *f,
@@ -1137,6 +1144,9 @@ static int ticket_list_tx(struct sq_store *s,
 	    A_TEXT(customer),
 	    A_TEXT(search),
 	    A_INT(f->before),
+	    A_INT(f->has_assignee),
+	    A_INT(f->assignee_id),
+	    A_INT(f->visible_to),
 	    /* LIMIT -1 is none */
 	    A_INT(f->limit != 0 && f->limit <= INT64_MAX ? (int64_t)f->limit
 							 : -1),
@@ -1144,7 +1154,7 @@ static int ticket_list_tx(struct sq_store *s,
 	int r;
 
 	r = query_rows(
-	    s, TICKET_SELECT TICKET_WHERE " ORDER BY id DESC LIMIT ?6", args,
+	    s, TICKET_SELECT TICKET_WHERE " ORDER BY id DESC LIMIT ?9", args,
 	    ARRAY_SIZE(args), sizeof(**out), ticket_row, (void **)out, n);
 	if (!r)
 		r = count_rest(s, "SELECT COUNT(*) FROM tickets" TICKET_WHERE,

@@ -289,7 +289,7 @@ int relay_store_ticket_list(struct relay_store *st,
 		f = &all;
 	if ((f->has_status && (unsigned)f->status >= RELAY_STORE_STATUSES) ||
 	    (f->has_source && (unsigned)f->source >= RELAY_STORE_SOURCES) ||
-	    f->before < 0)
+	    f->before < 0 || f->assignee_id < 0 || f->visible_to < 0)
 		return TETHER_ERR_INVALID;
 	LIST_CALL(relay_store_tickets_free,
 		  st->ops->ticket_list(st, f, out, n, more));

@@ -152,8 +152,8 @@ void relay_store_ticket_clear(struct relay_store_ticket *t);
  * Which tickets a list holds: every member narrows it (zero, false or
  * NULL: not), all of them together.  Texts match as substrings, ignoring
  * the case of ASCII letters, with LIKE's wildcards taken literally.  A
- * new criterion (an assignee) is a new member here and a clause in the
- * backend's one WHERE, which the count of the rest shares.
+ * new criterion is a new member here and a clause in the backend's one
+ * WHERE, which the count of the rest shares.
  */
 struct relay_store_ticket_filter {
 	bool has_status;
@@ -164,13 +164,24 @@ struct relay_store_ticket_filter {
 	const char *search;   /* in the title or the customer */
 	int64_t before;	      /* ids below this one */
 	size_t limit;	      /* at most this many; 0: no limit */
+	/* assigned to technician assignee_id, or to nobody when it is 0 */
+	bool has_assignee;
+	int64_t assignee_id;
+	/*
+	 * 0: every ticket; else a technician's id: those that technician
+	 * may see, unassigned, assigned to them or created by them.  The
+	 * same rule as relay_policy_may_see() (relay-policy.c), kept in
+	 * step with it, so that a page is full and its count of the rest
+	 * is of what they may see.
+	 */
+	int64_t visible_to;
 };
 
 /*
  * *out: *n tickets, newest first, that f lets through (NULL: all), freed
  * with relay_store_tickets_free(); *more (may be NULL): how many more
  * match beyond the limit.  TETHER_ERR_INVALID for a status or source out
- * of range.
+ * of range, or a negative id.
  */
 int relay_store_ticket_list(struct relay_store *st,
 			    const struct relay_store_ticket_filter *f,

@@ -416,9 +416,11 @@ int relay_admin_enroll_token(struct relay_store *st, const char *actor,
  * does not exist goes on, for its handler to say so.
  */
 int relay_policy_check(struct relay_request *q);
-/* Whether the console p may see ticket t (ticket_list's filter). */
-bool relay_policy_sees(const struct relay_peer *p,
-		       const struct relay_store_ticket *t);
+/*
+ * The visible_to of console p's ticket lists (relay_store_ticket_filter):
+ * its technician's id when the role limits what it sees, else 0.
+ */
+int64_t relay_policy_visible_to(const struct relay_peer *p);
 /* A window of refusals that ran out gets its row counting the rest. */
 void relay_policy_tick(struct relay *r);
 /*

@@ -207,7 +207,7 @@ enum kind {
 #define F_NULL 0x02u  /* absent travels as null, and null reads as absent */
 #define F_CLIP 0x04u  /* longer strings and lists are cut, not refused */
 #define F_EMPTY 0x08u /* K_HEX: "" stands for absent */
-#define F_ZERO 0x10u  /* K_INT: 0 travels as absent (the default) */
+#define F_ZERO 0x10u  /* K_INT, K_BOOL: 0, false travel as absent */
 
 struct schema;
 
@@ -943,6 +943,10 @@ static json_t *enc_value(struct enc *e, const struct member *m,
 			return bad(e, "member \"%s\" is out of range", m->name);
 		return json_integer(x);
 	case K_BOOL:
+		if (!*CAT(base, m->off, bool) && (m->flags & F_ZERO)) {
+			absent = true;
+			break;
+		}
 		return json_boolean(*CAT(base, m->off, bool));
 	case K_REAL:
 		if (isnan(*CAT(base, m->off, double)) && !(m->flags & F_REQ)) {
@@ -1238,7 +1242,10 @@ SCHEMA(s_ticket_list, struct tether_ctrl_ticket_list,
 	   TETHER_CTRL_TITLE_MAX),
        INT(struct tether_ctrl_ticket_list, limit, F_ZERO, 0,
 	   TETHER_CTRL_PAGE_MAX, 0),
-       TICKET(struct tether_ctrl_ticket_list, before, OPTIONAL));
+       TICKET(struct tether_ctrl_ticket_list, before, OPTIONAL),
+       NAME(struct tether_ctrl_ticket_list, assignee, OPTIONAL),
+       BOOL(struct tether_ctrl_ticket_list, assignee_me, F_ZERO),
+       BOOL(struct tether_ctrl_ticket_list, unassigned, F_ZERO));
 
 SCHEMA(s_ticket_show, struct tether_ctrl_ticket_show,
        TICKET(struct tether_ctrl_ticket_show, ticket, REQUIRED),

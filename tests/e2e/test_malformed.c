@@ -1508,3 +1508,53 @@ Test(malformed, enroll_and_auth_refusals, .timeout = 60)
 	expect_serving(&r);
 	h_relay_stop(&r);
 }
+
+/*
+ * ticket_list names one assignee: a name, assignee_me or unassigned.  Two
+ * at once is bad_request, answered on the connection that stays open;
+ * "me" as a name is a technician's name (none here), never the asker.
+ */
+Test(malformed, ticket_list_one_assignee, .timeout = 60)
+{
+	static const char *const both[] = {
+	    "{\"t\":\"ticket_list\",\"id\":1,\"assignee\":\"admin\","
+	    "\"assignee_me\":true}",
+	    "{\"t\":\"ticket_list\",\"id\":2,\"assignee_me\":true,"
+	    "\"unassigned\":true}",
+	    "{\"t\":\"ticket_list\",\"id\":3,\"assignee\":\"admin\","
+	    "\"unassigned\":true}",
+	};
+	char answer[1024];
+	struct h_relay r;
+	struct raw c;
+	uint8_t type;
+	size_t i;
+
+	up(&r);
+	cr_assert(raw_tether(&c, r.port), "TLS handshake failed");
+	raw_hello(&c, &r);
+	for (i = 0; i < sizeof(both) / sizeof(both[0]); i++) {
+		cr_assert(raw_ctrl(&c, both[i]), "sending %s", both[i]);
+		cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer,
+					 sizeof(answer)),
+			  "no answer to %s", both[i]);
+		cr_assert(strstr(answer, "\"bad_request\"") &&
+			      strstr(answer, "a list is of one assignee"),
+			  "%s: %s", both[i], answer);
+	}
+	cr_assert(raw_ctrl(&c, "{\"t\":\"ticket_list\",\"id\":4,"
+			       "\"assignee\":\"me\"}"));
+	cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer, sizeof(answer)),
+		  "no answer to assignee \"me\"");
+	cr_assert(strstr(answer, "\"not_found\"") &&
+		      strstr(answer, "no technician me"),
+		  "\"me\" as a name: %s", answer);
+	cr_assert(raw_ctrl(&c, "{\"t\":\"ticket_list\",\"id\":5,"
+			       "\"assignee_me\":true,\"unassigned\":false}"));
+	cr_assert(raw_read_frame(&c, REJECT_MS, &type, answer, sizeof(answer)),
+		  "no answer to assignee_me");
+	cr_assert(strstr(answer, "\"ok\""), "assignee_me: %s", answer);
+	raw_free(&c);
+	expect_serving(&r);
+	h_relay_stop(&r);
+}

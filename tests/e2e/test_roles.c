@@ -144,6 +144,32 @@ static const char *str_of(const json_t *o, const char *k)
 }
 
 /*
+ * `tether sessions --json` as w (NULL: the admin) lists exactly the one
+ * live session, on ticket, or none when ticket is NULL.
+ */
+static void expect_sessions(const struct who *w, const char *ticket,
+			    const char *what)
+{
+	struct h_res res;
+	json_t *j;
+
+	if (w == NULL)
+		AS_ADMIN(&res, "sessions", "--json");
+	else
+		AS(w, &res, "sessions", "--json");
+	h_expect(&res, 0, NULL, NULL, what);
+	j = json_of(&res, what);
+	cr_assert(json_is_array(j), "%s: %s", what, res.out);
+	cr_assert_eq(json_array_size(j), ticket != NULL ? 1 : 0, "%s: %s", what,
+		     res.out);
+	if (ticket != NULL)
+		cr_assert_str_eq(str_of(json_array_get(j, 0), "ticket"), ticket,
+				 "%s", what);
+	json_decref(j);
+	h_res_free(&res);
+}
+
+/*
  * Each role against each console request, with and without ownership:
  * carol (technician) has T-c, bob (technician) T-b, T-q is unassigned;
  * audrey is an auditor.
@@ -267,6 +293,12 @@ Test(roles, matrix, .timeout = 240)
 	AS(&carol, &res, "exec", tc, "--", "true");
 	h_expect(&res, 0, "", "", "carol: exec on her ticket");
 	h_res_free(&res);
+
+	/* sessions: every role; a technician sees only their own. */
+	expect_sessions(&carol, tc, "carol: sessions");
+	expect_sessions(&bob, NULL, "bob: sessions");
+	expect_sessions(&audrey, tc, "auditor: sessions");
+	expect_sessions(NULL, tc, "admin: sessions");
 	AS(&bob, &res, "exec", tc, "--", "true");
 	expect_refused(&res, "bob: exec on carol's ticket");
 	h_res_free(&res);
@@ -297,6 +329,38 @@ Test(roles, matrix, .timeout = 240)
 	AS(&carol, &res, "diag", tb, "--saved");
 	expect_refused(&res, "carol: bob's saved diagnostics");
 	h_res_free(&res);
+
+	/* ticket_comment: workers on what they may see, never auditors. */
+	AS(&carol, &res, "ticket", "comment", tq, "looked at it");
+	h_expect(&res, 0, NULL, NULL, "carol: comment on the queue's ticket");
+	h_res_free(&res);
+	AS(&carol, &res, "ticket", "comment", tb, "mine now");
+	expect_refused(&res, "carol: comment on bob's ticket");
+	snprintf(want, sizeof(want),
+		 "carol (technician) may not comment on %s: it is assigned to "
+		 "bob",
+		 tb);
+	cr_assert(strstr(res.err, want) != NULL, "%s", res.err);
+	h_res_free(&res);
+	AS(&audrey, &res, "ticket", "comment", tc, "audited");
+	expect_refused(&res, "auditor: comment");
+	cr_assert(strstr(res.err, "auditors only read") != NULL, "%s", res.err);
+	h_res_free(&res);
+	AS(&bob, &res, "ticket", "comment", tb, "on it", "--json");
+	h_expect(&res, 0, NULL, NULL, "bob: comment on his ticket");
+	h_res_free(&res);
+	j = h_ticket_show(tb);
+	cr_assert_eq(json_array_size(json_object_get(j, "comments")), 1,
+		     "a refused comment was kept");
+	json_decref(j);
+	j = h_ticket_show(tc);
+	cr_assert_eq(json_array_size(json_object_get(j, "comments")), 0,
+		     "the auditor's comment was kept");
+	json_decref(j);
+	snprintf(want, sizeof(want), "\"ticket\":\"%s\"", tb);
+	cr_assert_eq(audit_rows(&r, "refused", "\"technician\":\"carol\"",
+				"\"request\":\"comment\"", want),
+		     1, "the refused comment was not audited once");
 
 	/* ticket_assign: take from the queue, give one's own away. */
 	AS(&carol, &res, "ticket", "assign", tb, "me");
@@ -365,7 +429,201 @@ Test(roles, matrix, .timeout = 240)
 	AS(&carol, &res, "ticket", "close", t2, "--resolution", "done");
 	h_expect(&res, 0, NULL, NULL, "carol: close her ticket");
 	h_res_free(&res);
+
+	/* ticket_reopen: workers on what they may act on. */
+	AS(&bob, &res, "ticket", "reopen", t2);
+	expect_refused(&res, "bob: reopen carol's ticket");
+	snprintf(want, sizeof(want),
+		 "bob (technician) may not reopen %s: it is assigned to carol",
+		 t2);
+	cr_assert(strstr(res.err, want) != NULL, "%s", res.err);
+	h_res_free(&res);
+	AS(&audrey, &res, "ticket", "reopen", t2);
+	expect_refused(&res, "auditor: reopen");
+	h_res_free(&res);
+	j = h_ticket_show(t2);
+	cr_assert_str_eq(str_of(j, "status"), "closed",
+			 "a refused reopen opened it");
+	json_decref(j);
+	AS(&carol, &res, "ticket", "reopen", t2, "--json");
+	h_expect(&res, 0, NULL, NULL, "carol: reopen her ticket");
+	j = json_of(&res, "ticket reopen");
+	cr_assert_str_eq(str_of(j, "status"), "open");
+	json_decref(j);
+	h_res_free(&res);
+	AS_ADMIN(&res, "ticket", "close", tb, "--resolution", "done");
+	h_expect(&res, 0, NULL, NULL, "admin: close bob's ticket");
+	h_res_free(&res);
+	AS_ADMIN(&res, "ticket", "reopen", tb);
+	h_expect(&res, 0, NULL, NULL, "admin: reopen bob's ticket");
+	h_res_free(&res);
 	h_proc_stop(&agent, SIGTERM);
+	h_relay_stop(&r);
+}
+
+/* The ids of `tether ticket list ARGS... --json` as w, as "T-3,T-1". */
+static void list_as(const struct who *w, char *buf, size_t len, const char *a1,
+		    const char *a2, const char *a3, const char *a4)
+{
+	struct h_res res;
+	size_t i, k = 0;
+	json_t *j, *t;
+
+	h_console(&res, w != NULL ? &w->o : NULL, "ticket", "list", "--json",
+		  a1, a2, a3, a4, NULL);
+	h_expect(&res, 0, NULL, NULL, "ticket list --json");
+	j = json_of(&res, "ticket list");
+	cr_assert(json_is_array(j), "%s", res.out);
+	buf[0] = '\0';
+	json_array_foreach (j, i, t)
+		k += (size_t)snprintf(buf + k, len - k, "%s%s",
+				      i > 0 ? "," : "", str_of(t, "id"));
+	json_decref(j);
+	h_res_free(&res);
+}
+
+/*
+ * A technician's list is filtered in the relay's one query: pages of
+ * --limit 2 over tickets mostly hidden from them are full, and the
+ * "more" line counts only what they may see.  --assignee in every form,
+ * with "me" and "none" never taken for the technicians of those names.
+ */
+Test(roles, technician_lists_full_pages_and_by_assignee, .timeout = 120)
+{
+	static const char *const plan[][2] = {
+	    /* who makes it, and to whom it then goes (NULL: left) */
+	    {"carol", NULL},  /* T-1 carol's */
+	    {"carol", NULL},  /* T-2 carol's */
+	    {"bob", NULL},    /* T-3 */
+	    {"bob", NULL},    /* T-4 */
+	    {NULL, "none"},   /* T-5 the queue */
+	    {"bob", NULL},    /* T-6 */
+	    {NULL, "carol"},  /* T-7 carol's */
+	    {"bob", NULL},    /* T-8 */
+	    {"bob", NULL},    /* T-9 */
+	    {"carol", "bob"}, /* T-10 bob's, made by carol */
+	    {NULL, NULL},     /* T-11 the admin's */
+	    {"bob", NULL},    /* T-12 */
+	    {NULL, NULL},     /* T-13 to the technician named "me" */
+	};
+	char id[H_ID_MAX], ids[512], token[H_TOKEN_MAX], path[H_PATH_MAX + 16];
+	struct who carol, bob;
+	struct h_relay r;
+	struct h_res res;
+	sqlite3 *db = NULL;
+	size_t i;
+
+	h_relay_up(&r, NULL);
+	h_login(&r);
+	who_login(&carol, &r, "carol", "technician");
+	who_login(&bob, &r, "bob", "technician");
+	h_technician_add(&r, "me", "technician", token, sizeof(token));
+	h_technician_add(&r, "none", "technician", token, sizeof(token));
+	for (i = 0; i < sizeof(plan) / sizeof(plan[0]); i++) {
+		const struct who *w = plan[i][0] == NULL	       ? NULL
+				      : strcmp(plan[i][0], "bob") == 0 ? &bob
+								       : &carol;
+
+		new_ticket(w, "t", id, sizeof(id));
+		if (plan[i][1] == NULL)
+			continue;
+		h_console(&res, w != NULL ? &w->o : NULL, "ticket", "assign",
+			  id, plan[i][1], NULL);
+		h_expect(&res, 0, NULL, NULL, "ticket assign");
+		h_res_free(&res);
+	}
+	/* No console can give a ticket to the technician named "me": the
+	 * database beside the running relay can (WAL lets both write). */
+	snprintf(path, sizeof(path), "%s/tether.db", r.data);
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
+		     SQLITE_OK, "%s", path);
+	sqlite3_busy_timeout(db, 2000);
+	cr_assert_eq(sqlite3_exec(db,
+				  "UPDATE tickets SET assignee = 'me',"
+				  " assignee_id = (SELECT id FROM technicians"
+				  " WHERE name = 'me') WHERE id = 13",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	sqlite3_close(db);
+
+	/* carol may see T-10, T-7, T-5, T-2, T-1: in full pages of 2. */
+	AS(&carol, &res, "ticket", "list", "--limit", "2");
+	h_expect(&res, 0, NULL, NULL, "carol: ticket list --limit 2");
+	cr_assert(strstr(res.out, "\nT-10 ") && strstr(res.out, "\nT-7 ") &&
+		      !strstr(res.out, "\nT-5 "),
+		  "%s", res.out);
+	cr_assert(strstr(res.out, "\n3 more: tether ticket list --limit 2 "
+				  "--before T-7\n"),
+		  "%s", res.out);
+	h_res_free(&res);
+	AS(&carol, &res, "ticket", "list", "--limit", "2", "--before", "T-7");
+	h_expect(&res, 0, NULL, NULL, "carol: the second page");
+	cr_assert(strstr(res.out, "\nT-5 ") && strstr(res.out, "\nT-2 "), "%s",
+		  res.out);
+	cr_assert(strstr(res.out, "\n1 more: tether ticket list --limit 2 "
+				  "--before T-2\n"),
+		  "%s", res.out);
+	h_res_free(&res);
+	AS(&carol, &res, "ticket", "list", "--limit", "2", "--before", "T-2",
+	   "--json");
+	h_expect(&res, 0, NULL, "", "carol: the last page says no more");
+	h_res_free(&res);
+	list_as(&carol, ids, sizeof(ids), NULL, NULL, NULL, NULL);
+	cr_assert_str_eq(ids, "T-10,T-7,T-5,T-2,T-1");
+	list_as(&bob, ids, sizeof(ids), "--limit", "3", NULL, NULL);
+	cr_assert_str_eq(ids, "T-12,T-10,T-9");
+	list_as(NULL, ids, sizeof(ids), "--limit", "2", NULL, NULL);
+	cr_assert_str_eq(ids, "T-13,T-12", "the admin sees every ticket");
+
+	/* --assignee NAME|me|none, as the admin and as carol. */
+	list_as(NULL, ids, sizeof(ids), "--assignee", "bob", NULL, NULL);
+	cr_assert_str_eq(ids, "T-12,T-10,T-9,T-8,T-6,T-4,T-3");
+	list_as(NULL, ids, sizeof(ids), "--assignee", "me", NULL, NULL);
+	cr_assert_str_eq(ids, "T-11", "me is the admin, not the one named me");
+	list_as(NULL, ids, sizeof(ids), "--assignee", "none", NULL, NULL);
+	cr_assert_str_eq(ids, "T-5", "none is nobody, not the one named none");
+	list_as(&carol, ids, sizeof(ids), "--assignee", "me", NULL, NULL);
+	cr_assert_str_eq(ids, "T-7,T-2,T-1");
+	list_as(&carol, ids, sizeof(ids), "--assignee", "bob", NULL, NULL);
+	cr_assert_str_eq(ids, "T-10", "only bob's that carol may see");
+	list_as(&carol, ids, sizeof(ids), "--assignee", "none", NULL, NULL);
+	cr_assert_str_eq(ids, "T-5");
+	list_as(&carol, ids, sizeof(ids), "--assignee", "none", "--status",
+		"closed");
+	cr_assert_str_eq(ids, "", "filters combine");
+	list_as(&bob, ids, sizeof(ids), "--assignee", "carol", NULL, NULL);
+	cr_assert_str_eq(ids, "", "bob may see none of carol's");
+
+	/* The next page keeps --assignee as it was typed. */
+	AS(&carol, &res, "ticket", "list", "--assignee", "me", "--limit", "2");
+	h_expect(&res, 0, NULL, NULL, "carol: --assignee me --limit 2");
+	cr_assert(strstr(res.out, "\n1 more: tether ticket list --assignee me "
+				  "--limit 2 --before T-2\n"),
+		  "%s", res.out);
+	h_res_free(&res);
+	AS(&carol, &res, "ticket", "list", "--assignee", "me", "--limit", "2",
+	   "--json");
+	h_expect(&res, 0, NULL,
+		 "1 more: tether ticket list --assignee me --limit 2 --before "
+		 "T-2\n",
+		 "--json says the rest aside");
+	h_res_free(&res);
+
+	/* An unknown name is refused; a bad one is a usage error. */
+	AS(&carol, &res, "ticket", "list", "--assignee", "zed");
+	h_expect_fail(&res, 255, "no technician zed", "--assignee zed");
+	h_res_free(&res);
+	AS(&carol, &res, "ticket", "list", "--assignee", "zed", "--json");
+	h_expect_fail(&res, 255, "no technician zed", "--assignee zed --json");
+	h_res_free(&res);
+	AS(&carol, &res, "ticket", "list", "--assignee", "a b");
+	h_expect_fail(&res, 2, "--assignee is a technician's name, me or none",
+		      "--assignee 'a b'");
+	h_res_free(&res);
+	AS(&carol, &res, "ticket", "show", "T-1", "--assignee", "me");
+	h_expect_fail(&res, 2, "option not valid for ticket show",
+		      "show --assignee");
+	h_res_free(&res);
 	h_relay_stop(&r);
 }
 

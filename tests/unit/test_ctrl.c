@@ -50,6 +50,9 @@ static const struct sample samples[] = {
      "{\"t\":\"ticket_list\",\"id\":2,\"status\":\"closed\",\"source\":"
      "\"health\",\"customer\":\"ACME\",\"search\":\"50%\",\"limit\":500,"
      "\"before\":\"T-113\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2,\"assignee\":\"me\"}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2,\"assignee_me\":true}"},
+    {TETHER_CTRL_C2R, "{\"t\":\"ticket_list\",\"id\":2,\"unassigned\":true}"},
     {TETHER_CTRL_C2R, "{\"t\":\"ticket_show\",\"id\":9,\"ticket\":\"T-12\"}"},
     {TETHER_CTRL_C2R, "{\"t\":\"ticket_show\",\"id\":9,\"ticket\":\"T-12\","
 		      "\"limit\":10,\"before\":4000}"},

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "relay-policy.h"
 #include "relay.h"
 #include "tether/alloc.h"
 #include "tether/crypto.h"
@@ -1580,6 +1581,144 @@ Test(store, counts_by_state)
 }
 
 /* Roles change in place; a ticket keeps its assignee's name and id. */
+/*
+ * Every pair of creator and assignee among nobody, an admin and two
+ * technicians: visible_to lets through exactly what
+ * relay_policy_may_see() does, its pages are full and their count of
+ * the rest is of the visible ones alone.
+ */
+Test(store, ticket_list_visible_to_is_the_policy)
+{
+	int64_t who[4] = {0};
+	struct relay_store_ticket_filter f = {0};
+	struct relay_store_ticket *v = NULL;
+	size_t n = 0, i, c, a, seen, pages;
+	int64_t more, before;
+	char want[256], ids[256];
+
+	who[1] = add_tech("alice", TETHER_TECH_ADMIN);
+	who[2] = add_tech("bob", TETHER_TECH_TECHNICIAN);
+	who[3] = add_tech("carol", TETHER_TECH_TECHNICIAN);
+	for (c = 0; c < 4; c++)
+		for (a = 0; a < 4; a++)
+			cr_assert_eq(relay_store_ticket_assign(
+					 st, add_ticket("t", who[c]), who[a]),
+				     0);
+	for (i = 2; i < 4; i++) {
+		const struct relay_policy_tech tech = {
+		    .id = who[i], .role = TETHER_TECH_TECHNICIAN};
+		size_t k = 0, total = 0;
+
+		cr_assert_eq(relay_store_ticket_list(st, NULL, &v, &n, NULL),
+			     0);
+		want[0] = '\0';
+		for (c = 0; c < n; c++) {
+			const struct relay_policy_ticket pt = {
+			    .id = v[c].id,
+			    .created_by_id = v[c].created_by_id,
+			    .assignee_id = v[c].assignee_id};
+
+			if (!relay_policy_may_see(&tech, &pt))
+				continue;
+			k += (size_t)snprintf(want + k, sizeof(want) - k,
+					      "%s%lld", total ? "," : "",
+					      (long long)v[c].id);
+			total++;
+		}
+		relay_store_tickets_free(v, n);
+		/* 4 unassigned, 4 assigned to them, 2 more created by them
+		 * and given to another */
+		cr_assert_eq(total, 10);
+		memset(&f, 0, sizeof(f));
+		f.visible_to = who[i];
+		list_ids(&f, ids, sizeof(ids), &more);
+		cr_assert_str_eq(ids, want);
+		cr_assert_eq(more, 0);
+
+		/* Pages of 2: full until the last, "more" counting down. */
+		f.limit = 2;
+		seen = 0;
+		pages = 0;
+		before = 0;
+		do {
+			f.before = before;
+			cr_assert_eq(
+			    relay_store_ticket_list(st, &f, &v, &n, &more), 0);
+			seen += n;
+			pages++;
+			cr_assert_eq(n, seen < total ? 2 : total % 2 ? 1 : 2);
+			cr_assert_eq(more, (int64_t)(total - seen));
+			before = n > 0 ? v[n - 1].id : 0;
+			relay_store_tickets_free(v, n);
+		} while (more > 0);
+		cr_assert_eq(seen, total);
+		cr_assert_eq(pages, 5);
+	}
+}
+
+Test(store, ticket_list_by_assignee)
+{
+	int64_t bob = add_tech("bob", TETHER_TECH_TECHNICIAN);
+	int64_t carol = add_tech("carol", TETHER_TECH_TECHNICIAN);
+	struct relay_store_ticket_filter f = {.has_assignee = true};
+	char ids[256];
+	int64_t more = -1;
+
+	add_ticket("queue", 0);		       /* 1 */
+	add_ticket("bob's", bob);	       /* 2 */
+	add_ticket("carol's", carol);	       /* 3 */
+	add_ticket("by carol for bob", carol); /* 4 */
+	add_ticket("by bob for nobody", bob);  /* 5 */
+	cr_assert_eq(relay_store_ticket_assign(st, 2, bob), 0);
+	cr_assert_eq(relay_store_ticket_assign(st, 3, carol), 0);
+	cr_assert_eq(relay_store_ticket_assign(st, 4, bob), 0);
+
+	f.assignee_id = bob;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "4,2");
+	f.assignee_id = carol;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "3");
+	f.assignee_id = 0;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "5,1", "0 with has_assignee: nobody's");
+	f.limit = 1;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "5");
+	cr_assert_eq(more, 1);
+
+	/* With a view: bob's tickets as carol sees them, the one she made. */
+	memset(&f, 0, sizeof(f));
+	f.has_assignee = true;
+	f.assignee_id = bob;
+	f.visible_to = carol;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "4");
+	f.has_assignee = false;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "5,4,3,1", "2 is bob's alone");
+
+	/* A technician no longer there keeps the tickets still naming them. */
+	cr_assert_eq(relay_store_tech_remove(st, "bob"), 0);
+	memset(&f, 0, sizeof(f));
+	f.has_assignee = true;
+	f.assignee_id = bob;
+	list_ids(&f, ids, sizeof(ids), &more);
+	cr_assert_str_eq(ids, "4,2");
+
+	f.assignee_id = -1;
+	cr_assert_eq(relay_store_ticket_list(
+			 st, &f, &(struct relay_store_ticket *){NULL},
+			 &(size_t){0}, NULL),
+		     TETHER_ERR_INVALID);
+	f.assignee_id = 0;
+	f.visible_to = -2;
+	cr_assert_eq(relay_store_ticket_list(
+			 st, &f, &(struct relay_store_ticket *){NULL},
+			 &(size_t){0}, NULL),
+		     TETHER_ERR_INVALID);
+}
+
 Test(store, tech_role_and_ticket_assignee)
 {
 	int64_t alice = add_tech("alice", TETHER_TECH_ADMIN);

@@ -440,6 +440,15 @@ struct tether_ctrl_ticket_list {
 	const char *search;   /* substring of the title or the customer */
 	int64_t limit;	      /* at most TETHER_CTRL_PAGE_MAX; 0: 50 */
 	int64_t before;	      /* only tickets with a lower id; 0: none */
+	/*
+	 * At most one of these three: assigned to the technician of that
+	 * name, to the technician asking, or to nobody.  me and unassigned
+	 * are flags, not names, so that no technician's name is mistaken
+	 * for either.
+	 */
+	const char *assignee;
+	bool assignee_me;
+	bool unassigned;
 };
 
 /*
