@@ -282,29 +282,34 @@ int64_t relay_policy_visible_to(const struct relay_peer *p)
 	return p->tech.role == TETHER_TECH_TECHNICIAN ? p->tech.id : 0;
 }
 
-/* The ticket id a request names (0: none, or none found). */
-static int64_t request_ticket(struct relay_request *q,
-			      const struct relay_policy_row *row)
+/*
+ * The ticket id a request names into *id (0: none, or none found); a
+ * store error is no verdict and is returned as such.
+ */
+static int request_ticket(struct relay_request *q,
+			  const struct relay_policy_row *row, int64_t *id)
 {
-	int64_t id = 0;
-	struct relay_store_session ss;
+	struct relay_store_session ss = {0};
 	struct relay_channel *c;
+	int rc;
 
+	*id = 0;
 	if (row->target != RELAY_TARGET_NONE)
-		memcpy(&id, (const char *)&q->m->body + row->at, sizeof(id));
+		memcpy(id, (const char *)&q->m->body + row->at, sizeof(*id));
 	switch (row->target) {
 	case RELAY_TARGET_TICKET:
-		return id;
+		return 0;
 	case RELAY_TARGET_SESSION:
-		if (relay_store_session_get(q->r->store, id, &ss) != 0)
-			return 0;
-		id = ss.ticket_id;
+		rc = relay_store_session_get(q->r->store, *id, &ss);
+		*id = rc == 0 ? ss.ticket_id : 0;
 		relay_store_session_clear(&ss);
-		return id;
+		return rc == TETHER_ERR_NOT_FOUND ? 0 : rc;
 	case RELAY_TARGET_CHANNEL:
-		c = relay_channel_find(q->r, id);
-		return c != NULL ? c->ticket_id : 0;
+		c = relay_channel_find(q->r, *id);
+		*id = c != NULL ? c->ticket_id : 0;
+		return 0;
 	default:
+		*id = 0;
 		return 0;
 	}
 }
@@ -318,12 +323,28 @@ int relay_policy_check(struct relay_request *q)
 	char why[TETHER_CTRL_MESSAGE_MAX];
 	bool found = false, to_self = false, ok;
 	int64_t tid;
+	int rc;
 
-	tid = request_ticket(q, row);
-	if (tid > 0 && relay_store_ticket_get(q->r->store, tid, &t) == 0) {
-		found = true;
-		policy_ticket(&t, &pt);
+	/*
+	 * Only "there is none" lets a request through unjudged (its handler
+	 * then says so); a store that cannot answer refuses it, since the
+	 * handler's own read a moment later might succeed.
+	 */
+	rc = request_ticket(q, row, &tid);
+	if (rc == 0 && tid > 0) {
+		rc = relay_store_ticket_get(q->r->store, tid, &t);
+		found = rc == 0;
+		if (rc == TETHER_ERR_NOT_FOUND)
+			rc = 0;
 	}
+	if (rc != 0) {
+		relay_refuse(q, TETHER_CTRL_E_INTERNAL,
+			     "cannot read what the request names; try again");
+		relay_store_ticket_clear(&t);
+		return rc;
+	}
+	if (found)
+		policy_ticket(&t, &pt);
 	if (q->m->type == TETHER_CTRL_TICKET_ASSIGN) {
 		const struct tether_ctrl_ticket_assign *a =
 		    &q->m->body.ticket_assign;
@@ -366,8 +387,11 @@ void relay_policy_cut_off(struct relay *r, struct relay_peer *p,
 	relay_drop(p, TETHER_ERR_AUTH, reason);
 }
 
-/* Whether tech w may still act on ticket id (true if it cannot be read:
- * a store error is no verdict). */
+/*
+ * Whether tech w may still act on ticket id.  Revocation runs because
+ * something was taken away: a ticket that cannot be read counts as lost,
+ * so a store error closes too much rather than too little.
+ */
 static bool still_may_act(struct relay *r, const struct relay_policy_tech *w,
 			  int64_t id)
 {
@@ -375,8 +399,10 @@ static bool still_may_act(struct relay *r, const struct relay_policy_tech *w,
 	struct relay_policy_ticket pt;
 	bool ok;
 
-	if (id <= 0 || relay_store_ticket_get(r->store, id, &t) != 0)
+	if (id <= 0)
 		return true;
+	if (relay_store_ticket_get(r->store, id, &t) != 0)
+		return false;
 	policy_ticket(&t, &pt);
 	ok = relay_policy_may_act(w, &pt);
 	relay_store_ticket_clear(&t);
