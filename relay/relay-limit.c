@@ -3,6 +3,8 @@
  * one-minute window), and concurrent connections.  IPv6 addresses count per
  * /64, since one host commonly holds a whole /64.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,22 +12,40 @@
 
 #include "relay.h"
 
-/* The address a peer's "ip:port" is limited under. */
+/*
+ * The address a peer's "ip:port" is limited under.  An IPv6 address is
+ * read as its 16 bytes and cut to its /64 ("2001:db8::/64"), so that no
+ * spelling of it ("::" early, upper case) counts as another network, and
+ * an IPv4-mapped one as the IPv4 address it is; one that does not parse
+ * is limited as written.
+ */
 static void limit_key(const char *addr, char *key, size_t len)
 {
 	const char *colon = strrchr(addr, ':');
 	size_t n = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
-	unsigned groups = 0;
-	size_t i;
+	/* A /64 with zeros after it prints in at most 21 characters. */
+	char text[INET6_ADDRSTRLEN], net[32];
+	struct in6_addr a;
 
-	if (addr[0] == '[') {
-		/* [a:b:c:d:...]:port -> a:b:c:d::/64 */
-		for (i = 1; i < n && addr[i] != ']'; i++) {
-			if (addr[i] == ':' && ++groups == 4)
-				break;
+	if (addr[0] == '[' && n >= 2 && addr[n - 1] == ']' &&
+	    n - 2 < sizeof(text)) {
+		memcpy(text, addr + 1, n - 2);
+		text[n - 2] = '\0';
+		/* An IPv4 client of a dual-stack listener is its IPv4. */
+		if (inet_pton(AF_INET6, text, &a) == 1 &&
+		    IN6_IS_ADDR_V4MAPPED(&a) &&
+		    inet_ntop(AF_INET, a.s6_addr + 12, net, sizeof(net)) !=
+			NULL) {
+			snprintf(key, len, "%s", net);
+			return;
 		}
-		snprintf(key, len, "%.*s::/64", (int)(i - 1), addr + 1);
-		return;
+		if (inet_pton(AF_INET6, text, &a) == 1) {
+			memset(a.s6_addr + 8, 0, 8);
+			if (inet_ntop(AF_INET6, &a, net, sizeof(net)) != NULL) {
+				snprintf(key, len, "%s/64", net);
+				return;
+			}
+		}
 	}
 	snprintf(key, len, "%.*s", (int)n, addr);
 }

@@ -82,6 +82,33 @@ Test(relay_limit, ipv6_counts_per_64)
 }
 
 /*
+ * A /64 is 64 bits whatever the spelling: a run of zeros written "::"
+ * before the fourth group, or upper-case digits, must not give each host
+ * of the network its own allowance.
+ */
+Test(relay_limit, ipv6_64_whatever_the_spelling)
+{
+	struct relay *r = relay_new();
+
+	fail_times(r, "[2001:db8::a:b:c:d]:5", RELAY_JOIN_FAILS_MAX);
+	cr_assert(relay_rate_limited(r, "[2001:db8::1]:6"));
+	cr_assert(relay_rate_limited(r, "[2001:DB8:0:0:ffff::]:7"));
+	cr_assert(!relay_rate_limited(r, "[2001:db8:0:1::]:6"));
+	free(r);
+	r = relay_new();
+	fail_times(r, "[::1]:5", RELAY_JOIN_FAILS_MAX);
+	cr_assert(relay_rate_limited(r, "[::2]:6"));
+	cr_assert(!relay_rate_limited(r, "127.0.0.1:6"));
+	free(r);
+	/* IPv4 clients of a dual-stack listener stay one host each. */
+	r = relay_new();
+	fail_times(r, "[::ffff:10.0.0.1]:5", RELAY_JOIN_FAILS_MAX);
+	cr_assert(relay_rate_limited(r, "10.0.0.1:6"));
+	cr_assert(!relay_rate_limited(r, "[::ffff:10.0.0.2]:6"));
+	free(r);
+}
+
+/*
  * Asking is no failure: addresses that only ask take no slot, so that
  * however many there are, nobody is refused for a table they filled.
  */
