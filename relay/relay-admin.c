@@ -54,7 +54,9 @@ int relay_admin_tech_add(struct relay_store *st, const char *actor,
 	memset(out, 0, sizeof(*out));
 	token[0] = '\0';
 	if ((rc = new_secret(hex, hash)) != 0 ||
-	    (rc = relay_store_tech_add(st, name, role, hash, &id)) != 0)
+	    (rc = relay_store_tech_add(st, name, role, hash, &id)) != 0 ||
+	    (rc = relay_store_tech_token_expires(
+		 st, id, (int64_t)time(NULL) + RELAY_LOGIN_TOKEN_TTL_S)) != 0)
 		goto out;
 	snprintf(token, toklen, "tt_%lld_%s", (long long)id, hex);
 	rc = relay_store_tech_get(st, id, out);
@@ -79,7 +81,9 @@ int relay_admin_tech_token(struct relay_store *st, const char *actor,
 
 	token[0] = '\0';
 	if ((rc = new_secret(hex, hash)) != 0 ||
-	    (rc = relay_store_tech_set_token(st, name, hash, id)) != 0)
+	    (rc = relay_store_tech_set_token(st, name, hash, id)) != 0 ||
+	    (rc = relay_store_tech_token_expires(
+		 st, *id, (int64_t)time(NULL) + RELAY_LOGIN_TOKEN_TTL_S)) != 0)
 		goto out;
 	snprintf(token, toklen, "tt_%lld_%s", (long long)*id, hex);
 	relay_audit_to(st, actor, 0, 0, "technician_token_issued",

@@ -7,7 +7,9 @@
  * pong is accepted.  Every refusal counts in the limiter that guards codes
  * and tokens, and is audited (but a throttled source writes no rows).
  */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <tether/crypto.h>
 #include <tether/err.h>
@@ -87,6 +89,18 @@ static int login_tech(struct relay_peer *p, const struct tether_ctrl_hello *h)
 	}
 	if (p->tech.token_spent) {
 		refuse_spent(p);
+		return -1;
+	}
+	if (p->tech.token_expires_at != 0 &&
+	    (int64_t)time(NULL) >= p->tech.token_expires_at) {
+		char msg[160 + TETHER_ID_NAME_MAX];
+
+		snprintf(msg, sizeof(msg),
+			 "this login token has expired (a login token is "
+			 "good for 7 days); ask an admin for a new one "
+			 "(tether-relay technician token %s)",
+			 p->tech.name);
+		refuse_console(p, p->tech.name, "login token expired", msg);
 		return -1;
 	}
 	memcpy(p->tech.pubkey, h->pubkey, sizeof(p->tech.pubkey));

@@ -548,7 +548,9 @@ static const char schema_sql[] =
     " name TEXT UNIQUE NOT NULL,"
     " role TEXT NOT NULL CHECK(role IN ('admin','technician','auditor')),"
     " token_hash BLOB NOT NULL CHECK(length(token_hash) = 32),"
-    " created_at INTEGER NOT NULL);"
+    " created_at INTEGER NOT NULL,"
+    /* When the login token stops working (NULL: never, as version 1's). */
+    " token_expires_at INTEGER);"
     /* A technician's key, and the hash of the login token that
      * registered it: the token in technicians.token_hash is spent while
      * they are equal; a new token makes them differ. */
@@ -889,7 +891,7 @@ static int sq_changed_elsewhere(struct relay_store *st, bool *changed)
 	return TETHER_OK;
 }
 
-/* id, name, role, created_at [, token_hash, key, spent] */
+/* id, name, role, created_at [, token_hash, key, spent, expires] */
 static int tech_row(sqlite3_stmt *stmt, void *item)
 {
 	struct relay_store_tech *t = item;
@@ -907,16 +909,18 @@ static int tech_row(sqlite3_stmt *stmt, void *item)
 		r = col_hash(stmt, 4, &has, t->token_hash);
 	if (!r && !has)
 		r = TETHER_ERR_FORMAT;
-	if (!r && sqlite3_column_count(stmt) > 6) {
+	if (!r && sqlite3_column_count(stmt) > 7) {
 		r = col_hash(stmt, 5, &t->has_key, t->pubkey);
 		t->token_spent = col_int(stmt, 6) != 0;
+		t->token_expires_at = col_int(stmt, 7);
 	}
 	return r;
 }
 
 #define TECH_SELECT                                                            \
 	"SELECT t.id, t.name, t.role, t.created_at, t.token_hash, k.pubkey,"   \
-	" coalesce(k.token_hash = t.token_hash, 0) FROM technicians t"         \
+	" coalesce(k.token_hash = t.token_hash, 0),"                           \
+	" coalesce(t.token_expires_at, 0) FROM technicians t"                  \
 	" LEFT JOIN technician_keys k ON k.technician_id = t.id"
 
 static int sq_tech_get(struct relay_store *st, int64_t id,
@@ -945,7 +949,9 @@ static int sq_tech_register_key(struct relay_store *st, int64_t id,
 		   "INSERT OR REPLACE INTO technician_keys (technician_id,"
 		   " pubkey, token_hash, registered_at)"
 		   " SELECT t.id, ?, t.token_hash, ? FROM technicians t"
-		   " WHERE t.id = ? AND t.token_hash = ? AND NOT EXISTS"
+		   " WHERE t.id = ?3 AND t.token_hash = ?4 AND"
+		   " (t.token_expires_at IS NULL OR t.token_expires_at > ?2)"
+		   " AND NOT EXISTS"
 		   " (SELECT 1 FROM technician_keys k WHERE"
 		   " k.technician_id = t.id AND k.token_hash = t.token_hash)",
 		   DB_ARGS(A_HASH(pubkey), A_INT(time(NULL)), A_INT(id),
@@ -953,6 +959,20 @@ static int sq_tech_register_key(struct relay_store *st, int64_t id,
 		   &changes);
 	if (!r && !changes)
 		r = TETHER_ERR_EXPIRED;
+	return r;
+}
+
+static int sq_tech_token_expires(struct relay_store *st, int64_t id,
+				 int64_t expires_at)
+{
+	int changes = 0;
+	int r;
+
+	r = db_run(sq(st),
+		   "UPDATE technicians SET token_expires_at = ? WHERE id = ?",
+		   DB_ARGS(A_INT(expires_at), A_INT(id)), &changes);
+	if (!r && !changes)
+		r = TETHER_ERR_NOT_FOUND;
 	return r;
 }
 
@@ -2300,6 +2320,7 @@ static const struct relay_store_ops sq_ops = {
     .tech_by_name = sq_tech_by_name,
     .tech_register_key = sq_tech_register_key,
     .tech_set_token = sq_tech_set_token,
+    .tech_token_expires = sq_tech_token_expires,
     .tech_list = sq_tech_list,
     .ticket_new = sq_ticket_new,
     .ticket_get = sq_ticket_get,

@@ -220,6 +220,14 @@ int relay_store_tech_set_token(struct relay_store *st, const char *name,
 	return st->ops->tech_set_token(st, name, token_hash, id);
 }
 
+int relay_store_tech_token_expires(struct relay_store *st, int64_t id,
+				   int64_t expires_at)
+{
+	if (id <= 0 || expires_at <= 0)
+		return TETHER_ERR_INVALID;
+	return st->ops->tech_token_expires(st, id, expires_at);
+}
+
 int relay_store_changed_elsewhere(struct relay_store *st, bool *changed)
 {
 	if (changed == NULL)

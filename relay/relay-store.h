@@ -65,6 +65,7 @@ struct relay_store_tech {
 	uint8_t pubkey[TETHER_SIGN_PUB_LEN];
 	/* token_hash registered a key already: the token is spent. */
 	bool token_spent;
+	int64_t token_expires_at; /* Unix seconds; 0: never; not in lists */
 };
 
 /*
@@ -105,6 +106,12 @@ int relay_store_tech_register_key(
 int relay_store_tech_set_token(struct relay_store *st, const char *name,
 			       const uint8_t token_hash[RELAY_STORE_HASH_LEN],
 			       int64_t *id);
+/*
+ * Technician id's login token stops registering keys at expires_at (Unix
+ * seconds).  TETHER_ERR_NOT_FOUND; TETHER_ERR_INVALID for a time <= 0.
+ */
+int relay_store_tech_token_expires(struct relay_store *st, int64_t id,
+				   int64_t expires_at);
 /*
  * *changed: whether another process (tether-relay technician remove on
  * the relay host) has committed to the store since the last call; the
@@ -566,6 +573,8 @@ struct relay_store_ops {
 				 const uint8_t *pubkey);
 	int (*tech_set_token)(struct relay_store *st, const char *name,
 			      const uint8_t *token_hash, int64_t *id);
+	int (*tech_token_expires)(struct relay_store *st, int64_t id,
+				  int64_t expires_at);
 	int (*tech_list)(struct relay_store *st, struct relay_store_tech **out,
 			 size_t *n);
 	int (*changed_elsewhere)(struct relay_store *st, bool *changed);

@@ -370,6 +370,12 @@ void relay_sessions_free(struct relay *r);
  */
 #define RELAY_ADMIN_TOKEN_MAX 128
 /*
+ * A login token registers a key for this long after it is made: one that
+ * leaked unused (a chat, a ticket) cannot replace a technician's key
+ * months later.
+ */
+#define RELAY_LOGIN_TOKEN_TTL_S (7 * 86400)
+/*
  * A new technician and its one-time login token "tt_<id>_<secret>" into
  * token (only the secret's SHA-256 is stored); *out: the technician.
  */

@@ -909,3 +909,70 @@ Test(auth, new_token_replaces_key_and_cuts_old, .timeout = 120)
 	h_proc_stop(&s.agent, SIGTERM);
 	h_relay_stop(&s.relay);
 }
+
+/*
+ * A login token is good for a week: one that leaked unused cannot
+ * register a key (and so replace a technician's) after that.  The clock
+ * is moved by writing the expiry into the database.
+ */
+Test(auth, expired_login_token_is_refused, .timeout = 90)
+{
+	char token[H_TOKEN_MAX], db[H_PATH_MAX + 16];
+	struct h_relay r;
+	struct h_res res;
+	sqlite3 *h = NULL;
+	json_t *j;
+
+	h_relay_up(&r, NULL);
+	h_technician_add(&r, "erin", "technician", token, sizeof(token));
+	/* Made with a week to go. */
+	snprintf(db, sizeof(db), "%s/tether.db", r.data);
+	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL),
+		     SQLITE_OK, "%s", db);
+	sqlite3_busy_timeout(h, 2000);
+	{
+		sqlite3_stmt *st = NULL;
+		long long left = -1;
+
+		cr_assert_eq(sqlite3_prepare_v2(
+				 h,
+				 "SELECT token_expires_at - created_at FROM "
+				 "technicians WHERE name = 'erin'",
+				 -1, &st, NULL),
+			     SQLITE_OK);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			left = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		cr_assert(left >= 7 * 86400 - 5 && left <= 7 * 86400 + 5,
+			  "the token is good for %lld s", left);
+	}
+	cr_assert_eq(
+	    sqlite3_exec(h,
+			 "UPDATE technicians SET token_expires_at = "
+			 "strftime('%s','now') - 1 WHERE name = 'erin'",
+			 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(h);
+
+	h_console(&res, NULL, "login", r.addr, "--token", token,
+		  "--fingerprint", r.fingerprint, NULL);
+	h_expect_fail(&res, 255,
+		      "this login token has expired (a login token is good for "
+		      "7 days); ask an admin for a new one (tether-relay "
+		      "technician token erin)",
+		      "login with an expired token");
+	h_res_free(&res);
+	cr_assert_eq(audit_rows(&r, "auth_failed", "login token expired"), 1);
+
+	/* A new token starts a new week. */
+	h_technician_token(&r, "erin", token, sizeof(token));
+	h_console_ok(&res, NULL, "login", r.addr, "--token", token,
+		     "--fingerprint", r.fingerprint, NULL);
+	h_res_free(&res);
+	h_console_ok(&res, NULL, "ticket", "list", "--json", NULL);
+	j = json_loads(res.out, 0, NULL);
+	cr_assert(json_is_array(j), "ticket list as erin: %s", res.out);
+	json_decref(j);
+	h_res_free(&res);
+	h_relay_stop(&r);
+}

@@ -323,6 +323,37 @@ Test(store, tech_token_hash_stored_exactly)
  * admin's technician token NAME) lets the next login replace the key;
  * removing the technician takes the key with it.
  */
+/* A login token past its time registers no key; a new one does. */
+Test(store, expired_login_token_registers_nothing)
+{
+	uint8_t tok1[32], tok2[32], key[32];
+	struct relay_store_tech t;
+	int64_t id;
+
+	hash_of(tok1, 1);
+	hash_of(tok2, 2);
+	memset(key, 0x33, sizeof(key));
+	cr_assert_eq(
+	    relay_store_tech_add(st, "dave", TETHER_TECH_TECHNICIAN, tok1, &id),
+	    0);
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert_eq(t.token_expires_at, 0, "no expiry unless set");
+	cr_assert_eq(relay_store_tech_token_expires(st, id, 1000), 0);
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert_eq(t.token_expires_at, 1000);
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok1, key),
+		     TETHER_ERR_EXPIRED, "an expired token registers nothing");
+	cr_assert_eq(relay_store_tech_get(st, id, &t), 0);
+	cr_assert_not(t.has_key);
+	cr_assert_eq(relay_store_tech_set_token(st, "dave", tok2, NULL), 0);
+	cr_assert_eq(relay_store_tech_token_expires(st, id, INT64_MAX / 2), 0);
+	cr_assert_eq(relay_store_tech_register_key(st, id, tok2, key), 0);
+	cr_assert_eq(relay_store_tech_token_expires(st, id, 0),
+		     TETHER_ERR_INVALID);
+	cr_assert_eq(relay_store_tech_token_expires(st, 9999, 1000),
+		     TETHER_ERR_NOT_FOUND);
+}
+
 Test(store, tech_key_registration_spends_the_token)
 {
 	uint8_t tok1[32], tok2[32], key1[32], key2[32];
